@@ -1,0 +1,25 @@
+// Regenerates src/engine/onnx/schema.generated.ts from src/engine/onnx/onnx.proto.
+// `npm run gen:schema` writes it; `--check` exits 1 when the committed file is stale.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import protobuf from 'protobufjs';
+
+const dir = path.join(import.meta.dirname, '..', 'src', 'engine', 'onnx');
+const proto = fs.readFileSync(path.join(dir, 'onnx.proto'), 'utf8');
+const root = protobuf.parse(proto, { keepCase: true }).root;
+const json = JSON.stringify(root.toJSON(), null, 1);
+const out =
+  '// Generated from onnx.proto by scripts/gen-schema.ts. Do not edit: run `npm run gen:schema`.\n' +
+  `export const onnxSchema = ${json} as const;\n`;
+const target = path.join(dir, 'schema.generated.ts');
+if (process.argv.includes('--check')) {
+  const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
+  if (current !== out) {
+    console.error('schema.generated.ts is stale: run npm run gen:schema');
+    process.exit(1);
+  }
+  console.log('schema.generated.ts is up to date');
+} else {
+  fs.writeFileSync(target, out);
+  console.log(`wrote ${path.relative(process.cwd(), target)}`);
+}
