@@ -1,0 +1,6 @@
+// Extension entry point (placeholder until the host glue lands).
+import type * as vscode from 'vscode';
+
+export function activate(_context: vscode.ExtensionContext): void {}
+
+export function deactivate(): void {}
