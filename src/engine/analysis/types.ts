@@ -1,0 +1,66 @@
+// The data the dependency analysis produces and the surgery consumes.
+//
+// A ChannelGroup is a set of channel spaces that must keep the same channel indices:
+// pruning channel i of the group removes, in every member, the indices that the
+// member's IndexMapping gives for i. Members are small records, applied mechanically.
+
+/** How a group channel index maps to indices along a member tensor's axis. */
+export type IndexMapping =
+  /** channel i -> index i */
+  | { kind: 'identity' }
+  /** channel i -> index i + offset (Concat inputs, Split/Slice outputs seen from the whole) */
+  | { kind: 'offset'; offset: number }
+  /** channel i -> indices [offset + i*size, offset + (i+1)*size) (Flatten/Reshape into Gemm/MatMul: H*W features per channel) */
+  | { kind: 'block'; size: number; offset: number };
+
+export type MemberRole =
+  /** output channels of a weighted layer: its weight (axis 0 for Conv/Gemm transB=1, axis 1 for ConvTranspose / MatMul / Gemm transB=0) and its bias */
+  | 'out'
+  /** input channels of a consuming weighted layer (Conv weight axis 1, Gemm/MatMul input features) */
+  | 'in'
+  /** a per-channel parameter vector: BatchNormalization scale/B/mean/var, PRelu slope, per-channel Mul/Add constants, quantization scale/zero point */
+  | 'param'
+  /** a depthwise conv whose `group` attribute shrinks with the channels (weight axis 0 and bias sliced too) */
+  | 'depthwise'
+  /** a constant shape/size input or attribute that must be rewritten (Reshape shape, Split sizes, Resize sizes) */
+  | 'shape';
+
+export interface GroupMember {
+  /** Node name (unique in the graph index). */
+  node: string;
+  op: string;
+  role: MemberRole;
+  /** Name of the tensor sliced or rewritten (initializer or Constant-node output), when there is one. */
+  tensor?: string;
+  /** Position of that tensor among the node's inputs, when it is an input. */
+  inputIndex?: number;
+  /** Axis of the tensor along which channels are removed. */
+  axis: number;
+  mapping: IndexMapping;
+  /** Number of channels of the group this member spans (equal to the group's `channels` unless the member is a concat/split slice). */
+  span?: number;
+}
+
+export interface ChannelGroup {
+  id: number;
+  /** Number of channels in the group (the coupled channel space's width). */
+  channels: number;
+  members: GroupMember[];
+  /** Weighted layers (node names) whose OUTPUT channels this group is: the layers a user thinks of as "pruned". */
+  layers: string[];
+  /** BatchNormalization nodes whose channels are this group (for the BN γ criterion). */
+  bnNodes: string[];
+  prunable: boolean;
+  /** Why it is frozen, naming the node and operator, when prunable is false. */
+  reason?: string;
+  /** Grouped convolution: channels must be removed in equal numbers from each of this many equal blocks. */
+  divisor?: number;
+  /** Values (tensor names) of activations carrying this channel space, for display and debugging. */
+  values: string[];
+}
+
+export interface DependencyAnalysis {
+  groups: ChannelGroup[];
+  /** Group id by layer (node name) for the layers whose output channels are a group. */
+  groupOfLayer: Map<string, number>;
+}

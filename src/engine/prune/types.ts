@@ -1,0 +1,43 @@
+// Pruning plans (a JSON document a user can save, edit and load) and the report of a run.
+
+export type Criterion = 'bn-gamma' | 'l1' | 'l2' | 'fpgm';
+export const CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2', 'fpgm'];
+
+export interface LayerOverride {
+  /** Prune this ratio of the layer's group instead of the plan's. */
+  ratio?: number;
+  /** Keep exactly these output-channel indices of the layer's group. */
+  keep?: number[];
+}
+
+export interface PruningPlan {
+  /** Format version of this document. */
+  version: 1;
+  criterion: Criterion;
+  /** Fraction of channels to remove, in [0, 1). Exactly one of ratio / threshold. */
+  ratio?: number;
+  /** Remove channels whose score is below this value (global scope). */
+  threshold?: number;
+  /** 'uniform': the same ratio in every prunable group; 'global': one ranking over all groups. */
+  scope: 'uniform' | 'global';
+  /** Normalise scores per layer before a global ranking (default: true for norms, false for bn-gamma). */
+  normalize?: boolean;
+  /** Keep a multiple of this many channels per group (e.g. 8). */
+  roundTo?: number;
+  /** Never keep fewer than this many channels in a group (default 1). */
+  minChannels?: number;
+  /** Layers whose name matches any of these patterns (glob with * or /regex/) are left alone. */
+  exclude?: string[];
+  /** Per-layer overrides, keyed by layer (node) name. */
+  overrides?: Record<string, LayerOverride>;
+  /** Fold removed channels' constant outputs into the consumers' biases (default true). */
+  compensate?: boolean;
+  /** File the plan was made for (informational). */
+  model?: string;
+}
+
+/** A plan resolved against one model: kept channel indices (sorted) per prunable group id. */
+export interface ResolvedPlan {
+  plan: PruningPlan;
+  kept: Map<number, number[]>;
+}

@@ -1,0 +1,226 @@
+// A tiny ONNX model builder for tests: hand-built graphs that exercise one rule at a time.
+//
+//   const b = new ModelBuilder({ opset: 13 });
+//   const x = b.input('x', [1, 3, 8, 8]);
+//   let y = b.conv(x, 3, 8, { k: 3 });
+//   y = b.relu(b.bn(y, 8, { gamma: [...] }));
+//   b.output(b.gemm(b.flatten(b.gap(y)), 8, 10));
+//   const file = b.save(path.join(dir, 'm.onnx'));
+import * as fs from 'node:fs';
+import Long from 'long';
+import { ModelProtoType, type ModelProto, type TensorProto, DataType, AttributeType } from '../../src/engine/onnx/proto.ts';
+
+/** Deterministic PRNG (mulberry32) so test models are the same on every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Wrap a number to force a FLOAT attribute (plain integers become INT). */
+export const f = (v: number) => ({ float: v });
+export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensor: TensorProto };
+
+export type TensorInit = Float32Array | number[] | 'random' | 'ones' | 'zeros';
+
+export interface ConvOpts { k?: number; stride?: number; pad?: number; group?: number; bias?: boolean; dilation?: number; name?: string; weight?: TensorInit }
+
+export class ModelBuilder {
+  private readonly nodes: any[] = [];
+  private readonly inits: TensorProto[] = [];
+  private readonly inputs: any[] = [];
+  private readonly outputs: any[] = [];
+  private readonly rand: () => number;
+  private counter = 0;
+  readonly opset: number;
+  irVersion: number;
+  /** Store float initializers in `float_data` instead of `raw_data`. */
+  typedStorage = false;
+
+  constructor(opts: { opset?: number; irVersion?: number; seed?: number } = {}) {
+    this.opset = opts.opset ?? 13;
+    this.irVersion = opts.irVersion ?? 7;
+    this.rand = prng(opts.seed ?? 1);
+  }
+
+  private fresh(prefix: string): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  /** A value uniformly random in [-1, 1). */
+  random(): number {
+    return this.rand() * 2 - 1;
+  }
+
+  input(name: string, dims: (number | string)[], elemType: number = DataType.FLOAT): string {
+    this.inputs.push(valueInfo(name, dims, elemType));
+    return name;
+  }
+
+  output(name: string, dims?: (number | string)[], elemType: number = DataType.FLOAT): string {
+    this.outputs.push(valueInfo(name, dims, elemType));
+    return name;
+  }
+
+  floatTensor(name: string, dims: number[], data: TensorInit = 'random'): TensorProto {
+    const n = dims.reduce((a, b) => a * b, 1);
+    let values: Float32Array;
+    if (data === 'random') values = Float32Array.from({ length: n }, () => this.random() * 0.5);
+    else if (data === 'ones') values = new Float32Array(n).fill(1);
+    else if (data === 'zeros') values = new Float32Array(n);
+    else values = Float32Array.from(data);
+    if (values.length !== n) throw new Error(`tensor ${name}: ${values.length} values for dims ${dims}`);
+    const t: any = { name, dims: dims.map((d) => Long.fromNumber(d)), data_type: DataType.FLOAT };
+    if (this.typedStorage) t.float_data = Array.from(values);
+    else t.raw_data = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+    return t as TensorProto;
+  }
+
+  int64Tensor(name: string, values: number[], dims: number[] = [values.length]): TensorProto {
+    const buf = Buffer.alloc(values.length * 8);
+    values.forEach((v, i) => buf.writeBigInt64LE(BigInt(v), i * 8));
+    return { name, dims: dims.map((d) => Long.fromNumber(d)), data_type: DataType.INT64, raw_data: buf } as unknown as TensorProto;
+  }
+
+  /** Adds a float initializer and returns its name. */
+  init(name: string, dims: number[], data: TensorInit = 'random'): string {
+    this.inits.push(this.floatTensor(name, dims, data));
+    return name;
+  }
+
+  initInt64(name: string, values: number[], dims?: number[]): string {
+    this.inits.push(this.int64Tensor(name, values, dims));
+    return name;
+  }
+
+  initTensor(t: TensorProto): string {
+    this.inits.push(t);
+    return t.name!;
+  }
+
+  /** A Constant node holding a float tensor; returns its output name. */
+  constantNode(dims: number[], data: TensorInit = 'random', name?: string): string {
+    const out = name ?? this.fresh('const');
+    this.nodes.push({ op_type: 'Constant', name: `${out}_node`, input: [], output: [out], attribute: [encodeAttr('value', { tensor: this.floatTensor(`${out}_value`, dims, data) })] });
+    return out;
+  }
+
+  constantInt64(values: number[], name?: string): string {
+    const out = name ?? this.fresh('const');
+    this.nodes.push({ op_type: 'Constant', name: `${out}_node`, input: [], output: [out], attribute: [encodeAttr('value', { tensor: this.int64Tensor(`${out}_value`, values) })] });
+    return out;
+  }
+
+  /** Adds a node; returns its output names. */
+  nodeMulti(op: string, inputs: string[], nOutputs: number, attrs: Record<string, AttrValue> = {}, name?: string): string[] {
+    const nodeName = name ?? this.fresh(op);
+    const outputs = Array.from({ length: nOutputs }, (_, i) => `${nodeName}_out${i}`);
+    this.nodes.push({ op_type: op, name: nodeName, input: inputs, output: outputs, attribute: Object.entries(attrs).map(([k, v]) => encodeAttr(k, v)) });
+    return outputs;
+  }
+
+  /** Adds a node with one output; returns the output name. */
+  node(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name?: string): string {
+    return this.nodeMulti(op, inputs, 1, attrs, name)[0];
+  }
+
+  conv(x: string, cin: number, cout: number, o: ConvOpts = {}): string {
+    const k = o.k ?? 3;
+    const group = o.group ?? 1;
+    const name = o.name ?? this.fresh('Conv');
+    const w = this.init(`${name}.weight`, [cout, cin / group, k, k], o.weight ?? 'random');
+    const inputs = [x, w];
+    if (o.bias ?? true) inputs.push(this.init(`${name}.bias`, [cout]));
+    const pad = o.pad ?? (k >> 1);
+    const attrs: Record<string, AttrValue> = { kernel_shape: [k, k], pads: [pad, pad, pad, pad], strides: [o.stride ?? 1, o.stride ?? 1], group };
+    if (o.dilation) attrs.dilations = [o.dilation, o.dilation];
+    return this.node('Conv', inputs, attrs, name);
+  }
+
+  bn(x: string, c: number, o: { gamma?: TensorInit; beta?: TensorInit; mean?: TensorInit; var?: TensorInit; name?: string; eps?: number } = {}): string {
+    const name = o.name ?? this.fresh('BatchNormalization');
+    const varInit: TensorInit = o.var ?? Array.from({ length: c }, () => 0.5 + this.rand());
+    const inputs = [
+      x,
+      this.init(`${name}.weight`, [c], o.gamma ?? Array.from({ length: c }, () => 0.2 + this.rand())),
+      this.init(`${name}.bias`, [c], o.beta ?? 'random'),
+      this.init(`${name}.running_mean`, [c], o.mean ?? 'random'),
+      this.init(`${name}.running_var`, [c], varInit),
+    ];
+    return this.node('BatchNormalization', inputs, { epsilon: f(o.eps ?? 1e-5) }, name);
+  }
+
+  relu(x: string): string {
+    return this.node('Relu', [x]);
+  }
+
+  add(a: string, b: string): string {
+    return this.node('Add', [a, b]);
+  }
+
+  mul(a: string, b: string): string {
+    return this.node('Mul', [a, b]);
+  }
+
+  gap(x: string): string {
+    return this.node('GlobalAveragePool', [x]);
+  }
+
+  flatten(x: string, axis = 1): string {
+    return this.node('Flatten', [x], { axis });
+  }
+
+  concat(xs: string[], axis = 1): string {
+    return this.node('Concat', xs, { axis });
+  }
+
+  gemm(x: string, inFeatures: number, outFeatures: number, name?: string): string {
+    const n = name ?? this.fresh('Gemm');
+    const w = this.init(`${n}.weight`, [outFeatures, inFeatures]);
+    const bias = this.init(`${n}.bias`, [outFeatures]);
+    return this.node('Gemm', [x, w, bias], { alpha: f(1), beta: f(1), transB: 1 }, n);
+  }
+
+  build(): ModelProto {
+    return {
+      ir_version: Long.fromNumber(this.irVersion),
+      producer_name: 'onnx-pruner-tests',
+      opset_import: [{ domain: '', version: Long.fromNumber(this.opset) }],
+      graph: { name: 'test', node: this.nodes, initializer: this.inits, input: this.inputs, output: this.outputs, value_info: [], sparse_initializer: [] } as any,
+      metadata_props: [],
+      functions: [],
+    } as ModelProto;
+  }
+
+  toBuffer(): Uint8Array {
+    return ModelProtoType.encode(ModelProtoType.fromObject(this.build() as any)).finish();
+  }
+
+  save(file: string): string {
+    fs.writeFileSync(file, this.toBuffer());
+    return file;
+  }
+}
+
+function valueInfo(name: string, dims: (number | string)[] | undefined, elemType: number): any {
+  const tensor_type: any = { elem_type: elemType };
+  if (dims) tensor_type.shape = { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: Long.fromNumber(d) } : { dim_param: d })) };
+  return { name, type: { tensor_type } };
+}
+
+function encodeAttr(name: string, v: AttrValue): any {
+  if (typeof v === 'number') return Number.isInteger(v) ? { name, type: AttributeType.INT, i: Long.fromNumber(v) } : { name, type: AttributeType.FLOAT, f: v };
+  if (typeof v === 'string') return { name, type: AttributeType.STRING, s: Buffer.from(v, 'utf8') };
+  if (Array.isArray(v)) {
+    if (v.every((x) => Number.isInteger(x))) return { name, type: AttributeType.INTS, ints: v.map((x) => Long.fromNumber(x)) };
+    return { name, type: AttributeType.FLOATS, floats: v };
+  }
+  if ('float' in v) return { name, type: AttributeType.FLOAT, f: v.float };
+  if ('floats' in v) return { name, type: AttributeType.FLOATS, floats: v.floats };
+  return { name, type: AttributeType.TENSOR, t: v.tensor };
+}
