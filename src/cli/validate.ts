@@ -1,13 +1,131 @@
-// `onnx-pruner validate`: placeholder until its engine part lands.
+// `onnx-pruner validate <original> <pruned>`: runs both models in ONNX Runtime on the same inputs
+// and prints how far the outputs moved, latency, session time and size (or the report as JSON).
 import type { Command } from 'commander';
 import { PrunerError } from '../engine/errors.ts';
+import { validatePruned } from '../engine/runtime/validate.ts';
+import type { ExecutionProviderChoice, ValidationReport } from '../engine/runtime/types.ts';
+import { withCost } from '../engine/runtime/cost.ts';
+
+interface ValidateCliOptions {
+  input?: string[];
+  ep: string;
+  runs: string;
+  warmup: string;
+  seed: string;
+  threads: string;
+  dim?: string[];
+  json?: boolean;
+}
+
+function positiveInt(flag: string, v: string, min = 1): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new PrunerError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+function parseDims(list: string[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of list ?? []) {
+    const m = /^([^=]+)=(\d+)$/.exec(item);
+    if (!m || Number(m[2]) < 1) throw new PrunerError(`--dim expects NAME=SIZE (e.g. N=4), got "${item}"`);
+    out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
 
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new PrunerError('validate is not implemented yet');
+    .description('Run the original and the pruned model on the same inputs in ONNX Runtime and compare outputs, latency and size')
+    .argument('<original>', 'the original .onnx model')
+    .argument('<pruned>', 'the pruned .onnx model')
+    .option('--input <file...>', 'input tensor file(s), in graph-input order or as NAME=FILE: raw float32 (FILE.f32[:1x3x224x224]) or .npy; random when absent')
+    .option('--ep <provider>', 'execution provider: auto (CUDA if it works, else CPU), cuda or cpu', 'auto')
+    .option('--runs <n>', 'timed runs per model', '10')
+    .option('--warmup <n>', 'untimed runs before timing', '2')
+    .option('--seed <n>', 'seed of the random inputs', '0')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads', '1')
+    .option('--dim <name=size...>', 'size of a symbolic input dimension for random inputs, e.g. N=8 (others are 1)')
+    .option('--json', 'print the report as JSON')
+    .action(async (original: string, pruned: string, o: ValidateCliOptions) => {
+      if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
+      const report = await validatePruned(original, pruned, {
+        ep: o.ep as ExecutionProviderChoice,
+        inputs: o.input,
+        runs: positiveInt('--runs', o.runs),
+        warmup: positiveInt('--warmup', o.warmup, 0),
+        seed: positiveInt('--seed', o.seed, 0),
+        threads: positiveInt('--threads', o.threads),
+        dims: parseDims(o.dim),
+        onProgress: o.json ? undefined : (m) => process.stderr.write(`… ${m}\n`),
+      });
+      const full = withCost(report);
+      process.stdout.write(o.json ? `${JSON.stringify(full, null, 2)}\n` : formatReport(full));
     });
+}
+
+function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(2)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+function fmtCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return String(n);
+}
+
+function fmtMs(ms: number): string {
+  return ms >= 100 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(2)} ms`;
+}
+
+function change(before: number, after: number): string {
+  if (before === 0) return '';
+  const p = ((after - before) / before) * 100;
+  return `${p > 0 ? '+' : ''}${p.toFixed(1)}%`;
+}
+
+function fmtDiff(v: number | undefined): string {
+  return v === undefined ? '-' : v === 0 ? '0' : v.toExponential(2);
+}
+
+/** The human-readable summary: aligned, short, one line per fact. */
+export function formatReport(r: ValidationReport): string {
+  const lines: string[] = [];
+  const why = r.fallbackReason ? ` (${r.requestedProvider}: ${r.fallbackReason})` : r.requestedProvider !== r.provider ? ` (${r.requestedProvider})` : '';
+  lines.push(`Provider  ${r.provider}${why}, ${r.intraOpThreads} intra-op thread${r.intraOpThreads === 1 ? '' : 's'}`);
+  for (const i of r.inputs) {
+    const src = i.source === 'file' ? i.file : i.source === 'random' ? `random N(0,1), seed ${r.seed ?? 0}` : 'given';
+    lines.push(`Input     ${i.name} ${i.type} [${i.dims.join(', ')}] ${src}`);
+  }
+  lines.push('');
+  for (const o of r.outputs) {
+    if (!o.comparable) {
+      lines.push(`Output ${o.name}: not compared: ${o.note ?? ''} [${o.originalShape.join(', ')}] vs [${o.prunedShape?.join(', ') ?? '-'}]`);
+      continue;
+    }
+    const parts = [
+      `max |Δ| ${fmtDiff(o.maxAbsDiff)}`,
+      `mean |Δ| ${fmtDiff(o.meanAbsDiff)}`,
+      `cosine ${o.cosine?.toFixed(6)}`,
+      ...(o.top1Agreement !== undefined ? [`top-1 agreement ${(o.top1Agreement * 100).toFixed(1)}%`] : []),
+      ...(o.nonFinite ? [`${o.nonFinite} NaN/Inf values skipped`] : []),
+    ];
+    lines.push(`Output ${o.name} [${o.originalShape.join(', ')}]: ${parts.join(', ')}`);
+  }
+  lines.push('');
+  const rows: [string, string, string, string][] = [['', 'original', 'pruned', 'change']];
+  rows.push(['Size', fmtBytes(r.original.sizeBytes), fmtBytes(r.pruned.sizeBytes), change(r.original.sizeBytes, r.pruned.sizeBytes)]);
+  if (r.params) rows.push(['Params', fmtCount(r.params.before), fmtCount(r.params.after), change(r.params.before, r.params.after)]);
+  if (r.macs) rows.push(['MACs', fmtCount(r.macs.before), fmtCount(r.macs.after), change(r.macs.before, r.macs.after)]);
+  rows.push(['Latency median', fmtMs(r.original.latency.medianMs), fmtMs(r.pruned.latency.medianMs), change(r.original.latency.medianMs, r.pruned.latency.medianMs)]);
+  rows.push(['Latency p90', fmtMs(r.original.latency.p90Ms), fmtMs(r.pruned.latency.p90Ms), change(r.original.latency.p90Ms, r.pruned.latency.p90Ms)]);
+  rows.push(['Session creation', fmtMs(r.original.sessionMs), fmtMs(r.pruned.sessionMs), '']);
+  const w = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
+  for (const row of rows) lines.push(`${row[0].padEnd(w[0])}  ${row[1].padStart(w[1])}  ${row[2].padStart(w[2])}  ${row[3].padStart(w[3])}`.trimEnd());
+  lines.push(`(latency over ${r.original.latency.runs} runs after ${r.warmup} warm-up)`);
+  return `${lines.join('\n')}\n`;
 }

@@ -1,0 +1,153 @@
+// Running a session: feeds in, plain outputs back; latency measurement; classifier accuracy.
+import * as fs from 'node:fs';
+import { PrunerError, throwIfAborted } from '../errors.ts';
+import { createSession, type CreateSessionOptions, type OrtModule, type OrtSession } from './session.ts';
+import type { ExecutionProviderChoice, InputTensor, LatencyStats } from './types.ts';
+
+/** A model output copied out of ONNX Runtime. Numeric outputs carry `data`; others only their type. */
+export interface OutputTensor {
+  type: string;
+  dims: number[];
+  data?: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | BigUint64Array;
+}
+
+export function toOrtFeeds(ort: OrtModule, feeds: Record<string, InputTensor>): Record<string, InstanceType<OrtModule['Tensor']>> {
+  const out: Record<string, InstanceType<OrtModule['Tensor']>> = {};
+  for (const [name, t] of Object.entries(feeds)) {
+    out[name] = t.type === 'bool' ? new ort.Tensor('bool', t.data as Uint8Array, t.dims) : new ort.Tensor(t.data as Float32Array, t.dims);
+  }
+  return out;
+}
+
+/** Runs a session once and returns its outputs by name. */
+export async function runModel(session: OrtSession, feeds: Record<string, InputTensor>, ort: OrtModule): Promise<Record<string, OutputTensor>> {
+  const results = await session.run(toOrtFeeds(ort, feeds));
+  const out: Record<string, OutputTensor> = {};
+  for (const [name, v] of Object.entries(results)) {
+    const t = v as { type: string; dims: readonly number[]; data: unknown; dispose?: () => void };
+    const data = ArrayBuffer.isView(t.data) && !(t.data instanceof DataView) ? (t.data as OutputTensor['data']) : undefined;
+    out[name] = { type: t.type, dims: [...t.dims], ...(data ? { data } : {}) };
+  }
+  return out;
+}
+
+/** Median, p90 (nearest rank), min and mean of run times in ms. */
+export function latencyStats(times: number[]): LatencyStats {
+  const s = [...times].sort((a, b) => a - b);
+  const rank = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
+  const mid = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  const r3 = (v: number) => Math.round(v * 1000) / 1000; // microsecond resolution is plenty
+  return {
+    runs: s.length,
+    medianMs: s.length ? r3(mid) : 0,
+    p90Ms: s.length ? r3(rank(0.9)) : 0,
+    minMs: s.length ? r3(s[0]) : 0,
+    meanMs: s.length ? r3(s.reduce((a, b) => a + b, 0) / s.length) : 0,
+  };
+}
+
+/** Warm-up runs, then `runs` timed runs of the same feeds. */
+export async function measureLatency(
+  session: OrtSession,
+  feeds: Record<string, InputTensor>,
+  ort: OrtModule,
+  opts: { runs: number; warmup: number; signal?: AbortSignal },
+): Promise<LatencyStats> {
+  const ortFeeds = toOrtFeeds(ort, feeds);
+  for (let i = 0; i < opts.warmup; i++) {
+    throwIfAborted(opts.signal);
+    await session.run(ortFeeds);
+  }
+  const times: number[] = [];
+  for (let i = 0; i < opts.runs; i++) {
+    throwIfAborted(opts.signal);
+    const t0 = performance.now();
+    await session.run(ortFeeds);
+    times.push(performance.now() - t0);
+  }
+  return latencyStats(times);
+}
+
+export function argmaxRows(data: ArrayLike<number>, rows: number, k: number): Int32Array {
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    let bv = -Infinity;
+    for (let j = 0; j < k; j++) {
+      const v = data[r * k + j];
+      if (v > bv) {
+        bv = v;
+        best = j;
+      }
+    }
+    out[r] = best;
+  }
+  return out;
+}
+
+export interface ClassifierEvaluation {
+  accuracy: number;
+  correct: number;
+  total: number;
+  /** Batch actually used (1 when the model's batch dimension is fixed at 1). */
+  batch: number;
+  provider: 'cuda' | 'cpu';
+}
+
+/**
+ * Top-1 accuracy of a single-input classifier over a set of images (float32, concatenated, each
+ * `imageShape`, e.g. [1, 28, 28]). Batches of `batch` when the model's first input dim is dynamic.
+ */
+export async function evaluateClassifier(
+  modelPath: string,
+  images: Float32Array,
+  labels: Uint8Array,
+  imageShape: number[],
+  opts: { batch?: number; ep?: ExecutionProviderChoice; signal?: AbortSignal } & CreateSessionOptions = {},
+): Promise<ClassifierEvaluation> {
+  const per = imageShape.reduce((a, b) => a * b, 1);
+  const total = labels.length;
+  if (images.length !== per * total) throw new PrunerError(`${total} labels need ${per * total} image values, got ${images.length}`);
+  const { session, provider, ort } = await createSession(modelPath, opts.ep ?? 'cpu', opts);
+  try {
+    if (session.inputNames.length !== 1) throw new PrunerError(`${modelPath}: a classifier with one input is expected, found ${session.inputNames.length}`, { subject: modelPath });
+    const inName = session.inputNames[0];
+    const outName = session.outputNames[0];
+    const meta = session.inputMetadata[0];
+    const batchDim = meta && meta.isTensor ? meta.shape[0] : undefined;
+    const dynamicBatch = batchDim === undefined || typeof batchDim === 'string' || batchDim < 0;
+    const batch = dynamicBatch ? Math.max(1, opts.batch ?? 100) : 1;
+    let correct = 0;
+    for (let start = 0; start < total; start += batch) {
+      throwIfAborted(opts.signal);
+      const n = Math.min(batch, total - start);
+      const data = images.subarray(start * per, (start + n) * per);
+      const out = await runModel(session, { [inName]: { type: 'float32', dims: [n, ...imageShape], data } }, ort);
+      const logits = out[outName];
+      if (!logits?.data || logits.dims.length !== 2 || logits.dims[0] !== n) {
+        throw new PrunerError(`${modelPath}: output ${outName} is not [batch, classes] (got [${logits?.dims.join(', ') ?? ''}])`, { subject: modelPath });
+      }
+      const pred = argmaxRows(logits.data as Float32Array, n, logits.dims[1]);
+      for (let i = 0; i < n; i++) if (pred[i] === labels[start + i]) correct++;
+    }
+    return { accuracy: correct / total, correct, total, batch, provider };
+  } finally {
+    await session.release();
+  }
+}
+
+/** Reads a raw float32 image file and a uint8 label file (the Fashion-MNIST sample's format). */
+export function readImagesAndLabels(imagesFile: string, labelsFile: string): { images: Float32Array; labels: Uint8Array } {
+  const read = (f: string) => {
+    try {
+      return fs.readFileSync(f);
+    } catch (e) {
+      throw new PrunerError(`${f}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { subject: f });
+    }
+  };
+  const ib = read(imagesFile);
+  if (ib.length % 4) throw new PrunerError(`${imagesFile}: not a whole number of float32 values`, { subject: imagesFile });
+  const images = new Float32Array(ib.length / 4);
+  for (let i = 0; i < images.length; i++) images[i] = ib.readFloatLE(i * 4);
+  return { images, labels: Uint8Array.from(read(labelsFile)) };
+}

@@ -1,0 +1,240 @@
+// Validation of a pruned model against its original in ONNX Runtime: same inputs into both,
+// per-output differences, latency, session-creation time and size on disk.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PrunerError, throwIfAborted } from '../errors.ts';
+import { Graph } from '../graph/graph.ts';
+import { loadModel } from '../onnx/model.ts';
+import type { GraphProto, TensorProto } from '../onnx/proto.ts';
+import { coerce, inputSpecsOf, inputsFromFiles, randomInputs, resolveDims } from './inputs.ts';
+import { argmaxRows, measureLatency, runModel, type OutputTensor } from './run.ts';
+import { createSession, loadOrt, probeCuda, type CreatedSession, type OrtModule } from './session.ts';
+import type {
+  ExecutionProviderChoice,
+  InputDescription,
+  InputTensor,
+  ModelInputSpec,
+  ModelRunInfo,
+  OutputComparison,
+  ValidationReport,
+} from './types.ts';
+
+export { runModel, evaluateClassifier, readImagesAndLabels, measureLatency, latencyStats } from './run.ts';
+export type { OutputTensor, ClassifierEvaluation } from './run.ts';
+
+export interface ValidateOptions {
+  ep?: ExecutionProviderChoice;
+  /** Input files (`[name=]file[:AxBxC]`, .f32 or .npy), or tensors / float arrays by input name. Random when absent. */
+  inputs?: string[] | Record<string, InputTensor | Float32Array>;
+  /** Sizes of symbolic dims for random or array inputs, e.g. `{ N: 4 }`; others are 1. */
+  dims?: Record<string, number>;
+  /** Timed runs per model (default 10). */
+  runs?: number;
+  /** Untimed runs before timing (default 2). */
+  warmup?: number;
+  /** Seed of random inputs (default 0). */
+  seed?: number;
+  /** Intra-op threads (default 1). */
+  threads?: number;
+  signal?: AbortSignal;
+  onProgress?: (msg: string) => void;
+  /** Inject an ONNX Runtime module (tests). */
+  ort?: OrtModule;
+}
+
+/** Bytes on disk of a model: the .onnx file and each distinct external-data file it references. */
+export function modelSizeOnDisk(modelPath: string, graph?: GraphProto | null): number {
+  const abs = path.resolve(modelPath);
+  let total = fs.statSync(abs).size;
+  const g = graph ?? loadModel(abs).proto.graph;
+  const locations = new Set<string>();
+  const visitTensor = (t: TensorProto | null | undefined) => {
+    if (t?.data_location !== 1) return;
+    const loc = t.external_data.find((e) => e.key === 'location')?.value;
+    if (loc) locations.add(path.resolve(path.dirname(abs), loc));
+  };
+  const visitGraph = (gr: GraphProto | null | undefined) => {
+    if (!gr) return;
+    gr.initializer.forEach(visitTensor);
+    for (const n of gr.node) {
+      for (const a of n.attribute) {
+        visitTensor(a.t);
+        a.tensors?.forEach(visitTensor);
+        visitGraph(a.g);
+        a.graphs?.forEach(visitGraph);
+      }
+    }
+  };
+  visitGraph(g);
+  for (const loc of locations) {
+    try {
+      total += fs.statSync(loc).size;
+    } catch {
+      throw new PrunerError(`${abs}: external data file ${path.basename(loc)} is missing`, { subject: abs });
+    }
+  }
+  return total;
+}
+
+/** Element-wise comparison of one output of the original and pruned models. */
+export function compareOutputs(name: string, a: OutputTensor, b: OutputTensor | undefined): OutputComparison {
+  const base: OutputComparison = { name, originalShape: a.dims, ...(b ? { prunedShape: b.dims } : {}), comparable: false };
+  if (!b) return { ...base, note: 'the pruned model has no output of this name' };
+  if (a.dims.length !== b.dims.length || a.dims.some((d, i) => d !== b.dims[i])) return { ...base, note: 'shapes differ' };
+  if (!a.data || !b.data) return { ...base, note: `non-numeric output (${a.type})` };
+  const n = a.data.length;
+  const x = a.data as ArrayLike<number | bigint>;
+  const y = b.data as ArrayLike<number | bigint>;
+  let maxAbs = 0;
+  let sumAbs = 0;
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  let finite = 0;
+  let nonFinite = 0;
+  for (let i = 0; i < n; i++) {
+    const p = Number(x[i]);
+    const q = Number(y[i]);
+    if (!Number.isFinite(p) || !Number.isFinite(q)) {
+      nonFinite += (Number.isFinite(p) ? 0 : 1) + (Number.isFinite(q) ? 0 : 1);
+      continue;
+    }
+    const d = Math.abs(p - q);
+    if (d > maxAbs) maxAbs = d;
+    sumAbs += d;
+    dot += p * q;
+    na += p * p;
+    nb += q * q;
+    finite++;
+  }
+  // Two all-zero vectors are identical; one all-zero vector against a non-zero one is orthogonal.
+  const cosine = na === 0 && nb === 0 ? 1 : na === 0 || nb === 0 ? 0 : Math.min(1, Math.max(-1, dot / Math.sqrt(na * nb)));
+  const out: OutputComparison = {
+    ...base,
+    comparable: true,
+    maxAbsDiff: maxAbs,
+    meanAbsDiff: finite ? sumAbs / finite : 0,
+    cosine,
+    ...(nonFinite ? { nonFinite } : {}),
+  };
+  if (a.dims.length === 2 && a.dims[1] > 1 && a.dims[0] > 0) {
+    const [rows, k] = a.dims;
+    const pa = argmaxRows(Array.from(x, Number), rows, k);
+    const pb = argmaxRows(Array.from(y, Number), rows, k);
+    let agree = 0;
+    for (let r = 0; r < rows; r++) if (pa[r] === pb[r]) agree++;
+    out.top1Agreement = agree / rows;
+  }
+  return out;
+}
+
+/** Builds the feeds both models receive, and says where each came from. */
+function buildFeeds(specs: ModelInputSpec[], opts: ValidateOptions): { feeds: Record<string, InputTensor>; described: InputDescription[] } {
+  const seed = opts.seed ?? 0;
+  let feeds: Record<string, InputTensor>;
+  const source: Record<string, Pick<InputDescription, 'source' | 'file'>> = {};
+  if (Array.isArray(opts.inputs) && opts.inputs.length > 0) {
+    const r = inputsFromFiles(opts.inputs, specs);
+    feeds = r.feeds;
+    for (const [name, file] of Object.entries(r.files)) source[name] = { source: 'file', file };
+  } else if (opts.inputs && !Array.isArray(opts.inputs)) {
+    const given = opts.inputs;
+    feeds = {};
+    for (const spec of specs) {
+      const v = given[spec.name];
+      if (v === undefined) throw new PrunerError(`no value given for model input ${spec.name}`);
+      let t: InputTensor;
+      if (v instanceof Float32Array) {
+        const dims = resolveDims(spec, opts.dims);
+        const want = dims.reduce((a, b) => a * b, 1);
+        if (want !== v.length) throw new PrunerError(`input ${spec.name}: ${v.length} values given, shape [${dims.join(', ')}] needs ${want}`);
+        t = { type: 'float32', dims, data: v };
+      } else t = v;
+      feeds[spec.name] = spec.type ? coerce(t, spec.type) : t;
+      source[spec.name] = { source: 'given' };
+    }
+  } else {
+    feeds = randomInputs(specs, { seed, dims: opts.dims });
+    for (const s of specs) source[s.name] = { source: 'random' };
+  }
+  const described = specs.map((s) => ({ name: s.name, type: feeds[s.name].type, dims: feeds[s.name].dims, ...source[s.name] }));
+  return { feeds, described };
+}
+
+async function timedSession(file: string, ep: ExecutionProviderChoice, opts: ValidateOptions): Promise<{ created: CreatedSession; ms: number }> {
+  const t0 = performance.now();
+  const created = await createSession(file, ep, { threads: opts.threads, ort: opts.ort });
+  return { created, ms: performance.now() - t0 };
+}
+
+/**
+ * Runs the original and the pruned model on the same inputs and reports how far the outputs moved,
+ * how fast each runs and how big each is. Both run on the same provider: when `auto` falls back to
+ * CPU for the original, the pruned model is created on CPU directly.
+ */
+export async function validatePruned(originalPath: string, prunedPath: string, opts: ValidateOptions = {}): Promise<ValidationReport> {
+  const progress = opts.onProgress ?? (() => {});
+  const runs = opts.runs ?? 10;
+  const warmup = opts.warmup ?? 2;
+  const requested = opts.ep ?? 'auto';
+  if (!Number.isInteger(runs) || runs < 1) throw new PrunerError(`runs must be a positive integer, got ${runs}`);
+  if (!Number.isInteger(warmup) || warmup < 0) throw new PrunerError(`warmup must be a non-negative integer, got ${warmup}`);
+
+  const origModel = loadModel(originalPath);
+  const prunedModel = loadModel(prunedPath);
+  const origSpecs = inputSpecsOf(new Graph(origModel));
+  const prunedSpecs = inputSpecsOf(new Graph(prunedModel));
+  const missing = origSpecs.filter((s) => !prunedSpecs.some((p) => p.name === s.name));
+  if (missing.length) throw new PrunerError(`${prunedModel.path}: input(s) ${missing.map((s) => s.name).join(', ')} of the original model are missing`, { subject: prunedModel.path });
+  const { feeds, described } = buildFeeds(origSpecs, opts);
+  throwIfAborted(opts.signal);
+
+  // Load the native module and settle the CUDA question first, so session times measure the model alone.
+  const ort = opts.ort ?? (await loadOrt());
+  if (requested !== 'cpu') await probeCuda(ort);
+  opts = { ...opts, ort };
+  progress('creating the original model session');
+  const a = await timedSession(origModel.path, requested, opts);
+  let b: { created: CreatedSession; ms: number } | undefined;
+  try {
+    throwIfAborted(opts.signal);
+    progress(`creating the pruned model session (${a.created.provider})`);
+    b = await timedSession(prunedModel.path, a.created.provider, opts);
+    const ortA = a.created.ort;
+    const ortB = b.created.ort;
+
+    progress('running both models');
+    const outA = await runModel(a.created.session, feeds, ortA);
+    throwIfAborted(opts.signal);
+    const prunedFeeds = Object.fromEntries(prunedSpecs.map((s) => [s.name, feeds[s.name]]));
+    const outB = await runModel(b.created.session, prunedFeeds, ortB);
+    const outputs = a.created.session.outputNames.map((name) => compareOutputs(name, outA[name], outB[name]));
+
+    progress(`timing the original model (${warmup} warm-up, ${runs} runs)`);
+    const latA = await measureLatency(a.created.session, feeds, ortA, { runs, warmup, signal: opts.signal });
+    progress(`timing the pruned model (${warmup} warm-up, ${runs} runs)`);
+    const latB = await measureLatency(b.created.session, prunedFeeds, ortB, { runs, warmup, signal: opts.signal });
+
+    const info = (file: string, g: GraphProto | null | undefined, ms: number, latency: ModelRunInfo['latency']): ModelRunInfo => ({
+      path: file,
+      sizeBytes: modelSizeOnDisk(file, g),
+      sessionMs: Math.round(ms * 1000) / 1000,
+      latency,
+    });
+    return {
+      requestedProvider: requested,
+      provider: a.created.provider,
+      ...(a.created.fallbackReason ? { fallbackReason: a.created.fallbackReason } : {}),
+      intraOpThreads: opts.threads ?? 1,
+      warmup,
+      ...(described.some((d) => d.source === 'random') ? { seed: opts.seed ?? 0 } : {}),
+      inputs: described,
+      outputs,
+      original: info(origModel.path, origModel.proto.graph, a.ms, latA),
+      pruned: info(prunedModel.path, prunedModel.proto.graph, b.ms, latB),
+    };
+  } finally {
+    await a.created.session.release();
+    if (b) await b.created.session.release();
+  }
+}
