@@ -14,6 +14,7 @@ interface ValidateCliOptions {
   seed: string;
   threads: string;
   dim?: string[];
+  shape?: string[];
   json?: boolean;
 }
 
@@ -33,6 +34,16 @@ function parseDims(list: string[] | undefined): Record<string, number> {
   return out;
 }
 
+function parseShapes(list: string[] | undefined): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const item of list ?? []) {
+    const m = /^(.+)=(\d+(?:x\d+)*)$/.exec(item);
+    if (!m) throw new PrunerError(`--shape expects NAME=AxBxC (e.g. x=1x3x48x192), got "${item}"`);
+    out[m[1]] = m[2].split('x').map(Number);
+  }
+  return out;
+}
+
 export function registerValidate(program: Command): void {
   program
     .command('validate')
@@ -46,6 +57,7 @@ export function registerValidate(program: Command): void {
     .option('--seed <n>', 'seed of the random inputs', '0')
     .option('--threads <n>', 'ONNX Runtime intra-op threads', '1')
     .option('--dim <name=size...>', 'size of a symbolic input dimension for random inputs, e.g. N=8 (others are 1)')
+    .option('--shape <name=AxBxC...>', 'whole shape of a random input, e.g. x=1x3x48x192 (for inputs whose dynamic dims have no name)')
     .option('--json', 'print the report as JSON')
     .action(async (original: string, pruned: string, o: ValidateCliOptions) => {
       if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
@@ -57,6 +69,7 @@ export function registerValidate(program: Command): void {
         seed: positiveInt('--seed', o.seed, 0),
         threads: positiveInt('--threads', o.threads),
         dims: parseDims(o.dim),
+        shapes: parseShapes(o.shape),
         onProgress: o.json ? undefined : (m) => process.stderr.write(`… ${m}\n`),
       });
       const full = withCost(report);

@@ -335,6 +335,39 @@ describe('validatePruned', () => {
     await assert.rejects(validatePruned(fmnistBn, fmnistFused, { inputs: [f, f] }), /2 input files given, the model has 1/);
   });
 
+  test('whole input shapes by name; a shape that does not fit the input is refused', async () => {
+    const r = await validatePruned(fmnistBn, fmnistFused, { ep: 'cpu', shapes: { input: [3, 1, 28, 28] }, runs: 1, warmup: 0 });
+    assert.deepEqual(r.inputs[0].dims, [3, 1, 28, 28]);
+    assert.deepEqual(r.outputs[0].prunedShape, [3, 10]);
+    await assert.rejects(validatePruned(fmnistBn, fmnistFused, { ep: 'cpu', shapes: { input: [3, 2, 28, 28] } }), (e: unknown) => e instanceof PrunerError && /shape 3x2x28x28 does not fit input input/.test(e.message));
+  });
+
+  test('a model ONNX Runtime cannot run is a PrunerError naming that model', async () => {
+    const real = await loadOrt();
+    const ort: OrtModule = {
+      ...real,
+      env: {},
+      InferenceSession: {
+        async create(model: string | Uint8Array) {
+          const s = await real.InferenceSession.create(model, sessionOptions('cpu'));
+          if (typeof model !== 'string' || !model.endsWith('_fused.onnx')) return s;
+          return new Proxy(s, {
+            get(target, prop) {
+              if (prop === 'run') return () => Promise.reject(new Error('Non-zero status code returned while running Conv node.\nmore'));
+              const v: unknown = Reflect.get(target, prop);
+              return typeof v === 'function' ? v.bind(target) : v;
+            },
+          });
+        },
+      },
+    };
+    await assert.rejects(validatePruned(fmnistBn, fmnistFused, { ep: 'cpu', ort }), (e: unknown) => {
+      assert.ok(e instanceof PrunerError);
+      assert.equal(e.message, 'fmnist_bncnn_sparse_fused.onnx: ONNX Runtime failed to run the model (Non-zero status code returned while running Conv node.)');
+      return true;
+    });
+  });
+
   test('latency statistics', () => {
     assert.deepEqual(latencyStats([5, 1, 3, 2, 4]), { runs: 5, medianMs: 3, p90Ms: 5, minMs: 1, meanMs: 3 });
     assert.equal(latencyStats([1, 2, 3, 4]).medianMs, 2.5);

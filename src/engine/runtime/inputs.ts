@@ -41,6 +41,19 @@ export function resolveDims(spec: ModelInputSpec, overrides: Record<string, numb
   return spec.dims.map((d) => (typeof d === 'number' ? d : d !== null && overrides[d] !== undefined ? overrides[d] : 1));
 }
 
+/**
+ * The shape to feed an input: a whole shape given by name (`shapes`, checked against the model's
+ * rank and fixed dims) wins; otherwise `resolveDims`.
+ */
+export function inputShape(spec: ModelInputSpec, dims: Record<string, number> = {}, shapes: Record<string, number[]> = {}): number[] {
+  const given = shapes[spec.name];
+  if (!given) return resolveDims(spec, dims);
+  if (given.length !== spec.dims.length || spec.dims.some((d, i) => typeof d === 'number' && d !== given[i])) {
+    throw new PrunerError(`shape ${given.join('x')} does not fit input ${spec.name} [${spec.dims.map((d) => d ?? '?').join(', ')}]`, { subject: spec.name });
+  }
+  return given;
+}
+
 export function elementCount(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
@@ -78,12 +91,15 @@ export function seededNormal(n: number, seed: number): Float32Array {
  * Random inputs for every graph input: float inputs get N(0, 1) values from `seed` (each input its own
  * stream); integer and bool inputs get zeros (a valid index or mask for any vocabulary).
  */
-export function randomInputs(specs: ModelInputSpec[], opts: { seed?: number; dims?: Record<string, number> } = {}): Record<string, InputTensor> {
+export function randomInputs(
+  specs: ModelInputSpec[],
+  opts: { seed?: number; dims?: Record<string, number>; shapes?: Record<string, number[]> } = {},
+): Record<string, InputTensor> {
   const seed = opts.seed ?? 0;
   const out: Record<string, InputTensor> = {};
   specs.forEach((spec, i) => {
     if (!spec.type) throw new PrunerError(`input ${spec.name}: element type ${spec.onnxType} is not supported for generated inputs`, { subject: spec.name });
-    const dims = resolveDims(spec, opts.dims);
+    const dims = inputShape(spec, opts.dims, opts.shapes);
     const n = elementCount(dims);
     out[spec.name] = { type: spec.type, dims, data: zeroOrRandom(spec.type, n, seed + i * 0x9e3779b9) };
   });

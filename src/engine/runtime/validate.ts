@@ -6,9 +6,9 @@ import { PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
 import { loadModel } from '../onnx/model.ts';
 import type { GraphProto, TensorProto } from '../onnx/proto.ts';
-import { coerce, inputSpecsOf, inputsFromFiles, randomInputs, resolveDims } from './inputs.ts';
+import { coerce, inputShape, inputSpecsOf, inputsFromFiles, randomInputs } from './inputs.ts';
 import { argmaxRows, measureLatency, runModel, type OutputTensor } from './run.ts';
-import { createSession, loadOrt, probeCuda, type CreatedSession, type OrtModule } from './session.ts';
+import { createSession, loadOrt, probeCuda, shortenError, type CreatedSession, type OrtModule } from './session.ts';
 import type {
   ExecutionProviderChoice,
   InputDescription,
@@ -28,6 +28,8 @@ export interface ValidateOptions {
   inputs?: string[] | Record<string, InputTensor | Float32Array>;
   /** Sizes of symbolic dims for random or array inputs, e.g. `{ N: 4 }`; others are 1. */
   dims?: Record<string, number>;
+  /** Whole shapes of random or array inputs by input name, e.g. `{ x: [1, 3, 48, 192] }` (for inputs with unnamed dynamic dims). */
+  shapes?: Record<string, number[]>;
   /** Timed runs per model (default 10). */
   runs?: number;
   /** Untimed runs before timing (default 2). */
@@ -145,7 +147,7 @@ function buildFeeds(specs: ModelInputSpec[], opts: ValidateOptions): { feeds: Re
       if (v === undefined) throw new PrunerError(`no value given for model input ${spec.name}`);
       let t: InputTensor;
       if (v instanceof Float32Array) {
-        const dims = resolveDims(spec, opts.dims);
+        const dims = inputShape(spec, opts.dims, opts.shapes);
         const want = dims.reduce((a, b) => a * b, 1);
         if (want !== v.length) throw new PrunerError(`input ${spec.name}: ${v.length} values given, shape [${dims.join(', ')}] needs ${want}`);
         t = { type: 'float32', dims, data: v };
@@ -154,11 +156,24 @@ function buildFeeds(specs: ModelInputSpec[], opts: ValidateOptions): { feeds: Re
       source[spec.name] = { source: 'given' };
     }
   } else {
-    feeds = randomInputs(specs, { seed, dims: opts.dims });
+    feeds = randomInputs(specs, { seed, dims: opts.dims, shapes: opts.shapes });
     for (const s of specs) source[s.name] = { source: 'random' };
   }
   const described = specs.map((s) => ({ name: s.name, type: feeds[s.name].type, dims: feeds[s.name].dims, ...source[s.name] }));
   return { feeds, described };
+}
+
+/** A run that ONNX Runtime rejects (wrong input shape, a broken pruned graph) is the user's to fix: say which model. */
+async function runOrExplain<T>(file: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    throw new PrunerError(`${path.basename(file)}: ONNX Runtime failed to run the model (${shortenError(e)})`, {
+      subject: file,
+      details: e instanceof Error ? e.stack : String(e),
+      cause: e,
+    });
+  }
 }
 
 async function timedSession(file: string, ep: ExecutionProviderChoice, opts: ValidateOptions): Promise<{ created: CreatedSession; ms: number }> {
@@ -202,12 +217,13 @@ export async function validatePruned(originalPath: string, prunedPath: string, o
     b = await timedSession(prunedModel.path, a.created.provider, opts);
     const ortA = a.created.ort;
     const ortB = b.created.ort;
+    const sessionB = b.created.session;
 
     progress('running both models');
-    const outA = await runModel(a.created.session, feeds, ortA);
+    const outA = await runOrExplain(origModel.path, () => runModel(a.created.session, feeds, ortA));
     throwIfAborted(opts.signal);
     const prunedFeeds = Object.fromEntries(prunedSpecs.map((s) => [s.name, feeds[s.name]]));
-    const outB = await runModel(b.created.session, prunedFeeds, ortB);
+    const outB = await runOrExplain(prunedModel.path, () => runModel(sessionB, prunedFeeds, ortB));
     const outputs = a.created.session.outputNames.map((name) => compareOutputs(name, outA[name], outB[name]));
 
     progress(`timing the original model (${warmup} warm-up, ${runs} runs)`);
