@@ -22,7 +22,12 @@ export type MemberRole =
   | 'param'
   /** a depthwise conv whose `group` attribute shrinks with the channels (weight axis 0 and bias sliced too) */
   | 'depthwise'
-  /** a constant shape/size input or attribute that must be rewritten (Reshape shape, Split sizes, Resize sizes) */
+  /**
+   * a constant shape/size input or attribute that must be rewritten (Reshape shape, Split sizes,
+   * Slice starts/ends, Resize sizes): `axis` is the index of the ELEMENT in that 1-D vector; the element
+   * decreases by the number of removed group channels in [start, start + span), times `size` for a
+   * block mapping (1 otherwise). Elements holding 0 or -1 (Reshape conventions) are never emitted.
+   */
   | 'shape';
 
 export interface GroupMember {
@@ -39,6 +44,28 @@ export interface GroupMember {
   mapping: IndexMapping;
   /** Number of channels of the group this member spans (equal to the group's `channels` unless the member is a concat/split slice). */
   span?: number;
+  /**
+   * First group channel this member covers (default 0): the member covers group channels
+   * [start, start + span). Set when the member sees only a slice of the group (behind a
+   * Split/Slice). The mapping is applied to the absolute group channel index i, so for an
+   * offset mapping the tensor index is i + offset (offset may be negative).
+   */
+  start?: number;
+  /** The tensor is also used outside this member (another node, another input of this node, or a graph output): copy it before slicing. */
+  shared?: boolean;
+  /**
+   * 'out' and 'depthwise' members: the bias (constant source name) sliced along axis 0 together with
+   * the weight, when the layer has a 1-D bias. Only this field names a bias to slice: a bias of another
+   * shape (Gemm C of shape [1, N]) is a separate 'param' member instead.
+   */
+  bias?: string;
+  /** The bias is also used outside this member: copy it before slicing. */
+  biasShared?: boolean;
+  /**
+   * 'shape' members kept in a node attribute rather than an input (Split `split` before opset 13,
+   * Slice `starts`/`ends` before opset 10, Reshape `shape` before opset 5): the attribute's name.
+   */
+  attribute?: string;
 }
 
 export interface ChannelGroup {
