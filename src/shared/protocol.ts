@@ -148,8 +148,10 @@ export type RequestMessage = { [K in RequestName]: { kind: 'request'; id: number
 export type FromWebview =
   | RequestMessage
   | { kind: 'cancel'; id: number }
-  /** The view is ready; `state` is what it had saved before being hidden (vscode.setState). */
-  | { kind: 'ready' };
+  /** The view is ready (it restores its own UI state with vscode.setState/getState). */
+  | { kind: 'ready' }
+  /** The plan currently set in the view's plan panel, so host commands (Export Pruning Plan…) can use it. */
+  | { kind: 'planState'; plan: ViewPlan };
 
 // ---------- host → view ----------
 
@@ -226,6 +228,7 @@ export function parseFromWebview(msg: unknown): FromWebview | undefined {
   if (!isObj(msg)) return undefined;
   if (msg.kind === 'ready') return { kind: 'ready' };
   if (msg.kind === 'cancel') return isInt(msg.id) ? { kind: 'cancel', id: msg.id } : undefined;
+  if (msg.kind === 'planState') return isViewPlan(msg.plan) ? { kind: 'planState', plan: msg.plan } : undefined;
   if (msg.kind === 'request' && isInt(msg.id) && typeof msg.method === 'string' && METHODS.has(msg.method)) {
     const method = msg.method as RequestName;
     if (!validParams(method, msg.params)) return undefined;
