@@ -167,6 +167,14 @@ describe('execution provider choice', () => {
   });
 });
 
+test('importing the runtime engine does not load onnxruntime-node', () => {
+  const code = `require(${JSON.stringify(path.join(repoRoot, 'src', 'engine', 'runtime', 'validate.ts'))});
+    process.stdout.write(String(Object.keys(require.cache).filter((k) => k.includes('onnxruntime')).length));`;
+  const p = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { encoding: 'utf8', cwd: repoRoot });
+  assert.equal(p.status, 0, p.stderr);
+  assert.equal(p.stdout, '0');
+});
+
 describe('inputs', () => {
   test('the seeded generator is deterministic and roughly standard normal', () => {
     assert.deepEqual(seededNormal(8, 42), seededNormal(8, 42));

@@ -29,7 +29,13 @@ export async function loadOrt(): Promise<OrtModule> {
   if (ortModule) return ortModule;
   let mod: OrtModule & { default?: OrtModule };
   try {
-    mod = (await import('onnxruntime-node')) as unknown as OrtModule & { default?: OrtModule };
+    // `require` where it exists (the CommonJS bundles, tsx): a dynamic `import()` inside the VS Code
+    // extension host has not always been supported. Plain ESM falls back to `import()`.
+    mod = (
+      typeof require === 'function'
+        ? require('onnxruntime-node') // eslint-disable-line @typescript-eslint/no-require-imports
+        : await import('onnxruntime-node')
+    ) as OrtModule & { default?: OrtModule };
   } catch (e) {
     throw new PrunerError(`onnxruntime-node cannot be loaded on this platform (${shortenError(e)})`, { cause: e });
   }
