@@ -123,11 +123,13 @@ export async function createSession(modelPath: string, choice: ExecutionProvider
   const abs = checkReadable(modelPath);
   const ort = opts.ort ?? (await loadOrt());
   const threads = opts.threads ?? 1;
+  let fallbackReason: string | undefined;
   if (choice === 'cuda' || choice === 'auto') {
     const known = cudaProbes.get(ort);
     // A failed probe is remembered: no need to pay for (and log) the same failure again.
     if (known && !known.usable) {
       if (choice === 'cuda') throw new PrunerError(`CUDA execution provider is not available: ${known.reason}. ${CUDA_INSTALL_HINT}`);
+      fallbackReason = `CUDA not available (${known.reason})`;
     } else {
       try {
         const session = await createOn(ort, abs, 'cuda', threads);
@@ -136,15 +138,21 @@ export async function createSession(modelPath: string, choice: ExecutionProvider
       } catch (e) {
         if (!isProviderFailure(e)) throw modelLoadError(abs, e);
         const reason = shortenError(e);
-        cudaProbes.set(ort, { usable: false, reason });
-        if (choice === 'cuda') throw new PrunerError(`CUDA execution provider is not available: ${reason}. ${CUDA_INSTALL_HINT}`, { cause: e });
+        if (known?.usable) {
+          // CUDA works, but not for this model (an unsupported node, out of memory...).
+          if (choice === 'cuda') throw new PrunerError(`${path.basename(abs)}: CUDA could not load the model (${reason})`, { subject: abs, cause: e });
+          fallbackReason = `CUDA could not load the model (${reason})`;
+        } else {
+          cudaProbes.set(ort, { usable: false, reason });
+          if (choice === 'cuda') throw new PrunerError(`CUDA execution provider is not available: ${reason}. ${CUDA_INSTALL_HINT}`, { cause: e });
+          fallbackReason = `CUDA not available (${reason})`;
+        }
       }
     }
   }
   try {
     const session = await createOn(ort, abs, 'cpu', threads);
-    const reason = choice === 'auto' ? `CUDA not available (${cudaProbes.get(ort)?.reason ?? 'unknown reason'})` : undefined;
-    return reason ? { session, provider: 'cpu', fallbackReason: reason, ort } : { session, provider: 'cpu', ort };
+    return fallbackReason ? { session, provider: 'cpu', fallbackReason, ort } : { session, provider: 'cpu', ort };
   } catch (e) {
     throw modelLoadError(abs, e);
   }
