@@ -5,6 +5,7 @@ import { PrunerError } from '../engine/errors.ts';
 import { validatePruned } from '../engine/runtime/validate.ts';
 import type { ExecutionProviderChoice, ValidationReport } from '../engine/runtime/types.ts';
 import { withCost } from '../engine/runtime/cost.ts';
+import { computeCost } from '../engine/graph/cost.ts';
 
 interface ValidateCliOptions {
   input?: string[];
@@ -72,7 +73,7 @@ export function registerValidate(program: Command): void {
         shapes: parseShapes(o.shape),
         onProgress: o.json ? undefined : (m) => process.stderr.write(`… ${m}\n`),
       });
-      const full = withCost(report);
+      const full = withCost(report, computeCost);
       process.stdout.write(o.json ? `${JSON.stringify(full, null, 2)}\n` : formatReport(full));
     });
 }
@@ -133,12 +134,13 @@ export function formatReport(r: ValidationReport): string {
   const rows: [string, string, string, string][] = [['', 'original', 'pruned', 'change']];
   rows.push(['Size', fmtBytes(r.original.sizeBytes), fmtBytes(r.pruned.sizeBytes), change(r.original.sizeBytes, r.pruned.sizeBytes)]);
   if (r.params) rows.push(['Params', fmtCount(r.params.before), fmtCount(r.params.after), change(r.params.before, r.params.after)]);
-  if (r.macs) rows.push(['MACs', fmtCount(r.macs.before), fmtCount(r.macs.after), change(r.macs.before, r.macs.after)]);
+  if (r.macs) rows.push(['MACs (batch 1)', fmtCount(r.macs.before), fmtCount(r.macs.after), change(r.macs.before, r.macs.after)]);
   rows.push(['Latency median', fmtMs(r.original.latency.medianMs), fmtMs(r.pruned.latency.medianMs), change(r.original.latency.medianMs, r.pruned.latency.medianMs)]);
   rows.push(['Latency p90', fmtMs(r.original.latency.p90Ms), fmtMs(r.pruned.latency.p90Ms), change(r.original.latency.p90Ms, r.pruned.latency.p90Ms)]);
   rows.push(['Session creation', fmtMs(r.original.sessionMs), fmtMs(r.pruned.sessionMs), '']);
   const w = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
   for (const row of rows) lines.push(`${row[0].padEnd(w[0])}  ${row[1].padStart(w[1])}  ${row[2].padStart(w[2])}  ${row[3].padStart(w[3])}`.trimEnd());
+  for (const n of r.notes ?? []) lines.push(`Note: ${n}`);
   lines.push(`(latency over ${r.original.latency.runs} runs after ${r.warmup} warm-up)`);
   return `${lines.join('\n')}\n`;
 }

@@ -456,6 +456,11 @@ describe('validatePruned', () => {
     const countInitializers = (g: { initializers: Map<string, unknown> }) => ({ params: g.initializers.size, macs: 0 });
     const c = withCost(r, countInitializers);
     assert.ok(c.params && c.params.before > c.params.after, 'BN tensors are gone after folding');
+    const failing = withCost(r, () => {
+      throw new Error('unsupported node X');
+    });
+    assert.equal(failing.params, undefined);
+    assert.deepEqual(failing.notes, ['parameters and MACs not counted: unsupported node X']);
   });
 });
 
@@ -491,6 +496,10 @@ describe('validate CLI', () => {
     assert.equal(r.original.latency.runs, 3);
     assert.equal(r.pruned.sizeBytes, fs.statSync(fmnistFused).size);
     if (r.provider === 'cpu') assert.match(r.fallbackReason, /CUDA/);
+    // 95,882 parameters with BN; folding drops 416 γ and 416 β and gives the convs 416 biases.
+    assert.equal(r.params.before, 95882);
+    assert.equal(r.params.before - r.params.after, 416);
+    assert.ok(r.macs.after < r.macs.before && r.macs.before > 1e7, JSON.stringify(r.macs));
   });
 
   test('human summary', () => {

@@ -7,12 +7,17 @@ import type { ValidationReport } from './types.ts';
 export type CostFunction = (graph: Graph) => { params: number; macs: number };
 
 /**
- * The report with `params` and `macs` before/after filled from both models' graphs.
- * Without a cost function the report is returned unchanged.
+ * The report with `params` and `macs` before/after filled from both models' graphs (MACs at batch 1).
+ * Without a cost function the report is returned unchanged; when counting fails the reason goes to
+ * `notes` and the rest of the report stands.
  */
 export function withCost(report: ValidationReport, cost?: CostFunction): ValidationReport {
   if (!cost) return report;
-  const before = cost(new Graph(loadModel(report.original.path)));
-  const after = cost(new Graph(loadModel(report.pruned.path)));
-  return { ...report, params: { before: before.params, after: after.params }, macs: { before: before.macs, after: after.macs } };
+  try {
+    const before = cost(new Graph(loadModel(report.original.path)));
+    const after = cost(new Graph(loadModel(report.pruned.path)));
+    return { ...report, params: { before: before.params, after: after.params }, macs: { before: before.macs, after: after.macs } };
+  } catch (e) {
+    return { ...report, notes: [...(report.notes ?? []), `parameters and MACs not counted: ${(e as Error).message}`] };
+  }
 }

@@ -102,6 +102,10 @@ export interface ValidationReport {
   outputs: OutputComparison[];
   original: ModelRunInfo;
   pruned: ModelRunInfo;
+  /** Learnable parameters (weights, biases, BN scale and shift). */
   params?: BeforeAfter;
+  /** Multiply-accumulates at batch 1. */
   macs?: BeforeAfter;
+  /** Things the reader should know that are not errors (e.g. why params/MACs are missing). */
+  notes?: string[];
 }
