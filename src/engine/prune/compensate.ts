@@ -1,0 +1,429 @@
+// Compensation: a removed channel that outputs a constant is folded into the next layer's bias.
+//
+// Where the constants come from. A BatchNormalization computes, for channel c,
+//   y_c = γ_c · (x_c − μ_c) / sqrt(σ²_c + ε) + β_c.
+// When |γ_c| < `gammaThreshold` (default 1e-2) the product treats y_c as the constant β_c:
+// exact when γ_c = 0, an approximation otherwise (the report says which). A Conv whose filter c
+// is entirely zero (a BN with γ_c = 0 folded into the conv) outputs the constant bias_c: exact.
+//
+// How they travel. The constants of the removed channels are propagated, channel by channel,
+// in topological order through ops whose effect on a constant plane is known: element-wise
+// activations (Relu, Clip, LeakyRelu, Sigmoid, HardSwish, ...), BatchNormalization, pooling,
+// Resize, Flatten/Reshape, Concat, depthwise Conv (const · Σ W_c + b_c), and residual
+// Add/Sub/Mul/Div when BOTH operands are known constants for that channel (or one is a
+// scalar / per-channel constant). Anything else stops the constant: the channel is then not
+// compensated through that path, and the summary says where and why.
+//
+// Where they land. At a consuming layer that the group lists as an 'in' member:
+//   Conv (group 1): bias[o] += Σ_{kh,kw} W[o, c, kh, kw] · k_c   (exact when the conv has no zero padding)
+//   Gemm:           bias[n] += (α/β) · Σ_{i ∈ block(c)} B'[i, n] · k_c
+// A bias is created when the layer has none.
+import type { ChannelGroup, GroupMember, IndexMapping } from '../analysis/types.ts';
+import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
+import { tensorDims, tensorToFloat32 } from '../onnx/model.ts';
+import type { NodeProto } from '../onnx/proto.ts';
+
+export const DEFAULT_GAMMA_THRESHOLD = 1e-2;
+
+/** Indices along a member's axis that group channel `c` occupies. */
+export function mapChannel(mapping: IndexMapping, c: number): number[] {
+  switch (mapping.kind) {
+    case 'identity':
+      return [c];
+    case 'offset':
+      return [c + mapping.offset];
+    case 'block': {
+      const out: number[] = [];
+      for (let k = 0; k < mapping.size; k++) out.push(mapping.offset + c * mapping.size + k);
+      return out;
+    }
+  }
+}
+
+export interface CompensationOptions {
+  /** |γ| below which a BN channel is treated as the constant β (default 1e-2). */
+  gammaThreshold?: number;
+}
+
+/** One layer whose bias absorbed removed channels' constants. */
+export interface CompensatedLayer {
+  name: string;
+  op: string;
+  /** Removed channels folded into this layer. */
+  channels: number;
+  /** True when the fold reproduces the removed channels' contribution exactly (up to float rounding). */
+  exact: boolean;
+  /** Why it is approximate, when it is. */
+  reason?: string;
+  /** Whether a bias had to be created. */
+  createdBias?: boolean;
+}
+
+export interface CompensationSummary {
+  enabled: boolean;
+  gammaThreshold: number;
+  /** Removed channels that had a constant output (near-zero γ or zero filter). */
+  constantChannels: number;
+  /** Of those, channels folded into at least one consumer. */
+  channelsCompensated: number;
+  layers: CompensatedLayer[];
+  /** Paths along which a constant could not be followed (node and reason). */
+  skipped: { node: string; channels: number; reason: string }[];
+}
+
+export interface PrunedGroup {
+  group: ChannelGroup;
+  kept: number[];
+  removed: number[];
+}
+
+/** A channel's constant value on a tensor, and why it is only approximate (undefined: exact). */
+interface ConstVal {
+  v: number;
+  why?: string;
+}
+type ChannelConsts = Map<number, ConstVal>;
+
+export interface CompensationPlan {
+  /** Per consumer node: the delta to add to its full (unsliced) bias vector. */
+  biasDeltas: Map<string, Float64Array>;
+  summary: CompensationSummary;
+  warnings: string[];
+}
+
+const UNARY: Record<string, (x: number, n: NodeProto, g: Graph) => number> = {
+  Relu: (x) => Math.max(x, 0),
+  LeakyRelu: (x, n) => (x >= 0 ? x : attrFloat(n, 'alpha', 0.01) * x),
+  Sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+  HardSigmoid: (x, n) => Math.min(1, Math.max(0, attrFloat(n, 'alpha', 0.2) * x + attrFloat(n, 'beta', 0.5))),
+  HardSwish: (x) => x * Math.min(1, Math.max(0, x / 6 + 0.5)),
+  Tanh: (x) => Math.tanh(x),
+  Elu: (x, n) => (x >= 0 ? x : attrFloat(n, 'alpha', 1) * (Math.exp(x) - 1)),
+  Selu: (x, n) => attrFloat(n, 'gamma', 1.0507009873554805) * (x > 0 ? x : attrFloat(n, 'alpha', 1.6732632423543772) * (Math.exp(x) - 1)),
+  Softplus: (x) => Math.log1p(Math.exp(x)),
+  Mish: (x) => x * Math.tanh(Math.log1p(Math.exp(x))),
+  Gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+  Neg: (x) => -x,
+  Abs: (x) => Math.abs(x),
+  Identity: (x) => x,
+  Dropout: (x) => x,
+  Clip: (x, n, g) => {
+    let lo = -Infinity;
+    let hi = Infinity;
+    if (g.opset() < 11) {
+      lo = attrFloat(n, 'min', -Infinity);
+      hi = attrFloat(n, 'max', Infinity);
+    } else {
+      if (n.input[1]) lo = g.constantFloats(n.input[1])?.[0] ?? NaN;
+      if (n.input[2]) hi = g.constantFloats(n.input[2])?.[0] ?? NaN;
+    }
+    return Math.min(hi, Math.max(lo, x));
+  },
+  // A constant plane stays the same constant under these (spatial) ops.
+  MaxPool: (x) => x,
+  GlobalAveragePool: (x) => x,
+  GlobalMaxPool: (x) => x,
+  Resize: (x) => x,
+  Upsample: (x) => x,
+  Flatten: (x) => x,
+  Reshape: (x) => x,
+  Squeeze: (x) => x,
+  Unsqueeze: (x) => x,
+};
+
+function erf(x: number): number {
+  // Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7)
+  const s = Math.sign(x);
+  const a = Math.abs(x);
+  const t = 1 / (1 + 0.3275911 * a);
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
+  return s * y;
+}
+
+function hasZeroPadding(n: NodeProto): string | undefined {
+  const autoPad = attrString(n, 'auto_pad', 'NOTSET');
+  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return `${n.op_type} ${n.name} pads with zeros (auto_pad ${autoPad})`;
+  const pads = attrInts(n, 'pads') ?? [];
+  if (pads.some((p) => p !== 0)) return `${n.op_type} ${n.name} pads with zeros (pads [${pads.join(', ')}]): approximate at the borders`;
+  return undefined;
+}
+
+/**
+ * Works out, for every pruned group, which removed channels output a constant, follows those constants
+ * to the consuming layers and returns the bias deltas (on the original, unsliced biases) with a summary.
+ */
+export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: CompensationOptions & { enabled?: boolean } = {}): CompensationPlan {
+  const thr = opts.gammaThreshold ?? DEFAULT_GAMMA_THRESHOLD;
+  const summary: CompensationSummary = { enabled: opts.enabled !== false, gammaThreshold: thr, constantChannels: 0, channelsCompensated: 0, layers: [], skipped: [] };
+  const biasDeltas = new Map<string, Float64Array>();
+  const warnings: string[] = [];
+  if (opts.enabled === false) return { biasDeltas, summary, warnings };
+  const layerInfo = new Map<string, CompensatedLayer & { reasons: Set<string>; folded: Set<string> }>();
+  const skipped = new Map<string, { node: string; channels: Set<string>; reason: string }>();
+  const skip = (node: NodeProto, gid: number, c: number, reason: string) => {
+    const key = `${node.name}\u0000${reason}`;
+    let s = skipped.get(key);
+    if (!s) skipped.set(key, (s = { node: node.name ?? '', channels: new Set(), reason }));
+    s.channels.add(`${gid}:${c}`);
+  };
+
+  for (const { group, removed } of pruned) {
+    const removedSet = new Set(removed);
+    const consts = new Map<string, ChannelConsts>();
+    const memberOf = new Map<string, GroupMember[]>();
+    for (const m of group.members) {
+      let l = memberOf.get(m.node);
+      if (!l) memberOf.set(m.node, (l = []));
+      l.push(m);
+    }
+    const bnSet = new Set(group.bnNodes);
+    const layerSet = new Set(group.layers);
+    const constantChannels = new Set<number>();
+    const foldedChannels = new Set<number>();
+
+    for (const node of graph.order) {
+      const op = node.op_type ?? '';
+      const name = node.name ?? '';
+      const inputs = node.input.map((i) => (i ? consts.get(i) : undefined));
+      const anyIn = inputs.findIndex((x) => x !== undefined && x.size > 0);
+
+      // Origins: BN with near-zero γ, conv with an all-zero filter.
+      if (op === 'BatchNormalization' && bnSet.has(name)) {
+        const out = bnConsts(graph, node, removedSet, inputs[0], thr);
+        if (out.size) {
+          for (const c of out.keys()) constantChannels.add(c);
+          consts.set(node.output[0], out);
+        }
+        continue;
+      }
+      if (anyIn < 0) {
+        if (layerSet.has(name) && op === 'Conv' && attrInt(node, 'group', 1) === 1) {
+          const out = zeroFilterConsts(graph, node, removedSet);
+          if (out.size) {
+            for (const c of out.keys()) constantChannels.add(c);
+            consts.set(node.output[0], out);
+          }
+        }
+        continue;
+      }
+      const x = inputs[anyIn]!;
+      const members = memberOf.get(name) ?? [];
+      const inMember = members.find((m) => m.role === 'in');
+      if (inMember && anyIn === 0 && (op === 'Conv' || op === 'Gemm' || op === 'MatMul')) {
+        const r = foldInto(graph, node, inMember, x);
+        if ('skip' in r) {
+          for (const c of x.keys()) skip(node, group.id, c, r.skip);
+          continue;
+        }
+        let delta = biasDeltas.get(name);
+        if (!delta) biasDeltas.set(name, (delta = new Float64Array(r.delta.length)));
+        for (let i = 0; i < delta.length; i++) delta[i] += r.delta[i];
+        let li = layerInfo.get(name);
+        if (!li) layerInfo.set(name, (li = { name, op, channels: 0, exact: true, reasons: new Set(), folded: new Set(), ...(node.input[2] ? {} : { createdBias: true }) }));
+        for (const [c, cv] of x) {
+          li.folded.add(`${group.id}:${c}`);
+          foldedChannels.add(c);
+          if (cv.why) li.reasons.add(cv.why);
+        }
+        if (r.why) li.reasons.add(r.why);
+        continue;
+      }
+      const out = propagate(graph, node, inputs, anyIn, members, (c, reason) => skip(node, group.id, c, reason));
+      if (out) {
+        const o = node.output[0];
+        const prev = consts.get(o);
+        consts.set(o, prev ? new Map([...prev, ...out]) : out);
+      }
+    }
+    summary.constantChannels += constantChannels.size;
+    summary.channelsCompensated += foldedChannels.size;
+  }
+
+  for (const li of layerInfo.values()) {
+    const reasons = [...li.reasons];
+    summary.layers.push({
+      name: li.name,
+      op: li.op,
+      channels: li.folded.size,
+      exact: reasons.length === 0,
+      ...(reasons.length ? { reason: reasons.join('; ') } : {}),
+      ...(li.createdBias ? { createdBias: true } : {}),
+    });
+  }
+  for (const s of skipped.values()) summary.skipped.push({ node: s.node, channels: s.channels.size, reason: s.reason });
+  if (summary.skipped.length) warnings.push(`compensation could not follow ${summary.skipped.length} path(s); see compensation.skipped`);
+  return { biasDeltas, summary, warnings };
+}
+
+function bnConsts(graph: Graph, node: NodeProto, removed: Set<number>, input: ChannelConsts | undefined, thr: number): ChannelConsts {
+  const out: ChannelConsts = new Map();
+  const gamma = graph.constantFloats(node.input[1]);
+  const beta = graph.constantFloats(node.input[2]);
+  const mean = graph.constantFloats(node.input[3]);
+  const variance = graph.constantFloats(node.input[4]);
+  if (!gamma || !beta || !mean || !variance) return out;
+  const eps = attrFloat(node, 'epsilon', 1e-5);
+  for (const c of removed) {
+    const known = input?.get(c);
+    if (known) {
+      out.set(c, { v: (gamma[c] * (known.v - mean[c])) / Math.sqrt(variance[c] + eps) + beta[c], why: known.why });
+    } else if (Math.abs(gamma[c]) < thr) {
+      out.set(c, { v: beta[c], ...(gamma[c] !== 0 ? { why: `${node.name}: |γ| below ${thr} but not 0` } : {}) });
+    }
+  }
+  return out;
+}
+
+function zeroFilterConsts(graph: Graph, node: NodeProto, removed: Set<number>): ChannelConsts {
+  const out: ChannelConsts = new Map();
+  const wt = graph.constantTensor(node.input[1]);
+  if (!wt || wt.data_type !== 1) return out;
+  const dims = tensorDims(wt);
+  const w = tensorToFloat32(graph.model, wt);
+  const per = w.length / dims[0];
+  const bias = node.input[2] ? graph.constantFloats(node.input[2]) : undefined;
+  for (const c of removed) {
+    let zero = true;
+    for (let i = c * per; i < (c + 1) * per && zero; i++) if (w[i] !== 0) zero = false;
+    if (zero) out.set(c, { v: bias?.[c] ?? 0 });
+  }
+  return out;
+}
+
+/** Constants on a node's first output from its inputs' constants, or undefined when they stop here. */
+function propagate(
+  graph: Graph,
+  node: NodeProto,
+  inputs: (ChannelConsts | undefined)[],
+  anyIn: number,
+  members: GroupMember[],
+  skip: (c: number, reason: string) => void,
+): ChannelConsts | undefined {
+  const op = node.op_type ?? '';
+  const x = inputs[anyIn]!;
+  const unary = UNARY[op];
+  if (unary && anyIn === 0) {
+    const out: ChannelConsts = new Map();
+    for (const [c, cv] of x) out.set(c, { v: unary(cv.v, node, graph), why: cv.why });
+    return out;
+  }
+  if (op === 'AveragePool' && anyIn === 0) {
+    const pad = hasZeroPadding(node);
+    const why = pad && attrInt(node, 'count_include_pad', 0) ? pad : undefined;
+    return mapConsts(x, (v) => v, why);
+  }
+  if (op === 'Pad' && anyIn === 0) {
+    const mode = attrString(node, 'mode', 'constant');
+    return mapConsts(x, (v) => v, mode === 'constant' ? `Pad ${node.name} adds constant borders` : undefined);
+  }
+  if (op === 'Concat') {
+    if (inputs.filter((i) => i && i.size).length !== 1) {
+      for (const c of x.keys()) skip(c, `Concat ${node.name} joins several constant inputs`);
+      return undefined;
+    }
+    return x;
+  }
+  if (op === 'Conv' && members.some((m) => m.role === 'depthwise') && anyIn === 0) {
+    const wt = graph.constantTensor(node.input[1]);
+    const w = wt ? tensorToFloat32(graph.model, wt) : undefined;
+    if (!w || !wt) return undefined;
+    const per = w.length / tensorDims(wt)[0];
+    const b = node.input[2] ? graph.constantFloats(node.input[2]) : undefined;
+    const why = hasZeroPadding(node);
+    const out: ChannelConsts = new Map();
+    for (const [c, cv] of x) {
+      let s = 0;
+      for (let i = c * per; i < (c + 1) * per; i++) s += w[i];
+      out.set(c, { v: cv.v * s + (b?.[c] ?? 0), why: cv.why ?? why });
+    }
+    return out;
+  }
+  if (op === 'Add' || op === 'Sub' || op === 'Mul' || op === 'Div') {
+    const f = { Add: (a: number, b: number) => a + b, Sub: (a: number, b: number) => a - b, Mul: (a: number, b: number) => a * b, Div: (a: number, b: number) => a / b }[op];
+    const other = 1 - anyIn;
+    const otherName = node.input[other];
+    const otherConsts = inputs[other];
+    const constVals = otherName ? graph.constantFloats(otherName) : undefined;
+    const out: ChannelConsts = new Map();
+    const channelDim = graph.constantTensor(otherName ?? '') ? tensorDims(graph.constantTensor(otherName)!) : undefined;
+    for (const [c, cv] of x) {
+      let o: ConstVal | undefined;
+      if (otherConsts?.has(c)) o = otherConsts.get(c);
+      else if (constVals && constVals.length === 1) o = { v: constVals[0] };
+      else if (constVals && channelDim && channelDim.filter((d) => d !== 1).length === 1 && c < constVals.length) o = { v: constVals[c] };
+      if (!o) {
+        skip(c, `${op} ${node.name}: the other operand of this channel is not a known constant`);
+        continue;
+      }
+      const a = anyIn === 0 ? cv.v : o.v;
+      const b = anyIn === 0 ? o.v : cv.v;
+      out.set(c, { v: f(a, b), why: cv.why ?? o.why });
+    }
+    return out;
+  }
+  for (const c of x.keys()) skip(c, `${op} ${node.name} is not followed by compensation`);
+  return undefined;
+}
+
+function mapConsts(x: ChannelConsts, f: (v: number) => number, why?: string): ChannelConsts {
+  const out: ChannelConsts = new Map();
+  for (const [c, cv] of x) out.set(c, { v: f(cv.v), why: cv.why ?? why });
+  return out;
+}
+
+/** The bias delta of a consuming layer for the constants reaching its data input. */
+function foldInto(graph: Graph, node: NodeProto, m: GroupMember, x: ChannelConsts): { delta: Float64Array; why?: string } | { skip: string } {
+  const op = node.op_type ?? '';
+  const wt = graph.constantTensor(node.input[1]);
+  if (!wt) return { skip: `${op} ${node.name}: weight is not a constant` };
+  if (wt.data_type !== 1 && wt.data_type !== 11) return { skip: `${op} ${node.name}: weight is not float` };
+  const dims = tensorDims(wt);
+  const w = tensorToFloat32(graph.model, wt);
+  if (op === 'MatMul') return { skip: `MatMul ${node.name} has no bias to fold into` };
+  if (node.input[2]) {
+    const bt = graph.constantTensor(node.input[2]);
+    if (!bt) return { skip: `${op} ${node.name}: bias is not a constant` };
+    if (bt.data_type !== 1 && bt.data_type !== 11) return { skip: `${op} ${node.name}: bias is not float` };
+  }
+  if (op === 'Conv') {
+    if (attrInt(node, 'group', 1) !== 1) return { skip: `grouped Conv ${node.name}: not compensated` };
+    const [O, C] = dims;
+    const k = dims.slice(2).reduce((a, b) => a * b, 1);
+    const delta = new Float64Array(O);
+    for (const [c, cv] of x) {
+      if (cv.v === 0) continue;
+      for (const idx of mapChannel(m.mapping, c)) {
+        if (idx >= C) return { skip: `Conv ${node.name}: channel index out of range` };
+        for (let o = 0; o < O; o++) {
+          let s = 0;
+          const base = (o * C + idx) * k;
+          for (let j = 0; j < k; j++) s += w[base + j];
+          delta[o] += s * cv.v;
+        }
+      }
+    }
+    if (node.input[2] && graph.constantFloats(node.input[2])!.length !== O) return { skip: `Conv ${node.name}: bias is not one value per output channel` };
+    return { delta, why: hasZeroPadding(node) };
+  }
+  if (op === 'Gemm') {
+    if (attrInt(node, 'transA', 0)) return { skip: `Gemm ${node.name}: transA is not supported by compensation` };
+    const transB = attrInt(node, 'transB', 0) !== 0;
+    const alpha = attrFloat(node, 'alpha', 1);
+    const beta = attrFloat(node, 'beta', 1);
+    if (beta === 0) return { skip: `Gemm ${node.name}: beta is 0, the bias is unused` };
+    const [r, cols] = dims;
+    const N = transB ? r : cols;
+    const K = transB ? cols : r;
+    if (node.input[2] && graph.constantFloats(node.input[2])!.length !== N) return { skip: `Gemm ${node.name}: bias is broadcast, not one value per output` };
+    const delta = new Float64Array(N);
+    for (const [c, cv] of x) {
+      if (cv.v === 0) continue;
+      for (const i of mapChannel(m.mapping, c)) {
+        if (i >= K) return { skip: `Gemm ${node.name}: feature index out of range` };
+        for (let n = 0; n < N; n++) delta[n] += ((alpha / beta) * (transB ? w[n * K + i] : w[i * N + n])) * cv.v;
+      }
+    }
+    return { delta };
+  }
+  return { skip: `${op} ${node.name} is not a supported consumer` };
+}

@@ -1,0 +1,538 @@
+// Graph surgery: applies a resolved pruning plan to a model and returns a NEW ModelProto.
+//
+// The original model's objects and tensor buffers are never mutated: every node, tensor and
+// list that changes is copied; everything else is shared with the source (so the result is
+// cheap to build and must be treated as read-only too).
+//
+// How it works. Every member of every pruned group contributes one edit to one
+// (node, input) slot or node attribute: "remove these indices along this axis" (weights,
+// biases, BN vectors, quantisation scales) or "lower this entry of a shape vector by n"
+// (Reshape shape, Split sizes, Resize sizes). Edits from different groups on the same slot
+// combine (a conv weight loses rows through its own group and columns through its input's).
+// A constant used by several slots whose edits differ is copied per distinct edit set under
+// a new unique name, and each slot is repointed to its copy.
+import Long from 'long';
+import { PrunerError, throwIfAborted } from '../errors.ts';
+import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../analysis/types.ts';
+import { attr, attrInt, type Graph } from '../graph/graph.ts';
+import { tensorDims, tensorRawBytes, tensorToFloat32, tensorToInts } from '../onnx/model.ts';
+import {
+  AttributeType,
+  DataType,
+  type AttributeProto,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type StringStringEntry,
+  type TensorProto,
+  type ValueInfoProto,
+} from '../onnx/proto.ts';
+import type { ResolvedPlan } from './types.ts';
+import { mapChannel, planCompensation, type CompensationOptions, type CompensationSummary } from './compensate.ts';
+
+export { mapChannel };
+
+export const PRUNER_VERSION = '0.1.0';
+
+export interface SurgeryOptions extends CompensationOptions {
+  /** Fold removed channels' constant outputs into the consumers' biases (default: the plan's `compensate`, else true). */
+  compensate?: boolean;
+  /** Extra `metadata_props` (e.g. `onnx_pruner.source`); the surgery adds criterion, ratio, scope, widths and version. */
+  metadata?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** One pruned layer as a user sees it: output channels before and after. */
+export interface PrunedLayer {
+  name: string;
+  op: string;
+  group: number;
+  channelsBefore: number;
+  channelsAfter: number;
+  /** Kept output-channel indices (sorted, in the original numbering). */
+  keptChannels: number[];
+}
+
+export interface SurgeryResult {
+  model: ModelProto;
+  layers: PrunedLayer[];
+  compensation: CompensationSummary;
+  warnings: string[];
+}
+
+/** Bytes per element of the ONNX element types that can be sliced element by element. */
+const ELEMENT_SIZE: Record<number, number> = {
+  [DataType.FLOAT]: 4, [DataType.UINT8]: 1, [DataType.INT8]: 1, [DataType.UINT16]: 2, [DataType.INT16]: 2,
+  [DataType.INT32]: 4, [DataType.INT64]: 8, [DataType.BOOL]: 1, [DataType.FLOAT16]: 2, [DataType.DOUBLE]: 8,
+  [DataType.UINT32]: 4, [DataType.UINT64]: 8, [DataType.COMPLEX64]: 8, [DataType.COMPLEX128]: 16, [DataType.BFLOAT16]: 2,
+  [DataType.FLOAT8E4M3FN]: 1, [DataType.FLOAT8E4M3FNUZ]: 1, [DataType.FLOAT8E5M2]: 1, [DataType.FLOAT8E5M2FNUZ]: 1,
+  [DataType.FLOAT8E8M0]: 1,
+};
+
+/** Removed group channels (sorted) given the kept ones. */
+export function removedChannels(channels: number, kept: readonly number[]): number[] {
+  const keep = new Set(kept);
+  const out: number[] = [];
+  for (let c = 0; c < channels; c++) if (!keep.has(c)) out.push(c);
+  return out;
+}
+
+type SliceEdit = { kind: 'slice'; axis: number; removed: Set<number> };
+type ShapeEdit = { kind: 'shape'; entry: number; decrement: number };
+
+/** What happens to one (node, input) slot. */
+interface SlotEdit {
+  node: NodeProto;
+  inputIndex: number;
+  slices: Map<number, Set<number>>;
+  shapes: Map<number, number>;
+  /** Added (in float) to the tensor before slicing: compensation deltas on a bias. */
+  add?: Float64Array;
+  /** The slot has no tensor yet: create this bias (length = the layer's output channels) before editing. */
+  createLength?: number;
+}
+
+function slotKey(node: string, inputIndex: number): string {
+  return `${node}\u0000${inputIndex}`;
+}
+
+/** Prunes the graph by the plan; see the file comment. Throws PrunerError for a plan the model cannot take. */
+export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: ResolvedPlan, opts: SurgeryOptions = {}): SurgeryResult {
+  const model = graph.model;
+  const g = model.proto.graph as GraphProto;
+  const warnings: string[] = [];
+  const slots = new Map<string, SlotEdit>();
+  const attrEdits = new Map<string, { node: NodeProto; group?: number; split?: Map<number, number> }>();
+  const layers: PrunedLayer[] = [];
+  const pruned: { group: ChannelGroup; kept: number[]; removed: number[] }[] = [];
+
+  const slot = (node: NodeProto, inputIndex: number): SlotEdit => {
+    const key = slotKey(node.name ?? '', inputIndex);
+    let s = slots.get(key);
+    if (!s) slots.set(key, (s = { node, inputIndex, slices: new Map(), shapes: new Map() }));
+    return s;
+  };
+  const addSlice = (node: NodeProto, inputIndex: number, e: SliceEdit) => {
+    const s = slot(node, inputIndex);
+    let set = s.slices.get(e.axis);
+    if (!set) s.slices.set(e.axis, (set = new Set()));
+    for (const i of e.removed) set.add(i);
+  };
+  const addShape = (node: NodeProto, inputIndex: number, e: ShapeEdit) => {
+    const s = slot(node, inputIndex);
+    s.shapes.set(e.entry, (s.shapes.get(e.entry) ?? 0) + e.decrement);
+  };
+  const nodeOf = (m: GroupMember): NodeProto => {
+    const n = graph.byName.get(m.node);
+    if (!n) throw new PrunerError(`channel group member ${m.node} is not a node of ${model.path}`, { subject: m.node });
+    return n;
+  };
+
+  // ---- 1. Collect edits from every group the plan prunes ----
+  const groupsById = new Map(deps.groups.map((gr) => [gr.id, gr]));
+  for (const [id, keptIn] of resolved.kept) {
+    const group = groupsById.get(id);
+    if (!group) throw new PrunerError(`the plan refers to channel group ${id}, which ${model.path} does not have`);
+    const kept = [...keptIn].sort((a, b) => a - b);
+    if (kept.length === group.channels) continue;
+    if (!group.prunable) throw new PrunerError(`layer group of ${group.layers[0] ?? group.values[0] ?? id} cannot be pruned: ${group.reason ?? 'frozen'}`, { subject: group.layers[0] });
+    if (kept.length === 0) throw new PrunerError(`the plan keeps no channel of ${group.layers.join(', ') || `group ${id}`}`, { subject: group.layers[0] });
+    if (kept.some((k) => !Number.isInteger(k) || k < 0 || k >= group.channels) || new Set(kept).size !== kept.length) {
+      throw new PrunerError(`kept channels of ${group.layers.join(', ') || `group ${id}`} must be distinct integers in [0, ${group.channels})`, { subject: group.layers[0] });
+    }
+    if (group.divisor && group.divisor > 1) {
+      const per = group.channels / group.divisor;
+      const counts = new Array<number>(group.divisor).fill(0);
+      for (const k of kept) counts[Math.floor(k / per)]++;
+      if (counts.some((c) => c !== counts[0])) throw new PrunerError(`grouped layer ${group.layers[0] ?? id} must keep the same number of channels in each of its ${group.divisor} groups`, { subject: group.layers[0] });
+    }
+    const removed = removedChannels(group.channels, kept);
+    pruned.push({ group, kept, removed });
+    for (const layer of group.layers) {
+      const n = graph.byName.get(layer);
+      layers.push({ name: layer, op: n?.op_type ?? '?', group: id, channelsBefore: group.channels, channelsAfter: kept.length, keptChannels: kept });
+    }
+    for (const m of group.members) collectMemberEdits(graph, m, nodeOf(m), removed, addSlice, addShape, attrEdits);
+  }
+  throwIfAborted(opts.signal);
+
+  // ---- 2. Compensation: constant outputs of removed channels folded into consumer biases ----
+  const compensate = opts.compensate ?? resolved.plan.compensate ?? true;
+  const comp = planCompensation(graph, pruned, { ...opts, enabled: compensate });
+  for (const [nodeName, delta] of comp.biasDeltas) {
+    const node = graph.byName.get(nodeName)!;
+    const biasIndex = 2;
+    const s = slot(node, biasIndex);
+    s.add = delta;
+    if (!node.input[biasIndex]) s.createLength = delta.length;
+  }
+  // A bias created for compensation gets the same row removals as its layer's weight.
+  for (const s of slots.values()) {
+    if (s.createLength === undefined) continue;
+    const rows = slots.get(slotKey(s.node.name ?? '', 1))?.slices.get(weightOutAxis(s.node));
+    if (rows) s.slices.set(0, new Set(rows));
+  }
+  throwIfAborted(opts.signal);
+
+  // ---- 3. Apply: new tensors, copies for shared constants with different edits ----
+  const newInits: TensorProto[] = [];
+  const replacedInit = new Map<string, TensorProto>();
+  const replacedConstNode = new Map<string, TensorProto>(); // Constant node output -> new value
+  const repoint = new Map<string, Map<number, string>>(); // node -> input index -> new value name
+  const usedNames = new Set<string>([...graph.initializers.keys(), ...graph.producer.keys(), ...g.input.map((v) => v.name ?? '')]);
+  const freshName = (base: string): string => {
+    for (let i = 1; ; i++) {
+      const n = `${base}__pruned${i === 1 ? '' : `_${i}`}`;
+      if (!usedNames.has(n)) {
+        usedNames.add(n);
+        return n;
+      }
+    }
+  };
+
+  // Slots by the constant they read; the number of uses of each constant in the whole graph.
+  const bySource = new Map<string, SlotEdit[]>();
+  const created: SlotEdit[] = [];
+  for (const s of slots.values()) {
+    const value = s.node.input[s.inputIndex];
+    if (!value) {
+      if (s.createLength !== undefined) created.push(s);
+      continue;
+    }
+    const src = graph.constantSource(value);
+    if (!src) throw new PrunerError(`${s.node.name}: input ${s.inputIndex} (${value}) must be a constant to be pruned`, { subject: s.node.name });
+    let list = bySource.get(src);
+    if (!list) bySource.set(src, (list = []));
+    list.push(s);
+  }
+  // Uses of each constant by real consumers (Identity nodes over a constant are transparent).
+  const uses = new Map<string, number>();
+  for (const n of g.node) {
+    if (n.op_type === 'Identity' || n.op_type === 'Constant') continue;
+    for (const inp of n.input) {
+      const src = inp ? graph.constantSource(inp) : undefined;
+      if (src) uses.set(src, (uses.get(src) ?? 0) + 1);
+    }
+  }
+
+  for (const [src, list] of bySource) {
+    throwIfAborted(opts.signal);
+    const original = graph.constantTensor(src)!;
+    const bySig = new Map<string, SlotEdit[]>();
+    for (const s of list) {
+      const sig = signature(s);
+      let l = bySig.get(sig);
+      if (!l) bySig.set(sig, (l = []));
+      l.push(s);
+    }
+    const otherUses = (uses.get(src) ?? 0) - list.length;
+    const sigs = [...bySig.entries()];
+    for (const [, group] of sigs) {
+      const t = editTensor(graph, original, group[0]);
+      // In place when every use of the constant gets this same edit; otherwise a renamed copy.
+      if (sigs.length === 1 && otherUses <= 0) {
+        if (graph.initializers.has(src)) replacedInit.set(src, t);
+        else replacedConstNode.set(src, t);
+      } else {
+        const name = freshName(src);
+        t.name = name;
+        newInits.push(t);
+        for (const s of group) setRepoint(repoint, s, name);
+      }
+    }
+  }
+  for (const s of created) {
+    const name = freshName(`${s.node.name}.bias`);
+    const t = editTensor(graph, undefined, s);
+    t.name = name;
+    newInits.push(t);
+    setRepoint(repoint, s, name);
+  }
+
+  // ---- 4. Assemble the new graph ----
+  const droppedInfo = new Set<string>();
+  for (const p of pruned) {
+    for (const v of p.group.values) droppedInfo.add(v);
+    for (const m of p.group.members) for (const o of graph.byName.get(m.node)?.output ?? []) droppedInfo.add(o);
+  }
+  for (const o of g.output) {
+    if (droppedInfo.has(o.name ?? '') && pruned.some((p) => p.group.values.includes(o.name ?? ''))) {
+      throw new PrunerError(`graph output ${o.name} would lose channels: its group must be frozen`, { subject: o.name });
+    }
+  }
+
+  const nodes = g.node.map((n) => {
+    const rp = repoint.get(n.name ?? '');
+    const ae = attrEdits.get(n.name ?? '');
+    const constT = n.op_type === 'Constant' && n.output[0] ? replacedConstNode.get(n.output[0]) : undefined;
+    if (!rp && !ae && !constT) return n;
+    const copy: NodeProto = { ...n, input: [...n.input], output: [...n.output], attribute: [...n.attribute] };
+    if (rp) for (const [i, name] of rp) {
+      while (copy.input.length <= i) copy.input.push('');
+      copy.input[i] = name;
+    }
+    if (ae?.group !== undefined) setIntAttr(copy, 'group', ae.group);
+    if (ae?.split) {
+      const a = attr(n, 'split')!;
+      const ints = a.ints.map((v, i) => Long.fromNumber(Number(v) - (ae.split!.get(i) ?? 0)));
+      copy.attribute = copy.attribute.map((x) => (x === a ? { ...a, ints } : x));
+    }
+    if (constT) copy.attribute = copy.attribute.map((x) => (x.name === 'value' ? ({ ...x, t: constT } as AttributeProto) : x));
+    return copy;
+  });
+  const initializer = [...g.initializer.map((t) => replacedInit.get(t.name ?? '') ?? t), ...newInits];
+  const newDims = new Map<string, TensorProto>([...replacedInit]);
+  // IR < 4 lists initializers among the graph inputs: their declared shapes must follow.
+  const input = g.input.map((v) => (v.name && newDims.has(v.name) ? withDims(v, tensorDims(newDims.get(v.name)!)) : v));
+  const value_info = g.value_info.filter((v) => !droppedInfo.has(v.name ?? ''));
+
+  const newGraph: GraphProto = { ...g, node: nodes, initializer, input, value_info };
+  const widths: Record<string, [number, number]> = {};
+  for (const l of layers) widths[l.name] = [l.channelsBefore, l.channelsAfter];
+  const plan = resolved.plan;
+  const meta: Record<string, string> = {
+    ...(opts.metadata ?? {}),
+    'onnx_pruner.criterion': plan.criterion,
+    ...(plan.ratio !== undefined ? { 'onnx_pruner.ratio': String(plan.ratio) } : {}),
+    ...(plan.threshold !== undefined ? { 'onnx_pruner.threshold': String(plan.threshold) } : {}),
+    'onnx_pruner.scope': plan.scope,
+    'onnx_pruner.compensate': String(compensate),
+    'onnx_pruner.widths': JSON.stringify(widths),
+    'onnx_pruner.version': PRUNER_VERSION,
+  };
+  const metadata_props: StringStringEntry[] = model.proto.metadata_props.filter((e) => !(e.key && e.key in meta));
+  for (const [key, value] of Object.entries(meta)) metadata_props.push({ key, value });
+  const out: ModelProto = { ...model.proto, graph: newGraph, metadata_props };
+  warnings.push(...comp.warnings);
+  return { model: out, layers, compensation: comp.summary, warnings };
+}
+
+/** The pruned model alone (see pruneGraph for the details of the run). */
+export function applyPlan(graph: Graph, deps: DependencyAnalysis, resolved: ResolvedPlan, opts: SurgeryOptions = {}): ModelProto {
+  return pruneGraph(graph, deps, resolved, opts).model;
+}
+
+function setRepoint(repoint: Map<string, Map<number, string>>, s: SlotEdit, name: string): void {
+  const key = s.node.name ?? '';
+  let m = repoint.get(key);
+  if (!m) repoint.set(key, (m = new Map()));
+  m.set(s.inputIndex, name);
+}
+
+/** Axis of a weighted layer's weight that holds its output channels. */
+export function weightOutAxis(node: NodeProto): number {
+  switch (node.op_type) {
+    case 'ConvTranspose':
+      return 1;
+    case 'Gemm':
+      return attrInt(node, 'transB', 0) ? 0 : 1;
+    case 'MatMul':
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+function collectMemberEdits(
+  graph: Graph,
+  m: GroupMember,
+  node: NodeProto,
+  removedGroup: number[],
+  addSlice: (n: NodeProto, i: number, e: SliceEdit) => void,
+  addShape: (n: NodeProto, i: number, e: ShapeEdit) => void,
+  attrEdits: Map<string, { node: NodeProto; group?: number; split?: Map<number, number> }>,
+): void {
+  const span = m.span ?? Number.POSITIVE_INFINITY;
+  const removedHere = removedGroup.filter((c) => c < span);
+  const removed = new Set<number>();
+  for (const c of removedHere) for (const i of mapChannel(m.mapping, c)) removed.add(i);
+  const inputIndex = m.inputIndex ?? inputIndexOf(node, m.tensor);
+  switch (m.role) {
+    case 'out': {
+      const wi = inputIndex ?? 1;
+      addSlice(node, wi, { kind: 'slice', axis: m.axis, removed });
+      // The bias follows the output channels (axis 0), when it is a real per-channel vector.
+      if (wi === 1 && node.input[2] && ['Conv', 'ConvTranspose', 'Gemm'].includes(node.op_type ?? '')) {
+        const b = graph.constantTensor(node.input[2]);
+        if (b && tensorDims(b).length === 1 && tensorDims(b)[0] > 1) addSlice(node, 2, { kind: 'slice', axis: 0, removed });
+      }
+      return;
+    }
+    case 'depthwise': {
+      const wi = inputIndex ?? 1;
+      addSlice(node, wi, { kind: 'slice', axis: m.axis, removed });
+      if (node.input[2]) addSlice(node, 2, { kind: 'slice', axis: 0, removed });
+      const e = attrEdits.get(node.name ?? '') ?? { node };
+      e.group = attrInt(node, 'group', 1) - removed.size;
+      attrEdits.set(node.name ?? '', e);
+      return;
+    }
+    case 'in':
+    case 'param': {
+      if (inputIndex === undefined) throw new PrunerError(`${node.name}: channel group member has no tensor to slice`, { subject: node.name });
+      addSlice(node, inputIndex, { kind: 'slice', axis: m.axis, removed });
+      return;
+    }
+    case 'shape': {
+      const decrement = removed.size;
+      if (inputIndex !== undefined) {
+        addShape(node, inputIndex, { kind: 'shape', entry: m.axis, decrement });
+      } else if (node.op_type === 'Split' && attr(node, 'split')) {
+        const e = attrEdits.get(node.name ?? '') ?? { node };
+        e.split ??= new Map();
+        e.split.set(m.axis, (e.split.get(m.axis) ?? 0) + decrement);
+        attrEdits.set(node.name ?? '', e);
+      } else {
+        throw new PrunerError(`${node.name}: ${node.op_type} has no constant shape to rewrite`, { subject: node.name });
+      }
+      return;
+    }
+  }
+}
+
+function inputIndexOf(node: NodeProto, tensor: string | undefined): number | undefined {
+  if (!tensor) return undefined;
+  const i = node.input.indexOf(tensor);
+  return i >= 0 ? i : undefined;
+}
+
+function signature(s: SlotEdit): string {
+  const slices = [...s.slices.entries()].sort((a, b) => a[0] - b[0]).map(([axis, set]) => `${axis}:${[...set].sort((a, b) => a - b).join(',')}`);
+  const shapes = [...s.shapes.entries()].sort((a, b) => a[0] - b[0]).map(([e, d]) => `${e}-${d}`);
+  // A compensated bias is specific to its layer.
+  return `${slices.join('|')}#${shapes.join('|')}#${s.add ? `add:${s.node.name}` : ''}`;
+}
+
+/** The edited copy of a tensor (or a new zero bias when `t` is undefined): float deltas, shape rewrites, slices. */
+function editTensor(graph: Graph, t: TensorProto | undefined, s: SlotEdit): TensorProto {
+  let cur: TensorProto;
+  if (!t) {
+    cur = floatTensor('', [s.createLength!], new Float64Array(s.createLength!), DataType.FLOAT);
+  } else cur = t;
+  if (s.add) {
+    const dt = cur.data_type ?? 0;
+    if (dt !== DataType.FLOAT && dt !== DataType.DOUBLE) throw new PrunerError(`${s.node.name}: compensation needs a float bias (${cur.name} has element type ${dt})`, { subject: s.node.name });
+    const v = t ? tensorToFloat32(graph.model, cur) : new Float32Array(s.createLength!);
+    const sum = new Float64Array(v.length);
+    for (let i = 0; i < v.length; i++) sum[i] = v[i] + s.add[i];
+    cur = floatTensor(cur.name ?? '', tensorDims(cur), sum, dt);
+  }
+  if (s.shapes.size) {
+    const vals = tensorToInts(graph.model, cur);
+    for (const [entry, dec] of s.shapes) {
+      if (entry < 0 || entry >= vals.length) throw new PrunerError(`${s.node.name}: shape entry ${entry} out of range in ${cur.name}`, { subject: s.node.name });
+      // 0 (copy the input dim) and -1 (inferred) adapt by themselves.
+      if (vals[entry] > 0) vals[entry] -= dec;
+    }
+    cur = intTensor(cur.name ?? '', tensorDims(cur), vals, cur.data_type ?? DataType.INT64);
+  }
+  for (const [axis, removed] of [...s.slices.entries()].sort((a, b) => a[0] - b[0])) {
+    if (removed.size) cur = sliceTensor(graph, cur, axis, removed, s.node.name ?? '');
+  }
+  return cur === t ? { ...t } : cur;
+}
+
+/** A copy of `t` without the given indices along `axis`; bytes are copied by element size, whatever the type. */
+export function sliceTensor(graph: Graph, t: TensorProto, axis: number, removed: Set<number>, where = ''): TensorProto {
+  const dims = tensorDims(t);
+  if (axis < 0 || axis >= dims.length) throw new PrunerError(`${where}: cannot remove channels along axis ${axis} of ${t.name} (shape [${dims.join(', ')}])`, { subject: where });
+  const len = dims[axis];
+  for (const r of removed) if (r < 0 || r >= len) throw new PrunerError(`${where}: channel ${r} is out of range for ${t.name} (shape [${dims.join(', ')}], axis ${axis})`, { subject: where });
+  const keep: number[] = [];
+  for (let i = 0; i < len; i++) if (!removed.has(i)) keep.push(i);
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const newDims = dims.map((d, i) => (i === axis ? keep.length : d));
+  const dt = t.data_type ?? 0;
+  const base = tensorShell(t, newDims);
+  const raw = tensorRawBytes(graph.model, t);
+  if (raw) {
+    const es = ELEMENT_SIZE[dt];
+    if (!es) throw new PrunerError(`${where}: tensor ${t.name} has element type ${dt}, which cannot be sliced`, { subject: where });
+    const run = inner * es;
+    const out = Buffer.allocUnsafe(outer * keep.length * run);
+    const src = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    let pos = 0;
+    for (let o = 0; o < outer; o++) {
+      const rowBase = o * len;
+      // Copy runs of consecutive kept indices in one go.
+      for (let k = 0; k < keep.length; ) {
+        let e = k + 1;
+        while (e < keep.length && keep[e] === keep[e - 1] + 1) e++;
+        const from = (rowBase + keep[k]) * run;
+        src.copy(out, pos, from, from + (e - k) * run);
+        pos += (e - k) * run;
+        k = e;
+      }
+    }
+    base.raw_data = out;
+    return base;
+  }
+  const sliceArr = <T>(arr: T[], per: number): T[] => {
+    const out: T[] = [];
+    for (let o = 0; o < outer; o++) for (const k of keep) for (let j = 0; j < inner * per; j++) out.push(arr[((o * len + k) * inner) * per + j]);
+    return out;
+  };
+  const per = dt === DataType.COMPLEX64 || dt === DataType.COMPLEX128 ? 2 : 1;
+  if (t.float_data.length) base.float_data = sliceArr(t.float_data, per);
+  else if (t.int32_data.length) base.int32_data = sliceArr(t.int32_data, 1);
+  else if (t.int64_data.length) base.int64_data = sliceArr(t.int64_data, 1);
+  else if (t.double_data.length) base.double_data = sliceArr(t.double_data, per);
+  else if (t.uint64_data.length) base.uint64_data = sliceArr(t.uint64_data, 1);
+  else if (t.string_data.length) base.string_data = sliceArr(t.string_data, 1);
+  else if (dims.reduce((a, b) => a * b, 1) !== 0) throw new PrunerError(`${where}: tensor ${t.name} has no data to slice`, { subject: where });
+  return base;
+}
+
+/** A tensor with t's name, type and metadata, the given dims and no data (data stored inline from now on). */
+function tensorShell(t: TensorProto, dims: number[]): TensorProto {
+  return {
+    name: t.name,
+    data_type: t.data_type,
+    dims: dims.map((d) => Long.fromNumber(d)),
+    float_data: [], int32_data: [], string_data: [], int64_data: [], double_data: [], uint64_data: [],
+    external_data: [],
+    metadata_props: t.metadata_props ?? [],
+    ...(t.doc_string ? { doc_string: t.doc_string } : {}),
+  };
+}
+
+export function floatTensor(name: string, dims: number[], values: ArrayLike<number>, dataType: number = DataType.FLOAT): TensorProto {
+  const t = tensorShell({ name, data_type: dataType, metadata_props: [] } as unknown as TensorProto, dims);
+  if (dataType === DataType.DOUBLE) {
+    const b = Buffer.allocUnsafe(values.length * 8);
+    for (let i = 0; i < values.length; i++) b.writeDoubleLE(values[i], i * 8);
+    t.raw_data = b;
+  } else {
+    const b = Buffer.allocUnsafe(values.length * 4);
+    for (let i = 0; i < values.length; i++) b.writeFloatLE(values[i], i * 4);
+    t.raw_data = b;
+  }
+  return t;
+}
+
+function intTensor(name: string, dims: number[], values: number[], dataType: number): TensorProto {
+  const t = tensorShell({ name, data_type: dataType, metadata_props: [] } as unknown as TensorProto, dims);
+  if (dataType === DataType.INT32) {
+    const b = Buffer.allocUnsafe(values.length * 4);
+    values.forEach((v, i) => b.writeInt32LE(v, i * 4));
+    t.raw_data = b;
+  } else {
+    const b = Buffer.allocUnsafe(values.length * 8);
+    values.forEach((v, i) => b.writeBigInt64LE(BigInt(v), i * 8));
+    t.raw_data = b;
+  }
+  return t;
+}
+
+function setIntAttr(node: NodeProto, name: string, value: number): void {
+  const a = node.attribute.find((x) => x.name === name);
+  const next = { ...(a ?? { floats: [], ints: [], strings: [], tensors: [], graphs: [] }), name, type: AttributeType.INT, i: Long.fromNumber(value) } as AttributeProto;
+  node.attribute = a ? node.attribute.map((x) => (x === a ? next : x)) : [...node.attribute, next];
+}
+
+function withDims(v: ValueInfoProto, dims: number[]): ValueInfoProto {
+  const tt = v.type?.tensor_type;
+  if (!tt) return v;
+  return { ...v, type: { ...v.type, tensor_type: { ...tt, shape: { dim: dims.map((d) => ({ dim_value: Long.fromNumber(d) })) } } } };
+}
