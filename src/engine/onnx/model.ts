@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs';
 import { PrunerError } from '../errors.ts';
 import { ModelProtoType, type ModelProto, type TensorProto, DataType, toNumber } from './proto.ts';
+import { ExternalResolver, type FileRange, isExternal, rawByteLength, readRangeSync } from './external.ts';
+import { validateStructure } from './validate.ts';
 
 export interface OnnxModel {
   /** Absolute path of the .onnx file. */
@@ -16,30 +18,75 @@ export interface OnnxModel {
   /** Total size on disk including external-data files. */
   sizeOnDisk: number;
   proto: ModelProto;
+  /** Absolute paths of the external-data files the model's tensors refer to (empty when all data is inline). */
+  externalFiles?: string[];
 }
+
+/** protobuf (and so ONNX without external data) cannot hold more than 2 GiB in one message. */
+export const PROTOBUF_LIMIT = 2 ** 31 - 1;
 
 export function decodeModel(buf: Uint8Array, file = '<buffer>'): ModelProto {
+  if (buf.length === 0) throw new PrunerError(`${file}: empty file, not an ONNX model`, { subject: file });
   const reader = protobuf.Reader.create(buf);
   reader.discardUnknown = false;
+  let m: ModelProto;
   try {
-    const m = ModelProtoType.decode(reader) as unknown as ModelProto;
-    if (!m.graph) throw new Error('no graph');
-    return m;
+    m = ModelProtoType.decode(reader) as unknown as ModelProto;
   } catch (e) {
-    throw new PrunerError(`${path.basename(file)}: not a valid ONNX model (${(e as Error).message})`, { subject: file, cause: e });
+    // protobufjs throws RangeError/Error (or overflows the stack) on garbage: all mean "not ONNX".
+    const why = (e as Error)?.message ?? String(e);
+    throw new PrunerError(`${file}: not a valid ONNX model (${why.split('\n')[0]})`, { subject: file, cause: e });
   }
+  if (!m.graph) throw new PrunerError(`${file}: not a valid ONNX model (no graph)`, { subject: file });
+  return m;
 }
 
+/**
+ * Loads a model from a path: decodes the structure and checks it (validateStructure).
+ * raw_data stays a zero-copy view into the file buffer; external data is only checked
+ * (location inside the model folder, range inside the file) and read on demand.
+ */
 export function loadModel(file: string): OnnxModel {
   const abs = path.resolve(file);
+  const cannotRead = (e: unknown) =>
+    new PrunerError(`${abs}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { subject: abs, cause: e });
+  let fd: number;
+  try {
+    fd = fs.openSync(abs, 'r');
+  } catch (e) {
+    throw cannotRead(e);
+  }
   let buf: Buffer;
   try {
-    buf = fs.readFileSync(abs);
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) throw new PrunerError(`${abs}: is a folder, not an ONNX file`, { subject: abs });
+    if (st.size > PROTOBUF_LIMIT) {
+      throw new PrunerError(
+        `${abs}: ${(st.size / 2 ** 30).toFixed(2)} GiB in one file; ONNX files over 2 GiB must keep their weights in external data`,
+        { subject: abs },
+      );
+    }
+    buf = Buffer.allocUnsafe(st.size);
+    let done = 0;
+    while (done < st.size) {
+      const n = fs.readSync(fd, buf, done, st.size - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    if (done < st.size) buf = buf.subarray(0, done);
   } catch (e) {
-    throw new PrunerError(`${abs}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { subject: abs, cause: e });
+    if (e instanceof PrunerError) throw e;
+    throw cannotRead(e);
+  } finally {
+    fs.closeSync(fd);
   }
   const proto = decodeModel(buf, abs);
-  return { path: abs, dir: path.dirname(abs), fileSize: buf.length, sizeOnDisk: buf.length, proto };
+  const model: OnnxModel = { path: abs, dir: path.dirname(abs), fileSize: buf.length, sizeOnDisk: buf.length, proto };
+  const resolver = validateStructure(model, resolverFor(model));
+  const files = resolver.resolvedFiles();
+  model.externalFiles = files.map((f) => f.file);
+  model.sizeOnDisk = buf.length + files.reduce((s, f) => s + f.size, 0);
+  return model;
 }
 
 export function tensorElementCount(t: TensorProto): number {
@@ -52,27 +99,26 @@ export function tensorDims(t: TensorProto): number[] {
   return t.dims.map((d) => toNumber(d));
 }
 
-function isExternal(t: TensorProto): boolean {
-  return t.data_location === 1;
+const resolvers = new WeakMap<object, ExternalResolver>();
+
+/** The (memoised) external-data resolver of a model. */
+export function resolverFor(model: { path: string; dir: string; proto: object }): ExternalResolver {
+  let r = resolvers.get(model.proto);
+  if (!r || r.dir !== model.dir) {
+    r = new ExternalResolver(model.path, model.dir);
+    resolvers.set(model.proto, r);
+  }
+  return r;
+}
+
+/** Where an external tensor's bytes are (checked), or undefined for inline tensors. */
+export function tensorExternalRange(model: OnnxModel, t: TensorProto): FileRange | undefined {
+  return isExternal(t) ? resolverFor(model).resolve(t) : undefined;
 }
 
 /** The raw little-endian bytes of a tensor stored in raw_data or in external data. */
 export function tensorRawBytes(model: OnnxModel, t: TensorProto): Uint8Array | undefined {
-  if (isExternal(t)) {
-    const kv = new Map(t.external_data.map((e) => [e.key ?? '', e.value ?? '']));
-    const location = kv.get('location') ?? '';
-    const target = path.resolve(model.dir, location);
-    const offset = Number(kv.get('offset') ?? 0);
-    const fd = fs.openSync(target, 'r');
-    try {
-      const length = kv.has('length') ? Number(kv.get('length')) : fs.fstatSync(fd).size - offset;
-      const out = Buffer.allocUnsafe(length);
-      fs.readSync(fd, out, 0, length, offset);
-      return out;
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
+  if (isExternal(t)) return readRangeSync(resolverFor(model).resolve(t));
   if (t.raw_data && t.raw_data.length > 0) return t.raw_data;
   return undefined;
 }
@@ -84,6 +130,7 @@ export function tensorToFloat32(model: OnnxModel, t: TensorProto): Float32Array 
   const raw = tensorRawBytes(model, t);
   const out = new Float32Array(n);
   if (raw) {
+    checkRawLength(model, t, raw, dt, n);
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     switch (dt) {
       case DataType.FLOAT: for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true); return out;
@@ -131,6 +178,7 @@ function tensorToFloat32AsF64(model: OnnxModel, t: TensorProto): Float64Array {
   const raw = tensorRawBytes(model, t);
   if (dt === DataType.INT64) {
     if (raw) {
+      checkRawLength(model, t, raw, dt, n);
       const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       for (let i = 0; i < n; i++) out[i] = Number(dv.getBigInt64(i * 8, true));
     } else for (let i = 0; i < n; i++) out[i] = toNumber(t.int64_data[i]);
@@ -138,6 +186,13 @@ function tensorToFloat32AsF64(model: OnnxModel, t: TensorProto): Float64Array {
   }
   out.set(tensorToFloat32(model, t));
   return out;
+}
+
+function checkRawLength(model: OnnxModel, t: TensorProto, raw: Uint8Array, dt: number, n: number): void {
+  const need = rawByteLength(dt, n);
+  if (need !== undefined && raw.length < need) {
+    throw new PrunerError(`${model.path}: tensor ${JSON.stringify(t.name ?? '')}: ${raw.length} bytes of data, its shape needs ${need}`, { subject: model.path });
+  }
 }
 
 function copyInto(out: Float32Array, src: ArrayLike<number>): void {

@@ -1,0 +1,481 @@
+// Saving a model without encoding it whole in memory.
+//
+// A reflection-based encoder walks the protobufjs types and produces the file as a list of
+// parts: small structural chunks (encoded with protobufjs' own Writer, field by field, in the
+// same order and with the same presence rules as protobufjs' generated encoder, so the bytes are
+// identical) and references to large tensor buffers or to byte ranges of external-data files.
+// The parts are then streamed to a temporary file with writev (batches of at most 256 MB),
+// synced, and renamed over the target.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import protobuf from 'protobufjs';
+import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
+import { ExternalResolver, type FileRange, isExternal } from './external.ts';
+import { PROTOBUF_LIMIT, type OnnxModel, resolverFor } from './model.ts';
+import { DataType, ModelProtoType, TensorProtoType, type ModelProto, type StringStringEntry, type TensorProto } from './proto.ts';
+
+export interface SaveOptions {
+  /**
+   * true: weights of 1 KiB and more go to an external-data file beside the model; false: all inline.
+   * 'auto' (default): external when the model would pass protobuf's 2 GiB limit, or when the source
+   * model already kept its weights in external data.
+   */
+  externalData?: boolean | 'auto';
+  /** File name (no folder) of the external-data file; default `<output file name>.data`. */
+  externalDataName?: string;
+  signal?: AbortSignal;
+  /** Overwriting the model's own input file is refused (PrunerError); there is no option to allow it. */
+  overwriteInput?: never;
+}
+
+export interface SaveResult {
+  /** Absolute path of the written .onnx file. */
+  path: string;
+  /** Bytes of the .onnx file. */
+  bytes: number;
+  /** Absolute path of the written external-data file, when one was written. */
+  externalDataPath?: string;
+  externalDataBytes?: number;
+}
+
+/** A model to save: a loaded model, or a proto whose external locations are relative to `dir`. */
+export type SaveSource = OnnxModel | { proto: ModelProto; dir: string; path?: string };
+
+/** Tensors with at least this many bytes go to external data (the ONNX tools' default threshold). */
+const EXTERNAL_THRESHOLD = 1024;
+/** bytes fields at least this long are written from their own buffer instead of being copied. */
+const BIG_BYTES = 64 * 1024;
+/** writev batch limit. */
+const BATCH_BYTES = 256 * 2 ** 20;
+const BATCH_BUFFERS = 512;
+/** Buffer size for copying byte ranges of external-data files. */
+const COPY_CHUNK = 16 * 2 ** 20;
+
+type Part = Uint8Array | FileRange;
+interface Encoded {
+  parts: Part[];
+  len: number;
+}
+
+const partLength = (p: Part) => p.length;
+const isRange = (p: Part | unknown): p is FileRange => typeof p === 'object' && p !== null && 'file' in p && 'offset' in p;
+
+/** Replacement field values for one tensor while encoding (the model itself is never changed). */
+type TensorPatch = Record<string, unknown>;
+
+// ---- reflection encoder ----
+
+const types = (protobuf as unknown as { types: { basic: Record<string, number | undefined>; packed: Record<string, number | undefined>; long: Record<string, number | undefined> } }).types;
+
+interface FieldPlan {
+  name: string;
+  id: number;
+  repeated: boolean;
+  packed: boolean;
+  required: boolean;
+  hasPresence: boolean;
+  /** protobufjs scalar type name ('int32' for enums), or undefined for messages. */
+  scalar?: string;
+  wireType?: number;
+  isEnum: boolean;
+  message?: protobuf.Type;
+  typeDefault: unknown;
+}
+
+const planCache = new Map<protobuf.Type, FieldPlan[]>();
+
+function fieldPlans(type: protobuf.Type): FieldPlan[] {
+  let plans = planCache.get(type);
+  if (plans) return plans;
+  const fields = type.fieldsArray.slice().sort((a, b) => a.id - b.id);
+  plans = fields.map((f0) => {
+    const f = f0.resolve();
+    if (f.map || (f as unknown as { delimited?: boolean }).delimited) throw new Error(`save: unsupported field ${type.name}.${f.name}`);
+    const isEnum = f.resolvedType instanceof protobuf.Enum;
+    const t = isEnum ? 'int32' : f.type;
+    const wireType = types.basic[t];
+    return {
+      name: f.name,
+      id: f.id,
+      repeated: f.repeated,
+      packed: (f as unknown as { packed: boolean }).packed && types.packed[t] !== undefined,
+      required: f.required,
+      hasPresence: (f as unknown as { hasPresence: boolean }).hasPresence,
+      scalar: wireType === undefined ? undefined : t,
+      wireType,
+      isEnum,
+      message: wireType === undefined ? (f.resolvedType as protobuf.Type) : undefined,
+      typeDefault: f.typeDefault,
+    };
+  });
+  planCache.set(type, plans);
+  return plans;
+}
+
+const holdsBytesCache = new Map<protobuf.Type, boolean>();
+/** Whether a message type can (transitively) contain a bytes field: only those need the streaming path. */
+function canHoldBytes(type: protobuf.Type, seen = new Set<protobuf.Type>()): boolean {
+  const hit = holdsBytesCache.get(type);
+  if (hit !== undefined) return hit;
+  if (seen.has(type)) return false;
+  seen.add(type);
+  let r = false;
+  for (const p of fieldPlans(type)) {
+    if (p.scalar === 'bytes' || (p.message && canHoldBytes(p.message, seen))) r = true;
+  }
+  holdsBytesCache.set(type, r);
+  return r;
+}
+
+const has = (m: object, k: string) => Object.prototype.hasOwnProperty.call(m, k);
+
+/** The presence test of protobufjs' generated encoder for a non-repeated field. */
+function present(m: Record<string, any>, p: FieldPlan): boolean {
+  const v = m[p.name];
+  if (p.required) return true;
+  if (v == null || !has(m, p.name)) return false;
+  if (p.hasPresence || p.message) return true;
+  if (p.isEnum) return v !== p.typeDefault;
+  switch (p.scalar) {
+    case 'bool': return v !== false;
+    case 'string': return v !== '';
+    case 'bytes': return v.length > 0;
+    case 'double': case 'float': return !Object.is(v, 0);
+  }
+  if (types.long[p.scalar!] !== undefined) return typeof v === 'object' ? Boolean(v.low || v.high) : v !== 0;
+  return v !== 0;
+}
+
+class StreamEncoder {
+  constructor(private readonly patch: (t: TensorProto) => TensorPatch | undefined) {}
+
+  encode(m0: Record<string, any>, type: protobuf.Type): Encoded {
+    let m = m0;
+    if (type === TensorProtoType) {
+      const p = this.patch(m0 as unknown as TensorProto);
+      if (p) m = patched(m0, p);
+    }
+    const parts: Part[] = [];
+    let len = 0;
+    let w = protobuf.Writer.create();
+    const flush = () => {
+      if (w.len) {
+        const b = w.finish();
+        parts.push(b);
+        len += b.length;
+        w = protobuf.Writer.create();
+      }
+    };
+    const big = (p: Part) => {
+      flush();
+      parts.push(p);
+      len += partLength(p);
+    };
+    const writeBytes = (tag: number, v: Uint8Array | FileRange) => {
+      w.uint32(tag);
+      if (isRange(v) || v.length >= BIG_BYTES) {
+        w.uint32(v.length);
+        big(v);
+      } else w.bytes(v);
+    };
+    const writeMessage = (tag: number, v: Record<string, any>, sub: protobuf.Type) => {
+      w.uint32(tag);
+      if (!canHoldBytes(sub)) {
+        w.bytes(sub.encode(v).finish());
+        return;
+      }
+      const e = this.encode(v, sub);
+      w.uint32(e.len);
+      for (const part of e.parts) {
+        if (!isRange(part) && part.length < BIG_BYTES) w.raw(part);
+        else big(part);
+      }
+    };
+    for (const p of fieldPlans(type)) {
+      const v = m[p.name];
+      if (p.repeated) {
+        if (v == null || !v.length) continue;
+        if (p.packed) {
+          (w as any)[`${p.scalar}s`].call(w.uint32(((p.id << 3) | 2) >>> 0), v);
+        } else if (p.message) {
+          for (let i = 0; i < v.length; i++) writeMessage(((p.id << 3) | 2) >>> 0, v[i], p.message);
+        } else if (p.scalar === 'bytes') {
+          for (let i = 0; i < v.length; i++) writeBytes(((p.id << 3) | 2) >>> 0, v[i]);
+        } else {
+          const tag = ((p.id << 3) | p.wireType!) >>> 0;
+          for (let i = 0; i < v.length; i++) (w as any)[p.scalar!].call(w.uint32(tag), v[i]);
+        }
+        continue;
+      }
+      if (!present(m, p)) continue;
+      if (p.message) writeMessage(((p.id << 3) | 2) >>> 0, v, p.message);
+      else if (p.scalar === 'bytes') writeBytes(((p.id << 3) | p.wireType!) >>> 0, v);
+      else (w as any)[p.scalar!].call(w.uint32(((p.id << 3) | p.wireType!) >>> 0), v);
+    }
+    const unknowns = has(m, '$unknowns') ? (m.$unknowns as Uint8Array[] | null) : null;
+    if (unknowns != null) for (const u of unknowns) w.raw(u);
+    flush();
+    return { parts, len };
+  }
+}
+
+/** A shallow copy of a decoded message with some fields replaced (undefined removes a field). */
+function patched(m: Record<string, any>, p: TensorPatch): Record<string, any> {
+  const out: Record<string, any> = Object.assign({}, m);
+  if (has(m, '$unknowns')) out.$unknowns = m.$unknowns;
+  for (const [k, v] of Object.entries(p)) {
+    if (v === undefined) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
+
+// ---- planning ----
+
+interface Plan {
+  onnx: Encoded;
+  data?: Encoded;
+  dataName?: string;
+}
+
+function planSave(src: SaveSource, resolver: ExternalResolver, external: boolean, dataName: string): Plan {
+  if (!external) {
+    // Inline: only external source tensors change (their bytes become raw_data, copied by range).
+    const enc = new StreamEncoder((t) =>
+      isExternal(t) ? { raw_data: resolver.resolve(t), external_data: [], data_location: undefined } : undefined,
+    );
+    return { onnx: enc.encode(src.proto as unknown as Record<string, any>, ModelProtoType) };
+  }
+  const data: Part[] = [];
+  let offset = 0;
+  const zeros = new Uint8Array(4096);
+  const enc = new StreamEncoder((t) => {
+    let bytes: Part | undefined;
+    if (isExternal(t)) bytes = resolver.resolve(t);
+    else if (t.raw_data && t.raw_data.length >= EXTERNAL_THRESHOLD) bytes = t.raw_data;
+    if (!bytes) return undefined;
+    // Align like the ONNX tools do: big tensors to a page, the rest to 64 bytes.
+    const align = bytes.length >= 2 ** 20 ? 4096 : 64;
+    const pad = (align - (offset % align)) % align;
+    if (pad) {
+      data.push(zeros.subarray(0, pad));
+      offset += pad;
+    }
+    const entries: StringStringEntry[] = [
+      { key: 'location', value: dataName },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(bytes.length) },
+    ];
+    data.push(bytes);
+    offset += bytes.length;
+    return { raw_data: undefined, external_data: entries, data_location: 1 };
+  });
+  const onnx = enc.encode(src.proto as unknown as Record<string, any>, ModelProtoType);
+  return { onnx, data: { parts: data, len: offset }, dataName };
+}
+
+// ---- writing ----
+
+async function writeParts(fh: fs.promises.FileHandle, parts: Part[], signal?: AbortSignal): Promise<number> {
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  let total = 0;
+  const flushBatch = async () => {
+    if (!batch.length) return;
+    await writevAll(fh, batch);
+    total += batchBytes;
+    batch = [];
+    batchBytes = 0;
+    throwIfAborted(signal);
+  };
+  for (const part of parts) {
+    if (isRange(part)) {
+      await flushBatch();
+      total += await copyRange(fh, part, signal);
+      continue;
+    }
+    for (let off = 0; off < part.length; off += BATCH_BYTES) {
+      const piece = off === 0 && part.length <= BATCH_BYTES ? part : part.subarray(off, Math.min(part.length, off + BATCH_BYTES));
+      if (batchBytes + piece.length > BATCH_BYTES || batch.length >= BATCH_BUFFERS) await flushBatch();
+      batch.push(piece);
+      batchBytes += piece.length;
+    }
+  }
+  await flushBatch();
+  return total;
+}
+
+/** writev that finishes partial writes (the kernel and libuv may write less than asked). */
+async function writevAll(fh: fs.promises.FileHandle, bufs: Uint8Array[]): Promise<void> {
+  let rest = bufs;
+  while (rest.length) {
+    const want = rest.reduce((s, b) => s + b.length, 0);
+    const { bytesWritten } = await fh.writev(rest);
+    if (bytesWritten >= want) return;
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < rest.length && skip >= rest[i].length) skip -= rest[i++].length;
+    rest = rest.slice(i);
+    if (skip) rest[0] = rest[0].subarray(skip);
+  }
+}
+
+async function copyRange(out: fs.promises.FileHandle, r: FileRange, signal?: AbortSignal): Promise<number> {
+  const src = await fs.promises.open(r.file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, Math.max(1, r.length)));
+    let done = 0;
+    while (done < r.length) {
+      const want = Math.min(buf.length, r.length - done);
+      const { bytesRead } = await src.read(buf, 0, want, r.offset + done);
+      if (bytesRead === 0) throw new PrunerError(`${r.file}: ended early while copying external data`, { subject: r.file });
+      await writevAll(out, [buf.subarray(0, bytesRead)]);
+      done += bytesRead;
+      throwIfAborted(signal);
+    }
+    return done;
+  } finally {
+    await src.close();
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return path.resolve(a) === path.resolve(b);
+  }
+}
+
+/**
+ * Writes a model to `outPath`, atomically (temporary file in the same folder, fsync, rename).
+ * An unmodified loaded model saves byte-identical. Tensor bytes are streamed from their buffers
+ * or copied by range from external-data files (never referenced across folders).
+ */
+export async function saveModel(model: SaveSource, outPath: string, opts: SaveOptions = {}): Promise<SaveResult> {
+  const signal = opts.signal;
+  throwIfAborted(signal);
+  const target = path.resolve(outPath);
+  const dir = path.dirname(target);
+  const srcPath = 'path' in model && model.path ? model.path : undefined;
+  const srcName = srcPath ?? path.join(model.dir, '<model>');
+  if (srcPath && sameFile(srcPath, target)) {
+    throw new PrunerError(`${target}: refusing to overwrite the model's own input file; choose another name`, { subject: target });
+  }
+  const resolver = 'fileSize' in model ? resolverFor(model) : new ExternalResolver(srcName, model.dir);
+  const dataName = opts.externalDataName ?? `${path.basename(target)}.data`;
+  if (!dataName || dataName !== path.basename(dataName) || dataName === '.' || dataName === '..') {
+    throw new PrunerError(`${target}: external data name ${JSON.stringify(dataName)} must be a plain file name`, { subject: target });
+  }
+  const dataPath = path.join(dir, dataName);
+
+  const mode = opts.externalData ?? 'auto';
+  let plan = planSave(model, resolver, mode === true, dataName);
+  const sourceExternal = mode === 'auto' && anyExternal(model.proto);
+  if (mode === 'auto' && (plan.onnx.len > PROTOBUF_LIMIT || sourceExternal)) plan = planSave(model, resolver, true, dataName);
+  if (plan.onnx.len > PROTOBUF_LIMIT) {
+    throw new PrunerError(`${target}: the model's structure alone is over 2 GiB; it cannot be saved as ONNX`, { subject: target });
+  }
+  if (plan.data) {
+    if (sameFile(dataPath, target)) throw new PrunerError(`${target}: external data name equals the model file name`, { subject: target });
+    for (const f of ('externalFiles' in model && model.externalFiles) || resolver.resolvedFiles().map((x) => x.file)) {
+      if (sameFile(f, dataPath)) {
+        throw new PrunerError(`${dataPath}: refusing to overwrite the external data the model is read from; choose another name`, { subject: dataPath });
+      }
+    }
+    if (srcPath && sameFile(srcPath, dataPath)) {
+      throw new PrunerError(`${dataPath}: refusing to overwrite the model's own input file; choose another name`, { subject: dataPath });
+    }
+  }
+
+  const suffix = `.tmp-${crypto.randomBytes(6).toString('hex')}`;
+  const temps: string[] = [];
+  const handles: fs.promises.FileHandle[] = [];
+  const writeFile = async (file: string, parts: Part[]): Promise<{ tmp: string; bytes: number }> => {
+    const tmp = file + suffix;
+    temps.push(tmp);
+    let fh: fs.promises.FileHandle;
+    try {
+      fh = await fs.promises.open(tmp, 'wx');
+    } catch (e) {
+      throw new PrunerError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { subject: file, cause: e });
+    }
+    handles.push(fh);
+    const bytes = await writeParts(fh, parts, signal);
+    await fh.sync();
+    await fh.close();
+    handles.splice(handles.indexOf(fh), 1);
+    return { tmp, bytes };
+  };
+  try {
+    let dataBytes: number | undefined;
+    let dataTmp: string | undefined;
+    if (plan.data) ({ tmp: dataTmp, bytes: dataBytes } = await writeFile(dataPath, plan.data.parts));
+    const { tmp, bytes } = await writeFile(target, plan.onnx.parts);
+    throwIfAborted(signal);
+    if (dataTmp) await fs.promises.rename(dataTmp, dataPath);
+    await fs.promises.rename(tmp, target);
+    temps.length = 0;
+    await syncDir(dir);
+    return plan.data ? { path: target, bytes, externalDataPath: dataPath, externalDataBytes: dataBytes } : { path: target, bytes };
+  } catch (e) {
+    for (const fh of handles) await fh.close().catch(() => undefined);
+    for (const t of temps) await fs.promises.rm(t, { force: true }).catch(() => undefined);
+    if (e instanceof PrunerError || e instanceof CancelledError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code) throw new PrunerError(`${target}: cannot write (${code})`, { subject: target, cause: e });
+    throw e;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await fs.promises.open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Some platforms cannot fsync a folder; the rename is still atomic.
+  }
+}
+
+function anyExternal(proto: ModelProto): boolean {
+  let found = false;
+  const visit = (g: NonNullable<ModelProto['graph']>) => {
+    for (const t of g.initializer) if (isExternal(t)) found = true;
+    for (const n of g.node) {
+      for (const a of n.attribute) {
+        if (a.t && isExternal(a.t)) found = true;
+        for (const t of a.tensors) if (isExternal(t)) found = true;
+        if (a.g) visit(a.g);
+        for (const s of a.graphs) visit(s);
+      }
+    }
+  };
+  if (proto.graph) visit(proto.graph);
+  return found;
+}
+
+/**
+ * Replaces a tensor's data with `data` in raw_data, clearing the typed fields and external-data
+ * markers. The tensor keeps a view of `data` (no copy): do not change `data` afterwards.
+ * `dataType` defaults to FLOAT for a Float32Array and to the tensor's current type otherwise.
+ * Set `dims` separately.
+ */
+export function setTensorData(t: TensorProto, data: Float32Array | Uint8Array, dataType?: number): void {
+  t.raw_data = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  t.data_type = dataType ?? (data instanceof Float32Array ? DataType.FLOAT : t.data_type);
+  t.float_data = [];
+  t.int32_data = [];
+  t.string_data = [];
+  t.int64_data = [];
+  t.double_data = [];
+  t.uint64_data = [];
+  t.external_data = [];
+  delete t.data_location;
+}

@@ -1,0 +1,383 @@
+// ONNX file I/O: byte-identical round trips, external data (save, reload, run in ONNX Runtime),
+// every supported tensor storage, old IR models, and bad input reported as one-line PrunerErrors.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Long from 'long';
+import * as ort from 'onnxruntime-node';
+import { CancelledError, PrunerError } from '../../src/engine/errors.ts';
+import { Graph } from '../../src/engine/graph/graph.ts';
+import { loadModel, tensorRawBytes, tensorToFloat32, tensorToInts, type OnnxModel } from '../../src/engine/onnx/model.ts';
+import { saveModel, setTensorData } from '../../src/engine/onnx/save.ts';
+import { DataType, ModelProtoType, type ModelProto, type TensorProto } from '../../src/engine/onnx/proto.ts';
+import { ModelBuilder } from '../helpers/modelBuilder.ts';
+import { allSharedModels, fmnistBn, fmnistFused, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+
+const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+/** A small conv net with enough weight bytes to exercise external data. */
+function smallNet(seed = 3): ModelBuilder {
+  const b = new ModelBuilder({ seed });
+  const x = b.input('x', [1, 3, 8, 8]);
+  let y = b.relu(b.bn(b.conv(x, 3, 16), 16));
+  y = b.relu(b.conv(y, 16, 16));
+  b.output(b.gemm(b.flatten(b.gap(y)), 16, 10), [1, 10]);
+  return b;
+}
+
+function inputX(): Float32Array {
+  return Float32Array.from({ length: 3 * 64 }, (_, i) => Math.sin(i * 0.37));
+}
+
+async function runOrt(file: string): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(file);
+  try {
+    const out = await s.run({ x: new ort.Tensor('float32', inputX(), [1, 3, 8, 8]) });
+    return out[s.outputNames[0]].data as Float32Array;
+  } finally {
+    await s.release();
+  }
+}
+
+function writeProto(file: string, proto: ModelProto): string {
+  fs.writeFileSync(file, ModelProtoType.encode(ModelProtoType.fromObject(proto as any)).finish());
+  return file;
+}
+
+/** Asserts fn throws a one-line PrunerError whose message contains every string in `parts`. */
+function assertPrunerError(fn: () => unknown, ...parts: string[]): PrunerError {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof PrunerError, `expected PrunerError, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+  assert.ok(!err.message.includes('\n'), `message is one line: ${err.message}`);
+  for (const p of parts) assert.ok(err.message.includes(p), `message ${JSON.stringify(err.message)} should mention ${JSON.stringify(p)}`);
+  return err;
+}
+
+describe('round trip', () => {
+  test('bundled samples save byte-identical and the source is untouched', async () => {
+    const dir = tempDir();
+    for (const file of [fmnistBn, fmnistFused]) {
+      const before = sha(file);
+      const m = loadModel(file);
+      const out = path.join(dir, path.basename(file));
+      const r = await saveModel(m, out);
+      assert.equal(r.bytes, fs.statSync(file).size);
+      assert.equal(r.externalDataPath, undefined);
+      assert.ok(fs.readFileSync(out).equals(fs.readFileSync(file)), `${path.basename(file)} differs after save`);
+      assert.equal(sha(file), before);
+    }
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temp files left');
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('every shared model saves byte-identical', { skip: skipWithoutShared }, async () => {
+    const dir = tempDir();
+    const models = allSharedModels();
+    assert.ok(models.length >= 5);
+    for (const rel of models) {
+      const file = shared(rel);
+      const before = sha(file);
+      const out = path.join(dir, rel.replace(/[\\/]/g, '_'));
+      await saveModel(loadModel(file), out);
+      assert.equal(sha(out), before, `${rel} differs after save`);
+      assert.equal(sha(file), before, `${rel} changed on disk`);
+      fs.rmSync(out);
+    }
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('saving writes the edited model and ONNX Runtime runs it', async () => {
+    const dir = tempDir();
+    const src = smallNet().save(path.join(dir, 'net.onnx'));
+    const m = loadModel(src);
+    const g = new Graph(m);
+    // Zero the classifier weights with setTensorData: the output must become the bias.
+    const gemm = g.nodes.find((n) => n.op_type === 'Gemm')!;
+    const w = g.initializers.get(gemm.input[1])!;
+    const bias = tensorToFloat32(m, g.initializers.get(gemm.input[2])!);
+    setTensorData(w, new Float32Array(160));
+    const out = path.join(dir, 'edited.onnx');
+    await saveModel(m, out);
+    const y = await runOrt(out);
+    assert.deepEqual(Array.from(y), Array.from(bias));
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe('external data', () => {
+  test('save with external data, reload, same tensors, same ORT output; back to inline is byte-identical', async () => {
+    const dir = tempDir();
+    const inline = smallNet().save(path.join(dir, 'inline.onnx'));
+    const m = loadModel(inline);
+    const extDir = path.join(dir, 'ext');
+    fs.mkdirSync(extDir);
+    const extFile = path.join(extDir, 'net.onnx');
+    const r = await saveModel(m, extFile, { externalData: true });
+    assert.equal(r.externalDataPath, path.join(extDir, 'net.onnx.data'));
+    assert.ok(r.bytes < 4000, `structure only: ${r.bytes} bytes`);
+    assert.ok(r.externalDataBytes! > 16 * 16 * 9 * 4);
+
+    const e = loadModel(extFile);
+    assert.deepEqual(e.externalFiles, [r.externalDataPath]);
+    assert.equal(e.sizeOnDisk, r.bytes + r.externalDataBytes!);
+    const big = e.proto.graph!.initializer.filter((t) => t.data_location === 1);
+    assert.equal(big.length, 2, 'the two conv weights (>= 1 KiB) went external');
+    const byName = new Map(m.proto.graph!.initializer.map((t) => [t.name, t]));
+    for (const t of e.proto.graph!.initializer) {
+      assert.deepEqual(tensorToFloat32(e, t), tensorToFloat32(m, byName.get(t.name)!), t.name);
+    }
+    const [a, b] = [await runOrt(inline), await runOrt(extFile)];
+    assert.deepEqual(Array.from(b), Array.from(a));
+
+    // 'auto' keeps external data for a model that had it; the data is copied, not referenced.
+    const again = path.join(dir, 'again.onnx');
+    const r2 = await saveModel(e, again);
+    assert.equal(r2.externalDataPath, path.join(dir, 'again.onnx.data'));
+    assert.deepEqual(Array.from(await runOrt(again)), Array.from(a));
+    // Inline again: the bytes come back from the data file, by range, into exactly the original file.
+    const back = path.join(dir, 'back.onnx');
+    await saveModel(loadModel(again), back, { externalData: false });
+    assert.ok(fs.readFileSync(back).equals(fs.readFileSync(inline)), 'external -> inline restores the original bytes');
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('external data saved from a {proto, dir} source with a custom name', async () => {
+    const dir = tempDir();
+    const proto = smallNet().build();
+    const out = path.join(dir, 'p.onnx');
+    const r = await saveModel({ proto, dir }, out, { externalData: true, externalDataName: 'weights.bin' });
+    assert.equal(r.externalDataPath, path.join(dir, 'weights.bin'));
+    const m = loadModel(out);
+    assert.ok(m.proto.graph!.initializer.some((t) => t.external_data.some((kv) => kv.value === 'weights.bin')));
+    await assert.rejects(saveModel({ proto, dir }, out, { externalDataName: '../x.bin', externalData: true }), PrunerError);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe('saving safely', () => {
+  test('refuses to overwrite the input model or its external data', async () => {
+    const dir = tempDir();
+    const src = smallNet().save(path.join(dir, 'net.onnx'));
+    const before = sha(src);
+    const m = loadModel(src);
+    await assert.rejects(saveModel(m, src), (e: unknown) => e instanceof PrunerError && e.message.includes('net.onnx'));
+    await assert.rejects(saveModel(m, path.join(dir, '.', 'net.onnx')), PrunerError);
+    const ext = path.join(dir, 'ext.onnx');
+    await saveModel(m, ext, { externalData: true });
+    const e = loadModel(ext);
+    // Saving another model whose data file would replace the one `e` reads from.
+    await assert.rejects(saveModel(e, path.join(dir, 'other.onnx'), { externalData: true, externalDataName: 'ext.onnx.data' }), PrunerError);
+    assert.equal(sha(src), before);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('an aborted save leaves nothing behind', async () => {
+    const dir = tempDir();
+    const m = loadModel(smallNet().save(path.join(dir, 'net.onnx')));
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(saveModel(m, path.join(dir, 'out.onnx'), { signal: ac.signal }), CancelledError);
+    // Abort while writing (after the first batch).
+    const ac2 = new AbortController();
+    const p = saveModel(m, path.join(dir, 'out2.onnx'), { signal: ac2.signal, externalData: true });
+    ac2.abort();
+    await assert.rejects(p, CancelledError);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['net.onnx']);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('writing into a missing folder is a PrunerError', async () => {
+    const dir = tempDir();
+    const m = loadModel(smallNet().save(path.join(dir, 'net.onnx')));
+    await assert.rejects(saveModel(m, path.join(dir, 'nope', 'x.onnx')), (e: unknown) => e instanceof PrunerError && e.message.includes('x.onnx'));
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe('tensor storage', () => {
+  const fake: OnnxModel = { path: '/virtual/m.onnx', dir: '/virtual', fileSize: 0, sizeOnDisk: 0, proto: {} as ModelProto };
+  const tensor = (dt: number, dims: number[], fields: Partial<TensorProto>): TensorProto =>
+    ({ name: 't', dims: dims.map((d) => Long.fromNumber(d)), data_type: dt, float_data: [], int32_data: [], string_data: [], int64_data: [], double_data: [], uint64_data: [], external_data: [], metadata_props: [], ...fields }) as TensorProto;
+  const raw = (f: (dv: DataView) => void, n: number) => {
+    const b = Buffer.alloc(n + 1).subarray(1); // unaligned on purpose, like raw_data in real files
+    f(new DataView(b.buffer, b.byteOffset, b.byteLength));
+    return b;
+  };
+  const vals = [1.5, -2, 0.25];
+
+  test('FLOAT raw and float_data', () => {
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.FLOAT, [3], { raw_data: raw((d) => vals.forEach((v, i) => d.setFloat32(i * 4, v, true)), 12) }))), vals);
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.FLOAT, [3], { float_data: vals }))), vals);
+  });
+  test('DOUBLE raw and double_data', () => {
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.DOUBLE, [3], { raw_data: raw((d) => vals.forEach((v, i) => d.setFloat64(i * 8, v, true)), 24) }))), vals);
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.DOUBLE, [3], { double_data: vals }))), vals);
+  });
+  test('FLOAT16 raw and in int32_data', () => {
+    const bits = [0x3e00, 0xc000, 0x3400]; // 1.5, -2, 0.25
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.FLOAT16, [3], { raw_data: raw((d) => bits.forEach((v, i) => d.setUint16(i * 2, v, true)), 6) }))), vals);
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.FLOAT16, [3], { int32_data: bits }))), vals);
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.FLOAT16, [3], { int32_data: [0x7c00, 0xfc00, 0x0001] }))), [Infinity, -Infinity, 2 ** -24]);
+  });
+  test('BFLOAT16 raw and in int32_data', () => {
+    const bits = [0x3fc0, 0xc000, 0x3e80];
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.BFLOAT16, [3], { raw_data: raw((d) => bits.forEach((v, i) => d.setUint16(i * 2, v, true)), 6) }))), vals);
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.BFLOAT16, [3], { int32_data: bits }))), vals);
+  });
+  test('INT8, UINT8, INT32 raw and in int32_data', () => {
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.INT8, [3], { raw_data: Buffer.from([0xff, 0x7f, 0x80]) }))), [-1, 127, -128]);
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.UINT8, [3], { raw_data: Buffer.from([0xff, 0x7f, 0x80]) }))), [255, 127, 128]);
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.INT8, [2], { int32_data: [-5, 7] }))), [-5, 7]);
+    assert.deepEqual(Array.from(tensorToFloat32(fake, tensor(DataType.UINT8, [2], { int32_data: [200, 7] }))), [200, 7]);
+    assert.deepEqual(tensorToInts(fake, tensor(DataType.INT32, [2], { raw_data: raw((d) => { d.setInt32(0, -7, true); d.setInt32(4, 1 << 30, true); }, 8) })), [-7, 1 << 30]);
+    assert.deepEqual(tensorToInts(fake, tensor(DataType.INT32, [2], { int32_data: [-7, 9] })), [-7, 9]);
+  });
+  test('INT64 raw and int64_data (INT64_MAX survives as a number), UINT64 in uint64_data', () => {
+    assert.deepEqual(tensorToInts(fake, tensor(DataType.INT64, [2], { raw_data: raw((d) => { d.setBigInt64(0, -3n, true); d.setBigInt64(8, 2n ** 40n, true); }, 16) })), [-3, 2 ** 40]);
+    assert.deepEqual(tensorToInts(fake, tensor(DataType.INT64, [2], { int64_data: [Long.fromNumber(-3), Long.MAX_VALUE] })), [-3, 2 ** 63]);
+    assert.deepEqual(tensorToInts(fake, tensor(DataType.UINT64, [1], { uint64_data: [Long.fromNumber(12, true)] })), [12]);
+  });
+  test('short raw_data is a PrunerError naming the tensor', () => {
+    assertPrunerError(() => tensorToFloat32(fake, tensor(DataType.FLOAT, [4], { raw_data: Buffer.alloc(8) })), '"t"', '16');
+  });
+  test('setTensorData clears typed fields and external markers', () => {
+    const t = tensor(DataType.FLOAT, [2], { float_data: [1, 2], external_data: [{ key: 'location', value: 'x' }], data_location: 1 });
+    setTensorData(t, Float32Array.from([3, 4]));
+    assert.equal(t.float_data.length, 0);
+    assert.equal(t.external_data.length, 0);
+    assert.equal(t.data_location, undefined);
+    assert.deepEqual(Array.from(tensorToFloat32(fake, t)), [3, 4]);
+    setTensorData(t, Uint8Array.from([1, 2]), DataType.UINT8);
+    assert.equal(t.data_type, DataType.UINT8);
+    assert.deepEqual(Array.from(tensorRawBytes(fake, t)!), [1, 2]);
+  });
+});
+
+describe('old and unusual models', () => {
+  test('IR 4 with initializers listed as graph inputs (ultraface) loads and runs its constants', { skip: skipWithoutShared }, () => {
+    const m = loadModel(shared('real/ultraface/version-RFB-320.onnx'));
+    assert.equal(Number(m.proto.ir_version), 4);
+    const g = new Graph(m);
+    assert.equal(g.inputs.length, 1, 'weights are not real inputs');
+    const conv = g.nodes.find((n) => n.op_type === 'Conv')!;
+    assert.ok(g.constantFloats(conv.input[1])!.length > 0);
+  });
+  test('weights in Constant nodes (ppocr) load', { skip: skipWithoutShared }, () => {
+    const m = loadModel(shared('real/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx'));
+    const g = new Graph(m);
+    const conv = g.nodes.find((n) => n.op_type === 'Conv')!;
+    assert.ok(g.constantNodes.size > 10);
+    assert.ok(g.constantFloats(conv.input[1])!.length > 0);
+  });
+});
+
+describe('bad input', () => {
+  const dir = tempDir('onnx-pruner-bad-');
+  const file = (name: string, data: Uint8Array | string) => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, data);
+    return p;
+  };
+
+  test('not an ONNX file', () => {
+    assertPrunerError(() => loadModel(file('readme.onnx', '# hello, this is text\n'.repeat(20))), 'readme.onnx', 'not a valid ONNX model');
+  });
+  test('empty file', () => {
+    assertPrunerError(() => loadModel(file('empty.onnx', '')), 'empty.onnx', 'empty');
+  });
+  test('missing file and folder', () => {
+    assertPrunerError(() => loadModel(path.join(dir, 'absent.onnx')), 'absent.onnx', 'ENOENT');
+    assertPrunerError(() => loadModel(dir), 'folder');
+  });
+  test('truncated file', () => {
+    const full = fs.readFileSync(fmnistBn);
+    for (const n of [1, 10, 1000, full.length - 1]) {
+      assertPrunerError(() => loadModel(file(`trunc${n}.onnx`, full.subarray(0, n))), `trunc${n}.onnx`);
+    }
+  });
+  test('absurd protobuf lengths', () => {
+    // field 7 (graph), wire type 2, length 2^40
+    const huge = Buffer.from([0x08, 0x07, 0x3a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00]);
+    assertPrunerError(() => loadModel(file('huge.onnx', huge)), 'huge.onnx', 'not a valid ONNX model');
+    // a 10-byte varint with every bit set
+    const varint = Buffer.from([0x3a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+    assertPrunerError(() => loadModel(file('varint.onnx', varint)), 'varint.onnx');
+  });
+  test('a model over 2 GiB without external data is refused without reading it', () => {
+    const p = path.join(dir, 'big.onnx');
+    const fd = fs.openSync(p, 'w');
+    fs.writeSync(fd, fs.readFileSync(fmnistBn));
+    fs.closeSync(fd);
+    fs.truncateSync(p, Math.round(2.1 * 2 ** 30)); // sparse: no real disk use
+    const rss = process.memoryUsage().rss;
+    const t0 = Date.now();
+    assertPrunerError(() => loadModel(p), 'big.onnx', '2 GiB', 'external data');
+    assert.ok(Date.now() - t0 < 1000);
+    assert.ok(process.memoryUsage().rss - rss < 100 * 2 ** 20);
+    fs.rmSync(p);
+  });
+  test('a dangling node input names the node', () => {
+    const proto = smallNet().build();
+    const relu = proto.graph!.node.find((n) => n.op_type === 'Relu')!;
+    relu.input[0] = 'nowhere';
+    assertPrunerError(() => loadModel(writeProto(path.join(dir, 'dangling.onnx'), proto)), 'dangling.onnx', relu.name!, '"nowhere"');
+  });
+  test('a tensor whose raw_data does not match its shape', () => {
+    const proto = smallNet().build();
+    const t = proto.graph!.initializer[0];
+    t.raw_data = t.raw_data!.subarray(4);
+    assertPrunerError(() => loadModel(writeProto(path.join(dir, 'short.onnx'), proto)), 'short.onnx', t.name!);
+  });
+
+  describe('external data locations', () => {
+    /** A model folder with external data whose first external tensor's location/offset is rewritten. */
+    const withLocation = async (name: string, edit: (kv: Map<string, string>) => void): Promise<string> => {
+      const d = path.join(dir, name);
+      fs.mkdirSync(d);
+      const f = path.join(d, 'm.onnx');
+      await saveModel({ proto: smallNet().build(), dir: d }, f, { externalData: true });
+      const proto = ModelProtoType.decode(fs.readFileSync(f)) as unknown as ModelProto;
+      const t = proto.graph!.initializer.find((x) => x.data_location === 1)!;
+      const kv = new Map(t.external_data.map((e) => [e.key!, e.value!]));
+      edit(kv);
+      t.external_data = [...kv].map(([key, value]) => ({ key, value }));
+      return writeProto(f, proto);
+    };
+
+    test('missing external file', async () => {
+      const f = await withLocation('missing', (kv) => kv.set('location', 'gone.data'));
+      assertPrunerError(() => loadModel(f), 'm.onnx', 'gone.data', 'missing', 'tensor');
+    });
+    test('location escaping with ../', async () => {
+      fs.writeFileSync(path.join(dir, 'outside.data'), Buffer.alloc(1 << 20));
+      const f = await withLocation('dotdot', (kv) => kv.set('location', '../outside.data'));
+      assertPrunerError(() => loadModel(f), 'm.onnx', '../outside.data', 'outside the model folder');
+    });
+    test('absolute location', async () => {
+      const abs = path.join(dir, 'outside.data');
+      const f = await withLocation('absolute', (kv) => kv.set('location', abs));
+      assertPrunerError(() => loadModel(f), 'm.onnx', 'absolute');
+    });
+    test('symlink leading out of the folder', async () => {
+      const f = await withLocation('symlink', (kv) => kv.set('location', 'link.data'));
+      fs.symlinkSync(path.join(dir, 'outside.data'), path.join(path.dirname(f), 'link.data'));
+      assertPrunerError(() => loadModel(f), 'm.onnx', 'link.data', 'outside the model folder');
+    });
+    test('offset or length beyond the end of the file', async () => {
+      const f = await withLocation('beyond', (kv) => kv.set('offset', '99999999'));
+      assertPrunerError(() => loadModel(f), 'm.onnx', 'm.onnx.data', 'beyond the end');
+      const g = await withLocation('badlen', (kv) => kv.set('length', '-5'));
+      assertPrunerError(() => loadModel(g), 'm.onnx', 'invalid length');
+    });
+  });
+
+  test('cleanup', () => fs.rmSync(dir, { recursive: true }));
+});
