@@ -396,9 +396,14 @@ describe('validatePruned', () => {
     };
     await assert.rejects(validatePruned(fmnistBn, fmnistFused, { ep: 'cpu', ort }), (e: unknown) => {
       assert.ok(e instanceof PrunerError);
-      assert.equal(e.message, 'fmnist_bncnn_sparse_fused.onnx: ONNX Runtime failed to run the model (Non-zero status code returned while running Conv node.)');
+      assert.equal(e.message, 'fmnist_bncnn_sparse_fused.onnx: ONNX Runtime failed to run the model (Non-zero status code returned while running Conv node. more)');
       return true;
     });
+  });
+
+  test('a pruned model must take the same inputs as the original', { skip: skipWithoutShared }, async () => {
+    await assert.rejects(validatePruned(fmnistBn, shared('synthetic/resnet18_bn.onnx')), /resnet18_bn\.onnx: input input is \[N, 3, 224, 224\], the original's is \[N, 1, 28, 28\]/);
+    await assert.rejects(validatePruned(fmnistBn, shared('real/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx')), /ch_ppocr_mobile_v2\.0_cls_infer\.onnx: input\(s\) input of the original model are missing/);
   });
 
   test('latency statistics', () => {

@@ -78,8 +78,8 @@ export function sessionOptions(provider: ExecutionProvider, threads = 1): OrtSes
 
 /** A one-line, bounded version of an ONNX Runtime error message. */
 export function shortenError(e: unknown, max = 200): string {
-  let s = (e instanceof Error ? e.message : String(e)).split('\n').find((l) => l.trim() !== '') ?? 'unknown error';
-  s = s.trim().replace(/\s+/g, ' ');
+  // ORT's messages continue on further lines with the useful part ("index: 1 Got: 1 Expected: 3"): keep them, on one line.
+  const s = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim() || 'unknown error';
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 

@@ -201,6 +201,16 @@ export async function validatePruned(originalPath: string, prunedPath: string, o
   const prunedSpecs = inputSpecsOf(new Graph(prunedModel));
   const missing = origSpecs.filter((s) => !prunedSpecs.some((p) => p.name === s.name));
   if (missing.length) throw new PrunerError(`${prunedModel.path}: input(s) ${missing.map((s) => s.name).join(', ')} of the original model are missing`, { subject: prunedModel.path });
+  const extra = prunedSpecs.filter((p) => !origSpecs.some((s) => s.name === p.name));
+  if (extra.length) throw new PrunerError(`${prunedModel.path}: input(s) ${extra.map((s) => s.name).join(', ')} are not inputs of the original model`, { subject: prunedModel.path });
+  for (const p of prunedSpecs) {
+    const o = origSpecs.find((s) => s.name === p.name)!;
+    const fixedDiffer = o.dims.length !== p.dims.length || o.dims.some((d, i) => typeof d === 'number' && typeof p.dims[i] === 'number' && d !== p.dims[i]);
+    if (fixedDiffer) {
+      const fmt = (d: (number | string | null)[]) => `[${d.map((x) => x ?? '?').join(', ')}]`;
+      throw new PrunerError(`${prunedModel.path}: input ${p.name} is ${fmt(p.dims)}, the original's is ${fmt(o.dims)}`, { subject: prunedModel.path });
+    }
+  }
   const { feeds, described } = buildFeeds(origSpecs, opts);
   throwIfAborted(opts.signal);
 
