@@ -1,0 +1,1002 @@
+// Operator knowledge for the channel dependency analysis: one entry per ONNX operator type.
+//
+// Each entry says which inputs carry data (a channel-carrying activation arriving at any other
+// input freezes its group) and how the channel layout of the inputs becomes the layout of the
+// outputs, adding group members (weights, parameters, shape constants) on the way. An operator
+// missing from RULES is unknown: any channel space reaching it is frozen with that reason.
+import { attr, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
+import type { NodeProto } from '../onnx/proto.ts';
+import type { GroupMember, MemberRole } from './types.ts';
+
+/** A run of consecutive channel positions of a tensor that belong to one channel space. */
+export interface Segment {
+  /** Channel space (union-find id), or -1 for channels no group owns (e.g. from a graph input). */
+  space: number;
+  /** First channel of the space covered (the space's coordinate of this run's first position). */
+  start: number;
+  len: number;
+}
+
+/** How the channels of an activation tensor are laid out along its channel axis. */
+export interface ChannelLayout {
+  /** Axis holding the channels. */
+  axis: number;
+  rank: number;
+  /** Segments in position order along the axis. */
+  segs: Segment[];
+  /** Entries per channel along the axis: 1 for activations, H*W after a flatten; undefined when not yet known. */
+  block: number | undefined;
+  /** Sizes of the axes after the channel axis, where known. */
+  spatial?: (number | undefined)[];
+}
+
+/** What a rule may do; implemented by the analysis (groups.ts). */
+export interface RuleContext {
+  readonly graph: Graph;
+  layout(value: string): ChannelLayout | undefined;
+  setLayout(value: string, layout: ChannelLayout, node: NodeProto): void;
+  /** A new channel space of `width` channels whose output channels come from `node`. */
+  newSpace(width: number, node: NodeProto): number;
+  /** Channel spaces that must keep the same indices, aligned position by position. False (and both frozen) when not alignable. */
+  unite(a: ChannelLayout, b: ChannelLayout, node: NodeProto): boolean;
+  freeze(layout: ChannelLayout, reason: string): void;
+  freezeSpace(space: number, reason: string): void;
+  addMember(space: number, m: GroupMember): void;
+  /** One member per owned segment of `layout` (mapping and span computed from the segment's position). */
+  addSegmentMembers(layout: ChannelLayout, base: Omit<GroupMember, 'mapping' | 'span' | 'start'>, block?: number): void;
+  addLayer(space: number, node: NodeProto): void;
+  addBn(space: number, node: NodeProto): void;
+  /** Channels of the space must be removed in equal numbers from `divisor` equal blocks; `by` names the node asking. */
+  requireDivisor(space: number, divisor: number, by: string): void;
+  /** Shape of any value where known (shapes option, value_info, constants). */
+  shapeOf(value: string): (number | string)[] | undefined;
+  /** Constant source name of input `index` of `node` and whether that constant is used elsewhere. */
+  constantInput(node: NodeProto, index: number): { tensor: string; dims: number[]; shared: boolean } | undefined;
+}
+
+export interface OpRule {
+  /** Inputs that carry activations ('all' for variadic element-wise ops). */
+  data: 'all' | number[];
+  apply(ctx: RuleContext, node: NodeProto): void;
+}
+
+/** `Op 'name'`, the way reasons name a node. */
+export function nodeLabel(node: NodeProto): string {
+  return `${node.op_type ?? '?'} '${node.name ?? ''}'`;
+}
+
+export function layoutWidth(l: ChannelLayout): number {
+  let n = 0;
+  for (const s of l.segs) n += s.len;
+  return n;
+}
+
+/** Entries along the channel axis (channels × block), undefined when the block is unknown. */
+export function layoutEntries(l: ChannelLayout): number | undefined {
+  return l.block === undefined ? undefined : layoutWidth(l) * l.block;
+}
+
+/** Positions [from, from+len) of a layout as segments. */
+export function sliceSegments(segs: Segment[], from: number, len: number): Segment[] {
+  const out: Segment[] = [];
+  let pos = 0;
+  const end = from + len;
+  for (const s of segs) {
+    const a = Math.max(pos, from);
+    const b = Math.min(pos + s.len, end);
+    if (b > a) out.push({ space: s.space, start: s.start + (a - pos), len: b - a });
+    pos += s.len;
+  }
+  return out;
+}
+
+function normAxis(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+function product(xs: (number | undefined)[] | undefined): number | undefined {
+  if (!xs) return undefined;
+  let p = 1;
+  for (const x of xs) {
+    if (x === undefined) return undefined;
+    p *= x;
+  }
+  return p;
+}
+
+/** Integer values of a constant input (int64 shapes, axes, pads), or undefined when absent or not constant. */
+function constInts(ctx: RuleContext, node: NodeProto, index: number): number[] | undefined {
+  const name = node.input[index];
+  if (!name) return undefined;
+  return ctx.graph.constantInts(name);
+}
+
+function hasInput(node: NodeProto, index: number): boolean {
+  return !!node.input[index];
+}
+
+function copyLayout(l: ChannelLayout, spatial: (number | undefined)[] | undefined = l.spatial): ChannelLayout {
+  return { axis: l.axis, rank: l.rank, segs: l.segs, block: l.block, spatial };
+}
+
+// ---------------------------------------------------------------- pass-through
+
+/** The channel index passes through unchanged (element-wise unary ops). */
+const passThrough: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (l && node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+  },
+};
+
+/** Element-wise with extra inputs that must be constants (Clip min/max). */
+const passThroughConstInputs: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    for (let i = 1; i < node.input.length; i++) {
+      if (hasInput(node, i) && !ctx.graph.isConstant(node.input[i])) {
+        ctx.freeze(l, `${nodeLabel(node)} has a non-constant input '${node.input[i]}'`);
+        return;
+      }
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+  },
+};
+
+/**
+ * A constant operand broadcast against a channel-carrying layout: nothing when its channel
+ * dimension is 1 or absent, a 'param' member sliced along that dimension when it is per channel.
+ * Returns false (after freezing) when the shapes do not fit.
+ */
+function broadcastConstant(ctx: RuleContext, node: NodeProto, index: number, ref: ChannelLayout, outRank: number, role: MemberRole = 'param'): boolean {
+  const c = ctx.constantInput(node, index);
+  if (!c) return false;
+  const entries = layoutEntries(ref);
+  const chanOut = ref.axis + (outRank - ref.rank);
+  const ci = chanOut - (outRank - c.dims.length);
+  if (ci < 0 || c.dims[ci] === 1) return true;
+  if (entries !== undefined && c.dims[ci] === entries) {
+    ctx.addSegmentMembers(ref, { node: node.name!, op: node.op_type!, role, tensor: c.tensor, inputIndex: index, axis: ci, shared: c.shared }, ref.block);
+    return true;
+  }
+  ctx.freeze(ref, `${nodeLabel(node)} broadcasts '${node.input[index]}' (dims [${c.dims.join(',')}]) against ${entries ?? '?'} channels`);
+  return false;
+}
+
+// ---------------------------------------------------------------- element-wise n-ary (residual connections, gates)
+
+const elementwise: OpRule = {
+  data: 'all',
+  apply(ctx, node) {
+    const tracked: ChannelLayout[] = [];
+    const constants: number[] = [];
+    const others: number[] = [];
+    let rank = 0;
+    node.input.forEach((name, i) => {
+      if (!name) return;
+      const l = ctx.layout(name);
+      if (l) {
+        tracked.push(l);
+        rank = Math.max(rank, l.rank);
+      } else if (ctx.graph.isConstant(name)) {
+        constants.push(i);
+        rank = Math.max(rank, ctx.constantInput(node, i)!.dims.length);
+      } else others.push(i);
+    });
+    if (tracked.length === 0) return;
+    const label = nodeLabel(node);
+    const axes = new Set(tracked.map((l) => l.axis + (rank - l.rank)));
+    if (axes.size > 1) {
+      for (const l of tracked) ctx.freeze(l, `${label} combines tensors whose channel axes do not line up`);
+      return;
+    }
+    const chanAxis = [...axes][0];
+    let ref = tracked[0];
+    for (const l of tracked) if ((layoutEntries(l) ?? 0) > (layoutEntries(ref) ?? 0)) ref = l;
+    const width = layoutEntries(ref);
+    let ok = width !== undefined;
+    for (const l of tracked) {
+      if (l === ref) continue;
+      const w = layoutEntries(l);
+      if (w === width && l.block === ref.block) ok = ctx.unite(ref, l, node) && ok;
+      else if (w === 1) ctx.freeze(l, `${label} broadcasts its single channel across ${width} channels`);
+      else {
+        ctx.freeze(l, `${label} combines ${w ?? '?'} with ${width ?? '?'} channels`);
+        ok = false;
+      }
+    }
+    if (!ok) {
+      ctx.freeze(ref, `${label} cannot align the channels of its inputs`);
+      return;
+    }
+    for (const i of constants) if (!broadcastConstant(ctx, node, i, ref, rank)) return;
+    for (const i of others) {
+      // An input no group owns: fine only when provably broadcast along the channel axis (a spatial mask).
+      const shape = ctx.shapeOf(node.input[i]);
+      const d = shape ? shape[chanAxis - (rank - shape.length)] : undefined;
+      if (shape && (d === undefined || d === 1)) continue;
+      ctx.freeze(ref, shape
+        ? `${label} combines the channels with input '${node.input[i]}' whose channels no group owns`
+        : `${label}: cannot prove that input '${node.input[i]}' leaves the channels alone (unknown shape)`);
+      return;
+    }
+    let spatial: (number | undefined)[] | undefined;
+    if (tracked.every((l) => l.rank === rank && l.spatial)) {
+      spatial = ref.spatial!.map((_, k) => {
+        let v: number | undefined = 1;
+        for (const l of tracked) {
+          const d = l.spatial![k];
+          if (d === undefined) v = undefined;
+          else if (v !== undefined && d !== 1) v = d;
+        }
+        return v;
+      });
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: chanAxis, rank, segs: ref.segs, block: ref.block, spatial }, node);
+  },
+};
+
+// ---------------------------------------------------------------- normalization
+
+function perChannelParams(params: number[]): OpRule {
+  return {
+    data: [0],
+    apply(ctx, node) {
+      const l = ctx.layout(node.input[0]);
+      if (!l) return;
+      if (l.axis !== 1) {
+        ctx.freeze(l, `${nodeLabel(node)} normalises axis 1, which is not the channel axis here`);
+        return;
+      }
+      for (const i of params) {
+        if (!hasInput(node, i)) continue;
+        const c = ctx.constantInput(node, i);
+        if (!c || c.dims.length !== 1) {
+          ctx.freeze(l, `${nodeLabel(node)} has a non-constant or non-vector parameter '${node.input[i]}'`);
+          return;
+        }
+      }
+      for (const i of params) {
+        if (!hasInput(node, i)) continue;
+        const c = ctx.constantInput(node, i)!;
+        ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: i, axis: 0, shared: c.shared });
+      }
+      if (node.op_type === 'BatchNormalization') for (const s of l.segs) if (s.space >= 0) ctx.addBn(s.space, node);
+      if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+    },
+  };
+}
+
+const prelu: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    if (!ctx.graph.isConstant(node.input[1])) {
+      ctx.freeze(l, `${nodeLabel(node)} has a non-constant slope '${node.input[1]}'`);
+      return;
+    }
+    const rank = Math.max(l.rank, ctx.constantInput(node, 1)!.dims.length);
+    if (!broadcastConstant(ctx, node, 1, l, rank)) return;
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+  },
+};
+
+// ---------------------------------------------------------------- spatial ops
+
+function spatialOut(node: NodeProto, inSp: (number | undefined)[] | undefined, kernel: number[] | undefined, opts: { transposed?: boolean; pool?: boolean } = {}): (number | undefined)[] | undefined {
+  if (!inSp || !kernel || kernel.length !== inSp.length) return inSp ? inSp.map(() => undefined) : undefined;
+  const n = inSp.length;
+  const strides = attrInts(node, 'strides') ?? new Array<number>(n).fill(1);
+  const dil = attrInts(node, 'dilations') ?? new Array<number>(n).fill(1);
+  const pads = attrInts(node, 'pads') ?? new Array<number>(2 * n).fill(0);
+  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+  const ceil = opts.pool && attrInt(node, 'ceil_mode', 0) === 1;
+  if (opts.transposed) {
+    const outShape = attrInts(node, 'output_shape');
+    if (outShape && outShape.length === n) return outShape;
+    const outPad = attrInts(node, 'output_padding') ?? new Array<number>(n).fill(0);
+    return inSp.map((d, i) => {
+      if (d === undefined) return undefined;
+      if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return d * strides[i];
+      const p = autoPad === 'VALID' ? 0 : pads[i] + pads[i + n];
+      return strides[i] * (d - 1) + outPad[i] + (kernel[i] - 1) * dil[i] + 1 - p;
+    });
+  }
+  return inSp.map((d, i) => {
+    if (d === undefined) return undefined;
+    const ek = (kernel[i] - 1) * dil[i] + 1;
+    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return Math.ceil(d / strides[i]);
+    const p = autoPad === 'VALID' ? 0 : pads[i] + pads[i + n];
+    const v = (d + p - ek) / strides[i];
+    return (ceil ? Math.ceil(v) : Math.floor(v)) + 1;
+  });
+}
+
+const pool: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    if (l.axis !== 1) {
+      ctx.freeze(l, `${nodeLabel(node)} pools with channels on axis ${l.axis}, not 1`);
+      return;
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatialOut(node, l.spatial, attrInts(node, 'kernel_shape'), { pool: true })), node);
+  },
+};
+
+const globalPool: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    if (l.axis !== 1) {
+      ctx.freeze(l, `${nodeLabel(node)} pools with channels on axis ${l.axis}, not 1`);
+      return;
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, new Array<number>(l.rank - 2).fill(1)), node);
+  },
+};
+
+const pad: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const label = nodeLabel(node);
+    const opset = ctx.graph.opset();
+    const pads = opset >= 11 ? constInts(ctx, node, 1) : (attrInts(node, 'pads') ?? attrInts(node, 'paddings'));
+    if (!pads) {
+      ctx.freeze(l, `${label} has non-constant pads`);
+      return;
+    }
+    let axes = Array.from({ length: l.rank }, (_, i) => i);
+    if (opset >= 18 && hasInput(node, 3)) {
+      const a = constInts(ctx, node, 3);
+      if (!a) {
+        ctx.freeze(l, `${label} has non-constant axes`);
+        return;
+      }
+      axes = a.map((x) => normAxis(x, l.rank));
+    }
+    const k = axes.indexOf(l.axis);
+    if (k >= 0 && (pads[k] !== 0 || pads[k + axes.length] !== 0)) {
+      ctx.freeze(l, `${label} pads the channel axis (pads [${pads.join(',')}])`);
+      return;
+    }
+    const spatial = l.spatial?.map((d, i) => {
+      const ax = l.axis + 1 + i;
+      const j = axes.indexOf(ax);
+      return d === undefined || j < 0 ? d : d + pads[j] + pads[j + axes.length];
+    });
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
+  },
+};
+
+/** Resize (opset 10+: roi, scales, sizes inputs) and Upsample (scales attribute before opset 9, input from 9). */
+const resize: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const label = nodeLabel(node);
+    const opset = ctx.graph.opset();
+    let scales: number[] | undefined;
+    let sizes: number[] | undefined;
+    let sizesIndex = -1;
+    if (node.op_type === 'Upsample') {
+      scales = opset < 9 ? attr(node, 'scales')?.floats : ctx.graph.constantFloats(node.input[1]) ? Array.from(ctx.graph.constantFloats(node.input[1])!) : undefined;
+    } else if (opset < 11) {
+      scales = ctx.graph.constantFloats(node.input[1]) ? Array.from(ctx.graph.constantFloats(node.input[1])!) : undefined;
+    } else {
+      if (hasInput(node, 3)) {
+        sizes = constInts(ctx, node, 3);
+        sizesIndex = 3;
+        if (!sizes) {
+          ctx.freeze(l, `${label} has non-constant sizes`);
+          return;
+        }
+      } else if (hasInput(node, 2)) {
+        const s = ctx.graph.constantFloats(node.input[2]);
+        scales = s ? Array.from(s) : undefined;
+      }
+    }
+    if (!scales && !sizes) {
+      ctx.freeze(l, `${label} has non-constant or missing scales`);
+      return;
+    }
+    const axesAttr = attrInts(node, 'axes');
+    const axes = axesAttr ? axesAttr.map((a) => normAxis(a, l.rank)) : Array.from({ length: l.rank }, (_, i) => i);
+    const k = axes.indexOf(l.axis);
+    if (scales && k >= 0 && scales[k] !== 1) {
+      ctx.freeze(l, `${label} scales the channel axis (scales [${scales.join(',')}])`);
+      return;
+    }
+    if (sizes && k >= 0) {
+      if (sizes[k] !== layoutEntries(l)) {
+        ctx.freeze(l, `${label} resizes the channel axis (sizes [${sizes.join(',')}])`);
+        return;
+      }
+      const c = ctx.constantInput(node, sizesIndex)!;
+      ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'shape', tensor: c.tensor, inputIndex: sizesIndex, axis: k, shared: c.shared });
+    }
+    const spatial = l.spatial?.map((d, i) => {
+      const j = axes.indexOf(l.axis + 1 + i);
+      if (j < 0) return d;
+      if (sizes) return sizes[j];
+      return d === undefined ? undefined : Math.floor(d * scales![j]);
+    });
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
+  },
+};
+
+// ---------------------------------------------------------------- weighted layers
+
+function outMember(ctx: RuleContext, node: NodeProto, space: number, weightIndex: number, axis: number, bias: { index: number; width: number } | undefined): void {
+  const w = ctx.constantInput(node, weightIndex)!;
+  const m: GroupMember = { node: node.name!, op: node.op_type!, role: 'out', tensor: w.tensor, inputIndex: weightIndex, axis, mapping: { kind: 'identity' }, shared: w.shared };
+  if (bias && hasInput(node, bias.index)) {
+    const b = ctx.constantInput(node, bias.index);
+    if (b && b.dims.length === 1 && b.dims[0] === bias.width) {
+      m.bias = b.tensor;
+      m.biasShared = b.shared;
+    }
+  }
+  ctx.addMember(space, m);
+}
+
+/** Conv and ConvTranspose. Weight [C_out, C_in/group, k...] (Conv) or [C_in, C_out/group, k...] (ConvTranspose). */
+function conv(transposed: boolean): OpRule {
+  return {
+    data: [0],
+    apply(ctx, node) {
+      const x = node.input[0];
+      const l = ctx.layout(x);
+      const label = nodeLabel(node);
+      const w = ctx.constantInput(node, 1);
+      if (!w || w.dims.length < 3) {
+        if (l) ctx.freeze(l, `${label} has a non-constant weight '${node.input[1]}'`);
+        return;
+      }
+      if (hasInput(node, 2) && !ctx.graph.isConstant(node.input[2])) {
+        if (l) ctx.freeze(l, `${label} has a non-constant bias '${node.input[2]}'`);
+        return;
+      }
+      const group = attrInt(node, 'group', 1);
+      const cin = transposed ? w.dims[0] : w.dims[1] * group;
+      const cout = transposed ? w.dims[1] * group : w.dims[0];
+      const kernel = attrInts(node, 'kernel_shape') ?? w.dims.slice(2);
+      if (l && (l.axis !== 1 || layoutEntries(l) !== cin || l.block !== 1)) {
+        ctx.freeze(l, `${label} expects ${cin} input channels on axis 1`);
+        return;
+      }
+      let inSpatial = l?.spatial;
+      if (!l) {
+        const s = ctx.shapeOf(x);
+        inSpatial = s?.slice(2).map((d) => (typeof d === 'number' && d > 0 ? d : undefined));
+      }
+      const spatial = spatialOut(node, inSpatial, kernel, { transposed });
+      const rank = w.dims.length;
+      const depthwise = group > 1 && group === cin && cout === cin;
+      if (depthwise) {
+        // The channel index flows through: filter i sees input channel i only.
+        if (!l) return;
+        const b = hasInput(node, 2) ? ctx.constantInput(node, 2) : undefined;
+        ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'depthwise', tensor: w.tensor, inputIndex: 1, axis: 0, shared: w.shared, ...(b ? { bias: b.tensor, biasShared: b.shared } : {}) });
+        for (const s of l.segs) if (s.space >= 0) ctx.addLayer(s.space, node);
+        if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank, segs: l.segs, block: 1, spatial }, node);
+        return;
+      }
+      if (group > 1) {
+        // Input channel blocks share weight columns across groups: removing input channels would need
+        // a different column per group block, which an axis slice cannot express.
+        if (l) ctx.freeze(l, `grouped ${label} (group ${group}) mixes input channels per group; only depthwise convolution passes channels through`);
+      } else if (l) {
+        ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: transposed ? 0 : 1, shared: w.shared });
+      }
+      const space = ctx.newSpace(cout, node);
+      if (group > 1) {
+        if (transposed) ctx.freezeSpace(space, `grouped ${label} (group ${group}): its output channels are weight columns per group`);
+        else ctx.requireDivisor(space, group, `grouped ${label} (group ${group})`);
+      }
+      outMember(ctx, node, space, 1, transposed ? 1 : 0, { index: 2, width: cout });
+      ctx.addLayer(space, node);
+      if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank, segs: [{ space, start: 0, len: cout }], block: 1, spatial }, node);
+    },
+  };
+}
+
+/** Input-feature side of Gemm / MatMul: the layout must run along the feature axis (rank 2 after a flatten). */
+function featureMembers(ctx: RuleContext, node: NodeProto, l: ChannelLayout, features: number, weightIndex: number, axis: number): boolean {
+  const label = nodeLabel(node);
+  if (l.rank !== 2 || l.axis !== 1) {
+    ctx.freeze(l, `${label} multiplies along an axis that is not the channel axis`);
+    return false;
+  }
+  const width = layoutWidth(l);
+  let block = l.block;
+  if (block === undefined) {
+    // Flatten of [N, C, spatial...] gives C * prod(spatial) features per sample: the block is K / C.
+    if (features % width !== 0) {
+      ctx.freeze(l, `${label} has ${features} input features, not a multiple of ${width} channels`);
+      return false;
+    }
+    block = features / width;
+  }
+  if (width * block !== features) {
+    ctx.freeze(l, `${label} has ${features} input features, ${width * block} expected`);
+    return false;
+  }
+  const w = ctx.constantInput(node, weightIndex)!;
+  ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: weightIndex, axis, shared: w.shared }, block);
+  return true;
+}
+
+const gemm: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    const label = nodeLabel(node);
+    const b = ctx.constantInput(node, 1);
+    if (!b || b.dims.length !== 2 || (hasInput(node, 2) && !ctx.graph.isConstant(node.input[2]))) {
+      if (l) ctx.freeze(l, `${label} has a non-constant weight or bias`);
+      return;
+    }
+    const transB = attrInt(node, 'transB', 0) === 1;
+    const k = transB ? b.dims[1] : b.dims[0];
+    const n = transB ? b.dims[0] : b.dims[1];
+    if (l) {
+      if (attrInt(node, 'transA', 0) === 1) ctx.freeze(l, `${label} transposes its input (transA)`);
+      else featureMembers(ctx, node, l, k, 1, transB ? 1 : 0);
+    }
+    const space = ctx.newSpace(n, node);
+    outMember(ctx, node, space, 1, transB ? 0 : 1, { index: 2, width: n });
+    ctx.addLayer(space, node);
+    if (hasInput(node, 2)) {
+      // A bias of another shape than [N]: a broadcast parameter (a [1] or scalar bias needs nothing).
+      const c = ctx.constantInput(node, 2)!;
+      if (!(c.dims.length === 1 && c.dims[0] === n)) {
+        const outLayout: ChannelLayout = { axis: 1, rank: 2, segs: [{ space, start: 0, len: n }], block: 1 };
+        broadcastConstant(ctx, node, 2, outLayout, 2);
+      }
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: n }], block: 1, spatial: [] }, node);
+  },
+};
+
+/** MatMul with a constant 2-D right operand [K, N]: a fully connected layer without bias. */
+const matmul: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    const b = ctx.constantInput(node, 1);
+    if (!b || b.dims.length !== 2) {
+      if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[1]}'`);
+      return;
+    }
+    if (l) featureMembers(ctx, node, l, b.dims[0], 1, 0);
+    // Output channels are on the last axis; only a rank-2 input keeps them at axis 1.
+    const inShape = l ? undefined : ctx.shapeOf(node.input[0]);
+    const rank = l ? l.rank : inShape?.length;
+    const space = ctx.newSpace(b.dims[1], node);
+    outMember(ctx, node, space, 1, 1, undefined);
+    ctx.addLayer(space, node);
+    if (rank !== 2) {
+      ctx.freezeSpace(space, `${nodeLabel(node)} output is not a [batch, features] matrix`);
+      return;
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: b.dims[1] }], block: 1, spatial: [] }, node);
+  },
+};
+
+// ---------------------------------------------------------------- reshaping
+
+const flatten: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const axis = normAxis(attrInt(node, 'axis', 1), l.rank);
+    if (axis !== 1 || l.axis !== 1) {
+      ctx.freeze(l, `${nodeLabel(node)} (axis ${axis}) merges the channel axis with other axes`);
+      return;
+    }
+    const inner = product(l.spatial);
+    const block = l.block !== undefined && inner !== undefined ? l.block * inner : undefined;
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: l.segs, block, spatial: [] }, node);
+  },
+};
+
+/** Reshape: provably a flatten into [batch, C * inner] (respecting 0 and -1), else frozen. */
+const reshape: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const label = nodeLabel(node);
+    const old = ctx.graph.opset() < 5;
+    const shape = old ? attrInts(node, 'shape') : constInts(ctx, node, 1);
+    if (!shape) {
+      ctx.freeze(l, `${label} has a non-constant shape`);
+      return;
+    }
+    const inner = product(l.spatial);
+    const perChannel = l.block !== undefined && inner !== undefined ? l.block * inner : undefined;
+    const features = perChannel !== undefined ? perChannel * layoutWidth(l) : undefined;
+    const inShape = ctx.shapeOf(node.input[0]);
+    const batch = typeof inShape?.[0] === 'number' ? inShape[0] : undefined;
+    const [s0, s1] = shape;
+    let flat = false;
+    let literal = false;
+    if (shape.length === 2 && l.axis === 1) {
+      if (s1 === -1 && (s0 === 0 || s0 === 1 || (batch !== undefined && s0 === batch))) flat = true;
+      else if (features !== undefined && s1 === features && (s0 === 0 || s0 === -1 || s0 === 1 || s0 === batch)) flat = literal = true;
+    }
+    if (!flat) {
+      ctx.freeze(l, `${label} moves or mixes the channel axis (shape [${shape.join(',')}])`);
+      return;
+    }
+    if (literal) {
+      const base = old
+        ? { node: node.name!, op: node.op_type!, role: 'shape' as const, axis: 1, attribute: 'shape' }
+        : (() => {
+            const c = ctx.constantInput(node, 1)!;
+            return { node: node.name!, op: node.op_type!, role: 'shape' as const, tensor: c.tensor, inputIndex: 1, axis: 1, shared: c.shared };
+          })();
+      ctx.addSegmentMembers(l, base, perChannel);
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: l.segs, block: perChannel, spatial: [] }, node);
+  },
+};
+
+const transpose: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const perm = attrInts(node, 'perm') ?? Array.from({ length: l.rank }, (_, i) => l.rank - 1 - i);
+    if (perm[l.axis] !== l.axis) {
+      ctx.freeze(l, `${nodeLabel(node)} moves the channel axis (perm [${perm.join(',')}])`);
+      return;
+    }
+    const spatial = l.spatial ? perm.slice(l.axis + 1).map((p) => (p > l.axis ? l.spatial![p - l.axis - 1] : undefined)) : undefined;
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
+  },
+};
+
+function axesOf(ctx: RuleContext, node: NodeProto, inputSince: number): number[] | undefined | 'dynamic' {
+  if (ctx.graph.opset() >= inputSince) {
+    if (!hasInput(node, 1)) return undefined;
+    return constInts(ctx, node, 1) ?? 'dynamic';
+  }
+  return attrInts(node, 'axes');
+}
+
+const squeeze: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const a = axesOf(ctx, node, 13);
+    const label = nodeLabel(node);
+    if (a === 'dynamic' || a === undefined) {
+      ctx.freeze(l, `${label} has ${a === undefined ? 'implicit' : 'non-constant'} axes`);
+      return;
+    }
+    const axes = a.map((x) => normAxis(x, l.rank));
+    if (axes.includes(l.axis)) {
+      ctx.freeze(l, `${label} removes the channel axis`);
+      return;
+    }
+    const before = axes.filter((x) => x < l.axis).length;
+    const spatial = l.spatial?.filter((_, i) => !axes.includes(l.axis + 1 + i));
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: l.axis - before, rank: l.rank - axes.length, segs: l.segs, block: l.block, spatial }, node);
+  },
+};
+
+const unsqueeze: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const a = axesOf(ctx, node, 13);
+    if (a === 'dynamic' || a === undefined) {
+      ctx.freeze(l, `${nodeLabel(node)} has non-constant axes`);
+      return;
+    }
+    const rank = l.rank + a.length;
+    const axes = a.map((x) => normAxis(x, rank)).sort((x, y) => x - y);
+    // Walk output positions: inserted axes are size 1, the others take the input's axes in order.
+    let src = 0;
+    let axis = -1;
+    const spatial: (number | undefined)[] = [];
+    for (let o = 0; o < rank; o++) {
+      if (axes.includes(o)) {
+        if (axis >= 0) spatial.push(1);
+        continue;
+      }
+      if (src === l.axis) axis = o;
+      else if (src > l.axis) spatial.push(l.spatial?.[src - l.axis - 1]);
+      src++;
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis, rank, segs: l.segs, block: l.block, spatial: l.spatial ? spatial : undefined }, node);
+  },
+};
+
+function reduce(axesInputSince: number): OpRule {
+  return {
+    data: [0],
+    apply(ctx, node) {
+      const l = ctx.layout(node.input[0]);
+      if (!l) return;
+      const a = axesOf(ctx, node, axesInputSince);
+      const label = nodeLabel(node);
+      if (a === 'dynamic') {
+        ctx.freeze(l, `${label} has non-constant axes`);
+        return;
+      }
+      const axes = (a ?? Array.from({ length: l.rank }, (_, i) => i)).map((x) => normAxis(x, l.rank));
+      if (axes.includes(l.axis)) {
+        ctx.freeze(l, `${label} reduces over the channel axis`);
+        return;
+      }
+      const keep = attrInt(node, 'keepdims', 1) === 1;
+      const spatial = l.spatial?.map((d, i) => (axes.includes(l.axis + 1 + i) ? 1 : d)).filter((_, i) => keep || !axes.includes(l.axis + 1 + i));
+      const before = keep ? 0 : axes.filter((x) => x < l.axis).length;
+      if (node.output[0]) ctx.setLayout(node.output[0], { axis: l.axis - before, rank: keep ? l.rank : l.rank - axes.length, segs: l.segs, block: l.block, spatial }, node);
+    },
+  };
+}
+
+/** Softmax-like ops normalise along one axis: fine unless that is the channel axis. */
+const softmax: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const old = ctx.graph.opset() < 13;
+    const axis = normAxis(attrInt(node, 'axis', old ? 1 : -1), l.rank);
+    // Before opset 13 the input is coerced to 2-D at `axis`: every axis from there on is normalised together.
+    if (old ? axis <= l.axis : axis === l.axis) {
+      ctx.freeze(l, `${nodeLabel(node)} normalises across the channel axis`);
+      return;
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+  },
+};
+
+// ---------------------------------------------------------------- concat / split / slice
+
+const concat: OpRule = {
+  data: 'all',
+  apply(ctx, node) {
+    const layouts = node.input.map((n) => (n ? ctx.layout(n) : undefined));
+    const tracked = layouts.filter((l): l is ChannelLayout => !!l);
+    if (tracked.length === 0) return;
+    const label = nodeLabel(node);
+    const ref = tracked[0];
+    const axis = normAxis(attrInt(node, 'axis', 1), ref.rank);
+    const freezeAll = (reason: string) => {
+      for (const l of tracked) ctx.freeze(l, reason);
+    };
+    if (tracked.some((l) => l.rank !== ref.rank || l.axis !== ref.axis)) {
+      freezeAll(`${label} joins tensors whose channel axes differ`);
+      return;
+    }
+    if (axis !== ref.axis) {
+      // Concatenating along another axis: every input must keep the same channel indices.
+      if (tracked.length !== node.input.filter((n) => n).length) {
+        freezeAll(`${label} joins channels with an input no group owns`);
+        return;
+      }
+      let ok = true;
+      for (const l of tracked.slice(1)) {
+        if (layoutEntries(l) !== layoutEntries(ref) || l.block !== ref.block) {
+          freezeAll(`${label} joins tensors of different channel counts along axis ${axis}`);
+          return;
+        }
+        ok = ctx.unite(ref, l, node) && ok;
+      }
+      if (ok && node.output[0]) ctx.setLayout(node.output[0], { axis: ref.axis, rank: ref.rank, segs: ref.segs, block: ref.block, spatial: ref.spatial?.map((d, i) => (ref.axis + 1 + i === axis ? undefined : d)) }, node);
+      return;
+    }
+    if (tracked.some((l) => l.block !== ref.block)) {
+      freezeAll(`${label} joins tensors with different entries per channel`);
+      return;
+    }
+    const segs: Segment[] = [];
+    for (let i = 0; i < node.input.length; i++) {
+      const name = node.input[i];
+      if (!name) continue;
+      const l = layouts[i];
+      if (l) {
+        segs.push(...l.segs);
+        continue;
+      }
+      // An input no group owns still occupies positions: its width must be known.
+      const s = ctx.shapeOf(name);
+      const d = s?.[axis];
+      if (typeof d !== 'number' || d < 0 || ref.block !== 1) {
+        freezeAll(`${label}: unknown channel count of input '${name}'`);
+        return;
+      }
+      segs.push({ space: -1, start: 0, len: d });
+    }
+    const spatial = ref.spatial?.map((d, k) => (tracked.every((l) => l.spatial?.[k] === d) ? d : undefined));
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: ref.axis, rank: ref.rank, segs, block: ref.block, spatial }, node);
+  },
+};
+
+const split: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const label = nodeLabel(node);
+    const axis = normAxis(attrInt(node, 'axis', 0), l.rank);
+    if (axis !== l.axis) {
+      const spatial = l.spatial?.map((d, i) => (l.axis + 1 + i === axis ? undefined : d));
+      for (const o of node.output) if (o) ctx.setLayout(o, copyLayout(l, spatial), node);
+      return;
+    }
+    if (l.block !== 1) {
+      ctx.freeze(l, `${label} splits a flattened channel axis`);
+      return;
+    }
+    const width = layoutWidth(l);
+    const n = node.output.length;
+    const opset = ctx.graph.opset();
+    let sizes: number[] | undefined;
+    let source: { tensor?: string; inputIndex?: number; attribute?: string; shared?: boolean } | undefined;
+    if (opset >= 13 && hasInput(node, 1)) {
+      const c = ctx.constantInput(node, 1);
+      sizes = constInts(ctx, node, 1);
+      if (!c || !sizes) {
+        ctx.freeze(l, `${label} has non-constant split sizes`);
+        return;
+      }
+      source = { tensor: c.tensor, inputIndex: 1, shared: c.shared };
+    } else if (opset < 13 && attr(node, 'split')) {
+      sizes = attrInts(node, 'split');
+      source = { attribute: 'split' };
+    }
+    if (!sizes) {
+      // Equal parts (implicit, or num_outputs in opset 18): they stay equal when each part loses
+      // the same number of channels, which is a divisor on a single space covering all parts.
+      if (width % n !== 0 || l.segs.length !== 1 || l.segs[0].space < 0) {
+        ctx.freeze(l, `${label} splits into equal parts that cannot stay equal`);
+        return;
+      }
+      sizes = new Array<number>(n).fill(width / n);
+      ctx.requireDivisor(l.segs[0].space, n, `${label} (${n} equal parts)`);
+    }
+    if (sizes.reduce((a, b) => a + b, 0) !== width || sizes.length !== n) {
+      ctx.freeze(l, `${label} split sizes [${sizes.join(',')}] do not add up to ${width} channels`);
+      return;
+    }
+    let pos = 0;
+    sizes.forEach((size, k) => {
+      const part: ChannelLayout = { axis: l.axis, rank: l.rank, segs: sliceSegments(l.segs, pos, size), block: 1, spatial: l.spatial };
+      if (source) ctx.addSegmentMembers({ ...part, segs: part.segs }, { node: node.name!, op: node.op_type!, role: 'shape', axis: k, ...source });
+      if (node.output[k]) ctx.setLayout(node.output[k], part, node);
+      pos += size;
+    });
+  },
+};
+
+const slice: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const label = nodeLabel(node);
+    const old = ctx.graph.opset() < 10;
+    const starts = old ? attrInts(node, 'starts') : constInts(ctx, node, 1);
+    const ends = old ? attrInts(node, 'ends') : constInts(ctx, node, 2);
+    const axesRaw = old ? attrInts(node, 'axes') : hasInput(node, 3) ? constInts(ctx, node, 3) : undefined;
+    const steps = !old && hasInput(node, 4) ? constInts(ctx, node, 4) : undefined;
+    if (!starts || !ends || (!old && hasInput(node, 3) && !axesRaw) || (!old && hasInput(node, 4) && !steps)) {
+      ctx.freeze(l, `${label} has non-constant bounds`);
+      return;
+    }
+    const axes = (axesRaw ?? starts.map((_, i) => i)).map((a) => normAxis(a, l.rank));
+    const k = axes.indexOf(l.axis);
+    if (k < 0) {
+      const spatial = l.spatial?.map((d, i) => (axes.includes(l.axis + 1 + i) ? undefined : d));
+      if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
+      return;
+    }
+    const width = layoutWidth(l);
+    const b = starts[k];
+    const e = Math.min(ends[k], width);
+    if ((steps && steps[k] !== 1) || b < 0 || ends[k] < 0 || l.block !== 1 || e <= b) {
+      ctx.freeze(l, `${label} slices the channel axis with negative, stepped or empty bounds`);
+      return;
+    }
+    // starts/ends shrink by the channels removed before them.
+    const rewrite = (index: number, value: number, name: 'starts' | 'ends') => {
+      if (value === 0 || (name === 'ends' && ends[k] >= width)) return;
+      const before: ChannelLayout = { ...l, segs: sliceSegments(l.segs, 0, value) };
+      if (old) ctx.addSegmentMembers(before, { node: node.name!, op: node.op_type!, role: 'shape', axis: k, attribute: name });
+      else {
+        const c = ctx.constantInput(node, index)!;
+        ctx.addSegmentMembers(before, { node: node.name!, op: node.op_type!, role: 'shape', tensor: c.tensor, inputIndex: index, axis: k, shared: c.shared });
+      }
+    };
+    rewrite(1, b, 'starts');
+    rewrite(2, e, 'ends');
+    if (node.output[0]) ctx.setLayout(node.output[0], { ...l, segs: sliceSegments(l.segs, b, e - b) }, node);
+  },
+};
+
+/** Ops that read only the shape of their input: they constrain nothing. */
+const shapeOnly: OpRule = { data: 'all', apply() {} };
+
+const UNARY = [
+  'Relu', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign',
+  'Gelu', 'Erf', 'Mish', 'ThresholdedRelu', 'Abs', 'Neg', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil',
+  'Round', 'Sign', 'Sin', 'Cos', 'Identity', 'Dropout', 'Cast', 'Shrink', 'IsNaN', 'IsInf', 'Not',
+];
+
+/** The operator table (default ONNX domain). */
+export const RULES: Readonly<Record<string, OpRule>> = {
+  ...Object.fromEntries(UNARY.map((op) => [op, passThrough])),
+  Clip: passThroughConstInputs,
+  PRelu: prelu,
+  BatchNormalization: perChannelParams([1, 2, 3, 4]),
+  InstanceNormalization: perChannelParams([1, 2]),
+  MaxPool: pool,
+  AveragePool: pool,
+  LpPool: pool,
+  GlobalAveragePool: globalPool,
+  GlobalMaxPool: globalPool,
+  GlobalLpPool: globalPool,
+  Pad: pad,
+  Resize: resize,
+  Upsample: resize,
+  Add: elementwise,
+  Sub: elementwise,
+  Mul: elementwise,
+  Div: elementwise,
+  Max: elementwise,
+  Min: elementwise,
+  Sum: elementwise,
+  Mean: elementwise,
+  Pow: elementwise,
+  Conv: conv(false),
+  ConvTranspose: conv(true),
+  Gemm: gemm,
+  MatMul: matmul,
+  Flatten: flatten,
+  Reshape: reshape,
+  Transpose: transpose,
+  Squeeze: squeeze,
+  Unsqueeze: unsqueeze,
+  ReduceMean: reduce(18),
+  ReduceMax: reduce(18),
+  ReduceMin: reduce(18),
+  ReduceSum: reduce(13),
+  ReduceL1: reduce(18),
+  ReduceL2: reduce(18),
+  ReduceSumSquare: reduce(18),
+  ReduceLogSumExp: reduce(18),
+  ReduceProd: reduce(18),
+  Softmax: softmax,
+  LogSoftmax: softmax,
+  Concat: concat,
+  Split: split,
+  Slice: slice,
+  Shape: shapeOnly,
+  Size: shapeOnly,
+};
+
+/** The rule for a node, or undefined when the analysis does not model its operator. */
+export function ruleFor(node: NodeProto): OpRule | undefined {
+  const domain = node.domain ?? '';
+  if (domain !== '' && domain !== 'ai.onnx') return undefined;
+  return Object.prototype.hasOwnProperty.call(RULES, node.op_type ?? '') ? RULES[node.op_type!] : undefined;
+}
