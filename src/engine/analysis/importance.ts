@@ -1,0 +1,515 @@
+// Channel importance: one score per output channel of every weighted layer, and one per channel
+// of every channel group, for the four criteria of the product.
+//
+// Per layer (a Conv/ConvTranspose/Gemm/MatMul with a constant weight; "filter i" is the slice of
+// the weight that produces output channel i: axis 0 of a Conv weight, axis 1 of a ConvTranspose,
+// MatMul or Gemm transB=0 weight):
+//   - 'bn-gamma': |γ_i| of the BatchNormalization that follows the layer (directly, or through
+//     pass-through activations when that BN is one of the group's bnNodes). Network Slimming.
+//   - 'l1':   sum |W_i|            (Li et al. 2017)
+//   - 'l2':   sqrt(sum W_i²)       (Soft Filter Pruning)
+//   - 'fpgm': sum_j ||W_i − W_j||₂ over the layer's other filters (He et al. 2019, geometric median).
+//     Computed with the Gram identity ||a−b||² = |a|²+|b|²−2a·b: a register-blocked double-precision
+//     loop for small layers, and one ONNX Runtime GEMM (W·Wᵀ) per large layer, which is ~20× faster
+//     than JavaScript on a 2048×1024 layer.
+// A Conv with no BatchNormalization after it is flagged `bnFused`: in an eval-mode export its
+// weights already contain γ/√(var+ε), so its norms are those of the folded weights.
+//
+// Group score (what a plan ranks; the channels of a group are pruned together). Chosen to match
+// Torch-Pruning 1.5 (the DepGraph reference), so that the same plan keeps the same channels:
+//   - 'bn-gamma': mean of |γ_i| over the group's BatchNormalization nodes (BNScaleImportance).
+//   - 'l1':  "group L1": mean over the group's weighted parameter slices of sum |w| — the output
+//     filters of its layers, the input-channel slices of every consuming layer (all block elements
+//     for a Flatten into Gemm), and the BN γ (MagnitudeImportance(p=1)). A channel whose consumers
+//     ignore it is unimportant even when its own filter is large.
+//   - 'l2':  the group L2 norm: sqrt of the mean over the same slices of sum w² (MagnitudeImportance(p=2)
+//     ranks by the mean of sum w², so the order inside a group is the same).
+//   - 'fpgm': mean of the layers' FPGM scores over the group's layers. (Torch-Pruning's FPGMImportance
+//     measures distances between |W|² element-wise, not between the filters; we keep the paper's
+//     definition, so FPGM choices differ from that reference by design.)
+// `firstLayer` names the group's layer nearest the input (smallest depth, e.g. a residual stage's
+// downsample conv): ranking by that layer's own scores is the classic single-layer criterion
+// (Torch-Pruning's `l1_first` on ResNet), offered by resolvePlan's `groupScore: 'first'`.
+// Depthwise convs carried by a group contribute to nothing but FPGM/norms of their own layer entry:
+// Torch-Pruning leaves them out of group magnitudes too.
+import type { Graph } from '../graph/graph.ts';
+import { attrInt } from '../graph/graph.ts';
+import type { NodeProto } from '../onnx/proto.ts';
+import { tensorDims } from '../onnx/model.ts';
+import { throwIfAborted } from '../errors.ts';
+import Long from 'long';
+import { ModelProtoType, DataType } from '../onnx/proto.ts';
+import { loadOrt } from '../runtime/session.ts';
+import type { Criterion } from '../prune/types.ts';
+import type { ChannelGroup, DependencyAnalysis, GroupMember } from './types.ts';
+
+export type Scores = { 'bn-gamma'?: Float32Array; l1: Float32Array; l2: Float32Array; fpgm: Float32Array };
+
+export interface LayerImportance {
+  name: string;
+  op: string;
+  /** Output channels of the layer. */
+  channels: number;
+  /** Group whose channels are this layer's output channels, when the analysis has one. */
+  group?: number;
+  /** The BatchNormalization node whose γ scores this layer. */
+  bn?: string;
+  /** No BatchNormalization follows this conv: its weights may have BN folded in. */
+  bnFused: boolean;
+  scores: Scores;
+}
+
+export interface GroupImportance {
+  id: number;
+  channels: number;
+  /** Group scores per criterion (see the module comment); 'bn-gamma' only when the group has a BN. */
+  scores: Scores;
+  /** The group's first layer in topological order (for the single-layer "first" ranking). */
+  firstLayer?: string;
+}
+
+export interface ModelImportance {
+  layers: Map<string, LayerImportance>;
+  groups: Map<number, GroupImportance>;
+  /** The model has at least one BatchNormalization node. */
+  hasBn: boolean;
+  /** Advice for people (e.g. how to re-export with BatchNormalization kept). */
+  advice: string[];
+  /** Milliseconds spent, for benchmarks. */
+  ms: number;
+}
+
+export interface ImportanceOptions {
+  signal?: AbortSignal;
+  /** FPGM backend: 'auto' (ONNX Runtime for large layers when it loads, else JavaScript) or 'js'. */
+  fpgmBackend?: 'auto' | 'js';
+}
+
+export const WEIGHTED_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+
+/** Ops an output channel passes through unchanged, between a layer and its BatchNormalization. */
+const PASS_THROUGH = new Set(['Relu', 'Clip', 'LeakyRelu', 'Identity', 'Dropout', 'Cast', 'HardSwish', 'Sigmoid', 'Elu', 'Selu', 'Tanh', 'PRelu']);
+
+export const REEXPORT_ADVICE =
+  'This model has no BatchNormalization: its convolutions have BN folded in (an eval-mode export), so BN γ is not available and the norms are those of the folded weights. ' +
+  'To prune by γ, re-export from PyTorch with torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False).';
+
+/** A weight as a [rows = output channels, cols = K] row-major matrix: row i is filter i. */
+export interface FilterMatrix {
+  rows: number;
+  cols: number;
+  data: Float32Array;
+}
+
+/**
+ * The filters of a weighted layer as a matrix, or undefined when the weight is not a constant
+ * (or the layer is not one this criterion understands).
+ */
+export function filterMatrix(graph: Graph, node: NodeProto): FilterMatrix | undefined {
+  const op = node.op_type ?? '';
+  if (!WEIGHTED_OPS.has(op)) return undefined;
+  const wName = node.input[1];
+  if (!wName) return undefined;
+  const t = graph.constantTensor(wName);
+  if (!t) return undefined;
+  const dims = tensorDims(t);
+  const w = graph.constantFloats(wName)!;
+  if (op === 'Conv') return axisMatrix(w, dims, 0);
+  if (op === 'Gemm') return dims.length === 2 ? axisMatrix(w, dims, attrInt(node, 'transB', 0) ? 0 : 1) : undefined;
+  if (op === 'MatMul') return dims.length >= 2 ? axisMatrix(w, dims, dims.length - 1) : undefined;
+  // ConvTranspose: weight [C_in, C_out/g, k...]; output channel gi*(C_out/g)+j is rows of block gi, column j.
+  const g = attrInt(node, 'group', 1);
+  if (g === 1) return axisMatrix(w, dims, 1);
+  const cin = dims[0];
+  const coutG = dims[1];
+  const inner = dims.slice(2).reduce((a, b) => a * b, 1);
+  const cinG = cin / g;
+  const rows = coutG * g;
+  const cols = cinG * inner;
+  const data = new Float32Array(rows * cols);
+  for (let gi = 0; gi < g; gi++)
+    for (let j = 0; j < coutG; j++) {
+      const r = gi * coutG + j;
+      for (let c = 0; c < cinG; c++) {
+        const src = ((gi * cinG + c) * coutG + j) * inner;
+        data.set(w.subarray(src, src + inner), r * cols + c * inner);
+      }
+    }
+  return { rows, cols, data };
+}
+
+/** Rows of `w` (shape `dims`) along `axis`: a copy unless axis is 0. */
+function axisMatrix(w: Float32Array, dims: number[], axis: number): FilterMatrix {
+  const rows = dims[axis];
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const cols = outer * inner;
+  if (outer === 1) return { rows, cols, data: w };
+  const data = new Float32Array(rows * cols);
+  for (let o = 0; o < outer; o++)
+    for (let r = 0; r < rows; r++) data.set(w.subarray((o * rows + r) * inner, (o * rows + r + 1) * inner), r * cols + o * inner);
+  return { rows, cols, data };
+}
+
+/** L1 and L2 norms and squared norms of every row. */
+export function rowNorms(m: FilterMatrix): { l1: Float32Array; l2: Float32Array; sq: Float64Array } {
+  const { rows, cols, data } = m;
+  const l1 = new Float32Array(rows);
+  const l2 = new Float32Array(rows);
+  const sq = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let a = 0;
+    let s = 0;
+    const o = i * cols;
+    for (let k = 0; k < cols; k++) {
+      const v = data[o + k];
+      a += Math.abs(v);
+      s += v * v;
+    }
+    l1[i] = a;
+    sq[i] = s;
+    l2[i] = Math.sqrt(s);
+  }
+  return { l1, l2, sq };
+}
+
+/** Gram-matrix product count below which FPGM runs in JavaScript (ORT's session overhead dominates below). */
+const FPGM_ORT_MIN_MACS = 1 << 22;
+
+/**
+ * FPGM scores, score_i = sum_j ||W_i − W_j||₂, in JavaScript (double precision): a 4×4
+ * register-blocked Gram product over the upper triangle, then the distances.
+ */
+export function fpgmScores(m: FilterMatrix, sq: Float64Array = rowNorms(m).sq, signal?: AbortSignal): Float32Array {
+  const { rows: C, cols: K, data } = m;
+  const score = new Float64Array(C);
+  const g = new Float64Array(16);
+  const pair = (i: number, j: number, dot: number) => {
+    const d = Math.sqrt(Math.max(0, sq[i] + sq[j] - 2 * dot));
+    score[i] += d;
+    score[j] += d;
+  };
+  for (let i0 = 0; i0 < C; i0 += 4) {
+    if ((i0 & 63) === 0) throwIfAborted(signal);
+    const iN = Math.min(4, C - i0);
+    for (let j0 = i0; j0 < C; j0 += 4) {
+      const jN = Math.min(4, C - j0);
+      if (iN === 4 && jN === 4) {
+        const a0 = i0 * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
+        const b0 = j0 * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
+        let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+        let s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
+        for (let k = 0; k < K; k++) {
+          const x0 = data[a0 + k], x1 = data[a1 + k], x2 = data[a2 + k], x3 = data[a3 + k];
+          const y0 = data[b0 + k], y1 = data[b1 + k], y2 = data[b2 + k], y3 = data[b3 + k];
+          s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
+          s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
+          s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3;
+          s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3;
+        }
+        g[0] = s00; g[1] = s01; g[2] = s02; g[3] = s03; g[4] = s10; g[5] = s11; g[6] = s12; g[7] = s13;
+        g[8] = s20; g[9] = s21; g[10] = s22; g[11] = s23; g[12] = s30; g[13] = s31; g[14] = s32; g[15] = s33;
+        for (let a = 0; a < 4; a++)
+          for (let b = 0; b < 4; b++) if (j0 + b > i0 + a) pair(i0 + a, j0 + b, g[a * 4 + b]);
+      } else {
+        for (let a = 0; a < iN; a++)
+          for (let b = 0; b < jN; b++) {
+            const i = i0 + a;
+            const j = j0 + b;
+            if (j <= i) continue;
+            let s = 0;
+            const oi = i * K;
+            const oj = j * K;
+            for (let k = 0; k < K; k++) s += data[oi + k] * data[oj + k];
+            pair(i, j, s);
+          }
+      }
+    }
+  }
+  return Float32Array.from(score);
+}
+
+/** FPGM from a full Gram matrix G = W·Wᵀ (float32, from ONNX Runtime). */
+function fpgmFromGram(gram: Float32Array, C: number, sq: Float64Array): Float32Array {
+  const score = new Float64Array(C);
+  for (let i = 0; i < C; i++) {
+    const o = i * C;
+    const si = sq[i];
+    let acc = score[i];
+    for (let j = i + 1; j < C; j++) {
+      const d = Math.sqrt(Math.max(0, si + sq[j] - 2 * gram[o + j]));
+      acc += d;
+      score[j] += d;
+    }
+    score[i] = acc;
+  }
+  return Float32Array.from(score);
+}
+
+/** Computes W·Wᵀ for large layers with ONNX Runtime; undefined when the runtime cannot be loaded. */
+type GramFn = (m: FilterMatrix) => Promise<Float32Array>;
+
+let gramSessionPromise: Promise<GramFn | undefined> | undefined;
+
+async function ortGram(): Promise<GramFn | undefined> {
+  gramSessionPromise ??= (async () => {
+    try {
+      const ort = await loadOrt();
+      const vi = (name: string, dims: string[]) => ({
+        name,
+        type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dim_param: d })) } } },
+      });
+      const model = {
+        ir_version: Long.fromNumber(7),
+        opset_import: [{ domain: '', version: Long.fromNumber(13) }],
+        graph: {
+          name: 'gram',
+          node: [{ op_type: 'Gemm', name: 'gram', input: ['w', 'w'], output: ['g'], attribute: [{ name: 'transB', type: 2, i: 1 }] }],
+          input: [vi('w', ['c', 'k'])],
+          output: [vi('g', ['c', 'c'])],
+          initializer: [],
+        },
+      };
+      const buf = ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
+      const session = await ort.InferenceSession.create(buf, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
+      return async (m: FilterMatrix) => {
+        const out = await session.run({ w: new ort.Tensor('float32', m.data, [m.rows, m.cols]) });
+        return out.g.data as Float32Array;
+      };
+    } catch {
+      return undefined;
+    }
+  })();
+  return gramSessionPromise;
+}
+
+/** Every weighted layer with a constant weight, in topological order. */
+export function weightedLayers(graph: Graph): NodeProto[] {
+  return graph.order.filter((n) => WEIGHTED_OPS.has(n.op_type ?? '') && !!n.input[1] && graph.isConstant(n.input[1]));
+}
+
+/** The BatchNormalization scoring a layer: directly after it, or through pass-through ops to one of `allowed`. */
+export function followingBn(graph: Graph, node: NodeProto, allowed?: readonly string[]): NodeProto | undefined {
+  let value = node.output[0];
+  for (let hops = 0; hops < 4 && value; hops++) {
+    const cons = graph.consumersOf(value);
+    if (cons.length !== 1 || graph.outputNames.has(value)) return undefined;
+    const c = cons[0];
+    if (c.op_type === 'BatchNormalization' && c.input[0] === value) {
+      if (hops === 0 || !allowed || allowed.includes(c.name ?? '')) return c;
+      return undefined;
+    }
+    if (!PASS_THROUGH.has(c.op_type ?? '') || !allowed) return undefined;
+    value = c.output[0];
+  }
+  return undefined;
+}
+
+/** |γ| of a BatchNormalization node. */
+function bnGamma(graph: Graph, bn: NodeProto): Float32Array | undefined {
+  const g = bn.input[1] ? graph.constantFloats(bn.input[1]) : undefined;
+  if (!g) return undefined;
+  return g.map(Math.abs);
+}
+
+/** Tensor indices (along the member's axis) that group channel i maps to; empty when the member does not cover i. */
+export function memberIndices(m: GroupMember, i: number, groupChannels: number): number[] {
+  const start = m.start ?? 0;
+  const span = m.span ?? groupChannels;
+  if (i < start || i >= start + span) return [];
+  const mp = m.mapping;
+  if (mp.kind === 'identity') return [i];
+  if (mp.kind === 'offset') return [i + mp.offset];
+  const out: number[] = [];
+  for (let k = 0; k < mp.size; k++) out.push(mp.offset + i * mp.size + k);
+  return out;
+}
+
+/** Per-index sum|w|^p over all other axes, for each index along `axis`. */
+function sliceMagnitudes(w: Float32Array, dims: number[], axis: number, p: 1 | 2): Float64Array {
+  const n = dims[axis];
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const out = new Float64Array(n);
+  for (let o = 0; o < outer; o++)
+    for (let r = 0; r < n; r++) {
+      const base = (o * n + r) * inner;
+      let s = 0;
+      if (p === 1) for (let k = 0; k < inner; k++) s += Math.abs(w[base + k]);
+      else
+        for (let k = 0; k < inner; k++) {
+          const v = w[base + k];
+          s += v * v;
+        }
+      out[r] += s;
+    }
+  return out;
+}
+
+/**
+ * Group L1 (p=1) or mean sum-of-squares (p=2) over the group's weighted slices: out filters of its
+ * layers, input slices of its consuming layers, BN γ. Returns the mean over contributing members.
+ */
+function groupMagnitude(graph: Graph, group: ChannelGroup, layers: Map<string, LayerImportance>, filterSq: Map<string, Float64Array>, p: 1 | 2): Float32Array {
+  const C = group.channels;
+  const sum = new Float64Array(C);
+  let n = 0;
+  for (const m of group.members) {
+    let per: Float64Array | undefined;
+    if (m.role === 'out' && layers.has(m.node)) {
+      const li = layers.get(m.node)!;
+      per = p === 1 ? Float64Array.from(li.scores.l1) : filterSq.get(m.node);
+      if (per && per.length !== C) per = undefined;
+      if (per) {
+        for (let i = 0; i < C; i++) sum[i] += per[i];
+        n++;
+      }
+      continue;
+    }
+    const isIn = m.role === 'in' && WEIGHTED_OPS.has(m.op);
+    const isBnScale = m.role === 'param' && m.op === 'BatchNormalization' && m.inputIndex === 1;
+    if (!isIn && !isBnScale) continue;
+    if (!m.tensor) continue;
+    const t = graph.constantTensor(m.tensor);
+    const w = t ? graph.constantFloats(m.tensor) : undefined;
+    if (!t || !w) continue;
+    const dims = tensorDims(t);
+    if (m.axis >= dims.length) continue;
+    per = sliceMagnitudes(w, dims, m.axis, p);
+    let any = false;
+    for (let i = 0; i < C; i++)
+      for (const idx of memberIndices(m, i, C))
+        if (idx >= 0 && idx < per.length) {
+          sum[i] += per[idx];
+          any = true;
+        }
+    if (any) n++;
+  }
+  const out = new Float32Array(C);
+  if (n === 0) return out;
+  for (let i = 0; i < C; i++) out[i] = p === 1 ? sum[i] / n : Math.sqrt(sum[i] / n);
+  return out;
+}
+
+/** Mean of |γ| over the group's BN nodes (through their scale members' mappings). */
+function groupGamma(graph: Graph, group: ChannelGroup): Float32Array | undefined {
+  const C = group.channels;
+  const sum = new Float64Array(C);
+  let n = 0;
+  for (const bnName of group.bnNodes) {
+    const bn = graph.byName.get(bnName);
+    if (!bn) continue;
+    const gamma = bnGamma(graph, bn);
+    if (!gamma) continue;
+    const member = group.members.find((m) => m.node === bnName && m.role === 'param' && m.inputIndex === 1);
+    for (let i = 0; i < C; i++) {
+      const idx = member ? memberIndices(member, i, C) : [i];
+      for (const k of idx) if (k >= 0 && k < gamma.length) sum[i] += gamma[k];
+    }
+    n++;
+  }
+  if (n === 0) return undefined;
+  return Float32Array.from(sum, (v) => v / n);
+}
+
+/**
+ * Scores every weighted layer and every channel group of a model. Long for big models with FPGM:
+ * accepts an AbortSignal.
+ */
+export async function computeImportance(graph: Graph, deps: DependencyAnalysis, opts: ImportanceOptions = {}): Promise<ModelImportance> {
+  const t0 = performance.now();
+  const { signal } = opts;
+  const layers = new Map<string, LayerImportance>();
+  const filterSq = new Map<string, Float64Array>();
+  const hasBn = graph.nodes.some((n) => n.op_type === 'BatchNormalization');
+  const groupById = new Map(deps.groups.map((g) => [g.id, g]));
+  let gramFn: GramFn | undefined;
+  let gramTried = opts.fpgmBackend === 'js';
+
+  for (const node of weightedLayers(graph)) {
+    throwIfAborted(signal);
+    const name = node.name ?? '';
+    const m = filterMatrix(graph, node);
+    if (!m || m.rows === 0) continue;
+    const gid = deps.groupOfLayer.get(name);
+    const group = gid !== undefined ? groupById.get(gid) : undefined;
+    const bn = followingBn(graph, node, group?.bnNodes ?? []);
+    const { l1, l2, sq } = rowNorms(m);
+    filterSq.set(name, sq);
+    let fpgm: Float32Array;
+    if (m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS && !gramTried) {
+      gramTried = true;
+      gramFn = await ortGram();
+    }
+    if (gramFn && m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS) fpgm = fpgmFromGram(await gramFn(m), m.rows, sq);
+    else fpgm = fpgmScores(m, sq, signal);
+    const scores: Scores = { l1, l2, fpgm };
+    const gamma = bn ? bnGamma(graph, bn) : undefined;
+    if (gamma && gamma.length === m.rows) scores['bn-gamma'] = gamma;
+    const op = node.op_type ?? '';
+    layers.set(name, {
+      name,
+      op,
+      channels: m.rows,
+      group: gid,
+      bn: scores['bn-gamma'] ? bn!.name ?? undefined : undefined,
+      bnFused: !scores['bn-gamma'] && (op === 'Conv' || op === 'ConvTranspose'),
+      scores,
+    });
+  }
+
+  const groups = new Map<number, GroupImportance>();
+  const depth = nodeDepths(graph);
+  for (const group of deps.groups) {
+    throwIfAborted(signal);
+    const own = group.layers.filter((l) => layers.get(l)?.channels === group.channels);
+    const firstLayer = [...own].sort((a, b) => depth.get(a)! - depth.get(b)!)[0];
+    const fpgm = new Float32Array(group.channels);
+    for (const l of own) {
+      const s = layers.get(l)!.scores.fpgm;
+      for (let i = 0; i < fpgm.length; i++) fpgm[i] += s[i] / own.length;
+    }
+    const scores: Scores = {
+      l1: groupMagnitude(graph, group, layers, filterSq, 1),
+      l2: groupMagnitude(graph, group, layers, filterSq, 2),
+      fpgm,
+    };
+    const gamma = groupGamma(graph, group);
+    if (gamma) scores['bn-gamma'] = gamma;
+    groups.set(group.id, { id: group.id, channels: group.channels, scores, firstLayer });
+  }
+
+  const advice: string[] = [];
+  const convs = [...layers.values()].filter((l) => l.op === 'Conv' || l.op === 'ConvTranspose');
+  if (!hasBn && convs.length > 0) advice.push(REEXPORT_ADVICE);
+  else if (hasBn) {
+    const fused = convs.filter((l) => l.bnFused);
+    if (fused.length > 0)
+      advice.push(
+        `${fused.length} of ${convs.length} convolutions have no BatchNormalization after them (e.g. ${fused[0].name}): for those, BN γ is not available and their norms are of the folded weights.`,
+      );
+  }
+  return { layers, groups, hasBn, advice, ms: performance.now() - t0 };
+}
+
+/**
+ * Depth of every node: 1 + the largest depth among the producers of its inputs (graph inputs and
+ * constants are depth 0). A residual shortcut conv is shallower than the main branch's last conv.
+ */
+export function nodeDepths(graph: Graph): Map<string, number> {
+  const byValue = new Map<string, number>();
+  const out = new Map<string, number>();
+  for (const n of graph.order) {
+    let d = 0;
+    for (const i of n.input) if (i) d = Math.max(d, byValue.get(i) ?? 0);
+    d += 1;
+    out.set(n.name ?? '', d);
+    for (const o of n.output) if (o) byValue.set(o, d);
+  }
+  return out;
+}
+
+/** The criteria a layer has scores for. */
+export function layerCriteria(l: LayerImportance): Criterion[] {
+  return (['bn-gamma', 'l1', 'l2', 'fpgm'] as const).filter((c) => l.scores[c] !== undefined);
+}

@@ -1,0 +1,290 @@
+// Channel importance (BN γ, filter L1/L2, FPGM), group scores, and the statistics for the tables.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadModel } from '../../src/engine/onnx/model.ts';
+import { Graph } from '../../src/engine/graph/graph.ts';
+import {
+  computeImportance,
+  filterMatrix,
+  fpgmScores,
+  rowNorms,
+  REEXPORT_ADVICE,
+  type ModelImportance,
+} from '../../src/engine/analysis/importance.ts';
+import type { ChannelGroup, DependencyAnalysis } from '../../src/engine/analysis/types.ts';
+import { histogram, importanceStats, layerChannelScores, linearEdges, logEdges, quantile, scoreStats } from '../../src/engine/analysis/stats.ts';
+import { ModelBuilder, prng } from '../helpers/modelBuilder.ts';
+import { fmnistBn, fmnistFused, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+
+const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-6) => {
+  assert.equal(a.length, b.length, 'length');
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * Math.max(1, Math.abs(b[i])), `[${i}] ${a[i]} != ${b[i]}`);
+};
+
+/**
+ * x[1,2,4,4] -> A (Conv 1x1, 2->3, known filters) -> bnA -> Relu -> B (Conv 1x1, 3->2, no BN) -> GAP -> Flatten -> G (Gemm 2->4)
+ */
+function smallModel(dir: string): { graph: Graph; deps: DependencyAnalysis } {
+  const b = new ModelBuilder();
+  const x = b.input('x', [1, 2, 4, 4]);
+  let y = b.conv(x, 2, 3, { k: 1, name: 'A', weight: [1, -2, 0, 3, 0.5, 0.5] });
+  y = b.relu(b.bn(y, 3, { name: 'bnA', gamma: [0.5, -0.01, 2] }));
+  y = b.conv(y, 3, 2, { k: 1, name: 'B', weight: [1, 2, 3, -4, 5, -6] });
+  const out = b.gemm(b.flatten(b.gap(y)), 2, 4, 'G');
+  b.output(out);
+  const graph = new Graph(loadModel(b.save(path.join(dir, 'small.onnx'))));
+  const groupA: ChannelGroup = {
+    id: 0,
+    channels: 3,
+    layers: ['A'],
+    bnNodes: ['bnA'],
+    prunable: true,
+    values: [],
+    members: [
+      { node: 'A', op: 'Conv', role: 'out', tensor: 'A.weight', inputIndex: 1, axis: 0, mapping: { kind: 'identity' } },
+      { node: 'bnA', op: 'BatchNormalization', role: 'param', tensor: 'bnA.weight', inputIndex: 1, axis: 0, mapping: { kind: 'identity' } },
+      { node: 'B', op: 'Conv', role: 'in', tensor: 'B.weight', inputIndex: 1, axis: 1, mapping: { kind: 'identity' } },
+    ],
+  };
+  const groupB: ChannelGroup = {
+    id: 1,
+    channels: 2,
+    layers: ['B'],
+    bnNodes: [],
+    prunable: true,
+    values: [],
+    members: [
+      { node: 'B', op: 'Conv', role: 'out', tensor: 'B.weight', inputIndex: 1, axis: 0, mapping: { kind: 'identity' } },
+      { node: 'G', op: 'Gemm', role: 'in', tensor: 'G.weight', inputIndex: 1, axis: 1, mapping: { kind: 'block', size: 1, offset: 0 } },
+    ],
+  };
+  return { graph, deps: { groups: [groupA, groupB], groupOfLayer: new Map([['A', 0], ['B', 1]]) } };
+}
+
+describe('importance per layer', () => {
+  const dir = tempDir();
+  const { graph, deps } = smallModel(dir);
+
+  test('L1, L2, FPGM and |γ| of known filters', async () => {
+    const imp = await computeImportance(graph, deps);
+    const a = imp.layers.get('A')!;
+    assert.equal(a.channels, 3);
+    assert.equal(a.bn, 'bnA');
+    assert.equal(a.bnFused, false);
+    close(a.scores.l1, [3, 3, 1]);
+    close(a.scores.l2, [Math.sqrt(5), 3, Math.sqrt(0.5)]);
+    const s26 = Math.sqrt(26);
+    const s65 = Math.sqrt(6.5);
+    close(a.scores.fpgm, [s26 + s65, s26 + s65, 2 * s65]);
+    close(a.scores['bn-gamma']!, [0.5, 0.01, 2]);
+    const bl = imp.layers.get('B')!;
+    assert.equal(bl.bnFused, true, 'a conv without BN after it is flagged');
+    assert.equal(bl.scores['bn-gamma'], undefined);
+    close(bl.scores.l1, [6, 15]);
+    // Gemm transB=1: filters are rows; not a conv, so not "fused"
+    const g = imp.layers.get('G')!;
+    assert.equal(g.channels, 4);
+    assert.equal(g.bnFused, false);
+    assert.equal(imp.hasBn, true);
+    assert.match(imp.advice.join(' '), /1 of 2 convolutions have no BatchNormalization/);
+  });
+
+  test('group scores: BN γ mean, group L1 / L2 over out filters, BN γ and consumer input slices, FPGM mean', async () => {
+    const imp = await computeImportance(graph, deps);
+    const ga = imp.groups.get(0)!;
+    close(ga.scores['bn-gamma']!, [0.5, 0.01, 2]);
+    // out L1 [3,3,1], |γ| [0.5,0.01,2], B's input columns L1 [5,7,9]; mean over 3 members
+    close(ga.scores.l1, [8.5 / 3, 10.01 / 3, 12 / 3]);
+    // out sq [5,9,0.5], γ² [0.25,1e-4,4], B columns sq [17,29,45]
+    close(ga.scores.l2, [Math.sqrt(22.25 / 3), Math.sqrt(38.0001 / 3), Math.sqrt(49.5 / 3)], 1e-5);
+    close(ga.scores.fpgm, imp.layers.get('A')!.scores.fpgm);
+    assert.equal(ga.firstLayer, 'A');
+    const gb = imp.groups.get(1)!;
+    assert.equal(gb.scores['bn-gamma'], undefined, 'no BN in the group: no γ score');
+    // B out L1 [6, 15]; G's input column i of its [4,2] weight
+    const gw = graph.constantFloats('G.weight')!;
+    const col = (i: number) => [0, 1, 2, 3].reduce((s, r) => s + Math.abs(gw[r * 2 + i]), 0);
+    close(gb.scores.l1, [(6 + col(0)) / 2, (15 + col(1)) / 2], 1e-5);
+  });
+
+  test('filter axes: Gemm transB=0, MatMul and ConvTranspose use the output axis', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3]);
+    const w0 = b.init('w0', [3, 2], [1, 2, 3, 4, 5, 6]); // [K=3, N=2]
+    const y = b.node('Gemm', [x, w0], { transB: 0 }, 'g0');
+    const z = b.node('MatMul', [y, b.init('w1', [2, 2], [1, -1, 2, -2])], {}, 'mm');
+    const x4 = b.node('Unsqueeze', [z, b.initInt64('ax', [2, 3])], {}, 'u');
+    b.output(b.node('ConvTranspose', [x4, b.init('wt', [2, 3, 1, 1], [1, 2, 3, 4, 5, 6])], {}, 'ct'));
+    const dir2 = tempDir();
+    const g = new Graph(loadModel(b.save(path.join(dir2, 'axes.onnx'))));
+    const m0 = filterMatrix(g, g.byName.get('g0')!)!;
+    assert.deepEqual([m0.rows, m0.cols, ...m0.data], [2, 3, 1, 3, 5, 2, 4, 6]);
+    const m1 = filterMatrix(g, g.byName.get('mm')!)!;
+    assert.deepEqual([...m1.data], [1, 2, -1, -2]);
+    const m2 = filterMatrix(g, g.byName.get('ct')!)!;
+    assert.deepEqual([m2.rows, ...m2.data], [3, 1, 4, 2, 5, 3, 6]);
+    fs.rmSync(dir2, { recursive: true, force: true });
+  });
+
+  test('FPGM: blocked loop equals the pairwise definition on odd sizes', () => {
+    const r = prng(7);
+    for (const [C, K] of [[1, 5], [5, 3], [9, 17], [13, 1]]) {
+      const data = Float32Array.from({ length: C * K }, () => r() - 0.5);
+      const m = { rows: C, cols: K, data };
+      const got = fpgmScores(m);
+      const want = new Float64Array(C);
+      for (let i = 0; i < C; i++)
+        for (let j = 0; j < C; j++) {
+          let s = 0;
+          for (let k = 0; k < K; k++) s += (data[i * K + k] - data[j * K + k]) ** 2;
+          want[i] += Math.sqrt(s);
+        }
+      close(got, want, 1e-5);
+      close(rowNorms(m).l1, Array.from({ length: C }, (_, i) => data.subarray(i * K, (i + 1) * K).reduce((a, v) => a + Math.abs(v), 0)), 1e-5);
+    }
+  });
+
+  test('FPGM with ONNX Runtime on a large layer agrees with JavaScript', async () => {
+    const b = new ModelBuilder({ seed: 3 });
+    const x = b.input('x', [1, 288, 4, 4]);
+    b.output(b.conv(x, 288, 256, { k: 1, name: 'big' })); // 256² × 288 MACs: above the ONNX Runtime threshold
+    const dir2 = tempDir();
+    const g = new Graph(loadModel(b.save(path.join(dir2, 'big.onnx'))));
+    const none: DependencyAnalysis = { groups: [], groupOfLayer: new Map() };
+    const viaOrt = await computeImportance(g, none);
+    const viaJs = await computeImportance(g, none, { fpgmBackend: 'js' });
+    close(viaOrt.layers.get('big')!.scores.fpgm, viaJs.layers.get('big')!.scores.fpgm, 1e-4);
+    fs.rmSync(dir2, { recursive: true, force: true });
+  });
+
+  test('aborts when the signal fires', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(computeImportance(graph, deps, { signal: ac.signal }), { name: 'CancelledError' });
+  });
+
+  test('a model without BN gets the re-export advice; with BN it has γ for its convs', async () => {
+    const none: DependencyAnalysis = { groups: [], groupOfLayer: new Map() };
+    const fused = await computeImportance(new Graph(loadModel(fmnistFused)), none);
+    assert.equal(fused.hasBn, false);
+    assert.deepEqual(fused.advice, [REEXPORT_ADVICE]);
+    assert.match(REEXPORT_ADVICE, /TrainingMode\.PRESERVE, do_constant_folding=False/);
+    assert.ok([...fused.layers.values()].filter((l) => l.op === 'Conv').every((l) => l.bnFused && !l.scores['bn-gamma']));
+    const bn = await computeImportance(new Graph(loadModel(fmnistBn)), none);
+    assert.equal(bn.hasBn, true);
+    assert.ok([...bn.layers.values()].some((l) => l.scores['bn-gamma']));
+  });
+});
+
+describe('statistics', () => {
+  test('quartiles, counts below thresholds and histogram on a known array', () => {
+    const v = [0, 0.0005, 0.005, 0.04, 0.1, 0.2, 0.3, 0.4, 1];
+    const s = scoreStats(v, { edges: [0, 0.25, 0.5, 0.75, 1] });
+    assert.equal(s.count, 9);
+    assert.equal(s.min, 0);
+    assert.equal(s.max, 1);
+    assert.equal(s.median, 0.1);
+    assert.ok(Math.abs(s.q1 - 0.005) < 1e-12);
+    assert.ok(Math.abs(s.q3 - 0.3) < 1e-12);
+    assert.ok(Math.abs(s.mean - 2.0455 / 9) < 1e-12);
+    assert.deepEqual(s.below, { '1e-3': 2, '1e-2': 3, '5e-2': 4 });
+    assert.deepEqual(s.histogram, { edges: [0, 0.25, 0.5, 0.75, 1], counts: [6, 2, 0, 1] });
+    assert.equal(quantile([1, 2, 3, 4], 0.5), 2.5);
+  });
+
+  test('histogram edges: linear, log10, out-of-range values land in the end bins', () => {
+    assert.deepEqual(linearEdges(0, 1, 4), [0, 0.25, 0.5, 0.75, 1]);
+    assert.deepEqual(linearEdges(2, 2, 2), [2, 2.5, 3]);
+    const le = logEdges(-2, 0, 1);
+    assert.deepEqual(le, [0.01, 0.1, 1]);
+    assert.deepEqual(histogram([0, 0.005, 0.05, 0.5, 1, 7], le).counts, [3, 3]);
+    const s = scoreStats([0.00001, 0.02, 0.5], { logEdges: logEdges(-4, 0, 2) });
+    assert.equal(s.logHistogram!.edges.length, 9);
+    assert.deepEqual(s.logHistogram!.counts, [1, 0, 0, 0, 1, 0, 0, 1]);
+  });
+
+  test('per-layer and model statistics share the model edges; JSON round trip; channel rows with ranks', async () => {
+    const dir = tempDir();
+    const { graph, deps } = smallModel(dir);
+    const imp = await computeImportance(graph, deps);
+    const st = importanceStats(imp, { bins: 4 });
+    const back = JSON.parse(JSON.stringify(st));
+    assert.deepEqual(back, st, 'plain JSON');
+    assert.equal(st.model.l1!.count, 3 + 2 + 4);
+    assert.equal(st.model['bn-gamma']!.count, 3);
+    assert.ok(st.model['bn-gamma']!.logHistogram);
+    const a = st.layers.find((l) => l.name === 'A')!;
+    assert.deepEqual(a.criteria.l1!.histogram.edges, st.model.l1!.histogram.edges);
+    assert.equal(a.criteria.l1!.histogram.counts.reduce((x, y) => x + y, 0), 3);
+    // γ 0.01 stored as float32 is 0.0099999998 < 1e-2
+    assert.deepEqual(a.criteria['bn-gamma']!.below, { '1e-3': 0, '1e-2': 1, '5e-2': 1 });
+    const rows = layerChannelScores(imp, 'A')!;
+    assert.equal(rows.rows.length, 3);
+    assert.ok(Math.abs(rows.rows[1]['bn-gamma']! - 0.01) < 1e-7);
+    assert.deepEqual(rows.rows.map((r) => r.rank['bn-gamma']), [1, 0, 2]);
+    assert.deepEqual(rows.rows.map((r) => r.rank.l1), [1, 2, 0]);
+    assert.equal(layerChannelScores(imp, 'nope'), undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+/** PyTorch module path from a torch.onnx export node name: '/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1'. */
+export function moduleName(onnxName: string): string {
+  const segs = onnxName.split('/').filter(Boolean).slice(0, -1);
+  const out: string[] = [];
+  for (const s of segs) {
+    if (out.length && s.startsWith(out[out.length - 1] + '.')) out[out.length - 1] = s;
+    else out.push(s);
+  }
+  return out.join('.');
+}
+
+/** Indices of the top floor(n/2) scores, sorted ascending. */
+function topHalf(s: Float32Array): number[] {
+  const k = Math.floor(s.length * (1 - 0.5));
+  return Array.from({ length: s.length }, (_, i) => i)
+    .sort((a, b) => s[b] - s[a] || a - b)
+    .slice(0, k)
+    .sort((a, b) => a - b);
+}
+
+function reference(arch: string, imp: string): { kept_out_channel_indices: Record<string, number[]> } {
+  return JSON.parse(fs.readFileSync(shared(`reference/torch-pruning/${arch}__${imp}__uniform.json`), 'utf8'));
+}
+
+describe('per-layer choice equals Torch-Pruning on uncoupled convs', { skip: skipWithoutShared }, () => {
+  const none: DependencyAnalysis = { groups: [], groupOfLayer: new Map() };
+  const load = async (file: string): Promise<ModelImportance> => computeImportance(new Graph(loadModel(shared(file))), none);
+
+  test('resnet18: every block conv1 (uncoupled): top 50% by |γ| and by filter L1', async () => {
+    const imp = await load('synthetic/resnet18_bn.onnx');
+    const bnscale = reference('resnet18', 'bnscale').kept_out_channel_indices;
+    const l1first = reference('resnet18', 'l1_first').kept_out_channel_indices;
+    let checked = 0;
+    for (const l of imp.layers.values()) {
+      const mod = moduleName(l.name);
+      if (!/^layer\d\.\d\.conv1$/.test(mod)) continue;
+      assert.deepEqual(topHalf(l.scores['bn-gamma']!), bnscale[mod], `${mod} bn-gamma`);
+      assert.deepEqual(topHalf(l.scores.l1), l1first[mod], `${mod} l1`);
+      checked++;
+    }
+    assert.equal(checked, 8);
+  });
+
+  test('mobilenet_v2: the uncoupled 1x1 convs (features.1.conv.1, features.17.conv.2, features.18.0): top 50% by |γ| and by filter L1', async () => {
+    const imp = await load('synthetic/mobilenet_v2_bn.onnx');
+    const l1first = reference('mobilenet_v2', 'l1_first').kept_out_channel_indices;
+    const bnscale = reference('mobilenet_v2', 'bnscale').kept_out_channel_indices;
+    let checked = 0;
+    for (const l of imp.layers.values()) {
+      const mod = moduleName(l.name);
+      if (!['features.1.conv.1', 'features.17.conv.2', 'features.18.0'].includes(mod)) continue;
+      assert.deepEqual(topHalf(l.scores['bn-gamma']!), bnscale[mod], `${mod} bn-gamma`);
+      assert.deepEqual(topHalf(l.scores.l1), l1first[mod], `${mod} l1`);
+      checked++;
+    }
+    assert.equal(checked, 3);
+  });
+});
