@@ -80,6 +80,15 @@ export function loadModel(file: string): OnnxModel {
   } finally {
     fs.closeSync(fd);
   }
+  return modelFromBuffer(buf, abs);
+}
+
+/**
+ * A model from the bytes of an .onnx file already in memory (decoded and checked like loadModel).
+ * `file` names the model in messages; external-data locations are relative to its folder.
+ */
+export function modelFromBuffer(buf: Uint8Array, file: string): OnnxModel {
+  const abs = path.resolve(file);
   const proto = decodeModel(buf, abs);
   const model: OnnxModel = { path: abs, dir: path.dirname(abs), fileSize: buf.length, sizeOnDisk: buf.length, proto };
   const resolver = validateStructure(model, resolverFor(model));

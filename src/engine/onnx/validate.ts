@@ -32,7 +32,7 @@ export function validateStructure(model: StructureSource, resolver = new Externa
       if (inp && !known.has(inp)) {
         const name = n.name || `${n.op_type ?? 'node'}_${i}`;
         throw new PrunerError(
-          `${file}: node ${JSON.stringify(name)} (${n.op_type ?? '?'}) reads ${JSON.stringify(inp)}, which no node, initializer or graph input produces`,
+          `${file}: node ${JSON.stringify(name)} (${opLabel(n.op_type)}) reads ${JSON.stringify(inp)}, which no node, initializer or graph input produces`,
           { subject: file },
         );
       }
@@ -44,6 +44,12 @@ export function validateStructure(model: StructureSource, resolver = new Externa
     }
   }
   return resolver;
+}
+
+/** An op type for a message: as is when it looks like one, quoted (escaped) otherwise. */
+function opLabel(op: string | undefined): string {
+  if (!op) return '?';
+  return /^[A-Za-z0-9_.]+$/.test(op) ? op : JSON.stringify(op);
 }
 
 function checkGraphTensors(g: GraphProto, file: string, resolver: ExternalResolver, depth: number): void {
