@@ -1,11 +1,9 @@
 // Validation of a pruned model against its original in ONNX Runtime: same inputs into both,
 // per-output differences, latency, session-creation time and size on disk.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
-import { loadModel } from '../onnx/model.ts';
-import type { GraphProto, TensorProto } from '../onnx/proto.ts';
+import { loadModel, type OnnxModel } from '../onnx/model.ts';
 import { coerce, inputShape, inputSpecsOf, inputsFromFiles, randomInputs } from './inputs.ts';
 import { argmaxRows, measureLatency, runModel, type OutputTensor } from './run.ts';
 import { createSession, loadOrt, probeCuda, shortenError, type CreatedSession, type OrtModule } from './session.ts';
@@ -45,37 +43,8 @@ export interface ValidateOptions {
 }
 
 /** Bytes on disk of a model: the .onnx file and each distinct external-data file it references. */
-export function modelSizeOnDisk(modelPath: string, graph?: GraphProto | null): number {
-  const abs = path.resolve(modelPath);
-  let total = fs.statSync(abs).size;
-  const g = graph ?? loadModel(abs).proto.graph;
-  const locations = new Set<string>();
-  const visitTensor = (t: TensorProto | null | undefined) => {
-    if (t?.data_location !== 1) return;
-    const loc = t.external_data.find((e) => e.key === 'location')?.value;
-    if (loc) locations.add(path.resolve(path.dirname(abs), loc));
-  };
-  const visitGraph = (gr: GraphProto | null | undefined) => {
-    if (!gr) return;
-    gr.initializer.forEach(visitTensor);
-    for (const n of gr.node) {
-      for (const a of n.attribute) {
-        visitTensor(a.t);
-        a.tensors?.forEach(visitTensor);
-        visitGraph(a.g);
-        a.graphs?.forEach(visitGraph);
-      }
-    }
-  };
-  visitGraph(g);
-  for (const loc of locations) {
-    try {
-      total += fs.statSync(loc).size;
-    } catch {
-      throw new PrunerError(`${abs}: external data file ${path.basename(loc)} is missing`, { subject: abs });
-    }
-  }
-  return total;
+export function modelSizeOnDisk(modelPath: string): number {
+  return loadModel(modelPath).sizeOnDisk;
 }
 
 /** Element-wise comparison of one output of the original and pruned models. */
@@ -241,9 +210,9 @@ export async function validatePruned(originalPath: string, prunedPath: string, o
     progress(`timing the pruned model (${warmup} warm-up, ${runs} runs)`);
     const latB = await measureLatency(b.created.session, prunedFeeds, ortB, { runs, warmup, signal: opts.signal });
 
-    const info = (file: string, g: GraphProto | null | undefined, ms: number, latency: ModelRunInfo['latency']): ModelRunInfo => ({
-      path: file,
-      sizeBytes: modelSizeOnDisk(file, g),
+    const info = (model: OnnxModel, ms: number, latency: ModelRunInfo['latency']): ModelRunInfo => ({
+      path: model.path,
+      sizeBytes: model.sizeOnDisk,
       sessionMs: Math.round(ms * 1000) / 1000,
       latency,
     });
@@ -256,8 +225,8 @@ export async function validatePruned(originalPath: string, prunedPath: string, o
       ...(described.some((d) => d.source === 'random') ? { seed: opts.seed ?? 0 } : {}),
       inputs: described,
       outputs,
-      original: info(origModel.path, origModel.proto.graph, a.ms, latA),
-      pruned: info(prunedModel.path, prunedModel.proto.graph, b.ms, latB),
+      original: info(origModel, a.ms, latA),
+      pruned: info(prunedModel, b.ms, latB),
     };
   } finally {
     await a.created.session.release();
