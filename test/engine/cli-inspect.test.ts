@@ -1,0 +1,183 @@
+// `onnx-pruner inspect` end to end (a child process, as a user runs it), the summary object,
+// and the number formatting it uses.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { allSharedModels, fmnistBn, fmnistFused, repoRoot, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+import { ModelBuilder } from '../helpers/modelBuilder.ts';
+import { loadModel } from '../../src/engine/onnx/model.ts';
+import { summarizeModel, BN_FUSED_ADVICE } from '../../src/engine/graph/summary.ts';
+import { CancelledError } from '../../src/engine/errors.ts';
+import { formatBytes, formatCount, formatSI, formatShape, formatTable } from '../../src/cli/format.ts';
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), ...args], { cwd: repoRoot, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('number formatting', () => {
+  test('counts, SI units, bytes, shapes', () => {
+    assert.equal(formatCount(11689512), '11,689,512');
+    assert.equal(formatCount(999), '999');
+    assert.equal(formatCount(-1234), '-1,234');
+    assert.equal(formatSI(1822177768), '1.82 G');
+    assert.equal(formatSI(95882), '95.9 k');
+    assert.equal(formatSI(320300008), '320 M');
+    assert.equal(formatSI(512), '512');
+    assert.equal(formatBytes(46814498), '44.6 MiB');
+    assert.equal(formatBytes(100), '100 B');
+    assert.equal(formatShape(['N', 3, 224, 224]), 'N×3×224×224');
+    assert.equal(formatShape([]), 'scalar');
+  });
+
+  test('tables align columns, numbers to the right', () => {
+    const lines = formatTable([{ header: 'name' }, { header: 'n', align: 'right' }], [['a', '1'], ['long', '1,000']]);
+    assert.deepEqual(lines, ['name      n', '----  -----', 'a         1', 'long  1,000']);
+  });
+});
+
+describe('summarizeModel', () => {
+  test('the sample: parameters, BN, layers; JSON round trip', () => {
+    const s = summarizeModel(loadModel(fmnistBn));
+    assert.equal(s.params, 95882);
+    assert.equal(s.bnCount, 7);
+    assert.equal(s.bnFused, false);
+    assert.deepEqual(s.advice, []);
+    assert.equal(s.batchAssumed, true);
+    assert.deepEqual(s.inputs, [{ name: 'input', elemType: 'float32', shape: ['N', 1, 28, 28] }]);
+    assert.deepEqual(s.outputs.map((o) => o.shape), [['N', 10]]);
+    assert.equal(s.weightedLayers, s.layers.length);
+    assert.equal(s.opsets['ai.onnx'], 13);
+    assert.equal(s.opCounts.Conv, 7);
+    assert.ok(s.sizeOnDisk > 300_000);
+    assert.deepEqual(JSON.parse(JSON.stringify(s)), s);
+  });
+
+  test('a fused export is flagged with the re-export advice', () => {
+    const s = summarizeModel(loadModel(fmnistFused));
+    assert.equal(s.bnFused, true);
+    assert.deepEqual(s.advice, [BN_FUSED_ADVICE]);
+    assert.match(s.advice[0], /TrainingMode\.PRESERVE/);
+  });
+
+  test('binding the batch gives batchAssumed false and scales the MACs', () => {
+    const one = summarizeModel(loadModel(fmnistBn));
+    const eight = summarizeModel(loadModel(fmnistBn), undefined, { dims: { N: 8 } });
+    assert.equal(eight.batchAssumed, false);
+    assert.equal(eight.macs, 8 * one.macs);
+    assert.deepEqual(eight.inputs[0].shape, [8, 1, 28, 28]);
+  });
+
+  test('an aborted signal stops it', () => {
+    const ac = new AbortController();
+    ac.abort();
+    assert.throws(() => summarizeModel(loadModel(fmnistBn), undefined, { signal: ac.signal }), CancelledError);
+  });
+});
+
+describe('onnx-pruner inspect', () => {
+  test('--json prints the summary', () => {
+    const r = cli('inspect', fmnistBn, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.equal(s.params, 95882);
+    assert.equal(typeof s.macs, 'number');
+    assert.ok(s.macs > 1e6);
+    assert.equal(s.layers.length, 8);
+    for (const l of s.layers) {
+      assert.equal(typeof l.name, 'string');
+      assert.ok(['Conv', 'Gemm'].includes(l.op));
+      assert.ok(l.params > 0 && l.macs > 0);
+    }
+    // the layers' weights and biases plus γ and β of the 416 BN channels make up the total
+    assert.equal(s.layers.reduce((a: number, l: { params: number }) => a + l.params, 0) + 2 * 416, s.params);
+  });
+
+  test('human output: header and one aligned row per weighted layer', () => {
+    const r = cli('inspect', fmnistBn);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /parameters\s+95,882 \(95\.9 k\)/);
+    assert.match(r.stdout, /MACs\s+[\d,]+ \([\d.]+ M\) at batch 1/);
+    assert.match(r.stdout, /inputs\s+input\s+float32\s+N×1×28×28/);
+    const s = summarizeModel(loadModel(fmnistBn));
+    const lines = r.stdout.split('\n');
+    const header = lines.findIndex((l) => /^layer\s+op\s+weight\s+group\s+input\s+output\s+params\s+MACs\s+BN/.test(l));
+    assert.ok(header > 0, r.stdout);
+    const rows = lines.slice(header + 2).filter((l) => l.trim());
+    assert.equal(rows.length, s.layers.length);
+    rows.forEach((row, i) => {
+      const l = s.layers[i];
+      assert.ok(row.startsWith(l.name), row);
+      assert.ok(row.includes(formatShape(l.weightShape)) && row.includes(formatCount(l.params)), row);
+      if (l.bn) assert.ok(row.trimEnd().endsWith(l.bn), row);
+    });
+  });
+
+  test('a fused model prints the re-export advice', () => {
+    const r = cli('inspect', fmnistFused);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /advice: .*TrainingMode\.PRESERVE/);
+  });
+
+  test('a missing file: exit 1, one line on stderr naming it, no stack trace', () => {
+    const r = cli('inspect', 'no/such/model.onnx');
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /model\.onnx/);
+    assert.doesNotMatch(r.stderr, /\bat .*\.ts:\d+/);
+  });
+
+  test('a file that is not ONNX: exit 1, one line', () => {
+    const dir = tempDir();
+    const bad = path.join(dir, 'bad.onnx');
+    fs.writeFileSync(bad, 'this is not a protobuf \xff\xff\xff');
+    const r = cli('inspect', bad);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /bad\.onnx/);
+  });
+
+  test('a bad --dim: exit 1 with the expected form', () => {
+    const r = cli('inspect', fmnistBn, '--dim', 'N');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /NAME=SIZE/);
+  });
+
+  test('a hand-built model with an unknown operator still inspects', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3, 8, 8]);
+    b.output(b.conv(b.node('MysteryOp', [x]), 3, 4, { name: 'after' }));
+    const file = b.save(path.join(tempDir(), 'mystery.onnx'));
+    const r = cli('inspect', file, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.deepEqual(s.unsupportedOps, ['MysteryOp']);
+    assert.equal(s.layers[0].name, 'after');
+    assert.equal(s.layers[0].params, 4 * 27 + 4);
+    assert.ok(s.notes.some((n: string) => /unknown/.test(n)));
+  });
+
+  test('every shared model inspects (JSON), resnet18 and mobilenet_v2 figures as PyTorch', { skip: skipWithoutShared }, () => {
+    const files = allSharedModels();
+    assert.ok(files.length >= 9);
+    for (const rel of files) {
+      const r = cli('inspect', shared(rel), '--json');
+      assert.equal(r.code, 0, `${rel}: ${r.stderr}`);
+      const s = JSON.parse(r.stdout);
+      assert.ok(s.params > 0 && s.layers.length > 0, rel);
+      if (rel === 'synthetic/resnet18_bn.onnx') {
+        assert.equal(s.params, 11689512);
+        assert.equal(s.macs, 1822177768);
+      }
+      if (rel === 'synthetic/mobilenet_v2_bn.onnx') assert.equal(s.params, 3504872);
+    }
+    const human = cli('inspect', shared('synthetic/resnet18_bn.onnx'));
+    assert.match(human.stdout, /11,689,512 \(11\.7 M\)/);
+    assert.match(human.stdout, /1,822,177,768 \(1\.82 G\)/);
+    assert.match(human.stdout, /\/layer4\/layer4\.1\/conv2\/Conv\s+Conv\s+512×512×3×3\s+1\s+N×512×7×7\s+N×512×7×7\s+2,359,296\s+116 M\s+\/layer4\/layer4\.1\/bn2\/BatchNormalization/);
+  });
+});
