@@ -8,13 +8,14 @@
 // node. Each final union is one ChannelGroup.
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import type { Graph } from '../graph/graph.ts';
+import { inferShapes } from '../graph/shapes.ts';
 import { tensorDims } from '../onnx/model.ts';
 import { toNumber, type NodeProto, type GraphProto } from '../onnx/proto.ts';
 import { nodeLabel, ruleFor, type ChannelLayout, type RuleContext } from './rules.ts';
 import type { ChannelGroup, DependencyAnalysis, GroupMember } from './types.ts';
 
 export interface AnalysisOptions {
-  /** Known value shapes (e.g. from shape inference); value_info and constants are used otherwise. */
+  /** Known value shapes; when absent, inferShapes(graph) is run. value_info and constants fill the gaps. */
   shapes?: Map<string, (number | string)[]>;
   signal?: AbortSignal;
 }
@@ -72,9 +73,12 @@ class Analysis implements RuleContext {
   /** Non-Identity uses of each constant source: the nodes reading it (once per input slot), and whether it is a graph output. */
   private readonly uses = new Map<string, { nodes: NodeProto[]; output: boolean }>();
 
+  private readonly shapes: Map<string, (number | string)[]>;
+
   constructor(graph: Graph, opts: AnalysisOptions) {
     this.graph = graph;
     this.opts = opts;
+    this.shapes = opts.shapes ?? inferShapes(graph).shapes;
   }
 
   run(): void {
@@ -241,7 +245,6 @@ class Analysis implements RuleContext {
         if (block !== undefined && block > 1) m.mapping = { kind: 'block', size: block, offset: (pos - s.start) * block };
         else if (pos !== s.start) m.mapping = { kind: 'offset', offset: pos - s.start };
         if (s.start !== 0) m.start = s.start;
-        if (!m.shared) delete m.shared;
         this.members.push({ space: s.space, item: m });
       }
       pos += s.len;
@@ -263,7 +266,7 @@ class Analysis implements RuleContext {
   }
 
   shapeOf(value: string): (number | string)[] | undefined {
-    const known = this.opts.shapes?.get(value);
+    const known = this.shapes.get(value);
     if (known) return known;
     const vi = this.graph.valueInfo.get(value);
     const dims = vi?.type?.tensor_type?.shape?.dim;

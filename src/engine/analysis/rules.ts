@@ -94,6 +94,15 @@ function normAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
 
+/** Product of the sizes after the channel axis: tracked spatial sizes, else the value's known shape. */
+function innerSize(ctx: RuleContext, value: string, l: ChannelLayout): number | undefined {
+  const p = product(l.spatial);
+  if (p !== undefined) return p;
+  const s = ctx.shapeOf(value);
+  if (!s || s.length !== l.rank) return undefined;
+  return product(s.slice(l.axis + 1).map((d) => (typeof d === 'number' && d >= 0 ? d : undefined)));
+}
+
 function product(xs: (number | undefined)[] | undefined): number | undefined {
   if (!xs) return undefined;
   let p = 1;
@@ -605,7 +614,7 @@ const flatten: OpRule = {
       ctx.freeze(l, `${nodeLabel(node)} (axis ${axis}) merges the channel axis with other axes`);
       return;
     }
-    const inner = product(l.spatial);
+    const inner = innerSize(ctx, node.input[0], l);
     const block = l.block !== undefined && inner !== undefined ? l.block * inner : undefined;
     if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: l.segs, block, spatial: [] }, node);
   },
@@ -624,7 +633,7 @@ const reshape: OpRule = {
       ctx.freeze(l, `${label} has a non-constant shape`);
       return;
     }
-    const inner = product(l.spatial);
+    const inner = innerSize(ctx, node.input[0], l);
     const perChannel = l.block !== undefined && inner !== undefined ? l.block * inner : undefined;
     const features = perChannel !== undefined ? perChannel * layoutWidth(l) : undefined;
     const inShape = ctx.shapeOf(node.input[0]);
