@@ -51,8 +51,11 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 const id = { kind: 'identity' } as const;
-const mem = (node: string, op: string, role: GroupMember['role'], tensor: string | undefined, inputIndex: number | undefined, axis: number, mapping: GroupMember['mapping'] = id): GroupMember => ({
+/** A member as the analysis writes it; 'out'/'depthwise' members of layers with a bias name it (`<node>.bias`). */
+const mem = (node: string, op: string, role: GroupMember['role'], tensor: string | undefined, inputIndex: number | undefined, axis: number, mapping: GroupMember['mapping'] = id, extra: Partial<GroupMember> = {}): GroupMember => ({
   node, op, role, ...(tensor ? { tensor } : {}), ...(inputIndex !== undefined ? { inputIndex } : {}), axis, mapping,
+  ...((role === 'out' || role === 'depthwise') && tensor?.endsWith('.weight') && tensor !== 'shared.weight' ? { bias: `${node}.bias` } : {}),
+  ...extra,
 });
 const bnMembers = (bn: string): GroupMember[] =>
   ['weight', 'bias', 'running_mean', 'running_var'].map((s, i) => mem(bn, 'BatchNormalization', 'param', `${bn}.${s}`, i + 1, 0));

@@ -18,15 +18,23 @@
 //   Conv (group 1): bias[o] += Σ_{kh,kw} W[o, c, kh, kw] · k_c   (exact when the conv has no zero padding)
 //   Gemm:           bias[n] += (α/β) · Σ_{i ∈ block(c)} B'[i, n] · k_c
 // A bias is created when the layer has none.
-import type { ChannelGroup, GroupMember, IndexMapping } from '../analysis/types.ts';
+import type { ChannelGroup, GroupMember } from '../analysis/types.ts';
 import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
 import { tensorDims, tensorToFloat32 } from '../onnx/model.ts';
 import type { NodeProto } from '../onnx/proto.ts';
+import { batchBinding } from '../graph/cost.ts';
+import { inferShapes, numericShape, type ShapeInference } from '../graph/shapes.ts';
 
 export const DEFAULT_GAMMA_THRESHOLD = 1e-2;
 
-/** Indices along a member's axis that group channel `c` occupies. */
-export function mapChannel(mapping: IndexMapping, c: number): number[] {
+/**
+ * Indices along a member's axis that group channel `c` occupies: empty when the member covers only
+ * the group channels [start, start + span) and c is outside (a member behind a Split/Slice).
+ */
+export function mapChannel(m: Pick<GroupMember, 'mapping' | 'start' | 'span'>, c: number): number[] {
+  const start = m.start ?? 0;
+  if (c < start || (m.span !== undefined && c >= start + m.span)) return [];
+  const mapping = m.mapping;
   switch (mapping.kind) {
     case 'identity':
       return [c];
@@ -43,6 +51,18 @@ export function mapChannel(mapping: IndexMapping, c: number): number[] {
 export interface CompensationOptions {
   /** |γ| below which a BN channel is treated as the constant β (default 1e-2). */
   gammaThreshold?: number;
+  /**
+   * For a consuming Conv with zero padding, add the exact border correction (a constant tensor
+   * [O, H_out, W_out] added after the conv) when its spatial shape is static. Default true; false
+   * folds into the bias only (approximate at the borders, no extra tensor).
+   */
+  borderCorrection?: boolean;
+}
+
+/** A constant [O, H_out, W_out] to add after a padded consumer conv so that compensation is exact at the borders. */
+export interface BorderCorrection {
+  dims: number[];
+  data: Float64Array;
 }
 
 /** One layer whose bias absorbed removed channels' constants. */
@@ -57,6 +77,8 @@ export interface CompensatedLayer {
   reason?: string;
   /** Whether a bias had to be created. */
   createdBias?: boolean;
+  /** Whether a constant border correction (an Add after the conv) makes a padded conv exact. */
+  borderCorrection?: boolean;
 }
 
 export interface CompensationSummary {
@@ -87,6 +109,8 @@ type ChannelConsts = Map<number, ConstVal>;
 export interface CompensationPlan {
   /** Per consumer node: the delta to add to its full (unsliced) bias vector. */
   biasDeltas: Map<string, Float64Array>;
+  /** Per padded consumer Conv: the border correction (what the bias delta over-counts where padding enters the window). */
+  borders: Map<string, BorderCorrection>;
   summary: CompensationSummary;
   warnings: string[];
 }
@@ -156,9 +180,23 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
   const thr = opts.gammaThreshold ?? DEFAULT_GAMMA_THRESHOLD;
   const summary: CompensationSummary = { enabled: opts.enabled !== false, gammaThreshold: thr, constantChannels: 0, channelsCompensated: 0, layers: [], skipped: [] };
   const biasDeltas = new Map<string, Float64Array>();
+  const borders = new Map<string, BorderCorrection>();
+  let shapes: ShapeInference | undefined;
+  const shapeOf = (v: string): number[] | undefined => {
+    shapes ??= inferShapes(graph, { dims: batchBinding(graph).dims });
+    return numericShape(shapes.shapes.get(v));
+  };
   const warnings: string[] = [];
-  if (opts.enabled === false) return { biasDeltas, summary, warnings };
+  if (opts.enabled === false) return { biasDeltas, borders, summary, warnings };
   const layerInfo = new Map<string, CompensatedLayer & { reasons: Set<string>; folded: Set<string> }>();
+  const li0 = (name: string) => {
+    let li = layerInfo.get(name);
+    if (!li) {
+      const node = graph.byName.get(name)!;
+      layerInfo.set(name, (li = { name, op: node.op_type ?? '', channels: 0, exact: true, reasons: new Set(), folded: new Set(), ...(node.input[2] ? {} : { createdBias: true }) }));
+    }
+    return li;
+  };
   const skipped = new Map<string, { node: string; channels: Set<string>; reason: string }>();
   const skip = (node: NodeProto, gid: number, c: number, reason: string) => {
     const key = `${node.name}\u0000${reason}`;
@@ -210,7 +248,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       const members = memberOf.get(name) ?? [];
       const inMember = members.find((m) => m.role === 'in');
       if (inMember && anyIn === 0 && (op === 'Conv' || op === 'Gemm' || op === 'MatMul')) {
-        const r = foldInto(graph, node, inMember, x);
+        const r = foldInto(graph, node, inMember, x, opts.borderCorrection === false ? undefined : shapeOf);
         if ('skip' in r) {
           for (const c of x.keys()) skip(node, group.id, c, r.skip);
           continue;
@@ -218,8 +256,13 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
         let delta = biasDeltas.get(name);
         if (!delta) biasDeltas.set(name, (delta = new Float64Array(r.delta.length)));
         for (let i = 0; i < delta.length; i++) delta[i] += r.delta[i];
-        let li = layerInfo.get(name);
-        if (!li) layerInfo.set(name, (li = { name, op, channels: 0, exact: true, reasons: new Set(), folded: new Set(), ...(node.input[2] ? {} : { createdBias: true }) }));
+        if (r.border) {
+          li0(name).borderCorrection = true;
+          const b = borders.get(name);
+          if (!b) borders.set(name, r.border);
+          else for (let i = 0; i < b.data.length; i++) b.data[i] += r.border.data[i];
+        }
+        const li = li0(name);
         for (const [c, cv] of x) {
           li.folded.add(`${group.id}:${c}`);
           foldedChannels.add(c);
@@ -248,11 +291,12 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       exact: reasons.length === 0,
       ...(reasons.length ? { reason: reasons.join('; ') } : {}),
       ...(li.createdBias ? { createdBias: true } : {}),
+      ...(li.borderCorrection ? { borderCorrection: true } : {}),
     });
   }
   for (const s of skipped.values()) summary.skipped.push({ node: s.node, channels: s.channels.size, reason: s.reason });
   if (summary.skipped.length) warnings.push(`compensation could not follow ${summary.skipped.length} path(s); see compensation.skipped`);
-  return { biasDeltas, summary, warnings };
+  return { biasDeltas, borders, summary, warnings };
 }
 
 function bnConsts(graph: Graph, node: NodeProto, removed: Set<number>, input: ChannelConsts | undefined, thr: number): ChannelConsts {
@@ -365,6 +409,65 @@ function propagate(
   return undefined;
 }
 
+/**
+ * Where zero padding enters a conv's window, the constant input contributes only the kernel taps
+ * that fall inside the image: correction[o, y, x] = Σ_{valid taps} K[o, tap] − Σ_{all taps} K[o, tap].
+ * 2-D convs with static input and output shapes only; undefined otherwise.
+ */
+function borderCorrection(node: NodeProto, wDims: number[], kern: Float64Array, shapeOf: (v: string) => number[] | undefined): BorderCorrection | undefined {
+  if (wDims.length !== 4) return undefined;
+  const inShape = shapeOf(node.input[0]);
+  const outShape = shapeOf(node.output[0]);
+  if (!inShape || !outShape || inShape.length !== 4 || outShape.length !== 4) return undefined;
+  const [O, , kh, kw] = wDims;
+  const [, , H, W] = inShape;
+  const [, , Ho, Wo] = outShape;
+  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+  const strides = attrInts(node, 'strides') ?? [1, 1];
+  const dil = attrInts(node, 'dilations') ?? [1, 1];
+  let pads = attrInts(node, 'pads') ?? [0, 0, 0, 0];
+  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    const total = [0, 1].map((i) => Math.max(0, ([Ho, Wo][i] - 1) * strides[i] + ((i ? kw : kh) - 1) * dil[i] + 1 - (i ? W : H)));
+    const lo = total.map((t) => (autoPad === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
+    pads = [lo[0], lo[1], total[0] - lo[0], total[1] - lo[1]];
+  }
+  const validRows = (y: number): number[] => {
+    const out: number[] = [];
+    for (let a = 0; a < kh; a++) {
+      const iy = y * strides[0] - pads[0] + a * dil[0];
+      if (iy >= 0 && iy < H) out.push(a);
+    }
+    return out;
+  };
+  const validCols = (xx: number): number[] => {
+    const out: number[] = [];
+    for (let b = 0; b < kw; b++) {
+      const ix = xx * strides[1] - pads[1] + b * dil[1];
+      if (ix >= 0 && ix < W) out.push(b);
+    }
+    return out;
+  };
+  const rows = Array.from({ length: Ho }, (_, y) => validRows(y));
+  const cols = Array.from({ length: Wo }, (_, xx) => validCols(xx));
+  const data = new Float64Array(O * Ho * Wo);
+  const k = kh * kw;
+  for (let o = 0; o < O; o++) {
+    let full = 0;
+    for (let j = 0; j < k; j++) full += kern[o * k + j];
+    for (let y = 0; y < Ho; y++) {
+      const ry = rows[y];
+      for (let xx = 0; xx < Wo; xx++) {
+        const cx = cols[xx];
+        if (ry.length === kh && cx.length === kw) continue; // interior: the bias is exact
+        let s = 0;
+        for (const a of ry) for (const b of cx) s += kern[o * k + a * kw + b];
+        data[(o * Ho + y) * Wo + xx] = s - full;
+      }
+    }
+  }
+  return { dims: [O, Ho, Wo], data };
+}
+
 function mapConsts(x: ChannelConsts, f: (v: number) => number, why?: string): ChannelConsts {
   const out: ChannelConsts = new Map();
   for (const [c, cv] of x) out.set(c, { v: f(cv.v), why: cv.why ?? why });
@@ -372,7 +475,13 @@ function mapConsts(x: ChannelConsts, f: (v: number) => number, why?: string): Ch
 }
 
 /** The bias delta of a consuming layer for the constants reaching its data input. */
-function foldInto(graph: Graph, node: NodeProto, m: GroupMember, x: ChannelConsts): { delta: Float64Array; why?: string } | { skip: string } {
+function foldInto(
+  graph: Graph,
+  node: NodeProto,
+  m: GroupMember,
+  x: ChannelConsts,
+  shapeOf?: (v: string) => number[] | undefined,
+): { delta: Float64Array; border?: BorderCorrection; why?: string } | { skip: string } {
   const op = node.op_type ?? '';
   const wt = graph.constantTensor(node.input[1]);
   if (!wt) return { skip: `${op} ${node.name}: weight is not a constant` };
@@ -389,21 +498,25 @@ function foldInto(graph: Graph, node: NodeProto, m: GroupMember, x: ChannelConst
     if (attrInt(node, 'group', 1) !== 1) return { skip: `grouped Conv ${node.name}: not compensated` };
     const [O, C] = dims;
     const k = dims.slice(2).reduce((a, b) => a * b, 1);
-    const delta = new Float64Array(O);
+    // The constants' kernel per output channel: K[o, j] = Σ_c k_c · W[o, c, j]; the bias takes Σ_j K[o, j].
+    const kern = new Float64Array(O * k);
     for (const [c, cv] of x) {
       if (cv.v === 0) continue;
-      for (const idx of mapChannel(m.mapping, c)) {
+      for (const idx of mapChannel(m, c)) {
         if (idx >= C) return { skip: `Conv ${node.name}: channel index out of range` };
         for (let o = 0; o < O; o++) {
-          let s = 0;
           const base = (o * C + idx) * k;
-          for (let j = 0; j < k; j++) s += w[base + j];
-          delta[o] += s * cv.v;
+          for (let j = 0; j < k; j++) kern[o * k + j] += w[base + j] * cv.v;
         }
       }
     }
+    const delta = new Float64Array(O);
+    for (let o = 0; o < O; o++) for (let j = 0; j < k; j++) delta[o] += kern[o * k + j];
     if (node.input[2] && graph.constantFloats(node.input[2])!.length !== O) return { skip: `Conv ${node.name}: bias is not one value per output channel` };
-    return { delta, why: hasZeroPadding(node) };
+    const padded = hasZeroPadding(node);
+    if (!padded) return { delta };
+    const border = shapeOf ? borderCorrection(node, dims, kern, shapeOf) : undefined;
+    return border ? { delta, border } : { delta, why: padded };
   }
   if (op === 'Gemm') {
     if (attrInt(node, 'transA', 0)) return { skip: `Gemm ${node.name}: transA is not supported by compensation` };
@@ -418,7 +531,7 @@ function foldInto(graph: Graph, node: NodeProto, m: GroupMember, x: ChannelConst
     const delta = new Float64Array(N);
     for (const [c, cv] of x) {
       if (cv.v === 0) continue;
-      for (const i of mapChannel(m.mapping, c)) {
+      for (const i of mapChannel(m, c)) {
         if (i >= K) return { skip: `Gemm ${node.name}: feature index out of range` };
         for (let n = 0; n < N; n++) delta[n] += ((alpha / beta) * (transB ? w[n * K + i] : w[i * N + n])) * cv.v;
       }

@@ -77,6 +77,13 @@ export function removedChannels(channels: number, kept: readonly number[]): numb
   return out;
 }
 
+/** Attribute rewrites of one node: depthwise `group`, and shape-like INTS attributes (entry -> decrement). */
+interface AttrEdit {
+  node: NodeProto;
+  group?: number;
+  ints: Map<string, Map<number, number>>;
+}
+
 type SliceEdit = { kind: 'slice'; axis: number; removed: Set<number> };
 type ShapeEdit = { kind: 'shape'; entry: number; decrement: number };
 
@@ -102,7 +109,7 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
   const g = model.proto.graph as GraphProto;
   const warnings: string[] = [];
   const slots = new Map<string, SlotEdit>();
-  const attrEdits = new Map<string, { node: NodeProto; group?: number; split?: Map<number, number> }>();
+  const attrEdits = new Map<string, AttrEdit>();
   const layers: PrunedLayer[] = [];
   const pruned: { group: ChannelGroup; kept: number[]; removed: number[] }[] = [];
 
@@ -250,6 +257,7 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
   }
 
   // ---- 4. Assemble the new graph ----
+  const setRepointOutput = new Map<string, string>();
   const droppedInfo = new Set<string>();
   for (const p of pruned) {
     for (const v of p.group.values) droppedInfo.add(v);
@@ -261,7 +269,34 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
     }
   }
 
-  const nodes = g.node.map((n) => {
+  // Border corrections: the conv's output is renamed and an Add of the constant correction takes its name.
+  const borderAdds = new Map<string, NodeProto>();
+  for (const [nodeName, b] of comp.borders) {
+    const node = graph.byName.get(nodeName)!;
+    const rows = slots.get(slotKey(nodeName, 1))?.slices.get(0);
+    let t = floatTensor('', b.dims, b.data, DataType.FLOAT);
+    if (rows?.size) t = sliceTensor(graph, t, 0, rows, nodeName);
+    t.name = freshName(`${nodeName}.compensation`);
+    newInits.push(t);
+    const raw = freshName(`${node.output[0]}__uncompensated`);
+    setRepointOutput.set(nodeName, raw);
+    borderAdds.set(nodeName, {
+      name: freshName(`${nodeName}_compensation`),
+      op_type: 'Add',
+      domain: '',
+      input: [raw, t.name],
+      output: [node.output[0]],
+      attribute: [],
+    });
+  }
+
+  const nodes = g.node.flatMap((n) => {
+    const add = borderAdds.get(n.name ?? '');
+    const m = mapNode(n);
+    if (!add) return [m];
+    return [{ ...m, output: [setRepointOutput.get(n.name ?? '')!, ...m.output.slice(1)] }, add];
+  });
+  function mapNode(n: NodeProto): NodeProto {
     const rp = repoint.get(n.name ?? '');
     const ae = attrEdits.get(n.name ?? '');
     const constT = n.op_type === 'Constant' && n.output[0] ? replacedConstNode.get(n.output[0]) : undefined;
@@ -272,14 +307,15 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
       copy.input[i] = name;
     }
     if (ae?.group !== undefined) setIntAttr(copy, 'group', ae.group);
-    if (ae?.split) {
-      const a = attr(n, 'split')!;
-      const ints = a.ints.map((v, i) => Long.fromNumber(Number(v) - (ae.split!.get(i) ?? 0)));
-      copy.attribute = copy.attribute.map((x) => (x === a ? { ...a, ints } : x));
+    for (const [name, entries] of ae?.ints ?? []) {
+      const a = attr(n, name)!;
+      // Elements holding 0 or -1 (Reshape conventions) adapt by themselves.
+      const ints = a.ints.map((v, i) => (Number(v) > 0 ? Long.fromNumber(Number(v) - (entries.get(i) ?? 0)) : v));
+      copy.attribute = copy.attribute.map((x) => (x === a ? ({ ...a, ints } as AttributeProto) : x));
     }
     if (constT) copy.attribute = copy.attribute.map((x) => (x.name === 'value' ? ({ ...x, t: constT } as AttributeProto) : x));
     return copy;
-  });
+  }
   const initializer = [...g.initializer.map((t) => replacedInit.get(t.name ?? '') ?? t), ...newInits];
   const newDims = new Map<string, TensorProto>([...replacedInit]);
   // IR < 4 lists initializers among the graph inputs: their declared shapes must follow.
@@ -340,48 +376,53 @@ function collectMemberEdits(
   removedGroup: number[],
   addSlice: (n: NodeProto, i: number, e: SliceEdit) => void,
   addShape: (n: NodeProto, i: number, e: ShapeEdit) => void,
-  attrEdits: Map<string, { node: NodeProto; group?: number; split?: Map<number, number> }>,
+  attrEdits: Map<string, AttrEdit>,
 ): void {
-  const span = m.span ?? Number.POSITIVE_INFINITY;
-  const removedHere = removedGroup.filter((c) => c < span);
   const removed = new Set<number>();
-  for (const c of removedHere) for (const i of mapChannel(m.mapping, c)) removed.add(i);
+  let covered = 0;
+  for (const c of removedGroup) {
+    const idx = mapChannel(m, c);
+    if (idx.length) covered++;
+    for (const i of idx) removed.add(i);
+  }
+  if (covered === 0) return;
   const inputIndex = m.inputIndex ?? inputIndexOf(node, m.tensor);
+  const biasSlot = (): void => {
+    // Only a bias the analysis names is sliced along with the weight (a Gemm C of shape [1, N] is a 'param' member).
+    if (!m.bias) return;
+    const bi = node.input.findIndex((v, i) => i >= 2 && v !== '' && (v === m.bias || graph.constantSource(v) === m.bias));
+    addSlice(node, bi >= 0 ? bi : 2, { kind: 'slice', axis: 0, removed });
+  };
   switch (m.role) {
-    case 'out': {
-      const wi = inputIndex ?? 1;
-      addSlice(node, wi, { kind: 'slice', axis: m.axis, removed });
-      // The bias follows the output channels (axis 0), when it is a real per-channel vector.
-      if (wi === 1 && node.input[2] && ['Conv', 'ConvTranspose', 'Gemm'].includes(node.op_type ?? '')) {
-        const b = graph.constantTensor(node.input[2]);
-        if (b && tensorDims(b).length === 1 && tensorDims(b)[0] > 1) addSlice(node, 2, { kind: 'slice', axis: 0, removed });
-      }
+    case 'out':
+      addSlice(node, inputIndex ?? 1, { kind: 'slice', axis: m.axis, removed });
+      biasSlot();
       return;
-    }
     case 'depthwise': {
-      const wi = inputIndex ?? 1;
-      addSlice(node, wi, { kind: 'slice', axis: m.axis, removed });
-      if (node.input[2]) addSlice(node, 2, { kind: 'slice', axis: 0, removed });
-      const e = attrEdits.get(node.name ?? '') ?? { node };
-      e.group = attrInt(node, 'group', 1) - removed.size;
+      addSlice(node, inputIndex ?? 1, { kind: 'slice', axis: m.axis, removed });
+      biasSlot();
+      const e: AttrEdit = attrEdits.get(node.name ?? '') ?? { node, ints: new Map() };
+      e.group = attrInt(node, 'group', 1) - covered;
       attrEdits.set(node.name ?? '', e);
       return;
     }
     case 'in':
-    case 'param': {
+    case 'param':
       if (inputIndex === undefined) throw new PrunerError(`${node.name}: channel group member has no tensor to slice`, { subject: node.name });
       addSlice(node, inputIndex, { kind: 'slice', axis: m.axis, removed });
       return;
-    }
     case 'shape': {
-      const decrement = removed.size;
-      if (inputIndex !== undefined) {
-        addShape(node, inputIndex, { kind: 'shape', entry: m.axis, decrement });
-      } else if (node.op_type === 'Split' && attr(node, 'split')) {
-        const e = attrEdits.get(node.name ?? '') ?? { node };
-        e.split ??= new Map();
-        e.split.set(m.axis, (e.split.get(m.axis) ?? 0) + decrement);
+      // The element shrinks by the removed channels this member covers, times the block size.
+      const decrement = covered * (m.mapping.kind === 'block' ? m.mapping.size : 1);
+      if (m.attribute) {
+        if (!attr(node, m.attribute)) throw new PrunerError(`${node.name}: ${node.op_type} has no attribute ${m.attribute} to rewrite`, { subject: node.name });
+        const e: AttrEdit = attrEdits.get(node.name ?? '') ?? { node, ints: new Map() };
+        let entries = e.ints.get(m.attribute);
+        if (!entries) e.ints.set(m.attribute, (entries = new Map()));
+        entries.set(m.axis, (entries.get(m.axis) ?? 0) + decrement);
         attrEdits.set(node.name ?? '', e);
+      } else if (inputIndex !== undefined) {
+        addShape(node, inputIndex, { kind: 'shape', entry: m.axis, decrement });
       } else {
         throw new PrunerError(`${node.name}: ${node.op_type} has no constant shape to rewrite`, { subject: node.name });
       }

@@ -1,0 +1,139 @@
+// Compensation: channels whose BN γ is 0 output the constant act(β); folding that constant into the
+// consumers (bias, plus the border correction where zero padding enters the window) makes pruning
+// them exact. Built in code, analysed by the real dependency analysis, run in ONNX Runtime.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as ort from 'onnxruntime-node';
+import { Graph } from '../../src/engine/graph/graph.ts';
+import { decodeModel, type OnnxModel } from '../../src/engine/onnx/model.ts';
+import { ModelProtoType, type ModelProto } from '../../src/engine/onnx/proto.ts';
+import { analyzeDependencies } from '../../src/engine/analysis/groups.ts';
+import { pruneGraph } from '../../src/engine/prune/surgery.ts';
+import { ModelBuilder } from '../helpers/modelBuilder.ts';
+
+const encode = (m: ModelProto): Uint8Array => ModelProtoType.encode(m as any).finish();
+const asModel = (buf: Uint8Array): OnnxModel => ({ path: '/virtual/m.onnx', dir: '/virtual', fileSize: buf.length, sizeOnDisk: buf.length, proto: decodeModel(buf) });
+
+async function run(buf: Uint8Array, x: Float32Array, dims: number[]): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(buf, { logSeverityLevel: 4 });
+  try {
+    const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, dims) });
+    return r[s.outputNames[0]].data as Float32Array;
+  } finally {
+    await s.release();
+  }
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+const ZERO_A = new Set([1, 4, 6]); // γ = 0 in bn1 and bn2 (coupled by the residual Add)
+const ZERO_B = new Set([0, 3]); // γ = 0 in bn3
+
+/**
+ * conv1(3→8, 3x3 pad 1) → bn1 → relu ─┬─ conv2(8→8, 3x3 pad 1) → bn2 ─ Add → relu → conv3(8→6, 3x3 pad 1, stride 2)
+ *                                     └──────────────────────────────┘
+ * → bn3 → LeakyRelu → GAP → flatten → gemm(6→5). β is large so that the constants matter.
+ */
+function residualNet(pad = 1) {
+  const b = new ModelBuilder({ seed: 21 });
+  const x = b.input('x', [2, 3, 10, 10]);
+  const gamma = (n: number, zero: Set<number>) => Array.from({ length: n }, (_, i) => (zero.has(i) ? 0 : 0.5 + 0.1 * i));
+  const beta = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 ? 0.8 : -0.3) + 0.05 * i);
+  let y = b.conv(x, 3, 8, { k: 3, pad, name: 'conv1' });
+  const a = b.relu(b.bn(y, 8, { name: 'bn1', gamma: gamma(8, ZERO_A), beta: beta(8) }));
+  y = b.conv(a, 8, 8, { k: pad ? 3 : 1, pad, name: 'conv2' }); // keeps the spatial size for the Add
+  y = b.bn(y, 8, { name: 'bn2', gamma: gamma(8, ZERO_A), beta: beta(8) });
+  y = b.relu(b.add(y, a));
+  y = b.conv(y, 8, 6, { k: 3, pad, stride: 2, name: 'conv3' });
+  y = b.node('LeakyRelu', [b.bn(y, 6, { name: 'bn3', gamma: gamma(6, ZERO_B), beta: beta(6) })], { alpha: { float: 0.1 } });
+  const out = b.gemm(b.flatten(b.gap(y)), 6, 5, 'fc');
+  b.output(out, [2, 5]);
+  return b.toBuffer();
+}
+
+function zeroGammaPlan(buf: Uint8Array) {
+  const graph = new Graph(asModel(buf));
+  const deps = analyzeDependencies(graph);
+  const kept = new Map<number, number[]>();
+  for (const gr of deps.groups) {
+    if (!gr.prunable) continue;
+    const zero = gr.layers.includes('conv3') ? ZERO_B : gr.layers.includes('conv1') ? ZERO_A : undefined;
+    if (!zero) continue;
+    kept.set(gr.id, Array.from({ length: gr.channels }, (_, i) => i).filter((i) => !zero.has(i)));
+  }
+  assert.equal(kept.size, 2, 'the analysis finds the residual group and conv3\'s group');
+  return { graph, deps, resolved: { plan: { version: 1 as const, criterion: 'bn-gamma' as const, threshold: 1e-3, scope: 'global' as const }, kept } };
+}
+
+const input = Float32Array.from({ length: 600 }, (_, i) => Math.sin(i * 1.7) * 1.5);
+
+describe('compensation', () => {
+  test('γ = 0 channels through ReLU, a residual Add, padding and a Gemm: exact with compensation, far off without', async () => {
+    const buf = residualNet();
+    const { graph, deps, resolved } = zeroGammaPlan(buf);
+    const ref = await run(buf, input, [2, 3, 10, 10]);
+    const on = pruneGraph(graph, deps, resolved, { compensate: true });
+    const off = pruneGraph(graph, deps, resolved, { compensate: false });
+    const yOn = await run(encode(on.model), input, [2, 3, 10, 10]);
+    const yOff = await run(encode(off.model), input, [2, 3, 10, 10]);
+    const dOn = maxAbsDiff(ref, yOn);
+    const dOff = maxAbsDiff(ref, yOff);
+    assert.ok(dOn < 1e-5, `compensated pruned model differs by ${dOn}`);
+    assert.ok(dOff > 1e-2, `uncompensated difference ${dOff} should be large`);
+    const s = on.compensation;
+    assert.equal(s.constantChannels, ZERO_A.size + ZERO_B.size);
+    assert.equal(s.channelsCompensated, ZERO_A.size + ZERO_B.size);
+    assert.deepEqual(s.skipped, []);
+    assert.ok(s.layers.every((l) => l.exact), JSON.stringify(s.layers));
+    assert.deepEqual(s.layers.map((l) => l.name).sort(), ['conv2', 'conv3', 'fc']);
+    assert.ok(s.layers.find((l) => l.name === 'conv3')!.borderCorrection);
+    assert.equal(off.compensation.enabled, false);
+  });
+
+  test('without the border correction a padded consumer is reported approximate, and the error is confined', async () => {
+    const buf = residualNet();
+    const { graph, deps, resolved } = zeroGammaPlan(buf);
+    const r = pruneGraph(graph, deps, resolved, { compensate: true, borderCorrection: false });
+    const conv3 = r.compensation.layers.find((l) => l.name === 'conv3')!;
+    assert.equal(conv3.exact, false);
+    assert.match(conv3.reason!, /pads with zeros/);
+    const fc = r.compensation.layers.find((l) => l.name === 'fc')!;
+    assert.equal(fc.exact, true);
+    const ref = await run(buf, input, [2, 3, 10, 10]);
+    const y = await run(encode(r.model), input, [2, 3, 10, 10]);
+    const off = await run(encode(pruneGraph(graph, deps, resolved, { compensate: false }).model), input, [2, 3, 10, 10]);
+    assert.ok(maxAbsDiff(ref, y) < maxAbsDiff(ref, off), 'bias-only compensation is still closer than none');
+  });
+
+  test('no padding anywhere: the bias fold alone is exact', async () => {
+    const buf = residualNet(0);
+    const { graph, deps, resolved } = zeroGammaPlan(buf);
+    const r = pruneGraph(graph, deps, resolved, { compensate: true });
+    assert.ok(r.compensation.layers.every((l) => l.exact && !l.borderCorrection));
+    const ref = await run(buf, input, [2, 3, 10, 10]);
+    const y = await run(encode(r.model), input, [2, 3, 10, 10]);
+    assert.ok(maxAbsDiff(ref, y) < 1e-5);
+  });
+
+  test('|γ| small but not 0 is compensated and reported approximate; the threshold is configurable', () => {
+    const buf = residualNet(0);
+    const m = decodeModel(buf);
+    const t = m.graph!.initializer.find((x) => x.name === 'bn3.weight')!;
+    const v = new Float32Array(Uint8Array.from(t.raw_data!).buffer);
+    v[0] = 0.004;
+    t.raw_data = Buffer.from(v.buffer);
+    const buf2 = encode(m);
+    const { graph, deps, resolved } = zeroGammaPlan(buf2);
+    const r = pruneGraph(graph, deps, resolved, { compensate: true });
+    const fc = r.compensation.layers.find((l) => l.name === 'fc')!;
+    assert.equal(fc.exact, false);
+    assert.match(fc.reason!, /bn3.*below 0.01 but not 0/);
+    const strict = pruneGraph(graph, deps, resolved, { compensate: true, gammaThreshold: 1e-3 });
+    assert.equal(strict.compensation.layers.find((l) => l.name === 'fc')!.channels, 1);
+  });
+});
