@@ -118,7 +118,7 @@ export async function waitForExtension(page: Page, commandTitle: string, timeout
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     await openPalette(page, commandTitle);
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: commandTitle }).first();
+    const row = paletteRow(page, commandTitle);
     try {
       await row.waitFor({ timeout: 3000 });
       await page.keyboard.press('Escape');
@@ -131,10 +131,25 @@ export async function waitForExtension(page: Page, commandTitle: string, timeout
   }
 }
 
-/** Runs a command by its palette title (category prefix included, e.g. "ONNX Pruner: Open Model"). */
+/** The palette row showing a command: its label is the title, category prefix included or not. */
+function paletteRow(page: Page, title: string) {
+  const rows = page.locator('.quick-input-list .monaco-list-row');
+  const short = title.includes(': ') ? title.slice(title.indexOf(': ') + 2) : title;
+  const label = (t: string) => rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRegExp(t)}\\s*$`) }) });
+  return label(title).or(label(short)).first();
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Runs a command by its palette title, e.g. "ONNX Pruner: Open Model" (the row whose label is
+ * exactly the title, with or without its category prefix).
+ */
 export async function runPaletteCommand(page: Page, title: string): Promise<void> {
   await openPalette(page, title);
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  const row = paletteRow(page, title);
   await row.waitFor({ timeout: 15_000 });
   await row.click();
   await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
@@ -145,17 +160,45 @@ export function explorerItem(page: Page, name: string) {
   return page.locator(`.explorer-folders-view .monaco-list-row[aria-label="${name}"], .explorer-folders-view .monaco-list-row:has(.label-name:text-is("${name}"))`).first();
 }
 
+/**
+ * Re-reads the workspace folder in the explorer. Files a test writes after the workbench opened
+ * are not always picked up by the file watcher promptly; the helpers below call this themselves.
+ */
+export async function refreshExplorer(page: Page): Promise<void> {
+  // The action sits in the folder's pane header and shows on hover.
+  await page.locator('.explorer-folders-view').hover();
+  await page.locator('.explorer-viewlet .action-label[aria-label^="Refresh Explorer"]').first().click({ force: true, timeout: 10_000 });
+  await dismissHovers(page);
+}
+
+/** Moves the mouse off the workbench so no hover tooltip covers the next click. */
+async function dismissHovers(page: Page): Promise<void> {
+  await page.mouse.move(0, 0);
+  await page.locator('.context-view .hover-contents').waitFor({ state: 'hidden', timeout: 3000 }).catch(() => undefined);
+}
+
+/** Waits for an explorer row, refreshing the explorer once if it does not show within 5 s. */
+async function findExplorerItem(page: Page, name: string) {
+  const row = explorerItem(page, name);
+  await dismissHovers(page);
+  try {
+    await row.waitFor({ timeout: 5000 });
+  } catch {
+    await refreshExplorer(page);
+    await row.waitFor({ timeout: 25_000 });
+  }
+  return row;
+}
+
 /** Double-clicks a file in the explorer, opening it in a non-preview editor. */
 export async function openFileFromExplorer(page: Page, name: string): Promise<void> {
-  const row = explorerItem(page, name);
-  await row.waitFor({ timeout: 30_000 });
+  const row = await findExplorerItem(page, name);
   await row.dblclick();
 }
 
 /** Right-clicks a file in the explorer and picks `itemTitle` from its context menu. */
 export async function explorerContextMenu(page: Page, fileName: string, itemTitle: string): Promise<void> {
-  const row = explorerItem(page, fileName);
-  await row.waitFor({ timeout: 30_000 });
+  const row = await findExplorerItem(page, fileName);
   await row.click({ button: 'right' });
   const item = page.locator('.monaco-menu .action-item', { hasText: itemTitle }).first();
   await item.waitFor({ timeout: 10_000 });
