@@ -44,7 +44,7 @@ export function formatSummary(s: ModelSummary): string {
   out.push(`  format       IR ${s.irVersion}, opset ${opsets}, producer ${producer}`);
   out.push(`  size         ${formatBytes(s.sizeOnDisk)} on disk (${formatCount(s.sizeOnDisk)} bytes)`);
   out.push(`  parameters   ${formatCount(s.params)} (${formatSI(s.params)})`);
-  const batch = s.batchAssumed ? 'at batch 1' : 'for the input shapes below';
+  const batch = (s.batchAssumed ? 'at batch 1' : 'for the input shapes below') + (s.macsComplete ? '' : ', incomplete (see the notes)');
   out.push(`  MACs         ${formatCount(s.macs)} (${formatSI(s.macs)}) ${batch}`);
   out.push(`  nodes        ${formatCount(s.nodes)}; ${s.weightedLayers} weighted layers; ${s.bnCount} BatchNormalization`);
   const nameWidth = Math.max(...[...s.inputs, ...s.outputs].map((t) => t.name.length));

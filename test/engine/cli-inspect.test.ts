@@ -46,6 +46,7 @@ describe('summarizeModel', () => {
     assert.equal(s.bnFused, false);
     assert.deepEqual(s.advice, []);
     assert.equal(s.batchAssumed, true);
+    assert.equal(s.macsComplete, true);
     assert.deepEqual(s.inputs, [{ name: 'input', elemType: 'float32', shape: ['N', 1, 28, 28] }]);
     assert.deepEqual(s.outputs.map((o) => o.shape), [['N', 10]]);
     assert.equal(s.weightedLayers, s.layers.length);
@@ -159,6 +160,8 @@ describe('onnx-pruner inspect', () => {
     assert.equal(s.layers[0].name, 'after');
     assert.equal(s.layers[0].params, 4 * 27 + 4);
     assert.ok(s.notes.some((n: string) => /unknown/.test(n)));
+    assert.equal(s.macsComplete, false);
+    assert.match(cli('inspect', file).stdout, /MACs .* incomplete \(see the notes\)/);
   });
 
   test('every shared model inspects (JSON), resnet18 and mobilenet_v2 figures as PyTorch', { skip: skipWithoutShared }, () => {

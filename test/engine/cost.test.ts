@@ -142,10 +142,13 @@ describe('cost model on real models', () => {
     assert.ok(oc.params > 100_000);
     // H and W are symbolic in this model: without values the conv MACs cannot be known, and the notes say so
     assert.ok(oc.notes.some((n) => /unknown/.test(n)));
+    assert.equal(oc.macsComplete, false);
+    assert.equal(uf.macsComplete, true);
     const bound = computeCost(new Graph(loadModel(shared('real/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx'))), {
       dims: { 'p2o.DynamicDimension.1': 48, 'p2o.DynamicDimension.2': 192 },
     });
     assert.ok(bound.layers.every((l) => l.macs > 0));
     assert.ok(!bound.notes.some((n) => /unknown/.test(n)));
+    assert.equal(bound.macsComplete, true);
   });
 });

@@ -10,7 +10,8 @@
 // what those tools print: resnet18 1,822,177,768 exactly; mobilenet_v2 0.02% above, because
 // torchvision calls its final average pool as a function there, which the counter cannot see.
 //   - Conv:          N·C_out·∏(out spatial) · (C_in/group)·∏(kernel), plus one per output element for the bias;
-//   - ConvTranspose: N·C_in·∏(in spatial) · (C_out/group)·∏(kernel), plus the bias per output element;
+//   - ConvTranspose: N·C_in·∏(in spatial) · (C_out/group)·∏(kernel), plus the bias per output element
+//                    (ptflops counts that bias per *input* position; transposed convs are rare in the CNNs pruned here);
 //   - Gemm / MatMul: N·in·out (product of the output dims times the reduced dim), plus the bias per output;
 //   - BatchNormalization: 2 per element (scale and shift); ReLU-like activations (Relu, Clip, LeakyRelu,
 //     PRelu, HardSwish, ...) 1 per output element; MaxPool/AveragePool/Global*Pool: 1 per *input* element;
@@ -59,6 +60,8 @@ export interface CostSummary {
   layers: LayerCost[];
   /** True when a symbolic batch dimension was counted as 1. */
   symbolicBatch: boolean;
+  /** False when some layer's MACs could not be computed (counted as 0; see `notes`). */
+  macsComplete: boolean;
   /** Anything the figures could not take into account, for people. */
   notes: string[];
 }
@@ -162,7 +165,7 @@ export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
   }
   if (unknownMacs) notes.push(`MACs of ${unknownMacs} layer(s) are unknown (their shapes depend on symbolic dimensions or could not be inferred) and counted as 0; give the symbolic input dimensions values to count them.`);
   if (numeric.unsupportedOps.length) notes.push(`Operators not understood by shape inference: ${numeric.unsupportedOps.join(', ')}.`);
-  return { params, macs: layerMacs + elementwiseMacs, layerMacs, elementwiseMacs, layers, symbolicBatch: bound.symbolicBatch, notes };
+  return { params, macs: layerMacs + elementwiseMacs, layerMacs, elementwiseMacs, layers, symbolicBatch: bound.symbolicBatch, macsComplete: unknownMacs === 0, notes };
 }
 
 /** Cost of one weighted node, or undefined when its weight is not a constant (activation × activation MatMul). */
@@ -199,10 +202,10 @@ function weightedLayer(graph: Graph, node: NodeProto, display: ShapeInference, n
   } else if (isNumeric(outN)) {
     // Gemm / MatMul: every output element reduces over the shared dimension
     let reduced: number;
-    if (op === 'Gemm') reduced = attrInt(node, 'transB', 0) ? weightShape[1] : weightShape[0];
+    if (op === 'Gemm' && wIdx === 1) reduced = attrInt(node, 'transB', 0) ? weightShape[1] : weightShape[0];
+    else if (op === 'Gemm') reduced = attrInt(node, 'transA', 0) ? weightShape[0] : weightShape[1];
     else if (wIdx === 0) reduced = weightShape[weightShape.length - 1];
     else reduced = weightShape.length === 1 ? weightShape[0] : weightShape[weightShape.length - 2];
-    if (wIdx === 0 && op === 'Gemm') reduced = attrInt(node, 'transA', 0) ? weightShape[0] : weightShape[1];
     macs = prod(outN) * reduced;
   }
   if (hasBias && isNumeric(outN)) macs += prod(outN);

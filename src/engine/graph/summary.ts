@@ -38,6 +38,8 @@ export interface ModelSummary {
   elementwiseMacs: number;
   /** True when a symbolic batch dimension was counted as 1 for `macs`. */
   batchAssumed: boolean;
+  /** False when some layer's MACs are unknown (symbolic spatial dims, shapes not inferred): `macs` is a lower bound. */
+  macsComplete: boolean;
   nodes: number;
   /** Node count per operator type. */
   opCounts: Record<string, number>;
@@ -110,6 +112,7 @@ export function summarizeModel(model: OnnxModel, graph?: Graph, opts: SummaryOpt
     layerMacs: cost.layerMacs,
     elementwiseMacs: cost.elementwiseMacs,
     batchAssumed: cost.symbolicBatch,
+    macsComplete: cost.macsComplete,
     nodes: g.nodes.length,
     opCounts,
     weightedLayers: cost.layers.length,
