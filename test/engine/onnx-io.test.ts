@@ -15,6 +15,14 @@ import { DataType, ModelProtoType, type ModelProto, type TensorProto } from '../
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { allSharedModels, fmnistBn, fmnistFused, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 
+const varint = (v: number): Buffer => {
+  const out: number[] = [];
+  do {
+    out.push((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v = Math.floor(v / 128);
+  } while (v > 0);
+  return Buffer.from(out);
+};
 const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 /** A small conv net with enough weight bytes to exercise external data. */
@@ -323,6 +331,38 @@ describe('bad input', () => {
     assert.ok(Date.now() - t0 < 1000);
     assert.ok(process.memoryUsage().rss - rss < 100 * 2 ** 20);
     fs.rmSync(p);
+  });
+  test('absurdly deep nesting', () => {
+    // graph { node { attribute { g { node { attribute { g ... } } } } } }, 3000 levels
+    const wrap = (field: number, body: Buffer) => Buffer.concat([Buffer.from([(field << 3) | 2]), varint(body.length), body]);
+    let body = Buffer.alloc(0);
+    for (let i = 0; i < 1000; i++) body = wrap(1, wrap(5, wrap(6, body))); // GraphProto.node, NodeProto.attribute, AttributeProto.g
+    const deep = wrap(7, body);
+    assertPrunerError(() => loadModel(file('deep.onnx', deep)), 'deep.onnx', 'not a valid ONNX model');
+  });
+  test('a model whose inline save would pass 2 GiB is refused, writing nothing', async () => {
+    // 2.2 GiB of external data in a sparse file: no real disk use, no bytes read
+    const d = path.join(dir, 'sparse');
+    fs.mkdirSync(d);
+    const f = await (async () => {
+      const b = new ModelBuilder();
+      const x = b.input('x', [1, 3, 8, 8]);
+      b.output(b.conv(x, 3, 64, { bias: false })); // 6912 bytes: goes external
+      const p = path.join(d, 'm.onnx');
+      await saveModel({ proto: b.build(), dir: d }, p, { externalData: true });
+      fs.truncateSync(`${p}.data`, Math.round(2.2 * 2 ** 30));
+      const proto = ModelProtoType.decode(fs.readFileSync(p)) as unknown as ModelProto;
+      const w = proto.graph!.initializer[0];
+      // the weight, reinterpreted as a 2.125 GiB tensor over the sparse file
+      w.dims = [Long.fromNumber(1), Long.fromNumber(1), Long.fromNumber(1), Long.fromNumber(2 ** 29 + 2 ** 25)];
+      w.external_data = w.external_data.map((kv) => (kv.key === 'length' ? { key: 'length', value: String((2 ** 29 + 2 ** 25) * 4) } : kv));
+      return writeProto(p, proto);
+    })();
+    const m = loadModel(f);
+    assert.ok(m.sizeOnDisk > 2 * 2 ** 30);
+    await assert.rejects(saveModel(m, path.join(d, 'inline.onnx'), { externalData: false }), (e: unknown) => e instanceof PrunerError && /2 GiB limit; save it with external data/.test(e.message));
+    assert.deepEqual(fs.readdirSync(d).sort(), ['m.onnx', 'm.onnx.data']);
+    fs.rmSync(d, { recursive: true });
   });
   test('a dangling node input names the node', () => {
     const proto = smallNet().build();

@@ -377,7 +377,13 @@ export async function saveModel(model: SaveSource, outPath: string, opts: SaveOp
   const sourceExternal = mode === 'auto' && anyExternal(model.proto);
   if (mode === 'auto' && (plan.onnx.len > PROTOBUF_LIMIT || sourceExternal)) plan = planSave(model, resolver, true, dataName);
   if (plan.onnx.len > PROTOBUF_LIMIT) {
-    throw new PrunerError(`${target}: the model's structure alone is over 2 GiB; it cannot be saved as ONNX`, { subject: target });
+    const gib = (plan.onnx.len / 2 ** 30).toFixed(2);
+    throw new PrunerError(
+      plan.data
+        ? `${target}: the model's structure alone would be ${gib} GiB, over protobuf's 2 GiB limit`
+        : `${target}: the model would be ${gib} GiB, over protobuf's 2 GiB limit; save it with external data`,
+      { subject: target },
+    );
   }
   if (plan.data) {
     if (sameFile(dataPath, target)) throw new PrunerError(`${target}: external data name equals the model file name`, { subject: target });

@@ -26,6 +26,7 @@ export function validateStructure(model: StructureSource, resolver = new Externa
   const known = new Set<string>();
   for (const v of g.input) if (v.name) known.add(v.name);
   for (const t of g.initializer) if (t.name) known.add(t.name);
+  for (const s of g.sparse_initializer as { values?: { name?: string } }[]) if (s.values?.name) known.add(s.values.name);
   for (const n of g.node) for (const o of n.output) if (o) known.add(o);
   g.node.forEach((n, i) => {
     for (const inp of n.input) {
