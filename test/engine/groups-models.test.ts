@@ -4,14 +4,16 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { analyzeDependencies, channelsToKeep } from '../../src/engine/analysis/groups.ts';
-import type { DependencyAnalysis } from '../../src/engine/analysis/types.ts';
+import type { DependencyAnalysis, GroupMember } from '../../src/engine/analysis/types.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import { loadModel } from '../../src/engine/onnx/model.ts';
 import { fmnistBn, fmnistFused, shared, skipWithoutShared } from '../helpers/paths.ts';
 
 function analyze(file: string): { graph: Graph; a: DependencyAnalysis } {
   const graph = new Graph(loadModel(file));
-  return { graph, a: analyzeDependencies(graph) };
+  const a = analyzeDependencies(graph);
+  assertMembersConsistent(graph, a);
+  return { graph, a };
 }
 
 function counts(a: DependencyAnalysis): { prunable: number; frozen: number } {
@@ -27,6 +29,58 @@ function assertReasons(graph: Graph, a: DependencyAnalysis): void {
     const quoted = [...g.reason.matchAll(/'([^']+)'/g)].map((m) => m[1]);
     assert.ok(quoted.some((q) => graph.byName.has(q)), `reason of group ${g.id} names no node: ${g.reason}`);
   }
+}
+
+/** Group channel i of a member -> the tensor indices it owns. */
+function mappedIndices(m: GroupMember, i: number): number[] {
+  switch (m.mapping.kind) {
+    case 'identity':
+      return [i];
+    case 'offset':
+      return [i + m.mapping.offset];
+    case 'block': {
+      const { size, offset } = m.mapping;
+      return Array.from({ length: size }, (_, k) => offset + i * size + k);
+    }
+  }
+}
+
+/**
+ * What surgery relies on, checked mechanically: every member's indices fall inside its tensor along
+ * its axis, no two members claim the same index of the same tensor input, 'out' members cover their
+ * weight's output axis exactly, biases match, and shape members point at an existing element.
+ */
+function assertMembersConsistent(graph: Graph, a: DependencyAnalysis): void {
+  const claimed = new Map<string, Set<number>>();
+  for (const g of a.groups) {
+    for (const m of g.members) {
+      const start = m.start ?? 0;
+      const span = m.span ?? g.channels;
+      assert.ok(start >= 0 && start + span <= g.channels, `group ${g.id}: ${m.node} covers [${start}, ${start + span}) of ${g.channels}`);
+      if (m.role === 'shape') {
+        const values = m.attribute ? graph.byName.get(m.node)!.attribute.find((x) => x.name === m.attribute)?.ints : graph.constantInts(m.tensor!);
+        assert.ok(values && m.axis < values.length, `shape member of ${m.node} points past its vector`);
+        continue;
+      }
+      const t = graph.constantTensor(m.tensor!);
+      assert.ok(t, `${m.node}: tensor ${m.tensor} is not a constant`);
+      const dims = t.dims.map(Number);
+      assert.ok(m.axis < dims.length, `${m.node}: axis ${m.axis} of [${dims}]`);
+      const key = `${m.node}|${m.inputIndex}|${m.axis}`;
+      let set = claimed.get(key);
+      if (!set) claimed.set(key, (set = new Set()));
+      for (let i = start; i < start + span; i++) {
+        for (const idx of mappedIndices(m, i)) {
+          assert.ok(idx >= 0 && idx < dims[m.axis], `${m.node}: group ${g.id} channel ${i} -> index ${idx} outside [0, ${dims[m.axis]})`);
+          assert.ok(!set.has(idx), `${m.node} input ${m.inputIndex}: index ${idx} claimed twice`);
+          set.add(idx);
+        }
+      }
+      if (m.role === 'out') assert.equal(set.size, dims[m.axis], `${m.node}: out member covers ${set.size} of ${dims[m.axis]}`);
+      if (m.bias) assert.equal(graph.constantTensor(m.bias)!.dims.map(Number)[0], m.role === 'out' ? dims[m.axis] : dims[0], `${m.node}: bias size`);
+    }
+  }
+  assert.ok(claimed.size > 0);
 }
 
 /**

@@ -117,6 +117,30 @@ describe('dependency analysis rules', () => {
     });
   }
 
+  it('Split pieces concatenated in another order: each piece maps to its own positions', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3, 8, 8]);
+    const a = convRelu(b, x, 3, 8, 'a');
+    const [a0, a1] = b.nodeMulti('Split', [a, b.initInt64('sizes', [3, 5])], 2, { axis: 1 }, 'split');
+    const c = b.concat([a1, convRelu(b, x, 3, 2, 'y'), a0]);
+    head(b, b.conv(c, 10, 4, { name: 'r' }), 4);
+    const res = analyze(b);
+    const onR = groupOf(res, 'a').members.filter((m) => m.node === 'r').map((m) => [m.start ?? 0, m.span, m.mapping]);
+    // a[3..8) sits at positions 0..5, a[0..3) at 7..10, y at 5..7.
+    assert.deepEqual(onR, [[3, 5, { kind: 'offset', offset: -3 }], [0, 3, { kind: 'offset', offset: 7 }]]);
+    assert.deepEqual(member(groupOf(res, 'y'), 'r').mapping, { kind: 'offset', offset: 5 });
+  });
+
+  it('Add of misaligned slices of one group freezes it', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3, 8, 8]);
+    const [p, q] = b.nodeMulti('Split', [convRelu(b, x, 3, 8, 'a'), b.initInt64('sizes', [4, 4])], 2, { axis: 1 }, 'split');
+    head(b, b.add(p, q), 4);
+    const g = groupOf(analyze(b), 'a');
+    assert.equal(g.prunable, false);
+    assert.match(g.reason!, /^Add '.*' adds channels at different positions of their groups$/);
+  });
+
   it('Split into equal parts without sizes: a divisor on the group', () => {
     const b = new ModelBuilder({ opset: 18 });
     const x = b.input('x', [1, 3, 8, 8]);
