@@ -1,0 +1,57 @@
+// The report of one pruning run: plain JSON-serialisable data, printed by `onnx-pruner prune --json`
+// and shown by the extension. Every key is documented here; add keys, never change their meaning.
+import type { CompensationSummary } from './compensate.ts';
+import type { Criterion, PruningPlan } from './types.ts';
+import type { ValidationReport } from '../runtime/types.ts';
+
+export interface BeforeAfter {
+  before: number;
+  after: number;
+}
+
+/** One pruned layer (a weighted layer whose output channels lost channels). */
+export interface PrunedLayerReport {
+  /** Node name in the ONNX graph. */
+  name: string;
+  /** Operator type (Conv, Gemm, ...). */
+  op: string;
+  /** Channel group the layer's output channels belong to (layers of one group are pruned together). */
+  group: number;
+  channelsBefore: number;
+  channelsAfter: number;
+  /** Kept output-channel indices, sorted, in the original numbering. */
+  keptChannels: number[];
+}
+
+export interface PruneReport {
+  /** Version of this report format. */
+  reportVersion: 1;
+  /** Absolute path of the original model (never modified). */
+  input: string;
+  /** Absolute path of the written pruned model. */
+  output: string;
+  /** Absolute path of the external-data file written beside the output, when the model uses one. */
+  externalData?: string;
+  /** The plan as applied (after validation), so the run can be repeated with `--plan`. */
+  plan: PruningPlan;
+  /** The importance criterion (same as plan.criterion). */
+  criterion: Criterion;
+  /** Parameters (weights, biases, BN scale and shift: PyTorch's count) before and after. */
+  params: BeforeAfter;
+  /** Multiply-accumulates at batch 1 before and after. */
+  macs: BeforeAfter;
+  /** Bytes on disk (model file plus external data) before and after. */
+  size: BeforeAfter;
+  /** Channel groups: prunable ones, pruned ones, frozen ones (with why, in the analysis). */
+  groups: { total: number; prunable: number; pruned: number; frozen: number };
+  /** Per pruned layer, in graph order. */
+  layers: PrunedLayerReport[];
+  /** What compensation did: which layers absorbed removed channels, exact or approximate and why, what it could not follow. */
+  compensation: CompensationSummary;
+  /** Things the user should know (plan warnings, compensation limits, ...). */
+  warnings: string[];
+  /** ONNX Runtime comparison of the pruned model with the original, when validation ran. */
+  validation?: ValidationReport;
+  /** Milliseconds per stage. */
+  timings: Record<string, number>;
+}
