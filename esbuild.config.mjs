@@ -1,5 +1,6 @@
 // Builds the three bundles: the extension host (Node, CommonJS), the webview (browser, ESM)
 // and the command line (Node, CommonJS, with a shebang), plus the analysis worker.
+import * as fs from 'node:fs';
 import * as esbuild from 'esbuild';
 
 const watch = process.argv.includes('--watch');
@@ -30,8 +31,22 @@ const builds = [
     entryPoints: { webview: 'src/webview/main.ts' },
     outdir: 'dist',
     logLevel: 'info',
+    plugins: [copyCodicons()],
   },
 ];
+
+/** The webview's <vscode-icon> needs the codicon font: copy its stylesheet and font beside webview.js. */
+function copyCodicons() {
+  return {
+    name: 'copy-codicons',
+    setup(build) {
+      build.onEnd(() => {
+        fs.mkdirSync('dist', { recursive: true });
+        for (const f of ['codicon.css', 'codicon.ttf']) fs.copyFileSync(`node_modules/@vscode/codicons/dist/${f}`, `dist/${f}`);
+      });
+    },
+  };
+}
 
 if (watch) {
   for (const b of builds) (await esbuild.context(b)).watch();

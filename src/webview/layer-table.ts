@@ -1,0 +1,338 @@
+// The layer table: one row per weighted layer, pages fetched from the host as the user
+// scrolls (virtualised), sortable by any column, filterable, keyboard navigable, rows
+// expand into the channel inspection.
+import { LitElement, html, css, nothing, type PropertyValues } from 'lit';
+import { customElement, property, state, query } from 'lit/decorators.js';
+import '@lit-labs/virtualizer';
+import type { LitVirtualizer } from '@lit-labs/virtualizer/LitVirtualizer.js';
+import type { RangeChangedEvent } from '@lit-labs/virtualizer/events.js';
+import type { Criterion, LayerRow, SortKey, ViewPlan } from '../shared/protocol.ts';
+import type { HostClient } from './host.ts';
+import { int, score, si } from './format.ts';
+import { base } from './styles.ts';
+import './layer-detail.ts';
+
+export const PAGE = 100;
+
+interface Column {
+  key: SortKey;
+  label: string;
+  title: string;
+  num?: boolean;
+  cell(r: LayerRow, t: LayerTable): unknown;
+}
+
+const stat = (r: LayerRow, c: Criterion, k: 'min' | 'median' | 'max') => score(r.stats[c]?.[k]);
+
+const COLUMNS: Column[] = [
+  { key: 'name', label: 'Layer', title: 'Layer (node) name', cell: (r) => html`<span class="ellipsis name" title=${r.name}>${r.name}</span>` },
+  { key: 'op', label: 'Op', title: 'Operator type', cell: (r) => r.op },
+  { key: 'channels', label: 'Channels', title: 'Output channels (→ after the plan)', num: true, cell: (r, t) => t.channelsCell(r) },
+  { key: 'params', label: 'Params', title: 'Parameters of the layer', num: true, cell: (r) => html`<span title=${int(r.params)}>${si(r.params)}</span>` },
+  { key: 'macs', label: 'MACs', title: 'Multiply-accumulates at batch 1', num: true, cell: (r) => html`<span title=${int(r.macs)}>${si(r.macs)}</span>` },
+  { key: 'bn-gamma.min', label: 'γ min', title: 'BatchNorm |γ|: smallest', num: true, cell: (r) => stat(r, 'bn-gamma', 'min') },
+  { key: 'bn-gamma.median', label: 'γ median', title: 'BatchNorm |γ|: median', num: true, cell: (r) => stat(r, 'bn-gamma', 'median') },
+  { key: 'bn-gamma.max', label: 'γ max', title: 'BatchNorm |γ|: largest', num: true, cell: (r) => stat(r, 'bn-gamma', 'max') },
+  { key: 'bn-gamma.below', label: 'γ<1e-2', title: 'Channels with |γ| below 0.01 (below 0.001 / 0.05 in the tooltip)', num: true, cell: (r) => belowCell(r) },
+  { key: 'l1.median', label: 'L1 med', title: 'L1 norm of the filters: median (min–max in the tooltip)', num: true, cell: (r) => rangeCell(r, 'l1') },
+  { key: 'l2.median', label: 'L2 med', title: 'L2 norm of the filters: median (min–max in the tooltip)', num: true, cell: (r) => rangeCell(r, 'l2') },
+  { key: 'fpgm.median', label: 'FPGM med', title: 'Distance to the other filters (geometric median): median', num: true, cell: (r) => rangeCell(r, 'fpgm') },
+  { key: 'group', label: 'Group', title: 'Coupled channel group', num: true, cell: (r) => (r.groupId === null ? '–' : String(r.groupId)) },
+];
+
+function belowCell(r: LayerRow) {
+  const s = r.stats['bn-gamma'];
+  if (!s) return html`<span class="muted" title=${r.bnFused ? 'BatchNorm folded into this layer: no γ' : 'No BatchNorm after this layer'}>–</span>`;
+  return html`<span title=${`|γ| < 1e-3: ${s.below['1e-3']}, < 1e-2: ${s.below['1e-2']}, < 5e-2: ${s.below['5e-2']}`}>${s.below['1e-2']}</span>`;
+}
+
+function rangeCell(r: LayerRow, c: Criterion) {
+  const s = r.stats[c];
+  if (!s) return html`<span class="muted">–</span>`;
+  return html`<span title=${`min ${score(s.min)} · q1 ${score(s.q1)} · median ${score(s.median)} · q3 ${score(s.q3)} · max ${score(s.max)}`}>${score(s.median)}</span>`;
+}
+
+const RATIOS = [0.1, 0.25, 0.5, 0.75, 0.9];
+
+@customElement('layer-table')
+export class LayerTable extends LitElement {
+  static override styles = [
+    base,
+    css`
+      :host { display: flex; flex-direction: column; min-height: 0; }
+      .toolbar { display: flex; gap: 8px; align-items: center; margin-bottom: 6px; flex-wrap: wrap; }
+      .toolbar vscode-textfield { flex: 1 1 200px; max-width: 360px; }
+      .count { white-space: nowrap; }
+      .wrap { overflow-x: auto; overflow-y: hidden; flex: 1 1 auto; display: flex; flex-direction: column; min-height: 0;
+        border: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.35)); border-radius: 3px; }
+      .grid { min-width: var(--table-min, 1080px); display: flex; flex-direction: column; flex: 1 1 auto; min-height: 0; }
+      .row { display: grid; grid-template-columns: 22px minmax(180px, 1fr) 64px 84px 64px 64px 60px 64px 60px 54px 60px 60px 68px 50px 86px;
+        align-items: center; min-height: 24px; column-gap: 6px; padding-right: 6px; cursor: default; }
+      .head { font-weight: 600; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.35));
+        background: var(--vscode-editor-background); position: sticky; top: 0; z-index: 1; }
+      .head button { all: unset; cursor: pointer; display: flex; gap: 2px; align-items: center; width: 100%; padding: 4px 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+      .head .num button { justify-content: flex-end; }
+      .head button:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
+      .head .arrow { font-size: 0.8em; opacity: 0.8; }
+      lit-virtualizer { flex: 1 1 auto; min-height: 120px; height: var(--table-height, 420px); }
+      .item { width: 100%; }
+      .body .row { border-bottom: 1px solid transparent; }
+      .body .row:hover { background: var(--vscode-list-hoverBackground); }
+      .body .row:focus { outline: 1px solid var(--vscode-list-focusOutline, var(--vscode-focusBorder)); outline-offset: -1px; }
+      .body .row.focused { background: var(--vscode-list-inactiveSelectionBackground); }
+      .body .row.frozen .name { opacity: 0.75; }
+      .body .row.placeholder { color: var(--vscode-descriptionForeground); }
+      .twisty { width: 22px; text-align: center; cursor: pointer; user-select: none; opacity: 0.8; }
+      .after { color: var(--vscode-charts-red, var(--vscode-errorForeground)); }
+      .frozen-tag { font-size: 0.85em; color: var(--vscode-descriptionForeground); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+      .empty { padding: 16px; }
+      .cell-ctl select { width: 100%; }
+    `,
+  ];
+
+  @property({ attribute: false }) host!: HostClient;
+  @property({ attribute: false }) plan!: ViewPlan;
+  /** Channels after the plan, by layer name (from the live preview). */
+  @property({ attribute: false }) widths: ReadonlyMap<string, number> = new Map();
+  @property({ type: Boolean }) pruneable = true;
+
+  @state() private total = 0;
+  @state() private loaded = false;
+  @state() private sort: { key: SortKey; descending: boolean } = { key: 'macs', descending: true };
+  @state() private filter = '';
+  @state() private expanded = new Set<string>();
+  @state() private focusIndex = 0;
+  @state() private version = 0;
+  @state() private error = '';
+
+  @query('lit-virtualizer') private virtualizer?: LitVirtualizer;
+
+  private rows = new Map<number, LayerRow>();
+  private loadingPages = new Set<number>();
+  private generation = 0;
+  private items: number[] = [];
+  private filterTimer: ReturnType<typeof setTimeout> | undefined;
+  private restoredScroll = false;
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    const ui = this.host.ui;
+    if (ui.sort) this.sort = ui.sort;
+    if (ui.filter) this.filter = ui.filter;
+    if (ui.expanded) this.expanded = new Set(ui.expanded);
+    this.reload();
+  }
+
+  /** Drops the cached rows and fetches the first page again (sort, filter or model changed). */
+  reload(): void {
+    this.generation++;
+    this.rows.clear();
+    this.loadingPages.clear();
+    this.loadPage(0);
+  }
+
+  private async loadPage(page: number): Promise<void> {
+    if (this.loadingPages.has(page)) return;
+    this.loadingPages.add(page);
+    const gen = this.generation;
+    try {
+      const res = await this.host.request('getLayers', { offset: page * PAGE, limit: PAGE, sort: this.sort, filter: this.filter || undefined });
+      if (gen !== this.generation) return;
+      res.rows.forEach((r, i) => this.rows.set(res.offset + i, r));
+      if (res.total !== this.total) {
+        this.total = res.total;
+        this.focusIndex = Math.min(this.focusIndex, Math.max(0, res.total - 1));
+      }
+      this.loaded = true;
+      this.error = '';
+      this.version++;
+      this.dispatchEvent(new CustomEvent('rows-loaded', { detail: { total: res.total }, bubbles: true, composed: true }));
+    } catch (e) {
+      if (gen === this.generation) this.error = (e as Error).message;
+      this.loadingPages.delete(page);
+    }
+  }
+
+  private onRange(e: RangeChangedEvent): void {
+    for (let p = Math.floor(e.first / PAGE); p <= Math.floor(Math.max(e.first, e.last) / PAGE); p++) void this.loadPage(p);
+    const top = this.virtualizer?.scrollTop ?? 0;
+    if (this.restoredScroll) this.host.save({ scrollTop: top });
+  }
+
+  override updated(changed: PropertyValues<this>): void {
+    if (!this.restoredScroll && this.loaded && this.virtualizer) {
+      this.restoredScroll = true;
+      const top = this.host.ui.scrollTop;
+      if (top) requestAnimationFrame(() => this.virtualizer?.scrollTo({ top }));
+    }
+    if (changed.has('plan') && changed.get('plan') !== undefined) this.version++;
+  }
+
+  private setSort(key: SortKey): void {
+    const numeric = key !== 'name' && key !== 'op';
+    this.sort = this.sort.key === key ? { key, descending: !this.sort.descending } : { key, descending: numeric };
+    this.host.save({ sort: this.sort });
+    this.reload();
+  }
+
+  private onFilter(e: Event): void {
+    const v = (e.target as HTMLInputElement).value;
+    clearTimeout(this.filterTimer);
+    this.filterTimer = setTimeout(() => {
+      this.filter = v.trim();
+      this.host.save({ filter: this.filter });
+      this.focusIndex = 0;
+      this.reload();
+    }, 120);
+  }
+
+  toggle(name: string, open?: boolean): void {
+    const next = new Set(this.expanded);
+    const want = open ?? !next.has(name);
+    if (want) next.add(name);
+    else next.delete(name);
+    this.expanded = next;
+    this.host.save({ expanded: [...next] });
+    this.version++;
+  }
+
+  /** Scrolls to a layer, expands it and focuses its row (fetching rows when it is not loaded yet). */
+  async reveal(name: string): Promise<void> {
+    let index = this.indexOf(name);
+    if (index === undefined) {
+      const gen = this.generation;
+      const res = await this.host.request('getLayers', { offset: 0, limit: Math.min(10000, Math.max(this.total, PAGE)), sort: this.sort, filter: this.filter || undefined });
+      if (gen === this.generation) res.rows.forEach((r, i) => this.rows.set(i, r));
+      index = this.indexOf(name);
+      if (index === undefined && this.filter) {
+        this.filter = '';
+        this.host.save({ filter: '' });
+        const input = this.renderRoot.querySelector<HTMLInputElement>('vscode-textfield');
+        if (input) input.value = '';
+        this.reload();
+        return this.reveal(name);
+      }
+    }
+    if (index === undefined) return;
+    this.toggle(name, true);
+    this.focusRow(index);
+  }
+
+  private indexOf(name: string): number | undefined {
+    for (const [i, r] of this.rows) if (r.name === name) return i;
+    return undefined;
+  }
+
+  private focusRow(index: number): void {
+    this.focusIndex = index;
+    const r = this.rows.get(index);
+    if (r) this.dispatchEvent(new CustomEvent('layer-focus', { detail: { layer: r.name }, bubbles: true, composed: true }));
+    this.virtualizer?.element(index)?.scrollIntoView({ block: 'nearest' });
+    const tryFocus = (left: number) => {
+      const el = this.renderRoot.querySelector<HTMLElement>(`.row[data-index="${index}"]`);
+      if (el) el.focus({ preventScroll: false });
+      else if (left > 0) requestAnimationFrame(() => tryFocus(left - 1));
+    };
+    requestAnimationFrame(() => tryFocus(10));
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    if (!(e.target as HTMLElement).classList?.contains('row')) return;
+    const last = this.total - 1;
+    let next = this.focusIndex;
+    switch (e.key) {
+      case 'ArrowDown': next = Math.min(last, next + 1); break;
+      case 'ArrowUp': next = Math.max(0, next - 1); break;
+      case 'PageDown': next = Math.min(last, next + 15); break;
+      case 'PageUp': next = Math.max(0, next - 15); break;
+      case 'Home': next = 0; break;
+      case 'End': next = last; break;
+      case 'ArrowRight': case 'ArrowLeft': case 'Enter': case ' ': {
+        const r = this.rows.get(this.focusIndex);
+        if (r) this.toggle(r.name, e.key === 'ArrowRight' ? true : e.key === 'ArrowLeft' ? false : undefined);
+        e.preventDefault();
+        return;
+      }
+      default: return;
+    }
+    e.preventDefault();
+    this.focusRow(next);
+  }
+
+  channelsCell(r: LayerRow) {
+    const after = this.widths.get(r.name);
+    if (after === undefined || after === r.channels) return html`<span>${int(r.channels)}</span>`;
+    return html`<span title=${`${r.channels} → ${after} channels after the plan`}>${int(r.channels)} → <span class="after">${int(after)}</span></span>`;
+  }
+
+  private overrideValue(r: LayerRow): string {
+    if (this.plan.exclude?.includes(r.name)) return 'keep';
+    const o = this.plan.overrides?.[r.name]?.ratio;
+    return o === undefined ? 'plan' : String(o);
+  }
+
+  private onOverride(r: LayerRow, e: Event): void {
+    const v = (e.target as HTMLSelectElement).value;
+    this.dispatchEvent(new CustomEvent('layer-override', { detail: { layer: r.name, value: v }, bubbles: true, composed: true }));
+  }
+
+  private renderRow(i: number) {
+    const r = this.rows.get(i);
+    if (!r) {
+      return html`<div class="item"><div class="row placeholder" role="row" aria-rowindex=${i + 2} data-index=${i}><span></span><span>Loading…</span></div></div>`;
+    }
+    const open = this.expanded.has(r.name);
+    const focused = i === this.focusIndex;
+    const ov = this.overrideValue(r);
+    return html`<div class="item">
+      <div class="row ${r.prunable ? '' : 'frozen'} ${focused ? 'focused' : ''}" role="row" aria-rowindex=${i + 2} aria-expanded=${open ? 'true' : 'false'}
+        aria-selected=${focused ? 'true' : 'false'} data-index=${i} data-layer=${r.name} tabindex=${focused ? 0 : -1}
+        @click=${() => this.focusRow(i)} @dblclick=${() => this.toggle(r.name)}>
+        <span class="twisty" role="gridcell" aria-label=${open ? 'Collapse' : 'Expand'} @click=${(e: Event) => { e.stopPropagation(); this.focusIndex = i; this.toggle(r.name); }}>${open ? '▾' : '▸'}</span>
+        ${COLUMNS.map((c) => html`<span role="gridcell" class="${c.num ? 'num' : ''} ellipsis">${c.cell(r, this)}</span>`)}
+        <span role="gridcell" class="cell-ctl">${r.prunable
+          ? html`<select class="native" aria-label=${`Plan for ${r.name}`} title="Per-layer plan: follow the plan, keep every channel, or remove a fixed share" .value=${ov} @change=${(e: Event) => this.onOverride(r, e)} @click=${(e: Event) => e.stopPropagation()} @keydown=${(e: Event) => e.stopPropagation()}>
+              <option value="plan" ?selected=${ov === 'plan'}>plan</option>
+              <option value="keep" ?selected=${ov === 'keep'}>keep all</option>
+              ${RATIOS.map((x) => html`<option value=${String(x)} ?selected=${ov === String(x)}>−${Math.round(x * 100)}%</option>`)}
+            </select>`
+          : html`<span class="frozen-tag" title=${`Frozen: ${r.frozenReason ?? 'not prunable'}`}>🔒 frozen</span>`}</span>
+      </div>
+      ${open ? html`<layer-detail .host=${this.host} .layer=${r} .plan=${this.plan} @reveal-layer=${(e: CustomEvent<{ layer: string }>) => void this.reveal(e.detail.layer)}></layer-detail>` : nothing}
+    </div>`;
+  }
+
+  override render() {
+    if (this.items.length !== this.total) this.items = Array.from({ length: this.total }, (_, i) => i);
+    else this.items = [...this.items];
+    const sortLabel = (c: Column) => (this.sort.key === c.key ? (this.sort.descending ? 'descending' : 'ascending') : 'none');
+    return html`
+      <div class="toolbar">
+        <vscode-textfield placeholder="Filter by layer name or op" aria-label="Filter layers by name or op" .value=${this.filter} @input=${this.onFilter}>
+          <vscode-icon slot="content-before" name="filter"></vscode-icon>
+        </vscode-textfield>
+        <span class="muted count" aria-live="polite">${this.loaded ? `${int(this.total)} layer${this.total === 1 ? '' : 's'}${this.filter ? ' match' : ''}` : 'Loading layers…'}</span>
+        ${this.error ? html`<span class="error">${this.error}</span>` : nothing}
+      </div>
+      <div class="wrap">
+        <div class="grid" role="grid" aria-label="Prunable layers" aria-rowcount=${this.total + 1} @keydown=${this.onKey}>
+          <div class="row head" role="row" aria-rowindex="1">
+            <span role="columnheader"></span>
+            ${COLUMNS.map((c) => html`<span role="columnheader" class=${c.num ? 'num' : ''} aria-sort=${sortLabel(c)} title=${c.title}>
+              <button @click=${() => this.setSort(c.key)} aria-label=${`Sort by ${c.title}`}>${c.label}<span class="arrow">${this.sort.key === c.key ? (this.sort.descending ? '▼' : '▲') : ''}</span></button></span>`)}
+            <span role="columnheader" title="Per-layer plan override">Plan</span>
+          </div>
+          ${this.loaded && this.total === 0
+            ? html`<div class="empty muted">${this.filter ? `No layer matches “${this.filter}”.` : 'This model has no weighted (Conv/Gemm/MatMul) layer.'}</div>`
+            : html`<lit-virtualizer class="body" scroller .items=${this.items} .renderItem=${(i: number) => this.renderRow(i)} @rangeChanged=${this.onRange}></lit-virtualizer>`}
+        </div>
+      </div>
+    `;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'layer-table': LayerTable;
+  }
+}

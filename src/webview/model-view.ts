@@ -1,0 +1,343 @@
+// <onnx-model-view>: what the user sees when an .onnx file opens. The summary of the model,
+// the score distributions, the layer table and the plan panel with its live preview, the
+// prune run and its report; every piece of data is asked from the host through the protocol.
+import { LitElement, html, css, nothing } from 'lit';
+import { customElement, state, query } from 'lit/decorators.js';
+import type { Criterion, ErrorInfo, LayerRow, PlanPreview, ViewEvent, ViewPlan, ViewSummary } from '../shared/protocol.ts';
+import { bytes, int, pct, shape, si } from './format.ts';
+import { HostClient, RequestError } from './host.ts';
+import type { LayerTable } from './layer-table.ts';
+import type { RunState } from './plan-panel.ts';
+import { base } from './styles.ts';
+import './layer-table.ts';
+import './plan-panel.ts';
+import './histograms.ts';
+
+const PREVIEW_DELAY_MS = 150;
+
+export const DEFAULT_PLAN: ViewPlan = { criterion: 'bn-gamma', ratio: 0.5, scope: 'uniform', roundTo: 1, minChannels: 1, compensate: true };
+
+/** The plan with a per-layer choice from the table applied: 'plan', 'keep' (exclude) or a ratio. */
+export function withOverride(plan: ViewPlan, layer: string, value: string): ViewPlan {
+  const exclude = (plan.exclude ?? []).filter((n) => n !== layer);
+  const overrides = { ...(plan.overrides ?? {}) };
+  delete overrides[layer];
+  if (value === 'keep') exclude.push(layer);
+  else if (value !== 'plan') overrides[layer] = { ratio: Number(value) };
+  const next: ViewPlan = { ...plan, exclude, overrides };
+  if (!exclude.length) delete next.exclude;
+  if (!Object.keys(overrides).length) delete next.overrides;
+  return next;
+}
+
+@customElement('onnx-model-view')
+export class ModelView extends LitElement {
+  static override styles = [
+    base,
+    css`
+      :host { display: block; container: view / inline-size; padding: 12px 16px 24px; max-width: 1800px; }
+      header { display: flex; gap: 10px; align-items: baseline; flex-wrap: wrap; margin-bottom: 10px; }
+      header h1 { font-size: 1.35em; font-weight: 600; margin: 0; min-width: 0; max-width: 100%; }
+      .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 8px; margin-bottom: 10px; }
+      .metric .value { font-size: 1.35em; font-weight: 600; font-variant-numeric: tabular-nums; }
+      .metric .label { font-size: 0.85em; color: var(--vscode-descriptionForeground); }
+      .metric .sub { font-size: 0.85em; color: var(--vscode-descriptionForeground); margin-top: 2px; }
+      .io { font-size: 0.9em; display: grid; grid-template-columns: auto 1fr; gap: 0 8px; }
+      .io code { font-family: var(--vscode-editor-font-family, monospace); font-size: 0.95em; }
+      .banner { display: flex; gap: 8px; align-items: flex-start; padding: 8px 10px; margin-bottom: 10px; border-radius: 3px;
+        border-left: 3px solid var(--vscode-editorWarning-foreground); background: var(--vscode-inputValidation-warningBackground, transparent); }
+      .banner.info { border-left-color: var(--vscode-textLink-foreground); background: var(--vscode-textBlockQuote-background, transparent); }
+      .banner.error { border-left-color: var(--vscode-errorForeground); background: var(--vscode-inputValidation-errorBackground, transparent); color: var(--vscode-foreground); }
+      .main { display: grid; grid-template-columns: minmax(0, 1fr) 330px; grid-template-areas: 'hist plan' 'table plan'; gap: 12px; align-items: start; }
+      .hist { grid-area: hist; }
+      .table { grid-area: table; min-width: 0; }
+      .plan { grid-area: plan; position: sticky; top: 8px; }
+      @container view (max-width: 860px) {
+        .main { grid-template-columns: minmax(0, 1fr); grid-template-areas: 'plan' 'hist' 'table'; }
+        .plan { position: static; }
+      }
+      .loading { display: flex; gap: 10px; align-items: center; padding: 8px 0; }
+      progress { width: 240px; max-width: 50vw; }
+      .failed { max-width: 760px; margin: 40px auto; }
+      .failed pre { white-space: pre-wrap; word-break: break-word; font-family: var(--vscode-editor-font-family, monospace); font-size: 0.9em; }
+      .compare table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+      .compare td, .compare th { padding: 2px 6px; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.25)); text-align: right; }
+      .compare td:first-child, .compare th:first-child { text-align: left; max-width: 420px; }
+      .compare .w { width: 35%; }
+      .wbar { height: 8px; background: var(--vscode-panel-border, rgba(128,128,128,0.3)); border-radius: 2px; position: relative; }
+      .wbar > div { position: absolute; left: 0; top: 0; bottom: 0; background: var(--vscode-charts-blue, #3794ff); border-radius: 2px; }
+      .compare .scroll { max-height: 260px; overflow: auto; }
+    `,
+  ];
+
+  readonly host = new HostClient();
+
+  @state() private phase: 'loading' | 'ready' | 'failed' = 'loading';
+  @state() private loadingStage = 'Opening the model';
+  @state() private loadingFraction: number | undefined;
+  @state() private failure: ErrorInfo | undefined;
+  @state() private summary: ViewSummary | undefined;
+  @state() private plan: ViewPlan = { ...DEFAULT_PLAN };
+  @state() private preview: PlanPreview | undefined;
+  @state() private previewPending = false;
+  @state() private previewError = '';
+  @state() private run: RunState = { kind: 'idle' };
+  @state() private focusedLayer: string | undefined;
+  @state() private frozenRows: LayerRow[] = [];
+
+  @query('layer-table') private table?: LayerTable;
+
+  private planRestored = false;
+  private previewTimer: ReturnType<typeof setTimeout> | undefined;
+  private previewSeq = 0;
+  private previewRequest: number | undefined;
+  private pruneRequest: number | undefined;
+  private widths = new Map<string, number>();
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    const saved = this.host.ui.plan;
+    if (saved) {
+      this.plan = saved;
+      this.planRestored = true;
+    }
+    this.host.onEvent((e) => this.onEvent(e));
+    this.host.ready();
+    void this.loadSummary();
+  }
+
+  private async loadSummary(): Promise<void> {
+    try {
+      const s = await this.host.request('getSummary', {});
+      this.summary = s;
+      this.phase = 'ready';
+      if (!this.planRestored && s.bnCount === 0 && this.plan.criterion === 'bn-gamma') this.plan = { ...this.plan, criterion: 'l1' };
+      this.host.sendPlan(this.plan);
+      if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
+      if (s.prunableGroupCount > 0) this.schedulePreview(0);
+    } catch (e) {
+      if (this.phase !== 'failed') this.fail({ message: (e as Error).message, details: (e as RequestError).details });
+    }
+  }
+
+  private async loadFrozenReasons(): Promise<void> {
+    const page = await this.host.request('getLayers', { offset: 0, limit: 200 });
+    this.frozenRows = page.rows.filter((r) => !r.prunable);
+  }
+
+  private fail(error: ErrorInfo): void {
+    this.failure = error;
+    this.phase = 'failed';
+  }
+
+  private onEvent(e: ViewEvent): void {
+    switch (e.type) {
+      case 'loading':
+        this.loadingStage = e.stage;
+        this.loadingFraction = e.fraction;
+        break;
+      case 'loaded':
+        break;
+      case 'loadFailed':
+        this.fail(e.error);
+        break;
+      case 'revealLayer':
+        void this.table?.reveal(e.layer);
+        break;
+      case 'planChanged':
+        this.setPlan(e.plan);
+        break;
+      case 'theme':
+      case 'progress':
+        break;
+    }
+  }
+
+  private setPlan(plan: ViewPlan): void {
+    this.plan = plan;
+    this.planRestored = true;
+    this.host.save({ plan });
+    this.host.sendPlan(plan);
+    this.schedulePreview(PREVIEW_DELAY_MS);
+  }
+
+  /** Asks for a preview after the controls rest; an answer to an older plan is dropped. */
+  private schedulePreview(delay: number): void {
+    clearTimeout(this.previewTimer);
+    this.previewPending = true;
+    this.previewTimer = setTimeout(() => void this.runPreview(), delay);
+  }
+
+  private async runPreview(): Promise<void> {
+    const seq = ++this.previewSeq;
+    if (this.previewRequest !== undefined) this.host.cancel(this.previewRequest);
+    const h = this.host.start('previewPlan', { plan: this.plan });
+    this.previewRequest = h.id;
+    try {
+      const pv = await h.result;
+      if (seq !== this.previewSeq) return;
+      this.preview = pv;
+      this.previewError = '';
+      this.widths = new Map(pv.layers.map((l) => [l.name, l.channelsAfter]));
+    } catch (e) {
+      if (seq !== this.previewSeq || (e as RequestError).cancelled) return;
+      this.previewError = (e as Error).message;
+    } finally {
+      if (seq === this.previewSeq) {
+        this.previewPending = false;
+        this.previewRequest = undefined;
+      }
+    }
+  }
+
+  private async prune(): Promise<void> {
+    if (this.run.kind === 'running') return;
+    this.run = { kind: 'running', stage: 'Starting' };
+    const h = this.host.start('prune', { plan: this.plan, validate: true }, (stage, fraction) => {
+      if (this.run.kind === 'running') this.run = { kind: 'running', stage, fraction };
+    });
+    this.pruneRequest = h.id;
+    try {
+      const { report } = await h.result;
+      this.run = { kind: 'done', report };
+    } catch (e) {
+      const err = e as RequestError;
+      this.run = err.cancelled ? { kind: 'cancelled' } : { kind: 'failed', message: err.message, details: err.details };
+    } finally {
+      this.pruneRequest = undefined;
+    }
+  }
+
+  private cancelPrune(): void {
+    if (this.pruneRequest !== undefined) this.host.cancel(this.pruneRequest);
+  }
+
+  private async openFile(path: string): Promise<void> {
+    try {
+      await this.host.request('openFile', { path });
+    } catch (e) {
+      this.run = { kind: 'failed', message: `Could not open ${path}: ${(e as Error).message}` };
+    }
+  }
+
+  private available(): Criterion[] {
+    const s = this.summary;
+    const list: Criterion[] = [];
+    if (!s || s.bnCount > 0) list.push('bn-gamma');
+    list.push('l1', 'l2', 'fpgm');
+    return list;
+  }
+
+  override render() {
+    if (this.phase === 'failed') return this.renderFailure();
+    return html`
+      ${this.renderHeader()}
+      ${this.renderBanners()}
+      ${this.summary?.prunedFrom ? this.renderComparison() : nothing}
+      ${this.summary && this.summary.layerCount === 0
+        ? nothing
+        : html`<div class="main">
+            <aside class="plan">
+              <plan-panel .plan=${this.plan} .summary=${this.summary} .preview=${this.preview} .previewError=${this.previewError}
+                ?previewPending=${this.previewPending} .run=${this.run}
+                @plan-change=${(e: CustomEvent<{ plan: ViewPlan }>) => this.setPlan(e.detail.plan)}
+                @prune=${() => void this.prune()} @cancel-prune=${() => this.cancelPrune()}
+                @open-pruned=${(e: CustomEvent<{ path: string }>) => void this.openFile(e.detail.path)}
+                @dismiss-report=${() => { this.run = { kind: 'idle' }; }}></plan-panel>
+            </aside>
+            <section class="hist card" aria-label="Score distribution">
+              ${this.summary ? html`<score-histograms .host=${this.host} .plan=${this.plan} .layer=${this.focusedLayer} .available=${this.available()}></score-histograms>` : html`<div class="muted">Distributions appear once the model is analysed.</div>`}
+            </section>
+            <section class="table" aria-label="Layers">
+              <layer-table .host=${this.host} .plan=${this.plan} .widths=${this.widths}
+                @layer-focus=${(e: CustomEvent<{ layer: string }>) => { this.focusedLayer = e.detail.layer; }}
+                @layer-override=${(e: CustomEvent<{ layer: string; value: string }>) => this.setPlan(withOverride(this.plan, e.detail.layer, e.detail.value))}></layer-table>
+            </section>
+          </div>`}
+    `;
+  }
+
+  private renderHeader() {
+    const s = this.summary;
+    if (!s) {
+      return html`<header><h1>ONNX model</h1></header>
+        <div class="loading" role="status" aria-live="polite">
+          <vscode-progress-ring aria-label="Loading"></vscode-progress-ring>
+          <span>${this.loadingStage}${this.loadingFraction !== undefined ? ` — ${pct(this.loadingFraction, 0)}` : '…'}</span>
+          ${this.loadingFraction !== undefined ? html`<progress max="1" .value=${this.loadingFraction} aria-label="Loading progress"></progress>` : nothing}
+        </div>`;
+    }
+    const opsets = s.opsets.map((o) => `${o.domain === 'ai.onnx' || o.domain === '' ? 'opset' : o.domain} ${o.version}`).join(', ');
+    const io = (label: string, list: ViewSummary['inputs']) => list.map((t) => html`<span class="muted">${label}</span><span class="ellipsis" title=${`${t.name}: ${t.elemType} ${shape(t.shape)}`}><code>${t.name}</code> ${t.elemType} ${shape(t.shape)}</span>`);
+    return html`
+      <header>
+        <h1 class="ellipsis" title=${s.file}>${s.fileName}</h1>
+        <span class="pill outline" title=${`${int(s.sizeOnDisk)} bytes`}>${bytes(s.sizeOnDisk)}</span>
+        ${s.producer ? html`<span class="muted">${s.producer}</span>` : nothing}
+        <span class="muted">IR ${s.irVersion} · ${opsets}</span>
+        <span class="pill outline" title="Execution providers available for validation">${s.providers.map((p) => p.toUpperCase()).join(' · ')}</span>
+      </header>
+      <div class="cards">
+        <div class="card metric"><div class="label">Parameters</div><div class="value" data-metric="params">${int(s.params)}</div><div class="sub">${si(s.params)}</div></div>
+        <div class="card metric"><div class="label">MACs</div><div class="value" data-metric="macs" title=${int(s.macs)}>${si(s.macs)}</div>
+          <div class="sub">${s.batchAssumed ? 'symbolic batch counted as 1' : 'per inference'}</div></div>
+        <div class="card metric"><div class="label">Weighted layers</div><div class="value" data-metric="layers">${int(s.layerCount)}</div>
+          <div class="sub">${int(s.prunableLayerCount)} prunable · ${int(s.nodeCount)} nodes</div></div>
+        <div class="card metric"><div class="label">Channel groups</div><div class="value">${int(s.prunableGroupCount)} / ${int(s.groupCount)}</div><div class="sub">prunable / all</div></div>
+        <div class="card metric"><div class="label">BatchNorm</div><div class="value" data-metric="bn">${s.bnCount ? int(s.bnCount) : s.bnFused ? 'fused' : 'none'}</div>
+          <div class="sub">${s.bnCount ? 'γ available' : s.bnFused ? 'folded into the convolutions' : 'no BatchNorm layers'}</div></div>
+        <div class="card metric io-card"><div class="label">Inputs and outputs</div><div class="io">${io('in', s.inputs)}${io('out', s.outputs)}</div></div>
+      </div>`;
+  }
+
+  private renderBanners() {
+    const s = this.summary;
+    if (!s) return nothing;
+    const out = [];
+    if (s.bnFused) {
+      out.push(html`<div class="banner" role="note"><span>⚠</span><div><strong>No BatchNorm γ in this model:</strong> BN was folded into the convolutions at export, so Network Slimming's criterion is not available and filter norms (which include γ/√(var+ε)) are used instead.
+        For γ-based pruning, re-export with BN kept: <code>torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)</code>.</div></div>`);
+    }
+    for (const a of s.advice) if (!s.bnFused || !/batch ?norm|BN/i.test(a)) out.push(html`<div class="banner info" role="note"><span>ℹ</span><div>${a}</div></div>`);
+    if (s.layerCount === 0) {
+      out.push(html`<div class="banner info" role="status"><span>ℹ</span><div><strong>Nothing to prune:</strong> this model has no weighted layer (Conv, Gemm or MatMul with constant weights)${s.nodeCount === 0 ? ' — in fact its graph is empty' : ` among its ${int(s.nodeCount)} nodes`}.</div></div>`);
+    } else if (s.prunableLayerCount === 0) {
+      const reasons = [...new Set(this.frozenRows.map((r) => r.frozenReason).filter(Boolean))];
+      out.push(html`<div class="banner" role="status"><span>🔒</span><div><strong>No layer can be pruned:</strong> every one of the ${int(s.groupCount)} channel groups is frozen, because removing a channel there would change what the model means.
+        ${reasons.length ? html`<ul>${reasons.slice(0, 6).map((r) => html`<li>${r}</li>`)}</ul>` : nothing} Expand a row to see its group.</div></div>`);
+    }
+    return out;
+  }
+
+  private renderComparison() {
+    const pf = this.summary!.prunedFrom!;
+    const entries = Object.entries(pf.widths);
+    const changed = entries.filter(([, [b, a]]) => a !== b).length;
+    const sum = entries.reduce((acc, [, [b, a]]) => [acc[0]! + b, acc[1]! + a], [0, 0]);
+    return html`<section class="card compare" aria-label="Comparison with the original" style="margin-bottom:10px">
+      <h2>Pruned from <button class="link" title=${pf.source} @click=${() => void this.openFile(pf.source)}>${pf.source.split(/[\\/]/).pop()}</button>${pf.criterion ? html` <span class="muted">by ${pf.criterion}</span>` : nothing}</h2>
+      <div class="muted" style="margin-bottom:6px">${changed} of ${entries.length} layers narrower; ${int(sum[0]!)} → ${int(sum[1]!)} channels (${pct(sum[0] ? sum[1]! / sum[0] : 0)} kept).</div>
+      <div class="scroll"><table>
+        <thead><tr><th>layer</th><th>before</th><th>after</th><th>kept</th><th class="w"></th></tr></thead>
+        <tbody>${entries.map(([name, [b, a]]) => html`<tr><td class="ellipsis" title=${name}>${name}</td><td>${int(b)}</td><td>${int(a)}</td><td>${pct(b ? a / b : 0, 0)}</td>
+          <td class="w"><div class="wbar" role="img" aria-label=${`${a} of ${b} channels kept`}><div style="width:${b ? (a / b) * 100 : 0}%"></div></div></td></tr>`)}</tbody>
+      </table></div>
+    </section>`;
+  }
+
+  private renderFailure() {
+    const f = this.failure!;
+    return html`<div class="failed card" role="alert">
+      <h2 class="error">${f.cancelled ? 'Opening the model was cancelled' : 'This model could not be opened'}</h2>
+      <p>${f.message}</p>
+      ${f.details ? html`<details><summary>Details</summary><pre>${f.details}</pre></details>` : nothing}
+      <p class="muted">The file was not changed. Check that it is an ONNX model (a protobuf ModelProto) and that its external-data files are beside it.</p>
+    </div>`;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'onnx-model-view': ModelView;
+  }
+}

@@ -1,0 +1,299 @@
+// The plan panel: criterion, ratio or threshold, scope, rounding, minimum width, exclusions;
+// the live preview of what the plan does; Prune with progress and cancel; the report.
+import { LitElement, html, css, nothing } from 'lit';
+import { customElement, property } from 'lit/decorators.js';
+import type { Criterion, PlanPreview, PruneReportView, ViewPlan, ViewSummary } from '../shared/protocol.ts';
+import { bytes, change, int, ms, pct, score, si } from './format.ts';
+import { CRITERION_LABEL } from './layer-detail.ts';
+import { base } from './styles.ts';
+
+export type RunState =
+  | { kind: 'idle' }
+  | { kind: 'running'; stage: string; fraction?: number }
+  | { kind: 'done'; report: PruneReportView }
+  | { kind: 'failed'; message: string; details?: string }
+  | { kind: 'cancelled' };
+
+interface OutputRow { name: string; comparable?: boolean; maxAbsDiff?: number; cosine?: number; top1Agreement?: number; note?: string }
+interface RunInfo { sizeBytes?: number; latency?: { medianMs?: number } }
+interface Validation {
+  provider?: string; requestedProvider?: string; fallbackReason?: string;
+  outputs?: OutputRow[]; original?: RunInfo; pruned?: RunInfo; notes?: string[];
+}
+
+const CRITERIA_HELP: Record<Criterion, string> = {
+  'bn-gamma': 'Network Slimming: |γ| of the BatchNorm after each layer',
+  l1: 'L1 norm of each filter (Li et al. 2017)',
+  l2: 'L2 norm of each filter (Soft Filter Pruning)',
+  fpgm: 'Distance to the other filters: the geometric median (FPGM)',
+};
+
+@customElement('plan-panel')
+export class PlanPanel extends LitElement {
+  static override styles = [
+    base,
+    css`
+      :host { display: flex; flex-direction: column; gap: 12px; }
+      .field { display: flex; flex-direction: column; gap: 4px; }
+      .field > label, .legend { font-weight: 600; font-size: 0.92em; }
+      .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
+      .ratio { display: flex; gap: 8px; align-items: center; }
+      .ratio input[type=range] { flex: 1; accent-color: var(--vscode-button-background); }
+      .ratio output { min-width: 3.5em; text-align: right; font-variant-numeric: tabular-nums; }
+      vscode-textfield, vscode-single-select { width: 100%; }
+      .seg { display: inline-flex; border: 1px solid var(--vscode-button-border, var(--vscode-panel-border, rgba(128,128,128,0.5))); border-radius: 3px; overflow: hidden; }
+      .seg button { all: unset; cursor: pointer; padding: 2px 10px; font-size: 0.95em; }
+      .seg button[aria-pressed='true'] { background: var(--vscode-button-background); color: var(--vscode-button-foreground); }
+      .seg button:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
+      .hint { font-size: 0.9em; }
+      .stats { display: grid; grid-template-columns: auto 1fr auto; gap: 2px 10px; align-items: baseline; font-variant-numeric: tabular-nums; }
+      .stats .big { font-size: 1.15em; font-weight: 600; text-align: right; }
+      .delta { color: var(--vscode-charts-green, #388a34); font-weight: 600; text-align: right; }
+      .bar { height: 4px; background: var(--vscode-panel-border, rgba(128,128,128,0.3)); border-radius: 2px; grid-column: 1 / -1; margin-bottom: 6px; }
+      .bar > div { height: 100%; background: var(--vscode-charts-blue, #3794ff); border-radius: 2px; }
+      .chips { display: flex; flex-wrap: wrap; gap: 4px; }
+      .chip { display: inline-flex; gap: 4px; align-items: center; max-width: 100%; }
+      .chip span { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 220px; }
+      .chip button { all: unset; cursor: pointer; padding: 0 2px; }
+      .actions { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
+      .progress { display: flex; flex-direction: column; gap: 6px; }
+      progress { width: 100%; accent-color: var(--vscode-progressBar-background); }
+      table.report { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+      table.report td, table.report th { padding: 2px 4px; text-align: right; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.25)); }
+      table.report th:first-child, table.report td:first-child { text-align: left; }
+      table.report th { font-weight: 600; color: var(--vscode-descriptionForeground); }
+      .path { word-break: break-all; }
+    `,
+  ];
+
+  @property({ attribute: false }) plan!: ViewPlan;
+  @property({ attribute: false }) summary: ViewSummary | undefined;
+  @property({ attribute: false }) preview: PlanPreview | undefined;
+  @property({ attribute: false }) previewError = '';
+  @property({ type: Boolean }) previewPending = false;
+  @property({ attribute: false }) run: RunState = { kind: 'idle' };
+  @property({ type: Number }) suggestedThreshold: number | undefined;
+
+  private emit(plan: ViewPlan): void {
+    this.dispatchEvent(new CustomEvent('plan-change', { detail: { plan }, bubbles: true, composed: true }));
+  }
+
+  private set<K extends keyof ViewPlan>(k: K, v: ViewPlan[K]): void {
+    const next = { ...this.plan, [k]: v };
+    if (v === undefined) delete next[k];
+    this.emit(next);
+  }
+
+  private setMode(mode: 'ratio' | 'threshold'): void {
+    const next = { ...this.plan };
+    if (mode === 'ratio') {
+      delete next.threshold;
+      next.ratio ??= 0.5;
+    } else {
+      delete next.ratio;
+      next.threshold = this.suggestedThreshold !== undefined ? Number(this.suggestedThreshold.toPrecision(2)) : 0.01;
+      next.scope = 'global';
+    }
+    this.emit(next);
+  }
+
+  private intField(k: 'roundTo' | 'minChannels', e: Event): void {
+    const n = Number.parseInt((e.target as HTMLInputElement).value, 10);
+    this.set(k, Number.isFinite(n) && n >= 1 ? n : undefined);
+  }
+
+  private addExclusion(e: Event): void {
+    const input = e.target as HTMLInputElement;
+    const names = input.value.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!names.length) return;
+    this.set('exclude', [...new Set([...(this.plan.exclude ?? []), ...names])]);
+    input.value = '';
+  }
+
+  private removeExclusion(name: string): void {
+    const left = (this.plan.exclude ?? []).filter((n) => n !== name);
+    this.set('exclude', left.length ? left : undefined);
+  }
+
+  private removeOverride(name: string): void {
+    const o = { ...(this.plan.overrides ?? {}) };
+    delete o[name];
+    this.set('overrides', Object.keys(o).length ? o : undefined);
+  }
+
+  private act(name: 'prune' | 'cancel-prune' | 'open-pruned' | 'dismiss-report', detail?: unknown): void {
+    this.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
+  }
+
+  override render() {
+    const p = this.plan;
+    const mode = p.threshold !== undefined ? 'threshold' : 'ratio';
+    const hasBn = (this.summary?.bnCount ?? 0) > 0;
+    const running = this.run.kind === 'running';
+    return html`
+      <section class="card" aria-label="Pruning plan">
+        <h2>Pruning plan</h2>
+        <div class="field">
+          <label for="criterion">Criterion</label>
+          <vscode-single-select id="criterion" aria-label="Importance criterion" .value=${p.criterion} @change=${(e: Event) => this.set('criterion', (e.target as HTMLSelectElement).value as Criterion)}>
+            ${(Object.keys(CRITERION_LABEL) as Criterion[]).map((c) => html`<vscode-option value=${c} description=${CRITERIA_HELP[c]} ?selected=${c === p.criterion} ?disabled=${c === 'bn-gamma' && !hasBn}>${CRITERION_LABEL[c]}</vscode-option>`)}
+          </vscode-single-select>
+          <span class="muted hint">${CRITERIA_HELP[p.criterion]}${p.criterion === 'bn-gamma' && !hasBn ? ' — this model has no BatchNorm: choose a filter norm.' : ''}</span>
+        </div>
+
+        <div class="field" style="margin-top:10px">
+          <span class="legend" id="mode-label">Remove</span>
+          <span class="seg" role="group" aria-labelledby="mode-label">
+            <button aria-pressed=${mode === 'ratio' ? 'true' : 'false'} @click=${() => this.setMode('ratio')}>a share of channels</button>
+            <button aria-pressed=${mode === 'threshold' ? 'true' : 'false'} @click=${() => this.setMode('threshold')}>scores below a threshold</button>
+          </span>
+          ${mode === 'ratio'
+            ? html`<div class="ratio">
+                <input type="range" min="0" max="0.95" step="0.01" aria-label="Share of channels to remove" .value=${String(p.ratio ?? 0.5)}
+                  @input=${(e: Event) => this.set('ratio', Number((e.target as HTMLInputElement).value))}>
+                <output id="ratio-value" aria-live="polite">${pct(p.ratio ?? 0.5, 0)}</output>
+              </div>`
+            : html`<vscode-textfield type="number" aria-label="Score threshold" step="any" min="0" .value=${String(p.threshold ?? '')}
+                @change=${(e: Event) => { const v = Number((e.target as HTMLInputElement).value); if (Number.isFinite(v) && v >= 0) this.set('threshold', v); }}></vscode-textfield>
+              <span class="muted hint">Channels whose ${CRITERION_LABEL[p.criterion]} is below ${score(p.threshold)} are removed.</span>`}
+        </div>
+
+        <div class="field" style="margin-top:10px">
+          <span class="legend" id="scope-label">Scope</span>
+          <span class="seg" role="group" aria-labelledby="scope-label">
+            <button aria-pressed=${p.scope === 'uniform' ? 'true' : 'false'} title="The same share in every prunable group" @click=${() => this.set('scope', 'uniform')}>uniform</button>
+            <button aria-pressed=${p.scope === 'global' ? 'true' : 'false'} title="One ranking over all layers: each layer gets its own share (Network Slimming)" @click=${() => this.set('scope', 'global')}>global</button>
+          </span>
+          <span class="muted hint">${p.scope === 'uniform' ? 'The same share of channels in every prunable group.' : 'One ranking over all layers: each layer loses as many channels as fall below the global cut.'}</span>
+        </div>
+
+        <div class="row2" style="margin-top:10px">
+          <div class="field"><label for="round">Round to</label>
+            <vscode-textfield id="round" type="number" min="1" aria-label="Keep a multiple of this many channels" .value=${String(p.roundTo ?? 1)} @change=${(e: Event) => this.intField('roundTo', e)}></vscode-textfield></div>
+          <div class="field"><label for="minch">Minimum channels</label>
+            <vscode-textfield id="minch" type="number" min="1" aria-label="Never keep fewer channels than this" .value=${String(p.minChannels ?? 1)} @change=${(e: Event) => this.intField('minChannels', e)}></vscode-textfield></div>
+        </div>
+
+        <div class="field" style="margin-top:10px">
+          <vscode-checkbox .checked=${p.compensate ?? true} @change=${(e: Event) => this.set('compensate', (e.target as HTMLInputElement).checked)}
+            label="Fold removed channels' constant output into the next bias"></vscode-checkbox>
+        </div>
+
+        <div class="field" style="margin-top:10px">
+          <label for="exclude">Exclude layers</label>
+          <vscode-textfield id="exclude" placeholder="layer name, Enter to add" aria-label="Exclude layers by name" @change=${this.addExclusion}></vscode-textfield>
+          ${(p.exclude?.length || Object.keys(p.overrides ?? {}).length)
+            ? html`<div class="chips">
+                ${(p.exclude ?? []).map((n) => html`<span class="pill outline chip" title=${`${n}: every channel kept`}><span>${n}</span>keep all<button aria-label=${`Remove exclusion of ${n}`} @click=${() => this.removeExclusion(n)}>✕</button></span>`)}
+                ${Object.entries(p.overrides ?? {}).map(([n, o]) => html`<span class="pill outline chip" title=${`${n}: ${o.ratio !== undefined ? `remove ${pct(o.ratio, 0)}` : 'explicit channels'}`}><span>${n}</span>${o.ratio !== undefined ? `−${pct(o.ratio, 0)}` : 'custom'}<button aria-label=${`Remove override of ${n}`} @click=${() => this.removeOverride(n)}>✕</button></span>`)}
+              </div>`
+            : html`<span class="muted hint">Or set a layer's own share in the table's Plan column.</span>`}
+        </div>
+      </section>
+
+      ${this.renderPreview()}
+
+      <section class="card" aria-label="Prune">
+        <div class="actions">
+          <vscode-button ?disabled=${running || !this.summary?.prunableGroupCount} @click=${() => this.act('prune')} title="Write the pruned model beside the original and validate it in ONNX Runtime">
+            <vscode-icon slot="start" name="scissors"></vscode-icon>Prune</vscode-button>
+          ${this.summary ? html`<span class="muted hint">Writes a new file beside the original; the original is never changed.</span>` : nothing}
+        </div>
+        ${this.renderRun()}
+      </section>
+    `;
+  }
+
+  private renderPreview() {
+    const pv = this.preview;
+    if (!pv) {
+      return html`<section class="card" aria-label="Preview" aria-busy=${this.previewPending ? 'true' : 'false'}>
+        <h3>After pruning</h3>
+        ${this.previewError ? html`<div class="error">${this.previewError}</div>` : html`<div class="muted">${this.previewPending ? 'Computing…' : 'Move a control to see the result.'}</div>`}
+      </section>`;
+    }
+    const ch = pv.layers.reduce((a, l) => [a[0]! + l.channelsBefore, a[1]! + l.channelsAfter], [0, 0]);
+    const changed = pv.layers.filter((l) => l.channelsAfter !== l.channelsBefore).length;
+    const line = (label: string, b: number, a: number, fmt: (n: number) => string) => html`
+      <span>${label}</span><span class="big" title=${`${int(b)} → ${int(a)}`}>${fmt(a)}</span><span class="delta">${change(b, a)}</span>
+      <span class="bar" role="img" aria-label=${`${label}: ${pct(b ? a / b : 0)} of before`}><div style="width:${b ? Math.min(100, (a / b) * 100) : 0}%"></div></span>`;
+    return html`<section class="card preview" aria-label="Preview" aria-busy=${this.previewPending ? 'true' : 'false'} style=${this.previewPending ? 'opacity:0.75' : ''}>
+      <h3>After pruning ${this.previewPending ? html`<span class="muted">(updating…)</span>` : nothing}</h3>
+      <div class="stats">
+        ${line('Parameters', pv.params.before, pv.params.after, int)}
+        ${line('MACs', pv.macs.before, pv.macs.after, (n) => `${si(n)}`)}
+        ${line('Channels', ch[0]!, ch[1]!, int)}
+      </div>
+      <div class="muted hint">${changed} of ${pv.layers.length} layers narrower; before: ${int(pv.params.before)} parameters, ${si(pv.macs.before)} MACs.</div>
+      ${this.previewError ? html`<div class="error">${this.previewError}</div>` : nothing}
+    </section>`;
+  }
+
+  private renderRun() {
+    const r = this.run;
+    switch (r.kind) {
+      case 'idle': return nothing;
+      case 'running':
+        return html`<div class="progress" role="status" aria-live="polite" style="margin-top:10px">
+          <span>${r.stage}${r.fraction !== undefined ? ` — ${pct(r.fraction, 0)}` : ''}</span>
+          ${r.fraction !== undefined ? html`<progress max="1" .value=${r.fraction} aria-label="Pruning progress"></progress>` : html`<progress aria-label="Pruning progress"></progress>`}
+          <div><vscode-button secondary @click=${() => this.act('cancel-prune')}>Cancel</vscode-button></div>
+        </div>`;
+      case 'cancelled':
+        return html`<div class="warning" role="status" style="margin-top:10px">Pruning was cancelled; no file was written.</div>`;
+      case 'failed':
+        return html`<div class="error" role="alert" style="margin-top:10px">Pruning failed: ${r.message}${r.details ? html`<details><summary>Details</summary><pre class="path">${r.details}</pre></details>` : nothing}</div>`;
+      case 'done':
+        return this.renderReport(r.report);
+    }
+  }
+
+  private renderReport(rep: PruneReportView) {
+    const v = (rep.validation ?? undefined) as Validation | undefined;
+    const size = rep.size as { before?: number; after?: number } | undefined;
+    const before = v?.original, after = v?.pruned;
+    const sizeBefore = size?.before ?? before?.sizeBytes, sizeAfter = size?.after ?? after?.sizeBytes;
+    const lat = (x?: RunInfo) => x?.latency?.medianMs;
+    const row = (label: string, b: number | undefined, a: number | undefined, fmt: (n: number) => string) =>
+      b === undefined && a === undefined ? nothing : html`<tr><td>${label}</td><td>${b === undefined ? '–' : fmt(b)}</td><td>${a === undefined ? '–' : fmt(a)}</td><td>${b !== undefined && a !== undefined ? change(b, a) : ''}</td></tr>`;
+    return html`<div class="report" role="region" aria-label="Pruning report" style="margin-top:10px">
+      <h3>Report</h3>
+      <div>Wrote <span class="path" title=${rep.output}>${rep.output.split(/[\\/]/).pop()}</span></div>
+      <table class="report" style="margin-top:6px">
+        <thead><tr><th></th><th>before</th><th>after</th><th>change</th></tr></thead>
+        <tbody>
+          ${row('Parameters', rep.params.before, rep.params.after, int)}
+          ${row('MACs', rep.macs.before, rep.macs.after, si)}
+          ${row('Size', sizeBefore, sizeAfter, bytes)}
+          ${row('Latency (median)', lat(before), lat(after), ms)}
+        </tbody>
+      </table>
+      ${v ? this.renderValidation(v) : html`<div class="muted hint" style="margin-top:6px">Not validated in ONNX Runtime.</div>`}
+      <div class="actions" style="margin-top:8px">
+        <vscode-button @click=${() => this.act('open-pruned', { path: rep.output })}><vscode-icon slot="start" name="go-to-file"></vscode-icon>Open pruned model</vscode-button>
+        <vscode-button secondary @click=${() => this.act('dismiss-report')}>Dismiss</vscode-button>
+      </div>
+    </div>`;
+  }
+
+  private renderValidation(v: Validation) {
+    const outs = (v.outputs ?? []).filter((o) => o.comparable);
+    return html`<div style="margin-top:8px">
+      <div>Validated on <strong>${(v.provider ?? '?').toUpperCase()}</strong>${v.fallbackReason ? html` <span class="muted">(${v.requestedProvider === 'auto' ? 'CUDA unavailable: ' : ''}${v.fallbackReason})</span>` : nothing}</div>
+      ${outs.length
+        ? html`<table class="report" style="margin-top:4px">
+            <thead><tr><th>output</th><th>max |Δ|</th><th>cosine</th><th>top-1 agree</th></tr></thead>
+            <tbody>${outs.map((o) => html`<tr><td class="ellipsis" title=${o.name}>${o.name}</td><td>${score(o.maxAbsDiff)}</td><td>${o.cosine === undefined ? '–' : o.cosine.toFixed(5)}</td><td>${o.top1Agreement === undefined ? '–' : pct(o.top1Agreement)}</td></tr>`)}</tbody>
+          </table>`
+        : nothing}
+      ${(v.outputs ?? []).filter((o) => !o.comparable && o.note).map((o) => html`<div class="warning">${o.name}: ${o.note}</div>`)}
+      ${(v.notes ?? []).map((n) => html`<div class="muted hint">${n}</div>`)}
+    </div>`;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'plan-panel': PlanPanel;
+  }
+}

@@ -1,0 +1,235 @@
+// A fake extension host for the model view, running in the preview page: it implements the
+// protocol of src/shared/protocol.ts from fixture data (see fixture.ts) so the view can be
+// built, looked at and tested in a plain browser. Options come from the page's query string:
+//   delay=ms     answer latency          fail=1     the model fails to load
+//   empty=1      a model without layers   frozen=1   every group frozen
+//   pruned=1     the model was written by ONNX Pruner (comparison)
+//   scale=N      repeat the layers N times (thousands of rows)
+//   pruneMs=ms   how long a prune run takes
+import type { Criterion, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, RequestMessage, ToWebview, ViewEvent, ViewPlan } from '../../src/shared/protocol.ts';
+import type { ViewFixture } from './fixture.ts';
+
+declare global {
+  interface Window {
+    /** Every message the view posted, in order. */
+    __messages: FromWebview[];
+    /** Sends an event to the view as the host would. */
+    __emit: (e: ViewEvent) => void;
+    acquireVsCodeApi: () => { postMessage(m: unknown): void; getState(): unknown; setState(s: unknown): void };
+  }
+}
+
+const q = new URLSearchParams(location.search);
+const delay = Number(q.get('delay') ?? 30);
+const pruneMs = Number(q.get('pruneMs') ?? 1200);
+const fixture = JSON.parse(document.getElementById('fixture')!.textContent!) as ViewFixture;
+
+let { summary, layers, scores, groups } = fixture;
+const scale = Number(q.get('scale') ?? 1);
+if (scale > 1) {
+  const all: LayerRow[] = [];
+  const sc: ViewFixture['scores'] = {};
+  const gs: GroupInfo[] = [];
+  for (let k = 0; k < scale; k++) {
+    const rename = (n: string) => `/block${k}${n}`;
+    for (const g of groups) gs.push({ ...g, id: g.id + k * groups.length, layers: g.layers.map(rename), members: g.members.map((m) => ({ ...m, node: rename(m.node) })) });
+    for (const l of layers) {
+      all.push({ ...l, name: rename(l.name), groupId: l.groupId === null ? null : l.groupId + k * groups.length });
+      sc[rename(l.name)] = scores[l.name]!;
+    }
+  }
+  layers = all;
+  scores = sc;
+  groups = gs;
+  summary = { ...summary, layerCount: all.length, prunableLayerCount: all.filter((l) => l.prunable).length, groupCount: gs.length, prunableGroupCount: gs.filter((g) => g.prunable).length };
+}
+if (q.get('empty')) {
+  layers = [];
+  groups = [];
+  summary = { ...summary, fileName: 'empty.onnx', nodeCount: 0, layerCount: 0, prunableLayerCount: 0, groupCount: 0, prunableGroupCount: 0, params: 0, macs: 0, bnCount: 0, bnFused: false };
+}
+if (q.get('frozen')) {
+  layers = layers.map((l) => ({ ...l, prunable: false, frozenReason: l.frozenReason ?? 'a consumer of its output is not understood by the analysis (Resize with a channel scale)' }));
+  groups = groups.map((g) => ({ ...g, prunable: false, reason: g.reason ?? 'a consumer of its output is not understood by the analysis (Resize with a channel scale)' }));
+  summary = { ...summary, prunableLayerCount: 0, prunableGroupCount: 0 };
+}
+if (q.get('pruned')) {
+  const widths: Record<string, [number, number]> = {};
+  for (const l of layers) widths[l.name] = [l.channels, l.prunable ? Math.max(1, Math.round(l.channels * 0.5)) : l.channels];
+  summary = { ...summary, fileName: summary.fileName.replace(/\.onnx$/, '.pruned.onnx'), prunedFrom: { source: summary.fileName, widths, criterion: 'bn-gamma' } };
+}
+
+window.__messages = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const toView = (m: ToWebview) => window.dispatchEvent(new MessageEvent('message', { data: m }));
+window.__emit = (event) => toView({ kind: 'event', event });
+const cancelled = new Set<number>();
+
+window.acquireVsCodeApi = () => ({
+  postMessage(m: unknown) {
+    const msg = JSON.parse(JSON.stringify(m)) as FromWebview;
+    window.__messages.push(msg);
+    if (msg.kind === 'cancel') cancelled.add(msg.id);
+    if (msg.kind === 'request') void answer(msg);
+  },
+  getState: () => JSON.parse(sessionStorage.getItem('view-state') ?? 'null'),
+  setState: (s: unknown) => sessionStorage.setItem('view-state', JSON.stringify(s)),
+});
+
+// Loading: a few progress events, then the model is there (or it fails).
+const loaded = (async () => {
+  const stages = ['Reading the model', 'Indexing the graph', 'Finding channel groups', 'Scoring channels'];
+  for (let i = 0; i < stages.length; i++) {
+    window.__emit({ type: 'loading', stage: stages[i]!, fraction: i / stages.length });
+    await sleep(delay);
+  }
+  if (q.get('fail')) {
+    const error = { message: `${summary.fileName}: not a valid ONNX model (index out of range: 8 + 10 > 12)`, details: 'RangeError: index out of range: 8 + 10 > 12\n    at decodeModel (src/engine/onnx/model.ts:33)' };
+    window.__emit({ type: 'loadFailed', error });
+    throw error;
+  }
+  window.__emit({ type: 'loaded' });
+})();
+loaded.catch(() => {});
+
+async function answer(msg: RequestMessage): Promise<void> {
+  try {
+    await loaded;
+    await sleep(delay);
+    const result = await handle(msg);
+    if (cancelled.has(msg.id)) throw { message: 'Cancelled', cancelled: true };
+    toView({ kind: 'response', id: msg.id, ok: true, result });
+  } catch (e) {
+    const err = e as { message: string; details?: string; cancelled?: boolean };
+    toView({ kind: 'response', id: msg.id, ok: false, error: { message: err.message, details: err.details, cancelled: err.cancelled } });
+  }
+}
+
+function sortValue(r: LayerRow, key: string): number | string {
+  if (key === 'name' || key === 'op') return r[key];
+  if (key === 'channels' || key === 'params' || key === 'macs') return r[key];
+  if (key === 'group') return r.groupId ?? -1;
+  const [c, stat] = key.split('.') as [Criterion, string];
+  const s = r.stats[c];
+  if (!s) return Number.NEGATIVE_INFINITY;
+  return stat === 'below' ? s.below['1e-2'] : (s as unknown as Record<string, number>)[stat] ?? 0;
+}
+
+function queryLayers(p: LayerQuery) {
+  let rows = layers;
+  if (p.filter) {
+    const f = p.filter.toLowerCase();
+    rows = rows.filter((r) => r.name.toLowerCase().includes(f) || r.op.toLowerCase().includes(f));
+  }
+  if (p.sort) {
+    const { key, descending } = p.sort;
+    rows = [...rows].sort((a, b) => {
+      const x = sortValue(a, key), y = sortValue(b, key);
+      const c = typeof x === 'string' ? x.localeCompare(String(y)) : x - (y as number);
+      return descending ? -c : c;
+    });
+  }
+  return { total: rows.length, offset: p.offset, rows: rows.slice(p.offset, p.offset + p.limit) };
+}
+
+function histogram(values: number[], bins: number, log: boolean): Histogram | null {
+  const v = log ? values.filter((x) => x > 0) : values;
+  if (!v.length) return null;
+  const lo = Math.min(...v);
+  let hi = Math.max(...v);
+  if (hi === lo) hi = lo + 1;
+  const f = (x: number) => (log ? Math.log10(x) : x);
+  const a = f(lo), b = f(hi);
+  const edges = Array.from({ length: bins + 1 }, (_, i) => (log ? 10 ** (a + ((b - a) * i) / bins) : a + ((b - a) * i) / bins));
+  const counts = new Array<number>(bins).fill(0);
+  for (const x of v) counts[Math.min(bins - 1, Math.max(0, Math.floor(((f(x) - a) / (b - a)) * bins)))]!++;
+  return { edges, counts, log };
+}
+
+/** Which channels of each group the plan removes (the group's first scored layer decides). */
+function decide(plan: ViewPlan): Map<number, number[]> {
+  const removed = new Map<number, number[]>();
+  const scoreOf = (g: GroupInfo) => g.layers.map((l) => scores[l]?.[plan.criterion]).find((s) => s) ?? g.layers.map((l) => scores[l]?.l1).find((s) => s);
+  let globalCut: number | undefined = plan.threshold;
+  if (globalCut === undefined && plan.scope === 'global') {
+    const all = groups.filter((g) => g.prunable).flatMap((g) => scoreOf(g) ?? []).sort((x, y) => x - y);
+    globalCut = all[Math.floor((plan.ratio ?? 0) * all.length)] ?? Infinity;
+  }
+  for (const g of groups) {
+    if (!g.prunable || g.layers.some((l) => plan.exclude?.includes(l))) continue;
+    const s = scoreOf(g);
+    if (!s) continue;
+    const order = s.map((_, i) => i).sort((x, y) => s[x]! - s[y]!);
+    const ov = g.layers.map((l) => plan.overrides?.[l]?.ratio).find((r) => r !== undefined);
+    let n = ov !== undefined ? Math.floor(ov * s.length) : globalCut !== undefined ? s.filter((x) => x < globalCut!).length : Math.floor((plan.ratio ?? 0) * s.length);
+    let keep = Math.max(plan.minChannels ?? 1, s.length - n);
+    const r = plan.roundTo ?? 1;
+    if (r > 1) keep = Math.min(s.length, Math.ceil(keep / r) * r);
+    n = s.length - keep;
+    removed.set(g.id, order.slice(0, Math.max(0, n)));
+  }
+  return removed;
+}
+
+function preview(plan: ViewPlan): PlanPreview {
+  const removed = decide(plan);
+  let pb = 0, pa = 0, mb = 0, ma = 0;
+  const out: PlanPreview['layers'] = [];
+  for (const l of layers) {
+    const gone = l.groupId === null ? 0 : removed.get(l.groupId)?.length ?? 0;
+    const after = l.channels - gone;
+    out.push({ name: l.name, channelsBefore: l.channels, channelsAfter: after });
+    pb += l.params; mb += l.macs;
+    pa += l.params * (after / l.channels); ma += l.macs * (after / l.channels);
+  }
+  const extra = summary.params - pb;
+  return { params: { before: summary.params, after: Math.round(pa + extra) }, macs: { before: mb, after: Math.round(ma) }, layers: out };
+}
+
+async function handle(msg: RequestMessage): Promise<unknown> {
+  switch (msg.method) {
+    case 'getSummary': return summary;
+    case 'getLayers': return queryLayers(msg.params);
+    case 'getHistogram': {
+      const { criterion, layer, log, bins } = msg.params;
+      const values = layer ? scores[layer]?.[criterion] ?? [] : layers.filter((l) => l.prunable).flatMap((l) => scores[l.name]?.[criterion] ?? []);
+      return histogram(values, bins ?? 40, !!log);
+    }
+    case 'getLayerDetail': {
+      const l = layers.find((x) => x.name === msg.params.layer);
+      if (!l) throw { message: `No layer named ${msg.params.layer}` };
+      const g = groups.find((x) => x.id === l.groupId) ?? null;
+      const removed = msg.params.plan && g ? decide(msg.params.plan).get(g.id) ?? [] : [];
+      return { name: l.name, op: l.op, channels: l.channels, scores: scores[l.name] ?? {}, removed, group: g };
+    }
+    case 'previewPlan': return preview(msg.params.plan);
+    case 'prune': {
+      const stages = ['Resolving the plan', 'Rewriting tensors', 'Writing the pruned model', 'Validating in ONNX Runtime'];
+      for (let i = 0; i < stages.length; i++) {
+        if (cancelled.has(msg.id)) throw { message: 'Cancelled', cancelled: true };
+        window.__emit({ type: 'progress', requestId: msg.id, stage: stages[i]!, fraction: i / stages.length });
+        await sleep(pruneMs / stages.length);
+      }
+      if (cancelled.has(msg.id)) throw { message: 'Cancelled', cancelled: true };
+      const pv = preview(msg.params.plan);
+      const out = summary.fileName.replace(/\.onnx$/, '.pruned.onnx');
+      const ratio = pv.params.after / Math.max(1, pv.params.before);
+      return {
+        report: {
+          output: `models/${out}`,
+          params: pv.params,
+          macs: pv.macs,
+          size: { before: summary.sizeOnDisk, after: Math.round(summary.sizeOnDisk * ratio) },
+          validation: {
+            requestedProvider: 'auto', provider: 'cpu', fallbackReason: 'the CUDA provider library is not installed (libonnxruntime_providers_cuda.so)',
+            outputs: summary.outputs.map((o) => ({ name: o.name, comparable: true, maxAbsDiff: 0.0123, cosine: 0.99871, top1Agreement: 0.97 })),
+            original: { sizeBytes: summary.sizeOnDisk, latency: { medianMs: 21.4 } },
+            pruned: { sizeBytes: Math.round(summary.sizeOnDisk * ratio), latency: { medianMs: 12.9 } },
+          },
+        },
+      };
+    }
+    case 'validate': return { provider: 'cpu' };
+    case 'openFile': return null;
+  }
+}
