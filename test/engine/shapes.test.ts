@@ -3,6 +3,7 @@
 // model's outputs against what ONNX Runtime produces at batch 1.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
@@ -10,7 +11,7 @@ import { allSharedModels, fmnistBn, fmnistFused, shared, skipWithoutShared, temp
 import { decodeModel, loadModel } from '../../src/engine/onnx/model.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import { type Dim, inferShapes, valueInfoShape } from '../../src/engine/graph/shapes.ts';
-import { DataType } from '../../src/engine/onnx/proto.ts';
+import { DataType, ModelProtoType, type ModelProto, type ValueInfoProto } from '../../src/engine/onnx/proto.ts';
 
 const INT64_MAX = '9223372036854775807';
 
@@ -177,6 +178,35 @@ describe('shape inference: reshaping, broadcasting, matrices', () => {
   });
 });
 
+describe('shape inference: reductions and opset 18 forms', () => {
+  test('ReduceSum axes input (13), ArgMax, TopK, Softmax, LpPool', async () => {
+    const b = new ModelBuilder({ opset: 13 });
+    const x = b.input('x', [2, 3, 6, 5]);
+    const rs = b.node('ReduceSum', [x, b.initInt64('ax', [1, -1])], { keepdims: 0 });
+    const all = b.node('ReduceMax', [x], { keepdims: 1 });
+    const am = b.node('ArgMax', [x], { axis: 2, keepdims: 0 });
+    const [tv, ti] = b.nodeMulti('TopK', [x, b.initInt64('k', [2])], 2, { axis: -1 });
+    const sm = b.node('Softmax', [x], { axis: 1 });
+    const lp = b.node('LpPool', [x], { kernel_shape: [3, 2], strides: [3, 1] });
+    for (const o of [rs, all, am, tv, ti, sm, lp]) b.output(o, undefined, o === am || o === ti ? DataType.INT64 : DataType.FLOAT);
+    await expectShapes(b, { [rs]: [2, 6], [all]: [1, 1, 1, 1], [am]: [2, 3, 5], [tv]: [2, 3, 6, 2], [ti]: [2, 3, 6, 2], [sm]: [2, 3, 6, 5], [lp]: [2, 3, 2, 4] }, { x: [2, 3, 6, 5] });
+  });
+
+  test('opset 18: Split num_outputs, Resize axes, Pad axes, ReduceMean axes input', async () => {
+    const b = new ModelBuilder({ opset: 18, irVersion: 8 });
+    const x = b.input('x', [1, 7, 4, 6]);
+    const sp = b.nodeMulti('Split', [x], 3, { axis: 1, num_outputs: 3 });
+    const rz = b.node('Resize', [x, '', b.init('sc', [2], [2, 0.5])], { axes: [2, 3], mode: 'nearest' });
+    const pd = b.node('Pad', [x, b.initInt64('pads', [1, 2, 3, 4]), '', b.initInt64('pax', [1, 3])]);
+    const rm = b.node('ReduceMean', [x, b.initInt64('rax', [2, 3])]);
+    for (const o of [...sp, rz, pd, rm]) b.output(o);
+    await expectShapes(b, {
+      [sp[0]]: [1, 3, 4, 6], [sp[1]]: [1, 3, 4, 6], [sp[2]]: [1, 1, 4, 6],
+      [rz]: [1, 7, 8, 3], [pd]: [1, 11, 4, 12], [rm]: [1, 7, 1, 1],
+    }, { x: [1, 7, 4, 6] });
+  });
+});
+
 describe('shape inference: Split, Slice, Gather, Concat and value propagation', () => {
   test('channel shuffle as PyTorch exports it resolves through Shape -> Gather -> Unsqueeze -> Concat -> Reshape', async () => {
     const b = new ModelBuilder();
@@ -309,26 +339,44 @@ describe('shape inference on real models', () => {
     return dims;
   }
 
+  /**
+   * Runs the model in ONNX Runtime at batch 1 with every intermediate value exposed as an output,
+   * and compares each tensor's shape with the inferred one; also the exporter's value_info.
+   */
   async function checkAgainstOrt(file: string): Promise<void> {
-    const g = new Graph(loadModel(file));
+    const model = loadModel(file);
+    const g = new Graph(model);
     const r = inferShapes(g, { dims: batchOne(g) });
-    assert.deepEqual(r.unknown, [], `${file}: unknown shapes`);
-    const sess = await ort.InferenceSession.create(file, { logSeverityLevel: 3 });
+    const name = path.basename(file);
+    assert.deepEqual(r.unknown, [], `${name}: unknown shapes`);
+    for (const v of g.model.proto.graph!.value_info) {
+      const want = valueInfoShape(v);
+      if (want) assert.deepEqual(r.shapes.get(v.name!), want, `${name}: value_info ${v.name}`);
+    }
+    const values = g.nodes.flatMap((n) => n.output).filter((o) => o && !g.outputNames.has(o));
+    const proto = ModelProtoType.decode(fs.readFileSync(file)) as unknown as ModelProto;
+    proto.graph!.output.push(...values.map((v) => ({ name: v }) as ValueInfoProto));
+    const exposed = path.join(tmp, `all_${fileCount++}.onnx`);
+    fs.writeFileSync(exposed, ModelProtoType.encode(proto as never).finish());
+    const sess = await ort.InferenceSession.create(exposed, { logSeverityLevel: 3 });
     const feeds: Record<string, ort.Tensor> = {};
     for (const i of g.inputs) {
       const s = r.shapes.get(i.name!) as number[];
       feeds[i.name!] = new ort.Tensor('float32', new Float32Array(s.reduce((a, c) => a * c, 1)), s);
     }
     const out = await sess.run(feeds);
-    for (const o of g.outputs) assert.deepEqual(r.shapes.get(o.name!), [...out[o.name!].dims], `${path.basename(file)}: output ${o.name}`);
-    // intermediate tensors: the exporter's value_info, where it wrote one with a shape
-    for (const v of g.model.proto.graph!.value_info) {
-      const want = valueInfoShape(v);
-      if (want) assert.deepEqual(r.shapes.get(v.name!), want, `${path.basename(file)}: value_info ${v.name}`);
+    for (const o of g.outputs) assert.deepEqual(r.shapes.get(o.name!), [...out[o.name!].dims], `${name}: output ${o.name}`);
+    let compared = 0;
+    for (const v of values) {
+      if (!out[v]) continue;
+      assert.deepEqual(r.shapes.get(v), [...out[v].dims], `${name}: ${v} (${g.producer.get(v)?.op_type})`);
+      compared++;
     }
+    assert.ok(compared >= values.length * 0.9, `${name}: compared ${compared} of ${values.length}`);
+    fs.rmSync(exposed);
   }
 
-  test('the bundled sample models: outputs equal ONNX Runtime, symbolic batch kept without binding', async () => {
+  test('the bundled sample models: every tensor shape equals ONNX Runtime, symbolic batch kept without binding', async () => {
     for (const f of [fmnistBn, fmnistFused]) {
       await checkAgainstOrt(f);
       const r = inferShapes(new Graph(loadModel(f)));
@@ -337,7 +385,7 @@ describe('shape inference on real models', () => {
     }
   });
 
-  test('every shared model: inferred output shapes equal ONNX Runtime at batch 1', { skip: skipWithoutShared }, async () => {
+  test('every shared model: every inferred tensor shape (outputs and intermediates) equals ONNX Runtime at batch 1', { skip: skipWithoutShared }, async () => {
     const files = allSharedModels();
     assert.ok(files.length >= 9, 'expected the shared models');
     for (const rel of files) await checkAgainstOrt(shared(rel));
