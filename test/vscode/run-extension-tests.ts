@@ -6,6 +6,7 @@
 // (read by scripts/test.sh), and exits 0 only when every test passed.
 //
 // Usage: node --import tsx test/vscode/run-extension-tests.ts [--grep <pattern>]
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -36,6 +37,22 @@ async function tryElectron(grep: string | undefined, required: boolean): Promise
     if (required) throw new Error(`VS Code desktop download failed: ${msg}`, { cause: e });
     console.log(`VS Code desktop could not be downloaded (${msg}): using code-server`);
     return undefined;
+  }
+  // VS Code desktop needs a display: on a headless Linux use Xvfb when it is installed.
+  let xvfb: ChildProcess | undefined;
+  if (process.platform === 'linux' && !process.env.DISPLAY) {
+    const display = `:${90 + (process.pid % 9)}`;
+    xvfb = spawn('Xvfb', [display, '-screen', '0', '1400x900x24', '-nolisten', 'tcp'], { detached: true, stdio: 'ignore' });
+    const started = await new Promise<boolean>((resolve) => {
+      xvfb!.once('error', () => resolve(false));
+      setTimeout(() => resolve(xvfb!.exitCode === null), 1500);
+    });
+    if (!started) {
+      if (required) throw new Error('VS Code desktop needs a display: no DISPLAY and Xvfb could not start');
+      console.log('VS Code desktop needs a display (no DISPLAY, no Xvfb): using code-server');
+      return undefined;
+    }
+    process.env.DISPLAY = display;
   }
   const workspace = makeWorkspace([sampleModel]);
   const resultsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-pruner-mocha-'));
@@ -71,6 +88,13 @@ async function tryElectron(grep: string | undefined, required: boolean): Promise
     }
     return { code, results };
   } finally {
+    if (xvfb?.pid) {
+      try {
+        process.kill(-xvfb.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
     fs.rmSync(workspace, { recursive: true, force: true });
     fs.rmSync(resultsDir, { recursive: true, force: true });
   }
