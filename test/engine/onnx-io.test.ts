@@ -304,6 +304,7 @@ describe('bad input', () => {
   test('missing file and folder', () => {
     assertPrunerError(() => loadModel(path.join(dir, 'absent.onnx')), 'absent.onnx', 'ENOENT');
     assertPrunerError(() => loadModel(dir), 'folder');
+    if (fs.existsSync('/dev/zero')) assertPrunerError(() => loadModel('/dev/zero'), '/dev/zero', 'not a regular file');
   });
   test('truncated file', () => {
     const full = fs.readFileSync(fmnistBn);

@@ -60,6 +60,7 @@ export function loadModel(file: string): OnnxModel {
   try {
     const st = fs.fstatSync(fd);
     if (st.isDirectory()) throw new PrunerError(`${abs}: is a folder, not an ONNX file`, { subject: abs });
+    if (!st.isFile()) throw new PrunerError(`${abs}: not a regular file`, { subject: abs });
     if (st.size > PROTOBUF_LIMIT) {
       throw new PrunerError(
         `${abs}: ${(st.size / 2 ** 30).toFixed(2)} GiB in one file; ONNX files over 2 GiB must keep their weights in external data`,
