@@ -1,13 +1,211 @@
-// `onnx-pruner prune`: placeholder until its engine part lands.
+// `onnx-pruner prune <model>`: structured channel pruning by a criterion and a ratio or threshold
+// (or a saved plan), written beside the original as <name>.pruned.onnx. Prints a short summary,
+// or with --json the PruneReport the extension shows.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { PrunerError } from '../engine/errors.ts';
+import { previewPrune, pruneModel, readPlanFile, type PrunePreview } from '../engine/prune/prune.ts';
+import { serializePlan, validatePlan } from '../engine/prune/plan.ts';
+import type { PruneReport } from '../engine/prune/report.ts';
+import { CRITERIA, type Criterion, type PruningPlan } from '../engine/prune/types.ts';
+import type { ExecutionProviderChoice } from '../engine/runtime/types.ts';
+import { formatBytes, formatSI, formatTable } from './format.ts';
+
+interface PruneCliOptions {
+  criterion?: string;
+  ratio?: string;
+  threshold?: string;
+  global?: boolean;
+  normalize?: boolean;
+  roundTo?: string;
+  minChannels?: string;
+  exclude?: string[];
+  plan?: string;
+  savePlan?: string;
+  out?: string;
+  force?: boolean;
+  compensate: boolean;
+  gammaThreshold?: string;
+  validate?: boolean;
+  input?: string[];
+  ep: string;
+  json?: boolean;
+  dryRun?: boolean;
+}
+
+function number(flag: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new PrunerError(`${flag} expects a number, got "${v}"`);
+  return n;
+}
+
+function positiveInt(flag: string, v: string): number {
+  const n = number(flag, v);
+  if (!Number.isInteger(n) || n < 1) throw new PrunerError(`${flag} must be an integer ≥ 1, got "${v}"`);
+  return n;
+}
+
+/** The plan from `--plan` (if any) with every flag given on the command line applied over it. */
+export function planFromOptions(model: string, o: PruneCliOptions, given: (name: string) => boolean): PruningPlan {
+  const base: Partial<PruningPlan> = o.plan ? readPlanFile(o.plan) : {};
+  const plan: PruningPlan = { version: 1, criterion: (base.criterion ?? 'bn-gamma') as Criterion, scope: base.scope ?? 'uniform', ...base } as PruningPlan;
+  if (o.criterion !== undefined) {
+    if (!CRITERIA.includes(o.criterion as Criterion)) throw new PrunerError(`unknown criterion "${o.criterion}" (expected one of ${CRITERIA.join(', ')})`);
+    plan.criterion = o.criterion as Criterion;
+  } else if (!o.plan) throw new PrunerError(`--criterion is required (one of ${CRITERIA.join(', ')}), or give --plan`);
+  if (o.ratio !== undefined && o.threshold !== undefined) throw new PrunerError('give either --ratio or --threshold, not both');
+  if (o.ratio !== undefined) {
+    plan.ratio = number('--ratio', o.ratio);
+    delete plan.threshold;
+  }
+  if (o.threshold !== undefined) {
+    plan.threshold = number('--threshold', o.threshold);
+    delete plan.ratio;
+  }
+  if (plan.ratio === undefined && plan.threshold === undefined) throw new PrunerError('--ratio or --threshold is required (or a --plan that has one)');
+  if (o.global) plan.scope = 'global';
+  else if (!o.plan && o.threshold !== undefined) plan.scope = 'global';
+  if (given('normalize')) plan.normalize = o.normalize;
+  if (o.roundTo !== undefined) plan.roundTo = positiveInt('--round-to', o.roundTo);
+  if (o.minChannels !== undefined) plan.minChannels = positiveInt('--min-channels', o.minChannels);
+  if (o.exclude?.length) plan.exclude = [...(plan.exclude ?? []), ...o.exclude];
+  if (given('compensate') || !o.plan) plan.compensate = o.compensate;
+  plan.model = path.basename(model);
+  validatePlan(plan, o.plan ? path.basename(o.plan) : 'command line');
+  return plan;
+}
+
+function writePlan(file: string, plan: PruningPlan): void {
+  const abs = path.resolve(file);
+  const tmp = `${abs}.tmp-${process.pid}`;
+  try {
+    fs.writeFileSync(tmp, serializePlan(plan), { flag: 'wx' });
+    fs.renameSync(tmp, abs);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new PrunerError(`${abs}: cannot write the plan (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { subject: abs });
+  }
+}
 
 export function registerPrune(program: Command): void {
-  program
+  const cmd = program
     .command('prune')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new PrunerError('prune is not implemented yet');
+    .description('Remove the least important channels of a model; writes <name>.pruned.onnx beside it (never overwrites the original)')
+    .argument('<model>', 'the .onnx model')
+    .option('--criterion <name>', `importance criterion: ${CRITERIA.join(', ')}`)
+    .option('--ratio <r>', 'fraction of channels to remove, in [0, 1)')
+    .option('--threshold <t>', 'remove channels whose score is below t (implies --global unless a plan says otherwise)')
+    .option('--global', 'one ranking over all layers (each layer gets its own ratio) instead of the same ratio everywhere')
+    .option('--normalize', 'normalise scores per layer before a global ranking (default for norms)')
+    .option('--no-normalize', 'do not normalise scores (default for bn-gamma)')
+    .option('--round-to <n>', 'keep a multiple of n channels per layer group')
+    .option('--min-channels <n>', 'never keep fewer than n channels in a layer group')
+    .option('--exclude <pattern...>', 'leave layers matching these names alone (glob with * and ?, or /regex/)')
+    .option('--plan <file>', 'start from a saved pruning plan (flags given here override its fields)')
+    .option('--save-plan <file>', 'write the plan used as JSON')
+    .option('--dry-run', 'show what would be pruned, write the plan if --save-plan, write no model')
+    .option('--out <path>', 'output file (default <name>.pruned.onnx beside the model, numbered if it exists)')
+    .option('--force', 'overwrite an existing output file (never the input model)')
+    .option('--no-compensate', 'do not fold removed channels\' constant outputs into the next layers\' biases')
+    .option('--gamma-threshold <g>', 'BN |γ| below which a removed channel counts as constant for compensation', '0.01')
+    .option('--validate', 'run both models in ONNX Runtime and compare their outputs')
+    .option('--input <file...>', 'validation input file(s) (.f32[:AxBxC] or .npy, optionally NAME=FILE); random when absent')
+    .option('--ep <provider>', 'execution provider for validation: auto, cuda or cpu', 'auto')
+    .option('--json', 'print the report as JSON');
+  cmd.action(async (model: string, o: PruneCliOptions) => {
+    if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
+    const plan = planFromOptions(model, o, (name) => cmd.getOptionValueSource(name) === 'cli');
+    const gammaThreshold = number('--gamma-threshold', o.gammaThreshold ?? '0.01');
+    if (o.dryRun) {
+      const p = await previewPrune(model, plan);
+      if (o.savePlan) writePlan(o.savePlan, p.plan);
+      process.stdout.write(o.json ? `${JSON.stringify({ ...p, kept: Object.fromEntries(p.kept) }, null, 2)}\n` : formatPreview(p, o.savePlan));
+      return;
+    }
+    const progress = o.json ? undefined : (stage: string) => process.stderr.write(`… ${stage}\n`);
+    const report = await pruneModel(model, plan, {
+      out: o.out,
+      force: o.force,
+      validate: o.validate,
+      ep: o.ep as ExecutionProviderChoice,
+      validationInputs: o.input,
+      gammaThreshold,
+      onProgress: progress,
     });
+    if (o.savePlan) writePlan(o.savePlan, report.plan);
+    process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatPruneReport(report));
+  });
+}
+
+function change(before: number, after: number): string {
+  if (before === 0) return '';
+  const p = ((after - before) / before) * 100;
+  return `${p > 0 ? '+' : ''}${p.toFixed(1)}%`;
+}
+
+function describePlan(p: PruningPlan): string {
+  const amount = p.ratio !== undefined ? `ratio ${p.ratio}` : `threshold ${p.threshold}`;
+  return `${p.criterion}, ${amount}, ${p.scope}${p.compensate === false ? ', no compensation' : ''}`;
+}
+
+/** The human summary of a run: output, figures before → after, per-layer widths, compensation, validation. */
+export function formatPruneReport(r: PruneReport): string {
+  const out: string[] = [];
+  out.push(`Pruned ${r.input}`);
+  out.push(`  wrote        ${r.output}${r.externalData ? ` (+ ${path.basename(r.externalData)})` : ''}`);
+  out.push(`  plan         ${describePlan(r.plan)}`);
+  out.push(`  parameters   ${formatSI(r.params.before)} → ${formatSI(r.params.after)} (${change(r.params.before, r.params.after)})`);
+  out.push(`  MACs         ${formatSI(r.macs.before)} → ${formatSI(r.macs.after)} (${change(r.macs.before, r.macs.after)})`);
+  out.push(`  size         ${formatBytes(r.size.before)} → ${formatBytes(r.size.after)} (${change(r.size.before, r.size.after)})`);
+  out.push(`  groups       ${r.groups.pruned} of ${r.groups.prunable} prunable channel groups pruned; ${r.groups.frozen} frozen`);
+  out.push('');
+  if (r.layers.length) {
+    out.push(
+      ...formatTable(
+        [{ header: 'layer' }, { header: 'op' }, { header: 'channels', align: 'right' }, { header: 'kept', align: 'right' }],
+        r.layers.map((l) => [l.name, l.op, `${l.channelsBefore} → ${l.channelsAfter}`, `${((l.channelsAfter / l.channelsBefore) * 100).toFixed(0)}%`]),
+      ),
+    );
+  } else out.push('No layer lost channels.');
+  out.push('');
+  const c = r.compensation;
+  if (!c.enabled) out.push('Compensation off.');
+  else if (c.constantChannels === 0) out.push(`Compensation: no removed channel had |γ| < ${c.gammaThreshold}; nothing to fold.`);
+  else {
+    const exact = c.layers.filter((l) => l.exact);
+    out.push(`Compensation: ${c.channelsCompensated} of ${c.constantChannels} constant channels (|γ| < ${c.gammaThreshold}) folded into ${c.layers.length} layers, ${exact.length} exact, ${c.layers.length - exact.length} approximate`);
+    for (const l of c.layers.filter((x) => !x.exact)) out.push(`  approximate  ${l.name}: ${l.reason}`);
+    for (const s of c.skipped) out.push(`  not followed ${s.node} (${s.channels} channels): ${s.reason}`);
+  }
+  if (r.validation) {
+    const v = r.validation;
+    out.push('');
+    out.push(`Validation on ${v.provider}${v.fallbackReason ? ` (CUDA: ${v.fallbackReason})` : ''}:`);
+    for (const o of v.outputs) {
+      if (!o.comparable) out.push(`  ${o.name}: not compared (${o.note ?? ''})`);
+      else {
+        const top1 = o.top1Agreement !== undefined ? `, top-1 agreement ${(o.top1Agreement * 100).toFixed(1)}%` : '';
+        out.push(`  ${o.name} [${o.originalShape.join(', ')}]: max |Δ| ${o.maxAbsDiff?.toExponential(2)}, cosine ${o.cosine?.toFixed(6)}${top1}`);
+      }
+    }
+    out.push(`  latency median ${v.original.latency.medianMs.toFixed(2)} ms → ${v.pruned.latency.medianMs.toFixed(2)} ms`);
+  }
+  for (const w of r.warnings) out.push(`warning: ${w}`);
+  return `${out.join('\n')}\n`;
+}
+
+function formatPreview(p: PrunePreview, savedPlan?: string): string {
+  const out: string[] = [];
+  out.push(`Dry run on ${p.input} (nothing written${savedPlan ? `; plan saved to ${path.resolve(savedPlan)}` : ''})`);
+  out.push(`  plan         ${describePlan(p.plan)}`);
+  out.push(`  parameters   ${formatSI(p.preview.params.before)} → ${formatSI(p.preview.params.after)} (${change(p.preview.params.before, p.preview.params.after)})`);
+  out.push(`  MACs         ${formatSI(p.preview.macs.before)} → ${formatSI(p.preview.macs.after)} (${change(p.preview.macs.before, p.preview.macs.after)})`);
+  const changed = p.preview.layers.filter((l) => l.channelsAfter !== l.channelsBefore);
+  if (changed.length) {
+    out.push('');
+    out.push(...formatTable([{ header: 'layer' }, { header: 'op' }, { header: 'channels', align: 'right' }], changed.map((l) => [l.name, l.op, `${l.channelsBefore} → ${l.channelsAfter}`])));
+  }
+  for (const w of p.warnings) out.push(`warning: ${w}`);
+  return `${out.join('\n')}\n`;
 }

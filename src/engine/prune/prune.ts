@@ -16,6 +16,7 @@ import { parsePlan, resolvePlan, validatePlan } from './plan.ts';
 import { pruneGraph } from './surgery.ts';
 import { chooseOutputPath, type OutputPathOptions } from './output-path.ts';
 import type { PruneReport } from './report.ts';
+import { previewPlan, type PlanPreview } from './preview.ts';
 import type { PruningPlan } from './types.ts';
 
 export interface PruneOptions extends OutputPathOptions {
@@ -120,7 +121,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
       },
       layers: result.layers.map((l) => ({ name: l.name, op: l.op, group: l.group, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter, keptChannels: l.keptChannels })),
       compensation: result.compensation,
-      warnings: [...(resolved as { warnings?: string[] }).warnings ?? [], ...result.warnings],
+      warnings: [...resolved.warnings, ...result.warnings],
       timings,
     };
     if (opts.validate) {
@@ -141,6 +142,26 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
     for (const f of written) fs.rmSync(f, { force: true });
     throw e;
   }
+}
+
+export interface PrunePreview {
+  input: string;
+  plan: PruningPlan;
+  /** Kept channel indices per pruned group, as the run would apply them. */
+  kept: Map<number, number[]>;
+  preview: PlanPreview;
+  warnings: string[];
+}
+
+/** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
+export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal } = {}): Promise<PrunePreview> {
+  validatePlan(plan, path.basename(inputPath));
+  const model = loadModel(inputPath);
+  const graph = new Graph(model);
+  const deps = analyzeDependencies(graph, { signal: opts.signal });
+  const importance = await computeImportance(graph, deps, { signal: opts.signal });
+  const resolved = resolvePlan(plan, deps, importance);
+  return { input: model.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(graph, deps, resolved), warnings: resolved.warnings };
 }
 
 /** Reads a plan document (JSON) from a file; PrunerError naming the file when it is not a valid plan. */
