@@ -267,6 +267,36 @@ describe('dependency analysis rules', () => {
     assert.equal(g.reason, "Reshape 'rs' moves or mixes the channel axis (shape [1,2,2,16])");
   });
 
+  it('Reshape [N, C] -> [N, C, 1, 1] (SE gate made of Gemms) keeps the channels; C is rewritten', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3, 8, 8]);
+    const a = convRelu(b, x, 3, 8, 'a');
+    const s = b.relu(b.gemm(b.flatten(b.gap(a)), 8, 2, 'fc1'));
+    const gate = b.node('Sigmoid', [b.gemm(s, 2, 8, 'fc2')]);
+    const r = b.node('Reshape', [gate, b.initInt64('gshape', [0, 8, 1, 1])], {}, 'unflat');
+    head(b, b.mul(a, r), 8);
+    const res = analyze(b);
+    const g = groupOf(res, 'a');
+    assert.equal(groupOf(res, 'fc2').id, g.id);
+    assert.equal(g.prunable, true);
+    assert.deepEqual(g.members.filter((m) => m.role === 'shape').map((m) => [m.node, m.tensor, m.axis, m.mapping]), [['unflat', 'gshape', 1, { kind: 'identity' }]]);
+    assert.deepEqual(member(g, 'fc1').mapping, { kind: 'identity' }); // one feature per channel after GAP
+  });
+
+  it('Reshape keeping batch and channels passes ([0,0,-1], [1,8,64]); one splitting channels freezes', () => {
+    for (const [shape, ok, rewritten] of [[[0, 0, -1], true, false], [[1, 8, 64], true, true], [[0, 4, -1], false, false]] as const) {
+      const b = new ModelBuilder();
+      const x = b.input('x', [1, 3, 8, 8]);
+      const r = b.node('Reshape', [convRelu(b, x, 3, 8, 'a'), b.initInt64('shape', [...shape])], {}, 'rs');
+      b.output(b.node('Mystery', [r], {}, 'mystery'));
+      const g = groupOf(analyze(b), 'a');
+      // Past the Reshape the channels reach an unknown operator: that is the reason when the Reshape passes.
+      const expected = ok ? "Mystery 'mystery' is an operator the analysis does not model" : `Reshape 'rs' moves or mixes the channel axis (shape [${shape.join(',')}])`;
+      assert.equal(g.reason, expected, String(shape));
+      assert.equal(g.members.some((m) => m.role === 'shape'), rewritten, String(shape));
+    }
+  });
+
   it('SE gate [N,C,1,1] couples the gate producer with the gated tensor', () => {
     const b = new ModelBuilder();
     const x = b.input('x', [1, 3, 8, 8]);

@@ -620,7 +620,13 @@ const flatten: OpRule = {
   },
 };
 
-/** Reshape: provably a flatten into [batch, C * inner] (respecting 0 and -1), else frozen. */
+/**
+ * Reshape, provably one of two forms (respecting 0 = copy and -1 = infer), else frozen:
+ * - a flatten into [batch, C * inner] (into Gemm / MatMul): the layout gets a block of `inner` per channel;
+ * - [batch, C, rest...] keeping batch and channels, with the same number of elements per channel
+ *   (e.g. an SE gate [N, C] -> [N, C, 1, 1], or [N, C, H, W] -> [N, C, H*W]).
+ * A literal C (or C * inner) in the shape is a 'shape' member, rewritten by surgery.
+ */
 const reshape: OpRule = {
   data: [0],
   apply(ctx, node) {
@@ -633,32 +639,60 @@ const reshape: OpRule = {
       ctx.freeze(l, `${label} has a non-constant shape`);
       return;
     }
+    const mixes = () => ctx.freeze(l, `${label} moves or mixes the channel axis (shape [${shape.join(',')}])`);
+    if (l.axis !== 1 || (attrInt(node, 'allowzero', 0) === 1 && shape.includes(0))) {
+      mixes();
+      return;
+    }
+    const width = layoutWidth(l);
     const inner = innerSize(ctx, node.input[0], l);
     const perChannel = l.block !== undefined && inner !== undefined ? l.block * inner : undefined;
-    const features = perChannel !== undefined ? perChannel * layoutWidth(l) : undefined;
+    const features = perChannel !== undefined ? perChannel * width : undefined;
     const inShape = ctx.shapeOf(node.input[0]);
     const batch = typeof inShape?.[0] === 'number' ? inShape[0] : undefined;
     const [s0, s1] = shape;
-    let flat = false;
-    let literal = false;
-    if (shape.length === 2 && l.axis === 1) {
-      if (s1 === -1 && (s0 === 0 || s0 === 1 || (batch !== undefined && s0 === batch))) flat = true;
-      else if (features !== undefined && s1 === features && (s0 === 0 || s0 === -1 || s0 === 1 || s0 === batch)) flat = literal = true;
-    }
-    if (!flat) {
-      ctx.freeze(l, `${label} moves or mixes the channel axis (shape [${shape.join(',')}])`);
-      return;
-    }
-    if (literal) {
+    const shapeMember = (block: number | undefined) => {
       const base = old
         ? { node: node.name!, op: node.op_type!, role: 'shape' as const, axis: 1, attribute: 'shape' }
         : (() => {
             const c = ctx.constantInput(node, 1)!;
             return { node: node.name!, op: node.op_type!, role: 'shape' as const, tensor: c.tensor, inputIndex: 1, axis: 1, shared: c.shared };
           })();
-      ctx.addSegmentMembers(l, base, perChannel);
+      ctx.addSegmentMembers(l, base, block);
+    };
+    if (shape.length === 2) {
+      let flat = false;
+      let literal = false;
+      if (s1 === -1 && (s0 === 0 || s0 === 1 || (batch !== undefined && s0 === batch))) flat = true;
+      else if (features !== undefined && s1 === features && (s0 === 0 || s0 === -1 || s0 === 1 || s0 === batch)) flat = literal = true;
+      if (flat) {
+        if (literal) shapeMember(perChannel);
+        if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: l.segs, block: perChannel, spatial: [] }, node);
+        return;
+      }
     }
-    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: l.segs, block: perChannel, spatial: [] }, node);
+    // [batch, C, rest...]: channel c's elements stay channel c's when batch and C are kept and each
+    // channel keeps its element count.
+    const channelsKept = (s1 === 0 && l.block === 1 && l.rank > 1) || s1 === width;
+    if (shape.length >= 2 && channelsKept && perChannel !== undefined) {
+      const rest = shape.slice(2).map((d, i): number | undefined => {
+        if (d !== 0) return d;
+        const copied = l.rank === shape.length ? inShape?.[i + 2] : undefined;
+        return typeof copied === 'number' ? copied : undefined;
+      });
+      const unknown = rest.filter((d) => d === -1 || d === undefined).length;
+      const known = rest.reduce<number>((p, d) => (d !== undefined && d > 0 ? p * d : p), 1);
+      let resolved: (number | undefined)[] | undefined;
+      if (unknown === 0 && known === perChannel) resolved = rest;
+      else if (unknown === 1 && rest.includes(-1) && perChannel % known === 0 && (s0 === 0 || (batch !== undefined && s0 === batch))) resolved = rest.map((d) => (d === -1 ? perChannel / known : d));
+      const batchKept = s0 === 0 || (batch !== undefined && s0 === batch) || ((s0 === -1 || s0 === 1) && unknown === 0);
+      if (resolved && batchKept) {
+        if (s1 !== 0) shapeMember(undefined);
+        if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: shape.length, segs: l.segs, block: 1, spatial: resolved }, node);
+        return;
+      }
+    }
+    mixes();
   },
 };
 
