@@ -21,6 +21,11 @@ export class Graph {
   readonly valueInfo = new Map<string, ValueInfoProto>();
   readonly opsets = new Map<string, number>();
   readonly byName = new Map<string, NodeProto>();
+  /**
+   * Nodes that had no name in the file and were given a display name (`<op>_<index>`) by this index.
+   * Writers of a modified model clear these names again so that untouched nodes stay as they were.
+   */
+  readonly synthesizedNames = new Set<NodeProto>();
 
   constructor(model: OnnxModel) {
     this.model = model;
@@ -36,7 +41,11 @@ export class Graph {
     this.outputNames = new Set(g.output.map((o) => o.name ?? ''));
     for (const v of [...g.input, ...g.output, ...g.value_info]) if (v.name) this.valueInfo.set(v.name, v);
     g.node.forEach((n, i) => {
-      if (!n.name) n.name = `${n.op_type ?? 'node'}_${i}`; // unnamed nodes get a stable display name
+      if (!n.name) {
+        // unnamed nodes get a stable display name; recorded so a writer can drop it again
+        n.name = `${n.op_type ?? 'node'}_${i}`;
+        this.synthesizedNames.add(n);
+      }
       this.byName.set(n.name, n);
       for (const o of n.output) if (o) this.producer.set(o, n);
       for (const inp of n.input) {
