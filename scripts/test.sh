@@ -58,7 +58,7 @@ run_node_tests() {
   # UI tests each start a code-server and a browser: one file at a time on small machines.
   local conc=()
   [[ $name == ui ]] && conc=(--test-concurrency=1)
-  node --import tsx --test --test-reporter=spec "${conc[@]}" "${files[@]}" 2>&1 | tee "$log"
+  timeout --kill-after=30 "${STAGE_LIMIT:-1800}" node --import tsx --test --test-reporter=spec "${conc[@]}" "${files[@]}" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   count_node_test "$log" "$rc"
   timing "$name" "$STAGE_RESULT"
@@ -66,6 +66,19 @@ run_node_tests() {
 
 shopt -s nullglob globstar
 SUITE_START=$(date +%s)
+
+# Temporary files of this run (test workspaces, code-server run folders) live in one folder,
+# removed at the end together with any code-server process group a crashed test left behind.
+RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/onnx-pruner-test-run.XXXXXX")
+export TMPDIR="$RUN_TMP"
+cleanup() {
+  local f
+  for f in "$RUN_TMP"/onnx-pruner-*/pgid; do
+    kill -KILL -- "-$(cat "$f")" 2>/dev/null && echo "cleanup: killed leftover process group $(cat "$f")"
+  done
+  rm -rf "$RUN_TMP"
+}
+trap cleanup EXIT
 
 # ---- static checks and build -----------------------------------------------------------------
 check lint npx eslint .
@@ -103,7 +116,7 @@ if wants vscode; then
     echo "skipped: $VSCODE_SKIP"; SKIPPED=$((SKIPPED + 1)); timing vscode "skipped ($VSCODE_SKIP)"
   else
     log="$LOGS/vscode.log"
-    node --import tsx test/vscode/run-extension-tests.ts 2>&1 | tee "$log"
+    timeout --kill-after=30 1200 node --import tsx test/vscode/run-extension-tests.ts 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     line=$(grep -aE '^extension-host \([^)]*\): [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -1)
     if [[ $rc == 3 ]]; then

@@ -140,6 +140,8 @@ export async function startCodeServer(opts: CodeServerOptions = {}): Promise<Cod
   });
   fs.closeSync(log);
   live.add(child);
+  // Lets a supervising script (scripts/test.sh) kill groups a crashed test process left behind.
+  fs.writeFileSync(path.join(runDir, 'pgid'), `${child.pid}\n`);
   let exited: number | null | undefined;
   child.on('exit', (code) => {
     exited = code;
