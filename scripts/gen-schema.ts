@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import protobuf from 'protobufjs';
 
-const dir = path.join(import.meta.dirname, '..', 'src', 'engine', 'onnx');
+const dir = path.join(__dirname, '..', 'src', 'engine', 'onnx');
 const proto = fs.readFileSync(path.join(dir, 'onnx.proto'), 'utf8');
 const root = protobuf.parse(proto, { keepCase: true }).root;
 const json = JSON.stringify(root.toJSON(), null, 1);

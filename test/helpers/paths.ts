@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
+export const repoRoot = path.resolve(__dirname, '..', '..');
 export const samplesDir = path.join(repoRoot, 'samples');
 export const fmnistBn = path.join(samplesDir, 'fmnist', 'fmnist_bncnn_sparse_bn.onnx');
 export const fmnistFused = path.join(samplesDir, 'fmnist', 'fmnist_bncnn_sparse_fused.onnx');
