@@ -3,7 +3,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export const repoRoot = path.resolve(__dirname, '..', '..');
+/** The repository root: the nearest folder above this file (or above a bundle made of it) with the product's package.json. */
+export const repoRoot: string = (() => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, 'utf8')).name === 'onnx-pruner') return dir;
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..', '..');
+  }
+})();
 export const samplesDir = path.join(repoRoot, 'samples');
 export const fmnistBn = path.join(samplesDir, 'fmnist', 'fmnist_bncnn_sparse_bn.onnx');
 export const fmnistFused = path.join(samplesDir, 'fmnist', 'fmnist_bncnn_sparse_fused.onnx');
