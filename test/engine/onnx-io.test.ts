@@ -156,6 +156,31 @@ describe('external data', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  test('shared models (Constant-node weights, IR 4, ResNet-18) run identically with external data', { skip: skipWithoutShared }, async () => {
+    ort.env.logLevel = 'error'; // ultraface's IR 4 inputs make ORT warn
+    const cases: [string, number[]][] = [
+      ['real/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx', [1, 3, 48, 192]],
+      ['real/ultraface/version-RFB-320.onnx', [1, 3, 240, 320]],
+      ['synthetic/resnet18_bn.onnx', [1, 3, 224, 224]],
+    ];
+    const dir = tempDir();
+    for (const [rel, dims] of cases) {
+      const out = path.join(dir, `${path.basename(rel, '.onnx')}.onnx`);
+      const r = await saveModel(loadModel(shared(rel)), out, { externalData: true });
+      assert.ok(r.externalDataBytes! > 0.8 * fs.statSync(shared(rel)).size, `${rel}: weights went external`); // tensors under 1 KiB stay inline
+      const x = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i));
+      const outputs: Float32Array[] = [];
+      for (const f of [shared(rel), out]) {
+        const s = await ort.InferenceSession.create(f);
+        const o = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, dims) });
+        outputs.push(o[s.outputNames[0]].data as Float32Array);
+        await s.release();
+      }
+      assert.deepEqual(Array.from(outputs[1]), Array.from(outputs[0]), rel);
+    }
+    fs.rmSync(dir, { recursive: true });
+  });
+
   test('external data saved from a {proto, dir} source with a custom name', async () => {
     const dir = tempDir();
     const proto = smallNet().build();
