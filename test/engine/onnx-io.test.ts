@@ -101,6 +101,24 @@ describe('round trip', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  test('unknown fields (a newer ONNX) survive byte-identically, also inside tensors and nodes', async () => {
+    const dir = tempDir();
+    const proto = ModelProtoType.decode(fs.readFileSync(fmnistBn)) as any;
+    // field 111 (varint 42) and field 112 (bytes "hi"): not in the schema
+    const unknown = Buffer.from([0xf8, 0x06, 0x2a, 0x82, 0x07, 0x02, 0x68, 0x69]);
+    proto.graph.initializer[0].$unknowns = [unknown];
+    proto.graph.node[0].$unknowns = [unknown];
+    const src = path.join(dir, 'unknown.onnx');
+    fs.writeFileSync(src, Buffer.concat([ModelProtoType.encode(proto).finish(), unknown]));
+    const m = loadModel(src) as any;
+    assert.equal(m.proto.$unknowns.length, 2);
+    assert.equal(m.proto.graph.initializer[0].$unknowns.length, 2);
+    const out = path.join(dir, 'out.onnx');
+    await saveModel(m, out);
+    assert.ok(fs.readFileSync(out).equals(fs.readFileSync(src)));
+    fs.rmSync(dir, { recursive: true });
+  });
+
   test('saving writes the edited model and ONNX Runtime runs it', async () => {
     const dir = tempDir();
     const src = smallNet().save(path.join(dir, 'net.onnx'));
