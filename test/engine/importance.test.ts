@@ -146,16 +146,18 @@ describe('importance per layer', () => {
     }
   });
 
-  test('FPGM with ONNX Runtime on a large layer agrees with JavaScript', async () => {
+  test('FPGM with ONNX Runtime (blocked Gram product) on large layers agrees with JavaScript', async () => {
     const b = new ModelBuilder({ seed: 3 });
     const x = b.input('x', [1, 288, 4, 4]);
-    b.output(b.conv(x, 288, 256, { k: 1, name: 'big' })); // 256² × 288 MACs: above the ONNX Runtime threshold
+    const y = b.conv(x, 288, 256, { k: 1, name: 'big' }); // 256² × 288 MACs: above the ONNX Runtime threshold
+    b.output(b.conv(y, 256, 1100, { k: 1, name: 'wide' })); // 1100 filters: three row blocks of 512
     const dir2 = tempDir();
     const g = new Graph(loadModel(b.save(path.join(dir2, 'big.onnx'))));
     const none: DependencyAnalysis = { groups: [], groupOfLayer: new Map() };
     const viaOrt = await computeImportance(g, none);
     const viaJs = await computeImportance(g, none, { fpgmBackend: 'js' });
     close(viaOrt.layers.get('big')!.scores.fpgm, viaJs.layers.get('big')!.scores.fpgm, 1e-4);
+    close(viaOrt.layers.get('wide')!.scores.fpgm, viaJs.layers.get('wide')!.scores.fpgm, 1e-4);
     fs.rmSync(dir2, { recursive: true, force: true });
   });
 
