@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { CancelledError, PrunerError } from '../../src/engine/errors.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import { loadModel, tensorRawBytes, tensorToFloat32, tensorToInts, type OnnxModel } from '../../src/engine/onnx/model.ts';
-import { saveModel, setTensorData } from '../../src/engine/onnx/save.ts';
+import { estimateSave, saveModel, setTensorData } from '../../src/engine/onnx/save.ts';
 import { DataType, ModelProtoType, type ModelProto, type TensorProto } from '../../src/engine/onnx/proto.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { allSharedModels, fmnistBn, fmnistFused, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
@@ -197,6 +197,33 @@ describe('external data', () => {
       assert.deepEqual(Array.from(outputs[1]), Array.from(outputs[0]), rel);
     }
     fs.rmSync(dir, { recursive: true });
+  });
+
+  test("'auto' goes external past 2 GiB (estimateSave), and only then", () => {
+    const proto = smallNet().build();
+    const small = estimateSave({ proto, dir: '.' });
+    assert.equal(small.external, false);
+    assert.ok(small.onnxBytes > 10_000 && small.externalDataBytes === 0);
+    assert.equal(estimateSave({ proto, dir: '.' }, { externalData: true }).external, true);
+    // four 600 MiB tensors sharing one zero buffer (never touched: no real memory use)
+    const zeros = Buffer.alloc(600 * 2 ** 20);
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 150 * 2 ** 20]);
+    let y = x;
+    for (let i = 0; i < 4; i++) {
+      const t = b.floatTensor(`w${i}`, [1, 1]);
+      t.dims = [Long.fromNumber(1), Long.fromNumber(150 * 2 ** 20)];
+      t.raw_data = zeros;
+      y = b.add(y, b.initTensor(t));
+    }
+    b.output(y);
+    const big = b.build();
+    const inline = estimateSave({ proto: big, dir: '.' }, { externalData: false });
+    assert.ok(inline.onnxBytes > 2.3 * 2 ** 30);
+    const auto = estimateSave({ proto: big, dir: '.' });
+    assert.equal(auto.external, true);
+    assert.ok(auto.onnxBytes < 10_000);
+    assert.ok(auto.externalDataBytes >= 4 * 600 * 2 ** 20);
   });
 
   test('external data saved from a {proto, dir} source with a custom name', async () => {

@@ -275,6 +275,23 @@ function planSave(src: SaveSource, resolver: ExternalResolver, external: boolean
   return { onnx, data: { parts: data, len: offset }, dataName };
 }
 
+/** Applies the externalData option: 'auto' goes external past 2 GiB or when the source had external data. */
+function choosePlan(model: SaveSource, resolver: ExternalResolver, mode: boolean | 'auto', dataName: string): Plan {
+  const plan = planSave(model, resolver, mode === true, dataName);
+  if (mode === 'auto' && (plan.onnx.len > PROTOBUF_LIMIT || anyExternal(model.proto))) return planSave(model, resolver, true, dataName);
+  return plan;
+}
+
+/**
+ * What saveModel would write, without writing: whether weights go to external data and the
+ * byte counts of the .onnx and of the external-data file. Nothing is read or copied.
+ */
+export function estimateSave(model: SaveSource, opts: Pick<SaveOptions, 'externalData'> = {}): { external: boolean; onnxBytes: number; externalDataBytes: number } {
+  const resolver = 'fileSize' in model ? resolverFor(model) : new ExternalResolver(path.join(model.dir, '<model>'), model.dir);
+  const plan = choosePlan(model, resolver, opts.externalData ?? 'auto', 'model.onnx.data');
+  return { external: Boolean(plan.data), onnxBytes: plan.onnx.len, externalDataBytes: plan.data?.len ?? 0 };
+}
+
 // ---- writing ----
 
 async function writeParts(fh: fs.promises.FileHandle, parts: Part[], signal?: AbortSignal): Promise<number> {
@@ -372,10 +389,7 @@ export async function saveModel(model: SaveSource, outPath: string, opts: SaveOp
   }
   const dataPath = path.join(dir, dataName);
 
-  const mode = opts.externalData ?? 'auto';
-  let plan = planSave(model, resolver, mode === true, dataName);
-  const sourceExternal = mode === 'auto' && anyExternal(model.proto);
-  if (mode === 'auto' && (plan.onnx.len > PROTOBUF_LIMIT || sourceExternal)) plan = planSave(model, resolver, true, dataName);
+  const plan = choosePlan(model, resolver, opts.externalData ?? 'auto', dataName);
   if (plan.onnx.len > PROTOBUF_LIMIT) {
     const gib = (plan.onnx.len / 2 ** 30).toFixed(2);
     throw new PrunerError(
@@ -452,14 +466,15 @@ async function syncDir(dir: string): Promise<void> {
 
 function anyExternal(proto: ModelProto): boolean {
   let found = false;
+  // Hand-built protos may leave repeated fields out: treat missing as empty.
   const visit = (g: NonNullable<ModelProto['graph']>) => {
-    for (const t of g.initializer) if (isExternal(t)) found = true;
-    for (const n of g.node) {
-      for (const a of n.attribute) {
+    for (const t of g.initializer ?? []) if (isExternal(t)) found = true;
+    for (const n of g.node ?? []) {
+      for (const a of n.attribute ?? []) {
         if (a.t && isExternal(a.t)) found = true;
-        for (const t of a.tensors) if (isExternal(t)) found = true;
+        for (const t of a.tensors ?? []) if (isExternal(t)) found = true;
         if (a.g) visit(a.g);
-        for (const s of a.graphs) visit(s);
+        for (const s of a.graphs ?? []) visit(s);
       }
     }
   };
