@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { PrunerError } from '../errors.ts';
 
 export interface OutputPathOptions {
-  /** Explicit output path (`--out`). An existing file there is an error unless `force`. */
+  /** Explicit output path (`--out`); an existing file there is an error unless `force`. A folder: the default name in that folder. */
   out?: string;
   /** Overwrite an existing output file (never the input itself). */
   force?: boolean;
@@ -49,15 +49,17 @@ function numbered(file: string, n: number): string {
 export function chooseOutputPath(input: string, opts: OutputPathOptions = {}): string {
   const abs = path.resolve(input);
   let target: string;
-  if (opts.out) {
+  const outDir = opts.out && fs.existsSync(opts.out) && fs.statSync(opts.out).isDirectory() ? path.resolve(opts.out) : undefined;
+  if (opts.out && !outDir) {
     target = path.resolve(opts.out);
-    if (fs.existsSync(target) && fs.statSync(target).isDirectory()) target = path.join(target, path.basename(defaultOutputPath(abs, opts.outputName)));
     if (sameFile(target, abs)) throw new PrunerError(`${target}: the output would overwrite the input model; choose another name`, { subject: target });
     if (fs.existsSync(target) && !opts.force) throw new PrunerError(`${target} already exists; use --force to overwrite it or choose another --out`, { subject: target });
   } else {
-    target = defaultOutputPath(abs, opts.outputName);
+    // The default name, beside the input or in the folder given as `out`; numbered when taken.
+    const base = path.join(outDir ?? path.dirname(abs), path.basename(defaultOutputPath(abs, opts.outputName)));
+    target = base;
     if (sameFile(target, abs)) throw new PrunerError(`${target}: the output name template gives the input's own name`, { subject: target });
-    if (!opts.force) for (let n = 2; fs.existsSync(target); n++) target = numbered(defaultOutputPath(abs, opts.outputName), n);
+    if (!opts.force) for (let n = 2; fs.existsSync(target); n++) target = numbered(base, n);
   }
   checkWritableFolder(path.dirname(target));
   return target;
