@@ -117,6 +117,19 @@ describe('dependency analysis rules', () => {
     });
   }
 
+  it('BatchNormalization after a Concat: each input group owns its slice of the BN parameters', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3, 8, 8]);
+    const c = b.concat([convRelu(b, x, 3, 4, 'p'), convRelu(b, x, 3, 6, 'q')]);
+    head(b, b.relu(b.bn(c, 10, { name: 'bn' })), 10);
+    const res = analyze(b);
+    const q = groupOf(res, 'q');
+    assert.deepEqual(q.bnNodes, ['bn']);
+    assert.deepEqual(q.members.filter((m) => m.node === 'bn').map((m) => [m.inputIndex, m.axis, m.mapping, m.span]), [1, 2, 3, 4].map((i) => [i, 0, { kind: 'offset', offset: 4 }, 6]));
+    assert.deepEqual(groupOf(res, 'p').bnNodes, ['bn']);
+    assert.deepEqual(member(q, 'head').mapping, { kind: 'offset', offset: 4 });
+  });
+
   it('Split pieces concatenated in another order: each piece maps to its own positions', () => {
     const b = new ModelBuilder();
     const x = b.input('x', [1, 3, 8, 8]);
@@ -229,6 +242,48 @@ describe('dependency analysis rules', () => {
     assert.deepEqual([member(g1g, 'mm', 'in').axis, member(g1g, 'mm', 'in').tensor], [0, 'W2']);
     assert.equal(g1g.prunable, true);
     assert.equal(member(groupOf(res, 'mm'), 'mm', 'out').axis, 1);
+  });
+
+  it('Gemm bias of shape [1, N] is a param member along axis 1, not the out member\'s bias', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 8]);
+    const g = b.relu(b.node('Gemm', [x, b.init('W', [6, 8]), b.init('C', [1, 6])], { transB: 1 }, 'g'));
+    b.output(b.gemm(g, 6, 3, 'fc'));
+    const grp = groupOf(analyze(b), 'g');
+    assert.equal(member(grp, 'g', 'out').bias, undefined);
+    assert.deepEqual([member(grp, 'g', 'param').tensor, member(grp, 'g', 'param').axis], ['C', 1]);
+    assert.equal(grp.prunable, true);
+  });
+
+  it('Unsqueeze / Squeeze / ReduceMean over spatial axes move the channel axis index; over channels they freeze', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3, 8, 8]);
+    const m = b.node('ReduceMean', [convRelu(b, x, 3, 8, 'a')], { axes: [2, 3], keepdims: 0 }, 'mean'); // [N, 8]
+    const u = b.node('Unsqueeze', [m, b.initInt64('ax', [0])], {}, 'unsq'); // [1, N, 8]: channels on axis 2
+    const s = b.node('Squeeze', [u, b.initInt64('ax0', [0])], {}, 'sq'); // [N, 8]
+    b.output(b.gemm(s, 8, 3, 'fc'));
+    const r = b.node('ReduceMax', [convRelu(b, x, 3, 8, 'k')], { axes: [1] }, 'chmax');
+    b.output(b.relu(r));
+    const res = analyze(b);
+    const a = groupOf(res, 'a');
+    assert.equal(a.prunable, true);
+    assert.deepEqual([member(a, 'fc').axis, member(a, 'fc').mapping], [1, { kind: 'identity' }]);
+    assert.equal(groupOf(res, 'k').reason, "ReduceMax 'chmax' reduces over the channel axis");
+  });
+
+  it('Upsample (opset 9 scales input) and Resize with sizes: channel size 1 passes, sizes rewritten', () => {
+    const b9 = new ModelBuilder({ opset: 9 });
+    const x9 = b9.input('x', [1, 3, 8, 8]);
+    const u = b9.node('Upsample', [convRelu(b9, x9, 3, 8, 'a'), b9.init('sc', [4], [1, 1, 2, 2])], { mode: 'nearest' }, 'up');
+    head(b9, u, 8);
+    assert.equal(groupOf(analyze(b9), 'a').prunable, true);
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3, 8, 8]);
+    const r = b.node('Resize', [convRelu(b, x, 3, 8, 'a'), '', '', b.initInt64('sizes', [1, 8, 16, 16])], { mode: 'nearest' }, 'rs');
+    head(b, r, 8);
+    const g = groupOf(analyze(b), 'a');
+    assert.equal(g.prunable, true);
+    assert.deepEqual([member(g, 'rs').role, member(g, 'rs').tensor, member(g, 'rs').axis], ['shape', 'sizes', 1]);
   });
 
   it('ConvTranspose: input channels on weight axis 0, output channels on axis 1', () => {
