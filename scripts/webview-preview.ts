@@ -42,6 +42,10 @@ export const THEMES: Record<Theme, Record<string, string>> = {
     '--vscode-charts-blue': '#1a85ff', '--vscode-charts-red': '#e51400', '--vscode-charts-orange': '#d18616', '--vscode-charts-green': '#388a34',
     '--vscode-charts-foreground': '#616161', '--vscode-charts-lines': 'rgba(97, 97, 97, 0.5)', '--vscode-scrollbarSlider-background': 'rgba(100, 100, 100, 0.4)',
     '--vscode-settings-dropdownListBorder': '#cecece', '--vscode-quickInput-background': '#f8f8f8', '--vscode-list-activeSelectionForeground': '#000000',
+    '--vscode-settings-textInputBackground': '#ffffff', '--vscode-settings-textInputForeground': '#3b3b3b', '--vscode-settings-textInputBorder': '#cecece',
+    '--vscode-settings-dropdownBackground': '#ffffff', '--vscode-settings-dropdownForeground': '#3b3b3b', '--vscode-settings-dropdownBorder': '#cecece',
+    '--vscode-settings-checkboxBackground': '#f8f8f8', '--vscode-settings-checkboxForeground': '#3b3b3b', '--vscode-settings-checkboxBorder': '#cecece',
+    '--vscode-widget-shadow': 'rgba(0, 0, 0, 0.16)', '--vscode-list-hoverForeground': '#3b3b3b', '--vscode-list-highlightForeground': '#0066bf',
   },
   dark: {
     '--vscode-foreground': '#cccccc', '--vscode-editor-foreground': '#cccccc', '--vscode-editor-background': '#1f1f1f',
@@ -62,6 +66,10 @@ export const THEMES: Record<Theme, Record<string, string>> = {
     '--vscode-charts-blue': '#3794ff', '--vscode-charts-red': '#f14c4c', '--vscode-charts-orange': '#d18616', '--vscode-charts-green': '#89d185',
     '--vscode-charts-foreground': '#cccccc', '--vscode-charts-lines': 'rgba(204, 204, 204, 0.5)', '--vscode-scrollbarSlider-background': 'rgba(121, 121, 121, 0.4)',
     '--vscode-settings-dropdownListBorder': '#454545', '--vscode-quickInput-background': '#222222', '--vscode-list-activeSelectionForeground': '#ffffff',
+    '--vscode-settings-textInputBackground': '#313131', '--vscode-settings-textInputForeground': '#cccccc', '--vscode-settings-textInputBorder': '#3c3c3c',
+    '--vscode-settings-dropdownBackground': '#313131', '--vscode-settings-dropdownForeground': '#cccccc', '--vscode-settings-dropdownBorder': '#3c3c3c',
+    '--vscode-settings-checkboxBackground': '#313131', '--vscode-settings-checkboxForeground': '#cccccc', '--vscode-settings-checkboxBorder': '#3c3c3c',
+    '--vscode-widget-shadow': 'rgba(0, 0, 0, 0.36)', '--vscode-list-hoverForeground': '#cccccc', '--vscode-list-highlightForeground': '#2aaaff',
   },
   'high-contrast': {
     '--vscode-foreground': '#ffffff', '--vscode-editor-foreground': '#ffffff', '--vscode-editor-background': '#000000',
@@ -81,6 +89,10 @@ export const THEMES: Record<Theme, Record<string, string>> = {
     '--vscode-inputValidation-errorBackground': '#000000', '--vscode-progressBar-background': '#6fc3df',
     '--vscode-charts-blue': '#3794ff', '--vscode-charts-red': '#f14c4c', '--vscode-charts-orange': '#ffd370', '--vscode-charts-green': '#89d185',
     '--vscode-charts-foreground': '#ffffff', '--vscode-charts-lines': 'rgba(255, 255, 255, 0.5)',
+    '--vscode-settings-textInputBackground': '#000000', '--vscode-settings-textInputForeground': '#ffffff', '--vscode-settings-textInputBorder': '#6fc3df',
+    '--vscode-settings-dropdownBackground': '#000000', '--vscode-settings-dropdownForeground': '#ffffff', '--vscode-settings-dropdownBorder': '#6fc3df',
+    '--vscode-settings-checkboxBackground': '#000000', '--vscode-settings-checkboxForeground': '#ffffff', '--vscode-settings-checkboxBorder': '#6fc3df',
+    '--vscode-settings-dropdownListBorder': '#6fc3df', '--vscode-list-activeSelectionBackground': 'transparent', '--vscode-list-activeSelectionForeground': '#ffffff',
   },
 };
 
@@ -125,7 +137,7 @@ export async function startPreview(): Promise<Preview> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-pruner-preview-'));
   const dist = path.join(out, 'dist');
   await Promise.all([
-    esbuild.build({ bundle: true, platform: 'browser', format: 'esm', target: 'es2022', sourcemap: true, entryPoints: { webview: path.join(root, 'src/webview/main.ts') }, outdir: dist, logLevel: 'warning' }),
+    esbuild.build({ bundle: true, platform: 'browser', format: 'esm', target: 'es2022', sourcemap: true, minify: true, entryPoints: { webview: path.join(root, 'src/webview/main.ts') }, outdir: dist, logLevel: 'warning' }),
     esbuild.build({ bundle: true, platform: 'browser', format: 'iife', target: 'es2022', entryPoints: { 'fake-host': path.join(root, 'test/webview/fake-host.ts') }, outdir: out, logLevel: 'warning' }),
   ]);
   for (const f of ['codicon.css', 'codicon.ttf']) fs.copyFileSync(path.join(root, 'node_modules/@vscode/codicons/dist', f), path.join(dist, f));
@@ -140,6 +152,10 @@ export async function startPreview(): Promise<Preview> {
         return;
       }
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(pageHtml(fixture, theme));
+      return;
+    }
+    if (u.pathname === '/favicon.ico') {
+      res.writeHead(204).end();
       return;
     }
     const file = path.join(out, path.normalize(u.pathname).replace(/^[/\\]+/, ''));
@@ -196,7 +212,7 @@ async function main(): Promise<void> {
         name: 'report-light', width: 1280, height: 800, theme: 'light', fixture: 'resnet18_bn', query: { pruneMs: 200 },
         act: async (p) => {
           await p.locator('plan-panel vscode-button', { hasText: 'Prune' }).click();
-          await p.locator('plan-panel .report').waitFor();
+          await p.locator('plan-panel div.report').waitFor();
         },
       },
     ];
@@ -206,8 +222,9 @@ async function main(): Promise<void> {
       const page = await browser.newPage({ viewport: { width: s.width, height: s.height } });
       page.on('pageerror', (e) => console.error(`${s.name}: page error: ${e.message}`));
       page.on('console', (m) => { if (m.type() === 'error') console.error(`${s.name}: ${m.text()}`); });
+      page.on('response', (r) => { if (r.status() >= 400) console.error(`${s.name}: ${r.status()} ${r.url()}`); });
       await page.goto(preview.page({ fixture: s.fixture, theme: s.theme, query: s.query }));
-      await page.locator('layer-table .body .row[data-layer]').first().waitFor();
+      await page.locator('layer-table .count', { hasText: /^\d[\d,]* layers?/ }).waitFor();
       await page.locator('plan-panel .preview').waitFor();
       await s.act?.(page);
       await page.waitForTimeout(300);

@@ -1,6 +1,6 @@
 // Canvas charts with chart.js: only the parts used are registered (bars on category and
 // linear axes, tooltips), no animation, colours from the VS Code theme.
-import { BarController, BarElement, CategoryScale, Chart, LinearScale, LogarithmicScale, Tooltip, type ChartType, type Plugin } from 'chart.js';
+import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip, type ChartType, type Plugin } from 'chart.js';
 import type { Histogram } from '../shared/protocol.ts';
 import { score } from './format.ts';
 import type { ChartTheme } from './theme.ts';
@@ -46,12 +46,34 @@ const marker: Plugin<'bar', MarkerOptions> = {
   },
 };
 
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, Tooltip, marker);
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip, marker);
+
+/** Shades the columns of the channels the plan removes, so tiny removed scores stay visible. */
+const shade: Plugin<'bar', { indices?: number[]; color?: string }> = {
+  id: 'shade',
+  beforeDatasetsDraw(chart, _args, opts) {
+    const idx = opts.indices;
+    if (!idx?.length) return;
+    const meta = chart.getDatasetMeta(0);
+    const { top, bottom } = chart.chartArea;
+    const ctx = chart.ctx;
+    ctx.save();
+    ctx.fillStyle = opts.color ?? 'rgba(255,0,0,0.15)';
+    ctx.globalAlpha = 0.22;
+    for (const i of idx) {
+      const bar = meta.data[i] as unknown as { x: number; width: number } | undefined;
+      if (bar) ctx.fillRect(bar.x - bar.width / 2, top, Math.max(1, bar.width), bottom - top);
+    }
+    ctx.restore();
+  },
+};
+Chart.register(shade);
 
 declare module 'chart.js' {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   interface PluginOptionsByType<TType extends ChartType> {
     marker?: MarkerOptions;
+    shade?: { indices?: number[]; color?: string };
   }
 }
 
@@ -151,6 +173,7 @@ export class ChannelChart {
         ...baseOptions(t),
         plugins: {
           legend: { display: false },
+          shade: { indices: order.flatMap((ch, pos) => (removed.has(ch) ? [pos] : [])), color: t.removed },
           tooltip: { callbacks: { title: (items) => `channel ${items[0]?.label ?? ''}${removed.has(order[items[0]?.dataIndex ?? -1] ?? -1) ? ' (removed by the plan)' : ''}`, label: (item) => `${criterionLabel} ${score(item.raw as number)}` } },
         },
         scales: {

@@ -67,9 +67,9 @@ export class ScoreHistograms extends LitElement {
   get cut(): { value: number; label: string } | undefined {
     if (this.shown !== this.plan.criterion) return undefined;
     if (this.plan.threshold !== undefined) return { value: this.plan.threshold, label: `threshold ${score(this.plan.threshold)}` };
-    if (this.global && this.plan.ratio !== undefined) {
+    if (this.global && this.plan.ratio !== undefined && this.plan.scope === 'global') {
       const v = quantileOf(this.global, this.plan.ratio);
-      if (v !== undefined) return { value: v, label: `${this.plan.scope === 'global' ? '' : '≈ '}${pct(this.plan.ratio, 0)} cut ≈ ${score(v)}` };
+      if (v !== undefined) return { value: v, label: `global ${pct(this.plan.ratio, 0)} cut ≈ ${score(v)}` };
     }
     return undefined;
   }
@@ -154,7 +154,7 @@ export class ScoreHistograms extends LitElement {
       </div>
       <div class="charts">
         <div>
-          <div class="title muted">All layers${this.cut ? html` · <span class="warning">${this.cut.label}</span>` : nothing}</div>
+          <div class="title muted">All prunable layers${this.plan.threshold === undefined && this.plan.scope === 'uniform' && this.shown === this.plan.criterion ? html` · uniform: each layer is cut at its own ${pct(this.plan.ratio ?? 0, 0)}` : nothing}</div>
           <div class="chart">${this.global === null ? html`<div class="muted">No ${CRITERION_LABEL[c]} in this model.</div>` : html`<canvas id="global" role="img" aria-label=${`Distribution of ${CRITERION_LABEL[c]} over all layers`}></canvas>`}</div>
         </div>
         <div>

@@ -127,7 +127,7 @@ export class LayerDetailView extends LitElement {
         : html`<div class="muted">No channel scores for this layer.</div>`}
       ${g
         ? html`<div class="group">
-            <span>Coupled group <strong>#${g.id}</strong>: ${int(g.channels)} channels shared by ${g.layers.length} layer${g.layers.length === 1 ? '' : 's'}${g.members.length ? html` and ${g.members.length - g.layers.length > 0 ? `${g.members.length - g.layers.length} other nodes` : 'no other node'}` : nothing}; pruned together.</span>
+            <span>Coupled group <strong>#${g.id}</strong>: ${int(g.channels)} channels${others.length ? html`, pruned together with ${others.length} other layer${others.length === 1 ? '' : 's'}:` : ' used by this layer alone'}${g.members.length > g.layers.length ? html` <span class="muted">(${g.members.length} nodes in all: ${[...new Set(g.members.map((m) => m.op))].join(', ')})</span>` : nothing}</span>
             ${others.length ? html`<div class="members">${others.map((l) => html`<button class="link" title=${`Show ${l}`} @click=${() => this.reveal(l)}>${l}</button>`)}</div>` : nothing}
             ${g.prunable ? nothing : html`<div class="frozen warning">Frozen: ${g.reason ?? 'the analysis does not understand how its channels are used'}. These channels are never pruned.</div>`}
           </div>`

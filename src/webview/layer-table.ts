@@ -82,7 +82,12 @@ export class LayerTable extends LitElement {
       .body .row.focused { background: var(--vscode-list-inactiveSelectionBackground); }
       .body .row.frozen .name { opacity: 0.75; }
       .body .row.placeholder { color: var(--vscode-descriptionForeground); }
-      .twisty { width: 22px; text-align: center; cursor: pointer; user-select: none; opacity: 0.8; }
+      .row > :nth-child(1), .row > :nth-child(2) { position: sticky; z-index: 1; background: var(--vscode-editor-background); align-self: stretch; display: flex; align-items: center; }
+      .row > :nth-child(1) { left: 0; }
+      .row > :nth-child(2) { left: 28px; }
+      .body .row:hover > :nth-child(-n+2) { background: var(--vscode-list-hoverBackground); }
+      .body .row.focused > :nth-child(-n+2) { background: var(--vscode-list-inactiveSelectionBackground); }
+      .twisty { width: 22px; justify-content: center; text-align: center; cursor: pointer; user-select: none; opacity: 0.8; }
       .after { color: var(--vscode-charts-red, var(--vscode-errorForeground)); }
       .frozen-tag { font-size: 0.85em; color: var(--vscode-descriptionForeground); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
       .empty { padding: 16px; }
@@ -139,6 +144,8 @@ export class LayerTable extends LitElement {
       const res = await this.host.request('getLayers', { offset: page * PAGE, limit: PAGE, sort: this.sort, filter: this.filter || undefined });
       if (gen !== this.generation) return;
       res.rows.forEach((r, i) => this.rows.set(res.offset + i, r));
+      const focused = this.rows.get(this.focusIndex);
+      if (page === 0 && focused) this.dispatchEvent(new CustomEvent('layer-focus', { detail: { layer: focused.name }, bubbles: true, composed: true }));
       if (res.total !== this.total) {
         this.total = res.total;
         this.focusIndex = Math.min(this.focusIndex, Math.max(0, res.total - 1));

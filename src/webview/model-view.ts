@@ -48,12 +48,12 @@ export class ModelView extends LitElement {
         border-left: 3px solid var(--vscode-editorWarning-foreground); background: var(--vscode-inputValidation-warningBackground, transparent); }
       .banner.info { border-left-color: var(--vscode-textLink-foreground); background: var(--vscode-textBlockQuote-background, transparent); }
       .banner.error { border-left-color: var(--vscode-errorForeground); background: var(--vscode-inputValidation-errorBackground, transparent); color: var(--vscode-foreground); }
-      .main { display: grid; grid-template-columns: minmax(0, 1fr) 330px; grid-template-areas: 'hist plan' 'table plan'; gap: 12px; align-items: start; }
+      .main { display: grid; grid-template-columns: minmax(0, 1fr) 330px; grid-template-rows: auto 1fr; grid-template-areas: 'hist plan' 'table plan'; gap: 12px; align-items: start; }
       .hist { grid-area: hist; }
       .table { grid-area: table; min-width: 0; }
       .plan { grid-area: plan; position: sticky; top: 8px; }
       @container view (max-width: 860px) {
-        .main { grid-template-columns: minmax(0, 1fr); grid-template-areas: 'plan' 'hist' 'table'; }
+        .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto; grid-template-areas: 'table' 'plan' 'hist'; }
         .plan { position: static; }
       }
       .loading { display: flex; gap: 10px; align-items: center; padding: 8px 0; }

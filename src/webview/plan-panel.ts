@@ -33,7 +33,7 @@ export class PlanPanel extends LitElement {
   static override styles = [
     base,
     css`
-      :host { display: flex; flex-direction: column; gap: 12px; }
+      :host { display: flex; flex-direction: column; gap: 10px; }
       .field { display: flex; flex-direction: column; gap: 4px; }
       .field > label, .legend { font-weight: 600; font-size: 0.92em; }
       .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
@@ -73,6 +73,13 @@ export class PlanPanel extends LitElement {
   @property({ type: Boolean }) previewPending = false;
   @property({ attribute: false }) run: RunState = { kind: 'idle' };
   @property({ type: Number }) suggestedThreshold: number | undefined;
+
+  override updated(changed: Map<string, unknown>): void {
+    const prev = changed.get('run') as RunState | undefined;
+    if (changed.has('run') && prev?.kind === 'running' && this.run.kind !== 'running') {
+      this.renderRoot.querySelector('.run-result')?.scrollIntoView({ block: 'nearest', behavior: 'instant' });
+    }
+  }
 
   private emit(plan: ViewPlan): void {
     this.dispatchEvent(new CustomEvent('plan-change', { detail: { plan }, bubbles: true, composed: true }));
@@ -141,7 +148,7 @@ export class PlanPanel extends LitElement {
           <span class="muted hint">${CRITERIA_HELP[p.criterion]}${p.criterion === 'bn-gamma' && !hasBn ? ' — this model has no BatchNorm: choose a filter norm.' : ''}</span>
         </div>
 
-        <div class="field" style="margin-top:10px">
+        <div class="field" style="margin-top:8px">
           <span class="legend" id="mode-label">Remove</span>
           <span class="seg" role="group" aria-labelledby="mode-label">
             <button aria-pressed=${mode === 'ratio' ? 'true' : 'false'} @click=${() => this.setMode('ratio')}>a share of channels</button>
@@ -158,7 +165,7 @@ export class PlanPanel extends LitElement {
               <span class="muted hint">Channels whose ${CRITERION_LABEL[p.criterion]} is below ${score(p.threshold)} are removed.</span>`}
         </div>
 
-        <div class="field" style="margin-top:10px">
+        <div class="field" style="margin-top:8px">
           <span class="legend" id="scope-label">Scope</span>
           <span class="seg" role="group" aria-labelledby="scope-label">
             <button aria-pressed=${p.scope === 'uniform' ? 'true' : 'false'} title="The same share in every prunable group" @click=${() => this.set('scope', 'uniform')}>uniform</button>
@@ -167,19 +174,19 @@ export class PlanPanel extends LitElement {
           <span class="muted hint">${p.scope === 'uniform' ? 'The same share of channels in every prunable group.' : 'One ranking over all layers: each layer loses as many channels as fall below the global cut.'}</span>
         </div>
 
-        <div class="row2" style="margin-top:10px">
+        <div class="row2" style="margin-top:8px">
           <div class="field"><label for="round">Round to</label>
             <vscode-textfield id="round" type="number" min="1" aria-label="Keep a multiple of this many channels" .value=${String(p.roundTo ?? 1)} @change=${(e: Event) => this.intField('roundTo', e)}></vscode-textfield></div>
           <div class="field"><label for="minch">Minimum channels</label>
             <vscode-textfield id="minch" type="number" min="1" aria-label="Never keep fewer channels than this" .value=${String(p.minChannels ?? 1)} @change=${(e: Event) => this.intField('minChannels', e)}></vscode-textfield></div>
         </div>
 
-        <div class="field" style="margin-top:10px">
+        <div class="field" style="margin-top:8px">
           <vscode-checkbox .checked=${p.compensate ?? true} @change=${(e: Event) => this.set('compensate', (e.target as HTMLInputElement).checked)}
             label="Fold removed channels' constant output into the next bias"></vscode-checkbox>
         </div>
 
-        <div class="field" style="margin-top:10px">
+        <div class="field" style="margin-top:8px">
           <label for="exclude">Exclude layers</label>
           <vscode-textfield id="exclude" placeholder="layer name, Enter to add" aria-label="Exclude layers by name" @change=${this.addExclusion}></vscode-textfield>
           ${(p.exclude?.length || Object.keys(p.overrides ?? {}).length)
@@ -195,8 +202,7 @@ export class PlanPanel extends LitElement {
 
       <section class="card" aria-label="Prune">
         <div class="actions">
-          <vscode-button ?disabled=${running || !this.summary?.prunableGroupCount} @click=${() => this.act('prune')} title="Write the pruned model beside the original and validate it in ONNX Runtime">
-            <vscode-icon slot="start" name="scissors"></vscode-icon>Prune</vscode-button>
+          <vscode-button ?disabled=${running || !this.summary?.prunableGroupCount} @click=${() => this.act('prune')} icon="scissors" title="Write the pruned model beside the original and validate it in ONNX Runtime">Prune</vscode-button>
           ${this.summary ? html`<span class="muted hint">Writes a new file beside the original; the original is never changed.</span>` : nothing}
         </div>
         ${this.renderRun()}
@@ -234,15 +240,15 @@ export class PlanPanel extends LitElement {
     switch (r.kind) {
       case 'idle': return nothing;
       case 'running':
-        return html`<div class="progress" role="status" aria-live="polite" style="margin-top:10px">
+        return html`<div class="progress" role="status" aria-live="polite" style="margin-top:8px">
           <span>${r.stage}${r.fraction !== undefined ? ` — ${pct(r.fraction, 0)}` : ''}</span>
           ${r.fraction !== undefined ? html`<progress max="1" .value=${r.fraction} aria-label="Pruning progress"></progress>` : html`<progress aria-label="Pruning progress"></progress>`}
-          <div><vscode-button secondary @click=${() => this.act('cancel-prune')}>Cancel</vscode-button></div>
+          <div><vscode-button secondary icon="close" @click=${() => this.act('cancel-prune')}>Cancel</vscode-button></div>
         </div>`;
       case 'cancelled':
-        return html`<div class="warning" role="status" style="margin-top:10px">Pruning was cancelled; no file was written.</div>`;
+        return html`<div class="warning run-result" role="status" style="margin-top:8px">Pruning was cancelled; no file was written.</div>`;
       case 'failed':
-        return html`<div class="error" role="alert" style="margin-top:10px">Pruning failed: ${r.message}${r.details ? html`<details><summary>Details</summary><pre class="path">${r.details}</pre></details>` : nothing}</div>`;
+        return html`<div class="error run-result" role="alert" style="margin-top:8px">Pruning failed: ${r.message}${r.details ? html`<details><summary>Details</summary><pre class="path">${r.details}</pre></details>` : nothing}</div>`;
       case 'done':
         return this.renderReport(r.report);
     }
@@ -256,7 +262,7 @@ export class PlanPanel extends LitElement {
     const lat = (x?: RunInfo) => x?.latency?.medianMs;
     const row = (label: string, b: number | undefined, a: number | undefined, fmt: (n: number) => string) =>
       b === undefined && a === undefined ? nothing : html`<tr><td>${label}</td><td>${b === undefined ? '–' : fmt(b)}</td><td>${a === undefined ? '–' : fmt(a)}</td><td>${b !== undefined && a !== undefined ? change(b, a) : ''}</td></tr>`;
-    return html`<div class="report" role="region" aria-label="Pruning report" style="margin-top:10px">
+    return html`<div class="report run-result" role="region" aria-label="Pruning report" style="margin-top:8px">
       <h3>Report</h3>
       <div>Wrote <span class="path" title=${rep.output}>${rep.output.split(/[\\/]/).pop()}</span></div>
       <table class="report" style="margin-top:6px">
@@ -270,7 +276,7 @@ export class PlanPanel extends LitElement {
       </table>
       ${v ? this.renderValidation(v) : html`<div class="muted hint" style="margin-top:6px">Not validated in ONNX Runtime.</div>`}
       <div class="actions" style="margin-top:8px">
-        <vscode-button @click=${() => this.act('open-pruned', { path: rep.output })}><vscode-icon slot="start" name="go-to-file"></vscode-icon>Open pruned model</vscode-button>
+        <vscode-button icon="go-to-file" @click=${() => this.act('open-pruned', { path: rep.output })}>Open pruned model</vscode-button>
         <vscode-button secondary @click=${() => this.act('dismiss-report')}>Dismiss</vscode-button>
       </div>
     </div>`;

@@ -13,6 +13,8 @@ declare global {
   interface Window {
     /** Every message the view posted, in order. */
     __messages: FromWebview[];
+    /** Every response sent to the view, by request id. */
+    __responses: Record<number, ToWebview>;
     /** Sends an event to the view as the host would. */
     __emit: (e: ViewEvent) => void;
     acquireVsCodeApi: () => { postMessage(m: unknown): void; getState(): unknown; setState(s: unknown): void };
@@ -60,8 +62,12 @@ if (q.get('pruned')) {
 }
 
 window.__messages = [];
+window.__responses = {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const toView = (m: ToWebview) => window.dispatchEvent(new MessageEvent('message', { data: m }));
+const toView = (m: ToWebview) => {
+  if (m.kind === 'response') window.__responses[m.id] = m;
+  window.dispatchEvent(new MessageEvent('message', { data: m }));
+};
 window.__emit = (event) => toView({ kind: 'event', event });
 const cancelled = new Set<number>();
 
@@ -69,6 +75,7 @@ window.acquireVsCodeApi = () => ({
   postMessage(m: unknown) {
     const msg = JSON.parse(JSON.stringify(m)) as FromWebview;
     window.__messages.push(msg);
+    if (window.__messages.length === 1) performance.mark('first-message');
     if (msg.kind === 'cancel') cancelled.add(msg.id);
     if (msg.kind === 'request') void answer(msg);
   },
