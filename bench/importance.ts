@@ -2,6 +2,7 @@
 // and preview, on resnet18_bn (shared models) and on a ResNet-50-sized model built in code.
 // Run: node --import tsx bench/importance.ts
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { analyzeDependencies } from '../src/engine/analysis/groups.ts';
 import { computeImportance } from '../src/engine/analysis/importance.ts';
@@ -22,6 +23,8 @@ interface ImportanceTiming {
   groupsMs: number;
   /** computeImportance: the four criteria per layer and per group (FPGM: ONNX Runtime GEMM for large layers). */
   importanceMs: number;
+  /** CPU time of this process during the median computeImportance run (user + system, all threads): robust to a busy machine. */
+  importanceCpuMs: number;
   /** the same with FPGM in JavaScript only. */
   importanceJsMs: number;
   statsMs: number;
@@ -49,10 +52,14 @@ async function timeModel(label: string, file: string, runs = 3): Promise<Importa
   const impMs: number[] = [];
   const jsMs: number[] = [];
   const statsMs: number[] = [];
+  const cpuMs: number[] = [];
   for (let i = 0; i < runs; i++) {
     t = performance.now();
+    const cpu = process.cpuUsage();
     imp = await computeImportance(graph, deps);
     impMs.push(performance.now() - t);
+    const used = process.cpuUsage(cpu);
+    cpuMs.push((used.user + used.system) / 1000);
     t = performance.now();
     importanceStats(imp);
     statsMs.push(performance.now() - t);
@@ -77,6 +84,7 @@ async function timeModel(label: string, file: string, runs = 3): Promise<Importa
     groups: deps.groups.length,
     groupsMs: round(groupsMs),
     importanceMs: round(importanceMs),
+    importanceCpuMs: round(median(cpuMs)),
     importanceJsMs: round(jsMs[0]),
     statsMs: round(sMs),
     fullAnalysisMs: round(groupsMs + importanceMs + sMs),
@@ -87,7 +95,7 @@ async function timeModel(label: string, file: string, runs = 3): Promise<Importa
 }
 
 export async function runImportanceBench(): Promise<object> {
-  const out: Record<string, unknown> = {};
+  const out: Record<string, unknown> = { loadAverage: os.loadavg().map(round) };
   if (sharedModels && fs.existsSync(shared('synthetic/resnet18_bn.onnx'))) out.resnet18 = await timeModel('synthetic/resnet18_bn.onnx', shared('synthetic/resnet18_bn.onnx'));
   else out.resnet18 = 'skipped: shared models folder (../shared/models) not present';
   const dir = tempDir('onnx-pruner-bench-');
@@ -97,7 +105,8 @@ export async function runImportanceBench(): Promise<object> {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  for (const v of Object.values(out)) if (typeof v === 'object') console.log(JSON.stringify(v));
+  out.loadAverageAfter = os.loadavg().map(round);
+  for (const v of Object.values(out)) if (typeof v === 'object' && !Array.isArray(v)) console.log(JSON.stringify(v));
   return out;
 }
 

@@ -305,6 +305,19 @@ describe('against Torch-Pruning on the shared models', { skip: skipWithoutShared
     });
   }
 
+  test('resnet18: groupScore "first" (the shallowest layer\'s filter L1) keeps the same channels as Torch-Pruning\'s l1_first', async () => {
+    const graph = new Graph(loadModel(shared('synthetic/resnet18_bn.onnx')));
+    const deps = analyzeDependencies(graph);
+    const imp = await computeImportance(graph, deps);
+    const ref = JSON.parse(fs.readFileSync(shared('reference/torch-pruning/resnet18__l1_first__uniform.json'), 'utf8')) as Reference;
+    const r = resolvePlan(plan({ criterion: 'l1', ratio: 0.5 }), deps, imp, { groupScore: 'first' });
+    const layers = [...deps.groupOfLayer].filter(([l]) => ref.kept_out_channel_indices[moduleName(l)]);
+    assert.equal(layers.length, 20);
+    for (const [layer, gid] of layers) assert.deepEqual(keptOf(r, gid, deps.groups[gid].channels), ref.kept_out_channel_indices[moduleName(layer)], moduleName(layer));
+    // the residual stages' first layer is the downsample conv, as in Torch-Pruning
+    assert.equal(moduleName(imp.groups.get(deps.groupOfLayer.get('/layer2/layer2.0/conv2/Conv')!)!.firstLayer!), 'layer2.0.downsample.0');
+  });
+
   test('preview equals the cost of the pruned resnet18 and mobilenet_v2, and is fast', async () => {
     const dir = tempDir();
     for (const arch of ['resnet18', 'mobilenet_v2']) {
