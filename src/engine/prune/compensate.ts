@@ -20,8 +20,8 @@
 // A bias is created when the layer has none.
 import type { ChannelGroup, GroupMember } from '../analysis/types.ts';
 import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
-import { tensorDims, tensorToFloat32 } from '../onnx/model.ts';
-import type { NodeProto } from '../onnx/proto.ts';
+import { tensorDims, tensorRawBytes, tensorToFloat32 } from '../onnx/model.ts';
+import type { NodeProto, TensorProto } from '../onnx/proto.ts';
 import { batchBinding } from '../graph/cost.ts';
 import { inferShapes, numericShape, type ShapeInference } from '../graph/shapes.ts';
 
@@ -235,7 +235,8 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
         continue;
       }
       if (anyIn < 0) {
-        if (layerSet.has(name) && op === 'Conv' && attrInt(node, 'group', 1) === 1) {
+        // A BN folded into the conv (no BN in the group) leaves an all-zero filter where γ was 0.
+        if (!bnSet.size && layerSet.has(name) && op === 'Conv' && attrInt(node, 'group', 1) === 1) {
           const out = zeroFilterConsts(graph, node, removedSet);
           if (out.size) {
             for (const c of out.keys()) constantChannels.add(c);
@@ -323,7 +324,7 @@ function zeroFilterConsts(graph: Graph, node: NodeProto, removed: Set<number>): 
   const wt = graph.constantTensor(node.input[1]);
   if (!wt || wt.data_type !== 1) return out;
   const dims = tensorDims(wt);
-  const w = tensorToFloat32(graph.model, wt);
+  const w = floats(graph, wt);
   const per = w.length / dims[0];
   const bias = node.input[2] ? graph.constantFloats(node.input[2]) : undefined;
   for (const c of removed) {
@@ -332,6 +333,17 @@ function zeroFilterConsts(graph: Graph, node: NodeProto, removed: Set<number>): 
     if (zero) out.set(c, { v: bias?.[c] ?? 0 });
   }
   return out;
+}
+
+/** A float tensor's values; FLOAT raw data is copied in one go (the generic reader goes element by element). */
+function floats(graph: Graph, t: TensorProto): Float32Array {
+  const raw = t.data_type === 1 ? tensorRawBytes(graph.model, t) : undefined;
+  if (raw && raw.byteLength % 4 === 0) {
+    const out = new Float32Array(raw.byteLength / 4);
+    new Uint8Array(out.buffer).set(raw);
+    return out;
+  }
+  return tensorToFloat32(graph.model, t);
 }
 
 /** Constants on a node's first output from its inputs' constants, or undefined when they stop here. */
@@ -369,7 +381,7 @@ function propagate(
   }
   if (op === 'Conv' && members.some((m) => m.role === 'depthwise') && anyIn === 0) {
     const wt = graph.constantTensor(node.input[1]);
-    const w = wt ? tensorToFloat32(graph.model, wt) : undefined;
+    const w = wt ? floats(graph, wt) : undefined;
     if (!w || !wt) return undefined;
     const per = w.length / tensorDims(wt)[0];
     const b = node.input[2] ? graph.constantFloats(node.input[2]) : undefined;
@@ -487,7 +499,7 @@ function foldInto(
   if (!wt) return { skip: `${op} ${node.name}: weight is not a constant` };
   if (wt.data_type !== 1 && wt.data_type !== 11) return { skip: `${op} ${node.name}: weight is not float` };
   const dims = tensorDims(wt);
-  const w = tensorToFloat32(graph.model, wt);
+  const w = floats(graph, wt);
   if (op === 'MatMul') return { skip: `MatMul ${node.name} has no bias to fold into` };
   if (node.input[2]) {
     const bt = graph.constantTensor(node.input[2]);
