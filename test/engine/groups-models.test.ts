@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { analyzeDependencies, channelsToKeep } from '../../src/engine/analysis/groups.ts';
-import type { DependencyAnalysis, GroupMember } from '../../src/engine/analysis/types.ts';
+import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../../src/engine/analysis/types.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import { loadModel } from '../../src/engine/onnx/model.ts';
 import { fmnistBn, fmnistFused, shared, skipWithoutShared } from '../helpers/paths.ts';
@@ -168,6 +168,12 @@ function partition(pairs: [string, string][]): string[][] {
   return [...by.values()].map((v) => v.sort()).sort((x, y) => x[0].localeCompare(y[0]));
 }
 
+function member0(g: ChannelGroup, node: string): GroupMember {
+  const m = g.members.find((x) => x.node === node);
+  assert.ok(m, `no member for ${node} in group ${g.id}`);
+  return m;
+}
+
 describe('channel groups on shared models', { skip: skipWithoutShared }, () => {
   it('resnet18: the same per-conv widths as Torch-Pruning at a uniform 50%', () => {
     compareWithTorchPruning('synthetic/resnet18_bn.onnx', 'reference/torch-pruning/resnet18__bnscale__uniform.json');
@@ -252,14 +258,22 @@ describe('channel groups on shared models', { skip: skipWithoutShared }, () => {
     }
   });
 
-  it('ppocr classifier: Constant-node weights, SE gates coupled with the gated tensor', () => {
+  it('ppocr classifier: Constant-node weights, SE gates coupled with the gated tensor, computed flatten shape', () => {
+    // 27 weighted layers' spaces: 26 prunable; the MatMul classifier is frozen (Softmax over its outputs).
     const { graph, a } = analyze(shared('real/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx'));
-    assert.deepEqual(counts(a), { prunable: 25, frozen: 2 });
+    assert.deepEqual(counts(a), { prunable: 26, frozen: 1 });
     // First SE block: Conv.1 -> depthwise Conv.2 -> SE (Conv.3 reduce, Conv.4 expand, HardSigmoid) gates Conv.2's output.
     const g = a.groups[a.groupOfLayer.get('p2o.Conv.1')!];
     assert.deepEqual(g.layers, ['p2o.Conv.1', 'p2o.Conv.2', 'p2o.Conv.4']);
     assert.ok(g.members.every((m) => m.tensor === undefined || graph.constantNodes.has(m.tensor)), 'weights are Constant-node outputs');
     assert.equal(a.groups[a.groupOfLayer.get('p2o.Conv.3')!].channels, 2);
+    // The last conv's 200 channels reach the MatMul through Reshape(GAP, Concat(Shape(x)[0:1], Cast(200))):
+    // the literal 200 is a Constant node, rewritten where it is stored.
+    const last = a.groups[a.groupOfLayer.get('p2o.Conv.52')!];
+    assert.equal(last.prunable, true);
+    const s = last.members.filter((m) => m.role === 'shape');
+    assert.deepEqual(s.map((m) => [m.node, m.tensor, m.inputIndex, m.axis]), [['p2o.Cast.3', 'fill_constant_1.tmp_0', 0, 0]]);
+    assert.equal(member0(last, 'p2o.MatMul.0').axis, 0);
     assertReasons(graph, a);
   });
 });

@@ -312,6 +312,35 @@ describe('dependency analysis rules', () => {
     }
   });
 
+  it('Reshape with a computed shape (x.view(x.size(0), -1) and friends)', () => {
+    const build = (kind: 'flatten' | 'literal' | 'copyC' | 'arith') => {
+      const b = new ModelBuilder();
+      const x = b.input('x', ['N', 3, 4, 4]);
+      const a = convRelu(b, x, 3, 4, 'a');
+      const sh = b.node('Shape', [a], {}, 'shape');
+      const n = b.node('Unsqueeze', [b.node('Gather', [sh, b.initInt64('i0', [], [])], { axis: 0 }, 'g0'), b.initInt64('u0', [0])], {}, 'un0');
+      let parts: string[];
+      if (kind === 'flatten') parts = [n, b.initInt64('m1', [-1])];
+      else if (kind === 'literal') parts = [n, b.initInt64('lit', [64])];
+      else if (kind === 'copyC') parts = [n, b.node('Slice', [sh, b.initInt64('s1', [1]), b.initInt64('e1', [2])], {}, 'c1'), b.initInt64('m1', [-1])];
+      else parts = [n, b.node('Div', [b.node('Slice', [sh, b.initInt64('s1', [1]), b.initInt64('e1', [2])]), b.initInt64('two', [2])]), b.initInt64('m1', [-1])];
+      const r = b.node('Reshape', [a, b.concat(parts, 0)], {}, 'rs');
+      if (kind === 'flatten' || kind === 'literal') b.output(b.gemm(r, 64, 10, 'fc'));
+      else b.output(b.node('Mystery', [r], {}, 'mystery'));
+      return analyze(b);
+    };
+    const flat = groupOf(build('flatten'), 'a');
+    assert.equal(flat.prunable, true);
+    assert.deepEqual(member(flat, 'fc').mapping, { kind: 'block', size: 16, offset: 0 });
+    assert.equal(flat.members.filter((m) => m.role === 'shape').length, 0);
+    const lit = groupOf(build('literal'), 'a');
+    assert.equal(lit.prunable, true);
+    const concatNode = lit.members.find((m) => m.role === 'shape');
+    assert.deepEqual(concatNode && [concatNode.op, concatNode.tensor, concatNode.inputIndex, concatNode.axis, concatNode.mapping], ['Concat', 'lit', 1, 0, { kind: 'block', size: 16, offset: 0 }]);
+    assert.equal(groupOf(build('copyC'), 'a').reason, "Mystery 'mystery' is an operator the analysis does not model");
+    assert.equal(groupOf(build('arith'), 'a').reason, "Reshape 'rs' has a non-constant shape");
+  });
+
   it('Reshape that splits the channel axis freezes', () => {
     const b = new ModelBuilder();
     const x = b.input('x', [1, 3, 4, 4]);

@@ -620,6 +620,75 @@ const flatten: OpRule = {
   },
 };
 
+/** One element of a shape vector computed in the graph: a literal from a constant, or a dimension of a value. */
+type ShapeEntry =
+  | { kind: 'literal'; value: number; tensor: string; element: number; consumer: NodeProto; inputIndex: number }
+  | { kind: 'dim'; of: string; index: number };
+
+/**
+ * Where each element of a 1-D int vector comes from, through Shape, Gather, Slice, Concat, Cast,
+ * Squeeze/Unsqueeze and Identity (how PyTorch exports `x.view(x.size(0), -1)`). Undefined when an
+ * element is computed any other way (arithmetic on shapes is not followed: never guessed).
+ */
+function traceVector(ctx: RuleContext, value: string, consumer: NodeProto, inputIndex: number, depth = 0): ShapeEntry[] | undefined {
+  if (depth > 16 || !value) return undefined;
+  const src = ctx.graph.constantSource(value);
+  if (src) {
+    const ints = ctx.graph.constantInts(src);
+    return ints?.map((v, element) => ({ kind: 'literal', value: v, tensor: src, element, consumer, inputIndex }));
+  }
+  const p = ctx.graph.producer.get(value);
+  if (!p || (p.domain ?? '') !== '') return undefined;
+  const opset = ctx.graph.opset();
+  const ints = (i: number) => ctx.graph.constantInts(p.input[i] ?? '');
+  switch (p.op_type) {
+    case 'Cast':
+    case 'Identity':
+    case 'Squeeze':
+    case 'Unsqueeze':
+      // Squeeze/Unsqueeze only move a scalar to and from a 1-element vector in shape arithmetic.
+      return traceVector(ctx, p.input[0], p, 0, depth + 1);
+    case 'Shape': {
+      const shape = ctx.shapeOf(p.input[0]);
+      if (!shape) return undefined;
+      const r = shape.length;
+      const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + r : v, 0), r);
+      const start = clamp(attrInt(p, 'start', 0));
+      const end = clamp(attrInt(p, 'end', r));
+      return Array.from({ length: Math.max(0, end - start) }, (_, k) => ({ kind: 'dim', of: p.input[0], index: start + k }));
+    }
+    case 'Concat': {
+      if (attrInt(p, 'axis', 0) !== 0 && attrInt(p, 'axis', 0) !== -1) return undefined;
+      const out: ShapeEntry[] = [];
+      for (let i = 0; i < p.input.length; i++) {
+        const t = traceVector(ctx, p.input[i], p, i, depth + 1);
+        if (!t) return undefined;
+        out.push(...t);
+      }
+      return out;
+    }
+    case 'Gather': {
+      const data = traceVector(ctx, p.input[0], p, 0, depth + 1);
+      const idx = ints(1);
+      if (!data || !idx || attrInt(p, 'axis', 0) !== 0) return undefined;
+      const picked = idx.map((i) => data[i < 0 ? i + data.length : i]);
+      return picked.every((e) => e) ? picked : undefined;
+    }
+    case 'Slice': {
+      const data = traceVector(ctx, p.input[0], p, 0, depth + 1);
+      if (!data) return undefined;
+      const starts = opset < 10 ? attrInts(p, 'starts') : ints(1);
+      const ends = opset < 10 ? attrInts(p, 'ends') : ints(2);
+      const steps = opset >= 10 && p.input[4] ? ints(4) : [1];
+      if (!starts || !ends || !steps || starts.length !== 1 || steps[0] !== 1) return undefined;
+      const n = data.length;
+      const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
+      return data.slice(clamp(starts[0]), clamp(ends[0]));
+    }
+  }
+  return undefined;
+}
+
 /**
  * Reshape, provably one of two forms (respecting 0 = copy and -1 = infer), else frozen:
  * - a flatten into [batch, C * inner] (into Gemm / MatMul): the layout gets a block of `inner` per channel;
@@ -634,7 +703,27 @@ const reshape: OpRule = {
     if (!l) return;
     const label = nodeLabel(node);
     const old = ctx.graph.opset() < 5;
-    const shape = old ? attrInts(node, 'shape') : constInts(ctx, node, 1);
+    const inShape = ctx.shapeOf(node.input[0]);
+    let shape = old ? attrInts(node, 'shape') : constInts(ctx, node, 1);
+    /** Where the channel entry (element 1) of a computed shape comes from, when it is a literal. */
+    let computedChannel: Extract<ShapeEntry, { kind: 'literal' }> | undefined;
+    if (!shape && !old) {
+      // A shape computed in the graph: dimensions of the input at their own position copy it (like 0),
+      // other dimensions must not be channel axes; literals are rewritten where they are stored.
+      const trace = traceVector(ctx, node.input[1], node, 1);
+      shape = trace?.map((e, pos) => {
+        if (e.kind === 'literal') return e.value;
+        if (e.of === node.input[0] && e.index === pos) return 0;
+        const other = ctx.layout(e.of);
+        const d = ctx.shapeOf(e.of)?.[e.index];
+        if ((other && other.axis === e.index) || (e.of === node.input[0] && e.index === l.axis)) return NaN;
+        if (typeof d === 'number') return d;
+        return pos === 0 && e.index === 0 && d !== undefined && d === inShape?.[0] ? 0 : NaN;
+      });
+      if (shape?.some((d) => Number.isNaN(d))) shape = undefined;
+      const ch = trace?.[1];
+      if (shape && ch?.kind === 'literal') computedChannel = ch;
+    }
     if (!shape) {
       ctx.freeze(l, `${label} has a non-constant shape`);
       return;
@@ -648,16 +737,17 @@ const reshape: OpRule = {
     const inner = innerSize(ctx, node.input[0], l);
     const perChannel = l.block !== undefined && inner !== undefined ? l.block * inner : undefined;
     const features = perChannel !== undefined ? perChannel * width : undefined;
-    const inShape = ctx.shapeOf(node.input[0]);
     const batch = typeof inShape?.[0] === 'number' ? inShape[0] : undefined;
     const [s0, s1] = shape;
     const shapeMember = (block: number | undefined) => {
-      const base = old
-        ? { node: node.name!, op: node.op_type!, role: 'shape' as const, axis: 1, attribute: 'shape' }
-        : (() => {
-            const c = ctx.constantInput(node, 1)!;
-            return { node: node.name!, op: node.op_type!, role: 'shape' as const, tensor: c.tensor, inputIndex: 1, axis: 1, shared: c.shared };
-          })();
+      let base: Omit<GroupMember, 'mapping' | 'span' | 'start'>;
+      if (old) base = { node: node.name!, op: node.op_type!, role: 'shape', axis: 1, attribute: 'shape' };
+      else {
+        // The element to rewrite: element 1 of a constant shape, or the literal a computed shape took it from.
+        const at = computedChannel ?? { consumer: node, inputIndex: 1, element: 1 };
+        const c = ctx.constantInput(at.consumer, at.inputIndex)!;
+        base = { node: at.consumer.name!, op: at.consumer.op_type!, role: 'shape', tensor: c.tensor, inputIndex: at.inputIndex, axis: at.element, shared: c.shared };
+      }
       ctx.addSegmentMembers(l, base, block);
     };
     if (shape.length === 2) {
