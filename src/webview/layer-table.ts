@@ -91,6 +91,7 @@ export class LayerTable extends LitElement {
       .after { color: var(--vscode-charts-red, var(--vscode-errorForeground)); }
       .frozen-tag { font-size: 0.85em; color: var(--vscode-descriptionForeground); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
       .empty { padding: 16px; }
+      layer-detail { position: sticky; left: 0; width: var(--wrap-width, 100%); max-width: 100%; }
       .cell-ctl select { width: 100%; }
     `,
   ];
@@ -118,6 +119,10 @@ export class LayerTable extends LitElement {
   private items: number[] = [];
   private filterTimer: ReturnType<typeof setTimeout> | undefined;
   private restoredScroll = false;
+  private observed = false;
+  private resize = new ResizeObserver((entries) => {
+    for (const e of entries) this.style.setProperty('--wrap-width', `${Math.floor(e.contentRect.width)}px`);
+  });
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -126,6 +131,12 @@ export class LayerTable extends LitElement {
     if (ui.filter) this.filter = ui.filter;
     if (ui.expanded) this.expanded = new Set(ui.expanded);
     this.reload();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.resize.disconnect();
+    this.observed = false;
   }
 
   /** Drops the cached rows and fetches the first page again (sort, filter or model changed). */
@@ -167,6 +178,11 @@ export class LayerTable extends LitElement {
   }
 
   override updated(changed: PropertyValues<this>): void {
+    const wrap = this.renderRoot.querySelector('.wrap');
+    if (wrap && !this.observed) {
+      this.observed = true;
+      this.resize.observe(wrap);
+    }
     if (!this.restoredScroll && this.loaded && this.virtualizer) {
       this.restoredScroll = true;
       const top = this.host.ui.scrollTop;

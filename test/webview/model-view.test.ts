@@ -32,10 +32,16 @@ const messages = (page: Page) => page.evaluate(() => window.__messages) as Promi
 const responses = (page: Page) => page.evaluate(() => window.__responses) as Promise<Record<number, ToWebview>>;
 
 async function waitRows(page: Page, n: number): Promise<void> {
-  await page.waitForFunction((count) => {
-    const t = document.querySelector('onnx-model-view')?.shadowRoot?.querySelector('layer-table');
-    return (t?.shadowRoot?.querySelectorAll('.body .row[data-layer]').length ?? 0) === count;
-  }, n);
+  try {
+    await page.waitForFunction((count) => {
+      const t = document.querySelector('onnx-model-view')?.shadowRoot?.querySelector('layer-table');
+      return (t?.shadowRoot?.querySelectorAll('.body .row[data-layer]').length ?? 0) === count;
+    }, n, { timeout: 10_000 });
+  } catch (e) {
+    const shown = await rowNames(page);
+    const state = await page.evaluate(() => sessionStorage.getItem('view-state'));
+    throw new Error(`expected ${n} rows, the table shows ${shown.length}: ${shown.join(', ')}; saved state ${state}`, { cause: e });
+  }
 }
 
 describe('model view (preview harness)', { skip }, () => {
