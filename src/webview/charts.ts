@@ -126,6 +126,8 @@ export class HistogramChart {
   constructor(private readonly canvas: HTMLCanvasElement) {}
 
   draw(h: Histogram, t: ChartTheme, mark?: { value: number; label: string }): void {
+    this.canvas.dataset.theme = t.kind;
+    this.canvas.dataset.barColor = t.bar;
     const labels = h.counts.map((_, i) => `${score(h.edges[i])} – ${score(h.edges[i + 1])}`);
     const at = mark ? binPosition(h, mark.value) : undefined;
     this.chart?.destroy();
@@ -163,6 +165,8 @@ export class ChannelChart {
   constructor(private readonly canvas: HTMLCanvasElement) {}
 
   draw(scores: number[], removed: ReadonlySet<number>, t: ChartTheme, criterionLabel: string): void {
+    this.canvas.dataset.theme = t.kind;
+    this.canvas.dataset.barColor = t.bar;
     const order = scores.map((_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
     const colors = order.map((i) => (removed.has(i) ? t.removed : t.bar));
     this.chart?.destroy();

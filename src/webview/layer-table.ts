@@ -79,7 +79,7 @@ export class LayerTable extends LitElement {
       .body .row { border-bottom: 1px solid transparent; }
       .body .row:hover { background: var(--vscode-list-hoverBackground); }
       .body .row:focus { outline: 1px solid var(--vscode-list-focusOutline, var(--vscode-focusBorder)); outline-offset: -1px; }
-      .body .row.focused { background: var(--vscode-list-inactiveSelectionBackground); }
+      .body .row.focused { background: var(--vscode-list-inactiveSelectionBackground); outline: 1px dotted var(--vscode-contrastActiveBorder, transparent); outline-offset: -1px; }
       .body .row.frozen .name { opacity: 0.75; }
       .body .row.placeholder { color: var(--vscode-descriptionForeground); }
       .row > :nth-child(1), .row > :nth-child(2) { position: sticky; z-index: 1; background: var(--vscode-editor-background); align-self: stretch; display: flex; align-items: center; }

@@ -43,7 +43,8 @@ export class PlanPanel extends LitElement {
       vscode-textfield, vscode-single-select { width: 100%; }
       .seg { display: inline-flex; border: 1px solid var(--vscode-button-border, var(--vscode-panel-border, rgba(128,128,128,0.5))); border-radius: 3px; overflow: hidden; }
       .seg button { all: unset; cursor: pointer; padding: 2px 10px; font-size: 0.95em; }
-      .seg button[aria-pressed='true'] { background: var(--vscode-button-background); color: var(--vscode-button-foreground); }
+      .seg button[aria-pressed='true'] { background: var(--vscode-button-background); color: var(--vscode-button-foreground);
+        outline: 1px solid var(--vscode-contrastActiveBorder, transparent); outline-offset: -2px; font-weight: 600; }
       .seg button:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
       .hint { font-size: 0.9em; }
       .stats { display: grid; grid-template-columns: auto 1fr auto; gap: 2px 10px; align-items: baseline; font-variant-numeric: tabular-nums; }

@@ -134,6 +134,16 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('the host can reveal a layer (Inspect Layer…): it is scrolled to and expanded', async () => {
+    const page = await open({ scale: 50, delay: 5 });
+    await page.locator('layer-table .count', { hasText: '400 layers' }).waitFor();
+    const target = '/block42/res/conv2/Conv';
+    await page.evaluate((layer) => window.__emit({ type: 'revealLayer', layer }), target);
+    await page.locator(`layer-table .row[data-layer="${target}"][aria-expanded="true"]`).waitFor();
+    await page.locator('layer-detail canvas').waitFor();
+    await page.close();
+  });
+
   test('keyboard: arrows move the focused row, Enter expands', async () => {
     const page = await open();
     await waitRows(page, fixture.layers.length);
@@ -285,6 +295,33 @@ describe('model view (preview harness)', { skip }, () => {
     const stem = fixture.layers.find((l) => l.name === '/stem/stem.0/Conv') as LayerRow;
     assert.ok(text.includes(stem.name));
     assert.equal(await cmp.locator('tbody tr').count(), fixture.layers.length);
+    await page.close();
+  });
+
+  test('charts follow a theme change (body class and --vscode-* variables)', async () => {
+    const page = await open({}, { theme: 'dark' });
+    const canvas = page.locator('score-histograms canvas#global');
+    await page.waitForFunction(() => !!document.querySelector('onnx-model-view')?.shadowRoot?.querySelector('score-histograms')?.shadowRoot?.querySelector('canvas#global[data-theme]'));
+    assert.equal(await canvas.getAttribute('data-theme'), 'dark');
+    assert.equal(await canvas.getAttribute('data-bar-color'), '#3794ff');
+    // What VS Code does on a theme switch: new variables on <html>, new class on <body>.
+    await page.evaluate(() => {
+      document.documentElement.style.setProperty('--vscode-charts-blue', '#1a85ff');
+      document.body.classList.replace('vscode-dark', 'vscode-light');
+    });
+    await page.waitForFunction(() => document.querySelector('onnx-model-view')!.shadowRoot!.querySelector('score-histograms')!.shadowRoot!.querySelector('canvas#global')!.getAttribute('data-theme') === 'light');
+    assert.equal(await canvas.getAttribute('data-bar-color'), '#1a85ff');
+    await page.close();
+  });
+
+  test('log scale and the threshold mode ask the host for the right histograms and plan', async () => {
+    const page = await open();
+    await page.locator('score-histograms canvas#global').waitFor();
+    await page.locator('score-histograms vscode-checkbox').click();
+    await page.waitForFunction(() => window.__messages.some((m) => m.kind === 'request' && m.method === 'getHistogram' && m.params.log === true && m.params.layer === undefined));
+    await page.locator('plan-panel .seg button', { hasText: 'scores below a threshold' }).click();
+    await page.waitForFunction(() => window.__messages.some((m) => m.kind === 'planState' && m.plan.threshold !== undefined && m.plan.ratio === undefined && m.plan.scope === 'global'));
+    await page.locator('score-histograms .title', { hasText: 'All prunable layers' }).waitFor();
     await page.close();
   });
 
