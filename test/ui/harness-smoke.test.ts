@@ -41,6 +41,7 @@ test('workbench: sample model in the explorer, opened; a webview read through th
     await openFileFromExplorer(page, 'notes.md');
     await page.locator('.tabs-container .tab.active', { hasText: 'notes.md' }).waitFor({ timeout: 30_000 });
     // Explorer context menu: the Markdown extension's "Open Preview" item opens a preview tab.
+    await waitForExtension(page, 'Markdown: Open Preview');
     await explorerContextMenu(page, 'notes.md', 'Open Preview');
     await page.locator('.tabs-container .tab.active', { hasText: 'Preview notes.md' }).waitFor({ timeout: 30_000 });
     await runPaletteCommand(page, 'View: Close All Editors');

@@ -196,13 +196,30 @@ export async function openFileFromExplorer(page: Page, name: string): Promise<vo
   await row.dblclick();
 }
 
-/** Right-clicks a file in the explorer and picks `itemTitle` from its context menu. */
-export async function explorerContextMenu(page: Page, fileName: string, itemTitle: string): Promise<void> {
+/**
+ * Right-clicks a file in the explorer and picks `itemTitle` from its context menu. Items that
+ * an extension contributes appear once it is registered (see waitForExtension); until then, and
+ * while the menu re-renders, this retries with a fresh menu for up to `timeoutMs`.
+ */
+export async function explorerContextMenu(page: Page, fileName: string, itemTitle: string, timeoutMs = 30_000): Promise<void> {
   const row = await findExplorerItem(page, fileName);
-  await row.click({ button: 'right' });
-  const item = page.locator('.monaco-menu .action-item', { hasText: itemTitle }).first();
-  await item.waitFor({ timeout: 10_000 });
-  await item.click();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await row.click({ button: 'right' });
+    const item = page.locator('.monaco-menu .action-item', { hasText: itemTitle }).first();
+    try {
+      await item.waitFor({ timeout: 5000 });
+      await item.click({ timeout: 5000 });
+      await page.locator('.monaco-menu').waitFor({ state: 'detached', timeout: 5000 }).catch(() => undefined);
+      return;
+    } catch (e) {
+      await page.keyboard.press('Escape');
+      if (Date.now() > deadline) {
+        throw new Error(`explorer context menu of ${fileName} has no usable item "${itemTitle}"`, { cause: e });
+      }
+      await page.waitForTimeout(500);
+    }
+  }
 }
 
 /**
