@@ -225,27 +225,29 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
   for (const [src, list] of bySource) {
     throwIfAborted(opts.signal);
     const original = graph.constantTensor(src)!;
-    const bySig = new Map<string, SlotEdit[]>();
+    const otherUses = (uses.get(src) ?? 0) - list.length;
+    const sigOf = new Map(list.map((s) => [s, signature(s)]));
+    // In place when every use of the constant gets the same edit.
+    if (otherUses <= 0 && new Set(sigOf.values()).size === 1) {
+      const t = editTensor(graph, original, list[0]);
+      if (graph.initializers.has(src)) replacedInit.set(src, t);
+      else replacedConstNode.set(src, t);
+      continue;
+    }
+    // Otherwise a renamed copy per edit and per value read: uses that read the constant through
+    // different Identity nodes stay distinct tensors, as they were.
+    const copies = new Map<string, SlotEdit[]>();
     for (const s of list) {
-      const sig = signature(s);
-      let l = bySig.get(sig);
-      if (!l) bySig.set(sig, (l = []));
+      const key = `${sigOf.get(s)}\u0000${s.node.input[s.inputIndex]}`;
+      let l = copies.get(key);
+      if (!l) copies.set(key, (l = []));
       l.push(s);
     }
-    const otherUses = (uses.get(src) ?? 0) - list.length;
-    const sigs = [...bySig.entries()];
-    for (const [, group] of sigs) {
+    for (const group of copies.values()) {
       const t = editTensor(graph, original, group[0]);
-      // In place when every use of the constant gets this same edit; otherwise a renamed copy.
-      if (sigs.length === 1 && otherUses <= 0) {
-        if (graph.initializers.has(src)) replacedInit.set(src, t);
-        else replacedConstNode.set(src, t);
-      } else {
-        const name = freshName(src);
-        t.name = name;
-        newInits.push(t);
-        for (const s of group) setRepoint(repoint, s, name);
-      }
+      t.name = freshName(src);
+      newInits.push(t);
+      for (const s of group) setRepoint(repoint, s, t.name);
     }
   }
   for (const s of created) {
