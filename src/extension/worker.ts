@@ -1,2 +1,77 @@
-// Worker thread that runs the engine off the extension host's main thread (placeholder).
-export {};
+// The engine worker thread: holds the open models and answers the extension host's requests.
+// Heavy work (decoding a 500 MB model, analysis, surgery, ONNX Runtime) happens here.
+import { parentPort } from 'node:worker_threads';
+import { CancelledError, PrunerError } from '../engine/errors.ts';
+import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
+import type { FromWorker, ToWorker, WorkerMethod, WorkerMethods } from './workerProtocol.ts';
+
+if (!parentPort) throw new Error('worker.ts must run in a worker thread');
+const port = parentPort;
+
+const models = new Map<string, Promise<ModelService>>();
+const running = new Map<number, AbortController>();
+
+function post(m: FromWorker): void {
+  port.postMessage(m);
+}
+
+async function model(path: string): Promise<ModelService> {
+  const m = models.get(path);
+  if (!m) throw new PrunerError(`${path}: model is not open`);
+  return m;
+}
+
+type Handler<K extends WorkerMethod> = (params: WorkerMethods[K]['params'], ctx: { signal: AbortSignal; progress: (stage: string, fraction?: number) => void }) => Promise<WorkerMethods[K]['result']> | WorkerMethods[K]['result'];
+
+const handlers: { [K in WorkerMethod]: Handler<K> } = {
+  open: async ({ path }, ctx) => {
+    let m = models.get(path);
+    if (!m) {
+      m = ModelService.open(path, ctx);
+      models.set(path, m);
+      m.catch(() => models.delete(path));
+    }
+    return (await m).summary();
+  },
+  close: ({ path }) => {
+    models.delete(path);
+    return null;
+  },
+  getLayers: async ({ path, query }) => (await model(path)).layers(query),
+  getHistogram: async ({ path, criterion, layer, log }) => (await model(path)).histogram(criterion, layer, log),
+  getLayerDetail: async ({ path, layer, plan }) => (await model(path)).layerDetail(layer, plan),
+  previewPlan: async ({ path, plan }) => (await model(path)).preview(plan),
+  listLayers: async ({ path }) => {
+    const m = models.get(path) ?? ModelService.open(path, { signal: new AbortController().signal, progress: () => {} });
+    return (await m).layerList();
+  },
+  prune: (job, ctx) => pruneJob(job, ctx),
+  validate: (p, ctx) => validateJob(p, ctx),
+  providers: () => listProviders(),
+};
+
+port.on('message', async (m: ToWorker) => {
+  if (m.kind === 'cancel') {
+    running.get(m.id)?.abort();
+    return;
+  }
+  const controller = new AbortController();
+  running.set(m.id, controller);
+  const progress = (stage: string, fraction?: number) => post({ kind: 'progress', id: m.id, stage, fraction });
+  try {
+    const handler = handlers[m.method] as Handler<WorkerMethod>;
+    if (!handler) throw new Error(`unknown method ${m.method}`);
+    const result = await handler(m.params as never, { signal: controller.signal, progress });
+    post({ kind: 'response', id: m.id, ok: true, result });
+  } catch (e) {
+    const err = e as Error;
+    const cancelled = e instanceof CancelledError || controller.signal.aborted;
+    const user = e instanceof PrunerError;
+    post({
+      kind: 'response', id: m.id, ok: false,
+      error: { message: cancelled ? 'cancelled' : err?.message ?? String(e), details: user ? (e as PrunerError).details : err?.stack, cancelled, user },
+    });
+  } finally {
+    running.delete(m.id);
+  }
+});

@@ -1,0 +1,45 @@
+// `npm run bench`: every benchmark of the engine, one after the other, with the machine they ran on.
+// Each part prints its own table; the last line is one JSON object with all the numbers.
+// `npm run bench -- io prune` runs only the named parts.
+import * as os from 'node:os';
+
+const parts: Record<string, () => Promise<{ run: () => Promise<object> }>> = {
+  io: async () => ({ run: (await import('./io.ts')).runIoBench }),
+  inspect: async () => ({ run: (await import('./inspect.ts')).runInspectBench }),
+  analysis: async () => ({ run: (await import('./analysis.ts')).runAnalysisBench }),
+  importance: async () => ({ run: (await import('./importance.ts')).runImportanceBench }),
+  prune: async () => ({ run: (await import('./prune.ts')).runPruneBench }),
+  runtime: async () => ({ run: (await import('./runtime.ts')).runRuntimeBench }),
+};
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const names = wanted.length ? wanted : Object.keys(parts);
+  const machine = {
+    cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}`,
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+  console.log(`machine: ${machine.cpus}, ${machine.memory}, ${machine.platform}, Node ${machine.node}`);
+  const results: Record<string, unknown> = { machine };
+  for (const name of names) {
+    const load = parts[name];
+    if (!load) {
+      console.error(`unknown benchmark ${name}; known: ${Object.keys(parts).join(', ')}`);
+      process.exitCode = 1;
+      continue;
+    }
+    console.log(`\n== ${name} ==`);
+    try {
+      results[name] = await (await load()).run();
+    } catch (e) {
+      console.error(`${name}: failed: ${(e as Error).stack ?? e}`);
+      results[name] = { error: (e as Error).message };
+      process.exitCode = 1;
+    }
+  }
+  console.log(`\n${JSON.stringify(results)}`);
+}
+
+void main();

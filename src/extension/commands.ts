@@ -1,0 +1,324 @@
+// The commands of the "ONNX Pruner" category. Each accepts optional arguments so that scripts
+// and tests can run it without the quick picks (e.g. `onnxPruner.pruneChannels(uri, { criterion: 'l1', ratio: 0.3 })`).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { CRITERIA, type Criterion, type ViewPlan } from '../shared/protocol.ts';
+import { EngineRequestError, type EngineClient } from './engineClient.ts';
+import { VIEW_TYPE, type ModelEditorProvider } from './modelEditor.ts';
+import type { Output } from './output.ts';
+import { planFromSettings, readSettings } from './settings.ts';
+
+export interface PruneCommandOptions extends Partial<ViewPlan> {
+  /** Run ONNX Runtime validation afterwards (default: the validateAfterPrune setting). */
+  validate?: boolean;
+  /** Ask nothing: use these options and the settings (for scripts and tests). */
+  quiet?: boolean;
+  /** Where to write the result (default: beside the original, per the outputName setting). */
+  out?: string;
+  /** A plan document (JSON) to apply instead of criterion/ratio. */
+  planFile?: string;
+}
+
+const CRITERION_LABELS: Record<Criterion, string> = {
+  'bn-gamma': 'BN γ (Network Slimming)',
+  l1: 'L1 norm of filters',
+  l2: 'L2 norm of filters',
+  fpgm: 'Geometric median (FPGM)',
+};
+
+export class Commands {
+  constructor(
+    private readonly engine: EngineClient,
+    private readonly editors: ModelEditorProvider,
+    private readonly output: Output,
+  ) {}
+
+  register(context: vscode.ExtensionContext): void {
+    const reg = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+    reg('onnxPruner.pruneChannels', (uri?: vscode.Uri, opts?: PruneCommandOptions) => this.guard(() => this.pruneChannels(uri, opts)));
+    reg('onnxPruner.applyPlan', (uri?: vscode.Uri, planFile?: string) => this.guard(() => this.applyPlan(uri, planFile)));
+    reg('onnxPruner.inspectLayer', (layer?: string) => this.guard(() => this.inspectLayer(layer)));
+    reg('onnxPruner.validatePruned', (original?: vscode.Uri, pruned?: vscode.Uri) => this.guard(() => this.validatePruned(original, pruned)));
+    reg('onnxPruner.exportPlan', (target?: vscode.Uri) => this.guard(() => this.exportPlan(target)));
+    reg('onnxPruner.exportWidths', (uri?: vscode.Uri, target?: vscode.Uri) => this.guard(() => this.exportWidths(uri, target)));
+    reg('onnxPruner.openModelView', (uri?: vscode.Uri) => this.guard(async () => {
+      const model = await this.pickModel(uri);
+      if (model) await vscode.commands.executeCommand('vscode.openWith', model, VIEW_TYPE);
+    }));
+  }
+
+  /** Errors become a notification naming the file and the problem; details go to the Output channel. Never a crash. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (e) {
+      const err = e as EngineRequestError;
+      if (err?.cancelled) {
+        this.output.info('Cancelled by the user');
+        return undefined;
+      }
+      this.output.error(err?.message ?? String(e), err?.details ?? (err instanceof Error && !(err as EngineRequestError).user ? err.stack : undefined));
+      void vscode.window.showErrorMessage(`ONNX Pruner: ${err?.message ?? String(e)}`, 'Show Details').then((a) => {
+        if (a) this.output.show();
+      });
+      return undefined;
+    }
+  }
+
+  /** The model a command applies to: its argument, the active model view, or one the user picks. */
+  private async pickModel(uri?: vscode.Uri, title = 'Choose an ONNX model'): Promise<vscode.Uri | undefined> {
+    if (uri instanceof vscode.Uri) return uri;
+    const active = this.editors.active;
+    if (active) return active.uri;
+    const files = await vscode.workspace.findFiles('**/*.onnx', '**/node_modules/**', 200);
+    if (files.length) {
+      const pick = await vscode.window.showQuickPick(
+        files.map((f) => ({ label: path.basename(f.fsPath), description: vscode.workspace.asRelativePath(f), uri: f })),
+        { title, matchOnDescription: true },
+      );
+      return pick?.uri;
+    }
+    const chosen = await vscode.window.showOpenDialog({ title, canSelectMany: false, filters: { 'ONNX models': ['onnx'] } });
+    return chosen?.[0];
+  }
+
+  private requireTrust(): void {
+    if (!vscode.workspace.isTrusted) throw new EngineRequestError('Pruning and running models need a trusted workspace', { user: true });
+  }
+
+  /** Quick picks for criterion, ratio and scope, defaulting to the settings; undefined when dismissed. */
+  private async askPlan(model: vscode.Uri): Promise<ViewPlan | undefined> {
+    const s = readSettings(model);
+    const criteria = [s.criterion, ...CRITERIA.filter((c) => c !== s.criterion)];
+    const c = await vscode.window.showQuickPick(
+      criteria.map((id) => ({ label: CRITERION_LABELS[id], description: id === s.criterion ? `${id} (default)` : id, id })),
+      { title: 'Prune Channels (1/3): importance criterion', placeHolder: 'How to rank channels' },
+    );
+    if (!c) return undefined;
+    const ratioText = await vscode.window.showInputBox({
+      title: 'Prune Channels (2/3): ratio',
+      prompt: 'Fraction of channels to remove, from 0 to 0.99',
+      value: String(s.ratio),
+      validateInput: (v) => (isRatio(v) ? undefined : 'Enter a number from 0 to 0.99'),
+    });
+    if (ratioText === undefined) return undefined;
+    const scopes = s.scope === 'global' ? ['global', 'uniform'] : ['uniform', 'global'];
+    const sc = await vscode.window.showQuickPick(
+      scopes.map((id) => ({
+        label: id === 'uniform' ? 'Uniform' : 'Global',
+        description: id === 'uniform' ? 'the same ratio in every layer group' : 'one ranking over all layers: each layer gets its own ratio',
+        id: id as 'uniform' | 'global',
+      })),
+      { title: 'Prune Channels (3/3): scope' },
+    );
+    if (!sc) return undefined;
+    return planFromSettings(s, { criterion: c.id, ratio: Number(ratioText), scope: sc.id });
+  }
+
+  async pruneChannels(uri?: vscode.Uri, opts: PruneCommandOptions = {}): Promise<Record<string, unknown> | undefined> {
+    this.requireTrust();
+    const model = await this.pickModel(uri, 'Choose the model to prune');
+    if (!model) return undefined;
+    const s = readSettings(model);
+    let plan: ViewPlan | undefined;
+    if (opts.planFile) plan = readPlanFile(opts.planFile);
+    else if (opts.quiet || opts.criterion || opts.ratio !== undefined || opts.threshold !== undefined) {
+      const { validate: _v, quiet: _q, out: _o, planFile: _p, ...planOpts } = opts;
+      plan = planFromSettings(s, planOpts);
+    } else plan = await this.askPlan(model);
+    if (!plan) return undefined;
+    const validate = opts.validate ?? s.validateAfterPrune;
+
+    if (!opts.quiet) {
+      const preview = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Analysing ${path.basename(model.fsPath)}`, cancellable: true },
+        async (progress, token) => {
+          const signal = abortOn(token);
+          await this.engine.request('open', { path: model.fsPath }, { signal, onProgress: (stage) => progress.report({ message: stage }) });
+          return this.engine.request('previewPlan', { path: model.fsPath, plan: plan! }, { signal });
+        },
+      );
+      const go = await vscode.window.showQuickPick(
+        [
+          { label: '$(scissors) Prune', detail: `Parameters ${fmtCount(preview.params.before)} → ${fmtCount(preview.params.after)} (${pct(preview.params)}), MACs ${fmtCount(preview.macs.before)} → ${fmtCount(preview.macs.after)} (${pct(preview.macs)})`, go: true },
+          { label: 'Cancel', go: false },
+        ],
+        { title: `Prune ${path.basename(model.fsPath)}: ${plan.criterion}, ratio ${plan.ratio ?? '-'}, ${plan.scope}` },
+      );
+      if (!go?.go) return undefined;
+    }
+
+    const report = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Pruning ${path.basename(model.fsPath)}`, cancellable: true },
+      (progress, token) => this.runPrune(model, { plan: plan!, validate, out: opts.out }, (stage, fraction) => progress.report({ message: stage, increment: undefined, ...(fraction !== undefined ? {} : {}) }), abortOn(token)),
+    );
+    if (!opts.quiet) void this.announce(report);
+    return report;
+  }
+
+  /** Runs the surgery in the worker; shared by the command and the view's Prune button. */
+  async runPrune(model: vscode.Uri, req: { plan: ViewPlan; validate: boolean; out?: string }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal): Promise<Record<string, unknown>> {
+    this.requireTrust();
+    const s = readSettings(model);
+    const started = Date.now();
+    this.output.info(`Pruning ${model.fsPath}: ${JSON.stringify(req.plan)}`);
+    const report = await this.engine.request(
+      'prune',
+      { path: model.fsPath, plan: req.plan, out: req.out, outputName: s.outputName, validate: req.validate, ep: s.executionProvider },
+      { signal, onProgress: (stage, fraction) => { progress(stage, fraction); this.output.info(`  ${stage}`); } },
+    );
+    this.output.info(`Wrote ${String(report.output)} in ${Date.now() - started} ms`);
+    const v = report.validation as Record<string, unknown> | undefined;
+    if (v) this.output.info(`Validation ran on ${String(v.provider)}${v.fallbackReason ? ` (${String(v.fallbackReason)})` : ''}`);
+    return report;
+  }
+
+  private async announce(report: Record<string, unknown>): Promise<void> {
+    const params = report.params as { before: number; after: number };
+    const out = String(report.output);
+    const choice = await vscode.window.showInformationMessage(
+      `Pruned model written: ${path.basename(out)} — parameters ${fmtCount(params.before)} → ${fmtCount(params.after)} (${pct(params)})`,
+      'Open Pruned Model',
+      'Show Report',
+    );
+    if (choice === 'Open Pruned Model') await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(out), VIEW_TYPE);
+    if (choice === 'Show Report') await showJson(report);
+  }
+
+  async applyPlan(uri?: vscode.Uri, planFile?: string): Promise<Record<string, unknown> | undefined> {
+    this.requireTrust();
+    const model = await this.pickModel(uri, 'Choose the model to prune');
+    if (!model) return undefined;
+    let file = planFile;
+    if (!file) {
+      const picked = await vscode.window.showOpenDialog({ title: 'Choose a pruning plan (JSON)', filters: { 'Pruning plan': ['json'] }, defaultUri: vscode.Uri.file(path.dirname(model.fsPath)) });
+      file = picked?.[0]?.fsPath;
+    }
+    if (!file) return undefined;
+    return this.pruneChannels(model, { planFile: file, quiet: planFile !== undefined });
+  }
+
+  async inspectLayer(layer?: string): Promise<void> {
+    const doc = this.editors.active;
+    if (!doc) throw new EngineRequestError('Open an .onnx model in the ONNX Pruner editor first', { user: true });
+    let name = layer;
+    if (!name) {
+      await doc.load();
+      const layers = await this.engine.request('listLayers', { path: doc.path });
+      const pick = await vscode.window.showQuickPick(
+        layers.map((l) => ({ label: l.name, description: `${l.op} · ${l.channels} channels${l.prunable ? '' : ' · frozen'}` })),
+        { title: 'Inspect Layer', matchOnDescription: true },
+      );
+      name = pick?.label;
+    }
+    if (name) this.editors.broadcast(doc.path, { type: 'revealLayer', layer: name });
+  }
+
+  async validatePruned(original?: vscode.Uri, pruned?: vscode.Uri): Promise<Record<string, unknown> | undefined> {
+    this.requireTrust();
+    const orig = await this.pickModel(original, 'Choose the ORIGINAL model');
+    if (!orig) return undefined;
+    let pr = pruned;
+    if (!pr) {
+      const guess = orig.fsPath.replace(/\.onnx$/i, '.pruned.onnx');
+      const picked = await vscode.window.showOpenDialog({
+        title: 'Choose the PRUNED model',
+        filters: { 'ONNX models': ['onnx'] },
+        defaultUri: vscode.Uri.file(fs.existsSync(guess) ? guess : path.dirname(orig.fsPath)),
+      });
+      pr = picked?.[0];
+    }
+    if (!pr) return undefined;
+    const ep = readSettings(orig).executionProvider;
+    const started = Date.now();
+    const report = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Validating ${path.basename(pr.fsPath)} against ${path.basename(orig.fsPath)}`, cancellable: true },
+      (progress, token) => this.engine.request('validate', { original: orig.fsPath, pruned: pr!.fsPath, ep }, { signal: abortOn(token), onProgress: (stage) => progress.report({ message: stage }) }),
+    );
+    this.output.info(`Validated ${pr.fsPath} on ${String(report.provider)} in ${Date.now() - started} ms${report.fallbackReason ? ` (${String(report.fallbackReason)})` : ''}`);
+    this.output.info(JSON.stringify(report, null, 2));
+    void vscode.window.showInformationMessage(`Validation ran on ${String(report.provider).toUpperCase()}. Details are in the report.`, 'Show Report').then((a) => {
+      if (a) void showJson(report);
+    });
+    return report;
+  }
+
+  async exportPlan(target?: vscode.Uri): Promise<string | undefined> {
+    const doc = this.editors.active;
+    const model = doc?.uri ?? (await this.pickModel(undefined));
+    if (!model) return undefined;
+    const plan = { version: 1, model: path.basename(model.fsPath), ...(doc?.plan ?? planFromSettings(readSettings(model))) };
+    const dest = target ?? (await vscode.window.showSaveDialog({ title: 'Export Pruning Plan', defaultUri: vscode.Uri.file(model.fsPath.replace(/\.onnx$/i, '.plan.json')), filters: { JSON: ['json'] } }));
+    if (!dest) return undefined;
+    await vscode.workspace.fs.writeFile(dest, Buffer.from(JSON.stringify(plan, null, 2) + '\n'));
+    this.output.info(`Exported the pruning plan to ${dest.fsPath}`);
+    return dest.fsPath;
+  }
+
+  async exportWidths(uri?: vscode.Uri, target?: vscode.Uri): Promise<string | undefined> {
+    const model = await this.pickModel(uri);
+    if (!model) return undefined;
+    const layers = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Reading layer widths of ${path.basename(model.fsPath)}`, cancellable: true },
+      async (_p, token) => {
+        const signal = abortOn(token);
+        await this.engine.request('open', { path: model.fsPath }, { signal });
+        return this.engine.request('listLayers', { path: model.fsPath }, { signal });
+      },
+    );
+    const doc = this.editors.documentFor(model.fsPath);
+    const widths: Record<string, number> = Object.fromEntries(layers.map((l) => [l.name, l.channels]));
+    const out: Record<string, unknown> = { model: path.basename(model.fsPath), widths };
+    if (doc?.plan) {
+      const preview = await this.engine.request('previewPlan', { path: model.fsPath, plan: doc.plan });
+      out.plan = doc.plan;
+      out.widthsAfterPlan = Object.fromEntries(preview.layers.map((l) => [l.name, l.channelsAfter]));
+    }
+    const dest = target ?? (await vscode.window.showSaveDialog({ title: 'Export Layer Widths', defaultUri: vscode.Uri.file(model.fsPath.replace(/\.onnx$/i, '.widths.json')), filters: { JSON: ['json'] } }));
+    if (!dest) return undefined;
+    await vscode.workspace.fs.writeFile(dest, Buffer.from(JSON.stringify(out, null, 2) + '\n'));
+    this.output.info(`Exported layer widths to ${dest.fsPath}`);
+    return dest.fsPath;
+  }
+}
+
+function isRatio(v: string): boolean {
+  const n = Number(v);
+  return v.trim() !== '' && Number.isFinite(n) && n >= 0 && n < 1;
+}
+
+function readPlanFile(file: string): ViewPlan {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new EngineRequestError(`${path.basename(file)}: not a readable JSON plan (${(e as Error).message})`, { user: true });
+  }
+  // The engine validates the plan fully (unknown layers, bad ratios) when it runs.
+  return json as ViewPlan;
+}
+
+function abortOn(token: vscode.CancellationToken): AbortSignal {
+  const c = new AbortController();
+  if (token.isCancellationRequested) c.abort();
+  token.onCancellationRequested(() => c.abort());
+  return c.signal;
+}
+
+async function showJson(obj: unknown): Promise<void> {
+  const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(obj, null, 2) });
+  await vscode.window.showTextDocument(doc, { preview: true });
+}
+
+export function fmtCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return String(n);
+}
+
+function pct(x: { before: number; after: number }): string {
+  if (!x.before) return '0%';
+  return `${(((x.after - x.before) / x.before) * 100).toFixed(1)}%`;
+}

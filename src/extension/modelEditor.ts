@@ -1,0 +1,214 @@
+// The custom editor for .onnx files: a read-only document whose model lives in the engine
+// worker; the view asks for what it shows through the typed protocol in src/shared/protocol.ts.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { parseFromWebview, type FromWebview, type RequestMessage, type ToWebview, type ViewEvent, type ViewPlan, type ViewSummary } from '../shared/protocol.ts';
+import { EngineRequestError, type EngineClient } from './engineClient.ts';
+import type { Output } from './output.ts';
+import { readSettings } from './settings.ts';
+import { modelViewHtml, webviewOptions } from './webviewHtml.ts';
+
+export const VIEW_TYPE = 'onnxPruner.modelView';
+
+export class ModelDocument implements vscode.CustomDocument {
+  readonly path: string;
+  /** The plan last set in one of this model's views (used by "Export Pruning Plan…"). */
+  plan: ViewPlan | undefined;
+  /** Resolves when the worker has loaded and analysed the model. */
+  summary: Promise<ViewSummary> | undefined;
+  private readonly loadEvents: ViewEvent[] = [];
+  private readonly listeners = new Set<(e: ViewEvent) => void>();
+  private readonly cancel = new AbortController();
+
+  constructor(readonly uri: vscode.Uri, private readonly engine: EngineClient, private readonly output: Output) {
+    this.path = uri.fsPath;
+  }
+
+  /** Starts loading once; events are replayed to every view that attaches later. */
+  load(): Promise<ViewSummary> {
+    if (!this.summary) {
+      const started = Date.now();
+      this.output.info(`Opening ${this.path}`);
+      this.summary = this.engine
+        .request('open', { path: this.path }, {
+          signal: this.cancel.signal,
+          onProgress: (stage, fraction) => this.emit({ type: 'loading', stage, fraction }),
+        })
+        .then(
+          (s) => {
+            this.output.info(`Analysed ${path.basename(this.path)} in ${Date.now() - started} ms: ${s.layerCount} layers, ${s.prunableGroupCount}/${s.groupCount} prunable groups`);
+            this.emit({ type: 'loaded' });
+            return s;
+          },
+          (e: EngineRequestError) => {
+            this.output.error(`Could not open ${this.path}: ${e.message}`, e.details);
+            this.emit({ type: 'loadFailed', error: { message: e.message, details: e.details, cancelled: e.cancelled } });
+            throw e;
+          },
+        );
+      this.summary.catch(() => {});
+    }
+    return this.summary;
+  }
+
+  emit(e: ViewEvent): void {
+    if (e.type === 'loading' || e.type === 'loaded' || e.type === 'loadFailed') this.loadEvents.push(e);
+    for (const l of this.listeners) l(e);
+  }
+
+  subscribe(l: (e: ViewEvent) => void): vscode.Disposable {
+    for (const e of this.loadEvents.slice(-2)) l(e);
+    this.listeners.add(l);
+    return new vscode.Disposable(() => this.listeners.delete(l));
+  }
+
+  dispose(): void {
+    this.cancel.abort();
+    this.listeners.clear();
+    void this.engine.request('close', { path: this.path }).catch(() => {});
+  }
+}
+
+export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<ModelDocument> {
+  private readonly documents = new Map<string, ModelDocument>();
+  private readonly panels = new Map<string, Set<vscode.WebviewPanel>>();
+  private activeDocument: ModelDocument | undefined;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly engine: EngineClient,
+    private readonly output: Output,
+    private readonly runPrune: (uri: vscode.Uri, request: { plan: ViewPlan; validate: boolean }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal) => Promise<Record<string, unknown>>,
+  ) {}
+
+  static register(context: vscode.ExtensionContext, provider: ModelEditorProvider): vscode.Disposable {
+    return vscode.window.registerCustomEditorProvider(VIEW_TYPE, provider, {
+      // Without retainContextWhenHidden: the view saves its UI state with setState and re-requests data when shown again.
+      webviewOptions: { retainContextWhenHidden: false, enableFindWidget: true },
+      supportsMultipleEditorsPerDocument: true,
+    });
+  }
+
+  /** The model shown in the active custom editor, if any. */
+  get active(): ModelDocument | undefined {
+    return this.activeDocument;
+  }
+
+  documentFor(fsPath: string): ModelDocument | undefined {
+    return this.documents.get(fsPath);
+  }
+
+  async openCustomDocument(uri: vscode.Uri): Promise<ModelDocument> {
+    const doc = new ModelDocument(uri, this.engine, this.output);
+    this.documents.set(doc.path, doc);
+    doc.load();
+    return doc;
+  }
+
+  /** Sends an event to every view of the model (e.g. "reveal this layer"). */
+  broadcast(fsPath: string, event: ViewEvent): void {
+    this.documents.get(fsPath)?.emit(event);
+    const panels = this.panels.get(fsPath);
+    if (panels) for (const p of panels) if (event.type === 'revealLayer') p.reveal();
+  }
+
+  async resolveCustomEditor(doc: ModelDocument, panel: vscode.WebviewPanel, _token: vscode.CancellationToken): Promise<void> {
+    const webview = panel.webview;
+    webview.options = webviewOptions(this.context.extensionUri);
+    webview.html = modelViewHtml(webview, this.context.extensionUri, path.basename(doc.path));
+    let set = this.panels.get(doc.path);
+    if (!set) this.panels.set(doc.path, (set = new Set()));
+    set.add(panel);
+    if (panel.active) this.activeDocument = doc;
+
+    const post = (m: ToWebview) => void webview.postMessage(m);
+    const inflight = new Map<number, AbortController>();
+    const disposables: vscode.Disposable[] = [
+      doc.subscribe((event) => post({ kind: 'event', event })),
+      panel.onDidChangeViewState(() => {
+        if (panel.active) this.activeDocument = doc;
+        else if (this.activeDocument === doc && ![...(this.panels.get(doc.path) ?? [])].some((p) => p.active)) this.activeDocument = undefined;
+      }),
+      webview.onDidReceiveMessage(async (raw: unknown) => {
+        const msg: FromWebview | undefined = parseFromWebview(raw);
+        if (!msg) {
+          this.output.warn(`Ignored a malformed message from the view of ${doc.path}`);
+          return;
+        }
+        if (msg.kind === 'ready') return;
+        if (msg.kind === 'planState') {
+          doc.plan = msg.plan;
+          return;
+        }
+        if (msg.kind === 'cancel') {
+          inflight.get(msg.id)?.abort();
+          return;
+        }
+        const controller = new AbortController();
+        inflight.set(msg.id, controller);
+        try {
+          const result = await this.answer(doc, msg, controller.signal, (stage, fraction) => post({ kind: 'event', event: { type: 'progress', requestId: msg.id, stage, fraction } }));
+          post({ kind: 'response', id: msg.id, ok: true, result });
+        } catch (e) {
+          const err = e as EngineRequestError;
+          const cancelled = err?.cancelled || controller.signal.aborted;
+          if (!cancelled && msg.method === 'prune') this.output.error(`Pruning ${doc.path} failed: ${err.message}`, err.details);
+          post({ kind: 'response', id: msg.id, ok: false, error: { message: cancelled ? 'Cancelled' : err?.message ?? String(e), details: err?.details, cancelled } });
+        } finally {
+          inflight.delete(msg.id);
+        }
+      }),
+    ];
+    panel.onDidDispose(() => {
+      for (const c of inflight.values()) c.abort();
+      for (const d of disposables) d.dispose();
+      set!.delete(panel);
+      if (this.activeDocument === doc && set!.size === 0) this.activeDocument = undefined;
+    });
+  }
+
+  private async answer(doc: ModelDocument, msg: RequestMessage, signal: AbortSignal, progress: (stage: string, fraction?: number) => void): Promise<unknown> {
+    const p = doc.path;
+    switch (msg.method) {
+      case 'getSummary': {
+        const s = await doc.load();
+        return { ...s, providers: await this.providers() };
+      }
+      case 'getLayers':
+        await doc.load();
+        return this.engine.request('getLayers', { path: p, query: msg.params }, { signal });
+      case 'getHistogram':
+        await doc.load();
+        return this.engine.request('getHistogram', { path: p, ...msg.params }, { signal });
+      case 'getLayerDetail':
+        await doc.load();
+        return this.engine.request('getLayerDetail', { path: p, ...msg.params }, { signal });
+      case 'previewPlan':
+        await doc.load();
+        return this.engine.request('previewPlan', { path: p, plan: msg.params.plan }, { signal });
+      case 'prune': {
+        if (!vscode.workspace.isTrusted) throw new EngineRequestError('Pruning runs only in a trusted workspace', { user: true });
+        const report = await this.runPrune(doc.uri, msg.params, progress, signal);
+        return { report };
+      }
+      case 'validate': {
+        if (!vscode.workspace.isTrusted) throw new EngineRequestError('Running models needs a trusted workspace', { user: true });
+        const ep = readSettings().executionProvider;
+        return this.engine.request('validate', { original: p, pruned: msg.params.pruned, ep }, { signal, onProgress: progress });
+      }
+      case 'openFile': {
+        const target = vscode.Uri.file(path.resolve(path.dirname(p), msg.params.path));
+        if (!target.fsPath.endsWith('.onnx') && !target.fsPath.endsWith('.json')) throw new EngineRequestError('Only .onnx and .json files can be opened from the view', { user: true });
+        if (target.fsPath.endsWith('.onnx')) await vscode.commands.executeCommand('vscode.openWith', target, VIEW_TYPE);
+        else await vscode.window.showTextDocument(target);
+        return null;
+      }
+    }
+  }
+
+  private providersCache: Promise<string[]> | undefined;
+  private providers(): Promise<string[]> {
+    this.providersCache ??= this.engine.request('providers', {}).catch(() => ['cpu']);
+    return this.providersCache;
+  }
+}

@@ -1,0 +1,274 @@
+// One open model in the engine worker: loaded and analysed once, then answering the view's
+// questions (pages of rows, histograms, channel scores, plan previews) from what it computed.
+// No vscode import: the worker thread runs it, and tests can call it directly.
+import * as path from 'node:path';
+import { computeImportance, type ModelImportance } from '../engine/analysis/importance.ts';
+import { analyzeDependencies } from '../engine/analysis/groups.ts';
+import { importanceStats, type ModelStats, type ScoreStats as EngineStats } from '../engine/analysis/stats.ts';
+import type { DependencyAnalysis, ChannelGroup } from '../engine/analysis/types.ts';
+import { PrunerError, throwIfAborted } from '../engine/errors.ts';
+import { Graph } from '../engine/graph/graph.ts';
+import { summarizeModel, type ModelSummary } from '../engine/graph/summary.ts';
+import { loadModel } from '../engine/onnx/model.ts';
+import { resolvePlan } from '../engine/prune/plan.ts';
+import { preparePreview, previewPlan } from '../engine/prune/preview.ts';
+import { pruneModel } from '../engine/prune/prune.ts';
+import type { PruningPlan } from '../engine/prune/types.ts';
+import { computeCost } from '../engine/graph/cost.ts';
+import { withCost } from '../engine/runtime/cost.ts';
+import { availableProviders } from '../engine/runtime/session.ts';
+import { validatePruned } from '../engine/runtime/validate.ts';
+import type {
+  Criterion, Histogram, LayerDetail, LayerPage, LayerQuery, LayerRow, PlanPreview, ScoreStats, SortKey, ViewPlan, ViewSummary,
+} from '../shared/protocol.ts';
+import type { PruneJob } from './workerProtocol.ts';
+
+export interface JobContext {
+  signal: AbortSignal;
+  progress: (stage: string, fraction?: number) => void;
+}
+
+/** The engine's plan document for a plan edited in the view. */
+export function toPlan(p: ViewPlan, model?: string): PruningPlan {
+  const plan: PruningPlan = { version: 1, criterion: p.criterion, scope: p.scope };
+  if (p.ratio !== undefined) plan.ratio = p.ratio;
+  if (p.threshold !== undefined) plan.threshold = p.threshold;
+  if (p.normalize !== undefined) plan.normalize = p.normalize;
+  if (p.roundTo !== undefined && p.roundTo > 1) plan.roundTo = p.roundTo;
+  if (p.minChannels !== undefined && p.minChannels > 1) plan.minChannels = p.minChannels;
+  if (p.exclude?.length) plan.exclude = p.exclude;
+  if (p.overrides && Object.keys(p.overrides).length) plan.overrides = p.overrides;
+  if (p.compensate !== undefined) plan.compensate = p.compensate;
+  if (model) plan.model = model;
+  return plan;
+}
+
+function viewStats(s: EngineStats | undefined): ScoreStats | undefined {
+  if (!s) return undefined;
+  return { min: s.min, q1: s.q1, median: s.median, q3: s.q3, max: s.max, mean: s.mean, below: s.below };
+}
+
+export class ModelService {
+  private rows: LayerRow[] = [];
+  private readonly groupById = new Map<number, ChannelGroup>();
+  private viewSummary!: ViewSummary;
+
+  private constructor(
+    readonly file: string,
+    readonly graph: Graph,
+    readonly summaryData: ModelSummary,
+    readonly deps: DependencyAnalysis,
+    readonly importance: ModelImportance,
+    readonly stats: ModelStats,
+  ) {
+    for (const g of deps.groups) this.groupById.set(g.id, g);
+    this.buildRows();
+    this.buildSummary();
+  }
+
+  static async open(file: string, ctx: JobContext): Promise<ModelService> {
+    const { signal, progress } = ctx;
+    progress('Reading the model', 0.05);
+    const model = loadModel(file);
+    throwIfAborted(signal);
+    progress('Indexing the graph', 0.2);
+    const graph = new Graph(model);
+    progress('Inferring shapes and cost', 0.3);
+    const summary = summarizeModel(model, graph, { signal });
+    throwIfAborted(signal);
+    progress('Finding coupled channels', 0.45);
+    const deps = analyzeDependencies(graph, { signal });
+    throwIfAborted(signal);
+    progress('Scoring channels (BN γ, L1, L2, FPGM)', 0.6);
+    const importance = await computeImportance(graph, deps, { signal });
+    throwIfAborted(signal);
+    progress('Computing statistics', 0.9);
+    const stats = importanceStats(importance);
+    preparePreview(graph, deps);
+    progress('Ready', 1);
+    return new ModelService(model.path, graph, summary, deps, importance, stats);
+  }
+
+  private buildRows(): void {
+    const statsByLayer = new Map(this.stats.layers.map((l) => [l.name, l]));
+    this.rows = this.summaryData.layers.map((l) => {
+      const gid = this.deps.groupOfLayer.get(l.name);
+      const g = gid !== undefined ? this.groupById.get(gid) : undefined;
+      const st = statsByLayer.get(l.name);
+      const imp = this.importance.layers.get(l.name);
+      const stats: LayerRow['stats'] = {};
+      for (const c of ['bn-gamma', 'l1', 'l2', 'fpgm'] as Criterion[]) {
+        const v = viewStats(st?.criteria[c]);
+        if (v) stats[c] = v;
+      }
+      const row: LayerRow = {
+        name: l.name,
+        op: l.op,
+        channels: imp?.channels ?? l.weightShape[0] ?? 0,
+        params: l.params,
+        macs: l.macs,
+        groupId: gid ?? null,
+        prunable: g?.prunable ?? false,
+        bnFused: imp?.bnFused ?? false,
+        stats,
+      };
+      if (g && !g.prunable && g.reason) row.frozenReason = g.reason;
+      if (!g) row.frozenReason = 'its output channels are not in any channel group (no dependency analysis for this layer)';
+      if (imp?.bn ?? l.bn) row.bn = imp?.bn ?? l.bn;
+      return row;
+    });
+  }
+
+  private buildSummary(): void {
+    const s = this.summaryData;
+    const meta = new Map((this.graph.model.proto.metadata_props ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+    let prunedFrom: ViewSummary['prunedFrom'];
+    if (meta.has('onnx_pruner.widths')) {
+      try {
+        prunedFrom = { source: meta.get('onnx_pruner.source') ?? '', widths: JSON.parse(meta.get('onnx_pruner.widths')!), criterion: meta.get('onnx_pruner.criterion') };
+      } catch {
+        prunedFrom = undefined;
+      }
+    }
+    const prunableGroups = this.deps.groups.filter((g) => g.prunable);
+    this.viewSummary = {
+      file: s.file,
+      fileName: s.name,
+      sizeOnDisk: s.sizeOnDisk,
+      irVersion: s.irVersion,
+      opsets: Object.entries(s.opsets).map(([domain, version]) => ({ domain, version })),
+      producer: [s.producer.name, s.producer.version].filter(Boolean).join(' '),
+      inputs: s.inputs.map((t) => ({ name: t.name, elemType: t.elemType, shape: t.shape })),
+      outputs: s.outputs.map((t) => ({ name: t.name, elemType: t.elemType, shape: t.shape })),
+      params: s.params,
+      macs: s.macs,
+      batchAssumed: s.batchAssumed,
+      nodeCount: s.nodes,
+      layerCount: this.rows.length,
+      prunableLayerCount: this.rows.filter((r) => r.prunable).length,
+      groupCount: this.deps.groups.length,
+      prunableGroupCount: prunableGroups.length,
+      bnCount: s.bnCount,
+      bnFused: s.bnFused,
+      advice: [...new Set([...s.advice, ...this.importance.advice, ...s.notes])],
+      providers: [],
+      ...(prunedFrom ? { prunedFrom } : {}),
+    };
+  }
+
+  summary(): ViewSummary {
+    return this.viewSummary;
+  }
+
+  layerList(): { name: string; op: string; channels: number; prunable: boolean }[] {
+    return this.rows.map((r) => ({ name: r.name, op: r.op, channels: r.channels, prunable: r.prunable }));
+  }
+
+  layers(q: LayerQuery): LayerPage {
+    let rows = this.rows;
+    if (q.filter) {
+      const f = q.filter.toLowerCase();
+      rows = rows.filter((r) => r.name.toLowerCase().includes(f) || r.op.toLowerCase().includes(f));
+    }
+    if (q.sort) {
+      const key = sortValue(q.sort.key);
+      const dir = q.sort.descending ? -1 : 1;
+      rows = [...rows].sort((a, b) => {
+        const va = key(a);
+        const vb = key(b);
+        if (va === vb) return 0;
+        if (va === undefined) return 1;
+        if (vb === undefined) return -1;
+        return (va < vb ? -1 : 1) * dir;
+      });
+    }
+    return { total: rows.length, offset: q.offset, rows: rows.slice(q.offset, q.offset + q.limit) };
+  }
+
+  histogram(criterion: Criterion, layer?: string, log?: boolean): Histogram | null {
+    const st = layer ? this.stats.layers.find((l) => l.name === layer)?.criteria[criterion] : this.stats.model[criterion];
+    if (!st) return null;
+    const h = log && st.logHistogram ? st.logHistogram : st.histogram;
+    return { edges: h.edges, counts: h.counts, log: Boolean(log && st.logHistogram) };
+  }
+
+  layerDetail(layer: string, plan?: ViewPlan): LayerDetail {
+    const imp = this.importance.layers.get(layer);
+    const row = this.rows.find((r) => r.name === layer);
+    if (!imp || !row) throw new PrunerError(`no weighted layer named '${layer}' in ${path.basename(this.file)}`);
+    const scores: LayerDetail['scores'] = {};
+    for (const c of ['bn-gamma', 'l1', 'l2', 'fpgm'] as Criterion[]) {
+      const s = imp.scores[c];
+      if (s) scores[c] = Array.from(s);
+    }
+    const gid = this.deps.groupOfLayer.get(layer);
+    const g = gid !== undefined ? this.groupById.get(gid) : undefined;
+    let removed: number[] = [];
+    if (plan && g?.prunable) {
+      const resolved = resolvePlan(toPlan(plan), this.deps, this.importance);
+      const kept = resolved.kept.get(g.id);
+      if (kept) {
+        const keep = new Set(kept);
+        removed = Array.from({ length: g.channels }, (_, i) => i).filter((i) => !keep.has(i));
+      }
+    }
+    return {
+      name: layer,
+      op: row.op,
+      channels: row.channels,
+      scores,
+      removed,
+      group: g
+        ? { id: g.id, channels: g.channels, prunable: g.prunable, reason: g.reason, layers: g.layers, members: g.members.map((m) => ({ node: m.node, op: m.op, role: m.role })) }
+        : null,
+    };
+  }
+
+  preview(plan: ViewPlan): PlanPreview {
+    const resolved = resolvePlan(toPlan(plan), this.deps, this.importance);
+    const p = previewPlan(this.graph, this.deps, resolved);
+    return {
+      params: p.params,
+      macs: p.macs,
+      layers: p.layers.map((l) => ({ name: l.name, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter })),
+    };
+  }
+}
+
+function sortValue(key: SortKey): (r: LayerRow) => string | number | undefined {
+  switch (key) {
+    case 'name': return (r) => r.name;
+    case 'op': return (r) => r.op;
+    case 'channels': return (r) => r.channels;
+    case 'params': return (r) => r.params;
+    case 'macs': return (r) => r.macs;
+    case 'group': return (r) => r.groupId ?? undefined;
+  }
+  const [crit, field] = key.split('.') as [Criterion, keyof ScoreStats];
+  if (field === 'below') return (r) => r.stats[crit]?.below['1e-2'];
+  return (r) => r.stats[crit]?.[field] as number | undefined;
+}
+
+export async function pruneJob(job: PruneJob, ctx: JobContext): Promise<Record<string, unknown>> {
+  const report = await pruneModel(job.path, toPlan(job.plan, path.basename(job.path)), {
+    out: job.out,
+    force: job.force,
+    outputName: job.outputName,
+    validate: job.validate,
+    ep: job.ep,
+    signal: ctx.signal,
+    onProgress: (stage, fraction) => ctx.progress(stage, fraction),
+  });
+  return report as unknown as Record<string, unknown>;
+}
+
+export async function validateJob(p: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<Record<string, unknown>> {
+  const report = await validatePruned(p.original, p.pruned, { ep: p.ep, signal: ctx.signal, onProgress: (m: string) => ctx.progress(m) });
+  return withCost(report, computeCost) as unknown as Record<string, unknown>;
+}
+
+export async function listProviders(): Promise<string[]> {
+  const infos = await availableProviders();
+  const usable = infos.filter((i) => (i.name === 'cpu' || i.usable === true) && (i.name === 'cpu' || i.name === 'cuda')).map((i) => i.name);
+  return usable.length ? usable : ['cpu'];
+}

@@ -1,0 +1,41 @@
+// Messages between the extension host and its engine worker thread. The worker runs every
+// engine call that can take more than a few milliseconds (loading, analysis, surgery,
+// ONNX Runtime), so the extension host's event loop never stalls.
+import type { Criterion, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, ViewPlan, ViewSummary } from '../shared/protocol.ts';
+
+export interface PruneJob {
+  path: string;
+  plan: ViewPlan;
+  out?: string;
+  force?: boolean;
+  outputName?: string;
+  validate: boolean;
+  ep: 'auto' | 'cuda' | 'cpu';
+}
+
+export interface WorkerMethods {
+  /** Loads and analyses a model; keeps it in the worker until `close`. */
+  open: { params: { path: string }; result: ViewSummary };
+  close: { params: { path: string }; result: null };
+  getLayers: { params: { path: string; query: LayerQuery }; result: LayerPage };
+  getHistogram: { params: { path: string; criterion: Criterion; layer?: string; log?: boolean; bins?: number }; result: Histogram | null };
+  getLayerDetail: { params: { path: string; layer: string; plan?: ViewPlan }; result: LayerDetail };
+  previewPlan: { params: { path: string; plan: ViewPlan }; result: PlanPreview };
+  /** Layer names and per-layer widths (for quick picks and "Export Layer Widths"). */
+  listLayers: { params: { path: string }; result: { name: string; op: string; channels: number; prunable: boolean }[] };
+  prune: { params: PruneJob; result: Record<string, unknown> };
+  validate: { params: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu' }; result: Record<string, unknown> };
+  providers: { params: Record<string, never>; result: string[] };
+}
+
+export type WorkerMethod = keyof WorkerMethods;
+
+export type ToWorker =
+  | { kind: 'request'; id: number; method: WorkerMethod; params: unknown }
+  | { kind: 'cancel'; id: number };
+
+export type FromWorker =
+  | { kind: 'response'; id: number; ok: true; result: unknown }
+  | { kind: 'response'; id: number; ok: false; error: { message: string; details?: string; cancelled?: boolean; user: boolean } }
+  | { kind: 'progress'; id: number; stage: string; fraction?: number }
+  | { kind: 'log'; message: string };
