@@ -16,9 +16,9 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   const output = new Output();
   const engine = new EngineClient(path.join(context.extensionPath, 'dist', 'worker.js'), (line) => output.info(line));
   context.subscriptions.push(output, { dispose: () => engine.dispose() });
-  let commands: Commands | undefined;
-  const editors = new ModelEditorProvider(context, engine, output, (uri, req, progress, signal) => commands!.runPrune(uri, req, progress, signal));
-  commands = new Commands(engine, editors, output);
+  const runPrune: ConstructorParameters<typeof ModelEditorProvider>[3] = (uri, req, progress, signal) => commands.runPrune(uri, req, progress, signal);
+  const editors = new ModelEditorProvider(context, engine, output, runPrune);
+  const commands = new Commands(engine, editors, output);
   context.subscriptions.push(ModelEditorProvider.register(context, editors));
   commands.register(context);
   output.info(`ONNX Pruner ${context.extension.packageJSON.version} activated (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: inspection only'})`);
