@@ -7,6 +7,7 @@ import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../../src/en
 import { CancelledError, PrunerError } from '../../src/engine/errors.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import { decodeModel } from '../../src/engine/onnx/model.ts';
+import { AttributeType, DataType, ModelProtoType } from '../../src/engine/onnx/proto.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 
 function analyze(b: ModelBuilder, signal?: AbortSignal): DependencyAnalysis & { graph: Graph } {
@@ -535,6 +536,27 @@ describe('dependency analysis rules', () => {
     const res = analyze(b);
     assert.deepEqual(res.groups.map((g) => [g.id, g.layers]), [[0, ['first']], [1, ['second']], [2, ['head']]]);
     assert.deepEqual([...res.groupOfLayer], [['first', 0], ['second', 1], ['head', 2]]);
+  });
+
+  it('a value read inside a subgraph (If branch) freezes its group', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3, 8, 8]);
+    const cond = b.input('cond', [], DataType.BOOL);
+    const a = convRelu(b, x, 3, 8, 'a');
+    head(b, b.conv(a, 8, 4, { name: 'c' }), 4);
+    const model = b.build();
+    const branch = (op: string) => ({ name: op, node: [{ op_type: op, name: `${op}_in_branch`, input: [a], output: [`${op}_y`], attribute: [] }], initializer: [], input: [], output: [{ name: `${op}_y` }], value_info: [], sparse_initializer: [] });
+    model.graph!.node.push({ op_type: 'If', name: 'if', input: [cond], output: ['if_out'], attribute: [
+      { name: 'then_branch', type: AttributeType.GRAPH, g: branch('Relu') },
+      { name: 'else_branch', type: AttributeType.GRAPH, g: branch('Sigmoid') },
+    ] } as never);
+    model.graph!.output.push({ name: 'if_out' });
+    const buf = ModelProtoType.encode(ModelProtoType.fromObject(model as never)).finish();
+    const graph = new Graph({ path: '/tmp/if.onnx', dir: '/tmp', fileSize: buf.length, sizeOnDisk: buf.length, proto: decodeModel(buf) });
+    const res = analyzeDependencies(graph);
+    const g = groupOf(res, 'a');
+    assert.equal(g.prunable, false);
+    assert.equal(g.reason, `If 'if' uses '${a}' inside a subgraph`);
   });
 
   it('honours an aborted signal', () => {

@@ -83,13 +83,15 @@ class Analysis implements RuleContext {
 
   run(): void {
     const order = this.graph.order;
+    // Values read inside subgraphs (If/Loop/Scan bodies) are implicit inputs: the topological order
+    // does not see them, so they are checked once every layout is known.
+    const captured: { node: NodeProto; value: string }[] = [];
     for (let i = 0; i < order.length; i++) {
       if ((i & 63) === 0) throwIfAborted(this.opts.signal);
       const node = order[i];
       const label = nodeLabel(node);
       const rule = ruleFor(node);
-      const captured = subgraphInputs(node).filter((v) => this.layouts.has(v));
-      for (const v of captured) this.freeze(this.layouts.get(v)!, `${label} uses '${v}' inside a subgraph`);
+      for (const value of subgraphInputs(node)) captured.push({ node, value });
       if (!rule) {
         node.input.forEach((v) => {
           const l = v ? this.layouts.get(v) : undefined;
@@ -105,6 +107,10 @@ class Analysis implements RuleContext {
         });
       }
       rule.apply(this, node);
+    }
+    for (const { node, value } of captured) {
+      const l = this.layouts.get(value);
+      if (l) this.freeze(l, `${nodeLabel(node)} uses '${value}' inside a subgraph`);
     }
   }
 

@@ -193,7 +193,10 @@ const elementwise: OpRule = {
       } else if (ctx.graph.isConstant(name)) {
         constants.push(i);
         rank = Math.max(rank, ctx.constantInput(node, i)!.dims.length);
-      } else others.push(i);
+      } else {
+        others.push(i);
+        rank = Math.max(rank, ctx.shapeOf(name)?.length ?? 0);
+      }
     });
     if (tracked.length === 0) return;
     const label = nodeLabel(node);
