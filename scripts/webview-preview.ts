@@ -213,6 +213,7 @@ async function main(): Promise<void> {
         act: async (p) => {
           await p.locator('plan-panel vscode-button', { hasText: 'Prune' }).click();
           await p.locator('plan-panel div.report').waitFor();
+          await p.locator('plan-panel div.report vscode-button').first().scrollIntoViewIfNeeded();
         },
       },
     ];

@@ -74,7 +74,7 @@ export class LayerTable extends LitElement {
       .head .num button { justify-content: flex-end; }
       .head button:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
       .head .arrow { font-size: 0.8em; opacity: 0.8; }
-      lit-virtualizer { flex: 1 1 auto; min-height: 120px; height: var(--table-height, 420px); }
+      lit-virtualizer { flex: 1 1 auto; min-height: 120px; height: var(--table-height, max(420px, calc(100vh - 380px))); }
       .item { width: 100%; }
       .body .row { border-bottom: 1px solid transparent; }
       .body .row:hover { background: var(--vscode-list-hoverBackground); }
