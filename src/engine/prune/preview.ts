@@ -118,16 +118,17 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
   const hit = cache.get(deps);
   if (hit && !cost) return hit;
   cost ??= computeCost(graph);
-  const src = (v: string) => graph.constantSource(v) ?? v;
   const tensors = new Map<string, TensorTerm>();
+  // Tensors are keyed by the value name the node reads, as the cost model counts them: PyTorch's
+  // exporter shares equal tensors (squeezenet's zero biases) behind one Identity per use, and the
+  // surgery slices (a copy of) the tensor for each use.
   const term = (name: string): TensorTerm | undefined => {
-    const key = src(name);
-    let t = tensors.get(key);
+    let t = tensors.get(name);
     if (!t) {
-      const tp = graph.constantTensor(key);
+      const tp = graph.constantTensor(name);
       if (!tp) return undefined;
       t = { dims: tensorDims(tp), cuts: new Map() };
-      tensors.set(key, t);
+      tensors.set(name, t);
     }
     return t;
   };
@@ -139,14 +140,27 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
     if (!list.some((c) => c.group === cut.group && c.start === cut.start && c.span === cut.span && c.size === cut.size)) list.push(cut);
     t.cuts.set(axis, list);
   };
+  /** The value name a member's node reads for its tensor (or bias). */
+  const readName = (m: GroupMember, bias: boolean): string | undefined => {
+    const node = graph.byName.get(m.node);
+    if (bias) {
+      const idx = m.op === 'QLinearConv' ? 8 : 2;
+      const v = node?.input[idx];
+      return v && (graph.constantSource(v) ?? v) === (graph.constantSource(m.bias!) ?? m.bias) ? v : m.bias;
+    }
+    const v = m.inputIndex !== undefined ? node?.input[m.inputIndex] : undefined;
+    return v || m.tensor;
+  };
   const groupChannels = new Map<number, number>();
   const valueGroups = new Map<string, number[]>();
   for (const g of deps.groups) {
     groupChannels.set(g.id, g.channels);
     for (const m of g.members) {
       if (m.role === 'shape') continue;
-      if (m.tensor) addCut(m.tensor, m.axis, m, g.id, g.channels);
-      if (m.bias && (m.role === 'out' || m.role === 'depthwise')) addCut(m.bias, 0, m, g.id, g.channels);
+      const t = m.tensor ? readName(m, false) : undefined;
+      if (t) addCut(t, m.axis, m, g.id, g.channels);
+      const b = m.bias && (m.role === 'out' || m.role === 'depthwise') ? readName(m, true) : undefined;
+      if (b) addCut(b, 0, m, g.id, g.channels);
     }
     for (const v of g.values) {
       const list = valueGroups.get(v) ?? [];
@@ -165,7 +179,7 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
     if (!value || counted.has(value) || !graph.constantTensor(value)) return;
     counted.add(value);
     term(value);
-    params.push({ tensor: src(value), layer });
+    params.push({ tensor: value, layer });
   };
   const bound = batchBinding(graph);
   const shapes = inferShapes(graph, { dims: bound.dims }).shapes;
@@ -217,7 +231,7 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
         name: lc.name,
         op,
         group: deps.groupOfLayer.get(lc.name),
-        weight: src(node.input[wIdx] ?? ''),
+        weight: node.input[wIdx] ?? '',
         outAxis,
         kind,
         per,
@@ -231,7 +245,7 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
     } else if (op === 'BatchNormalization') {
       take(node.input[1], -1);
       take(node.input[2], -1);
-      const t = chanTerm(node.output[0] ?? '', 2, node.input[1] ? src(node.input[1]) : undefined);
+      const t = chanTerm(node.output[0] ?? '', 2, node.input[1] || undefined);
       if (t) elementwise.push(t);
     } else if (ACTIVATIONS.has(op)) {
       const t = chanTerm(node.output[0] ?? '', 1);
