@@ -18,6 +18,8 @@
 //     whole node name, or `/regex/flags`).
 //   - overrides: keyed by layer name, mapped to the layer's group; `keep` lists exact indices (not
 //     rounded), `ratio` replaces the plan's ratio for that group (ranked on its own, also in a global plan).
+//     An override beats an exclusion. Two layers of one group overridden differently is an error.
+//   - The result lists only the groups that lose channels; a group absent from `kept` stays whole.
 //   - divisor (grouped convolution): equal numbers are removed from each of the group's equal blocks,
 //     each block keeping its best channels.
 import { PrunerError } from '../errors.ts';
