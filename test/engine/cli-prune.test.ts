@@ -11,6 +11,7 @@ import { CancelledError, PrunerError } from '../../src/engine/errors.ts';
 import { applyPlanFile, pruneModel } from '../../src/engine/prune/prune.ts';
 import { chooseOutputPath, defaultOutputPath } from '../../src/engine/prune/output-path.ts';
 import { loadModel } from '../../src/engine/onnx/model.ts';
+import { saveModel } from '../../src/engine/onnx/save.ts';
 import { fmnistBn, repoRoot, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 
 function cli(args: string[]): { code: number; stdout: string; stderr: string } {
@@ -194,6 +195,24 @@ describe('prune pipeline: output path, failures and cancellation', () => {
         }
         assert.deepEqual(fs.readdirSync(dir), [], `after an abort ${delayMs} ms into the write`);
       }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a model with external data is pruned into a model with external data, and runs', async () => {
+    const { dir, model } = workDir();
+    try {
+      const ext = path.join(dir, 'ext.onnx');
+      await saveModel(loadModel(model), ext, { externalData: true });
+      assert.ok(fs.existsSync(`${ext}.data`));
+      const r = await pruneModel(ext, { version: 1, criterion: 'bn-gamma', scope: 'global', threshold: 0.01 }, { validate: true, ep: 'cpu' });
+      assert.equal(r.output, path.join(dir, 'ext.pruned.onnx'));
+      assert.equal(r.externalData, path.join(dir, 'ext.pruned.onnx.data'));
+      assert.ok(fs.statSync(r.output).size < 20000, 'weights are outside the .onnx file');
+      const out = r.validation!.outputs[0];
+      assert.ok(out.comparable && out.top1Agreement === 1, JSON.stringify(out));
+      assert.ok(r.size.after < r.size.before);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -222,6 +222,23 @@ describe('surgery', () => {
     assert.throws(() => sliceTensor(graph, i8, 0, new Set([9]), 'node'), PrunerError);
   });
 
+  test('stale value_info of pruned activations is dropped, the rest kept; ONNX Runtime accepts the model', async () => {
+    const { buf, deps, out } = convNet();
+    const m = decodeModel(buf);
+    const vi = (name: string, dims: number[]) => ({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dim_value: Long.fromNumber(d) })) } } } });
+    const g = m.graph!;
+    const reluOut = g.node.filter((n) => n.op_type === 'Relu')[0].output[0];
+    const gapOut = g.node.find((n) => n.op_type === 'GlobalAveragePool')!.output[0];
+    g.value_info.push(vi(reluOut, [1, 8, 8, 8]) as any, vi(gapOut, [1, 6, 1, 1]) as any, vi('conv1_out0', [1, 8, 8, 8]) as any);
+    const withInfo = encode(m);
+    // Only group 0 (conv1's channels) is pruned: conv2's output and what follows keep their shapes.
+    const r = pruneGraph(new Graph(asModel(withInfo)), deps, plan([[0, [0, 1, 2]]]), { compensate: false });
+    const names = r.model.graph!.value_info.map((v) => v.name);
+    assert.deepEqual(names, [gapOut]);
+    const res = await run(encode(r.model), { x: { dims: [1, 3, 8, 8], data: randomInput(192) } });
+    assert.deepEqual(res[out].dims, [1, 4]);
+  });
+
   test('bad plans are refused with a PrunerError naming the layer', () => {
     const { buf, deps } = convNet();
     const graph = new Graph(asModel(buf));

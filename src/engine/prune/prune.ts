@@ -91,7 +91,9 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   progress('writing', 0.6);
   // Another run may have taken the name meanwhile: choose again right before writing.
   if (!opts.force && !opts.out && fs.existsSync(output)) output = chooseOutputPath(model.path, opts);
-  const saved = await saveModel({ proto: result.model, dir: model.dir, path: model.path }, output, { externalData: 'auto', signal });
+  // A model that kept its weights in external data gets its pruned weights in external data too.
+  const sourceExternal = model.proto.graph?.initializer.some((t) => t.data_location === 1) ?? false;
+  const saved = await saveModel({ proto: result.model, dir: model.dir, path: model.path }, output, { externalData: sourceExternal ? true : 'auto', signal });
   lap('saveMs');
 
   const written = [saved.path, ...(saved.externalDataPath ? [saved.externalDataPath] : [])];

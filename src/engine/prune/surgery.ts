@@ -97,6 +97,7 @@ interface SlotEdit {
   add?: Float64Array;
   /** The slot has no tensor yet: create this bias (length = the layer's output channels) before editing. */
   createLength?: number;
+  createType?: number;
 }
 
 function slotKey(node: string, inputIndex: number): string {
@@ -171,7 +172,11 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
     const biasIndex = 2;
     const s = slot(node, biasIndex);
     s.add = delta;
-    if (!node.input[biasIndex]) s.createLength = delta.length;
+    if (!node.input[biasIndex]) {
+      s.createLength = delta.length;
+      // The new bias has the weight's element type (compensation only folds into FLOAT or DOUBLE layers).
+      s.createType = graph.constantTensor(node.input[1])?.data_type ?? DataType.FLOAT;
+    }
   }
   // A bias created for compensation gets the same row removals as its layer's weight.
   for (const s of slots.values()) {
@@ -260,13 +265,23 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
 
   // ---- 4. Assemble the new graph ----
   const setRepointOutput = new Map<string, string>();
+  // value_info of every activation whose shape may have changed is dropped (ONNX Runtime rejects stale
+  // shapes and infers them anyway): the group's values, its members' outputs, and everything computed
+  // from them up to the consuming weighted layers.
   const droppedInfo = new Set<string>();
   for (const p of pruned) {
-    for (const v of p.group.values) droppedInfo.add(v);
-    for (const m of p.group.members) for (const o of graph.byName.get(m.node)?.output ?? []) droppedInfo.add(o);
+    const stop = new Set(p.group.members.filter((m) => m.role === 'in').map((m) => m.node));
+    const queue: string[] = [...p.group.values];
+    for (const m of p.group.members) if (m.role !== 'in') queue.push(...(graph.byName.get(m.node)?.output ?? []));
+    while (queue.length) {
+      const v = queue.pop()!;
+      if (!v || droppedInfo.has(v)) continue;
+      droppedInfo.add(v);
+      for (const c of graph.consumersOf(v)) if (!stop.has(c.name ?? '')) queue.push(...c.output);
+    }
   }
   for (const o of g.output) {
-    if (droppedInfo.has(o.name ?? '') && pruned.some((p) => p.group.values.includes(o.name ?? ''))) {
+    if (pruned.some((p) => p.group.values.includes(o.name ?? ''))) {
       throw new PrunerError(`graph output ${o.name} would lose channels: its group must be frozen`, { subject: o.name });
     }
   }
@@ -450,7 +465,7 @@ function signature(s: SlotEdit): string {
 function editTensor(graph: Graph, t: TensorProto | undefined, s: SlotEdit): TensorProto {
   let cur: TensorProto;
   if (!t) {
-    cur = floatTensor('', [s.createLength!], new Float64Array(s.createLength!), DataType.FLOAT);
+    cur = floatTensor('', [s.createLength!], new Float64Array(s.createLength!), s.createType ?? DataType.FLOAT);
   } else cur = t;
   if (s.add) {
     const dt = cur.data_type ?? 0;
