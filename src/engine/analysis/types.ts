@@ -20,13 +20,16 @@ export type MemberRole =
   | 'in'
   /** a per-channel parameter vector: BatchNormalization scale/B/mean/var, PRelu slope, per-channel Mul/Add constants, quantization scale/zero point */
   | 'param'
-  /** a depthwise conv whose `group` attribute shrinks with the channels (weight axis 0 and bias sliced too) */
+  /** a depthwise conv whose `group` attribute shrinks with the channels (weight axis 0, and the `bias` field's tensor axis 0) */
   | 'depthwise'
   /**
    * a constant shape/size input or attribute that must be rewritten (Reshape shape, Split sizes,
    * Slice starts/ends, Resize sizes): `axis` is the index of the ELEMENT in that 1-D vector; the element
    * decreases by the number of removed group channels in [start, start + span), times `size` for a
    * block mapping (1 otherwise). Elements holding 0 or -1 (Reshape conventions) are never emitted.
+   * `node`/`inputIndex` say where the constant enters the graph: for a Reshape shape computed in the
+   * graph (Concat(Shape(x)[0:1], [C*H*W])), that is the node consuming the literal (the Concat or a Cast),
+   * not the Reshape. Several shape members may decrement the same element (one per group segment).
    */
   | 'shape';
 
