@@ -384,6 +384,18 @@ function sliceMagnitudes(w: Float32Array, dims: number[], axis: number): { l1: F
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const l1 = new Float64Array(n);
   const sq = new Float64Array(n);
+  if (inner === 1) {
+    // 1x1 convs and Gemm/MatMul: one element per (o, r), contiguous in r
+    for (let o = 0; o < outer; o++) {
+      const base = o * n;
+      for (let r = 0; r < n; r++) {
+        const v = w[base + r];
+        l1[r] += Math.abs(v);
+        sq[r] += v * v;
+      }
+    }
+    return { l1, sq };
+  }
   for (let o = 0; o < outer; o++)
     for (let r = 0; r < n; r++) {
       const base = (o * n + r) * inner;
@@ -438,14 +450,23 @@ function groupMagnitudes(
     const dims = tensorDims(t);
     if (m.axis >= dims.length) continue;
     const per = sliceMagnitudes(w, dims, m.axis);
+    const len = per.l1.length;
+    const start = m.start ?? 0;
+    const end = Math.min(C, start + (m.span ?? C));
+    const mp = m.mapping;
+    const size = mp.kind === 'block' ? mp.size : 1;
+    const base = mp.kind === 'identity' ? 0 : mp.offset;
     let any = false;
-    for (let i = 0; i < C; i++)
-      for (const idx of memberIndices(m, i, C))
-        if (idx >= 0 && idx < per.l1.length) {
+    for (let i = start; i < end; i++) {
+      // group channel i -> tensor indices [base + i*size, base + (i+1)*size)
+      const lo = base + i * size;
+      for (let idx = lo; idx < lo + size; idx++)
+        if (idx >= 0 && idx < len) {
           sumL1[i] += per.l1[idx];
           sumSq[i] += per.sq[idx];
           any = true;
         }
+    }
     if (any) n++;
   }
   const l1 = new Float32Array(C);
