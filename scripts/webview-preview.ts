@@ -1,7 +1,7 @@
 // Preview harness for the model view: builds the webview bundle and a fake host, serves a
 // page on 127.0.0.1 that looks like a VS Code webview (theme classes and --vscode-* variables)
 // and answers the view's requests from fixture data. Used by test/webview/*.test.ts and for
-// screenshots:  node --import tsx scripts/webview-preview.ts [--serve] [--shots]
+// screenshots:  node --import tsx scripts/webview-preview.ts [--shots [--only=name] [--tmp]] [--fixtures]
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -187,7 +187,29 @@ export async function startPreview(): Promise<Preview> {
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
+/**
+ * Regenerates the fixtures from real models: the Fashion-MNIST sample (always) and ResNet-18
+ * from the shared model folder when it is there (ONNX_PRUNER_SHARED_MODELS or ../shared/models).
+ */
+async function writeFixtures(): Promise<void> {
+  const { buildFixture } = await import('../test/webview/fixture.ts');
+  const shared = process.env.ONNX_PRUNER_SHARED_MODELS ?? path.resolve(root, '..', 'shared', 'models');
+  const sources: [string, string][] = [['fmnist_bn', path.join(root, 'samples/fmnist/fmnist_bncnn_sparse_bn.onnx')], ['resnet18_bn', path.join(shared, 'synthetic/resnet18_bn.onnx')]];
+  const round = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(5)) : v);
+  for (const [name, file] of sources) {
+    if (!fs.existsSync(file)) {
+      console.log(`${name}: ${file} not found, kept as it is`);
+      continue;
+    }
+    const f = buildFixture(file);
+    f.summary.file = `models/${f.summary.fileName}`;
+    fs.writeFileSync(path.join(fixturesDir, `${name}.json`), JSON.stringify(f, round));
+    console.log(`${name}: ${f.layers.length} layers from ${path.basename(file)}`);
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--fixtures')) return writeFixtures();
   const preview = await startPreview();
   if (process.argv.includes('--shots')) {
     const { chromium } = await import('playwright-core');

@@ -64,6 +64,8 @@ export class PlanPanel extends LitElement {
       table.report th:first-child, table.report td:first-child { text-align: left; }
       table.report th { font-weight: 600; color: var(--vscode-descriptionForeground); }
       .path { word-break: break-all; }
+      .run-result { overflow-wrap: anywhere; }
+      table.report td { white-space: nowrap; }
     `,
   ];
 
