@@ -162,6 +162,8 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
     }
     for (const m of group.members) collectMemberEdits(graph, m, nodeOf(m), removed, addSlice, addShape, attrEdits);
   }
+  const position = new Map(graph.order.map((n, i) => [n.name ?? '', i]));
+  layers.sort((a, b) => (position.get(a.name) ?? 0) - (position.get(b.name) ?? 0));
   throwIfAborted(opts.signal);
 
   // ---- 2. Compensation: constant outputs of removed channels folded into consumer biases ----
