@@ -1,6 +1,7 @@
 // Builds the three bundles: the extension host (Node, CommonJS), the webview (browser, ESM)
 // and the command line (Node, CommonJS, with a shebang), plus the analysis worker.
 import * as fs from 'node:fs';
+import process from 'node:process';
 import * as esbuild from 'esbuild';
 
 const watch = process.argv.includes('--watch');
