@@ -230,6 +230,7 @@ async function main(): Promise<void> {
           await p.evaluate(() => document.querySelector('onnx-model-view')!.shadowRoot!.querySelector('layer-table')!.scrollIntoView());
         },
       },
+      { name: 'pruned-compare-dark', width: 1280, height: 800, theme: 'dark', fixture: 'fmnist_bn', query: { pruned: 1 } },
       {
         name: 'report-light', width: 1280, height: 800, theme: 'light', fixture: 'resnet18_bn', query: { pruneMs: 200 },
         act: async (p) => {

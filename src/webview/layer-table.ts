@@ -53,6 +53,8 @@ function rangeCell(r: LayerRow, c: Criterion) {
 }
 
 const RATIOS = [0.1, 0.25, 0.5, 0.75, 0.9];
+/** The per-layer plan column comes right after Channels, so it stays in view. */
+const PLAN_AFTER = COLUMNS.findIndex((c) => c.key === 'channels') + 1;
 
 @customElement('layer-table')
 export class LayerTable extends LitElement {
@@ -66,7 +68,7 @@ export class LayerTable extends LitElement {
       .wrap { overflow-x: auto; overflow-y: hidden; flex: 1 1 auto; display: flex; flex-direction: column; min-height: 0;
         border: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.35)); border-radius: 3px; }
       .grid { min-width: var(--table-min, 1080px); display: flex; flex-direction: column; flex: 1 1 auto; min-height: 0; }
-      .row { display: grid; grid-template-columns: 22px minmax(180px, 1fr) 64px 84px 64px 64px 60px 64px 60px 54px 60px 60px 68px 50px 86px;
+      .row { display: grid; grid-template-columns: 22px minmax(180px, 1fr) 64px 84px 86px 64px 64px 60px 64px 60px 54px 60px 60px 68px 50px;
         align-items: center; min-height: 24px; column-gap: 6px; padding-right: 6px; cursor: default; }
       .head { font-weight: 600; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.35));
         background: var(--vscode-editor-background); position: sticky; top: 0; z-index: 1; }
@@ -312,7 +314,7 @@ export class LayerTable extends LitElement {
         aria-selected=${focused ? 'true' : 'false'} data-index=${i} data-layer=${r.name} tabindex=${focused ? 0 : -1}
         @click=${() => this.focusRow(i)} @dblclick=${() => this.toggle(r.name)}>
         <span class="twisty" role="gridcell" aria-label=${open ? 'Collapse' : 'Expand'} @click=${(e: Event) => { e.stopPropagation(); this.focusIndex = i; this.toggle(r.name); }}>${open ? '▾' : '▸'}</span>
-        ${COLUMNS.map((c) => html`<span role="gridcell" class="${c.num ? 'num' : ''} ellipsis">${c.cell(r, this)}</span>`)}
+        ${COLUMNS.slice(0, PLAN_AFTER).map((c) => html`<span role="gridcell" class="${c.num ? 'num' : ''} ellipsis">${c.cell(r, this)}</span>`)}
         <span role="gridcell" class="cell-ctl">${r.prunable
           ? html`<select class="native" aria-label=${`Plan for ${r.name}`} title="Per-layer plan: follow the plan, keep every channel, or remove a fixed share" .value=${ov} @change=${(e: Event) => this.onOverride(r, e)} @click=${(e: Event) => e.stopPropagation()} @keydown=${(e: Event) => e.stopPropagation()}>
               <option value="plan" ?selected=${ov === 'plan'}>plan</option>
@@ -320,6 +322,7 @@ export class LayerTable extends LitElement {
               ${RATIOS.map((x) => html`<option value=${String(x)} ?selected=${ov === String(x)}>−${Math.round(x * 100)}%</option>`)}
             </select>`
           : html`<span class="frozen-tag" title=${`Frozen: ${r.frozenReason ?? 'not prunable'}`}>🔒 frozen</span>`}</span>
+        ${COLUMNS.slice(PLAN_AFTER).map((c) => html`<span role="gridcell" class="${c.num ? 'num' : ''} ellipsis">${c.cell(r, this)}</span>`)}
       </div>
       ${open ? html`<layer-detail .host=${this.host} .layer=${r} .plan=${this.plan} @reveal-layer=${(e: CustomEvent<{ layer: string }>) => void this.reveal(e.detail.layer)}></layer-detail>` : nothing}
     </div>`;
@@ -329,6 +332,8 @@ export class LayerTable extends LitElement {
     if (this.items.length !== this.total) this.items = Array.from({ length: this.total }, (_, i) => i);
     else this.items = [...this.items];
     const sortLabel = (c: Column) => (this.sort.key === c.key ? (this.sort.descending ? 'descending' : 'ascending') : 'none');
+    const header = (c: Column) => html`<span role="columnheader" class=${c.num ? 'num' : ''} aria-sort=${sortLabel(c)} title=${c.title}>
+      <button @click=${() => this.setSort(c.key)} aria-label=${`Sort by ${c.title}`}>${c.label}<span class="arrow">${this.sort.key === c.key ? (this.sort.descending ? '▼' : '▲') : ''}</span></button></span>`;
     return html`
       <div class="toolbar">
         <vscode-textfield placeholder="Filter by layer name or op" aria-label="Filter layers by name or op" .value=${this.filter} @input=${this.onFilter}>
@@ -341,9 +346,9 @@ export class LayerTable extends LitElement {
         <div class="grid" role="grid" aria-label="Prunable layers" aria-rowcount=${this.total + 1} @keydown=${this.onKey}>
           <div class="row head" role="row" aria-rowindex="1">
             <span role="columnheader"></span>
-            ${COLUMNS.map((c) => html`<span role="columnheader" class=${c.num ? 'num' : ''} aria-sort=${sortLabel(c)} title=${c.title}>
-              <button @click=${() => this.setSort(c.key)} aria-label=${`Sort by ${c.title}`}>${c.label}<span class="arrow">${this.sort.key === c.key ? (this.sort.descending ? '▼' : '▲') : ''}</span></button></span>`)}
-            <span role="columnheader" title="Per-layer plan override">Plan</span>
+            ${COLUMNS.slice(0, PLAN_AFTER).map(header)}
+            <span role="columnheader" title="Per-layer plan: follow the plan, keep every channel, or remove a fixed share">Plan</span>
+            ${COLUMNS.slice(PLAN_AFTER).map(header)}
           </div>
           ${this.loaded && this.total === 0
             ? html`<div class="empty muted">${this.filter ? `No layer matches “${this.filter}”.` : 'This model has no weighted (Conv/Gemm/MatMul) layer.'}</div>`

@@ -298,7 +298,8 @@ export class ModelView extends LitElement {
       out.push(html`<div class="banner" role="note"><span>⚠</span><div><strong>No BatchNorm γ in this model:</strong> BN was folded into the convolutions at export, so Network Slimming's criterion is not available and filter norms (which include γ/√(var+ε)) are used instead.
         For γ-based pruning, re-export with BN kept: <code>torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)</code>.</div></div>`);
     }
-    for (const a of s.advice) if (!s.bnFused || !/batch ?norm|BN/i.test(a)) out.push(html`<div class="banner info" role="note"><span>ℹ</span><div>${a}</div></div>`);
+    // The MACs card already says when a symbolic batch was counted as 1; the BN banner above covers fused BN.
+    for (const a of s.advice) if ((!s.bnFused || !/batch ?norm|BN/i.test(a)) && !(s.batchAssumed && /symbolic batch/i.test(a))) out.push(html`<div class="banner info" role="note"><span>ℹ</span><div>${a}</div></div>`);
     if (s.layerCount === 0) {
       out.push(html`<div class="banner info" role="status"><span>ℹ</span><div><strong>Nothing to prune:</strong> this model has no weighted layer (Conv, Gemm or MatMul with constant weights)${s.nodeCount === 0 ? ' — in fact its graph is empty' : ` among its ${int(s.nodeCount)} nodes`}.</div></div>`);
     } else if (s.prunableLayerCount === 0) {
