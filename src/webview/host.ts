@@ -92,11 +92,12 @@ export class HostClient {
     return this.state;
   }
 
-  /** Merges into the saved UI state (written at most every 200 ms). */
+  /** Merges into the saved UI state: at once, except scroll positions (at most every 200 ms). */
   save(patch: Partial<UiState>): void {
     this.state = { ...this.state, ...patch };
     clearTimeout(this.saveTimer);
-    this.saveTimer = setTimeout(() => this.api.setState(this.state), 200);
+    if (Object.keys(patch).every((k) => k === 'scrollTop')) this.saveTimer = setTimeout(() => this.api.setState(this.state), 200);
+    else this.api.setState(this.state);
   }
 
   private post(m: FromWebview): void {

@@ -94,7 +94,10 @@ export class LayerTable extends LitElement {
       .frozen-tag { font-size: 0.85em; color: var(--vscode-descriptionForeground); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
       .empty { padding: 16px; }
       layer-detail { position: sticky; left: 0; width: var(--wrap-width, 100%); max-width: 100%; }
-      .cell-ctl select { width: 100%; }
+      .cell-ctl select { width: 100%; background: transparent; border-color: transparent; color: var(--vscode-descriptionForeground); }
+      .cell-ctl select.set { color: var(--vscode-foreground); font-weight: 600; border-color: var(--vscode-dropdown-border, transparent); }
+      .body .row:hover .cell-ctl select, .body .row.focused .cell-ctl select, .cell-ctl select:focus {
+        background: var(--vscode-dropdown-background); border-color: var(--vscode-dropdown-border, transparent); color: var(--vscode-dropdown-foreground); }
     `,
   ];
 
@@ -316,7 +319,7 @@ export class LayerTable extends LitElement {
         <span class="twisty" role="gridcell" aria-label=${open ? 'Collapse' : 'Expand'} @click=${(e: Event) => { e.stopPropagation(); this.focusIndex = i; this.toggle(r.name); }}>${open ? '▾' : '▸'}</span>
         ${COLUMNS.slice(0, PLAN_AFTER).map((c) => html`<span role="gridcell" class="${c.num ? 'num' : ''} ellipsis">${c.cell(r, this)}</span>`)}
         <span role="gridcell" class="cell-ctl">${r.prunable
-          ? html`<select class="native" aria-label=${`Plan for ${r.name}`} title="Per-layer plan: follow the plan, keep every channel, or remove a fixed share" .value=${ov} @change=${(e: Event) => this.onOverride(r, e)} @click=${(e: Event) => e.stopPropagation()} @keydown=${(e: Event) => e.stopPropagation()}>
+          ? html`<select class="native ${ov === 'plan' ? '' : 'set'}" aria-label=${`Plan for ${r.name}`} title="Per-layer plan: follow the plan, keep every channel, or remove a fixed share" .value=${ov} @change=${(e: Event) => this.onOverride(r, e)} @click=${(e: Event) => e.stopPropagation()} @keydown=${(e: Event) => e.stopPropagation()}>
               <option value="plan" ?selected=${ov === 'plan'}>plan</option>
               <option value="keep" ?selected=${ov === 'keep'}>keep all</option>
               ${RATIOS.map((x) => html`<option value=${String(x)} ?selected=${ov === String(x)}>−${Math.round(x * 100)}%</option>`)}
