@@ -3,13 +3,17 @@
 // them exact. Built in code, analysed by the real dependency analysis, run in ONNX Runtime.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../../src/engine/graph/graph.ts';
-import { decodeModel, type OnnxModel } from '../../src/engine/onnx/model.ts';
+import { decodeModel, loadModel, type OnnxModel } from '../../src/engine/onnx/model.ts';
 import { ModelProtoType, type ModelProto } from '../../src/engine/onnx/proto.ts';
 import { analyzeDependencies } from '../../src/engine/analysis/groups.ts';
 import { pruneGraph } from '../../src/engine/prune/surgery.ts';
+import { computeImportance } from '../../src/engine/analysis/importance.ts';
+import { resolvePlan } from '../../src/engine/prune/plan.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
+import { shared, skipWithoutShared } from '../helpers/paths.ts';
 
 const encode = (m: ModelProto): Uint8Array => ModelProtoType.encode(m as any).finish();
 const asModel = (buf: Uint8Array): OnnxModel => ({ path: '/virtual/m.onnx', dir: '/virtual', fileSize: buf.length, sizeOnDisk: buf.length, proto: decodeModel(buf) });
@@ -136,4 +140,51 @@ describe('compensation', () => {
     const strict = pruneGraph(graph, deps, resolved, { compensate: true, gammaThreshold: 1e-3 });
     assert.equal(strict.compensation.layers.find((l) => l.name === 'fc')!.channels, 1);
   });
+});
+
+describe('compensation on real architectures', { skip: skipWithoutShared }, () => {
+  /**
+   * The original with γ = 0 on the channels the plan removes (in every BN of their group) computes exactly
+   * what the compensated pruned model computes: residual Adds, padded 3x3 convs, the strided downsample,
+   * depthwise convs, Clip (ReLU6), GAP and the classifier included.
+   */
+  for (const arch of ['resnet18', 'mobilenet_v2']) {
+    test(`${arch}: pruning γ-zeroed channels with compensation reproduces the zeroed model`, async (t) => {
+      const file = shared(`synthetic/${arch}_bn.onnx`);
+      const model = loadModel(file);
+      const graph = new Graph(model);
+      const deps = analyzeDependencies(graph);
+      const importance = await computeImportance(graph, deps);
+      const resolved = resolvePlan({ version: 1, criterion: 'bn-gamma', scope: 'uniform', ratio: 0.3 }, deps, importance);
+      // Zero γ of every removed channel in a copy of the model.
+      const masked = loadModel(file);
+      const mg = new Graph(masked);
+      for (const [id, kept] of resolved.kept) {
+        const group = deps.groups.find((gr) => gr.id === id)!;
+        const keep = new Set(kept);
+        for (const bn of group.bnNodes) {
+          const tensor = mg.initializers.get(mg.byName.get(bn)!.input[1])!;
+          const v = Float32Array.from(mg.constantFloats(tensor.name!)!);
+          for (let c = 0; c < v.length; c++) if (!keep.has(c)) v[c] = 0;
+          tensor.raw_data = Buffer.from(v.buffer);
+        }
+      }
+      const x = new Float32Array(Uint8Array.from(fs.readFileSync(shared('synthetic/input_1x3x224x224_seed0.f32'))).buffer);
+      const dims = [1, 3, 224, 224];
+      const maskedBuf = encode(masked.proto);
+      const ref = await run(maskedBuf, x, dims);
+      const maskedGraph = new Graph(asModel(maskedBuf));
+      const on = pruneGraph(maskedGraph, deps, resolved, { compensate: true });
+      const off = pruneGraph(maskedGraph, deps, resolved, { compensate: false });
+      const dOn = maxAbsDiff(ref, await run(encode(on.model), x, dims));
+      const dOff = maxAbsDiff(ref, await run(encode(off.model), x, dims));
+      const s = on.compensation;
+      t.diagnostic(`max |Δ| vs the γ-zeroed model: ${dOn.toExponential(2)} with compensation, ${dOff.toExponential(2)} without; ${s.channelsCompensated}/${s.constantChannels} channels folded into ${s.layers.length} layers (${s.layers.filter((l) => l.exact).length} exact)`);
+      assert.ok(dOn < 1e-4, `compensated: ${dOn}`);
+      // γ = 0 makes every fold exact, even behind a padded depthwise conv (its BN's γ is 0 too).
+      assert.ok(s.layers.every((l) => l.exact), JSON.stringify(s.layers.filter((l) => !l.exact)));
+      assert.equal(s.channelsCompensated, s.constantChannels);
+      assert.ok(dOn < dOff / 10, `compensation ${dOn} vs none ${dOff}`);
+    });
+  }
 });

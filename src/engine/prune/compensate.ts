@@ -310,7 +310,10 @@ function bnConsts(graph: Graph, node: NodeProto, removed: Set<number>, input: Ch
   const eps = attrFloat(node, 'epsilon', 1e-5);
   for (const c of removed) {
     const known = input?.get(c);
-    if (known) {
+    if (gamma[c] === 0) {
+      // γ = 0: the output is exactly β whatever the input was.
+      out.set(c, { v: beta[c] });
+    } else if (known) {
       out.set(c, { v: (gamma[c] * (known.v - mean[c])) / Math.sqrt(variance[c] + eps) + beta[c], why: known.why });
     } else if (Math.abs(gamma[c]) < thr) {
       out.set(c, { v: beta[c], ...(gamma[c] !== 0 ? { why: `${node.name}: |γ| below ${thr} but not 0` } : {}) });
