@@ -142,6 +142,43 @@ describe('compensation', () => {
   });
 });
 
+describe('compensation through Concat and Flatten', () => {
+  test('two branches concatenated, then a 1x1 conv and a Flatten into Gemm: exact', async () => {
+    const b = new ModelBuilder({ seed: 8 });
+    const x = b.input('x', [2, 3, 6, 6]);
+    const branch = (name: string, zero: number[]) => {
+      const gamma = Array.from({ length: 4 }, (_, i) => (zero.includes(i) ? 0 : 0.7 + 0.1 * i));
+      const beta = Array.from({ length: 4 }, (_, i) => 0.4 - 0.3 * i);
+      return b.relu(b.bn(b.conv(x, 3, 4, { k: 3, name: `${name}.conv` }), 4, { name: `${name}.bn`, gamma, beta }));
+    };
+    const cat = b.concat([branch('a', [1]), branch('b', [0, 3])]);
+    let y = b.conv(cat, 8, 5, { k: 1, name: 'mix' });
+    y = b.relu(b.bn(y, 5, { name: 'mix.bn', gamma: [0.5, 0, 0.9, 0, 1.2], beta: [0.1, 0.6, -0.2, -0.5, 0.3] }));
+    const out = b.gemm(b.flatten(y), 5 * 36, 3, 'fc');
+    b.output(out, [2, 3]);
+    const buf = b.toBuffer();
+    const graph = new Graph(asModel(buf));
+    const deps = analyzeDependencies(graph);
+    const zeros: Record<string, number[]> = { 'a.conv': [1], 'b.conv': [0, 3], mix: [1, 3] };
+    const kept = new Map<number, number[]>();
+    for (const gr of deps.groups) {
+      const z = zeros[gr.layers[0]];
+      if (gr.prunable && z) kept.set(gr.id, Array.from({ length: gr.channels }, (_, i) => i).filter((i) => !z.includes(i)));
+    }
+    assert.equal(kept.size, 3, 'three prunable groups: both branches and mix');
+    const resolved = { plan: { version: 1 as const, criterion: 'bn-gamma' as const, threshold: 1e-3, scope: 'global' as const }, kept };
+    const input = Float32Array.from({ length: 216 }, (_, i) => Math.cos(i * 0.37));
+    const ref = await run(buf, input, [2, 3, 6, 6]);
+    const on = pruneGraph(graph, deps, resolved, { compensate: true });
+    const off = pruneGraph(graph, deps, resolved, { compensate: false });
+    const dOn = maxAbsDiff(ref, await run(encode(on.model), input, [2, 3, 6, 6]));
+    const dOff = maxAbsDiff(ref, await run(encode(off.model), input, [2, 3, 6, 6]));
+    assert.ok(dOn < 1e-5, `compensated ${dOn}`);
+    assert.ok(dOff > 1e-2, `uncompensated ${dOff}`);
+    assert.deepEqual(on.compensation.layers.map((l) => [l.name, l.channels, l.exact]).sort(), [['fc', 2, true], ['mix', 3, true]]);
+  });
+});
+
 describe('compensation on real architectures', { skip: skipWithoutShared }, () => {
   /**
    * The original with γ = 0 on the channels the plan removes (in every BN of their group) computes exactly
