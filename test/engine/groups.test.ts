@@ -201,18 +201,33 @@ describe('dependency analysis rules', () => {
     assert.equal(res.groups.length, 3); // a(+dw), pw, head
   });
 
-  it('grouped (not depthwise) conv: its input group freezes, its output group has a divisor', () => {
+  it('grouped (not depthwise) conv: its producer is folded (same positions in every block), its output has a divisor', () => {
     const b = new ModelBuilder();
     const x = b.input('x', [1, 3, 8, 8]);
-    const g4 = b.relu(b.conv(convRelu(b, x, 3, 8, 'a'), 8, 12, { group: 4, name: 'gc' }));
+    const a = b.relu(b.bn(b.conv(x, 3, 8, { name: 'a' }), 8, { name: 'bnA' }));
+    const g4 = b.relu(b.conv(a, 8, 12, { group: 4, name: 'gc' }));
     head(b, b.conv(g4, 12, 4, { name: 'c' }), 4);
     const res = analyze(b);
-    const a = groupOf(res, 'a');
-    assert.equal(a.prunable, false);
-    assert.match(a.reason!, /grouped Conv 'gc' \(group 4\)/);
+    const ga = groupOf(res, 'a');
+    // 8 input channels in 4 blocks of 2: removing group channel r removes a's channels r, r+2, r+4, r+6
+    // and gc's weight column r.
+    assert.deepEqual([ga.prunable, ga.channels, ga.fold], [true, 2, 4]);
+    assert.deepEqual(ga.members.filter((m) => m.node === 'a').map((m) => [m.mapping, m.span]), [0, 2, 4, 6].map((o) => [o ? { kind: 'offset', offset: o } : { kind: 'identity' }, 2]));
+    assert.equal(ga.members.filter((m) => m.node === 'bnA').length, 16); // 4 vectors × 4 blocks
+    assert.deepEqual(ga.members.filter((m) => m.node === 'gc').map((m) => [m.role, m.axis, m.mapping, m.span, m.start]), [['in', 1, { kind: 'identity' }, 2, undefined]]);
     const gc = groupOf(res, 'gc');
     assert.deepEqual([gc.prunable, gc.divisor, gc.channels], [true, 4, 12]);
     assert.equal(channelsToKeep(gc.channels, 0.5, { divisor: gc.divisor }), 8);
+  });
+
+  it('grouped conv fed by a Concat of several groups freezes them', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3, 8, 8]);
+    const c = b.concat([convRelu(b, x, 3, 4, 'p'), convRelu(b, x, 3, 4, 'q')]);
+    head(b, b.conv(c, 8, 8, { group: 2, name: 'gc' }), 8);
+    const p = groupOf(analyze(b), 'p');
+    assert.equal(p.prunable, false);
+    assert.match(p.reason!, /^grouped Conv 'gc' \(group 2\) takes channels from several groups/);
   });
 
   it('Flatten into Gemm: a block of H*W features per channel', () => {

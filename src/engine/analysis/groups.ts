@@ -12,7 +12,7 @@ import { inferShapes } from '../graph/shapes.ts';
 import { tensorDims } from '../onnx/model.ts';
 import { toNumber, type NodeProto, type GraphProto } from '../onnx/proto.ts';
 import { nodeLabel, ruleFor, type ChannelLayout, type RuleContext } from './rules.ts';
-import type { ChannelGroup, DependencyAnalysis, GroupMember } from './types.ts';
+import type { ChannelGroup, DependencyAnalysis, GroupMember, IndexMapping } from './types.ts';
 
 export interface AnalysisOptions {
   /** Known value shapes; when absent, inferShapes(graph) is run. value_info and constants fill the gaps. */
@@ -65,6 +65,8 @@ class Analysis implements RuleContext {
   private readonly frozen: (string | undefined)[] = [];
   private readonly divisor: number[] = [];
   private readonly divisorBy: string[] = [];
+  private readonly fold: number[] = [];
+  private readonly foldBy: string[] = [];
   private readonly layouts = new Map<string, ChannelLayout>();
   private readonly members: Owned<GroupMember>[] = [];
   private readonly layers: Owned<string>[] = [];
@@ -120,10 +122,19 @@ class Analysis implements RuleContext {
     for (let s = 0; s < this.parent.length; s++) {
       const r = this.find(s);
       if (byRoot.has(r)) continue;
-      const g: ChannelGroup = { id: groups.length, channels: this.width[r], members: [], layers: [], bnNodes: [], prunable: true, values: [] };
-      const d = this.divisor[r];
+      const f = this.fold[r];
+      const width = this.width[r];
+      const g: ChannelGroup = { id: groups.length, channels: width % f === 0 ? width / f : width, members: [], layers: [], bnNodes: [], prunable: true, values: [] };
+      let d = this.divisor[r];
+      // A divisor whose blocks are unions of fold blocks is met by any tied removal.
+      if (f > 1 && d > 1 && f % d === 0) d = 1;
       if (d > 1) g.divisor = d;
-      const reason = this.frozen[r] ?? (d > 1 && g.channels % d !== 0 ? `${this.divisorBy[r]} needs ${g.channels} channels in ${d} equal blocks` : undefined);
+      if (f > 1 && width % f === 0) g.fold = f;
+      const reason =
+        this.frozen[r] ??
+        (f > 1 && width % f !== 0 ? `${this.foldBy[r]} needs ${width} channels in ${f} equal blocks` : undefined) ??
+        (f > 1 && d > 1 ? `${this.foldBy[r]} and ${this.divisorBy[r]} ask for incompatible equal blocks` : undefined) ??
+        (d > 1 && g.channels % d !== 0 ? `${this.divisorBy[r]} needs ${g.channels} channels in ${d} equal blocks` : undefined);
       if (reason) {
         g.prunable = false;
         g.reason = reason;
@@ -132,7 +143,12 @@ class Analysis implements RuleContext {
       groups.push(g);
     }
     const groupOf = (space: number) => byRoot.get(this.find(space))!;
-    for (const { space, item } of this.members) groupOf(space).members.push(item);
+    for (const { space, item } of this.members) {
+      const r = this.find(space);
+      const f = this.fold[r];
+      if (f > 1 && this.width[r] % f === 0) pushUnique(groupOf(space).members, foldMember(item, this.width[r] / f, this.width[r]));
+      else groupOf(space).members.push(item);
+    }
     const addUnique = (list: Owned<string>[], pick: (g: ChannelGroup) => string[]) => {
       for (const { space, item } of list) {
         const arr = pick(groupOf(space));
@@ -168,6 +184,7 @@ class Analysis implements RuleContext {
     this.parent[rb] = ra;
     this.frozen[ra] ??= this.frozen[rb];
     if (this.divisor[rb] > 1) this.requireDivisor(ra, this.divisor[rb], this.divisorBy[rb]);
+    if (this.fold[rb] > 1) this.requireFold(ra, this.fold[rb], this.foldBy[rb]);
   }
 
   // ------------------------------------------------------------ RuleContext
@@ -189,6 +206,8 @@ class Analysis implements RuleContext {
     this.frozen.push(undefined);
     this.divisor.push(1);
     this.divisorBy.push('');
+    this.fold.push(1);
+    this.foldBy.push('');
     if (width < 1) this.frozen[id] = `${nodeLabel(node)} has no output channels`;
     return id;
   }
@@ -271,6 +290,12 @@ class Analysis implements RuleContext {
     this.divisorBy[r] ||= by;
   }
 
+  requireFold(space: number, fold: number, by: string): void {
+    const r = this.find(space);
+    this.fold[r] = lcm(this.fold[r], fold);
+    this.foldBy[r] ||= by;
+  }
+
   shapeOf(value: string): (number | string)[] | undefined {
     const known = this.shapes.get(value);
     if (known) return known;
@@ -306,6 +331,40 @@ class Analysis implements RuleContext {
     walk(src, 0);
     this.uses.set(src, u);
     return u;
+  }
+}
+
+/**
+ * A member in the coordinates of a folded group of `a` channels: its range of unfolded channels is cut
+ * at every block boundary (multiples of a), and each piece becomes a member whose group channel r stands
+ * for unfolded channel r + j*a of block j.
+ */
+function foldMember(m: GroupMember, a: number, width: number): GroupMember[] {
+  const out: GroupMember[] = [];
+  const start = m.start ?? 0;
+  const end = start + (m.span ?? width);
+  for (let j = Math.floor(start / a); j * a < end; j++) {
+    const lo = Math.max(start, j * a);
+    const hi = Math.min(end, (j + 1) * a);
+    if (hi <= lo) continue;
+    const shift = j * a; // unfolded i = r + shift
+    const mapping: IndexMapping =
+      m.mapping.kind === 'identity' ? (shift ? { kind: 'offset', offset: shift } : { kind: 'identity' })
+      : m.mapping.kind === 'offset' ? (m.mapping.offset + shift ? { kind: 'offset', offset: m.mapping.offset + shift } : { kind: 'identity' })
+      : { kind: 'block', size: m.mapping.size, offset: m.mapping.offset + shift * m.mapping.size };
+    const piece: GroupMember = { ...m, mapping, span: hi - lo };
+    if (lo - shift) piece.start = lo - shift;
+    else delete piece.start;
+    out.push(piece);
+  }
+  return out;
+}
+
+/** Appends members, skipping exact duplicates (a grouped conv's shared weight column seen from every block). */
+function pushUnique(list: GroupMember[], items: GroupMember[]): void {
+  for (const m of items) {
+    const key = JSON.stringify(m);
+    if (!list.some((x) => JSON.stringify(x) === key)) list.push(m);
   }
 }
 

@@ -48,6 +48,11 @@ export interface RuleContext {
   addBn(space: number, node: NodeProto): void;
   /** Channels of the space must be removed in equal numbers from `divisor` equal blocks; `by` names the node asking. */
   requireDivisor(space: number, divisor: number, by: string): void;
+  /**
+   * Ties channel r of the space with r + w/fold, r + 2w/fold ... (w its width): they are removed together,
+   * so the group has w/fold channels and each member is repeated per block. `by` names the node asking.
+   */
+  requireFold(space: number, fold: number, by: string): void;
   /** Shape of any value where known (shapes option, value_info, constants). */
   shapeOf(value: string): (number | string)[] | undefined;
   /** Constant source name of input `index` of `node` and whether that constant is used elsewhere. */
@@ -504,9 +509,17 @@ function conv(transposed: boolean): OpRule {
         return;
       }
       if (group > 1) {
-        // Input channel blocks share weight columns across groups: removing input channels would need
-        // a different column per group block, which an axis slice cannot express.
-        if (l) ctx.freeze(l, `grouped ${label} (group ${group}) mixes input channels per group; only depthwise convolution passes channels through`);
+        // Input channel j*a + r of block j meets weight column r, shared by every block's filters. An axis
+        // slice stays valid when all blocks lose the same positions r: the input space is folded (its
+        // channels r, r + a, r + 2a ... tied) and the weight loses column r once.
+        const seg = l?.segs[0];
+        if (l && !transposed && l.segs.length === 1 && seg!.space >= 0 && seg!.start === 0) {
+          const a = cin / group;
+          ctx.requireFold(seg!.space, group, `grouped ${label} (group ${group})`);
+          for (let j = 0; j < group; j++) {
+            ctx.addMember(seg!.space, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: 1, mapping: { kind: 'offset', offset: -j * a }, span: a, ...(j ? { start: j * a } : {}), shared: w.shared });
+          }
+        } else if (l) ctx.freeze(l, `grouped ${label} (group ${group}) takes channels from several groups; only a single producer can be folded per group`);
       } else if (l) {
         ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: transposed ? 0 : 1, shared: w.shared });
       }

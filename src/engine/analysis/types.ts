@@ -85,6 +85,12 @@ export interface ChannelGroup {
   reason?: string;
   /** Grouped convolution: channels must be removed in equal numbers from each of this many equal blocks. */
   divisor?: number;
+  /**
+   * The group feeds a grouped convolution with this many groups: each group channel stands for `fold`
+   * channels of its layers (r, r + channels, r + 2·channels ...), removed together. The layers' real
+   * width is channels × fold; members carry one offset mapping per block.
+   */
+  fold?: number;
   /** Values (tensor names) of activations carrying this channel space, for display and debugging. */
   values: string[];
 }
