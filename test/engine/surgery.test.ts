@@ -222,6 +222,38 @@ describe('surgery', () => {
     assert.throws(() => sliceTensor(graph, i8, 0, new Set([9]), 'node'), PrunerError);
   });
 
+  test('int8 per-channel quantised weight: int8 values, scale and zero point sliced along the axis', async () => {
+    const b = new ModelBuilder({ seed: 12 });
+    const x = b.input('x', [1, 2, 4, 4]);
+    const q = Buffer.from(Int8Array.from({ length: 6 * 2 * 3 * 3 }, (_, i) => ((i * 37) % 255) - 127).buffer);
+    b.initTensor({ name: 'wq', data_type: DataType.INT8, dims: [6, 2, 3, 3].map((d) => Long.fromNumber(d)), raw_data: q } as unknown as TensorProto);
+    b.init('wscale', [6], [0.01, 0.02, 0.03, 0.04, 0.05, 0.06]);
+    b.initTensor({ name: 'wzp', data_type: DataType.INT8, dims: [Long.fromNumber(6)], raw_data: Buffer.from([0, 1, 2, 3, 4, 5]) } as unknown as TensorProto);
+    const w = b.node('DequantizeLinear', ['wq', 'wscale', 'wzp'], { axis: 0 }, 'dq');
+    const bias = b.init('qconv.bias', [6]);
+    const y = b.node('Conv', [x, w, bias], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'qconv');
+    b.output(y, [1, 6, 4, 4]);
+    const buf = b.toBuffer();
+    const g0 = group(0, 6, [
+      mem('dq', 'DequantizeLinear', 'param', 'wq', 0, 0),
+      mem('dq', 'DequantizeLinear', 'param', 'wscale', 1, 0),
+      mem('dq', 'DequantizeLinear', 'param', 'wzp', 2, 0),
+      mem('qconv', 'Conv', 'param', 'qconv.bias', 2, 0),
+    ], ['qconv']);
+    const keep = [0, 2, 5];
+    const r = pruneGraph(new Graph(asModel(buf)), { groups: [g0], groupOfLayer: new Map() }, plan([[0, keep]]), { compensate: false });
+    const pg = new Graph(asModel(encode(r.model)));
+    assert.equal(pg.initializers.get('wq')!.data_type, DataType.INT8);
+    assert.deepEqual([...pg.initializers.get('wzp')!.raw_data!], [0, 2, 5]);
+    const input = { x: { dims: [1, 2, 4, 4], data: randomInput(32) } };
+    const a = (await run(buf, input))[y];
+    const p = (await run(encode(r.model), input))[y];
+    assert.deepEqual(p.dims, [1, 3, 4, 4]);
+    keep.forEach((c, i) => {
+      for (let k = 0; k < 16; k++) assert.ok(Math.abs(p.data[i * 16 + k] - a.data[c * 16 + k]) < 1e-6);
+    });
+  });
+
   test('stale value_info of pruned activations is dropped, the rest kept; ONNX Runtime accepts the model', async () => {
     const { buf, deps, out } = convNet();
     const m = decodeModel(buf);
