@@ -42,6 +42,7 @@ export class ModelView extends LitElement {
       .metric .value { font-size: 1.35em; font-weight: 600; font-variant-numeric: tabular-nums; }
       .metric .label { font-size: 0.85em; color: var(--vscode-descriptionForeground); }
       .metric .sub { font-size: 0.85em; color: var(--vscode-descriptionForeground); margin-top: 2px; }
+      @container view (min-width: 900px) { .io-card { grid-column: span 2; } }
       .io { font-size: 0.9em; display: grid; grid-template-columns: auto 1fr; gap: 0 8px; }
       .io code { font-family: var(--vscode-editor-font-family, monospace); font-size: 0.95em; }
       .banner { display: flex; gap: 8px; align-items: flex-start; padding: 8px 10px; margin-bottom: 10px; border-radius: 3px;
@@ -315,15 +316,15 @@ export class ModelView extends LitElement {
     const entries = Object.entries(pf.widths);
     const changed = entries.filter(([, [b, a]]) => a !== b).length;
     const sum = entries.reduce((acc, [, [b, a]]) => [acc[0]! + b, acc[1]! + a], [0, 0]);
-    return html`<section class="card compare" aria-label="Comparison with the original" style="margin-bottom:10px">
-      <h2>Pruned from <button class="link" title=${pf.source} @click=${() => void this.openFile(pf.source)}>${pf.source.split(/[\\/]/).pop()}</button>${pf.criterion ? html` <span class="muted">by ${pf.criterion}</span>` : nothing}</h2>
+    return html`<details class="card compare" open aria-label="Comparison with the original" style="margin-bottom:10px">
+      <summary><h2 style="display:inline">Pruned from <button class="link" title=${pf.source} @click=${() => void this.openFile(pf.source)}>${pf.source.split(/[\\/]/).pop()}</button>${pf.criterion ? html` <span class="muted">by ${pf.criterion}</span>` : nothing}</h2></summary>
       <div class="muted" style="margin-bottom:6px">${changed} of ${entries.length} layers narrower; ${int(sum[0]!)} → ${int(sum[1]!)} channels (${pct(sum[0] ? sum[1]! / sum[0] : 0)} kept).</div>
       <div class="scroll"><table>
         <thead><tr><th>layer</th><th>before</th><th>after</th><th>kept</th><th class="w"></th></tr></thead>
         <tbody>${entries.map(([name, [b, a]]) => html`<tr><td class="ellipsis" title=${name}>${name}</td><td>${int(b)}</td><td>${int(a)}</td><td>${pct(b ? a / b : 0, 0)}</td>
           <td class="w"><div class="wbar" role="img" aria-label=${`${a} of ${b} channels kept`}><div style="width:${b ? (a / b) * 100 : 0}%"></div></div></td></tr>`)}</tbody>
       </table></div>
-    </section>`;
+    </details>`;
   }
 
   private renderFailure() {

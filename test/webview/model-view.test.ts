@@ -265,6 +265,17 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('while a big model loads, the stage and progress show', async () => {
+    const page = await open({ delay: 400 });
+    const status = page.locator('.loading[role="status"]');
+    await status.waitFor();
+    await page.locator('.loading', { hasText: /Indexing the graph — 25%|Finding channel groups — 50%/ }).waitFor();
+    assert.equal(await page.locator('.loading progress').count(), 1);
+    await page.locator('[data-metric="params"]').waitFor();
+    assert.equal(await status.count(), 0);
+    await page.close();
+  });
+
   test('a model that fails to load says what and where', async () => {
     const page = await open({ fail: 1 });
     const alert = page.locator('.failed[role="alert"]');
