@@ -227,7 +227,17 @@ describe('dependency analysis rules', () => {
     head(b, b.conv(c, 8, 8, { group: 2, name: 'gc' }), 8);
     const p = groupOf(analyze(b), 'p');
     assert.equal(p.prunable, false);
-    assert.match(p.reason!, /^grouped Conv 'gc' \(group 2\) takes channels from several groups/);
+    assert.match(p.reason!, /^grouped Conv 'gc' \(group 2\) takes channels from several groups or part of one/);
+  });
+
+  it('grouped conv fed by part of a group (a Split piece) freezes it', () => {
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 3, 8, 8]);
+    const [p0, p1] = b.nodeMulti('Split', [convRelu(b, x, 3, 8, 'a'), b.initInt64('sizes', [4, 4])], 2, { axis: 1 }, 'split');
+    head(b, b.add(b.conv(p0, 4, 4, { group: 2, name: 'gc' }), b.conv(p1, 4, 4, { name: 'c' })), 4);
+    const g = groupOf(analyze(b), 'a');
+    assert.equal(g.prunable, false);
+    assert.equal(g.fold, undefined);
   });
 
   it('Flatten into Gemm: a block of H*W features per channel', () => {

@@ -199,6 +199,10 @@ class Analysis implements RuleContext {
     if (this.graph.outputNames.has(value)) this.freeze(layout, `reaches graph output '${value}' through ${nodeLabel(node)}`);
   }
 
+  widthOf(space: number): number {
+    return this.width[this.find(space)];
+  }
+
   newSpace(width: number, node: NodeProto): number {
     const id = this.parent.length;
     this.parent.push(id);

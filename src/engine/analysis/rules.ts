@@ -35,6 +35,8 @@ export interface RuleContext {
   readonly graph: Graph;
   layout(value: string): ChannelLayout | undefined;
   setLayout(value: string, layout: ChannelLayout, node: NodeProto): void;
+  /** Width of a channel space. */
+  widthOf(space: number): number;
   /** A new channel space of `width` channels whose output channels come from `node`. */
   newSpace(width: number, node: NodeProto): number;
   /** Channel spaces that must keep the same indices, aligned position by position. False (and both frozen) when not alignable. */
@@ -513,13 +515,13 @@ function conv(transposed: boolean): OpRule {
         // slice stays valid when all blocks lose the same positions r: the input space is folded (its
         // channels r, r + a, r + 2a ... tied) and the weight loses column r once.
         const seg = l?.segs[0];
-        if (l && !transposed && l.segs.length === 1 && seg!.space >= 0 && seg!.start === 0) {
+        if (l && !transposed && l.segs.length === 1 && seg!.space >= 0 && seg!.start === 0 && ctx.widthOf(seg!.space) === cin) {
           const a = cin / group;
           ctx.requireFold(seg!.space, group, `grouped ${label} (group ${group})`);
           for (let j = 0; j < group; j++) {
             ctx.addMember(seg!.space, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: 1, mapping: { kind: 'offset', offset: -j * a }, span: a, ...(j ? { start: j * a } : {}), shared: w.shared });
           }
-        } else if (l) ctx.freeze(l, `grouped ${label} (group ${group}) takes channels from several groups; only a single producer can be folded per group`);
+        } else if (l) ctx.freeze(l, `grouped ${label} (group ${group}) takes channels from several groups or part of one; only a whole single group can be folded`);
       } else if (l) {
         ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: transposed ? 0 : 1, shared: w.shared });
       }
