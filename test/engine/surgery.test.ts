@@ -222,6 +222,52 @@ describe('surgery', () => {
     assert.throws(() => sliceTensor(graph, i8, 0, new Set([9]), 'node'), PrunerError);
   });
 
+  for (const opset of [11, 13]) {
+    test(`Split sizes rewritten (opset ${opset}: ${opset < 13 ? 'attribute' : 'input'}); members behind the split use start/span/offset`, async () => {
+      const b = new ModelBuilder({ opset, seed: 6 });
+      const x = b.input('x', [1, 3, 5, 5]);
+      const y = b.conv(x, 3, 8, { k: 3, name: 'c0' });
+      const sizes = opset < 13 ? undefined : b.initInt64('sizes', [4, 4]);
+      const [s0, s1] = b.nodeMulti('Split', sizes ? [y, sizes] : [y], 2, sizes ? { axis: 1 } : { axis: 1, split: [4, 4] }, 'split');
+      const z0 = b.conv(s0, 4, 2, { k: 1, name: 'c1' });
+      const z1 = b.conv(s1, 4, 2, { k: 1, name: 'c2' });
+      b.output(z0, [1, 2, 5, 5]);
+      b.output(z1, [1, 2, 5, 5]);
+      const shapeMember = (axis: number, start: number): GroupMember => ({
+        node: 'split', op: 'Split', role: 'shape', axis, mapping: id, start, span: 4,
+        ...(sizes ? { tensor: 'sizes', inputIndex: 1 } : { attribute: 'split' }),
+      });
+      const g0 = group(0, 8, [
+        mem('c0', 'Conv', 'out', 'c0.weight', 1, 0),
+        shapeMember(0, 0),
+        shapeMember(1, 4),
+        mem('c1', 'Conv', 'in', 'c1.weight', 1, 1, { kind: 'offset', offset: 0 }, { start: 0, span: 4 }),
+        mem('c2', 'Conv', 'in', 'c2.weight', 1, 1, { kind: 'offset', offset: -4 }, { start: 4, span: 4 }),
+      ], ['c0']);
+      const buf = b.toBuffer();
+      const removed = [1, 4, 5, 7];
+      const r = pruneGraph(new Graph(asModel(buf)), { groups: [g0], groupOfLayer: new Map() }, plan([[0, [0, 2, 3, 6]]]), { compensate: false });
+      const pg = new Graph(asModel(encode(r.model)));
+      const newSizes = sizes ? pg.constantInts('sizes') : pg.byName.get('split')!.attribute.find((a) => a.name === 'split')!.ints.map(Number);
+      assert.deepEqual(newSizes, [3, 1]);
+      assert.deepEqual(tensorDims(pg.initializers.get('c1.weight')!), [2, 3, 1, 1]);
+      assert.deepEqual(tensorDims(pg.initializers.get('c2.weight')!), [2, 1, 1, 1]);
+      // Reference: the original with the removed channels of c0 silenced (zero filter and bias).
+      const m = decodeModel(buf);
+      for (const name of ['c0.weight', 'c0.bias']) {
+        const t = m.graph!.initializer.find((i) => i.name === name)!;
+        const v = new Float32Array(Uint8Array.from(t.raw_data!).buffer);
+        const per = v.length / 8;
+        for (const c of removed) v.fill(0, c * per, (c + 1) * per);
+        t.raw_data = Buffer.from(v.buffer);
+      }
+      const input = { x: { dims: [1, 3, 5, 5], data: randomInput(75) } };
+      const ref = await run(encode(m), input);
+      const got = await run(encode(r.model), input);
+      for (const o of [z0, z1]) assert.ok(maxAbsDiff(ref[o].data, got[o].data) < 1e-5, o);
+    });
+  }
+
   test('int8 per-channel quantised weight: int8 values, scale and zero point sliced along the axis', async () => {
     const b = new ModelBuilder({ seed: 12 });
     const x = b.input('x', [1, 2, 4, 4]);
