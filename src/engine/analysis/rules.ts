@@ -1018,7 +1018,7 @@ const split: OpRule = {
     if (!sizes) {
       // Equal parts (implicit, or num_outputs in opset 18): they stay equal when each part loses
       // the same number of channels, which is a divisor on a single space covering all parts.
-      if (width % n !== 0 || l.segs.length !== 1 || l.segs[0].space < 0) {
+      if (width % n !== 0 || l.segs.length !== 1 || l.segs[0].space < 0 || l.segs[0].start !== 0 || ctx.widthOf(l.segs[0].space) !== width) {
         ctx.freeze(l, `${label} splits into equal parts that cannot stay equal`);
         return;
       }
