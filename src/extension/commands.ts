@@ -141,7 +141,7 @@ export class Commands {
       );
       const go = await vscode.window.showQuickPick(
         [
-          { label: '$(scissors) Prune', detail: `Parameters ${fmtCount(preview.params.before)} → ${fmtCount(preview.params.after)} (${pct(preview.params)}), MACs ${fmtCount(preview.macs.before)} → ${fmtCount(preview.macs.after)} (${pct(preview.macs)})`, go: true },
+          { label: '$(fold) Prune', detail: `Parameters ${fmtCount(preview.params.before)} → ${fmtCount(preview.params.after)} (${pct(preview.params)}), MACs ${fmtCount(preview.macs.before)} → ${fmtCount(preview.macs.after)} (${pct(preview.macs)})`, go: true },
           { label: 'Cancel', go: false },
         ],
         { title: `Prune ${path.basename(model.fsPath)}: ${plan.criterion}, ratio ${plan.ratio ?? '-'}, ${plan.scope}` },
