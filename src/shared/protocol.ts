@@ -3,8 +3,9 @@
 // events flow host → view unprompted. The view never receives the model itself: only the
 // summaries, pages of rows, histograms and reports it displays.
 
-export type Criterion = 'bn-gamma' | 'l1' | 'l2' | 'fpgm';
-export const CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2', 'fpgm'];
+import { CRITERIA, type Criterion, type PruningPlan } from '../engine/prune/types.ts';
+
+export { CRITERIA, type Criterion };
 
 // ---------- data shown by the view ----------
 
@@ -94,19 +95,8 @@ export interface LayerDetail {
   group: GroupInfo | null;
 }
 
-/** Plan as edited in the view; mirrors the engine's PruningPlan document. */
-export interface ViewPlan {
-  criterion: Criterion;
-  ratio?: number;
-  threshold?: number;
-  scope: 'uniform' | 'global';
-  normalize?: boolean;
-  roundTo?: number;
-  minChannels?: number;
-  exclude?: string[];
-  overrides?: Record<string, { ratio?: number; keep?: number[] }>;
-  compensate?: boolean;
-}
+/** Plan as edited in the view: the engine's PruningPlan document without its version and model name. */
+export type ViewPlan = Omit<PruningPlan, 'version' | 'model'>;
 
 export interface PlanPreview {
   params: { before: number; after: number };

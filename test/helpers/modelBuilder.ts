@@ -8,19 +8,11 @@
 //   const file = b.save(path.join(dir, 'm.onnx'));
 import * as fs from 'node:fs';
 import Long from 'long';
+import { mulberry32 } from '../../src/engine/runtime/inputs.ts';
 import { ModelProtoType, type ModelProto, type TensorProto, DataType, AttributeType } from '../../src/engine/onnx/proto.ts';
 
-/** Deterministic PRNG (mulberry32) so test models are the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, as the engine uses for inputs) so test models are the same on every run. */
+export const prng = mulberry32;
 
 /** Wrap a number to force a FLOAT attribute (plain integers become INT). */
 export const f = (v: number) => ({ float: v });

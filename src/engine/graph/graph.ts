@@ -72,18 +72,8 @@ export class Graph {
 
   /** The constant tensor behind a value: an initializer, a Constant node, or either through Identity chains. */
   constantTensor(value: string): TensorProto | undefined {
-    let name = value;
-    for (let hops = 0; hops < 16; hops++) {
-      const init = this.initializers.get(name) ?? this.constantNodes.get(name);
-      if (init) return init;
-      const p = this.producer.get(name);
-      if (p && p.op_type === 'Identity' && p.input[0]) {
-        name = p.input[0];
-        continue;
-      }
-      return undefined;
-    }
-    return undefined;
+    const src = this.constantSource(value);
+    return src === undefined ? undefined : this.initializers.get(src) ?? this.constantNodes.get(src);
   }
 
   /** The value name that actually holds the constant (after following Identity), or undefined. */
