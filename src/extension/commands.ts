@@ -18,6 +18,8 @@ export interface PruneCommandOptions extends Partial<ViewPlan> {
   out?: string;
   /** A plan document (JSON) to apply instead of criterion/ratio. */
   planFile?: string;
+  /** Cancels the prune like the notification's Cancel button (for scripts and tests). */
+  signal?: AbortSignal;
 }
 
 const CRITERION_LABELS: Record<Criterion, string> = {
@@ -124,7 +126,7 @@ export class Commands {
     let plan: ViewPlan | undefined;
     if (opts.planFile) plan = readPlanFile(opts.planFile);
     else if (opts.quiet || opts.criterion || opts.ratio !== undefined || opts.threshold !== undefined) {
-      const { validate: _v, quiet: _q, out: _o, planFile: _p, ...planOpts } = opts;
+      const { validate: _v, quiet: _q, out: _o, planFile: _p, signal: _s, ...planOpts } = opts;
       plan = planFromSettings(s, planOpts);
     } else plan = await this.askPlan(model);
     if (!plan) return undefined;
@@ -151,7 +153,7 @@ export class Commands {
 
     const report = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Pruning ${path.basename(model.fsPath)}`, cancellable: true },
-      (progress, token) => this.runPrune(model, { plan: plan!, validate, out: opts.out }, (stage, fraction) => progress.report({ message: stage, increment: undefined, ...(fraction !== undefined ? {} : {}) }), abortOn(token)),
+      (progress, token) => this.runPrune(model, { plan: plan!, validate, out: opts.out }, (stage) => progress.report({ message: stage }), anySignal(abortOn(token), opts.signal)),
     );
     if (!opts.quiet) void this.announce(report);
     return report;
@@ -297,6 +299,11 @@ function readPlanFile(file: string): ViewPlan {
   }
   // The engine validates the plan fully (unknown layers, bad ratios) when it runs.
   return json as ViewPlan;
+}
+
+/** Aborts when either signal does. */
+function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
+  return b ? AbortSignal.any([a, b]) : a;
 }
 
 function abortOn(token: vscode.CancellationToken): AbortSignal {

@@ -1,5 +1,6 @@
 // Extension entry point: thin glue between VS Code and the engine worker.
 import * as path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import { Commands } from './commands.ts';
 import { EngineClient } from './engineClient.ts';
@@ -21,8 +22,33 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   const commands = new Commands(engine, editors, output);
   context.subscriptions.push(ModelEditorProvider.register(context, editors));
   commands.register(context);
+  if (process.env.ONNX_PRUNER_BENCH === '1') registerBenchCommands(context);
   output.info(`ONNX Pruner ${context.extension.packageJSON.version} activated (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: inspection only'})`);
   return { commands, editors };
 }
 
 export function deactivate(): void {}
+
+/**
+ * Benchmark-only (ONNX_PRUNER_BENCH=1): `onnxPruner._eventLoopDelay` starts a window when called
+ * with 'start' and, called with 'stop', returns the extension host's event-loop delay over it (ms).
+ */
+function registerBenchCommands(context: vscode.ExtensionContext): void {
+  let histogram: ReturnType<typeof monitorEventLoopDelay> | undefined;
+  let started = 0;
+  context.subscriptions.push(vscode.commands.registerCommand('onnxPruner._eventLoopDelay', (action: 'start' | 'stop' = 'stop') => {
+    if (action === 'start') {
+      histogram?.disable();
+      histogram = monitorEventLoopDelay({ resolution: 10 });
+      histogram.enable();
+      started = performance.now();
+      return { started: true };
+    }
+    if (!histogram) return undefined;
+    histogram.disable();
+    const h = histogram;
+    histogram = undefined;
+    const ms = (ns: number) => Math.round((ns / 1e6) * 10) / 10;
+    return { windowMs: Math.round(performance.now() - started), maxMs: ms(h.max), p99Ms: ms(h.percentile(99)), meanMs: ms(h.mean), samples: h.count };
+  }));
+}
