@@ -121,7 +121,7 @@ export class LayerDetailView extends LitElement {
         ${!d.scores['bn-gamma'] ? html`<span class="muted">${this.layer.bnFused ? 'BatchNorm folded into this layer: γ is gone; its filter norms include γ/√(var+ε).' : 'No BatchNorm follows this layer.'}</span>` : nothing}
       </div>
       ${c
-        ? html`<div class="chart"><canvas role="img" aria-label=${`${CRITERION_LABEL[c]} of each of the ${d.channels} channels, sorted ascending; ${removed} removed by the plan`}></canvas></div>
+        ? html`<div class="chart"><canvas role="img" data-channels=${this.detail?.scores[c]?.length ?? 0} aria-label=${`${CRITERION_LABEL[c]} of each of the ${d.channels} channels, sorted ascending; ${removed} removed by the plan`}></canvas></div>
           <div class="legend muted"><span><span class="sw" style="background: var(--vscode-charts-blue, #3794ff)"></span>kept</span>
           <span><span class="sw" style="background: var(--vscode-charts-red, #f14c4c)"></span>removed by the plan</span><span>channels sorted by ${CRITERION_LABEL[c]}, lowest first</span></div>`
         : html`<div class="muted">No channel scores for this layer.</div>`}

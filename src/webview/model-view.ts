@@ -279,13 +279,13 @@ export class ModelView extends LitElement {
         <span class="pill outline" title="Execution providers available for validation">${s.providers.map((p) => p.toUpperCase()).join(' · ')}</span>
       </header>
       <div class="cards">
-        <div class="card metric"><div class="label">Parameters</div><div class="value" data-metric="params">${int(s.params)}</div><div class="sub">${si(s.params)}</div></div>
-        <div class="card metric"><div class="label">MACs</div><div class="value" data-metric="macs" title=${int(s.macs)}>${si(s.macs)}</div>
+        <div class="card metric"><div class="label">Parameters</div><div class="value" data-metric="params" data-value=${s.params}>${int(s.params)}</div><div class="sub">${si(s.params)}</div></div>
+        <div class="card metric"><div class="label">MACs</div><div class="value" data-metric="macs" data-value=${s.macs} title=${int(s.macs)}>${si(s.macs)}</div>
           <div class="sub">${s.batchAssumed ? 'symbolic batch counted as 1' : 'per inference'}</div></div>
-        <div class="card metric"><div class="label">Weighted layers</div><div class="value" data-metric="layers">${int(s.layerCount)}</div>
+        <div class="card metric"><div class="label">Weighted layers</div><div class="value" data-metric="layers" data-value=${s.layerCount}>${int(s.layerCount)}</div>
           <div class="sub">${int(s.prunableLayerCount)} prunable · ${int(s.nodeCount)} nodes</div></div>
         <div class="card metric"><div class="label">Channel groups</div><div class="value">${int(s.prunableGroupCount)} / ${int(s.groupCount)}</div><div class="sub">prunable / all</div></div>
-        <div class="card metric"><div class="label">BatchNorm</div><div class="value" data-metric="bn">${s.bnCount ? int(s.bnCount) : s.bnFused ? 'fused' : 'none'}</div>
+        <div class="card metric"><div class="label">BatchNorm</div><div class="value" data-metric="bn" data-value=${s.bnCount}>${s.bnCount ? int(s.bnCount) : s.bnFused ? 'fused' : 'none'}</div>
           <div class="sub">${s.bnCount ? 'γ available' : s.bnFused ? 'folded into the convolutions' : 'no BatchNorm layers'}</div></div>
         <div class="card metric io-card"><div class="label">Inputs and outputs</div><div class="io">${io('in', s.inputs)}${io('out', s.outputs)}</div></div>
       </div>`;

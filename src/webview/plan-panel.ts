@@ -224,7 +224,7 @@ export class PlanPanel extends LitElement {
     const ch = pv.layers.reduce((a, l) => [a[0]! + l.channelsBefore, a[1]! + l.channelsAfter], [0, 0]);
     const changed = pv.layers.filter((l) => l.channelsAfter !== l.channelsBefore).length;
     const line = (label: string, b: number, a: number, fmt: (n: number) => string) => html`
-      <span>${label}</span><span class="big" title=${`${int(b)} → ${int(a)}`}>${fmt(a)}</span><span class="delta">${change(b, a)}</span>
+      <span>${label}</span><span class="big" data-stat=${label} data-before=${b} data-after=${a} title=${`${int(b)} → ${int(a)}`}>${fmt(a)}</span><span class="delta">${change(b, a)}</span>
       <span class="bar" role="img" aria-label=${`${label}: ${pct(b ? a / b : 0)} of before`}><div style="width:${b ? Math.min(100, (a / b) * 100) : 0}%"></div></span>`;
     return html`<section class="card preview" aria-label="Preview" aria-busy=${this.previewPending ? 'true' : 'false'} style=${this.previewPending ? 'opacity:0.75' : ''}>
       <h3>After pruning ${this.previewPending ? html`<span class="muted">(updating…)</span>` : nothing}</h3>
