@@ -49,6 +49,7 @@ for t in "${TARGETS[@]}"; do
   cp "$ORT_COMMON/package.json" "$stage/dist/node_modules/onnxruntime-common/"
   mkdir -p "$stage/dist/node_modules/onnxruntime-common/dist"
   cp -r "$ORT_COMMON/dist/cjs" "$stage/dist/node_modules/onnxruntime-common/dist/"
+  find "$stage/dist/node_modules" \( -name '*.map' -o -name '*.d.ts' \) -delete
   vsix="$OUT/onnx-pruner-$t-$VERSION.vsix"
   (cd "$stage" && "$VSCE" package --target "$t" --no-dependencies --allow-missing-repository \
       --no-rewrite-relative-links -o "$vsix" >/dev/null)
