@@ -27,6 +27,7 @@ interface PruneCliOptions {
   force?: boolean;
   compensate: boolean;
   gammaThreshold?: string;
+  exactBorders?: boolean;
   validate?: boolean;
   input?: string[];
   ep: string;
@@ -107,7 +108,8 @@ export function registerPrune(program: Command): void {
     .option('--dry-run', 'show what would be pruned, write the plan if --save-plan, write no model')
     .option('--out <path>', 'output file (default <name>.pruned.onnx beside the model, numbered if it exists)')
     .option('--force', 'overwrite an existing output file (never the input model)')
-    .option('--no-compensate', 'do not fold removed channels\' constant outputs into the next layers\' biases')
+    .option('--no-compensate', 'do not fold removed channels\' constant outputs into the next layers (BN running mean or bias)')
+    .option('--exact-borders', 'make compensation exact at zero-padded borders with an added constant correction (an Add node per padded consumer)')
     .option('--gamma-threshold <g>', 'BN |γ| below which a removed channel counts as constant for compensation', '0.01')
     .option('--validate', 'run both models in ONNX Runtime and compare their outputs')
     .option('--input <file...>', 'validation input file(s) (.f32[:AxBxC] or .npy, optionally NAME=FILE); random when absent')
@@ -118,7 +120,7 @@ export function registerPrune(program: Command): void {
     const plan = planFromOptions(model, o, (name) => cmd.getOptionValueSource(name) === 'cli');
     const gammaThreshold = number('--gamma-threshold', o.gammaThreshold ?? '0.01');
     if (o.dryRun) {
-      const p = await previewPrune(model, plan);
+      const p = await previewPrune(model, plan, { gammaThreshold });
       if (o.savePlan) writePlan(o.savePlan, p.plan);
       process.stdout.write(o.json ? `${JSON.stringify({ ...p, kept: Object.fromEntries(p.kept) }, null, 2)}\n` : formatPreview(p, o.savePlan));
       return;
@@ -131,6 +133,7 @@ export function registerPrune(program: Command): void {
       ep: o.ep as ExecutionProviderChoice,
       validationInputs: o.input,
       gammaThreshold,
+      borderCorrection: o.exactBorders === true,
       onProgress: progress,
     });
     if (o.savePlan) writePlan(o.savePlan, report.plan);

@@ -39,6 +39,33 @@ function assertOneLineError(r: { code: number; stderr: string; stdout: string },
 }
 
 describe('onnx-pruner prune (CLI)', () => {
+  test('the dry-run preview has the file\'s parameters; the default keeps the nodes, --exact-borders adds the border Adds', () => {
+    const { dir, model } = workDir();
+    try {
+      const args = ['prune', model, '--criterion', 'bn-gamma', '--ratio', '0.5', '--json'];
+      const dry = cli([...args, '--dry-run']);
+      assert.equal(dry.code, 0, dry.stderr);
+      const pv = JSON.parse(dry.stdout).preview;
+      const r = cli(args);
+      assert.equal(r.code, 0, r.stderr);
+      const rep = JSON.parse(r.stdout);
+      assert.equal(rep.params.after, pv.params.after);
+      assert.equal(rep.macs.after, pv.macs.after);
+      assert.ok(rep.compensation.layers.length > 0, 'something was compensated');
+      const ops = (f: string) => loadModel(f).proto.graph!.node.map((n) => n.op_type);
+      assert.deepEqual(ops(rep.output), ops(model));
+      const ex = cli([...args, '--exact-borders']);
+      assert.equal(ex.code, 0, ex.stderr);
+      const exRep = JSON.parse(ex.stdout);
+      const bordered = exRep.compensation.layers.filter((l: { borderCorrection?: boolean }) => l.borderCorrection).length;
+      assert.ok(bordered > 0, 'a padded consumer got a border correction');
+      assert.equal(ops(exRep.output).length, ops(model).length + bordered);
+      assert.ok(exRep.compensation.layers.every((l: { exact: boolean }) => l.exact) || exRep.compensation.layers.some((l: { reason?: string }) => /γ/.test(l.reason ?? '')));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('writes <name>.pruned.onnx, then a numbered name; --force overwrites the pruned file, never the input', () => {
     const { dir, model } = workDir();
     try {

@@ -1,6 +1,6 @@
 // Compensation: channels whose BN γ is 0 output the constant act(β); folding that constant into the
-// consumers (bias, plus the border correction where zero padding enters the window) makes pruning
-// them exact. Built in code, analysed by the real dependency analysis, run in ONNX Runtime.
+// consumers (the next BN's running mean or the bias; plus, opt-in, the border correction where zero
+// padding enters the window) makes pruning them exact. Built in code, analysed by the real dependency analysis, run in ONNX Runtime.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -12,6 +12,8 @@ import { analyzeDependencies } from '../../src/engine/analysis/groups.ts';
 import { pruneGraph } from '../../src/engine/prune/surgery.ts';
 import { computeImportance } from '../../src/engine/analysis/importance.ts';
 import { resolvePlan } from '../../src/engine/prune/plan.ts';
+import { previewPlan } from '../../src/engine/prune/preview.ts';
+import { computeCost } from '../../src/engine/graph/cost.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { shared, skipWithoutShared } from '../helpers/paths.ts';
 
@@ -43,17 +45,17 @@ const ZERO_B = new Set([0, 3]); // γ = 0 in bn3
  *                                     └──────────────────────────────┘
  * → bn3 → LeakyRelu → GAP → flatten → gemm(6→5). β is large so that the constants matter.
  */
-function residualNet(pad = 1) {
+function residualNet(pad = 1, bias = true) {
   const b = new ModelBuilder({ seed: 21 });
   const x = b.input('x', [2, 3, 10, 10]);
   const gamma = (n: number, zero: Set<number>) => Array.from({ length: n }, (_, i) => (zero.has(i) ? 0 : 0.5 + 0.1 * i));
   const beta = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 ? 0.8 : -0.3) + 0.05 * i);
-  let y = b.conv(x, 3, 8, { k: 3, pad, name: 'conv1' });
+  let y = b.conv(x, 3, 8, { k: 3, pad, name: 'conv1', bias });
   const a = b.relu(b.bn(y, 8, { name: 'bn1', gamma: gamma(8, ZERO_A), beta: beta(8) }));
-  y = b.conv(a, 8, 8, { k: pad ? 3 : 1, pad, name: 'conv2' }); // keeps the spatial size for the Add
+  y = b.conv(a, 8, 8, { k: pad ? 3 : 1, pad, name: 'conv2', bias }); // keeps the spatial size for the Add
   y = b.bn(y, 8, { name: 'bn2', gamma: gamma(8, ZERO_A), beta: beta(8) });
   y = b.relu(b.add(y, a));
-  y = b.conv(y, 8, 6, { k: 3, pad, stride: 2, name: 'conv3' });
+  y = b.conv(y, 8, 6, { k: 3, pad, stride: 2, name: 'conv3', bias });
   y = b.node('LeakyRelu', [b.bn(y, 6, { name: 'bn3', gamma: gamma(6, ZERO_B), beta: beta(6) })], { alpha: { float: 0.1 } });
   const out = b.gemm(b.flatten(b.gap(y)), 6, 5, 'fc');
   b.output(out, [2, 5]);
@@ -81,7 +83,7 @@ describe('compensation', () => {
     const buf = residualNet();
     const { graph, deps, resolved } = zeroGammaPlan(buf);
     const ref = await run(buf, input, [2, 3, 10, 10]);
-    const on = pruneGraph(graph, deps, resolved, { compensate: true });
+    const on = pruneGraph(graph, deps, resolved, { compensate: true, borderCorrection: true });
     const off = pruneGraph(graph, deps, resolved, { compensate: false });
     const yOn = await run(encode(on.model), input, [2, 3, 10, 10]);
     const yOff = await run(encode(off.model), input, [2, 3, 10, 10]);
@@ -112,6 +114,64 @@ describe('compensation', () => {
     const y = await run(encode(r.model), input, [2, 3, 10, 10]);
     const off = await run(encode(pruneGraph(graph, deps, resolved, { compensate: false }).model), input, [2, 3, 10, 10]);
     assert.ok(maxAbsDiff(ref, y) < maxAbsDiff(ref, off), 'bias-only compensation is still closer than none');
+  });
+
+  test('by default a bias-free conv before a BN takes the constant in the BN running mean: same nodes, same parameters as the preview', async () => {
+    for (const pad of [0, 1]) {
+      const buf = residualNet(pad, false);
+      const { graph, deps, resolved } = zeroGammaPlan(buf);
+      const r = pruneGraph(graph, deps, resolved, {});
+      const orig = graph.model.proto.graph!;
+      const out = r.model.graph!;
+      // The original's nodes in the same order, nothing added; only weights sliced and running means moved.
+      assert.deepEqual(out.node.map((n) => n.op_type), orig.node.map((n) => n.op_type));
+      assert.deepEqual(out.node.map((n) => [n.input, n.output]), orig.node.map((n) => [n.input, n.output]));
+      assert.equal(out.initializer.length, orig.initializer.length);
+      const s = r.compensation;
+      assert.deepEqual(s.layers.map((l) => l.name).sort(), ['conv2', 'conv3', 'fc']);
+      assert.equal(s.layers.find((l) => l.name === 'conv3')!.foldedIntoBn, 'bn3');
+      assert.equal(s.layers.find((l) => l.name === 'conv2')!.foldedIntoBn, 'bn2');
+      assert.ok(s.layers.every((l) => !l.createdBias && !l.borderCorrection));
+      assert.equal(s.layers.find((l) => l.name === 'conv3')!.exact, pad === 0);
+      if (pad) assert.match(s.layers.find((l) => l.name === 'conv3')!.reason!, /approximate at the borders/);
+      const pg = new Graph(asModel(encode(r.model)));
+      assert.equal(computeCost(pg).params, previewPlan(graph, deps, resolved).params.after);
+      assert.equal(computeCost(pg).macs, previewPlan(graph, deps, resolved).macs.after);
+      const ref = await run(buf, input, [2, 3, 10, 10]);
+      const y = await run(encode(r.model), input, [2, 3, 10, 10]);
+      const off = await run(encode(pruneGraph(graph, deps, resolved, { compensate: false }).model), input, [2, 3, 10, 10]);
+      if (pad === 0) assert.ok(maxAbsDiff(ref, y) < 1e-5, `unpadded: exact (${maxAbsDiff(ref, y)})`);
+      else assert.ok(maxAbsDiff(ref, y) < maxAbsDiff(ref, off), 'padded: closer than no compensation');
+      // With the opt-in border correction the padded net is exact too.
+      if (pad) {
+        const ex = pruneGraph(graph, deps, resolved, { borderCorrection: true });
+        assert.ok(maxAbsDiff(ref, await run(encode(ex.model), input, [2, 3, 10, 10])) < 1e-5);
+      }
+    }
+  });
+
+  test('a consumer with neither bias nor BN after it gets a created bias, and the preview counts it', async () => {
+    // conv1 → bn1 → relu → conv2 (no bias) → relu → GAP → flatten → gemm
+    const b = new ModelBuilder({ seed: 5 });
+    const x = b.input('x', [1, 3, 8, 8]);
+    let y = b.relu(b.bn(b.conv(x, 3, 8, { k: 1, name: 'conv1', bias: false }), 8, { name: 'bn1', gamma: [0, 1, 0, 1, 1, 0.5, 1, 0.7], beta: [0.5, 0.1, -0.2, 0.3, 0.2, 0.1, 0.4, 0.9] }));
+    y = b.relu(b.conv(y, 8, 4, { k: 1, name: 'conv2', bias: false }));
+    b.output(b.gemm(b.flatten(b.gap(y)), 4, 3, 'fc'), [1, 3]);
+    const buf = b.toBuffer();
+    const graph = new Graph(asModel(buf));
+    const deps = analyzeDependencies(graph);
+    const importance = await computeImportance(graph, deps);
+    const resolved = resolvePlan({ version: 1, criterion: 'bn-gamma', scope: 'global', threshold: 1e-3 }, deps, importance);
+    assert.equal(resolved.kept.size, 1);
+    const r = pruneGraph(graph, deps, resolved, {});
+    assert.deepEqual(r.compensation.layers.map((l) => [l.name, !!l.createdBias]), [['conv2', true]]);
+    const pg = new Graph(asModel(encode(r.model)));
+    const pv = previewPlan(graph, deps, resolved);
+    assert.equal(computeCost(pg).params, pv.params.after);
+    assert.equal(computeCost(pg).macs, pv.macs.after);
+    assert.ok(pv.params.after > previewPlan(graph, deps, { ...resolved, plan: { ...resolved.plan, compensate: false } }).params.after);
+    const v = Float32Array.from({ length: 192 }, (_, i) => Math.cos(i));
+    assert.ok(maxAbsDiff(await run(buf, v, [1, 3, 8, 8]), await run(encode(r.model), v, [1, 3, 8, 8])) < 1e-5);
   });
 
   test('no padding anywhere: the bias fold alone is exact', async () => {
@@ -211,12 +271,17 @@ describe('compensation on real architectures', { skip: skipWithoutShared }, () =
       const maskedBuf = encode(masked.proto);
       const ref = await run(maskedBuf, x, dims);
       const maskedGraph = new Graph(asModel(maskedBuf));
-      const on = pruneGraph(maskedGraph, deps, resolved, { compensate: true });
+      const on = pruneGraph(maskedGraph, deps, resolved, { compensate: true, borderCorrection: true });
+      const plain = pruneGraph(maskedGraph, deps, resolved, { compensate: true });
       const off = pruneGraph(maskedGraph, deps, resolved, { compensate: false });
       const dOn = maxAbsDiff(ref, await run(encode(on.model), x, dims));
+      const dPlain = maxAbsDiff(ref, await run(encode(plain.model), x, dims));
       const dOff = maxAbsDiff(ref, await run(encode(off.model), x, dims));
       const s = on.compensation;
-      t.diagnostic(`max |Δ| vs the γ-zeroed model: ${dOn.toExponential(2)} with compensation, ${dOff.toExponential(2)} without; ${s.channelsCompensated}/${s.constantChannels} channels folded into ${s.layers.length} layers (${s.layers.filter((l) => l.exact).length} exact)`);
+      t.diagnostic(`max |Δ| vs the γ-zeroed model: ${dOn.toExponential(2)} with compensation and border correction, ${dPlain.toExponential(2)} with the default (uniform) compensation, ${dOff.toExponential(2)} without; ${s.channelsCompensated}/${s.constantChannels} channels folded into ${s.layers.length} layers (${s.layers.filter((l) => l.exact).length} exact)`);
+      // The default keeps the original's nodes (no border Add) and is still far closer than no compensation.
+      assert.deepEqual(plain.model.graph!.node.map((n) => n.op_type), model.proto.graph!.node.map((n) => n.op_type));
+      assert.ok(dPlain < dOff, `default compensation ${dPlain} vs none ${dOff}`);
       assert.ok(dOn < 1e-4, `compensated: ${dOn}`);
       // γ = 0 makes every fold exact, even behind a padded depthwise conv (its BN's γ is 0 too).
       assert.ok(s.layers.every((l) => l.exact), JSON.stringify(s.layers.filter((l) => !l.exact)));

@@ -14,10 +14,21 @@
 // scalar / per-channel constant). Anything else stops the constant: the channel is then not
 // compensated through that path, and the summary says where and why.
 //
-// Where they land. At a consuming layer that the group lists as an 'in' member:
-//   Conv (group 1): bias[o] += Σ_{kh,kw} W[o, c, kh, kw] · k_c   (exact when the conv has no zero padding)
-//   Gemm:           bias[n] += (α/β) · Σ_{i ∈ block(c)} B'[i, n] · k_c
-// A bias is created when the layer has none.
+// Where they land. At a consuming layer that the group lists as an 'in' member, the removed
+// channels add a constant d to the layer's output:
+//   Conv (group 1): d[o] = Σ_{kh,kw} W[o, c, kh, kw] · k_c   (exact when the conv has no zero padding)
+//   Gemm:           d[n] = (α/β) · Σ_{i ∈ block(c)} B'[i, n] · k_c
+// That constant goes, in this order of preference, so that the pruned model keeps the original's
+// structure and parameter count (`foldTarget`):
+//   1. into the running mean of the BatchNormalization that is the layer's output's only consumer:
+//      BN(x + d) with μ' = μ − d is BN(x) exactly, and running statistics are not parameters;
+//   2. into the layer's existing bias;
+//   3. into a bias created for the layer (the one case that adds parameters: `compensationBiases`
+//      tells the plan preview which layers get one, so that it counts them).
+// Zero padding: the constant input contributes only the kernel taps inside the image, so at the
+// borders of a padded Conv the uniform fold is approximate (the summary says where). With
+// `borderCorrection: true` (opt-in) an Add of a constant [O, H_out, W_out] correction after the conv
+// makes it exact, at the cost of a new node and tensor.
 import type { ChannelGroup, GroupMember } from '../analysis/types.ts';
 import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
 import { tensorDims, tensorRawBytes, tensorToFloat32 } from '../onnx/model.ts';
@@ -53,8 +64,8 @@ export interface CompensationOptions {
   gammaThreshold?: number;
   /**
    * For a consuming Conv with zero padding, add the exact border correction (a constant tensor
-   * [O, H_out, W_out] added after the conv) when its spatial shape is static. Default true; false
-   * folds into the bias only (approximate at the borders, no extra tensor).
+   * [O, H_out, W_out] added after the conv) when its spatial shape is static. Default false: the
+   * uniform fold only (approximate at the borders, the graph keeps its nodes).
    */
   borderCorrection?: boolean;
 }
@@ -77,6 +88,8 @@ export interface CompensatedLayer {
   reason?: string;
   /** Whether a bias had to be created. */
   createdBias?: boolean;
+  /** The BatchNormalization whose running mean took the constant (instead of a bias). */
+  foldedIntoBn?: string;
   /** Whether a constant border correction (an Add after the conv) makes a padded conv exact. */
   borderCorrection?: boolean;
 }
@@ -109,6 +122,8 @@ type ChannelConsts = Map<number, ConstVal>;
 export interface CompensationPlan {
   /** Per consumer node: the delta to add to its full (unsliced) bias vector. */
   biasDeltas: Map<string, Float64Array>;
+  /** Per BatchNormalization node: the delta to add to its full running mean (−d of the layer before it). */
+  meanDeltas: Map<string, Float64Array>;
   /** Per padded consumer Conv: the border correction (what the bias delta over-counts where padding enters the window). */
   borders: Map<string, BorderCorrection>;
   summary: CompensationSummary;
@@ -166,7 +181,7 @@ function erf(x: number): number {
 
 function hasZeroPadding(n: NodeProto): string | undefined {
   const autoPad = attrString(n, 'auto_pad', 'NOTSET');
-  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return `${n.op_type} ${n.name} pads with zeros (auto_pad ${autoPad})`;
+  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return `${n.op_type} ${n.name} pads with zeros (auto_pad ${autoPad}): approximate at the borders`;
   const pads = attrInts(n, 'pads') ?? [];
   if (pads.some((p) => p !== 0)) return `${n.op_type} ${n.name} pads with zeros (pads [${pads.join(', ')}]): approximate at the borders`;
   return undefined;
@@ -180,6 +195,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
   const thr = opts.gammaThreshold ?? DEFAULT_GAMMA_THRESHOLD;
   const summary: CompensationSummary = { enabled: opts.enabled !== false, gammaThreshold: thr, constantChannels: 0, channelsCompensated: 0, layers: [], skipped: [] };
   const biasDeltas = new Map<string, Float64Array>();
+  const meanDeltas = new Map<string, Float64Array>();
   const borders = new Map<string, BorderCorrection>();
   let shapes: ShapeInference | undefined;
   const shapeOf = (v: string): number[] | undefined => {
@@ -187,13 +203,17 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
     return numericShape(shapes.shapes.get(v));
   };
   const warnings: string[] = [];
-  if (opts.enabled === false) return { biasDeltas, borders, summary, warnings };
+  if (opts.enabled === false) return { biasDeltas, meanDeltas, borders, summary, warnings };
   const layerInfo = new Map<string, CompensatedLayer & { reasons: Set<string>; folded: Set<string> }>();
   const li0 = (name: string) => {
     let li = layerInfo.get(name);
     if (!li) {
       const node = graph.byName.get(name)!;
-      layerInfo.set(name, (li = { name, op: node.op_type ?? '', channels: 0, exact: true, reasons: new Set(), folded: new Set(), ...(node.input[2] ? {} : { createdBias: true }) }));
+      const target = foldTarget(graph, node);
+      layerInfo.set(name, (li = {
+        name, op: node.op_type ?? '', channels: 0, exact: true, reasons: new Set(), folded: new Set(),
+        ...(target.kind === 'create' ? { createdBias: true } : target.kind === 'bn' ? { foldedIntoBn: target.bn.name ?? '' } : {}),
+      }));
     }
     return li;
   };
@@ -249,14 +269,23 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       const members = memberOf.get(name) ?? [];
       const inMember = members.find((m) => m.role === 'in');
       if (inMember && anyIn === 0 && (op === 'Conv' || op === 'Gemm' || op === 'MatMul')) {
-        const r = foldInto(graph, node, inMember, x, opts.borderCorrection === false ? undefined : shapeOf);
+        const r = foldInto(graph, node, inMember, x, opts.borderCorrection === true ? shapeOf : undefined);
         if ('skip' in r) {
           for (const c of x.keys()) skip(node, group.id, c, r.skip);
           continue;
         }
-        let delta = biasDeltas.get(name);
-        if (!delta) biasDeltas.set(name, (delta = new Float64Array(r.delta.length)));
-        for (let i = 0; i < delta.length; i++) delta[i] += r.delta[i];
+        const target = foldTarget(graph, node);
+        if (target.kind === 'bn') {
+          // BN(x + d) = BN(x) with the running mean lowered by d.
+          const bnName = target.bn.name ?? '';
+          let delta = meanDeltas.get(bnName);
+          if (!delta) meanDeltas.set(bnName, (delta = new Float64Array(r.delta.length)));
+          for (let i = 0; i < delta.length; i++) delta[i] -= r.delta[i];
+        } else {
+          let delta = biasDeltas.get(name);
+          if (!delta) biasDeltas.set(name, (delta = new Float64Array(r.delta.length)));
+          for (let i = 0; i < delta.length; i++) delta[i] += r.delta[i];
+        }
         if (r.border) {
           li0(name).borderCorrection = true;
           const b = borders.get(name);
@@ -292,12 +321,69 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       exact: reasons.length === 0,
       ...(reasons.length ? { reason: reasons.join('; ') } : {}),
       ...(li.createdBias ? { createdBias: true } : {}),
+      ...(li.foldedIntoBn !== undefined ? { foldedIntoBn: li.foldedIntoBn } : {}),
       ...(li.borderCorrection ? { borderCorrection: true } : {}),
     });
   }
   for (const s of skipped.values()) summary.skipped.push({ node: s.node, channels: s.channels.size, reason: s.reason });
   if (summary.skipped.length) warnings.push(`compensation could not follow ${summary.skipped.length} path(s); see compensation.skipped`);
-  return { biasDeltas, borders, summary, warnings };
+  return { biasDeltas, meanDeltas, borders, summary, warnings };
+}
+
+/** Where a consuming layer's constant output delta goes (see the file comment). */
+export type FoldTarget = { kind: 'bn'; bn: NodeProto } | { kind: 'bias' } | { kind: 'create' };
+
+/**
+ * The fold target of a consuming layer: the running mean of the BatchNormalization that is the only
+ * consumer of its output (inference mode, float running mean, one value per output channel), else its
+ * bias, else a bias to create.
+ */
+export function foldTarget(graph: Graph, node: NodeProto): FoldTarget {
+  const out = node.output[0];
+  const consumers = out ? graph.consumersOf(out) : [];
+  const isGraphOutput = graph.model.proto.graph?.output.some((o) => o.name === out) ?? false;
+  if (consumers.length === 1 && !isGraphOutput) {
+    const bn = consumers[0];
+    if (bn.op_type === 'BatchNormalization' && (bn.domain ?? '') === '' && bn.input[0] === out && bn.input.filter((v) => v === out).length === 1 && attrInt(bn, 'training_mode', 0) === 0 && bn.input[3]) {
+      const mt = graph.constantTensor(bn.input[3]);
+      const gt = graph.constantTensor(bn.input[1] ?? '');
+      if (mt && gt && (mt.data_type === 1 || mt.data_type === 11) && tensorDims(mt).length === 1 && tensorDims(mt)[0] === tensorDims(gt)[0]) return { kind: 'bn', bn };
+    }
+  }
+  return node.input[2] ? { kind: 'bias' } : { kind: 'create' };
+}
+
+/** The pruned groups of a resolved plan (groups whose kept list is shorter than the group). */
+export function prunedGroupsOf(groups: readonly ChannelGroup[], kept: ReadonlyMap<number, readonly number[]>): PrunedGroup[] {
+  const out: PrunedGroup[] = [];
+  for (const group of groups) {
+    const k = kept.get(group.id);
+    if (!k || k.length >= group.channels) continue;
+    const keep = new Set(k);
+    const removed: number[] = [];
+    for (let c = 0; c < group.channels; c++) if (!keep.has(c)) removed.push(c);
+    out.push({ group, kept: [...k].sort((a, b) => a - b), removed });
+  }
+  return out;
+}
+
+/**
+ * The consuming layers compensation will give a new bias (no bias of their own and no BatchNormalization
+ * right after), for the preview's parameter count. Cheap when no consumer of a pruned group could need one
+ * (the usual conv → BN network); otherwise it follows the constants exactly as planCompensation does.
+ */
+export function compensationBiases(graph: Graph, pruned: PrunedGroup[], opts: Pick<CompensationOptions, 'gammaThreshold'> = {}): Set<string> {
+  const out = new Set<string>();
+  const candidate = pruned.some(({ group }) =>
+    group.members.some((m) => {
+      if (m.role !== 'in' || (m.op !== 'Conv' && m.op !== 'Gemm')) return false;
+      const n = graph.byName.get(m.node);
+      return !!n && !n.input[2] && foldTarget(graph, n).kind === 'create';
+    }),
+  );
+  if (!candidate) return out;
+  for (const l of planCompensation(graph, pruned, { gammaThreshold: opts.gammaThreshold }).summary.layers) if (l.createdBias) out.add(l.name);
+  return out;
 }
 
 function bnConsts(graph: Graph, node: NodeProto, removed: Set<number>, input: ChannelConsts | undefined, thr: number): ChannelConsts {

@@ -11,6 +11,10 @@
 //     (spatial size and batch unchanged);
 //   - BatchNormalization, activation and pooling terms: elements of the value scaled by its new
 //     channel count (channels on axis 1).
+//   - compensation (unless the plan says `compensate: false`): a consuming layer with no bias and no
+//     BatchNormalization right after it gets a new bias (compensate.ts, `compensationBiases`): its
+//     output channels are counted as parameters and its bias adds as MACs, as the cost model will
+//     count them in the written file.
 // Everything shape-dependent is prepared once per model (`preparePreview`, cached by the
 // DependencyAnalysis object); a preview is then a pass over a few arrays, fast enough to follow
 // a slider.
@@ -21,6 +25,12 @@ import { inferShapes, numericShape } from '../graph/shapes.ts';
 import { tensorDims } from '../onnx/model.ts';
 import type { DependencyAnalysis, GroupMember } from '../analysis/types.ts';
 import type { ResolvedPlan } from './types.ts';
+import { compensationBiases, prunedGroupsOf } from './compensate.ts';
+
+export interface PreviewOptions {
+  /** |γ| below which a removed BN channel counts as constant for compensation (default 1e-2, as the run). */
+  gammaThreshold?: number;
+}
 
 export interface PreviewLayer {
   name: string;
@@ -286,8 +296,12 @@ function lowerBound(a: readonly number[], x: number): number {
 }
 
 /** Parameters and MACs before and after a resolved plan, per weighted layer and in total. */
-export function previewPlan(graph: Graph, deps: DependencyAnalysis, resolved: ResolvedPlan, cost?: CostSummary): PlanPreview {
+export function previewPlan(graph: Graph, deps: DependencyAnalysis, resolved: ResolvedPlan, cost?: CostSummary, opts: PreviewOptions = {}): PlanPreview {
   const pm = preparePreview(graph, deps, cost);
+  // Biases compensation will create (parameters the file will have that the model has not).
+  const created = resolved.plan.compensate === false || resolved.kept.size === 0
+    ? new Set<string>()
+    : compensationBiases(graph, prunedGroupsOf(deps.groups, resolved.kept), { gammaThreshold: opts.gammaThreshold });
   const removed = removedCounter(resolved, pm.groupChannels);
   const newDims = new Map<string, number[]>();
   const dimsOf = (tensor: string): number[] | undefined => {
@@ -316,20 +330,25 @@ export function previewPlan(graph: Graph, deps: DependencyAnalysis, resolved: Re
     const w0 = pm.tensors.get(l.weight)?.dims;
     let macs = l.macsBefore;
     let channelsAfter = l.channelsBefore;
+    const newBias = !l.hasBias && created.has(l.name) && (l.kind === 'conv' || l.kind === 'gemm');
     if (w && w0) {
       if (l.kind === 'conv') {
         channelsAfter = w[0];
-        macs = l.per * w[0] * (prod(w) / (w[0] || 1)) + (l.hasBias ? l.per * w[0] : 0);
+        macs = l.per * w[0] * (prod(w) / (w[0] || 1)) + (l.hasBias || newBias ? l.per * w[0] : 0);
       } else if (l.kind === 'convT') {
         channelsAfter = w[1];
         macs = l.per * w[0] * (prod(w) / (w[0] || 1)) + (l.hasBias ? l.perOut * w[1] : 0);
       } else if (l.kind === 'gemm') {
         channelsAfter = w[l.outAxis];
-        macs = l.per * w[l.outAxis] * w[l.reduceAxis] + (l.hasBias ? l.per * w[l.outAxis] : 0);
+        macs = l.per * w[l.outAxis] * w[l.reduceAxis] + (l.hasBias || newBias ? l.per * w[l.outAxis] : 0);
       } else {
         macs = Math.round((l.macsBefore * prod(w)) / (prod(w0) || 1));
         channelsAfter = w[l.outAxis];
       }
+    }
+    if (newBias && w) {
+      layerParams[i] += channelsAfter;
+      paramsAfter += channelsAfter;
     }
     macsAfter += macs;
     const out: PreviewLayer = {

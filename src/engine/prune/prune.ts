@@ -29,7 +29,7 @@ export interface PruneOptions extends OutputPathOptions {
   validationRuns?: number;
   /** |γ| below which a removed BN channel counts as constant (compensation; default 1e-2). */
   gammaThreshold?: number;
-  /** Exact compensation at padded borders with a constant correction tensor (default true). */
+  /** Exact compensation at padded borders with a constant correction tensor and an Add node (default false: the graph keeps its nodes). */
   borderCorrection?: boolean;
   signal?: AbortSignal;
   /** Called at each stage: loading, analysing, scoring, planning, pruning, writing, validating, done. */
@@ -156,14 +156,14 @@ export interface PrunePreview {
 }
 
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
-export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal } = {}): Promise<PrunePreview> {
+export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number } = {}): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
   const model = loadModel(inputPath);
   const graph = new Graph(model);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
   const importance = await computeImportance(graph, deps, { signal: opts.signal });
   const resolved = resolvePlan(plan, deps, importance);
-  return { input: model.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(graph, deps, resolved), warnings: resolved.warnings };
+  return { input: model.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold }), warnings: resolved.warnings };
 }
 
 /** Reads a plan document (JSON) from a file; PrunerError naming the file when it is not a valid plan. */

@@ -166,7 +166,7 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
   layers.sort((a, b) => (position.get(a.name) ?? 0) - (position.get(b.name) ?? 0));
   throwIfAborted(opts.signal);
 
-  // ---- 2. Compensation: constant outputs of removed channels folded into consumer biases ----
+  // ---- 2. Compensation: constant outputs of removed channels folded into the next BN's running mean or the consumer's bias ----
   const compensate = opts.compensate ?? resolved.plan.compensate ?? true;
   const comp = planCompensation(graph, pruned, { ...opts, enabled: compensate });
   for (const [nodeName, delta] of comp.biasDeltas) {
@@ -179,6 +179,11 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
       // The new bias has the weight's element type (compensation only folds into FLOAT or DOUBLE layers).
       s.createType = graph.constantTensor(node.input[1])?.data_type ?? DataType.FLOAT;
     }
+  }
+  // Constants folded into a BatchNormalization's running mean (input 3), on the unsliced vector.
+  for (const [bnName, delta] of comp.meanDeltas) {
+    const s = slot(graph.byName.get(bnName)!, 3);
+    s.add = delta;
   }
   // A bias created for compensation gets the same row removals as its layer's weight.
   for (const s of slots.values()) {
