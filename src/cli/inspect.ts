@@ -1,15 +1,25 @@
 // `onnx-pruner inspect <model.onnx>`: what the model is (format, producer, inputs and outputs),
 // what it costs (parameters, MACs at batch 1) and one row per weighted layer; `--json` prints
-// the same summary object the extension shows.
+// the same summary object the extension shows, with the channel groups (`groups`) and the
+// per-layer importance statistics (`importance`) added. `--layer <node>` prints one layer's
+// channel scores and ranks, and the layers and nodes coupled with it.
 import type { Command } from 'commander';
 import { PrunerError } from '../engine/errors.ts';
 import { loadModel } from '../engine/onnx/model.ts';
 import { type ModelSummary, summarizeModel } from '../engine/graph/summary.ts';
+import { Graph } from '../engine/graph/graph.ts';
+import { analyzeDependencies } from '../engine/analysis/groups.ts';
+import { computeImportance } from '../engine/analysis/importance.ts';
+import { ALL_CRITERIA, importanceStats } from '../engine/analysis/stats.ts';
+import { type AnalysisReport, type LayerReport, buildAnalysisReport, buildLayerReport } from '../engine/analysis/report.ts';
+import type { Criterion } from '../engine/prune/types.ts';
 import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './format.ts';
 
 interface InspectCliOptions {
   json?: boolean;
   dim?: string[];
+  layer?: string;
+  sort?: string;
 }
 
 function parseDims(list: string[] | undefined): Record<string, number> {
@@ -29,14 +39,85 @@ export function registerInspect(program: Command): void {
     .argument('<model>', 'the .onnx model')
     .option('--dim <name=size...>', 'size of a symbolic input dimension, e.g. N=8 or height=48 (a symbolic batch counts as 1 otherwise)')
     .option('--json', 'print the summary as JSON')
-    .action((file: string, o: InspectCliOptions) => {
-      const summary = summarizeModel(loadModel(file), undefined, { dims: parseDims(o.dim) });
-      process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+    .option('--layer <node>', 'print every channel\'s scores and ranks for this layer (node name), and what is coupled with it')
+    .option('--sort <criterion>', `with --layer: sort the channels by a criterion, ascending (${ALL_CRITERIA.join(', ')}; default: by channel)`)
+    .action(async (file: string, o: InspectCliOptions) => {
+      const dims = parseDims(o.dim);
+      if (o.sort !== undefined && !(ALL_CRITERIA as readonly string[]).includes(o.sort))
+        throw new PrunerError(`--sort expects one of ${ALL_CRITERIA.join(', ')}, got "${o.sort}"`);
+      if (o.sort !== undefined && o.layer === undefined) throw new PrunerError('--sort applies to --layer');
+      const model = loadModel(file);
+      const graph = new Graph(model);
+      const deps = analyzeDependencies(graph);
+      const importance = await computeImportance(graph, deps);
+      if (o.layer !== undefined) {
+        const rep = buildLayerReport(deps, importance, o.layer);
+        if (!rep) throw new PrunerError(unknownLayerMessage(o.layer, [...importance.layers.keys()]));
+        process.stdout.write(o.json ? `${JSON.stringify(rep, null, 2)}\n` : formatLayerReport(rep, o.sort as Criterion | undefined));
+        return;
+      }
+      const summary = summarizeModel(model, graph, { dims });
+      const report = buildAnalysisReport(graph, deps, importance, importanceStats(importance));
+      const merged = { ...summary, groups: report.groups, importance: report.importance };
+      process.stdout.write(o.json ? `${JSON.stringify(merged, null, 2)}\n` : formatSummary(summary, report));
     });
 }
 
+/** "unknown layer X", with up to five layer names close to it (substring either way, then shared words). */
+export function unknownLayerMessage(name: string, layers: string[]): string {
+  const q = name.toLowerCase();
+  const words = q.split(/[^a-z0-9]+/).filter((w) => w.length > 1);
+  const score = (l: string) => {
+    const s = l.toLowerCase();
+    if (s.includes(q) || q.includes(s)) return 100;
+    return words.filter((w) => s.includes(w)).length;
+  };
+  const close = layers.map((l) => ({ l, s: score(l) })).filter((x) => x.s > 0).sort((a, b) => b.s - a.s).slice(0, 5).map((x) => x.l);
+  const hint = (close.length ? close : layers.slice(0, 5)).join(', ');
+  return `unknown layer "${name}" (${layers.length} weighted layers; ${close.length ? 'close names' : 'for example'}: ${hint})`;
+}
+
+/** A score for a table: 4 significant digits, exponent form below 1e-3. */
+function fmtScore(v: number | undefined): string {
+  if (v === undefined || Number.isNaN(v)) return '';
+  if (v === 0) return '0';
+  return Math.abs(v) < 1e-3 ? v.toExponential(3) : v.toPrecision(4);
+}
+
+const LABEL: Record<Criterion, string> = { 'bn-gamma': 'BN γ', l1: 'L1', l2: 'L2', fpgm: 'FPGM' };
+
+/** `inspect --layer`: the layer's header, its coupling, then one row per channel. */
+export function formatLayerReport(r: LayerReport, sort?: Criterion): string {
+  const out: string[] = [];
+  out.push(`${r.name}  ${r.op}, ${r.channels} output channels${r.bn ? `, BN ${r.bn}` : ''}${r.bnFused ? ', BN fused (no γ)' : ''}`);
+  const g = r.coupled;
+  if (!g) out.push('  group        none (no channel group for this layer)');
+  else {
+    out.push(`  group        ${g.id}: ${g.channels} channels, ${g.prunable ? 'prunable' : `frozen: ${g.reason ?? 'no reason given'}`}${g.divisor ? `, in ${g.divisor} equal blocks` : ''}`);
+    const others = g.layers.filter((l) => l !== r.name);
+    out.push(`  coupled      ${others.length ? others.join(', ') : 'no other layer'}`);
+    if (g.bnNodes.length) out.push(`  BN nodes     ${g.bnNodes.join(', ')}`);
+    const members = g.members.filter((m) => m !== r.name && !g.layers.includes(m) && !g.bnNodes.includes(m));
+    if (members.length) out.push(`  members      ${members.join(', ')}`);
+  }
+  out.push('');
+  const crits = ALL_CRITERIA.filter((c) => r.rows.some((row) => row[c] !== undefined));
+  const rows = [...r.rows];
+  if (sort) {
+    if (!crits.includes(sort)) throw new PrunerError(`--sort ${sort}: layer "${r.name}" has no ${LABEL[sort]} scores`);
+    rows.sort((a, b) => (a[sort] ?? 0) - (b[sort] ?? 0) || a.channel - b.channel);
+  }
+  const table = rows.map((row) => [String(row.channel), ...crits.map((c) => fmtScore(row[c])), ...crits.map((c) => String(row.rank[c] ?? ''))]);
+  out.push(...formatTable([
+    { header: 'channel', align: 'right' },
+    ...crits.map((c) => ({ header: LABEL[c], align: 'right' as const })),
+    ...crits.map((c) => ({ header: `rank ${LABEL[c]}`, align: 'right' as const })),
+  ], table));
+  return `${out.join('\n')}\n`;
+}
+
 /** The human-readable summary: a header block, then the table of weighted layers. */
-export function formatSummary(s: ModelSummary): string {
+export function formatSummary(s: ModelSummary, a?: AnalysisReport): string {
   const out: string[] = [];
   const opsets = Object.entries(s.opsets).map(([d, v]) => `${d} ${v}`).join(', ');
   const producer = [s.producer.name, s.producer.version].filter(Boolean).join(' ') || 'unknown';
@@ -57,14 +138,32 @@ export function formatSummary(s: ModelSummary): string {
   out.push('');
   if (s.layers.length === 0) out.push('No weighted layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight).');
   else {
-    const rows = s.layers.map((l) => [
-      l.name, l.op, formatShape(l.weightShape), String(l.group), formatShape(l.inputShape), formatShape(l.outputShape),
-      formatCount(l.params), formatSI(l.macs), l.bn ?? '',
-    ]);
+    const imp = new Map((a?.importance.layers ?? []).map((l) => [l.name, l]));
+    const rows = s.layers.map((l) => {
+      const li = imp.get(l.name);
+      const gamma = li?.criteria['bn-gamma'];
+      const extra = a ? [fmtScore(gamma?.median), gamma ? String(gamma.below['1e-2']) : '', fmtScore(li?.criteria.l1?.median)] : [];
+      return [
+        l.name, l.op, formatShape(l.weightShape), String(l.group), formatShape(l.inputShape), formatShape(l.outputShape),
+        formatCount(l.params), formatSI(l.macs), ...extra, l.bn ?? '',
+      ];
+    });
+    const extraCols = a ? [{ header: 'γ median', align: 'right' as const }, { header: 'γ<1e-2', align: 'right' as const }, { header: 'L1 median', align: 'right' as const }] : [];
     out.push(...formatTable([
       { header: 'layer' }, { header: 'op' }, { header: 'weight' }, { header: 'group', align: 'right' }, { header: 'input' },
-      { header: 'output' }, { header: 'params', align: 'right' }, { header: 'MACs', align: 'right' }, { header: 'BN' },
+      { header: 'output' }, { header: 'params', align: 'right' }, { header: 'MACs', align: 'right' }, ...extraCols, { header: 'BN' },
     ], rows));
+  }
+  if (a) {
+    const prunable = a.groups.filter((g) => g.prunable);
+    const frozen = a.groups.filter((g) => !g.prunable);
+    out.push('');
+    out.push(`Channel groups: ${a.groups.length} (${prunable.length} prunable, ${frozen.length} frozen; ${formatCount(prunable.reduce((n, g) => n + g.channels, 0))} prunable channels)`);
+    if (frozen.length) {
+      const id = Math.max(...frozen.map((g) => String(g.id).length));
+      const ch = Math.max(...frozen.map((g) => String(g.channels).length));
+      for (const g of frozen) out.push(`  frozen ${String(g.id).padStart(id)}  ${String(g.channels).padStart(ch)} ch  ${g.reason ?? 'no reason given'}`);
+    }
   }
   return `${out.join('\n')}\n`;
 }

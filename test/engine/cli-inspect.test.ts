@@ -10,6 +10,9 @@ import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { loadModel } from '../../src/engine/onnx/model.ts';
 import { summarizeModel, BN_FUSED_ADVICE } from '../../src/engine/graph/summary.ts';
 import { CancelledError } from '../../src/engine/errors.ts';
+import { Graph } from '../../src/engine/graph/graph.ts';
+import { analyzeDependencies } from '../../src/engine/analysis/groups.ts';
+import { REEXPORT_ADVICE } from '../../src/engine/analysis/importance.ts';
 import { formatBytes, formatCount, formatSI, formatShape, formatTable } from '../../src/cli/format.ts';
 
 function cli(...args: string[]) {
@@ -104,9 +107,10 @@ describe('onnx-pruner inspect', () => {
     assert.match(r.stdout, /inputs\s+input\s+float32\s+N×1×28×28/);
     const s = summarizeModel(loadModel(fmnistBn));
     const lines = r.stdout.split('\n');
-    const header = lines.findIndex((l) => /^layer\s+op\s+weight\s+group\s+input\s+output\s+params\s+MACs\s+BN/.test(l));
+    const header = lines.findIndex((l) => /^layer\s+op\s+weight\s+group\s+input\s+output\s+params\s+MACs\s+γ median\s+γ<1e-2\s+L1 median\s+BN/.test(l));
     assert.ok(header > 0, r.stdout);
-    const rows = lines.slice(header + 2).filter((l) => l.trim());
+    const end = lines.indexOf('', header);
+    const rows = lines.slice(header + 2, end);
     assert.equal(rows.length, s.layers.length);
     rows.forEach((row, i) => {
       const l = s.layers[i];
@@ -181,6 +185,121 @@ describe('onnx-pruner inspect', () => {
     const human = cli('inspect', shared('synthetic/resnet18_bn.onnx'));
     assert.match(human.stdout, /11,689,512 \(11\.7 M\)/);
     assert.match(human.stdout, /1,822,177,768 \(1\.82 G\)/);
-    assert.match(human.stdout, /\/layer4\/layer4\.1\/conv2\/Conv\s+Conv\s+512×512×3×3\s+1\s+N×512×7×7\s+N×512×7×7\s+2,359,296\s+116 M\s+\/layer4\/layer4\.1\/bn2\/BatchNormalization/);
+    assert.match(human.stdout, /\/layer4\/layer4\.1\/conv2\/Conv\s+Conv\s+512×512×3×3\s+1\s+N×512×7×7\s+N×512×7×7\s+2,359,296\s+116 M\s+[\d.e-]+\s+\d+\s+[\d.e-]+\s+\/layer4\/layer4\.1\/bn2\/BatchNormalization/);
+  });
+
+  test('--json adds the groups and per-layer importance; human output shows them', () => {
+    const deps = analyzeDependencies(new Graph(loadModel(fmnistBn)));
+    const r = cli('inspect', fmnistBn, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.equal(s.params, 95882);
+    assert.equal(s.groups.length, deps.groups.length);
+    s.groups.forEach((g: { id: number; channels: number; members: string[]; prunable: boolean; reason?: string }, i: number) => {
+      const d = deps.groups[i];
+      assert.equal(g.id, d.id);
+      assert.equal(g.channels, d.channels);
+      assert.equal(g.prunable, d.prunable);
+      assert.deepEqual(g.members, [...new Set(d.members.map((m) => m.node))]);
+      if (!g.prunable) assert.ok(g.reason && g.reason.length > 0, `group ${g.id} frozen without a reason`);
+    });
+    assert.ok(s.groups.some((g: { prunable: boolean }) => !g.prunable), 'the classifier group is frozen');
+    assert.equal(s.importance.hasBn, true);
+    assert.equal(s.importance.layers.length, s.layers.length);
+    for (const l of s.importance.layers) {
+      assert.equal(l.criteria.l1.count, l.channels, l.name);
+      if (l.bn) assert.equal(l.criteria['bn-gamma'].count, l.channels, l.name);
+      assert.equal(l.criteria.l1.histogram, undefined);
+    }
+    assert.ok(s.importance.layers.filter((l: { bn?: string }) => l.bn).length === 7);
+    assert.equal(s.importance.model['bn-gamma'].count, 416);
+    assert.ok(Array.isArray(s.importance.model['bn-gamma'].histogram.counts));
+
+    const h = cli('inspect', fmnistBn);
+    assert.equal(h.code, 0, h.stderr);
+    const frozen = deps.groups.filter((g) => !g.prunable);
+    assert.match(h.stdout, new RegExp(`Channel groups: ${deps.groups.length} \\(${deps.groups.length - frozen.length} prunable, ${frozen.length} frozen`));
+    for (const g of frozen) assert.ok(h.stdout.includes(g.reason!), h.stdout);
+    const row = h.stdout.split('\n').find((l) => l.startsWith('/res/conv2/Conv'))!;
+    const stats = s.importance.layers.find((l: { name: string }) => l.name === '/res/conv2/Conv');
+    assert.ok(row.includes(` ${stats.criteria['bn-gamma'].below['1e-2']} `), row);
+  });
+
+  test('a fused model: importance without γ and the re-export advice', () => {
+    const r = cli('inspect', fmnistFused, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.equal(s.importance.hasBn, false);
+    assert.ok(s.importance.advice.includes(REEXPORT_ADVICE));
+    assert.equal(s.importance.model['bn-gamma'], undefined);
+    assert.ok(s.importance.layers.length > 0);
+    for (const l of s.importance.layers) {
+      assert.equal(l.criteria['bn-gamma'], undefined, l.name);
+      assert.equal(l.criteria.l1.count, l.channels);
+    }
+    assert.ok(s.importance.layers.some((l: { bnFused: boolean }) => l.bnFused));
+  });
+
+  test('--layer prints every channel with γ equal to the BN scale; --json and --sort', () => {
+    const layer = '/res/conv2/Conv';
+    const graph = new Graph(loadModel(fmnistBn));
+    const bn = graph.byName.get('/res/bn2/BatchNormalization')!;
+    const gamma = graph.constantFloats(bn.input[1])!;
+    assert.equal(gamma.length, 64);
+    const r = cli('inspect', fmnistBn, '--layer', layer);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const header = lines.findIndex((l) => /^channel\s+BN γ\s+L1\s+L2\s+FPGM\s+rank BN γ\s+rank L1\s+rank L2\s+rank FPGM$/.test(l));
+    assert.ok(header > 0, r.stdout);
+    const rows = lines.slice(header + 2).filter((l) => l.trim()).map((l) => l.trim().split(/\s+/));
+    assert.equal(rows.length, 64);
+    rows.forEach((cols, i) => {
+      assert.equal(Number(cols[0]), i);
+      const v = Number(cols[1]);
+      assert.ok(Math.abs(v - Math.abs(gamma[i])) <= 1e-3 * Math.abs(gamma[i]) + 1e-12, `channel ${i}: ${v} vs ${gamma[i]}`);
+    });
+    assert.match(r.stdout, /group\s+\d+: 64 channels, prunable/);
+    assert.match(r.stdout, /coupled\s+\/pw\/pw\.0\/Conv/);
+
+    const j = cli('inspect', fmnistBn, '--layer', layer, '--json', '--sort', 'l1');
+    assert.equal(j.code, 0, j.stderr);
+    const rep = JSON.parse(j.stdout);
+    assert.equal(rep.rows.length, 64);
+    rep.rows.forEach((row: { channel: number; 'bn-gamma': number }, i: number) => {
+      assert.equal(row.channel, i);
+      assert.equal(row['bn-gamma'], Math.fround(Math.abs(gamma[i])));
+    });
+    const deps = analyzeDependencies(graph);
+    const gid = deps.groupOfLayer.get(layer)!;
+    assert.equal(rep.coupled.id, gid);
+    assert.deepEqual(rep.coupled.layers, deps.groups.find((g) => g.id === gid)!.layers);
+
+    const sorted = cli('inspect', fmnistBn, '--layer', layer, '--sort', 'bn-gamma');
+    const sl = sorted.stdout.split('\n');
+    const sh = sl.findIndex((l) => l.startsWith('channel'));
+    const ranks = sl.slice(sh + 2).filter((l) => l.trim()).map((l) => Number(l.trim().split(/\s+/)[5]));
+    assert.deepEqual(ranks, Array.from({ length: 64 }, (_, k) => k));
+  });
+
+  test('--layer with an unknown name: exit 1, one line with close names, no stack trace', () => {
+    const r = cli('inspect', fmnistBn, '--layer', 'conv2');
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /unknown layer "conv2".*\/conv2\/conv2\.0\/Conv/);
+    assert.doesNotMatch(r.stderr, /\bat .*\.ts:\d+/);
+  });
+
+  test('resnet18_bn: groups as the analysis, γ everywhere, a frozen group has a reason', { skip: skipWithoutShared }, () => {
+    const file = shared('synthetic/resnet18_bn.onnx');
+    const deps = analyzeDependencies(new Graph(loadModel(file)));
+    const r = cli('inspect', file, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.equal(s.groups.length, deps.groups.length);
+    assert.equal(s.groups.filter((g: { prunable: boolean }) => g.prunable).length, deps.groups.filter((g) => g.prunable).length);
+    for (const g of s.groups) if (!g.prunable) assert.ok(g.reason, `group ${g.id}`);
+    for (const l of s.importance.layers) if (l.op === 'Conv') assert.equal(l.criteria['bn-gamma'].count, l.channels, l.name);
   });
 });
