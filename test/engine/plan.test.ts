@@ -96,6 +96,30 @@ describe('plan resolution', () => {
     assert.deepEqual(all.kept.get(1), [2, 3], 'a threshold above everything still keeps minChannels');
   });
 
+  test('bn-gamma threshold on a coupled group: a channel goes only when |γ| is below it in every BN (max); ratios rank by the mean', async () => {
+    // conv1 → bn1 → relu ─┬─ conv2 → bn2 ─ Add → relu → conv3 → GAP: bn1 and bn2 share their channels.
+    const b = new ModelBuilder({ seed: 3 });
+    const x = b.input('x', [1, 3, 8, 8]);
+    const g1 = [0.015, 0.5, 0.001, 0.4, 0.002, 0.6];
+    const g2 = [0.001, 0.5, 0.001, 0.4, 0.009, 0.6];
+    const a = b.relu(b.bn(b.conv(x, 3, 6, { k: 1, name: 'conv1' }), 6, { name: 'bn1', gamma: g1 }));
+    const y = b.bn(b.conv(a, 6, 6, { k: 1, name: 'conv2' }), 6, { name: 'bn2', gamma: g2 });
+    const z = b.conv(b.relu(b.add(y, a)), 6, 4, { k: 1, name: 'conv3' });
+    b.output(b.gap(z), [1, 4, 1, 1]);
+    const graph = new Graph(modelFromBuffer(b.toBuffer(), 'coupled.onnx'));
+    const deps = analyzeDependencies(graph);
+    const imp = await computeImportance(graph, deps);
+    const gid = deps.groupOfLayer.get('conv1')!;
+    assert.equal(deps.groupOfLayer.get('conv2'), gid, 'conv1 and conv2 are coupled');
+    // Channel 0: mean 0.008 < 0.01 but 0.015 in bn1: kept. Channels 2 and 4: below in both: removed.
+    const t = resolvePlan({ version: 1, criterion: 'bn-gamma', scope: 'global', threshold: 0.01 }, deps, imp);
+    assert.deepEqual(t.kept.get(gid), [0, 1, 3, 5]);
+    assert.ok(t.warnings.some((w) => /1 coupled channel\(s\) kept/.test(w)), t.warnings.join('; '));
+    // A ratio ranks by the mean (Torch-Pruning's BNScaleImportance): the three lowest means are channels 2, 4 and 0.
+    const r = resolvePlan({ version: 1, criterion: 'bn-gamma', scope: 'uniform', ratio: 0.5 }, deps, imp);
+    assert.deepEqual(r.kept.get(gid), [1, 3, 5]);
+  });
+
   test('grouped convolution: equal removal per block, best channels of each block', () => {
     const { deps, imp } = fixture([{ layer: 'G', scores: [1, 9, 8, 2, 7, 3, 4, 6], divisor: 2 }]);
     const r = resolvePlan(plan({ ratio: 0.5 }), deps, imp);

@@ -9,6 +9,13 @@
 //     then minChannels / roundTo / divisor per group (which may keep a few more).
 //   - threshold (either scope): remove every channel whose score is below the threshold. Scope does
 //     not change a threshold's meaning; with normalisation it is relative to each group's mean.
+//   - bn-gamma threshold on a coupled group (Network Slimming): a channel is removed only when its
+//     |γ| is below the threshold in EVERY BatchNormalization of its group, i.e. the threshold is
+//     compared with the group's max |γ|, not the mean that ranks ratios. A channel with a large γ in
+//     one BN of a residual chain is not a constant there, so compensation could not make up for it.
+//     The max is taken over the BNs that follow the group's layers (importance.ts' per-layer γ), and
+//     never below the group mean (which also covers a BN that follows no layer of the group).
+//     Ratios (uniform or global) keep ranking by the mean (Torch-Pruning's BNScaleImportance).
 //   - normalize (default: true for the norms and FPGM, false for bn-gamma, whose raw |γ| Network
 //     Slimming compares network-wide): a group's scores are divided by their mean before a global
 //     ranking or a threshold (Torch-Pruning's normalizer='mean'). It never changes a uniform choice.
@@ -193,12 +200,25 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
     return gi?.scores[crit];
   };
 
+  /** Network Slimming's threshold score of a group: max |γ| over its BNs (see the file comment). */
+  const gammaMax = (g: ChannelGroup, mean: Float32Array): Float32Array => {
+    const out = Float32Array.from(mean);
+    for (const l of importance.layers.values()) {
+      const gamma = l.group === g.id ? l.scores['bn-gamma'] : undefined;
+      if (!gamma || gamma.length !== g.channels) continue;
+      for (let i = 0; i < out.length; i++) if (gamma[i] > out[i]) out[i] = gamma[i];
+    }
+    return out;
+  };
+  const thresholdOnMax = crit === 'bn-gamma' && plan.threshold !== undefined && opts.groupScore !== 'first';
+
   const kept = new Map<number, number[]>();
   const setKept = (g: ChannelGroup, idx: number[]) => {
     if (idx.length < g.channels) kept.set(g.id, idx);
   };
   // Candidates of the plan's own ratio / threshold: [group, (normalised) scores].
   const candidates: { g: ChannelGroup; s: Float32Array }[] = [];
+  let coupledKept = 0;
   for (const g of deps.groups) {
     if (!g.prunable) continue;
     const ov = overrideOf.get(g.id);
@@ -225,9 +245,16 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
       setKept(g, topChannels(raw, channelsToKeep(g.channels, plan.ratio, { roundTo: plan.roundTo, minChannels: plan.minChannels, divisor }), divisor));
       continue;
     }
-    candidates.push({ g, s: normalize ? normalizeByMean(raw) : raw });
+    let s = raw;
+    if (thresholdOnMax && g.bnNodes.length > 1) {
+      s = gammaMax(g, raw);
+      if (!normalize) for (let i = 0; i < s.length; i++) if (raw[i] < plan.threshold! && s[i] >= plan.threshold!) coupledKept++;
+    }
+    candidates.push({ g, s: normalize ? normalizeByMean(s) : s });
   }
   for (const x of matchers) if (!x.used) warnings.push(`exclude pattern ${x.p} matches no prunable layer`);
+  if (coupledKept)
+    warnings.push(`bn-gamma threshold: ${coupledKept} coupled channel(s) kept whose mean |γ| is below ${plan.threshold} but not every BN's of their group (a channel goes only when |γ| < ${plan.threshold} in all of them)`);
 
   if (plan.threshold !== undefined) {
     for (const { g, s } of candidates) {
