@@ -1,4 +1,5 @@
 // Extension entry point: thin glue between VS Code and the engine worker.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as vscode from 'vscode';
@@ -49,6 +50,19 @@ function registerBenchCommands(context: vscode.ExtensionContext): void {
     const h = histogram;
     histogram = undefined;
     const ms = (ns: number) => Math.round((ns / 1e6) * 10) / 10;
-    return { windowMs: Math.round(performance.now() - started), maxMs: ms(h.max), p99Ms: ms(h.percentile(99)), meanMs: ms(h.mean), samples: h.count };
+    const result = { windowMs: Math.round(performance.now() - started), maxMs: ms(h.max), p99Ms: ms(h.percentile(99)), meanMs: ms(h.mean), samples: h.count };
+    return result;
   }));
+  // With ONNX_PRUNER_BENCH_OUT, a continuous record a UI-driven benchmark reads by wall-clock time:
+  // one JSON line per 100 ms slot with the largest event-loop delay seen in it.
+  const file = process.env.ONNX_PRUNER_BENCH_OUT;
+  if (file) {
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    h.enable();
+    const timer = setInterval(() => {
+      fs.appendFileSync(file, JSON.stringify({ t: Date.now(), maxMs: Math.round(h.max / 1e5) / 10, p99Ms: Math.round(h.percentile(99) / 1e5) / 10 }) + '\n');
+      h.reset();
+    }, 100);
+    context.subscriptions.push({ dispose: () => { clearInterval(timer); h.disable(); } });
+  }
 }
