@@ -5,13 +5,20 @@ import assert from 'node:assert/strict';
 import Long from 'long';
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../../src/engine/graph/graph.ts';
-import { decodeModel, tensorDims, tensorToFloat32, type OnnxModel } from '../../src/engine/onnx/model.ts';
+import { decodeModel, loadModel, tensorDims, tensorToFloat32, type OnnxModel } from '../../src/engine/onnx/model.ts';
 import { DataType, ModelProtoType, type ModelProto, type TensorProto } from '../../src/engine/onnx/proto.ts';
 import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../../src/engine/analysis/types.ts';
 import type { ResolvedPlan } from '../../src/engine/prune/types.ts';
 import { pruneGraph, sliceTensor } from '../../src/engine/prune/surgery.ts';
 import { PrunerError } from '../../src/engine/errors.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { analyzeDependencies } from '../../src/engine/analysis/groups.ts';
+import { computeImportance } from '../../src/engine/analysis/importance.ts';
+import { resolvePlan } from '../../src/engine/prune/plan.ts';
+import { pruneModel } from '../../src/engine/prune/prune.ts';
+import { shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 
 function encode(m: ModelProto): Uint8Array {
   return ModelProtoType.encode(m as any).finish();
@@ -326,4 +333,37 @@ describe('surgery', () => {
     const frozen = { ...deps, groups: deps.groups.map((gr) => (gr.id === 1 ? { ...gr, prunable: false, reason: 'reaches the graph output' } : gr)) };
     assert.throws(() => pruneGraph(graph, frozen, plan([[1, [0]]])), (e: unknown) => e instanceof PrunerError && /conv2.*graph output/.test(e.message));
   });
+});
+
+describe('unnamed nodes (real models)', { skip: skipWithoutShared }, () => {
+  for (const rel of ['real/ultraface/version-RFB-320.onnx', 'real/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx']) {
+    test(`${rel}: the pruned file's nodes keep the original's (empty) names; the loaded model keeps its display names`, async () => {
+      const file = shared(rel);
+      const original = decodeModel(fs.readFileSync(file));
+      const unnamed = original.graph!.node.filter((n) => !n.name).length;
+      assert.ok(unnamed > 0, 'the model has unnamed nodes');
+      // The surgery on a loaded model: its nodes keep the Graph's display names.
+      const graph = new Graph(loadModel(file));
+      const deps = analyzeDependencies(graph);
+      const resolved = resolvePlan({ version: 1, criterion: 'l1', scope: 'uniform', ratio: 0.3 }, deps, await computeImportance(graph, deps));
+      assert.ok(resolved.kept.size > 0, 'the plan prunes something');
+      const r = pruneGraph(graph, deps, resolved, {});
+      assert.ok(graph.model.proto.graph!.node.every((n) => !!n.name), 'the loaded model is not mutated');
+      assert.deepEqual(r.model.graph!.node.map((n) => n.name ?? ''), original.graph!.node.map((n) => n.name ?? ''));
+      // Through the whole pipeline and the file.
+      const dir = tempDir();
+      try {
+        const rep = await pruneModel(file, { version: 1, criterion: 'l1', scope: 'uniform', ratio: 0.3 }, { out: path.join(dir, 'p.onnx') });
+        const written = decodeModel(fs.readFileSync(rep.output));
+        assert.deepEqual(written.graph!.node.map((n) => n.op_type), original.graph!.node.map((n) => n.op_type));
+        assert.deepEqual(written.graph!.node.map((n) => n.name ?? ''), original.graph!.node.map((n) => n.name ?? ''));
+        // The widths metadata names layers by their display names, which re-opening reproduces.
+        const widths = JSON.parse(written.metadata_props.find((e) => e.key === 'onnx_pruner.widths')!.value!) as Record<string, [number, number]>;
+        const reopened = new Graph(loadModel(rep.output));
+        for (const name of Object.keys(widths)) assert.ok(reopened.byName.has(name), `layer ${name} found again in the pruned model`);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

@@ -11,6 +11,10 @@
 // combine (a conv weight loses rows through its own group and columns through its input's).
 // A constant used by several slots whose edits differ is copied per distinct edit set under
 // a new unique name, and each slot is repointed to its copy.
+//
+// Nodes that were unnamed in the file (the Graph gives them `<op>_<index>` display names, listed in
+// `graph.synthesizedNames`) are written unnamed again; the report and `onnx_pruner.widths` use the
+// display names, which the same rule reproduces when the pruned model is opened.
 import Long from 'long';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../analysis/types.ts';
@@ -324,8 +328,16 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
     const rp = repoint.get(n.name ?? '');
     const ae = attrEdits.get(n.name ?? '');
     const constT = n.op_type === 'Constant' && n.output[0] ? replacedConstNode.get(n.output[0]) : undefined;
-    if (!rp && !ae && !constT) return n;
+    // A node that had no name in the file goes out without the display name the Graph gave it.
+    const synthesized = graph.synthesizedNames.has(n);
+    if (!rp && !ae && !constT) {
+      if (!synthesized) return n;
+      const unnamed: NodeProto = { ...n };
+      delete unnamed.name;
+      return unnamed;
+    }
     const copy: NodeProto = { ...n, input: [...n.input], output: [...n.output], attribute: [...n.attribute] };
+    if (synthesized) delete copy.name;
     if (rp) for (const [i, name] of rp) {
       while (copy.input.length <= i) copy.input.push('');
       copy.input[i] = name;
