@@ -5,13 +5,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import { Commands } from './commands.ts';
 import { EngineClient } from './engineClient.ts';
-import { ModelEditorProvider } from './modelEditor.ts';
+import { ModelEditorProvider, VIEW_TYPE } from './modelEditor.ts';
 import { Output } from './output.ts';
 
 export interface ExtensionApi {
   /** For tests: the commands object and the editor provider. */
   commands: Commands;
   editors: ModelEditorProvider;
+  /** For tests: what activation does with .onnx files already open as text. */
+  reopenOnnxTextTabs: () => Promise<number>;
 }
 
 export function activate(context: vscode.ExtensionContext): ExtensionApi {
@@ -25,7 +27,31 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   commands.register(context);
   if (process.env.ONNX_PRUNER_BENCH === '1') registerBenchCommands(context);
   output.info(`ONNX Pruner ${context.extension.packageJSON.version} activated (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: inspection only'})`);
-  return { commands, editors };
+  void reopenOnnxTextTabs().catch((e: unknown) => output.warn(`Could not reopen .onnx text tabs: ${String(e)}`));
+  return { commands, editors, reopenOnnxTextTabs };
+}
+
+/**
+ * .onnx files showing as text when the extension starts were opened before its editor was
+ * registered (e.g. by a launch URL or a restored session): a protobuf read as text is of no use,
+ * so they move to the model view, in the same group and position.
+ */
+async function reopenOnnxTextTabs(): Promise<number> {
+  let moved = 0;
+  for (const group of vscode.window.tabGroups.all) {
+    for (const tab of group.tabs) {
+      const input = tab.input;
+      if (!(input instanceof vscode.TabInputText) || input.uri.scheme !== 'file' || !/\.onnx$/i.test(input.uri.path) || tab.isDirty) continue;
+      await vscode.commands.executeCommand('vscode.openWith', input.uri, VIEW_TYPE, { viewColumn: group.viewColumn, preserveFocus: !tab.isActive, preview: false });
+      // Tab and group objects are snapshots: look the text tab up again after the open.
+      const stale = vscode.window.tabGroups.all
+        .find((g) => g.viewColumn === group.viewColumn)
+        ?.tabs.find((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === input.uri.toString());
+      if (stale) await vscode.window.tabGroups.close(stale, true);
+      moved++;
+    }
+  }
+  return moved;
 }
 
 export function deactivate(): void {}

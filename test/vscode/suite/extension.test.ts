@@ -152,6 +152,20 @@ describe('ONNX Pruner extension', function () {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
+  it('an .onnx already open as text when the extension starts moves to the model view', async () => {
+    const model = sample();
+    await vscode.commands.executeCommand('vscode.openWith', model, 'default');
+    const isText = (t: vscode.Tab | undefined) => t?.input instanceof vscode.TabInputText && t.input.uri.fsPath === model.fsPath;
+    assert.ok(isText(vscode.window.tabGroups.activeTabGroup.activeTab), 'opened as text first');
+    const api = vscode.extensions.getExtension(id)!.exports as { reopenOnnxTextTabs: () => Promise<number> };
+    assert.equal(await api.reopenOnnxTextTabs(), 1);
+    const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs);
+    assert.equal(tabs.filter(isText).length, 0, 'no text tab of the model left');
+    const active = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+    assert.ok(active instanceof vscode.TabInputCustom && active.viewType === 'onnxPruner.modelView' && active.uri.fsPath === model.fsPath, 'the model view is active');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
   it('a prune cancelled at once leaves no file', async () => {
     const model = copyInto('cancel-now', sample().fsPath);
     const ac = new AbortController();
