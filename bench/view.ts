@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { codeServerSkipReason, openFileFromExplorer, repoRoot, runPaletteCommand, sampleModel, waitForExtension, webviewFrame, withWorkbench } from '../test/vscode/harness/index.ts';
-import { openAndTimeFirstRow } from '../test/ui/model-view-checks.ts';
+import { openAndTime, type OpenTimes } from '../test/ui/model-view-checks.ts';
 
 const resnet = path.join(repoRoot, '..', 'shared', 'models', 'synthetic', 'resnet18_bn.onnx');
 const REOPENS = 4;
@@ -23,16 +23,23 @@ export async function runViewBench(): Promise<object> {
     const out: Record<string, unknown> = { target_ms: 1000 };
     for (const model of models) {
       const name = path.basename(model);
-      const times: number[] = [];
+      const runs: OpenTimes[] = [];
       for (let i = 0; i <= REOPENS; i++) {
-        times.push(await openAndTimeFirstRow(page, () => openFileFromExplorer(page, name), webviewFrame(page)));
+        runs.push(await openAndTime(page, () => openFileFromExplorer(page, name), webviewFrame(page), name));
         await runPaletteCommand(page, 'View: Close All Editors');
         await page.locator('iframe.webview').first().waitFor({ state: 'detached', timeout: 30_000 }).catch(() => undefined);
       }
-      const again = times.slice(1).sort((a, b) => a - b);
-      const median = again[Math.floor(again.length / 2)]!;
-      console.log(`${name}: first open ${times[0]!.toFixed(0)} ms, reopened median ${median.toFixed(0)} ms (${again.map((t) => t.toFixed(0)).join(', ')})`);
-      out[name] = { first_ms: Math.round(times[0]!), reopen_median_ms: Math.round(median), reopen_ms: again.map(Math.round) };
+      const med = (k: Exclude<keyof OpenTimes, 'marks'>) => {
+        const v = runs.slice(1).map((r) => r[k]).sort((a, b) => a - b);
+        return Math.round(v[Math.floor(v.length / 2)]!);
+      };
+      const r0 = runs[0]!;
+      const first = { tab: Math.round(r0.tab), webview: Math.round(r0.webview), summary: Math.round(r0.summary), firstRow: Math.round(r0.firstRow), firstRowMark: Math.round(r0.firstRowMark) };
+      const again = { tab: med('tab'), webview: med('webview'), summary: med('summary'), firstRow: med('firstRow'), firstRowMark: med('firstRowMark') };
+      console.log(`${name}: first open → first row seen ${first.firstRow} ms, painted (webview mark) ${first.firstRowMark} ms (tab ${first.tab}, webview ${first.webview}, summary ${first.summary}); ` +
+        `reopened, median of ${REOPENS}: seen ${again.firstRow} ms, painted ${again.firstRowMark} ms (tab ${again.tab}, webview ${again.webview}, summary ${again.summary})`);
+      console.log(`  webview marks, first open: ${JSON.stringify(runs[0]!.marks)}; last reopen: ${JSON.stringify(runs[runs.length - 1]!.marks)}`);
+      out[name] = { first_ms: first, reopen_median_ms: again, reopen_first_row_ms: runs.slice(1).map((r) => Math.round(r.firstRow)) };
     }
     return out;
   });

@@ -13,6 +13,8 @@ import { base } from './styles.ts';
 import './layer-detail.ts';
 
 export const PAGE = 100;
+/** performance.mark name: the first layer rows are rendered (read by the view benchmark). */
+export const FIRST_ROWS_MARK = 'onnx-pruner:first-rows';
 
 interface Column {
   key: SortKey;
@@ -25,7 +27,7 @@ interface Column {
 const stat = (r: LayerRow, c: Criterion, k: 'min' | 'median' | 'max') => score(r.stats[c]?.[k]);
 
 const COLUMNS: Column[] = [
-  { key: 'name', label: 'Layer', title: 'Layer (node) name', cell: (r) => html`<span class="ellipsis name" title=${r.name}>${r.name}</span>` },
+  { key: 'name', label: 'Layer', title: 'Layer (node) name', cell: (r) => html`<span class="ellipsis name" dir="rtl" title=${r.name}>${`\u200e${r.name}\u200e`}</span>` },
   { key: 'op', label: 'Op', title: 'Operator type', cell: (r) => r.op },
   { key: 'channels', label: 'Channels', title: 'Output channels (→ after the plan)', num: true, cell: (r, t) => t.channelsCell(r) },
   { key: 'params', label: 'Params', title: 'Parameters of the layer', num: true, cell: (r) => html`<span title=${int(r.params)}>${si(r.params)}</span>` },
@@ -67,8 +69,8 @@ export class LayerTable extends LitElement {
       .count { white-space: nowrap; }
       .wrap { overflow-x: auto; overflow-y: hidden; flex: 1 1 auto; display: flex; flex-direction: column; min-height: 0;
         border: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.35)); border-radius: 3px; }
-      .grid { min-width: var(--table-min, 1080px); display: flex; flex-direction: column; flex: 1 1 auto; min-height: 0; }
-      .row { display: grid; grid-template-columns: 22px minmax(180px, 1fr) 64px 84px 86px 64px 64px 60px 64px 60px 54px 60px 60px 68px 50px;
+      .grid { min-width: var(--table-min, 1210px); display: flex; flex-direction: column; flex: 1 1 auto; min-height: 0; }
+      .row { display: grid; grid-template-columns: 22px minmax(200px, 1fr) 64px 84px 86px 64px 64px 72px 72px 68px 60px 64px 64px 72px 50px;
         align-items: center; min-height: 24px; column-gap: 6px; padding-right: 6px; cursor: default; }
       .head { font-weight: 600; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.35));
         background: var(--vscode-editor-background); position: sticky; top: 0; z-index: 1; }
@@ -82,6 +84,7 @@ export class LayerTable extends LitElement {
       .body .row:hover { background: var(--vscode-list-hoverBackground); }
       .body .row:focus { outline: 1px solid var(--vscode-list-focusOutline, var(--vscode-focusBorder)); outline-offset: -1px; }
       .body .row.focused { background: var(--vscode-list-inactiveSelectionBackground); outline: 1px dotted var(--vscode-contrastActiveBorder, transparent); outline-offset: -1px; }
+      .name { text-align: left; }
       .body .row.frozen .name { opacity: 0.75; }
       .body .row.placeholder { color: var(--vscode-descriptionForeground); }
       .row > :nth-child(1), .row > :nth-child(2) { position: sticky; z-index: 1; background: var(--vscode-editor-background); align-self: stretch; display: flex; align-items: center; }
@@ -91,7 +94,7 @@ export class LayerTable extends LitElement {
       .body .row.focused > :nth-child(-n+2) { background: var(--vscode-list-inactiveSelectionBackground); }
       .twisty { width: 22px; justify-content: center; text-align: center; cursor: pointer; user-select: none; opacity: 0.8; }
       .after { color: var(--vscode-charts-red, var(--vscode-errorForeground)); }
-      .frozen-tag { font-size: 0.85em; color: var(--vscode-descriptionForeground); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+      .frozen-tag { display: inline-flex; align-items: center; gap: 3px; font-size: 0.85em; color: var(--vscode-descriptionForeground); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
       .empty { padding: 16px; }
       layer-detail { position: sticky; left: 0; width: var(--wrap-width, 100%); max-width: 100%; }
       .cell-ctl select { width: 100%; background: transparent; border-color: transparent; color: var(--vscode-descriptionForeground); }
@@ -170,10 +173,19 @@ export class LayerTable extends LitElement {
       this.error = '';
       this.version++;
       this.dispatchEvent(new CustomEvent('rows-loaded', { detail: { total: res.total }, bubbles: true, composed: true }));
+      if (res.rows.length && !performance.getEntriesByName(FIRST_ROWS_MARK).length) void this.markFirstRows();
     } catch (e) {
       if (gen === this.generation) this.error = (e as Error).message;
       this.loadingPages.delete(page);
     }
+  }
+
+  /** A performance mark when the first rows are on screen (after render and the next frame), for the benchmark. */
+  private async markFirstRows(): Promise<void> {
+    await this.updateComplete;
+    for (let i = 0; i < 20 && !this.renderRoot.querySelector('.body .row[data-layer]'); i++) await new Promise(requestAnimationFrame);
+    await new Promise(requestAnimationFrame);
+    if (!performance.getEntriesByName(FIRST_ROWS_MARK).length) performance.mark(FIRST_ROWS_MARK);
   }
 
   private onRange(e: RangeChangedEvent): void {
@@ -324,7 +336,7 @@ export class LayerTable extends LitElement {
               <option value="keep" ?selected=${ov === 'keep'}>keep all</option>
               ${RATIOS.map((x) => html`<option value=${String(x)} ?selected=${ov === String(x)}>−${Math.round(x * 100)}%</option>`)}
             </select>`
-          : html`<span class="frozen-tag" title=${`Frozen: ${r.frozenReason ?? 'not prunable'}`}>🔒 frozen</span>`}</span>
+          : html`<span class="frozen-tag" title=${`Frozen: ${r.frozenReason ?? 'not prunable'}`}><vscode-icon name="lock" size="12" aria-hidden="true"></vscode-icon> frozen</span>`}</span>
         ${COLUMNS.slice(PLAN_AFTER).map((c) => html`<span role="gridcell" class="${c.num ? 'num' : ''} ellipsis">${c.cell(r, this)}</span>`)}
       </div>
       ${open ? html`<layer-detail .host=${this.host} .layer=${r} .plan=${this.plan} @reveal-layer=${(e: CustomEvent<{ layer: string }>) => void this.reveal(e.detail.layer)}></layer-detail>` : nothing}

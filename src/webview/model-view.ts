@@ -43,6 +43,8 @@ export class ModelView extends LitElement {
       .metric .label { font-size: 0.85em; color: var(--vscode-descriptionForeground); }
       .metric .sub { font-size: 0.85em; color: var(--vscode-descriptionForeground); margin-top: 2px; }
       @container view (min-width: 900px) { .io-card { grid-column: span 2; } }
+      /* Below 900 px the five metric cards fill the first row: inputs and outputs get a whole row of their own. */
+      @container view (max-width: 899.98px) { .io-card { grid-column: 1 / -1; } }
       .io { font-size: 0.9em; display: grid; grid-template-columns: auto 1fr; gap: 0 8px; }
       .io code { font-family: var(--vscode-editor-font-family, monospace); font-size: 0.95em; }
       .banner { display: flex; gap: 8px; align-items: flex-start; padding: 8px 10px; margin-bottom: 10px; border-radius: 3px;
@@ -97,6 +99,7 @@ export class ModelView extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
+    performance.mark('onnx-pruner:view-connected');
     const saved = this.host.ui.plan;
     if (saved) {
       this.plan = saved;
@@ -110,6 +113,7 @@ export class ModelView extends LitElement {
   private async loadSummary(): Promise<void> {
     try {
       const s = await this.host.request('getSummary', {});
+      performance.mark('onnx-pruner:summary');
       this.summary = s;
       this.phase = 'ready';
       if (!this.planRestored && s.bnCount === 0 && this.plan.criterion === 'bn-gamma') this.plan = { ...this.plan, criterion: 'l1' };
@@ -283,10 +287,10 @@ export class ModelView extends LitElement {
         <div class="card metric"><div class="label">MACs</div><div class="value" data-metric="macs" data-value=${s.macs} title=${int(s.macs)}>${si(s.macs)}</div>
           <div class="sub">${s.batchAssumed ? 'symbolic batch counted as 1' : 'per inference'}</div></div>
         <div class="card metric"><div class="label">Weighted layers</div><div class="value" data-metric="layers" data-value=${s.layerCount}>${int(s.layerCount)}</div>
-          <div class="sub">${int(s.prunableLayerCount)} prunable · ${int(s.nodeCount)} nodes</div></div>
+          <div class="sub">${int(s.prunableLayerCount)} prunable · ${int(s.nodeCount)} node${s.nodeCount === 1 ? '' : 's'}</div></div>
         <div class="card metric"><div class="label">Channel groups</div><div class="value">${int(s.prunableGroupCount)} / ${int(s.groupCount)}</div><div class="sub">prunable / all</div></div>
-        <div class="card metric"><div class="label">BatchNorm</div><div class="value" data-metric="bn" data-value=${s.bnCount}>${s.bnCount ? int(s.bnCount) : s.bnFused ? 'fused' : 'none'}</div>
-          <div class="sub">${s.bnCount ? 'γ available' : s.bnFused ? 'folded into the convolutions' : 'no BatchNorm layers'}</div></div>
+        <div class="card metric"><div class="label">BatchNorm</div><div class="value" data-metric="bn" data-value=${s.bnCount}>${s.bnCount ? int(s.bnCount) : 'none'}</div>
+          <div class="sub">${s.bnCount ? 'γ available' : s.bnFused ? 'folded at export, or never used' : 'no BatchNorm layers'}</div></div>
         <div class="card metric io-card"><div class="label">Inputs and outputs</div><div class="io">${io('in', s.inputs)}${io('out', s.outputs)}</div></div>
       </div>`;
   }
@@ -296,7 +300,7 @@ export class ModelView extends LitElement {
     if (!s) return nothing;
     const out = [];
     if (s.bnFused) {
-      out.push(html`<div class="banner" role="note"><span>⚠</span><div><strong>No BatchNorm γ in this model:</strong> BN was folded into the convolutions at export, so Network Slimming's criterion is not available and filter norms (which include γ/√(var+ε)) are used instead.
+      out.push(html`<div class="banner" role="note"><span>⚠</span><div><strong>No BatchNorm γ in this model:</strong> Network Slimming's criterion is not available, so filter norms are used instead. If the network was trained with BatchNorm, it was folded into the convolutions at export (the norms then include γ/√(var+ε)).
         For γ-based pruning, re-export with BN kept: <code>torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)</code>.</div></div>`);
     }
     // The MACs card already says when a symbolic batch was counted as 1; the BN banner above covers fused BN.
@@ -305,7 +309,7 @@ export class ModelView extends LitElement {
       out.push(html`<div class="banner info" role="status"><span>ℹ</span><div><strong>Nothing to prune:</strong> this model has no weighted layer (Conv, Gemm or MatMul with constant weights)${s.nodeCount === 0 ? ' — in fact its graph is empty' : ` among its ${int(s.nodeCount)} nodes`}.</div></div>`);
     } else if (s.prunableLayerCount === 0) {
       const reasons = [...new Set(this.frozenRows.map((r) => r.frozenReason).filter(Boolean))];
-      out.push(html`<div class="banner" role="status"><span>🔒</span><div><strong>No layer can be pruned:</strong> every one of the ${int(s.groupCount)} channel groups is frozen, because removing a channel there would change what the model means.
+      out.push(html`<div class="banner" role="status"><vscode-icon name="lock" aria-hidden="true"></vscode-icon><div><strong>No layer can be pruned:</strong> ${s.groupCount === 1 ? 'its only channel group is frozen' : `every one of the ${int(s.groupCount)} channel groups is frozen`}, because removing a channel there would change what the model means.
         ${reasons.length ? html`<ul>${reasons.slice(0, 6).map((r) => html`<li>${r}</li>`)}</ul>` : nothing} Expand a row to see its group.</div></div>`);
     }
     return out;
