@@ -14,7 +14,7 @@ export type RunState =
   | { kind: 'failed'; message: string; details?: string }
   | { kind: 'cancelled' };
 
-interface OutputRow { name: string; comparable?: boolean; maxAbsDiff?: number; cosine?: number; top1Agreement?: number; note?: string }
+interface OutputRow { name: string; comparable?: boolean; maxAbsDiff?: number; cosine?: number; top1Agreement?: number; note?: string; originalShape?: (number | string)[] }
 interface RunInfo { sizeBytes?: number; latency?: { medianMs?: number } }
 interface Validation {
   provider?: string; requestedProvider?: string; fallbackReason?: string;
@@ -292,13 +292,21 @@ export class PlanPanel extends LitElement {
       ${outs.length
         ? html`<table class="report" style="margin-top:4px">
             <thead><tr><th>output</th><th>max |Δ|</th><th>cosine</th><th>top-1 agree</th></tr></thead>
-            <tbody>${outs.map((o) => html`<tr><td class="ellipsis" title=${o.name}>${o.name}</td><td>${score(o.maxAbsDiff)}</td><td>${o.cosine === undefined ? '–' : o.cosine.toFixed(5)}</td><td>${o.top1Agreement === undefined ? '–' : pct(o.top1Agreement)}</td></tr>`)}</tbody>
+            <tbody>${outs.map((o) => html`<tr><td class="ellipsis" title=${o.name}>${o.name}</td><td>${score(o.maxAbsDiff)}</td><td>${o.cosine === undefined ? '–' : o.cosine.toFixed(5)}</td><td>${top1(o)}</td></tr>`)}</tbody>
           </table>`
         : nothing}
       ${(v.outputs ?? []).filter((o) => !o.comparable && o.note).map((o) => html`<div class="warning">${o.name}: ${o.note}</div>`)}
       ${(v.notes ?? []).map((n) => html`<div class="muted hint">${n}</div>`)}
     </div>`;
   }
+}
+
+/** Top-1 agreement; with few test inputs (the batch), as a count: "0 of 1 input" says more than "0.0%". */
+function top1(o: OutputRow): string {
+  if (o.top1Agreement === undefined) return '–';
+  const n = o.originalShape?.[0];
+  if (typeof n === 'number' && n > 0 && n < 10) return `${Math.round(o.top1Agreement * n)} of ${n} input${n === 1 ? '' : 's'}`;
+  return pct(o.top1Agreement);
 }
 
 declare global {

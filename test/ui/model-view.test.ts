@@ -63,6 +63,8 @@ test('the model view on the sample: numbers equal the CLI, table, preview, prune
     assert.equal(paramsRow[2], int(prunedParams), 'parameters after = the written file, by the engine');
     assert.equal(prunedParams, dry.preview.params.after, 'the written model is what the preview said');
     assert.match(text, /Validated on CPU/);
+    // One test input (batch 1): top-1 agreement as a count, not a percentage of one sample.
+    assert.match(text, /top-1 agree.*[01] of 1 input/s);
     // This machine has no CUDA: the report says why validation fell back to the CPU.
     if (!fs.existsSync('/dev/nvidia0')) assert.match(text, /CUDA/i, `fallback reason mentions CUDA: ${text}`);
     await report.scrollIntoViewIfNeeded();
