@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
 import { openFileFromExplorer, sampleModel, screenshot, skipWithoutCodeServer, waitForExtension, webviewFrame, withWorkbench } from '../vscode/harness/index.ts';
 import { int } from '../../src/webview/format.ts';
@@ -27,6 +27,7 @@ function convOnlyModel(): string {
 test('the model view on the sample: numbers equal the CLI, table, preview, prune, report', { skip: skipWithoutCodeServer, timeout: 300_000 }, async () => {
   const ins = cli<Inspect>('inspect', sampleModel, '--json');
   const convOnly = convOnlyModel();
+  after(() => fs.rmSync(path.dirname(convOnly), { recursive: true, force: true }));
   await withWorkbench({
     label: 'model-view',
     files: [sampleModel, convOnly],
