@@ -29,8 +29,15 @@ for f in README.md LICENSE .vscodeignore; do
 done
 [ -x "$VSCE" ] || { echo "package: @vscode/vsce is not installed (npm install)" >&2; exit 1; }
 
+# The production build goes to a folder of its own (the repository's dist/ stays the development
+# build the tests and F5 use): esbuild.config.mjs writes to ./dist and reads ./src and ./node_modules.
 echo "package: production build"
-node esbuild.config.mjs --production >/dev/null 2>&1 || node esbuild.config.mjs --production
+BUILD="$STAGE_ROOT/build"
+rm -rf "$BUILD"
+mkdir -p "$BUILD"
+ln -s "$ROOT/src" "$BUILD/src"
+ln -s "$ROOT/node_modules" "$BUILD/node_modules"
+(cd "$BUILD" && { node "$ROOT/esbuild.config.mjs" --production >/dev/null 2>&1 || node "$ROOT/esbuild.config.mjs" --production; })
 mkdir -p "$OUT"
 
 for t in "${TARGETS[@]}"; do
@@ -41,8 +48,11 @@ for t in "${TARGETS[@]}"; do
   rm -rf "$stage"
   mkdir -p "$stage/dist/node_modules/onnxruntime-node/bin/napi-v6/$plat" "$stage/dist/node_modules/onnxruntime-common" "$stage/media"
   cp package.json README.md LICENSE .vscodeignore "$stage/"
-  cp dist/extension.js dist/worker.js dist/webview.js dist/codicon.css dist/codicon.ttf "$stage/dist/"
-  cp -r media/screenshots "$stage/media/"
+  for f in extension.js worker.js webview.js codicon.css codicon.ttf; do cp "$BUILD/dist/$f" "$stage/dist/"; done
+  # Only the images the README shows.
+  grep -oE '\(media/[^) ]+\.(png|jpg|gif|svg)' README.md | cut -c2- | sort -u | while read -r img; do
+    mkdir -p "$stage/$(dirname "$img")" && cp "$img" "$stage/$img"
+  done
   cp "$ORT/package.json" "$stage/dist/node_modules/onnxruntime-node/"
   cp -r "$ORT/dist" "$stage/dist/node_modules/onnxruntime-node/"
   cp -r "$bin" "$stage/dist/node_modules/onnxruntime-node/bin/napi-v6/$plat/"
@@ -55,6 +65,3 @@ for t in "${TARGETS[@]}"; do
       --no-rewrite-relative-links -o "$vsix" >/dev/null)
   printf 'package: %-13s %6.1f MB  %s\n' "$t" "$(du -k "$vsix" | awk '{print $1/1024}')" "${vsix#"$ROOT"/}"
 done
-
-# Leave dist/ as the development build (with source maps) that the tests and F5 use.
-node esbuild.config.mjs >/dev/null 2>&1
