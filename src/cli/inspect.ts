@@ -3,6 +3,7 @@
 // the same summary object the extension shows, with the channel groups (`groups`) and the
 // per-layer importance statistics (`importance`) added. `--layer <node>` prints one layer's
 // channel scores and ranks, and the layers and nodes coupled with it.
+import { parseDims } from './options.ts';
 import type { Command } from 'commander';
 import { PrunerError } from '../engine/errors.ts';
 import { loadModel } from '../engine/onnx/model.ts';
@@ -20,16 +21,6 @@ interface InspectCliOptions {
   dim?: string[];
   layer?: string;
   sort?: string;
-}
-
-function parseDims(list: string[] | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const item of list ?? []) {
-    const m = /^([^=]+)=(\d+)$/.exec(item);
-    if (!m || Number(m[2]) < 1) throw new PrunerError(`--dim expects NAME=SIZE (e.g. N=4), got "${item}"`);
-    out[m[1]] = Number(m[2]);
-  }
-  return out;
 }
 
 export function registerInspect(program: Command): void {

@@ -1,5 +1,6 @@
 // `onnx-pruner validate <original> <pruned>`: runs both models in ONNX Runtime on the same inputs
 // and prints how far the outputs moved, latency, session time and size (or the report as JSON).
+import { parseDims } from './options.ts';
 import type { Command } from 'commander';
 import { PrunerError } from '../engine/errors.ts';
 import { validatePruned } from '../engine/runtime/validate.ts';
@@ -23,16 +24,6 @@ function positiveInt(flag: string, v: string, min = 1): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new PrunerError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
   return n;
-}
-
-function parseDims(list: string[] | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const item of list ?? []) {
-    const m = /^([^=]+)=(\d+)$/.exec(item);
-    if (!m || Number(m[2]) < 1) throw new PrunerError(`--dim expects NAME=SIZE (e.g. N=4), got "${item}"`);
-    out[m[1]] = Number(m[2]);
-  }
-  return out;
 }
 
 function parseShapes(list: string[] | undefined): Record<string, number[]> {
