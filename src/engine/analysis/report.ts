@@ -5,7 +5,7 @@
 import type { Graph } from '../graph/graph.ts';
 import type { Criterion } from '../prune/types.ts';
 import type { ModelImportance } from './importance.ts';
-import { type LayerChannelScores, type ModelStats, type ScoreStats, layerChannelScores } from './stats.ts';
+import { type LayerChannelScores, type LayerInfo, type ModelStats, type ScoreStats, layerChannelScores } from './stats.ts';
 import type { ChannelGroup, DependencyAnalysis, MemberRole } from './types.ts';
 
 export interface GroupReport {
@@ -23,13 +23,7 @@ export interface GroupReport {
 
 export type LayerScoreStats = Omit<ScoreStats, 'histogram' | 'logHistogram'>;
 
-export interface LayerImportanceReport {
-  name: string;
-  op: string;
-  channels: number;
-  group?: number;
-  bn?: string;
-  bnFused: boolean;
+export interface LayerImportanceReport extends LayerInfo {
   criteria: Partial<Record<Criterion, LayerScoreStats>>;
 }
 

@@ -11,6 +11,9 @@
 import type { Criterion } from '../prune/types.ts';
 import type { LayerImportance, ModelImportance } from './importance.ts';
 
+/** What identifies a weighted layer in tables and reports (the fields of LayerImportance without its scores). */
+export type LayerInfo = Pick<LayerImportance, 'name' | 'op' | 'channels' | 'group' | 'bn' | 'bnFused'>;
+
 export interface Histogram {
   edges: number[];
   counts: number[];
@@ -31,13 +34,7 @@ export interface ScoreStats {
   logHistogram?: Histogram;
 }
 
-export interface LayerStats {
-  name: string;
-  op: string;
-  channels: number;
-  group?: number;
-  bn?: string;
-  bnFused: boolean;
+export interface LayerStats extends LayerInfo {
   criteria: Partial<Record<Criterion, ScoreStats>>;
 }
 
@@ -191,13 +188,7 @@ export interface ChannelScoreRow {
   rank: Partial<Record<Criterion, number>>;
 }
 
-export interface LayerChannelScores {
-  name: string;
-  op: string;
-  channels: number;
-  group?: number;
-  bn?: string;
-  bnFused: boolean;
+export interface LayerChannelScores extends LayerInfo {
   rows: ChannelScoreRow[];
 }
 
