@@ -1,6 +1,7 @@
 // The report of one pruning run: plain JSON-serialisable data, printed by `onnx-pruner prune --json`
 // and shown by the extension. Every key is documented here; add keys, never change their meaning.
 import type { CompensationSummary } from './compensate.ts';
+import type { PrunedLayer } from './surgery.ts';
 import type { Criterion, PruningPlan } from './types.ts';
 import type { ValidationReport } from '../runtime/types.ts';
 
@@ -9,19 +10,8 @@ export interface BeforeAfter {
   after: number;
 }
 
-/** One pruned layer (a weighted layer whose output channels lost channels). */
-export interface PrunedLayerReport {
-  /** Node name in the ONNX graph. */
-  name: string;
-  /** Operator type (Conv, Gemm, ...). */
-  op: string;
-  /** Channel group the layer's output channels belong to (layers of one group are pruned together). */
-  group: number;
-  channelsBefore: number;
-  channelsAfter: number;
-  /** Kept output-channel indices, sorted, in the original numbering. */
-  keptChannels: number[];
-}
+/** One pruned layer (a weighted layer whose output channels lost channels): the surgery's record of it. */
+export type PrunedLayerReport = PrunedLayer;
 
 export interface PruneReport {
   /** Version of this report format. */

@@ -48,8 +48,11 @@ export interface SurgeryOptions extends CompensationOptions {
 
 /** One pruned layer as a user sees it: output channels before and after. */
 export interface PrunedLayer {
+  /** Node name in the ONNX graph. */
   name: string;
+  /** Operator type (Conv, Gemm, ...). */
   op: string;
+  /** Channel group the layer's output channels belong to (layers of one group are pruned together). */
   group: number;
   channelsBefore: number;
   channelsAfter: number;
