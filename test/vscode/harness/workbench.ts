@@ -102,12 +102,22 @@ export async function openWorkbench(server: CodeServer, opts: WorkbenchOptions):
 /** Opens the command palette in command mode with `text` typed after `>`. */
 async function openPalette(page: Page, text: string): Promise<void> {
   const input = page.locator('.quick-input-widget input');
-  if (!(await input.isVisible())) {
-    await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 }, force: true }).catch(() => undefined);
-    await page.keyboard.press('F1');
+  // The palette can close between the visibility check and the fill (a quick pick from the
+  // previous step going away, focus inside a webview swallowing F1): open it again, a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (!(await input.isVisible())) {
+        await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 }, force: true }).catch(() => undefined);
+        await page.keyboard.press('F1');
+      }
+      await input.waitFor({ state: 'visible', timeout: 15_000 });
+      await input.fill(`>${text}`, { timeout: 10_000 });
+      return;
+    } catch (e) {
+      if (attempt === 3) throw e;
+      await page.keyboard.press('Escape').catch(() => undefined);
+    }
   }
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`>${text}`);
 }
 
 /**
