@@ -98,8 +98,9 @@ export const REEXPORT_ADVICE =
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
- * A constant's values as float32. FLOAT tensors stored in `raw_data` are copied in one block
- * (graph.constantFloats reads element by element, several times slower on 25 M weights).
+ * A constant's values as float32, to be read, never written: FLOAT tensors stored in `raw_data`
+ * are a view of the file's bytes when aligned, else copied in one block (graph.constantFloats
+ * reads element by element, several times slower on 25 M weights).
  * `cache` (per analysis run) avoids decoding a weight twice.
  */
 export function readFloats(graph: Graph, value: string, cache?: Map<string, Float32Array>): Float32Array | undefined {
@@ -113,8 +114,9 @@ export function readFloats(graph: Graph, value: string, cache?: Map<string, Floa
   const external = (t.data_location ?? 0) === 1;
   if (!external && LITTLE_ENDIAN && t.data_type === DataType.FLOAT && raw && raw.length > 0) {
     const n = tensorDims(t).reduce((a, b) => a * b, 1);
-    // a copy (Buffer#slice would be a view, possibly unaligned): new Uint8Array(typedArray) copies in one block
-    if (raw.length === n * 4) out = new Float32Array(new Uint8Array(raw).buffer, 0, n);
+    // a view when 4-byte aligned (read-only use); otherwise a copy in one block (new Uint8Array(typedArray) copies)
+    if (raw.length === n * 4)
+      out = raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, n) : new Float32Array(new Uint8Array(raw).buffer, 0, n);
   }
   out ??= graph.constantFloats(key);
   if (out) cache?.set(key, out);
@@ -257,82 +259,143 @@ export function fpgmScores(m: FilterMatrix, sq: Float64Array = rowNorms(m).sq, s
   return Float32Array.from(score);
 }
 
-/** Rows per block of the blocked ONNX Runtime Gram product. */
-const GRAM_BLOCK = 512;
+/** Rows per block of the blocked ONNX Runtime product. */
+const GRAM_BLOCK = 256;
 
 /**
- * FPGM with ONNX Runtime: the Gram matrix by row blocks, only the blocks on and above the
- * diagonal (about 5/8 of the full product for 2048 filters), each an A·Bᵀ GEMM in float32;
- * distances and sums in double precision.
+ * FPGM with ONNX Runtime, by row blocks of the filter matrix, only the blocks on and above the
+ * diagonal (about 5/8 of the full product for 2048 filters). Each block runs one small graph that
+ * does the whole block in native code on every intra-op thread: D = sqrt(max(0, |a|² + |b|² − 2·a·bᵀ)),
+ * then D's row sums and column sums. Off the diagonal, a block adds its row sums to its rows' scores
+ * and its column sums to its columns'; on it, the row sums alone cover both halves of the block, and
+ * the diagonal of D is masked to exactly 0. Block sums are accumulated in double precision.
  */
-async function fpgmOrt(m: FilterMatrix, sq: Float64Array, gemm: GemmFn, signal?: AbortSignal): Promise<Float32Array> {
+async function fpgmOrt(m: FilterMatrix, sq: Float64Array, fpgm: FpgmBlockFn, signal?: AbortSignal): Promise<Float32Array> {
   const { rows: C, cols: K, data } = m;
   const score = new Float64Array(C);
+  const sq32 = Float32Array.from(sq);
   for (let a0 = 0; a0 < C; a0 += GRAM_BLOCK) {
     const ma = Math.min(GRAM_BLOCK, C - a0);
     const A = data.subarray(a0 * K, (a0 + ma) * K);
     for (let b0 = a0; b0 < C; b0 += GRAM_BLOCK) {
       throwIfAborted(signal);
       const nb = Math.min(GRAM_BLOCK, C - b0);
-      const g = await gemm(A, ma, data.subarray(b0 * K, (b0 + nb) * K), nb, K);
-      for (let i = 0; i < ma; i++) {
-        const gi = a0 + i;
-        const si = sq[gi];
-        let acc = 0;
-        for (let j = b0 === a0 ? i + 1 : 0; j < nb; j++) {
-          const gj = b0 + j;
-          const d = Math.sqrt(Math.max(0, si + sq[gj] - 2 * g[i * nb + j]));
-          acc += d;
-          score[gj] += d;
-        }
-        score[gi] += acc;
-      }
+      const diagonal = b0 === a0;
+      const { rowSums, colSums } = await fpgm(
+        A,
+        sq32.subarray(a0, a0 + ma),
+        ma,
+        data.subarray(b0 * K, (b0 + nb) * K),
+        sq32.subarray(b0, b0 + nb),
+        nb,
+        K,
+        diagonal,
+      );
+      for (let i = 0; i < ma; i++) score[a0 + i] += rowSums[i];
+      if (!diagonal) for (let j = 0; j < nb; j++) score[b0 + j] += colSums[j];
     }
   }
   return Float32Array.from(score);
 }
 
-/** A·Bᵀ for row-major A [m, k] and B [n, k], from ONNX Runtime. */
-type GemmFn = (a: Float32Array, m: number, b: Float32Array, n: number, k: number) => Promise<Float32Array>;
+/**
+ * One block of FPGM distances from ONNX Runtime: for row-major A [m, k] and B [n, k] with squared
+ * row norms, the row and column sums of the [m, n] distance matrix (`diagonal`: A is B, the
+ * diagonal is zeroed).
+ */
+type FpgmBlockFn = (
+  a: Float32Array,
+  sqa: Float32Array,
+  m: number,
+  b: Float32Array,
+  sqb: Float32Array,
+  n: number,
+  k: number,
+  diagonal: boolean,
+) => Promise<{ rowSums: Float32Array; colSums: Float32Array }>;
 
-let gemmPromise: Promise<GemmFn | undefined> | undefined;
+let fpgmPromise: Promise<FpgmBlockFn | undefined> | undefined;
 
-/** One ONNX Runtime session holding a single Gemm (transB=1) with symbolic sizes; undefined when the runtime cannot be loaded. */
-async function ortGemm(): Promise<GemmFn | undefined> {
-  gemmPromise ??= (async () => {
+/** The distance graph of one FPGM block (opset 13), as ONNX bytes. */
+function fpgmBlockGraph(diagonal: boolean): Uint8Array {
+  const vi = (name: string, dims: (string | number)[]) => ({
+    name,
+    type: {
+      tensor_type: {
+        elem_type: DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: Long.fromNumber(d) } : { dim_param: d })) },
+      },
+    },
+  });
+  const ints = (name: string, values: number[]) => ({
+    name,
+    data_type: DataType.INT64,
+    dims: [Long.fromNumber(values.length)],
+    int64_data: values.map((v) => Long.fromNumber(v)),
+  });
+  const node = (op_type: string, input: string[], output: string, attribute: object[] = []) => ({ op_type, name: output, input, output: [output], attribute });
+  const nodes = [
+    // −2·a·bᵀ + |a|² (column vector), then + |b|² (row vector)
+    node('Gemm', ['a', 'b', 'sqa'], 'g', [
+      { name: 'transB', type: 2, i: Long.fromNumber(1) },
+      { name: 'alpha', type: 1, f: -2 },
+    ]),
+    node('Add', ['g', 'sqb'], 'd2'),
+    node('Relu', ['d2'], 'd2p'),
+    node('Sqrt', ['d2p'], 'd'),
+  ];
+  let dist = 'd';
+  if (diagonal) {
+    nodes.push(node('EyeLike', ['d'], 'eye'), node('Mul', ['d', 'eye'], 'dd'), node('Sub', ['d', 'dd'], 'dz'));
+    dist = 'dz';
+  }
+  nodes.push(
+    node('ReduceSum', [dist, 'axis1'], 'rows', [{ name: 'keepdims', type: 2, i: Long.fromNumber(0) }]),
+    node('ReduceSum', [dist, 'axis0'], 'cols', [{ name: 'keepdims', type: 2, i: Long.fromNumber(0) }]),
+  );
+  const model = {
+    ir_version: Long.fromNumber(7),
+    opset_import: [{ domain: '', version: Long.fromNumber(13) }],
+    graph: {
+      name: diagonal ? 'fpgm_diagonal_block' : 'fpgm_block',
+      node: nodes,
+      input: [vi('a', ['m', 'k']), vi('sqa', ['m', 1]), vi('b', ['n', 'k']), vi('sqb', [1, 'n'])],
+      output: [vi('rows', ['m']), vi('cols', ['n'])],
+      initializer: [ints('axis1', [1]), ints('axis0', [0])],
+    },
+  };
+  return ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
+}
+
+/** The two FPGM block sessions (off-diagonal and diagonal); undefined when ONNX Runtime cannot be loaded. */
+async function ortFpgm(): Promise<FpgmBlockFn | undefined> {
+  fpgmPromise ??= (async () => {
     try {
       const ort = await loadOrt();
-      const vi = (name: string, dims: string[]) => ({
-        name,
-        type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dim_param: d })) } } },
-      });
-      const model = {
-        ir_version: Long.fromNumber(7),
-        opset_import: [{ domain: '', version: Long.fromNumber(13) }],
-        graph: {
-          name: 'gram',
-          node: [{ op_type: 'Gemm', name: 'gram', input: ['a', 'b'], output: ['g'], attribute: [{ name: 'transB', type: 2, i: 1 }] }],
-          input: [vi('a', ['m', 'k']), vi('b', ['n', 'k'])],
-          output: [vi('g', ['m', 'n'])],
-          initializer: [],
-        },
-      };
-      const buf = ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
       const threads = Math.max(1, Math.min(4, os.availableParallelism()));
-      const session = await ort.InferenceSession.create(buf, {
+      const options = {
         intraOpNumThreads: threads,
-        graphOptimizationLevel: 'all',
+        graphOptimizationLevel: 'all' as const,
         extra: { session: { intra_op: { allow_spinning: '0' } } },
-      });
-      return async (a, m, b, n, k) => {
-        const out = await session.run({ a: new ort.Tensor('float32', a, [m, k]), b: new ort.Tensor('float32', b, [n, k]) });
-        return out.g.data as Float32Array;
+      };
+      const [off, diag] = await Promise.all([
+        ort.InferenceSession.create(fpgmBlockGraph(false), options),
+        ort.InferenceSession.create(fpgmBlockGraph(true), options),
+      ]);
+      return async (a, sqa, m, b, sqb, n, k, diagonal) => {
+        const out = await (diagonal ? diag : off).run({
+          a: new ort.Tensor('float32', a, [m, k]),
+          sqa: new ort.Tensor('float32', sqa, [m, 1]),
+          b: new ort.Tensor('float32', b, [n, k]),
+          sqb: new ort.Tensor('float32', sqb, [1, n]),
+        });
+        return { rowSums: out.rows.data as Float32Array, colSums: out.cols.data as Float32Array };
       };
     } catch {
       return undefined;
     }
   })();
-  return gemmPromise;
+  return fpgmPromise;
 }
 
 /** Every weighted layer with a constant weight, in topological order. */
@@ -385,8 +448,23 @@ function sliceMagnitudes(w: Float32Array, dims: number[], axis: number): { l1: F
   const l1 = new Float64Array(n);
   const sq = new Float64Array(n);
   if (inner === 1) {
-    // 1x1 convs and Gemm/MatMul: one element per (o, r), contiguous in r
-    for (let o = 0; o < outer; o++) {
+    // 1x1 convs and Gemm/MatMul: one element per (o, r), contiguous in r; four o at a time
+    let o = 0;
+    for (; o + 4 <= outer; o += 4) {
+      const b0 = o * n;
+      const b1 = b0 + n;
+      const b2 = b1 + n;
+      const b3 = b2 + n;
+      for (let r = 0; r < n; r++) {
+        const v0 = w[b0 + r];
+        const v1 = w[b1 + r];
+        const v2 = w[b2 + r];
+        const v3 = w[b3 + r];
+        l1[r] += Math.abs(v0) + Math.abs(v1) + Math.abs(v2) + Math.abs(v3);
+        sq[r] += v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3;
+      }
+    }
+    for (; o < outer; o++) {
       const base = o * n;
       for (let r = 0; r < n; r++) {
         const v = w[base + r];
@@ -512,7 +590,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
   const cache = new Map<string, Float32Array>();
   const hasBn = graph.nodes.some((n) => n.op_type === 'BatchNormalization');
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));
-  let gemm: GemmFn | undefined;
+  let fpgmBlock: FpgmBlockFn | undefined;
   let gramTried = opts.fpgmBackend === 'js';
 
   for (const node of weightedLayers(graph)) {
@@ -528,9 +606,9 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     let fpgm: Float32Array;
     if (m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS && !gramTried) {
       gramTried = true;
-      gemm = await ortGemm();
+      fpgmBlock = await ortFpgm();
     }
-    if (gemm && m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS) fpgm = await fpgmOrt(m, sq, gemm, signal);
+    if (fpgmBlock && m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS) fpgm = await fpgmOrt(m, sq, fpgmBlock, signal);
     else fpgm = fpgmScores(m, sq, signal);
     const scores: Scores = { l1, l2, fpgm };
     const gamma = bn ? bnGamma(graph, bn) : undefined;
