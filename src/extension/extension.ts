@@ -25,6 +25,12 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   const commands = new Commands(engine, editors, output);
   context.subscriptions.push(ModelEditorProvider.register(context, editors));
   commands.register(context);
+  context.subscriptions.push(
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      output.info('Workspace trusted: pruning and running models are now available');
+      editors.broadcastAll({ type: 'trustGranted' });
+    }),
+  );
   if (process.env.ONNX_PRUNER_BENCH === '1') registerBenchCommands(context);
   output.info(`ONNX Pruner ${context.extension.packageJSON.version} activated (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: inspection only'})`);
   void reopenOnnxTextTabs().catch((e: unknown) => output.warn(`Could not reopen .onnx text tabs: ${String(e)}`));

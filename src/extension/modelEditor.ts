@@ -105,6 +105,11 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     return doc;
   }
 
+  /** Sends an event to the views of every open model. */
+  broadcastAll(event: ViewEvent): void {
+    for (const doc of this.documents.values()) doc.emit(event);
+  }
+
   /** Sends an event to every view of the model (e.g. "reveal this layer"). */
   broadcast(fsPath: string, event: ViewEvent): void {
     this.documents.get(fsPath)?.emit(event);
@@ -172,7 +177,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     switch (msg.method) {
       case 'getSummary': {
         const s = await doc.load();
-        return { ...s, providers: await this.providers() };
+        return { ...s, providers: await this.providers(), trusted: vscode.workspace.isTrusted };
       }
       case 'getLayers':
         await doc.load();

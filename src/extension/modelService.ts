@@ -152,6 +152,7 @@ export class ModelService {
       bnFused: s.bnFused,
       advice: [...new Set([...s.advice, ...this.importance.advice, ...s.notes])],
       providers: [],
+      trusted: false,
       ...(prunedFrom ? { prunedFrom } : {}),
     };
   }

@@ -35,6 +35,8 @@ export interface ViewSummary {
   advice: string[];
   /** Execution providers this machine offers for validation, e.g. ['cpu'] or ['cuda', 'cpu']. */
   providers: string[];
+  /** The workspace is trusted: pruning and running models are offered (inspection works either way). */
+  trusted: boolean;
   /** When this model was written by ONNX Pruner: the original it came from and per-layer widths before/after. */
   prunedFrom?: { source: string; widths: Record<string, [number, number]>; criterion?: string };
 }
@@ -154,7 +156,8 @@ export type ViewEvent =
   | { type: 'progress'; requestId: number; stage: string; fraction?: number }
   | { type: 'revealLayer'; layer: string }
   | { type: 'theme'; kind: 'light' | 'dark' | 'high-contrast' | 'high-contrast-light' }
-  | { type: 'planChanged'; plan: ViewPlan };
+  | { type: 'planChanged'; plan: ViewPlan }
+  | { type: 'trustGranted' };
 
 export type ToWebview =
   | { kind: 'response'; id: number; ok: true; result: unknown }

@@ -152,6 +152,9 @@ export class ModelView extends LitElement {
       case 'planChanged':
         this.setPlan(e.plan);
         break;
+      case 'trustGranted':
+        if (this.summary) this.summary = { ...this.summary, trusted: true };
+        break;
       case 'theme':
       case 'progress':
         break;

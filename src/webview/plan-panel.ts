@@ -205,8 +205,10 @@ export class PlanPanel extends LitElement {
 
       <section class="card" aria-label="Prune">
         <div class="actions">
-          <vscode-button ?disabled=${running || !this.summary?.prunableGroupCount} @click=${() => this.act('prune')} icon="fold" title="Write the pruned model beside the original and validate it in ONNX Runtime">Prune</vscode-button>
-          ${this.summary ? html`<span class="muted hint">Writes a new file beside the original; the original is never changed.</span>` : nothing}
+          <vscode-button ?disabled=${running || !this.summary?.prunableGroupCount || this.summary?.trusted === false} @click=${() => this.act('prune')} icon="fold" title="Write the pruned model beside the original and validate it in ONNX Runtime">Prune</vscode-button>
+          ${this.summary?.trusted === false
+            ? html`<span class="muted hint untrusted">Pruning and running models need a trusted workspace: this one is in Restricted Mode (inspection works).</span>`
+            : this.summary ? html`<span class="muted hint">Writes a new file beside the original; the original is never changed.</span>` : nothing}
         </div>
         ${this.renderRun()}
       </section>

@@ -24,7 +24,7 @@ test('the model view on resnet18_bn: time to first rows, numbers equal the CLI, 
     const view = webviewFrame(page);
     const t = await openAndTime(page, () => openFileFromExplorer(page, 'resnet18_bn.onnx'), view, 'resnet18_bn.onnx');
     console.log(`# view bench: double-click → first layer row of resnet18_bn: painted ${t.firstRowMark.toFixed(0)} ms (webview mark), ` +
-      `seen by Playwright ${t.firstRow.toFixed(0)} ms (target ≤ 1000 ms; tab ${t.tab.toFixed(0)}, webview ready ${t.webview.toFixed(0)}, summary ${t.summary.toFixed(0)})`);
+      `seen by Playwright ${t.firstRow.toFixed(0)} ms (target ≤ 1000 ms; tab ${t.tab.toFixed(0)}, webview ready ${t.webview.toFixed(0)}, summary ${t.summary.toFixed(0)}; webview marks ${JSON.stringify(t.marks)})`);
     assert.ok(t.firstRow < 15_000, `first rows after ${t.firstRow.toFixed(0)} ms`);
     assert.equal(await view.locator('body').getAttribute('class').then((c) => /vscode-dark/.test(c ?? '')), true, 'the webview follows the dark theme');
     const file = path.join(workspace, 'resnet18_bn.onnx');

@@ -60,6 +60,7 @@ if (q.get('pruned')) {
   for (const l of layers) widths[l.name] = [l.channels, l.prunable ? Math.max(1, Math.round(l.channels * 0.5)) : l.channels];
   summary = { ...summary, fileName: summary.fileName.replace(/\.onnx$/, '.pruned.onnx'), prunedFrom: { source: summary.fileName, widths, criterion: 'bn-gamma' } };
 }
+if (q.get('untrusted')) summary = { ...summary, trusted: false };
 
 window.__messages = [];
 window.__responses = {};

@@ -187,6 +187,7 @@ export function buildFixture(file: string): ViewFixture {
     bnFused,
     advice: bnFused ? ['No BatchNormalization: BN was folded into the convolutions at export. Re-export with training=TrainingMode.PRESERVE and do_constant_folding=False to keep BN γ for Network Slimming.'] : [],
     providers: ['cpu'],
+    trusted: true,
   };
   return { summary, layers, scores, groups };
 }

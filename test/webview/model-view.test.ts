@@ -297,6 +297,18 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('in an untrusted workspace, Prune is disabled and says why; granting trust enables it', async () => {
+    const page = await open({ untrusted: 1 });
+    await waitRows(page, fixture.layers.length);
+    const prune = page.locator('plan-panel vscode-button', { hasText: 'Prune' });
+    assert.equal(await prune.getAttribute('disabled'), '');
+    assert.match(await page.locator('plan-panel .hint.untrusted').textContent() ?? '', /need a trusted workspace/);
+    await page.evaluate(() => window.dispatchEvent(new MessageEvent('message', { data: { kind: 'event', event: { type: 'trustGranted' } } })));
+    await page.waitForFunction(() => !document.querySelector('onnx-model-view')?.shadowRoot?.querySelector('plan-panel')?.shadowRoot?.querySelector('vscode-button[icon="fold"]')?.hasAttribute('disabled'));
+    assert.equal(await page.locator('plan-panel .hint.untrusted').count(), 0);
+    await page.close();
+  });
+
   test('a pruned model shows its widths before and after', async () => {
     const page = await open({ pruned: 1 });
     const cmp = page.locator('.compare');
