@@ -28,7 +28,8 @@ const builds = [
     format: 'esm',
     target: 'es2022',
     sourcemap: !production,
-    minify: production,
+    // always minified: the webview parses this on every open (source maps keep it debuggable)
+    minify: true,
     entryPoints: { webview: 'src/webview/main.ts' },
     outdir: 'dist',
     logLevel: 'info',

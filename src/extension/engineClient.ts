@@ -35,6 +35,11 @@ export class EngineClient {
 
   constructor(private readonly workerFile: string, private readonly log: (line: string) => void = () => {}) {}
 
+  /** Starts the worker ahead of the first request (its start-up then costs the first open nothing). */
+  start(): void {
+    this.ensureWorker();
+  }
+
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(this.workerFile);

@@ -25,6 +25,9 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   const commands = new Commands(engine, editors, output);
   context.subscriptions.push(ModelEditorProvider.register(context, editors));
   commands.register(context);
+  // The worker and ONNX Runtime start now, while nothing is open: the first model opens faster.
+  engine.start();
+  void editors.providers();
   context.subscriptions.push(
     vscode.workspace.onDidGrantWorkspaceTrust(() => {
       output.info('Workspace trusted: pruning and running models are now available');

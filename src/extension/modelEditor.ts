@@ -14,8 +14,11 @@ export class ModelDocument implements vscode.CustomDocument {
   readonly path: string;
   /** The plan last set in one of this model's views (used by "Export Pruning Plan…"). */
   plan: ViewPlan | undefined;
-  /** Resolves when the worker has loaded and analysed the model. */
+  /** Resolves when the worker has loaded the model and found its coupled channels (the rows can show). */
   summary: Promise<ViewSummary> | undefined;
+  /** Resolves when the channels are scored (phase 2, started as soon as `summary` resolves). */
+  scored: Promise<ViewSummary> | undefined;
+  private latest: ViewSummary | undefined;
   private readonly loadEvents: ViewEvent[] = [];
   private readonly listeners = new Set<(e: ViewEvent) => void>();
   private readonly cancel = new AbortController();
@@ -36,8 +39,10 @@ export class ModelDocument implements vscode.CustomDocument {
         })
         .then(
           (s) => {
-            this.output.info(`Analysed ${path.basename(this.path)} in ${Date.now() - started} ms: ${s.layerCount} layers, ${s.prunableGroupCount}/${s.groupCount} prunable groups`);
+            this.output.info(`Loaded ${path.basename(this.path)} in ${Date.now() - started} ms: ${s.layerCount} layers, ${s.prunableGroupCount}/${s.groupCount} prunable groups`);
+            this.latest = s;
             this.emit({ type: 'loaded' });
+            this.score(started);
             return s;
           },
           (e: EngineRequestError) => {
@@ -51,8 +56,37 @@ export class ModelDocument implements vscode.CustomDocument {
     return this.summary;
   }
 
+  /** Phase 2: channel scores, reported as `scoring` events; a failure fails the views like a load failure. */
+  private score(started: number): void {
+    this.scored = this.engine
+      .request('score', { path: this.path }, {
+        signal: this.cancel.signal,
+        onProgress: (stage, fraction) => this.emit({ type: 'scoring', stage, fraction }),
+      })
+      .then(
+        (s) => {
+          this.output.info(`Scored the channels of ${path.basename(this.path)}: ${Date.now() - started} ms from opening`);
+          this.latest = s;
+          return s;
+        },
+        (e: EngineRequestError) => {
+          if (!e.cancelled) this.output.error(`Could not score the channels of ${this.path}: ${e.message}`, e.details);
+          this.emit({ type: 'loadFailed', error: { message: e.message, details: e.details, cancelled: e.cancelled } });
+          throw e;
+        },
+      );
+    this.scored.catch(() => {});
+  }
+
+  /** The summary as of now (scored or not), once the structure is loaded. */
+  async current(waitScored = false): Promise<ViewSummary> {
+    const s = await this.load();
+    if (waitScored) return this.scored ?? s;
+    return this.latest ?? s;
+  }
+
   emit(e: ViewEvent): void {
-    if (e.type === 'loading' || e.type === 'loaded' || e.type === 'loadFailed') this.loadEvents.push(e);
+    if (e.type === 'loading' || e.type === 'loaded' || e.type === 'loadFailed' || e.type === 'scoring') this.loadEvents.push(e);
     for (const l of this.listeners) l(e);
   }
 
@@ -176,7 +210,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     const p = doc.path;
     switch (msg.method) {
       case 'getSummary': {
-        const s = await doc.load();
+        const s = await doc.current(msg.params.waitScored === true);
         return { ...s, providers: await this.providers(), trusted: vscode.workspace.isTrusted };
       }
       case 'getLayers':
@@ -212,7 +246,8 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
   }
 
   private providersCache: Promise<string[]> | undefined;
-  private providers(): Promise<string[]> {
+  /** The execution providers, asked of the worker once (loads ONNX Runtime there). */
+  providers(): Promise<string[]> {
     this.providersCache ??= this.engine.request('providers', {}).catch(() => ['cpu']);
     return this.providersCache;
   }

@@ -1,8 +1,11 @@
 // One open model in the engine worker: loaded and analysed once, then answering the view's
 // questions (pages of rows, histograms, channel scores, plan previews) from what it computed.
-// No vscode import: the worker thread runs it, and tests can call it directly.
+// Two phases, so a big model's table shows before its channels are scored: `openStructure`
+// (load, graph, shapes, cost, coupled groups: the rows without score statistics), then `score`
+// (BN γ, L1, L2, FPGM and their statistics). No vscode import: the worker thread runs it, and
+// tests can call it directly.
 import * as path from 'node:path';
-import { computeImportance, type ModelImportance } from '../engine/analysis/importance.ts';
+import { computeImportance, layerChannels, type ModelImportance } from '../engine/analysis/importance.ts';
 import { analyzeDependencies } from '../engine/analysis/groups.ts';
 import { importanceStats, type ModelStats, type ScoreStats as EngineStats } from '../engine/analysis/stats.ts';
 import type { DependencyAnalysis, ChannelGroup } from '../engine/analysis/types.ts';
@@ -52,21 +55,28 @@ export class ModelService {
   private rows: LayerRow[] = [];
   private readonly groupById = new Map<number, ChannelGroup>();
   private viewSummary!: ViewSummary;
+  private scores: { importance: ModelImportance; stats: ModelStats } | undefined;
 
   private constructor(
     readonly file: string,
     readonly graph: Graph,
     readonly summaryData: ModelSummary,
     readonly deps: DependencyAnalysis,
-    readonly importance: ModelImportance,
-    readonly stats: ModelStats,
   ) {
     for (const g of deps.groups) this.groupById.set(g.id, g);
     this.buildRows();
     this.buildSummary();
   }
 
+  /** Both phases: a service with every score. */
   static async open(file: string, ctx: JobContext): Promise<ModelService> {
+    const s = await ModelService.openStructure(file, ctx);
+    await s.score(ctx);
+    return s;
+  }
+
+  /** Phase 1: load, index, shapes and cost, coupled groups. Rows and summary are ready; scores are not. */
+  static async openStructure(file: string, ctx: JobContext): Promise<ModelService> {
     const { signal, progress } = ctx;
     progress('Reading the model', 0.05);
     const model = loadModel(file);
@@ -79,23 +89,42 @@ export class ModelService {
     progress('Finding coupled channels', 0.45);
     const deps = analyzeDependencies(graph, { signal });
     throwIfAborted(signal);
+    preparePreview(graph, deps);
+    return new ModelService(model.path, graph, summary, deps);
+  }
+
+  /** Phase 2: channel scores and their statistics; rows and summary are rebuilt with them. */
+  async score(ctx: JobContext): Promise<void> {
+    if (this.scores) return;
+    const { signal, progress } = ctx;
     progress('Scoring channels (BN γ, L1, L2, FPGM)', 0.6);
-    const importance = await computeImportance(graph, deps, { signal });
+    const importance = await computeImportance(this.graph, this.deps, { signal });
     throwIfAborted(signal);
     progress('Computing statistics', 0.9);
     const stats = importanceStats(importance);
-    preparePreview(graph, deps);
+    this.scores = { importance, stats };
+    this.buildRows();
+    this.buildSummary();
     progress('Ready', 1);
-    return new ModelService(model.path, graph, summary, deps, importance, stats);
+  }
+
+  get scored(): boolean {
+    return this.scores !== undefined;
+  }
+
+  /** The scores, for the questions that need them (histograms, channel scores, plans). */
+  private get importance(): ModelImportance {
+    if (!this.scores) throw new PrunerError(`${path.basename(this.file)}: channels are still being scored`);
+    return this.scores.importance;
   }
 
   private buildRows(): void {
-    const statsByLayer = new Map(this.stats.layers.map((l) => [l.name, l]));
+    const statsByLayer = new Map((this.scores?.stats.layers ?? []).map((l) => [l.name, l]));
     this.rows = this.summaryData.layers.map((l) => {
       const gid = this.deps.groupOfLayer.get(l.name);
       const g = gid !== undefined ? this.groupById.get(gid) : undefined;
       const st = statsByLayer.get(l.name);
-      const imp = this.importance.layers.get(l.name);
+      const imp = this.scores?.importance.layers.get(l.name);
       const stats: LayerRow['stats'] = {};
       for (const c of ['bn-gamma', 'l1', 'l2', 'fpgm'] as Criterion[]) {
         const v = viewStats(st?.criteria[c]);
@@ -104,7 +133,7 @@ export class ModelService {
       const row: LayerRow = {
         name: l.name,
         op: l.op,
-        channels: imp?.channels ?? l.weightShape[0] ?? 0,
+        channels: imp?.channels ?? layerChannels(this.graph, l.name) ?? l.weightShape[0] ?? 0,
         params: l.params,
         macs: l.macs,
         groupId: gid ?? null,
@@ -150,8 +179,9 @@ export class ModelService {
       prunableGroupCount: prunableGroups.length,
       bnCount: s.bnCount,
       bnFused: s.bnFused,
-      advice: [...new Set([...s.advice, ...this.importance.advice, ...s.notes])],
+      advice: [...new Set([...s.advice, ...(this.scores?.importance.advice ?? []), ...s.notes])],
       providers: [],
+      scored: this.scored,
       trusted: false,
       ...(prunedFrom ? { prunedFrom } : {}),
     };
@@ -187,7 +217,9 @@ export class ModelService {
   }
 
   histogram(criterion: Criterion, layer?: string, log?: boolean): Histogram | null {
-    const st = layer ? this.stats.layers.find((l) => l.name === layer)?.criteria[criterion] : this.stats.model[criterion];
+    if (!this.scores) throw new PrunerError(`${path.basename(this.file)}: channels are still being scored`);
+    const { stats } = this.scores;
+    const st = layer ? stats.layers.find((l) => l.name === layer)?.criteria[criterion] : stats.model[criterion];
     if (!st) return null;
     const h = log && st.logHistogram ? st.logHistogram : st.histogram;
     return { edges: h.edges, counts: h.counts, log: Boolean(log && st.logHistogram) };

@@ -8,17 +8,41 @@ import type { FromWorker, ToWorker, WorkerMethod, WorkerMethods } from './worker
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
 
-const models = new Map<string, Promise<ModelService>>();
+/** An open model: its structure (phase 1), then its scores (phase 2, started once the structure is ready). */
+interface OpenModel {
+  structure: Promise<ModelService>;
+  scored: Promise<ModelService> | undefined;
+  /** Stops phase 2 when the model is closed. */
+  scoring: AbortController;
+  scoringProgress: (stage: string, fraction?: number) => void;
+}
+
+const models = new Map<string, OpenModel>();
 const running = new Map<number, AbortController>();
 
 function post(m: FromWorker): void {
   port.postMessage(m);
 }
 
-async function model(path: string): Promise<ModelService> {
+function entry(path: string): OpenModel {
   const m = models.get(path);
   if (!m) throw new PrunerError(`${path}: model is not open`);
   return m;
+}
+
+/** The model with its structure (rows, summary, groups). */
+async function model(path: string): Promise<ModelService> {
+  return entry(path).structure;
+}
+
+/** The model with its channel scores (histograms, channel scores, plan previews). */
+function scored(path: string): Promise<ModelService> {
+  const m = entry(path);
+  m.scored ??= m.structure.then(async (s) => {
+    await s.score({ signal: m.scoring.signal, progress: (stage, fraction) => m.scoringProgress(stage, fraction) });
+    return s;
+  });
+  return m.scored;
 }
 
 type Handler<K extends WorkerMethod> = (params: WorkerMethods[K]['params'], ctx: { signal: AbortSignal; progress: (stage: string, fraction?: number) => void }) => Promise<WorkerMethods[K]['result']> | WorkerMethods[K]['result'];
@@ -27,22 +51,30 @@ const handlers: { [K in WorkerMethod]: Handler<K> } = {
   open: async ({ path }, ctx) => {
     let m = models.get(path);
     if (!m) {
-      m = ModelService.open(path, ctx);
+      const structure = ModelService.openStructure(path, ctx);
+      m = { structure, scored: undefined, scoring: new AbortController(), scoringProgress: () => {} };
       models.set(path, m);
-      m.catch(() => models.delete(path));
+      structure.catch(() => models.delete(path));
     }
-    return (await m).summary();
+    return (await m.structure).summary();
+  },
+  score: async ({ path }, ctx) => {
+    const m = entry(path);
+    m.scoringProgress = ctx.progress;
+    ctx.signal.addEventListener('abort', () => m.scoring.abort(), { once: true });
+    return (await scored(path)).summary();
   },
   close: ({ path }) => {
+    models.get(path)?.scoring.abort();
     models.delete(path);
     return null;
   },
   getLayers: async ({ path, query }) => (await model(path)).layers(query),
-  getHistogram: async ({ path, criterion, layer, log }) => (await model(path)).histogram(criterion, layer, log),
-  getLayerDetail: async ({ path, layer, plan }) => (await model(path)).layerDetail(layer, plan),
-  previewPlan: async ({ path, plan }) => (await model(path)).preview(plan),
+  getHistogram: async ({ path, criterion, layer, log }) => (await scored(path)).histogram(criterion, layer, log),
+  getLayerDetail: async ({ path, layer, plan }) => (await scored(path)).layerDetail(layer, plan),
+  previewPlan: async ({ path, plan }) => (await scored(path)).preview(plan),
   listLayers: async ({ path }) => {
-    const m = models.get(path) ?? ModelService.open(path, { signal: new AbortController().signal, progress: () => {} });
+    const m = models.get(path)?.structure ?? ModelService.openStructure(path, { signal: new AbortController().signal, progress: () => {} });
     return (await m).layerList();
   },
   prune: (job, ctx) => pruneJob(job, ctx),

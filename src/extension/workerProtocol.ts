@@ -14,8 +14,10 @@ export interface PruneJob {
 }
 
 export interface WorkerMethods {
-  /** Loads and analyses a model; keeps it in the worker until `close`. */
+  /** Loads a model and finds its coupled channels (phase 1); keeps it in the worker until `close`. */
   open: { params: { path: string }; result: ViewSummary };
+  /** Scores the channels of an open model (phase 2); answers the summary once scored. */
+  score: { params: { path: string }; result: ViewSummary };
   close: { params: { path: string }; result: null };
   getLayers: { params: { path: string; query: LayerQuery }; result: LayerPage };
   getHistogram: { params: { path: string; criterion: Criterion; layer?: string; log?: boolean; bins?: number }; result: Histogram | null };

@@ -37,6 +37,12 @@ export interface ViewSummary {
   providers: string[];
   /** The workspace is trusted: pruning and running models are offered (inspection works either way). */
   trusted: boolean;
+  /**
+   * Channels are scored: the rows carry score statistics, and histograms, channel scores and plan
+   * previews can be asked for. Before, the rows show the structure only (a big model's table
+   * shows while its channels are scored); `getSummary` with `waitScored` answers once scored.
+   */
+  scored: boolean;
   /** When this model was written by ONNX Pruner: the original it came from and per-layer widths before/after. */
   prunedFrom?: { source: string; widths: Record<string, [number, number]>; criterion?: string };
 }
@@ -119,7 +125,8 @@ export type ValidationView = Record<string, unknown> & { provider: string };
 // ---------- requests: view → host, each answered once ----------
 
 export interface RequestMap {
-  getSummary: { params: Record<string, never>; result: ViewSummary };
+  /** The summary now; with `waitScored`, once the channels are scored. */
+  getSummary: { params: { waitScored?: boolean }; result: ViewSummary };
   getLayers: { params: LayerQuery; result: LayerPage };
   getHistogram: { params: { criterion: Criterion; layer?: string; log?: boolean; bins?: number }; result: Histogram | null };
   getLayerDetail: { params: { layer: string; plan?: ViewPlan }; result: LayerDetail };
@@ -153,6 +160,8 @@ export type ViewEvent =
   | { type: 'loading'; stage: string; fraction?: number }
   | { type: 'loaded' }
   | { type: 'loadFailed'; error: ErrorInfo }
+  /** Progress of phase 2 (channel scores), after the rows are shown. */
+  | { type: 'scoring'; stage: string; fraction?: number }
   | { type: 'progress'; requestId: number; stage: string; fraction?: number }
   | { type: 'revealLayer'; layer: string }
   | { type: 'theme'; kind: 'light' | 'dark' | 'high-contrast' | 'high-contrast-light' }
@@ -201,7 +210,7 @@ export function isViewPlan(v: unknown): v is ViewPlan {
 function validParams(method: RequestName, p: unknown): boolean {
   if (!isObj(p)) return false;
   switch (method) {
-    case 'getSummary': return true;
+    case 'getSummary': return p.waitScored === undefined || typeof p.waitScored === 'boolean';
     case 'getLayers':
       return isInt(p.offset) && isInt(p.limit) && p.limit <= 10000 &&
         (p.filter === undefined || isStr(p.filter, 1000)) &&

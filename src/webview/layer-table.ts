@@ -24,7 +24,9 @@ interface Column {
   cell(r: LayerRow, t: LayerTable): unknown;
 }
 
-const stat = (r: LayerRow, c: Criterion, k: 'min' | 'median' | 'max') => score(r.stats[c]?.[k]);
+/** A score cell: '…' while the channels are being scored. */
+const pending = (t: LayerTable, cell: () => unknown) => (t.scoring ? html`<span class="muted" title="Scoring channels…">…</span>` : cell());
+const stat = (r: LayerRow, t: LayerTable, c: Criterion, k: 'min' | 'median' | 'max') => pending(t, () => score(r.stats[c]?.[k]));
 
 const COLUMNS: Column[] = [
   { key: 'name', label: 'Layer', title: 'Layer (node) name', cell: (r) => html`<span class="ellipsis name" dir="rtl" title=${r.name}>${`\u200e${r.name}\u200e`}</span>` },
@@ -32,13 +34,13 @@ const COLUMNS: Column[] = [
   { key: 'channels', label: 'Channels', title: 'Output channels (→ after the plan)', num: true, cell: (r, t) => t.channelsCell(r) },
   { key: 'params', label: 'Params', title: 'Parameters of the layer', num: true, cell: (r) => html`<span title=${int(r.params)}>${si(r.params)}</span>` },
   { key: 'macs', label: 'MACs', title: 'Multiply-accumulates at batch 1', num: true, cell: (r) => html`<span title=${int(r.macs)}>${si(r.macs)}</span>` },
-  { key: 'bn-gamma.min', label: 'γ min', title: 'BatchNorm |γ|: smallest', num: true, cell: (r) => stat(r, 'bn-gamma', 'min') },
-  { key: 'bn-gamma.median', label: 'γ median', title: 'BatchNorm |γ|: median', num: true, cell: (r) => stat(r, 'bn-gamma', 'median') },
-  { key: 'bn-gamma.max', label: 'γ max', title: 'BatchNorm |γ|: largest', num: true, cell: (r) => stat(r, 'bn-gamma', 'max') },
-  { key: 'bn-gamma.below', label: 'γ<1e-2', title: 'Channels with |γ| below 0.01 (below 0.001 / 0.05 in the tooltip)', num: true, cell: (r) => belowCell(r) },
-  { key: 'l1.median', label: 'L1 med', title: 'L1 norm of the filters: median (min–max in the tooltip)', num: true, cell: (r) => rangeCell(r, 'l1') },
-  { key: 'l2.median', label: 'L2 med', title: 'L2 norm of the filters: median (min–max in the tooltip)', num: true, cell: (r) => rangeCell(r, 'l2') },
-  { key: 'fpgm.median', label: 'FPGM med', title: 'Distance to the other filters (geometric median): median', num: true, cell: (r) => rangeCell(r, 'fpgm') },
+  { key: 'bn-gamma.min', label: 'γ min', title: 'BatchNorm |γ|: smallest', num: true, cell: (r, t) => stat(r, t, 'bn-gamma', 'min') },
+  { key: 'bn-gamma.median', label: 'γ median', title: 'BatchNorm |γ|: median', num: true, cell: (r, t) => stat(r, t, 'bn-gamma', 'median') },
+  { key: 'bn-gamma.max', label: 'γ max', title: 'BatchNorm |γ|: largest', num: true, cell: (r, t) => stat(r, t, 'bn-gamma', 'max') },
+  { key: 'bn-gamma.below', label: 'γ<1e-2', title: 'Channels with |γ| below 0.01 (below 0.001 / 0.05 in the tooltip)', num: true, cell: (r, t) => pending(t, () => belowCell(r)) },
+  { key: 'l1.median', label: 'L1 med', title: 'L1 norm of the filters: median (min–max in the tooltip)', num: true, cell: (r, t) => pending(t, () => rangeCell(r, 'l1')) },
+  { key: 'l2.median', label: 'L2 med', title: 'L2 norm of the filters: median (min–max in the tooltip)', num: true, cell: (r, t) => pending(t, () => rangeCell(r, 'l2')) },
+  { key: 'fpgm.median', label: 'FPGM med', title: 'Distance to the other filters (geometric median): median', num: true, cell: (r, t) => pending(t, () => rangeCell(r, 'fpgm')) },
   { key: 'group', label: 'Group', title: 'Coupled channel group', num: true, cell: (r) => (r.groupId === null ? '–' : String(r.groupId)) },
 ];
 
@@ -109,6 +111,8 @@ export class LayerTable extends LitElement {
   /** Channels after the plan, by layer name (from the live preview). */
   @property({ attribute: false }) widths: ReadonlyMap<string, number> = new Map();
   @property({ type: Boolean }) pruneable = true;
+  /** The channels are being scored: score cells show '…' until the rows are fetched again. */
+  @property({ type: Boolean }) scoring = false;
 
   @state() private total = 0;
   @state() private loaded = false;

@@ -37,6 +37,8 @@ export class ModelView extends LitElement {
     css`
       :host { display: block; container: view / inline-size; padding: 12px 16px 24px; max-width: 1800px; }
       header { display: flex; gap: 10px; align-items: baseline; flex-wrap: wrap; margin-bottom: 10px; }
+      header .scoring { display: inline-flex; gap: 6px; align-items: center; align-self: center; }
+      header .scoring vscode-progress-ring { width: 14px; height: 14px; }
       header h1 { font-size: 1.35em; font-weight: 600; margin: 0; min-width: 0; max-width: 100%; }
       .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 8px; margin-bottom: 10px; }
       .metric .value { font-size: 1.35em; font-weight: 600; font-variant-numeric: tabular-nums; }
@@ -78,6 +80,7 @@ export class ModelView extends LitElement {
   @state() private phase: 'loading' | 'ready' | 'failed' = 'loading';
   @state() private loadingStage = 'Opening the model';
   @state() private loadingFraction: number | undefined;
+  @state() private scoringStage: { stage: string; fraction?: number } | undefined;
   @state() private failure: ErrorInfo | undefined;
   @state() private summary: ViewSummary | undefined;
   @state() private plan: ViewPlan = { ...DEFAULT_PLAN };
@@ -120,6 +123,14 @@ export class ModelView extends LitElement {
       this.host.sendPlan(this.plan);
       if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
       if (s.prunableGroupCount > 0) this.schedulePreview(0);
+      if (!s.scored) {
+        // phase 2: the rows are shown; their score statistics follow once the channels are scored
+        const scored = await this.host.request('getSummary', { waitScored: true });
+        performance.mark('onnx-pruner:scored');
+        this.summary = scored;
+        this.scoringStage = undefined;
+        this.table?.reload();
+      }
     } catch (e) {
       if (this.phase !== 'failed') this.fail({ message: (e as Error).message, details: (e as RequestError).details });
     }
@@ -142,6 +153,9 @@ export class ModelView extends LitElement {
         this.loadingFraction = e.fraction;
         break;
       case 'loaded':
+        break;
+      case 'scoring':
+        this.scoringStage = { stage: e.stage, fraction: e.fraction };
         break;
       case 'loadFailed':
         this.fail(e.error);
@@ -254,10 +268,12 @@ export class ModelView extends LitElement {
                 @dismiss-report=${() => { this.run = { kind: 'idle' }; }}></plan-panel>
             </aside>
             <section class="hist card" aria-label="Score distribution">
-              ${this.summary ? html`<score-histograms .host=${this.host} .plan=${this.plan} .layer=${this.focusedLayer} .available=${this.available()}></score-histograms>` : html`<div class="muted">Distributions appear once the model is analysed.</div>`}
+              ${this.summary?.scored
+                ? html`<score-histograms .host=${this.host} .plan=${this.plan} .layer=${this.focusedLayer} .available=${this.available()}></score-histograms>`
+                : html`<div class="muted scoring-note">Distributions appear once the channels are scored.</div>`}
             </section>
             <section class="table" aria-label="Layers">
-              <layer-table .host=${this.host} .plan=${this.plan} .widths=${this.widths}
+              <layer-table .host=${this.host} .plan=${this.plan} .widths=${this.widths} ?scoring=${!this.summary?.scored}
                 @layer-focus=${(e: CustomEvent<{ layer: string }>) => { this.focusedLayer = e.detail.layer; }}
                 @layer-override=${(e: CustomEvent<{ layer: string; value: string }>) => this.setPlan(withOverride(this.plan, e.detail.layer, e.detail.value))}></layer-table>
             </section>
@@ -284,6 +300,9 @@ export class ModelView extends LitElement {
         ${s.producer ? html`<span class="muted">${s.producer}</span>` : nothing}
         <span class="muted">IR ${s.irVersion} · ${opsets}</span>
         <span class="pill outline" title="Execution providers available for validation">${s.providers.map((p) => p.toUpperCase()).join(' · ')}</span>
+        ${s.scored
+          ? nothing
+          : html`<span class="scoring muted" role="status" aria-live="polite"><vscode-progress-ring aria-label="Scoring channels"></vscode-progress-ring>${this.scoringStage?.stage ?? 'Scoring channels'}…</span>`}
       </header>
       <div class="cards">
         <div class="card metric"><div class="label">Parameters</div><div class="value" data-metric="params" data-value=${s.params}>${int(s.params)}</div><div class="sub">${si(s.params)}</div></div>

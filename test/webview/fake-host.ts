@@ -61,6 +61,9 @@ if (q.get('pruned')) {
   summary = { ...summary, fileName: summary.fileName.replace(/\.onnx$/, '.pruned.onnx'), prunedFrom: { source: summary.fileName, widths, criterion: 'bn-gamma' } };
 }
 if (q.get('untrusted')) summary = { ...summary, trusted: false };
+// scoreMs: the two-phase load of a big model: rows without score statistics first, the scores that long after
+const scoreMs = Number(q.get('scoreMs') ?? 0);
+let scoredAt = 0;
 
 window.__messages = [];
 window.__responses = {};
@@ -99,6 +102,15 @@ const loaded = (async () => {
   window.__emit({ type: 'loaded' });
 })();
 loaded.catch(() => {});
+const scored = loaded.then(async () => {
+  for (let t = 0; t < scoreMs; t += 100) {
+    window.__emit({ type: 'scoring', stage: 'Scoring channels (BN γ, L1, L2, FPGM)', fraction: t / scoreMs });
+    await sleep(Math.min(100, scoreMs - t));
+  }
+  scoredAt = performance.now();
+});
+scored.catch(() => {});
+const isScored = () => scoredAt > 0;
 
 async function answer(msg: RequestMessage): Promise<void> {
   try {
@@ -196,21 +208,30 @@ function preview(plan: ViewPlan): PlanPreview {
 
 async function handle(msg: RequestMessage): Promise<unknown> {
   switch (msg.method) {
-    case 'getSummary': return summary;
-    case 'getLayers': return queryLayers(msg.params);
+    case 'getSummary':
+      if (msg.params.waitScored) await scored;
+      return { ...summary, scored: isScored() };
+    case 'getLayers': {
+      const page = queryLayers(msg.params);
+      return isScored() ? page : { ...page, rows: page.rows.map((r) => ({ ...r, stats: {} })) };
+    }
     case 'getHistogram': {
+      await scored;
       const { criterion, layer, log, bins } = msg.params;
       const values = layer ? scores[layer]?.[criterion] ?? [] : layers.filter((l) => l.prunable).flatMap((l) => scores[l.name]?.[criterion] ?? []);
       return histogram(values, bins ?? 40, !!log);
     }
     case 'getLayerDetail': {
+      await scored;
       const l = layers.find((x) => x.name === msg.params.layer);
       if (!l) throw { message: `No layer named ${msg.params.layer}` };
       const g = groups.find((x) => x.id === l.groupId) ?? null;
       const removed = msg.params.plan && g ? decide(msg.params.plan).get(g.id) ?? [] : [];
       return { name: l.name, op: l.op, channels: l.channels, scores: scores[l.name] ?? {}, removed, group: g };
     }
-    case 'previewPlan': return preview(msg.params.plan);
+    case 'previewPlan':
+      await scored;
+      return preview(msg.params.plan);
     case 'prune': {
       const stages = ['Resolving the plan', 'Rewriting tensors', 'Writing the pruned model', 'Validating in ONNX Runtime'];
       for (let i = 0; i < stages.length; i++) {

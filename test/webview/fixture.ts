@@ -188,6 +188,7 @@ export function buildFixture(file: string): ViewFixture {
     advice: bnFused ? ['No BatchNormalization: BN was folded into the convolutions at export. Re-export with training=TrainingMode.PRESERVE and do_constant_folding=False to keep BN γ for Network Slimming.'] : [],
     providers: ['cpu'],
     trusted: true,
+    scored: true,
   };
   return { summary, layers, scores, groups };
 }

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, fixturesDir, startPreview, type Preview } from '../../scripts/webview-preview.ts';
 import type { FromWebview, LayerRow, ToWebview } from '../../src/shared/protocol.ts';
+import { score } from '../../src/webview/format.ts';
 import type { ViewFixture } from './fixture.ts';
 
 const fixture = JSON.parse(fs.readFileSync(path.join(fixturesDir, 'fmnist_bn.json'), 'utf8')) as ViewFixture;
@@ -273,6 +274,32 @@ describe('model view (preview harness)', { skip }, () => {
     assert.equal(await page.locator('.loading progress').count(), 1);
     await page.locator('[data-metric="params"]').waitFor();
     assert.equal(await status.count(), 0);
+    await page.close();
+  });
+
+  test('a big model: the rows show while its channels are scored, then their statistics fill in', async () => {
+    const page = await open({ scoreMs: 2500 });
+    await waitRows(page, fixture.layers.length);
+    const status = page.locator('header .scoring[role="status"]');
+    await status.waitFor();
+    assert.match(await status.textContent() ?? '', /Scoring channels/);
+    const pendingCells = page.locator('layer-table .body .row[data-layer] [role=gridcell] span[title="Scoring channels…"]');
+    assert.ok(await pendingCells.count() >= fixture.layers.length, 'score cells show … while scoring');
+    assert.equal(await page.locator('score-histograms').count(), 0, 'no histogram before the scores');
+    assert.ok(!(await messages(page)).some((m) => m.kind === 'request' && m.method === 'getHistogram'));
+    // once scored: no pending cell, the γ statistics are shown, the histograms come
+    await status.waitFor({ state: 'detached', timeout: 10_000 });
+    await page.waitForFunction(() => {
+      const t = document.querySelector('onnx-model-view')?.shadowRoot?.querySelector('layer-table')?.shadowRoot;
+      return t && t.querySelectorAll('.body .row[data-layer]').length > 0 && !t.querySelector('span[title="Scoring channels…"]');
+    }, undefined, { timeout: 10_000 });
+    const withGamma = fixture.layers.find((l) => l.stats['bn-gamma'])!;
+    const heads = await page.locator('layer-table .row.head [role=columnheader]').allTextContents();
+    const col = heads.findIndex((h) => h.replace(/[▲▼]/g, '').trim() === 'γ median');
+    assert.ok(col >= 0, `γ median column in ${heads.join(' | ')}`);
+    const cell = page.locator(`layer-table .body .row[data-layer="${withGamma.name}"] > [role=gridcell]`).nth(col);
+    assert.equal((await cell.textContent())?.trim(), score(withGamma.stats['bn-gamma']!.median));
+    await page.locator('score-histograms').waitFor();
     await page.close();
   });
 

@@ -168,6 +168,20 @@ export function filterMatrix(graph: Graph, node: NodeProto, cache?: Map<string, 
   return { rows, cols, data };
 }
 
+/** A weighted layer's output channel count (the rows of its filterMatrix) from its weight's dims alone. */
+export function layerChannels(graph: Graph, name: string): number | undefined {
+  const node = graph.byName.get(name);
+  const op = node?.op_type ?? '';
+  if (!node || !WEIGHTED_OPS.has(op) || !node.input[1]) return undefined;
+  const t = graph.constantTensor(node.input[1]);
+  if (!t) return undefined;
+  const dims = tensorDims(t);
+  if (op === 'Conv') return dims[0];
+  if (op === 'Gemm') return dims.length === 2 ? dims[attrInt(node, 'transB', 0) ? 0 : 1] : undefined;
+  if (op === 'MatMul') return dims.length >= 2 ? dims[dims.length - 1] : undefined;
+  return dims.length >= 2 ? dims[1] * attrInt(node, 'group', 1) : undefined;
+}
+
 /** Rows of `w` (shape `dims`) along `axis`: a copy unless axis is 0. */
 function axisMatrix(w: Float32Array, dims: number[], axis: number): FilterMatrix {
   const rows = dims[axis];
@@ -592,9 +606,17 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));
   let fpgmBlock: FpgmBlockFn | undefined;
   let gramTried = opts.fpgmBackend === 'js';
+  // Lets other work on this thread run every ~15 ms (in the extension's worker: the view's requests).
+  let lastYield = performance.now();
+  const breathe = async () => {
+    if (performance.now() - lastYield < 15) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    lastYield = performance.now();
+  };
 
   for (const node of weightedLayers(graph)) {
     throwIfAborted(signal);
+    await breathe();
     const name = node.name ?? '';
     const m = filterMatrix(graph, node, cache);
     if (!m || m.rows === 0) continue;
@@ -629,6 +651,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
   const depth = nodeDepths(graph);
   for (const group of deps.groups) {
     throwIfAborted(signal);
+    await breathe();
     const own = group.layers.filter((l) => layers.get(l)?.channels === group.channels);
     const firstLayer = [...own].sort((a, b) => depth.get(a)! - depth.get(b)!)[0];
     const fpgm = new Float32Array(group.channels);
