@@ -92,7 +92,7 @@ export const WEIGHTED_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul'])
 const PASS_THROUGH = new Set(['Relu', 'Clip', 'LeakyRelu', 'Identity', 'Dropout', 'Cast', 'HardSwish', 'Sigmoid', 'Elu', 'Selu', 'Tanh', 'PRelu']);
 
 export const REEXPORT_ADVICE =
-  'This model has no BatchNormalization: its convolutions have BN folded in (an eval-mode export), so BN γ is not available and the norms are those of the folded weights. ' +
+  'This model has no BatchNormalization, so BN γ is not available. If the network was trained with BN, BN was folded into its convolutions at export (an eval-mode export) and the norms are those of the folded weights. ' +
   'To prune by γ, re-export from PyTorch with torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False).';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
