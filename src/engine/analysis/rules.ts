@@ -335,31 +335,24 @@ function spatialOut(node: NodeProto, inSp: (number | undefined)[] | undefined, k
   });
 }
 
-const pool: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    if (l.axis !== 1) {
-      ctx.freeze(l, `${nodeLabel(node)} pools with channels on axis ${l.axis}, not 1`);
-      return;
-    }
-    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatialOut(node, l.spatial, attrInts(node, 'kernel_shape'), { pool: true })), node);
-  },
-};
+/** Pooling keeps channel i at i; `outSpatial` gives the output's spatial sizes. */
+function poolRule(outSpatial: (node: NodeProto, l: ChannelLayout) => (number | undefined)[] | undefined): OpRule {
+  return {
+    data: [0],
+    apply(ctx, node) {
+      const l = ctx.layout(node.input[0]);
+      if (!l) return;
+      if (l.axis !== 1) {
+        ctx.freeze(l, `${nodeLabel(node)} pools with channels on axis ${l.axis}, not 1`);
+        return;
+      }
+      if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, outSpatial(node, l)), node);
+    },
+  };
+}
 
-const globalPool: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    if (l.axis !== 1) {
-      ctx.freeze(l, `${nodeLabel(node)} pools with channels on axis ${l.axis}, not 1`);
-      return;
-    }
-    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, new Array<number>(l.rank - 2).fill(1)), node);
-  },
-};
+const pool = poolRule((node, l) => spatialOut(node, l.spatial, attrInts(node, 'kernel_shape'), { pool: true }));
+const globalPool = poolRule((_node, l) => new Array<number>(l.rank - 2).fill(1));
 
 const pad: OpRule = {
   data: [0],
