@@ -10,6 +10,9 @@ import { modelViewHtml, webviewOptions } from './webviewHtml.ts';
 
 export const VIEW_TYPE = 'onnxPruner.modelView';
 
+/** Scoring starts when a view has its first rows, or this long after the structure is loaded. */
+const SCORE_AFTER_MS = 1000;
+
 export class ModelDocument implements vscode.CustomDocument {
   readonly path: string;
   /** The plan last set in one of this model's views (used by "Export Pruning Plan…"). */
@@ -19,6 +22,8 @@ export class ModelDocument implements vscode.CustomDocument {
   /** Resolves when the channels are scored (phase 2, started as soon as `summary` resolves). */
   scored: Promise<ViewSummary> | undefined;
   private latest: ViewSummary | undefined;
+  private started = 0;
+  private scoreTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly loadEvents: ViewEvent[] = [];
   private readonly listeners = new Set<(e: ViewEvent) => void>();
   private readonly cancel = new AbortController();
@@ -42,7 +47,10 @@ export class ModelDocument implements vscode.CustomDocument {
             this.output.info(`Loaded ${path.basename(this.path)} in ${Date.now() - started} ms: ${s.layerCount} layers, ${s.prunableGroupCount}/${s.groupCount} prunable groups`);
             this.latest = s;
             this.emit({ type: 'loaded' });
-            this.score(started);
+            // Scoring takes every core for a moment: it starts once a view has its first rows (the
+            // webview starting up is not slowed down by it), or after a second without one.
+            this.scoreTimer = setTimeout(() => this.startScoring(), SCORE_AFTER_MS);
+            this.started = started;
             return s;
           },
           (e: EngineRequestError) => {
@@ -57,7 +65,10 @@ export class ModelDocument implements vscode.CustomDocument {
   }
 
   /** Phase 2: channel scores, reported as `scoring` events; a failure fails the views like a load failure. */
-  private score(started: number): void {
+  startScoring(): void {
+    if (this.scored || !this.summary || this.cancel.signal.aborted) return;
+    clearTimeout(this.scoreTimer);
+    const started = this.started;
     this.scored = this.engine
       .request('score', { path: this.path }, {
         signal: this.cancel.signal,
@@ -81,7 +92,10 @@ export class ModelDocument implements vscode.CustomDocument {
   /** The summary as of now (scored or not), once the structure is loaded. */
   async current(waitScored = false): Promise<ViewSummary> {
     const s = await this.load();
-    if (waitScored) return this.scored ?? s;
+    if (waitScored) {
+      this.startScoring();
+      return this.scored ?? s;
+    }
     return this.latest ?? s;
   }
 
@@ -97,6 +111,7 @@ export class ModelDocument implements vscode.CustomDocument {
   }
 
   dispose(): void {
+    clearTimeout(this.scoreTimer);
     this.cancel.abort();
     this.listeners.clear();
     void this.engine.request('close', { path: this.path }).catch(() => {});
@@ -213,9 +228,12 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         const s = await doc.current(msg.params.waitScored === true);
         return { ...s, providers: await this.providers(), trusted: vscode.workspace.isTrusted };
       }
-      case 'getLayers':
+      case 'getLayers': {
         await doc.load();
-        return this.engine.request('getLayers', { path: p, query: msg.params }, { signal });
+        const page = await this.engine.request('getLayers', { path: p, query: msg.params }, { signal });
+        setImmediate(() => doc.startScoring());
+        return page;
+      }
       case 'getHistogram':
         await doc.load();
         return this.engine.request('getHistogram', { path: p, ...msg.params }, { signal });
