@@ -17,6 +17,12 @@ export interface CodeServerOptions {
   env?: Record<string, string>;
   /** How long to wait for /healthz. Default 60 s. */
   startTimeoutMs?: number;
+  /**
+   * Workspace trust on: the folder opens untrusted, in Restricted Mode, without the start-up
+   * "Do you trust the authors" dialog (trust is granted through the UI). Default false: trust
+   * is disabled and every workspace is trusted.
+   */
+  workspaceTrust?: boolean;
 }
 
 export interface CodeServer {
@@ -82,6 +88,13 @@ const quietSettings: Record<string, unknown> = {
   'window.restoreWindows': 'none',
 };
 
+/** With workspace trust on: no modal prompt at start-up, files from outside the folder open directly. */
+const restrictedModeSettings: Record<string, unknown> = {
+  'security.workspace.trust.enabled': true,
+  'security.workspace.trust.startupPrompt': 'never',
+  'security.workspace.trust.untrustedFiles': 'open',
+};
+
 function sanitize(label: string): string {
   return label.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60) || 'run';
 }
@@ -104,7 +117,7 @@ export async function startCodeServer(opts: CodeServerOptions = {}): Promise<Cod
   fs.mkdirSync(path.join(dirs.data, 'User'), { recursive: true });
   fs.writeFileSync(
     path.join(dirs.data, 'User', 'settings.json'),
-    JSON.stringify({ ...quietSettings, ...opts.settings }, null, 2),
+    JSON.stringify({ ...quietSettings, ...(opts.workspaceTrust ? restrictedModeSettings : {}), ...opts.settings }, null, 2),
   );
   const port = await freePort();
   const configFile = path.join(runDir, 'config.yaml');
@@ -120,10 +133,10 @@ export async function startCodeServer(opts: CodeServerOptions = {}): Promise<Cod
     '--extensions-dir', dirs.ext,
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
     '--disable-getting-started-override',
     '--disable-file-downloads',
   ];
+  if (!opts.workspaceTrust) args.push('--disable-workspace-trust');
   // detached: the child calls setsid(), so its pid is the id of a new process group.
   const child = spawn(bin, args, {
     cwd: repoRoot,

@@ -17,7 +17,10 @@
 //     costs 5-15 s, so group related checks in one workbench;
 //   - helpers: openFileFromExplorer, explorerContextMenu, runPaletteCommand, waitForExtension
 //     (waits until a command title is registered), webviewFrame (content of a webview inside its
-//     two iframes), screenshot (→ .test-artifacts/<name>.png), refreshExplorer;
+//     two iframes), screenshot (→ .test-artifacts/<name>.png), refreshExplorer; to assert what is
+//     offered (or not): explorerContextMenuLabels, paletteLabels;
+//   - workspace trust is off (every folder trusted) unless `withWorkbench({ workspaceTrust: true })`:
+//     then the folder opens untrusted, in Restricted Mode (test/ui/trust.test.ts);
 //   - a failing withWorkbench saves .test-artifacts/<label>-failure.png and keeps code-server's
 //     logs under .test-artifacts/logs/;
 //   - run: `npm run test:ui` (files run one at a time).

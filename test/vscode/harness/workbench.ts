@@ -154,6 +154,27 @@ function escapeRegExp(s: string): string {
 }
 
 /**
+ * The labels the command palette lists for `text` (typed after `>`), read once the row titled
+ * `until` shows (the list fills as extensions register). Leaves the palette open: close it with
+ * Escape after any screenshot.
+ */
+export async function paletteLabels(page: Page, text: string, until: string, timeoutMs = 30_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await openPalette(page, text);
+    try {
+      await paletteRow(page, until).waitFor({ timeout: 5000 });
+      const labels = await page.locator('.quick-input-list .monaco-list-row .label-name').allTextContents();
+      return labels.map((l) => l.trim());
+    } catch (e) {
+      await page.keyboard.press('Escape');
+      if (Date.now() > deadline) throw new Error(`the palette never listed "${until}" for "${text}"`, { cause: e });
+      await page.waitForTimeout(1000);
+    }
+  }
+}
+
+/**
  * Runs a command by its palette title, e.g. "ONNX Pruner: Open Model" (the row whose label is
  * exactly the title, with or without its category prefix).
  */
@@ -227,6 +248,28 @@ export async function explorerContextMenu(page: Page, fileName: string, itemTitl
       if (Date.now() > deadline) {
         throw new Error(`explorer context menu of ${fileName} has no usable item "${itemTitle}"`, { cause: e });
       }
+      await page.waitForTimeout(500);
+    }
+  }
+}
+
+/**
+ * The item labels of a file's explorer context menu, read once the item `until` shows (items an
+ * extension contributes appear once it is registered; until then this retries with a fresh
+ * menu). Leaves the menu open: close it with Escape after any screenshot.
+ */
+export async function explorerContextMenuLabels(page: Page, fileName: string, until: string, timeoutMs = 30_000): Promise<string[]> {
+  const row = await findExplorerItem(page, fileName);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await row.click({ button: 'right' });
+    try {
+      await page.locator('.monaco-menu .action-item', { hasText: until }).first().waitFor({ timeout: 5000 });
+      const labels = await page.locator('.monaco-menu .action-item .action-label').allTextContents();
+      return labels.map((l) => l.trim()).filter(Boolean);
+    } catch (e) {
+      await page.keyboard.press('Escape');
+      if (Date.now() > deadline) throw new Error(`explorer context menu of ${fileName} never showed "${until}"`, { cause: e });
       await page.waitForTimeout(500);
     }
   }
