@@ -42,7 +42,14 @@ export function gammaStats(file: string, bnName: string): { min: number; median:
 /** The performance mark src/webview/layer-table.ts sets when its first rows are painted (FIRST_ROWS_MARK there). */
 const FIRST_ROWS_MARK = 'onnx-pruner:first-rows';
 
-export interface OpenTimes { tab: number; webview: number; summary: number; firstRow: number; firstRowMark: number; marks: Record<string, number> }
+export interface OpenTimes { tab: number; webview: number; summary: number; firstRow: number; firstRowMark: number; marks: Record<string, number>; clickAt: number }
+
+/** The webview's performance marks (onnx-pruner:*), in ms from `t0` (a wall-clock time). */
+export async function webviewMarks(view: FrameLocator, t0: number): Promise<Record<string, number>> {
+  const marks = await view.locator('body').evaluate(() => Object.fromEntries(performance.getEntriesByType('mark')
+    .filter((m) => m.name.startsWith('onnx-pruner:')).map((m) => [m.name.slice('onnx-pruner:'.length), performance.timeOrigin + m.startTime])));
+  return Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, Math.round(v - t0)]));
+}
 
 /**
  * Opens the model (`open`: the double-click in the explorer) and returns the milliseconds from
@@ -75,7 +82,7 @@ export async function openAndTime(page: Page, open: () => Promise<void>, view: F
   const mark = marks[FIRST_ROWS_MARK.slice('onnx-pruner:'.length)];
   assert.ok(mark, 'the webview marked its first rows');
   const rel = Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, Math.round(v - t0)]));
-  return { tab: tab - t0, webview: webview - t0, summary: summary - t0, firstRow: firstRow - t0, firstRowMark: mark - t0, marks: rel };
+  return { tab: tab - t0, webview: webview - t0, summary: summary - t0, firstRow: firstRow - t0, firstRowMark: mark - t0, marks: rel, clickAt: t0 };
 }
 
 /** The summary cards equal `inspect --json`, both the exact value and the formatted text. */
