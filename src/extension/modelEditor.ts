@@ -2,7 +2,7 @@
 // worker; the view asks for what it shows through the typed protocol in src/shared/protocol.ts.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { parseFromWebview, type FromWebview, type RequestMessage, type ToWebview, type ViewEvent, type ViewPlan, type ViewSummary } from '../shared/protocol.ts';
+import { FIRST_LAYER_QUERY, parseFromWebview, type FromWebview, type RequestMessage, type ToWebview, type ViewEvent, type ViewPlan, type ViewSummary } from '../shared/protocol.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
 import type { Output } from './output.ts';
 import { readSettings } from './settings.ts';
@@ -177,6 +177,17 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
 
     const post = (m: ToWebview) => void webview.postMessage(m);
     const inflight = new Map<number, AbortController>();
+    let disposed = false;
+    // The first screen (summary and heaviest layers) goes to the view as soon as the structure is
+    // loaded, without waiting for the view to ask: VS Code delivers it when the view has loaded.
+    void (async () => {
+      const summary = await doc.current();
+      const page = await this.engine.request('getLayers', { path: doc.path, query: FIRST_LAYER_QUERY });
+      const view = { ...summary, providers: await this.providers(), trusted: vscode.workspace.isTrusted };
+      if (!disposed) post({ kind: 'event', event: { type: 'firstScreen', summary: view, query: FIRST_LAYER_QUERY, page } });
+    })().catch(() => {
+      // the view asks for the same things itself and shows any error then
+    });
     const disposables: vscode.Disposable[] = [
       doc.subscribe((event) => post({ kind: 'event', event })),
       panel.onDidChangeViewState(() => {
@@ -214,6 +225,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       }),
     ];
     panel.onDidDispose(() => {
+      disposed = true;
       for (const c of inflight.values()) c.abort();
       for (const d of disposables) d.dispose();
       set!.delete(panel);

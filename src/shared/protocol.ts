@@ -81,6 +81,11 @@ export interface LayerQuery {
 
 export interface LayerPage { total: number; offset: number; rows: LayerRow[] }
 
+/** Rows per page of the layer table. */
+export const LAYER_PAGE = 100;
+/** The table's first query when the view has no saved sort or filter: heaviest layers first. */
+export const FIRST_LAYER_QUERY: LayerQuery = { offset: 0, limit: LAYER_PAGE, sort: { key: 'macs', descending: true } };
+
 export interface Histogram { edges: number[]; counts: number[]; log: boolean }
 
 export interface GroupInfo {
@@ -160,6 +165,11 @@ export type ViewEvent =
   | { type: 'loading'; stage: string; fraction?: number }
   | { type: 'loaded' }
   | { type: 'loadFailed'; error: ErrorInfo }
+  /**
+   * What a new view shows first, sent by the host once the model's structure is loaded, without
+   * waiting to be asked (VS Code holds it until the view has loaded): saves a round trip.
+   */
+  | { type: 'firstScreen'; summary: ViewSummary; query: LayerQuery; page: LayerPage }
   /** Progress of phase 2 (channel scores), after the rows are shown. */
   | { type: 'scoring'; stage: string; fraction?: number }
   | { type: 'progress'; requestId: number; stage: string; fraction?: number }

@@ -6,13 +6,13 @@ import { customElement, property, state, query } from 'lit/decorators.js';
 import '@lit-labs/virtualizer';
 import type { LitVirtualizer } from '@lit-labs/virtualizer/LitVirtualizer.js';
 import type { RangeChangedEvent } from '@lit-labs/virtualizer/events.js';
-import type { Criterion, LayerRow, SortKey, ViewPlan } from '../shared/protocol.ts';
+import { FIRST_LAYER_QUERY, LAYER_PAGE, type Criterion, type LayerPage, type LayerQuery, type LayerRow, type SortKey, type ViewPlan } from '../shared/protocol.ts';
 import type { HostClient } from './host.ts';
 import { int, score, si } from './format.ts';
 import { base } from './styles.ts';
 import './layer-detail.ts';
 
-export const PAGE = 100;
+export const PAGE = LAYER_PAGE;
 /** performance.mark name: the first layer rows are rendered (read by the view benchmark). */
 export const FIRST_ROWS_MARK = 'onnx-pruner:first-rows';
 
@@ -116,7 +116,7 @@ export class LayerTable extends LitElement {
 
   @state() private total = 0;
   @state() private loaded = false;
-  @state() private sort: { key: SortKey; descending: boolean } = { key: 'macs', descending: true };
+  @state() private sort: { key: SortKey; descending: boolean } = { ...FIRST_LAYER_QUERY.sort! };
   @state() private filter = '';
   @state() private expanded = new Set<string>();
   @state() private focusIndex = 0;
@@ -159,6 +159,16 @@ export class LayerTable extends LitElement {
     this.loadPage(0);
   }
 
+  /**
+   * The first page the host sent ahead of the view's own request: shown when it answers the query
+   * this table is about to make (no rows yet, same sort, no filter). The request's answer follows.
+   */
+  offerFirstPage(q: LayerQuery, page: LayerPage): void {
+    if (this.loaded || this.filter || q.offset !== 0 || q.limit !== PAGE || q.filter) return;
+    if (q.sort?.key !== this.sort.key || q.sort.descending !== this.sort.descending) return;
+    this.applyPage(page);
+  }
+
   private async loadPage(page: number): Promise<void> {
     if (this.loadingPages.has(page)) return;
     this.loadingPages.add(page);
@@ -166,22 +176,27 @@ export class LayerTable extends LitElement {
     try {
       const res = await this.host.request('getLayers', { offset: page * PAGE, limit: PAGE, sort: this.sort, filter: this.filter || undefined });
       if (gen !== this.generation) return;
-      res.rows.forEach((r, i) => this.rows.set(res.offset + i, r));
-      const focused = this.rows.get(this.focusIndex);
-      if (page === 0 && focused) this.dispatchEvent(new CustomEvent('layer-focus', { detail: { layer: focused.name }, bubbles: true, composed: true }));
-      if (res.total !== this.total) {
-        this.total = res.total;
-        this.focusIndex = Math.min(this.focusIndex, Math.max(0, res.total - 1));
-      }
-      this.loaded = true;
-      this.error = '';
-      this.version++;
-      this.dispatchEvent(new CustomEvent('rows-loaded', { detail: { total: res.total }, bubbles: true, composed: true }));
-      if (res.rows.length && !performance.getEntriesByName(FIRST_ROWS_MARK).length) void this.markFirstRows();
+      this.applyPage(res);
     } catch (e) {
       if (gen === this.generation) this.error = (e as Error).message;
+    } finally {
       this.loadingPages.delete(page);
     }
+  }
+
+  private applyPage(res: LayerPage): void {
+    res.rows.forEach((r, i) => this.rows.set(res.offset + i, r));
+    const focused = this.rows.get(this.focusIndex);
+    if (res.offset === 0 && focused) this.dispatchEvent(new CustomEvent('layer-focus', { detail: { layer: focused.name }, bubbles: true, composed: true }));
+    if (res.total !== this.total) {
+      this.total = res.total;
+      this.focusIndex = Math.min(this.focusIndex, Math.max(0, res.total - 1));
+    }
+    this.loaded = true;
+    this.error = '';
+    this.version++;
+    this.dispatchEvent(new CustomEvent('rows-loaded', { detail: { total: res.total }, bubbles: true, composed: true }));
+    if (res.rows.length && !performance.getEntriesByName(FIRST_ROWS_MARK).length) void this.markFirstRows();
   }
 
   /** A performance mark when the first rows are on screen (after render and the next frame), for the benchmark. */

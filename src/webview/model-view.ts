@@ -92,6 +92,8 @@ export class ModelView extends LitElement {
   @state() private frozenRows: LayerRow[] = [];
 
   @query('layer-table') private table?: LayerTable;
+  /** The first page pushed by the host, handed to the table once it is rendered. */
+  private firstScreen: Extract<ViewEvent, { type: 'firstScreen' }> | undefined;
 
   private planRestored = false;
   private previewTimer: ReturnType<typeof setTimeout> | undefined;
@@ -116,13 +118,7 @@ export class ModelView extends LitElement {
   private async loadSummary(): Promise<void> {
     try {
       const s = await this.host.request('getSummary', {});
-      performance.mark('onnx-pruner:summary');
-      this.summary = s;
-      this.phase = 'ready';
-      if (!this.planRestored && s.bnCount === 0 && this.plan.criterion === 'bn-gamma') this.plan = { ...this.plan, criterion: 'l1' };
-      this.host.sendPlan(this.plan);
-      if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
-      if (s.prunableGroupCount > 0) this.schedulePreview(0);
+      this.showSummary(s);
       if (!s.scored) {
         // phase 2: the rows are shown; their score statistics follow once the channels are scored
         const scored = await this.host.request('getSummary', { waitScored: true });
@@ -134,6 +130,25 @@ export class ModelView extends LitElement {
     } catch (e) {
       if (this.phase !== 'failed') this.fail({ message: (e as Error).message, details: (e as RequestError).details });
     }
+  }
+
+  override updated(): void {
+    if (this.firstScreen && this.table) {
+      this.table.offerFirstPage(this.firstScreen.query, this.firstScreen.page);
+      this.firstScreen = undefined;
+    }
+  }
+
+  /** The summary's first arrival (pushed by the host or answered): the view becomes ready. */
+  private showSummary(s: ViewSummary): void {
+    if (this.summary) return;
+    performance.mark('onnx-pruner:summary');
+    this.summary = s;
+    this.phase = 'ready';
+    if (!this.planRestored && s.bnCount === 0 && this.plan.criterion === 'bn-gamma') this.plan = { ...this.plan, criterion: 'l1' };
+    this.host.sendPlan(this.plan);
+    if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
+    if (s.prunableGroupCount > 0) this.schedulePreview(0);
   }
 
   private async loadFrozenReasons(): Promise<void> {
@@ -156,6 +171,11 @@ export class ModelView extends LitElement {
         break;
       case 'scoring':
         this.scoringStage = { stage: e.stage, fraction: e.fraction };
+        break;
+      case 'firstScreen':
+        this.showSummary(e.summary);
+        if (this.table) this.table.offerFirstPage(e.query, e.page);
+        else this.firstScreen = e;
         break;
       case 'loadFailed':
         this.fail(e.error);

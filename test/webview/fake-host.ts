@@ -100,6 +100,11 @@ const loaded = (async () => {
     throw error;
   }
   window.__emit({ type: 'loaded' });
+  // push=1: the host sends the first screen unasked, as the extension does; answers come `slowAnswersMs` late
+  if (q.get('push')) {
+    const query = { offset: 0, limit: 100, sort: { key: 'macs' as const, descending: true } };
+    window.__emit({ type: 'firstScreen', summary: { ...summary, scored: false }, query, page: queryLayers(query) });
+  }
 })();
 loaded.catch(() => {});
 const scored = loaded.then(async () => {
@@ -115,7 +120,7 @@ const isScored = () => scoredAt > 0;
 async function answer(msg: RequestMessage): Promise<void> {
   try {
     await loaded;
-    await sleep(delay);
+    await sleep(delay + Number(q.get('slowAnswersMs') ?? 0));
     const result = await handle(msg);
     if (cancelled.has(msg.id)) throw { message: 'Cancelled', cancelled: true };
     toView({ kind: 'response', id: msg.id, ok: true, result });

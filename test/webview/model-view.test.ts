@@ -303,6 +303,15 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('the first screen pushed by the host shows without waiting for answers', async () => {
+    const page = await open({ push: 1, slowAnswersMs: 5000 });
+    await waitRows(page, fixture.layers.length);
+    await page.locator('[data-metric="params"]').waitFor({ timeout: 1000 });
+    assert.equal(Number(await page.locator('[data-metric="params"]').getAttribute('data-value')), fixture.summary.params);
+    assert.deepEqual(await responses(page), {}, 'shown before any answer came');
+    await page.close();
+  });
+
   test('a model that fails to load says what and where', async () => {
     const page = await open({ fail: 1 });
     const alert = page.locator('.failed[role="alert"]');
