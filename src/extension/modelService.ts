@@ -4,6 +4,7 @@
 // (load, graph, shapes, cost, coupled groups: the rows without score statistics), then `score`
 // (BN γ, L1, L2, FPGM and their statistics). No vscode import: the worker thread runs it, and
 // tests can call it directly.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { computeImportance, layerChannels, type ModelImportance } from '../engine/analysis/importance.ts';
 import { analyzeDependencies } from '../engine/analysis/groups.ts';
@@ -98,7 +99,8 @@ export class ModelService {
     if (this.scores) return;
     const { signal, progress } = ctx;
     progress('Scoring channels (BN γ, L1, L2, FPGM)', 0.6);
-    const importance = await computeImportance(this.graph, this.deps, { signal });
+    // one core is left to VS Code's UI while the channels are scored
+    const importance = await computeImportance(this.graph, this.deps, { signal, threads: Math.max(1, os.availableParallelism() - 1) });
     throwIfAborted(signal);
     progress('Computing statistics', 0.9);
     const stats = importanceStats(importance);

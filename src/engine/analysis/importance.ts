@@ -84,6 +84,8 @@ export interface ImportanceOptions {
   signal?: AbortSignal;
   /** FPGM backend: 'auto' (ONNX Runtime for large layers when it loads, else JavaScript) or 'js'. */
   fpgmBackend?: 'auto' | 'js';
+  /** ONNX Runtime threads for FPGM (default: every core, at most 4). The editor leaves one core to the UI. */
+  threads?: number;
 }
 
 export const WEIGHTED_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
@@ -328,7 +330,7 @@ type FpgmBlockFn = (
   diagonal: boolean,
 ) => Promise<{ rowSums: Float32Array; colSums: Float32Array }>;
 
-let fpgmPromise: Promise<FpgmBlockFn | undefined> | undefined;
+const fpgmSessions = new Map<number, Promise<FpgmBlockFn | undefined>>();
 
 /** The distance graph of one FPGM block (opset 13), as ONNX bytes. */
 function fpgmBlockGraph(diagonal: boolean): Uint8Array {
@@ -381,12 +383,18 @@ function fpgmBlockGraph(diagonal: boolean): Uint8Array {
   return ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
 }
 
-/** The two FPGM block sessions (off-diagonal and diagonal); undefined when ONNX Runtime cannot be loaded. */
-async function ortFpgm(): Promise<FpgmBlockFn | undefined> {
-  fpgmPromise ??= (async () => {
+/** Default ONNX Runtime threads for FPGM: every core, at most 4. */
+export function defaultFpgmThreads(): number {
+  return Math.max(1, Math.min(4, os.availableParallelism()));
+}
+
+/** The two FPGM block sessions (off-diagonal and diagonal) on `threads` threads; undefined when ONNX Runtime cannot be loaded. */
+async function ortFpgm(threads: number): Promise<FpgmBlockFn | undefined> {
+  let sessions = fpgmSessions.get(threads);
+  if (sessions) return sessions;
+  sessions = (async (): Promise<FpgmBlockFn | undefined> => {
     try {
       const ort = await loadOrt();
-      const threads = Math.max(1, Math.min(4, os.availableParallelism()));
       const options = {
         intraOpNumThreads: threads,
         graphOptimizationLevel: 'all' as const,
@@ -409,7 +417,8 @@ async function ortFpgm(): Promise<FpgmBlockFn | undefined> {
       return undefined;
     }
   })();
-  return fpgmPromise;
+  fpgmSessions.set(threads, sessions);
+  return sessions;
 }
 
 /** Every weighted layer with a constant weight, in topological order. */
@@ -628,7 +637,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     let fpgm: Float32Array;
     if (m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS && !gramTried) {
       gramTried = true;
-      fpgmBlock = await ortFpgm();
+      fpgmBlock = await ortFpgm(Math.max(1, Math.floor(opts.threads ?? defaultFpgmThreads())));
     }
     if (fpgmBlock && m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS) fpgm = await fpgmOrt(m, sq, fpgmBlock, signal);
     else fpgm = fpgmScores(m, sq, signal);
