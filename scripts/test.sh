@@ -5,6 +5,7 @@
 #   lint, typecheck, schema check, build   (each counts as one check)
 #   engine tests        node:test   test/engine/*.test.ts
 #   extension host      mocha       test/vscode/suite/*.test.ts (VS Code desktop or code-server)
+#   webview             node:test   test/webview/*.test.ts (the model view against a fake host, in chromium)
 #   UI                  node:test   test/ui/*.test.ts (code-server + Playwright + chromium)
 # A stage that cannot run on this machine is skipped with the reason. Ends with one line
 # `summary: N passed, M failed, K skipped` and exits non-zero if anything failed.
@@ -19,7 +20,7 @@ mkdir -p "$LOGS"
 
 PASSED=0 FAILED=0 SKIPPED=0
 TIMINGS=()
-STAGES="${TEST_STAGES:-lint typecheck schema build engine vscode ui}"
+STAGES="${TEST_STAGES:-lint typecheck schema build engine vscode webview ui}"
 wants() { [[ " $STAGES " == *" $1 "* ]]; }
 
 header() { printf '\n==== %s ====\n' "$1"; STAGE_START=$(date +%s); }
@@ -99,7 +100,7 @@ fi
 
 # ---- VS Code environment ---------------------------------------------------------------------
 VSCODE_SKIP=""
-if wants vscode || wants ui; then
+if wants vscode || wants webview || wants ui; then
   if [[ $BUILD_OK == 0 ]]; then
     VSCODE_SKIP="the build failed"
   elif [[ "${ONNX_PRUNER_SKIP_SETUP:-}" != 1 ]]; then
@@ -130,6 +131,13 @@ if wants vscode; then
       FAILED=$((FAILED + 1)); timing vscode "FAILED (no result line, exit $rc)"
     fi
   fi
+fi
+
+# ---- webview tests (the model view in chromium, fed by the preview harness's fake host) -------
+if wants webview; then
+  header "webview tests: test/webview/*.test.ts (chromium)"
+  # Each test file skips itself, with the reason, when chromium is missing.
+  run_node_tests webview test/webview/**/*.test.ts
 fi
 
 # ---- UI tests --------------------------------------------------------------------------------
