@@ -69,13 +69,6 @@ export class ModelService {
     this.buildSummary();
   }
 
-  /** Both phases: a service with every score. */
-  static async open(file: string, ctx: JobContext): Promise<ModelService> {
-    const s = await ModelService.openStructure(file, ctx);
-    await s.score(ctx);
-    return s;
-  }
-
   /** Phase 1: load, index, shapes and cost, coupled groups. Rows and summary are ready; scores are not. */
   static async openStructure(file: string, ctx: JobContext): Promise<ModelService> {
     const { signal, progress } = ctx;
