@@ -19,7 +19,7 @@ export class ModelDocument implements vscode.CustomDocument {
   plan: ViewPlan | undefined;
   /** Resolves when the worker has loaded the model and found its coupled channels (the rows can show). */
   summary: Promise<ViewSummary> | undefined;
-  /** Resolves when the channels are scored (phase 2, started as soon as `summary` resolves). */
+  /** Resolves when the channels are scored (phase 2: `startScoring`, once a view has its rows). */
   scored: Promise<ViewSummary> | undefined;
   private latest: ViewSummary | undefined;
   private started = 0;
@@ -181,10 +181,9 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     // The first screen (summary and heaviest layers) goes to the view as soon as the structure is
     // loaded, without waiting for the view to ask: VS Code delivers it when the view has loaded.
     void (async () => {
-      const summary = await doc.current();
+      const summary = await this.viewSummary(doc);
       const page = await this.engine.request('getLayers', { path: doc.path, query: FIRST_LAYER_QUERY });
-      const view = { ...summary, providers: await this.providers(), trusted: vscode.workspace.isTrusted };
-      if (!disposed) post({ kind: 'event', event: { type: 'firstScreen', summary: view, query: FIRST_LAYER_QUERY, page } });
+      if (!disposed) post({ kind: 'event', event: { type: 'firstScreen', summary, query: FIRST_LAYER_QUERY, page } });
     })().catch(() => {
       // the view asks for the same things itself and shows any error then
     });
@@ -236,10 +235,8 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
   private async answer(doc: ModelDocument, msg: RequestMessage, signal: AbortSignal, progress: (stage: string, fraction?: number) => void): Promise<unknown> {
     const p = doc.path;
     switch (msg.method) {
-      case 'getSummary': {
-        const s = await doc.current(msg.params.waitScored === true);
-        return { ...s, providers: await this.providers(), trusted: vscode.workspace.isTrusted };
-      }
+      case 'getSummary':
+        return this.viewSummary(doc, msg.params.waitScored === true);
       case 'getLayers': {
         await doc.load();
         const page = await this.engine.request('getLayers', { path: p, query: msg.params }, { signal });
@@ -273,6 +270,12 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         return null;
       }
     }
+  }
+
+  /** The summary as a view shows it: with this machine's execution providers and the workspace's trust. */
+  private async viewSummary(doc: ModelDocument, waitScored = false): Promise<ViewSummary> {
+    const s = await doc.current(waitScored);
+    return { ...s, providers: await this.providers(), trusted: vscode.workspace.isTrusted };
   }
 
   private providersCache: Promise<string[]> | undefined;
