@@ -17,6 +17,7 @@ import type { ChannelGroup, DependencyAnalysis } from '../../src/engine/analysis
 import { histogram, importanceStats, layerChannelScores, linearEdges, logEdges, quantile, scoreStats } from '../../src/engine/analysis/stats.ts';
 import { ModelBuilder, prng } from '../helpers/modelBuilder.ts';
 import { fmnistBn, fmnistFused, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+import { moduleName } from '../helpers/torchNames.ts';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-6) => {
   assert.equal(a.length, b.length, 'length');
@@ -232,16 +233,6 @@ describe('statistics', () => {
   });
 });
 
-/** PyTorch module path from a torch.onnx export node name: '/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1'. */
-export function moduleName(onnxName: string): string {
-  const segs = onnxName.split('/').filter(Boolean).slice(0, -1);
-  const out: string[] = [];
-  for (const s of segs) {
-    if (out.length && s.startsWith(out[out.length - 1] + '.')) out[out.length - 1] = s;
-    else out.push(s);
-  }
-  return out.join('.');
-}
 
 /** Indices of the top floor(n/2) scores, sorted ascending. */
 function topHalf(s: Float32Array): number[] {

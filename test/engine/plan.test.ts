@@ -18,6 +18,7 @@ import type { PruningPlan } from '../../src/engine/prune/types.ts';
 import { PrunerError } from '../../src/engine/errors.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { allSharedModels, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+import { moduleName } from '../helpers/torchNames.ts';
 
 /** Hand-made groups with given scores (same values for every criterion unless given). */
 function fixture(spec: { layer: string; scores: number[]; gamma?: number[] | null; divisor?: number; prunable?: boolean }[]): { deps: DependencyAnalysis; imp: ModelImportance } {
@@ -273,17 +274,6 @@ describe('preview', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
-
-/** PyTorch module path from a torch.onnx export node name: '/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1'. */
-function moduleName(onnxName: string): string {
-  const segs = onnxName.split('/').filter(Boolean).slice(0, -1);
-  const out: string[] = [];
-  for (const s of segs) {
-    if (out.length && s.startsWith(out[out.length - 1] + '.')) out[out.length - 1] = s;
-    else out.push(s);
-  }
-  return out.join('.');
-}
 
 interface Reference {
   params_before: number;
