@@ -233,7 +233,6 @@ describe('statistics', () => {
   });
 });
 
-
 /** Indices of the top floor(n/2) scores, sorted ascending. */
 function topHalf(s: Float32Array): number[] {
   const k = Math.floor(s.length * (1 - 0.5));
