@@ -18,6 +18,8 @@ import { chooseOutputPath, type OutputPathOptions } from './output-path.ts';
 import type { PruneReport } from './report.ts';
 import { previewPlan, type PlanPreview } from './preview.ts';
 import type { PruningPlan } from './types.ts';
+import type { InputSet } from '../data/types.ts';
+import type { RecoverMode } from '../recovery/types.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -31,6 +33,12 @@ export interface PruneOptions extends OutputPathOptions {
   gammaThreshold?: number;
   /** Exact compensation at padded borders with a constant correction tensor and an Add node (default false: the graph keeps its nodes). */
   borderCorrection?: boolean;
+  /** Calibration inputs for recovery and data-driven criteria (never used for the evaluation). */
+  calibration?: InputSet;
+  /** Evaluation inputs (labelled or not) for the report's accuracy or agreement. */
+  evaluation?: InputSet;
+  /** Recovery after the surgery (default `auto`). */
+  recover?: RecoverMode;
   signal?: AbortSignal;
   /** Called at each stage: loading, analysing, scoring, planning, pruning, writing, validating, done. */
   onProgress?: (stage: string, fraction?: number) => void;
