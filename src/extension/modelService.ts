@@ -17,6 +17,7 @@ import { loadModel } from '../engine/onnx/model.ts';
 import { resolvePlan } from '../engine/prune/plan.ts';
 import { preparePreview, previewPlan } from '../engine/prune/preview.ts';
 import { pruneModel } from '../engine/prune/prune.ts';
+import { planEffect } from '../engine/prune/plan-effect.ts';
 import type { PruningPlan } from '../engine/prune/types.ts';
 import { computeCost } from '../engine/graph/cost.ts';
 import { withCost } from '../engine/runtime/cost.ts';
@@ -255,10 +256,12 @@ export class ModelService {
   preview(plan: ViewPlan): PlanPreview {
     const resolved = resolvePlan(toPlan(plan), this.deps, this.importance);
     const p = previewPlan(this.graph, this.deps, resolved);
+    const effect = planEffect(resolved.plan, this.deps, resolved);
     return {
       params: p.params,
       macs: p.macs,
       layers: p.layers.map((l) => ({ name: l.name, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter })),
+      ...(effect.atMinimum.length ? { atMinimum: effect.atMinimum } : {}),
     };
   }
 }
@@ -282,6 +285,7 @@ export async function pruneJob(job: PruneJob, ctx: JobContext): Promise<Record<s
     out: job.out,
     force: job.force,
     outputName: job.outputName,
+    allowMinimal: job.allowMinimal === true,
     validate: job.validate,
     ep: job.ep,
     signal: ctx.signal,

@@ -115,6 +115,8 @@ export interface PlanPreview {
   params: { before: number; after: number };
   macs: { before: number; after: number };
   layers: { name: string; channelsBefore: number; channelsAfter: number }[];
+  /** Layer groups the plan cuts down to the least they can keep (pruning asks for confirmation first). */
+  atMinimum?: { layer: string; channelsBefore: number; channelsAfter: number }[];
 }
 
 /** The prune report as the engine returns it (JSON object; see README for its keys). */
