@@ -5,15 +5,10 @@
 // channel scores and ranks, and the layers and nodes coupled with it.
 import { parseDims } from './options.ts';
 import type { Command } from 'commander';
-import { PrunerError } from '../engine/errors.ts';
-import { loadModel } from '../engine/onnx/model.ts';
-import { type ModelSummary, summarizeModel } from '../engine/graph/summary.ts';
-import { Graph } from '../engine/graph/graph.ts';
-import { analyzeDependencies } from '../engine/analysis/groups.ts';
-import { computeImportance } from '../engine/analysis/importance.ts';
-import { ALL_CRITERIA, importanceStats } from '../engine/analysis/stats.ts';
-import { type AnalysisReport, type LayerReport, buildAnalysisReport, buildLayerReport } from '../engine/analysis/report.ts';
-import type { Criterion } from '../engine/prune/types.ts';
+import {
+  ALL_CRITERIA, analyzeDependencies, buildAnalysisReport, buildLayerReport, computeImportance, Graph, importanceStats, loadModel,
+  PrunerError, summarizeModel, type AnalysisReport, type Criterion, type LayerReport, type ModelSummary,
+} from '../engine/index.ts';
 import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './format.ts';
 
 interface InspectCliOptions {

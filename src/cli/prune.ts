@@ -4,12 +4,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { PrunerError } from '../engine/errors.ts';
-import { previewPrune, pruneModel, readPlanFile, type PrunePreview } from '../engine/prune/prune.ts';
-import { serializePlan, validatePlan } from '../engine/prune/plan.ts';
-import type { PruneReport } from '../engine/prune/report.ts';
-import { CRITERIA, type Criterion, type PruningPlan } from '../engine/prune/types.ts';
-import type { ExecutionProviderChoice } from '../engine/runtime/types.ts';
+import {
+  CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, serializePlan, validatePlan,
+  type Criterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
+} from '../engine/index.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
 
 interface PruneCliOptions {

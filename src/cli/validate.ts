@@ -2,11 +2,7 @@
 // and prints how far the outputs moved, latency, session time and size (or the report as JSON).
 import { parseDims } from './options.ts';
 import type { Command } from 'commander';
-import { PrunerError } from '../engine/errors.ts';
-import { validatePruned } from '../engine/runtime/validate.ts';
-import type { ExecutionProviderChoice, ValidationReport } from '../engine/runtime/types.ts';
-import { withCost } from '../engine/runtime/cost.ts';
-import { computeCost } from '../engine/graph/cost.ts';
+import { computeCost, PrunerError, validatePruned, withCost, type ExecutionProviderChoice, type ValidationReport } from '../engine/index.ts';
 
 interface ValidateCliOptions {
   input?: string[];
