@@ -17,11 +17,12 @@ export { summarizeModel, BN_FUSED_ADVICE, type ModelSummary, type TensorSummary 
 export { analyzeDependencies } from './analysis/groups.ts';
 export type { ChannelGroup, DependencyAnalysis, GroupMember, IndexMapping } from './analysis/types.ts';
 export { computeImportance, layerChannels, REEXPORT_ADVICE, type ModelImportance, type LayerImportance } from './analysis/importance.ts';
-export { importanceStats, ALL_CRITERIA, type ModelStats, type ScoreStats, type Histogram } from './analysis/stats.ts';
+export { importanceStats, type ModelStats, type ScoreStats, type Histogram } from './analysis/stats.ts';
 export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerReport } from './analysis/report.ts';
 
 // Plans, preview, the prune pipeline and its report
-export { CRITERIA, type Criterion, type PruningPlan, type LayerOverride, type ResolvedPlan } from './prune/types.ts';
+export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion, type CriterionLabels } from './analysis/criteria.ts';
+export type { PruningPlan, LayerOverride, ResolvedPlan } from './prune/types.ts';
 export { parsePlan, serializePlan, validatePlan, resolvePlan } from './prune/plan.ts';
 export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.ts';
 export { pruneModel, previewPrune, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';

@@ -7,7 +7,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  analyzeDependencies, availableProviders, computeCost, computeImportance, Graph, importanceStats, layerChannels, loadModel,
+  CRITERIA, analyzeDependencies, availableProviders, computeCost, computeImportance, Graph, importanceStats, layerChannels, loadModel,
   preparePreview, previewPlan, PrunerError, pruneModel, resolvePlan, summarizeModel, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelStats, type ModelSummary, type PruningPlan,
   type ScoreStats as EngineStats,
@@ -111,7 +111,7 @@ export class ModelService {
       const st = statsByLayer.get(l.name);
       const imp = this.scores?.importance.layers.get(l.name);
       const stats: LayerRow['stats'] = {};
-      for (const c of ['bn-gamma', 'l1', 'l2', 'fpgm'] as Criterion[]) {
+      for (const c of CRITERIA) {
         const v = viewStats(st?.criteria[c]);
         if (v) stats[c] = v;
       }
@@ -215,7 +215,7 @@ export class ModelService {
     const row = this.rows.find((r) => r.name === layer);
     if (!imp || !row) throw new PrunerError(`no weighted layer named '${layer}' in ${path.basename(this.file)}`);
     const scores: LayerDetail['scores'] = {};
-    for (const c of ['bn-gamma', 'l1', 'l2', 'fpgm'] as Criterion[]) {
+    for (const c of CRITERIA) {
       const s = imp.scores[c];
       if (s) scores[c] = Array.from(s);
     }
