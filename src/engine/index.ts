@@ -38,3 +38,6 @@ export type { ExecutionProviderChoice, ValidationReport } from './runtime/types.
 // Calibration / evaluation inputs and recovery modes
 export { arrayInputSet, type InputSet, type InputBatch } from './data/types.ts';
 export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
+
+// File safety: temp files, exclusive publication, protected inputs
+export { removeActiveTemps, removeStaleTemps, writeTextFileSafely, isTempName, readJsonFile, STALE_TEMP_MS } from './files.ts';
