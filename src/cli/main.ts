@@ -1,6 +1,6 @@
 // onnx-pruner: the command line over the same engine the extension uses.
 import { Command, CommanderError } from 'commander';
-import { CancelledError, PrunerError } from '../engine/errors.ts';
+import { CancelledError, PrunerError } from '../engine/index.ts';
 import { registerInspect } from './inspect.ts';
 import { registerPrune } from './prune.ts';
 import { registerValidate } from './validate.ts';

@@ -4,16 +4,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { PrunerError } from '../engine/errors.ts';
-import { previewPrune, pruneModel, readPlanFile, type PrunePreview } from '../engine/prune/prune.ts';
-import { validatePlan } from '../engine/prune/plan.ts';
-import type { PruneReport } from '../engine/prune/report.ts';
-import { CRITERIA, type Criterion, type PruningPlan } from '../engine/prune/types.ts';
-import type { ExecutionProviderChoice } from '../engine/runtime/types.ts';
+import {
+  CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
+  type Criterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
+} from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
+import { addDataOptions, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
+import { RECOVER_MODES, type RecoverMode } from '../engine/recovery/types.ts';
 
-interface PruneCliOptions {
+interface PruneCliOptions extends DataCliOptions {
+  recover?: string;
   criterion?: string;
   ratio?: string;
   threshold?: string;
@@ -103,10 +104,16 @@ export function registerPrune(program: Command): void {
     .option('--validate', 'run both models in ONNX Runtime and compare their outputs')
     .option('--input <file...>', 'validation input file(s) (.f32[:AxBxC] or .npy, optionally NAME=FILE); random when absent')
     .option('--ep <provider>', 'execution provider for validation: auto, cuda or cpu', 'auto')
+    .option('--recover <mode>', `recovery after pruning: ${RECOVER_MODES.join(', ')} (default auto: the best the data allows)`)
     .option('--json', 'print the report as JSON');
+  addDataOptions(cmd, true);
   cmd.action(async (model: string, o: PruneCliOptions) => {
     if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
+    if (o.recover !== undefined && !(RECOVER_MODES as readonly string[]).includes(o.recover)) throw new PrunerError(`--recover must be one of ${RECOVER_MODES.join(', ')}, got "${o.recover}"`);
     const plan = planFromOptions(model, o, (name) => cmd.getOptionValueSource(name) === 'cli');
+    // A saved plan's preprocessing applies unless --preprocess says otherwise; the one used is saved with the plan.
+    const data = await openDataSets(model, { ...o, preprocess: o.preprocess ?? (plan.preprocess ? JSON.stringify(plan.preprocess) : undefined) });
+    if (data.calibration?.preprocess || data.evaluation?.preprocess) plan.preprocess = data.preprocess;
     const gammaThreshold = number('--gamma-threshold', o.gammaThreshold ?? '0.01');
     const signal = cliSignal();
     if (o.out && !/\.onnx$/i.test(o.out) && !(fs.existsSync(o.out) && fs.statSync(o.out).isDirectory())) {
@@ -130,6 +137,9 @@ export function registerPrune(program: Command): void {
       validationInputs: o.input,
       gammaThreshold,
       borderCorrection: o.exactBorders === true,
+      ...(data.calibration ? { calibration: data.calibration } : {}),
+      ...(data.evaluation ? { evaluation: data.evaluation } : {}),
+      ...(o.recover !== undefined ? { recover: o.recover as RecoverMode } : {}),
       onProgress: progress,
     });
     warnLoudly(report.warnings);
@@ -194,6 +204,7 @@ export function formatPruneReport(r: PruneReport): string {
       }
     }
     out.push(`  latency median ${v.original.latency.medianMs.toFixed(2)} ms → ${v.pruned.latency.medianMs.toFixed(2)} ms`);
+    if (v.evaluation) out.push('', ...formatEvaluation(v.evaluation));
   }
   for (const w of r.warnings) out.push(`warning: ${w}`);
   return `${out.join('\n')}\n`;

@@ -2,7 +2,7 @@
 // so it removes its temporary and partly published files and exits 130 (SIGINT) or 143 (SIGTERM).
 // Work that does not look at the signal for a while (a long synchronous step) is cut short: after
 // a grace period, or at a second signal, the temporary files are removed here and the process exits.
-import { removeActiveTemps } from '../engine/files.ts';
+import { removeActiveTemps } from '../engine/index.ts';
 
 const GRACE_MS = 3000;
 const controller = new AbortController();

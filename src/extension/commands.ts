@@ -3,14 +3,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CRITERIA, type Criterion, type ViewPlan } from '../shared/protocol.ts';
+import { CRITERIA, CRITERION_LABELS, type ViewPlan } from '../shared/protocol.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
 import { VIEW_TYPE, type ModelEditorProvider } from './modelEditor.ts';
 import type { Output } from './output.ts';
 import { planFromSettings, readSettings } from './settings.ts';
 import type { WrittenFolders } from './writtenFolders.ts';
-import { readJsonFile, writeTextFileSafely } from '../engine/files.ts';
-import { PrunerError } from '../engine/errors.ts';
+import { PrunerError, readJsonFile, writeTextFileSafely } from '../engine/index.ts';
 
 export interface PruneCommandOptions extends Partial<ViewPlan> {
   /** Run ONNX Runtime validation afterwards (default: the validateAfterPrune setting). */
@@ -29,13 +28,6 @@ export interface PruneCommandOptions extends Partial<ViewPlan> {
 
 /** Whether a plan that cuts layers to their minimum is written: asked in a modal dialog, or decided by the caller. */
 export type AcceptMinimal = boolean | 'ask';
-
-const CRITERION_LABELS: Record<Criterion, string> = {
-  'bn-gamma': 'BN γ (Network Slimming)',
-  l1: 'L1 norm of filters',
-  l2: 'L2 norm of filters',
-  fpgm: 'Geometric median (FPGM)',
-};
 
 export class Commands {
   constructor(
@@ -103,7 +95,7 @@ export class Commands {
     const s = readSettings(model);
     const criteria = [s.criterion, ...CRITERIA.filter((c) => c !== s.criterion)];
     const c = await vscode.window.showQuickPick(
-      criteria.map((id) => ({ label: CRITERION_LABELS[id], description: id === s.criterion ? `${id} (default)` : id, id })),
+      criteria.map((id) => ({ label: CRITERION_LABELS[id].name, description: id === s.criterion ? `${id} (default)` : id, id })),
       { title: 'Prune Channels (1/3): importance criterion', placeHolder: 'How to rank channels' },
     );
     if (!c) return undefined;

@@ -3,7 +3,7 @@
 // there. Only this tool's stale temporary files are removed (engine/files.ts decides which).
 import * as fs from 'node:fs';
 import type * as vscode from 'vscode';
-import { removeStaleTemps } from '../engine/files.ts';
+import { removeStaleTemps } from '../engine/index.ts';
 
 const KEY = 'onnxPruner.writtenFolders';
 /** The most recent folders remembered. */

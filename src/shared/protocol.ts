@@ -3,9 +3,10 @@
 // events flow host → view unprompted. The view never receives the model itself: only the
 // summaries, pages of rows, histograms and reports it displays.
 
-import { CRITERIA, type Criterion, type PruningPlan } from '../engine/prune/types.ts';
+import { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion } from '../engine/analysis/criteria.ts';
+import type { PruningPlan } from '../engine/prune/types.ts';
 
-export { CRITERIA, type Criterion };
+export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion };
 
 // ---------- data shown by the view ----------
 
@@ -201,10 +202,6 @@ const own = (o: Record<string, unknown>, k: string): unknown => (Object.prototyp
 const MAX_CHANNELS = 1 << 24;
 /** A file the view may name: no NUL, no `..` segment, with one of the given extensions. */
 const isFilePath = (v: unknown, exts: RegExp): v is string => isStr(v) && !v.split(/[\\/]/).includes('..') && exts.test(v);
-
-export function isCriterion(v: unknown): v is Criterion {
-  return typeof v === 'string' && (CRITERIA as readonly string[]).includes(v);
-}
 
 /** A plan from the view, rebuilt from its known fields only; undefined when any field is malformed. */
 export function parseViewPlan(v: unknown): ViewPlan | undefined {

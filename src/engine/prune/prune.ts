@@ -37,7 +37,7 @@ export interface PruneOptions extends OutputPathOptions {
   borderCorrection?: boolean;
   /** Calibration inputs for recovery and data-driven criteria (never used for the evaluation). */
   calibration?: InputSet;
-  /** Evaluation inputs (labelled or not) for the report's accuracy or agreement. */
+  /** Evaluation inputs (labelled or not) for the report's accuracy or agreement: validation runs after the write with them. */
   evaluation?: InputSet;
   /** Recovery after the surgery (default `auto`). */
   recover?: RecoverMode;
@@ -158,13 +158,14 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
       warnings: [...effectWarnings(effect), ...resolved.warnings, ...result.warnings],
       timings,
     };
-    if (opts.validate) {
+    if (opts.validate || opts.evaluation) {
       progress('validating', 0.7);
       report.validation = await validatePruned(model.path, saved.path, {
         ep: opts.ep ?? 'auto',
         inputs: opts.validationInputs,
         runs: opts.validationRuns ?? 3,
         warmup: 1,
+        ...(opts.evaluation ? { evaluation: opts.evaluation, calibration: opts.calibration } : {}),
         signal,
       });
       lap('validateMs');
