@@ -20,6 +20,8 @@ import { previewPlan, type PlanPreview } from './preview.ts';
 import type { PruningPlan } from './types.ts';
 import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
+import { recoverPruned } from '../recovery/recover.ts';
+import { prunedGroupsOf } from './compensate.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -96,12 +98,24 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   lap('surgeryMs');
   throwIfAborted(signal);
 
+  // Recovery on the calibration inputs (or the data-free compensation the surgery did), in memory.
+  const recovery = await recoverPruned({ model, graph }, result.model, prunedGroupsOf(deps.groups, resolved.kept), {
+    mode: opts.recover ?? 'auto',
+    ...(opts.calibration ? { calibration: opts.calibration } : {}),
+    ep: opts.ep ?? 'auto',
+    compensated: plan.compensate ?? true,
+    ...(signal ? { signal } : {}),
+    onProgress: (stage, fraction) => progress(stage, 0.5 + 0.1 * (fraction ?? 0)),
+  });
+  lap('recoveryMs');
+  throwIfAborted(signal);
+
   progress('writing', 0.6);
   // Another run may have taken the name meanwhile: choose again right before writing.
   if (!opts.force && !opts.out && fs.existsSync(output)) output = chooseOutputPath(model.path, opts);
   // A model that kept its weights in external data gets its pruned weights in external data too.
   const sourceExternal = model.proto.graph?.initializer.some((t) => t.data_location === 1) ?? false;
-  const saved = await saveModel({ proto: result.model, dir: model.dir, path: model.path }, output, { externalData: sourceExternal ? true : 'auto', signal });
+  const saved = await saveModel({ proto: recovery.model, dir: model.dir, path: model.path }, output, { externalData: sourceExternal ? true : 'auto', signal });
   lap('saveMs');
 
   const written = [saved.path, ...(saved.externalDataPath ? [saved.externalDataPath] : [])];
@@ -131,6 +145,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
       },
       layers: result.layers.map((l) => ({ name: l.name, op: l.op, group: l.group, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter, keptChannels: l.keptChannels })),
       compensation: result.compensation,
+      recovery: recovery.report,
       warnings: [...resolved.warnings, ...result.warnings],
       timings,
     };
