@@ -58,7 +58,7 @@ export interface AppliedGroup {
   kept: readonly number[];
 }
 
-const DEFAULT_RIDGE = 1e-3;
+const DEFAULT_RIDGE = 1e-6;
 const DEFAULT_POSITIONS = 10;
 /** ls never samples more positions than this per input and layer (memory of the kept targets). */
 const MAX_POSITIONS = 64;
@@ -687,7 +687,7 @@ function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq: Floa
     unknowns: k,
     rows,
     lambda,
-    ...(measured && total > 0 ? { errorBefore: before / total, errorAfter: after / total } : {}),
+    ...(measured && total > 0 ? { errorBefore: Math.max(0, (total + before) / total), errorAfter: Math.max(0, (total + after) / total) } : {}),
     ...(rows < k ? { reason: `under-determined (${rows} rows for ${k} unknowns): regularised towards the pruned weights; more calibration inputs would help` } : {}),
   });
 }
