@@ -7,11 +7,11 @@ import type { Command } from 'commander';
 import {
   CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
   type Criterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
+  RECOVER_MODES, type RecoverMode,
 } from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
 import { addDataOptions, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
-import { RECOVER_MODES, type RecoverMode } from '../engine/recovery/types.ts';
 
 interface PruneCliOptions extends DataCliOptions {
   recover?: string;

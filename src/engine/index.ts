@@ -42,3 +42,10 @@ export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
 
 // File safety: temp files, exclusive publication, protected inputs
 export { removeActiveTemps, removeStaleTemps, writeTextFileSafely, isTempName, readJsonFile, STALE_TEMP_MS } from './files.ts';
+
+// Calibration / evaluation data: loaders, preprocessing, model input specs
+export { openInputSet, fitToInput, takeInputs, type OpenInputOptions } from './data/open.ts';
+export { parsePreprocess, parsePreprocessArg, proposePreprocess, PRESET_NAMES, PRESETS, type Preprocess, type PresetName } from './data/preprocess.ts';
+export { modelInputSpecs, inputSpecsOf } from './runtime/inputs.ts';
+export type { ModelInputSpec } from './runtime/types.ts';
+export type { EvaluationReport } from './runtime/types.ts';

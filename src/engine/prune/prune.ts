@@ -22,6 +22,8 @@ import { previewPlan, type PlanPreview } from './preview.ts';
 import type { PruningPlan } from './types.ts';
 import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
+import { recoverPruned } from '../recovery/recover.ts';
+import { prunedGroupsOf } from './compensate.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -114,12 +116,24 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   lap('surgeryMs');
   throwIfAborted(signal);
 
+  // Recovery on the calibration inputs (or the data-free compensation the surgery did), in memory.
+  const recovery = await recoverPruned({ model, graph }, result.model, prunedGroupsOf(deps.groups, resolved.kept), {
+    mode: opts.recover ?? 'auto',
+    ...(opts.calibration ? { calibration: opts.calibration } : {}),
+    ep: opts.ep ?? 'auto',
+    compensated: plan.compensate ?? true,
+    ...(signal ? { signal } : {}),
+    onProgress: (stage, fraction) => progress(stage, 0.5 + 0.1 * (fraction ?? 0)),
+  });
+  lap('recoveryMs');
+  throwIfAborted(signal);
+
   progress('writing', 0.6);
   // Another run may have taken the name meanwhile: choose again right before writing. The save
   // itself never replaces a file that appears after this (unless --force): an automatically chosen
   // name then moves on to the next free one, an explicit --out fails.
   const output = choice.auto && !opts.force ? chooseOutputPath(model.path, { ...opts, protect, sidecar: sourceExternal }) : choice.path;
-  const saved = await saveModel({ proto: result.model, dir: model.dir, path: model.path }, output, {
+  const saved = await saveModel({ proto: recovery.model, dir: model.dir, path: model.path }, output, {
     externalData: sourceExternal ? true : 'auto',
     replace: opts.force === true,
     protect,
@@ -155,6 +169,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
       },
       layers: result.layers.map((l) => ({ name: l.name, op: l.op, group: l.group, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter, keptChannels: l.keptChannels })),
       compensation: result.compensation,
+      recovery: recovery.report,
       warnings: [...effectWarnings(effect), ...resolved.warnings, ...result.warnings],
       timings,
     };
