@@ -101,7 +101,9 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   progress('planning', 0.4);
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
-  checkEffect(model.path, plan, importance, effect, opts.allowMinimal === true);
+  // A plan removing nothing still changes the model when recovery runs on calibration data.
+  const recovers = opts.calibration !== undefined && opts.recover !== 'none';
+  checkEffect(model.path, plan, importance, recovers ? { ...effect, removesNothing: false } : effect, opts.allowMinimal === true);
   lap('planMs');
   throwIfAborted(signal);
 
