@@ -26,7 +26,6 @@ interface PruneCliOptions {
   out?: string;
   force?: boolean;
   compensate: boolean;
-  gammaThreshold?: string;
   exactBorders?: boolean;
   validate?: boolean;
   input?: string[];
@@ -108,9 +107,8 @@ export function registerPrune(program: Command): void {
     .option('--dry-run', 'show what would be pruned, write the plan if --save-plan, write no model')
     .option('--out <path>', 'output file (default <name>.pruned.onnx beside the model, numbered if it exists)')
     .option('--force', 'overwrite an existing output file (never the input model)')
-    .option('--no-compensate', 'do not fold removed channels\' constant outputs into the next layers (BN running mean or bias)')
+    .option('--no-compensate', 'do not fold removed channels\' expected outputs into the next layers (BN running mean or bias)')
     .option('--exact-borders', 'make compensation exact at zero-padded borders with an added constant correction (an Add node per padded consumer)')
-    .option('--gamma-threshold <g>', 'BN |γ| below which a removed channel counts as constant for compensation', '0.01')
     .option('--validate', 'run both models in ONNX Runtime and compare their outputs')
     .option('--input <file...>', 'validation input file(s) (.f32[:AxBxC] or .npy, optionally NAME=FILE); random when absent')
     .option('--ep <provider>', 'execution provider for validation: auto, cuda or cpu', 'auto')
@@ -118,9 +116,8 @@ export function registerPrune(program: Command): void {
   cmd.action(async (model: string, o: PruneCliOptions) => {
     if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
     const plan = planFromOptions(model, o, (name) => cmd.getOptionValueSource(name) === 'cli');
-    const gammaThreshold = number('--gamma-threshold', o.gammaThreshold ?? '0.01');
     if (o.dryRun) {
-      const p = await previewPrune(model, plan, { gammaThreshold });
+      const p = await previewPrune(model, plan);
       if (o.savePlan) writePlan(o.savePlan, p.plan);
       process.stdout.write(o.json ? `${JSON.stringify({ ...p, kept: Object.fromEntries(p.kept) }, null, 2)}\n` : formatPreview(p, o.savePlan));
       return;
@@ -132,7 +129,6 @@ export function registerPrune(program: Command): void {
       validate: o.validate,
       ep: o.ep as ExecutionProviderChoice,
       validationInputs: o.input,
-      gammaThreshold,
       borderCorrection: o.exactBorders === true,
       onProgress: progress,
     });
@@ -174,10 +170,10 @@ export function formatPruneReport(r: PruneReport): string {
   out.push('');
   const c = r.compensation;
   if (!c.enabled) out.push('Compensation off.');
-  else if (c.constantChannels === 0) out.push(`Compensation: no removed channel had |γ| < ${c.gammaThreshold}; nothing to fold.`);
+  else if (c.constantChannels + c.estimatedChannels === 0) out.push('Compensation: no removed channel has a BatchNormalization (or an all-zero filter) to tell its output; nothing to fold.');
   else {
     const exact = c.layers.filter((l) => l.exact);
-    out.push(`Compensation: ${c.channelsCompensated} of ${c.constantChannels} constant channels (|γ| < ${c.gammaThreshold}) folded into ${c.layers.length} layers, ${exact.length} exact, ${c.layers.length - exact.length} approximate`);
+    out.push(`Compensation: ${c.channelsCompensated} of ${c.constantChannels + c.estimatedChannels} removed channels (${c.constantChannels} constant, ${c.estimatedChannels} by expected value) folded into ${c.layers.length} layers, ${exact.length} exact, ${c.layers.length - exact.length} approximate`);
     for (const l of c.layers.filter((x) => !x.exact)) out.push(`  approximate  ${l.name}: ${l.reason}`);
     for (const s of c.skipped) out.push(`  not followed ${s.node} (${s.channels} channels): ${s.reason}`);
   }

@@ -78,6 +78,16 @@ function zeroGammaPlan(buf: Uint8Array) {
 
 const input = Float32Array.from({ length: 600 }, (_, i) => Math.sin(i * 1.7) * 1.5);
 
+/** A standard normal sample (Box-Muller on a seeded generator: the tests are reproducible). */
+let seed = 12345;
+function uniform(): number {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  return (seed + 0.5) / 2147483648;
+}
+function gauss(): number {
+  return Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
 describe('compensation', () => {
   test('γ = 0 channels through ReLU, a residual Add, padding and a Gemm: exact with compensation, far off without', async () => {
     const buf = residualNet();
@@ -184,21 +194,46 @@ describe('compensation', () => {
     assert.ok(maxAbsDiff(ref, y) < 1e-5);
   });
 
-  test('|γ| small but not 0 is compensated and reported approximate; the threshold is configurable', () => {
+  test('|γ| ≠ 0 is compensated by its expected value and reported approximate', async () => {
     const buf = residualNet(0);
     const m = decodeModel(buf);
     const t = m.graph!.initializer.find((x) => x.name === 'bn3.weight')!;
     const v = new Float32Array(Uint8Array.from(t.raw_data!).buffer);
     v[0] = 0.004;
+    v[3] = 0.3;
     t.raw_data = Buffer.from(v.buffer);
     const buf2 = encode(m);
     const { graph, deps, resolved } = zeroGammaPlan(buf2);
     const r = pruneGraph(graph, deps, resolved, { compensate: true });
     const fc = r.compensation.layers.find((l) => l.name === 'fc')!;
     assert.equal(fc.exact, false);
-    assert.match(fc.reason!, /bn3.*below 0.01 but not 0/);
-    const strict = pruneGraph(graph, deps, resolved, { compensate: true, gammaThreshold: 1e-3 });
-    assert.equal(strict.compensation.layers.find((l) => l.name === 'fc')!.channels, 1);
+    assert.match(fc.reason!, /bn3: expected value of channels with γ ≠ 0/);
+    assert.equal(fc.channels, 2);
+    assert.equal(r.compensation.estimatedChannels, 2);
+    assert.equal(r.compensation.constantChannels, ZERO_A.size);
+    // The fold is what the expected value says: fc's bias moves by Σ W[:, c] · E[LeakyRelu(N(β_c, γ_c²))].
+    const off = pruneGraph(graph, deps, resolved, { compensate: false });
+    const bias = (model: ModelProto) => {
+      const b = model.graph!.initializer.find((x) => x.name === 'fc.bias')!;
+      return new Float32Array(Uint8Array.from(b.raw_data!).buffer);
+    };
+    const w = graph.constantFloats('fc.weight')!; // [5, 6] (transB)
+    const beta = graph.constantFloats('bn3.bias')!;
+    const leaky = (x: number) => (x >= 0 ? x : 0.1 * x);
+    const mc = (mu: number, sd: number) => {
+      let s = 0;
+      const n = 200000;
+      for (let i = 0; i < n; i++) s += leaky(mu + sd * gauss());
+      return s / n;
+    };
+    const e0 = mc(beta[0], 0.004);
+    const e3 = mc(beta[3], 0.3);
+    const bOn = bias(r.model);
+    const bOff = bias(off.model);
+    for (let n = 0; n < 5; n++) {
+      const want = w[n * 6 + 0] * e0 + w[n * 6 + 3] * e3;
+      assert.ok(Math.abs(bOn[n] - bOff[n] - want) < 5e-3, `fc bias ${n}: ${bOn[n] - bOff[n]} vs ${want}`);
+    }
   });
 });
 

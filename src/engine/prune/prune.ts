@@ -29,8 +29,6 @@ export interface PruneOptions extends OutputPathOptions {
   validationInputs?: string[];
   /** Timed runs per model during validation (default 3). */
   validationRuns?: number;
-  /** |γ| below which a removed BN channel counts as constant (compensation; default 1e-2). */
-  gammaThreshold?: number;
   /** Exact compensation at padded borders with a constant correction tensor and an Add node (default false: the graph keeps its nodes). */
   borderCorrection?: boolean;
   /** Calibration inputs for recovery and data-driven criteria (never used for the evaluation). */
@@ -88,7 +86,6 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   progress('pruning', 0.5);
   const result = pruneGraph(graph, deps, resolved, {
     compensate: plan.compensate ?? true,
-    gammaThreshold: opts.gammaThreshold,
     borderCorrection: opts.borderCorrection,
     metadata: { 'onnx_pruner.source': path.basename(model.path) },
     signal,
@@ -164,14 +161,14 @@ export interface PrunePreview {
 }
 
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
-export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number } = {}): Promise<PrunePreview> {
+export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal } = {}): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
   const model = loadModel(inputPath);
   const graph = new Graph(model);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
   const importance = await computeImportance(graph, deps, { signal: opts.signal });
   const resolved = resolvePlan(plan, deps, importance);
-  return { input: model.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold }), warnings: resolved.warnings };
+  return { input: model.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(graph, deps, resolved), warnings: resolved.warnings };
 }
 
 /** Reads a plan document (JSON) from a file; PrunerError naming the file when it is not a valid plan. */
