@@ -1,18 +1,32 @@
-// Compensation: a removed channel that outputs a constant is folded into the next layer's bias.
+// Compensation: the data-free `bias` recovery. Every removed channel whose output the model's own
+// statistics describe is replaced by its expected value, folded into the next layer; and the
+// BatchNormalization after that layer is told how much of its input variance is gone.
 //
-// Where the constants come from. A BatchNormalization computes, for channel c,
+// Entry point for recovery (`--recover bias` without calibration data; `--recover none` is
+// `compensate: false`):
+//   planCompensation(graph: Graph, pruned: PrunedGroup[], opts?: CompensationOptions & { enabled?: boolean }): CompensationPlan
+// on the ORIGINAL graph, with `prunedGroupsOf(deps.groups, resolved.kept)`; it returns the deltas on the
+// original (unsliced) tensors, which `pruneGraph` (surgery.ts) applies when its `compensate` option (or the
+// plan's `compensate` field, default true) is on, and a CompensationSummary for the report.
+//
+// Where the values come from. A BatchNormalization computes, for channel c,
 //   y_c = γ_c · (x_c − μ_c) / sqrt(σ²_c + ε) + β_c.
-// When |γ_c| < `gammaThreshold` (default 1e-2) the product treats y_c as the constant β_c:
-// exact when γ_c = 0, an approximation otherwise (the report says which). A Conv whose filter c
-// is entirely zero (a BN with γ_c = 0 folded into the conv) outputs the constant bias_c: exact.
+// Its running statistics normalise the input to mean 0 and variance 1 on the data it was trained on, so
+// y_c is taken as N(β_c, γ_c²), and a removed channel contributes its expected value after the activation
+// that follows (Nagel et al., "Data-Free Quantization", ICCV 2019):
+//   ReLU:  E[max(z, 0)] = β·Φ(β/|γ|) + |γ|·φ(β/|γ|);  Clip/ReLU6: the clipped-normal mean (clippedNormalMoments);
+//   other element-wise activations: numerical integration over N(β, γ²) (normalMoments); none: β.
+// With γ_c = 0 this is exactly act(β_c) (exact, the report says so); otherwise it is an expected value
+// (approximate, the report says which BN). A Conv whose filter c is entirely zero (a BN with γ_c = 0 folded
+// into the conv) outputs the constant bias_c: exact. A channel with neither is not compensated.
 //
-// How they travel. The constants of the removed channels are propagated, channel by channel,
-// in topological order through ops whose effect on a constant plane is known: element-wise
-// activations (Relu, Clip, LeakyRelu, Sigmoid, HardSwish, ...), BatchNormalization, pooling,
-// Resize, Flatten/Reshape, Concat, depthwise Conv (const · Σ W_c + b_c), and residual
-// Add/Sub/Mul/Div when BOTH operands are known constants for that channel (or one is a
-// scalar / per-channel constant). Anything else stops the constant: the channel is then not
-// compensated through that path, and the summary says where and why.
+// How they travel. Each removed channel's value is a normal N(mean, std²) (std 0: a constant), followed in
+// topological order through ops whose effect is known: element-wise activations (expected value and spread
+// of the activation), BatchNormalization (an exactly known constant input stays exact; otherwise the BN's
+// own N(β, γ²) replaces what came in), pooling, Resize, Flatten/Reshape, Concat, depthwise Conv
+// (mean · Σ W_c + b_c), and residual Add/Sub/Mul/Div of two removed channels (means add exactly; spreads
+// as independent) or with a scalar / per-channel constant. Anything else stops the value: the channel is
+// then not compensated through that path, and the summary says where and why.
 //
 // Where they land. At a consuming layer that the group lists as an 'in' member, the removed
 // channels add a constant d to the layer's output:
@@ -25,10 +39,18 @@
 //   2. into the layer's existing bias;
 //   3. into a bias created for the layer (the one case that adds parameters: `compensationBiases`
 //      tells the plan preview which layers get one, so that it counts them).
+// Variance. Removing channels removes their variance too: the BN after a consuming Conv would divide by
+// the original variance and hand every later layer a shrunken signal (measured: the pruned networks
+// collapse towards one class, and a mean correction alone made that worse). So that BN's running variance
+// is scaled by the share the kept inputs carry, Σ_kept V / Σ_all V with V(o, c) = std_c² · Σ_k W[o, c, k]²
+// (input channels and positions taken as independent; std_c from the same data-free moments,
+// `momentsOf`). A channel with γ = 0 carries no variance, so exact folds stay exact.
 // Zero padding: the constant input contributes only the kernel taps inside the image, so at the
 // borders of a padded Conv the uniform fold is approximate (the summary says where). With
 // `borderCorrection: true` (opt-in) an Add of a constant [O, H_out, W_out] correction after the conv
 // makes it exact, at the cost of a new node and tensor.
+// Element types: FLOAT, DOUBLE, FLOAT16 and BFLOAT16 weights, biases and BN statistics are read and
+// written in their own type.
 import type { ChannelGroup, GroupMember } from '../analysis/types.ts';
 import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
 import { tensorDims, tensorRawBytes, tensorToFloat32 } from '../onnx/model.ts';
