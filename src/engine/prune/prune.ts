@@ -76,7 +76,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   throwIfAborted(signal);
 
   progress('scoring', 0.2);
-  const importance = await computeImportance(graph, deps, { signal });
+  const importance = await computeImportance(graph, deps, { criteria: [plan.criterion], signal });
   lap('importanceMs');
   throwIfAborted(signal);
 
@@ -169,7 +169,7 @@ export async function previewPrune(inputPath: string, plan: PruningPlan, opts: {
   const model = loadModel(inputPath);
   const graph = new Graph(model);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
-  const importance = await computeImportance(graph, deps, { signal: opts.signal });
+  const importance = await computeImportance(graph, deps, { criteria: [plan.criterion], signal: opts.signal });
   const resolved = resolvePlan(plan, deps, importance);
   return { input: model.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold }), warnings: resolved.warnings };
 }
