@@ -94,7 +94,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   throwIfAborted(signal);
 
   progress('scoring', 0.2);
-  const importance = await computeImportance(graph, deps, { signal });
+  const importance = await computeImportance(graph, deps, { criteria: [plan.criterion], signal });
   lap('importanceMs');
   throwIfAborted(signal);
 
@@ -216,7 +216,7 @@ export async function previewPrune(inputPath: string, plan: PruningPlan, opts: {
   if (opts.savePlan) checkPlanTarget(opts.savePlan, protect, opts.force === true);
   const graph = new Graph(model);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
-  const importance = await computeImportance(graph, deps, { signal: opts.signal });
+  const importance = await computeImportance(graph, deps, { criteria: [plan.criterion], signal: opts.signal });
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
   if (effect.removesNothing) throw nothingRemovedError(model.path, plan, importance, effect);
