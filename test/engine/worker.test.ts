@@ -1,4 +1,4 @@
-// The extension's engine worker (src/extension/worker.ts) through the real EngineClient: a model
+// The extension's engine worker (src/worker/worker.ts) through the real EngineClient: a model
 // opens in two phases (structure, then channel scores), the rows come before the scores, the
 // questions that need scores wait for them, and closing a model stops its scoring.
 import * as assert from 'node:assert/strict';
@@ -23,7 +23,7 @@ describe('engine worker', () => {
     // (inside the repository, so the bundle finds onnxruntime-node in node_modules)
     const out = path.join(repoRoot, '.cache', 'test-worker');
     await esbuild.build({
-      entryPoints: { worker: path.join(repoRoot, 'src', 'extension', 'worker.ts') },
+      entryPoints: { worker: path.join(repoRoot, 'src', 'worker', 'worker.ts') },
       bundle: true, platform: 'node', format: 'cjs', target: 'node20', outdir: out,
       external: ['vscode', 'onnxruntime-node'], logLevel: 'error',
     });
@@ -60,8 +60,15 @@ describe('engine worker', () => {
     // the same rows, in the same order, with the same widths; now with γ and norm statistics
     assert.deepEqual(afterRows.rows.map((r) => [r.name, r.channels]), before.rows.map((r) => [r.name, r.channels]));
     const conv = afterRows.rows.find((r) => r.op === 'Conv' && r.bn)!;
-    assert.ok(conv.stats['bn-gamma'] && conv.stats.l1 && conv.stats.l2 && conv.stats.fpgm);
+    assert.ok(conv.stats['bn-gamma'] && conv.stats.l1 && conv.stats.l2);
     assert.ok(conv.stats['bn-gamma'].min <= conv.stats['bn-gamma'].median && conv.stats['bn-gamma'].median <= conv.stats['bn-gamma'].max);
+    // FPGM (the costly criterion) is computed when first asked for, then in the rows too
+    assert.equal(conv.stats.fpgm, undefined);
+    const h = await engine.request('getHistogram', { path: fmnistBn, criterion: 'fpgm' });
+    assert.ok(h && h.counts.reduce((a, b) => a + b, 0) > 0);
+    const withFpgm = (await engine.request('getLayers', { path: fmnistBn, query: { offset: 0, limit: 100 } })).rows.find((r) => r.name === conv.name)!;
+    assert.ok(withFpgm.stats.fpgm && withFpgm.stats.fpgm.max > 0);
+    assert.deepEqual(withFpgm.stats.l1, conv.stats.l1);
     await engine.request('close', { path: fmnistBn });
   });
 

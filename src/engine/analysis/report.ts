@@ -3,7 +3,7 @@
 // Layer statistics keep their histograms out (they share the model-level edges and would
 // make the JSON long); the model-level statistics keep theirs.
 import type { Graph } from '../graph/graph.ts';
-import type { Criterion } from '../prune/types.ts';
+import type { Criterion } from './criteria.ts';
 import type { ModelImportance } from './importance.ts';
 import { type LayerChannelScores, type LayerInfo, type ModelStats, type ScoreStats, layerChannelScores } from './stats.ts';
 import type { ChannelGroup, DependencyAnalysis, MemberRole } from './types.ts';
@@ -30,6 +30,8 @@ export interface LayerImportanceReport extends LayerInfo {
 export interface AnalysisReport {
   groups: GroupReport[];
   importance: {
+    /** The criteria that were computed (`inspect` computes BN γ, L1 and L2 unless asked for FPGM). */
+    criteria: Criterion[];
     hasBn: boolean;
     advice: string[];
     model: Partial<Record<Criterion, ScoreStats>>;
@@ -53,7 +55,7 @@ function groupReport(g: ChannelGroup): GroupReport {
 }
 
 /** The analysis as plain JSON (no Maps, no typed arrays). `graph` is accepted for callers that have it; names come from the analysis. */
-export function buildAnalysisReport(_graph: Graph | undefined, deps: DependencyAnalysis, _importance: ModelImportance, stats: ModelStats): AnalysisReport {
+export function buildAnalysisReport(_graph: Graph | undefined, deps: DependencyAnalysis, importance: ModelImportance, stats: ModelStats): AnalysisReport {
   const groups = deps.groups.map(groupReport);
   const layers = stats.layers.map((l): LayerImportanceReport => {
     const criteria: Partial<Record<Criterion, LayerScoreStats>> = {};
@@ -66,7 +68,7 @@ export function buildAnalysisReport(_graph: Graph | undefined, deps: DependencyA
     if (l.bn) out.bn = l.bn;
     return out;
   });
-  return { groups, importance: { hasBn: stats.hasBn, advice: [...stats.advice], model: stats.model, layers } };
+  return { groups, importance: { criteria: [...importance.criteria], hasBn: stats.hasBn, advice: [...stats.advice], model: stats.model, layers } };
 }
 
 export interface LayerReport extends LayerChannelScores {

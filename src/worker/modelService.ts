@@ -2,30 +2,21 @@
 // questions (pages of rows, histograms, channel scores, plan previews) from what it computed.
 // Two phases, so a big model's table shows before its channels are scored: `openStructure`
 // (load, graph, shapes, cost, coupled groups: the rows without score statistics), then `score`
-// (BN γ, L1, L2, FPGM and their statistics). No vscode import: the worker thread runs it, and
+// (BN γ, L1, L2 and their statistics); FPGM, the costly criterion, is computed when the view first
+// asks for it (ensureCriteria). No vscode import: the worker thread runs it, and
 // tests can call it directly.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { computeImportance, layerChannels, type ModelImportance } from '../engine/analysis/importance.ts';
-import { analyzeDependencies } from '../engine/analysis/groups.ts';
-import { importanceStats, type ModelStats, type ScoreStats as EngineStats } from '../engine/analysis/stats.ts';
-import type { DependencyAnalysis, ChannelGroup } from '../engine/analysis/types.ts';
-import { PrunerError, throwIfAborted } from '../engine/errors.ts';
-import { Graph } from '../engine/graph/graph.ts';
-import { summarizeModel, type ModelSummary } from '../engine/graph/summary.ts';
-import { loadModel } from '../engine/onnx/model.ts';
-import { resolvePlan } from '../engine/prune/plan.ts';
-import { preparePreview, previewPlan } from '../engine/prune/preview.ts';
-import { pruneModel } from '../engine/prune/prune.ts';
-import type { PruningPlan } from '../engine/prune/types.ts';
-import { computeCost } from '../engine/graph/cost.ts';
-import { withCost } from '../engine/runtime/cost.ts';
-import { availableProviders } from '../engine/runtime/session.ts';
-import { validatePruned } from '../engine/runtime/validate.ts';
+import {
+  CRITERIA, analyzeDependencies, availableProviders, computeCost, computeImportance, addCriteria, CHEAP_CRITERIA, Graph, importanceStats, layerChannels, loadModel,
+  preparePreview, previewPlan, PrunerError, pruneModel, resolvePlan, summarizeModel, throwIfAborted, validatePruned, withCost,
+  type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelStats, type ModelSummary, type PruningPlan,
+  type ScoreStats as EngineStats,
+} from '../engine/index.ts';
 import type {
   Criterion, Histogram, LayerDetail, LayerPage, LayerQuery, LayerRow, PlanPreview, ScoreStats, SortKey, ViewPlan, ViewSummary,
 } from '../shared/protocol.ts';
-import type { PruneJob } from './workerProtocol.ts';
+import type { PruneJob } from './protocol.ts';
 
 export interface JobContext {
   signal: AbortSignal;
@@ -87,13 +78,15 @@ export class ModelService {
     return new ModelService(model.path, graph, summary, deps);
   }
 
-  /** Phase 2: channel scores and their statistics; rows and summary are rebuilt with them. */
+  /**
+   * Phase 2: channel scores by the cheap criteria (BN γ, L1, L2) and their statistics; rows and
+   * summary are rebuilt with them. FPGM is computed when first asked for (ensureCriteria).
+   */
   async score(ctx: JobContext): Promise<void> {
     if (this.scores) return;
     const { signal, progress } = ctx;
-    progress('Scoring channels (BN γ, L1, L2, FPGM)', 0.6);
-    // one core is left to VS Code's UI while the channels are scored
-    const importance = await computeImportance(this.graph, this.deps, { signal, threads: Math.max(1, os.availableParallelism() - 1) });
+    progress('Scoring channels (BN γ, L1, L2)', 0.6);
+    const importance = await computeImportance(this.graph, this.deps, { criteria: CHEAP_CRITERIA, signal });
     throwIfAborted(signal);
     progress('Computing statistics', 0.9);
     const stats = importanceStats(importance);
@@ -102,6 +95,33 @@ export class ModelService {
     this.buildSummary();
     progress('Ready', 1);
   }
+
+  /**
+   * Computes the criteria not computed yet (FPGM when the view first shows, sorts or plans by it),
+   * then rebuilds statistics and rows. Concurrent calls share one computation.
+   */
+  async ensureCriteria(criteria: readonly Criterion[], ctx: JobContext): Promise<void> {
+    if (!this.scores) await this.score(ctx);
+    const scores = this.scores!;
+    const missing = criteria.filter((c) => !scores.importance.criteria.includes(c));
+    if (!missing.length) return;
+    const key = missing.join(',');
+    let job = this.pending.get(key);
+    if (!job) {
+      job = (async () => {
+        ctx.progress(`Scoring channels (${missing.map((c) => c.toUpperCase()).join(', ')})`, 0.6);
+        // one core is left to VS Code's UI while the channels are scored
+        await addCriteria(this.graph, this.deps, scores.importance, missing, { signal: ctx.signal, threads: Math.max(1, os.availableParallelism() - 1) });
+        scores.stats = importanceStats(scores.importance);
+        this.buildRows();
+        ctx.progress('Ready', 1);
+      })().finally(() => this.pending.delete(key));
+      this.pending.set(key, job);
+    }
+    await job;
+  }
+
+  private readonly pending = new Map<string, Promise<void>>();
 
   get scored(): boolean {
     return this.scores !== undefined;
@@ -121,7 +141,7 @@ export class ModelService {
       const st = statsByLayer.get(l.name);
       const imp = this.scores?.importance.layers.get(l.name);
       const stats: LayerRow['stats'] = {};
-      for (const c of ['bn-gamma', 'l1', 'l2', 'fpgm'] as Criterion[]) {
+      for (const c of CRITERIA) {
         const v = viewStats(st?.criteria[c]);
         if (v) stats[c] = v;
       }
@@ -225,7 +245,7 @@ export class ModelService {
     const row = this.rows.find((r) => r.name === layer);
     if (!imp || !row) throw new PrunerError(`no weighted layer named '${layer}' in ${path.basename(this.file)}`);
     const scores: LayerDetail['scores'] = {};
-    for (const c of ['bn-gamma', 'l1', 'l2', 'fpgm'] as Criterion[]) {
+    for (const c of CRITERIA) {
       const s = imp.scores[c];
       if (s) scores[c] = Array.from(s);
     }
