@@ -87,11 +87,26 @@ function* pieces(s: SliceSpec): Generator<Uint8Array> {
   const rowBytes = s.dims.reduce((n, d) => n * d, s.elementSize) / Math.max(1, rows);
   const ranges = rowRanges(s);
   const keep0 = s.keep[0] ?? Array.from({ length: rows }, (_, i) => i);
-  if (!('file' in s.src)) {
-    for (const i of keep0) {
-      const row = s.src.subarray(i * rowBytes, (i + 1) * rowBytes);
-      for (let r = 0; r < ranges.length; r += 2) yield row.subarray(ranges[r], ranges[r] + ranges[r + 1]);
+  // One kept range per row: rows are yielded as they are. Otherwise each row's kept ranges are
+  // gathered into one scratch row (short ranges byte by byte: a view per 4-byte element is slow).
+  const whole = ranges.length === 2;
+  let outRow = 0;
+  for (let r = 1; r < ranges.length; r += 2) outRow += ranges[r];
+  const scratch = whole ? undefined : Buffer.allocUnsafe(Math.max(1, outRow));
+  const gather = (row: Uint8Array): Uint8Array => {
+    if (!scratch) return row.subarray(ranges[0], ranges[0] + ranges[1]);
+    let pos = 0;
+    for (let r = 0; r < ranges.length; r += 2) {
+      const off = ranges[r];
+      const len = ranges[r + 1];
+      if (len >= 256) scratch.set(row.subarray(off, off + len), pos);
+      else for (let k = 0; k < len; k++) scratch[pos + k] = row[off + k];
+      pos += len;
     }
+    return scratch;
+  };
+  if (!('file' in s.src)) {
+    for (const i of keep0) yield gather(s.src.subarray(i * rowBytes, (i + 1) * rowBytes));
     return;
   }
   const range = s.src;
@@ -110,10 +125,7 @@ function* pieces(s: SliceSpec): Generator<Uint8Array> {
         if (n === 0) throw new PrunerError(`${range.file}: ended early while reading ${want} bytes at ${at}`, { subject: range.file });
         done += n;
       }
-      for (let r = 0; r < e - k; r++) {
-        const row = buf.subarray(r * rowBytes, (r + 1) * rowBytes);
-        for (let q = 0; q < ranges.length; q += 2) yield row.subarray(ranges[q], ranges[q] + ranges[q + 1]);
-      }
+      for (let r = 0; r < e - k; r++) yield gather(buf.subarray(r * rowBytes, (r + 1) * rowBytes));
       k = e;
     }
   } finally {
