@@ -5,15 +5,10 @@
 // channel scores and ranks, and the layers and nodes coupled with it.
 import { parseDims } from './options.ts';
 import type { Command } from 'commander';
-import { PrunerError } from '../engine/errors.ts';
-import { loadModel } from '../engine/onnx/model.ts';
-import { type ModelSummary, summarizeModel } from '../engine/graph/summary.ts';
-import { Graph } from '../engine/graph/graph.ts';
-import { analyzeDependencies } from '../engine/analysis/groups.ts';
-import { CHEAP_CRITERIA, computeImportance } from '../engine/analysis/importance.ts';
-import { ALL_CRITERIA, importanceStats } from '../engine/analysis/stats.ts';
-import { type AnalysisReport, type LayerReport, buildAnalysisReport, buildLayerReport } from '../engine/analysis/report.ts';
-import type { Criterion } from '../engine/prune/types.ts';
+import {
+  CRITERIA, analyzeDependencies, buildAnalysisReport, buildLayerReport, computeImportance, CHEAP_CRITERIA, Graph, importanceStats, loadModel,
+  PrunerError, summarizeModel, type AnalysisReport, type Criterion, type LayerReport, type ModelSummary,
+} from '../engine/index.ts';
 import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './format.ts';
 
 interface InspectCliOptions {
@@ -27,20 +22,20 @@ interface InspectCliOptions {
 
 /** What `inspect` scores: the cheap criteria (γ, L1, L2), plus those named by --criterion / --sort, or all four with --all-criteria. */
 export function inspectCriteria(o: Pick<InspectCliOptions, 'criterion' | 'allCriteria' | 'sort'>): Criterion[] {
-  if (o.allCriteria) return [...ALL_CRITERIA];
+  if (o.allCriteria) return [...CRITERIA];
   const asked = new Set<Criterion>(CHEAP_CRITERIA);
   for (const c of (o.criterion ?? []).flatMap((x) => x.split(','))) {
     const name = c.trim();
-    if (!(ALL_CRITERIA as readonly string[]).includes(name)) throw new PrunerError(`--criterion expects one of ${ALL_CRITERIA.join(', ')}, got "${name}"`);
+    if (!(CRITERIA as readonly string[]).includes(name)) throw new PrunerError(`--criterion expects one of ${CRITERIA.join(', ')}, got "${name}"`);
     asked.add(name as Criterion);
   }
   if (o.sort) asked.add(o.sort as Criterion);
-  return ALL_CRITERIA.filter((c) => asked.has(c));
+  return CRITERIA.filter((c) => asked.has(c));
 }
 
 /** The line telling how to get the criteria `inspect` left out (FPGM is computed only when asked). */
 export function missingCriteriaHint(computed: readonly Criterion[]): string | undefined {
-  const missing = ALL_CRITERIA.filter((c) => !computed.includes(c));
+  const missing = CRITERIA.filter((c) => !computed.includes(c));
   if (!missing.length) return undefined;
   return `${missing.map((c) => LABEL[c]).join(', ')} not computed (costly on big layers): add --criterion ${missing.join(',')} or --all-criteria`;
 }
@@ -53,13 +48,13 @@ export function registerInspect(program: Command): void {
     .option('--dim <name=size...>', 'size of a symbolic input dimension, e.g. N=8 or height=48 (a symbolic batch counts as 1 otherwise)')
     .option('--json', 'print the summary as JSON')
     .option('--layer <node>', 'print every channel\'s scores and ranks for this layer (node name), and what is coupled with it')
-    .option('--sort <criterion>', `with --layer: sort the channels by a criterion, ascending (${ALL_CRITERIA.join(', ')}; default: by channel)`)
-    .option('--criterion <names...>', `also compute these criteria (${ALL_CRITERIA.join(', ')}); BN γ, L1 and L2 are always computed, FPGM only when asked`)
+    .option('--sort <criterion>', `with --layer: sort the channels by a criterion, ascending (${CRITERIA.join(', ')}; default: by channel)`)
+    .option('--criterion <names...>', `also compute these criteria (${CRITERIA.join(', ')}); BN γ, L1 and L2 are always computed, FPGM only when asked`)
     .option('--all-criteria', 'compute every criterion, FPGM included')
     .action(async (file: string, o: InspectCliOptions) => {
       const dims = parseDims(o.dim);
-      if (o.sort !== undefined && !(ALL_CRITERIA as readonly string[]).includes(o.sort))
-        throw new PrunerError(`--sort expects one of ${ALL_CRITERIA.join(', ')}, got "${o.sort}"`);
+      if (o.sort !== undefined && !(CRITERIA as readonly string[]).includes(o.sort))
+        throw new PrunerError(`--sort expects one of ${CRITERIA.join(', ')}, got "${o.sort}"`);
       if (o.sort !== undefined && o.layer === undefined) throw new PrunerError('--sort applies to --layer');
       const criteria = inspectCriteria(o);
       const model = loadModel(file);
@@ -118,7 +113,7 @@ export function formatLayerReport(r: LayerReport, sort?: Criterion): string {
     if (members.length) out.push(`  members      ${members.join(', ')}`);
   }
   out.push('');
-  const crits = ALL_CRITERIA.filter((c) => r.rows.some((row) => row[c] !== undefined));
+  const crits = CRITERIA.filter((c) => r.rows.some((row) => row[c] !== undefined));
   const rows = [...r.rows];
   if (sort) {
     if (!crits.includes(sort)) throw new PrunerError(`--sort ${sort}: layer "${r.name}" has no ${LABEL[sort]} scores`);

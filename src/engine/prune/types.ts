@@ -1,7 +1,10 @@
 // Pruning plans (a JSON document a user can save, edit and load) and the report of a run.
+import type { Preprocess } from '../data/preprocess.ts';
 
-export type Criterion = 'bn-gamma' | 'l1' | 'l2' | 'fpgm';
-export const CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2', 'fpgm'];
+import type { Criterion } from '../analysis/criteria.ts';
+
+// The criteria live in analysis/ (where they are computed); re-exported for the plan's users.
+export { CRITERIA, type Criterion } from '../analysis/criteria.ts';
 
 export interface LayerOverride {
   /** Prune this ratio of the layer's group instead of the plan's. */
@@ -34,6 +37,8 @@ export interface PruningPlan {
   compensate?: boolean;
   /** File the plan was made for (informational). */
   model?: string;
+  /** How calibration images were turned into model inputs (saved so a run can be repeated; see data/preprocess.ts). */
+  preprocess?: Preprocess;
 }
 
 /** A plan resolved against one model: kept channel indices (sorted) per prunable group id. */
