@@ -44,7 +44,17 @@ import { loadOrt } from '../runtime/session.ts';
 import type { Criterion } from '../prune/types.ts';
 import type { ChannelGroup, DependencyAnalysis, GroupMember } from './types.ts';
 
-export type Scores = { 'bn-gamma'?: Float32Array; l1: Float32Array; l2: Float32Array; fpgm: Float32Array };
+export type Scores = {
+  'bn-gamma'?: Float32Array;
+  l1: Float32Array;
+  l2: Float32Array;
+  fpgm: Float32Array;
+  /** Plan-time criteria (src/engine/recovery/criteria.ts), on groups only, when a plan asks for them. */
+  sketch?: Float32Array;
+  activation?: Float32Array;
+  apoz?: Float32Array;
+  thinet?: Float32Array;
+};
 
 export interface LayerImportance {
   name: string;

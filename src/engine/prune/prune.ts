@@ -22,6 +22,7 @@ import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import { recoverPruned } from '../recovery/recover.ts';
 import { prunedGroupsOf } from './compensate.ts';
+import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -79,6 +80,8 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
 
   progress('scoring', 0.2);
   const importance = await computeImportance(graph, deps, { signal });
+  // sketch and the data criteria (activation, apoz, thinet) are scored only when the plan ranks by them.
+  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
   lap('importanceMs');
   throwIfAborted(signal);
 
@@ -179,12 +182,13 @@ export interface PrunePreview {
 }
 
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
-export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number } = {}): Promise<PrunePreview> {
+export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number; calibration?: InputSet } = {}): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
   const model = loadModel(inputPath);
   const graph = new Graph(model);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
   const importance = await computeImportance(graph, deps, { signal: opts.signal });
+  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
   const resolved = resolvePlan(plan, deps, importance);
   return { input: model.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold }), warnings: resolved.warnings };
 }

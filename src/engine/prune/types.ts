@@ -1,7 +1,14 @@
 // Pruning plans (a JSON document a user can save, edit and load) and the report of a run.
 
+/** Criteria computed from the weights alone, scored for every model when it is opened (inspection, the view). */
 export type Criterion = 'bn-gamma' | 'l1' | 'l2' | 'fpgm';
 export const CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2', 'fpgm'];
+/** Criteria measured on calibration inputs (src/engine/recovery/criteria.ts): a plan using one needs calibration data. */
+export type DataCriterion = 'activation' | 'apoz' | 'thinet';
+export const DATA_CRITERIA: readonly DataCriterion[] = ['activation', 'apoz', 'thinet'];
+/** Every criterion a plan can rank by: the weight criteria, `sketch` (data-free, computed when a plan asks for it) and the data criteria. */
+export type PlanCriterion = Criterion | 'sketch' | DataCriterion;
+export const PLAN_CRITERIA: readonly PlanCriterion[] = [...CRITERIA, 'sketch', ...DATA_CRITERIA];
 
 export interface LayerOverride {
   /** Prune this ratio of the layer's group instead of the plan's. */
@@ -13,7 +20,7 @@ export interface LayerOverride {
 export interface PruningPlan {
   /** Format version of this document. */
   version: 1;
-  criterion: Criterion;
+  criterion: PlanCriterion;
   /** Fraction of channels to remove, in [0, 1). Exactly one of ratio / threshold. */
   ratio?: number;
   /** Remove channels whose score is below this value (global scope). */
