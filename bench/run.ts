@@ -10,6 +10,7 @@ const parts: Record<string, () => Promise<{ run: () => Promise<object> }>> = {
   importance: async () => ({ run: (await import('./importance.ts')).runImportanceBench }),
   prune: async () => ({ run: (await import('./prune.ts')).runPruneBench }),
   runtime: async () => ({ run: (await import('./runtime.ts')).runRuntimeBench }),
+  recovery: async () => ({ run: (await import('./recovery.ts')).runRecoveryBench }),
   // Through code-server + Playwright (skipped, saying why, where they cannot run).
   view: async () => ({ run: (await import('./view.ts')).runViewBench }),
   editor: async () => ({ run: (await import('./editor.ts')).runEditorBench }),
