@@ -13,7 +13,7 @@ import { loadModel } from '../../src/engine/onnx/model.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import { arrayInputSet } from '../../src/engine/data/types.ts';
 import { inputSpecsOf, readNpy, resolveDims, seededNormal } from '../../src/engine/runtime/inputs.ts';
-import { evaluateClassifier, readImagesAndLabels } from '../../src/engine/runtime/run.ts';
+import { evaluateClassifier, readImagesAndLabels } from '../../src/engine/runtime/validate.ts';
 import { allSharedModels, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 
 async function outputShapes(file: string, x: Float32Array, dims: number[]): Promise<number[][]> {

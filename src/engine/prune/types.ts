@@ -1,14 +1,10 @@
 // Pruning plans (a JSON document a user can save, edit and load) and the report of a run.
+import type { Preprocess } from '../data/preprocess.ts';
 
-/** Criteria computed from the weights alone, scored for every model when it is opened (inspection, the view). */
-export type Criterion = 'bn-gamma' | 'l1' | 'l2' | 'fpgm';
-export const CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2', 'fpgm'];
-/** Criteria measured on calibration inputs (src/engine/recovery/criteria.ts): a plan using one needs calibration data. */
-export type DataCriterion = 'activation' | 'apoz' | 'thinet';
-export const DATA_CRITERIA: readonly DataCriterion[] = ['activation', 'apoz', 'thinet'];
-/** Every criterion a plan can rank by: the weight criteria, `sketch` (data-free, computed when a plan asks for it) and the data criteria. */
-export type PlanCriterion = Criterion | 'sketch' | DataCriterion;
-export const PLAN_CRITERIA: readonly PlanCriterion[] = [...CRITERIA, 'sketch', ...DATA_CRITERIA];
+import type { PlanCriterion } from '../analysis/criteria.ts';
+
+// The criteria live in analysis/ (where they are computed); re-exported for the plan's users.
+export { CRITERIA, DATA_CRITERIA, PLAN_CRITERIA, type Criterion, type DataCriterion, type PlanCriterion } from '../analysis/criteria.ts';
 
 export interface LayerOverride {
   /** Prune this ratio of the layer's group instead of the plan's. */
@@ -41,6 +37,8 @@ export interface PruningPlan {
   compensate?: boolean;
   /** File the plan was made for (informational). */
   model?: string;
+  /** How calibration images were turned into model inputs (saved so a run can be repeated; see data/preprocess.ts). */
+  preprocess?: Preprocess;
 }
 
 /** A plan resolved against one model: kept channel indices (sorted) per prunable group id. */
