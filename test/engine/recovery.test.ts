@@ -18,6 +18,7 @@ import { Graph } from '../../src/engine/graph/graph.ts';
 import { arrayInputSet } from '../../src/engine/data/types.ts';
 import { seededNormal } from '../../src/engine/runtime/inputs.ts';
 import { PrunerError } from '../../src/engine/errors.ts';
+import { recoverPruned } from '../../src/engine/recovery/recover.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { tempDir } from '../helpers/paths.ts';
 
@@ -144,20 +145,29 @@ describe('BatchNorm recalibration', () => {
     const cnt = N * 25;
     const m = Array.from(mean, (s) => s / cnt);
     const v = Array.from(sq, (s, c) => (s / cnt - m[c] * m[c]) * (cnt / (cnt - 1)));
-    const b = new ModelBuilder({ seed: 3 });
-    const x = b.input('x', ['N', 3, 5, 5]);
-    let y = b.relu(b.bn(x, 3, { name: 'bn1', mean: m, var: v }));
-    y = b.conv(y, 3, 4, { k: 1, pad: 0, name: 'c' });
-    b.output(b.gap(y), ['N', 4, 1, 1]);
-    const file = b.save(path.join(dir, 'bn.onnx'));
-    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0 };
-    const rep = await pruneModel(file, plan, { out: path.join(dir, 'r.onnx'), recover: 'bn', calibration: arrayInputSet('calib', [3, 5, 5], xs), ep: 'cpu' });
-    assert.deepEqual(rep.recovery.layers.map((l) => [l.name, l.status]), [['bn1', 'refit']]);
-    const gotMean = floatsOf(rep.output, 'bn1.running_mean');
-    const gotVar = floatsOf(rep.output, 'bn1.running_var');
-    for (let c = 0; c < C; c++) {
-      assert.ok(Math.abs(gotMean[c] - m[c]) < 1e-5, `mean ${c}: ${gotMean[c]} vs ${m[c]}`);
-      assert.ok(Math.abs(gotVar[c] - v[c]) < 1e-5 * v[c], `var ${c}: ${gotVar[c]} vs ${v[c]}`);
+    const build = (mean: number[], variance: number[], name: string): string => {
+      const b = new ModelBuilder({ seed: 3 });
+      const x = b.input('x', ['N', 3, 5, 5]);
+      let y = b.relu(b.bn(x, 3, { name: 'bn1', mean, var: variance }));
+      y = b.conv(y, 3, 4, { k: 1, pad: 0, name: 'c' });
+      b.output(b.gap(y), ['N', 4, 1, 1]);
+      return b.save(path.join(dir, name));
+    };
+    const model = loadModel(build(m, v, 'bn.onnx'));
+    // The same model with wrong statistics, as the "pruned" model: recalibration must find the true ones.
+    const wrong = loadModel(build([0, 0, 0], [1, 1, 1], 'wrong.onnx'));
+    const calib = arrayInputSet('calib', [3, 5, 5], xs);
+    // Nothing pruned (a plan must remove something): the recovery runs on the models as they are.
+    for (const start of [model, wrong]) {
+      const { model: out, report } = await recoverPruned({ model, graph: new Graph(model) }, start.proto, [], { mode: 'bn', calibration: calib, ep: 'cpu' });
+      assert.deepEqual(report.layers.map((l) => [l.name, l.status]), [['bn1', 'refit']]);
+      const g = new Graph({ ...model, proto: out });
+      const gotMean = g.constantFloats(g.byName.get('bn1')!.input[3])!;
+      const gotVar = g.constantFloats(g.byName.get('bn1')!.input[4])!;
+      for (let c = 0; c < C; c++) {
+        assert.ok(Math.abs(gotMean[c] - m[c]) < 1e-5, `mean ${c}: ${gotMean[c]} vs ${m[c]}`);
+        assert.ok(Math.abs(gotVar[c] - v[c]) < 1e-5 * v[c], `var ${c}: ${gotVar[c]} vs ${v[c]}`);
+      }
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
