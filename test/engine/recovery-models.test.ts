@@ -37,7 +37,7 @@ describe('recovery on the shared models', { skip: skipWithoutShared }, () => {
       const calib = arrayInputSet('random', sample, seededNormal(2 * per, 1));
       const dir = tempDir();
       const rep = await pruneModel(file, { version: 1, criterion: 'l1', scope: 'uniform', ratio: 0.3 }, { out: path.join(dir, 'p.onnx'), recover: 'auto', calibration: calib, ep: 'cpu' });
-      assert.deepEqual(rep.recovery.steps, ['ls', 'bn']);
+      assert.equal(rep.recovery.steps[0], 'ls');
       const x = seededNormal(per, 2);
       assert.deepEqual(await outputShapes(rep.output, x, [1, ...sample]), await outputShapes(file, x, [1, ...sample]));
       fs.rmSync(dir, { recursive: true, force: true });
