@@ -752,14 +752,15 @@ function writeLayer(ctx: Ctx, p: LayerPlan, W: Float64Array, bias: Float64Array)
     setBias(ctx, n, bias);
     return;
   }
-  // Conv: the bias goes into its bias; without one, into the running mean of the BN after it (the
-  // mean absorbs any bias), else a new bias.
-  // The fit replaces whatever the surgery's compensation folded there: it starts from the original mean.
-  const target = n.input[2] ? { kind: 'bias' as const } : foldTarget(w.graph, n);
+  // Conv: where compensation folds (the running mean of the BN right after it, else its bias, else a
+  // new bias). The fit replaces whatever the surgery's compensation folded there: a BN's mean starts
+  // from the original's, less the part of the fitted bias the conv's own bias does not carry.
+  const target = foldTarget(w.graph, n);
   const originalBn = target.kind === 'bn' ? ctx.original.graph.byName.get(target.bn.name ?? '') : undefined;
   const originalMean = originalBn?.input[3] ? ctx.original.graph.constantFloats(originalBn.input[3]) : undefined;
   if (target.kind === 'bn' && originalMean) {
-    const next = Float64Array.from(p.cols, (c, i) => originalMean[c] - bias[i]);
+    const own = outputBias(ctx, n, bias.length);
+    const next = Float64Array.from(p.cols, (c, i) => originalMean[c] - (bias[i] - own[i]));
     checkFinite(next, n, 'running mean');
     w.setConstant(target.bn, 3, [next.length], next);
   } else setBias(ctx, n, bias);
