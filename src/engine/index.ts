@@ -21,7 +21,7 @@ export { importanceStats, type ModelStats, type ScoreStats, type Histogram } fro
 export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerReport } from './analysis/report.ts';
 
 // Plans, preview, the prune pipeline and its report
-export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion, type CriterionLabels } from './analysis/criteria.ts';
+export { CRITERIA, CRITERION_LABELS, DATA_CRITERIA, PLAN_CRITERIA, isCriterion, type Criterion, type CriterionLabels, type DataCriterion, type PlanCriterion } from './analysis/criteria.ts';
 export type { PruningPlan, LayerOverride, ResolvedPlan } from './prune/types.ts';
 export { parsePlan, serializePlan, validatePlan, resolvePlan } from './prune/plan.ts';
 export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.ts';
