@@ -13,9 +13,30 @@ export default tseslint.config(
   },
   {
     // The engine is shared by the extension, the CLI and the tests: it must never import vscode.
-    files: ['src/engine/**/*.ts', 'src/cli/**/*.ts', 'src/shared/**/*.ts', 'src/webview/**/*.ts'],
+    // Only the extension host (src/extension) runs inside VS Code's API; the worker thread, the
+    // CLI, the shared protocol and the webview never see it.
+    files: ['src/engine/**/*.ts', 'src/shared/**/*.ts', 'src/webview/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'Only src/extension may import vscode.' }] }],
+    },
+  },
+  {
+    // The CLI, the worker thread and the extension host use the engine through its public module
+    // (src/engine/index.ts), never a file behind it.
+    files: ['src/cli/**/*.ts', 'src/worker/**/*.ts', 'src/extension/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'vscode', message: 'Only src/extension may import vscode.' }],
+        patterns: [{ regex: '/engine/(?!index\\.ts$)', message: 'Import the engine through src/engine/index.ts.' }],
+      }],
+    },
+  },
+  {
+    files: ['src/extension/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ regex: '/engine/(?!index\\.ts$)', message: 'Import the engine through src/engine/index.ts.' }],
+      }],
     },
   },
 );

@@ -5,15 +5,10 @@
 // channel scores and ranks, and the layers and nodes coupled with it.
 import { parseDims } from './options.ts';
 import type { Command } from 'commander';
-import { PrunerError } from '../engine/errors.ts';
-import { loadModel } from '../engine/onnx/model.ts';
-import { type ModelSummary, summarizeModel } from '../engine/graph/summary.ts';
-import { Graph } from '../engine/graph/graph.ts';
-import { analyzeDependencies } from '../engine/analysis/groups.ts';
-import { computeImportance } from '../engine/analysis/importance.ts';
-import { ALL_CRITERIA, importanceStats } from '../engine/analysis/stats.ts';
-import { type AnalysisReport, type LayerReport, buildAnalysisReport, buildLayerReport } from '../engine/analysis/report.ts';
-import type { Criterion } from '../engine/prune/types.ts';
+import {
+  CRITERIA, analyzeDependencies, buildAnalysisReport, buildLayerReport, computeImportance, Graph, importanceStats, loadModel,
+  PrunerError, summarizeModel, type AnalysisReport, type Criterion, type LayerReport, type ModelSummary,
+} from '../engine/index.ts';
 import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './format.ts';
 
 interface InspectCliOptions {
@@ -31,11 +26,11 @@ export function registerInspect(program: Command): void {
     .option('--dim <name=size...>', 'size of a symbolic input dimension, e.g. N=8 or height=48 (a symbolic batch counts as 1 otherwise)')
     .option('--json', 'print the summary as JSON')
     .option('--layer <node>', 'print every channel\'s scores and ranks for this layer (node name), and what is coupled with it')
-    .option('--sort <criterion>', `with --layer: sort the channels by a criterion, ascending (${ALL_CRITERIA.join(', ')}; default: by channel)`)
+    .option('--sort <criterion>', `with --layer: sort the channels by a criterion, ascending (${CRITERIA.join(', ')}; default: by channel)`)
     .action(async (file: string, o: InspectCliOptions) => {
       const dims = parseDims(o.dim);
-      if (o.sort !== undefined && !(ALL_CRITERIA as readonly string[]).includes(o.sort))
-        throw new PrunerError(`--sort expects one of ${ALL_CRITERIA.join(', ')}, got "${o.sort}"`);
+      if (o.sort !== undefined && !(CRITERIA as readonly string[]).includes(o.sort))
+        throw new PrunerError(`--sort expects one of ${CRITERIA.join(', ')}, got "${o.sort}"`);
       if (o.sort !== undefined && o.layer === undefined) throw new PrunerError('--sort applies to --layer');
       const model = loadModel(file);
       const graph = new Graph(model);
@@ -92,7 +87,7 @@ export function formatLayerReport(r: LayerReport, sort?: Criterion): string {
     if (members.length) out.push(`  members      ${members.join(', ')}`);
   }
   out.push('');
-  const crits = ALL_CRITERIA.filter((c) => r.rows.some((row) => row[c] !== undefined));
+  const crits = CRITERIA.filter((c) => r.rows.some((row) => row[c] !== undefined));
   const rows = [...r.rows];
   if (sort) {
     if (!crits.includes(sort)) throw new PrunerError(`--sort ${sort}: layer "${r.name}" has no ${LABEL[sort]} scores`);

@@ -1,5 +1,5 @@
 // Option parsing shared by the subcommands.
-import { PrunerError } from '../engine/errors.ts';
+import { PrunerError } from '../engine/index.ts';
 
 /** `--dim N=4 height=48` → { N: 4, height: 48 }. */
 export function parseDims(list: string[] | undefined): Record<string, number> {

@@ -3,11 +3,7 @@
 import { parseDims } from './options.ts';
 import { addDataOptions, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 import type { Command } from 'commander';
-import { PrunerError } from '../engine/errors.ts';
-import { validatePruned } from '../engine/runtime/validate.ts';
-import type { ExecutionProviderChoice, ValidationReport } from '../engine/runtime/types.ts';
-import { withCost } from '../engine/runtime/cost.ts';
-import { computeCost } from '../engine/graph/cost.ts';
+import { computeCost, PrunerError, validatePruned, withCost, type ExecutionProviderChoice, type ValidationReport } from '../engine/index.ts';
 
 interface ValidateCliOptions extends DataCliOptions {
   input?: string[];

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CRITERIA, type Criterion, type ViewPlan } from '../shared/protocol.ts';
+import { CRITERIA, CRITERION_LABELS, type ViewPlan } from '../shared/protocol.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
 import { VIEW_TYPE, type ModelEditorProvider } from './modelEditor.ts';
 import type { Output } from './output.ts';
@@ -21,13 +21,6 @@ export interface PruneCommandOptions extends Partial<ViewPlan> {
   /** Cancels the prune like the notification's Cancel button (for scripts and tests). */
   signal?: AbortSignal;
 }
-
-const CRITERION_LABELS: Record<Criterion, string> = {
-  'bn-gamma': 'BN γ (Network Slimming)',
-  l1: 'L1 norm of filters',
-  l2: 'L2 norm of filters',
-  fpgm: 'Geometric median (FPGM)',
-};
 
 export class Commands {
   constructor(
@@ -94,7 +87,7 @@ export class Commands {
     const s = readSettings(model);
     const criteria = [s.criterion, ...CRITERIA.filter((c) => c !== s.criterion)];
     const c = await vscode.window.showQuickPick(
-      criteria.map((id) => ({ label: CRITERION_LABELS[id], description: id === s.criterion ? `${id} (default)` : id, id })),
+      criteria.map((id) => ({ label: CRITERION_LABELS[id].name, description: id === s.criterion ? `${id} (default)` : id, id })),
       { title: 'Prune Channels (1/3): importance criterion', placeHolder: 'How to rank channels' },
     );
     if (!c) return undefined;

@@ -1,7 +1,7 @@
 // The extension host's handle on the engine worker thread: typed requests with progress and
 // cancellation. No vscode import, so it can be tested with plain Node.
 import { Worker } from 'node:worker_threads';
-import type { FromWorker, ToWorker, WorkerMethod, WorkerMethods } from './workerProtocol.ts';
+import type { FromWorker, ToWorker, WorkerMethod, WorkerMethods } from '../worker/protocol.ts';
 
 export class EngineRequestError extends Error {
   readonly details?: string;

@@ -3,9 +3,10 @@
 // events flow host → view unprompted. The view never receives the model itself: only the
 // summaries, pages of rows, histograms and reports it displays.
 
-import { CRITERIA, type Criterion, type PruningPlan } from '../engine/prune/types.ts';
+import { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion } from '../engine/analysis/criteria.ts';
+import type { PruningPlan } from '../engine/prune/types.ts';
 
-export { CRITERIA, type Criterion };
+export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion };
 
 // ---------- data shown by the view ----------
 
@@ -191,10 +192,6 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isStr = (v: unknown, max = 4096): v is string => typeof v === 'string' && v.length <= max;
-
-export function isCriterion(v: unknown): v is Criterion {
-  return typeof v === 'string' && (CRITERIA as readonly string[]).includes(v);
-}
 
 export function isViewPlan(v: unknown): v is ViewPlan {
   if (!isObj(v) || !isCriterion(v.criterion)) return false;

@@ -2,11 +2,10 @@
 // focused layer alone; linear or log scale; colours follow the VS Code theme.
 import { LitElement, html, css, nothing, type PropertyValues } from 'lit';
 import { customElement, property, state, query } from 'lit/decorators.js';
-import type { Criterion, Histogram, ViewPlan } from '../shared/protocol.ts';
+import { CRITERION_LABELS, type Criterion, type Histogram, type ViewPlan } from '../shared/protocol.ts';
 import { HistogramChart, quantileOf } from './charts.ts';
 import { pct, score } from './format.ts';
 import type { HostClient } from './host.ts';
-import { CRITERION_LABEL } from './layer-detail.ts';
 import { base } from './styles.ts';
 import { onThemeChange, readTheme } from './theme.ts';
 
@@ -147,7 +146,7 @@ export class ScoreHistograms extends LitElement {
       <div class="head">
         <h3>Score distribution</h3>
         <select class="native" aria-label="Score shown in the histograms" .value=${c} @change=${(e: Event) => this.setCriterion((e.target as HTMLSelectElement).value as Criterion)}>
-          ${this.available.map((k) => html`<option value=${k} ?selected=${k === c}>${CRITERION_LABEL[k]}</option>`)}
+          ${this.available.map((k) => html`<option value=${k} ?selected=${k === c}>${CRITERION_LABELS[k].short}</option>`)}
         </select>
         <vscode-checkbox .checked=${this.log} @change=${(e: Event) => this.setLog((e.target as HTMLInputElement).checked)} label="log scale"></vscode-checkbox>
         ${this.error ? html`<span class="error">${this.error}</span>` : nothing}
@@ -155,11 +154,11 @@ export class ScoreHistograms extends LitElement {
       <div class="charts">
         <div>
           <div class="title muted">All prunable layers${this.plan.threshold === undefined && this.plan.scope === 'uniform' && this.shown === this.plan.criterion ? html` · uniform: each layer is cut at its own ${pct(this.plan.ratio ?? 0, 0)}` : nothing}</div>
-          <div class="chart">${this.global === null ? html`<div class="muted">No ${CRITERION_LABEL[c]} in this model.</div>` : html`<canvas id="global" role="img" aria-label=${`Distribution of ${CRITERION_LABEL[c]} over all layers`}></canvas>`}</div>
+          <div class="chart">${this.global === null ? html`<div class="muted">No ${CRITERION_LABELS[c].short} in this model.</div>` : html`<canvas id="global" role="img" aria-label=${`Distribution of ${CRITERION_LABELS[c].short} over all layers`}></canvas>`}</div>
         </div>
         <div>
           <div class="title muted ellipsis" title=${this.layer ?? ''}>${this.layer ? `Layer ${this.layer}` : 'Select a layer in the table to see its distribution'}</div>
-          <div class="chart">${this.layer && this.local !== null ? html`<canvas id="local" role="img" aria-label=${`Distribution of ${CRITERION_LABEL[c]} in ${this.layer}`}></canvas>` : this.layer ? html`<div class="muted">No ${CRITERION_LABEL[c]} for this layer.</div>` : nothing}</div>
+          <div class="chart">${this.layer && this.local !== null ? html`<canvas id="local" role="img" aria-label=${`Distribution of ${CRITERION_LABELS[c].short} in ${this.layer}`}></canvas>` : this.layer ? html`<div class="muted">No ${CRITERION_LABELS[c].short} for this layer.</div>` : nothing}</div>
         </div>
       </div>
     `;

@@ -2,14 +2,13 @@
 // plan removes highlighted), its coupled group (members clickable) and why a group is frozen.
 import { LitElement, html, css, nothing, type PropertyValues } from 'lit';
 import { customElement, property, state, query } from 'lit/decorators.js';
-import type { Criterion, LayerDetail, LayerRow, ViewPlan } from '../shared/protocol.ts';
+import { CRITERION_LABELS, type Criterion, type LayerDetail, type LayerRow, type ViewPlan } from '../shared/protocol.ts';
 import { ChannelChart } from './charts.ts';
 import { int } from './format.ts';
 import type { HostClient } from './host.ts';
 import { base } from './styles.ts';
 import { onThemeChange, readTheme } from './theme.ts';
 
-export const CRITERION_LABEL: Record<Criterion, string> = { 'bn-gamma': 'BN |γ|', l1: 'L1 norm', l2: 'L2 norm', fpgm: 'FPGM distance' };
 
 @customElement('layer-detail')
 export class LayerDetailView extends LitElement {
@@ -96,7 +95,7 @@ export class LayerDetailView extends LitElement {
     const scores = c ? this.detail?.scores[c] : undefined;
     if (!this.canvas || !scores || !c) return;
     this.chart ??= new ChannelChart(this.canvas);
-    this.chart.draw(scores, new Set(this.detail!.removed), readTheme(), CRITERION_LABEL[c]);
+    this.chart.draw(scores, new Set(this.detail!.removed), readTheme(), CRITERION_LABELS[c].short);
   }
 
   private reveal(layer: string): void {
@@ -116,14 +115,14 @@ export class LayerDetailView extends LitElement {
       <div class="top">
         <span><strong>${int(d.channels)}</strong> channels${this.layer.prunable ? html`, <strong class=${removed ? 'after' : ''}>${int(removed)}</strong> removed by the plan, ${int(d.channels - removed)} kept` : nothing}</span>
         <span class="crit" role="group" aria-label="Score shown">
-          ${have.map((k) => html`<button aria-pressed=${k === c ? 'true' : 'false'} @click=${() => { this.criterion = k; }}>${CRITERION_LABEL[k]}</button>`)}
+          ${have.map((k) => html`<button aria-pressed=${k === c ? 'true' : 'false'} @click=${() => { this.criterion = k; }}>${CRITERION_LABELS[k].short}</button>`)}
         </span>
         ${!d.scores['bn-gamma'] ? html`<span class="muted">${this.layer.bnFused ? 'BatchNorm folded into this layer: γ is gone; its filter norms include γ/√(var+ε).' : 'No BatchNorm follows this layer.'}</span>` : nothing}
       </div>
       ${c
-        ? html`<div class="chart"><canvas role="img" data-channels=${this.detail?.scores[c]?.length ?? 0} aria-label=${`${CRITERION_LABEL[c]} of each of the ${d.channels} channels, sorted ascending; ${removed} removed by the plan`}></canvas></div>
+        ? html`<div class="chart"><canvas role="img" data-channels=${this.detail?.scores[c]?.length ?? 0} aria-label=${`${CRITERION_LABELS[c].short} of each of the ${d.channels} channels, sorted ascending; ${removed} removed by the plan`}></canvas></div>
           <div class="legend muted"><span><span class="sw" style="background: var(--vscode-charts-blue, #3794ff)"></span>kept</span>
-          <span><span class="sw" style="background: var(--vscode-charts-red, #f14c4c)"></span>removed by the plan</span><span>channels sorted by ${CRITERION_LABEL[c]}, lowest first</span></div>`
+          <span><span class="sw" style="background: var(--vscode-charts-red, #f14c4c)"></span>removed by the plan</span><span>channels sorted by ${CRITERION_LABELS[c].short}, lowest first</span></div>`
         : html`<div class="muted">No channel scores for this layer.</div>`}
       ${g
         ? html`<div class="group">

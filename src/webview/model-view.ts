@@ -119,14 +119,8 @@ export class ModelView extends LitElement {
     try {
       const s = await this.host.request('getSummary', {});
       this.showSummary(s);
-      if (!s.scored) {
-        // phase 2: the rows are shown; their score statistics follow once the channels are scored
-        const scored = await this.host.request('getSummary', { waitScored: true });
-        performance.mark('onnx-pruner:scored');
-        this.summary = scored;
-        this.scoringStage = undefined;
-        this.table?.reload();
-      }
+      // phase 2: the rows are shown; their score statistics follow once the channels are scored
+      if (!this.summary?.scored) this.showSummary(await this.host.request('getSummary', { waitScored: true }));
     } catch (e) {
       if (this.phase !== 'failed') this.fail({ message: (e as Error).message, details: (e as RequestError).details });
     }
@@ -139,9 +133,16 @@ export class ModelView extends LitElement {
     }
   }
 
-  /** The summary's first arrival (pushed by the host or answered): the view becomes ready. */
+  /**
+   * A summary from the host (pushed with the first screen or answered, in either order). The first
+   * makes the view ready; the first scored one fills in the score cells and histograms, whether it
+   * comes as the first answer (scoring finished before the view asked) or after waiting.
+   */
   private showSummary(s: ViewSummary): void {
-    if (this.summary) return;
+    if (this.summary) {
+      if (s.scored && !this.summary.scored) this.showScored(s);
+      return;
+    }
     performance.mark('onnx-pruner:summary');
     this.summary = s;
     this.phase = 'ready';
@@ -149,6 +150,13 @@ export class ModelView extends LitElement {
     this.host.sendPlan(this.plan);
     if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
     if (s.prunableGroupCount > 0) this.schedulePreview(0);
+  }
+
+  private showScored(s: ViewSummary): void {
+    performance.mark('onnx-pruner:scored');
+    this.summary = s;
+    this.scoringStage = undefined;
+    this.table?.reload();
   }
 
   private async loadFrozenReasons(): Promise<void> {

@@ -2,9 +2,8 @@
 // the live preview of what the plan does; Prune with progress and cancel; the report.
 import { LitElement, html, css, nothing } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
-import type { Criterion, PlanPreview, PruneReportView, ViewPlan, ViewSummary } from '../shared/protocol.ts';
+import { CRITERIA, CRITERION_LABELS, type Criterion, type PlanPreview, type PruneReportView, type ViewPlan, type ViewSummary } from '../shared/protocol.ts';
 import { bytes, change, int, ms, pct, score, si } from './format.ts';
-import { CRITERION_LABEL } from './layer-detail.ts';
 import { base } from './styles.ts';
 
 export type RunState =
@@ -20,13 +19,6 @@ interface Validation {
   provider?: string; requestedProvider?: string; fallbackReason?: string;
   outputs?: OutputRow[]; original?: RunInfo; pruned?: RunInfo; notes?: string[];
 }
-
-const CRITERIA_HELP: Record<Criterion, string> = {
-  'bn-gamma': 'Network Slimming: |γ| of the BatchNorm after each layer',
-  l1: 'L1 norm of each filter (Li et al. 2017)',
-  l2: 'L2 norm of each filter (Soft Filter Pruning)',
-  fpgm: 'Distance to the other filters: the geometric median (FPGM)',
-};
 
 @customElement('plan-panel')
 export class PlanPanel extends LitElement {
@@ -146,9 +138,9 @@ export class PlanPanel extends LitElement {
         <div class="field">
           <label for="criterion">Criterion</label>
           <vscode-single-select id="criterion" aria-label="Importance criterion" .value=${p.criterion} @change=${(e: Event) => this.set('criterion', (e.target as HTMLSelectElement).value as Criterion)}>
-            ${(Object.keys(CRITERION_LABEL) as Criterion[]).map((c) => html`<vscode-option value=${c} description=${CRITERIA_HELP[c]} ?selected=${c === p.criterion} ?disabled=${c === 'bn-gamma' && !hasBn}>${CRITERION_LABEL[c]}</vscode-option>`)}
+            ${CRITERIA.map((c) => html`<vscode-option value=${c} description=${CRITERION_LABELS[c].help} ?selected=${c === p.criterion} ?disabled=${c === 'bn-gamma' && !hasBn}>${CRITERION_LABELS[c].short}</vscode-option>`)}
           </vscode-single-select>
-          <span class="muted hint">${CRITERIA_HELP[p.criterion]}${p.criterion === 'bn-gamma' && !hasBn ? ' — this model has no BatchNorm: choose a filter norm.' : ''}</span>
+          <span class="muted hint">${CRITERION_LABELS[p.criterion].help}${p.criterion === 'bn-gamma' && !hasBn ? ' — this model has no BatchNorm: choose a filter norm.' : ''}</span>
         </div>
 
         <div class="field" style="margin-top:8px">
@@ -165,7 +157,7 @@ export class PlanPanel extends LitElement {
               </div>`
             : html`<vscode-textfield type="number" aria-label="Score threshold" step="any" min="0" .value=${String(p.threshold ?? '')}
                 @change=${(e: Event) => { const v = Number((e.target as HTMLInputElement).value); if (Number.isFinite(v) && v >= 0) this.set('threshold', v); }}></vscode-textfield>
-              <span class="muted hint">Channels whose ${CRITERION_LABEL[p.criterion]} is below ${score(p.threshold)} are removed.</span>`}
+              <span class="muted hint">Channels whose ${CRITERION_LABELS[p.criterion].short} is below ${score(p.threshold)} are removed.</span>`}
         </div>
 
         <div class="field" style="margin-top:8px">

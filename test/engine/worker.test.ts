@@ -1,4 +1,4 @@
-// The extension's engine worker (src/extension/worker.ts) through the real EngineClient: a model
+// The extension's engine worker (src/worker/worker.ts) through the real EngineClient: a model
 // opens in two phases (structure, then channel scores), the rows come before the scores, the
 // questions that need scores wait for them, and closing a model stops its scoring.
 import * as assert from 'node:assert/strict';
@@ -23,7 +23,7 @@ describe('engine worker', () => {
     // (inside the repository, so the bundle finds onnxruntime-node in node_modules)
     const out = path.join(repoRoot, '.cache', 'test-worker');
     await esbuild.build({
-      entryPoints: { worker: path.join(repoRoot, 'src', 'extension', 'worker.ts') },
+      entryPoints: { worker: path.join(repoRoot, 'src', 'worker', 'worker.ts') },
       bundle: true, platform: 'node', format: 'cjs', target: 'node20', outdir: out,
       external: ['vscode', 'onnxruntime-node'], logLevel: 'error',
     });

@@ -103,7 +103,9 @@ const loaded = (async () => {
   // push=1: the host sends the first screen unasked, as the extension does; answers come `slowAnswersMs` late
   if (q.get('push')) {
     const query = { offset: 0, limit: 100, sort: { key: 'macs' as const, descending: true } };
-    window.__emit({ type: 'firstScreen', summary: { ...summary, scored: false }, query, page: queryLayers(query) });
+    const page = queryLayers(query);
+    // pushed before the scores exist, as the extension does: rows without score statistics
+    window.__emit({ type: 'firstScreen', summary: { ...summary, scored: false }, query, page: { ...page, rows: page.rows.map((r) => ({ ...r, stats: {} })) } });
   }
 })();
 loaded.catch(() => {});

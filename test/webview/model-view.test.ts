@@ -312,6 +312,23 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('scores show when scoring finished before the view asked (pushed unscored, answered scored)', async () => {
+    // the host pushes the first screen before scoring; the view's own getSummary is answered after it
+    const page = await open({ push: 1, delay: 5 });
+    await waitRows(page, fixture.layers.length);
+    await page.waitForFunction(() => {
+      const v = document.querySelector('onnx-model-view')?.shadowRoot;
+      const t = v?.querySelector('layer-table')?.shadowRoot;
+      return !!v?.querySelector('score-histograms') && !v.querySelector('header .scoring') && !!t?.querySelector('.body .row[data-layer]') && !t.querySelector('span[title="Scoring channels…"]');
+    }, undefined, { timeout: 5000 }).catch(async (e: Error) => {
+      const pending = await page.locator('layer-table span[title="Scoring channels…"]').count();
+      throw new Error(`the scores never showed: ${pending} cells still show …, header: ${await page.locator('header').textContent()}`, { cause: e });
+    });
+    const answered = Object.values(await responses(page)).filter((r) => r.kind === 'response' && r.ok && (r.result as { scored?: boolean })?.scored === true);
+    assert.ok(answered.length >= 1, 'the host answered a scored summary');
+    await page.close();
+  });
+
   test('a model that fails to load says what and where', async () => {
     const page = await open({ fail: 1 });
     const alert = page.locator('.failed[role="alert"]');

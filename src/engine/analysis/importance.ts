@@ -41,7 +41,7 @@ import * as os from 'node:os';
 import Long from 'long';
 import { ModelProtoType, DataType } from '../onnx/proto.ts';
 import { loadOrt } from '../runtime/session.ts';
-import type { Criterion } from '../prune/types.ts';
+import { CRITERIA, type Criterion } from './criteria.ts';
 import type { ChannelGroup, DependencyAnalysis, GroupMember } from './types.ts';
 
 export type Scores = { 'bn-gamma'?: Float32Array; l1: Float32Array; l2: Float32Array; fpgm: Float32Array };
@@ -707,5 +707,5 @@ export function nodeDepths(graph: Graph): Map<string, number> {
 
 /** The criteria a layer has scores for. */
 export function layerCriteria(l: LayerImportance): Criterion[] {
-  return (['bn-gamma', 'l1', 'l2', 'fpgm'] as const).filter((c) => l.scores[c] !== undefined);
+  return CRITERIA.filter((c) => l.scores[c] !== undefined);
 }

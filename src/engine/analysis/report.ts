@@ -3,7 +3,7 @@
 // Layer statistics keep their histograms out (they share the model-level edges and would
 // make the JSON long); the model-level statistics keep theirs.
 import type { Graph } from '../graph/graph.ts';
-import type { Criterion } from '../prune/types.ts';
+import type { Criterion } from './criteria.ts';
 import type { ModelImportance } from './importance.ts';
 import { type LayerChannelScores, type LayerInfo, type ModelStats, type ScoreStats, layerChannelScores } from './stats.ts';
 import type { ChannelGroup, DependencyAnalysis, MemberRole } from './types.ts';

@@ -8,7 +8,7 @@
 // histograms share the model's edges per criterion, so layers compare bin for bin. The log-scale
 // histogram (for BN γ) has log10 edges at whole and half decades from 1e-4 (zero and anything
 // smaller fall in the first bin).
-import type { Criterion } from '../prune/types.ts';
+import { CRITERIA, type Criterion } from './criteria.ts';
 import type { LayerImportance, ModelImportance } from './importance.ts';
 
 /** What identifies a weighted layer in tables and reports (the fields of LayerImportance without its scores). */
@@ -51,7 +51,6 @@ export interface StatsOptions {
   bins?: number;
 }
 
-export const ALL_CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2', 'fpgm'];
 
 /** `bins` equal-width edges from lo to hi (a unit-wide range when lo == hi). */
 export function linearEdges(lo: number, hi: number, bins: number): number[] {
@@ -140,7 +139,7 @@ export function importanceStats(imp: ModelImportance, opts: StatsOptions = {}): 
   const layers = [...imp.layers.values()];
   const model: Partial<Record<Criterion, ScoreStats>> = {};
   const edgesOf: Partial<Record<Criterion, { edges: number[]; log?: number[] }>> = {};
-  for (const c of ALL_CRITERIA) {
+  for (const c of CRITERIA) {
     const arrays = layers.map((l) => l.scores[c]).filter((a): a is Float32Array => a !== undefined);
     if (arrays.length === 0) continue;
     const total = arrays.reduce((a, b) => a + b.length, 0);
@@ -168,7 +167,7 @@ export function importanceStats(imp: ModelImportance, opts: StatsOptions = {}): 
 
 function layerStats(l: LayerImportance, edgesOf: Partial<Record<Criterion, { edges: number[]; log?: number[] }>>): LayerStats {
   const criteria: Partial<Record<Criterion, ScoreStats>> = {};
-  for (const c of ALL_CRITERIA) {
+  for (const c of CRITERIA) {
     const s = l.scores[c];
     if (s) criteria[c] = scoreStats(s, { edges: edgesOf[c]?.edges, logEdges: edgesOf[c]?.log });
   }
@@ -197,7 +196,7 @@ export function layerChannelScores(imp: ModelImportance, layer: string): LayerCh
   const l = imp.layers.get(layer);
   if (!l) return undefined;
   const ranks: Partial<Record<Criterion, Int32Array>> = {};
-  for (const c of ALL_CRITERIA) {
+  for (const c of CRITERIA) {
     const s = l.scores[c];
     if (!s) continue;
     const idx = Array.from({ length: s.length }, (_, i) => i).sort((a, b) => s[a] - s[b] || a - b);
@@ -209,7 +208,7 @@ export function layerChannelScores(imp: ModelImportance, layer: string): LayerCh
   for (let i = 0; i < l.channels; i++) {
     const row: ChannelScoreRow = { channel: i, l1: l.scores.l1[i], l2: l.scores.l2[i], fpgm: l.scores.fpgm[i], rank: {} };
     if (l.scores['bn-gamma']) row['bn-gamma'] = l.scores['bn-gamma'][i];
-    for (const c of ALL_CRITERIA) if (ranks[c]) row.rank[c] = ranks[c][i];
+    for (const c of CRITERIA) if (ranks[c]) row.rank[c] = ranks[c][i];
     rows.push(row);
   }
   const out: LayerChannelScores = { name: l.name, op: l.op, channels: l.channels, bnFused: l.bnFused, rows };

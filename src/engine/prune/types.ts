@@ -1,8 +1,10 @@
 // Pruning plans (a JSON document a user can save, edit and load) and the report of a run.
 import type { Preprocess } from '../data/preprocess.ts';
 
-export type Criterion = 'bn-gamma' | 'l1' | 'l2' | 'fpgm';
-export const CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2', 'fpgm'];
+import type { Criterion } from '../analysis/criteria.ts';
+
+// The criteria live in analysis/ (where they are computed); re-exported for the plan's users.
+export { CRITERIA, type Criterion } from '../analysis/criteria.ts';
 
 export interface LayerOverride {
   /** Prune this ratio of the layer's group instead of the plan's. */

@@ -6,26 +6,16 @@
 // tests can call it directly.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { computeImportance, layerChannels, type ModelImportance } from '../engine/analysis/importance.ts';
-import { analyzeDependencies } from '../engine/analysis/groups.ts';
-import { importanceStats, type ModelStats, type ScoreStats as EngineStats } from '../engine/analysis/stats.ts';
-import type { DependencyAnalysis, ChannelGroup } from '../engine/analysis/types.ts';
-import { PrunerError, throwIfAborted } from '../engine/errors.ts';
-import { Graph } from '../engine/graph/graph.ts';
-import { summarizeModel, type ModelSummary } from '../engine/graph/summary.ts';
-import { loadModel } from '../engine/onnx/model.ts';
-import { resolvePlan } from '../engine/prune/plan.ts';
-import { preparePreview, previewPlan } from '../engine/prune/preview.ts';
-import { pruneModel } from '../engine/prune/prune.ts';
-import type { PruningPlan } from '../engine/prune/types.ts';
-import { computeCost } from '../engine/graph/cost.ts';
-import { withCost } from '../engine/runtime/cost.ts';
-import { availableProviders } from '../engine/runtime/session.ts';
-import { validatePruned } from '../engine/runtime/validate.ts';
+import {
+  CRITERIA, analyzeDependencies, availableProviders, computeCost, computeImportance, Graph, importanceStats, layerChannels, loadModel,
+  preparePreview, previewPlan, PrunerError, pruneModel, resolvePlan, summarizeModel, throwIfAborted, validatePruned, withCost,
+  type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelStats, type ModelSummary, type PruningPlan,
+  type ScoreStats as EngineStats,
+} from '../engine/index.ts';
 import type {
   Criterion, Histogram, LayerDetail, LayerPage, LayerQuery, LayerRow, PlanPreview, ScoreStats, SortKey, ViewPlan, ViewSummary,
 } from '../shared/protocol.ts';
-import type { PruneJob } from './workerProtocol.ts';
+import type { PruneJob } from './protocol.ts';
 
 export interface JobContext {
   signal: AbortSignal;
@@ -121,7 +111,7 @@ export class ModelService {
       const st = statsByLayer.get(l.name);
       const imp = this.scores?.importance.layers.get(l.name);
       const stats: LayerRow['stats'] = {};
-      for (const c of ['bn-gamma', 'l1', 'l2', 'fpgm'] as Criterion[]) {
+      for (const c of CRITERIA) {
         const v = viewStats(st?.criteria[c]);
         if (v) stats[c] = v;
       }
@@ -225,7 +215,7 @@ export class ModelService {
     const row = this.rows.find((r) => r.name === layer);
     if (!imp || !row) throw new PrunerError(`no weighted layer named '${layer}' in ${path.basename(this.file)}`);
     const scores: LayerDetail['scores'] = {};
-    for (const c of ['bn-gamma', 'l1', 'l2', 'fpgm'] as Criterion[]) {
+    for (const c of CRITERIA) {
       const s = imp.scores[c];
       if (s) scores[c] = Array.from(s);
     }

@@ -1,9 +1,9 @@
 // The engine worker thread: holds the open models and answers the extension host's requests.
 // Heavy work (decoding a 500 MB model, analysis, surgery, ONNX Runtime) happens here.
 import { parentPort } from 'node:worker_threads';
-import { CancelledError, PrunerError } from '../engine/errors.ts';
+import { CancelledError, PrunerError } from '../engine/index.ts';
 import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
-import type { FromWorker, ToWorker, WorkerMethod, WorkerMethods } from './workerProtocol.ts';
+import type { FromWorker, ToWorker, WorkerMethod, WorkerMethods } from './protocol.ts';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;

@@ -1,0 +1,43 @@
+// The engine's public face: what the CLI, the worker thread, the benchmarks and the extension
+// import. Everything behind it (src/engine/*/) may change shape; these names are the contract.
+// No vscode import, no module-level side effects beyond the ONNX schema: safe in any Node thread.
+
+export { PrunerError, CancelledError, isPrunerError, throwIfAborted } from './errors.ts';
+
+// ONNX I/O
+export { loadModel, decodeModel, modelFromBuffer, type OnnxModel } from './onnx/model.ts';
+export { saveModel, type SaveOptions, type SaveResult } from './onnx/save.ts';
+
+// Graph, shapes, cost, summary
+export { Graph } from './graph/graph.ts';
+export { computeCost, type CostSummary, type LayerCost } from './graph/cost.ts';
+export { summarizeModel, BN_FUSED_ADVICE, type ModelSummary, type TensorSummary } from './graph/summary.ts';
+
+// Analysis: coupled channel groups, importance, statistics, the inspect report
+export { analyzeDependencies } from './analysis/groups.ts';
+export type { ChannelGroup, DependencyAnalysis, GroupMember, IndexMapping } from './analysis/types.ts';
+export { computeImportance, layerChannels, REEXPORT_ADVICE, type ModelImportance, type LayerImportance } from './analysis/importance.ts';
+export { importanceStats, type ModelStats, type ScoreStats, type Histogram } from './analysis/stats.ts';
+export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerReport } from './analysis/report.ts';
+
+// Plans, preview, the prune pipeline and its report
+export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion, type CriterionLabels } from './analysis/criteria.ts';
+export type { PruningPlan, LayerOverride, ResolvedPlan } from './prune/types.ts';
+export { parsePlan, serializePlan, validatePlan, resolvePlan } from './prune/plan.ts';
+export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.ts';
+export { pruneModel, previewPrune, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';
+export type { PruneReport } from './prune/report.ts';
+export { chooseOutputPath, defaultOutputPath, DEFAULT_OUTPUT_NAME, type OutputPathOptions } from './prune/output-path.ts';
+
+// ONNX Runtime: providers, validation
+export { availableProviders } from './runtime/session.ts';
+export { validatePruned } from './runtime/validate.ts';
+export { withCost } from './runtime/cost.ts';
+export type { ExecutionProviderChoice, ValidationReport } from './runtime/types.ts';
+
+// Calibration / evaluation inputs and recovery modes
+export { arrayInputSet, type InputSet, type InputBatch } from './data/types.ts';
+export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
+
+// File safety: temp files, exclusive publication, protected inputs
+export { removeActiveTemps, removeStaleTemps, writeTextFileSafely, isTempName, readJsonFile, STALE_TEMP_MS } from './files.ts';
