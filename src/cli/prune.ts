@@ -5,13 +5,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
-  type Criterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
+  CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, RECOVER_MODES, validatePlan,
+  type Criterion, type RecoverMode, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
 } from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
 import { addDataOptions, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
-import { RECOVER_MODES, type RecoverMode } from '../engine/recovery/types.ts';
 
 interface PruneCliOptions extends DataCliOptions {
   recover?: string;
