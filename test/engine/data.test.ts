@@ -345,6 +345,20 @@ describe('evaluation', () => {
     assert.equal(rFolder.evaluation!.original!.correct, rArrays.evaluation!.original!.correct);
     assert.ok(rFolder.evaluation!.original!.top1 > 0.8);
     assert.equal(rFolder.evaluation!.preprocess?.preset, 'fmnist');
+    // prune with the folder as calibration: the preprocessing used is saved with the plan; a corrupt
+    // image in the evaluation folder stops the run after the write, and the written model is removed.
+    const planFile = path.join(tempDir(), 'plan.json');
+    const p = await cliHere('prune', fmnistBn, '--criterion', 'l1', '--ratio', '0.3', '--dry-run', '--calib', root, '--preprocess', 'fmnist', '--save-plan', planFile);
+    assert.equal(p.status, 0, p.stderr);
+    assert.match(p.stderr, /calibration: 60 inputs \[1, 28, 28\] from .*; preprocessing fmnist, crop 28x28, scale 0\.00392157, mean 0\.286, std 0\.353, rgb, nchw/);
+    const saved = JSON.parse(fs.readFileSync(planFile, 'utf8'));
+    assert.deepEqual([saved.preprocess.preset, saved.preprocess.crop, saved.preprocess.std], ['fmnist', [28, 28], [0.353]]);
+    fs.writeFileSync(path.join(root, 'class9', 'zz.png'), 'broken');
+    const out = path.join(tempDir(), 'p.onnx');
+    const bad = await cliHere('prune', fmnistBn, '--criterion', 'l1', '--ratio', '0.3', '--out', out, '--plan', planFile, '--eval', root, '--json');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /^onnx-pruner: .*class9[\\/]zz\.png: not a JPEG or PNG image\n$/);
+    assert.ok(!fs.existsSync(out), 'nothing written');
     // Without labels: no accuracy, the agreement of a model with itself is perfect.
     const unlabelled = await openInputSet(fmnistImages, { spec: inputSpec, maxCount: 100 });
     const r = await validatePruned(fmnistBn, fmnistFused, { ep: 'cpu', runs: 1, warmup: 0, evaluation: unlabelled });
