@@ -17,9 +17,12 @@ import { openInputSet } from '../../src/engine/data/open.ts';
 import { parsePreprocess, parsePreprocessArg, proposePreprocess } from '../../src/engine/data/preprocess.ts';
 import { parsePlan } from '../../src/engine/prune/plan.ts';
 import { modelInputSpecs } from '../../src/engine/runtime/inputs.ts';
-import { sameDataWarning } from '../../src/engine/runtime/evaluate.ts';
 import { validatePruned } from '../../src/engine/runtime/validate.ts';
 import { main } from '../../src/cli/main.ts';
+import { arrayInputSet } from '../../src/engine/data/types.ts';
+import { createSession } from '../../src/engine/runtime/session.ts';
+import { evaluateSessions, sameDataWarning } from '../../src/engine/runtime/evaluate.ts';
+import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import type { ModelInputSpec } from '../../src/engine/runtime/types.ts';
 import { f32Bytes, npyBytes, writeNpy, writeNpz } from '../helpers/npy.ts';
 import { fmnistBn, fmnistFused, repoRoot, samplesDir, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
@@ -308,6 +311,43 @@ describe('image folders and preprocessing', () => {
 });
 
 describe('evaluation', () => {
+  test('batches: 64 for a symbolic batch, the fixed batch otherwise (a last partial batch padded), same results', async () => {
+    const dir = tempDir();
+    const model = (batch: number | string) => {
+      const b = new ModelBuilder({ seed: 3 });
+      const x = b.input('x', [batch, 1, 4, 4]);
+      b.output(b.gemm(b.flatten(x), 16, 7), [batch, 7]);
+      return b.save(path.join(dir, `m${batch}.onnx`));
+    };
+    const data = Float32Array.from({ length: 10 * 16 }, (_, i) => Math.sin(i * 1.7));
+    const labels = Int32Array.from({ length: 10 }, (_, i) => i % 7);
+    const results = [];
+    for (const batch of ['N', 1, 4]) {
+      const c = await createSession(model(batch), 'cpu');
+      try {
+        results.push(await evaluateSessions(c, c, arrayInputSet('x', [1, 4, 4], data, labels)));
+      } finally {
+        await c.session.release();
+      }
+    }
+    assert.deepEqual(results.map((r) => r.batch), [64, 1, 4]);
+    assert.deepEqual(results.map((r) => r.count), [10, 10, 10]);
+    for (const r of results) {
+      assert.deepEqual(r.original, results[0].original);
+      assert.equal(r.comparison!.top1Agreement, 1);
+      assert.equal(r.comparison!.relativeError, 0);
+    }
+    assert.ok(results[0].original!.top5! >= results[0].original!.top1);
+    // Labels beyond the model's classes are the labels' fault, named.
+    const c = await createSession(path.join(dir, 'mN.onnx'), 'cpu');
+    try {
+      const bad = arrayInputSet('x', [1, 4, 4], data, Int32Array.from(labels, (l) => l + 3));
+      await assert.rejects(evaluateSessions(c, undefined, { ...bad, labelsSource: 'y.npy' }), isPrunerError(/y\.npy: label 7 of input 4, the model has 7 classes/));
+    } finally {
+      await c.session.release();
+    }
+  });
+
   test('validate --eval with labels: the sample model scores its known 92.1% on the 1000 bundled test images', async () => {
     const r = cli('validate', fmnistBn, fmnistFused, '--ep', 'cpu', '--runs', '1', '--json', '--eval', fmnistImages, '--labels', fmnistLabels);
     assert.equal(r.status, 0, r.stderr);
