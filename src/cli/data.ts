@@ -1,10 +1,7 @@
 // The data flags shared by `prune` and `validate`: --calib, --calib-count, --eval, --labels,
 // --preprocess; and the lines that print an evaluation.
 import type { Command } from 'commander';
-import {
-  modelInputSpecs, openInputSet, parsePreprocessArg, PrunerError,
-  type EvaluationReport, type InputSet, type Preprocess,
-} from '../engine/index.ts';
+import { modelInputSpecs, openInputSet, parsePreprocessArg, PrunerError, type EvaluationReport, type InputSet, type Preprocess } from '../engine/index.ts';
 
 export interface DataCliOptions {
   calib?: string;

@@ -16,7 +16,7 @@ export { summarizeModel, BN_FUSED_ADVICE, type ModelSummary, type TensorSummary 
 // Analysis: coupled channel groups, importance, statistics, the inspect report
 export { analyzeDependencies } from './analysis/groups.ts';
 export type { ChannelGroup, DependencyAnalysis, GroupMember, IndexMapping } from './analysis/types.ts';
-export { computeImportance, layerChannels, REEXPORT_ADVICE, type ModelImportance, type LayerImportance } from './analysis/importance.ts';
+export { computeImportance, addCriteria, CHEAP_CRITERIA, layerChannels, REEXPORT_ADVICE, type ModelImportance, type LayerImportance } from './analysis/importance.ts';
 export { importanceStats, type ModelStats, type ScoreStats, type Histogram } from './analysis/stats.ts';
 export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerReport } from './analysis/report.ts';
 
@@ -44,8 +44,8 @@ export { readLabels } from './data/labels.ts';
 export { openArray, readArrayValues, type NpyArray } from './data/npy.ts';
 export { PRESETS, PRESET_NAMES, parsePreprocess, parsePreprocessArg, proposePreprocess, type Preprocess, type PresetName } from './data/preprocess.ts';
 export { evaluateClassifier, evaluateSessions, sameDataWarning, type ClassifierEvaluation } from './runtime/evaluate.ts';
-export { modelInputSpecs } from './runtime/inputs.ts';
-export type { EvaluationReport, ModelAccuracy, OutputAgreement } from './runtime/types.ts';
+export { modelInputSpecs, inputSpecsOf } from './runtime/inputs.ts';
+export type { EvaluationReport, ModelAccuracy, ModelInputSpec, OutputAgreement } from './runtime/types.ts';
 export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
 
 // File safety: temp files, exclusive publication, protected inputs
