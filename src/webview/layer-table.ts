@@ -208,7 +208,9 @@ export class LayerTable extends LitElement {
   }
 
   private onRange(e: RangeChangedEvent): void {
-    for (let p = Math.floor(e.first / PAGE); p <= Math.floor(Math.max(e.first, e.last) / PAGE); p++) void this.loadPage(p);
+    // The virtualizer reports first = last = -1 while nothing is laid out: no page to fetch then.
+    if (e.last < 0) return;
+    for (let p = Math.floor(Math.max(0, e.first) / PAGE); p <= Math.floor(Math.max(e.first, e.last) / PAGE); p++) void this.loadPage(p);
     const top = this.virtualizer?.scrollTop ?? 0;
     if (this.restoredScroll) this.host.save({ scrollTop: top });
   }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, fixturesDir, startPreview, type Preview } from '../../scripts/webview-preview.ts';
-import type { FromWebview, LayerRow, ToWebview } from '../../src/shared/protocol.ts';
+import { parseFromWebview, type FromWebview, type LayerRow, type ToWebview } from '../../src/shared/protocol.ts';
 import { score } from '../../src/webview/format.ts';
 import type { ViewFixture } from './fixture.ts';
 
@@ -326,6 +326,22 @@ describe('model view (preview harness)', { skip }, () => {
     });
     const answered = Object.values(await responses(page)).filter((r) => r.kind === 'response' && r.ok && (r.result as { scored?: boolean })?.scored === true);
     assert.ok(answered.length >= 1, 'the host answered a scored summary');
+    await page.close();
+  });
+
+  test('every message the view sends passes the host\'s validator (none is dropped as malformed)', async () => {
+    const page = await open({}, { width: 900 });
+    await waitRows(page, fixture.layers.length);
+    await page.locator('score-histograms canvas#global').waitFor();
+    await page.locator(`layer-table .body .row[data-layer="${fixture.layers[0]!.name}"] .twisty`).click();
+    await page.locator('layer-detail canvas').waitFor();
+    await page.locator('plan-panel .seg button', { hasText: 'scores below a threshold' }).click();
+    await page.locator('layer-table vscode-textfield input').fill('conv');
+    await page.waitForTimeout(400);
+    const msgs = await messages(page);
+    assert.ok(msgs.length > 5);
+    const bad = msgs.filter((m) => parseFromWebview(m) === undefined);
+    assert.deepEqual(bad, [], 'messages the host would ignore as malformed');
     await page.close();
   });
 
