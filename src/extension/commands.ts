@@ -195,7 +195,7 @@ export class Commands {
       'Show Report',
     );
     if (choice === 'Open Pruned Model') await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(out), VIEW_TYPE);
-    if (choice === 'Show Report') await showJson(report);
+    if (choice === 'Show Report') await showJson(report, path.basename(out, '.onnx'));
   }
 
   async applyPlan(uri?: vscode.Uri, planFile?: string): Promise<Record<string, unknown> | undefined> {
@@ -251,7 +251,7 @@ export class Commands {
     this.output.info(`Validated ${pr.fsPath} on ${String(report.provider)} in ${Date.now() - started} ms${report.fallbackReason ? ` (${String(report.fallbackReason)})` : ''}`);
     this.output.info(JSON.stringify(report, null, 2));
     void vscode.window.showInformationMessage(`Validation ran on ${String(report.provider).toUpperCase()}. Details are in the report.`, 'Show Report').then((a) => {
-      if (a) void showJson(report);
+      if (a) void showJson(report, `${path.basename(pr!.fsPath, '.onnx')}.validation`);
     });
     return report;
   }
@@ -335,8 +335,20 @@ function abortOn(token: vscode.CancellationToken): AbortSignal {
   return c.signal;
 }
 
-async function showJson(obj: unknown): Promise<void> {
-  const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(obj, null, 2) });
+/** Reports shown by "Show Report": read-only documents (no Untitled file that asks to be saved when the window closes). */
+export const REPORT_SCHEME = 'onnx-pruner-report';
+const reports = new Map<string, string>();
+let reportSeq = 0;
+
+export const reportProvider: vscode.TextDocumentContentProvider = {
+  provideTextDocumentContent: (uri) => reports.get(uri.toString()) ?? '',
+};
+
+async function showJson(obj: unknown, name = 'report'): Promise<void> {
+  const uri = vscode.Uri.from({ scheme: REPORT_SCHEME, path: `/${name}.report.json`, query: String(++reportSeq) });
+  reports.set(uri.toString(), JSON.stringify(obj, null, 2) + '\n');
+  const doc = await vscode.workspace.openTextDocument(uri);
+  await vscode.languages.setTextDocumentLanguage(doc, 'json');
   await vscode.window.showTextDocument(doc, { preview: true });
 }
 

@@ -108,6 +108,14 @@ test('every explorer context-menu item works on a file, with one and with two fi
     await answerFileDialog(page, path.join(workspace, prunedName));
     await toast(page, /Validation ran on CPU/).waitFor({ timeout: 120_000 });
     await noErrorToast(page);
+    // Show Report: a read-only JSON document, not an Untitled file that asks to be saved later
+    await toast(page, /Validation ran on CPU/).locator('a.monaco-button, .monaco-button', { hasText: 'Show Report' }).first().click();
+    const tab = page.locator('.tabs-container .tab.active', { hasText: 'validation.report.json' });
+    await tab.waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('.tabs-container .tab', { hasText: /Untitled/ }).count(), 0, 'no Untitled document');
+    assert.match(await page.locator('.monaco-editor .view-lines').first().textContent() ?? '', /"provider"/);
+    await page.keyboard.type('x');
+    assert.doesNotMatch(await tab.getAttribute('class') ?? '', /dirty/, 'the report cannot be edited');
     await clearToasts(page);
 
     // Prune Channels…: its first question
