@@ -345,6 +345,20 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('a global ranking offers score normalisation with the CLI\'s default (off for BN γ, on for norms)', async () => {
+    const page = await open();
+    await waitRows(page, fixture.layers.length);
+    assert.equal(await page.locator('plan-panel #normalize').count(), 0, 'no switch for a uniform plan');
+    await page.locator('plan-panel .seg button', { hasText: 'global' }).click();
+    const box = page.locator('plan-panel #normalize');
+    await box.waitFor();
+    assert.equal(await box.evaluate((e) => (e as HTMLInputElement).checked), false, 'off by default for BN γ');
+    await page.locator('plan-panel .hint', { hasText: /Default off for BN/ }).waitFor({ timeout: 2000 });
+    await box.click();
+    await page.waitForFunction(() => window.__messages.some((m) => m.kind === 'request' && m.method === 'previewPlan' && m.params.plan.normalize === true && m.params.plan.scope === 'global'));
+    await page.close();
+  });
+
   test('a model that fails to load says what and where', async () => {
     const page = await open({ fail: 1 });
     const alert = page.locator('.failed[role="alert"]');
