@@ -156,7 +156,7 @@ export class Commands {
           { label: '$(fold) Prune', detail: `Parameters ${fmtCount(preview.params.before)} → ${fmtCount(preview.params.after)} (${pct(preview.params)}), MACs ${fmtCount(preview.macs.before)} → ${fmtCount(preview.macs.after)} (${pct(preview.macs)})`, go: true },
           { label: 'Cancel', go: false },
         ],
-        { title: `Prune ${path.basename(model.fsPath)}: ${plan.criterion}, ratio ${plan.ratio ?? '-'}, ${plan.scope}` },
+        { title: `Prune ${path.basename(model.fsPath)}: ${planWords(plan)}` },
       );
       if (!go?.go) return undefined;
     }
@@ -293,6 +293,12 @@ export class Commands {
     this.output.info(`Exported layer widths to ${dest.fsPath}`);
     return dest.fsPath;
   }
+}
+
+/** "l1, ratio 0.3, uniform" or "bn-gamma, threshold 0.01, global" (a threshold plan has no ratio). */
+export function planWords(plan: ViewPlan): string {
+  const amount = plan.threshold !== undefined ? `threshold ${plan.threshold}` : `ratio ${plan.ratio ?? 0}`;
+  return `${plan.criterion}, ${amount}, ${plan.scope}${plan.normalize !== undefined ? `, ${plan.normalize ? '' : 'not '}normalised` : ''}`;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

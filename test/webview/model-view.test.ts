@@ -359,6 +359,20 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('a coupled layer whose removed channels are not its lowest says the group decides', async () => {
+    const page = await open();
+    await waitRows(page, fixture.layers.length);
+    // /dw/dw.0/Conv shares its channels with /conv2/conv2.0/Conv, whose γ decides which go
+    await page.locator('layer-table .body .row[data-layer="/dw/dw.0/Conv"] .twisty').click();
+    await page.locator('layer-detail .legend .decides', { hasText: /group's score decides/ }).waitFor({ timeout: 5000 });
+    // the layer that decides has no such note
+    await page.locator('layer-table .body .row[data-layer="/conv2/conv2.0/Conv"] .twisty').click();
+    await page.locator('layer-detail canvas').nth(1).waitFor({ timeout: 5000 });
+    await page.waitForTimeout(300);
+    assert.equal(await page.locator('layer-detail .legend .decides').count(), 1, 'one of the two expanded layers carries the note');
+    await page.close();
+  });
+
   test('a model that fails to load says what and where', async () => {
     const page = await open({ fail: 1 });
     const alert = page.locator('.failed[role="alert"]');
