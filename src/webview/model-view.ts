@@ -57,9 +57,13 @@ export class ModelView extends LitElement {
       .hist { grid-area: hist; }
       .table { grid-area: table; min-width: 0; }
       .plan { grid-area: plan; position: sticky; top: 8px; }
-      @container view (max-width: 860px) {
-        .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto; grid-template-areas: 'table' 'plan' 'hist'; }
+      /* Below 1100 px the table needs the whole width for its columns: the plan panel moves below it. */
+      @container view (max-width: 1100px) {
+        .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto; grid-template-areas: 'hist' 'table' 'plan'; }
         .plan { position: static; }
+      }
+      @container view (max-width: 860px) {
+        .main { grid-template-areas: 'table' 'plan' 'hist'; }
       }
       .loading { display: flex; gap: 10px; align-items: center; padding: 8px 0; }
       progress { width: 240px; max-width: 50vw; }

@@ -373,6 +373,26 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('a 1000 px view: the plan panel moves below the table; scrolled sideways, the layer names stay', async () => {
+    const page = await open({}, { width: 1000 });
+    await waitRows(page, fixture.layers.length);
+    const table = await page.locator('section.table').boundingBox();
+    const plan = await page.locator('aside.plan').boundingBox();
+    assert.ok(table && plan && plan.y >= table.y + table.height - 1, `plan panel below the table: table ${JSON.stringify(table)}, plan ${JSON.stringify(plan)}`);
+    assert.ok(plan.width > 600, 'the plan panel takes the width');
+    const name = page.locator('layer-table .body .row[data-layer] .name').first();
+    const before = (await name.boundingBox())!;
+    const wrap = page.locator('layer-table .wrap');
+    const scrollable = await wrap.evaluate((e) => e.scrollWidth - e.clientWidth);
+    if (scrollable > 0) {
+      await wrap.evaluate((e) => { e.scrollLeft = 300; e.dispatchEvent(new Event('scroll')); });
+      await page.waitForTimeout(200);
+      const after = (await name.boundingBox())!;
+      assert.ok(Math.abs(after.x - before.x) < 2, `the layer name stays in place: x ${before.x} → ${after.x} (scrolled ${await wrap.evaluate((e) => e.scrollLeft)} of ${scrollable})`);
+    }
+    await page.close();
+  });
+
   test('a model that fails to load says what and where', async () => {
     const page = await open({ fail: 1 });
     const alert = page.locator('.failed[role="alert"]');
