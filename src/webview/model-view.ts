@@ -14,6 +14,8 @@ import './plan-panel.ts';
 import './histograms.ts';
 
 const PREVIEW_DELAY_MS = 150;
+/** More inputs and outputs than this: their card starts collapsed (it pushed the table down). */
+const IO_SHOWN = 4;
 
 export const DEFAULT_PLAN: ViewPlan = { criterion: 'bn-gamma', ratio: 0.5, scope: 'uniform', roundTo: 1, minChannels: 1, compensate: true };
 
@@ -47,6 +49,7 @@ export class ModelView extends LitElement {
       @container view (min-width: 900px) { .io-card { grid-column: span 2; } }
       /* Below 900 px the five metric cards fill the first row: inputs and outputs get a whole row of their own. */
       @container view (max-width: 899.98px) { .io-card { grid-column: 1 / -1; } }
+      details.io-card summary { cursor: pointer; }
       .io { font-size: 0.9em; display: grid; grid-template-columns: auto 1fr; gap: 0 8px; }
       .io code { font-family: var(--vscode-editor-font-family, monospace); font-size: 0.95em; }
       .banner { display: flex; gap: 8px; align-items: flex-start; padding: 8px 10px; margin-bottom: 10px; border-radius: 3px;
@@ -345,7 +348,9 @@ export class ModelView extends LitElement {
         <div class="card metric"><div class="label">Channel groups</div><div class="value">${int(s.prunableGroupCount)} / ${int(s.groupCount)}</div><div class="sub">prunable / all</div></div>
         <div class="card metric"><div class="label">BatchNorm</div><div class="value" data-metric="bn" data-value=${s.bnCount}>${s.bnCount ? int(s.bnCount) : 'none'}</div>
           <div class="sub">${s.bnCount ? 'γ available' : s.bnFused ? 'folded at export, or never used' : 'no BatchNorm layers'}</div></div>
-        <div class="card metric io-card"><div class="label">Inputs and outputs</div><div class="io">${io('in', s.inputs)}${io('out', s.outputs)}</div></div>
+        ${s.inputs.length + s.outputs.length > IO_SHOWN
+          ? html`<details class="card metric io-card"><summary class="label">Inputs and outputs: ${s.inputs.length} in, ${s.outputs.length} out</summary><div class="io">${io('in', s.inputs)}${io('out', s.outputs)}</div></details>`
+          : html`<div class="card metric io-card"><div class="label">Inputs and outputs</div><div class="io">${io('in', s.inputs)}${io('out', s.outputs)}</div></div>`}
       </div>`;
   }
 

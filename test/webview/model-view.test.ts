@@ -393,6 +393,24 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('a model with many outputs: the inputs and outputs card starts collapsed, and opens', async () => {
+    const page = await open({ outputs: 12 });
+    await waitRows(page, fixture.layers.length);
+    const card = page.locator('details.io-card');
+    await card.waitFor();
+    assert.match(await card.locator('summary').textContent() ?? '', /1 in, 12 out/);
+    assert.equal(await page.locator('.io code', { hasText: 'out_11' }).isVisible(), false, 'collapsed');
+    const cards = (await page.locator('.cards').boundingBox())!;
+    assert.ok(cards.height < 200, `the cards stay short: ${cards.height} px`);
+    await card.locator('summary').click();
+    await page.locator('.io code', { hasText: 'out_11' }).waitFor({ state: 'visible' });
+    // a model with one input and one output keeps the plain card
+    const plain = await open();
+    await plain.locator('div.io-card').waitFor();
+    await page.close();
+    await plain.close();
+  });
+
   test('a model that fails to load says what and where', async () => {
     const page = await open({ fail: 1 });
     const alert = page.locator('.failed[role="alert"]');
