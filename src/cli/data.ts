@@ -1,12 +1,7 @@
 // The data flags shared by `prune` and `validate`: --calib, --calib-count, --eval, --labels,
 // --preprocess; and the lines that print an evaluation.
 import type { Command } from 'commander';
-import { PrunerError } from '../engine/errors.ts';
-import { openInputSet } from '../engine/data/open.ts';
-import { parsePreprocessArg, type Preprocess } from '../engine/data/preprocess.ts';
-import type { InputSet } from '../engine/data/types.ts';
-import { modelInputSpecs } from '../engine/runtime/inputs.ts';
-import type { EvaluationReport } from '../engine/runtime/types.ts';
+import { modelInputSpecs, openInputSet, parsePreprocessArg, PrunerError, type EvaluationReport, type InputSet, type Preprocess } from '../engine/index.ts';
 
 export interface DataCliOptions {
   calib?: string;

@@ -165,6 +165,8 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
   validatePlan(plan);
   const warnings: string[] = [];
   const crit: Criterion = plan.criterion;
+  // Scores are computed per criterion on demand: a plan on one that was not computed is a caller's bug, not "no score".
+  if (importance.criteria && !importance.criteria.includes(crit)) throw new Error(`resolvePlan: criterion ${crit} was not computed (computeImportance criteria: ${importance.criteria.join(', ')})`);
   const normalize = plan.normalize ?? crit !== 'bn-gamma';
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));
   const layerNames = new Set(deps.groups.flatMap((g) => g.layers));

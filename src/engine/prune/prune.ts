@@ -22,6 +22,8 @@ import { previewPlan, type PlanPreview } from './preview.ts';
 import type { PruningPlan } from './types.ts';
 import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
+import { recoverPruned } from '../recovery/recover.ts';
+import { prunedGroupsOf } from './compensate.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -31,8 +33,6 @@ export interface PruneOptions extends OutputPathOptions {
   validationInputs?: string[];
   /** Timed runs per model during validation (default 3). */
   validationRuns?: number;
-  /** |γ| below which a removed BN channel counts as constant (compensation; default 1e-2). */
-  gammaThreshold?: number;
   /** Exact compensation at padded borders with a constant correction tensor and an Add node (default false: the graph keeps its nodes). */
   borderCorrection?: boolean;
   /** Calibration inputs for recovery and data-driven criteria (never used for the evaluation). */
@@ -92,7 +92,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   throwIfAborted(signal);
 
   progress('scoring', 0.2);
-  const importance = await computeImportance(graph, deps, { signal });
+  const importance = await computeImportance(graph, deps, { criteria: [plan.criterion], signal });
   lap('importanceMs');
   throwIfAborted(signal);
 
@@ -106,12 +106,25 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   progress('pruning', 0.5);
   const result = pruneGraph(graph, deps, resolved, {
     compensate: plan.compensate ?? true,
-    gammaThreshold: opts.gammaThreshold,
     borderCorrection: opts.borderCorrection,
     metadata: { 'onnx_pruner.source': path.basename(model.path) },
+    // sliced weights stay slices of the source until saveModel streams them to the output
+    lazy: true,
     signal,
   });
   lap('surgeryMs');
+  throwIfAborted(signal);
+
+  // Recovery on the calibration inputs (or the data-free compensation the surgery did), in memory.
+  const recovery = await recoverPruned({ model, graph }, result.model, prunedGroupsOf(deps.groups, resolved.kept), {
+    mode: opts.recover ?? 'auto',
+    ...(opts.calibration ? { calibration: opts.calibration } : {}),
+    ep: opts.ep ?? 'auto',
+    compensated: plan.compensate ?? true,
+    ...(signal ? { signal } : {}),
+    onProgress: (stage, fraction) => progress(stage, 0.5 + 0.1 * (fraction ?? 0)),
+  });
+  lap('recoveryMs');
   throwIfAborted(signal);
 
   progress('writing', 0.6);
@@ -119,7 +132,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   // itself never replaces a file that appears after this (unless --force): an automatically chosen
   // name then moves on to the next free one, an explicit --out fails.
   const output = choice.auto && !opts.force ? chooseOutputPath(model.path, { ...opts, protect, sidecar: sourceExternal }) : choice.path;
-  const saved = await saveModel({ proto: result.model, dir: model.dir, path: model.path }, output, {
+  const saved = await saveModel({ proto: recovery.model, dir: model.dir, path: model.path }, output, {
     externalData: sourceExternal ? true : 'auto',
     replace: opts.force === true,
     protect,
@@ -132,9 +145,10 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   try {
     throwIfAborted(signal);
     const before = computeCost(graph);
-    const prunedModel = loadModel(saved.path);
-    const prunedGraph = new Graph(prunedModel);
+    // the pruned model's cost from the graph in memory (what was just written), not by loading the file again
+    const prunedGraph = new Graph({ ...model, path: saved.path, proto: result.model });
     const after = computeCost(prunedGraph);
+    const sizeAfter = saved.bytes + (saved.externalDataBytes ?? 0);
     lap('costMs');
     const pruned = [...resolved.kept].filter(([id, kept]) => deps.groups.find((g) => g.id === id)!.channels !== kept.length).length;
     const report: PruneReport = {
@@ -146,7 +160,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
       criterion: plan.criterion,
       params: { before: before.params, after: after.params },
       macs: { before: before.macs, after: after.macs },
-      size: { before: model.sizeOnDisk, after: prunedModel.sizeOnDisk },
+      size: { before: model.sizeOnDisk, after: sizeAfter },
       groups: {
         total: deps.groups.length,
         prunable: deps.groups.filter((g) => g.prunable).length,
@@ -155,6 +169,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
       },
       layers: result.layers.map((l) => ({ name: l.name, op: l.op, group: l.group, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter, keptChannels: l.keptChannels })),
       compensation: result.compensation,
+      recovery: recovery.report,
       warnings: [...effectWarnings(effect), ...resolved.warnings, ...result.warnings],
       timings,
     };
@@ -194,14 +209,14 @@ export interface PrunePreview {
 }
 
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
-export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number; savePlan?: string; force?: boolean } = {}): Promise<PrunePreview> {
+export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; savePlan?: string; force?: boolean } = {}): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
   const model = loadModel(inputPath);
   const protect = [model.path, ...(model.externalFiles ?? [])];
   if (opts.savePlan) checkPlanTarget(opts.savePlan, protect, opts.force === true);
   const graph = new Graph(model);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
-  const importance = await computeImportance(graph, deps, { signal: opts.signal });
+  const importance = await computeImportance(graph, deps, { criteria: [plan.criterion], signal: opts.signal });
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
   if (effect.removesNothing) throw nothingRemovedError(model.path, plan, importance, effect);
@@ -210,7 +225,7 @@ export async function previewPrune(inputPath: string, plan: PruningPlan, opts: {
     input: model.path,
     plan: resolved.plan,
     kept: resolved.kept,
-    preview: previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold }),
+    preview: previewPlan(graph, deps, resolved),
     warnings: [...effectWarnings(effect), ...resolved.warnings],
     effect,
     hasBn: importance.hasBn,
