@@ -32,6 +32,13 @@ export function withOverride(plan: ViewPlan, layer: string, value: string): View
   return next;
 }
 
+/** Symbolic sizes of the inputs beyond the batch axis (e.g. height and width of [N, 3, H, W]): counted as 1 by the cost. */
+export function unknownSizes(s: ViewSummary): string[] {
+  const out = new Set<string>();
+  for (const t of s.inputs) t.shape.forEach((d, axis) => { if (axis > 0 && typeof d === 'string') out.add(d); });
+  return [...out];
+}
+
 @customElement('onnx-model-view')
 export class ModelView extends LitElement {
   static override styles = [
@@ -326,6 +333,7 @@ export class ModelView extends LitElement {
           ${this.loadingFraction !== undefined ? html`<progress max="1" .value=${this.loadingFraction} aria-label="Loading progress"></progress>` : nothing}
         </div>`;
     }
+    const unknown = unknownSizes(s);
     const opsets = s.opsets.map((o) => `${o.domain === 'ai.onnx' || o.domain === '' ? 'opset' : o.domain} ${o.version}`).join(', ');
     const io = (label: string, list: ViewSummary['inputs']) => list.map((t) => html`<span class="muted">${label}</span><span class="ellipsis" title=${`${t.name}: ${t.elemType} ${shape(t.shape)}`}><code>${t.name}</code> ${t.elemType} ${shape(t.shape)}</span>`);
     return html`
@@ -342,7 +350,9 @@ export class ModelView extends LitElement {
       <div class="cards">
         <div class="card metric"><div class="label">Parameters</div><div class="value" data-metric="params" data-value=${s.params}>${int(s.params)}</div><div class="sub">${si(s.params)}</div></div>
         <div class="card metric"><div class="label">MACs</div><div class="value" data-metric="macs" data-value=${s.macs} title=${int(s.macs)}>${si(s.macs)}</div>
-          <div class="sub">${s.batchAssumed ? 'symbolic batch counted as 1' : 'per inference'}</div></div>
+          <div class="sub ${unknown.length ? 'warning' : ''}" data-macs-note>${unknown.length
+            ? `depends on the input size: ${unknown.join(', ')} counted as 1`
+            : s.batchAssumed ? 'symbolic batch counted as 1' : 'per inference'}</div></div>
         <div class="card metric"><div class="label">Weighted layers</div><div class="value" data-metric="layers" data-value=${s.layerCount}>${int(s.layerCount)}</div>
           <div class="sub">${int(s.prunableLayerCount)} prunable · ${int(s.nodeCount)} node${s.nodeCount === 1 ? '' : 's'}</div></div>
         <div class="card metric"><div class="label">Channel groups</div><div class="value">${int(s.prunableGroupCount)} / ${int(s.groupCount)}</div><div class="sub">prunable / all</div></div>
@@ -361,6 +371,19 @@ export class ModelView extends LitElement {
     if (s.bnFused) {
       out.push(html`<div class="banner" role="note"><span>⚠</span><div><strong>No BatchNorm γ in this model:</strong> Network Slimming's criterion is not available, so filter norms are used instead. If the network was trained with BatchNorm, it was folded into the convolutions at export (the norms then include γ/√(var+ε)).
         For γ-based pruning, re-export with BN kept: <code>torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)</code>.</div></div>`);
+    }
+    const unknown = unknownSizes(s);
+    if (unknown.length) {
+      // Unnamed dynamic sizes cannot be given by name: the whole shape then (--shape), 224 for each unknown size.
+      const named = unknown.every((d) => /^[A-Za-z_][\w.]*$/.test(d));
+      const dims = named
+        ? `--dim ${unknown.map((d) => `${d}=224`).join(' ')}`
+        : `--shape ${s.inputs.map((t) => `${t.name}=${t.shape.map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? 1 : 224)).join('x')}`).join(' ')}`;
+      out.push(html`<div class="banner" role="note" data-banner="unknown-size"><span>⚠</span><div><strong>MACs depend on an input size this model does not fix:</strong>
+        ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} symbolic and counted as 1 here, so the MACs, their savings in the preview and validation's random inputs are not those of a real image.
+        ${named
+          ? html`The CLI takes the size: <code>onnx-pruner inspect ${s.fileName} ${dims}</code> (224 is common for a 3-channel image input).`
+          : html`These sizes have no name; the CLI's validation takes the whole shape: <code>${dims}</code> (224 is common for a 3-channel image input).`}</div></div>`);
     }
     // The MACs card already says when a symbolic batch was counted as 1; the BN banner above covers fused BN.
     for (const a of s.advice) if ((!s.bnFused || !/batch ?norm|BN/i.test(a)) && !(s.batchAssumed && /symbolic batch/i.test(a))) out.push(html`<div class="banner info" role="note"><span>ℹ</span><div>${a}</div></div>`);
