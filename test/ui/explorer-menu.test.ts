@@ -63,7 +63,7 @@ async function clearToasts(page: Page): Promise<void> {
 test('every explorer context-menu item works on a file, with one and with two files selected', { skip: skipWithoutCodeServer, timeout: 300_000 }, async () => {
   // A pruned model and a plan beside the sample, made by the CLI.
   // a threshold plan: the confirmation once read "ratio -"
-  const plan = { version: 1, criterion: 'l1', threshold: 0.5, scope: 'global' };
+  const plan = { version: 1, criterion: 'bn-gamma', threshold: 0.01, scope: 'global' };
   await withWorkbench({ label: 'explorer-menu', files: [sampleModel] }, async ({ page, workspace }) => {
     const model = path.join(workspace, modelName);
     execFileSync(process.execPath, [path.join(repoRoot, 'dist', 'cli.js'), 'prune', model, '--criterion', 'l1', '--ratio', '0.5', '--out', path.join(workspace, prunedName)], { stdio: 'ignore' });
@@ -96,7 +96,7 @@ test('every explorer context-menu item works on a file, with one and with two fi
     await answerFileDialog(page, path.join(workspace, 'plan.json'));
     const confirm = quickInput(page).locator('.monaco-list-row', { hasText: 'Prune' }).first();
     await confirm.waitFor({ timeout: 120_000 });
-    assert.match((await quickInput(page).textContent()) ?? '', /l1, threshold 0\.5, global/);
+    assert.match((await quickInput(page).textContent()) ?? '', /bn-gamma, threshold 0\.01, global/);
     await confirm.click();
     await toast(page, 'Pruned model written').waitFor({ timeout: 120_000 });
     const added = fs.readdirSync(workspace).filter((f) => !before.has(f) && f.endsWith('.onnx'));
