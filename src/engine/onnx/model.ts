@@ -7,6 +7,7 @@ import { PrunerError } from '../errors.ts';
 import { ModelProtoType, type ModelProto, type TensorProto, DataType, toNumber } from './proto.ts';
 import { ExternalResolver, type FileRange, isExternal, rawByteLength, readRangeInto, readRangeSync } from './external.ts';
 import { validateStructure } from './validate.ts';
+import { lazySliceOf, sliceBytes } from './slice.ts';
 
 export interface OnnxModel {
   /** Absolute path of the .onnx file. */
@@ -126,8 +127,10 @@ export function tensorExternalRange(model: OnnxModel, t: TensorProto): FileRange
   return isExternal(t) ? resolverFor(model).resolve(t) : undefined;
 }
 
-/** The raw little-endian bytes of a tensor stored in raw_data or in external data. */
+/** The raw little-endian bytes of a tensor stored in raw_data or in external data (or a lazy slice's, copied out). */
 export function tensorRawBytes(model: OnnxModel, t: TensorProto): Uint8Array | undefined {
+  const lazy = lazySliceOf(t);
+  if (lazy) return sliceBytes(lazy);
   if (isExternal(t)) return readRangeSync(resolverFor(model).resolve(t));
   if (t.raw_data && t.raw_data.length > 0) return t.raw_data;
   return undefined;
@@ -146,7 +149,7 @@ const HALF_BLOCK_BYTES = 4 * 2 ** 20;
  */
 export function tensorFloatsFast(model: OnnxModel, t: TensorProto): Float32Array | undefined {
   const dt = t.data_type ?? 0;
-  if (!LITTLE_ENDIAN || (dt !== DataType.FLOAT && dt !== DataType.FLOAT16 && dt !== DataType.BFLOAT16)) return undefined;
+  if (!LITTLE_ENDIAN || (dt !== DataType.FLOAT && dt !== DataType.FLOAT16 && dt !== DataType.BFLOAT16) || lazySliceOf(t)) return undefined;
   const n = tensorElementCount(t);
   const es = dt === DataType.FLOAT ? 4 : 2;
   if (isExternal(t)) {

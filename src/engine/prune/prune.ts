@@ -108,6 +108,8 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
     compensate: plan.compensate ?? true,
     borderCorrection: opts.borderCorrection,
     metadata: { 'onnx_pruner.source': path.basename(model.path) },
+    // sliced weights stay slices of the source until saveModel streams them to the output
+    lazy: true,
     signal,
   });
   lap('surgeryMs');
@@ -143,9 +145,10 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   try {
     throwIfAborted(signal);
     const before = computeCost(graph);
-    const prunedModel = loadModel(saved.path);
-    const prunedGraph = new Graph(prunedModel);
+    // the pruned model's cost from the graph in memory (what was just written), not by loading the file again
+    const prunedGraph = new Graph({ ...model, path: saved.path, proto: result.model });
     const after = computeCost(prunedGraph);
+    const sizeAfter = saved.bytes + (saved.externalDataBytes ?? 0);
     lap('costMs');
     const pruned = [...resolved.kept].filter(([id, kept]) => deps.groups.find((g) => g.id === id)!.channels !== kept.length).length;
     const report: PruneReport = {
@@ -157,7 +160,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
       criterion: plan.criterion,
       params: { before: before.params, after: after.params },
       macs: { before: before.macs, after: after.macs },
-      size: { before: model.sizeOnDisk, after: prunedModel.sizeOnDisk },
+      size: { before: model.sizeOnDisk, after: sizeAfter },
       groups: {
         total: deps.groups.length,
         prunable: deps.groups.filter((g) => g.prunable).length,
