@@ -16,7 +16,7 @@ export { summarizeModel, BN_FUSED_ADVICE, type ModelSummary, type TensorSummary 
 // Analysis: coupled channel groups, importance, statistics, the inspect report
 export { analyzeDependencies } from './analysis/groups.ts';
 export type { ChannelGroup, DependencyAnalysis, GroupMember, IndexMapping } from './analysis/types.ts';
-export { computeImportance, layerChannels, REEXPORT_ADVICE, type ModelImportance, type LayerImportance } from './analysis/importance.ts';
+export { computeImportance, addCriteria, CHEAP_CRITERIA, layerChannels, REEXPORT_ADVICE, type ModelImportance, type LayerImportance } from './analysis/importance.ts';
 export { importanceStats, type ModelStats, type ScoreStats, type Histogram } from './analysis/stats.ts';
 export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerReport } from './analysis/report.ts';
 
@@ -26,6 +26,7 @@ export type { PruningPlan, LayerOverride, ResolvedPlan } from './prune/types.ts'
 export { parsePlan, serializePlan, validatePlan, resolvePlan } from './prune/plan.ts';
 export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.ts';
 export { pruneModel, previewPrune, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';
+export { planEffect, type PlanEffect } from './prune/plan-effect.ts';
 export type { PruneReport } from './prune/report.ts';
 export { chooseOutputPath, defaultOutputPath, DEFAULT_OUTPUT_NAME, type OutputPathOptions } from './prune/output-path.ts';
 

@@ -30,6 +30,7 @@
 //   - divisor (grouped convolution): equal numbers are removed from each of the group's equal blocks,
 //     each block keeping its best channels.
 import { PrunerError } from '../errors.ts';
+import { isCriterion } from '../analysis/criteria.ts';
 import { parsePreprocess } from '../data/preprocess.ts';
 import { channelsToKeep } from '../analysis/groups.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../analysis/types.ts';
@@ -165,6 +166,9 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
   validatePlan(plan);
   const warnings: string[] = [];
   const crit: PlanCriterion = plan.criterion;
+  // Scores are computed per criterion on demand: a plan on one that was not computed is a caller's bug, not "no score".
+  // (sketch and the data criteria are added to the group scores by recovery/criteria.ts.)
+  if (importance.criteria && isCriterion(crit) && !importance.criteria.includes(crit)) throw new Error(`resolvePlan: criterion ${crit} was not computed (computeImportance criteria: ${importance.criteria.join(', ')})`);
   const normalize = plan.normalize ?? crit !== 'bn-gamma';
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));
   const layerNames = new Set(deps.groups.flatMap((g) => g.layers));

@@ -24,7 +24,7 @@ import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import { recoverPruned } from '../recovery/recover.ts';
 import { prunedGroupsOf } from './compensate.ts';
-import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
+import { addPlanScores, planCriterionScores, weightCriteria } from '../recovery/criteria.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -34,8 +34,6 @@ export interface PruneOptions extends OutputPathOptions {
   validationInputs?: string[];
   /** Timed runs per model during validation (default 3). */
   validationRuns?: number;
-  /** |γ| below which a removed BN channel counts as constant (compensation; default 1e-2). */
-  gammaThreshold?: number;
   /** Exact compensation at padded borders with a constant correction tensor and an Add node (default false: the graph keeps its nodes). */
   borderCorrection?: boolean;
   /** Calibration inputs for recovery and data-driven criteria (never used for the evaluation). */
@@ -95,7 +93,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   throwIfAborted(signal);
 
   progress('scoring', 0.2);
-  const importance = await computeImportance(graph, deps, { signal });
+  const importance = await computeImportance(graph, deps, { criteria: weightCriteria(plan.criterion), signal });
   // sketch and the data criteria (activation, apoz, thinet) are scored only when the plan ranks by them.
   addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
   lap('importanceMs');
@@ -111,9 +109,10 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   progress('pruning', 0.5);
   const result = pruneGraph(graph, deps, resolved, {
     compensate: plan.compensate ?? true,
-    gammaThreshold: opts.gammaThreshold,
     borderCorrection: opts.borderCorrection,
     metadata: { 'onnx_pruner.source': path.basename(model.path) },
+    // sliced weights stay slices of the source until saveModel streams them to the output
+    lazy: true,
     signal,
   });
   lap('surgeryMs');
@@ -149,9 +148,10 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   try {
     throwIfAborted(signal);
     const before = computeCost(graph);
-    const prunedModel = loadModel(saved.path);
-    const prunedGraph = new Graph(prunedModel);
+    // the pruned model's cost from the graph in memory (what was just written), not by loading the file again
+    const prunedGraph = new Graph({ ...model, path: saved.path, proto: result.model });
     const after = computeCost(prunedGraph);
+    const sizeAfter = saved.bytes + (saved.externalDataBytes ?? 0);
     lap('costMs');
     const pruned = [...resolved.kept].filter(([id, kept]) => deps.groups.find((g) => g.id === id)!.channels !== kept.length).length;
     const report: PruneReport = {
@@ -163,7 +163,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
       criterion: plan.criterion,
       params: { before: before.params, after: after.params },
       macs: { before: before.macs, after: after.macs },
-      size: { before: model.sizeOnDisk, after: prunedModel.sizeOnDisk },
+      size: { before: model.sizeOnDisk, after: sizeAfter },
       groups: {
         total: deps.groups.length,
         prunable: deps.groups.filter((g) => g.prunable).length,
@@ -215,7 +215,7 @@ export interface PrunePreview {
 export async function previewPrune(
   inputPath: string,
   plan: PruningPlan,
-  opts: { signal?: AbortSignal; gammaThreshold?: number; savePlan?: string; force?: boolean; calibration?: InputSet } = {},
+  opts: { signal?: AbortSignal; savePlan?: string; force?: boolean; calibration?: InputSet } = {},
 ): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
   const model = loadModel(inputPath);
@@ -223,7 +223,7 @@ export async function previewPrune(
   if (opts.savePlan) checkPlanTarget(opts.savePlan, protect, opts.force === true);
   const graph = new Graph(model);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
-  const importance = await computeImportance(graph, deps, { signal: opts.signal });
+  const importance = await computeImportance(graph, deps, { criteria: weightCriteria(plan.criterion), signal: opts.signal });
   addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
@@ -233,7 +233,7 @@ export async function previewPrune(
     input: model.path,
     plan: resolved.plan,
     kept: resolved.kept,
-    preview: previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold }),
+    preview: previewPlan(graph, deps, resolved),
     warnings: [...effectWarnings(effect), ...resolved.warnings],
     effect,
     hasBn: importance.hasBn,
