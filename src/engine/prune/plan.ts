@@ -30,11 +30,11 @@
 //   - divisor (grouped convolution): equal numbers are removed from each of the group's equal blocks,
 //     each block keeping its best channels.
 import { PrunerError } from '../errors.ts';
-import { isCriterion } from '../analysis/criteria.ts';
 import { parsePreprocess } from '../data/preprocess.ts';
 import { channelsToKeep } from '../analysis/groups.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../analysis/types.ts';
 import type { ModelImportance } from '../analysis/importance.ts';
+import { isCriterion } from '../analysis/criteria.ts';
 import { PLAN_CRITERIA, type LayerOverride, type PlanCriterion, type PruningPlan, type ResolvedPlan } from './types.ts';
 
 export interface ResolveOptions {
@@ -167,7 +167,6 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
   const warnings: string[] = [];
   const crit: PlanCriterion = plan.criterion;
   // Scores are computed per criterion on demand: a plan on one that was not computed is a caller's bug, not "no score".
-  // (sketch and the data criteria are added to the group scores by recovery/criteria.ts.)
   if (importance.criteria && isCriterion(crit) && !importance.criteria.includes(crit)) throw new Error(`resolvePlan: criterion ${crit} was not computed (computeImportance criteria: ${importance.criteria.join(', ')})`);
   const normalize = plan.normalize ?? crit !== 'bn-gamma';
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));

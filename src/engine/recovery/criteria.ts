@@ -29,7 +29,7 @@ import type { OnnxModel } from '../onnx/model.ts';
 import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../analysis/types.ts';
 import { filterMatrix, readFloats, type ModelImportance } from '../analysis/importance.ts';
 import { mapChannel } from '../prune/compensate.ts';
-import { CRITERIA, DATA_CRITERIA, type Criterion, type DataCriterion, type PlanCriterion } from '../prune/types.ts';
+import { DATA_CRITERIA, type DataCriterion, type PlanCriterion } from '../prune/types.ts';
 import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { InputSet } from '../data/types.ts';
@@ -45,11 +45,6 @@ export interface PlanCriterionOptions {
 
 export function isDataCriterion(c: PlanCriterion): c is DataCriterion {
   return (DATA_CRITERIA as readonly string[]).includes(c);
-}
-
-/** The weight criteria computeImportance must score for a plan ranking by `c` (none for a plan-time criterion). */
-export function weightCriteria(c: PlanCriterion): Criterion[] {
-  return (CRITERIA as readonly string[]).includes(c) ? [c as Criterion] : [];
 }
 
 /**
