@@ -16,6 +16,7 @@ import Long from 'long';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
 import { tensorDims, tensorRawBytes, tensorToFloat32, type OnnxModel } from '../onnx/model.ts';
+import { lazySliceOf } from '../onnx/slice.ts';
 import { DataType, ModelProtoType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
 import { createSession, shortenError, type OrtModule } from '../runtime/session.ts';
 import type { ExecutionProvider, ExecutionProviderChoice } from '../runtime/types.ts';
@@ -137,13 +138,17 @@ export function probeModel(w: { model: OnnxModel; graph: Graph; proto: ModelProt
     for (const i of p.input) if (i) stack.push(i);
   }
   const g = w.proto.graph!;
-  const nodes = g.node.filter((n) => needed.has(n));
+  // Tensors ONNX Runtime cannot read from the proto: external data, and the surgery's lazy slices
+  // (bytes produced on demand, see onnx/slice.ts) are copied inline.
+  const inline = (t: TensorProto): TensorProto =>
+    (t.data_location ?? 0) === 1 || lazySliceOf(t) ? ({ ...t, raw_data: tensorRawBytes(w.model, t), external_data: [], data_location: 0 } as TensorProto) : t;
+  const nodes = g.node
+    .filter((n) => needed.has(n))
+    .map((n) => (n.op_type === 'Constant' && n.attribute.some((a) => a.t && lazySliceOf(a.t)) ? { ...n, attribute: n.attribute.map((a) => (a.t ? { ...a, t: inline(a.t) } : a)) } : n));
   const usedValues = new Set<string>();
   for (const n of nodes) for (const i of n.input) if (i) usedValues.add(i);
   for (const v of values) usedValues.add(v);
-  const initializer = g.initializer
-    .filter((t) => usedValues.has(t.name ?? ''))
-    .map((t) => ((t.data_location ?? 0) === 1 ? { ...t, raw_data: tensorRawBytes(w.model, t), external_data: [], data_location: 0 } : t));
+  const initializer = g.initializer.filter((t) => usedValues.has(t.name ?? '')).map(inline);
   const inits = new Set(initializer.map((t) => t.name ?? ''));
   const input = g.input.filter((v) => (graph.initializers.has(v.name ?? '') ? inits.has(v.name ?? '') : true));
   const produced = new Set(nodes.flatMap((n) => n.output));
