@@ -35,7 +35,7 @@
 import type { Graph } from '../graph/graph.ts';
 import { attrInt } from '../graph/graph.ts';
 import type { NodeProto } from '../onnx/proto.ts';
-import { tensorDims, tensorFloatsFast } from '../onnx/model.ts';
+import { forEachRowBlock, tensorDims, tensorFloatsFast } from '../onnx/model.ts';
 import { throwIfAborted } from '../errors.ts';
 import * as os from 'node:os';
 import Long from 'long';
@@ -236,6 +236,44 @@ export function rowNorms(m: FilterMatrix): { l1: Float32Array; l2: Float32Array;
     l2[i] = Math.sqrt(s);
   }
   return { l1, l2, sq };
+}
+
+/**
+ * Row norms of a layer whose filters are the rows of axis 0 of its weight (Conv, Gemm transB=1),
+ * and the per-index magnitudes along `axes` that the groups need, computed by blocks of rows
+ * (forEachRowBlock): the weight is never whole in memory. Undefined for other layouts and types
+ * (the caller reads the weight whole).
+ */
+function blockedNorms(graph: Graph, node: NodeProto, key: string, axes: Set<number> | undefined): { l1: Float32Array; l2: Float32Array; sq: Float64Array; mags: Map<number, { l1: Float64Array; sq: Float64Array }> } | undefined {
+  const op = node.op_type ?? '';
+  const t = graph.constantTensor(key);
+  if (!t) return undefined;
+  const dims = tensorDims(t);
+  if (!(op === 'Conv' || (op === 'Gemm' && dims.length === 2 && attrInt(node, 'transB', 0) === 1))) return undefined;
+  const rows = dims[0];
+  const cols = dims.slice(1).reduce((a, b) => a * b, 1);
+  const l1 = new Float32Array(rows);
+  const l2 = new Float32Array(rows);
+  const sq = new Float64Array(rows);
+  const mags = new Map<number, { l1: Float64Array; sq: Float64Array }>();
+  for (const axis of axes ?? []) if (axis >= 1 && axis < dims.length) mags.set(axis, { l1: new Float64Array(dims[axis]), sq: new Float64Array(dims[axis]) });
+  const ok = forEachRowBlock(graph.model, t, (block, first, n) => {
+    const r = rowNorms({ rows: n, cols, data: block });
+    l1.set(r.l1, first);
+    l2.set(r.l2, first);
+    sq.set(r.sq, first);
+    for (const [axis, acc] of mags) {
+      const part = sliceMagnitudes(block, [n, ...dims.slice(1)], axis);
+      for (let i = 0; i < acc.l1.length; i++) {
+        acc.l1[i] += part.l1[i];
+        acc.sq[i] += part.sq[i];
+      }
+    }
+  });
+  if (!ok) return undefined;
+  // magnitudes along axis 0 are the rows' own
+  if (axes?.has(0)) mags.set(0, { l1: Float64Array.from(l1), sq: Float64Array.from(sq) });
+  return { l1, l2, sq, mags };
 }
 
 /** Gram-matrix product count below which FPGM runs in JavaScript (ORT's session overhead dominates below). */
@@ -682,9 +720,18 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     const name = node.name ?? '';
     const scores: Scores = {};
     let channels: number | undefined;
-    if (norms || wantFpgm) {
-      const wName = node.input[1]!;
-      const key = graph.constantSource(wName) ?? wName;
+    const wName = node.input[1]!;
+    const key = graph.constantSource(wName) ?? wName;
+    const blocked = norms && !wantFpgm ? blockedNorms(graph, node, key, magAxes.get(key)) : undefined;
+    if (blocked) {
+      // norms alone, by blocks of filters: one block of the weight in memory at a time
+      channels = blocked.l1.length;
+      if (channels === 0) continue;
+      filterSq.set(name, blocked.sq);
+      if (want.has('l1')) scores.l1 = blocked.l1;
+      if (want.has('l2')) scores.l2 = blocked.l2;
+      for (const [axis, mags] of blocked.mags) sliceMags.set(magKey(key, axis), mags);
+    } else if (norms || wantFpgm) {
       const t = graph.constantTensor(key)!;
       const dims = tensorDims(t);
       const w = readFloats(graph, key);
