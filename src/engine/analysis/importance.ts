@@ -371,6 +371,63 @@ async function fpgmOrt(m: FilterMatrix, sq: Float64Array, fpgm: FpgmBlockFn, sig
   return Float32Array.from(score);
 }
 
+/** Layers with more filters than this, and a full distance matrix above FPGM_SAMPLE_MIN_MACS, get sampled FPGM. */
+export const FPGM_SAMPLE_MIN_ROWS = 2048;
+const FPGM_SAMPLE_MIN_MACS = 2 ** 35;
+/** Filters sampled for the estimate. */
+export const FPGM_SAMPLE_SIZE = 512;
+
+/** `n` distinct indices of [0, C), evenly strided from a seeded offset (deterministic: the same model gives the same scores). */
+export function fpgmSample(C: number, n: number): Int32Array {
+  const out = new Int32Array(Math.min(n, C));
+  const step = C / out.length;
+  for (let k = 0; k < out.length; k++) out[k] = Math.min(C - 1, Math.floor(k * step + step / 2));
+  return out;
+}
+
+/**
+ * Sampled FPGM for very wide layers: score_i ≈ (C / S) · Σ_{j ∈ sample} ‖W_i − W_j‖₂ over S filters
+ * spread evenly over the layer, instead of all C (C·S·K products instead of C²·K/2). An unbiased
+ * estimate of the sum when filter order carries no structure; the error is measured in the tests.
+ * With ONNX Runtime (`fpgm`) by row blocks against the sample, else in JavaScript.
+ */
+export async function fpgmSampled(m: FilterMatrix, sq: Float64Array, sampleSize: number, fpgm?: FpgmBlockFn, signal?: AbortSignal): Promise<Float32Array> {
+  const { rows: C, cols: K, data } = m;
+  const idx = fpgmSample(C, sampleSize);
+  const S = idx.length;
+  const B = new Float32Array(S * K);
+  const sqb = new Float32Array(S);
+  idx.forEach((r, k) => {
+    B.set(data.subarray(r * K, (r + 1) * K), k * K);
+    sqb[k] = sq[r];
+  });
+  const score = new Float64Array(C);
+  const scale = C / S;
+  if (fpgm) {
+    const sq32 = Float32Array.from(sq);
+    for (let a0 = 0; a0 < C; a0 += GRAM_BLOCK) {
+      throwIfAborted(signal);
+      const ma = Math.min(GRAM_BLOCK, C - a0);
+      const { rowSums } = await fpgm(data.subarray(a0 * K, (a0 + ma) * K), sq32.subarray(a0, a0 + ma), ma, B, sqb, S, K, false);
+      for (let i = 0; i < ma; i++) score[a0 + i] = rowSums[i] * scale;
+    }
+    return Float32Array.from(score);
+  }
+  for (let i = 0; i < C; i++) {
+    if ((i & 63) === 0) throwIfAborted(signal);
+    const oi = i * K;
+    let sum = 0;
+    for (let k = 0; k < S; k++) {
+      const ob = k * K;
+      let dot = 0;
+      for (let c = 0; c < K; c++) dot += data[oi + c] * B[ob + c];
+      sum += Math.sqrt(Math.max(0, sq[i] + sqb[k] - 2 * dot));
+    }
+    score[i] = sum * scale;
+  }
+  return Float32Array.from(score);
+}
+
 /**
  * One block of FPGM distances from ONNX Runtime: for row-major A [m, k] and B [n, k] with squared
  * row norms, the row and column sums of the [m, n] distance matrix (`diagonal`: A is B, the
@@ -706,6 +763,8 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
       }
   let fpgmBlock: FpgmBlockFn | undefined;
   let gramTried = opts.fpgmBackend === 'js';
+  /** Layers whose FPGM was estimated from sampled filters. */
+  const sampled: string[] = [];
   // Lets other work on this thread run every ~15 ms (in the extension's worker: the view's requests).
   let lastYield = performance.now();
   const breathe = async () => {
@@ -752,7 +811,10 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
           gramTried = true;
           fpgmBlock = await ortFpgm(Math.max(1, Math.floor(opts.threads ?? defaultFpgmThreads())));
         }
-        if (fpgmBlock && m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS) scores.fpgm = await fpgmOrt(m, sq, fpgmBlock, signal);
+        if (m.rows > FPGM_SAMPLE_MIN_ROWS && m.rows * m.rows * m.cols >= FPGM_SAMPLE_MIN_MACS) {
+          scores.fpgm = await fpgmSampled(m, sq, FPGM_SAMPLE_SIZE, fpgmBlock, signal);
+          sampled.push(name);
+        } else if (fpgmBlock && m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS) scores.fpgm = await fpgmOrt(m, sq, fpgmBlock, signal);
         else scores.fpgm = fpgmScores(m, sq, signal);
       }
     } else {
@@ -816,6 +878,10 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
         `${fused.length} of ${convs.length} convolutions have no BatchNormalization after them (e.g. ${fused[0].name}): for those, BN γ is not available and their norms are of the folded weights.`,
       );
   }
+  if (sampled.length)
+    advice.push(
+      `FPGM of ${sampled.length} layer${sampled.length > 1 ? 's' : ''} with more than ${FPGM_SAMPLE_MIN_ROWS} filters (e.g. ${sampled[0]}) is estimated from ${FPGM_SAMPLE_SIZE} filters spread over the layer instead of all of them (the full distance matrix would cost minutes).`,
+    );
   const criteria = EVERY_CRITERION.filter((c) => want.has(c));
   return { layers, groups, hasBn, advice, criteria, ms: performance.now() - t0 };
 }
@@ -837,6 +903,7 @@ export async function addCriteria(graph: Graph, deps: DependencyAnalysis, imp: M
     const cur = imp.groups.get(id);
     if (cur) Object.assign(cur.scores, g.scores);
   }
+  for (const a of more.advice) if (!imp.advice.includes(a)) imp.advice.push(a);
   imp.criteria = EVERY_CRITERION.filter((c) => imp.criteria.includes(c) || missing.includes(c));
   imp.ms += more.ms;
   return true;
