@@ -28,7 +28,6 @@ interface PruneCliOptions extends DataCliOptions {
   out?: string;
   force?: boolean;
   compensate: boolean;
-  gammaThreshold?: string;
   exactBorders?: boolean;
   validate?: boolean;
   input?: string[];
@@ -98,9 +97,8 @@ export function registerPrune(program: Command): void {
     .option('--dry-run', 'show what would be pruned, write the plan if --save-plan, write no model')
     .option('--out <path>', 'output file (default <name>.pruned.onnx beside the model, numbered if it exists)')
     .option('--force', 'overwrite an existing output or plan file (never the input model nor its data), and write a plan that cuts layers to their minimum')
-    .option('--no-compensate', 'do not fold removed channels\' constant outputs into the next layers (BN running mean or bias)')
+    .option('--no-compensate', 'do not fold removed channels\' expected outputs into the next layers (BN running mean or bias)')
     .option('--exact-borders', 'make compensation exact at zero-padded borders with an added constant correction (an Add node per padded consumer)')
-    .option('--gamma-threshold <g>', 'BN |γ| below which a removed channel counts as constant for compensation', '0.01')
     .option('--validate', 'run both models in ONNX Runtime and compare their outputs')
     .option('--input <file...>', 'validation input file(s) (.f32[:AxBxC] or .npy, optionally NAME=FILE); random when absent')
     .option('--ep <provider>', 'execution provider for validation: auto, cuda or cpu', 'auto')
@@ -114,13 +112,12 @@ export function registerPrune(program: Command): void {
     // A saved plan's preprocessing applies unless --preprocess says otherwise; the one used is saved with the plan.
     const data = await openDataSets(model, { ...o, preprocess: o.preprocess ?? (plan.preprocess ? JSON.stringify(plan.preprocess) : undefined) });
     if (data.calibration?.preprocess || data.evaluation?.preprocess) plan.preprocess = data.preprocess;
-    const gammaThreshold = number('--gamma-threshold', o.gammaThreshold ?? '0.01');
     const signal = cliSignal();
     if (o.out && !/\.onnx$/i.test(o.out) && !(fs.existsSync(o.out) && fs.statSync(o.out).isDirectory())) {
       process.stderr.write(`onnx-pruner: warning: --out ${o.out} does not end in .onnx (the file is an ONNX model all the same)\n`);
     }
     if (o.dryRun) {
-      const p = await previewPrune(model, plan, { gammaThreshold, savePlan: o.savePlan, force: o.force, signal });
+      const p = await previewPrune(model, plan, { savePlan: o.savePlan, force: o.force, signal });
       warnLoudly(p.warnings);
       process.stdout.write(o.json ? `${JSON.stringify({ ...p, kept: Object.fromEntries(p.kept) }, null, 2)}\n` : formatPreview(p, o.savePlan));
       return;
@@ -135,7 +132,6 @@ export function registerPrune(program: Command): void {
       validate: o.validate,
       ep: o.ep as ExecutionProviderChoice,
       validationInputs: o.input,
-      gammaThreshold,
       borderCorrection: o.exactBorders === true,
       ...(data.calibration ? { calibration: data.calibration } : {}),
       ...(data.evaluation ? { evaluation: data.evaluation } : {}),
@@ -185,10 +181,10 @@ export function formatPruneReport(r: PruneReport): string {
   out.push('');
   const c = r.compensation;
   if (!c.enabled) out.push('Compensation off.');
-  else if (c.constantChannels === 0) out.push(`Compensation: no removed channel had |γ| < ${c.gammaThreshold}; nothing to fold.`);
+  else if (c.constantChannels + c.estimatedChannels === 0) out.push('Compensation: no removed channel has a BatchNormalization (or an all-zero filter) to tell its output; nothing to fold.');
   else {
     const exact = c.layers.filter((l) => l.exact);
-    out.push(`Compensation: ${c.channelsCompensated} of ${c.constantChannels} constant channels (|γ| < ${c.gammaThreshold}) folded into ${c.layers.length} layers, ${exact.length} exact, ${c.layers.length - exact.length} approximate`);
+    out.push(`Compensation: ${c.channelsCompensated} of ${c.constantChannels + c.estimatedChannels} removed channels (${c.constantChannels} constant, ${c.estimatedChannels} by expected value) folded into ${c.layers.length} layers, ${exact.length} exact, ${c.layers.length - exact.length} approximate`);
     for (const l of c.layers.filter((x) => !x.exact)) out.push(`  approximate  ${l.name}: ${l.reason}`);
     for (const s of c.skipped) out.push(`  not followed ${s.node} (${s.channels} channels): ${s.reason}`);
   }

@@ -337,6 +337,42 @@ export function halfToFloat(h: number): number {
   return HALF_TABLE[h & 0xffff];
 }
 
+const F32_SCRATCH = new DataView(new ArrayBuffer(4));
+
+/** The IEEE half-precision bit pattern nearest to `x` (round to nearest even; overflow to ±Infinity). */
+export function floatToHalf(x: number): number {
+  F32_SCRATCH.setFloat32(0, x);
+  const f = F32_SCRATCH.getUint32(0);
+  const sign = (f >>> 16) & 0x8000;
+  const exp = (f >>> 23) & 0xff;
+  const mant = f & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    let h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // may carry into the exponent: still correct
+  return sign | h;
+}
+
+/** The bfloat16 bit pattern nearest to `x` (round to nearest even). */
+export function floatToBf16(x: number): number {
+  F32_SCRATCH.setFloat32(0, x);
+  const f = F32_SCRATCH.getUint32(0);
+  if ((f & 0x7f800000) === 0x7f800000 && f & 0x7fffff) return ((f >>> 16) | 0x40) & 0xffff; // NaN stays NaN
+  return ((f + 0x7fff + ((f >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 const BF16_SCRATCH = new DataView(new ArrayBuffer(4));
 export function bf16ToFloat(b: number): number {
   BF16_SCRATCH.setUint32(0, (b & 0xffff) << 16);

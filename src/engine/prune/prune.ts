@@ -33,8 +33,6 @@ export interface PruneOptions extends OutputPathOptions {
   validationInputs?: string[];
   /** Timed runs per model during validation (default 3). */
   validationRuns?: number;
-  /** |γ| below which a removed BN channel counts as constant (compensation; default 1e-2). */
-  gammaThreshold?: number;
   /** Exact compensation at padded borders with a constant correction tensor and an Add node (default false: the graph keeps its nodes). */
   borderCorrection?: boolean;
   /** Calibration inputs for recovery and data-driven criteria (never used for the evaluation). */
@@ -108,7 +106,6 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   progress('pruning', 0.5);
   const result = pruneGraph(graph, deps, resolved, {
     compensate: plan.compensate ?? true,
-    gammaThreshold: opts.gammaThreshold,
     borderCorrection: opts.borderCorrection,
     metadata: { 'onnx_pruner.source': path.basename(model.path) },
     // sliced weights stay slices of the source until saveModel streams them to the output
@@ -212,7 +209,7 @@ export interface PrunePreview {
 }
 
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
-export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number; savePlan?: string; force?: boolean } = {}): Promise<PrunePreview> {
+export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; savePlan?: string; force?: boolean } = {}): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
   const model = loadModel(inputPath);
   const protect = [model.path, ...(model.externalFiles ?? [])];
@@ -228,7 +225,7 @@ export async function previewPrune(inputPath: string, plan: PruningPlan, opts: {
     input: model.path,
     plan: resolved.plan,
     kept: resolved.kept,
-    preview: previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold }),
+    preview: previewPlan(graph, deps, resolved),
     warnings: [...effectWarnings(effect), ...resolved.warnings],
     effect,
     hasBn: importance.hasBn,

@@ -19,7 +19,7 @@ import Long from 'long';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../analysis/types.ts';
 import { attr, attrInt, type Graph } from '../graph/graph.ts';
-import { tensorDims, tensorExternalRange, tensorRawBytes, tensorToFloat32, tensorToInts } from '../onnx/model.ts';
+import { floatToBf16, floatToHalf, tensorDims, tensorExternalRange, tensorRawBytes, tensorToFloat32, tensorToInts } from '../onnx/model.ts';
 import type { FileRange } from '../onnx/external.ts';
 import { lazySliceOf, setLazySlice, sliceBytes, type SliceSpec } from '../onnx/slice.ts';
 import {
@@ -110,6 +110,8 @@ interface SlotEdit {
   shapes: Map<number, number>;
   /** Added (in float) to the tensor before slicing: compensation deltas on a bias. */
   add?: Float64Array;
+  /** Multiplies the tensor (before `add`, before slicing): compensation's running-variance factors. */
+  scale?: Float64Array;
   /** The slot has no tensor yet: create this bias (length = the layer's output channels) before editing. */
   createLength?: number;
   createType?: number;
@@ -191,7 +193,7 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
     s.add = delta;
     if (!node.input[biasIndex]) {
       s.createLength = delta.length;
-      // The new bias has the weight's element type (compensation only folds into FLOAT or DOUBLE layers).
+      // The new bias has the weight's element type (compensation only folds into float layers: FLOAT, DOUBLE, FLOAT16, BFLOAT16).
       s.createType = graph.constantTensor(node.input[1])?.data_type ?? DataType.FLOAT;
     }
   }
@@ -199,6 +201,11 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
   for (const [bnName, delta] of comp.meanDeltas) {
     const s = slot(graph.byName.get(bnName)!, 3);
     s.add = delta;
+  }
+  // The running variance scaled to the share the kept inputs carry.
+  for (const [bnName, scale] of comp.varScales) {
+    const s = slot(graph.byName.get(bnName)!, 4);
+    s.scale = scale;
   }
   // A bias created for compensation gets the same row removals as its layer's weight.
   for (const s of slots.values()) {
@@ -313,7 +320,7 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
   for (const [nodeName, b] of comp.borders) {
     const node = graph.byName.get(nodeName)!;
     const rows = slots.get(slotKey(nodeName, 1))?.slices.get(0);
-    let t = floatTensor('', b.dims, b.data, DataType.FLOAT);
+    let t = floatTensor('', b.dims, b.data, graph.constantTensor(node.input[1])?.data_type ?? DataType.FLOAT);
     if (rows?.size) t = sliceTensor(graph, t, 0, rows, nodeName);
     t.name = freshName(`${nodeName}.compensation`);
     newInits.push(t);
@@ -488,7 +495,7 @@ function signature(s: SlotEdit): string {
   const slices = [...s.slices.entries()].sort((a, b) => a[0] - b[0]).map(([axis, set]) => `${axis}:${[...set].sort((a, b) => a - b).join(',')}`);
   const shapes = [...s.shapes.entries()].sort((a, b) => a[0] - b[0]).map(([e, d]) => `${e}-${d}`);
   // A compensated bias is specific to its layer.
-  return `${slices.join('|')}#${shapes.join('|')}#${s.add ? `add:${s.node.name}` : ''}`;
+  return `${slices.join('|')}#${shapes.join('|')}#${s.add || s.scale ? `add:${s.node.name}` : ''}`;
 }
 
 /** The edited copy of a tensor (or a new zero bias when `t` is undefined): float deltas, shape rewrites, slices. */
@@ -497,12 +504,12 @@ function editTensor(graph: Graph, t: TensorProto | undefined, s: SlotEdit, lazy 
   if (!t) {
     cur = floatTensor('', [s.createLength!], new Float64Array(s.createLength!), s.createType ?? DataType.FLOAT);
   } else cur = t;
-  if (s.add) {
+  if (s.add || s.scale) {
     const dt = cur.data_type ?? 0;
-    if (dt !== DataType.FLOAT && dt !== DataType.DOUBLE) throw new PrunerError(`${s.node.name}: compensation needs a float bias (${cur.name} has element type ${dt})`, { subject: s.node.name });
+    if (!FLOAT_TYPES.has(dt)) throw new PrunerError(`${s.node.name}: compensation needs a float bias (${cur.name} has element type ${dt})`, { subject: s.node.name });
     const v = t ? tensorToFloat32(graph.model, cur) : new Float32Array(s.createLength!);
     const sum = new Float64Array(v.length);
-    for (let i = 0; i < v.length; i++) sum[i] = v[i] + s.add[i];
+    for (let i = 0; i < v.length; i++) sum[i] = v[i] * (s.scale?.[i] ?? 1) + (s.add?.[i] ?? 0);
     cur = floatTensor(cur.name ?? '', tensorDims(cur), sum, dt);
   }
   if (s.shapes.size) {
@@ -602,9 +609,18 @@ function tensorShell(t: TensorProto, dims: number[]): TensorProto {
   };
 }
 
+/** The floating-point element types compensation reads and writes. */
+const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
+
+/** A tensor of `values` in FLOAT, DOUBLE, FLOAT16 or BFLOAT16 (raw little-endian data). */
 export function floatTensor(name: string, dims: number[], values: ArrayLike<number>, dataType: number = DataType.FLOAT): TensorProto {
   const t = tensorShell({ name, data_type: dataType, metadata_props: [] } as unknown as TensorProto, dims);
-  if (dataType === DataType.DOUBLE) {
+  if (dataType === DataType.FLOAT16 || dataType === DataType.BFLOAT16) {
+    const b = Buffer.allocUnsafe(values.length * 2);
+    const enc = dataType === DataType.FLOAT16 ? floatToHalf : floatToBf16;
+    for (let i = 0; i < values.length; i++) b.writeUInt16LE(enc(values[i]), i * 2);
+    t.raw_data = b;
+  } else if (dataType === DataType.DOUBLE) {
     const b = Buffer.allocUnsafe(values.length * 8);
     for (let i = 0; i < values.length; i++) b.writeDoubleLE(values[i], i * 8);
     t.raw_data = b;
