@@ -5,13 +5,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
-  type Criterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
+  PLAN_CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
+  type PlanCriterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
   RECOVER_MODES, type RecoverMode,
 } from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
-import { addDataOptions, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
+import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 
 interface PruneCliOptions extends DataCliOptions {
   recover?: string;
@@ -51,11 +51,11 @@ function positiveInt(flag: string, v: string): number {
 /** The plan from `--plan` (if any) with every flag given on the command line applied over it. */
 export function planFromOptions(model: string, o: PruneCliOptions, given: (name: string) => boolean): PruningPlan {
   const base: Partial<PruningPlan> = o.plan ? readPlanFile(o.plan) : {};
-  const plan: PruningPlan = { version: 1, criterion: (base.criterion ?? 'bn-gamma') as Criterion, scope: base.scope ?? 'uniform', ...base } as PruningPlan;
+  const plan: PruningPlan = { version: 1, criterion: (base.criterion ?? 'bn-gamma') as PlanCriterion, scope: base.scope ?? 'uniform', ...base } as PruningPlan;
   if (o.criterion !== undefined) {
-    if (!CRITERIA.includes(o.criterion as Criterion)) throw new PrunerError(`unknown criterion "${o.criterion}" (expected one of ${CRITERIA.join(', ')})`);
-    plan.criterion = o.criterion as Criterion;
-  } else if (!o.plan) throw new PrunerError(`--criterion is required (one of ${CRITERIA.join(', ')}), or give --plan`);
+    if (!PLAN_CRITERIA.includes(o.criterion as PlanCriterion)) throw new PrunerError(`unknown criterion "${o.criterion}" (expected one of ${PLAN_CRITERIA.join(', ')})`);
+    plan.criterion = o.criterion as PlanCriterion;
+  } else if (!o.plan) throw new PrunerError(`--criterion is required (one of ${PLAN_CRITERIA.join(', ')}), or give --plan`);
   if (o.ratio !== undefined && o.threshold !== undefined) throw new PrunerError('give either --ratio or --threshold, not both');
   if (o.ratio !== undefined) {
     plan.ratio = number('--ratio', o.ratio);
@@ -83,7 +83,7 @@ export function registerPrune(program: Command): void {
     .command('prune')
     .description('Remove the least important channels of a model; writes <name>.pruned.onnx beside it (never overwrites the original)')
     .argument('<model>', 'the .onnx model')
-    .option('--criterion <name>', `importance criterion: ${CRITERIA.join(', ')}`)
+    .option('--criterion <name>', `importance criterion: ${PLAN_CRITERIA.join(', ')}`)
     .option('--ratio <r>', 'fraction of channels to remove, in [0, 1)')
     .option('--threshold <t>', 'remove channels whose score is below t (implies --global unless a plan says otherwise)')
     .option('--global', 'one ranking over all layers (each layer gets its own ratio) instead of the same ratio everywhere')
@@ -112,6 +112,7 @@ export function registerPrune(program: Command): void {
     // A saved plan's preprocessing applies unless --preprocess says otherwise; the one used is saved with the plan.
     const data = await openDataSets(model, { ...o, preprocess: o.preprocess ?? (plan.preprocess ? JSON.stringify(plan.preprocess) : undefined) });
     if (data.calibration?.preprocess || data.evaluation?.preprocess) plan.preprocess = data.preprocess;
+    if (!o.json) process.stderr.write(describeDataSets(data));
     const signal = cliSignal();
     if (o.out && !/\.onnx$/i.test(o.out) && !(fs.existsSync(o.out) && fs.statSync(o.out).isDirectory())) {
       process.stderr.write(`onnx-pruner: warning: --out ${o.out} does not end in .onnx (the file is an ONNX model all the same)\n`);

@@ -110,7 +110,8 @@ export interface LayerDetail {
 }
 
 /** Plan as edited in the view: the engine's PruningPlan document without its version and model name. */
-export type ViewPlan = Omit<PruningPlan, 'version' | 'model'>;
+/** A plan as the view edits it: the view offers the weight criteria (data criteria need calibration inputs it cannot give yet). */
+export type ViewPlan = Omit<PruningPlan, 'version' | 'model' | 'criterion'> & { criterion: Criterion };
 
 export interface PlanPreview {
   params: { before: number; after: number };

@@ -34,7 +34,8 @@ import { parsePreprocess } from '../data/preprocess.ts';
 import { channelsToKeep } from '../analysis/groups.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../analysis/types.ts';
 import type { ModelImportance } from '../analysis/importance.ts';
-import { CRITERIA, type Criterion, type LayerOverride, type PruningPlan, type ResolvedPlan } from './types.ts';
+import { isCriterion } from '../analysis/criteria.ts';
+import { PLAN_CRITERIA, type LayerOverride, type PlanCriterion, type PruningPlan, type ResolvedPlan } from './types.ts';
 
 export interface ResolveOptions {
   /**
@@ -46,6 +47,8 @@ export interface ResolveOptions {
 }
 
 export interface PlanResolution extends ResolvedPlan {
+  /** Groups whose ratio or threshold asked to remove every channel (kept at their minimum width instead). */
+  emptied: number[];
   /** Things people should know (groups left whole and why, patterns matching nothing). */
   warnings: string[];
 }
@@ -62,7 +65,7 @@ const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.is
 /** Validates a plan's fields (not against a model). `where` names the plan in messages (a file name). */
 export function validatePlan(plan: PruningPlan, where = 'plan'): void {
   if (plan.version !== 1) fail(`${where}: unsupported plan version ${JSON.stringify(plan.version)} (expected 1)`, where);
-  if (!CRITERIA.includes(plan.criterion)) fail(`${where}: unknown criterion ${JSON.stringify(plan.criterion)} (expected one of ${CRITERIA.join(', ')})`, where);
+  if (!PLAN_CRITERIA.includes(plan.criterion)) fail(`${where}: unknown criterion ${JSON.stringify(plan.criterion)} (expected one of ${PLAN_CRITERIA.join(', ')})`, where);
   if (plan.scope !== 'uniform' && plan.scope !== 'global') fail(`${where}: unknown scope ${JSON.stringify(plan.scope)} (expected uniform or global)`, where);
   const hasRatio = plan.ratio !== undefined;
   const hasThreshold = plan.threshold !== undefined;
@@ -164,9 +167,9 @@ function adjustKeep(C: number, keep: number, plan: PruningPlan, divisor: number)
 export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importance: ModelImportance, opts: ResolveOptions = {}): PlanResolution {
   validatePlan(plan);
   const warnings: string[] = [];
-  const crit: Criterion = plan.criterion;
+  const crit: PlanCriterion = plan.criterion;
   // Scores are computed per criterion on demand: a plan on one that was not computed is a caller's bug, not "no score".
-  if (importance.criteria && !importance.criteria.includes(crit)) throw new Error(`resolvePlan: criterion ${crit} was not computed (computeImportance criteria: ${importance.criteria.join(', ')})`);
+  if (importance.criteria && isCriterion(crit) && !importance.criteria.includes(crit)) throw new Error(`resolvePlan: criterion ${crit} was not computed (computeImportance criteria: ${importance.criteria.join(', ')})`);
   const normalize = plan.normalize ?? crit !== 'bn-gamma';
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));
   const layerNames = new Set(deps.groups.flatMap((g) => g.layers));
@@ -218,6 +221,7 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
   const thresholdOnMax = crit === 'bn-gamma' && plan.threshold !== undefined && opts.groupScore !== 'first';
 
   const kept = new Map<number, number[]>();
+  const emptied: number[] = [];
   const setKept = (g: ChannelGroup, idx: number[]) => {
     if (idx.length < g.channels) kept.set(g.id, idx);
   };
@@ -243,10 +247,12 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
     }
     const divisor = g.divisor ?? 1;
     if (ov?.o.ratio !== undefined) {
+      if (Math.floor(g.channels * (1 - ov.o.ratio) + 1e-9) <= 0) emptied.push(g.id);
       setKept(g, topChannels(raw, channelsToKeep(g.channels, ov.o.ratio, { roundTo: plan.roundTo, minChannels: plan.minChannels, divisor }), divisor));
       continue;
     }
     if (plan.ratio !== undefined && plan.scope === 'uniform') {
+      if (Math.floor(g.channels * (1 - plan.ratio) + 1e-9) <= 0) emptied.push(g.id);
       setKept(g, topChannels(raw, channelsToKeep(g.channels, plan.ratio, { roundTo: plan.roundTo, minChannels: plan.minChannels, divisor }), divisor));
       continue;
     }
@@ -265,6 +271,7 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
     for (const { g, s } of candidates) {
       let n = 0;
       for (let i = 0; i < s.length; i++) if (s[i] >= plan.threshold) n++;
+      if (n === 0) emptied.push(g.id);
       setKept(g, topChannels(s, adjustKeep(g.channels, n, plan, g.divisor ?? 1), g.divisor ?? 1));
     }
   } else if (plan.ratio !== undefined && candidates.length) {
@@ -284,10 +291,11 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
     for (let k = 0; k < nRemove; k++) removed[owner[order[k]]]++;
     candidates.forEach((c, ci) => {
       const keep = c.g.channels - removed[ci];
+      if (keep <= 0) emptied.push(c.g.id);
       setKept(c.g, topChannels(c.s, adjustKeep(c.g.channels, keep, plan, c.g.divisor ?? 1), c.g.divisor ?? 1));
     });
   }
-  return { plan, kept, warnings };
+  return { plan, kept, warnings, emptied };
 }
 
 /** Scores divided by their mean (unchanged when the mean is 0). */

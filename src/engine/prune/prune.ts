@@ -10,6 +10,7 @@ import { loadModel } from '../onnx/model.ts';
 import { saveModel } from '../onnx/save.ts';
 import { analyzeDependencies } from '../analysis/groups.ts';
 import { computeImportance } from '../analysis/importance.ts';
+import { isCriterion } from '../analysis/criteria.ts';
 import { validatePruned } from '../runtime/validate.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { parsePlan, resolvePlan, serializePlan, validatePlan } from './plan.ts';
@@ -24,6 +25,7 @@ import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import { recoverPruned } from '../recovery/recover.ts';
 import { prunedGroupsOf } from './compensate.ts';
+import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -92,14 +94,18 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   throwIfAborted(signal);
 
   progress('scoring', 0.2);
-  const importance = await computeImportance(graph, deps, { criteria: [plan.criterion], signal });
+  const importance = await computeImportance(graph, deps, { criteria: isCriterion(plan.criterion) ? [plan.criterion] : [], signal });
+  // sketch and the data criteria (activation, apoz, thinet) are scored only when the plan ranks by them.
+  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
   lap('importanceMs');
   throwIfAborted(signal);
 
   progress('planning', 0.4);
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
-  checkEffect(model.path, plan, importance, effect, opts.allowMinimal === true);
+  // A plan removing nothing still changes the model when recovery runs on calibration data.
+  const recovers = opts.calibration !== undefined && opts.recover !== 'none';
+  checkEffect(model.path, plan, importance, recovers ? { ...effect, removesNothing: false } : effect, opts.allowMinimal === true);
   lap('planMs');
   throwIfAborted(signal);
 
@@ -209,14 +215,19 @@ export interface PrunePreview {
 }
 
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
-export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; savePlan?: string; force?: boolean } = {}): Promise<PrunePreview> {
+export async function previewPrune(
+  inputPath: string,
+  plan: PruningPlan,
+  opts: { signal?: AbortSignal; savePlan?: string; force?: boolean; calibration?: InputSet } = {},
+): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
   const model = loadModel(inputPath);
   const protect = [model.path, ...(model.externalFiles ?? [])];
   if (opts.savePlan) checkPlanTarget(opts.savePlan, protect, opts.force === true);
   const graph = new Graph(model);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
-  const importance = await computeImportance(graph, deps, { criteria: [plan.criterion], signal: opts.signal });
+  const importance = await computeImportance(graph, deps, { criteria: isCriterion(plan.criterion) ? [plan.criterion] : [], signal: opts.signal });
+  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
   if (effect.removesNothing) throw nothingRemovedError(model.path, plan, importance, effect);
