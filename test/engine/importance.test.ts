@@ -14,6 +14,8 @@ import {
   computeImportance,
   filterMatrix,
   readFloats,
+  fpgmSample,
+  fpgmSampled,
   fpgmScores,
   rowNorms,
   REEXPORT_ADVICE,
@@ -235,6 +237,30 @@ describe('importance per layer', () => {
       close(got, want, 1e-5);
       close(rowNorms(m).l1, Array.from({ length: C }, (_, i) => data.subarray(i * K, (i + 1) * K).reduce((a, v) => a + Math.abs(v), 0)), 1e-5);
     }
+  });
+
+  test('sampled FPGM (very wide layers): within 3% of the exact scores, the same lowest half to 99%', async () => {
+    // filters with a spread of norms, so that FPGM has an order to find
+    const C = 1024;
+    const K = 64;
+    const r = prng(3);
+    const data = new Float32Array(C * K);
+    for (let i = 0; i < C; i++) {
+      const scale = Math.exp((r() - 0.5) * 2);
+      for (let k = 0; k < K; k++) data[i * K + k] = (r() - 0.5) * scale;
+    }
+    const m = { rows: C, cols: K, data };
+    const sq = rowNorms(m).sq;
+    const exact = fpgmScores(m, sq);
+    const est = await fpgmSampled(m, sq, 256);
+    const sample = fpgmSample(C, 256);
+    assert.equal(new Set(sample).size, 256);
+    const rel = Array.from(exact, (v, i) => Math.abs(est[i] - v) / v);
+    assert.ok(Math.max(...rel) < 0.03, `max relative error ${Math.max(...rel)}`);
+    const lowest = (s: Float32Array) => new Set(Array.from(s.keys()).sort((a, b) => s[a] - s[b]).slice(0, C / 2));
+    const le = lowest(exact);
+    const overlap = [...lowest(est)].filter((i) => le.has(i)).length / (C / 2);
+    assert.ok(overlap >= 0.99, `lowest-half overlap ${overlap}`);
   });
 
   test('FPGM with ONNX Runtime (blocked Gram product) on large layers agrees with JavaScript', async () => {

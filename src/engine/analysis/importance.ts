@@ -35,7 +35,7 @@
 import type { Graph } from '../graph/graph.ts';
 import { attrInt } from '../graph/graph.ts';
 import type { NodeProto } from '../onnx/proto.ts';
-import { tensorDims, tensorFloatsFast } from '../onnx/model.ts';
+import { forEachRowBlock, tensorDims, tensorFloatsFast } from '../onnx/model.ts';
 import { throwIfAborted } from '../errors.ts';
 import * as os from 'node:os';
 import Long from 'long';
@@ -247,6 +247,44 @@ export function rowNorms(m: FilterMatrix): { l1: Float32Array; l2: Float32Array;
   return { l1, l2, sq };
 }
 
+/**
+ * Row norms of a layer whose filters are the rows of axis 0 of its weight (Conv, Gemm transB=1),
+ * and the per-index magnitudes along `axes` that the groups need, computed by blocks of rows
+ * (forEachRowBlock): the weight is never whole in memory. Undefined for other layouts and types
+ * (the caller reads the weight whole).
+ */
+function blockedNorms(graph: Graph, node: NodeProto, key: string, axes: Set<number> | undefined): { l1: Float32Array; l2: Float32Array; sq: Float64Array; mags: Map<number, { l1: Float64Array; sq: Float64Array }> } | undefined {
+  const op = node.op_type ?? '';
+  const t = graph.constantTensor(key);
+  if (!t) return undefined;
+  const dims = tensorDims(t);
+  if (!(op === 'Conv' || (op === 'Gemm' && dims.length === 2 && attrInt(node, 'transB', 0) === 1))) return undefined;
+  const rows = dims[0];
+  const cols = dims.slice(1).reduce((a, b) => a * b, 1);
+  const l1 = new Float32Array(rows);
+  const l2 = new Float32Array(rows);
+  const sq = new Float64Array(rows);
+  const mags = new Map<number, { l1: Float64Array; sq: Float64Array }>();
+  for (const axis of axes ?? []) if (axis >= 1 && axis < dims.length) mags.set(axis, { l1: new Float64Array(dims[axis]), sq: new Float64Array(dims[axis]) });
+  const ok = forEachRowBlock(graph.model, t, (block, first, n) => {
+    const r = rowNorms({ rows: n, cols, data: block });
+    l1.set(r.l1, first);
+    l2.set(r.l2, first);
+    sq.set(r.sq, first);
+    for (const [axis, acc] of mags) {
+      const part = sliceMagnitudes(block, [n, ...dims.slice(1)], axis);
+      for (let i = 0; i < acc.l1.length; i++) {
+        acc.l1[i] += part.l1[i];
+        acc.sq[i] += part.sq[i];
+      }
+    }
+  });
+  if (!ok) return undefined;
+  // magnitudes along axis 0 are the rows' own
+  if (axes?.has(0)) mags.set(0, { l1: Float64Array.from(l1), sq: Float64Array.from(sq) });
+  return { l1, l2, sq, mags };
+}
+
 /** Gram-matrix product count below which FPGM runs in JavaScript (ORT's session overhead dominates below). */
 const FPGM_ORT_MIN_MACS = 1 << 22;
 
@@ -338,6 +376,63 @@ async function fpgmOrt(m: FilterMatrix, sq: Float64Array, fpgm: FpgmBlockFn, sig
       for (let i = 0; i < ma; i++) score[a0 + i] += rowSums[i];
       if (!diagonal) for (let j = 0; j < nb; j++) score[b0 + j] += colSums[j];
     }
+  }
+  return Float32Array.from(score);
+}
+
+/** Layers with more filters than this, and a full distance matrix above FPGM_SAMPLE_MIN_MACS, get sampled FPGM. */
+export const FPGM_SAMPLE_MIN_ROWS = 2048;
+const FPGM_SAMPLE_MIN_MACS = 2 ** 35;
+/** Filters sampled for the estimate. */
+export const FPGM_SAMPLE_SIZE = 512;
+
+/** `n` distinct indices of [0, C), evenly strided from a seeded offset (deterministic: the same model gives the same scores). */
+export function fpgmSample(C: number, n: number): Int32Array {
+  const out = new Int32Array(Math.min(n, C));
+  const step = C / out.length;
+  for (let k = 0; k < out.length; k++) out[k] = Math.min(C - 1, Math.floor(k * step + step / 2));
+  return out;
+}
+
+/**
+ * Sampled FPGM for very wide layers: score_i ≈ (C / S) · Σ_{j ∈ sample} ‖W_i − W_j‖₂ over S filters
+ * spread evenly over the layer, instead of all C (C·S·K products instead of C²·K/2). An unbiased
+ * estimate of the sum when filter order carries no structure; the error is measured in the tests.
+ * With ONNX Runtime (`fpgm`) by row blocks against the sample, else in JavaScript.
+ */
+export async function fpgmSampled(m: FilterMatrix, sq: Float64Array, sampleSize: number, fpgm?: FpgmBlockFn, signal?: AbortSignal): Promise<Float32Array> {
+  const { rows: C, cols: K, data } = m;
+  const idx = fpgmSample(C, sampleSize);
+  const S = idx.length;
+  const B = new Float32Array(S * K);
+  const sqb = new Float32Array(S);
+  idx.forEach((r, k) => {
+    B.set(data.subarray(r * K, (r + 1) * K), k * K);
+    sqb[k] = sq[r];
+  });
+  const score = new Float64Array(C);
+  const scale = C / S;
+  if (fpgm) {
+    const sq32 = Float32Array.from(sq);
+    for (let a0 = 0; a0 < C; a0 += GRAM_BLOCK) {
+      throwIfAborted(signal);
+      const ma = Math.min(GRAM_BLOCK, C - a0);
+      const { rowSums } = await fpgm(data.subarray(a0 * K, (a0 + ma) * K), sq32.subarray(a0, a0 + ma), ma, B, sqb, S, K, false);
+      for (let i = 0; i < ma; i++) score[a0 + i] = rowSums[i] * scale;
+    }
+    return Float32Array.from(score);
+  }
+  for (let i = 0; i < C; i++) {
+    if ((i & 63) === 0) throwIfAborted(signal);
+    const oi = i * K;
+    let sum = 0;
+    for (let k = 0; k < S; k++) {
+      const ob = k * K;
+      let dot = 0;
+      for (let c = 0; c < K; c++) dot += data[oi + c] * B[ob + c];
+      sum += Math.sqrt(Math.max(0, sq[i] + sqb[k] - 2 * dot));
+    }
+    score[i] = sum * scale;
   }
   return Float32Array.from(score);
 }
@@ -677,6 +772,8 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
       }
   let fpgmBlock: FpgmBlockFn | undefined;
   let gramTried = opts.fpgmBackend === 'js';
+  /** Layers whose FPGM was estimated from sampled filters. */
+  const sampled: string[] = [];
   // Lets other work on this thread run every ~15 ms (in the extension's worker: the view's requests).
   let lastYield = performance.now();
   const breathe = async () => {
@@ -691,9 +788,18 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     const name = node.name ?? '';
     const scores: Scores = {};
     let channels: number | undefined;
-    if (norms || wantFpgm) {
-      const wName = node.input[1]!;
-      const key = graph.constantSource(wName) ?? wName;
+    const wName = node.input[1]!;
+    const key = graph.constantSource(wName) ?? wName;
+    const blocked = norms && !wantFpgm ? blockedNorms(graph, node, key, magAxes.get(key)) : undefined;
+    if (blocked) {
+      // norms alone, by blocks of filters: one block of the weight in memory at a time
+      channels = blocked.l1.length;
+      if (channels === 0) continue;
+      filterSq.set(name, blocked.sq);
+      if (want.has('l1')) scores.l1 = blocked.l1;
+      if (want.has('l2')) scores.l2 = blocked.l2;
+      for (const [axis, mags] of blocked.mags) sliceMags.set(magKey(key, axis), mags);
+    } else if (norms || wantFpgm) {
       const t = graph.constantTensor(key)!;
       const dims = tensorDims(t);
       const w = readFloats(graph, key);
@@ -714,7 +820,10 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
           gramTried = true;
           fpgmBlock = await ortFpgm(Math.max(1, Math.floor(opts.threads ?? defaultFpgmThreads())));
         }
-        if (fpgmBlock && m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS) scores.fpgm = await fpgmOrt(m, sq, fpgmBlock, signal);
+        if (m.rows > FPGM_SAMPLE_MIN_ROWS && m.rows * m.rows * m.cols >= FPGM_SAMPLE_MIN_MACS) {
+          scores.fpgm = await fpgmSampled(m, sq, FPGM_SAMPLE_SIZE, fpgmBlock, signal);
+          sampled.push(name);
+        } else if (fpgmBlock && m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS) scores.fpgm = await fpgmOrt(m, sq, fpgmBlock, signal);
         else scores.fpgm = fpgmScores(m, sq, signal);
       }
     } else {
@@ -778,6 +887,10 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
         `${fused.length} of ${convs.length} convolutions have no BatchNormalization after them (e.g. ${fused[0].name}): for those, BN γ is not available and their norms are of the folded weights.`,
       );
   }
+  if (sampled.length)
+    advice.push(
+      `FPGM of ${sampled.length} layer${sampled.length > 1 ? 's' : ''} with more than ${FPGM_SAMPLE_MIN_ROWS} filters (e.g. ${sampled[0]}) is estimated from ${FPGM_SAMPLE_SIZE} filters spread over the layer instead of all of them (the full distance matrix would cost minutes).`,
+    );
   const criteria = EVERY_CRITERION.filter((c) => want.has(c));
   return { layers, groups, hasBn, advice, criteria, ms: performance.now() - t0 };
 }
@@ -799,6 +912,7 @@ export async function addCriteria(graph: Graph, deps: DependencyAnalysis, imp: M
     const cur = imp.groups.get(id);
     if (cur) Object.assign(cur.scores, g.scores);
   }
+  for (const a of more.advice) if (!imp.advice.includes(a)) imp.advice.push(a);
   imp.criteria = EVERY_CRITERION.filter((c) => imp.criteria.includes(c) || missing.includes(c));
   imp.ms += more.ms;
   return true;

@@ -184,6 +184,54 @@ export function tensorFloatsFast(model: OnnxModel, t: TensorProto): Float32Array
   return out;
 }
 
+/** Floats per block of forEachRowBlock (16 MiB). */
+const ROW_BLOCK_FLOATS = 4 * 2 ** 20;
+
+/**
+ * Calls `fn` with the tensor's values as float32, by blocks of whole rows of axis 0 (at most
+ * 16 MiB, or one row when a row is larger): a 4-byte aligned FLOAT raw_data is read in place,
+ * anything else (unaligned raw_data, external data, FLOAT16, BFLOAT16) is decoded into one reused
+ * block, so a tensor of any size costs one block of memory. Each block is valid only during its
+ * call. Returns false (without calling `fn`) for types or storage it does not handle.
+ */
+export function forEachRowBlock(model: OnnxModel, t: TensorProto, fn: (block: Float32Array, firstRow: number, rows: number) => void): boolean {
+  const dt = t.data_type ?? 0;
+  if (!LITTLE_ENDIAN || (dt !== DataType.FLOAT && dt !== DataType.FLOAT16 && dt !== DataType.BFLOAT16) || lazySliceOf(t)) return false;
+  const dims = tensorDims(t);
+  const n = tensorElementCount(t);
+  const rows = dims.length ? dims[0] : 1;
+  if (rows === 0 || n === 0) return false;
+  const rowLen = n / rows;
+  const es = dt === DataType.FLOAT ? 4 : 2;
+  const external = isExternal(t) ? resolverFor(model).resolve(t) : undefined;
+  const raw = external ? undefined : t.raw_data;
+  if (!external && (!raw || raw.length === 0)) return false;
+  const have = external ? external.length : raw!.length;
+  if (have < n * es) throw new PrunerError(`${model.path}: tensor ${JSON.stringify(t.name ?? '')}: ${have} bytes of data, its shape needs ${n * es}`, { subject: model.path });
+  const perBlock = Math.max(1, Math.floor(ROW_BLOCK_FLOATS / rowLen));
+  if (raw && dt === DataType.FLOAT && raw.byteOffset % 4 === 0) {
+    const all = new Float32Array(raw.buffer, raw.byteOffset, n);
+    for (let r = 0; r < rows; r += perBlock) {
+      const m = Math.min(perBlock, rows - r);
+      fn(all.subarray(r * rowLen, (r + m) * rowLen), r, m);
+    }
+    return true;
+  }
+  const block = new Float32Array(Math.min(rows, perBlock) * rowLen);
+  const halves = es === 2 ? new Uint16Array(block.length) : undefined;
+  const bytes = halves ? new Uint8Array(halves.buffer) : new Uint8Array(block.buffer);
+  for (let r = 0; r < rows; r += perBlock) {
+    const m = Math.min(perBlock, rows - r);
+    const len = m * rowLen * es;
+    const at = r * rowLen * es;
+    if (external) readRangeInto({ file: external.file, offset: external.offset + at, length: len }, bytes.subarray(0, len));
+    else bytes.set(raw!.subarray(at, at + len));
+    if (halves) decodeHalves(halves, m * rowLen, block, 0, dt);
+    fn(block.subarray(0, m * rowLen), r, m);
+  }
+  return true;
+}
+
 function decodeHalves(src: Uint16Array, count: number, out: Float32Array, at: number, dt: number): void {
   if (dt === DataType.FLOAT16) {
     for (let i = 0; i < count; i++) out[at + i] = HALF_TABLE[src[i]];
