@@ -27,6 +27,8 @@ export { parsePlan, serializePlan, validatePlan, resolvePlan } from './prune/pla
 export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.ts';
 export { pruneModel, previewPrune, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';
 export type { PruneReport } from './prune/report.ts';
+export { findResidualBlocks, blockRanking, DEFAULT_BLOCK_THRESHOLD, type ResidualBlock, type BlockReport } from './prune/blocks.ts';
+export type { BlockSelection } from './prune/types.ts';
 export { chooseOutputPath, defaultOutputPath, DEFAULT_OUTPUT_NAME, type OutputPathOptions } from './prune/output-path.ts';
 
 // ONNX Runtime: providers, validation

@@ -14,6 +14,7 @@ import { validatePruned } from '../runtime/validate.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { parsePlan, resolvePlan, validatePlan } from './plan.ts';
 import { pruneGraph } from './surgery.ts';
+import { applyBlockSelection, blockRanking, type BlockReport } from './blocks.ts';
 import { chooseOutputPath, type OutputPathOptions } from './output-path.ts';
 import type { PruneReport } from './report.ts';
 import { previewPlan, type PlanPreview } from './preview.ts';
@@ -66,7 +67,9 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   const model = loadModel(inputPath);
   // Fail early, before any work, when the output cannot be written.
   let output = chooseOutputPath(model.path, opts);
-  const graph = new Graph(model);
+  const original = new Graph(model);
+  // Whole residual blocks go first; the channel analysis then sees the graph without them.
+  const { graph, removed: removedBlocks } = applyBlockSelection(original, plan.removeBlocks);
   lap('loadMs');
   throwIfAborted(signal);
 
@@ -107,7 +110,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   const written = [saved.path, ...(saved.externalDataPath ? [saved.externalDataPath] : [])];
   try {
     throwIfAborted(signal);
-    const before = computeCost(graph);
+    const before = computeCost(original);
     const prunedModel = loadModel(saved.path);
     const prunedGraph = new Graph(prunedModel);
     const after = computeCost(prunedGraph);
@@ -129,6 +132,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
         pruned,
         frozen: deps.groups.filter((g) => !g.prunable).length,
       },
+      ...(plan.removeBlocks ? { removedBlocks: blockRanking(removedBlocks) } : {}),
       layers: result.layers.map((l) => ({ name: l.name, op: l.op, group: l.group, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter, keptChannels: l.keptChannels })),
       compensation: result.compensation,
       warnings: [...resolved.warnings, ...result.warnings],
@@ -161,17 +165,30 @@ export interface PrunePreview {
   kept: Map<number, number[]>;
   preview: PlanPreview;
   warnings: string[];
+  /** Residual blocks the plan removes (when it has `removeBlocks`), weakest first. */
+  removedBlocks?: BlockReport[];
 }
 
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
 export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number } = {}): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
   const model = loadModel(inputPath);
-  const graph = new Graph(model);
+  const original = new Graph(model);
+  const { graph, removed } = applyBlockSelection(original, plan.removeBlocks);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
   const importance = await computeImportance(graph, deps, { signal: opts.signal });
   const resolved = resolvePlan(plan, deps, importance);
-  return { input: model.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold }), warnings: resolved.warnings };
+  const preview = previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold });
+  if (removed.length) {
+    // Before = the model as it is, blocks included.
+    const before = computeCost(original);
+    preview.params = { ...preview.params, before: before.params };
+    preview.macs = { ...preview.macs, before: before.macs };
+  }
+  return {
+    input: model.path, plan: resolved.plan, kept: resolved.kept, preview, warnings: resolved.warnings,
+    ...(plan.removeBlocks ? { removedBlocks: blockRanking(removed) } : {}),
+  };
 }
 
 /** Reads a plan document (JSON) from a file; PrunerError naming the file when it is not a valid plan. */
