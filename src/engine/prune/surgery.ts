@@ -441,7 +441,8 @@ function collectMemberEdits(
       addSlice(node, inputIndex ?? 1, { kind: 'slice', axis: m.axis, removed });
       biasSlot();
       const e: AttrEdit = attrEdits.get(node.name ?? '') ?? { node, ints: new Map() };
-      e.group = attrInt(node, 'group', 1) - covered;
+      // A depthwise conv fed by several groups (a Concat, a channel shuffle) loses channels through each.
+      e.group = (e.group ?? attrInt(node, 'group', 1)) - covered;
       attrEdits.set(node.name ?? '', e);
       return;
     }
