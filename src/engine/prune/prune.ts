@@ -14,7 +14,6 @@ import { validatePruned } from '../runtime/validate.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { parsePlan, resolvePlan, validatePlan } from './plan.ts';
 import { pruneGraph } from './surgery.ts';
-import { applyChannelRewrites } from './permute.ts';
 import { applyBlockSelection, blockRanking, type BlockReport } from './blocks.ts';
 import { chooseOutputPath, type OutputPathOptions } from './output-path.ts';
 import type { PruneReport } from './report.ts';
@@ -97,8 +96,6 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
     metadata: { 'onnx_pruner.source': path.basename(model.path) },
     signal,
   });
-  // Channel shuffles and computed channel slices are rewritten whole, from the kept channels.
-  result.model = applyChannelRewrites(graph, deps, resolved.kept, result.model);
   lap('surgeryMs');
   throwIfAborted(signal);
 

@@ -32,6 +32,7 @@ import {
   type ValueInfoProto,
 } from '../onnx/proto.ts';
 import type { ResolvedPlan } from './types.ts';
+import { applyChannelRewrites } from './permute.ts';
 import { mapChannel, planCompensation, type CompensationOptions, type CompensationSummary } from './compensate.ts';
 
 export { mapChannel };
@@ -377,7 +378,8 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
   };
   const metadata_props: StringStringEntry[] = model.proto.metadata_props.filter((e) => !(e.key && e.key in meta));
   for (const [key, value] of Object.entries(meta)) metadata_props.push({ key, value });
-  const out: ModelProto = { ...model.proto, graph: newGraph, metadata_props };
+  // Channel shuffles and channel slices with computed bounds are rewritten whole (permute.ts).
+  const out: ModelProto = applyChannelRewrites(graph, deps, resolved.kept, { ...model.proto, graph: newGraph, metadata_props });
   warnings.push(...comp.warnings);
   return { model: out, layers, compensation: comp.summary, warnings };
 }
