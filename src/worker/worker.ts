@@ -4,6 +4,7 @@ import { parentPort } from 'node:worker_threads';
 import { CancelledError, PrunerError } from '../engine/index.ts';
 import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
 import type { FromWorker, ToWorker, WorkerMethod, WorkerMethods } from './protocol.ts';
+import type { Criterion } from '../shared/protocol.ts';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
@@ -45,6 +46,15 @@ function scored(path: string): Promise<ModelService> {
   return m.scored;
 }
 
+/** The scored model with `criteria` computed too (FPGM is computed on first use). */
+async function withCriteria(path: string, criteria: Criterion[], ctx: { signal: AbortSignal; progress: (stage: string, fraction?: number) => void }): Promise<ModelService> {
+  const s = await scored(path);
+  const m = entry(path);
+  // computed for the model, not for one request: only closing the model stops it
+  await s.ensureCriteria(criteria, { signal: m.scoring.signal, progress: ctx.progress });
+  return s;
+}
+
 type Handler<K extends WorkerMethod> = (params: WorkerMethods[K]['params'], ctx: { signal: AbortSignal; progress: (stage: string, fraction?: number) => void }) => Promise<WorkerMethods[K]['result']> | WorkerMethods[K]['result'];
 
 const handlers: { [K in WorkerMethod]: Handler<K> } = {
@@ -69,10 +79,14 @@ const handlers: { [K in WorkerMethod]: Handler<K> } = {
     models.delete(path);
     return null;
   },
-  getLayers: async ({ path, query }) => (await model(path)).layers(query),
-  getHistogram: async ({ path, criterion, layer, log }) => (await scored(path)).histogram(criterion, layer, log),
-  getLayerDetail: async ({ path, layer, plan }) => (await scored(path)).layerDetail(layer, plan),
-  previewPlan: async ({ path, plan }) => (await scored(path)).preview(plan),
+  getLayers: async ({ path, query }, ctx) => {
+    // a sort by a criterion not computed yet (FPGM) computes it first
+    const crit = query.sort?.key.includes('.') ? (query.sort.key.split('.')[0] as Criterion) : undefined;
+    return crit ? (await withCriteria(path, [crit], ctx)).layers(query) : (await model(path)).layers(query);
+  },
+  getHistogram: async ({ path, criterion, layer, log }, ctx) => (await withCriteria(path, [criterion], ctx)).histogram(criterion, layer, log),
+  getLayerDetail: async ({ path, layer, plan }, ctx) => (await withCriteria(path, plan ? [plan.criterion] : [], ctx)).layerDetail(layer, plan),
+  previewPlan: async ({ path, plan }, ctx) => (await withCriteria(path, [plan.criterion], ctx)).preview(plan),
   listLayers: async ({ path }) => {
     const m = models.get(path)?.structure ?? ModelService.openStructure(path, { signal: new AbortController().signal, progress: () => {} });
     return (await m).layerList();

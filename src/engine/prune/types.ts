@@ -1,4 +1,5 @@
 // Pruning plans (a JSON document a user can save, edit and load) and the report of a run.
+import type { Preprocess } from '../data/preprocess.ts';
 
 import type { Criterion } from '../analysis/criteria.ts';
 
@@ -41,6 +42,8 @@ export interface PruningPlan {
    * whose last BatchNormalization has all |γ| below `threshold`, or the `count` weakest removable blocks.
    */
   removeBlocks?: BlockSelection;
+  /** How calibration images were turned into model inputs (saved so a run can be repeated; see data/preprocess.ts). */
+  preprocess?: Preprocess;
 }
 
 /** Which residual blocks a plan removes: by a |γ| threshold on the branch's last BN, or the N weakest. */
