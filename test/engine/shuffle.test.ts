@@ -138,6 +138,13 @@ describe('channel split and shuffle (ShuffleNet v2)', () => {
     for (let i = 0; i < yo.data.length; i++) m = Math.max(m, Math.abs(yo.data[i] - yp.data[i]));
     assert.ok(m < 1e-5, `max |Δ| ${m}`);
     assert.equal(report.params.after, computeCost(pruned).params);
+    // The pruned model (its shuffles now Gathers) can be pruned again: the Gathers are followed too.
+    const deps = analyzeDependencies(pruned);
+    assert.deepEqual(deps.groups.filter((x) => !x.prunable).map((x) => x.layers), [['fc']]);
+    assert.equal(deps.rewrites?.filter((r) => r.kind === 'gather').length, 2);
+    const again = path.join(dir, 'again.onnx');
+    await pruneModel(out, parsePlan({ version: 1, criterion: 'l1', ratio: 0.3, scope: 'uniform' }), { out: again });
+    assert.deepEqual((await run(again, xIn, [2, 3, 8, 8])).dims, yo.dims);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

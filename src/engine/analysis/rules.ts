@@ -104,6 +104,18 @@ export function sliceSegments(segs: Segment[], from: number, len: number): Segme
   return out;
 }
 
+/** The segments of the positions `order` (in that order) of a layout, consecutive channels merged. */
+function pickSegments(from: Segment[], order: readonly number[]): Segment[] {
+  const segs: Segment[] = [];
+  for (const q of order) {
+    const [piece] = sliceSegments(from, q, 1);
+    const last = segs[segs.length - 1];
+    if (last && last.space === piece.space && (piece.space < 0 || last.start + last.len === piece.start)) last.len++;
+    else segs.push({ ...piece });
+  }
+  return segs;
+}
+
 function normAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
@@ -753,13 +765,7 @@ function channelShuffle(ctx: RuleContext, node: NodeProto, l: ChannelLayout): bo
   if (!out.slice(2).every((d, k) => d === inShape[k + 2])) return false;
   const order: number[] = [];
   for (let j = 0; j < h; j++) for (let i = 0; i < g; i++) order.push(i * h + j);
-  const segs: Segment[] = [];
-  for (const q of order) {
-    const [piece] = sliceSegments(l.segs, q, 1);
-    const last = segs[segs.length - 1];
-    if (last && last.space === piece.space && (piece.space < 0 || last.start + last.len === piece.start)) last.len++;
-    else segs.push({ ...piece });
-  }
+  const segs = pickSegments(l.segs, order);
   if (back.output[0]) {
     ctx.setLayout(back.output[0], { axis: 1, rank: l.rank, segs, block: 1, spatial: l.spatial }, back);
     ctx.addRewrite({ kind: 'shuffle', nodes: [node.name!, tr.name!, back.name!], input: node.input[0], output: back.output[0], perm: order }, l);
@@ -1149,6 +1155,32 @@ const slice: OpRule = {
   },
 };
 
+/** Gather of channels by constant 1-D indices (a permutation or selection, as a pruned shuffle is written). */
+const gather: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const label = nodeLabel(node);
+    const axis = normAxis(attrInt(node, 'axis', 0), l.rank);
+    const c = ctx.constantInput(node, 1);
+    const indices = constInts(ctx, node, 1);
+    const width = layoutWidth(l);
+    if (axis !== l.axis || l.block !== 1 || !c || !indices || c.dims.length !== 1) {
+      ctx.freeze(l, `${label} gathers along the channel axis with non-constant or non-vector indices, or along another axis`);
+      return;
+    }
+    const norm = indices.map((q) => (q < 0 ? q + width : q));
+    if (norm.some((q) => q < 0 || q >= width)) {
+      ctx.freeze(l, `${label} has indices outside the ${width} channels`);
+      return;
+    }
+    const segs = pickSegments(l.segs, norm);
+    ctx.addRewrite({ kind: 'gather', node: node.name!, indices: norm }, l);
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: l.axis, rank: l.rank, segs, block: 1, spatial: l.spatial }, node);
+  },
+};
+
 /** Ops that read only the shape of their input: they constrain nothing. */
 const shapeOnly: OpRule = { data: 'all', apply() {} };
 
@@ -1206,6 +1238,7 @@ export const RULES: Readonly<Record<string, OpRule>> = {
   Concat: concat,
   Split: split,
   Slice: slice,
+  Gather: gather,
   Shape: shapeOnly,
   Size: shapeOnly,
 };

@@ -109,11 +109,14 @@ export interface GroupSegment {
  *   constant or computed in the graph) with output position p = input position perm[p]: replaced by a
  *   Gather on axis 1 with constant indices;
  * - 'slice': a Slice of the channel axis whose starts/ends are computed in the graph (from Shape): its
- *   bounds become constants, lowered by the channels removed before them.
+ *   bounds become constants, lowered by the channels removed before them;
+ * - 'gather': a Gather of channels by constant indices: the indices of kept channels, renumbered.
  */
 export type ChannelRewrite =
   | { kind: 'shuffle'; nodes: string[]; input: string; output: string; perm: number[]; segs: GroupSegment[] }
-  | { kind: 'slice'; node: string; axisIndex: number; starts: number[]; ends: number[]; segs: GroupSegment[] };
+  | { kind: 'slice'; node: string; axisIndex: number; starts: number[]; ends: number[]; segs: GroupSegment[] }
+  /** A Gather on the channel axis with constant 1-D indices (a shuffle written by an earlier pruning): new indices. */
+  | { kind: 'gather'; node: string; indices: number[]; segs: GroupSegment[] };
 
 export interface DependencyAnalysis {
   groups: ChannelGroup[];

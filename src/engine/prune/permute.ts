@@ -86,6 +86,13 @@ export function applyChannelRewrites(graph: Graph, deps: DependencyAnalysis, kep
         name: fresh(`${r.nodes[2]}_channel_shuffle`), op_type: 'Gather', domain: '', input: [r.input, idx], output: [r.output],
         attribute: [{ name: 'axis', type: AttributeType.INT, i: Long.fromNumber(1), floats: [], ints: [], strings: [], tensors: [], graphs: [] } as never],
       } as NodeProto);
+    } else if (r.kind === 'gather') {
+      const node = byName.get(r.node);
+      if (!node) continue;
+      const idx = fresh(`${r.node}.indices`);
+      newInits.push(int64Tensor(idx, r.indices.filter((q) => keep[q]).map((q) => rank[q])));
+      newInputs.set(r.node, new Map([[1, idx]]));
+      released.push(node.input[1]);
     } else {
       const node = byName.get(r.node);
       if (!node) continue;
