@@ -21,11 +21,12 @@ export { importanceStats, type ModelStats, type ScoreStats, type Histogram } fro
 export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerReport } from './analysis/report.ts';
 
 // Plans, preview, the prune pipeline and its report
-export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion, type CriterionLabels } from './analysis/criteria.ts';
+export { CRITERIA, CRITERION_LABELS, DATA_CRITERIA, PLAN_CRITERIA, isCriterion, type Criterion, type CriterionLabels, type DataCriterion, type PlanCriterion } from './analysis/criteria.ts';
 export type { PruningPlan, LayerOverride, ResolvedPlan } from './prune/types.ts';
 export { parsePlan, serializePlan, validatePlan, resolvePlan } from './prune/plan.ts';
 export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.ts';
 export { pruneModel, previewPrune, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';
+export { planEffect, type PlanEffect } from './prune/plan-effect.ts';
 export type { PruneReport } from './prune/report.ts';
 export { findResidualBlocks, blockRanking, DEFAULT_BLOCK_THRESHOLD, type ResidualBlock, type BlockReport } from './prune/blocks.ts';
 export type { BlockSelection } from './prune/types.ts';

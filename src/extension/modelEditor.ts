@@ -254,16 +254,18 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         return this.engine.request('previewPlan', { path: p, plan: msg.params.plan }, { signal });
       case 'prune': {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Pruning runs only in a trusted workspace', { user: true });
-        const report = await this.runPrune(doc.uri, msg.params, progress, signal);
+        // Only the plan and whether to validate come from the view: where the result is written is the host's choice.
+        const report = await this.runPrune(doc.uri, { plan: msg.params.plan, validate: msg.params.validate }, progress, signal);
         return { report };
       }
       case 'validate': {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Running models needs a trusted workspace', { user: true });
         const ep = readSettings().executionProvider;
-        return this.engine.request('validate', { original: p, pruned: msg.params.pruned, ep }, { signal, onProgress: progress });
+        const pruned = allowedFile(p, msg.params.pruned);
+        return this.engine.request('validate', { original: p, pruned, ep }, { signal, onProgress: progress });
       }
       case 'openFile': {
-        const target = vscode.Uri.file(path.resolve(path.dirname(p), msg.params.path));
+        const target = vscode.Uri.file(allowedFile(p, msg.params.path));
         if (!target.fsPath.endsWith('.onnx') && !target.fsPath.endsWith('.json')) throw new EngineRequestError('Only .onnx and .json files can be opened from the view', { user: true });
         if (target.fsPath.endsWith('.onnx')) await vscode.commands.executeCommand('vscode.openWith', target, VIEW_TYPE);
         else await vscode.window.showTextDocument(target);
@@ -284,4 +286,19 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     this.providersCache ??= this.engine.request('providers', {}).catch(() => ['cpu']);
     return this.providersCache;
   }
+}
+
+/**
+ * A file the view names, resolved against the model's folder: only inside that folder or a
+ * workspace folder (the view never reaches elsewhere on disk).
+ */
+function allowedFile(model: string, file: string): string {
+  const abs = path.resolve(path.dirname(model), file);
+  const roots = [path.dirname(model), ...(vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath)];
+  const inside = roots.some((r) => {
+    const rel = path.relative(r, abs);
+    return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+  });
+  if (!inside) throw new EngineRequestError(`${file}: the view can only name files in the model's folder or the workspace`, { user: true });
+  return abs;
 }

@@ -110,12 +110,15 @@ export interface LayerDetail {
 }
 
 /** Plan as edited in the view: the engine's PruningPlan document without its version and model name. */
-export type ViewPlan = Omit<PruningPlan, 'version' | 'model'>;
+/** A plan as the view edits it: the view offers the weight criteria (data criteria need calibration inputs it cannot give yet). */
+export type ViewPlan = Omit<PruningPlan, 'version' | 'model' | 'criterion'> & { criterion: Criterion };
 
 export interface PlanPreview {
   params: { before: number; after: number };
   macs: { before: number; after: number };
   layers: { name: string; channelsBefore: number; channelsAfter: number }[];
+  /** Layer groups the plan cuts down to the least they can keep (pruning asks for confirmation first). */
+  atMinimum?: { layer: string; channelsBefore: number; channelsAfter: number }[];
 }
 
 /** The prune report as the engine returns it (JSON object; see README for its keys). */
@@ -188,60 +191,156 @@ export type ToWebview =
 
 const METHODS: ReadonlySet<string> = new Set<RequestName>(['getSummary', 'getLayers', 'getHistogram', 'getLayerDetail', 'previewPlan', 'prune', 'validate', 'openFile']);
 
+// Every validator builds a new object from the keys it knows: nothing else the view sends (an
+// `out` path, a prototype key) ever reaches the host's code. Numbers are finite and bounded.
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isInt = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const isStr = (v: unknown, max = 4096): v is string => typeof v === 'string' && v.length <= max;
+const isStr = (v: unknown, max = 4096): v is string => typeof v === 'string' && v.length <= max && !v.includes('\0');
+const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
+const own = (o: Record<string, unknown>, k: string): unknown => (Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
+/** Channel counts and indices: far above any real layer, far below what could exhaust memory. */
+const MAX_CHANNELS = 1 << 24;
+/** A file the view may name: no NUL, no `..` segment, with one of the given extensions. */
+const isFilePath = (v: unknown, exts: RegExp): v is string => isStr(v) && !v.split(/[\\/]/).includes('..') && exts.test(v);
 
+/** A plan from the view, rebuilt from its known fields only; undefined when any field is malformed. */
+export function parseViewPlan(v: unknown): ViewPlan | undefined {
+  if (!isObj(v)) return undefined;
+  const criterion = own(v, 'criterion');
+  const scope = own(v, 'scope');
+  if (!isCriterion(criterion) || (scope !== 'uniform' && scope !== 'global')) return undefined;
+  const out: ViewPlan = { criterion, scope };
+  const ratio = own(v, 'ratio');
+  if (ratio !== undefined) {
+    if (!(isNum(ratio) && ratio >= 0 && ratio < 1)) return undefined;
+    out.ratio = ratio;
+  }
+  const threshold = own(v, 'threshold');
+  if (threshold !== undefined) {
+    if (!(isNum(threshold) && threshold >= 0)) return undefined;
+    out.threshold = threshold;
+  }
+  for (const k of ['normalize', 'compensate'] as const) {
+    const b = own(v, k);
+    if (b === undefined) continue;
+    if (!isBool(b)) return undefined;
+    out[k] = b;
+  }
+  for (const k of ['roundTo', 'minChannels'] as const) {
+    const n = own(v, k);
+    if (n === undefined) continue;
+    if (!(isInt(n, MAX_CHANNELS) && n >= 1)) return undefined;
+    out[k] = n;
+  }
+  const exclude = own(v, 'exclude');
+  if (exclude !== undefined) {
+    if (!(Array.isArray(exclude) && exclude.length <= 1000 && exclude.every((e) => isStr(e, 1000)))) return undefined;
+    out.exclude = [...(exclude as string[])];
+  }
+  const overrides = own(v, 'overrides');
+  if (overrides !== undefined) {
+    if (!isObj(overrides) || Object.keys(overrides).length > 100000) return undefined;
+    const o: NonNullable<ViewPlan['overrides']> = {};
+    for (const [layer, ov] of Object.entries(overrides)) {
+      if (!isStr(layer) || !isObj(ov)) return undefined;
+      const r = own(ov, 'ratio');
+      const keep = own(ov, 'keep');
+      if (r !== undefined && keep === undefined && isNum(r) && r >= 0 && r < 1) o[layer] = { ratio: r };
+      else if (keep !== undefined && r === undefined && Array.isArray(keep) && keep.length <= MAX_CHANNELS && keep.every((i) => isInt(i, MAX_CHANNELS))) o[layer] = { keep: [...(keep as number[])] };
+      else return undefined;
+    }
+    out.overrides = o;
+  }
+  return out;
+}
+
+/** Whether `v` is a well-formed plan (see parseViewPlan). */
 export function isViewPlan(v: unknown): v is ViewPlan {
-  if (!isObj(v) || !isCriterion(v.criterion)) return false;
-  if (v.scope !== 'uniform' && v.scope !== 'global') return false;
-  if (v.ratio !== undefined && !isNum(v.ratio)) return false;
-  if (v.threshold !== undefined && !isNum(v.threshold)) return false;
-  if (v.normalize !== undefined && typeof v.normalize !== 'boolean') return false;
-  if (v.compensate !== undefined && typeof v.compensate !== 'boolean') return false;
-  if (v.roundTo !== undefined && !isInt(v.roundTo)) return false;
-  if (v.minChannels !== undefined && !isInt(v.minChannels)) return false;
-  if (v.exclude !== undefined && !(Array.isArray(v.exclude) && v.exclude.length <= 1000 && v.exclude.every((s) => isStr(s, 1000)))) return false;
-  if (v.overrides !== undefined) {
-    if (!isObj(v.overrides)) return false;
-    for (const o of Object.values(v.overrides)) {
-      if (!isObj(o)) return false;
-      if (o.ratio !== undefined && !isNum(o.ratio)) return false;
-      if (o.keep !== undefined && !(Array.isArray(o.keep) && o.keep.every(isInt))) return false;
+  return parseViewPlan(v) !== undefined;
+}
+
+/** A request's parameters rebuilt from the method's known keys; undefined when malformed. */
+function parseParams<K extends RequestName>(method: K, p: unknown): RequestParams<K> | undefined;
+function parseParams(method: RequestName, p: unknown): RequestParams<RequestName> | undefined {
+  if (!isObj(p)) return undefined;
+  const get = (k: string) => own(p, k);
+  switch (method) {
+    case 'getSummary': {
+      const w = get('waitScored');
+      if (w !== undefined && !isBool(w)) return undefined;
+      return w === undefined ? {} : { waitScored: w };
+    }
+    case 'getLayers': {
+      const offset = get('offset');
+      const limit = get('limit');
+      const filter = get('filter');
+      const sort = get('sort');
+      if (!isInt(offset, 1e9) || !isInt(limit, 10000)) return undefined;
+      if (filter !== undefined && !isStr(filter, 1000)) return undefined;
+      const q: LayerQuery = { offset, limit };
+      if (filter !== undefined) q.filter = filter;
+      if (sort !== undefined) {
+        if (!isObj(sort)) return undefined;
+        const key = own(sort, 'key');
+        const descending = own(sort, 'descending');
+        if (!isStr(key, 100) || !isBool(descending)) return undefined;
+        q.sort = { key: key as SortKey, descending };
+      }
+      return q;
+    }
+    case 'getHistogram': {
+      const criterion = get('criterion');
+      const layer = get('layer');
+      const log = get('log');
+      const bins = get('bins');
+      if (!isCriterion(criterion)) return undefined;
+      if ((layer !== undefined && !isStr(layer)) || (log !== undefined && !isBool(log)) || (bins !== undefined && !(isInt(bins, 1000) && bins >= 1))) return undefined;
+      return { criterion, ...(layer !== undefined ? { layer: layer as string } : {}), ...(log !== undefined ? { log: log as boolean } : {}), ...(bins !== undefined ? { bins: bins as number } : {}) };
+    }
+    case 'getLayerDetail': {
+      const layer = get('layer');
+      const plan = get('plan') === undefined ? undefined : parseViewPlan(get('plan'));
+      if (!isStr(layer) || (get('plan') !== undefined && !plan)) return undefined;
+      return plan ? { layer, plan } : { layer };
+    }
+    case 'previewPlan': {
+      const plan = parseViewPlan(get('plan'));
+      return plan ? { plan } : undefined;
+    }
+    case 'prune': {
+      // Where the pruned model goes is the host's choice (settings and naming rules), never the view's.
+      const plan = parseViewPlan(get('plan'));
+      const validate = get('validate');
+      return plan && isBool(validate) ? { plan, validate } : undefined;
+    }
+    case 'validate': {
+      const pruned = get('pruned');
+      return isFilePath(pruned, /\.onnx$/i) ? { pruned } : undefined;
+    }
+    case 'openFile': {
+      const file = get('path');
+      return isFilePath(file, /\.(onnx|json)$/i) ? { path: file } : undefined;
     }
   }
-  return true;
 }
 
-function validParams(method: RequestName, p: unknown): boolean {
-  if (!isObj(p)) return false;
-  switch (method) {
-    case 'getSummary': return p.waitScored === undefined || typeof p.waitScored === 'boolean';
-    case 'getLayers':
-      return isInt(p.offset) && isInt(p.limit) && p.limit <= 10000 &&
-        (p.filter === undefined || isStr(p.filter, 1000)) &&
-        (p.sort === undefined || (isObj(p.sort) && isStr(p.sort.key, 100) && typeof p.sort.descending === 'boolean'));
-    case 'getHistogram':
-      return isCriterion(p.criterion) && (p.layer === undefined || isStr(p.layer)) && (p.log === undefined || typeof p.log === 'boolean') && (p.bins === undefined || (isInt(p.bins) && p.bins <= 1000));
-    case 'getLayerDetail': return isStr(p.layer) && (p.plan === undefined || isViewPlan(p.plan));
-    case 'previewPlan': return isViewPlan(p.plan);
-    case 'prune': return isViewPlan(p.plan) && typeof p.validate === 'boolean';
-    case 'validate': return isStr(p.pruned);
-    case 'openFile': return isStr(p.path);
-  }
-}
-
-/** Returns the message typed when it is well-formed, else undefined. */
+/** Returns a new, typed message built from the known keys of a well-formed one, else undefined. */
 export function parseFromWebview(msg: unknown): FromWebview | undefined {
   if (!isObj(msg)) return undefined;
-  if (msg.kind === 'ready') return { kind: 'ready' };
-  if (msg.kind === 'cancel') return isInt(msg.id) ? { kind: 'cancel', id: msg.id } : undefined;
-  if (msg.kind === 'planState') return isViewPlan(msg.plan) ? { kind: 'planState', plan: msg.plan } : undefined;
-  if (msg.kind === 'request' && isInt(msg.id) && typeof msg.method === 'string' && METHODS.has(msg.method)) {
-    const method = msg.method as RequestName;
-    if (!validParams(method, msg.params)) return undefined;
-    return msg as unknown as FromWebview;
+  const kind = own(msg, 'kind');
+  if (kind === 'ready') return { kind: 'ready' };
+  const id = own(msg, 'id');
+  if (kind === 'cancel') return isInt(id) ? { kind: 'cancel', id } : undefined;
+  if (kind === 'planState') {
+    const plan = parseViewPlan(own(msg, 'plan'));
+    return plan ? { kind: 'planState', plan } : undefined;
+  }
+  const method = own(msg, 'method');
+  if (kind === 'request' && isInt(id) && typeof method === 'string' && METHODS.has(method)) {
+    const params = parseParams(method as RequestName, own(msg, 'params'));
+    if (!params) return undefined;
+    return { kind: 'request', id, method, params } as RequestMessage;
   }
   return undefined;
 }

@@ -178,7 +178,7 @@ export class PlanPanel extends LitElement {
 
         <div class="field" style="margin-top:8px">
           <vscode-checkbox .checked=${p.compensate ?? true} @change=${(e: Event) => this.set('compensate', (e.target as HTMLInputElement).checked)}
-            label="Compensate: fold removed channels' constant output into the next layer"
+            label="Compensate: fold removed channels' expected output into the next layer"
             title="A removed channel still outputs a constant (its BN shift through the activation): add its effect to the next BatchNorm's running mean, or to the next layer's bias"></vscode-checkbox>
         </div>
 

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   CRITERIA, analyzeDependencies, availableProviders, computeCost, computeImportance, addCriteria, CHEAP_CRITERIA, Graph, importanceStats, layerChannels, loadModel,
-  preparePreview, previewPlan, PrunerError, pruneModel, resolvePlan, summarizeModel, throwIfAborted, validatePruned, withCost,
+  planEffect, preparePreview, previewPlan, PrunerError, pruneModel, resolvePlan, summarizeModel, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelStats, type ModelSummary, type PruningPlan,
   type ScoreStats as EngineStats,
 } from '../engine/index.ts';
@@ -275,10 +275,12 @@ export class ModelService {
   preview(plan: ViewPlan): PlanPreview {
     const resolved = resolvePlan(toPlan(plan), this.deps, this.importance);
     const p = previewPlan(this.graph, this.deps, resolved);
+    const effect = planEffect(resolved.plan, this.deps, resolved);
     return {
       params: p.params,
       macs: p.macs,
       layers: p.layers.map((l) => ({ name: l.name, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter })),
+      ...(effect.atMinimum.length ? { atMinimum: effect.atMinimum } : {}),
     };
   }
 }
@@ -302,6 +304,7 @@ export async function pruneJob(job: PruneJob, ctx: JobContext): Promise<Record<s
     out: job.out,
     force: job.force,
     outputName: job.outputName,
+    allowMinimal: job.allowMinimal === true,
     validate: job.validate,
     ep: job.ep,
     signal: ctx.signal,

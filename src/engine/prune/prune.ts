@@ -10,6 +10,7 @@ import { loadModel } from '../onnx/model.ts';
 import { saveModel } from '../onnx/save.ts';
 import { analyzeDependencies } from '../analysis/groups.ts';
 import { computeImportance } from '../analysis/importance.ts';
+import { isCriterion } from '../analysis/criteria.ts';
 import { validatePruned } from '../runtime/validate.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { parsePlan, resolvePlan, serializePlan, validatePlan } from './plan.ts';
@@ -25,6 +26,7 @@ import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import { recoverPruned } from '../recovery/recover.ts';
 import { prunedGroupsOf } from './compensate.ts';
+import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -34,8 +36,6 @@ export interface PruneOptions extends OutputPathOptions {
   validationInputs?: string[];
   /** Timed runs per model during validation (default 3). */
   validationRuns?: number;
-  /** |γ| below which a removed BN channel counts as constant (compensation; default 1e-2). */
-  gammaThreshold?: number;
   /** Exact compensation at padded borders with a constant correction tensor and an Add node (default false: the graph keeps its nodes). */
   borderCorrection?: boolean;
   /** Calibration inputs for recovery and data-driven criteria (never used for the evaluation). */
@@ -97,7 +97,9 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   throwIfAborted(signal);
 
   progress('scoring', 0.2);
-  const importance = await computeImportance(graph, deps, { criteria: [plan.criterion], signal });
+  const importance = await computeImportance(graph, deps, { criteria: isCriterion(plan.criterion) ? [plan.criterion] : [], signal });
+  // sketch and the data criteria (activation, apoz, thinet) are scored only when the plan ranks by them.
+  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
   lap('importanceMs');
   throwIfAborted(signal);
 
@@ -112,9 +114,10 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   progress('pruning', 0.5);
   const result = pruneGraph(graph, deps, resolved, {
     compensate: plan.compensate ?? true,
-    gammaThreshold: opts.gammaThreshold,
     borderCorrection: opts.borderCorrection,
     metadata: { 'onnx_pruner.source': path.basename(model.path) },
+    // sliced weights stay slices of the source until saveModel streams them to the output
+    lazy: true,
     signal,
   });
   lap('surgeryMs');
@@ -150,9 +153,10 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   try {
     throwIfAborted(signal);
     const before = computeCost(original);
-    const prunedModel = loadModel(saved.path);
-    const prunedGraph = new Graph(prunedModel);
+    // the pruned model's cost from the graph in memory (what was just written), not by loading the file again
+    const prunedGraph = new Graph({ ...model, path: saved.path, proto: result.model });
     const after = computeCost(prunedGraph);
+    const sizeAfter = saved.bytes + (saved.externalDataBytes ?? 0);
     lap('costMs');
     const pruned = [...resolved.kept].filter(([id, kept]) => deps.groups.find((g) => g.id === id)!.channels !== kept.length).length;
     const report: PruneReport = {
@@ -164,7 +168,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
       criterion: plan.criterion,
       params: { before: before.params, after: after.params },
       macs: { before: before.macs, after: after.macs },
-      size: { before: model.sizeOnDisk, after: prunedModel.sizeOnDisk },
+      size: { before: model.sizeOnDisk, after: sizeAfter },
       groups: {
         total: deps.groups.length,
         prunable: deps.groups.filter((g) => g.prunable).length,
@@ -216,7 +220,11 @@ export interface PrunePreview {
 }
 
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
-export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number; savePlan?: string; force?: boolean } = {}): Promise<PrunePreview> {
+export async function previewPrune(
+  inputPath: string,
+  plan: PruningPlan,
+  opts: { signal?: AbortSignal; savePlan?: string; force?: boolean; calibration?: InputSet } = {},
+): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
   const model = loadModel(inputPath);
   const protect = [model.path, ...(model.externalFiles ?? [])];
@@ -224,12 +232,13 @@ export async function previewPrune(inputPath: string, plan: PruningPlan, opts: {
   const original = new Graph(model);
   const { graph, removed } = applyBlockSelection(original, plan.removeBlocks);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
-  const importance = await computeImportance(graph, deps, { criteria: [plan.criterion], signal: opts.signal });
+  const importance = await computeImportance(graph, deps, { criteria: isCriterion(plan.criterion) ? [plan.criterion] : [], signal: opts.signal });
+  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
   if (effect.removesNothing && removed.length === 0) throw nothingRemovedError(model.path, plan, importance, effect);
   if (opts.savePlan) writeTextFileSafely(opts.savePlan, serializePlan(resolved.plan), { replace: opts.force === true, protect, what: 'the plan' });
-  const preview = previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold });
+  const preview = previewPlan(graph, deps, resolved);
   if (removed.length) {
     // Before = the model as it is, blocks included.
     const before = computeCost(original);
