@@ -550,6 +550,8 @@ function sliceAxes(graph: Graph, t: TensorProto, removedByAxis: Map<number, Set<
     for (const r of removed) if (r < 0 || r >= len) throw new PrunerError(`${where}: channel ${r} is out of range for ${t.name} (shape [${dims.join(', ')}], axis ${axis})`, { subject: where });
     const k: number[] = [];
     for (let i = 0; i < len; i++) if (!removed.has(i)) k.push(i);
+    // Possible when a layer reads part of groups (a channel split): every channel of that part removed.
+    if (k.length === 0) throw new PrunerError(`${where}: the plan removes all ${len} channels that ${t.name} reads along axis ${axis}; keep more channels (--min-channels, a lower ratio, or exclude the layer)`, { subject: where });
     keep[axis] = k;
   }
   const newDims = dims.map((d, i) => keep[i]?.length ?? d);
