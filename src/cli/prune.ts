@@ -11,7 +11,7 @@ import {
 } from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
-import { addDataOptions, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
+import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 
 interface PruneCliOptions extends DataCliOptions {
   recover?: string;
@@ -125,6 +125,7 @@ export function registerPrune(program: Command): void {
     // A saved plan's preprocessing applies unless --preprocess says otherwise; the one used is saved with the plan.
     const data = await openDataSets(model, { ...o, preprocess: o.preprocess ?? (plan.preprocess ? JSON.stringify(plan.preprocess) : undefined) });
     if (data.calibration?.preprocess || data.evaluation?.preprocess) plan.preprocess = data.preprocess;
+    if (!o.json) process.stderr.write(describeDataSets(data));
     const signal = cliSignal();
     if (o.out && !/\.onnx$/i.test(o.out) && !(fs.existsSync(o.out) && fs.statSync(o.out).isDirectory())) {
       process.stderr.write(`onnx-pruner: warning: --out ${o.out} does not end in .onnx (the file is an ONNX model all the same)\n`);

@@ -164,7 +164,7 @@ export class Commands {
           { label: '$(fold) Prune', detail: `Parameters ${fmtCount(preview.params.before)} → ${fmtCount(preview.params.after)} (${pct(preview.params)}), MACs ${fmtCount(preview.macs.before)} → ${fmtCount(preview.macs.after)} (${pct(preview.macs)})`, go: true },
           { label: 'Cancel', go: false },
         ],
-        { title: `Prune ${path.basename(model.fsPath)}: ${plan.criterion}, ratio ${plan.ratio ?? '-'}, ${plan.scope}` },
+        { title: `Prune ${path.basename(model.fsPath)}: ${planWords(plan)}` },
       );
       if (!go?.go) return undefined;
     }
@@ -225,7 +225,7 @@ export class Commands {
       'Show Report',
     );
     if (choice === 'Open Pruned Model') await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(out), VIEW_TYPE);
-    if (choice === 'Show Report') await showJson(report);
+    if (choice === 'Show Report') await showJson(report, path.basename(out, '.onnx'));
   }
 
   async applyPlan(uri?: vscode.Uri, planFile?: string): Promise<Record<string, unknown> | undefined> {
@@ -281,7 +281,7 @@ export class Commands {
     this.output.info(`Validated ${pr.fsPath} on ${String(report.provider)} in ${Date.now() - started} ms${report.fallbackReason ? ` (${String(report.fallbackReason)})` : ''}`);
     this.output.info(JSON.stringify(report, null, 2));
     void vscode.window.showInformationMessage(`Validation ran on ${String(report.provider).toUpperCase()}. Details are in the report.`, 'Show Report').then((a) => {
-      if (a) void showJson(report);
+      if (a) void showJson(report, `${path.basename(pr!.fsPath, '.onnx')}.validation`);
     });
     return report;
   }
@@ -323,6 +323,12 @@ export class Commands {
     this.output.info(`Exported layer widths to ${dest.fsPath}`);
     return dest.fsPath;
   }
+}
+
+/** "l1, ratio 0.3, uniform" or "bn-gamma, threshold 0.01, global" (a threshold plan has no ratio). */
+export function planWords(plan: ViewPlan): string {
+  const amount = plan.threshold !== undefined ? `threshold ${plan.threshold}` : `ratio ${plan.ratio ?? 0}`;
+  return `${plan.criterion}, ${amount}, ${plan.scope}${plan.normalize !== undefined ? `, ${plan.normalize ? '' : 'not '}normalised` : ''}`;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -383,8 +389,20 @@ function abortOn(token: vscode.CancellationToken): AbortSignal {
   return c.signal;
 }
 
-async function showJson(obj: unknown): Promise<void> {
-  const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(obj, null, 2) });
+/** Reports shown by "Show Report": read-only documents (no Untitled file that asks to be saved when the window closes). */
+export const REPORT_SCHEME = 'onnx-pruner-report';
+const reports = new Map<string, string>();
+let reportSeq = 0;
+
+export const reportProvider: vscode.TextDocumentContentProvider = {
+  provideTextDocumentContent: (uri) => reports.get(uri.toString()) ?? '',
+};
+
+async function showJson(obj: unknown, name = 'report'): Promise<void> {
+  const uri = vscode.Uri.from({ scheme: REPORT_SCHEME, path: `/${name}.report.json`, query: String(++reportSeq) });
+  reports.set(uri.toString(), JSON.stringify(obj, null, 2) + '\n');
+  const doc = await vscode.workspace.openTextDocument(uri);
+  await vscode.languages.setTextDocumentLanguage(doc, 'json');
   await vscode.window.showTextDocument(doc, { preview: true });
 }
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as vscode from 'vscode';
-import { Commands } from './commands.ts';
+import { Commands, REPORT_SCHEME, reportProvider } from './commands.ts';
 import { EngineClient } from './engineClient.ts';
 import { ModelEditorProvider, VIEW_TYPE } from './modelEditor.ts';
 import { Output } from './output.ts';
@@ -29,6 +29,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   const commands = new Commands(engine, editors, output, folders);
   context.subscriptions.push(ModelEditorProvider.register(context, editors));
   commands.register(context);
+  context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider(REPORT_SCHEME, reportProvider));
   // The worker and ONNX Runtime start now, while nothing is open: the first model opens faster.
   engine.start();
   void editors.providers();

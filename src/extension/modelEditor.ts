@@ -196,7 +196,10 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       webview.onDidReceiveMessage(async (raw: unknown) => {
         const msg: FromWebview | undefined = parseFromWebview(raw);
         if (!msg) {
-          this.output.warn(`Ignored a malformed message from the view of ${doc.path}`);
+          this.output.warn(`Ignored a malformed message from the view of ${doc.path}: ${JSON.stringify(raw)?.slice(0, 300)}`);
+          // A request still gets its answer (an error), so the view does not wait for it forever.
+          const id = (raw as { kind?: unknown; id?: unknown } | null)?.kind === 'request' ? (raw as { id: unknown }).id : undefined;
+          if (typeof id === 'number' && Number.isInteger(id)) post({ kind: 'response', id, ok: false, error: { message: 'The request was malformed' } });
           return;
         }
         if (msg.kind === 'ready') return;

@@ -1,19 +1,21 @@
 // What a resolved plan does at its extremes, so that nothing happens silently: a plan that removes
 // nothing (bn-gamma on a model whose BatchNorms were folded, a ratio too small for the rounding) is
-// refused before anything is written; a plan that cuts a group down to the least its structure
-// allows (one channel, or one block of round-to or of a grouped convolution; `--threshold 1e30`,
-// `--ratio 0.999`) needs the user's explicit consent; a minimum width or round-to at least as large
+// refused before anything is written; a plan whose ratio or threshold would remove every channel
+// of some group, which then keeps only the least its structure allows (one channel, or one block
+// of round-to or of a grouped convolution; `--threshold 1e30`, `--ratio 0.999`), needs the user's
+// explicit consent (a ratio that simply leaves a small group one channel is the user's choice); a minimum width or round-to at least as large
 // as a group is named.
 import { channelsToKeep } from '../analysis/groups.ts';
 import type { DependencyAnalysis } from '../analysis/types.ts';
 import type { ModelImportance } from '../analysis/importance.ts';
 import { PrunerError } from '../errors.ts';
-import type { PruningPlan, ResolvedPlan } from './types.ts';
+import type { PlanResolution } from './plan.ts';
+import type { PruningPlan } from './types.ts';
 
 export interface PlanEffect {
   /** The plan removes no channel at all. */
   removesNothing: boolean;
-  /** Layers (the first of each group) cut down to the least their structure allows, with the width left. */
+  /** Layers (the first of each group) whose plan asked to remove every channel, cut to the least their structure allows, with the width left. */
   atMinimum: { layer: string; channelsBefore: number; channelsAfter: number }[];
   /** Warnings: minChannels / roundTo at least as large as some groups (left whole because of it). */
   warnings: string[];
@@ -21,19 +23,15 @@ export interface PlanEffect {
 
 const nameOf = (g: { id: number; layers: string[]; values: string[] }) => g.layers[0] ?? g.values[0] ?? `group ${g.id}`;
 
-export function planEffect(plan: PruningPlan, deps: DependencyAnalysis, resolved: ResolvedPlan): PlanEffect {
-  const keepOverride = new Set<number>();
-  for (const [layer, o] of Object.entries(plan.overrides ?? {})) {
-    const gid = deps.groupOfLayer.get(layer);
-    if (gid !== undefined && o.keep) keepOverride.add(gid);
-  }
+export function planEffect(plan: PruningPlan, deps: DependencyAnalysis, resolved: PlanResolution): PlanEffect {
   const atMinimum: PlanEffect['atMinimum'] = [];
+  const emptied = new Set(resolved.emptied);
   for (const g of deps.groups) {
     const kept = resolved.kept.get(g.id);
-    if (!kept || keepOverride.has(g.id)) continue;
+    if (!kept || !emptied.has(g.id)) continue;
     // The least the group's structure allows (round-to, grouped convolution): a user's minChannels above it is a deliberate floor.
     const floor = channelsToKeep(g.channels, (g.channels - 1) / g.channels, { roundTo: plan.roundTo, divisor: g.divisor });
-    if (kept.length <= floor && kept.length < g.channels) atMinimum.push({ layer: nameOf(g), channelsBefore: g.channels, channelsAfter: kept.length });
+    if (kept.length <= floor) atMinimum.push({ layer: nameOf(g), channelsBefore: g.channels, channelsAfter: kept.length });
   }
   const warnings: string[] = [];
   const prunable = deps.groups.filter((g) => g.prunable && g.layers.length);

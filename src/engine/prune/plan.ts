@@ -47,6 +47,8 @@ export interface ResolveOptions {
 }
 
 export interface PlanResolution extends ResolvedPlan {
+  /** Groups whose ratio or threshold asked to remove every channel (kept at their minimum width instead). */
+  emptied: number[];
   /** Things people should know (groups left whole and why, patterns matching nothing). */
   warnings: string[];
 }
@@ -227,6 +229,7 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
   const thresholdOnMax = crit === 'bn-gamma' && plan.threshold !== undefined && opts.groupScore !== 'first';
 
   const kept = new Map<number, number[]>();
+  const emptied: number[] = [];
   const setKept = (g: ChannelGroup, idx: number[]) => {
     if (idx.length < g.channels) kept.set(g.id, idx);
   };
@@ -252,10 +255,12 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
     }
     const divisor = g.divisor ?? 1;
     if (ov?.o.ratio !== undefined) {
+      if (Math.floor(g.channels * (1 - ov.o.ratio) + 1e-9) <= 0) emptied.push(g.id);
       setKept(g, topChannels(raw, channelsToKeep(g.channels, ov.o.ratio, { roundTo: plan.roundTo, minChannels: plan.minChannels, divisor }), divisor));
       continue;
     }
     if (plan.ratio !== undefined && plan.scope === 'uniform') {
+      if (Math.floor(g.channels * (1 - plan.ratio) + 1e-9) <= 0) emptied.push(g.id);
       setKept(g, topChannels(raw, channelsToKeep(g.channels, plan.ratio, { roundTo: plan.roundTo, minChannels: plan.minChannels, divisor }), divisor));
       continue;
     }
@@ -274,6 +279,7 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
     for (const { g, s } of candidates) {
       let n = 0;
       for (let i = 0; i < s.length; i++) if (s[i] >= plan.threshold) n++;
+      if (n === 0) emptied.push(g.id);
       setKept(g, topChannels(s, adjustKeep(g.channels, n, plan, g.divisor ?? 1), g.divisor ?? 1));
     }
   } else if (plan.ratio !== undefined && candidates.length) {
@@ -293,10 +299,11 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
     for (let k = 0; k < nRemove; k++) removed[owner[order[k]]]++;
     candidates.forEach((c, ci) => {
       const keep = c.g.channels - removed[ci];
+      if (keep <= 0) emptied.push(c.g.id);
       setKept(c.g, topChannels(c.s, adjustKeep(c.g.channels, keep, plan, c.g.divisor ?? 1), c.g.divisor ?? 1));
     });
   }
-  return { plan, kept, warnings };
+  return { plan, kept, warnings, emptied };
 }
 
 /** Scores divided by their mean (unchanged when the mean is 0). */

@@ -106,8 +106,10 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   progress('planning', 0.4);
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
-  // Removing blocks is an effect of its own: a plan that removes blocks and no channel is fine.
-  if (removedBlocks.length === 0 || !effect.removesNothing) checkEffect(model.path, plan, importance, effect, opts.allowMinimal === true);
+  // A plan removing nothing still changes the model when recovery runs on calibration data, or when
+  // it removes whole residual blocks.
+  const recovers = (opts.calibration !== undefined && opts.recover !== 'none') || removedBlocks.length > 0;
+  checkEffect(model.path, plan, importance, recovers ? { ...effect, removesNothing: false } : effect, opts.allowMinimal === true);
   lap('planMs');
   throwIfAborted(signal);
 
