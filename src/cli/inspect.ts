@@ -6,8 +6,8 @@
 import { parseDims } from './options.ts';
 import type { Command } from 'commander';
 import {
-  CRITERIA, analyzeDependencies, buildAnalysisReport, buildLayerReport, computeImportance, CHEAP_CRITERIA, Graph, importanceStats, loadModel,
-  PrunerError, summarizeModel, type AnalysisReport, type Criterion, type LayerReport, type ModelSummary,
+  CRITERIA, DEFAULT_BLOCK_THRESHOLD, analyzeDependencies, blockRanking, buildAnalysisReport, buildLayerReport, computeImportance, CHEAP_CRITERIA, findResidualBlocks, Graph,
+  importanceStats, loadModel, PrunerError, summarizeModel, type AnalysisReport, type BlockReport, type Criterion, type LayerReport, type ModelSummary,
 } from '../engine/index.ts';
 import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './format.ts';
 
@@ -70,8 +70,9 @@ export function registerInspect(program: Command): void {
       }
       const summary = summarizeModel(model, graph, { dims });
       const report = buildAnalysisReport(graph, deps, importance, importanceStats(importance));
-      const merged = { ...summary, groups: report.groups, importance: report.importance };
-      process.stdout.write(o.json ? `${JSON.stringify(merged, null, 2)}\n` : formatSummary(summary, report) + (hint ? `\n${hint}\n` : ''));
+      const blocks = blockRanking(findResidualBlocks(graph));
+      const merged = { ...summary, groups: report.groups, importance: report.importance, blocks };
+      process.stdout.write(o.json ? `${JSON.stringify(merged, null, 2)}\n` : formatSummary(summary, report, blocks) + (hint ? `\n${hint}\n` : ''));
     });
 }
 
@@ -129,7 +130,7 @@ export function formatLayerReport(r: LayerReport, sort?: Criterion): string {
 }
 
 /** The human-readable summary: a header block, then the table of weighted layers. */
-export function formatSummary(s: ModelSummary, a?: AnalysisReport): string {
+export function formatSummary(s: ModelSummary, a?: AnalysisReport, blocks?: BlockReport[]): string {
   const out: string[] = [];
   const opsets = Object.entries(s.opsets).map(([d, v]) => `${d} ${v}`).join(', ');
   const producer = [s.producer.name, s.producer.version].filter(Boolean).join(' ') || 'unknown';
@@ -176,6 +177,13 @@ export function formatSummary(s: ModelSummary, a?: AnalysisReport): string {
       const ch = Math.max(...frozen.map((g) => String(g.channels).length));
       for (const g of frozen) out.push(`  frozen ${String(g.id).padStart(id)}  ${String(g.channels).padStart(ch)} ch  ${g.reason ?? 'no reason given'}`);
     }
+  }
+  if (blocks?.length) {
+    const removable = blocks.filter((b) => b.removable);
+    const weak = removable.filter((b) => b.score !== null && b.score < DEFAULT_BLOCK_THRESHOLD);
+    out.push('');
+    out.push(`Residual blocks: ${blocks.length} (${removable.length} removable, ${weak.length} with every |γ| of the last BN below ${DEFAULT_BLOCK_THRESHOLD}); weakest first:`);
+    for (const b of removable.slice(0, 5)) out.push(`  ${b.name}  max |γ| ${b.score?.toExponential(2)}  ${b.nodes.length} nodes, ${b.shortcut} shortcut`);
   }
   return `${out.join('\n')}\n`;
 }

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  PLAN_CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
+  DEFAULT_BLOCK_THRESHOLD, PLAN_CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
   type PlanCriterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
   RECOVER_MODES, type RecoverMode,
 } from '../engine/index.ts';
@@ -34,6 +34,8 @@ interface PruneCliOptions extends DataCliOptions {
   ep: string;
   json?: boolean;
   dryRun?: boolean;
+  removeBlocks?: boolean | string;
+  blockThreshold?: string;
 }
 
 function number(flag: string, v: string): number {
@@ -55,7 +57,16 @@ export function planFromOptions(model: string, o: PruneCliOptions, given: (name:
   if (o.criterion !== undefined) {
     if (!PLAN_CRITERIA.includes(o.criterion as PlanCriterion)) throw new PrunerError(`unknown criterion "${o.criterion}" (expected one of ${PLAN_CRITERIA.join(', ')})`);
     plan.criterion = o.criterion as PlanCriterion;
-  } else if (!o.plan) throw new PrunerError(`--criterion is required (one of ${PLAN_CRITERIA.join(', ')}), or give --plan`);
+  } else if (!o.plan && o.removeBlocks === undefined) throw new PrunerError(`--criterion is required (one of ${PLAN_CRITERIA.join(', ')}), or give --plan`);
+  if (o.blockThreshold !== undefined && o.removeBlocks === undefined) throw new PrunerError('--block-threshold applies to --remove-blocks');
+  if (o.removeBlocks !== undefined) {
+    if (typeof o.removeBlocks === 'string') {
+      if (o.blockThreshold !== undefined) throw new PrunerError('give either --remove-blocks N (the N weakest blocks) or --block-threshold, not both');
+      plan.removeBlocks = { count: positiveInt('--remove-blocks', o.removeBlocks) };
+    } else plan.removeBlocks = { threshold: o.blockThreshold !== undefined ? number('--block-threshold', o.blockThreshold) : DEFAULT_BLOCK_THRESHOLD };
+    // Blocks alone: no channel is pruned unless a ratio or threshold is given too.
+    if (o.ratio === undefined && o.threshold === undefined && plan.ratio === undefined && plan.threshold === undefined) plan.ratio = 0;
+  }
   if (o.ratio !== undefined && o.threshold !== undefined) throw new PrunerError('give either --ratio or --threshold, not both');
   if (o.ratio !== undefined) {
     plan.ratio = number('--ratio', o.ratio);
@@ -99,6 +110,8 @@ export function registerPrune(program: Command): void {
     .option('--force', 'overwrite an existing output or plan file (never the input model nor its data), and write a plan that cuts layers to their minimum')
     .option('--no-compensate', 'do not fold removed channels\' expected outputs into the next layers (BN running mean or bias)')
     .option('--exact-borders', 'make compensation exact at zero-padded borders with an added constant correction (an Add node per padded consumer)')
+    .option('--remove-blocks [n]', 'remove whole residual blocks first: those whose branch\'s last BatchNorm has every |γ| below --block-threshold, or with N the N weakest (by that max |γ|)')
+    .option('--block-threshold <t>', `with --remove-blocks: max |γ| of the branch's last BatchNorm below which a block goes (default ${DEFAULT_BLOCK_THRESHOLD})`)
     .option('--validate', 'run both models in ONNX Runtime and compare their outputs')
     .option('--input <file...>', 'validation input file(s) (.f32[:AxBxC] or .npy, optionally NAME=FILE); random when absent')
     .option('--ep <provider>', 'execution provider for validation: auto, cuda or cpu', 'auto')
@@ -169,6 +182,7 @@ export function formatPruneReport(r: PruneReport): string {
   out.push(`  parameters   ${formatSI(r.params.before)} → ${formatSI(r.params.after)} (${change(r.params.before, r.params.after)})`);
   out.push(`  MACs         ${formatSI(r.macs.before)} → ${formatSI(r.macs.after)} (${change(r.macs.before, r.macs.after)})`);
   out.push(`  size         ${formatBytes(r.size.before)} → ${formatBytes(r.size.after)} (${change(r.size.before, r.size.after)})`);
+  if (r.removedBlocks) out.push(`  blocks       ${r.removedBlocks.length} residual block${r.removedBlocks.length === 1 ? '' : 's'} removed${r.removedBlocks.length ? `: ${r.removedBlocks.map((b) => b.name).join(', ')}` : ''}`);
   out.push(`  groups       ${r.groups.pruned} of ${r.groups.prunable} prunable channel groups pruned; ${r.groups.frozen} frozen`);
   out.push('');
   if (r.layers.length) {
@@ -213,6 +227,7 @@ function formatPreview(p: PrunePreview, savedPlan?: string): string {
   out.push(`  plan         ${describePlan(p.plan)}`);
   out.push(`  parameters   ${formatSI(p.preview.params.before)} → ${formatSI(p.preview.params.after)} (${change(p.preview.params.before, p.preview.params.after)})`);
   out.push(`  MACs         ${formatSI(p.preview.macs.before)} → ${formatSI(p.preview.macs.after)} (${change(p.preview.macs.before, p.preview.macs.after)})`);
+  if (p.removedBlocks) out.push(`  blocks       ${p.removedBlocks.length} residual block${p.removedBlocks.length === 1 ? '' : 's'} removed${p.removedBlocks.length ? `: ${p.removedBlocks.map((b) => b.name).join(', ')}` : ''}`);
   const changed = p.preview.layers.filter((l) => l.channelsAfter !== l.channelsBefore);
   if (changed.length) {
     out.push('');

@@ -239,12 +239,14 @@ describe('channel groups on shared models', { skip: skipWithoutShared }, () => {
     assertReasons(graph, a);
   });
 
-  it('shufflenet_v2: branches prunable, split and shuffle frozen with reasons', () => {
-    // Per block only the first 1x1 conv of branch2 with its depthwise is free (16 blocks) plus the stem
-    // conv1 and conv5 (before the mean pooling): 18. The outputs joined by Concat go through the channel
-    // shuffle, whose Reshape shapes are computed at run time: those groups freeze (19), and fc (1).
+  it('shufflenet_v2: split and shuffle followed, only the classifier frozen', () => {
+    // The channel split (Slice bounds computed from Shape) and the shuffle (Reshape → Transpose → Reshape,
+    // shapes computed at run time) are followed as a permutation of the channels (rules.ts, channelShuffle):
+    // every group is prunable but fc's, which reaches the graph output.
     const { graph, a } = analyze(shared('synthetic/shufflenet_v2_x1_0_bn.onnx'));
-    assert.deepEqual(counts(a), { prunable: 18, frozen: 20 });
+    assert.deepEqual(counts(a), { prunable: 37, frozen: 1 });
+    assert.equal(a.rewrites?.filter((r) => r.kind === 'shuffle').length, 16);
+    assert.equal(a.rewrites?.filter((r) => r.kind === 'slice').length, 26);
     assertReasons(graph, a);
   });
 

@@ -11,8 +11,8 @@ import type { Graph } from '../graph/graph.ts';
 import { inferShapes } from '../graph/shapes.ts';
 import { tensorDims } from '../onnx/model.ts';
 import { toNumber, type NodeProto, type GraphProto } from '../onnx/proto.ts';
-import { nodeLabel, ruleFor, type ChannelLayout, type RuleContext } from './rules.ts';
-import type { ChannelGroup, DependencyAnalysis, GroupMember, IndexMapping } from './types.ts';
+import { nodeLabel, ruleFor, type ChannelLayout, type PendingRewrite, type RuleContext } from './rules.ts';
+import type { ChannelGroup, ChannelRewrite, DependencyAnalysis, GroupMember, IndexMapping } from './types.ts';
 
 export interface AnalysisOptions {
   /** Known value shapes; when absent, inferShapes(graph) is run. value_info and constants fill the gaps. */
@@ -76,11 +76,18 @@ class Analysis implements RuleContext {
   private readonly uses = new Map<string, { nodes: NodeProto[]; output: boolean }>();
 
   private readonly shapes: Map<string, (number | string)[]>;
+  private constValues: Map<string, (number | string)[]> | undefined;
+  private readonly rewrites: { rewrite: PendingRewrite; layout: ChannelLayout }[] = [];
 
   constructor(graph: Graph, opts: AnalysisOptions) {
     this.graph = graph;
     this.opts = opts;
-    this.shapes = opts.shapes ?? inferShapes(graph).shapes;
+    if (opts.shapes) this.shapes = opts.shapes;
+    else {
+      const inferred = inferShapes(graph);
+      this.shapes = inferred.shapes;
+      this.constValues = inferred.constValues;
+    }
   }
 
   run(): void {
@@ -160,7 +167,11 @@ class Analysis implements RuleContext {
     addUnique(this.values, (g) => g.values);
     const groupOfLayer = new Map<string, number>();
     for (const { space, item } of this.layers) if (!groupOfLayer.has(item)) groupOfLayer.set(item, groupOf(space).id);
-    return { groups, groupOfLayer };
+    const rewrites: ChannelRewrite[] = this.rewrites.map(({ rewrite, layout }) => ({
+      ...rewrite,
+      segs: layout.segs.map((s) => ({ group: s.space >= 0 ? groupOf(s.space).id : -1, start: s.start, len: s.len })),
+    }));
+    return rewrites.length ? { groups, groupOfLayer, rewrites } : { groups, groupOfLayer };
   }
 
   // ------------------------------------------------------------ union-find
@@ -298,6 +309,15 @@ class Analysis implements RuleContext {
     const r = this.find(space);
     this.fold[r] = lcm(this.fold[r], fold);
     this.foldBy[r] ||= by;
+  }
+
+  constValue(value: string): (number | string)[] | undefined {
+    this.constValues ??= inferShapes(this.graph).constValues;
+    return this.constValues.get(value);
+  }
+
+  addRewrite(rewrite: PendingRewrite, layout: ChannelLayout): void {
+    this.rewrites.push({ rewrite, layout });
   }
 
   shapeOf(value: string): (number | string)[] | undefined {

@@ -6,7 +6,10 @@
 // missing from RULES is unknown: any channel space reaching it is frozen with that reason.
 import { attr, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
 import type { NodeProto } from '../onnx/proto.ts';
-import type { GroupMember, MemberRole } from './types.ts';
+import type { ChannelRewrite, GroupMember, MemberRole } from './types.ts';
+
+/** A ChannelRewrite before its segments are known in group coordinates (the analysis adds them from the layout). */
+export type PendingRewrite = ChannelRewrite extends infer R ? (R extends ChannelRewrite ? Omit<R, 'segs'> : never) : never;
 
 /** A run of consecutive channel positions of a tensor that belong to one channel space. */
 export interface Segment {
@@ -57,6 +60,10 @@ export interface RuleContext {
   requireFold(space: number, fold: number, by: string): void;
   /** Shape of any value where known (shapes option, value_info, constants). */
   shapeOf(value: string): (number | string)[] | undefined;
+  /** Values of a small integer tensor computed in the graph (shape arithmetic), symbolic entries as strings. */
+  constValue(value: string): (number | string)[] | undefined;
+  /** A pattern rewritten whole after pruning, from the kept channels of `layout` (its input). */
+  addRewrite(rewrite: PendingRewrite, layout: ChannelLayout): void;
   /** Constant source name of input `index` of `node` and whether that constant is used elsewhere. */
   constantInput(node: NodeProto, index: number): { tensor: string; dims: number[]; shared: boolean } | undefined;
 }
@@ -95,6 +102,18 @@ export function sliceSegments(segs: Segment[], from: number, len: number): Segme
     pos += s.len;
   }
   return out;
+}
+
+/** The segments of the positions `order` (in that order) of a layout, consecutive channels merged. */
+function pickSegments(from: Segment[], order: readonly number[]): Segment[] {
+  const segs: Segment[] = [];
+  for (const q of order) {
+    const [piece] = sliceSegments(from, q, 1);
+    const last = segs[segs.length - 1];
+    if (last && last.space === piece.space && (piece.space < 0 || last.start + last.len === piece.start)) last.len++;
+    else segs.push({ ...piece });
+  }
+  return segs;
 }
 
 function normAxis(axis: number, rank: number): number {
@@ -707,11 +726,59 @@ function traceVector(ctx: RuleContext, value: string, consumer: NodeProto, input
  *   (e.g. an SE gate [N, C] -> [N, C, 1, 1], or [N, C, H, W] -> [N, C, H*W]).
  * A literal C (or C * inner) in the shape is a 'shape' member, rewritten by surgery.
  */
+/** Integer entries of a shape input: a constant, else values computed in the graph (symbolic entries as strings). */
+function shapeValues(ctx: RuleContext, node: NodeProto, index: number): (number | string)[] | undefined {
+  return constInts(ctx, node, index) ?? (node.input[index] ? ctx.constValue(node.input[index]) : undefined);
+}
+
+/** The single consumer of a value, when it has exactly one and is not a graph output. */
+function soleConsumer(ctx: RuleContext, value: string): NodeProto | undefined {
+  const cs = ctx.graph.consumersOf(value);
+  return cs.length === 1 && !ctx.graph.outputNames.has(value) ? cs[0] : undefined;
+}
+
+/**
+ * A channel shuffle: this Reshape splits the channel axis into [g, C/g], its only consumer is a
+ * Transpose swapping those two axes, whose only consumer is a Reshape merging them back ([N, C, ...] or
+ * [N, -1, ...]). Output position j·g + i holds input position i·(C/g) + j. The output's layout is the
+ * input's segments permuted; the three nodes are replaced by a Gather after pruning (a ChannelRewrite).
+ * False (nothing done) when the pattern does not match.
+ */
+function channelShuffle(ctx: RuleContext, node: NodeProto, l: ChannelLayout): boolean {
+  if (l.axis !== 1 || l.block !== 1 || l.rank < 2 || ctx.graph.opset() < 5) return false;
+  const inShape = ctx.shapeOf(node.input[0]);
+  const shape = shapeValues(ctx, node, 1);
+  const width = layoutWidth(l);
+  if (!inShape || inShape.length !== l.rank || !shape || shape.length !== l.rank + 1) return false;
+  const batchOk = (d: number | string) => d === 0 || d === inShape[0];
+  const [b, g, h] = shape;
+  if (!batchOk(b) || typeof g !== 'number' || typeof h !== 'number' || g < 1 || h < 1 || g * h !== width) return false;
+  if (!shape.slice(3).every((d, k) => d === inShape[k + 2])) return false;
+  const tr = node.output[0] ? soleConsumer(ctx, node.output[0]) : undefined;
+  if (!tr || tr.op_type !== 'Transpose' || (tr.domain ?? '') !== '') return false;
+  const perm = attrInts(tr, 'perm');
+  if (!perm || perm.length !== l.rank + 1 || perm[0] !== 0 || perm[1] !== 2 || perm[2] !== 1 || perm.slice(3).some((p, k) => p !== k + 3)) return false;
+  const back = tr.output[0] ? soleConsumer(ctx, tr.output[0]) : undefined;
+  if (!back || back.op_type !== 'Reshape' || (back.domain ?? '') !== '' || back.input[0] !== tr.output[0] || attrInt(back, 'allowzero', 0) === 1) return false;
+  const out = shapeValues(ctx, back, 1);
+  if (!out || out.length !== l.rank || !batchOk(out[0]) || (out[1] !== width && out[1] !== -1)) return false;
+  if (!out.slice(2).every((d, k) => d === inShape[k + 2])) return false;
+  const order: number[] = [];
+  for (let j = 0; j < h; j++) for (let i = 0; i < g; i++) order.push(i * h + j);
+  const segs = pickSegments(l.segs, order);
+  if (back.output[0]) {
+    ctx.setLayout(back.output[0], { axis: 1, rank: l.rank, segs, block: 1, spatial: l.spatial }, back);
+    ctx.addRewrite({ kind: 'shuffle', nodes: [node.name!, tr.name!, back.name!], input: node.input[0], output: back.output[0], perm: order }, l);
+  }
+  return true;
+}
+
 const reshape: OpRule = {
   data: [0],
   apply(ctx, node) {
     const l = ctx.layout(node.input[0]);
     if (!l) return;
+    if (channelShuffle(ctx, node, l)) return;
     const label = nodeLabel(node);
     const old = ctx.graph.opset() < 5;
     const inShape = ctx.shapeOf(node.input[0]);
@@ -1039,8 +1106,16 @@ const slice: OpRule = {
     if (!l) return;
     const label = nodeLabel(node);
     const old = ctx.graph.opset() < 10;
-    const starts = old ? attrInts(node, 'starts') : constInts(ctx, node, 1);
-    const ends = old ? attrInts(node, 'ends') : constInts(ctx, node, 2);
+    let starts = old ? attrInts(node, 'starts') : constInts(ctx, node, 1);
+    let ends = old ? attrInts(node, 'ends') : constInts(ctx, node, 2);
+    // Bounds computed in the graph from the input's shape (PyTorch's x.chunk / x[:, :c//2]): numeric
+    // values are enough to follow the channels; the Slice gets constant bounds after pruning.
+    const computed = !old && (!starts || !ends);
+    if (computed) {
+      const num = (v: (number | string)[] | undefined) => (v && v.every((d) => typeof d === 'number') ? (v as number[]) : undefined);
+      starts ??= num(ctx.constValue(node.input[1]));
+      ends ??= num(ctx.constValue(node.input[2]));
+    }
     const axesRaw = old ? attrInts(node, 'axes') : hasInput(node, 3) ? constInts(ctx, node, 3) : undefined;
     const steps = !old && hasInput(node, 4) ? constInts(ctx, node, 4) : undefined;
     if (!starts || !ends || (!old && hasInput(node, 3) && !axesRaw) || (!old && hasInput(node, 4) && !steps)) {
@@ -1071,9 +1146,38 @@ const slice: OpRule = {
         ctx.addSegmentMembers(before, { node: node.name!, op: node.op_type!, role: 'shape', tensor: c.tensor, inputIndex: index, axis: k, shared: c.shared });
       }
     };
-    rewrite(1, b, 'starts');
-    rewrite(2, e, 'ends');
+    if (computed) ctx.addRewrite({ kind: 'slice', node: node.name!, axisIndex: k, starts, ends }, l);
+    else {
+      rewrite(1, b, 'starts');
+      rewrite(2, e, 'ends');
+    }
     if (node.output[0]) ctx.setLayout(node.output[0], { ...l, segs: sliceSegments(l.segs, b, e - b) }, node);
+  },
+};
+
+/** Gather of channels by constant 1-D indices (a permutation or selection, as a pruned shuffle is written). */
+const gather: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const label = nodeLabel(node);
+    const axis = normAxis(attrInt(node, 'axis', 0), l.rank);
+    const c = ctx.constantInput(node, 1);
+    const indices = constInts(ctx, node, 1);
+    const width = layoutWidth(l);
+    if (axis !== l.axis || l.block !== 1 || !c || !indices || c.dims.length !== 1) {
+      ctx.freeze(l, `${label} gathers along the channel axis with non-constant or non-vector indices, or along another axis`);
+      return;
+    }
+    const norm = indices.map((q) => (q < 0 ? q + width : q));
+    if (norm.some((q) => q < 0 || q >= width)) {
+      ctx.freeze(l, `${label} has indices outside the ${width} channels`);
+      return;
+    }
+    const segs = pickSegments(l.segs, norm);
+    ctx.addRewrite({ kind: 'gather', node: node.name!, indices: norm }, l);
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: l.axis, rank: l.rank, segs, block: 1, spatial: l.spatial }, node);
   },
 };
 
@@ -1134,6 +1238,7 @@ export const RULES: Readonly<Record<string, OpRule>> = {
   Concat: concat,
   Split: split,
   Slice: slice,
+  Gather: gather,
   Shape: shapeOnly,
   Size: shapeOnly,
 };

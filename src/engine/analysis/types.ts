@@ -95,8 +95,33 @@ export interface ChannelGroup {
   values: string[];
 }
 
+/** A run of consecutive channel positions of a tensor: channels [start, start + len) of a group (-1: no group owns them). */
+export interface GroupSegment {
+  group: number;
+  start: number;
+  len: number;
+}
+
+/**
+ * A channel-moving pattern that the surgery cannot rewrite member by member and that is rewritten
+ * as a whole after pruning (prune/permute.ts), from the kept channels of the groups its input carries:
+ * - 'shuffle': Reshape [N, g, C/g, ...] → Transpose → Reshape [N, C, ...] (a channel shuffle, shapes
+ *   constant or computed in the graph) with output position p = input position perm[p]: replaced by a
+ *   Gather on axis 1 with constant indices;
+ * - 'slice': a Slice of the channel axis whose starts/ends are computed in the graph (from Shape): its
+ *   bounds become constants, lowered by the channels removed before them;
+ * - 'gather': a Gather of channels by constant indices: the indices of kept channels, renumbered.
+ */
+export type ChannelRewrite =
+  | { kind: 'shuffle'; nodes: string[]; input: string; output: string; perm: number[]; segs: GroupSegment[] }
+  | { kind: 'slice'; node: string; axisIndex: number; starts: number[]; ends: number[]; segs: GroupSegment[] }
+  /** A Gather on the channel axis with constant 1-D indices (a shuffle written by an earlier pruning): new indices. */
+  | { kind: 'gather'; node: string; indices: number[]; segs: GroupSegment[] };
+
 export interface DependencyAnalysis {
   groups: ChannelGroup[];
   /** Group id by layer (node name) for the layers whose output channels are a group. */
   groupOfLayer: Map<string, number>;
+  /** Patterns rewritten whole after pruning (see ChannelRewrite); absent when there are none. */
+  rewrites?: ChannelRewrite[];
 }

@@ -53,7 +53,7 @@ export interface PlanResolution extends ResolvedPlan {
   warnings: string[];
 }
 
-const PLAN_KEYS = new Set(['version', 'criterion', 'ratio', 'threshold', 'scope', 'normalize', 'roundTo', 'minChannels', 'exclude', 'overrides', 'compensate', 'model', 'preprocess']);
+const PLAN_KEYS = new Set(['version', 'criterion', 'ratio', 'threshold', 'scope', 'normalize', 'roundTo', 'minChannels', 'exclude', 'overrides', 'compensate', 'model', 'removeBlocks', 'preprocess']);
 
 function fail(msg: string, subject?: string): never {
   throw new PrunerError(msg, subject ? { subject } : {});
@@ -78,6 +78,13 @@ export function validatePlan(plan: PruningPlan, where = 'plan'): void {
   if (plan.roundTo !== undefined && !isPosInt(plan.roundTo)) fail(`${where}: roundTo ${JSON.stringify(plan.roundTo)} must be an integer >= 1`, where);
   if (plan.minChannels !== undefined && !isPosInt(plan.minChannels)) fail(`${where}: minChannels ${JSON.stringify(plan.minChannels)} must be an integer >= 1`, where);
   if (plan.model !== undefined && typeof plan.model !== 'string') fail(`${where}: model must be a string`, where);
+  if (plan.removeBlocks !== undefined) {
+    const rb = plan.removeBlocks as unknown;
+    const keys = isObj(rb) ? Object.keys(rb) : [];
+    const okThreshold = isObj(rb) && keys.length === 1 && typeof rb.threshold === 'number' && Number.isFinite(rb.threshold) && rb.threshold >= 0;
+    const okCount = isObj(rb) && keys.length === 1 && isPosInt(rb.count);
+    if (!okThreshold && !okCount) fail(`${where}: removeBlocks must be { "threshold": T >= 0 } or { "count": N >= 1 }`, where);
+  }
   if (plan.preprocess !== undefined) parsePreprocess(plan.preprocess, `${where}: preprocess`);
   if (plan.exclude !== undefined) {
     if (!Array.isArray(plan.exclude) || !plan.exclude.every((p) => typeof p === 'string')) fail(`${where}: exclude must be a list of name patterns`, where);
@@ -118,12 +125,13 @@ export function parsePlan(json: unknown, where = 'plan'): PruningPlan {
   if (plan.preprocess !== undefined) out.preprocess = parsePreprocess(plan.preprocess, `${where}: preprocess`);
   if (plan.overrides)
     out.overrides = Object.fromEntries(Object.entries(plan.overrides).map(([k, v]) => [k, v.keep ? { keep: [...v.keep] } : { ratio: v.ratio }]));
+  if (plan.removeBlocks) out.removeBlocks = { ...plan.removeBlocks };
   return out;
 }
 
 /** The plan as a JSON document (stable field order, two-space indent, final newline). */
 export function serializePlan(plan: PruningPlan): string {
-  const order = ['version', 'model', 'criterion', 'scope', 'ratio', 'threshold', 'normalize', 'roundTo', 'minChannels', 'compensate', 'exclude', 'overrides', 'preprocess'] as const;
+  const order = ['version', 'model', 'criterion', 'scope', 'ratio', 'threshold', 'normalize', 'roundTo', 'minChannels', 'compensate', 'removeBlocks', 'exclude', 'overrides', 'preprocess'] as const;
   const out: Record<string, unknown> = {};
   for (const k of order) if (plan[k] !== undefined) out[k] = plan[k];
   return JSON.stringify(out, null, 2) + '\n';

@@ -15,6 +15,7 @@ import { validatePruned } from '../runtime/validate.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { parsePlan, resolvePlan, serializePlan, validatePlan } from './plan.ts';
 import { pruneGraph } from './surgery.ts';
+import { applyBlockSelection, blockRanking, type BlockReport } from './blocks.ts';
 import { chooseOutput, chooseOutputPath, type OutputPathOptions } from './output-path.ts';
 import { atMinimumWarning, nothingRemovedError, planEffect, type PlanEffect } from './plan-effect.ts';
 import { checkWritableFolder, readJsonFile, refuseProtected, removeStaleTemps, unpublish, writeTextFileSafely } from '../files.ts';
@@ -84,7 +85,9 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   const choice = chooseOutput(model.path, { ...opts, protect, sidecar: sourceExternal });
   removeStaleTemps(path.dirname(choice.path));
   if (opts.savePlan) checkPlanTarget(opts.savePlan, [...protect, choice.path], opts.force === true);
-  const graph = new Graph(model);
+  const original = new Graph(model);
+  // Whole residual blocks go first; the channel analysis then sees the graph without them.
+  const { graph, removed: removedBlocks } = applyBlockSelection(original, plan.removeBlocks);
   lap('loadMs');
   throwIfAborted(signal);
 
@@ -103,8 +106,9 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   progress('planning', 0.4);
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
-  // A plan removing nothing still changes the model when recovery runs on calibration data.
-  const recovers = opts.calibration !== undefined && opts.recover !== 'none';
+  // A plan removing nothing still changes the model when recovery runs on calibration data, or when
+  // it removes whole residual blocks.
+  const recovers = (opts.calibration !== undefined && opts.recover !== 'none') || removedBlocks.length > 0;
   checkEffect(model.path, plan, importance, recovers ? { ...effect, removesNothing: false } : effect, opts.allowMinimal === true);
   lap('planMs');
   throwIfAborted(signal);
@@ -122,7 +126,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   throwIfAborted(signal);
 
   // Recovery on the calibration inputs (or the data-free compensation the surgery did), in memory.
-  const recovery = await recoverPruned({ model, graph }, result.model, prunedGroupsOf(deps.groups, resolved.kept), {
+  const recovery = await recoverPruned({ model: graph.model, graph }, result.model, prunedGroupsOf(deps.groups, resolved.kept), {
     mode: opts.recover ?? 'auto',
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
     ep: opts.ep ?? 'auto',
@@ -150,7 +154,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   const written = [saved.path, ...(saved.externalDataPath ? [saved.externalDataPath] : [])].map((f) => ({ f, ino: fs.statSync(f).ino }));
   try {
     throwIfAborted(signal);
-    const before = computeCost(graph);
+    const before = computeCost(original);
     // the pruned model's cost from the graph in memory (what was just written), not by loading the file again
     const prunedGraph = new Graph({ ...model, path: saved.path, proto: result.model });
     const after = computeCost(prunedGraph);
@@ -173,6 +177,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
         pruned,
         frozen: deps.groups.filter((g) => !g.prunable).length,
       },
+      ...(plan.removeBlocks ? { removedBlocks: blockRanking(removedBlocks) } : {}),
       layers: result.layers.map((l) => ({ name: l.name, op: l.op, group: l.group, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter, keptChannels: l.keptChannels })),
       compensation: result.compensation,
       recovery: recovery.report,
@@ -208,6 +213,8 @@ export interface PrunePreview {
   kept: Map<number, number[]>;
   preview: PlanPreview;
   warnings: string[];
+  /** Residual blocks the plan removes (when it has `removeBlocks`), weakest first. */
+  removedBlocks?: BlockReport[];
   /** What the plan does at its extremes (removes nothing, cuts groups to their minimum). */
   effect: PlanEffect;
   /** Whether the model has BatchNormalization (the advice when bn-gamma removes nothing). */
@@ -224,22 +231,31 @@ export async function previewPrune(
   const model = loadModel(inputPath);
   const protect = [model.path, ...(model.externalFiles ?? [])];
   if (opts.savePlan) checkPlanTarget(opts.savePlan, protect, opts.force === true);
-  const graph = new Graph(model);
+  const original = new Graph(model);
+  const { graph, removed } = applyBlockSelection(original, plan.removeBlocks);
   const deps = analyzeDependencies(graph, { signal: opts.signal });
   const importance = await computeImportance(graph, deps, { criteria: isCriterion(plan.criterion) ? [plan.criterion] : [], signal: opts.signal });
   addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
-  if (effect.removesNothing) throw nothingRemovedError(model.path, plan, importance, effect);
+  if (effect.removesNothing && removed.length === 0) throw nothingRemovedError(model.path, plan, importance, effect);
   if (opts.savePlan) writeTextFileSafely(opts.savePlan, serializePlan(resolved.plan), { replace: opts.force === true, protect, what: 'the plan' });
+  const preview = previewPlan(graph, deps, resolved);
+  if (removed.length) {
+    // Before = the model as it is, blocks included.
+    const before = computeCost(original);
+    preview.params = { ...preview.params, before: before.params };
+    preview.macs = { ...preview.macs, before: before.macs };
+  }
   return {
     input: model.path,
     plan: resolved.plan,
     kept: resolved.kept,
-    preview: previewPlan(graph, deps, resolved),
+    preview,
     warnings: [...effectWarnings(effect), ...resolved.warnings],
     effect,
     hasBn: importance.hasBn,
+    ...(plan.removeBlocks ? { removedBlocks: blockRanking(removed) } : {}),
   };
 }
 

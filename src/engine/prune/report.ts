@@ -1,5 +1,6 @@
 // The report of one pruning run: plain JSON-serialisable data, printed by `onnx-pruner prune --json`
 // and shown by the extension. Every key is documented here; add keys, never change their meaning.
+import type { BlockReport } from './blocks.ts';
 import type { CompensationSummary } from './compensate.ts';
 import type { PrunedLayer } from './surgery.ts';
 import type { PlanCriterion, PruningPlan } from './types.ts';
@@ -35,6 +36,8 @@ export interface PruneReport {
   size: BeforeAfter;
   /** Channel groups: prunable ones, pruned ones, frozen ones (with why, in the analysis). */
   groups: { total: number; prunable: number; pruned: number; frozen: number };
+  /** Whole residual blocks removed before the channels were pruned (when the plan has `removeBlocks`), weakest first. */
+  removedBlocks?: BlockReport[];
   /** Per pruned layer, in graph order. */
   layers: PrunedLayerReport[];
   /** What compensation did: which layers absorbed removed channels, exact or approximate and why, what it could not follow. */

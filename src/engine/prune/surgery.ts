@@ -34,6 +34,7 @@ import {
   type ValueInfoProto,
 } from '../onnx/proto.ts';
 import type { ResolvedPlan } from './types.ts';
+import { applyChannelRewrites } from './permute.ts';
 import { mapChannel, planCompensation, type CompensationOptions, type CompensationSummary } from './compensate.ts';
 
 export { mapChannel };
@@ -392,7 +393,8 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
   };
   const metadata_props: StringStringEntry[] = model.proto.metadata_props.filter((e) => !(e.key && e.key in meta));
   for (const [key, value] of Object.entries(meta)) metadata_props.push({ key, value });
-  const out: ModelProto = { ...model.proto, graph: newGraph, metadata_props };
+  // Channel shuffles and channel slices with computed bounds are rewritten whole (permute.ts).
+  const out: ModelProto = applyChannelRewrites(graph, deps, resolved.kept, { ...model.proto, graph: newGraph, metadata_props });
   warnings.push(...comp.warnings);
   return { model: out, layers, compensation: comp.summary, warnings };
 }
@@ -456,7 +458,8 @@ function collectMemberEdits(
       addSlice(node, inputIndex ?? 1, { kind: 'slice', axis: m.axis, removed });
       biasSlot();
       const e: AttrEdit = attrEdits.get(node.name ?? '') ?? { node, ints: new Map() };
-      e.group = attrInt(node, 'group', 1) - covered;
+      // A depthwise conv fed by several groups (a Concat, a channel shuffle) loses channels through each.
+      e.group = (e.group ?? attrInt(node, 'group', 1)) - covered;
       attrEdits.set(node.name ?? '', e);
       return;
     }
@@ -547,6 +550,8 @@ function sliceAxes(graph: Graph, t: TensorProto, removedByAxis: Map<number, Set<
     for (const r of removed) if (r < 0 || r >= len) throw new PrunerError(`${where}: channel ${r} is out of range for ${t.name} (shape [${dims.join(', ')}], axis ${axis})`, { subject: where });
     const k: number[] = [];
     for (let i = 0; i < len; i++) if (!removed.has(i)) k.push(i);
+    // Possible when a layer reads part of groups (a channel split): every channel of that part removed.
+    if (k.length === 0) throw new PrunerError(`${where}: the plan removes all ${len} channels that ${t.name} reads along axis ${axis}; keep more channels (--min-channels, a lower ratio, or exclude the layer)`, { subject: where });
     keep[axis] = k;
   }
   const newDims = dims.map((d, i) => keep[i]?.length ?? d);

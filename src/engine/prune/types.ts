@@ -37,9 +37,17 @@ export interface PruningPlan {
   compensate?: boolean;
   /** File the plan was made for (informational). */
   model?: string;
+  /**
+   * Whole residual blocks to remove before pruning channels (prune/blocks.ts): every removable block
+   * whose last BatchNormalization has all |γ| below `threshold`, or the `count` weakest removable blocks.
+   */
+  removeBlocks?: BlockSelection;
   /** How calibration images were turned into model inputs (saved so a run can be repeated; see data/preprocess.ts). */
   preprocess?: Preprocess;
 }
+
+/** Which residual blocks a plan removes: by a |γ| threshold on the branch's last BN, or the N weakest. */
+export type BlockSelection = { threshold: number } | { count: number };
 
 /** A plan resolved against one model: kept channel indices (sorted) per prunable group id. */
 export interface ResolvedPlan {
