@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CRITERIA, CRITERION_LABELS, type ViewPlan } from '../shared/protocol.ts';
+import { CRITERIA, CRITERION_LABELS, type PruneReport, type ValidationReport, type ViewPlan } from '../shared/protocol.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
 import { VIEW_TYPE, type ModelEditorProvider } from './modelEditor.ts';
 import type { Output } from './output.ts';
@@ -111,7 +111,7 @@ export class Commands {
     return planFromSettings(s, { criterion: c.id, ratio: Number(ratioText), scope: sc.id });
   }
 
-  async pruneChannels(uri?: vscode.Uri, opts: PruneCommandOptions = {}): Promise<Record<string, unknown> | undefined> {
+  async pruneChannels(uri?: vscode.Uri, opts: PruneCommandOptions = {}): Promise<PruneReport | undefined> {
     this.requireTrust();
     const model = await this.pickModel(uri, 'Choose the model to prune');
     if (!model) return undefined;
@@ -153,7 +153,7 @@ export class Commands {
   }
 
   /** Runs the surgery in the worker; shared by the command and the view's Prune button. */
-  async runPrune(model: vscode.Uri, req: { plan: ViewPlan; validate: boolean; out?: string }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal): Promise<Record<string, unknown>> {
+  async runPrune(model: vscode.Uri, req: { plan: ViewPlan; validate: boolean; out?: string }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal): Promise<PruneReport> {
     this.requireTrust();
     const s = readSettings(model);
     const started = Date.now();
@@ -163,15 +163,15 @@ export class Commands {
       { path: model.fsPath, plan: req.plan, out: req.out, outputName: s.outputName, validate: req.validate, ep: s.executionProvider },
       { signal, onProgress: (stage, fraction) => { progress(stage, fraction); this.output.info(`  ${stage}`); } },
     );
-    this.output.info(`Wrote ${String(report.output)} in ${Date.now() - started} ms`);
-    const v = report.validation as Record<string, unknown> | undefined;
-    if (v) this.output.info(`Validation ran on ${String(v.provider)}${v.fallbackReason ? ` (${String(v.fallbackReason)})` : ''}`);
+    this.output.info(`Wrote ${report.output} in ${Date.now() - started} ms`);
+    const v = report.validation;
+    if (v) this.output.info(`Validation ran on ${v.provider}${v.fallbackReason ? ` (${v.fallbackReason})` : ''}`);
     return report;
   }
 
-  private async announce(report: Record<string, unknown>): Promise<void> {
-    const params = report.params as { before: number; after: number };
-    const out = String(report.output);
+  private async announce(report: PruneReport): Promise<void> {
+    const params = report.params;
+    const out = report.output;
     const choice = await vscode.window.showInformationMessage(
       `Pruned model written: ${path.basename(out)} — parameters ${fmtCount(params.before)} → ${fmtCount(params.after)} (${pct(params)})`,
       'Open Pruned Model',
@@ -181,7 +181,7 @@ export class Commands {
     if (choice === 'Show Report') await showJson(report);
   }
 
-  async applyPlan(uri?: vscode.Uri, planFile?: string): Promise<Record<string, unknown> | undefined> {
+  async applyPlan(uri?: vscode.Uri, planFile?: string): Promise<PruneReport | undefined> {
     this.requireTrust();
     const model = await this.pickModel(uri, 'Choose the model to prune');
     if (!model) return undefined;
@@ -210,7 +210,7 @@ export class Commands {
     if (name) this.editors.broadcast(doc.path, { type: 'revealLayer', layer: name });
   }
 
-  async validatePruned(original?: vscode.Uri, pruned?: vscode.Uri): Promise<Record<string, unknown> | undefined> {
+  async validatePruned(original?: vscode.Uri, pruned?: vscode.Uri): Promise<ValidationReport | undefined> {
     this.requireTrust();
     const orig = await this.pickModel(original, 'Choose the ORIGINAL model');
     if (!orig) return undefined;
@@ -231,9 +231,9 @@ export class Commands {
       { location: vscode.ProgressLocation.Notification, title: `Validating ${path.basename(pr.fsPath)} against ${path.basename(orig.fsPath)}`, cancellable: true },
       (progress, token) => this.engine.request('validate', { original: orig.fsPath, pruned: pr!.fsPath, ep }, { signal: abortOn(token), onProgress: (stage) => progress.report({ message: stage }) }),
     );
-    this.output.info(`Validated ${pr.fsPath} on ${String(report.provider)} in ${Date.now() - started} ms${report.fallbackReason ? ` (${String(report.fallbackReason)})` : ''}`);
+    this.output.info(`Validated ${pr.fsPath} on ${report.provider} in ${Date.now() - started} ms${report.fallbackReason ? ` (${report.fallbackReason})` : ''}`);
     this.output.info(JSON.stringify(report, null, 2));
-    void vscode.window.showInformationMessage(`Validation ran on ${String(report.provider).toUpperCase()}. Details are in the report.`, 'Show Report').then((a) => {
+    void vscode.window.showInformationMessage(`Validation ran on ${report.provider.toUpperCase()}. Details are in the report.`, 'Show Report').then((a) => {
       if (a) void showJson(report);
     });
     return report;

@@ -1,6 +1,7 @@
-// The prune pipeline: load → graph → dependencies → importance → resolve plan → surgery
-// (+ compensation) → atomic save → optional validation → report. The one function the CLI, the
-// extension's worker thread and the tests call.
+// The prune pipeline: an AnalysedModel (graph → dependencies → importance, each computed once)
+// → resolve plan → surgery (+ compensation) → atomic save → optional validation → report.
+// `pruneAnalysed` prunes a model already held (the extension's worker); `pruneModel` reads the
+// file first (the CLI, the tests).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PrunerError, throwIfAborted } from '../errors.ts';
@@ -8,8 +9,7 @@ import { Graph } from '../graph/graph.ts';
 import { computeCost } from '../graph/cost.ts';
 import { loadModel } from '../onnx/model.ts';
 import { saveModel } from '../onnx/save.ts';
-import { analyzeDependencies } from '../analysis/groups.ts';
-import { computeImportance } from '../analysis/importance.ts';
+import { AnalysedModel } from '../analysed-model.ts';
 import { validatePruned } from '../runtime/validate.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { parsePlan, resolvePlan, validatePlan } from './plan.ts';
@@ -48,35 +48,49 @@ export interface PruneOptions extends OutputPathOptions {
  * Prunes `inputPath` by `plan` and writes the result (see output-path.ts for where). The input is
  * never modified. A cancelled or failed run leaves no output file. Throws PrunerError for user
  * errors (bad plan, unwritable folder, ...) and CancelledError when `signal` fires.
+ * The CLI's entry: reads the model once and calls `pruneAnalysed`.
  */
 export async function pruneModel(inputPath: string, plan: PruningPlan, opts: PruneOptions = {}): Promise<PruneReport> {
+  validatePlan(plan, path.basename(inputPath));
+  throwIfAborted(opts.signal);
+  opts.onProgress?.('loading', 0);
+  const t = performance.now();
+  const model = AnalysedModel.load(inputPath, { signal: opts.signal });
+  return pruneAnalysed(model, plan, opts, { loadMs: Math.round((performance.now() - t) * 10) / 10 });
+}
+
+/**
+ * Prunes an analysed model by `plan` and writes the result; what the model already computed
+ * (graph, groups, scores) is not computed again, and the model file is not read again. The same
+ * AnalysedModel can be pruned any number of times (the surgery never changes it).
+ */
+export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, opts: PruneOptions = {}, startTimings: Record<string, number> = {}): Promise<PruneReport> {
   const { signal } = opts;
   const progress = opts.onProgress ?? (() => {});
-  const timings: Record<string, number> = {};
+  const timings: Record<string, number> = { loadMs: 0, ...startTimings };
   let t = performance.now();
   const lap = (name: string) => {
     const now = performance.now();
     timings[name] = Math.round((now - t) * 10) / 10;
     t = now;
   };
-  validatePlan(plan, path.basename(inputPath));
+  const model = analysed.model;
+  validatePlan(plan, analysed.fileName);
   throwIfAborted(signal);
 
-  progress('loading', 0);
-  const model = loadModel(inputPath);
   // Fail early, before any work, when the output cannot be written.
   let output = chooseOutputPath(model.path, opts);
-  const graph = new Graph(model);
-  lap('loadMs');
+  const graph = analysed.graph;
+  lap('graphMs');
   throwIfAborted(signal);
 
   progress('analysing', 0.1);
-  const deps = analyzeDependencies(graph, { signal });
+  const deps = analysed.dependencies(signal);
   lap('analysisMs');
   throwIfAborted(signal);
 
   progress('scoring', 0.2);
-  const importance = await computeImportance(graph, deps, { signal });
+  const importance = await analysed.scores(plan.criterion, { signal });
   lap('importanceMs');
   throwIfAborted(signal);
 
@@ -107,7 +121,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   const written = [saved.path, ...(saved.externalDataPath ? [saved.externalDataPath] : [])];
   try {
     throwIfAborted(signal);
-    const before = computeCost(graph);
+    const before = analysed.cost();
     const prunedModel = loadModel(saved.path);
     const prunedGraph = new Graph(prunedModel);
     const after = computeCost(prunedGraph);
@@ -166,12 +180,15 @@ export interface PrunePreview {
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
 export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number } = {}): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
-  const model = loadModel(inputPath);
-  const graph = new Graph(model);
-  const deps = analyzeDependencies(graph, { signal: opts.signal });
-  const importance = await computeImportance(graph, deps, { signal: opts.signal });
-  const resolved = resolvePlan(plan, deps, importance);
-  return { input: model.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(graph, deps, resolved, undefined, { gammaThreshold: opts.gammaThreshold }), warnings: resolved.warnings };
+  return previewAnalysed(AnalysedModel.load(inputPath, { signal: opts.signal }), plan, opts);
+}
+
+/** What `pruneAnalysed` would do with this plan, without writing anything. */
+export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number } = {}): Promise<PrunePreview> {
+  validatePlan(plan, analysed.fileName);
+  const deps = analysed.dependencies(opts.signal);
+  const resolved = resolvePlan(plan, deps, await analysed.scores(plan.criterion, { signal: opts.signal }));
+  return { input: analysed.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(analysed.graph, deps, resolved, analysed.cost(), { gammaThreshold: opts.gammaThreshold }), warnings: resolved.warnings };
 }
 
 /** Reads a plan document (JSON) from a file; PrunerError naming the file when it is not a valid plan. */
