@@ -71,7 +71,7 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
       return (await m).layerList();
     },
     // An open model is pruned from what the worker holds: the file is not read again.
-    prune: async (job, ctx) => pruneJob(job, ctx, await models.get(job.path)?.structure.catch(() => undefined)),
+    prune: async (job, ctx) => pruneJob(job, ctx, await models.get(job.path)?.structure.catch(() => undefined), opts.reader),
     validate: (p, ctx) => validateJob(p, ctx),
     providers: () => listProviders(),
   };

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   AnalysedModel, CRITERIA, availableProviders, computeCost, layerChannels,
-  planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, pruneModel, resolvePlan, throwIfAborted, validatePruned, withCost,
+  planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
   type ScoreStats as EngineStats,
 } from '../engine/index.ts';
@@ -265,8 +265,8 @@ function sortValue(key: SortKey): (r: LayerRow) => string | number | undefined {
   return (r) => r.stats[crit]?.[field] as number | undefined;
 }
 
-/** Prunes the model the worker holds (`held`, nothing is read or analysed again), else reads the file. */
-export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelService): Promise<PruneReport> {
+/** Prunes the model the worker holds (`held`, nothing is read or analysed again), else reads the file with `reader`. */
+export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelService, reader?: ModelReader): Promise<PruneReport> {
   const plan = toPlan(job.plan, path.basename(job.path));
   const opts = {
     out: job.out,
@@ -277,7 +277,9 @@ export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelServi
     signal: ctx.signal,
     onProgress: (stage: string, fraction?: number) => ctx.progress(stage, fraction),
   };
-  return held ? pruneAnalysed(held.analysed, plan, opts) : pruneModel(job.path, plan, opts);
+  if (held) return pruneAnalysed(held.analysed, plan, opts);
+  validatePlan(plan, path.basename(job.path));
+  return pruneAnalysed(AnalysedModel.load(job.path, { reader, signal: ctx.signal }), plan, opts);
 }
 
 export async function validateJob(p: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<ValidationReport> {
