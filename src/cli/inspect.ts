@@ -6,7 +6,7 @@
 import { parseDims } from './options.ts';
 import type { Command } from 'commander';
 import {
-  CRITERIA, analyzeDependencies, buildAnalysisReport, buildLayerReport, computeImportance, Graph, importanceStats, loadModel,
+  CRITERIA, analyzeDependencies, buildAnalysisReport, buildLayerReport, computeImportance, CHEAP_CRITERIA, Graph, importanceStats, loadModel,
   PrunerError, summarizeModel, type AnalysisReport, type Criterion, type LayerReport, type ModelSummary,
 } from '../engine/index.ts';
 import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './format.ts';
@@ -16,6 +16,28 @@ interface InspectCliOptions {
   dim?: string[];
   layer?: string;
   sort?: string;
+  criterion?: string[];
+  allCriteria?: boolean;
+}
+
+/** What `inspect` scores: the cheap criteria (γ, L1, L2), plus those named by --criterion / --sort, or all four with --all-criteria. */
+export function inspectCriteria(o: Pick<InspectCliOptions, 'criterion' | 'allCriteria' | 'sort'>): Criterion[] {
+  if (o.allCriteria) return [...CRITERIA];
+  const asked = new Set<Criterion>(CHEAP_CRITERIA);
+  for (const c of (o.criterion ?? []).flatMap((x) => x.split(','))) {
+    const name = c.trim();
+    if (!(CRITERIA as readonly string[]).includes(name)) throw new PrunerError(`--criterion expects one of ${CRITERIA.join(', ')}, got "${name}"`);
+    asked.add(name as Criterion);
+  }
+  if (o.sort) asked.add(o.sort as Criterion);
+  return CRITERIA.filter((c) => asked.has(c));
+}
+
+/** The line telling how to get the criteria `inspect` left out (FPGM is computed only when asked). */
+export function missingCriteriaHint(computed: readonly Criterion[]): string | undefined {
+  const missing = CRITERIA.filter((c) => !computed.includes(c));
+  if (!missing.length) return undefined;
+  return `${missing.map((c) => LABEL[c]).join(', ')} not computed (costly on big layers): add --criterion ${missing.join(',')} or --all-criteria`;
 }
 
 export function registerInspect(program: Command): void {
@@ -27,25 +49,29 @@ export function registerInspect(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('--layer <node>', 'print every channel\'s scores and ranks for this layer (node name), and what is coupled with it')
     .option('--sort <criterion>', `with --layer: sort the channels by a criterion, ascending (${CRITERIA.join(', ')}; default: by channel)`)
+    .option('--criterion <names...>', `also compute these criteria (${CRITERIA.join(', ')}); BN γ, L1 and L2 are always computed, FPGM only when asked`)
+    .option('--all-criteria', 'compute every criterion, FPGM included')
     .action(async (file: string, o: InspectCliOptions) => {
       const dims = parseDims(o.dim);
       if (o.sort !== undefined && !(CRITERIA as readonly string[]).includes(o.sort))
         throw new PrunerError(`--sort expects one of ${CRITERIA.join(', ')}, got "${o.sort}"`);
       if (o.sort !== undefined && o.layer === undefined) throw new PrunerError('--sort applies to --layer');
+      const criteria = inspectCriteria(o);
       const model = loadModel(file);
       const graph = new Graph(model);
       const deps = analyzeDependencies(graph);
-      const importance = await computeImportance(graph, deps);
+      const importance = await computeImportance(graph, deps, { criteria });
+      const hint = missingCriteriaHint(importance.criteria);
       if (o.layer !== undefined) {
         const rep = buildLayerReport(deps, importance, o.layer);
         if (!rep) throw new PrunerError(unknownLayerMessage(o.layer, [...importance.layers.keys()]));
-        process.stdout.write(o.json ? `${JSON.stringify(rep, null, 2)}\n` : formatLayerReport(rep, o.sort as Criterion | undefined));
+        process.stdout.write(o.json ? `${JSON.stringify(rep, null, 2)}\n` : formatLayerReport(rep, o.sort as Criterion | undefined) + (hint ? `${hint}\n` : ''));
         return;
       }
       const summary = summarizeModel(model, graph, { dims });
       const report = buildAnalysisReport(graph, deps, importance, importanceStats(importance));
       const merged = { ...summary, groups: report.groups, importance: report.importance };
-      process.stdout.write(o.json ? `${JSON.stringify(merged, null, 2)}\n` : formatSummary(summary, report));
+      process.stdout.write(o.json ? `${JSON.stringify(merged, null, 2)}\n` : formatSummary(summary, report) + (hint ? `\n${hint}\n` : ''));
     });
 }
 

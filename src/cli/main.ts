@@ -4,6 +4,7 @@ import { CancelledError, PrunerError } from '../engine/index.ts';
 import { registerInspect } from './inspect.ts';
 import { registerPrune } from './prune.ts';
 import { registerValidate } from './validate.ts';
+import { signalExitCode } from './signals.ts';
 
 export function buildProgram(): Command {
   const program = new Command('onnx-pruner')
@@ -28,9 +29,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`onnx-pruner: ${e.message}\n`);
       return 1;
     }
-    if (e instanceof CancelledError) {
+    if (e instanceof CancelledError || signalExitCode() !== undefined) {
       process.stderr.write('onnx-pruner: cancelled\n');
-      return 130;
+      return signalExitCode() ?? 130;
     }
     process.stderr.write(`onnx-pruner: internal error: ${(e as Error)?.message ?? String(e)}\n`);
     if (process.env.ONNX_PRUNER_DEBUG) process.stderr.write(`${(e as Error)?.stack}\n`);

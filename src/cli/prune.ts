@@ -5,12 +5,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, serializePlan, validatePlan,
+  CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
   type Criterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
+  RECOVER_MODES, type RecoverMode,
 } from '../engine/index.ts';
+import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
+import { addDataOptions, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 
-interface PruneCliOptions {
+interface PruneCliOptions extends DataCliOptions {
+  recover?: string;
   criterion?: string;
   ratio?: string;
   threshold?: string;
@@ -75,18 +79,6 @@ export function planFromOptions(model: string, o: PruneCliOptions, given: (name:
   return plan;
 }
 
-function writePlan(file: string, plan: PruningPlan): void {
-  const abs = path.resolve(file);
-  const tmp = `${abs}.tmp-${process.pid}`;
-  try {
-    fs.writeFileSync(tmp, serializePlan(plan), { flag: 'wx' });
-    fs.renameSync(tmp, abs);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new PrunerError(`${abs}: cannot write the plan (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { subject: abs });
-  }
-}
-
 export function registerPrune(program: Command): void {
   const cmd = program
     .command('prune')
@@ -102,24 +94,34 @@ export function registerPrune(program: Command): void {
     .option('--min-channels <n>', 'never keep fewer than n channels in a layer group')
     .option('--exclude <pattern...>', 'leave layers matching these names alone (glob with * and ?, or /regex/)')
     .option('--plan <file>', 'start from a saved pruning plan (flags given here override its fields)')
-    .option('--save-plan <file>', 'write the plan used as JSON')
+    .option('--save-plan <file>', 'write the plan used as JSON (never over the model or its data; over an existing file only with --force)')
     .option('--dry-run', 'show what would be pruned, write the plan if --save-plan, write no model')
     .option('--out <path>', 'output file (default <name>.pruned.onnx beside the model, numbered if it exists)')
-    .option('--force', 'overwrite an existing output file (never the input model)')
+    .option('--force', 'overwrite an existing output or plan file (never the input model nor its data), and write a plan that cuts layers to their minimum')
     .option('--no-compensate', 'do not fold removed channels\' constant outputs into the next layers (BN running mean or bias)')
     .option('--exact-borders', 'make compensation exact at zero-padded borders with an added constant correction (an Add node per padded consumer)')
     .option('--gamma-threshold <g>', 'BN |γ| below which a removed channel counts as constant for compensation', '0.01')
     .option('--validate', 'run both models in ONNX Runtime and compare their outputs')
     .option('--input <file...>', 'validation input file(s) (.f32[:AxBxC] or .npy, optionally NAME=FILE); random when absent')
     .option('--ep <provider>', 'execution provider for validation: auto, cuda or cpu', 'auto')
+    .option('--recover <mode>', `recovery after pruning: ${RECOVER_MODES.join(', ')} (default auto: the best the data allows)`)
     .option('--json', 'print the report as JSON');
+  addDataOptions(cmd, true);
   cmd.action(async (model: string, o: PruneCliOptions) => {
     if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
+    if (o.recover !== undefined && !(RECOVER_MODES as readonly string[]).includes(o.recover)) throw new PrunerError(`--recover must be one of ${RECOVER_MODES.join(', ')}, got "${o.recover}"`);
     const plan = planFromOptions(model, o, (name) => cmd.getOptionValueSource(name) === 'cli');
+    // A saved plan's preprocessing applies unless --preprocess says otherwise; the one used is saved with the plan.
+    const data = await openDataSets(model, { ...o, preprocess: o.preprocess ?? (plan.preprocess ? JSON.stringify(plan.preprocess) : undefined) });
+    if (data.calibration?.preprocess || data.evaluation?.preprocess) plan.preprocess = data.preprocess;
     const gammaThreshold = number('--gamma-threshold', o.gammaThreshold ?? '0.01');
+    const signal = cliSignal();
+    if (o.out && !/\.onnx$/i.test(o.out) && !(fs.existsSync(o.out) && fs.statSync(o.out).isDirectory())) {
+      process.stderr.write(`onnx-pruner: warning: --out ${o.out} does not end in .onnx (the file is an ONNX model all the same)\n`);
+    }
     if (o.dryRun) {
-      const p = await previewPrune(model, plan, { gammaThreshold });
-      if (o.savePlan) writePlan(o.savePlan, p.plan);
+      const p = await previewPrune(model, plan, { gammaThreshold, savePlan: o.savePlan, force: o.force, signal });
+      warnLoudly(p.warnings);
       process.stdout.write(o.json ? `${JSON.stringify({ ...p, kept: Object.fromEntries(p.kept) }, null, 2)}\n` : formatPreview(p, o.savePlan));
       return;
     }
@@ -127,16 +129,27 @@ export function registerPrune(program: Command): void {
     const report = await pruneModel(model, plan, {
       out: o.out,
       force: o.force,
+      allowMinimal: o.force,
+      savePlan: o.savePlan,
+      signal,
       validate: o.validate,
       ep: o.ep as ExecutionProviderChoice,
       validationInputs: o.input,
       gammaThreshold,
       borderCorrection: o.exactBorders === true,
+      ...(data.calibration ? { calibration: data.calibration } : {}),
+      ...(data.evaluation ? { evaluation: data.evaluation } : {}),
+      ...(o.recover !== undefined ? { recover: o.recover as RecoverMode } : {}),
       onProgress: progress,
     });
-    if (o.savePlan) writePlan(o.savePlan, report.plan);
+    warnLoudly(report.warnings);
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatPruneReport(report));
   });
+}
+
+/** Warnings that must not scroll by unseen (a plan cutting layers to their minimum) go to stderr too. */
+function warnLoudly(warnings: string[]): void {
+  for (const w of warnings) if (/down to the least they can keep/.test(w)) process.stderr.write(`onnx-pruner: WARNING: ${w}\n`);
 }
 
 function change(before: number, after: number): string {
@@ -191,6 +204,7 @@ export function formatPruneReport(r: PruneReport): string {
       }
     }
     out.push(`  latency median ${v.original.latency.medianMs.toFixed(2)} ms → ${v.pruned.latency.medianMs.toFixed(2)} ms`);
+    if (v.evaluation) out.push('', ...formatEvaluation(v.evaluation));
   }
   for (const w of r.warnings) out.push(`warning: ${w}`);
   return `${out.join('\n')}\n`;

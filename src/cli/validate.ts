@@ -1,10 +1,11 @@
 // `onnx-pruner validate <original> <pruned>`: runs both models in ONNX Runtime on the same inputs
 // and prints how far the outputs moved, latency, session time and size (or the report as JSON).
 import { parseDims } from './options.ts';
+import { addDataOptions, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 import type { Command } from 'commander';
 import { computeCost, PrunerError, validatePruned, withCost, type ExecutionProviderChoice, type ValidationReport } from '../engine/index.ts';
 
-interface ValidateCliOptions {
+interface ValidateCliOptions extends DataCliOptions {
   input?: string[];
   ep: string;
   runs: string;
@@ -33,7 +34,7 @@ function parseShapes(list: string[] | undefined): Record<string, number[]> {
 }
 
 export function registerValidate(program: Command): void {
-  program
+  const cmd = program
     .command('validate')
     .description('Run the original and the pruned model on the same inputs in ONNX Runtime and compare outputs, latency and size')
     .argument('<original>', 'the original .onnx model')
@@ -46,23 +47,25 @@ export function registerValidate(program: Command): void {
     .option('--threads <n>', 'ONNX Runtime intra-op threads', '1')
     .option('--dim <name=size...>', 'size of a symbolic input dimension for random inputs, e.g. N=8 (others are 1)')
     .option('--shape <name=AxBxC...>', 'whole shape of a random input, e.g. x=1x3x48x192 (for inputs whose dynamic dims have no name)')
-    .option('--json', 'print the report as JSON')
-    .action(async (original: string, pruned: string, o: ValidateCliOptions) => {
-      if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
-      const report = await validatePruned(original, pruned, {
-        ep: o.ep as ExecutionProviderChoice,
-        inputs: o.input,
-        runs: positiveInt('--runs', o.runs),
-        warmup: positiveInt('--warmup', o.warmup, 0),
-        seed: positiveInt('--seed', o.seed, 0),
-        threads: positiveInt('--threads', o.threads),
-        dims: parseDims(o.dim),
-        shapes: parseShapes(o.shape),
-        onProgress: o.json ? undefined : (m) => process.stderr.write(`… ${m}\n`),
-      });
-      const full = withCost(report, computeCost);
-      process.stdout.write(o.json ? `${JSON.stringify(full, null, 2)}\n` : formatReport(full));
+    .option('--json', 'print the report as JSON');
+  addDataOptions(cmd, false).action(async (original: string, pruned: string, o: ValidateCliOptions) => {
+    if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
+    const { evaluation } = await openDataSets(original, o);
+    const report = await validatePruned(original, pruned, {
+      ep: o.ep as ExecutionProviderChoice,
+      inputs: o.input,
+      runs: positiveInt('--runs', o.runs),
+      warmup: positiveInt('--warmup', o.warmup, 0),
+      seed: positiveInt('--seed', o.seed, 0),
+      threads: positiveInt('--threads', o.threads),
+      dims: parseDims(o.dim),
+      shapes: parseShapes(o.shape),
+      ...(evaluation ? { evaluation } : {}),
+      onProgress: o.json ? undefined : (m) => process.stderr.write(`… ${m}\n`),
     });
+    const full = withCost(report, computeCost);
+    process.stdout.write(o.json ? `${JSON.stringify(full, null, 2)}\n` : formatReport(full));
+  });
 }
 
 function fmtBytes(n: number): string {
@@ -127,6 +130,7 @@ export function formatReport(r: ValidationReport): string {
   rows.push(['Session creation', fmtMs(r.original.sessionMs), fmtMs(r.pruned.sessionMs), '']);
   const w = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
   for (const row of rows) lines.push(`${row[0].padEnd(w[0])}  ${row[1].padStart(w[1])}  ${row[2].padStart(w[2])}  ${row[3].padStart(w[3])}`.trimEnd());
+  if (r.evaluation) lines.push('', ...formatEvaluation(r.evaluation));
   for (const n of r.notes ?? []) lines.push(`Note: ${n}`);
   lines.push(`(latency over ${r.original.latency.runs} runs after ${r.warmup} warm-up)`);
   return `${lines.join('\n')}\n`;

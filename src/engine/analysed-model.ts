@@ -4,8 +4,9 @@
 // Contract. `AnalysedModel.load(path)` reads the file once (through an injectable reader, so
 // tests can count reads). Every further step is computed on first use and kept:
 //   graph index → shapes (symbolic batch kept) → cost → summary; graph + shapes → channel
-//   groups (`dependencies`); groups → channel scores (`scores(criterion)`, asynchronous, one
-//   computation shared by concurrent callers) → their statistics (`stats`).
+//   groups (`dependencies`); groups → channel scores (`scores(criterion)`, asynchronous, each
+//   criterion computed on first demand and kept, shared by concurrent callers) → their
+//   statistics (`stats`).
 // Nothing here mutates the model's protobuf after the graph index named its unnamed nodes; the
 // surgery builds a new model and shares untouched tensors with this one, so the same
 // AnalysedModel can be pruned any number of times, each run seeing the original.
@@ -19,9 +20,9 @@ import { computeCost, type CostSummary } from './graph/cost.ts';
 import { summarizeModel, type ModelSummary } from './graph/summary.ts';
 import { analyzeDependencies } from './analysis/groups.ts';
 import type { DependencyAnalysis } from './analysis/types.ts';
-import { computeImportance, type ModelImportance } from './analysis/importance.ts';
+import { addCriteria, computeImportance, type ModelImportance } from './analysis/importance.ts';
 import { importanceStats, type ModelStats } from './analysis/stats.ts';
-import type { Criterion } from './analysis/criteria.ts';
+import { CRITERIA, type Criterion } from './analysis/criteria.ts';
 
 /** Reads a model file (default: loadModel). Injectable so that tests observe every read. */
 export type ModelReader = (file: string) => OnnxModel;
@@ -45,7 +46,7 @@ export class AnalysedModel {
   private deps: DependencyAnalysis | undefined;
   private importance: Promise<ModelImportance> | undefined;
   private scored: ModelImportance | undefined;
-  private statistics: ModelStats | undefined;
+  private statistics: { key: string; stats: ModelStats } | undefined;
 
   constructor(readonly model: OnnxModel) {}
 
@@ -96,22 +97,29 @@ export class AnalysedModel {
   }
 
   /**
-   * Channel scores with `criterion` available (every criterion today; computeImportance decides
-   * what it computes). One computation, shared by concurrent callers and kept.
+   * Channel scores with `criteria` available (one criterion, a list, or every criterion when
+   * omitted): computed on first demand, a criterion at a time, and kept. Calls are queued, so
+   * concurrent callers share one computation per criterion; the scores object grows in place.
    */
-  scores(_criterion?: Criterion, opts: ScoreOptions = {}): Promise<ModelImportance> {
-    if (this.scored) return Promise.resolve(this.scored);
-    if (!this.importance) {
-      const deps = this.dependencies(opts.signal);
-      const run = computeImportance(this.graph, deps, { signal: opts.signal, threads: opts.threads });
-      this.importance = run.then(
-        (imp) => (this.scored = imp),
-        (e) => {
-          this.importance = undefined;
-          throw e;
-        },
-      );
-    }
+  scores(criteria?: Criterion | readonly Criterion[], opts: ScoreOptions = {}): Promise<ModelImportance> {
+    const want: readonly Criterion[] = criteria === undefined ? CRITERIA : typeof criteria === 'string' ? [criteria] : criteria;
+    const have = this.scored;
+    if (have && want.every((c) => have.criteria.includes(c))) return Promise.resolve(have);
+    const previous = this.importance ?? Promise.resolve(undefined);
+    const next = previous.catch(() => undefined).then(async (imp) => {
+      const iopts = { signal: opts.signal, threads: opts.threads };
+      if (!imp) return computeImportance(this.graph, this.dependencies(opts.signal), { ...iopts, criteria: want });
+      await addCriteria(this.graph, this.dependencies(opts.signal), imp, want, iopts);
+      return imp;
+    });
+    this.importance = next.then(
+      (imp) => (this.scored = imp),
+      (e) => {
+        // a cancelled or failed step is not kept: the scores stay as they were
+        this.importance = have ? Promise.resolve(have) : undefined;
+        throw e;
+      },
+    );
     return this.importance;
   }
 
@@ -120,10 +128,11 @@ export class AnalysedModel {
     return this.scored;
   }
 
-  /** Statistics and histograms of the scores (after `scores`). */
-  async stats(opts: ScoreOptions = {}): Promise<ModelStats> {
-    const imp = await this.scores(undefined, opts);
-    this.statistics ??= importanceStats(imp);
-    return this.statistics;
+  /** Statistics and histograms of the criteria scored so far (at least `criteria`). */
+  async stats(criteria?: Criterion | readonly Criterion[], opts: ScoreOptions = {}): Promise<ModelStats> {
+    const imp = await this.scores(criteria, opts);
+    const key = imp.criteria.join(',');
+    if (this.statistics?.key !== key) this.statistics = { key, stats: importanceStats(imp) };
+    return this.statistics.stats;
   }
 }

@@ -16,7 +16,7 @@ export { summarizeModel, BN_FUSED_ADVICE, type ModelSummary, type TensorSummary 
 // Analysis: coupled channel groups, importance, statistics, the inspect report
 export { analyzeDependencies } from './analysis/groups.ts';
 export type { ChannelGroup, DependencyAnalysis, GroupMember, IndexMapping } from './analysis/types.ts';
-export { computeImportance, layerChannels, REEXPORT_ADVICE, type ModelImportance, type LayerImportance } from './analysis/importance.ts';
+export { computeImportance, addCriteria, CHEAP_CRITERIA, layerChannels, REEXPORT_ADVICE, type ModelImportance, type LayerImportance } from './analysis/importance.ts';
 export { importanceStats, type ModelStats, type ScoreStats, type Histogram } from './analysis/stats.ts';
 export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerReport } from './analysis/report.ts';
 
@@ -41,3 +41,13 @@ export type { ExecutionProviderChoice, ValidationReport } from './runtime/types.
 // Calibration / evaluation inputs and recovery modes
 export { arrayInputSet, type InputSet, type InputBatch } from './data/types.ts';
 export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
+
+// File safety: temp files, exclusive publication, protected inputs
+export { removeActiveTemps, removeStaleTemps, writeTextFileSafely, isTempName, readJsonFile, STALE_TEMP_MS } from './files.ts';
+
+// Calibration / evaluation data: loaders, preprocessing, model input specs
+export { openInputSet, fitToInput, takeInputs, type OpenInputOptions } from './data/open.ts';
+export { parsePreprocess, parsePreprocessArg, proposePreprocess, PRESET_NAMES, PRESETS, type Preprocess, type PresetName } from './data/preprocess.ts';
+export { modelInputSpecs, inputSpecsOf } from './runtime/inputs.ts';
+export type { ModelInputSpec } from './runtime/types.ts';
+export type { EvaluationReport } from './runtime/types.ts';

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { CRITERIA, CRITERION_LABELS, type PruneReport, type ValidationReport, type ViewPlan } from '../shared/protocol.ts';
+import { readArgs, selectedModels } from './commandArgs.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
 import { VIEW_TYPE, type ModelEditorProvider } from './modelEditor.ts';
 import type { Output } from './output.ts';
@@ -31,14 +32,30 @@ export class Commands {
 
   register(context: vscode.ExtensionContext): void {
     const reg = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
-    reg('onnxPruner.pruneChannels', (uri?: vscode.Uri, opts?: PruneCommandOptions) => this.guard(() => this.pruneChannels(uri, opts)));
-    reg('onnxPruner.applyPlan', (uri?: vscode.Uri, planFile?: string) => this.guard(() => this.applyPlan(uri, planFile)));
-    reg('onnxPruner.inspectLayer', (layer?: string) => this.guard(() => this.inspectLayer(layer)));
-    reg('onnxPruner.validatePruned', (original?: vscode.Uri, pruned?: vscode.Uri) => this.guard(() => this.validatePruned(original, pruned)));
-    reg('onnxPruner.exportPlan', (target?: vscode.Uri) => this.guard(() => this.exportPlan(target)));
-    reg('onnxPruner.exportWidths', (uri?: vscode.Uri, target?: vscode.Uri) => this.guard(() => this.exportWidths(uri, target)));
-    reg('onnxPruner.openModelView', (uri?: vscode.Uri) => this.guard(async () => {
-      const model = await this.pickModel(uri);
+    // Every handler reads its arguments through readArgs: the explorer, the editor title, the palette and scripts pass different ones.
+    reg('onnxPruner.pruneChannels', (...args: unknown[]) => this.guard(() => {
+      const a = readArgs(args);
+      return this.pruneChannels(a.uri, isPlainObject(a.extra) ? (a.extra as PruneCommandOptions) : undefined);
+    }));
+    reg('onnxPruner.applyPlan', (...args: unknown[]) => this.guard(() => {
+      const a = readArgs(args);
+      return this.applyPlan(a.uri, typeof a.extra === 'string' ? a.extra : undefined);
+    }));
+    reg('onnxPruner.inspectLayer', (layer?: unknown) => this.guard(() => this.inspectLayer(typeof layer === 'string' ? layer : undefined)));
+    reg('onnxPruner.validatePruned', (...args: unknown[]) => this.guard(() => {
+      const a = readArgs(args);
+      // Two models selected in the explorer: the original and the pruned one (the name with ".pruned", else the newer file).
+      const pair = selectedModels(a).length === 2 ? originalAndPruned(selectedModels(a)) : undefined;
+      if (pair) return this.validatePruned(pair[0], pair[1]);
+      return this.validatePruned(a.uri, a.extra instanceof vscode.Uri ? a.extra : undefined);
+    }));
+    reg('onnxPruner.exportPlan', (...args: unknown[]) => this.guard(() => this.exportPlan(readArgs(args).uri)));
+    reg('onnxPruner.exportWidths', (...args: unknown[]) => this.guard(() => {
+      const a = readArgs(args);
+      return this.exportWidths(a.uri, a.extra instanceof vscode.Uri ? a.extra : undefined);
+    }));
+    reg('onnxPruner.openModelView', (...args: unknown[]) => this.guard(async () => {
+      const model = await this.pickModel(readArgs(args).uri);
       if (model) await vscode.commands.executeCommand('vscode.openWith', model, VIEW_TYPE);
     }));
   }
@@ -276,6 +293,18 @@ export class Commands {
     this.output.info(`Exported layer widths to ${dest.fsPath}`);
     return dest.fsPath;
   }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof vscode.Uri);
+}
+
+/** Of two selected models: [original, pruned] — the one named ".pruned" is the pruned one, else the newer file. */
+function originalAndPruned([a, b]: vscode.Uri[]): [vscode.Uri, vscode.Uri] {
+  const pruned = (u: vscode.Uri) => /\.pruned(-\d+)?\.onnx$/i.test(u.fsPath);
+  if (pruned(a!) !== pruned(b!)) return pruned(a!) ? [b!, a!] : [a!, b!];
+  const mtime = (u: vscode.Uri) => fs.statSync(u.fsPath).mtimeMs;
+  return mtime(a!) <= mtime(b!) ? [a!, b!] : [b!, a!];
 }
 
 function isRatio(v: string): boolean {

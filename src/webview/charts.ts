@@ -2,7 +2,7 @@
 // linear axes, tooltips), no animation, colours from the VS Code theme.
 import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip, type ChartType, type Plugin } from 'chart.js';
 import type { Histogram } from '../shared/protocol.ts';
-import { score } from './format.ts';
+import { niceTicks, score } from './format.ts';
 import type { ChartTheme } from './theme.ts';
 
 
@@ -130,6 +130,12 @@ export class HistogramChart {
     this.canvas.dataset.barColor = t.bar;
     const labels = h.counts.map((_, i) => `${score(h.edges[i])} – ${score(h.edges[i + 1])}`);
     const at = mark ? binPosition(h, mark.value) : undefined;
+    const roundLabels = new Map<number, string>();
+    for (const v of niceTicks(h.edges[0]!, h.edges[h.edges.length - 1]!, h.log)) {
+      const pos = binPosition(h, v);
+      if (pos !== undefined && !roundLabels.has(Math.min(h.counts.length - 1, Math.floor(pos)))) roundLabels.set(Math.min(h.counts.length - 1, Math.floor(pos)), v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(0) : score(v));
+    }
+    this.canvas.dataset.ticks = [...roundLabels.values()].join(' ');
     this.chart?.destroy();
     this.chart = new Chart(this.canvas, {
       type: 'bar',
@@ -143,7 +149,8 @@ export class HistogramChart {
         },
         scales: {
           x: {
-            ticks: { color: t.muted, maxRotation: 0, autoSkip: true, maxTicksLimit: 6, callback: (_v, i) => score(h.edges[i]) },
+            // round values, each under the bin that holds it (the bins' own edges are odd numbers)
+            ticks: { color: t.muted, maxRotation: 0, autoSkip: false, callback: (_v, i) => roundLabels.get(i) ?? '' },
             grid: { display: false },
             border: { color: t.grid },
           },

@@ -31,7 +31,11 @@ export class ScoreHistograms extends LitElement {
   @property({ attribute: false }) available: Criterion[] = ['l1'];
 
   @state() private criterion: Criterion | undefined;
-  @state() private log = false;
+  /** The user's choice of scale; unset: log for BN γ (sparse γ pile up near 0, spread over decades), linear for the norms. */
+  @state() private logChoice: boolean | undefined;
+  private get log(): boolean {
+    return this.logChoice ?? this.shown === 'bn-gamma';
+  }
   @state() private global: Histogram | null | undefined;
   @state() private local: Histogram | null | undefined;
   @state() private error = '';
@@ -45,7 +49,7 @@ export class ScoreHistograms extends LitElement {
   override connectedCallback(): void {
     super.connectedCallback();
     const ui = this.host.ui;
-    if (ui.histLog !== undefined) this.log = ui.histLog;
+    if (ui.histLog !== undefined) this.logChoice = ui.histLog;
     if (ui.histCriterion) this.criterion = ui.histCriterion as Criterion;
     this.stopTheme = onThemeChange(() => this.draw());
   }
@@ -111,7 +115,7 @@ export class ScoreHistograms extends LitElement {
   }
 
   private setLog(on: boolean): void {
-    this.log = on;
+    this.logChoice = on;
     this.host.save({ histLog: on });
     void this.fetchGlobal();
     void this.fetchLocal();

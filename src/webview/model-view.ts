@@ -117,7 +117,7 @@ export class ModelView extends LitElement {
   /** Phase 2: the rows are shown; their score statistics follow once the channels are scored. */
   private showScored(s: ViewSummary): void {
     if (!this.summary) return this.showSummary(s);
-    if (this.summary.scored) return;
+    if (this.summary.scored || !s.scored) return;
     performance.mark('onnx-pruner:scored');
     this.summary = s;
     this.scoringStage = undefined;
@@ -140,7 +140,11 @@ export class ModelView extends LitElement {
     }
   }
 
-  /** The summary's first arrival (pushed by the host or answered): the view becomes ready. */
+  /**
+   * A summary from the host (the first screen's, or the `scored` event's, in either order). The
+   * first makes the view ready; the first scored one fills in the score cells and histograms,
+   * whether it comes with the first screen (scoring finished first) or after it.
+   */
   private showSummary(s: ViewSummary): void {
     if (this.summary) return this.showScored(s);
     performance.mark('onnx-pruner:summary');

@@ -151,7 +151,7 @@ export class PlanPanel extends LitElement {
                   @input=${(e: Event) => this.set('ratio', Number((e.target as HTMLInputElement).value))}>
                 <output id="ratio-value" aria-live="polite">${pct(p.ratio ?? 0.5, 0)}</output>
               </div>`
-            : html`<vscode-textfield type="number" aria-label="Score threshold" step="any" min="0" .value=${String(p.threshold ?? '')}
+            : html`<vscode-textfield inputmode="decimal" aria-label="Score threshold" .value=${String(p.threshold ?? '')}
                 @change=${(e: Event) => { const v = Number((e.target as HTMLInputElement).value); if (Number.isFinite(v) && v >= 0) this.set('threshold', v); }}></vscode-textfield>
               <span class="muted hint">Channels whose ${CRITERION_LABELS[p.criterion].short} is below ${score(p.threshold)} are removed.</span>`}
         </div>

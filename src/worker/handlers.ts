@@ -5,6 +5,7 @@ import { PrunerError, type ModelReader } from '../engine/index.ts';
 import type { Handlers, HandlerContext } from '../shared/rpc.ts';
 import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
 import type { WorkerMethods } from './protocol.ts';
+import type { Criterion } from '../shared/protocol.ts';
 
 /** An open model: its structure (phase 1), then its scores (phase 2, started once the structure is ready). */
 interface OpenModel {
@@ -39,6 +40,13 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     });
     return m.scored;
   };
+  /** The scored model with `criteria` computed too (FPGM is computed on first use). */
+  const withCriteria = async (path: string, criteria: Criterion[], ctx: HandlerContext): Promise<ModelService> => {
+    const s = await scored(path);
+    // computed for the model, not for one request: only closing the model stops it
+    await s.ensureCriteria(criteria, { signal: entry(path).scoring.signal, progress: ctx.progress });
+    return s;
+  };
 
   return {
     open: async ({ path }, ctx) => {
@@ -62,10 +70,14 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
       models.delete(path);
       return null;
     },
-    getLayers: async ({ path, query }) => (await model(path)).layers(query),
-    getHistogram: async ({ path, criterion, layer, log }) => (await scored(path)).histogram(criterion, layer, log),
-    getLayerDetail: async ({ path, layer, plan }) => (await scored(path)).layerDetail(layer, plan),
-    previewPlan: async ({ path, plan }) => (await scored(path)).preview(plan),
+    getLayers: async ({ path, query }, ctx) => {
+      // a sort by a criterion not computed yet (FPGM) computes it first
+      const crit = query.sort?.key.includes('.') ? (query.sort.key.split('.')[0] as Criterion) : undefined;
+      return crit ? (await withCriteria(path, [crit], ctx)).layers(query) : (await model(path)).layers(query);
+    },
+    getHistogram: async ({ path, criterion, layer, log }, ctx) => (await withCriteria(path, [criterion], ctx)).histogram(criterion, layer, log),
+    getLayerDetail: async ({ path, layer, plan }, ctx) => (await withCriteria(path, plan ? [plan.criterion] : [], ctx)).layerDetail(layer, plan),
+    previewPlan: async ({ path, plan }, ctx) => (await withCriteria(path, [plan.criterion], ctx)).preview(plan),
     listLayers: async ({ path }) => {
       const m = models.get(path)?.structure ?? ModelService.openStructure(path, { signal: new AbortController().signal, progress: () => {} }, opts.reader);
       return (await m).layerList();

@@ -2,12 +2,13 @@
 // questions (pages of rows, histograms, channel scores, plan previews) from what it computed.
 // Two phases, so a big model's table shows before its channels are scored: `openStructure`
 // (load, graph, shapes, cost, coupled groups: the rows without score statistics), then `score`
-// (BN γ, L1, L2, FPGM and their statistics). No vscode import: the worker thread runs it, and
+// (BN γ, L1, L2 and their statistics); FPGM, the costly criterion, is computed when the view first
+// asks for it (ensureCriteria). No vscode import: the worker thread runs it, and
 // tests can call it directly.
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  AnalysedModel, CRITERIA, availableProviders, computeCost, layerChannels,
+  AnalysedModel, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
   planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
   type ScoreStats as EngineStats,
@@ -75,21 +76,50 @@ export class ModelService {
     return this.analysed.graph;
   }
 
-  /** Phase 2: channel scores and their statistics; rows and summary are rebuilt with them. */
+  /**
+   * Phase 2: channel scores by the cheap criteria (BN γ, L1, L2) and their statistics; rows and
+   * summary are rebuilt with them. FPGM is computed when first asked for (ensureCriteria).
+   */
   async score(ctx: JobContext): Promise<void> {
     if (this.scores) return;
     const { signal, progress } = ctx;
-    progress('Scoring channels (BN γ, L1, L2, FPGM)', 0.6);
-    // one core is left to VS Code's UI while the channels are scored
-    const importance = await this.analysed.scores(undefined, { signal, threads: Math.max(1, os.availableParallelism() - 1) });
+    progress('Scoring channels (BN γ, L1, L2)', 0.6);
+    const importance = await this.analysed.scores(CHEAP_CRITERIA, { signal });
     throwIfAborted(signal);
     progress('Computing statistics', 0.9);
-    const stats = await this.analysed.stats();
+    const stats = await this.analysed.stats(CHEAP_CRITERIA);
     this.scores = { importance, stats };
     this.buildRows();
     this.buildSummary();
     progress('Ready', 1);
   }
+
+  /**
+   * Computes the criteria not computed yet (FPGM when the view first shows, sorts or plans by it),
+   * then rebuilds statistics and rows. Concurrent calls share one computation.
+   */
+  async ensureCriteria(criteria: readonly Criterion[], ctx: JobContext): Promise<void> {
+    if (!this.scores) await this.score(ctx);
+    const scores = this.scores!;
+    const missing = criteria.filter((c) => !scores.importance.criteria.includes(c));
+    if (!missing.length) return;
+    const key = missing.join(',');
+    let job = this.pending.get(key);
+    if (!job) {
+      job = (async () => {
+        ctx.progress(`Scoring channels (${missing.map((c) => c.toUpperCase()).join(', ')})`, 0.6);
+        // one core is left to VS Code's UI while the channels are scored
+        await this.analysed.scores(missing, { signal: ctx.signal, threads: Math.max(1, os.availableParallelism() - 1) });
+        scores.stats = await this.analysed.stats(missing);
+        this.buildRows();
+        ctx.progress('Ready', 1);
+      })().finally(() => this.pending.delete(key));
+      this.pending.set(key, job);
+    }
+    await job;
+  }
+
+  private readonly pending = new Map<string, Promise<void>>();
 
   get scored(): boolean {
     return this.scores !== undefined;
@@ -242,7 +272,7 @@ export class ModelService {
 
   preview(plan: ViewPlan): PlanPreview {
     const resolved = resolvePlan(toPlan(plan), this.deps, this.importance);
-    const p = previewPlan(this.graph, this.deps, resolved, this.analysed.cost());
+    const p = previewPlan(this.graph, this.deps, resolved);
     return {
       params: p.params,
       macs: p.macs,

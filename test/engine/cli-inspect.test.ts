@@ -249,9 +249,12 @@ describe('onnx-pruner inspect', () => {
     const r = cli('inspect', fmnistBn, '--layer', layer);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
-    const header = lines.findIndex((l) => /^channel\s+BN γ\s+L1\s+L2\s+FPGM\s+rank BN γ\s+rank L1\s+rank L2\s+rank FPGM$/.test(l));
+    // FPGM is computed only when asked: the table has the cheap criteria and the last line says how to get it
+    const header = lines.findIndex((l) => /^channel\s+BN γ\s+L1\s+L2\s+rank BN γ\s+rank L1\s+rank L2$/.test(l));
     assert.ok(header > 0, r.stdout);
-    const rows = lines.slice(header + 2).filter((l) => l.trim()).map((l) => l.trim().split(/\s+/));
+    const hint = lines.findIndex((l) => l.startsWith('FPGM not computed'));
+    assert.ok(hint > header && /--criterion fpgm or --all-criteria/.test(lines[hint]), r.stdout);
+    const rows = lines.slice(header + 2, hint).filter((l) => l.trim()).map((l) => l.trim().split(/\s+/));
     assert.equal(rows.length, 64);
     rows.forEach((cols, i) => {
       assert.equal(Number(cols[0]), i);
@@ -260,6 +263,11 @@ describe('onnx-pruner inspect', () => {
     });
     assert.match(r.stdout, /group\s+\d+: 64 channels, prunable/);
     assert.match(r.stdout, /coupled\s+\/pw\/pw\.0\/Conv/);
+
+    const f = cli('inspect', fmnistBn, '--layer', layer, '--criterion', 'fpgm');
+    assert.equal(f.code, 0, f.stderr);
+    assert.match(f.stdout, /^channel\s+BN γ\s+L1\s+L2\s+FPGM\s+rank BN γ\s+rank L1\s+rank L2\s+rank FPGM$/m);
+    assert.doesNotMatch(f.stdout, /not computed/);
 
     const j = cli('inspect', fmnistBn, '--layer', layer, '--json', '--sort', 'l1');
     assert.equal(j.code, 0, j.stderr);
@@ -277,7 +285,8 @@ describe('onnx-pruner inspect', () => {
     const sorted = cli('inspect', fmnistBn, '--layer', layer, '--sort', 'bn-gamma');
     const sl = sorted.stdout.split('\n');
     const sh = sl.findIndex((l) => l.startsWith('channel'));
-    const ranks = sl.slice(sh + 2).filter((l) => l.trim()).map((l) => Number(l.trim().split(/\s+/)[5]));
+    // channel, BN γ, L1, L2, rank BN γ (FPGM not computed)
+    const ranks = sl.slice(sh + 2, sh + 2 + 64).map((l) => Number(l.trim().split(/\s+/)[4]));
     assert.deepEqual(ranks, Array.from({ length: 64 }, (_, k) => k));
   });
 

@@ -3,11 +3,17 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadModel } from '../../src/engine/onnx/model.ts';
+import { bf16ToFloat, halfToFloat, loadModel, tensorFloatsFast, tensorRawBytes } from '../../src/engine/onnx/model.ts';
+import { saveModel } from '../../src/engine/onnx/save.ts';
+import { DataType } from '../../src/engine/onnx/proto.ts';
+import { resolvePlan } from '../../src/engine/prune/plan.ts';
+import Long from 'long';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import {
+  addCriteria,
   computeImportance,
   filterMatrix,
+  readFloats,
   fpgmScores,
   rowNorms,
   REEXPORT_ADVICE,
@@ -74,16 +80,16 @@ describe('importance per layer', () => {
     assert.equal(a.channels, 3);
     assert.equal(a.bn, 'bnA');
     assert.equal(a.bnFused, false);
-    close(a.scores.l1, [3, 3, 1]);
-    close(a.scores.l2, [Math.sqrt(5), 3, Math.sqrt(0.5)]);
+    close(a.scores.l1!, [3, 3, 1]);
+    close(a.scores.l2!, [Math.sqrt(5), 3, Math.sqrt(0.5)]);
     const s26 = Math.sqrt(26);
     const s65 = Math.sqrt(6.5);
-    close(a.scores.fpgm, [s26 + s65, s26 + s65, 2 * s65]);
+    close(a.scores.fpgm!, [s26 + s65, s26 + s65, 2 * s65]);
     close(a.scores['bn-gamma']!, [0.5, 0.01, 2]);
     const bl = imp.layers.get('B')!;
     assert.equal(bl.bnFused, true, 'a conv without BN after it is flagged');
     assert.equal(bl.scores['bn-gamma'], undefined);
-    close(bl.scores.l1, [6, 15]);
+    close(bl.scores.l1!, [6, 15]);
     // Gemm transB=1: filters are rows; not a conv, so not "fused"
     const g = imp.layers.get('G')!;
     assert.equal(g.channels, 4);
@@ -97,17 +103,101 @@ describe('importance per layer', () => {
     const ga = imp.groups.get(0)!;
     close(ga.scores['bn-gamma']!, [0.5, 0.01, 2]);
     // out L1 [3,3,1], |γ| [0.5,0.01,2], B's input columns L1 [5,7,9]; mean over 3 members
-    close(ga.scores.l1, [8.5 / 3, 10.01 / 3, 12 / 3]);
+    close(ga.scores.l1!, [8.5 / 3, 10.01 / 3, 12 / 3]);
     // out sq [5,9,0.5], γ² [0.25,1e-4,4], B columns sq [17,29,45]
-    close(ga.scores.l2, [Math.sqrt(22.25 / 3), Math.sqrt(38.0001 / 3), Math.sqrt(49.5 / 3)], 1e-5);
-    close(ga.scores.fpgm, imp.layers.get('A')!.scores.fpgm);
+    close(ga.scores.l2!, [Math.sqrt(22.25 / 3), Math.sqrt(38.0001 / 3), Math.sqrt(49.5 / 3)], 1e-5);
+    close(ga.scores.fpgm!, imp.layers.get('A')!.scores.fpgm!);
     assert.equal(ga.firstLayer, 'A');
     const gb = imp.groups.get(1)!;
     assert.equal(gb.scores['bn-gamma'], undefined, 'no BN in the group: no γ score');
     // B out L1 [6, 15]; G's input column i of its [4,2] weight
     const gw = graph.constantFloats('G.weight')!;
     const col = (i: number) => [0, 1, 2, 3].reduce((s, r) => s + Math.abs(gw[r * 2 + i]), 0);
-    close(gb.scores.l1, [(6 + col(0)) / 2, (15 + col(1)) / 2], 1e-5);
+    close(gb.scores.l1!, [(6 + col(0)) / 2, (15 + col(1)) / 2], 1e-5);
+  });
+
+  test('criteria on demand: only the asked ones are computed, with the same values; addCriteria adds FPGM later', async () => {
+    const full = await computeImportance(graph, deps);
+    assert.deepEqual(full.criteria, ['bn-gamma', 'l1', 'l2', 'fpgm']);
+    const cheap = await computeImportance(graph, deps, { criteria: ['bn-gamma', 'l1', 'l2'] });
+    assert.deepEqual(cheap.criteria, ['bn-gamma', 'l1', 'l2']);
+    for (const [name, l] of full.layers) {
+      const c = cheap.layers.get(name)!;
+      assert.equal(c.scores.fpgm, undefined, name);
+      assert.deepEqual(c.scores.l1, l.scores.l1, name);
+      assert.deepEqual(c.scores.l2, l.scores.l2, name);
+      assert.deepEqual(c.scores['bn-gamma'], l.scores['bn-gamma'], name);
+      assert.equal(c.bnFused, l.bnFused, name);
+      assert.equal(c.bn, l.bn, name);
+    }
+    for (const [id, g] of full.groups) assert.deepEqual(cheap.groups.get(id)!.scores.l1, g.scores.l1, `group ${id}`);
+    // γ alone reads no weight, yet knows every layer, its channels and whether BN was folded
+    const gammaOnly = await computeImportance(graph, deps, { criteria: ['bn-gamma'] });
+    assert.deepEqual([...gammaOnly.layers.keys()], [...full.layers.keys()]);
+    for (const [name, l] of gammaOnly.layers) {
+      assert.equal(l.channels, full.layers.get(name)!.channels);
+      assert.deepEqual(Object.keys(l.scores), full.layers.get(name)!.scores['bn-gamma'] ? ['bn-gamma'] : []);
+    }
+    assert.deepEqual(gammaOnly.groups.get(0)!.scores['bn-gamma'], full.groups.get(0)!.scores['bn-gamma']);
+    assert.equal(await addCriteria(graph, deps, cheap, ['fpgm', 'l1']), true);
+    assert.deepEqual(cheap.criteria, ['bn-gamma', 'l1', 'l2', 'fpgm']);
+    for (const [name, l] of full.layers) assert.deepEqual(cheap.layers.get(name)!.scores.fpgm, l.scores.fpgm, name);
+    for (const [id, g] of full.groups) assert.deepEqual(cheap.groups.get(id)!.scores.fpgm, g.scores.fpgm, `group ${id}`);
+    assert.equal(await addCriteria(graph, deps, cheap, ['fpgm']), false);
+    // a plan on a criterion that was not computed is a caller's error, not "no score"
+    assert.throws(() => resolvePlan({ version: 1, criterion: 'fpgm', scope: 'uniform', ratio: 0.5 }, deps, gammaOnly), /fpgm was not computed/);
+  });
+
+  test('weights read in one pass: FLOAT, FLOAT16, BFLOAT16 inline (aligned or not) and in external data equal the element-wise decode', async () => {
+    const rnd = prng(7);
+    const vals = Float32Array.from({ length: 64 * 9 }, () => (rnd() - 0.5) * 8);
+    const f16 = new Uint16Array(vals.length);
+    const bf16 = new Uint16Array(vals.length);
+    const scratch = new DataView(new ArrayBuffer(4));
+    for (let i = 0; i < vals.length; i++) {
+      scratch.setFloat32(0, vals[i]);
+      bf16[i] = scratch.getUint32(0) >>> 16;
+      f16[i] = toHalf(vals[i]);
+    }
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 64]);
+    const tensors: [string, number, Uint8Array][] = [
+      ['w32', DataType.FLOAT, new Uint8Array(vals.buffer)],
+      ['w16', DataType.FLOAT16, new Uint8Array(f16.buffer)],
+      ['wbf', DataType.BFLOAT16, new Uint8Array(bf16.buffer)],
+    ];
+    let y = x;
+    for (const [name, dt, bytes] of tensors) {
+      // an odd offset inside a bigger buffer: the unaligned path
+      const host = Buffer.alloc(bytes.length + 1);
+      host.set(bytes, 1);
+      b.initTensor({ name, data_type: dt, dims: [Long.fromNumber(64), Long.fromNumber(9)], raw_data: host.subarray(1) } as never);
+      y = b.node('MatMul', [y, name]);
+      y = b.node('MatMul', [y, b.init(`${name}.back`, [9, 64])]);
+    }
+    b.output(y);
+    const inline = b.save(path.join(dir, 'halves.onnx'));
+    const ext = path.join(dir, 'halves-ext.onnx');
+    await saveModel(loadModel(inline), ext, { externalData: true });
+    for (const file of [inline, ext]) {
+      const model = loadModel(file);
+      const g = new Graph(model);
+      for (const [name, dt] of tensors) {
+        const t = g.constantTensor(name)!;
+        assert.equal(t.data_type, dt);
+        assert.equal(t.data_location === 1, file === ext, `${name} external in ${path.basename(file)}`);
+        const fast = tensorFloatsFast(model, t)!;
+        const raw = tensorRawBytes(model, t)!;
+        const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+        const want = Float32Array.from({ length: vals.length }, (_, i) =>
+          dt === DataType.FLOAT ? dv.getFloat32(i * 4, true) : dt === DataType.FLOAT16 ? halfToFloat(dv.getUint16(i * 2, true)) : bf16ToFloat(dv.getUint16(i * 2, true)),
+        );
+        assert.deepEqual(fast, want, `${name} in ${path.basename(file)}`);
+        assert.deepEqual(readFloats(g, name), want);
+        if (dt === DataType.BFLOAT16) close(fast, vals, 1e-2);
+        if (dt === DataType.FLOAT) assert.deepEqual(fast, vals);
+      }
+    }
   });
 
   test('filter axes: Gemm transB=0, MatMul and ConvTranspose use the output axis', () => {
@@ -157,8 +247,8 @@ describe('importance per layer', () => {
     const none: DependencyAnalysis = { groups: [], groupOfLayer: new Map() };
     const viaOrt = await computeImportance(g, none);
     const viaJs = await computeImportance(g, none, { fpgmBackend: 'js' });
-    close(viaOrt.layers.get('big')!.scores.fpgm, viaJs.layers.get('big')!.scores.fpgm, 1e-4);
-    close(viaOrt.layers.get('wide')!.scores.fpgm, viaJs.layers.get('wide')!.scores.fpgm, 1e-4);
+    close(viaOrt.layers.get('big')!.scores.fpgm!, viaJs.layers.get('big')!.scores.fpgm!, 1e-4);
+    close(viaOrt.layers.get('wide')!.scores.fpgm!, viaJs.layers.get('wide')!.scores.fpgm!, 1e-4);
     fs.rmSync(dir2, { recursive: true, force: true });
   });
 
@@ -259,7 +349,7 @@ describe('per-layer choice equals Torch-Pruning on uncoupled convs', { skip: ski
       const mod = moduleName(l.name);
       if (!/^layer\d\.\d\.conv1$/.test(mod)) continue;
       assert.deepEqual(topHalf(l.scores['bn-gamma']!), bnscale[mod], `${mod} bn-gamma`);
-      assert.deepEqual(topHalf(l.scores.l1), l1first[mod], `${mod} l1`);
+      assert.deepEqual(topHalf(l.scores.l1!), l1first[mod], `${mod} l1`);
       checked++;
     }
     assert.equal(checked, 8);
@@ -274,9 +364,25 @@ describe('per-layer choice equals Torch-Pruning on uncoupled convs', { skip: ski
       const mod = moduleName(l.name);
       if (!['features.1.conv.1', 'features.17.conv.2', 'features.18.0'].includes(mod)) continue;
       assert.deepEqual(topHalf(l.scores['bn-gamma']!), bnscale[mod], `${mod} bn-gamma`);
-      assert.deepEqual(topHalf(l.scores.l1), l1first[mod], `${mod} l1`);
+      assert.deepEqual(topHalf(l.scores.l1!), l1first[mod], `${mod} l1`);
       checked++;
     }
     assert.equal(checked, 3);
   });
 });
+
+/** float32 -> IEEE half (round to nearest even), for test data. */
+function toHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer)[0];
+  const sign = (u >>> 16) & 0x8000;
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  let mant = u & 0x7fffff;
+  if (exp <= 0) return sign;
+  if (exp >= 31) return sign | 0x7c00;
+  const round = mant & 0x1fff;
+  mant >>>= 13;
+  let h = sign | (exp << 10) | mant;
+  if (round > 0x1000 || (round === 0x1000 && (h & 1))) h++;
+  return h;
+}

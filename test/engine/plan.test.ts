@@ -36,7 +36,7 @@ function fixture(spec: { layer: string; scores: number[]; gamma?: number[] | nul
   });
   return {
     deps: { groups, groupOfLayer: new Map(spec.map((s, i) => [s.layer, i])) },
-    imp: { layers, groups: impGroups, hasBn: true, advice: [], ms: 0 },
+    imp: { layers, groups: impGroups, hasBn: true, advice: [], criteria: ['bn-gamma', 'l1', 'l2', 'fpgm'], ms: 0 },
   };
 }
 

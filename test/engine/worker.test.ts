@@ -60,8 +60,15 @@ describe('engine worker', () => {
     // the same rows, in the same order, with the same widths; now with γ and norm statistics
     assert.deepEqual(afterRows.rows.map((r) => [r.name, r.channels]), before.rows.map((r) => [r.name, r.channels]));
     const conv = afterRows.rows.find((r) => r.op === 'Conv' && r.bn)!;
-    assert.ok(conv.stats['bn-gamma'] && conv.stats.l1 && conv.stats.l2 && conv.stats.fpgm);
+    assert.ok(conv.stats['bn-gamma'] && conv.stats.l1 && conv.stats.l2);
     assert.ok(conv.stats['bn-gamma'].min <= conv.stats['bn-gamma'].median && conv.stats['bn-gamma'].median <= conv.stats['bn-gamma'].max);
+    // FPGM (the costly criterion) is computed when first asked for, then in the rows too
+    assert.equal(conv.stats.fpgm, undefined);
+    const h = await engine.request('getHistogram', { path: fmnistBn, criterion: 'fpgm' });
+    assert.ok(h && h.counts.reduce((a, b) => a + b, 0) > 0);
+    const withFpgm = (await engine.request('getLayers', { path: fmnistBn, query: { offset: 0, limit: 100 } })).rows.find((r) => r.name === conv.name)!;
+    assert.ok(withFpgm.stats.fpgm && withFpgm.stats.fpgm.max > 0);
+    assert.deepEqual(withFpgm.stats.l1, conv.stats.l1);
     await engine.request('close', { path: fmnistBn });
   });
 

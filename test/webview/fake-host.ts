@@ -113,7 +113,9 @@ const settingsPlan: ViewPlan = {
 function viewReady(): void {
   void loaded.then(() => {
     const query = { offset: 0, limit: 100, sort: { key: 'macs' as const, descending: true } };
-    window.__emit({ type: 'firstScreen', summary: { ...summary, scored: isScored() }, query, page: queryLayers(query), defaultPlan: settingsPlan });
+    const page = queryLayers(query);
+    // before the scores exist, as the extension does: rows without score statistics
+    window.__emit({ type: 'firstScreen', summary: { ...summary, scored: isScored() }, query, page: isScored() ? page : { ...page, rows: page.rows.map((r) => ({ ...r, stats: {} })) }, defaultPlan: settingsPlan });
   }, (error: ErrorInfo) => window.__emit({ type: 'loadFailed', error }));
 }
 const scored = loaded.then(async () => {

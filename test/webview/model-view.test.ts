@@ -313,6 +313,21 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('scores show when scoring finishes around the pushed first screen (before or after it)', async () => {
+    // the host pushes the first screen, scored or not, and a `scored` event when the scores are ready
+    const page = await open({ delay: 5 });
+    await waitRows(page, fixture.layers.length);
+    await page.waitForFunction(() => {
+      const v = document.querySelector('onnx-model-view')?.shadowRoot;
+      const t = v?.querySelector('layer-table')?.shadowRoot;
+      return !!v?.querySelector('score-histograms') && !v.querySelector('header .scoring') && !!t?.querySelector('.body .row[data-layer]') && !t.querySelector('span[title="Scoring channels…"]');
+    }, undefined, { timeout: 5000 }).catch(async (e: Error) => {
+      const pending = await page.locator('layer-table span[title="Scoring channels…"]').count();
+      throw new Error(`the scores never showed: ${pending} cells still show …, header: ${await page.locator('header').textContent()}`, { cause: e });
+    });
+    await page.close();
+  });
+
   test('a model that fails to load says what and where', async () => {
     const page = await open({ fail: 1 });
     const alert = page.locator('.failed[role="alert"]');
@@ -376,11 +391,28 @@ describe('model view (preview harness)', { skip }, () => {
 
   test('log scale and the threshold mode ask the host for the right histograms and plan', async () => {
     const page = await open();
-    await page.locator('score-histograms canvas#global').waitFor();
+    const canvas = page.locator('score-histograms canvas#global');
+    await canvas.waitFor();
+    // BN γ starts in log scale (sparse γ spread over decades), with round tick labels
+    const firstHist = (await messages(page)).find((m) => m.kind === 'request' && m.method === 'getHistogram');
+    assert.equal(firstHist?.kind === 'request' && firstHist.method === 'getHistogram' && firstHist.params.log, true, 'γ histogram asked in log scale');
+    await page.waitForFunction(() => !!document.querySelector('onnx-model-view')?.shadowRoot?.querySelector('score-histograms')?.shadowRoot?.querySelector('canvas#global[data-ticks]'));
+    const ticks = (await canvas.getAttribute('data-ticks'))!.split(' ').filter(Boolean);
+    assert.ok(ticks.length >= 2, `tick labels: ${ticks.join(' ')}`);
+    for (const t of ticks) assert.match(t, /^([125](e-\d+)?|0\.0*[125]|[125]0*)$/, `round tick ${t} in ${ticks.join(' ')}`);
     await page.locator('score-histograms vscode-checkbox').click();
-    await page.waitForFunction(() => window.__messages.some((m) => m.kind === 'request' && m.method === 'getHistogram' && m.params.log === true && m.params.layer === undefined));
+    await page.waitForFunction(() => window.__messages.some((m) => m.kind === 'request' && m.method === 'getHistogram' && m.params.log === false && m.params.layer === undefined));
+    await page.waitForFunction(() => /^[\d. e-]+$/.test(document.querySelector('onnx-model-view')!.shadowRoot!.querySelector('score-histograms')!.shadowRoot!.querySelector('canvas#global')?.getAttribute('data-ticks') ?? ''));
+    const linear = (await canvas.getAttribute('data-ticks'))!.split(' ');
+    for (const t of linear) assert.ok(/^\d+(\.\d)?$|^0\.0*\d$/.test(t), `round linear tick ${t} in ${linear.join(' ')}`);
     await page.locator('plan-panel .seg button', { hasText: 'scores below a threshold' }).click();
     await page.waitForFunction(() => window.__messages.some((m) => m.kind === 'planState' && m.plan.threshold !== undefined && m.plan.ratio === undefined && m.plan.scope === 'global'));
+    // 0.01 is a valid threshold (the field once had step="NaN" and turned red)
+    const field = page.locator('plan-panel vscode-textfield[aria-label="Score threshold"] input');
+    await field.fill('0.01');
+    await field.press('Enter');
+    await page.waitForFunction(() => window.__messages.some((m) => m.kind === 'planState' && m.plan.threshold === 0.01));
+    assert.equal(await field.evaluate((e) => (e as HTMLInputElement).validity.valid), true, '0.01 is valid in the field');
     await page.locator('score-histograms .title', { hasText: 'All prunable layers' }).waitFor();
     await page.close();
   });

@@ -35,7 +35,7 @@
 import type { Graph } from '../graph/graph.ts';
 import { attrInt } from '../graph/graph.ts';
 import type { NodeProto } from '../onnx/proto.ts';
-import { tensorDims } from '../onnx/model.ts';
+import { tensorDims, tensorFloatsFast } from '../onnx/model.ts';
 import { throwIfAborted } from '../errors.ts';
 import * as os from 'node:os';
 import Long from 'long';
@@ -44,7 +44,8 @@ import { loadOrt } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
 import type { ChannelGroup, DependencyAnalysis, GroupMember } from './types.ts';
 
-export type Scores = { 'bn-gamma'?: Float32Array; l1: Float32Array; l2: Float32Array; fpgm: Float32Array };
+/** Scores per criterion; a criterion that was not asked for (or does not apply, e.g. γ without BN) is absent. */
+export type Scores = Partial<Record<Criterion, Float32Array>>;
 
 export interface LayerImportance {
   name: string;
@@ -76,11 +77,19 @@ export interface ModelImportance {
   hasBn: boolean;
   /** Advice for people (e.g. how to re-export with BatchNormalization kept). */
   advice: string[];
+  /** The criteria that were computed (see ImportanceOptions.criteria). */
+  criteria: Criterion[];
   /** Milliseconds spent, for benchmarks. */
   ms: number;
 }
 
 export interface ImportanceOptions {
+  /**
+   * The criteria to compute (default: all four). 'l1' and 'l2' come from one pass over the
+   * weights and are computed together; 'bn-gamma' reads only the BatchNormalization scales;
+   * 'fpgm' (pairwise filter distances) is the costly one: ask for it only when it is used.
+   */
+  criteria?: readonly Criterion[];
   signal?: AbortSignal;
   /** FPGM backend: 'auto' (ONNX Runtime for large layers when it loads, else JavaScript) or 'js'. */
   fpgmBackend?: 'auto' | 'js';
@@ -89,6 +98,10 @@ export interface ImportanceOptions {
 }
 
 export const WEIGHTED_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+
+/** Criteria that cost one pass over the weights at most (what `inspect` and the editor compute first). */
+export const CHEAP_CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2'];
+const EVERY_CRITERION: readonly Criterion[] = ['bn-gamma', 'l1', 'l2', 'fpgm'];
 
 /** Ops an output channel passes through unchanged, between a layer and its BatchNormalization. */
 const PASS_THROUGH = new Set(['Relu', 'Clip', 'LeakyRelu', 'Identity', 'Dropout', 'Cast', 'HardSwish', 'Sigmoid', 'Elu', 'Selu', 'Tanh', 'PRelu']);
@@ -101,8 +114,9 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * A constant's values as float32, to be read, never written: FLOAT tensors stored in `raw_data`
- * are a view of the file's bytes when aligned, else copied in one block (graph.constantFloats
- * reads element by element, several times slower on 25 M weights).
+ * are a view of the file's bytes when aligned, else copied in one block; external FLOAT data is
+ * read straight into the result, FLOAT16/BFLOAT16 decoded in one pass (tensorFloatsFast);
+ * other types element by element (graph.constantFloats).
  * `cache` (per analysis run) avoids decoding a weight twice.
  */
 export function readFloats(graph: Graph, value: string, cache?: Map<string, Float32Array>): Float32Array | undefined {
@@ -120,7 +134,7 @@ export function readFloats(graph: Graph, value: string, cache?: Map<string, Floa
     if (raw.length === n * 4)
       out = raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, n) : new Float32Array(new Uint8Array(raw).buffer, 0, n);
   }
-  out ??= graph.constantFloats(key);
+  out ??= tensorFloatsFast(graph.model, t) ?? graph.constantFloats(key);
   if (out) cache?.set(key, out);
   return out;
 }
@@ -143,9 +157,14 @@ export function filterMatrix(graph: Graph, node: NodeProto, cache?: Map<string, 
   if (!wName) return undefined;
   const t = graph.constantTensor(wName);
   if (!t) return undefined;
-  const dims = tensorDims(t);
   const w = readFloats(graph, wName, cache);
   if (!w) return undefined;
+  return filterMatrixOf(node, w, tensorDims(t));
+}
+
+/** filterMatrix of a weight already read (`w` with shape `dims`). */
+function filterMatrixOf(node: NodeProto, w: Float32Array, dims: number[]): FilterMatrix | undefined {
+  const op = node.op_type ?? '';
   if (op === 'Conv') return axisMatrix(w, dims, 0);
   if (op === 'Gemm') return dims.length === 2 ? axisMatrix(w, dims, attrInt(node, 'transB', 0) ? 0 : 1) : undefined;
   if (op === 'MatMul') return dims.length >= 2 ? axisMatrix(w, dims, dims.length - 1) : undefined;
@@ -523,7 +542,7 @@ function groupMagnitudes(
   group: ChannelGroup,
   layers: Map<string, LayerImportance>,
   filterSq: Map<string, Float64Array>,
-  cache: Map<string, Float32Array>,
+  sliceMags: Map<string, { l1: Float64Array; sq: Float64Array }>,
 ): { l1: Float32Array; l2: Float32Array } {
   const C = group.channels;
   const sumL1 = new Float64Array(C);
@@ -533,7 +552,7 @@ function groupMagnitudes(
     if (m.role === 'out' && layers.has(m.node)) {
       const l1 = layers.get(m.node)!.scores.l1;
       const sq = filterSq.get(m.node);
-      if (l1.length === C && sq) {
+      if (l1 && l1.length === C && sq) {
         for (let i = 0; i < C; i++) {
           sumL1[i] += l1[i];
           sumSq[i] += sq[i];
@@ -545,12 +564,8 @@ function groupMagnitudes(
     const isIn = m.role === 'in' && WEIGHTED_OPS.has(m.op);
     const isBnScale = m.role === 'param' && m.op === 'BatchNormalization' && m.inputIndex === 1;
     if ((!isIn && !isBnScale) || !m.tensor) continue;
-    const t = graph.constantTensor(m.tensor);
-    const w = t ? readFloats(graph, m.tensor, cache) : undefined;
-    if (!t || !w) continue;
-    const dims = tensorDims(t);
-    if (m.axis >= dims.length) continue;
-    const per = sliceMagnitudes(w, dims, m.axis);
+    const per = memberMagnitudes(graph, m.tensor, m.axis, sliceMags);
+    if (!per) continue;
     const len = per.l1.length;
     const start = m.start ?? 0;
     const end = Math.min(C, start + (m.span ?? C));
@@ -580,6 +595,24 @@ function groupMagnitudes(
   return { l1, l2 };
 }
 
+const magKey = (tensor: string, axis: number) => `${tensor}\u0000${axis}`;
+
+/** Per-index magnitudes of a constant along an axis: precomputed while its layer was scored, else read now. */
+function memberMagnitudes(graph: Graph, tensor: string, axis: number, sliceMags: Map<string, { l1: Float64Array; sq: Float64Array }>): { l1: Float64Array; sq: Float64Array } | undefined {
+  const key = graph.constantSource(tensor) ?? tensor;
+  const hit = sliceMags.get(magKey(key, axis));
+  if (hit) return hit;
+  const t = graph.constantTensor(key);
+  if (!t) return undefined;
+  const dims = tensorDims(t);
+  if (axis >= dims.length) return undefined;
+  const w = readFloats(graph, key);
+  if (!w) return undefined;
+  const per = sliceMagnitudes(w, dims, axis);
+  sliceMags.set(magKey(key, axis), per);
+  return per;
+}
+
 /** Mean of |γ| over the group's BN nodes (through their scale members' mappings). */
 function groupGamma(graph: Graph, group: ChannelGroup): Float32Array | undefined {
   const C = group.channels;
@@ -602,17 +635,37 @@ function groupGamma(graph: Graph, group: ChannelGroup): Float32Array | undefined
 }
 
 /**
- * Scores every weighted layer and every channel group of a model. Long for big models with FPGM:
+ * Scores every weighted layer and every channel group of a model by the criteria asked for
+ * (`opts.criteria`, default all four). Layer by layer: each weight is read once (a view of the
+ * file's bytes, or its byte range of the external data), gives its norms, the per-channel
+ * magnitudes its groups need, and FPGM when asked, and is released before the next layer: memory
+ * holds one layer's weights at a time, whatever the model's size. Long for big models with FPGM:
  * accepts an AbortSignal.
  */
 export async function computeImportance(graph: Graph, deps: DependencyAnalysis, opts: ImportanceOptions = {}): Promise<ModelImportance> {
   const t0 = performance.now();
   const { signal } = opts;
+  const want = new Set<Criterion>(opts.criteria ?? EVERY_CRITERION);
+  const norms = want.has('l1') || want.has('l2');
+  const wantFpgm = want.has('fpgm');
+  const wantGamma = want.has('bn-gamma');
   const layers = new Map<string, LayerImportance>();
   const filterSq = new Map<string, Float64Array>();
-  const cache = new Map<string, Float32Array>();
   const hasBn = graph.nodes.some((n) => n.op_type === 'BatchNormalization');
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));
+  // Axes along which the groups' L1/L2 need each weighted constant's per-index magnitudes (input
+  // slices of consuming layers): computed while the weight is in memory for its own layer.
+  const magAxes = new Map<string, Set<number>>();
+  const sliceMags = new Map<string, { l1: Float64Array; sq: Float64Array }>();
+  if (norms)
+    for (const g of deps.groups)
+      for (const m of g.members) {
+        if (m.role !== 'in' || !WEIGHTED_OPS.has(m.op) || !m.tensor) continue;
+        const key = graph.constantSource(m.tensor) ?? m.tensor;
+        let axes = magAxes.get(key);
+        if (!axes) magAxes.set(key, (axes = new Set()));
+        axes.add(m.axis);
+      }
   let fpgmBlock: FpgmBlockFn | undefined;
   let gramTried = opts.fpgmBackend === 'js';
   // Lets other work on this thread run every ~15 ms (in the extension's worker: the view's requests).
@@ -627,31 +680,53 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     throwIfAborted(signal);
     await breathe();
     const name = node.name ?? '';
-    const m = filterMatrix(graph, node, cache);
-    if (!m || m.rows === 0) continue;
+    const scores: Scores = {};
+    let channels: number | undefined;
+    if (norms || wantFpgm) {
+      const wName = node.input[1]!;
+      const key = graph.constantSource(wName) ?? wName;
+      const t = graph.constantTensor(key)!;
+      const dims = tensorDims(t);
+      const w = readFloats(graph, key);
+      const m = w ? filterMatrixOf(node, w, dims) : undefined;
+      if (!w || !m || m.rows === 0) continue;
+      channels = m.rows;
+      const { l1, l2, sq } = rowNorms(m);
+      if (norms) {
+        filterSq.set(name, sq);
+        if (want.has('l1')) scores.l1 = l1;
+        if (want.has('l2')) scores.l2 = l2;
+        for (const axis of magAxes.get(key) ?? []) {
+          if (axis < dims.length && !sliceMags.has(magKey(key, axis))) sliceMags.set(magKey(key, axis), sliceMagnitudes(w, dims, axis));
+        }
+      }
+      if (wantFpgm) {
+        if (m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS && !gramTried) {
+          gramTried = true;
+          fpgmBlock = await ortFpgm(Math.max(1, Math.floor(opts.threads ?? defaultFpgmThreads())));
+        }
+        if (fpgmBlock && m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS) scores.fpgm = await fpgmOrt(m, sq, fpgmBlock, signal);
+        else scores.fpgm = fpgmScores(m, sq, signal);
+      }
+    } else {
+      channels = layerChannels(graph, name);
+      if (!channels) continue;
+    }
     const gid = deps.groupOfLayer.get(name);
     const group = gid !== undefined ? groupById.get(gid) : undefined;
     const bn = followingBn(graph, node, group?.bnNodes ?? []);
-    const { l1, l2, sq } = rowNorms(m);
-    filterSq.set(name, sq);
-    let fpgm: Float32Array;
-    if (m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS && !gramTried) {
-      gramTried = true;
-      fpgmBlock = await ortFpgm(Math.max(1, Math.floor(opts.threads ?? defaultFpgmThreads())));
-    }
-    if (fpgmBlock && m.rows * m.rows * m.cols >= FPGM_ORT_MIN_MACS) fpgm = await fpgmOrt(m, sq, fpgmBlock, signal);
-    else fpgm = fpgmScores(m, sq, signal);
-    const scores: Scores = { l1, l2, fpgm };
+    // γ is read whatever was asked (a few floats per layer): it tells whether BN was folded
     const gamma = bn ? bnGamma(graph, bn) : undefined;
-    if (gamma && gamma.length === m.rows) scores['bn-gamma'] = gamma;
+    const hasGamma = gamma !== undefined && gamma.length === channels;
+    if (wantGamma && hasGamma) scores['bn-gamma'] = gamma;
     const op = node.op_type ?? '';
     layers.set(name, {
       name,
       op,
-      channels: m.rows,
+      channels,
       group: gid,
-      bn: scores['bn-gamma'] ? bn!.name ?? undefined : undefined,
-      bnFused: !scores['bn-gamma'] && (op === 'Conv' || op === 'ConvTranspose'),
+      bn: hasGamma ? bn!.name ?? undefined : undefined,
+      bnFused: !hasGamma && (op === 'Conv' || op === 'ConvTranspose'),
       scores,
     });
   }
@@ -663,15 +738,24 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     await breathe();
     const own = group.layers.filter((l) => layers.get(l)?.channels === group.channels);
     const firstLayer = [...own].sort((a, b) => depth.get(a)! - depth.get(b)!)[0];
-    const fpgm = new Float32Array(group.channels);
-    for (const l of own) {
-      const s = layers.get(l)!.scores.fpgm;
-      for (let i = 0; i < fpgm.length; i++) fpgm[i] += s[i] / own.length;
+    const scores: Scores = {};
+    if (wantFpgm) {
+      const fpgm = new Float32Array(group.channels);
+      for (const l of own) {
+        const s = layers.get(l)!.scores.fpgm;
+        if (s) for (let i = 0; i < fpgm.length; i++) fpgm[i] += s[i] / own.length;
+      }
+      scores.fpgm = fpgm;
     }
-    const { l1, l2 } = groupMagnitudes(graph, group, layers, filterSq, cache);
-    const scores: Scores = { l1, l2, fpgm };
-    const gamma = groupGamma(graph, group);
-    if (gamma) scores['bn-gamma'] = gamma;
+    if (norms) {
+      const { l1, l2 } = groupMagnitudes(graph, group, layers, filterSq, sliceMags);
+      if (want.has('l1')) scores.l1 = l1;
+      if (want.has('l2')) scores.l2 = l2;
+    }
+    if (wantGamma) {
+      const gamma = groupGamma(graph, group);
+      if (gamma) scores['bn-gamma'] = gamma;
+    }
     groups.set(group.id, { id: group.id, channels: group.channels, scores, firstLayer });
   }
 
@@ -685,7 +769,30 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
         `${fused.length} of ${convs.length} convolutions have no BatchNormalization after them (e.g. ${fused[0].name}): for those, BN γ is not available and their norms are of the folded weights.`,
       );
   }
-  return { layers, groups, hasBn, advice, ms: performance.now() - t0 };
+  const criteria = EVERY_CRITERION.filter((c) => want.has(c));
+  return { layers, groups, hasBn, advice, criteria, ms: performance.now() - t0 };
+}
+
+/**
+ * Adds the criteria of `criteria` that `imp` lacks (e.g. FPGM when the editor's user asks for
+ * it): computed as computeImportance would and merged into `imp`'s layers and groups in place.
+ * Returns whether anything was added.
+ */
+export async function addCriteria(graph: Graph, deps: DependencyAnalysis, imp: ModelImportance, criteria: readonly Criterion[], opts: Omit<ImportanceOptions, 'criteria'> = {}): Promise<boolean> {
+  const missing = criteria.filter((c) => !imp.criteria.includes(c));
+  if (!missing.length) return false;
+  const more = await computeImportance(graph, deps, { ...opts, criteria: missing });
+  for (const [name, l] of more.layers) {
+    const cur = imp.layers.get(name);
+    if (cur) Object.assign(cur.scores, l.scores);
+  }
+  for (const [id, g] of more.groups) {
+    const cur = imp.groups.get(id);
+    if (cur) Object.assign(cur.scores, g.scores);
+  }
+  imp.criteria = EVERY_CRITERION.filter((c) => imp.criteria.includes(c) || missing.includes(c));
+  imp.ms += more.ms;
+  return true;
 }
 
 /**

@@ -30,6 +30,8 @@ export interface LayerImportanceReport extends LayerInfo {
 export interface AnalysisReport {
   groups: GroupReport[];
   importance: {
+    /** The criteria that were computed (`inspect` computes BN γ, L1 and L2 unless asked for FPGM). */
+    criteria: Criterion[];
     hasBn: boolean;
     advice: string[];
     model: Partial<Record<Criterion, ScoreStats>>;
@@ -53,7 +55,7 @@ function groupReport(g: ChannelGroup): GroupReport {
 }
 
 /** The analysis as plain JSON (no Maps, no typed arrays). `graph` is accepted for callers that have it; names come from the analysis. */
-export function buildAnalysisReport(_graph: Graph | undefined, deps: DependencyAnalysis, _importance: ModelImportance, stats: ModelStats): AnalysisReport {
+export function buildAnalysisReport(_graph: Graph | undefined, deps: DependencyAnalysis, importance: ModelImportance, stats: ModelStats): AnalysisReport {
   const groups = deps.groups.map(groupReport);
   const layers = stats.layers.map((l): LayerImportanceReport => {
     const criteria: Partial<Record<Criterion, LayerScoreStats>> = {};
@@ -66,7 +68,7 @@ export function buildAnalysisReport(_graph: Graph | undefined, deps: DependencyA
     if (l.bn) out.bn = l.bn;
     return out;
   });
-  return { groups, importance: { hasBn: stats.hasBn, advice: [...stats.advice], model: stats.model, layers } };
+  return { groups, importance: { criteria: [...importance.criteria], hasBn: stats.hasBn, advice: [...stats.advice], model: stats.model, layers } };
 }
 
 export interface LayerReport extends LayerChannelScores {

@@ -179,10 +179,11 @@ function layerStats(l: LayerImportance, edgesOf: Partial<Record<Criterion, { edg
 
 export interface ChannelScoreRow {
   channel: number;
+  /** A criterion's score, present when it was computed (and, for γ, when a BN scores the layer). */
   'bn-gamma'?: number;
-  l1: number;
-  l2: number;
-  fpgm: number;
+  l1?: number;
+  l2?: number;
+  fpgm?: number;
   /** 0-based rank of the channel within the layer by each criterion (0 = least important). */
   rank: Partial<Record<Criterion, number>>;
 }
@@ -206,8 +207,12 @@ export function layerChannelScores(imp: ModelImportance, layer: string): LayerCh
   }
   const rows: ChannelScoreRow[] = [];
   for (let i = 0; i < l.channels; i++) {
-    const row: ChannelScoreRow = { channel: i, l1: l.scores.l1[i], l2: l.scores.l2[i], fpgm: l.scores.fpgm[i], rank: {} };
-    if (l.scores['bn-gamma']) row['bn-gamma'] = l.scores['bn-gamma'][i];
+    const row = { channel: i } as ChannelScoreRow;
+    for (const c of CRITERIA) {
+      const s = l.scores[c];
+      if (s) row[c] = s[i];
+    }
+    row.rank = {};
     for (const c of CRITERIA) if (ranks[c]) row.rank[c] = ranks[c][i];
     rows.push(row);
   }

@@ -2,6 +2,7 @@
 // evaluation read. A set is streamed in batches so memory does not grow with the number of inputs;
 // loaders (image folders, .npy/.npz, raw .f32) produce one, and tests build one from arrays.
 import { CancelledError, PrunerError } from '../errors.ts';
+import type { Preprocess } from './preprocess.ts';
 
 /** One batch of consecutive samples of an InputSet. */
 export interface InputBatch {
@@ -22,6 +23,12 @@ export interface InputSet {
   readonly count: number;
   /** Integer class labels, one per sample, when known. */
   readonly labels?: Int32Array;
+  /** Where the labels came from (a file, or the folder layout), when they are known. */
+  readonly labelsSource?: string;
+  /** Class names by label (the sub-folder names of an ImageFolder layout). */
+  readonly classes?: readonly string[];
+  /** How images were turned into samples (image folders only). */
+  readonly preprocess?: Preprocess;
   /** Samples in order, at most `batchSize` per batch. Throws CancelledError when `signal` fires. */
   batches(batchSize: number, signal?: AbortSignal): AsyncIterable<InputBatch>;
 }

@@ -121,18 +121,25 @@ function parseCount(s: string): number | undefined {
 /** Reads a byte range synchronously (for on-demand tensor reads). */
 export function readRangeSync(r: FileRange): Buffer {
   const out = Buffer.allocUnsafe(r.length);
+  readRangeInto(r, out);
+  return out;
+}
+
+/** Reads the first `into.length` bytes of a range into `into` (e.g. the memory of a Float32Array). */
+export function readRangeInto(r: FileRange, into: Uint8Array): void {
+  const want = Math.min(r.length, into.length);
   const fd = fs.openSync(r.file, 'r');
   try {
     let done = 0;
-    while (done < r.length) {
-      const n = fs.readSync(fd, out, done, r.length - done, r.offset + done);
+    while (done < want) {
+      // at most 1 GiB per call (the kernel caps a read near 2 GiB)
+      const n = fs.readSync(fd, into, done, Math.min(want - done, 2 ** 30), r.offset + done);
       if (n === 0) throw new PrunerError(`${r.file}: ended early while reading ${r.length} bytes at ${r.offset}`, { subject: r.file });
       done += n;
     }
   } finally {
     fs.closeSync(fd);
   }
-  return out;
 }
 
 /** Bytes per element of fixed-size element types; undefined for STRING and sub-byte types. */

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs';
 import { PrunerError } from '../errors.ts';
 import { ModelProtoType, type ModelProto, type TensorProto, DataType, toNumber } from './proto.ts';
-import { ExternalResolver, type FileRange, isExternal, rawByteLength, readRangeSync } from './external.ts';
+import { ExternalResolver, type FileRange, isExternal, rawByteLength, readRangeInto, readRangeSync } from './external.ts';
 import { validateStructure } from './validate.ts';
 
 export interface OnnxModel {
@@ -133,8 +133,67 @@ export function tensorRawBytes(model: OnnxModel, t: TensorProto): Uint8Array | u
   return undefined;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Bytes decoded per block when fp16/bf16 external data is read by ranges. */
+const HALF_BLOCK_BYTES = 4 * 2 ** 20;
+
+/**
+ * FLOAT, FLOAT16 and BFLOAT16 values as float32 in one pass, without element-by-element DataView
+ * reads: FLOAT bytes are copied (external data is read straight into the result's memory),
+ * 16-bit types are decoded by table (fp16) or by shift (bf16); external 16-bit data is read by
+ * 4 MiB ranges, so only the result is held. Undefined for other types or when the data is not
+ * raw bytes (typed fields) or the host is big-endian.
+ */
+export function tensorFloatsFast(model: OnnxModel, t: TensorProto): Float32Array | undefined {
+  const dt = t.data_type ?? 0;
+  if (!LITTLE_ENDIAN || (dt !== DataType.FLOAT && dt !== DataType.FLOAT16 && dt !== DataType.BFLOAT16)) return undefined;
+  const n = tensorElementCount(t);
+  const es = dt === DataType.FLOAT ? 4 : 2;
+  if (isExternal(t)) {
+    const r = resolverFor(model).resolve(t);
+    if (r.length < n * es) throw new PrunerError(`${model.path}: tensor ${JSON.stringify(t.name ?? '')}: ${r.length} bytes of data, its shape needs ${n * es}`, { subject: model.path });
+    const out = new Float32Array(n);
+    if (dt === DataType.FLOAT) {
+      readRangeInto(r, new Uint8Array(out.buffer, 0, n * 4));
+      return out;
+    }
+    const block = new Uint16Array(Math.min(n, HALF_BLOCK_BYTES / 2));
+    const bytes = new Uint8Array(block.buffer);
+    for (let done = 0; done < n; done += block.length) {
+      const m = Math.min(block.length, n - done);
+      readRangeInto({ file: r.file, offset: r.offset + done * 2, length: m * 2 }, bytes.subarray(0, m * 2));
+      decodeHalves(block, m, out, done, dt);
+    }
+    return out;
+  }
+  const raw = t.raw_data;
+  if (!raw || raw.length === 0) return undefined;
+  checkRawLength(model, t, raw, dt, n);
+  if (dt === DataType.FLOAT) {
+    const out = new Float32Array(n);
+    new Uint8Array(out.buffer).set(raw.subarray(0, n * 4));
+    return out;
+  }
+  // 16-bit: a view when 2-byte aligned, else one copy of the bytes
+  const halves = raw.byteOffset % 2 === 0 ? new Uint16Array(raw.buffer, raw.byteOffset, n) : new Uint16Array(new Uint8Array(raw.subarray(0, n * 2)).buffer);
+  const out = new Float32Array(n);
+  decodeHalves(halves, n, out, 0, dt);
+  return out;
+}
+
+function decodeHalves(src: Uint16Array, count: number, out: Float32Array, at: number, dt: number): void {
+  if (dt === DataType.FLOAT16) {
+    for (let i = 0; i < count; i++) out[at + i] = HALF_TABLE[src[i]];
+    return;
+  }
+  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  for (let i = 0; i < count; i++) bits[at + i] = src[i] << 16;
+}
+
 /** Tensor values as float32 (for statistics and arithmetic). Throws for types that cannot be read as numbers. */
 export function tensorToFloat32(model: OnnxModel, t: TensorProto): Float32Array {
+  const fast = tensorFloatsFast(model, t);
+  if (fast) return fast;
   const n = tensorElementCount(t);
   const dt = t.data_type ?? 0;
   const raw = tensorRawBytes(model, t);

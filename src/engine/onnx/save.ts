@@ -5,12 +5,12 @@
 // same order and with the same presence rules as protobufjs' generated encoder, so the bytes are
 // identical) and references to large tensor buffers or to byte ranges of external-data files.
 // The parts are then streamed to a temporary file with writev (batches of at most 256 MB),
-// synced, and renamed over the target.
-import * as crypto from 'node:crypto';
+// synced, and published under the final name (files.ts: never over a file that appeared meanwhile).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import protobuf from 'protobufjs';
 import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
+import { NameTakenError, dropTemp, publish, removeStaleTemps, sameFile, tempPathFor, trackTemp, unpublish } from '../files.ts';
 import { ExternalResolver, type FileRange, isExternal } from './external.ts';
 import { PROTOBUF_LIMIT, type OnnxModel, resolverFor } from './model.ts';
 import { DataType, ModelProtoType, TensorProtoType, type ModelProto, type StringStringEntry, type TensorProto } from './proto.ts';
@@ -25,8 +25,17 @@ export interface SaveOptions {
   /** File name (no folder) of the external-data file; default `<output file name>.data`. */
   externalDataName?: string;
   signal?: AbortSignal;
-  /** Overwriting the model's own input file is refused (PrunerError); there is no option to allow it. */
+  /** Overwriting the model's own input file (or a file it reads) is refused (PrunerError); there is no option to allow it. */
   overwriteInput?: never;
+  /** Replace existing files at the final names (`--force`); without it a name that exists is never replaced. */
+  replace?: boolean;
+  /** More files never to replace, even with `replace` (e.g. the original model a pruned one came from, and its data). */
+  protect?: readonly string[];
+  /**
+   * When the name is taken at the moment of publishing (a file appeared meanwhile): the name to try
+   * next, for attempt 2, 3, ... (automatically chosen names); undefined, or no callback: fail.
+   */
+  nextName?: (attempt: number) => string | undefined;
 }
 
 export interface SaveResult {
@@ -357,39 +366,38 @@ async function copyRange(out: fs.promises.FileHandle, r: FileRange, signal?: Abo
   }
 }
 
-function sameFile(a: string, b: string): boolean {
-  try {
-    const sa = fs.statSync(a);
-    const sb = fs.statSync(b);
-    return sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return path.resolve(a) === path.resolve(b);
-  }
-}
-
 /**
- * Writes a model to `outPath`, atomically (temporary file in the same folder, fsync, rename).
- * An unmodified loaded model saves byte-identical. Tensor bytes are streamed from their buffers
- * or copied by range from external-data files (never referenced across folders).
+ * Writes a model to `outPath`, atomically: temporary files in the same folder (this tool's names,
+ * see files.ts), synced, then published. The external-data file (when there is one) is published
+ * first and the .onnx last, so a model never appears before its data. Without `replace`, a name
+ * that exists at that moment is never replaced: the next name from `nextName` is tried, or the
+ * save fails (NameTakenError) and leaves nothing. The input model and every file it reads are never
+ * replaced, even with `replace`. An unmodified loaded model saves byte-identical. Tensor bytes are
+ * streamed from their buffers or copied by range from external-data files (never referenced across
+ * folders).
  */
 export async function saveModel(model: SaveSource, outPath: string, opts: SaveOptions = {}): Promise<SaveResult> {
   const signal = opts.signal;
   throwIfAborted(signal);
-  const target = path.resolve(outPath);
+  let target = path.resolve(outPath);
   const dir = path.dirname(target);
   const srcPath = 'path' in model && model.path ? model.path : undefined;
   const srcName = srcPath ?? path.join(model.dir, '<model>');
-  if (srcPath && sameFile(srcPath, target)) {
-    throw new PrunerError(`${target}: refusing to overwrite the model's own input file; choose another name`, { subject: target });
-  }
   const resolver = 'fileSize' in model ? resolverFor(model) : new ExternalResolver(srcName, model.dir);
-  const dataName = opts.externalDataName ?? `${path.basename(target)}.data`;
-  if (!dataName || dataName !== path.basename(dataName) || dataName === '.' || dataName === '..') {
-    throw new PrunerError(`${target}: external data name ${JSON.stringify(dataName)} must be a plain file name`, { subject: target });
-  }
-  const dataPath = path.join(dir, dataName);
-
-  const plan = choosePlan(model, resolver, opts.externalData ?? 'auto', dataName);
+  const protect = [...(srcPath ? [srcPath] : []), ...(('externalFiles' in model && model.externalFiles) || []), ...(opts.protect ?? [])];
+  const refuse = (file: string, what: string) => {
+    if (srcPath && sameFile(srcPath, file)) throw new PrunerError(`${file}: refusing to overwrite the model's own input file; choose another name`, { subject: file });
+    for (const f of [...protect, ...resolver.resolvedFiles().map((x) => x.file)]) {
+      if (sameFile(f, file)) throw new PrunerError(`${file}: refusing to overwrite ${what === 'data' ? 'with external data ' : ''}a file the model is read from (${path.basename(f)}); choose another name`, { subject: file });
+    }
+  };
+  const dataNameFor = (t: string) => {
+    const n = opts.externalDataName ?? `${path.basename(t)}.data`;
+    if (!n || n !== path.basename(n) || n === '.' || n === '..') throw new PrunerError(`${t}: external data name ${JSON.stringify(n)} must be a plain file name`, { subject: t });
+    return n;
+  };
+  refuse(target, 'model');
+  let plan = choosePlan(model, resolver, opts.externalData ?? 'auto', dataNameFor(target));
   if (plan.onnx.len > PROTOBUF_LIMIT) {
     const gib = (plan.onnx.len / 2 ** 30).toFixed(2);
     throw new PrunerError(
@@ -399,24 +407,15 @@ export async function saveModel(model: SaveSource, outPath: string, opts: SaveOp
       { subject: target },
     );
   }
-  if (plan.data) {
-    if (sameFile(dataPath, target)) throw new PrunerError(`${target}: external data name equals the model file name`, { subject: target });
-    for (const f of ('externalFiles' in model && model.externalFiles) || resolver.resolvedFiles().map((x) => x.file)) {
-      if (sameFile(f, dataPath)) {
-        throw new PrunerError(`${dataPath}: refusing to overwrite the external data the model is read from; choose another name`, { subject: dataPath });
-      }
-    }
-    if (srcPath && sameFile(srcPath, dataPath)) {
-      throw new PrunerError(`${dataPath}: refusing to overwrite the model's own input file; choose another name`, { subject: dataPath });
-    }
-  }
+  const external = Boolean(plan.data);
+  removeStaleTemps(dir);
 
-  const suffix = `.tmp-${crypto.randomBytes(6).toString('hex')}`;
   const temps: string[] = [];
   const handles: fs.promises.FileHandle[] = [];
-  const writeFile = async (file: string, parts: Part[]): Promise<{ tmp: string; bytes: number }> => {
-    const tmp = file + suffix;
+  const writeTemp = async (file: string, parts: Part[]): Promise<{ tmp: string; bytes: number }> => {
+    const tmp = tempPathFor(file);
     temps.push(tmp);
+    trackTemp(tmp);
     let fh: fs.promises.FileHandle;
     try {
       fh = await fs.promises.open(tmp, 'wx');
@@ -431,23 +430,48 @@ export async function saveModel(model: SaveSource, outPath: string, opts: SaveOp
     return { tmp, bytes };
   };
   try {
-    let dataBytes: number | undefined;
-    let dataTmp: string | undefined;
-    if (plan.data) ({ tmp: dataTmp, bytes: dataBytes } = await writeFile(dataPath, plan.data.parts));
-    const { tmp, bytes } = await writeFile(target, plan.onnx.parts);
-    throwIfAborted(signal);
-    if (dataTmp) await fs.promises.rename(dataTmp, dataPath);
-    await fs.promises.rename(tmp, target);
-    temps.length = 0;
-    await syncDir(dir);
-    return plan.data ? { path: target, bytes, externalDataPath: dataPath, externalDataBytes: dataBytes } : { path: target, bytes };
+    // The data file's bytes do not depend on its name: written once, published under each name tried.
+    let data: { tmp: string; bytes: number } | undefined;
+    if (plan.data) data = await writeTemp(path.join(dir, dataNameFor(target)), plan.data.parts);
+    let onnx: { tmp: string; bytes: number } | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const dataPath = path.join(dir, dataNameFor(target));
+      if (external) {
+        if (sameFile(dataPath, target)) throw new PrunerError(`${target}: external data name equals the model file name`, { subject: target });
+        refuse(dataPath, 'data');
+      }
+      // The .onnx names its data file: with external data it is encoded again for each name tried.
+      if (!onnx || (external && attempt > 1)) {
+        if (onnx) dropTemp(onnx.tmp);
+        if (attempt > 1 && external) plan = choosePlan(model, resolver, true, dataNameFor(target));
+        onnx = await writeTemp(target, plan.onnx.parts);
+      }
+      throwIfAborted(signal);
+      refuse(target, 'model');
+      let dataIno: number | undefined;
+      try {
+        if (data) dataIno = publish(data.tmp, dataPath, { replace: opts.replace, keepTemp: true });
+        publish(onnx.tmp, target, { replace: opts.replace });
+      } catch (e) {
+        if (dataIno !== undefined) unpublish(dataPath, dataIno);
+        const next = e instanceof NameTakenError && attempt < 10000 ? opts.nextName?.(attempt + 1) : undefined;
+        if (!next) throw e;
+        target = path.resolve(next);
+        refuse(target, 'model');
+        continue;
+      }
+      if (data) dropTemp(data.tmp);
+      await syncDir(dir);
+      return data ? { path: target, bytes: onnx.bytes, externalDataPath: dataPath, externalDataBytes: data.bytes } : { path: target, bytes: onnx.bytes };
+    }
   } catch (e) {
     for (const fh of handles) await fh.close().catch(() => undefined);
-    for (const t of temps) await fs.promises.rm(t, { force: true }).catch(() => undefined);
     if (e instanceof PrunerError || e instanceof CancelledError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code) throw new PrunerError(`${target}: cannot write (${code})`, { subject: target, cause: e });
     throw e;
+  } finally {
+    for (const t of temps) dropTemp(t);
   }
 }
 

@@ -3,28 +3,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PrunerError } from '../errors.ts';
+import { checkWritableFolder, refuseProtected, sameFile } from '../files.ts';
 
 export interface OutputPathOptions {
   /** Explicit output path (`--out`); an existing file there is an error unless `force`. A folder: the default name in that folder. */
   out?: string;
-  /** Overwrite an existing output file (never the input itself). */
+  /** Overwrite an existing output file (never the input itself nor any file it reads). */
   force?: boolean;
   /** File name template for the default output, `${name}` = the input's name without `.onnx` (default `${name}.pruned.onnx`). */
   outputName?: string;
 }
 
 export const DEFAULT_OUTPUT_NAME = '${name}.pruned.onnx';
-
-function sameFile(a: string, b: string): boolean {
-  if (path.resolve(a) === path.resolve(b)) return true;
-  try {
-    const sa = fs.statSync(a);
-    const sb = fs.statSync(b);
-    return sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return false;
-  }
-}
 
 /** `<name>.pruned.onnx` (or the template's name) beside the input. */
 export function defaultOutputPath(input: string, outputName = DEFAULT_OUTPUT_NAME): string {
@@ -36,47 +26,69 @@ export function defaultOutputPath(input: string, outputName = DEFAULT_OUTPUT_NAM
 }
 
 /** `x.pruned.onnx` → `x.pruned-2.onnx`, `x.pruned-3.onnx`, ... */
-function numbered(file: string, n: number): string {
+export function numberedName(file: string, n: number): string {
   const ext = path.extname(file);
   return `${file.slice(0, file.length - ext.length)}-${n}${ext}`;
 }
 
-/**
- * The path the pruned model will be written to. Refuses the input itself (also through another
- * name of the same file); picks a free numbered name when the default exists and `force` is off;
- * checks that the folder exists and is writable, naming it otherwise.
- */
-export function chooseOutputPath(input: string, opts: OutputPathOptions = {}): string {
-  const abs = path.resolve(input);
-  let target: string;
-  const outDir = opts.out && fs.existsSync(opts.out) && fs.statSync(opts.out).isDirectory() ? path.resolve(opts.out) : undefined;
-  if (opts.out && !outDir) {
-    target = path.resolve(opts.out);
-    if (sameFile(target, abs)) throw new PrunerError(`${target}: the output would overwrite the input model; choose another name`, { subject: target });
-    if (fs.existsSync(target) && !opts.force) throw new PrunerError(`${target} already exists; use --force to overwrite it or choose another --out`, { subject: target });
-  } else {
-    // The default name, beside the input or in the folder given as `out`; numbered when taken.
-    const base = path.join(outDir ?? path.dirname(abs), path.basename(defaultOutputPath(abs, opts.outputName)));
-    target = base;
-    if (sameFile(target, abs)) throw new PrunerError(`${target}: the output name template gives the input's own name`, { subject: target });
-    if (!opts.force) for (let n = 2; fs.existsSync(target); n++) target = numbered(base, n);
-  }
-  checkWritableFolder(path.dirname(target));
-  return target;
+/** The external-data file a model written to `file` gets: `<file>.data`. */
+export const sidecarOf = (file: string): string => `${file}.data`;
+
+/** A model name is taken when the file or its external-data name exists (the two are one pair). */
+export function nameTaken(file: string): boolean {
+  return fs.existsSync(file) || fs.existsSync(sidecarOf(file));
 }
 
-/** PrunerError naming the folder when it does not exist or cannot be written. */
-export function checkWritableFolder(dir: string): void {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(dir);
-  } catch {
-    throw new PrunerError(`${dir}: output folder does not exist`, { subject: dir });
-  }
-  if (!st.isDirectory()) throw new PrunerError(`${dir}: output folder is not a folder`, { subject: dir });
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch {
-    throw new PrunerError(`${dir}: output folder is not writable`, { subject: dir });
-  }
+export interface OutputChoice {
+  /** Where to write the model. */
+  path: string;
+  /** The name was chosen by the naming rules (not an explicit file): taken at publish time, the next numbered name is used. */
+  auto: boolean;
+  /** The numbered base: `numberedName(base, n)` for n = 2, 3, ... are the next candidates. */
+  base: string;
 }
+
+/**
+ * Where the pruned model will be written. Refuses the input model and every file it reads
+ * (`protect`, also through another name of the same file), for the model and for its
+ * external-data name, even with `force`; an explicit `out` that exists (or whose `.data` exists,
+ * when the output has external data) is an error unless `force`; the default name is numbered
+ * until neither it nor its `.data` exists (with `force`, the default name is reused). Checks that
+ * the folder exists and is writable, naming it otherwise.
+ */
+export function chooseOutput(input: string, opts: OutputPathOptions & { protect?: readonly string[]; sidecar?: boolean } = {}): OutputChoice {
+  const abs = path.resolve(input);
+  const protect = [abs, ...(opts.protect ?? [])];
+  const outDir = opts.out && fs.existsSync(opts.out) && fs.statSync(opts.out).isDirectory() ? path.resolve(opts.out) : undefined;
+  if (opts.out && !outDir) {
+    const target = path.resolve(opts.out);
+    if (sameFile(target, abs)) throw new PrunerError(`${target}: the output would overwrite the input model; choose another name`, { subject: target });
+    refuseProtected(target, protect);
+    refuseProtected(sidecarOf(target), protect, 'the output\'s external data');
+    if (!opts.force) {
+      if (fs.existsSync(target)) throw new PrunerError(`${target} already exists; use --force to overwrite it or choose another --out`, { subject: target });
+      if (opts.sidecar && fs.existsSync(sidecarOf(target))) throw new PrunerError(`${sidecarOf(target)} already exists (the output's external data); use --force to overwrite it or choose another --out`, { subject: sidecarOf(target) });
+    }
+    checkWritableFolder(path.dirname(target));
+    return { path: target, auto: false, base: target };
+  }
+  // The default name, beside the input or in the folder given as `out`; numbered when taken.
+  const base = path.join(outDir ?? path.dirname(abs), path.basename(defaultOutputPath(abs, opts.outputName)));
+  if (sameFile(base, abs)) throw new PrunerError(`${base}: the output name template gives the input's own name`, { subject: base });
+  const isProtected = (f: string) => protect.some((p) => sameFile(f, p) || sameFile(sidecarOf(f), p));
+  let target = base;
+  if (opts.force) {
+    for (let n = 2; isProtected(target); n++) target = numberedName(base, n);
+  } else {
+    for (let n = 2; nameTaken(target) || isProtected(target); n++) target = numberedName(base, n);
+  }
+  checkWritableFolder(path.dirname(target));
+  return { path: target, auto: true, base };
+}
+
+/** The path `chooseOutput` picks (see there). */
+export function chooseOutputPath(input: string, opts: OutputPathOptions & { protect?: readonly string[]; sidecar?: boolean } = {}): string {
+  return chooseOutput(input, opts).path;
+}
+
+export { checkWritableFolder };

@@ -30,6 +30,7 @@
 //   - divisor (grouped convolution): equal numbers are removed from each of the group's equal blocks,
 //     each block keeping its best channels.
 import { PrunerError } from '../errors.ts';
+import { parsePreprocess } from '../data/preprocess.ts';
 import { channelsToKeep } from '../analysis/groups.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../analysis/types.ts';
 import type { ModelImportance } from '../analysis/importance.ts';
@@ -49,7 +50,7 @@ export interface PlanResolution extends ResolvedPlan {
   warnings: string[];
 }
 
-const PLAN_KEYS = new Set(['version', 'criterion', 'ratio', 'threshold', 'scope', 'normalize', 'roundTo', 'minChannels', 'exclude', 'overrides', 'compensate', 'model']);
+const PLAN_KEYS = new Set(['version', 'criterion', 'ratio', 'threshold', 'scope', 'normalize', 'roundTo', 'minChannels', 'exclude', 'overrides', 'compensate', 'model', 'preprocess']);
 
 function fail(msg: string, subject?: string): never {
   throw new PrunerError(msg, subject ? { subject } : {});
@@ -74,6 +75,7 @@ export function validatePlan(plan: PruningPlan, where = 'plan'): void {
   if (plan.roundTo !== undefined && !isPosInt(plan.roundTo)) fail(`${where}: roundTo ${JSON.stringify(plan.roundTo)} must be an integer >= 1`, where);
   if (plan.minChannels !== undefined && !isPosInt(plan.minChannels)) fail(`${where}: minChannels ${JSON.stringify(plan.minChannels)} must be an integer >= 1`, where);
   if (plan.model !== undefined && typeof plan.model !== 'string') fail(`${where}: model must be a string`, where);
+  if (plan.preprocess !== undefined) parsePreprocess(plan.preprocess, `${where}: preprocess`);
   if (plan.exclude !== undefined) {
     if (!Array.isArray(plan.exclude) || !plan.exclude.every((p) => typeof p === 'string')) fail(`${where}: exclude must be a list of name patterns`, where);
     for (const p of plan.exclude) patternMatcher(p, where);
@@ -110,6 +112,7 @@ export function parsePlan(json: unknown, where = 'plan'): PruningPlan {
   for (const k of ['ratio', 'threshold', 'normalize', 'roundTo', 'minChannels', 'compensate', 'model'] as const)
     if (plan[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = plan[k];
   if (plan.exclude) out.exclude = [...plan.exclude];
+  if (plan.preprocess !== undefined) out.preprocess = parsePreprocess(plan.preprocess, `${where}: preprocess`);
   if (plan.overrides)
     out.overrides = Object.fromEntries(Object.entries(plan.overrides).map(([k, v]) => [k, v.keep ? { keep: [...v.keep] } : { ratio: v.ratio }]));
   return out;
@@ -117,7 +120,7 @@ export function parsePlan(json: unknown, where = 'plan'): PruningPlan {
 
 /** The plan as a JSON document (stable field order, two-space indent, final newline). */
 export function serializePlan(plan: PruningPlan): string {
-  const order = ['version', 'model', 'criterion', 'scope', 'ratio', 'threshold', 'normalize', 'roundTo', 'minChannels', 'compensate', 'exclude', 'overrides'] as const;
+  const order = ['version', 'model', 'criterion', 'scope', 'ratio', 'threshold', 'normalize', 'roundTo', 'minChannels', 'compensate', 'exclude', 'overrides', 'preprocess'] as const;
   const out: Record<string, unknown> = {};
   for (const k of order) if (plan[k] !== undefined) out[k] = plan[k];
   return JSON.stringify(out, null, 2) + '\n';
@@ -162,6 +165,8 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
   validatePlan(plan);
   const warnings: string[] = [];
   const crit: Criterion = plan.criterion;
+  // Scores are computed per criterion on demand: a plan on one that was not computed is a caller's bug, not "no score".
+  if (importance.criteria && !importance.criteria.includes(crit)) throw new Error(`resolvePlan: criterion ${crit} was not computed (computeImportance criteria: ${importance.criteria.join(', ')})`);
   const normalize = plan.normalize ?? crit !== 'bn-gamma';
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));
   const layerNames = new Set(deps.groups.flatMap((g) => g.layers));

@@ -1,7 +1,7 @@
 // The prune pipeline: an AnalysedModel (graph → dependencies → importance, each computed once)
-// → resolve plan → surgery (+ compensation) → atomic save → optional validation → report.
-// `pruneAnalysed` prunes a model already held (the extension's worker); `pruneModel` reads the
-// file first (the CLI, the tests).
+// → resolve plan → surgery (+ compensation) → recovery → atomic save → optional validation →
+// report. `pruneAnalysed` prunes a model already held (the extension's worker); `pruneModel`
+// reads the file first (the CLI, the tests).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PrunerError, throwIfAborted } from '../errors.ts';
@@ -12,14 +12,18 @@ import { saveModel } from '../onnx/save.ts';
 import { AnalysedModel } from '../analysed-model.ts';
 import { validatePruned } from '../runtime/validate.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
-import { parsePlan, resolvePlan, validatePlan } from './plan.ts';
+import { parsePlan, resolvePlan, serializePlan, validatePlan } from './plan.ts';
 import { pruneGraph } from './surgery.ts';
-import { chooseOutputPath, type OutputPathOptions } from './output-path.ts';
+import { chooseOutput, chooseOutputPath, type OutputPathOptions } from './output-path.ts';
+import { atMinimumWarning, nothingRemovedError, planEffect, type PlanEffect } from './plan-effect.ts';
+import { checkWritableFolder, readJsonFile, refuseProtected, removeStaleTemps, unpublish, writeTextFileSafely } from '../files.ts';
 import type { PruneReport } from './report.ts';
 import { previewPlan, type PlanPreview } from './preview.ts';
 import type { PruningPlan } from './types.ts';
 import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
+import { recoverPruned } from '../recovery/recover.ts';
+import { prunedGroupsOf } from './compensate.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -35,10 +39,18 @@ export interface PruneOptions extends OutputPathOptions {
   borderCorrection?: boolean;
   /** Calibration inputs for recovery and data-driven criteria (never used for the evaluation). */
   calibration?: InputSet;
-  /** Evaluation inputs (labelled or not) for the report's accuracy or agreement. */
+  /** Evaluation inputs (labelled or not) for the report's accuracy or agreement: validation runs after the write with them. */
   evaluation?: InputSet;
   /** Recovery after the surgery (default `auto`). */
   recover?: RecoverMode;
+  /**
+   * Accept a plan that cuts some layer group down to the least it can keep (one channel, or one
+   * block): without it such a plan is refused before anything is written (CLI `--force`; the
+   * extension asks first).
+   */
+  allowMinimal?: boolean;
+  /** Also write the resolved plan (JSON) here, under the same rules as the model (never over the input, not over an existing file without `force`). */
+  savePlan?: string;
   signal?: AbortSignal;
   /** Called at each stage: loading, analysing, scoring, planning, pruning, writing, validating, done. */
   onProgress?: (stage: string, fraction?: number) => void;
@@ -48,7 +60,6 @@ export interface PruneOptions extends OutputPathOptions {
  * Prunes `inputPath` by `plan` and writes the result (see output-path.ts for where). The input is
  * never modified. A cancelled or failed run leaves no output file. Throws PrunerError for user
  * errors (bad plan, unwritable folder, ...) and CancelledError when `signal` fires.
- * The CLI's entry: reads the model once and calls `pruneAnalysed`.
  */
 export async function pruneModel(inputPath: string, plan: PruningPlan, opts: PruneOptions = {}): Promise<PruneReport> {
   validatePlan(plan, path.basename(inputPath));
@@ -74,12 +85,18 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
     timings[name] = Math.round((now - t) * 10) / 10;
     t = now;
   };
-  const model = analysed.model;
   validatePlan(plan, analysed.fileName);
   throwIfAborted(signal);
 
+  const model = analysed.model;
+  // The input and every file it reads are never written, whatever the options say.
+  const protect = [model.path, ...(model.externalFiles ?? [])];
+  // A model that kept its weights in external data gets its pruned weights in external data too.
+  const sourceExternal = model.proto.graph?.initializer.some((t) => t.data_location === 1) ?? false;
   // Fail early, before any work, when the output cannot be written.
-  let output = chooseOutputPath(model.path, opts);
+  const choice = chooseOutput(model.path, { ...opts, protect, sidecar: sourceExternal });
+  removeStaleTemps(path.dirname(choice.path));
+  if (opts.savePlan) checkPlanTarget(opts.savePlan, [...protect, choice.path], opts.force === true);
   const graph = analysed.graph;
   lap('graphMs');
   throwIfAborted(signal);
@@ -96,6 +113,8 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
 
   progress('planning', 0.4);
   const resolved = resolvePlan(plan, deps, importance);
+  const effect = planEffect(plan, deps, resolved);
+  checkEffect(model.path, plan, importance, effect, opts.allowMinimal === true);
   lap('planMs');
   throwIfAborted(signal);
 
@@ -110,15 +129,33 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
   lap('surgeryMs');
   throwIfAborted(signal);
 
+  // Recovery on the calibration inputs (or the data-free compensation the surgery did), in memory.
+  const recovery = await recoverPruned({ model, graph }, result.model, prunedGroupsOf(deps.groups, resolved.kept), {
+    mode: opts.recover ?? 'auto',
+    ...(opts.calibration ? { calibration: opts.calibration } : {}),
+    ep: opts.ep ?? 'auto',
+    compensated: plan.compensate ?? true,
+    ...(signal ? { signal } : {}),
+    onProgress: (stage, fraction) => progress(stage, 0.5 + 0.1 * (fraction ?? 0)),
+  });
+  lap('recoveryMs');
+  throwIfAborted(signal);
+
   progress('writing', 0.6);
-  // Another run may have taken the name meanwhile: choose again right before writing.
-  if (!opts.force && !opts.out && fs.existsSync(output)) output = chooseOutputPath(model.path, opts);
-  // A model that kept its weights in external data gets its pruned weights in external data too.
-  const sourceExternal = model.proto.graph?.initializer.some((t) => t.data_location === 1) ?? false;
-  const saved = await saveModel({ proto: result.model, dir: model.dir, path: model.path }, output, { externalData: sourceExternal ? true : 'auto', signal });
+  // Another run may have taken the name meanwhile: choose again right before writing. The save
+  // itself never replaces a file that appears after this (unless --force): an automatically chosen
+  // name then moves on to the next free one, an explicit --out fails.
+  const output = choice.auto && !opts.force ? chooseOutputPath(model.path, { ...opts, protect, sidecar: sourceExternal }) : choice.path;
+  const saved = await saveModel({ proto: recovery.model, dir: model.dir, path: model.path }, output, {
+    externalData: sourceExternal ? true : 'auto',
+    replace: opts.force === true,
+    protect,
+    nextName: choice.auto && !opts.force ? () => chooseOutputPath(model.path, { ...opts, protect, sidecar: true }) : undefined,
+    signal,
+  });
   lap('saveMs');
 
-  const written = [saved.path, ...(saved.externalDataPath ? [saved.externalDataPath] : [])];
+  const written = [saved.path, ...(saved.externalDataPath ? [saved.externalDataPath] : [])].map((f) => ({ f, ino: fs.statSync(f).ino }));
   try {
     throwIfAborted(signal);
     const before = analysed.cost();
@@ -145,25 +182,28 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
       },
       layers: result.layers.map((l) => ({ name: l.name, op: l.op, group: l.group, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter, keptChannels: l.keptChannels })),
       compensation: result.compensation,
-      warnings: [...resolved.warnings, ...result.warnings],
+      recovery: recovery.report,
+      warnings: [...effectWarnings(effect), ...resolved.warnings, ...result.warnings],
       timings,
     };
-    if (opts.validate) {
+    if (opts.validate || opts.evaluation) {
       progress('validating', 0.7);
       report.validation = await validatePruned(model.path, saved.path, {
         ep: opts.ep ?? 'auto',
         inputs: opts.validationInputs,
         runs: opts.validationRuns ?? 3,
         warmup: 1,
+        ...(opts.evaluation ? { evaluation: opts.evaluation, calibration: opts.calibration } : {}),
         signal,
       });
       lap('validateMs');
     }
+    if (opts.savePlan) writeTextFileSafely(opts.savePlan, serializePlan(resolved.plan), { replace: opts.force === true, protect: [...protect, ...written.map((w) => w.f)], what: 'the plan' });
     progress('done', 1);
     return report;
   } catch (e) {
-    // A run cancelled (or failing) after the write leaves nothing behind either.
-    for (const f of written) fs.rmSync(f, { force: true });
+    // A run cancelled (or failing) after the write leaves nothing behind either (only its own files).
+    for (const w of written) unpublish(w.f, w.ino);
     throw e;
   }
 }
@@ -175,37 +215,71 @@ export interface PrunePreview {
   kept: Map<number, number[]>;
   preview: PlanPreview;
   warnings: string[];
+  /** What the plan does at its extremes (removes nothing, cuts groups to their minimum). */
+  effect: PlanEffect;
+  /** Whether the model has BatchNormalization (the advice when bn-gamma removes nothing). */
+  hasBn: boolean;
 }
 
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
-export async function previewPrune(inputPath: string, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number } = {}): Promise<PrunePreview> {
+export async function previewPrune(inputPath: string, plan: PruningPlan, opts: PreviewPruneOptions = {}): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
   return previewAnalysed(AnalysedModel.load(inputPath, { signal: opts.signal }), plan, opts);
 }
 
-/** What `pruneAnalysed` would do with this plan, without writing anything. */
-export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan, opts: { signal?: AbortSignal; gammaThreshold?: number } = {}): Promise<PrunePreview> {
+export interface PreviewPruneOptions { signal?: AbortSignal; gammaThreshold?: number; savePlan?: string; force?: boolean }
+
+/** What `pruneAnalysed` would do with this plan, without writing anything (but the plan with `savePlan`). */
+export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan, opts: PreviewPruneOptions = {}): Promise<PrunePreview> {
   validatePlan(plan, analysed.fileName);
+  const model = analysed.model;
+  const protect = [model.path, ...(model.externalFiles ?? [])];
+  if (opts.savePlan) checkPlanTarget(opts.savePlan, protect, opts.force === true);
+  const graph = analysed.graph;
   const deps = analysed.dependencies(opts.signal);
-  const resolved = resolvePlan(plan, deps, await analysed.scores(plan.criterion, { signal: opts.signal }));
-  return { input: analysed.path, plan: resolved.plan, kept: resolved.kept, preview: previewPlan(analysed.graph, deps, resolved, analysed.cost(), { gammaThreshold: opts.gammaThreshold }), warnings: resolved.warnings };
+  const importance = await analysed.scores(plan.criterion, { signal: opts.signal });
+  const resolved = resolvePlan(plan, deps, importance);
+  const effect = planEffect(plan, deps, resolved);
+  if (effect.removesNothing) throw nothingRemovedError(model.path, plan, importance, effect);
+  if (opts.savePlan) writeTextFileSafely(opts.savePlan, serializePlan(resolved.plan), { replace: opts.force === true, protect, what: 'the plan' });
+  return {
+    input: model.path,
+    plan: resolved.plan,
+    kept: resolved.kept,
+    preview: previewPlan(graph, deps, resolved, analysed.cost(), { gammaThreshold: opts.gammaThreshold }),
+    warnings: [...effectWarnings(effect), ...resolved.warnings],
+    effect,
+    hasBn: importance.hasBn,
+  };
 }
 
-/** Reads a plan document (JSON) from a file; PrunerError naming the file when it is not a valid plan. */
+/** Fails early when the plan file could not be written afterwards (an input file, or an existing file without force). */
+function checkPlanTarget(file: string, protect: string[], force: boolean): void {
+  const abs = path.resolve(file);
+  refuseProtected(abs, protect, 'the plan');
+  if (!force && fs.existsSync(abs)) throw new PrunerError(`${abs} already exists; use --force to overwrite it or choose another --save-plan`, { subject: abs });
+  checkWritableFolder(path.dirname(abs));
+}
+
+/** The warnings a plan's extremes give (cut to the minimum, floors larger than layers). */
+export function effectWarnings(effect: PlanEffect): string[] {
+  const min = atMinimumWarning(effect);
+  return [...(min ? [min] : []), ...effect.warnings];
+}
+
+/**
+ * Refuses, before anything is written, a plan that removes nothing (with the reason and advice),
+ * and, unless `allowMinimal`, a plan that cuts a group to its minimum.
+ */
+export function checkEffect(file: string, plan: PruningPlan, importance: { hasBn: boolean }, effect: PlanEffect, allowMinimal: boolean): void {
+  if (effect.removesNothing) throw nothingRemovedError(file, plan, importance, effect);
+  const min = atMinimumWarning(effect);
+  if (min && !allowMinimal) throw new PrunerError(`${file}: ${min}; nothing written (--force writes it anyway)`, { subject: file });
+}
+
+/** Reads a plan document (JSON) from a file; PrunerError naming the file (and the field) when it is not a valid plan. */
 export function readPlanFile(planPath: string): PruningPlan {
-  let text: string;
-  try {
-    text = fs.readFileSync(planPath, 'utf8');
-  } catch (e) {
-    throw new PrunerError(`${planPath}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { subject: planPath });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new PrunerError(`${planPath}: not valid JSON (${(e as Error).message})`, { subject: planPath });
-  }
-  return parsePlan(json, planPath);
+  return parsePlan(readJsonFile(planPath), planPath);
 }
 
 /** Prunes a model by a plan stored in a JSON file (the "Apply Pruning Plan" path). */

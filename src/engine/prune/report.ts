@@ -4,6 +4,7 @@ import type { CompensationSummary } from './compensate.ts';
 import type { PrunedLayer } from './surgery.ts';
 import type { Criterion, PruningPlan } from './types.ts';
 import type { ValidationReport } from '../runtime/types.ts';
+import type { RecoveryReport } from '../recovery/types.ts';
 
 export interface BeforeAfter {
   before: number;
@@ -38,6 +39,8 @@ export interface PruneReport {
   layers: PrunedLayerReport[];
   /** What compensation did: which layers absorbed removed channels, exact or approximate and why, what it could not follow. */
   compensation: CompensationSummary;
+  /** What recovery ran after the surgery (and why), per layer: bias correction, BN recalibration, least-squares reconstruction. */
+  recovery: RecoveryReport;
   /** Things the user should know (plan warnings, compensation limits, ...). */
   warnings: string[];
   /** ONNX Runtime comparison of the pruned model with the original, when validation ran. */

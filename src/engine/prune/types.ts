@@ -1,4 +1,5 @@
 // Pruning plans (a JSON document a user can save, edit and load) and the report of a run.
+import type { Preprocess } from '../data/preprocess.ts';
 
 import type { Criterion } from '../analysis/criteria.ts';
 
@@ -36,6 +37,8 @@ export interface PruningPlan {
   compensate?: boolean;
   /** File the plan was made for (informational). */
   model?: string;
+  /** How calibration images were turned into model inputs (saved so a run can be repeated; see data/preprocess.ts). */
+  preprocess?: Preprocess;
 }
 
 /** A plan resolved against one model: kept channel indices (sorted) per prunable group id. */

@@ -6,6 +6,7 @@ import { PrunerError } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
 import { loadModel } from '../onnx/model.ts';
 import { DataType, toNumber } from '../onnx/proto.ts';
+import { decodeInto, parseNpyHeader } from '../data/npy.ts';
 import type { InputData, InputElementType, InputTensor, ModelInputSpec } from './types.ts';
 
 const ONNX_TO_ELEM: Record<number, InputElementType> = {
@@ -207,47 +208,34 @@ export function readF32(file: string, shape?: number[], spec?: ModelInputSpec): 
   return { type: 'float32', dims, data };
 }
 
-/** Reads a NumPy .npy file (format versions 1-3; dtypes <f4, <f8, <i8, <i4, |u1, |i1, |b1; C order only). */
+/** Reads a whole NumPy .npy file (format versions 1-3, C order; see data/npy.ts for the dtypes). */
 export function readNpy(file: string): InputTensor {
   const buf = readBytes(file);
-  const bad = (why: string) => new PrunerError(`${file}: not a usable .npy file (${why})`, { subject: file });
-  if (buf.length < 10 || buf[0] !== 0x93 || buf.toString('latin1', 1, 6) !== 'NUMPY') throw bad('no NUMPY magic');
-  const major = buf[6];
-  let headerLen: number;
-  let start: number;
-  if (major === 1) {
-    headerLen = buf.readUInt16LE(8);
-    start = 10;
-  } else if (major === 2 || major === 3) {
-    if (buf.length < 12) throw bad('truncated header');
-    headerLen = buf.readUInt32LE(8);
-    start = 12;
-  } else throw bad(`format version ${major}`);
-  if (start + headerLen > buf.length) throw bad('truncated header');
-  const header = buf.toString(major === 3 ? 'utf8' : 'latin1', start, start + headerLen);
-  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) throw bad('header is not a NumPy dict');
-  if (fortran === 'True') throw bad('fortran_order arrays are not supported; save with np.ascontiguousarray');
-  const dims = shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
-  if (dims.some((d) => !Number.isInteger(d) || d < 0)) throw bad(`shape (${shapeText})`);
+  const { dtype, shape: dims, dataOffset } = parseNpyHeader(buf, file);
   const n = elementCount(dims);
-  const body = buf.subarray(start + headerLen);
-  const sizes: Record<string, number> = { '<f4': 4, '<f8': 8, '<i8': 8, '<i4': 4, '|u1': 1, '|i1': 1, '|b1': 1 };
-  const size = sizes[descr];
-  if (size === undefined) throw bad(`dtype ${descr}; use float32 (<f4), float64 (<f8), int64 (<i8) or int32 (<i4)`);
-  if (body.length < n * size) throw bad(`shape (${shapeText}) needs ${n * size} data bytes, found ${body.length}`);
-  switch (descr) {
-    case '<f4': { const d = new Float32Array(n); for (let i = 0; i < n; i++) d[i] = body.readFloatLE(i * 4); return { type: 'float32', dims, data: d }; }
-    // float64 is narrowed to float32: models fed by this tool take float32.
-    case '<f8': { const d = new Float32Array(n); for (let i = 0; i < n; i++) d[i] = body.readDoubleLE(i * 8); return { type: 'float32', dims, data: d }; }
-    case '<i8': { const d = new BigInt64Array(n); for (let i = 0; i < n; i++) d[i] = body.readBigInt64LE(i * 8); return { type: 'int64', dims, data: d }; }
-    case '<i4': { const d = new Int32Array(n); for (let i = 0; i < n; i++) d[i] = body.readInt32LE(i * 4); return { type: 'int32', dims, data: d }; }
-    case '|u1': return { type: 'uint8', dims, data: Uint8Array.from(body.subarray(0, n)) };
-    case '|b1': return { type: 'bool', dims, data: Uint8Array.from(body.subarray(0, n)) };
-    default: return { type: 'int8', dims, data: Int8Array.from(body.subarray(0, n)) };
+  const body = buf.subarray(dataOffset);
+  if (body.length < n * dtype.size) {
+    throw new PrunerError(`${file}: not a usable .npy file (shape (${dims.join(', ')}) needs ${n * dtype.size} data bytes, found ${body.length})`, { subject: file });
   }
+  const view = new DataView(body.buffer, body.byteOffset, n * dtype.size);
+  if (dtype.kind === 'b') return { type: 'bool', dims, data: Uint8Array.from(body.subarray(0, n)) };
+  if (dtype.kind === 'u' && dtype.size === 1) return { type: 'uint8', dims, data: Uint8Array.from(body.subarray(0, n)) };
+  if (dtype.kind === 'i' && dtype.size === 1) return { type: 'int8', dims, data: Int8Array.from(body.subarray(0, n)) };
+  if (dtype.kind === 'i' && dtype.size === 8) {
+    const d = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) d[i] = view.getBigInt64(i * 8, dtype.littleEndian);
+    return { type: 'int64', dims, data: d };
+  }
+  if (dtype.kind === 'f') {
+    // float16 and float64 become float32: models fed by this tool take float32.
+    const d = new Float32Array(n);
+    decodeInto(body, dtype, n, d);
+    return { type: 'float32', dims, data: d };
+  }
+  // int16/int32 and uint16/32/64 as int32 (larger values do not fit a model's integer inputs anyway).
+  const d = new Int32Array(n);
+  decodeInto(body, dtype, n, d);
+  return { type: 'int32', dims, data: d };
 }
 
 /** Reads one input file (.npy by content/extension, anything else as raw float32) for a model input. */

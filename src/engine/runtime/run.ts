@@ -1,8 +1,8 @@
 // Running a session: feeds in, plain outputs back; latency measurement; classifier accuracy.
 import * as fs from 'node:fs';
 import { PrunerError, throwIfAborted } from '../errors.ts';
-import { createSession, type CreateSessionOptions, type OrtModule, type OrtSession } from './session.ts';
-import type { ExecutionProviderChoice, InputTensor, LatencyStats } from './types.ts';
+import type { OrtModule, OrtSession } from './session.ts';
+import type { InputTensor, LatencyStats } from './types.ts';
 
 /** A model output copied out of ONNX Runtime. Numeric outputs carry `data`; others only their type. */
 export interface OutputTensor {
@@ -83,57 +83,6 @@ export function argmaxRows(data: ArrayLike<number>, rows: number, k: number): In
     out[r] = best;
   }
   return out;
-}
-
-export interface ClassifierEvaluation {
-  accuracy: number;
-  correct: number;
-  total: number;
-  /** Batch actually used (1 when the model's batch dimension is fixed at 1). */
-  batch: number;
-  provider: 'cuda' | 'cpu';
-}
-
-/**
- * Top-1 accuracy of a single-input classifier over a set of images (float32, concatenated, each
- * `imageShape`, e.g. [1, 28, 28]). Batches of `batch` when the model's first input dim is dynamic.
- */
-export async function evaluateClassifier(
-  modelPath: string,
-  images: Float32Array,
-  labels: Uint8Array,
-  imageShape: number[],
-  opts: { batch?: number; ep?: ExecutionProviderChoice; signal?: AbortSignal } & CreateSessionOptions = {},
-): Promise<ClassifierEvaluation> {
-  const per = imageShape.reduce((a, b) => a * b, 1);
-  const total = labels.length;
-  if (images.length !== per * total) throw new PrunerError(`${total} labels need ${per * total} image values, got ${images.length}`);
-  const { session, provider, ort } = await createSession(modelPath, opts.ep ?? 'cpu', opts);
-  try {
-    if (session.inputNames.length !== 1) throw new PrunerError(`${modelPath}: a classifier with one input is expected, found ${session.inputNames.length}`, { subject: modelPath });
-    const inName = session.inputNames[0];
-    const outName = session.outputNames[0];
-    const meta = session.inputMetadata[0];
-    const batchDim = meta && meta.isTensor ? meta.shape[0] : undefined;
-    const dynamicBatch = batchDim === undefined || typeof batchDim === 'string' || batchDim < 0;
-    const batch = dynamicBatch ? Math.max(1, opts.batch ?? 100) : 1;
-    let correct = 0;
-    for (let start = 0; start < total; start += batch) {
-      throwIfAborted(opts.signal);
-      const n = Math.min(batch, total - start);
-      const data = images.subarray(start * per, (start + n) * per);
-      const out = await runModel(session, { [inName]: { type: 'float32', dims: [n, ...imageShape], data } }, ort);
-      const logits = out[outName];
-      if (!logits?.data || logits.dims.length !== 2 || logits.dims[0] !== n) {
-        throw new PrunerError(`${modelPath}: output ${outName} is not [batch, classes] (got [${logits?.dims.join(', ') ?? ''}])`, { subject: modelPath });
-      }
-      const pred = argmaxRows(logits.data as Float32Array, n, logits.dims[1]);
-      for (let i = 0; i < n; i++) if (pred[i] === labels[start + i]) correct++;
-    }
-    return { accuracy: correct / total, correct, total, batch, provider };
-  } finally {
-    await session.release();
-  }
 }
 
 /** Reads a raw float32 image file and a uint8 label file (the Fashion-MNIST sample's format). */

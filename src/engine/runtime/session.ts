@@ -101,11 +101,12 @@ function checkReadable(modelPath: string): string {
   return abs;
 }
 
-async function createOn(ort: OrtModule, abs: string, provider: ExecutionProvider, threads: number): Promise<OrtSession> {
+async function createOn(ort: OrtModule, abs: string | Uint8Array, provider: ExecutionProvider, threads: number): Promise<OrtSession> {
   return ort.InferenceSession.create(abs, sessionOptions(provider, threads));
 }
 
 function modelLoadError(abs: string, e: unknown): PrunerError {
+  // `abs` is a path, or a description of an in-memory model (e.g. "fmnist.onnx (probe)").
   return new PrunerError(`${path.basename(abs)}: ONNX Runtime cannot load the model (${shortenError(e)})`, {
     subject: abs,
     details: e instanceof Error ? e.stack : String(e),
@@ -118,9 +119,11 @@ function modelLoadError(abs: string, e: unknown): PrunerError {
  * - `cpu`: CPU.
  * - `cuda`: CUDA or a PrunerError saying how to install it.
  * - `auto`: CUDA when it works, else CPU with `fallbackReason` (the CUDA error, shortened).
+ * `modelPath` is a file, or `{ bytes, name }`: a model built in memory (`name` for messages).
  */
-export async function createSession(modelPath: string, choice: ExecutionProviderChoice, opts: CreateSessionOptions = {}): Promise<CreatedSession> {
-  const abs = checkReadable(modelPath);
+export async function createSession(modelPath: string | { bytes: Uint8Array; name: string }, choice: ExecutionProviderChoice, opts: CreateSessionOptions = {}): Promise<CreatedSession> {
+  const abs = typeof modelPath === 'string' ? checkReadable(modelPath) : modelPath.name;
+  const source = typeof modelPath === 'string' ? abs : modelPath.bytes;
   const ort = opts.ort ?? (await loadOrt());
   const threads = opts.threads ?? 1;
   let fallbackReason: string | undefined;
@@ -132,7 +135,7 @@ export async function createSession(modelPath: string, choice: ExecutionProvider
       fallbackReason = `CUDA not available (${known.reason})`;
     } else {
       try {
-        const session = await createOn(ort, abs, 'cuda', threads);
+        const session = await createOn(ort, source, 'cuda', threads);
         cudaProbes.set(ort, { usable: true });
         return { session, provider: 'cuda', ort };
       } catch (e) {
@@ -151,7 +154,7 @@ export async function createSession(modelPath: string, choice: ExecutionProvider
     }
   }
   try {
-    const session = await createOn(ort, abs, 'cpu', threads);
+    const session = await createOn(ort, source, 'cpu', threads);
     return fallbackReason ? { session, provider: 'cpu', fallbackReason, ort } : { session, provider: 'cpu', ort };
   } catch (e) {
     throw modelLoadError(abs, e);

@@ -1,5 +1,6 @@
 // Types of the runtime part: execution providers, input tensors and the validation report.
 // Everything here is plain data (JSON-serialisable) so it can cross to the webview or be printed by `--json`.
+import type { Preprocess } from '../data/preprocess.ts';
 
 /** What the user asks for. `auto` tries CUDA and falls back to CPU, saying why. */
 export type ExecutionProviderChoice = 'auto' | 'cuda' | 'cpu';
@@ -89,6 +90,56 @@ export interface BeforeAfter {
   after: number;
 }
 
+/** Accuracy of one model on a labelled evaluation set. */
+export interface ModelAccuracy {
+  /** Share of inputs whose highest-scoring class is the label. */
+  top1: number;
+  /** Inputs classified correctly (top-1). */
+  correct: number;
+  /** Share of inputs whose label is among the five highest scores (models with more than 5 classes). */
+  top5?: number;
+}
+
+/** How far the pruned model's outputs are from the original's over an evaluation set. */
+export interface OutputAgreement {
+  /** Share of inputs whose arg-max class is the same in both models ([batch, classes] outputs). */
+  top1Agreement?: number;
+  /** Mean over inputs of the cosine similarity of the two models' output vectors. */
+  meanCosine: number;
+  /** Lowest per-input cosine similarity. */
+  minCosine: number;
+  /** Drift: ‖pruned − original‖₂ / ‖original‖₂ over all outputs of the set (1 when the original outputs are all zero and the pruned are not). */
+  relativeError: number;
+  meanAbsDiff: number;
+  maxAbsDiff: number;
+  /** NaN or Infinity values met (left out of the statistics). */
+  nonFinite?: number;
+}
+
+/** Evaluation of the original and the pruned model on an evaluation data set (`--eval`). */
+export interface EvaluationReport {
+  /** The evaluation data: a file, a .npz array (`file.npz:name`) or an image folder. */
+  source: string;
+  /** Inputs evaluated. */
+  count: number;
+  /** Inputs per ONNX Runtime run (the model's fixed batch, else 64). */
+  batch: number;
+  /** The model output evaluated (the first). */
+  output: string;
+  /** Where the labels came from, when the set has labels. */
+  labels?: string;
+  /** How images were preprocessed (image folders). */
+  preprocess?: Preprocess;
+  /** Accuracy of the original model (labelled sets with a [batch, classes] output). */
+  original?: ModelAccuracy;
+  /** Accuracy of the pruned model. */
+  pruned?: ModelAccuracy;
+  /** The pruned model's outputs against the original's. */
+  comparison?: OutputAgreement;
+  /** E.g. the evaluation set is the calibration set. */
+  warnings: string[];
+}
+
 export interface ValidationReport {
   requestedProvider: ExecutionProviderChoice;
   provider: ExecutionProvider;
@@ -106,6 +157,8 @@ export interface ValidationReport {
   params?: BeforeAfter;
   /** Multiply-accumulates at batch 1. */
   macs?: BeforeAfter;
+  /** Accuracy or agreement on an evaluation data set, when one was given. */
+  evaluation?: EvaluationReport;
   /** Things the reader should know that are not errors (e.g. why params/MACs are missing). */
   notes?: string[];
 }

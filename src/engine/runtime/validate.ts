@@ -7,7 +7,10 @@ import { loadModel, type OnnxModel } from '../onnx/model.ts';
 import { coerce, inputShape, inputSpecsOf, inputsFromFiles, randomInputs } from './inputs.ts';
 import { argmaxRows, measureLatency, runModel, type OutputTensor } from './run.ts';
 import { createSession, loadOrt, probeCuda, shortenError, type CreatedSession, type OrtModule } from './session.ts';
+import type { InputSet } from '../data/types.ts';
+import { evaluateSessions, sameDataWarning } from './evaluate.ts';
 import type {
+  EvaluationReport,
   ExecutionProviderChoice,
   InputDescription,
   InputTensor,
@@ -17,8 +20,9 @@ import type {
   ValidationReport,
 } from './types.ts';
 
-export { runModel, evaluateClassifier, readImagesAndLabels, measureLatency, latencyStats } from './run.ts';
-export type { OutputTensor, ClassifierEvaluation } from './run.ts';
+export { runModel, readImagesAndLabels, measureLatency, latencyStats } from './run.ts';
+export type { OutputTensor } from './run.ts';
+export { evaluateClassifier, type ClassifierEvaluation } from './evaluate.ts';
 
 export interface ValidateOptions {
   ep?: ExecutionProviderChoice;
@@ -36,6 +40,12 @@ export interface ValidateOptions {
   seed?: number;
   /** Intra-op threads (default 1). */
   threads?: number;
+  /** An evaluation data set (fitted to the models' input): accuracy or agreement over all of it. */
+  evaluation?: InputSet;
+  /** The calibration set, to warn when the evaluation set is the same data. */
+  calibration?: InputSet;
+  /** Inputs per run during the evaluation (default 64; a model's fixed batch wins). */
+  evalBatch?: number;
   signal?: AbortSignal;
   onProgress?: (msg: string) => void;
   /** Inject an ONNX Runtime module (tests). */
@@ -210,6 +220,19 @@ export async function validatePruned(originalPath: string, prunedPath: string, o
     progress(`timing the pruned model (${warmup} warm-up, ${runs} runs)`);
     const latB = await measureLatency(b.created.session, prunedFeeds, ortB, { runs, warmup, signal: opts.signal });
 
+    let evaluation: EvaluationReport | undefined;
+    if (opts.evaluation) {
+      const set = opts.evaluation;
+      progress(`evaluating both models on ${set.count} inputs of ${set.source}`);
+      evaluation = await evaluateSessions(a.created, b.created, set, {
+        batch: opts.evalBatch,
+        signal: opts.signal,
+        files: { original: origModel.path, pruned: prunedModel.path },
+      });
+      const same = await sameDataWarning(opts.calibration, set, opts.signal);
+      if (same) evaluation.warnings.unshift(same);
+    }
+
     const info = (model: OnnxModel, ms: number, latency: ModelRunInfo['latency']): ModelRunInfo => ({
       path: model.path,
       sizeBytes: model.sizeOnDisk,
@@ -227,6 +250,7 @@ export async function validatePruned(originalPath: string, prunedPath: string, o
       outputs,
       original: info(origModel, a.ms, latA),
       pruned: info(prunedModel, b.ms, latB),
+      ...(evaluation ? { evaluation } : {}),
     };
   } finally {
     await a.created.session.release();

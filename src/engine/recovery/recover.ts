@@ -1,0 +1,835 @@
+// Recovery after the surgery, on calibration inputs: empirical bias correction (`bias`), BatchNorm
+// recalibration (`bn`) and least-squares reconstruction (`ls`), composed as `ls` then `bn`.
+//
+// Order and passes. Every method fixes layers in topological order with inputs measured in the
+// pruned model *as already recovered upstream* (He et al. 2017; AIMET), so upstream error is absorbed.
+// Layers are grouped into levels: a layer's level is one more than the highest level of the layers
+// of the same method upstream of it. All layers of one level are measured in one pass of a probe
+// model (working.ts) that stops at their inputs, then fixed together. The original model runs once,
+// at the start, and the targets it gives (each layer's own output at the sampled positions, and its
+// per-channel means) are kept: N·p·O floats per layer, independent of the batch.
+//   - bias: E[y_original] − E[y_pruned] per output channel of each layer that lost input channels,
+//     added to its bias (or subtracted from the running mean of the BN right after it).
+//   - bn:   mean and variance (unbiased, as PyTorch's running_var) of each remaining BN's input over
+//     every calibration input and position; BNs of one level share a pass, with the BNs before them
+//     already recalibrated (so the result is exactly the statistics the recovered model produces).
+//   - ls:   for each Conv (2-D, any group count: one solve per group, so depthwise convs solve per
+//     channel), Gemm and MatMul whose inputs lost channels: rows X = the layer's input patches at
+//     p sampled output positions per input (AIMET samples 10; more when a layer has more unknowns
+//     than N·10 rows) plus a constant 1 for the bias, targets Y = the original layer's output at the
+//     same positions for the kept output channels; (XᵀX + λI)W = XᵀY + λW₀ with W₀ the weights as
+//     cut (linalg.ts), so what the data cannot determine stays as pruned. The bias goes to the
+//     layer's bias, else to the running mean of the BN after it, else into a new bias.
+// Any NaN or Infinity in a recovered value stops the run with the layer named.
+import { PrunerError, throwIfAborted } from '../errors.ts';
+import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
+import { tensorDims, type OnnxModel } from '../onnx/model.ts';
+import { DataType, type ModelProto, type NodeProto } from '../onnx/proto.ts';
+import type { ChannelGroup } from '../analysis/types.ts';
+import { foldTarget, mapChannel } from '../prune/compensate.ts';
+import { mulberry32 } from '../runtime/inputs.ts';
+import type { ExecutionProviderChoice } from '../runtime/types.ts';
+import type { OrtModule } from '../runtime/session.ts';
+import type { InputSet } from '../data/types.ts';
+import { ChannelMoments, WorkingModel, dataInput, probeModel, streamProbe, type ProbeTensor } from './working.ts';
+import { GramAccumulator, ridgeSolve, symmetrize } from './linalg.ts';
+import type { RecoverMode, RecoveredLayer, RecoveryReport, RecoveryStep } from './types.ts';
+
+export interface RecoverOptions {
+  mode: RecoverMode;
+  calibration?: InputSet;
+  ep?: ExecutionProviderChoice;
+  threads?: number;
+  batchSize?: number;
+  /** Relative ridge for ls (λ = ridge · trace(XᵀX)/k; default 1e-3). */
+  ridge?: number;
+  /** Sampled output positions per input for ls (default 10, more when a layer needs them). */
+  positions?: number;
+  /** Whether the surgery folded removed channels' constants (data-free compensation) — reported. */
+  compensated?: boolean;
+  signal?: AbortSignal;
+  ort?: OrtModule;
+  onProgress?: (stage: string, fraction?: number) => void;
+}
+
+/** One pruned group as the surgery applied it. */
+export interface AppliedGroup {
+  group: ChannelGroup;
+  kept: readonly number[];
+}
+
+const DEFAULT_RIDGE = 1e-6;
+const DEFAULT_POSITIONS = 10;
+/** ls never samples more positions than this per input and layer (memory of the kept targets). */
+const MAX_POSITIONS = 64;
+
+/** Calibration inputs each step needs at least. */
+export const MIN_INPUTS: Record<'bias' | 'bn' | 'ls', number> = { bias: 1, bn: 2, ls: 2 };
+
+/** The steps a mode runs given whether calibration data is available, and why. */
+export function planRecovery(mode: RecoverMode, hasData: boolean): { steps: RecoveryStep[]; why: string } {
+  switch (mode) {
+    case 'none':
+      return { steps: [], why: 'recovery off (--recover none)' };
+    case 'auto':
+      return hasData
+        ? { steps: ['ls', 'bn'], why: 'calibration inputs given: least-squares reconstruction of the layers that lost inputs, then BatchNorm recalibration' }
+        : { steps: ['compensation'], why: 'no calibration inputs: data-free compensation only (give calibration inputs for reconstruction)' };
+    case 'bias':
+      return hasData ? { steps: ['bias'], why: 'measured bias correction on the calibration inputs' } : { steps: ['compensation'], why: 'no calibration inputs: data-free compensation' };
+    case 'bn':
+    case 'ls':
+      return { steps: [mode], why: mode === 'bn' ? 'BatchNorm recalibration on the calibration inputs' : 'least-squares reconstruction on the calibration inputs' };
+  }
+}
+
+interface Ctx {
+  original: { model: OnnxModel; graph: Graph };
+  w: WorkingModel;
+  data: InputSet;
+  input: { name: string; dynamicBatch: boolean };
+  opts: RecoverOptions;
+  report: RecoveryReport;
+  /** Kept output indices (original numbering) of layers whose outputs were pruned. */
+  keptOut: Map<string, number[]>;
+}
+
+/**
+ * Runs the recovery steps of `opts.mode` on the pruned model and returns the recovered model with
+ * the report section. `pruned` is not modified.
+ */
+export async function recoverPruned(
+  original: { model: OnnxModel; graph: Graph },
+  pruned: ModelProto,
+  applied: readonly AppliedGroup[],
+  opts: RecoverOptions,
+): Promise<{ model: ModelProto; report: RecoveryReport }> {
+  const t0 = performance.now();
+  const data = opts.calibration;
+  const { steps, why } = planRecovery(opts.mode, !!data && data.count > 0);
+  const report: RecoveryReport = { requested: opts.mode, steps, why, passes: 0, layers: [], ms: 0 };
+  if (data) report.calibration = { source: data.source, count: data.count };
+  const dataSteps = steps.filter((s): s is 'bias' | 'bn' | 'ls' => s !== 'compensation');
+  if (steps.includes('compensation') && opts.compensated === false) report.why += '; compensation is off in the plan, so nothing ran';
+  if (!dataSteps.length) {
+    report.ms = Math.round(performance.now() - t0);
+    return { model: pruned, report };
+  }
+  if (!data || data.count === 0) throw new PrunerError(`--recover ${opts.mode} needs calibration inputs (give --calib)`);
+  for (const s of dataSteps) {
+    if (data.count < MIN_INPUTS[s]) throw new PrunerError(`${data.source}: --recover ${s} needs at least ${MIN_INPUTS[s]} calibration inputs, got ${data.count}`, { subject: data.source });
+  }
+  const w = new WorkingModel(original.model, pruned);
+  const name = original.model.path;
+  const input = dataInput(original.graph, name);
+  const ctx: Ctx = { original, w, data, input, opts, report, keptOut: keptOutputs(applied) };
+  for (const s of dataSteps) {
+    throwIfAborted(opts.signal);
+    if (s === 'ls') await leastSquares(ctx);
+    else if (s === 'bias') await biasCorrection(ctx);
+    else await bnRecalibration(ctx);
+  }
+  report.ms = Math.round(performance.now() - t0);
+  return { model: w.result(), report };
+}
+
+/** Kept output-channel indices per layer (original numbering) from the pruned groups' out/depthwise members. */
+function keptOutputs(applied: readonly AppliedGroup[]): Map<string, number[]> {
+  const out = new Map<string, Set<number>>();
+  for (const { group, kept } of applied) {
+    for (const m of group.members) {
+      if (m.role !== 'out' && m.role !== 'depthwise') continue;
+      let s = out.get(m.node);
+      if (!s) out.set(m.node, (s = new Set()));
+      for (const c of kept) for (const i of mapChannel(m, c)) s.add(i);
+    }
+  }
+  return new Map([...out].map(([k, s]) => [k, [...s].sort((a, b) => a - b)]));
+}
+
+// ---------- levels ----------
+
+/** Level of each target node: 1 + the highest level of a target upstream of it (through any path). */
+function levels(graph: Graph, targets: Set<NodeProto>): Map<NodeProto, number> {
+  const lv = new Map<string, number>();
+  const out = new Map<NodeProto, number>();
+  for (const n of graph.order) {
+    let l = 0;
+    for (const i of n.input) if (i) l = Math.max(l, lv.get(i) ?? 0);
+    if (targets.has(n)) {
+      l += 1;
+      out.set(n, l);
+    }
+    for (const o of n.output) if (o) lv.set(o, l);
+  }
+  return out;
+}
+
+function byLevel(graph: Graph, targets: NodeProto[]): NodeProto[][] {
+  const lv = levels(graph, new Set(targets));
+  const waves: NodeProto[][] = [];
+  for (const n of targets) {
+    const l = lv.get(n)! - 1;
+    (waves[l] ??= []).push(n);
+  }
+  return waves.filter((x) => x && x.length);
+}
+
+async function runProbe(
+  ctx: Ctx,
+  model: { model: OnnxModel; graph: Graph; proto: ModelProto },
+  values: string[],
+  what: string,
+  onBatch: (outs: Map<string, ProbeTensor>, offset: number, count: number) => void | Promise<void>,
+): Promise<void> {
+  const bytes = probeModel(model, values);
+  const res = await streamProbe(bytes, `${ctx.original.model.path} (${what})`, ctx.input.name, ctx.input.dynamicBatch, ctx.data, onBatch, {
+    ep: ctx.opts.ep ?? 'auto',
+    ...(ctx.opts.threads ? { threads: ctx.opts.threads } : {}),
+    ...(ctx.opts.batchSize ? { batchSize: ctx.opts.batchSize } : {}),
+    ...(ctx.opts.signal ? { signal: ctx.opts.signal } : {}),
+    ...(ctx.opts.ort ? { ort: ctx.opts.ort } : {}),
+  });
+  ctx.report.passes++;
+  ctx.report.provider = res.provider;
+  if (res.fallbackReason) ctx.report.fallbackReason = res.fallbackReason;
+}
+
+// ---------- which layers ----------
+
+/** Input channels a weighted layer reads (Conv: weight dim 1 × group; Gemm: K; MatMul: weight rows). */
+function inputWidth(graph: Graph, n: NodeProto): number | undefined {
+  const t = n.input[1] ? graph.constantTensor(n.input[1]) : undefined;
+  if (!t) return undefined;
+  const d = tensorDims(t);
+  switch (n.op_type) {
+    case 'Conv':
+      return d.length >= 3 ? d[1] * attrInt(n, 'group', 1) : undefined;
+    case 'Gemm':
+      return d.length === 2 ? d[attrInt(n, 'transB', 0) ? 1 : 0] : undefined;
+    case 'MatMul':
+      return d.length === 2 ? d[0] : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Weighted layers of the working model whose input width shrank: the layers ls and bias fix. */
+function layersThatLostInputs(ctx: Ctx): NodeProto[] {
+  const out: NodeProto[] = [];
+  for (const n of ctx.w.graph.order) {
+    const op = n.op_type ?? '';
+    if (op !== 'Conv' && op !== 'Gemm' && op !== 'MatMul') continue;
+    const o = ctx.original.graph.byName.get(n.name ?? '');
+    if (!o) continue;
+    const before = inputWidth(ctx.original.graph, o);
+    const after = inputWidth(ctx.w.graph, n);
+    if (before !== undefined && after !== undefined && after < before) out.push(n);
+  }
+  return out;
+}
+
+function skip(ctx: Ctx, n: NodeProto, step: RecoveredLayer['step'], reason: string): void {
+  ctx.report.layers.push({ name: n.name ?? '', op: n.op_type ?? '', step, status: 'skipped', reason });
+}
+
+function checkFinite(values: ArrayLike<number>, n: NodeProto, what: string): void {
+  for (let i = 0; i < values.length; i++)
+    if (!Number.isFinite(values[i])) throw new PrunerError(`${n.name}: recovery produced a non-finite ${what} (NaN or Infinity); the layer cannot be recovered from these calibration inputs`, { subject: n.name });
+}
+
+/** Output channels of the original layer the pruned layer keeps (identity when its outputs were not pruned). */
+function keptColumns(ctx: Ctx, name: string, prunedOut: number, originalOut: number): number[] | undefined {
+  const k = ctx.keptOut.get(name);
+  if (k) return k.length === prunedOut ? k : undefined;
+  return prunedOut === originalOut ? Array.from({ length: prunedOut }, (_, i) => i) : undefined;
+}
+
+/**
+ * Adds a per-output-channel shift to a layer's output: into its bias, else into the running mean of
+ * the BatchNormalization right after it (BN(x + d) = BN(x) with μ − d), else into a new bias.
+ */
+function shiftOutput(ctx: Ctx, n: NodeProto, delta: Float64Array): void {
+  const w = ctx.w;
+  const target = foldTarget(w.graph, n);
+  if (target.kind === 'bn') {
+    const bn = target.bn;
+    const mean = w.floats(bn.input[3])!;
+    const next = Float64Array.from(mean, (m, i) => m - delta[i]);
+    checkFinite(next, n, 'running mean');
+    w.setConstant(bn, 3, [next.length], next);
+    return;
+  }
+  const old = outputBias(ctx, n, delta.length);
+  setBias(ctx, n, old.map((v, i) => v + delta[i]));
+}
+
+/** What a Conv/Gemm adds to each output channel: its bias (Gemm: β·C), zero without one. */
+function outputBias(ctx: Ctx, n: NodeProto, channels: number): Float64Array {
+  const out = new Float64Array(channels);
+  const old = n.input[2] ? ctx.w.floats(n.input[2]) : undefined;
+  if (!old) return out;
+  const beta = n.op_type === 'Gemm' ? attrFloat(n, 'beta', 1) : 1;
+  for (let i = 0; i < channels; i++) out[i] = beta * (old.length === 1 ? old[0] : old[i]);
+  return out;
+}
+
+/** Sets what a Conv/Gemm adds to each output channel (Gemm: C = bias / β), creating the bias input when absent. */
+function setBias(ctx: Ctx, n: NodeProto, bias: Float64Array): void {
+  const w = ctx.w;
+  checkFinite(bias, n, 'bias');
+  const beta = n.op_type === 'Gemm' ? attrFloat(n, 'beta', 1) : 1;
+  const next = beta !== 1 && beta !== 0 ? bias.map((v) => v / beta) : bias;
+  const t = n.input[2] ? w.graph.constantTensor(n.input[2]) : undefined;
+  const dims = t && tensorDims(t).length === 2 ? [1, next.length] : [next.length];
+  w.setConstant(n, 2, dims, next);
+}
+
+// ---------- original targets ----------
+
+interface LayerPlan {
+  node: NodeProto;
+  orig: NodeProto;
+  /** Kept original output channels, in pruned order. */
+  cols: number[];
+  /** ls geometry, when the layer can be refit. */
+  ls?: LsGeometry;
+  /** Kept targets: rows [N·p, O'] (ls), and the original's per-channel output moments (bias). */
+  y?: Float32Array;
+  moments?: ChannelMoments;
+}
+
+interface LsGeometry {
+  kind: 'conv' | 'gemm' | 'matmul';
+  /** Conv: groups, kernel, strides, dilations, pads (top, left), and input channels per group. */
+  groups: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  padTop: number;
+  padLeft: number;
+  padBottom: number;
+  padRight: number;
+  autoPad: string;
+  cinG: number;
+  /** Outputs (pruned). */
+  outC: number;
+  /** Unknowns per output: cinG·kh·kw (+1 with a bias column). */
+  unknowns: number;
+  bias: boolean;
+  /** Sampled positions (rows) per input. */
+  p: number;
+}
+
+function lsGeometry(ctx: Ctx, n: NodeProto): LsGeometry | string {
+  const w = ctx.w;
+  const op = n.op_type ?? '';
+  const wt = n.input[1] ? w.graph.constantTensor(n.input[1]) : undefined;
+  if (!wt) return 'its weight is not a constant';
+  if (wt.data_type !== DataType.FLOAT) return 'its weight is not float32 (ls refits float32 weights only)';
+  if (n.input[2]) {
+    const bt = w.graph.constantTensor(n.input[2]);
+    if (!bt) return 'its bias is not a constant';
+    if (bt.data_type !== DataType.FLOAT) return 'its bias is not float32';
+  }
+  const d = tensorDims(wt);
+  const base = { groups: 1, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, autoPad: 'NOTSET', p: 1 };
+  if (op === 'Conv') {
+    if (d.length !== 4) return `only 2-D convolutions are refit (this one has a ${d.length - 2}-D kernel)`;
+    const g = attrInt(n, 'group', 1);
+    const strides = attrInts(n, 'strides') ?? [1, 1];
+    const dil = attrInts(n, 'dilations') ?? [1, 1];
+    const pads = attrInts(n, 'pads') ?? [0, 0, 0, 0];
+    const autoPad = attrString(n, 'auto_pad', 'NOTSET');
+    return { ...base, kind: 'conv', groups: g, kh: d[2], kw: d[3], sh: strides[0], sw: strides[1], dh: dil[0], dw: dil[1], padTop: pads[0], padLeft: pads[1], padBottom: pads[2] ?? 0, padRight: pads[3] ?? 0, autoPad, cinG: d[1], outC: d[0], unknowns: d[1] * d[2] * d[3] + 1, bias: true };
+  }
+  if (op === 'Gemm') {
+    if (attrInt(n, 'transA', 0)) return 'Gemm with transA is not refit';
+    if (d.length !== 2) return 'its weight is not a matrix';
+    const transB = attrInt(n, 'transB', 0) !== 0;
+    const beta = attrFloat(n, 'beta', 1);
+    return { ...base, kind: 'gemm', cinG: transB ? d[1] : d[0], outC: transB ? d[0] : d[1], unknowns: (transB ? d[1] : d[0]) + (beta !== 0 ? 1 : 0), bias: beta !== 0 };
+  }
+  if (op === 'MatMul') {
+    if (d.length !== 2) return 'only a MatMul by a constant matrix is refit';
+    return { ...base, kind: 'matmul', cinG: d[0], outC: d[1], unknowns: d[0], bias: false };
+  }
+  return `${op} is not refit`;
+}
+
+/** Sampled positions for one input of one layer: `p` distinct indices in [0, m), the same for the original and the pruned run. */
+function positionsFor(layerIndex: number, sample: number, m: number, p: number): Int32Array {
+  const out = new Int32Array(p);
+  if (p >= m) {
+    for (let i = 0; i < p; i++) out[i] = i % m;
+    return out;
+  }
+  const rnd = mulberry32((layerIndex + 1) * 1_000_003 + sample * 7919);
+  const chosen = new Set<number>();
+  let i = 0;
+  while (i < p) {
+    const v = Math.floor(rnd() * m);
+    if (chosen.has(v)) continue;
+    chosen.add(v);
+    out[i++] = v;
+  }
+  return out;
+}
+
+/** One pass of the original model: the kept targets of every layer in `plans` (ls rows and/or output moments). */
+async function originalTargets(ctx: Ctx, plans: LayerPlan[], wantRows: boolean, wantMoments: boolean): Promise<void> {
+  const values = plans.map((p) => p.orig.output[0]);
+  const N = ctx.data.count;
+  const o = ctx.original;
+  for (const p of plans) {
+    if (wantRows && p.ls) p.y = new Float32Array(N * p.ls.p * p.cols.length);
+    if (wantMoments) p.moments = new ChannelMoments(p.cols.length);
+  }
+  await runProbe(ctx, { model: o.model, graph: o.graph, proto: o.model.proto }, values, 'original', (outs, offset, count) => {
+    plans.forEach((p, li) => {
+      const t = outs.get(p.orig.output[0])!;
+      const [B, C] = t.dims;
+      const inner = t.dims.slice(2).reduce((a, b) => a * b, 1);
+      const cols = p.cols;
+      if (p.moments) p.moments.add(selectChannels(t, cols));
+      if (p.y && p.ls) {
+        const P = p.ls.p;
+        const O = cols.length;
+        if (p.ls.kind === 'matmul') {
+          // rows = every leading position: [B, ..., C] with C the last axis.
+          const last = t.dims[t.dims.length - 1];
+          const m = t.data.length / (B * last);
+          for (let b = 0; b < B; b++) {
+            const pos = positionsFor(li, offset + b, m, P);
+            for (let r = 0; r < P; r++) {
+              const src = (b * m + pos[r]) * last;
+              const dst = ((offset + b) * P + r) * O;
+              for (let j = 0; j < O; j++) p.y[dst + j] = t.data[src + cols[j]];
+            }
+          }
+          return;
+        }
+        for (let b = 0; b < B; b++) {
+          const pos = positionsFor(li, offset + b, inner, P);
+          for (let r = 0; r < P; r++) {
+            const dst = ((offset + b) * P + r) * O;
+            for (let j = 0; j < O; j++) p.y[dst + j] = t.data[(b * C + cols[j]) * inner + pos[r]];
+          }
+        }
+      }
+    });
+    void count;
+  });
+}
+
+/** The tensor restricted to channels `cols` of axis 1. */
+function selectChannels(t: ProbeTensor, cols: number[]): ProbeTensor {
+  const [B, C] = t.dims;
+  if (cols.length === C) return t;
+  const inner = t.dims.slice(2).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(B * cols.length * inner);
+  for (let b = 0; b < B; b++) for (let j = 0; j < cols.length; j++) out.set(t.data.subarray((b * C + cols[j]) * inner, (b * C + cols[j] + 1) * inner), (b * cols.length + j) * inner);
+  return { data: out, dims: [B, cols.length, ...t.dims.slice(2)] };
+}
+
+function planLayers(ctx: Ctx, step: 'ls' | 'bias'): LayerPlan[] {
+  const plans: LayerPlan[] = [];
+  for (const n of layersThatLostInputs(ctx)) {
+    const orig = ctx.original.graph.byName.get(n.name ?? '')!;
+    const wo = ctx.w.graph.constantTensor(n.input[1])!;
+    const oo = ctx.original.graph.constantTensor(orig.input[1])!;
+    const outAxis = n.op_type === 'Conv' ? 0 : n.op_type === 'Gemm' ? (attrInt(n, 'transB', 0) ? 0 : 1) : 1;
+    const cols = keptColumns(ctx, n.name ?? '', tensorDims(wo)[outAxis], tensorDims(oo)[outAxis]);
+    if (!cols) {
+      skip(ctx, n, step, 'its kept output channels could not be matched with the original');
+      continue;
+    }
+    if (ctx.original.graph.outputNames.has(orig.output[0]) && cols.length !== tensorDims(oo)[outAxis]) {
+      skip(ctx, n, step, 'its output is a graph output');
+      continue;
+    }
+    const plan: LayerPlan = { node: n, orig, cols };
+    if (step === 'ls') {
+      const g = lsGeometry(ctx, n);
+      if (typeof g === 'string') {
+        skip(ctx, n, 'ls', g);
+        continue;
+      }
+      plan.ls = g;
+    }
+    plans.push(plan);
+  }
+  return plans;
+}
+
+// ---------- ls ----------
+
+async function leastSquares(ctx: Ctx): Promise<void> {
+  const plans = planLayers(ctx, 'ls');
+  if (!plans.length) return;
+  const N = ctx.data.count;
+  const base = ctx.opts.positions ?? DEFAULT_POSITIONS;
+  // Positions per input: enough rows for the unknowns (3× when possible), never more than the layer has.
+  const spatial = await outputSizes(ctx, plans);
+  for (const p of plans) {
+    const g = p.ls!;
+    const m = spatial.get(p.orig.output[0]) ?? 1;
+    g.p = Math.max(1, Math.min(m, MAX_POSITIONS, Math.max(base, Math.ceil((3 * g.unknowns) / N))));
+    if (g.kind === 'gemm') g.p = 1;
+  }
+  ctx.opts.onProgress?.('recovery: original outputs', 0);
+  await originalTargets(ctx, plans, true, false);
+  const waves = byLevel(ctx.w.graph, plans.map((p) => p.node));
+  const planOf = new Map(plans.map((p, i) => [p.node, { p, index: i }]));
+  let done = 0;
+  for (const wave of waves) {
+    throwIfAborted(ctx.opts.signal);
+    ctx.opts.onProgress?.('recovery: reconstruction', done / plans.length);
+    const items = wave.map((n) => planOf.get(n)!);
+    const accs = items.map(({ p }) => {
+      const g = p.ls!;
+      const k = g.unknowns;
+      const groups = g.kind === 'conv' ? g.groups : 1;
+      return Array.from({ length: groups }, () => new GramAccumulator(k, g.outC / groups));
+    });
+    const sumSq = items.map(({ p }) => new Float64Array(p.ls!.outC));
+    const values = [...new Set(items.map(({ p }) => p.node.input[0]))];
+    await runProbe(ctx, ctx.w, values, `reconstruction ${done + 1}–${done + items.length} of ${plans.length}`, async (outs, offset) => {
+      for (let i = 0; i < items.length; i++) {
+        const { p, index } = items[i];
+        const x = outs.get(p.node.input[0])!;
+        await accumulate(ctx, p, index, x, offset, accs[i], sumSq[i]);
+      }
+    });
+    for (let i = 0; i < items.length; i++) solveLayer(ctx, items[i].p, accs[i], sumSq[i]);
+    done += items.length;
+  }
+}
+
+/** Output spatial sizes (positions per input) of the original layers, from a one-input run. */
+async function outputSizes(ctx: Ctx, plans: LayerPlan[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const first = ctx.data;
+  const one: InputSet = {
+    source: first.source,
+    sampleShape: first.sampleShape,
+    count: 1,
+    async *batches(_size: number, signal?: AbortSignal) {
+      for await (const b of first.batches(1, signal)) {
+        yield { data: b.data, count: 1, offset: 0 };
+        return;
+      }
+    },
+  };
+  const values = plans.map((p) => p.orig.output[0]);
+  const bytes = probeModel({ model: ctx.original.model, graph: ctx.original.graph, proto: ctx.original.model.proto }, values);
+  await streamProbe(bytes, `${ctx.original.model.path} (shapes)`, ctx.input.name, ctx.input.dynamicBatch, one, (outs) => {
+    for (const p of plans) {
+      const t = outs.get(p.orig.output[0])!;
+      out.set(p.orig.output[0], p.ls?.kind === 'matmul' ? t.data.length / t.dims[t.dims.length - 1] : t.dims.slice(2).reduce((a, b) => a * b, 1));
+    }
+  }, { ep: ctx.opts.ep ?? 'auto', ...(ctx.opts.ort ? { ort: ctx.opts.ort } : {}), ...(ctx.opts.signal ? { signal: ctx.opts.signal } : {}) });
+  return out;
+}
+
+/** Adds one batch's rows of one layer to its Gram accumulators (one per conv group). */
+async function accumulate(ctx: Ctx, p: LayerPlan, layerIndex: number, x: ProbeTensor, offset: number, accs: GramAccumulator[], sumSq: Float64Array): Promise<void> {
+  const g = p.ls!;
+  const B = x.dims[0];
+  const P = g.p;
+  const O = g.outC;
+  const rows = B * P;
+  const k = g.unknowns;
+  const y = p.y!.subarray(offset * P * O, (offset + B) * P * O);
+  for (let i = 0; i < y.length; i++) sumSq[i % O] += y[i] * y[i];
+  const threads = ctx.opts.threads;
+  if (g.kind !== 'conv') {
+    // Gemm: one row per input; MatMul: P sampled rows of its leading positions.
+    const K = g.cinG;
+    const X = new Float32Array(rows * k);
+    const m = x.data.length / (B * K);
+    for (let b = 0; b < B; b++) {
+      const pos = g.kind === 'matmul' ? positionsFor(layerIndex, offset + b, m, P) : Int32Array.of(0);
+      for (let r = 0; r < P; r++) {
+        const src = (b * m + pos[r]) * K;
+        const dst = (b * P + r) * k;
+        X.set(x.data.subarray(src, src + K), dst);
+        if (g.bias) X[dst + K] = 1;
+      }
+    }
+    await accs[0].add(X, y, rows, threads);
+    return;
+  }
+  const [, C, H, W] = x.dims;
+  const { Ho, Wo, padTop, padLeft } = convOutput(g, H, W);
+  const Og = O / g.groups;
+  const X = new Float32Array(rows * k);
+  const Yg = g.groups > 1 ? new Float32Array(rows * Og) : y;
+  const kk = g.kh * g.kw;
+  for (let gi = 0; gi < g.groups; gi++) {
+    X.fill(0);
+    for (let b = 0; b < B; b++) {
+      const pos = positionsFor(layerIndex, offset + b, Ho * Wo, P);
+      for (let r = 0; r < P; r++) {
+        const oy = Math.floor(pos[r] / Wo);
+        const ox = pos[r] % Wo;
+        const dst = (b * P + r) * k;
+        for (let c = 0; c < g.cinG; c++) {
+          const plane = (b * C + gi * g.cinG + c) * H * W;
+          for (let a = 0; a < g.kh; a++) {
+            const iy = oy * g.sh - padTop + a * g.dh;
+            if (iy < 0 || iy >= H) continue;
+            for (let bb = 0; bb < g.kw; bb++) {
+              const ix = ox * g.sw - padLeft + bb * g.dw;
+              if (ix < 0 || ix >= W) continue;
+              X[dst + c * kk + a * g.kw + bb] = x.data[plane + iy * W + ix];
+            }
+          }
+        }
+        X[dst + k - 1] = 1;
+      }
+    }
+    if (g.groups > 1) for (let r = 0; r < rows; r++) Yg.set(y.subarray(r * O + gi * Og, r * O + (gi + 1) * Og), r * Og);
+    await accs[gi].add(X, Yg, rows, threads);
+  }
+}
+
+function convOutput(g: LsGeometry, H: number, W: number): { Ho: number; Wo: number; padTop: number; padLeft: number } {
+  const eh = (g.kh - 1) * g.dh + 1;
+  const ew = (g.kw - 1) * g.dw + 1;
+  if (g.autoPad === 'SAME_UPPER' || g.autoPad === 'SAME_LOWER') {
+    const Ho = Math.ceil(H / g.sh);
+    const Wo = Math.ceil(W / g.sw);
+    const th = Math.max(0, (Ho - 1) * g.sh + eh - H);
+    const tw = Math.max(0, (Wo - 1) * g.sw + ew - W);
+    const upper = g.autoPad === 'SAME_UPPER';
+    return { Ho, Wo, padTop: upper ? Math.floor(th / 2) : Math.ceil(th / 2), padLeft: upper ? Math.floor(tw / 2) : Math.ceil(tw / 2) };
+  }
+  if (g.autoPad === 'VALID') return { Ho: Math.floor((H - eh) / g.sh) + 1, Wo: Math.floor((W - ew) / g.sw) + 1, padTop: 0, padLeft: 0 };
+  const Ho = Math.floor((H + g.padTop + g.padBottom - eh) / g.sh) + 1;
+  const Wo = Math.floor((W + g.padLeft + g.padRight - ew) / g.sw) + 1;
+  return { Ho, Wo, padTop: g.padTop, padLeft: g.padLeft };
+}
+
+/** Current weights of a layer as the prior W₀ of one group: k × Og (bias row last). */
+function currentWeights(ctx: Ctx, p: LayerPlan, gi: number): Float64Array {
+  const g = p.ls!;
+  const n = p.node;
+  const w = ctx.w.floats(n.input[1])!;
+  const biasV = n.input[2] ? ctx.w.floats(n.input[2]) : undefined;
+  const k = g.unknowns;
+  const groups = g.kind === 'conv' ? g.groups : 1;
+  const Og = g.outC / groups;
+  const K = g.bias ? k - 1 : k;
+  const out = new Float64Array(k * Og);
+  const alpha = g.kind === 'gemm' ? attrFloat(n, 'alpha', 1) : 1;
+  const beta = g.kind === 'gemm' ? attrFloat(n, 'beta', 1) : 1;
+  const transB = g.kind === 'gemm' && attrInt(n, 'transB', 0) !== 0;
+  for (let j = 0; j < Og; j++) {
+    const o = gi * Og + j;
+    for (let f = 0; f < K; f++) {
+      let v: number;
+      if (g.kind === 'conv') v = w[o * K + f];
+      else if (transB) v = alpha * w[o * K + f];
+      else v = alpha * w[f * g.outC + o];
+      out[f * Og + j] = v;
+    }
+    if (g.bias) out[K * Og + j] = biasV ? beta * (biasV.length === 1 ? biasV[0] : biasV[o]) : 0;
+  }
+  // A conv followed by a BN whose running mean absorbs shifts: its effective bias includes −μ shifts
+  // made earlier by other steps; the prior ignores that (the fit replaces the bias anyway).
+  return out;
+}
+
+function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq: Float64Array): void {
+  const g = p.ls!;
+  const n = p.node;
+  const k = g.unknowns;
+  const groups = accs.length;
+  const Og = g.outC / groups;
+  const K = g.bias ? k - 1 : k;
+  const ridge = ctx.opts.ridge ?? DEFAULT_RIDGE;
+  const newW = new Float64Array(g.outC * K);
+  const newB = new Float64Array(g.outC);
+  let lambda = 0;
+  let before = 0;
+  let after = 0;
+  let total = 0;
+  let measured = true;
+  for (let gi = 0; gi < groups; gi++) {
+    const acc = accs[gi];
+    symmetrize(acc.xtx, k);
+    const prior = currentWeights(ctx, p, gi);
+    const res = ridgeSolve(acc.xtx, acc.xty, k, Og, ridge, g.bias ? [k - 1] : [], prior);
+    checkFinite(res.w, n, 'weight');
+    lambda = Math.max(lambda, res.lambda);
+    if (k * k * Og <= 5e7) {
+      for (let j = 0; j < Og; j++) total += sumSq[gi * Og + j];
+      before += residual(acc, prior, k, Og);
+      after += residual(acc, res.w, k, Og);
+    } else measured = false;
+    for (let j = 0; j < Og; j++) {
+      const o = gi * Og + j;
+      for (let f = 0; f < K; f++) newW[o * K + f] = res.w[f * Og + j];
+      if (g.bias) newB[o] = res.w[K * Og + j];
+    }
+  }
+  writeLayer(ctx, p, newW, newB);
+  const rows = accs[0].rows;
+  ctx.report.layers.push({
+    name: n.name ?? '',
+    op: n.op_type ?? '',
+    step: 'ls',
+    status: 'refit',
+    unknowns: k,
+    rows,
+    lambda,
+    ...(measured && total > 0 ? { errorBefore: Math.max(0, (total + before) / total), errorAfter: Math.max(0, (total + after) / total) } : {}),
+    ...(rows < k ? { reason: `under-determined (${rows} rows for ${k} unknowns): regularised towards the pruned weights; more calibration inputs would help` } : {}),
+  });
+}
+
+/** ‖Y − XW‖² from the Gram products: Σ_j (−2·(WᵀXᵀY)_jj + (WᵀXᵀXW)_jj), without the constant ‖Y‖² (added by the caller's total). */
+function residual(acc: GramAccumulator, w: Float64Array, k: number, o: number): number {
+  const A = acc.xtx;
+  const B = acc.xty;
+  let s = 0;
+  const aw = new Float64Array(k);
+  for (let j = 0; j < o; j++) {
+    aw.fill(0);
+    for (let i = 0; i < k; i++) {
+      const wij = w[i * o + j];
+      if (wij === 0) continue;
+      const row = i * k;
+      for (let l = 0; l < k; l++) aw[l] += A[row + l] * wij;
+    }
+    let quad = 0;
+    let lin = 0;
+    for (let i = 0; i < k; i++) {
+      quad += w[i * o + j] * aw[i];
+      lin += w[i * o + j] * B[i * o + j];
+    }
+    s += quad - 2 * lin;
+  }
+  return s;
+}
+
+function writeLayer(ctx: Ctx, p: LayerPlan, W: Float64Array, bias: Float64Array): void {
+  const g = p.ls!;
+  const n = p.node;
+  const w = ctx.w;
+  const dims = tensorDims(w.graph.constantTensor(n.input[1])!);
+  const K = g.bias ? g.unknowns - 1 : g.unknowns;
+  if (g.kind === 'conv') {
+    w.setConstant(n, 1, dims, W);
+  } else {
+    const alpha = g.kind === 'gemm' ? attrFloat(n, 'alpha', 1) : 1;
+    const transB = g.kind === 'gemm' && attrInt(n, 'transB', 0) !== 0;
+    const out = new Float64Array(W.length);
+    for (let o = 0; o < g.outC; o++)
+      for (let f = 0; f < K; f++) {
+        const v = W[o * K + f] / alpha;
+        if (transB) out[o * K + f] = v;
+        else out[f * g.outC + o] = v;
+      }
+    w.setConstant(n, 1, dims, out);
+  }
+  if (!g.bias) return;
+  if (g.kind === 'gemm') {
+    setBias(ctx, n, bias);
+    return;
+  }
+  // Conv: the bias goes into its bias; without one, into the running mean of the BN after it (the
+  // mean absorbs any bias), else a new bias.
+  // The fit replaces whatever the surgery's compensation folded there: it starts from the original mean.
+  const target = n.input[2] ? { kind: 'bias' as const } : foldTarget(w.graph, n);
+  const originalBn = target.kind === 'bn' ? ctx.original.graph.byName.get(target.bn.name ?? '') : undefined;
+  const originalMean = originalBn?.input[3] ? ctx.original.graph.constantFloats(originalBn.input[3]) : undefined;
+  if (target.kind === 'bn' && originalMean) {
+    const next = Float64Array.from(p.cols, (c, i) => originalMean[c] - bias[i]);
+    checkFinite(next, n, 'running mean');
+    w.setConstant(target.bn, 3, [next.length], next);
+  } else setBias(ctx, n, bias);
+}
+
+// ---------- bias ----------
+
+async function biasCorrection(ctx: Ctx): Promise<void> {
+  const plans = planLayers(ctx, 'bias');
+  if (!plans.length) return;
+  ctx.opts.onProgress?.('recovery: original outputs', 0);
+  await originalTargets(ctx, plans, false, true);
+  const waves = byLevel(ctx.w.graph, plans.map((p) => p.node));
+  const planOf = new Map(plans.map((p) => [p.node, p]));
+  let done = 0;
+  for (const wave of waves) {
+    throwIfAborted(ctx.opts.signal);
+    ctx.opts.onProgress?.('recovery: bias correction', done / plans.length);
+    const items = wave.map((n) => planOf.get(n)!);
+    const moments = items.map((p) => new ChannelMoments(p.cols.length));
+    await runProbe(ctx, ctx.w, items.map((p) => p.node.output[0]), `bias ${done + 1}–${done + items.length} of ${plans.length}`, (outs) => {
+      items.forEach((p, i) => moments[i].add(outs.get(p.node.output[0])!));
+    });
+    items.forEach((p, i) => {
+      const want = p.moments!.mean();
+      const have = moments[i].mean();
+      const delta = Float64Array.from(want, (v, c) => v - have[c]);
+      shiftOutput(ctx, p.node, delta);
+      ctx.report.layers.push({ name: p.node.name ?? '', op: p.node.op_type ?? '', step: 'bias', status: 'refit', maxShift: delta.reduce((a, b) => Math.max(a, Math.abs(b)), 0) });
+    });
+    done += items.length;
+  }
+}
+
+// ---------- bn ----------
+
+async function bnRecalibration(ctx: Ctx): Promise<void> {
+  const w = ctx.w;
+  const bns: NodeProto[] = [];
+  for (const n of w.graph.order) {
+    if (n.op_type !== 'BatchNormalization' || (n.domain ?? '') !== '') continue;
+    if (attrInt(n, 'training_mode', 0) !== 0) {
+      skip(ctx, n, 'bn', 'in training mode (it computes its own batch statistics)');
+      continue;
+    }
+    const mt = n.input[3] ? w.graph.constantTensor(n.input[3]) : undefined;
+    const vt = n.input[4] ? w.graph.constantTensor(n.input[4]) : undefined;
+    if (!mt || !vt || (mt.data_type !== DataType.FLOAT && mt.data_type !== DataType.DOUBLE) || (vt.data_type !== DataType.FLOAT && vt.data_type !== DataType.DOUBLE)) {
+      skip(ctx, n, 'bn', 'its running mean and variance are not float constants');
+      continue;
+    }
+    bns.push(n);
+  }
+  const waves = byLevel(w.graph, bns);
+  let done = 0;
+  for (const wave of waves) {
+    throwIfAborted(ctx.opts.signal);
+    ctx.opts.onProgress?.('recovery: BatchNorm statistics', done / bns.length);
+    const moments = new Map<NodeProto, ChannelMoments>();
+    await runProbe(ctx, w, [...new Set(wave.map((n) => n.input[0]))], `BatchNorm ${done + 1}–${done + wave.length} of ${bns.length}`, (outs) => {
+      for (const n of wave) {
+        const t = outs.get(n.input[0])!;
+        let m = moments.get(n);
+        if (!m) moments.set(n, (m = new ChannelMoments(t.dims[1])));
+        m.add(t);
+      }
+    });
+    for (const n of wave) {
+      const m = moments.get(n)!;
+      const mean = m.mean();
+      const variance = m.variance();
+      checkFinite(mean, n, 'running mean');
+      checkFinite(variance, n, 'running variance');
+      const oldMean = w.floats(n.input[3])!;
+      let shift = 0;
+      for (let c = 0; c < mean.length; c++) shift = Math.max(shift, Math.abs(mean[c] - oldMean[c]));
+      w.setConstant(n, 3, [mean.length], mean);
+      w.setConstant(n, 4, [variance.length], variance);
+      ctx.report.layers.push({ name: n.name ?? '', op: 'BatchNormalization', step: 'bn', status: 'refit', maxShift: shift });
+    }
+    done += wave.length;
+  }
+}

@@ -1,0 +1,260 @@
+// Recovery on calibration inputs (src/engine/recovery): exactness on models built in code, run by
+// the real prune pipeline and ONNX Runtime.
+//   - ls: a layer whose removed input channels are exact linear combinations of kept ones is
+//     reconstructed exactly (the original output within 1e-4 on inputs it was not fitted on);
+//   - bn: recalibrating an unpruned model whose stored statistics are the true ones of the
+//     calibration inputs gives those statistics back;
+//   - bias: after measured bias correction, every output channel's mean on the calibration inputs
+//     equals the original's;
+//   - too few inputs: a one-line error saying how many the method needs.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { pruneModel } from '../../src/engine/prune/prune.ts';
+import { loadModel } from '../../src/engine/onnx/model.ts';
+import { Graph } from '../../src/engine/graph/graph.ts';
+import { arrayInputSet } from '../../src/engine/data/types.ts';
+import { seededNormal } from '../../src/engine/runtime/inputs.ts';
+import { PrunerError } from '../../src/engine/errors.ts';
+import { ModelBuilder } from '../helpers/modelBuilder.ts';
+import { tempDir } from '../helpers/paths.ts';
+
+async function run(file: string, x: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: number[] }> {
+  const s = await ort.InferenceSession.create(file, { logSeverityLevel: 4 });
+  try {
+    const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, dims) });
+    const o = r[s.outputNames[0]];
+    return { data: o.data as Float32Array, dims: [...o.dims] };
+  } finally {
+    await s.release();
+  }
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+/** Per-channel mean of an [N, C, H, W] tensor. */
+function channelMeans(t: Float32Array, dims: number[]): Float64Array {
+  const [N, C] = dims;
+  const inner = dims.slice(2).reduce((a, b) => a * b, 1);
+  const out = new Float64Array(C);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < inner; i++) out[c] += t[(n * C + c) * inner + i];
+  return out.map((v) => v / (N * inner));
+}
+
+const floatsOf = (file: string, name: string): Float32Array => new Graph(loadModel(file)).constantFloats(name)!;
+
+describe('least-squares reconstruction', () => {
+  test('a layer whose removed inputs are linear combinations of kept ones is reconstructed exactly', async () => {
+    const dir = tempDir();
+    // conv1 (5→6, 1×1): channels 4 and 5 are linear combinations of channels 0–3 (weights and bias),
+    // so with nothing non-linear between conv1 and conv2, conv2 can absorb them exactly.
+    const b = new ModelBuilder({ seed: 5 });
+    const x = b.input('x', ['N', 5, 8, 8]);
+    const w1 = Float32Array.from({ length: 6 * 5 }, () => b.random());
+    const b1 = Float32Array.from({ length: 6 }, () => b.random());
+    const mix = [
+      [0.5, -1, 0.25, 2],
+      [-0.75, 0.3, 1.5, -0.2],
+    ];
+    for (let r = 0; r < 2; r++) {
+      for (let c = 0; c < 5; c++) w1[(4 + r) * 5 + c] = mix[r].reduce((s, a, i) => s + a * w1[i * 5 + c], 0);
+      b1[4 + r] = mix[r].reduce((s, a, i) => s + a * b1[i], 0);
+    }
+    b.init('conv1.weight', [6, 5, 1, 1], w1);
+    b.init('conv1.bias', [6], b1);
+    const y1 = b.node('Conv', [x, 'conv1.weight', 'conv1.bias'], { kernel_shape: [1, 1] }, 'conv1');
+    const y2 = b.conv(y1, 6, 5, { k: 3, pad: 1, name: 'conv2' });
+    b.output(y2, ['N', 5, 8, 8]);
+    const file = b.save(path.join(dir, 'lin.onnx'));
+
+    const calib = arrayInputSet('calib', [5, 8, 8], seededNormal(40 * 320, 1));
+    const test1 = seededNormal(4 * 320, 2);
+    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0, overrides: { conv1: { keep: [0, 1, 2, 3] } } };
+    const asCut = await pruneModel(file, plan, { out: path.join(dir, 'none.onnx'), recover: 'none', calibration: calib, ep: 'cpu' });
+    const rec = await pruneModel(file, plan, { out: path.join(dir, 'ls.onnx'), recover: 'ls', calibration: calib, ep: 'cpu' });
+    assert.deepEqual(rec.recovery.steps, ['ls']);
+    const refit = rec.recovery.layers.filter((l) => l.step === 'ls' && l.status === 'refit').map((l) => l.name);
+    assert.deepEqual(refit, ['conv2']);
+    const want = await run(file, test1, [4, 5, 8, 8]);
+    const cut = await run(asCut.output, test1, [4, 5, 8, 8]);
+    const got = await run(rec.output, test1, [4, 5, 8, 8]);
+    assert.deepEqual(got.dims, want.dims);
+    assert.ok(maxAbsDiff(cut.data, want.data) > 0.1, 'cutting the channels must change the output (else the test proves nothing)');
+    const err = maxAbsDiff(got.data, want.data);
+    assert.ok(err < 1e-4, `reconstructed output differs by ${err} ${JSON.stringify(rec.recovery.layers)}`);
+    const layer = rec.recovery.layers.find((l) => l.name === 'conv2')!;
+    assert.ok(layer.errorAfter! < 1e-8 && layer.errorBefore! > 1e-3, JSON.stringify(layer));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('grouped and Gemm consumers are refit; depthwise per channel', async () => {
+    const dir = tempDir();
+    const b = new ModelBuilder({ seed: 9 });
+    const x = b.input('x', ['N', 4, 6, 6]);
+    let y = b.relu(b.conv(x, 4, 8, { k: 3, name: 'c1' }));
+    y = b.relu(b.conv(y, 8, 8, { k: 3, group: 8, name: 'dw' }));
+    y = b.relu(b.conv(y, 8, 8, { k: 1, pad: 0, name: 'c3' }));
+    y = b.relu(b.conv(y, 8, 8, { k: 1, pad: 0, group: 2, name: 'g2' }));
+    const out = b.gemm(b.flatten(b.gap(y)), 8, 3, 'fc');
+    b.output(out, ['N', 3]);
+    const file = b.save(path.join(dir, 'g.onnx'));
+    const calib = arrayInputSet('calib', [4, 6, 6], seededNormal(64 * 144, 3));
+    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0.5 };
+    const none = await pruneModel(file, plan, { out: path.join(dir, 'none.onnx'), recover: 'none', calibration: calib, ep: 'cpu' });
+    const rec = await pruneModel(file, plan, { out: path.join(dir, 'ls.onnx'), recover: 'ls', calibration: calib, ep: 'cpu' });
+    const refit = new Set(rec.recovery.layers.filter((l) => l.status === 'refit').map((l) => l.name));
+    for (const n of ['dw', 'c3', 'g2', 'fc']) assert.ok(refit.has(n), `${n} refit: ${JSON.stringify(rec.recovery.layers)}`);
+    const xs = seededNormal(16 * 144, 4);
+    const want = await run(file, xs, [16, 4, 6, 6]);
+    const a = await run(none.output, xs, [16, 4, 6, 6]);
+    const r = await run(rec.output, xs, [16, 4, 6, 6]);
+    assert.deepEqual(r.dims, want.dims);
+    assert.ok(maxAbsDiff(r.data, want.data) < maxAbsDiff(a.data, want.data), 'reconstruction brings the output closer to the original');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('BatchNorm recalibration', () => {
+  test('an unpruned model whose stored statistics are those of the calibration inputs keeps them', async () => {
+    const dir = tempDir();
+    const N = 32;
+    const xs = seededNormal(N * 3 * 5 * 5, 7).map((v, i) => v * (1 + (Math.floor(i / 25) % 3)) + 0.5);
+    // True statistics of the BN's input (the model input itself), unbiased variance as PyTorch keeps.
+    const C = 3;
+    const mean = new Float64Array(C);
+    const sq = new Float64Array(C);
+    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < 25; i++) {
+      const v = xs[(n * C + c) * 25 + i];
+      mean[c] += v;
+      sq[c] += v * v;
+    }
+    const cnt = N * 25;
+    const m = Array.from(mean, (s) => s / cnt);
+    const v = Array.from(sq, (s, c) => (s / cnt - m[c] * m[c]) * (cnt / (cnt - 1)));
+    const b = new ModelBuilder({ seed: 3 });
+    const x = b.input('x', ['N', 3, 5, 5]);
+    let y = b.relu(b.bn(x, 3, { name: 'bn1', mean: m, var: v }));
+    y = b.conv(y, 3, 4, { k: 1, pad: 0, name: 'c' });
+    b.output(b.gap(y), ['N', 4, 1, 1]);
+    const file = b.save(path.join(dir, 'bn.onnx'));
+    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0 };
+    const rep = await pruneModel(file, plan, { out: path.join(dir, 'r.onnx'), recover: 'bn', calibration: arrayInputSet('calib', [3, 5, 5], xs), ep: 'cpu' });
+    assert.deepEqual(rep.recovery.layers.map((l) => [l.name, l.status]), [['bn1', 'refit']]);
+    const gotMean = floatsOf(rep.output, 'bn1.running_mean');
+    const gotVar = floatsOf(rep.output, 'bn1.running_var');
+    for (let c = 0; c < C; c++) {
+      assert.ok(Math.abs(gotMean[c] - m[c]) < 1e-5, `mean ${c}: ${gotMean[c]} vs ${m[c]}`);
+      assert.ok(Math.abs(gotVar[c] - v[c]) < 1e-5 * v[c], `var ${c}: ${gotVar[c]} vs ${v[c]}`);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('after pruning, each BN gets the statistics of the recovered model (BNs before it recalibrated)', async () => {
+    const dir = tempDir();
+    const b = new ModelBuilder({ seed: 11 });
+    const x = b.input('x', ['N', 3, 6, 6]);
+    let y = b.relu(b.bn(b.conv(x, 3, 8, { k: 3, name: 'c1' }), 8, { name: 'bn1' }));
+    const pre2 = b.conv(y, 8, 6, { k: 3, name: 'c2' });
+    y = b.bn(pre2, 6, { name: 'bn2' });
+    b.output(y, ['N', 6, 6, 6]);
+    const file = b.save(path.join(dir, 'two.onnx'));
+    const xs = seededNormal(24 * 108, 8);
+    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0.5 };
+    const rep = await pruneModel(file, plan, { out: path.join(dir, 'r.onnx'), recover: 'bn', calibration: arrayInputSet('c', [3, 6, 6], xs), ep: 'cpu' });
+    // bn2's input in the recovered model (bn1 recalibrated): its per-channel mean must be bn2's stored mean.
+    const m = loadModel(rep.output);
+    m.proto.graph!.output = [{ name: m.proto.graph!.node.find((n) => n.name === 'c2')!.output[0], type: { tensor_type: { elem_type: 1 } } } as never];
+    const bytes = (await import('../../src/engine/onnx/proto.ts')).ModelProtoType.encode(m.proto as never).finish();
+    const tmp = path.join(dir, 'probe.onnx');
+    fs.writeFileSync(tmp, bytes);
+    const out = await run(tmp, xs, [24, 3, 6, 6]);
+    const means = channelMeans(out.data, out.dims);
+    const stored = floatsOf(rep.output, 'bn2.running_mean');
+    for (let c = 0; c < 6; c++) assert.ok(Math.abs(means[c] - stored[c]) < 1e-4 * (1 + Math.abs(means[c])), `bn2 mean ${c}: ${stored[c]} vs measured ${means[c]}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('measured bias correction', () => {
+  test('every output channel of a corrected layer has the original mean on the calibration inputs', async () => {
+    const dir = tempDir();
+    const b = new ModelBuilder({ seed: 13 });
+    const x = b.input('x', ['N', 3, 6, 6]);
+    const y = b.relu(b.conv(x, 3, 8, { k: 3, name: 'c1' }));
+    const out = b.conv(y, 8, 4, { k: 3, name: 'c2' });
+    b.output(out, ['N', 4, 6, 6]);
+    const file = b.save(path.join(dir, 'b.onnx'));
+    const xs = seededNormal(30 * 108, 14);
+    const calib = arrayInputSet('c', [3, 6, 6], xs);
+    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0.5 };
+    const none = await pruneModel(file, plan, { out: path.join(dir, 'n.onnx'), recover: 'none', calibration: calib, ep: 'cpu' });
+    const rep = await pruneModel(file, plan, { out: path.join(dir, 'r.onnx'), recover: 'bias', calibration: calib, ep: 'cpu' });
+    assert.deepEqual(rep.recovery.steps, ['bias']);
+    const want = channelMeans((await run(file, xs, [30, 3, 6, 6])).data, [30, 4, 6, 6]);
+    const before = channelMeans((await run(none.output, xs, [30, 3, 6, 6])).data, [30, 4, 6, 6]);
+    const after = channelMeans((await run(rep.output, xs, [30, 3, 6, 6])).data, [30, 4, 6, 6]);
+    assert.ok(maxAbs(want.map((v, i) => v - before[i])) > 1e-2, 'pruning must shift the means (else the test proves nothing)');
+    assert.ok(maxAbs(want.map((v, i) => v - after[i])) < 1e-4, `means after correction ${after} vs ${want}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('recovery: inputs and modes', () => {
+  test('too few calibration inputs: the message says how many the method needs; nothing is written', async () => {
+    const dir = tempDir();
+    const b = new ModelBuilder({ seed: 2 });
+    const x = b.input('x', ['N', 3, 4, 4]);
+    b.output(b.conv(b.relu(b.bn(b.conv(x, 3, 4, { name: 'c1' }), 4, { name: 'bn' })), 4, 2, { name: 'c2' }), ['N', 2, 4, 4]);
+    const file = b.save(path.join(dir, 'm.onnx'));
+    const out = path.join(dir, 'out.onnx');
+    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0.5 };
+    await assert.rejects(
+      pruneModel(file, plan, { out, recover: 'bn', calibration: arrayInputSet('one.npy', [3, 4, 4], seededNormal(48, 1)), ep: 'cpu' }),
+      (e: unknown) => e instanceof PrunerError && /one\.npy: --recover bn needs at least 2 calibration inputs, got 1/.test(e.message),
+    );
+    await assert.rejects(pruneModel(file, plan, { out, recover: 'ls', ep: 'cpu' }), (e: unknown) => e instanceof PrunerError && /needs calibration inputs/.test(e.message));
+    assert.equal(fs.existsSync(out), false);
+    // auto without data: data-free compensation only, and the report says so.
+    const rep = await pruneModel(file, plan, { out, ep: 'cpu' });
+    assert.deepEqual(rep.recovery.steps, ['compensation']);
+    assert.match(rep.recovery.why, /no calibration inputs/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('cancelling during recovery leaves no file', async () => {
+    const dir = tempDir();
+    const b = new ModelBuilder({ seed: 2 });
+    const x = b.input('x', ['N', 3, 8, 8]);
+    b.output(b.conv(b.relu(b.bn(b.conv(x, 3, 8, { name: 'c1' }), 8, { name: 'bn' })), 8, 2, { name: 'c2' }), ['N', 2, 8, 8]);
+    const file = b.save(path.join(dir, 'm.onnx'));
+    const out = path.join(dir, 'out.onnx');
+    const ac = new AbortController();
+    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0.5 };
+    const p = pruneModel(file, plan, {
+      out,
+      recover: 'auto',
+      calibration: arrayInputSet('c', [3, 8, 8], seededNormal(64 * 192, 1)),
+      ep: 'cpu',
+      signal: ac.signal,
+      onProgress: (stage) => {
+        if (stage.startsWith('recovery: reconstruction')) ac.abort();
+      },
+    });
+    await assert.rejects(p, (e: unknown) => (e as Error).name === 'CancelledError');
+    assert.deepEqual(fs.readdirSync(dir), ['m.onnx']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
