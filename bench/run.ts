@@ -14,6 +14,7 @@ const parts: Record<string, () => Promise<{ run: () => Promise<object> }>> = {
   // Whole CLI runs as ratios to a plain read, peak RSS against model size (needs `npm run build`).
   scale: async () => ({ run: (await import('./scale.ts')).runScaleBench }),
   runtime: async () => ({ run: (await import('./runtime.ts')).runRuntimeBench }),
+  recovery: async () => ({ run: (await import('./recovery.ts')).runRecoveryBench }),
   // Through code-server + Playwright (skipped, saying why, where they cannot run).
   view: async () => ({ run: (await import('./view.ts')).runViewBench }),
   editor: async () => ({ run: (await import('./editor.ts')).runEditorBench }),

@@ -33,15 +33,35 @@ as_root() {
   fi
 }
 
+# Another apt or dpkg process (unattended-upgrades, a package manager) may hold apt's lock: wait
+# for it, at most ONNX_PRUNER_APT_LOCK_WAIT seconds (default 300), saying so, instead of failing.
+APT_LOCK_WAIT="${ONNX_PRUNER_APT_LOCK_WAIT:-300}"
+apt_get() {
+  local waited=0 out
+  for (( ; ; )); do
+    out=$(as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=10 "$@" 2>&1) && return 0
+    if grep -qiE 'could not get lock|unable to acquire|is held by process' <<<"$out" && (( waited < APT_LOCK_WAIT )); then
+      (( waited == 0 )) && say "another apt process holds the lock ($(grep -oiE 'held by process [0-9]+[^)]*' <<<"$out" | head -1 || echo 'apt/dpkg')): waiting for it, at most ${APT_LOCK_WAIT} s"
+      sleep 10
+      (( waited += 20 ))
+      continue
+    fi
+    (( waited >= APT_LOCK_WAIT )) && warn "apt's lock was still held after ${APT_LOCK_WAIT} s (ONNX_PRUNER_APT_LOCK_WAIT sets the wait)"
+    [[ $QUIET == 1 ]] || tail -3 <<<"$out" >&2
+    return 1
+  done
+}
+
 apt_updated=0
 apt_install() {
   command -v apt-get >/dev/null || { warn "apt-get not available: cannot install $*"; return 1; }
+  as_root true || { warn "cannot install $* with apt: not root, and sudo needs a password"; return 1; }
   if [[ $apt_updated == 0 ]]; then
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || { warn "apt-get update failed (not root?)"; return 1; }
+    apt_get update -qq || { warn "apt-get update failed"; return 1; }
     apt_updated=1
   fi
   say "apt-get install $*"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  apt_get install -y -qq --no-install-recommends "$@"
 }
 
 status=0

@@ -185,7 +185,7 @@ export async function startPreview(): Promise<Preview> {
 }
 
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM = process.env.ONNX_PRUNER_CHROMIUM ?? process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /**
  * Regenerates the fixtures from real models: the Fashion-MNIST sample (always) and ResNet-18

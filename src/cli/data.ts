@@ -43,6 +43,13 @@ export async function openDataSets(model: string, o: DataCliOptions): Promise<{ 
   return { ...(calibration ? { calibration } : {}), ...(evaluation ? { evaluation } : {}), ...(used ? { preprocess: used } : {}) };
 }
 
+/** One line per data set opened, for stderr: what will be read, and how images are preprocessed. */
+export function describeDataSets(data: { calibration?: InputSet; evaluation?: InputSet }): string {
+  const line = (what: string, set: InputSet) =>
+    `${what}: ${set.count} inputs [${set.sampleShape.join(', ')}] from ${set.source}${set.labelsSource ? `, labels from ${set.labelsSource}` : ''}${set.preprocess ? `; preprocessing ${describePreprocess(set.preprocess)}` : ''}\n`;
+  return (data.calibration ? line('calibration', data.calibration) : '') + (data.evaluation ? line('evaluation', data.evaluation) : '');
+}
+
 const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
 
 /** A one-line description of a preprocessing. */

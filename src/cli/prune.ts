@@ -5,13 +5,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
-  type Criterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
+  PLAN_CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
+  type PlanCriterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
   RECOVER_MODES, type RecoverMode,
 } from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
-import { addDataOptions, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
+import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 
 interface PruneCliOptions extends DataCliOptions {
   recover?: string;
@@ -28,7 +28,6 @@ interface PruneCliOptions extends DataCliOptions {
   out?: string;
   force?: boolean;
   compensate: boolean;
-  gammaThreshold?: string;
   exactBorders?: boolean;
   validate?: boolean;
   input?: string[];
@@ -52,11 +51,11 @@ function positiveInt(flag: string, v: string): number {
 /** The plan from `--plan` (if any) with every flag given on the command line applied over it. */
 export function planFromOptions(model: string, o: PruneCliOptions, given: (name: string) => boolean): PruningPlan {
   const base: Partial<PruningPlan> = o.plan ? readPlanFile(o.plan) : {};
-  const plan: PruningPlan = { version: 1, criterion: (base.criterion ?? 'bn-gamma') as Criterion, scope: base.scope ?? 'uniform', ...base } as PruningPlan;
+  const plan: PruningPlan = { version: 1, criterion: (base.criterion ?? 'bn-gamma') as PlanCriterion, scope: base.scope ?? 'uniform', ...base } as PruningPlan;
   if (o.criterion !== undefined) {
-    if (!CRITERIA.includes(o.criterion as Criterion)) throw new PrunerError(`unknown criterion "${o.criterion}" (expected one of ${CRITERIA.join(', ')})`);
-    plan.criterion = o.criterion as Criterion;
-  } else if (!o.plan) throw new PrunerError(`--criterion is required (one of ${CRITERIA.join(', ')}), or give --plan`);
+    if (!PLAN_CRITERIA.includes(o.criterion as PlanCriterion)) throw new PrunerError(`unknown criterion "${o.criterion}" (expected one of ${PLAN_CRITERIA.join(', ')})`);
+    plan.criterion = o.criterion as PlanCriterion;
+  } else if (!o.plan) throw new PrunerError(`--criterion is required (one of ${PLAN_CRITERIA.join(', ')}), or give --plan`);
   if (o.ratio !== undefined && o.threshold !== undefined) throw new PrunerError('give either --ratio or --threshold, not both');
   if (o.ratio !== undefined) {
     plan.ratio = number('--ratio', o.ratio);
@@ -84,7 +83,7 @@ export function registerPrune(program: Command): void {
     .command('prune')
     .description('Remove the least important channels of a model; writes <name>.pruned.onnx beside it (never overwrites the original)')
     .argument('<model>', 'the .onnx model')
-    .option('--criterion <name>', `importance criterion: ${CRITERIA.join(', ')}`)
+    .option('--criterion <name>', `importance criterion: ${PLAN_CRITERIA.join(', ')}`)
     .option('--ratio <r>', 'fraction of channels to remove, in [0, 1)')
     .option('--threshold <t>', 'remove channels whose score is below t (implies --global unless a plan says otherwise)')
     .option('--global', 'one ranking over all layers (each layer gets its own ratio) instead of the same ratio everywhere')
@@ -98,9 +97,8 @@ export function registerPrune(program: Command): void {
     .option('--dry-run', 'show what would be pruned, write the plan if --save-plan, write no model')
     .option('--out <path>', 'output file (default <name>.pruned.onnx beside the model, numbered if it exists)')
     .option('--force', 'overwrite an existing output or plan file (never the input model nor its data), and write a plan that cuts layers to their minimum')
-    .option('--no-compensate', 'do not fold removed channels\' constant outputs into the next layers (BN running mean or bias)')
+    .option('--no-compensate', 'do not fold removed channels\' expected outputs into the next layers (BN running mean or bias)')
     .option('--exact-borders', 'make compensation exact at zero-padded borders with an added constant correction (an Add node per padded consumer)')
-    .option('--gamma-threshold <g>', 'BN |γ| below which a removed channel counts as constant for compensation', '0.01')
     .option('--validate', 'run both models in ONNX Runtime and compare their outputs')
     .option('--input <file...>', 'validation input file(s) (.f32[:AxBxC] or .npy, optionally NAME=FILE); random when absent')
     .option('--ep <provider>', 'execution provider for validation: auto, cuda or cpu', 'auto')
@@ -114,13 +112,13 @@ export function registerPrune(program: Command): void {
     // A saved plan's preprocessing applies unless --preprocess says otherwise; the one used is saved with the plan.
     const data = await openDataSets(model, { ...o, preprocess: o.preprocess ?? (plan.preprocess ? JSON.stringify(plan.preprocess) : undefined) });
     if (data.calibration?.preprocess || data.evaluation?.preprocess) plan.preprocess = data.preprocess;
-    const gammaThreshold = number('--gamma-threshold', o.gammaThreshold ?? '0.01');
+    if (!o.json) process.stderr.write(describeDataSets(data));
     const signal = cliSignal();
     if (o.out && !/\.onnx$/i.test(o.out) && !(fs.existsSync(o.out) && fs.statSync(o.out).isDirectory())) {
       process.stderr.write(`onnx-pruner: warning: --out ${o.out} does not end in .onnx (the file is an ONNX model all the same)\n`);
     }
     if (o.dryRun) {
-      const p = await previewPrune(model, plan, { gammaThreshold, savePlan: o.savePlan, force: o.force, signal });
+      const p = await previewPrune(model, plan, { savePlan: o.savePlan, force: o.force, signal });
       warnLoudly(p.warnings);
       process.stdout.write(o.json ? `${JSON.stringify({ ...p, kept: Object.fromEntries(p.kept) }, null, 2)}\n` : formatPreview(p, o.savePlan));
       return;
@@ -135,7 +133,6 @@ export function registerPrune(program: Command): void {
       validate: o.validate,
       ep: o.ep as ExecutionProviderChoice,
       validationInputs: o.input,
-      gammaThreshold,
       borderCorrection: o.exactBorders === true,
       ...(data.calibration ? { calibration: data.calibration } : {}),
       ...(data.evaluation ? { evaluation: data.evaluation } : {}),
@@ -185,10 +182,10 @@ export function formatPruneReport(r: PruneReport): string {
   out.push('');
   const c = r.compensation;
   if (!c.enabled) out.push('Compensation off.');
-  else if (c.constantChannels === 0) out.push(`Compensation: no removed channel had |γ| < ${c.gammaThreshold}; nothing to fold.`);
+  else if (c.constantChannels + c.estimatedChannels === 0) out.push('Compensation: no removed channel has a BatchNormalization (or an all-zero filter) to tell its output; nothing to fold.');
   else {
     const exact = c.layers.filter((l) => l.exact);
-    out.push(`Compensation: ${c.channelsCompensated} of ${c.constantChannels} constant channels (|γ| < ${c.gammaThreshold}) folded into ${c.layers.length} layers, ${exact.length} exact, ${c.layers.length - exact.length} approximate`);
+    out.push(`Compensation: ${c.channelsCompensated} of ${c.constantChannels + c.estimatedChannels} removed channels (${c.constantChannels} constant, ${c.estimatedChannels} by expected value) folded into ${c.layers.length} layers, ${exact.length} exact, ${c.layers.length - exact.length} approximate`);
     for (const l of c.layers.filter((x) => !x.exact)) out.push(`  approximate  ${l.name}: ${l.reason}`);
     for (const s of c.skipped) out.push(`  not followed ${s.node} (${s.channels} channels): ${s.reason}`);
   }

@@ -1,7 +1,7 @@
 // `onnx-pruner validate <original> <pruned>`: runs both models in ONNX Runtime on the same inputs
 // and prints how far the outputs moved, latency, session time and size (or the report as JSON).
 import { parseDims } from './options.ts';
-import { addDataOptions, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
+import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 import type { Command } from 'commander';
 import { computeCost, PrunerError, validatePruned, withCost, type ExecutionProviderChoice, type ValidationReport } from '../engine/index.ts';
 
@@ -51,6 +51,7 @@ export function registerValidate(program: Command): void {
   addDataOptions(cmd, false).action(async (original: string, pruned: string, o: ValidateCliOptions) => {
     if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
     const { evaluation } = await openDataSets(original, o);
+    if (!o.json) process.stderr.write(describeDataSets({ evaluation }));
     const report = await validatePruned(original, pruned, {
       ep: o.ep as ExecutionProviderChoice,
       inputs: o.input,

@@ -24,11 +24,12 @@ export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerR
 export { AnalysedModel, type ModelReader, type LoadOptions, type ScoreOptions } from './analysed-model.ts';
 
 // Plans, preview, the prune pipeline and its report
-export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion, type CriterionLabels } from './analysis/criteria.ts';
+export { CRITERIA, CRITERION_LABELS, DATA_CRITERIA, PLAN_CRITERIA, isCriterion, type Criterion, type CriterionLabels, type DataCriterion, type PlanCriterion } from './analysis/criteria.ts';
 export { DEFAULT_PLAN, planOf, type PruningPlan, type LayerOverride, type ResolvedPlan } from './prune/types.ts';
 export { parsePlan, serializePlan, validatePlan, resolvePlan } from './prune/plan.ts';
 export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.ts';
 export { pruneModel, pruneAnalysed, previewPrune, previewAnalysed, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';
+export { planEffect, type PlanEffect } from './prune/plan-effect.ts';
 export type { PruneReport } from './prune/report.ts';
 export { chooseOutputPath, defaultOutputPath, DEFAULT_OUTPUT_NAME, type OutputPathOptions } from './prune/output-path.ts';
 
@@ -40,14 +41,16 @@ export type { ExecutionProviderChoice, ValidationReport } from './runtime/types.
 
 // Calibration / evaluation inputs and recovery modes
 export { arrayInputSet, type InputSet, type InputBatch } from './data/types.ts';
+export { openInputSet, fitToInput, takeInputs, type OpenInputOptions } from './data/open.ts';
+export { npyInputSet, rawF32InputSet } from './data/arrays.ts';
+export { imageFolderInputSet, listImageFolder } from './data/images.ts';
+export { readLabels } from './data/labels.ts';
+export { openArray, readArrayValues, type NpyArray } from './data/npy.ts';
+export { PRESETS, PRESET_NAMES, parsePreprocess, parsePreprocessArg, proposePreprocess, type Preprocess, type PresetName } from './data/preprocess.ts';
+export { evaluateClassifier, evaluateSessions, sameDataWarning, type ClassifierEvaluation } from './runtime/evaluate.ts';
+export { modelInputSpecs, inputSpecsOf } from './runtime/inputs.ts';
+export type { EvaluationReport, ModelAccuracy, ModelInputSpec, OutputAgreement } from './runtime/types.ts';
 export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
 
 // File safety: temp files, exclusive publication, protected inputs
 export { removeActiveTemps, removeStaleTemps, writeTextFileSafely, isTempName, readJsonFile, STALE_TEMP_MS } from './files.ts';
-
-// Calibration / evaluation data: loaders, preprocessing, model input specs
-export { openInputSet, fitToInput, takeInputs, type OpenInputOptions } from './data/open.ts';
-export { parsePreprocess, parsePreprocessArg, proposePreprocess, PRESET_NAMES, PRESETS, type Preprocess, type PresetName } from './data/preprocess.ts';
-export { modelInputSpecs, inputSpecsOf } from './runtime/inputs.ts';
-export type { ModelInputSpec } from './runtime/types.ts';
-export type { EvaluationReport } from './runtime/types.ts';

@@ -9,6 +9,8 @@ import { EngineRequestError, type EngineClient } from './engineClient.ts';
 import { VIEW_TYPE, type ModelEditorProvider } from './modelEditor.ts';
 import type { Output } from './output.ts';
 import { planFromSettings, readSettings } from './settings.ts';
+import type { WrittenFolders } from './writtenFolders.ts';
+import { PrunerError, readJsonFile, writeTextFileSafely } from '../engine/index.ts';
 
 export interface PruneCommandOptions extends Partial<ViewPlan> {
   /** Run ONNX Runtime validation afterwards (default: the validateAfterPrune setting). */
@@ -21,13 +23,19 @@ export interface PruneCommandOptions extends Partial<ViewPlan> {
   planFile?: string;
   /** Cancels the prune like the notification's Cancel button (for scripts and tests). */
   signal?: AbortSignal;
+  /** With `quiet`: write even a plan that cuts some layer group to its minimum (otherwise refused; interactive runs ask). */
+  acceptMinimal?: boolean;
 }
+
+/** Whether a plan that cuts layers to their minimum is written: asked in a modal dialog, or decided by the caller. */
+export type AcceptMinimal = boolean | 'ask';
 
 export class Commands {
   constructor(
     private readonly engine: EngineClient,
     private readonly editors: ModelEditorProvider,
     private readonly output: Output,
+    private readonly folders?: WrittenFolders,
   ) {}
 
   register(context: vscode.ExtensionContext): void {
@@ -136,7 +144,7 @@ export class Commands {
     let plan: ViewPlan | undefined;
     if (opts.planFile) plan = readPlanFile(opts.planFile);
     else if (opts.quiet || opts.criterion || opts.ratio !== undefined || opts.threshold !== undefined) {
-      const { validate: _v, quiet: _q, out: _o, planFile: _p, signal: _s, ...planOpts } = opts;
+      const { validate: _v, quiet: _q, out: _o, planFile: _p, signal: _s, acceptMinimal: _a, ...planOpts } = opts;
       plan = planFromSettings(s, planOpts);
     } else plan = await this.askPlan(model);
     if (!plan) return undefined;
@@ -156,34 +164,56 @@ export class Commands {
           { label: '$(fold) Prune', detail: `Parameters ${fmtCount(preview.params.before)} → ${fmtCount(preview.params.after)} (${pct(preview.params)}), MACs ${fmtCount(preview.macs.before)} → ${fmtCount(preview.macs.after)} (${pct(preview.macs)})`, go: true },
           { label: 'Cancel', go: false },
         ],
-        { title: `Prune ${path.basename(model.fsPath)}: ${plan.criterion}, ratio ${plan.ratio ?? '-'}, ${plan.scope}` },
+        { title: `Prune ${path.basename(model.fsPath)}: ${planWords(plan)}` },
       );
       if (!go?.go) return undefined;
     }
 
     const report = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Pruning ${path.basename(model.fsPath)}`, cancellable: true },
-      (progress, token) => this.runPrune(model, { plan: plan!, validate, out: opts.out }, (stage) => progress.report({ message: stage }), anySignal(abortOn(token), opts.signal)),
+      (progress, token) => this.runPrune(model, { plan: plan!, validate, out: opts.out, acceptMinimal: opts.quiet ? opts.acceptMinimal === true : 'ask' }, (stage) => progress.report({ message: stage }), anySignal(abortOn(token), opts.signal)),
     );
     if (!opts.quiet) void this.announce(report);
     return report;
   }
 
-  /** Runs the surgery in the worker; shared by the command and the view's Prune button. */
-  async runPrune(model: vscode.Uri, req: { plan: ViewPlan; validate: boolean; out?: string }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal): Promise<PruneReport> {
+  /**
+   * Runs the surgery in the worker; shared by the command and the view's Prune button. A plan that
+   * cuts some layer group to its minimum is written only after a modal warning is confirmed
+   * (`acceptMinimal` 'ask', the default) or when the caller says so.
+   */
+  async runPrune(model: vscode.Uri, req: { plan: ViewPlan; validate: boolean; out?: string; acceptMinimal?: AcceptMinimal }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal): Promise<PruneReport> {
     this.requireTrust();
     const s = readSettings(model);
     const started = Date.now();
+    const acceptMinimal = req.acceptMinimal ?? 'ask';
+    if (acceptMinimal === 'ask') await this.confirmMinimal(model, req.plan, signal);
     this.output.info(`Pruning ${model.fsPath}: ${JSON.stringify(req.plan)}`);
+    await this.folders?.remember(path.dirname(req.out ? path.resolve(req.out) : model.fsPath));
     const report = await this.engine.request(
       'prune',
-      { path: model.fsPath, plan: req.plan, out: req.out, outputName: s.outputName, validate: req.validate, ep: s.executionProvider },
+      { path: model.fsPath, plan: req.plan, out: req.out, outputName: s.outputName, validate: req.validate, ep: s.executionProvider, allowMinimal: acceptMinimal !== false },
       { signal, onProgress: (stage, fraction) => { progress(stage, fraction); this.output.info(`  ${stage}`); } },
     );
     this.output.info(`Wrote ${report.output} in ${Date.now() - started} ms`);
     const v = report.validation;
     if (v) this.output.info(`Validation ran on ${v.provider}${v.fallbackReason ? ` (${v.fallbackReason})` : ''}`);
     return report;
+  }
+
+  /** A modal warning before writing a plan that cuts layer groups to their minimum; cancels unless confirmed. */
+  private async confirmMinimal(model: vscode.Uri, plan: ViewPlan, signal: AbortSignal): Promise<void> {
+    await this.engine.request('open', { path: model.fsPath }, { signal });
+    const preview = await this.engine.request('previewPlan', { path: model.fsPath, plan }, { signal });
+    const m = preview.atMinimum ?? [];
+    if (!m.length) return;
+    const list = m.slice(0, 5).map((x) => `${x.layer}: ${x.channelsBefore} → ${x.channelsAfter}`).join('\n');
+    const choice = await vscode.window.showWarningMessage(
+      `This plan cuts ${m.length} layer group(s) of ${path.basename(model.fsPath)} down to the least they can keep. The pruned model will hardly work without retraining.`,
+      { modal: true, detail: `${list}${m.length > 5 ? '\n…' : ''}` },
+      'Prune Anyway',
+    );
+    if (choice !== 'Prune Anyway') throw new EngineRequestError('Cancelled: the plan cuts layers to their minimum', { cancelled: true, user: true });
   }
 
   private async announce(report: PruneReport): Promise<void> {
@@ -195,7 +225,7 @@ export class Commands {
       'Show Report',
     );
     if (choice === 'Open Pruned Model') await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(out), VIEW_TYPE);
-    if (choice === 'Show Report') await showJson(report);
+    if (choice === 'Show Report') await showJson(report, path.basename(out, '.onnx'));
   }
 
   async applyPlan(uri?: vscode.Uri, planFile?: string): Promise<PruneReport | undefined> {
@@ -251,7 +281,7 @@ export class Commands {
     this.output.info(`Validated ${pr.fsPath} on ${report.provider} in ${Date.now() - started} ms${report.fallbackReason ? ` (${report.fallbackReason})` : ''}`);
     this.output.info(JSON.stringify(report, null, 2));
     void vscode.window.showInformationMessage(`Validation ran on ${report.provider.toUpperCase()}. Details are in the report.`, 'Show Report').then((a) => {
-      if (a) void showJson(report);
+      if (a) void showJson(report, `${path.basename(pr!.fsPath, '.onnx')}.validation`);
     });
     return report;
   }
@@ -263,7 +293,7 @@ export class Commands {
     const plan = { version: 1, model: path.basename(model.fsPath), ...(doc?.plan ?? planFromSettings(readSettings(model))) };
     const dest = target ?? (await vscode.window.showSaveDialog({ title: 'Export Pruning Plan', defaultUri: vscode.Uri.file(model.fsPath.replace(/\.onnx$/i, '.plan.json')), filters: { JSON: ['json'] } }));
     if (!dest) return undefined;
-    await vscode.workspace.fs.writeFile(dest, Buffer.from(JSON.stringify(plan, null, 2) + '\n'));
+    writeExport(dest, JSON.stringify(plan, null, 2) + '\n', !target, model);
     this.output.info(`Exported the pruning plan to ${dest.fsPath}`);
     return dest.fsPath;
   }
@@ -289,10 +319,16 @@ export class Commands {
     }
     const dest = target ?? (await vscode.window.showSaveDialog({ title: 'Export Layer Widths', defaultUri: vscode.Uri.file(model.fsPath.replace(/\.onnx$/i, '.widths.json')), filters: { JSON: ['json'] } }));
     if (!dest) return undefined;
-    await vscode.workspace.fs.writeFile(dest, Buffer.from(JSON.stringify(out, null, 2) + '\n'));
+    writeExport(dest, JSON.stringify(out, null, 2) + '\n', !target, model);
     this.output.info(`Exported layer widths to ${dest.fsPath}`);
     return dest.fsPath;
   }
+}
+
+/** "l1, ratio 0.3, uniform" or "bn-gamma, threshold 0.01, global" (a threshold plan has no ratio). */
+export function planWords(plan: ViewPlan): string {
+  const amount = plan.threshold !== undefined ? `threshold ${plan.threshold}` : `ratio ${plan.ratio ?? 0}`;
+  return `${plan.criterion}, ${amount}, ${plan.scope}${plan.normalize !== undefined ? `, ${plan.normalize ? '' : 'not '}normalised` : ''}`;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -313,14 +349,32 @@ function isRatio(v: string): boolean {
 }
 
 function readPlanFile(file: string): ViewPlan {
-  let json: unknown;
+  // One line naming the file (and the field for NaN and the like); the engine validates the plan fully when it runs.
+  return readJsonFile(file) as ViewPlan;
+}
+
+/**
+ * Writes an export (plan, widths) atomically under the engine's rules: a new file, or — only when
+ * the user chose it in the save dialog, which asked before replacing — over an existing JSON
+ * document; never over the model or any other file (an external-data file, a model, anything not JSON).
+ */
+function writeExport(dest: vscode.Uri, text: string, fromDialog: boolean, model: vscode.Uri): void {
+  if (dest.scheme !== 'file') throw new PrunerError(`${dest.toString()}: exports are written to local files only`);
+  const file = dest.fsPath;
+  const exists = fs.existsSync(file);
+  if (exists && fromDialog && !isJsonDocument(file)) throw new PrunerError(`${file}: exists and is not a JSON document; not replaced (choose another name)`, { subject: file });
+  writeTextFileSafely(file, text, { replace: exists && fromDialog, protect: [model.fsPath], what: 'the export' });
+}
+
+/** Whether a file holds a JSON document (read only when it is small enough to be one of ours). */
+function isJsonDocument(file: string): boolean {
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new EngineRequestError(`${path.basename(file)}: not a readable JSON plan (${(e as Error).message})`, { user: true });
+    if (fs.statSync(file).size > 64 * 2 ** 20) return false;
+    JSON.parse(fs.readFileSync(file, 'utf8'));
+    return true;
+  } catch {
+    return false;
   }
-  // The engine validates the plan fully (unknown layers, bad ratios) when it runs.
-  return json as ViewPlan;
 }
 
 /** Aborts when either signal does. */
@@ -335,8 +389,20 @@ function abortOn(token: vscode.CancellationToken): AbortSignal {
   return c.signal;
 }
 
-async function showJson(obj: unknown): Promise<void> {
-  const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(obj, null, 2) });
+/** Reports shown by "Show Report": read-only documents (no Untitled file that asks to be saved when the window closes). */
+export const REPORT_SCHEME = 'onnx-pruner-report';
+const reports = new Map<string, string>();
+let reportSeq = 0;
+
+export const reportProvider: vscode.TextDocumentContentProvider = {
+  provideTextDocumentContent: (uri) => reports.get(uri.toString()) ?? '',
+};
+
+async function showJson(obj: unknown, name = 'report'): Promise<void> {
+  const uri = vscode.Uri.from({ scheme: REPORT_SCHEME, path: `/${name}.report.json`, query: String(++reportSeq) });
+  reports.set(uri.toString(), JSON.stringify(obj, null, 2) + '\n');
+  const doc = await vscode.workspace.openTextDocument(uri);
+  await vscode.languages.setTextDocumentLanguage(doc, 'json');
   await vscode.window.showTextDocument(doc, { preview: true });
 }
 

@@ -3,10 +3,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as vscode from 'vscode';
-import { Commands } from './commands.ts';
+import { Commands, REPORT_SCHEME, reportProvider } from './commands.ts';
 import { EngineClient } from './engineClient.ts';
 import { ModelEditorProvider, VIEW_TYPE } from './modelEditor.ts';
 import { Output } from './output.ts';
+import { WrittenFolders } from './writtenFolders.ts';
 
 export interface ExtensionApi {
   /** For tests: the commands object and the editor provider. */
@@ -14,6 +15,8 @@ export interface ExtensionApi {
   editors: ModelEditorProvider;
   /** For tests: what activation does with .onnx files already open as text. */
   reopenOnnxTextTabs: () => Promise<number>;
+  /** For tests: what activation does with stale temporary files in the folders written to (returns the files removed). */
+  cleanStaleTemps: () => Promise<string[]>;
 }
 
 export function activate(context: vscode.ExtensionContext): ExtensionApi {
@@ -22,9 +25,11 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   context.subscriptions.push(output, { dispose: () => engine.dispose() });
   const runPrune: ConstructorParameters<typeof ModelEditorProvider>[3] = (uri, req, progress, signal) => commands.runPrune(uri, req, progress, signal);
   const editors = new ModelEditorProvider(context, engine, output, runPrune);
-  const commands = new Commands(engine, editors, output);
+  const folders = new WrittenFolders(context.globalState);
+  const commands = new Commands(engine, editors, output, folders);
   context.subscriptions.push(ModelEditorProvider.register(context, editors));
   commands.register(context);
+  context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider(REPORT_SCHEME, reportProvider));
   // The worker and ONNX Runtime start now, while nothing is open: the first model opens faster.
   engine.start();
   void editors.providers();
@@ -37,7 +42,14 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   if (process.env.ONNX_PRUNER_BENCH === '1') registerBenchCommands(context);
   output.info(`ONNX Pruner ${context.extension.packageJSON.version} activated (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: inspection only'})`);
   void reopenOnnxTextTabs().catch((e: unknown) => output.warn(`Could not reopen .onnx text tabs: ${String(e)}`));
-  return { commands, editors, reopenOnnxTextTabs };
+  // A run killed outright (VS Code force-quit) leaves a temporary file: remove those of earlier runs.
+  const cleanStaleTemps = async () => {
+    const removed = await folders.clean();
+    for (const f of removed) output.info(`Removed a temporary file left by an interrupted run: ${f}`);
+    return removed;
+  };
+  void cleanStaleTemps().catch((e: unknown) => output.warn(`Could not clean temporary files: ${String(e)}`));
+  return { commands, editors, reopenOnnxTextTabs, cleanStaleTemps };
 }
 
 /**

@@ -214,7 +214,10 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       webview.onDidReceiveMessage((raw: unknown) => {
         const msg: FromWebview | undefined = parseFromWebview(raw);
         if (!msg) {
-          this.output.warn(`Ignored a malformed message from the view of ${doc.path}`);
+          this.output.warn(`Ignored a malformed message from the view of ${doc.path}: ${JSON.stringify(raw)?.slice(0, 300)}`);
+          // A request still gets its answer (an error), so the view does not wait for it forever.
+          const id = (raw as { kind?: unknown; id?: unknown } | null)?.kind === 'request' ? (raw as { id: unknown }).id : undefined;
+          if (typeof id === 'number' && Number.isInteger(id)) post({ kind: 'response', id, ok: false, error: { message: 'The request was malformed' } });
           return;
         }
         if (msg.kind === 'ready') {
@@ -264,7 +267,8 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       prune: async (params, { signal, progress }) => {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Pruning runs only in a trusted workspace', { user: true });
         try {
-          return { report: await this.runPrune(doc.uri, params, progress, signal) };
+          // Only the plan and whether to validate come from the view: where the result is written is the host's choice.
+          return { report: await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate }, progress, signal) };
         } catch (e) {
           const err = e as EngineRequestError;
           if (!err?.cancelled && !signal.aborted) this.output.error(`Pruning ${doc.path} failed: ${err?.message}`, err?.details);
@@ -274,10 +278,10 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       validate: async ({ pruned }, { signal, progress }) => {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Running models needs a trusted workspace', { user: true });
         const ep = readSettings().executionProvider;
-        return this.engine.request('validate', { original: p, pruned, ep }, { signal, onProgress: progress });
+        return this.engine.request('validate', { original: p, pruned: allowedFile(p, pruned), ep }, { signal, onProgress: progress });
       },
       openFile: async ({ path: file }) => {
-        const target = vscode.Uri.file(path.resolve(path.dirname(p), file));
+        const target = vscode.Uri.file(allowedFile(p, file));
         if (!target.fsPath.endsWith('.onnx') && !target.fsPath.endsWith('.json')) throw new EngineRequestError('Only .onnx and .json files can be opened from the view', { user: true });
         if (target.fsPath.endsWith('.onnx')) await vscode.commands.executeCommand('vscode.openWith', target, VIEW_TYPE);
         else await vscode.window.showTextDocument(target);
@@ -304,4 +308,19 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     this.providersCache ??= this.engine.request('providers', {}).catch(() => ['cpu']).then((p) => (this.providerList = p));
     return this.providersCache;
   }
+}
+
+/**
+ * A file the view names, resolved against the model's folder: only inside that folder or a
+ * workspace folder (the view never reaches elsewhere on disk).
+ */
+function allowedFile(model: string, file: string): string {
+  const abs = path.resolve(path.dirname(model), file);
+  const roots = [path.dirname(model), ...(vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath)];
+  const inside = roots.some((r) => {
+    const rel = path.relative(r, abs);
+    return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+  });
+  if (!inside) throw new EngineRequestError(`${file}: the view can only name files in the model's folder or the workspace`, { user: true });
+  return abs;
 }

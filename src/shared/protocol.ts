@@ -12,7 +12,7 @@ import { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion } from '../engi
 import { DEFAULT_PLAN, planOf, type PruningPlan } from '../engine/prune/types.ts';
 import type { PruneReport, ValidationReport } from '../engine/index.ts';
 import {
-  isBool, isIndex, isNum, isObj, isStr, pick, type ClientMessage, type ErrorInfo, type Params, type Result, type RequestMessage, type ServerMessage,
+  isBool, isNum, isObj, type ClientMessage, type ErrorInfo, type Params, type Result, type RequestMessage, type ServerMessage,
   type Validator, type Validators,
 } from './rpc.ts';
 
@@ -120,20 +120,23 @@ export interface LayerDetail {
 }
 
 /** Plan as edited in the view: the engine's PruningPlan document without its version and model name. */
-export type ViewPlan = Omit<PruningPlan, 'version' | 'model'>;
+/** A plan as the view edits it: the view offers the weight criteria (data criteria need calibration inputs it cannot give yet). */
+export type ViewPlan = Omit<PruningPlan, 'version' | 'model' | 'criterion'> & { criterion: Criterion };
 
 export { DEFAULT_PLAN };
 
 /** A view plan from its fields, built by the engine's one plan builder (neutral values left out). */
 export function viewPlanOf(fields: ViewPlan): ViewPlan {
   const { version: _v, model: _m, ...plan } = planOf(fields);
-  return plan;
+  return { ...plan, criterion: fields.criterion };
 }
 
 export interface PlanPreview {
   params: { before: number; after: number };
   macs: { before: number; after: number };
   layers: { name: string; channelsBefore: number; channelsAfter: number }[];
+  /** Layer groups the plan cuts down to the least they can keep (pruning asks for confirmation first). */
+  atMinimum?: { layer: string; channelsBefore: number; channelsAfter: number }[];
 }
 
 // ---------- requests: view → host, each answered once ----------
@@ -186,103 +189,157 @@ export type ToWebview = ServerMessage<ViewEvent>;
 
 // ---------- validation of what the view sends (the host trusts nothing) ----------
 
-/** A plan from the view: a new object with the known keys only, or undefined. */
+// Every validator builds a new object from the keys it knows: nothing else the view sends (an
+// `out` path, a prototype key) ever reaches the host's code. Numbers are finite and bounded.
+const isInt = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+const isStr = (v: unknown, max = 4096): v is string => typeof v === 'string' && v.length <= max && !v.includes('\0');
+const own = (o: Record<string, unknown>, k: string): unknown => (Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
+/** Channel counts and indices: far above any real layer, far below what could exhaust memory. */
+const MAX_CHANNELS = 1 << 24;
+/** A file the view may name: no NUL, no `..` segment, with one of the given extensions. */
+const isFilePath = (v: unknown, exts: RegExp): v is string => isStr(v) && !v.split(/[\\/]/).includes('..') && exts.test(v);
+
+/** A plan from the view, rebuilt from its known fields only; undefined when any field is malformed. */
 export function parseViewPlan(v: unknown): ViewPlan | undefined {
-  if (!isObj(v) || !isCriterion(v.criterion)) return undefined;
-  if (v.scope !== 'uniform' && v.scope !== 'global') return undefined;
-  if (v.ratio !== undefined && !isNum(v.ratio)) return undefined;
-  if (v.threshold !== undefined && !isNum(v.threshold)) return undefined;
-  if (v.normalize !== undefined && !isBool(v.normalize)) return undefined;
-  if (v.compensate !== undefined && !isBool(v.compensate)) return undefined;
-  if (v.roundTo !== undefined && !(isIndex(v.roundTo) && v.roundTo <= 1 << 20)) return undefined;
-  if (v.minChannels !== undefined && !(isIndex(v.minChannels) && v.minChannels <= 1 << 20)) return undefined;
-  let exclude: string[] | undefined;
-  if (v.exclude !== undefined) {
-    if (!(Array.isArray(v.exclude) && v.exclude.length <= 1000 && v.exclude.every((x) => isStr(x, 1000)))) return undefined;
-    exclude = [...(v.exclude as string[])];
+  if (!isObj(v)) return undefined;
+  const criterion = own(v, 'criterion');
+  const scope = own(v, 'scope');
+  if (!isCriterion(criterion) || (scope !== 'uniform' && scope !== 'global')) return undefined;
+  const out: ViewPlan = { criterion, scope };
+  const ratio = own(v, 'ratio');
+  if (ratio !== undefined) {
+    if (!(isNum(ratio) && ratio >= 0 && ratio < 1)) return undefined;
+    out.ratio = ratio;
   }
-  let overrides: ViewPlan['overrides'];
-  if (v.overrides !== undefined) {
-    if (!isObj(v.overrides) || Object.keys(v.overrides).length > 100000) return undefined;
-    overrides = {};
-    for (const [layer, o] of Object.entries(v.overrides)) {
-      if (!isStr(layer) || !isObj(o)) return undefined;
-      if (o.ratio !== undefined && !isNum(o.ratio)) return undefined;
-      if (o.keep !== undefined && !(Array.isArray(o.keep) && o.keep.length <= 1 << 20 && o.keep.every((k) => isIndex(k) && k < 1 << 24))) return undefined;
-      Object.defineProperty(overrides, layer, { value: pick({ ratio: o.ratio as number | undefined, keep: o.keep ? [...(o.keep as number[])] : undefined }), enumerable: true, writable: true, configurable: true });
+  const threshold = own(v, 'threshold');
+  if (threshold !== undefined) {
+    if (!(isNum(threshold) && threshold >= 0)) return undefined;
+    out.threshold = threshold;
+  }
+  for (const k of ['normalize', 'compensate'] as const) {
+    const b = own(v, k);
+    if (b === undefined) continue;
+    if (!isBool(b)) return undefined;
+    out[k] = b;
+  }
+  for (const k of ['roundTo', 'minChannels'] as const) {
+    const n = own(v, k);
+    if (n === undefined) continue;
+    if (!(isInt(n, MAX_CHANNELS) && n >= 1)) return undefined;
+    out[k] = n;
+  }
+  const exclude = own(v, 'exclude');
+  if (exclude !== undefined) {
+    if (!(Array.isArray(exclude) && exclude.length <= 1000 && exclude.every((e) => isStr(e, 1000)))) return undefined;
+    out.exclude = [...(exclude as string[])];
+  }
+  const overrides = own(v, 'overrides');
+  if (overrides !== undefined) {
+    if (!isObj(overrides) || Object.keys(overrides).length > 100000) return undefined;
+    const o: NonNullable<ViewPlan['overrides']> = {};
+    for (const [layer, ov] of Object.entries(overrides)) {
+      if (!isStr(layer) || !isObj(ov)) return undefined;
+      const r = own(ov, 'ratio');
+      const keep = own(ov, 'keep');
+      let value: { ratio: number } | { keep: number[] };
+      if (r !== undefined && keep === undefined && isNum(r) && r >= 0 && r < 1) value = { ratio: r };
+      else if (keep !== undefined && r === undefined && Array.isArray(keep) && keep.length <= MAX_CHANNELS && keep.every((i) => isInt(i, MAX_CHANNELS))) value = { keep: [...(keep as number[])] };
+      else return undefined;
+      // an own key even for a layer named __proto__ (an assignment would set the object's prototype)
+      Object.defineProperty(o, layer, { value, enumerable: true, writable: true, configurable: true });
     }
+    out.overrides = o;
   }
-  return pick<ViewPlan>({
-    criterion: v.criterion, scope: v.scope, ratio: v.ratio, threshold: v.threshold, normalize: v.normalize as boolean | undefined,
-    compensate: v.compensate as boolean | undefined, roundTo: v.roundTo as number | undefined, minChannels: v.minChannels as number | undefined,
-    exclude, overrides,
-  });
+  return out;
 }
 
+/** Whether `v` is a well-formed plan (see parseViewPlan). */
 export function isViewPlan(v: unknown): v is ViewPlan {
   return parseViewPlan(v) !== undefined;
 }
+
+/** One validator per view request: each checks the params and builds a new object of the known keys. */
+export const VIEW_VALIDATORS: Validators<ViewMethods> = {
+  getLayers: (p) => {
+    if (!isObj(p)) return undefined;
+    const offset = own(p, 'offset');
+    const limit = own(p, 'limit');
+    const filter = own(p, 'filter');
+    const sort = own(p, 'sort');
+    if (!isInt(offset, 1e9) || !isInt(limit, 10000)) return undefined;
+    if (filter !== undefined && !isStr(filter, 1000)) return undefined;
+    const q: LayerQuery = { offset, limit };
+    if (filter !== undefined) q.filter = filter;
+    if (sort !== undefined) {
+      if (!isObj(sort)) return undefined;
+      const key = own(sort, 'key');
+      const descending = own(sort, 'descending');
+      if (!isStr(key, 100) || !SORT_KEYS.has(key) || !isBool(descending)) return undefined;
+      q.sort = { key: key as SortKey, descending };
+    }
+    return q;
+  },
+  getHistogram: (p) => {
+    if (!isObj(p)) return undefined;
+    const criterion = own(p, 'criterion');
+    const layer = own(p, 'layer');
+    const log = own(p, 'log');
+    const bins = own(p, 'bins');
+    if (!isCriterion(criterion)) return undefined;
+    if ((layer !== undefined && !isStr(layer)) || (log !== undefined && !isBool(log)) || (bins !== undefined && !(isInt(bins, 1000) && bins >= 1))) return undefined;
+    return { criterion, ...(layer !== undefined ? { layer: layer as string } : {}), ...(log !== undefined ? { log: log as boolean } : {}), ...(bins !== undefined ? { bins: bins as number } : {}) };
+  },
+  getLayerDetail: (p) => {
+    if (!isObj(p)) return undefined;
+    const layer = own(p, 'layer');
+    const plan = own(p, 'plan') === undefined ? undefined : parseViewPlan(own(p, 'plan'));
+    if (!isStr(layer) || (own(p, 'plan') !== undefined && !plan)) return undefined;
+    return plan ? { layer, plan } : { layer };
+  },
+  previewPlan: (p) => {
+    const plan = isObj(p) ? parseViewPlan(own(p, 'plan')) : undefined;
+    return plan ? { plan } : undefined;
+  },
+  prune: (p) => {
+    // Where the pruned model goes is the host's choice (settings and naming rules), never the view's.
+    if (!isObj(p)) return undefined;
+    const plan = parseViewPlan(own(p, 'plan'));
+    const validate = own(p, 'validate');
+    return plan && isBool(validate) ? { plan, validate } : undefined;
+  },
+  validate: (p) => {
+    const pruned = isObj(p) ? own(p, 'pruned') : undefined;
+    return isFilePath(pruned, /\.onnx$/i) ? { pruned } : undefined;
+  },
+  openFile: (p) => {
+    const file = isObj(p) ? own(p, 'path') : undefined;
+    return isFilePath(file, /\.(onnx|json)$/i) ? { path: file } : undefined;
+  },
+};
+
+const METHODS: ReadonlySet<string> = new Set(Object.keys(VIEW_VALIDATORS));
 
 const SORT_KEYS: ReadonlySet<string> = new Set([
   'name', 'op', 'channels', 'params', 'macs', 'group',
   ...CRITERIA.flatMap((c) => ['min', 'q1', 'median', 'q3', 'max', 'mean', 'below'].map((f) => `${c}.${f}`)),
 ]);
 
-const parseQuery: Validator<LayerQuery> = (p) => {
-  if (!isObj(p) || !isIndex(p.offset) || !isIndex(p.limit) || p.limit > 10000) return undefined;
-  if (p.filter !== undefined && !isStr(p.filter, 1000)) return undefined;
-  let sort: LayerQuery['sort'];
-  if (p.sort !== undefined) {
-    if (!isObj(p.sort) || !isStr(p.sort.key, 100) || !SORT_KEYS.has(p.sort.key) || !isBool(p.sort.descending)) return undefined;
-    sort = { key: p.sort.key as SortKey, descending: p.sort.descending };
-  }
-  return pick<LayerQuery>({ offset: p.offset, limit: p.limit, filter: p.filter as string | undefined, sort });
-};
-
-/** One validator per view request: each checks the params and builds a new object of the known keys. */
-export const VIEW_VALIDATORS: Validators<ViewMethods> = {
-  getLayers: parseQuery,
-  getHistogram: (p) => {
-    if (!isObj(p) || !isCriterion(p.criterion)) return undefined;
-    if (p.layer !== undefined && !isStr(p.layer)) return undefined;
-    if (p.log !== undefined && !isBool(p.log)) return undefined;
-    if (p.bins !== undefined && !(isIndex(p.bins) && p.bins <= 1000)) return undefined;
-    return pick<Params<ViewMethods, 'getHistogram'>>({ criterion: p.criterion, layer: p.layer as string | undefined, log: p.log as boolean | undefined, bins: p.bins as number | undefined });
-  },
-  getLayerDetail: (p) => {
-    if (!isObj(p) || !isStr(p.layer)) return undefined;
-    const plan = p.plan === undefined ? undefined : parseViewPlan(p.plan);
-    if (p.plan !== undefined && !plan) return undefined;
-    return pick<Params<ViewMethods, 'getLayerDetail'>>({ layer: p.layer, plan });
-  },
-  previewPlan: (p) => {
-    const plan = isObj(p) ? parseViewPlan(p.plan) : undefined;
-    return plan && { plan };
-  },
-  prune: (p) => {
-    const plan = isObj(p) ? parseViewPlan(p.plan) : undefined;
-    return plan && isObj(p) && isBool(p.validate) ? { plan, validate: p.validate } : undefined;
-  },
-  validate: (p) => (isObj(p) && isStr(p.pruned) ? { pruned: p.pruned } : undefined),
-  openFile: (p) => (isObj(p) && isStr(p.path) ? { path: p.path } : undefined),
-};
-
-const METHODS: ReadonlySet<string> = new Set(Object.keys(VIEW_VALIDATORS));
-
-/** Returns a new, typed message when it is well-formed, else undefined. */
+/** Returns a new, typed message built from the known keys of a well-formed one, else undefined. */
 export function parseFromWebview(msg: unknown): FromWebview | undefined {
   if (!isObj(msg)) return undefined;
-  if (msg.kind === 'ready') return { kind: 'ready' };
-  if (msg.kind === 'cancel') return isIndex(msg.id) ? { kind: 'cancel', id: msg.id } : undefined;
-  if (msg.kind === 'planState') {
-    const plan = parseViewPlan(msg.plan);
-    return plan && { kind: 'planState', plan };
+  const kind = own(msg, 'kind');
+  if (kind === 'ready') return { kind: 'ready' };
+  const id = own(msg, 'id');
+  if (kind === 'cancel') return isInt(id) ? { kind: 'cancel', id } : undefined;
+  if (kind === 'planState') {
+    const plan = parseViewPlan(own(msg, 'plan'));
+    return plan ? { kind: 'planState', plan } : undefined;
   }
-  if (msg.kind === 'request' && isIndex(msg.id) && typeof msg.method === 'string' && METHODS.has(msg.method)) {
-    const method = msg.method as RequestName;
-    const params = (VIEW_VALIDATORS[method] as Validator<unknown>)(msg.params);
+  const method = own(msg, 'method');
+  if (kind === 'request' && isInt(id) && typeof method === 'string' && METHODS.has(method)) {
+    const params = (VIEW_VALIDATORS[method as RequestName] as Validator<unknown>)(own(msg, 'params'));
     if (params === undefined) return undefined;
-    return { kind: 'request', id: msg.id, method, params } as ViewRequest;
+    return { kind: 'request', id, method, params } as ViewRequest;
   }
   return undefined;
 }

@@ -122,7 +122,9 @@ export class LayerDetailView extends LitElement {
       ${c
         ? html`<div class="chart"><canvas role="img" data-channels=${this.detail?.scores[c]?.length ?? 0} aria-label=${`${CRITERION_LABELS[c].short} of each of the ${d.channels} channels, sorted ascending; ${removed} removed by the plan`}></canvas></div>
           <div class="legend muted"><span><span class="sw" style="background: var(--vscode-charts-blue, #3794ff)"></span>kept</span>
-          <span><span class="sw" style="background: var(--vscode-charts-red, #f14c4c)"></span>removed by the plan</span><span>channels sorted by ${CRITERION_LABELS[c].short}, lowest first</span></div>`
+          <span><span class="sw" style="background: var(--vscode-charts-red, #f14c4c)"></span>removed by the plan</span><span>channels sorted by this layer's ${CRITERION_LABELS[c].short}, lowest first${notLowest(d.scores[c], d.removed)
+            ? html` — <span class="decides">removed bars sit between kept ones: ${others.length ? `the group's score decides (this layer's and ${others.length} coupled layer${others.length === 1 ? "'s" : "s'"} together)` : `the plan's criterion (${CRITERION_LABELS[this.plan.criterion].short}) decides`}, not this chart's order</span>`
+            : nothing}</span></div>`
         : html`<div class="muted">No channel scores for this layer.</div>`}
       ${g
         ? html`<div class="group">
@@ -139,4 +141,11 @@ declare global {
   interface HTMLElementTagNameMap {
     'layer-detail': LayerDetailView;
   }
+}
+
+/** The removed channels are not the lowest-scored ones of this chart (another score decides). */
+export function notLowest(scores: readonly number[] | undefined, removed: readonly number[]): boolean {
+  if (!scores || !removed.length) return false;
+  const cut = [...scores].sort((a, b) => a - b)[removed.length - 1]!;
+  return removed.some((i) => scores[i]! > cut);
 }

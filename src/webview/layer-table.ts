@@ -92,13 +92,17 @@ export class LayerTable extends LitElement {
       .row > :nth-child(1), .row > :nth-child(2) { position: sticky; z-index: 1; background: var(--vscode-editor-background); align-self: stretch; display: flex; align-items: center; }
       .row > :nth-child(1) { left: 0; }
       .row > :nth-child(2) { left: 28px; }
+      /* The body rows live in the virtualizer, its own scroll container, so sticky does not hold them
+         while .wrap scrolls sideways: they follow --sx, the sideways scroll (set on scroll). */
+      .body .row > :nth-child(1), .body .row > :nth-child(2), .body layer-detail { position: relative; left: auto; transform: translateX(var(--sx, 0px)); }
+      .body .row > :nth-child(1), .body .row > :nth-child(2) { z-index: 2; }
       .body .row:hover > :nth-child(-n+2) { background: var(--vscode-list-hoverBackground); }
       .body .row.focused > :nth-child(-n+2) { background: var(--vscode-list-inactiveSelectionBackground); }
       .twisty { width: 22px; justify-content: center; text-align: center; cursor: pointer; user-select: none; opacity: 0.8; }
       .after { color: var(--vscode-charts-red, var(--vscode-errorForeground)); }
       .frozen-tag { display: inline-flex; align-items: center; gap: 3px; font-size: 0.85em; color: var(--vscode-descriptionForeground); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
       .empty { padding: 16px; }
-      layer-detail { position: sticky; left: 0; width: var(--wrap-width, 100%); max-width: 100%; }
+      layer-detail { display: block; width: var(--wrap-width, 100%); max-width: 100%; }
       .cell-ctl select { width: 100%; background: transparent; border-color: transparent; color: var(--vscode-descriptionForeground); }
       .cell-ctl select.set { color: var(--vscode-foreground); font-weight: 600; border-color: var(--vscode-dropdown-border, transparent); }
       .body .row:hover .cell-ctl select, .body .row.focused .cell-ctl select, .cell-ctl select:focus {
@@ -208,7 +212,9 @@ export class LayerTable extends LitElement {
   }
 
   private onRange(e: RangeChangedEvent): void {
-    for (let p = Math.floor(e.first / PAGE); p <= Math.floor(Math.max(e.first, e.last) / PAGE); p++) void this.loadPage(p);
+    // The virtualizer reports first = last = -1 while nothing is laid out: no page to fetch then.
+    if (e.last < 0) return;
+    for (let p = Math.floor(Math.max(0, e.first) / PAGE); p <= Math.floor(Math.max(e.first, e.last) / PAGE); p++) void this.loadPage(p);
     const top = this.virtualizer?.scrollTop ?? 0;
     if (this.restoredScroll) this.host.save({ scrollTop: top });
   }
@@ -376,7 +382,7 @@ export class LayerTable extends LitElement {
         <span class="muted count" aria-live="polite">${this.loaded ? `${int(this.total)} layer${this.total === 1 ? '' : 's'}${this.filter ? ' match' : ''}` : 'Loading layers…'}</span>
         ${this.error ? html`<span class="error">${this.error}</span>` : nothing}
       </div>
-      <div class="wrap">
+      <div class="wrap" @scroll=${(e: Event) => this.style.setProperty('--sx', `${(e.target as HTMLElement).scrollLeft}px`)}>
         <div class="grid" role="grid" aria-label="Prunable layers" aria-rowcount=${this.total + 1} @keydown=${this.onKey}>
           <div class="row head" role="row" aria-rowindex="1">
             <span role="columnheader"></span>

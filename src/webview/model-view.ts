@@ -14,6 +14,8 @@ import './plan-panel.ts';
 import './histograms.ts';
 
 const PREVIEW_DELAY_MS = 150;
+/** More inputs and outputs than this: their card starts collapsed (it pushed the table down). */
+const IO_SHOWN = 4;
 
 
 /** The plan with a per-layer choice from the table applied: 'plan', 'keep' (exclude) or a ratio. */
@@ -27,6 +29,13 @@ export function withOverride(plan: ViewPlan, layer: string, value: string): View
   if (!exclude.length) delete next.exclude;
   if (!Object.keys(overrides).length) delete next.overrides;
   return next;
+}
+
+/** Symbolic sizes of the inputs beyond the batch axis (e.g. height and width of [N, 3, H, W]): counted as 1 by the cost. */
+export function unknownSizes(s: ViewSummary): string[] {
+  const out = new Set<string>();
+  for (const t of s.inputs) t.shape.forEach((d, axis) => { if (axis > 0 && typeof d === 'string') out.add(d); });
+  return [...out];
 }
 
 @customElement('onnx-model-view')
@@ -46,6 +55,7 @@ export class ModelView extends LitElement {
       @container view (min-width: 900px) { .io-card { grid-column: span 2; } }
       /* Below 900 px the five metric cards fill the first row: inputs and outputs get a whole row of their own. */
       @container view (max-width: 899.98px) { .io-card { grid-column: 1 / -1; } }
+      details.io-card summary { cursor: pointer; }
       .io { font-size: 0.9em; display: grid; grid-template-columns: auto 1fr; gap: 0 8px; }
       .io code { font-family: var(--vscode-editor-font-family, monospace); font-size: 0.95em; }
       .banner { display: flex; gap: 8px; align-items: flex-start; padding: 8px 10px; margin-bottom: 10px; border-radius: 3px;
@@ -56,9 +66,13 @@ export class ModelView extends LitElement {
       .hist { grid-area: hist; }
       .table { grid-area: table; min-width: 0; }
       .plan { grid-area: plan; position: sticky; top: 8px; }
-      @container view (max-width: 860px) {
-        .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto; grid-template-areas: 'table' 'plan' 'hist'; }
+      /* Below 1100 px the table needs the whole width for its columns: the plan panel moves below it. */
+      @container view (max-width: 1100px) {
+        .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto; grid-template-areas: 'hist' 'table' 'plan'; }
         .plan { position: static; }
+      }
+      @container view (max-width: 860px) {
+        .main { grid-template-areas: 'table' 'plan' 'hist'; }
       }
       .loading { display: flex; gap: 10px; align-items: center; padding: 8px 0; }
       progress { width: 240px; max-width: 50vw; }
@@ -315,6 +329,7 @@ export class ModelView extends LitElement {
           ${this.loadingFraction !== undefined ? html`<progress max="1" .value=${this.loadingFraction} aria-label="Loading progress"></progress>` : nothing}
         </div>`;
     }
+    const unknown = unknownSizes(s);
     const opsets = s.opsets.map((o) => `${o.domain === 'ai.onnx' || o.domain === '' ? 'opset' : o.domain} ${o.version}`).join(', ');
     const io = (label: string, list: ViewSummary['inputs']) => list.map((t) => html`<span class="muted">${label}</span><span class="ellipsis" title=${`${t.name}: ${t.elemType} ${shape(t.shape)}`}><code>${t.name}</code> ${t.elemType} ${shape(t.shape)}</span>`);
     return html`
@@ -331,13 +346,17 @@ export class ModelView extends LitElement {
       <div class="cards">
         <div class="card metric"><div class="label">Parameters</div><div class="value" data-metric="params" data-value=${s.params}>${int(s.params)}</div><div class="sub">${si(s.params)}</div></div>
         <div class="card metric"><div class="label">MACs</div><div class="value" data-metric="macs" data-value=${s.macs} title=${int(s.macs)}>${si(s.macs)}</div>
-          <div class="sub">${s.batchAssumed ? 'symbolic batch counted as 1' : 'per inference'}</div></div>
+          <div class="sub ${unknown.length ? 'warning' : ''}" data-macs-note>${unknown.length
+            ? `depends on the input size: ${unknown.join(', ')} counted as 1`
+            : s.batchAssumed ? 'symbolic batch counted as 1' : 'per inference'}</div></div>
         <div class="card metric"><div class="label">Weighted layers</div><div class="value" data-metric="layers" data-value=${s.layerCount}>${int(s.layerCount)}</div>
           <div class="sub">${int(s.prunableLayerCount)} prunable · ${int(s.nodeCount)} node${s.nodeCount === 1 ? '' : 's'}</div></div>
         <div class="card metric"><div class="label">Channel groups</div><div class="value">${int(s.prunableGroupCount)} / ${int(s.groupCount)}</div><div class="sub">prunable / all</div></div>
         <div class="card metric"><div class="label">BatchNorm</div><div class="value" data-metric="bn" data-value=${s.bnCount}>${s.bnCount ? int(s.bnCount) : 'none'}</div>
           <div class="sub">${s.bnCount ? 'γ available' : s.bnFused ? 'folded at export, or never used' : 'no BatchNorm layers'}</div></div>
-        <div class="card metric io-card"><div class="label">Inputs and outputs</div><div class="io">${io('in', s.inputs)}${io('out', s.outputs)}</div></div>
+        ${s.inputs.length + s.outputs.length > IO_SHOWN
+          ? html`<details class="card metric io-card"><summary class="label">Inputs and outputs: ${s.inputs.length} in, ${s.outputs.length} out</summary><div class="io">${io('in', s.inputs)}${io('out', s.outputs)}</div></details>`
+          : html`<div class="card metric io-card"><div class="label">Inputs and outputs</div><div class="io">${io('in', s.inputs)}${io('out', s.outputs)}</div></div>`}
       </div>`;
   }
 
@@ -348,6 +367,19 @@ export class ModelView extends LitElement {
     if (s.bnFused) {
       out.push(html`<div class="banner" role="note"><span>⚠</span><div><strong>No BatchNorm γ in this model:</strong> Network Slimming's criterion is not available, so filter norms are used instead. If the network was trained with BatchNorm, it was folded into the convolutions at export (the norms then include γ/√(var+ε)).
         For γ-based pruning, re-export with BN kept: <code>torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)</code>.</div></div>`);
+    }
+    const unknown = unknownSizes(s);
+    if (unknown.length) {
+      // Unnamed dynamic sizes cannot be given by name: the whole shape then (--shape), 224 for each unknown size.
+      const named = unknown.every((d) => /^[A-Za-z_][\w.]*$/.test(d));
+      const dims = named
+        ? `--dim ${unknown.map((d) => `${d}=224`).join(' ')}`
+        : `--shape ${s.inputs.map((t) => `${t.name}=${t.shape.map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? 1 : 224)).join('x')}`).join(' ')}`;
+      out.push(html`<div class="banner" role="note" data-banner="unknown-size"><span>⚠</span><div><strong>MACs depend on an input size this model does not fix:</strong>
+        ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} symbolic and counted as 1 here, so the MACs, their savings in the preview and validation's random inputs are not those of a real image.
+        ${named
+          ? html`The CLI takes the size: <code>onnx-pruner inspect ${s.fileName} ${dims}</code> (224 is common for a 3-channel image input).`
+          : html`These sizes have no name; the CLI's validation takes the whole shape: <code>${dims}</code> (224 is common for a 3-channel image input).`}</div></div>`);
     }
     // The MACs card already says when a symbolic batch was counted as 1; the BN banner above covers fused BN.
     for (const a of s.advice) if ((!s.bnFused || !/batch ?norm|BN/i.test(a)) && !(s.batchAssumed && /symbolic batch/i.test(a))) out.push(html`<div class="banner info" role="note"><span>ℹ</span><div>${a}</div></div>`);

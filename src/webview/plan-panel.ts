@@ -164,6 +164,7 @@ export class PlanPanel extends LitElement {
           </span>
           <span class="muted hint">${p.scope === 'uniform' ? 'The same share of channels in every prunable group.' : 'One ranking over all layers: each layer loses as many channels as fall below the global cut.'}</span>
         </div>
+        ${p.scope === 'global' || mode === 'threshold' ? this.renderNormalize() : nothing}
 
         <div class="row2" style="margin-top:8px">
           <div class="field"><label for="round">Round to</label>
@@ -174,7 +175,7 @@ export class PlanPanel extends LitElement {
 
         <div class="field" style="margin-top:8px">
           <vscode-checkbox .checked=${p.compensate ?? true} @change=${(e: Event) => this.set('compensate', (e.target as HTMLInputElement).checked)}
-            label="Compensate: fold removed channels' constant output into the next layer"
+            label="Compensate: fold removed channels' expected output into the next layer"
             title="A removed channel still outputs a constant (its BN shift through the activation): add its effect to the next BatchNorm's running mean, or to the next layer's bias"></vscode-checkbox>
         </div>
 
@@ -202,6 +203,25 @@ export class PlanPanel extends LitElement {
         ${this.renderRun()}
       </section>
     `;
+  }
+
+  /**
+   * Normalisation before a global ranking or a threshold: each group's scores divided by their
+   * mean (Torch-Pruning's normalizer='mean', the CLI's --normalize). The default is the CLI's:
+   * on for the filter norms and FPGM, whose scale differs from layer to layer; off for BN γ,
+   * which Network Slimming ranks raw because sparsity training puts every γ on one scale.
+   */
+  private renderNormalize() {
+    const p = this.plan;
+    const byDefault = p.criterion !== 'bn-gamma';
+    const on = p.normalize ?? byDefault;
+    return html`<div class="field" style="margin-top:4px">
+      <vscode-checkbox id="normalize" .checked=${on} label="Normalise each layer's scores by their mean before ranking"
+        @change=${(e: Event) => { const v = (e.target as HTMLInputElement).checked; this.set('normalize', v === byDefault ? undefined : v); }}></vscode-checkbox>
+      <span class="muted hint">Default ${byDefault ? 'on' : 'off'} for ${CRITERION_LABELS[p.criterion].short}, as in the CLI (--normalize / --no-normalize): ${byDefault
+        ? 'filter norms differ in scale from layer to layer, so raw values would empty the small-norm layers first.'
+        : 'Network Slimming ranks raw |γ|, which sparsity training puts on one scale; normalising gives what Torch-Pruning computes.'}</span>
+    </div>`;
   }
 
   private renderPreview() {

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   AnalysedModel, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
-  planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
+  planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
   type ScoreStats as EngineStats,
 } from '../engine/index.ts';
@@ -273,10 +273,12 @@ export class ModelService {
   preview(plan: ViewPlan): PlanPreview {
     const resolved = resolvePlan(toPlan(plan), this.deps, this.importance);
     const p = previewPlan(this.graph, this.deps, resolved);
+    const effect = planEffect(resolved.plan, this.deps, resolved);
     return {
       params: p.params,
       macs: p.macs,
       layers: p.layers.map((l) => ({ name: l.name, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter })),
+      ...(effect.atMinimum.length ? { atMinimum: effect.atMinimum } : {}),
     };
   }
 }
@@ -302,6 +304,7 @@ export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelServi
     out: job.out,
     force: job.force,
     outputName: job.outputName,
+    allowMinimal: job.allowMinimal === true,
     validate: job.validate,
     ep: job.ep,
     signal: ctx.signal,

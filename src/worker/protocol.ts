@@ -12,6 +12,8 @@ export interface PruneJob {
   out?: string;
   force?: boolean;
   outputName?: string;
+  /** Write a plan that cuts some group to its minimum (the user confirmed). */
+  allowMinimal?: boolean;
   validate: boolean;
   ep: 'auto' | 'cuda' | 'cpu';
 }

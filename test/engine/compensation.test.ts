@@ -6,15 +6,16 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../../src/engine/graph/graph.ts';
-import { decodeModel, loadModel, type OnnxModel } from '../../src/engine/onnx/model.ts';
-import { ModelProtoType, type ModelProto } from '../../src/engine/onnx/proto.ts';
+import { decodeModel, floatToBf16, floatToHalf, halfToFloat, bf16ToFloat, loadModel, tensorToFloat32, type OnnxModel } from '../../src/engine/onnx/model.ts';
+import { DataType, ModelProtoType, type ModelProto } from '../../src/engine/onnx/proto.ts';
+import { clippedNormalMoments, expectedActivation } from '../../src/engine/prune/compensate.ts';
 import { analyzeDependencies } from '../../src/engine/analysis/groups.ts';
 import { pruneGraph } from '../../src/engine/prune/surgery.ts';
 import { computeImportance } from '../../src/engine/analysis/importance.ts';
 import { resolvePlan } from '../../src/engine/prune/plan.ts';
 import { previewPlan } from '../../src/engine/prune/preview.ts';
 import { computeCost } from '../../src/engine/graph/cost.ts';
-import { ModelBuilder } from '../helpers/modelBuilder.ts';
+import { ModelBuilder, prng } from '../helpers/modelBuilder.ts';
 import { shared, skipWithoutShared } from '../helpers/paths.ts';
 
 const encode = (m: ModelProto): Uint8Array => ModelProtoType.encode(m as any).finish();
@@ -77,6 +78,12 @@ function zeroGammaPlan(buf: Uint8Array) {
 }
 
 const input = Float32Array.from({ length: 600 }, (_, i) => Math.sin(i * 1.7) * 1.5);
+
+/** A standard normal sample (Box-Muller on a seeded generator: the tests are reproducible). */
+const uniform = prng(12345);
+function gauss(): number {
+  return Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
 
 describe('compensation', () => {
   test('γ = 0 channels through ReLU, a residual Add, padding and a Gemm: exact with compensation, far off without', async () => {
@@ -184,21 +191,46 @@ describe('compensation', () => {
     assert.ok(maxAbsDiff(ref, y) < 1e-5);
   });
 
-  test('|γ| small but not 0 is compensated and reported approximate; the threshold is configurable', () => {
+  test('|γ| ≠ 0 is compensated by its expected value and reported approximate', async () => {
     const buf = residualNet(0);
     const m = decodeModel(buf);
     const t = m.graph!.initializer.find((x) => x.name === 'bn3.weight')!;
     const v = new Float32Array(Uint8Array.from(t.raw_data!).buffer);
     v[0] = 0.004;
+    v[3] = 0.3;
     t.raw_data = Buffer.from(v.buffer);
     const buf2 = encode(m);
     const { graph, deps, resolved } = zeroGammaPlan(buf2);
     const r = pruneGraph(graph, deps, resolved, { compensate: true });
     const fc = r.compensation.layers.find((l) => l.name === 'fc')!;
     assert.equal(fc.exact, false);
-    assert.match(fc.reason!, /bn3.*below 0.01 but not 0/);
-    const strict = pruneGraph(graph, deps, resolved, { compensate: true, gammaThreshold: 1e-3 });
-    assert.equal(strict.compensation.layers.find((l) => l.name === 'fc')!.channels, 1);
+    assert.match(fc.reason!, /bn3: expected value of channels with γ ≠ 0/);
+    assert.equal(fc.channels, 2);
+    assert.equal(r.compensation.estimatedChannels, 2);
+    assert.equal(r.compensation.constantChannels, ZERO_A.size);
+    // The fold is what the expected value says: fc's bias moves by Σ W[:, c] · E[LeakyRelu(N(β_c, γ_c²))].
+    const off = pruneGraph(graph, deps, resolved, { compensate: false });
+    const bias = (model: ModelProto) => {
+      const b = model.graph!.initializer.find((x) => x.name === 'fc.bias')!;
+      return new Float32Array(Uint8Array.from(b.raw_data!).buffer);
+    };
+    const w = graph.constantFloats('fc.weight')!; // [5, 6] (transB)
+    const beta = graph.constantFloats('bn3.bias')!;
+    const leaky = (x: number) => (x >= 0 ? x : 0.1 * x);
+    const mc = (mu: number, sd: number) => {
+      let s = 0;
+      const n = 200000;
+      for (let i = 0; i < n; i++) s += leaky(mu + sd * gauss());
+      return s / n;
+    };
+    const e0 = mc(beta[0], 0.004);
+    const e3 = mc(beta[3], 0.3);
+    const bOn = bias(r.model);
+    const bOff = bias(off.model);
+    for (let n = 0; n < 5; n++) {
+      const want = w[n * 6 + 0] * e0 + w[n * 6 + 3] * e3;
+      assert.ok(Math.abs(bOn[n] - bOff[n] - want) < 5e-3, `fc bias ${n}: ${bOn[n] - bOff[n]} vs ${want}`);
+    }
   });
 });
 
@@ -289,4 +321,151 @@ describe('compensation on real architectures', { skip: skipWithoutShared }, () =
       assert.ok(dOn < dOff / 10, `compensation ${dOn} vs none ${dOff}`);
     });
   }
+});
+
+const FLOATS = new Set<number>([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16]);
+
+/** A copy of a model with every float initializer, input and output converted to `dt` (FLOAT, FLOAT16 or BFLOAT16). */
+function convertFloats(buf: Uint8Array, dt: number): Uint8Array {
+  const m = decodeModel(buf);
+  const model = asModel(buf);
+  for (const t of m.graph!.initializer) {
+    if (!FLOATS.has(t.data_type ?? 0)) continue;
+    const v = tensorToFloat32(model, t);
+    const b = Buffer.alloc(v.length * (dt === DataType.FLOAT ? 4 : 2));
+    for (let i = 0; i < v.length; i++) {
+      if (dt === DataType.FLOAT) b.writeFloatLE(v[i], i * 4);
+      else b.writeUInt16LE((dt === DataType.FLOAT16 ? floatToHalf : floatToBf16)(v[i]), i * 2);
+    }
+    t.raw_data = b;
+    t.float_data = [];
+    t.data_type = dt;
+  }
+  for (const v of [...m.graph!.input, ...m.graph!.output, ...m.graph!.value_info]) {
+    if (FLOATS.has(v.type?.tensor_type?.elem_type ?? 0)) v.type!.tensor_type!.elem_type = dt;
+  }
+  return encode(m);
+}
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+describe('expected value of an activation of N(β, γ²)', () => {
+  test('closed forms (Relu, Clip) and numerical integration (the others) match Monte-Carlo means', () => {
+    const b = new ModelBuilder({ seed: 1 });
+    const x = b.input('x', [1, 2, 2, 2]);
+    const lo = b.init('lo', [], [0]);
+    const hi = b.init('hi', [], [6]);
+    const nodes = ['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSwish', 'Tanh', 'Elu'].map((op) => b.node(op, op === 'Clip' ? [x, lo, hi] : [x], op === 'LeakyRelu' ? { alpha: { float: 0.1 } } : {}));
+    b.output(nodes[0], [1, 2, 2, 2]);
+    const graph = new Graph(asModel(b.toBuffer()));
+    const fns: Record<string, (v: number) => number> = {
+      Relu: (v) => Math.max(v, 0),
+      Clip: (v) => Math.min(6, Math.max(0, v)),
+      LeakyRelu: (v) => (v >= 0 ? v : 0.1 * v),
+      Sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+      HardSwish: (v) => v * Math.min(1, Math.max(0, v / 6 + 0.5)),
+      Tanh: Math.tanh,
+      Elu: (v) => (v >= 0 ? v : Math.exp(v) - 1),
+    };
+    const n = 200000;
+    const z = Float64Array.from({ length: n }, gauss);
+    for (const [beta, gamma] of [[0, 1], [0.5, 0.2], [-0.3, 0.05], [2, 3], [5.5, 1], [-1, 0.001], [1.2, 0]]) {
+      for (const node of graph.order) {
+        const f = fns[node.op_type!];
+        let sum = 0;
+        let sq = 0;
+        for (let i = 0; i < n; i++) {
+          const y = f(beta + gamma * z[i]);
+          sum += y;
+          sq += y * y;
+        }
+        const mean = sum / n;
+        const sd = Math.sqrt(Math.max(0, sq / n - mean * mean));
+        const e = expectedActivation(node, graph, beta, gamma)!;
+        // Monte-Carlo standard error is sd/√n ≈ 0.002·sd; allow 5 of them.
+        const tol = 5 * (sd / Math.sqrt(n)) + 1e-6;
+        assert.ok(Math.abs(e.mean - mean) < tol, `${node.op_type} β=${beta} γ=${gamma}: ${e.mean} vs sampled ${mean}`);
+        assert.ok(Math.abs(e.std - sd) < 0.05 * sd + 1e-3, `${node.op_type} β=${beta} γ=${gamma}: sd ${e.std} vs sampled ${sd}`);
+      }
+    }
+    // γ = 0 is exactly act(β); ReLU is β·Φ(β/γ) + γ·φ(β/γ).
+    assert.equal(clippedNormalMoments(0.7, 1e-300, 0, Infinity).mean, 0.7);
+    assert.equal(expectedActivation(graph.order[0], graph, -0.4, 0)!.mean, 0);
+    const phi = (t: number) => Math.exp(-t * t / 2) / Math.sqrt(2 * Math.PI);
+    assert.ok(Math.abs(clippedNormalMoments(0, 2, 0, Infinity).mean - 2 * phi(0)) < 1e-7);
+  });
+});
+
+describe('compensation in float16 and bfloat16 models', { skip: skipWithoutShared }, () => {
+  test('an fp16 MobileNet v1 gets every removed channel compensated and its fp32 twin\'s output cosine', async () => {
+    const buf32 = fs.readFileSync(shared('synthetic/mobilenet_v1_w025_bn.onnx'));
+    const buf16 = convertFloats(buf32, DataType.FLOAT16);
+    const x = new Float32Array(Uint8Array.from(fs.readFileSync(shared('synthetic/input_1x3x224x224_seed0.f32'))).buffer);
+    const dims = [1, 3, 224, 224];
+    const x16 = Uint16Array.from(x, floatToHalf);
+    const run16 = async (buf: Uint8Array): Promise<Float32Array> => {
+      const s = await ort.InferenceSession.create(buf, { logSeverityLevel: 4 });
+      try {
+        const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float16', x16, dims) });
+        return Float32Array.from(r[s.outputNames[0]].data as Uint16Array, halfToFloat);
+      } finally {
+        await s.release();
+      }
+    };
+    const g32 = new Graph(asModel(buf32));
+    const deps = analyzeDependencies(g32);
+    const resolved = resolvePlan({ version: 1, criterion: 'l1', scope: 'uniform', ratio: 0.3 }, deps, await computeImportance(g32, deps));
+    const g16 = new Graph(asModel(buf16));
+    const deps16 = analyzeDependencies(g16);
+    assert.deepEqual(deps16.groups.map((gr) => gr.layers), deps.groups.map((gr) => gr.layers));
+    const on32 = pruneGraph(g32, deps, resolved, {});
+    const on16 = pruneGraph(g16, deps16, resolved, {});
+    const off16 = pruneGraph(g16, deps16, resolved, { compensate: false });
+    const removed = [...resolved.kept].reduce((a, [id, k]) => a + deps.groups.find((gr) => gr.id === id)!.channels - k.length, 0);
+    assert.equal(on32.compensation.channelsCompensated, removed);
+    assert.equal(on16.compensation.channelsCompensated, removed, 'every removed channel of the fp16 model is compensated');
+    assert.deepEqual(on16.compensation.layers.map((l) => [l.name, l.channels, l.foldedIntoBn, l.varianceScaled]), on32.compensation.layers.map((l) => [l.name, l.channels, l.foldedIntoBn, l.varianceScaled]));
+    // The edited running means and variances stay FLOAT16.
+    const types = new Set(on16.model.graph!.initializer.map((t) => t.data_type));
+    assert.deepEqual([...types], [DataType.FLOAT16]);
+    const ref32 = await run(buf32, x, dims);
+    const ref16 = await run16(buf16);
+    const c32 = cosine(ref32, await run(encode(on32.model), x, dims));
+    const c16 = cosine(ref16, await run16(encode(on16.model)));
+    const c16off = cosine(ref16, await run16(encode(off16.model)));
+    assert.ok(c16 > c32 - 2e-3, `fp16 cosine ${c16} vs fp32 ${c32}`);
+    assert.ok(c16 > c16off, `compensated fp16 ${c16} vs uncompensated ${c16off}`);
+  });
+
+  test('a bfloat16 model gets the same folds as its float32 twin, written in bfloat16', () => {
+    // The float32 twin holds the bfloat16 model's values exactly, so that only the result's rounding differs.
+    const bufBf = convertFloats(residualNet(0, false), DataType.BFLOAT16);
+    const buf32 = convertFloats(bufBf, DataType.FLOAT);
+    const a = zeroGammaPlan(buf32);
+    const b = zeroGammaPlan(bufBf);
+    const r32 = pruneGraph(a.graph, a.deps, a.resolved, {});
+    const rBf = pruneGraph(b.graph, b.deps, b.resolved, {});
+    assert.ok(rBf.compensation.channelsCompensated > 0);
+    assert.deepEqual(rBf.compensation, { ...r32.compensation });
+    const m32 = asModel(encode(r32.model));
+    const mBf = asModel(encode(rBf.model));
+    for (const t of mBf.proto.graph!.initializer) {
+      assert.equal(t.data_type, DataType.BFLOAT16, t.name!);
+      const want = tensorToFloat32(m32, m32.proto.graph!.initializer.find((x) => x.name === t.name)!);
+      const got = tensorToFloat32(mBf, t);
+      // bfloat16 keeps 8 significant bits: each value is the float32 result rounded, within 2^-8 relative.
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 2 ** -8 * Math.abs(want[i]), `${t.name}[${i}]: ${got[i]} vs ${want[i]}`);
+    }
+    assert.equal(bf16ToFloat(floatToBf16(1.5)), 1.5);
+  });
 });

@@ -16,6 +16,7 @@ import { saveModel } from '../../src/engine/onnx/save.ts';
 import { computeCost } from '../../src/engine/graph/cost.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import { PrunerError } from '../../src/engine/errors.ts';
+import { removeStaleTemps } from '../../src/engine/files.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { fmnistBn, fmnistFused, repoRoot, tempDir } from '../helpers/paths.ts';
 
@@ -183,6 +184,42 @@ describe('file safety: concurrent runs', () => {
     await assert.rejects(pruneModel(model, plan, { out, onProgress: intrude(out) }), (e: unknown) => e instanceof PrunerError && /x\.onnx already exists/.test(e.message));
     assert.equal(fs.readFileSync(out, 'utf8'), 'appeared meanwhile');
     assert.deepEqual(listing(dir), ['m.onnx', 'm.pruned-2.onnx', 'm.pruned.onnx', 'x.onnx'], 'no temporary file left');
+  }));
+});
+
+describe('file safety: publishing', () => {
+  test('the final step never replaces a file, for the model nor its data; the pair moves to the next name together', withDir(async (dir) => {
+    const src = loadModel(fmnistBn);
+    const names = (n: number) => path.join(dir, n === 1 ? 'p.onnx' : `p-${n}.onnx`);
+    // p.onnx exists: the data is published, the .onnx is not, the data is taken back, the pair moves on.
+    fs.writeFileSync(names(1), 'first');
+    // p-2.onnx.data exists: the pair cannot take p-2 either.
+    fs.writeFileSync(`${names(2)}.data`, 'second');
+    const r = await saveModel(src, names(1), { externalData: true, nextName: (n) => names(n) });
+    assert.equal(r.path, names(3));
+    assert.equal(r.externalDataPath, `${names(3)}.data`);
+    assert.equal(fs.readFileSync(names(1), 'utf8'), 'first');
+    assert.equal(fs.readFileSync(`${names(2)}.data`, 'utf8'), 'second');
+    assert.deepEqual(listing(dir), ['p-2.onnx.data', 'p-3.onnx', 'p-3.onnx.data', 'p.onnx'], 'p.onnx.data was taken back; no temporary file');
+    assert.equal(computeCost(new Graph(loadModel(r.path))).params, computeCost(new Graph(src)).params, 'the .onnx names its own data file');
+    // Without a next name: a clear failure, nothing left.
+    await assert.rejects(saveModel(src, names(1), { externalData: true }), (e: unknown) => e instanceof PrunerError && /p\.onnx already exists/.test(e.message));
+    assert.deepEqual(listing(dir), ['p-2.onnx.data', 'p-3.onnx', 'p-3.onnx.data', 'p.onnx']);
+    // With replace (--force): replaced, atomically.
+    const forced = await saveModel(src, names(1), { externalData: true, replace: true });
+    assert.equal(forced.path, names(1));
+    assert.ok(loadModel(names(1)).externalFiles!.length === 1);
+  }));
+
+  test('stale temporary files: a dead owner\'s, or older than the age limit, are removed; others stay', withDir((dir) => {
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout.trim();
+    const f = (pid: string | number, name = 'x.onnx') => path.join(dir, `.${name}.onnx-pruner-${pid}-0123456789ab.tmp`);
+    const files = { dead: f(dead), live: f(process.pid), old: f(process.pid, 'y.onnx'), other: path.join(dir, '.x.onnx.tmp') };
+    for (const file of Object.values(files)) fs.writeFileSync(file, 'x');
+    const old = new Date(Date.now() - 25 * 3600 * 1000);
+    fs.utimesSync(files.old, old, old);
+    assert.deepEqual(removeStaleTemps(dir).sort(), [path.basename(files.dead), path.basename(files.old)].sort());
+    assert.deepEqual(listing(dir), [path.basename(files.live), '.x.onnx.tmp'].sort());
   }));
 });
 

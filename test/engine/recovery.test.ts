@@ -18,6 +18,7 @@ import { Graph } from '../../src/engine/graph/graph.ts';
 import { arrayInputSet } from '../../src/engine/data/types.ts';
 import { seededNormal } from '../../src/engine/runtime/inputs.ts';
 import { PrunerError } from '../../src/engine/errors.ts';
+import { recoverPruned } from '../../src/engine/recovery/recover.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { tempDir } from '../helpers/paths.ts';
 
@@ -144,20 +145,29 @@ describe('BatchNorm recalibration', () => {
     const cnt = N * 25;
     const m = Array.from(mean, (s) => s / cnt);
     const v = Array.from(sq, (s, c) => (s / cnt - m[c] * m[c]) * (cnt / (cnt - 1)));
-    const b = new ModelBuilder({ seed: 3 });
-    const x = b.input('x', ['N', 3, 5, 5]);
-    let y = b.relu(b.bn(x, 3, { name: 'bn1', mean: m, var: v }));
-    y = b.conv(y, 3, 4, { k: 1, pad: 0, name: 'c' });
-    b.output(b.gap(y), ['N', 4, 1, 1]);
-    const file = b.save(path.join(dir, 'bn.onnx'));
-    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0 };
-    const rep = await pruneModel(file, plan, { out: path.join(dir, 'r.onnx'), recover: 'bn', calibration: arrayInputSet('calib', [3, 5, 5], xs), ep: 'cpu' });
-    assert.deepEqual(rep.recovery.layers.map((l) => [l.name, l.status]), [['bn1', 'refit']]);
-    const gotMean = floatsOf(rep.output, 'bn1.running_mean');
-    const gotVar = floatsOf(rep.output, 'bn1.running_var');
-    for (let c = 0; c < C; c++) {
-      assert.ok(Math.abs(gotMean[c] - m[c]) < 1e-5, `mean ${c}: ${gotMean[c]} vs ${m[c]}`);
-      assert.ok(Math.abs(gotVar[c] - v[c]) < 1e-5 * v[c], `var ${c}: ${gotVar[c]} vs ${v[c]}`);
+    const build = (mean: number[], variance: number[], name: string): string => {
+      const b = new ModelBuilder({ seed: 3 });
+      const x = b.input('x', ['N', 3, 5, 5]);
+      let y = b.relu(b.bn(x, 3, { name: 'bn1', mean, var: variance }));
+      y = b.conv(y, 3, 4, { k: 1, pad: 0, name: 'c' });
+      b.output(b.gap(y), ['N', 4, 1, 1]);
+      return b.save(path.join(dir, name));
+    };
+    const model = loadModel(build(m, v, 'bn.onnx'));
+    // The same model with wrong statistics, as the "pruned" model: recalibration must find the true ones.
+    const wrong = loadModel(build([0, 0, 0], [1, 1, 1], 'wrong.onnx'));
+    const calib = arrayInputSet('calib', [3, 5, 5], xs);
+    // Nothing pruned (a plan must remove something): the recovery runs on the models as they are.
+    for (const start of [model, wrong]) {
+      const { model: out, report } = await recoverPruned({ model, graph: new Graph(model) }, start.proto, [], { mode: 'bn', calibration: calib, ep: 'cpu' });
+      assert.deepEqual(report.layers.map((l) => [l.name, l.status]), [['bn1', 'refit']]);
+      const g = new Graph({ ...model, proto: out });
+      const gotMean = g.constantFloats(g.byName.get('bn1')!.input[3])!;
+      const gotVar = g.constantFloats(g.byName.get('bn1')!.input[4])!;
+      for (let c = 0; c < C; c++) {
+        assert.ok(Math.abs(gotMean[c] - m[c]) < 1e-5, `mean ${c}: ${gotMean[c]} vs ${m[c]}`);
+        assert.ok(Math.abs(gotVar[c] - v[c]) < 1e-5 * v[c], `var ${c}: ${gotVar[c]} vs ${v[c]}`);
+      }
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -255,6 +265,71 @@ describe('recovery: inputs and modes', () => {
     });
     await assert.rejects(p, (e: unknown) => (e as Error).name === 'CancelledError');
     assert.deepEqual(fs.readdirSync(dir), ['m.onnx']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('plan-time criteria', () => {
+  /** x → c1 (3→6, 3×3) → relu → c2 (6→4) → output; c1's filter 2 always outputs 0 after the ReLU (bias −100). */
+  function net(dir: string, opts: { deadChannel?: number; zeroConsumer?: number; duplicate?: [number, number] } = {}): string {
+    const b = new ModelBuilder({ seed: 17 });
+    const x = b.input('x', ['N', 3, 6, 6]);
+    const w1 = Float32Array.from({ length: 6 * 27 }, () => b.random());
+    const b1 = Float32Array.from({ length: 6 }, () => b.random() * 0.1);
+    if (opts.deadChannel !== undefined) b1[opts.deadChannel] = -100;
+    if (opts.duplicate) {
+      const [a, d] = opts.duplicate;
+      for (let i = 0; i < 27; i++) w1[a * 27 + i] = w1[d * 27 + i] = 3 * w1[a * 27 + i];
+    }
+    b.init('c1.weight', [6, 3, 3, 3], w1);
+    b.init('c1.bias', [6], b1);
+    const y = b.relu(b.node('Conv', [x, 'c1.weight', 'c1.bias'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'c1'));
+    const w2 = Float32Array.from({ length: 4 * 6 * 9 }, () => b.random());
+    if (opts.zeroConsumer !== undefined) for (let o = 0; o < 4; o++) for (let t = 0; t < 9; t++) w2[(o * 6 + opts.zeroConsumer) * 9 + t] = 0;
+    b.init('c2.weight', [4, 6, 3, 3], w2);
+    b.output(b.node('Conv', [y, 'c2.weight'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'c2'), ['N', 4, 6, 6]);
+    return b.save(path.join(dir, 'crit.onnx'));
+  }
+  const calib = arrayInputSet('c', [3, 6, 6], seededNormal(16 * 108, 5));
+  const removedBy = async (file: string, criterion: 'activation' | 'apoz' | 'thinet' | 'sketch' | 'l1', dir: string): Promise<number[]> => {
+    const rep = await pruneModel(file, { version: 1, criterion, scope: 'uniform', ratio: 1 / 6 }, { out: path.join(dir, `${criterion}.onnx`), force: true, recover: 'none', calibration: calib, ep: 'cpu' });
+    const kept = rep.layers.find((l) => l.name === 'c1')!.keptChannels;
+    return [0, 1, 2, 3, 4, 5].filter((c) => !kept.includes(c));
+  };
+
+  test('activation and apoz remove a channel that is always zero after its ReLU', async () => {
+    const dir = tempDir();
+    const file = net(dir, { deadChannel: 2 });
+    assert.deepEqual(await removedBy(file, 'activation', dir), [2]);
+    assert.deepEqual(await removedBy(file, 'apoz', dir), [2]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('thinet removes the channel the next layer ignores', async () => {
+    const dir = tempDir();
+    const file = net(dir, { zeroConsumer: 4 });
+    assert.deepEqual(await removedBy(file, 'thinet', dir), [4]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('sketch removes one of two identical filters (l1 keeps both: they are the largest)', async () => {
+    const dir = tempDir();
+    const file = net(dir, { duplicate: [1, 3] });
+    const bySketch = await removedBy(file, 'sketch', dir);
+    assert.equal(bySketch.length, 1);
+    assert.ok(bySketch[0] === 1 || bySketch[0] === 3, `sketch removed ${bySketch}`);
+    const byL1 = await removedBy(file, 'l1', dir);
+    assert.ok(!byL1.includes(1) && !byL1.includes(3), `l1 removed ${byL1}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a data criterion without calibration inputs says what it needs', async () => {
+    const dir = tempDir();
+    const file = net(dir);
+    await assert.rejects(
+      pruneModel(file, { version: 1, criterion: 'apoz', scope: 'uniform', ratio: 0.5 }, { out: path.join(dir, 'o.onnx'), ep: 'cpu' }),
+      (e: unknown) => e instanceof PrunerError && /criterion apoz is measured on calibration inputs/.test(e.message),
+    );
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

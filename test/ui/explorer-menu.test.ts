@@ -62,7 +62,8 @@ async function clearToasts(page: Page): Promise<void> {
 
 test('every explorer context-menu item works on a file, with one and with two files selected', { skip: skipWithoutCodeServer, timeout: 300_000 }, async () => {
   // A pruned model and a plan beside the sample, made by the CLI.
-  const plan = { version: 1, criterion: 'l1', ratio: 0.25, scope: 'uniform' };
+  // a threshold plan: the confirmation once read "ratio -"
+  const plan = { version: 1, criterion: 'bn-gamma', threshold: 0.01, scope: 'global' };
   await withWorkbench({ label: 'explorer-menu', files: [sampleModel] }, async ({ page, workspace }) => {
     const model = path.join(workspace, modelName);
     execFileSync(process.execPath, [path.join(repoRoot, 'dist', 'cli.js'), 'prune', model, '--criterion', 'l1', '--ratio', '0.5', '--out', path.join(workspace, prunedName)], { stdio: 'ignore' });
@@ -95,7 +96,7 @@ test('every explorer context-menu item works on a file, with one and with two fi
     await answerFileDialog(page, path.join(workspace, 'plan.json'));
     const confirm = quickInput(page).locator('.monaco-list-row', { hasText: 'Prune' }).first();
     await confirm.waitFor({ timeout: 120_000 });
-    assert.match((await quickInput(page).textContent()) ?? '', /l1, ratio 0\.25, uniform/);
+    assert.match((await quickInput(page).textContent()) ?? '', /bn-gamma, threshold 0\.01, global/);
     await confirm.click();
     await toast(page, 'Pruned model written').waitFor({ timeout: 120_000 });
     const added = fs.readdirSync(workspace).filter((f) => !before.has(f) && f.endsWith('.onnx'));
@@ -108,6 +109,14 @@ test('every explorer context-menu item works on a file, with one and with two fi
     await answerFileDialog(page, path.join(workspace, prunedName));
     await toast(page, /Validation ran on CPU/).waitFor({ timeout: 120_000 });
     await noErrorToast(page);
+    // Show Report: a read-only JSON document, not an Untitled file that asks to be saved later
+    await toast(page, /Validation ran on CPU/).locator('a.monaco-button, .monaco-button', { hasText: 'Show Report' }).first().click();
+    const tab = page.locator('.tabs-container .tab.active', { hasText: 'validation.report.json' });
+    await tab.waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('.tabs-container .tab', { hasText: /Untitled/ }).count(), 0, 'no Untitled document');
+    assert.match(await page.locator('.monaco-editor .view-lines').first().textContent() ?? '', /"provider"/);
+    await page.keyboard.type('x');
+    assert.doesNotMatch(await tab.getAttribute('class') ?? '', /dirty/, 'the report cannot be edited');
     await clearToasts(page);
 
     // Prune Channels…: its first question

@@ -62,6 +62,10 @@ if (q.get('pruned')) {
   summary = { ...summary, fileName: summary.fileName.replace(/\.onnx$/, '.pruned.onnx'), prunedFrom: { source: summary.fileName, widths, criterion: 'bn-gamma' } };
 }
 if (q.get('untrusted')) summary = { ...summary, trusted: false };
+// dynamic=1: an input whose height and width are symbolic
+if (q.get('dynamic')) summary = { ...summary, inputs: summary.inputs.map((t) => ({ ...t, shape: ['N', 1, 'height', 'width'] })) };
+// outputs=N: a detector-like model with N outputs
+if (q.get('outputs')) summary = { ...summary, outputs: Array.from({ length: Number(q.get('outputs')) }, (_, i) => ({ name: `out_${i}`, elemType: 'float32', shape: [1, 100 * (i + 1), 4] })) };
 // scoreMs: the two-phase load of a big model: rows without score statistics first, the scores that long after
 const scoreMs = Number(q.get('scoreMs') ?? 0);
 let scoredAt = 0;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, fixturesDir, startPreview, type Preview } from '../../scripts/webview-preview.ts';
-import type { FromWebview, LayerRow, ToWebview } from '../../src/shared/protocol.ts';
+import { parseFromWebview, type FromWebview, type LayerRow, type ToWebview } from '../../src/shared/protocol.ts';
 import { score } from '../../src/webview/format.ts';
 import type { ViewFixture } from './fixture.ts';
 
@@ -326,6 +326,102 @@ describe('model view (preview harness)', { skip }, () => {
       throw new Error(`the scores never showed: ${pending} cells still show …, header: ${await page.locator('header').textContent()}`, { cause: e });
     });
     await page.close();
+  });
+
+  test('every message the view sends passes the host\'s validator (none is dropped as malformed)', async () => {
+    const page = await open({}, { width: 900 });
+    await waitRows(page, fixture.layers.length);
+    await page.locator('score-histograms canvas#global').waitFor();
+    await page.locator(`layer-table .body .row[data-layer="${fixture.layers[0]!.name}"] .twisty`).click();
+    await page.locator('layer-detail canvas').waitFor();
+    await page.locator('plan-panel .seg button', { hasText: 'scores below a threshold' }).click();
+    await page.locator('layer-table vscode-textfield input').fill('conv');
+    await page.waitForTimeout(400);
+    const msgs = await messages(page);
+    assert.ok(msgs.length > 5);
+    const bad = msgs.filter((m) => parseFromWebview(m) === undefined);
+    assert.deepEqual(bad, [], 'messages the host would ignore as malformed');
+    await page.close();
+  });
+
+  test('a global ranking offers score normalisation with the CLI\'s default (off for BN γ, on for norms)', async () => {
+    const page = await open();
+    await waitRows(page, fixture.layers.length);
+    assert.equal(await page.locator('plan-panel #normalize').count(), 0, 'no switch for a uniform plan');
+    await page.locator('plan-panel .seg button', { hasText: 'global' }).click();
+    const box = page.locator('plan-panel #normalize');
+    await box.waitFor();
+    assert.equal(await box.evaluate((e) => (e as HTMLInputElement).checked), false, 'off by default for BN γ');
+    await page.locator('plan-panel .hint', { hasText: /Default off for BN/ }).waitFor({ timeout: 2000 });
+    await box.click();
+    await page.waitForFunction(() => window.__messages.some((m) => m.kind === 'request' && m.method === 'previewPlan' && m.params.plan.normalize === true && m.params.plan.scope === 'global'));
+    await page.close();
+  });
+
+  test('a coupled layer whose removed channels are not its lowest says the group decides', async () => {
+    const page = await open();
+    await waitRows(page, fixture.layers.length);
+    // /dw/dw.0/Conv shares its channels with /conv2/conv2.0/Conv, whose γ decides which go
+    await page.locator('layer-table .body .row[data-layer="/dw/dw.0/Conv"] .twisty').click();
+    await page.locator('layer-detail .legend .decides', { hasText: /group's score decides/ }).waitFor({ timeout: 5000 });
+    // the layer that decides has no such note
+    await page.locator('layer-table .body .row[data-layer="/conv2/conv2.0/Conv"] .twisty').click();
+    await page.locator('layer-detail canvas').nth(1).waitFor({ timeout: 5000 });
+    await page.waitForTimeout(300);
+    assert.equal(await page.locator('layer-detail .legend .decides').count(), 1, 'one of the two expanded layers carries the note');
+    await page.close();
+  });
+
+  test('a 1000 px view: the plan panel moves below the table; scrolled sideways, the layer names stay', async () => {
+    const page = await open({}, { width: 1000 });
+    await waitRows(page, fixture.layers.length);
+    const table = await page.locator('section.table').boundingBox();
+    const plan = await page.locator('aside.plan').boundingBox();
+    assert.ok(table && plan && plan.y >= table.y + table.height - 1, `plan panel below the table: table ${JSON.stringify(table)}, plan ${JSON.stringify(plan)}`);
+    assert.ok(plan.width > 600, 'the plan panel takes the width');
+    const name = page.locator('layer-table .body .row[data-layer] .name').first();
+    const before = (await name.boundingBox())!;
+    const wrap = page.locator('layer-table .wrap');
+    const scrollable = await wrap.evaluate((e) => e.scrollWidth - e.clientWidth);
+    if (scrollable > 0) {
+      await wrap.evaluate((e) => { e.scrollLeft = 300; e.dispatchEvent(new Event('scroll')); });
+      await page.waitForTimeout(200);
+      const after = (await name.boundingBox())!;
+      assert.ok(Math.abs(after.x - before.x) < 2, `the layer name stays in place: x ${before.x} → ${after.x} (scrolled ${await wrap.evaluate((e) => e.scrollLeft)} of ${scrollable})`);
+    }
+    await page.close();
+  });
+
+  test('a model with many outputs: the inputs and outputs card starts collapsed, and opens', async () => {
+    const page = await open({ outputs: 12 });
+    await waitRows(page, fixture.layers.length);
+    const card = page.locator('details.io-card');
+    await card.waitFor();
+    assert.match(await card.locator('summary').textContent() ?? '', /1 in, 12 out/);
+    assert.equal(await page.locator('.io code', { hasText: 'out_11' }).isVisible(), false, 'collapsed');
+    const cards = (await page.locator('.cards').boundingBox())!;
+    assert.ok(cards.height < 200, `the cards stay short: ${cards.height} px`);
+    await card.locator('summary').click();
+    await page.locator('.io code', { hasText: 'out_11' }).waitFor({ state: 'visible' });
+    // a model with one input and one output keeps the plain card
+    const plain = await open();
+    await plain.locator('div.io-card').waitFor();
+    await page.close();
+    await plain.close();
+  });
+
+  test('an input with symbolic height and width: the view says the MACs depend on the input size', async () => {
+    const page = await open({ dynamic: 1 });
+    await waitRows(page, fixture.layers.length);
+    assert.match(await page.locator('[data-macs-note]').textContent() ?? '', /depends on the input size: height, width counted as 1/);
+    const banner = page.locator('.banner[data-banner="unknown-size"]');
+    await banner.waitFor();
+    assert.match(await banner.textContent() ?? '', /--dim height=224 width=224/);
+    const plain = await open();
+    await plain.locator('[data-metric="macs"]').waitFor();
+    assert.equal(await plain.locator('.banner[data-banner="unknown-size"]').count(), 0, 'no warning when only the batch is symbolic');
+    await page.close();
+    await plain.close();
   });
 
   test('a model that fails to load says what and where', async () => {

@@ -6,6 +6,17 @@ export type Criterion = 'bn-gamma' | 'l1' | 'l2' | 'fpgm';
 
 export const CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2', 'fpgm'];
 
+/** Criteria measured on calibration inputs (src/engine/recovery/criteria.ts): a plan using one needs calibration data. */
+export type DataCriterion = 'activation' | 'apoz' | 'thinet';
+export const DATA_CRITERIA: readonly DataCriterion[] = ['activation', 'apoz', 'thinet'];
+/**
+ * Every criterion a plan can rank by: the weight criteria above (scored whenever a model is opened,
+ * shown by inspection and the view), `sketch` (data-free, computed when a plan asks for it) and the
+ * data criteria.
+ */
+export type PlanCriterion = Criterion | 'sketch' | DataCriterion;
+export const PLAN_CRITERIA: readonly PlanCriterion[] = [...CRITERIA, 'sketch', ...DATA_CRITERIA];
+
 export interface CriterionLabels {
   /** A table column's or chart's label. */
   short: string;

@@ -44,8 +44,17 @@ import { loadOrt } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
 import type { ChannelGroup, DependencyAnalysis, GroupMember } from './types.ts';
 
-/** Scores per criterion; a criterion that was not asked for (or does not apply, e.g. γ without BN) is absent. */
-export type Scores = Partial<Record<Criterion, Float32Array>>;
+/**
+ * Scores per criterion; a criterion that was not asked for (or does not apply, e.g. γ without BN)
+ * is absent. The plan-time criteria (src/engine/recovery/criteria.ts) are on groups only, when a
+ * plan asks for them.
+ */
+export type Scores = Partial<Record<Criterion, Float32Array>> & {
+  sketch?: Float32Array;
+  activation?: Float32Array;
+  apoz?: Float32Array;
+  thinet?: Float32Array;
+};
 
 export interface LayerImportance {
   name: string;

@@ -86,13 +86,14 @@ export function imageFolderInputSet(dir: string, pre: Preprocess, spec?: ModelIn
   const C = fitted.inputChannels;
   const sampleShape = fitted.layout === 'nchw' ? [C, h, w] : [h, w, C];
   const sampleSize = C * h * w;
+  const { inputChannels: _fittedChannels, ...preprocess } = fitted;
   return {
     source: dir,
     sampleShape,
     count: files.length,
     ...(labels ? { labels } : {}),
     ...(classes ? { classes } : {}),
-    preprocess: fitted,
+    preprocess,
     async *batches(batchSize: number, signal?: AbortSignal): AsyncIterable<InputBatch> {
       const size = Math.max(1, Math.floor(batchSize));
       for (let offset = 0; offset < files.length; offset += size) {

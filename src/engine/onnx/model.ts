@@ -7,6 +7,7 @@ import { PrunerError } from '../errors.ts';
 import { ModelProtoType, type ModelProto, type TensorProto, DataType, toNumber } from './proto.ts';
 import { ExternalResolver, type FileRange, isExternal, rawByteLength, readRangeInto, readRangeSync } from './external.ts';
 import { validateStructure } from './validate.ts';
+import { lazySliceOf, sliceBytes } from './slice.ts';
 
 export interface OnnxModel {
   /** Absolute path of the .onnx file. */
@@ -126,8 +127,10 @@ export function tensorExternalRange(model: OnnxModel, t: TensorProto): FileRange
   return isExternal(t) ? resolverFor(model).resolve(t) : undefined;
 }
 
-/** The raw little-endian bytes of a tensor stored in raw_data or in external data. */
+/** The raw little-endian bytes of a tensor stored in raw_data or in external data (or a lazy slice's, copied out). */
 export function tensorRawBytes(model: OnnxModel, t: TensorProto): Uint8Array | undefined {
+  const lazy = lazySliceOf(t);
+  if (lazy) return sliceBytes(lazy);
   if (isExternal(t)) return readRangeSync(resolverFor(model).resolve(t));
   if (t.raw_data && t.raw_data.length > 0) return t.raw_data;
   return undefined;
@@ -146,7 +149,7 @@ const HALF_BLOCK_BYTES = 4 * 2 ** 20;
  */
 export function tensorFloatsFast(model: OnnxModel, t: TensorProto): Float32Array | undefined {
   const dt = t.data_type ?? 0;
-  if (!LITTLE_ENDIAN || (dt !== DataType.FLOAT && dt !== DataType.FLOAT16 && dt !== DataType.BFLOAT16)) return undefined;
+  if (!LITTLE_ENDIAN || (dt !== DataType.FLOAT && dt !== DataType.FLOAT16 && dt !== DataType.BFLOAT16) || lazySliceOf(t)) return undefined;
   const n = tensorElementCount(t);
   const es = dt === DataType.FLOAT ? 4 : 2;
   if (isExternal(t)) {
@@ -284,6 +287,42 @@ const HALF_TABLE = (() => {
 
 export function halfToFloat(h: number): number {
   return HALF_TABLE[h & 0xffff];
+}
+
+const F32_SCRATCH = new DataView(new ArrayBuffer(4));
+
+/** The IEEE half-precision bit pattern nearest to `x` (round to nearest even; overflow to ±Infinity). */
+export function floatToHalf(x: number): number {
+  F32_SCRATCH.setFloat32(0, x);
+  const f = F32_SCRATCH.getUint32(0);
+  const sign = (f >>> 16) & 0x8000;
+  const exp = (f >>> 23) & 0xff;
+  const mant = f & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    let h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // may carry into the exponent: still correct
+  return sign | h;
+}
+
+/** The bfloat16 bit pattern nearest to `x` (round to nearest even). */
+export function floatToBf16(x: number): number {
+  F32_SCRATCH.setFloat32(0, x);
+  const f = F32_SCRATCH.getUint32(0);
+  if ((f & 0x7f800000) === 0x7f800000 && f & 0x7fffff) return ((f >>> 16) | 0x40) & 0xffff; // NaN stays NaN
+  return ((f + 0x7fff + ((f >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 const BF16_SCRATCH = new DataView(new ArrayBuffer(4));

@@ -3,7 +3,8 @@
 // A reflection-based encoder walks the protobufjs types and produces the file as a list of
 // parts: small structural chunks (encoded with protobufjs' own Writer, field by field, in the
 // same order and with the same presence rules as protobufjs' generated encoder, so the bytes are
-// identical) and references to large tensor buffers or to byte ranges of external-data files.
+// identical) and references to large tensor buffers, to byte ranges of external-data files, or to
+// lazy slices of a source tensor (a pruned weight, streamed from its source in 16 MiB chunks).
 // The parts are then streamed to a temporary file with writev (batches of at most 256 MB),
 // synced, and published under the final name (files.ts: never over a file that appeared meanwhile).
 import * as fs from 'node:fs';
@@ -13,6 +14,7 @@ import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
 import { NameTakenError, dropTemp, publish, removeStaleTemps, sameFile, tempPathFor, trackTemp, unpublish } from '../files.ts';
 import { ExternalResolver, type FileRange, isExternal } from './external.ts';
 import { PROTOBUF_LIMIT, type OnnxModel, resolverFor } from './model.ts';
+import { lazySliceOf, sliceLength, streamSlice, type SliceSpec } from './slice.ts';
 import { DataType, ModelProtoType, TensorProtoType, type ModelProto, type StringStringEntry, type TensorProto } from './proto.ts';
 
 export interface SaveOptions {
@@ -61,7 +63,12 @@ const BATCH_BUFFERS = 512;
 /** Buffer size for copying byte ranges of external-data files. */
 const COPY_CHUNK = 16 * 2 ** 20;
 
-type Part = Uint8Array | FileRange;
+/** A lazy slice (onnx/slice.ts) written by streaming from its source. */
+interface SlicePart {
+  sliceSpec: SliceSpec;
+  length: number;
+}
+type Part = Uint8Array | FileRange | SlicePart;
 interface Encoded {
   parts: Part[];
   len: number;
@@ -69,6 +76,10 @@ interface Encoded {
 
 const partLength = (p: Part) => p.length;
 const isRange = (p: Part | unknown): p is FileRange => typeof p === 'object' && p !== null && 'file' in p && 'offset' in p;
+const isSlice = (p: Part | unknown): p is SlicePart => typeof p === 'object' && p !== null && 'sliceSpec' in p;
+/** A part that is not bytes in memory (written by copying or streaming). */
+const isDeferred = (p: Part | unknown): p is FileRange | SlicePart => isRange(p) || isSlice(p);
+const slicePart = (sliceSpec: SliceSpec): SlicePart => ({ sliceSpec, length: sliceLength(sliceSpec) });
 
 /** Replacement field values for one tensor while encoding (the model itself is never changed). */
 type TensorPatch = Record<string, unknown>;
@@ -181,9 +192,9 @@ class StreamEncoder {
       parts.push(p);
       len += partLength(p);
     };
-    const writeBytes = (tag: number, v: Uint8Array | FileRange) => {
+    const writeBytes = (tag: number, v: Part) => {
       w.uint32(tag);
-      if (isRange(v) || v.length >= BIG_BYTES) {
+      if (isDeferred(v) || v.length >= BIG_BYTES) {
         w.uint32(v.length);
         big(v);
       } else w.bytes(v);
@@ -197,7 +208,7 @@ class StreamEncoder {
       const e = this.encode(v, sub);
       w.uint32(e.len);
       for (const part of e.parts) {
-        if (!isRange(part) && part.length < BIG_BYTES) w.raw(part);
+        if (!isDeferred(part) && part.length < BIG_BYTES) w.raw(part);
         else big(part);
       }
     };
@@ -251,9 +262,11 @@ interface Plan {
 function planSave(src: SaveSource, resolver: ExternalResolver, external: boolean, dataName: string): Plan {
   if (!external) {
     // Inline: only external source tensors change (their bytes become raw_data, copied by range).
-    const enc = new StreamEncoder((t) =>
-      isExternal(t) ? { raw_data: resolver.resolve(t), external_data: [], data_location: undefined } : undefined,
-    );
+    const enc = new StreamEncoder((t) => {
+      const lazy = lazySliceOf(t);
+      if (lazy) return { raw_data: slicePart(lazy) };
+      return isExternal(t) ? { raw_data: resolver.resolve(t), external_data: [], data_location: undefined } : undefined;
+    });
     return { onnx: enc.encode(src.proto as unknown as Record<string, any>, ModelProtoType) };
   }
   const data: Part[] = [];
@@ -261,7 +274,9 @@ function planSave(src: SaveSource, resolver: ExternalResolver, external: boolean
   const zeros = new Uint8Array(4096);
   const enc = new StreamEncoder((t) => {
     let bytes: Part | undefined;
-    if (isExternal(t)) bytes = resolver.resolve(t);
+    const lazy = lazySliceOf(t);
+    if (lazy) bytes = slicePart(lazy);
+    else if (isExternal(t)) bytes = resolver.resolve(t);
     else if (t.raw_data && t.raw_data.length >= EXTERNAL_THRESHOLD) bytes = t.raw_data;
     if (!bytes) return undefined;
     // Align like the ONNX tools do: big tensors to a page, the rest to 64 bytes.
@@ -319,6 +334,14 @@ async function writeParts(fh: fs.promises.FileHandle, parts: Part[], signal?: Ab
     if (isRange(part)) {
       await flushBatch();
       total += await copyRange(fh, part, signal);
+      continue;
+    }
+    if (isSlice(part)) {
+      await flushBatch();
+      total += await streamSlice(part.sliceSpec, async (chunk) => {
+        await writevAll(fh, [chunk]);
+        throwIfAborted(signal);
+      });
       continue;
     }
     for (let off = 0; off < part.length; off += BATCH_BYTES) {

@@ -1,18 +1,32 @@
-// Compensation: a removed channel that outputs a constant is folded into the next layer's bias.
+// Compensation: the data-free `bias` recovery. Every removed channel whose output the model's own
+// statistics describe is replaced by its expected value, folded into the next layer; and the
+// BatchNormalization after that layer is told how much of its input variance is gone.
 //
-// Where the constants come from. A BatchNormalization computes, for channel c,
+// Entry point for recovery (`--recover bias` without calibration data; `--recover none` is
+// `compensate: false`):
+//   planCompensation(graph: Graph, pruned: PrunedGroup[], opts?: CompensationOptions & { enabled?: boolean }): CompensationPlan
+// on the ORIGINAL graph, with `prunedGroupsOf(deps.groups, resolved.kept)`; it returns the deltas on the
+// original (unsliced) tensors, which `pruneGraph` (surgery.ts) applies when its `compensate` option (or the
+// plan's `compensate` field, default true) is on, and a CompensationSummary for the report.
+//
+// Where the values come from. A BatchNormalization computes, for channel c,
 //   y_c = γ_c · (x_c − μ_c) / sqrt(σ²_c + ε) + β_c.
-// When |γ_c| < `gammaThreshold` (default 1e-2) the product treats y_c as the constant β_c:
-// exact when γ_c = 0, an approximation otherwise (the report says which). A Conv whose filter c
-// is entirely zero (a BN with γ_c = 0 folded into the conv) outputs the constant bias_c: exact.
+// Its running statistics normalise the input to mean 0 and variance 1 on the data it was trained on, so
+// y_c is taken as N(β_c, γ_c²), and a removed channel contributes its expected value after the activation
+// that follows (Nagel et al., "Data-Free Quantization", ICCV 2019):
+//   ReLU:  E[max(z, 0)] = β·Φ(β/|γ|) + |γ|·φ(β/|γ|);  Clip/ReLU6: the clipped-normal mean (clippedNormalMoments);
+//   other element-wise activations: numerical integration over N(β, γ²) (normalMoments); none: β.
+// With γ_c = 0 this is exactly act(β_c) (exact, the report says so); otherwise it is an expected value
+// (approximate, the report says which BN). A Conv whose filter c is entirely zero (a BN with γ_c = 0 folded
+// into the conv) outputs the constant bias_c: exact. A channel with neither is not compensated.
 //
-// How they travel. The constants of the removed channels are propagated, channel by channel,
-// in topological order through ops whose effect on a constant plane is known: element-wise
-// activations (Relu, Clip, LeakyRelu, Sigmoid, HardSwish, ...), BatchNormalization, pooling,
-// Resize, Flatten/Reshape, Concat, depthwise Conv (const · Σ W_c + b_c), and residual
-// Add/Sub/Mul/Div when BOTH operands are known constants for that channel (or one is a
-// scalar / per-channel constant). Anything else stops the constant: the channel is then not
-// compensated through that path, and the summary says where and why.
+// How they travel. Each removed channel's value is a normal N(mean, std²) (std 0: a constant), followed in
+// topological order through ops whose effect is known: element-wise activations (expected value and spread
+// of the activation), BatchNormalization (an exactly known constant input stays exact; otherwise the BN's
+// own N(β, γ²) replaces what came in), pooling, Resize, Flatten/Reshape, Concat, depthwise Conv
+// (mean · Σ W_c + b_c), and residual Add/Sub/Mul/Div of two removed channels (means add exactly; spreads
+// as independent) or with a scalar / per-channel constant. Anything else stops the value: the channel is
+// then not compensated through that path, and the summary says where and why.
 //
 // Where they land. At a consuming layer that the group lists as an 'in' member, the removed
 // channels add a constant d to the layer's output:
@@ -25,18 +39,24 @@
 //   2. into the layer's existing bias;
 //   3. into a bias created for the layer (the one case that adds parameters: `compensationBiases`
 //      tells the plan preview which layers get one, so that it counts them).
+// Variance. Removing channels removes their variance too: the BN after a consuming Conv would divide by
+// the original variance and hand every later layer a shrunken signal (measured: the pruned networks
+// collapse towards one class, and a mean correction alone made that worse). So that BN's running variance
+// is scaled by the share the kept inputs carry, Σ_kept V / Σ_all V with V(o, c) = std_c² · Σ_k W[o, c, k]²
+// (input channels and positions taken as independent; std_c from the same data-free moments,
+// `momentsOf`). A channel with γ = 0 carries no variance, so exact folds stay exact.
 // Zero padding: the constant input contributes only the kernel taps inside the image, so at the
 // borders of a padded Conv the uniform fold is approximate (the summary says where). With
 // `borderCorrection: true` (opt-in) an Add of a constant [O, H_out, W_out] correction after the conv
 // makes it exact, at the cost of a new node and tensor.
+// Element types: FLOAT, DOUBLE, FLOAT16 and BFLOAT16 weights, biases and BN statistics are read and
+// written in their own type.
 import type { ChannelGroup, GroupMember } from '../analysis/types.ts';
 import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
 import { tensorDims, tensorRawBytes, tensorToFloat32 } from '../onnx/model.ts';
-import type { NodeProto, TensorProto } from '../onnx/proto.ts';
+import { DataType, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import { batchBinding } from '../graph/cost.ts';
 import { inferShapes, numericShape, type ShapeInference } from '../graph/shapes.ts';
-
-export const DEFAULT_GAMMA_THRESHOLD = 1e-2;
 
 /**
  * Indices along a member's axis that group channel `c` occupies: empty when the member covers only
@@ -60,8 +80,6 @@ export function mapChannel(m: Pick<GroupMember, 'mapping' | 'start' | 'span'>, c
 }
 
 export interface CompensationOptions {
-  /** |γ| below which a BN channel is treated as the constant β (default 1e-2). */
-  gammaThreshold?: number;
   /**
    * For a consuming Conv with zero padding, add the exact border correction (a constant tensor
    * [O, H_out, W_out] added after the conv) when its spatial shape is static. Default false: the
@@ -92,13 +110,16 @@ export interface CompensatedLayer {
   foldedIntoBn?: string;
   /** Whether a constant border correction (an Add after the conv) makes a padded conv exact. */
   borderCorrection?: boolean;
+  /** Whether the running variance of the BatchNormalization after it was scaled to the kept inputs' share. */
+  varianceScaled?: boolean;
 }
 
 export interface CompensationSummary {
   enabled: boolean;
-  gammaThreshold: number;
-  /** Removed channels that had a constant output (near-zero γ or zero filter). */
+  /** Removed channels whose output is exactly a constant (BN γ = 0, or an all-zero filter of a conv with BN folded in). */
   constantChannels: number;
+  /** Removed channels with a BN γ ≠ 0, compensated by their expected output. */
+  estimatedChannels: number;
   /** Of those, channels folded into at least one consumer. */
   channelsCompensated: number;
   layers: CompensatedLayer[];
@@ -112,22 +133,34 @@ export interface PrunedGroup {
   removed: number[];
 }
 
-/** A channel's constant value on a tensor, and why it is only approximate (undefined: exact). */
-interface ConstVal {
-  v: number;
+/**
+ * A removed channel's value on a tensor, as a normal distribution N(mean, std²): std 0 is a constant.
+ * `why` says why `mean` is only an estimate of what the original computes there (undefined: exact).
+ */
+interface ChannelValue {
+  mean: number;
+  std: number;
   why?: string;
 }
-type ChannelConsts = Map<number, ConstVal>;
+type ChannelConsts = Map<number, ChannelValue>;
 
 export interface CompensationPlan {
   /** Per consumer node: the delta to add to its full (unsliced) bias vector. */
   biasDeltas: Map<string, Float64Array>;
   /** Per BatchNormalization node: the delta to add to its full running mean (−d of the layer before it). */
   meanDeltas: Map<string, Float64Array>;
+  /** Per BatchNormalization node: the factor of its full running variance (the share of the variance the kept inputs carry). */
+  varScales: Map<string, Float64Array>;
   /** Per padded consumer Conv: the border correction (what the bias delta over-counts where padding enters the window). */
   borders: Map<string, BorderCorrection>;
   summary: CompensationSummary;
   warnings: string[];
+}
+
+/** The bounds of a Clip node (±Infinity where absent; NaN where not a constant). */
+function clipBounds(n: NodeProto, g: Graph): [number, number] {
+  if (g.opset() < 11) return [attrFloat(n, 'min', -Infinity), attrFloat(n, 'max', Infinity)];
+  return [n.input[1] ? (g.constantFloats(n.input[1])?.[0] ?? NaN) : -Infinity, n.input[2] ? (g.constantFloats(n.input[2])?.[0] ?? NaN) : Infinity];
 }
 
 const UNARY: Record<string, (x: number, n: NodeProto, g: Graph) => number> = {
@@ -147,18 +180,11 @@ const UNARY: Record<string, (x: number, n: NodeProto, g: Graph) => number> = {
   Identity: (x) => x,
   Dropout: (x) => x,
   Clip: (x, n, g) => {
-    let lo = -Infinity;
-    let hi = Infinity;
-    if (g.opset() < 11) {
-      lo = attrFloat(n, 'min', -Infinity);
-      hi = attrFloat(n, 'max', Infinity);
-    } else {
-      if (n.input[1]) lo = g.constantFloats(n.input[1])?.[0] ?? NaN;
-      if (n.input[2]) hi = g.constantFloats(n.input[2])?.[0] ?? NaN;
-    }
+    const [lo, hi] = clipBounds(n, g);
     return Math.min(hi, Math.max(lo, x));
   },
-  // A constant plane stays the same constant under these (spatial) ops.
+  // A constant plane stays the same constant under these (spatial) ops; for a channel known only by its
+  // distribution, the mean passes (see SPATIAL).
   MaxPool: (x) => x,
   GlobalAveragePool: (x) => x,
   GlobalMaxPool: (x) => x,
@@ -170,6 +196,13 @@ const UNARY: Record<string, (x: number, n: NodeProto, g: Graph) => number> = {
   Unsqueeze: (x) => x,
 };
 
+/**
+ * Ops of UNARY that move values without changing them (identity, pooling, reshaping): a channel's mean and
+ * spread pass unchanged. For MaxPool this assumes the removed channel's plane is uniform (exact for a
+ * constant, and the channel's own spatial variation is what the data-free estimate cannot see).
+ */
+const SPATIAL = new Set(['Identity', 'Dropout', 'MaxPool', 'GlobalAveragePool', 'GlobalMaxPool', 'Resize', 'Upsample', 'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze']);
+
 function erf(x: number): number {
   // Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7)
   const s = Math.sign(x);
@@ -177,6 +210,82 @@ function erf(x: number): number {
   const t = 1 / (1 + 0.3275911 * a);
   const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
   return s * y;
+}
+
+/** Standard normal density φ. */
+function normPdf(t: number): number {
+  return Math.exp(-0.5 * t * t) / Math.sqrt(2 * Math.PI);
+}
+
+/** Standard normal distribution function Φ (through erfc, accurate in the tails). */
+function normCdf(t: number): number {
+  return t >= 0 ? 1 - 0.5 * erfc(t / Math.SQRT2) : 0.5 * erfc(-t / Math.SQRT2);
+}
+
+function erfc(x: number): number {
+  // Numerical Recipes erfcc (Chebyshev fit, relative error < 1.2e-7 everywhere), x >= 0 here.
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? r : 2 - r;
+}
+
+/**
+ * Mean and standard deviation of clip(z, lo, hi) for z ~ N(m, s²), s > 0 (lo, hi may be infinite).
+ * ReLU is clip(z, 0, ∞): E = m·Φ(m/s) + s·φ(m/s), the expected value Nagel et al. (2019) fold.
+ *   E[clip]  = lo·Φ(A) + hi·(1 − Φ(B)) + m·(Φ(B) − Φ(A)) + s·(φ(A) − φ(B))
+ *   E[clip²] = lo²·Φ(A) + hi²·(1 − Φ(B)) + (m² + s²)·(Φ(B) − Φ(A)) + 2ms·(φ(A) − φ(B)) + s²·(A·φ(A) − B·φ(B))
+ * with A = (lo − m)/s, B = (hi − m)/s.
+ */
+export function clippedNormalMoments(m: number, s: number, lo: number, hi: number): { mean: number; std: number } {
+  const A = (lo - m) / s;
+  const B = (hi - m) / s;
+  const pA = lo === -Infinity ? 0 : normCdf(A);
+  const pB = hi === Infinity ? 1 : normCdf(B);
+  const dA = lo === -Infinity ? 0 : normPdf(A);
+  const dB = hi === Infinity ? 0 : normPdf(B);
+  const tailLo = pA === 0 ? 0 : lo * pA;
+  const tailHi = pB === 1 ? 0 : hi * (1 - pB);
+  const mean = tailLo + tailHi + m * (pB - pA) + s * (dA - dB);
+  const second = (pA === 0 ? 0 : lo * lo * pA) + (pB === 1 ? 0 : hi * hi * (1 - pB)) + (m * m + s * s) * (pB - pA) + 2 * m * s * (dA - dB) + s * s * ((dA === 0 ? 0 : A * dA) - (dB === 0 ? 0 : B * dB));
+  return { mean, std: Math.sqrt(Math.max(0, second - mean * mean)) };
+}
+
+/** Mean and standard deviation of f(z) for z ~ N(m, s²), by Simpson's rule over m ± 8s (kinks cost O(h²)). */
+export function normalMoments(f: (x: number) => number, m: number, s: number): { mean: number; std: number } {
+  const n = 1600;
+  const h = 16 / n;
+  let e1 = 0;
+  let e2 = 0;
+  for (let i = 0; i <= n; i++) {
+    const t = -8 + i * h;
+    const w = (i === 0 || i === n ? 1 : i % 2 ? 4 : 2) * normPdf(t);
+    const y = f(m + s * t);
+    e1 += w * y;
+    e2 += w * y * y;
+  }
+  e1 *= h / 3;
+  e2 *= h / 3;
+  return { mean: e1, std: Math.sqrt(Math.max(0, e2 - e1 * e1)) };
+}
+
+/**
+ * The expected value (and spread) of an element-wise activation of z ~ N(m, s²): closed form for Relu and
+ * Clip, numerical integration for the other activations of UNARY. s = 0 gives f(m) exactly. Undefined for an
+ * op that is not an element-wise activation known to compensation.
+ */
+export function expectedActivation(node: NodeProto, graph: Graph, m: number, s: number): { mean: number; std: number } | undefined {
+  const op = node.op_type ?? '';
+  const f = UNARY[op];
+  if (!f) return undefined;
+  if (s === 0 || SPATIAL.has(op)) return { mean: f(m, node, graph), std: s };
+  if (op === 'Relu') return clippedNormalMoments(m, s, 0, Infinity);
+  if (op === 'Clip') {
+    const [lo, hi] = clipBounds(node, graph);
+    if (!Number.isNaN(lo) && !Number.isNaN(hi) && lo < hi) return clippedNormalMoments(m, s, lo, hi);
+  }
+  const r = normalMoments((x) => f(x, node, graph), m, s);
+  return Number.isFinite(r.mean) && Number.isFinite(r.std) ? r : undefined;
 }
 
 function hasZeroPadding(n: NodeProto): string | undefined {
@@ -192,10 +301,12 @@ function hasZeroPadding(n: NodeProto): string | undefined {
  * to the consuming layers and returns the bias deltas (on the original, unsliced biases) with a summary.
  */
 export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: CompensationOptions & { enabled?: boolean } = {}): CompensationPlan {
-  const thr = opts.gammaThreshold ?? DEFAULT_GAMMA_THRESHOLD;
-  const summary: CompensationSummary = { enabled: opts.enabled !== false, gammaThreshold: thr, constantChannels: 0, channelsCompensated: 0, layers: [], skipped: [] };
+  const summary: CompensationSummary = { enabled: opts.enabled !== false, constantChannels: 0, estimatedChannels: 0, channelsCompensated: 0, layers: [], skipped: [] };
   const biasDeltas = new Map<string, Float64Array>();
   const meanDeltas = new Map<string, Float64Array>();
+  const varScales = new Map<string, Float64Array>();
+  // Input channels each consuming Conv loses (its 'in' member's indices), for the variance correction.
+  const lostInputs = new Map<string, Set<number>>();
   const borders = new Map<string, BorderCorrection>();
   let shapes: ShapeInference | undefined;
   const shapeOf = (v: string): number[] | undefined => {
@@ -203,7 +314,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
     return numericShape(shapes.shapes.get(v));
   };
   const warnings: string[] = [];
-  if (opts.enabled === false) return { biasDeltas, meanDeltas, borders, summary, warnings };
+  if (opts.enabled === false) return { biasDeltas, meanDeltas, varScales, borders, summary, warnings };
   const layerInfo = new Map<string, CompensatedLayer & { reasons: Set<string>; folded: Set<string> }>();
   const li0 = (name: string) => {
     let li = layerInfo.get(name);
@@ -234,9 +345,16 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       if (!l) memberOf.set(m.node, (l = []));
       l.push(m);
     }
+    for (const m of group.members) {
+      if (m.role !== 'in' || m.op !== 'Conv') continue;
+      let l = lostInputs.get(m.node);
+      if (!l) lostInputs.set(m.node, (l = new Set()));
+      for (const c of removed) for (const i of mapChannel(m, c)) l.add(i);
+    }
     const bnSet = new Set(group.bnNodes);
     const layerSet = new Set(group.layers);
     const constantChannels = new Set<number>();
+    const estimated = new Set<number>();
     const foldedChannels = new Set<number>();
 
     for (const node of graph.order) {
@@ -247,7 +365,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
 
       // Origins: BN with near-zero γ, conv with an all-zero filter.
       if (op === 'BatchNormalization' && bnSet.has(name)) {
-        const out = bnConsts(graph, node, removedSet, inputs[0], thr);
+        const out = bnConsts(graph, node, removedSet, inputs[0], estimated);
         if (out.size) {
           for (const c of out.keys()) constantChannels.add(c);
           consts.set(node.output[0], out);
@@ -308,8 +426,21 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
         consts.set(o, prev ? new Map([...prev, ...out]) : out);
       }
     }
-    summary.constantChannels += constantChannels.size;
+    summary.constantChannels += [...constantChannels].filter((c) => !estimated.has(c)).length;
+    summary.estimatedChannels += [...constantChannels].filter((c) => estimated.has(c)).length;
     summary.channelsCompensated += foldedChannels.size;
+  }
+
+  // The running variance of the BatchNormalization after each consumer that lost inputs.
+  const moments = momentsOf(graph);
+  for (const [name, lost] of lostInputs) {
+    const node = graph.byName.get(name)!;
+    const target = foldTarget(graph, node);
+    if (target.kind !== 'bn' || attrInt(node, 'group', 1) !== 1) continue;
+    const scale = keptVarianceShare(graph, node, lost, moments);
+    if (!scale) continue;
+    varScales.set(target.bn.name ?? '', scale);
+    li0(name).varianceScaled = true;
   }
 
   for (const li of layerInfo.values()) {
@@ -323,11 +454,12 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       ...(li.createdBias ? { createdBias: true } : {}),
       ...(li.foldedIntoBn !== undefined ? { foldedIntoBn: li.foldedIntoBn } : {}),
       ...(li.borderCorrection ? { borderCorrection: true } : {}),
+      ...(li.varianceScaled ? { varianceScaled: true } : {}),
     });
   }
   for (const s of skipped.values()) summary.skipped.push({ node: s.node, channels: s.channels.size, reason: s.reason });
   if (summary.skipped.length) warnings.push(`compensation could not follow ${summary.skipped.length} path(s); see compensation.skipped`);
-  return { biasDeltas, meanDeltas, borders, summary, warnings };
+  return { biasDeltas, meanDeltas, varScales, borders, summary, warnings };
 }
 
 /** Where a consuming layer's constant output delta goes (see the file comment). */
@@ -347,7 +479,7 @@ export function foldTarget(graph: Graph, node: NodeProto): FoldTarget {
     if (bn.op_type === 'BatchNormalization' && (bn.domain ?? '') === '' && bn.input[0] === out && bn.input.filter((v) => v === out).length === 1 && attrInt(bn, 'training_mode', 0) === 0 && bn.input[3]) {
       const mt = graph.constantTensor(bn.input[3]);
       const gt = graph.constantTensor(bn.input[1] ?? '');
-      if (mt && gt && (mt.data_type === 1 || mt.data_type === 11) && tensorDims(mt).length === 1 && tensorDims(mt)[0] === tensorDims(gt)[0]) return { kind: 'bn', bn };
+      if (mt && gt && isFloat(mt) && tensorDims(mt).length === 1 && tensorDims(mt)[0] === tensorDims(gt)[0]) return { kind: 'bn', bn };
     }
   }
   return node.input[2] ? { kind: 'bias' } : { kind: 'create' };
@@ -372,7 +504,7 @@ export function prunedGroupsOf(groups: readonly ChannelGroup[], kept: ReadonlyMa
  * right after), for the preview's parameter count. Cheap when no consumer of a pruned group could need one
  * (the usual conv → BN network); otherwise it follows the constants exactly as planCompensation does.
  */
-export function compensationBiases(graph: Graph, pruned: PrunedGroup[], opts: Pick<CompensationOptions, 'gammaThreshold'> = {}): Set<string> {
+export function compensationBiases(graph: Graph, pruned: PrunedGroup[]): Set<string> {
   const out = new Set<string>();
   const candidate = pruned.some(({ group }) =>
     group.members.some((m) => {
@@ -382,11 +514,11 @@ export function compensationBiases(graph: Graph, pruned: PrunedGroup[], opts: Pi
     }),
   );
   if (!candidate) return out;
-  for (const l of planCompensation(graph, pruned, { gammaThreshold: opts.gammaThreshold }).summary.layers) if (l.createdBias) out.add(l.name);
+  for (const l of planCompensation(graph, pruned).summary.layers) if (l.createdBias) out.add(l.name);
   return out;
 }
 
-function bnConsts(graph: Graph, node: NodeProto, removed: Set<number>, input: ChannelConsts | undefined, thr: number): ChannelConsts {
+function bnConsts(graph: Graph, node: NodeProto, removed: Set<number>, input: ChannelConsts | undefined, estimated: Set<number>): ChannelConsts {
   const out: ChannelConsts = new Map();
   const gamma = graph.constantFloats(node.input[1]);
   const beta = graph.constantFloats(node.input[2]);
@@ -398,20 +530,133 @@ function bnConsts(graph: Graph, node: NodeProto, removed: Set<number>, input: Ch
     const known = input?.get(c);
     if (gamma[c] === 0) {
       // γ = 0: the output is exactly β whatever the input was.
-      out.set(c, { v: beta[c] });
-    } else if (known) {
-      out.set(c, { v: (gamma[c] * (known.v - mean[c])) / Math.sqrt(variance[c] + eps) + beta[c], why: known.why });
-    } else if (Math.abs(gamma[c]) < thr) {
-      out.set(c, { v: beta[c], ...(gamma[c] !== 0 ? { why: `${node.name}: |γ| below ${thr} but not 0` } : {}) });
+      out.set(c, { mean: beta[c], std: 0 });
+    } else if (known && known.std === 0 && !known.why) {
+      // An exactly known constant input: so is the output.
+      out.set(c, { mean: (gamma[c] * (known.mean - mean[c])) / Math.sqrt(variance[c] + eps) + beta[c], std: 0 });
+    } else {
+      // The running statistics normalise the input to mean 0, variance 1: the output is taken as N(β, γ²).
+      out.set(c, { mean: beta[c], std: Math.abs(gamma[c]), why: `${node.name}: expected value of channels with γ ≠ 0` });
+      estimated.add(c);
     }
   }
   return out;
 }
 
+/** Per-channel means and standard deviations of a tensor where the model's own statistics give them. */
+type Moments = (value: string) => { mean: Float64Array; std: Float64Array } | undefined;
+
+/**
+ * Data-free per-channel moments, memoised: a BatchNormalization's output is N(β, γ²) (its running statistics
+ * normalise the input), element-wise activations take the expected value and spread of that, identity-like
+ * and pooling ops pass them, a residual Add/Sub sums them (independent operands), Concat joins them.
+ * Undefined wherever this does not hold or is unknown.
+ */
+function momentsOf(graph: Graph): Moments {
+  const memo = new Map<string, { mean: Float64Array; std: Float64Array } | undefined>();
+  const get: Moments = (value) => {
+    if (memo.has(value)) return memo.get(value);
+    memo.set(value, undefined); // cycles cannot occur in a valid graph; this also bounds recursion on odd ones
+    const r = compute(value);
+    memo.set(value, r);
+    return r;
+  };
+  const compute: Moments = (value) => {
+    const node = graph.producer.get(value);
+    if (!node || node.output[0] !== value) return undefined;
+    const op = node.op_type ?? '';
+    if ((node.domain ?? '') !== '') return undefined;
+    if (op === 'BatchNormalization') {
+      if (attrInt(node, 'training_mode', 0)) return undefined;
+      const gamma = graph.constantFloats(node.input[1]);
+      const beta = graph.constantFloats(node.input[2]);
+      if (!gamma || !beta || gamma.length !== beta.length) return undefined;
+      return { mean: Float64Array.from(beta), std: Float64Array.from(gamma, Math.abs) };
+    }
+    if (UNARY[op]) {
+      const x = get(node.input[0]);
+      if (!x) return undefined;
+      const mean = new Float64Array(x.mean.length);
+      const std = new Float64Array(x.mean.length);
+      for (let c = 0; c < mean.length; c++) {
+        const e = expectedActivation(node, graph, x.mean[c], x.std[c]);
+        if (!e) return undefined;
+        mean[c] = e.mean;
+        std[c] = e.std;
+      }
+      return { mean, std };
+    }
+    if (op === 'AveragePool') return get(node.input[0]);
+    if (op === 'Add' || op === 'Sub') {
+      const a = get(node.input[0]);
+      const b = get(node.input[1]);
+      if (!a || !b || a.mean.length !== b.mean.length) return undefined;
+      const mean = new Float64Array(a.mean.length);
+      const std = new Float64Array(a.mean.length);
+      for (let c = 0; c < mean.length; c++) {
+        const r = combine(op, { mean: a.mean[c], std: a.std[c] }, { mean: b.mean[c], std: b.std[c] })!;
+        mean[c] = r.mean;
+        std[c] = r.std;
+      }
+      return { mean, std };
+    }
+    if (op === 'Concat' && attrInt(node, 'axis', 0) === 1) {
+      const parts = node.input.map((i) => get(i));
+      if (parts.some((p) => !p)) return undefined;
+      const n = parts.reduce((a, p) => a + p!.mean.length, 0);
+      const mean = new Float64Array(n);
+      const std = new Float64Array(n);
+      let o = 0;
+      for (const p of parts) {
+        mean.set(p!.mean, o);
+        std.set(p!.std, o);
+        o += p!.mean.length;
+      }
+      return { mean, std };
+    }
+    return undefined;
+  };
+  return get;
+}
+
+/**
+ * The share of a Conv's output variance that its kept input channels carry, per output channel, for the
+ * BatchNormalization after it: var' = var · Σ_kept V / Σ_all V with V(o, c) = std_c² · Σ_k W[o, c, k]²
+ * (input channels taken as independent). Removing channels removes their variance as well as their mean;
+ * without this the BN divides by the original variance and every later layer sees a shrunken signal.
+ * Undefined when the input channels' moments are not known.
+ */
+function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, moments: Moments): Float64Array | undefined {
+  const m = moments(node.input[0]);
+  const wt = graph.constantTensor(node.input[1]);
+  if (!m || !wt) return undefined;
+  const dims = tensorDims(wt);
+  const [O, C] = dims;
+  if (m.std.length !== C) return undefined;
+  const w = floats(graph, wt);
+  const k = w.length / (O * C);
+  const scale = new Float64Array(O);
+  for (let o = 0; o < O; o++) {
+    let all = 0;
+    let kept = 0;
+    for (let c = 0; c < C; c++) {
+      let q = 0;
+      const base = (o * C + c) * k;
+      for (let j = 0; j < k; j++) q += w[base + j] * w[base + j];
+      const v = m.std[c] * m.std[c] * q;
+      all += v;
+      if (!lost.has(c)) kept += v;
+    }
+    // Never below 1% (a BN left with almost no input variance would amplify rounding noise).
+    scale[o] = all > 0 ? Math.max(kept / all, 1e-2) : 1;
+  }
+  return scale;
+}
+
 function zeroFilterConsts(graph: Graph, node: NodeProto, removed: Set<number>): ChannelConsts {
   const out: ChannelConsts = new Map();
   const wt = graph.constantTensor(node.input[1]);
-  if (!wt || wt.data_type !== 1) return out;
+  if (!wt || !isFloat(wt)) return out;
   const dims = tensorDims(wt);
   const w = floats(graph, wt);
   const per = w.length / dims[0];
@@ -419,9 +664,15 @@ function zeroFilterConsts(graph: Graph, node: NodeProto, removed: Set<number>): 
   for (const c of removed) {
     let zero = true;
     for (let i = c * per; i < (c + 1) * per && zero; i++) if (w[i] !== 0) zero = false;
-    if (zero) out.set(c, { v: bias?.[c] ?? 0 });
+    if (zero) out.set(c, { mean: bias?.[c] ?? 0, std: 0 });
   }
   return out;
+}
+
+/** FLOAT, DOUBLE, FLOAT16 or BFLOAT16: the element types compensation reads and writes. */
+function isFloat(t: TensorProto): boolean {
+  const dt = t.data_type ?? 0;
+  return dt === DataType.FLOAT || dt === DataType.DOUBLE || dt === DataType.FLOAT16 || dt === DataType.BFLOAT16;
 }
 
 /** A float tensor's values; FLOAT raw data is copied in one go (the generic reader goes element by element). */
@@ -446,20 +697,23 @@ function propagate(
 ): ChannelConsts | undefined {
   const op = node.op_type ?? '';
   const x = inputs[anyIn]!;
-  const unary = UNARY[op];
-  if (unary && anyIn === 0) {
+  if (UNARY[op] && anyIn === 0) {
     const out: ChannelConsts = new Map();
-    for (const [c, cv] of x) out.set(c, { v: unary(cv.v, node, graph), why: cv.why });
+    for (const [c, cv] of x) {
+      const e = expectedActivation(node, graph, cv.mean, cv.std);
+      if (e) out.set(c, { ...e, why: cv.why });
+      else skip(c, `${op} ${node.name}: no expected value for this channel's distribution`);
+    }
     return out;
   }
   if (op === 'AveragePool' && anyIn === 0) {
     const pad = hasZeroPadding(node);
     const why = pad && attrInt(node, 'count_include_pad', 0) ? pad : undefined;
-    return mapConsts(x, (v) => v, why);
+    return mapConsts(x, why);
   }
   if (op === 'Pad' && anyIn === 0) {
     const mode = attrString(node, 'mode', 'constant');
-    return mapConsts(x, (v) => v, mode === 'constant' ? `Pad ${node.name} adds constant borders` : undefined);
+    return mapConsts(x, mode === 'constant' ? `Pad ${node.name} adds constant borders` : undefined);
   }
   if (op === 'Concat') {
     if (inputs.filter((i) => i && i.size).length !== 1) {
@@ -479,12 +733,12 @@ function propagate(
     for (const [c, cv] of x) {
       let s = 0;
       for (let i = c * per; i < (c + 1) * per; i++) s += w[i];
-      out.set(c, { v: cv.v * s + (b?.[c] ?? 0), why: cv.why ?? why });
+      // A uniform plane through the filter: const · Σ W + b (a distribution's spread scales the same way).
+      out.set(c, { mean: cv.mean * s + (b?.[c] ?? 0), std: cv.std * Math.abs(s), why: cv.why ?? why });
     }
     return out;
   }
   if (op === 'Add' || op === 'Sub' || op === 'Mul' || op === 'Div') {
-    const f = { Add: (a: number, b: number) => a + b, Sub: (a: number, b: number) => a - b, Mul: (a: number, b: number) => a * b, Div: (a: number, b: number) => a / b }[op];
     const other = 1 - anyIn;
     const otherName = node.input[other];
     const otherConsts = inputs[other];
@@ -492,17 +746,22 @@ function propagate(
     const out: ChannelConsts = new Map();
     const channelDim = graph.constantTensor(otherName ?? '') ? tensorDims(graph.constantTensor(otherName)!) : undefined;
     for (const [c, cv] of x) {
-      let o: ConstVal | undefined;
+      let o: ChannelValue | undefined;
       if (otherConsts?.has(c)) o = otherConsts.get(c);
-      else if (constVals && constVals.length === 1) o = { v: constVals[0] };
-      else if (constVals && channelDim && channelDim.filter((d) => d !== 1).length === 1 && c < constVals.length) o = { v: constVals[c] };
+      else if (constVals && constVals.length === 1) o = { mean: constVals[0], std: 0 };
+      else if (constVals && channelDim && channelDim.filter((d) => d !== 1).length === 1 && c < constVals.length) o = { mean: constVals[c], std: 0 };
       if (!o) {
-        skip(c, `${op} ${node.name}: the other operand of this channel is not a known constant`);
+        skip(c, `${op} ${node.name}: the other operand of this channel is not known`);
         continue;
       }
-      const a = anyIn === 0 ? cv.v : o.v;
-      const b = anyIn === 0 ? o.v : cv.v;
-      out.set(c, { v: f(a, b), why: cv.why ?? o.why });
+      const a = anyIn === 0 ? cv : o;
+      const b = anyIn === 0 ? o : cv;
+      const r = combine(op, a, b);
+      if (!r) {
+        skip(c, `${op} ${node.name}: divides by a channel that is not a constant`);
+        continue;
+      }
+      out.set(c, { ...r, why: cv.why ?? o.why });
     }
     return out;
   }
@@ -569,10 +828,32 @@ function borderCorrection(node: NodeProto, wDims: number[], kern: Float64Array, 
   return { dims: [O, Ho, Wo], data };
 }
 
-function mapConsts(x: ChannelConsts, f: (v: number) => number, why?: string): ChannelConsts {
+function mapConsts(x: ChannelConsts, why?: string): ChannelConsts {
   const out: ChannelConsts = new Map();
-  for (const [c, cv] of x) out.set(c, { v: f(cv.v), why: cv.why ?? why });
+  for (const [c, cv] of x) out.set(c, { mean: cv.mean, std: cv.std, why: cv.why ?? why });
   return out;
+}
+
+/**
+ * a ∘ b for two channel values taken as independent (a residual Add of two removed channels: the means add
+ * exactly, whatever the dependence; the spread assumes independence). Undefined for a division by a
+ * channel that is not a constant.
+ */
+function combine(op: string, a: ChannelValue, b: ChannelValue): { mean: number; std: number } | undefined {
+  switch (op) {
+    case 'Add':
+      return { mean: a.mean + b.mean, std: Math.hypot(a.std, b.std) };
+    case 'Sub':
+      return { mean: a.mean - b.mean, std: Math.hypot(a.std, b.std) };
+    case 'Mul': {
+      const mean = a.mean * b.mean;
+      const second = (a.mean * a.mean + a.std * a.std) * (b.mean * b.mean + b.std * b.std);
+      return { mean, std: Math.sqrt(Math.max(0, second - mean * mean)) };
+    }
+    case 'Div':
+      return b.std === 0 ? { mean: a.mean / b.mean, std: a.std / Math.abs(b.mean) } : undefined;
+  }
+  return undefined;
 }
 
 /** The bias delta of a consuming layer for the constants reaching its data input. */
@@ -586,14 +867,14 @@ function foldInto(
   const op = node.op_type ?? '';
   const wt = graph.constantTensor(node.input[1]);
   if (!wt) return { skip: `${op} ${node.name}: weight is not a constant` };
-  if (wt.data_type !== 1 && wt.data_type !== 11) return { skip: `${op} ${node.name}: weight is not float` };
+  if (!isFloat(wt)) return { skip: `${op} ${node.name}: weight is not float` };
   const dims = tensorDims(wt);
   const w = floats(graph, wt);
   if (op === 'MatMul') return { skip: `MatMul ${node.name} has no bias to fold into` };
   if (node.input[2]) {
     const bt = graph.constantTensor(node.input[2]);
     if (!bt) return { skip: `${op} ${node.name}: bias is not a constant` };
-    if (bt.data_type !== 1 && bt.data_type !== 11) return { skip: `${op} ${node.name}: bias is not float` };
+    if (!isFloat(bt)) return { skip: `${op} ${node.name}: bias is not float` };
   }
   if (op === 'Conv') {
     if (attrInt(node, 'group', 1) !== 1) return { skip: `grouped Conv ${node.name}: not compensated` };
@@ -602,12 +883,12 @@ function foldInto(
     // The constants' kernel per output channel: K[o, j] = Σ_c k_c · W[o, c, j]; the bias takes Σ_j K[o, j].
     const kern = new Float64Array(O * k);
     for (const [c, cv] of x) {
-      if (cv.v === 0) continue;
+      if (cv.mean === 0) continue;
       for (const idx of mapChannel(m, c)) {
         if (idx >= C) return { skip: `Conv ${node.name}: channel index out of range` };
         for (let o = 0; o < O; o++) {
           const base = (o * C + idx) * k;
-          for (let j = 0; j < k; j++) kern[o * k + j] += w[base + j] * cv.v;
+          for (let j = 0; j < k; j++) kern[o * k + j] += w[base + j] * cv.mean;
         }
       }
     }
@@ -631,10 +912,10 @@ function foldInto(
     if (node.input[2] && graph.constantFloats(node.input[2])!.length !== N) return { skip: `Gemm ${node.name}: bias is broadcast, not one value per output` };
     const delta = new Float64Array(N);
     for (const [c, cv] of x) {
-      if (cv.v === 0) continue;
+      if (cv.mean === 0) continue;
       for (const i of mapChannel(m, c)) {
         if (i >= K) return { skip: `Gemm ${node.name}: feature index out of range` };
-        for (let n = 0; n < N; n++) delta[n] += ((alpha / beta) * (transB ? w[n * K + i] : w[i * N + n])) * cv.v;
+        for (let n = 0; n < N; n++) delta[n] += ((alpha / beta) * (transB ? w[n * K + i] : w[i * N + n])) * cv.mean;
       }
     }
     return { delta };

@@ -34,7 +34,8 @@ import { parsePreprocess } from '../data/preprocess.ts';
 import { channelsToKeep } from '../analysis/groups.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../analysis/types.ts';
 import type { ModelImportance } from '../analysis/importance.ts';
-import { CRITERIA, type Criterion, type LayerOverride, type PruningPlan, type ResolvedPlan } from './types.ts';
+import { isCriterion } from '../analysis/criteria.ts';
+import { PLAN_CRITERIA, type LayerOverride, type PlanCriterion, type PruningPlan, type ResolvedPlan } from './types.ts';
 
 export interface ResolveOptions {
   /**
@@ -62,7 +63,7 @@ const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.is
 /** Validates a plan's fields (not against a model). `where` names the plan in messages (a file name). */
 export function validatePlan(plan: PruningPlan, where = 'plan'): void {
   if (plan.version !== 1) fail(`${where}: unsupported plan version ${JSON.stringify(plan.version)} (expected 1)`, where);
-  if (!CRITERIA.includes(plan.criterion)) fail(`${where}: unknown criterion ${JSON.stringify(plan.criterion)} (expected one of ${CRITERIA.join(', ')})`, where);
+  if (!PLAN_CRITERIA.includes(plan.criterion)) fail(`${where}: unknown criterion ${JSON.stringify(plan.criterion)} (expected one of ${PLAN_CRITERIA.join(', ')})`, where);
   if (plan.scope !== 'uniform' && plan.scope !== 'global') fail(`${where}: unknown scope ${JSON.stringify(plan.scope)} (expected uniform or global)`, where);
   const hasRatio = plan.ratio !== undefined;
   const hasThreshold = plan.threshold !== undefined;
@@ -164,9 +165,9 @@ function adjustKeep(C: number, keep: number, plan: PruningPlan, divisor: number)
 export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importance: ModelImportance, opts: ResolveOptions = {}): PlanResolution {
   validatePlan(plan);
   const warnings: string[] = [];
-  const crit: Criterion = plan.criterion;
+  const crit: PlanCriterion = plan.criterion;
   // Scores are computed per criterion on demand: a plan on one that was not computed is a caller's bug, not "no score".
-  if (importance.criteria && !importance.criteria.includes(crit)) throw new Error(`resolvePlan: criterion ${crit} was not computed (computeImportance criteria: ${importance.criteria.join(', ')})`);
+  if (importance.criteria && isCriterion(crit) && !importance.criteria.includes(crit)) throw new Error(`resolvePlan: criterion ${crit} was not computed (computeImportance criteria: ${importance.criteria.join(', ')})`);
   const normalize = plan.normalize ?? crit !== 'bn-gamma';
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));
   const layerNames = new Set(deps.groups.flatMap((g) => g.layers));

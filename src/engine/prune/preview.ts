@@ -27,11 +27,6 @@ import type { DependencyAnalysis, GroupMember } from '../analysis/types.ts';
 import type { ResolvedPlan } from './types.ts';
 import { compensationBiases, prunedGroupsOf } from './compensate.ts';
 
-export interface PreviewOptions {
-  /** |γ| below which a removed BN channel counts as constant for compensation (default 1e-2, as the run). */
-  gammaThreshold?: number;
-}
-
 export interface PreviewLayer {
   name: string;
   op: string;
@@ -296,12 +291,12 @@ function lowerBound(a: readonly number[], x: number): number {
 }
 
 /** Parameters and MACs before and after a resolved plan, per weighted layer and in total. */
-export function previewPlan(graph: Graph, deps: DependencyAnalysis, resolved: ResolvedPlan, cost?: CostSummary, opts: PreviewOptions = {}): PlanPreview {
+export function previewPlan(graph: Graph, deps: DependencyAnalysis, resolved: ResolvedPlan, cost?: CostSummary): PlanPreview {
   const pm = preparePreview(graph, deps, cost);
   // Biases compensation will create (parameters the file will have that the model has not).
   const created = resolved.plan.compensate === false || resolved.kept.size === 0
     ? new Set<string>()
-    : compensationBiases(graph, prunedGroupsOf(deps.groups, resolved.kept), { gammaThreshold: opts.gammaThreshold });
+    : compensationBiases(graph, prunedGroupsOf(deps.groups, resolved.kept));
   const removed = removedCounter(resolved, pm.groupChannels);
   const newDims = new Map<string, number[]>();
   const dimsOf = (tensor: string): number[] | undefined => {

@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
 import { computeCost } from '../graph/cost.ts';
-import { loadModel } from '../onnx/model.ts';
 import { saveModel } from '../onnx/save.ts';
 import { AnalysedModel } from '../analysed-model.ts';
+import { isCriterion } from '../analysis/criteria.ts';
 import { validatePruned } from '../runtime/validate.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { parsePlan, resolvePlan, serializePlan, validatePlan } from './plan.ts';
@@ -24,6 +24,7 @@ import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import { recoverPruned } from '../recovery/recover.ts';
 import { prunedGroupsOf } from './compensate.ts';
+import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -33,8 +34,6 @@ export interface PruneOptions extends OutputPathOptions {
   validationInputs?: string[];
   /** Timed runs per model during validation (default 3). */
   validationRuns?: number;
-  /** |γ| below which a removed BN channel counts as constant (compensation; default 1e-2). */
-  gammaThreshold?: number;
   /** Exact compensation at padded borders with a constant correction tensor and an Add node (default false: the graph keeps its nodes). */
   borderCorrection?: boolean;
   /** Calibration inputs for recovery and data-driven criteria (never used for the evaluation). */
@@ -107,7 +106,9 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
   throwIfAborted(signal);
 
   progress('scoring', 0.2);
-  const importance = await analysed.scores(plan.criterion, { signal });
+  const importance = await analysed.scores(isCriterion(plan.criterion) ? plan.criterion : [], { signal });
+  // sketch and the data criteria (activation, apoz, thinet) are scored only when the plan ranks by them.
+  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
   lap('importanceMs');
   throwIfAborted(signal);
 
@@ -121,9 +122,10 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
   progress('pruning', 0.5);
   const result = pruneGraph(graph, deps, resolved, {
     compensate: plan.compensate ?? true,
-    gammaThreshold: opts.gammaThreshold,
     borderCorrection: opts.borderCorrection,
     metadata: { 'onnx_pruner.source': path.basename(model.path) },
+    // sliced weights stay slices of the source until saveModel streams them to the output
+    lazy: true,
     signal,
   });
   lap('surgeryMs');
@@ -159,9 +161,10 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
   try {
     throwIfAborted(signal);
     const before = analysed.cost();
-    const prunedModel = loadModel(saved.path);
-    const prunedGraph = new Graph(prunedModel);
+    // the pruned model's cost from the graph in memory (what was just written), not by loading the file again
+    const prunedGraph = new Graph({ ...model, path: saved.path, proto: result.model });
     const after = computeCost(prunedGraph);
+    const sizeAfter = saved.bytes + (saved.externalDataBytes ?? 0);
     lap('costMs');
     const pruned = [...resolved.kept].filter(([id, kept]) => deps.groups.find((g) => g.id === id)!.channels !== kept.length).length;
     const report: PruneReport = {
@@ -173,7 +176,7 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
       criterion: plan.criterion,
       params: { before: before.params, after: after.params },
       macs: { before: before.macs, after: after.macs },
-      size: { before: model.sizeOnDisk, after: prunedModel.sizeOnDisk },
+      size: { before: model.sizeOnDisk, after: sizeAfter },
       groups: {
         total: deps.groups.length,
         prunable: deps.groups.filter((g) => g.prunable).length,
@@ -227,7 +230,7 @@ export async function previewPrune(inputPath: string, plan: PruningPlan, opts: P
   return previewAnalysed(AnalysedModel.load(inputPath, { signal: opts.signal }), plan, opts);
 }
 
-export interface PreviewPruneOptions { signal?: AbortSignal; gammaThreshold?: number; savePlan?: string; force?: boolean }
+export interface PreviewPruneOptions { signal?: AbortSignal; savePlan?: string; force?: boolean; calibration?: InputSet }
 
 /** What `pruneAnalysed` would do with this plan, without writing anything (but the plan with `savePlan`). */
 export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan, opts: PreviewPruneOptions = {}): Promise<PrunePreview> {
@@ -237,7 +240,8 @@ export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan
   if (opts.savePlan) checkPlanTarget(opts.savePlan, protect, opts.force === true);
   const graph = analysed.graph;
   const deps = analysed.dependencies(opts.signal);
-  const importance = await analysed.scores(plan.criterion, { signal: opts.signal });
+  const importance = await analysed.scores(isCriterion(plan.criterion) ? plan.criterion : [], { signal: opts.signal });
+  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
   if (effect.removesNothing) throw nothingRemovedError(model.path, plan, importance, effect);
@@ -246,7 +250,7 @@ export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan
     input: model.path,
     plan: resolved.plan,
     kept: resolved.kept,
-    preview: previewPlan(graph, deps, resolved, analysed.cost(), { gammaThreshold: opts.gammaThreshold }),
+    preview: previewPlan(graph, deps, resolved),
     warnings: [...effectWarnings(effect), ...resolved.warnings],
     effect,
     hasBn: importance.hasBn,

@@ -2,7 +2,7 @@
 // and shown by the extension. Every key is documented here; add keys, never change their meaning.
 import type { CompensationSummary } from './compensate.ts';
 import type { PrunedLayer } from './surgery.ts';
-import type { Criterion, PruningPlan } from './types.ts';
+import type { PlanCriterion, PruningPlan } from './types.ts';
 import type { ValidationReport } from '../runtime/types.ts';
 import type { RecoveryReport } from '../recovery/types.ts';
 
@@ -26,7 +26,7 @@ export interface PruneReport {
   /** The plan as applied (after validation), so the run can be repeated with `--plan`. */
   plan: PruningPlan;
   /** The importance criterion (same as plan.criterion). */
-  criterion: Criterion;
+  criterion: PlanCriterion;
   /** Parameters (weights, biases, BN scale and shift: PyTorch's count) before and after. */
   params: BeforeAfter;
   /** Multiply-accumulates at batch 1 before and after. */

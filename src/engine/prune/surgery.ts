@@ -19,7 +19,9 @@ import Long from 'long';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../analysis/types.ts';
 import { attr, attrInt, type Graph } from '../graph/graph.ts';
-import { tensorDims, tensorRawBytes, tensorToFloat32, tensorToInts } from '../onnx/model.ts';
+import { floatToBf16, floatToHalf, tensorDims, tensorExternalRange, tensorRawBytes, tensorToFloat32, tensorToInts } from '../onnx/model.ts';
+import type { FileRange } from '../onnx/external.ts';
+import { lazySliceOf, setLazySlice, sliceBytes, type SliceSpec } from '../onnx/slice.ts';
 import {
   AttributeType,
   DataType,
@@ -43,6 +45,12 @@ export interface SurgeryOptions extends CompensationOptions {
   compensate?: boolean;
   /** Extra `metadata_props` (e.g. `onnx_pruner.source`); the surgery adds criterion, ratio, scope, widths and version. */
   metadata?: Record<string, string>;
+  /**
+   * Leave sliced weights as lazy slices of the source (onnx/slice.ts): nothing is copied until the
+   * model is saved, which streams them from the source file. The source model must stay readable
+   * (its buffer or external-data files) while the result is used. Default false (bytes in memory).
+   */
+  lazy?: boolean;
   signal?: AbortSignal;
 }
 
@@ -102,6 +110,8 @@ interface SlotEdit {
   shapes: Map<number, number>;
   /** Added (in float) to the tensor before slicing: compensation deltas on a bias. */
   add?: Float64Array;
+  /** Multiplies the tensor (before `add`, before slicing): compensation's running-variance factors. */
+  scale?: Float64Array;
   /** The slot has no tensor yet: create this bias (length = the layer's output channels) before editing. */
   createLength?: number;
   createType?: number;
@@ -183,7 +193,7 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
     s.add = delta;
     if (!node.input[biasIndex]) {
       s.createLength = delta.length;
-      // The new bias has the weight's element type (compensation only folds into FLOAT or DOUBLE layers).
+      // The new bias has the weight's element type (compensation only folds into float layers: FLOAT, DOUBLE, FLOAT16, BFLOAT16).
       s.createType = graph.constantTensor(node.input[1])?.data_type ?? DataType.FLOAT;
     }
   }
@@ -191,6 +201,11 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
   for (const [bnName, delta] of comp.meanDeltas) {
     const s = slot(graph.byName.get(bnName)!, 3);
     s.add = delta;
+  }
+  // The running variance scaled to the share the kept inputs carry.
+  for (const [bnName, scale] of comp.varScales) {
+    const s = slot(graph.byName.get(bnName)!, 4);
+    s.scale = scale;
   }
   // A bias created for compensation gets the same row removals as its layer's weight.
   for (const s of slots.values()) {
@@ -248,7 +263,7 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
     const sigOf = new Map(list.map((s) => [s, signature(s)]));
     // In place when every use of the constant gets the same edit.
     if (otherUses <= 0 && new Set(sigOf.values()).size === 1) {
-      const t = editTensor(graph, original, list[0]);
+      const t = editTensor(graph, original, list[0], opts.lazy);
       if (graph.initializers.has(src)) replacedInit.set(src, t);
       else replacedConstNode.set(src, t);
       continue;
@@ -263,7 +278,7 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
       l.push(s);
     }
     for (const group of copies.values()) {
-      const t = editTensor(graph, original, group[0]);
+      const t = editTensor(graph, original, group[0], opts.lazy);
       t.name = freshName(src);
       newInits.push(t);
       for (const s of group) setRepoint(repoint, s, t.name);
@@ -305,7 +320,7 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
   for (const [nodeName, b] of comp.borders) {
     const node = graph.byName.get(nodeName)!;
     const rows = slots.get(slotKey(nodeName, 1))?.slices.get(0);
-    let t = floatTensor('', b.dims, b.data, DataType.FLOAT);
+    let t = floatTensor('', b.dims, b.data, graph.constantTensor(node.input[1])?.data_type ?? DataType.FLOAT);
     if (rows?.size) t = sliceTensor(graph, t, 0, rows, nodeName);
     t.name = freshName(`${nodeName}.compensation`);
     newInits.push(t);
@@ -480,21 +495,21 @@ function signature(s: SlotEdit): string {
   const slices = [...s.slices.entries()].sort((a, b) => a[0] - b[0]).map(([axis, set]) => `${axis}:${[...set].sort((a, b) => a - b).join(',')}`);
   const shapes = [...s.shapes.entries()].sort((a, b) => a[0] - b[0]).map(([e, d]) => `${e}-${d}`);
   // A compensated bias is specific to its layer.
-  return `${slices.join('|')}#${shapes.join('|')}#${s.add ? `add:${s.node.name}` : ''}`;
+  return `${slices.join('|')}#${shapes.join('|')}#${s.add || s.scale ? `add:${s.node.name}` : ''}`;
 }
 
 /** The edited copy of a tensor (or a new zero bias when `t` is undefined): float deltas, shape rewrites, slices. */
-function editTensor(graph: Graph, t: TensorProto | undefined, s: SlotEdit): TensorProto {
+function editTensor(graph: Graph, t: TensorProto | undefined, s: SlotEdit, lazy = false): TensorProto {
   let cur: TensorProto;
   if (!t) {
     cur = floatTensor('', [s.createLength!], new Float64Array(s.createLength!), s.createType ?? DataType.FLOAT);
   } else cur = t;
-  if (s.add) {
+  if (s.add || s.scale) {
     const dt = cur.data_type ?? 0;
-    if (dt !== DataType.FLOAT && dt !== DataType.DOUBLE) throw new PrunerError(`${s.node.name}: compensation needs a float bias (${cur.name} has element type ${dt})`, { subject: s.node.name });
+    if (!FLOAT_TYPES.has(dt)) throw new PrunerError(`${s.node.name}: compensation needs a float bias (${cur.name} has element type ${dt})`, { subject: s.node.name });
     const v = t ? tensorToFloat32(graph.model, cur) : new Float32Array(s.createLength!);
     const sum = new Float64Array(v.length);
-    for (let i = 0; i < v.length; i++) sum[i] = v[i] + s.add[i];
+    for (let i = 0; i < v.length; i++) sum[i] = v[i] * (s.scale?.[i] ?? 1) + (s.add?.[i] ?? 0);
     cur = floatTensor(cur.name ?? '', tensorDims(cur), sum, dt);
   }
   if (s.shapes.size) {
@@ -506,54 +521,63 @@ function editTensor(graph: Graph, t: TensorProto | undefined, s: SlotEdit): Tens
     }
     cur = intTensor(cur.name ?? '', tensorDims(cur), vals, cur.data_type ?? DataType.INT64);
   }
-  for (const [axis, removed] of [...s.slices.entries()].sort((a, b) => a[0] - b[0])) {
-    if (removed.size) cur = sliceTensor(graph, cur, axis, removed, s.node.name ?? '');
-  }
+  const slices = [...s.slices.entries()].filter(([, removed]) => removed.size > 0);
+  // all pruned axes in one copy; a source tensor's slice stays lazy when asked (written by streaming)
+  if (slices.length) cur = sliceAxes(graph, cur, new Map(slices), s.node.name ?? '', lazy && cur === t);
   return cur === t ? { ...t } : cur;
 }
 
 /** A copy of `t` without the given indices along `axis`; bytes are copied by element size, whatever the type. */
 export function sliceTensor(graph: Graph, t: TensorProto, axis: number, removed: Set<number>, where = ''): TensorProto {
+  return sliceAxes(graph, t, new Map([[axis, removed]]), where, false);
+}
+
+/**
+ * A copy of `t` without the given indices along each axis of `removedByAxis`, in one pass over the
+ * source bytes (raw data or external data, read by row blocks). With `lazy`, raw bytes are not
+ * copied at all: the new tensor is a lazy slice (onnx/slice.ts), materialised when read and
+ * streamed from the source when the model is saved.
+ */
+function sliceAxes(graph: Graph, t: TensorProto, removedByAxis: Map<number, Set<number>>, where: string, lazy: boolean): TensorProto {
   const dims = tensorDims(t);
-  if (axis < 0 || axis >= dims.length) throw new PrunerError(`${where}: cannot remove channels along axis ${axis} of ${t.name} (shape [${dims.join(', ')}])`, { subject: where });
-  const len = dims[axis];
-  for (const r of removed) if (r < 0 || r >= len) throw new PrunerError(`${where}: channel ${r} is out of range for ${t.name} (shape [${dims.join(', ')}], axis ${axis})`, { subject: where });
-  const keep: number[] = [];
-  for (let i = 0; i < len; i++) if (!removed.has(i)) keep.push(i);
-  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const newDims = dims.map((d, i) => (i === axis ? keep.length : d));
+  const keep: (number[] | undefined)[] = dims.map(() => undefined);
+  for (const [axis, removed] of removedByAxis) {
+    if (axis < 0 || axis >= dims.length) throw new PrunerError(`${where}: cannot remove channels along axis ${axis} of ${t.name} (shape [${dims.join(', ')}])`, { subject: where });
+    const len = dims[axis];
+    for (const r of removed) if (r < 0 || r >= len) throw new PrunerError(`${where}: channel ${r} is out of range for ${t.name} (shape [${dims.join(', ')}], axis ${axis})`, { subject: where });
+    const k: number[] = [];
+    for (let i = 0; i < len; i++) if (!removed.has(i)) k.push(i);
+    keep[axis] = k;
+  }
+  const newDims = dims.map((d, i) => keep[i]?.length ?? d);
   const dt = t.data_type ?? 0;
   const base = tensorShell(t, newDims);
-  const raw = tensorRawBytes(graph.model, t);
-  if (raw) {
+  const src = tensorSource(graph, t);
+  if (src) {
     const es = ELEMENT_SIZE[dt];
     if (!es) throw new PrunerError(`${where}: tensor ${t.name} has element type ${dt}, which cannot be sliced`, { subject: where });
-    const run = inner * es;
-    const out = Buffer.allocUnsafe(outer * keep.length * run);
-    const src = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    let pos = 0;
-    for (let o = 0; o < outer; o++) {
-      const rowBase = o * len;
-      // Copy runs of consecutive kept indices in one go.
-      for (let k = 0; k < keep.length; ) {
-        let e = k + 1;
-        while (e < keep.length && keep[e] === keep[e - 1] + 1) e++;
-        const from = (rowBase + keep[k]) * run;
-        src.copy(out, pos, from, from + (e - k) * run);
-        pos += (e - k) * run;
-        k = e;
-      }
-    }
-    base.raw_data = out;
+    const spec: SliceSpec = { src, dims, elementSize: es, keep };
+    if (lazy) setLazySlice(base, spec);
+    else base.raw_data = sliceBytes(spec);
     return base;
   }
-  const sliceArr = <T>(arr: T[], per: number): T[] => {
-    const out: T[] = [];
-    for (let o = 0; o < outer; o++) for (const k of keep) for (let j = 0; j < inner * per; j++) out.push(arr[((o * len + k) * inner) * per + j]);
-    return out;
-  };
+  // typed fields (float_data, int64_data, ...): element by element, one axis after the other
   const per = dt === DataType.COMPLEX64 || dt === DataType.COMPLEX128 ? 2 : 1;
+  const sliceArr = <T>(arr: T[], unit: number): T[] => {
+    let cur = arr;
+    let curDims = [...dims];
+    for (const [axis] of [...removedByAxis].sort((a, b) => a[0] - b[0])) {
+      const k = keep[axis]!;
+      const len = curDims[axis];
+      const outer = curDims.slice(0, axis).reduce((a, b) => a * b, 1);
+      const inner = curDims.slice(axis + 1).reduce((a, b) => a * b, 1) * unit;
+      const out: T[] = [];
+      for (let o = 0; o < outer; o++) for (const i of k) for (let j = 0; j < inner; j++) out.push(cur[(o * len + i) * inner + j]);
+      cur = out;
+      curDims = curDims.map((d, i) => (i === axis ? k.length : d));
+    }
+    return cur;
+  };
   if (t.float_data.length) base.float_data = sliceArr(t.float_data, per);
   else if (t.int32_data.length) base.int32_data = sliceArr(t.int32_data, 1);
   else if (t.int64_data.length) base.int64_data = sliceArr(t.int64_data, 1);
@@ -562,6 +586,14 @@ export function sliceTensor(graph: Graph, t: TensorProto, axis: number, removed:
   else if (t.string_data.length) base.string_data = sliceArr(t.string_data, 1);
   else if (dims.reduce((a, b) => a * b, 1) !== 0) throw new PrunerError(`${where}: tensor ${t.name} has no data to slice`, { subject: where });
   return base;
+}
+
+/** Where a tensor's raw bytes are without reading them: its raw_data, its external range, or a lazy slice's bytes. */
+function tensorSource(graph: Graph, t: TensorProto): Uint8Array | FileRange | undefined {
+  if (lazySliceOf(t)) return tensorRawBytes(graph.model, t);
+  const range = tensorExternalRange(graph.model, t);
+  if (range) return range;
+  return t.raw_data && t.raw_data.length > 0 ? t.raw_data : undefined;
 }
 
 /** A tensor with t's name, type and metadata, the given dims and no data (data stored inline from now on). */
@@ -577,9 +609,18 @@ function tensorShell(t: TensorProto, dims: number[]): TensorProto {
   };
 }
 
+/** The floating-point element types compensation reads and writes. */
+const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
+
+/** A tensor of `values` in FLOAT, DOUBLE, FLOAT16 or BFLOAT16 (raw little-endian data). */
 export function floatTensor(name: string, dims: number[], values: ArrayLike<number>, dataType: number = DataType.FLOAT): TensorProto {
   const t = tensorShell({ name, data_type: dataType, metadata_props: [] } as unknown as TensorProto, dims);
-  if (dataType === DataType.DOUBLE) {
+  if (dataType === DataType.FLOAT16 || dataType === DataType.BFLOAT16) {
+    const b = Buffer.allocUnsafe(values.length * 2);
+    const enc = dataType === DataType.FLOAT16 ? floatToHalf : floatToBf16;
+    for (let i = 0; i < values.length; i++) b.writeUInt16LE(enc(values[i]), i * 2);
+    t.raw_data = b;
+  } else if (dataType === DataType.DOUBLE) {
     const b = Buffer.allocUnsafe(values.length * 8);
     for (let i = 0; i < values.length; i++) b.writeDoubleLE(values[i], i * 8);
     t.raw_data = b;

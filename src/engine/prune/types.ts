@@ -1,10 +1,10 @@
 // Pruning plans (a JSON document a user can save, edit and load) and the report of a run.
 import type { Preprocess } from '../data/preprocess.ts';
 
-import type { Criterion } from '../analysis/criteria.ts';
+import type { Criterion, PlanCriterion } from '../analysis/criteria.ts';
 
 // The criteria live in analysis/ (where they are computed); re-exported for the plan's users.
-export { CRITERIA, type Criterion } from '../analysis/criteria.ts';
+export { CRITERIA, DATA_CRITERIA, PLAN_CRITERIA, type Criterion, type DataCriterion, type PlanCriterion } from '../analysis/criteria.ts';
 
 export interface LayerOverride {
   /** Prune this ratio of the layer's group instead of the plan's. */
@@ -16,7 +16,7 @@ export interface LayerOverride {
 export interface PruningPlan {
   /** Format version of this document. */
   version: 1;
-  criterion: Criterion;
+  criterion: PlanCriterion;
   /** Fraction of channels to remove, in [0, 1). Exactly one of ratio / threshold. */
   ratio?: number;
   /** Remove channels whose score is below this value (global scope). */
@@ -48,7 +48,7 @@ export interface ResolvedPlan {
 }
 
 /** The plan a new model view and the settings start from (package.json's onnxPruner.* defaults say the same). */
-export const DEFAULT_PLAN: Readonly<Omit<PruningPlan, 'version' | 'model'>> = { criterion: 'bn-gamma', ratio: 0.5, scope: 'uniform', compensate: true };
+export const DEFAULT_PLAN: Readonly<Omit<PruningPlan, 'version' | 'model' | 'criterion'> & { criterion: Criterion }> = { criterion: 'bn-gamma', ratio: 0.5, scope: 'uniform', compensate: true };
 
 /**
  * The one plan builder: a plan document from its fields, with the neutral values left out

@@ -90,7 +90,7 @@ async function captureErrors(fn: () => PromiseLike<unknown>): Promise<{ messages
 }
 
 function leftovers(dir: string): string[] {
-  return fs.readdirSync(dir).filter((n) => /\.pruned.*\.onnx|\.tmp-|\.data$/.test(n));
+  return fs.readdirSync(dir).filter((n) => /\.pruned.*\.onnx|\.tmp-|\.tmp$|\.data$/.test(n));
 }
 
 describe('ONNX Pruner extension', function () {

@@ -1,0 +1,112 @@
+// Recovery cost: prune at ratio 0.5 (l1, uniform) with --recover ls on 256 random calibration inputs
+// at 224×224, on resnet18_bn (shared models) and, with `--resnet50` (or `npm run bench -- recovery`
+// with RECOVERY_RESNET50=1), on a ResNet-50-sized model built in code. Each run is a fresh child
+// process, so its peak RSS is the pipeline's alone. For comparison, the same child times one plain
+// ONNX Runtime forward pass of the original model over the same 256 inputs (same batch size, same
+// threads), session creation excluded. Target: recovery ≤ 5 such passes; peak RSS < 2 GB.
+// Run: node --import tsx bench/recovery.ts [--resnet50]
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { pruneModel } from '../src/engine/prune/prune.ts';
+import { seededNormal } from '../src/engine/runtime/inputs.ts';
+import { createSession } from '../src/engine/runtime/session.ts';
+import { defaultBatchSize, defaultRecoveryThreads } from '../src/engine/recovery/working.ts';
+import type { InputBatch, InputSet } from '../src/engine/data/types.ts';
+import { buildResNet50 } from './analysis.ts';
+import { shared, sharedModels, tempDir } from '../test/helpers/paths.ts';
+
+const COUNT = 256;
+const SAMPLE = [3, 224, 224];
+
+/** 256 seeded random inputs, generated batch by batch (never all in memory). */
+function randomSet(): InputSet {
+  const per = SAMPLE.reduce((a, b) => a * b, 1);
+  return {
+    source: 'random',
+    sampleShape: SAMPLE,
+    count: COUNT,
+    async *batches(batchSize: number): AsyncIterable<InputBatch> {
+      for (let offset = 0; offset < COUNT; offset += batchSize) {
+        const n = Math.min(batchSize, COUNT - offset);
+        yield { data: seededNormal(n * per, 1000 + offset), count: n, offset };
+      }
+    },
+  };
+}
+
+interface ChildResult {
+  model: string;
+  forwardMs: number;
+  totalMs: number;
+  recoveryMs: number;
+  passes: number;
+  refit: number;
+  maxRssMiB: number;
+  provider?: string;
+  cpuMs: number;
+}
+
+const round = (v: number) => Math.round(v * 10) / 10;
+
+async function child(model: string, out: string): Promise<void> {
+  const set = randomSet();
+  // One plain forward pass over the 256 inputs.
+  const { session, ort } = await createSession(model, 'auto', { threads: defaultRecoveryThreads() });
+  const batch = defaultBatchSize(SAMPLE.reduce((a, b) => a * b, 1));
+  const f0 = performance.now();
+  for await (const b of set.batches(batch)) await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', b.data, [b.count, ...SAMPLE]) });
+  const forwardMs = performance.now() - f0;
+  await session.release();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = await pruneModel(model, { version: 1, criterion: 'l1', scope: 'uniform', ratio: 0.5 }, { out, force: true, recover: 'ls', calibration: set, ep: 'auto' });
+  const totalMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const res: ChildResult = {
+    model: path.basename(model),
+    forwardMs: round(forwardMs),
+    totalMs: round(totalMs),
+    recoveryMs: r.recovery.ms,
+    passes: r.recovery.passes,
+    refit: r.recovery.layers.filter((l) => l.status === 'refit').length,
+    maxRssMiB: round(process.resourceUsage().maxRSS / 1024),
+    ...(r.recovery.provider ? { provider: r.recovery.provider } : {}),
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+  };
+  process.stdout.write(`${JSON.stringify(res)}\n`);
+}
+
+function runChild(model: string, out: string): ChildResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', model, out], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`child failed on ${model}: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+}
+
+export async function runRecoveryBench(opts: { resnet50?: boolean } = {}): Promise<object> {
+  const dir = tempDir('onnx-pruner-bench-');
+  const results: ChildResult[] = [];
+  try {
+    const models: string[] = [];
+    if (sharedModels) models.push(shared('synthetic/resnet18_bn.onnx'));
+    else console.log('shared models absent: resnet18 skipped');
+    if (opts.resnet50 ?? process.env.RECOVERY_RESNET50 === '1') models.push(buildResNet50(path.join(dir, 'resnet50_built.onnx')));
+    for (const model of models) {
+      const r = runChild(model, path.join(dir, `${path.basename(model, '.onnx')}.ls.onnx`));
+      results.push(r);
+      console.log(
+        `${r.model.padEnd(22)} --recover ls, 256 inputs 224×224, ratio 0.5: total ${(r.totalMs / 1000).toFixed(1)} s (recovery ${(r.recoveryMs / 1000).toFixed(1)} s, ${r.passes} probe passes, ${r.refit} layers refit), ` +
+          `one forward pass of the original ${(r.forwardMs / 1000).toFixed(1)} s → recovery = ${(r.recoveryMs / r.forwardMs).toFixed(1)} passes; peak RSS ${r.maxRssMiB} MiB; CPU ${(r.cpuMs / 1000).toFixed(1)} s; ${r.provider ?? ''}`,
+      );
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return { runs: results };
+}
+
+if (process.argv[1]?.endsWith(`${path.sep}recovery.ts`) && path.basename(path.dirname(process.argv[1])) === 'bench') {
+  const i = process.argv.indexOf('--child');
+  if (i >= 0) void child(process.argv[i + 1], process.argv[i + 2]);
+  else void runRecoveryBench({ resnet50: process.argv.includes('--resnet50') }).then((r) => console.log(JSON.stringify(r)));
+}

@@ -1,0 +1,132 @@
+// Bounded memory: a model with external data larger than the memory a capped child process may
+// use is pruned by streaming (weights scored layer by layer, kept slices streamed from the source to
+// the output), and the output equals, byte for byte, the same plan applied in memory and saved.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import Long from 'long';
+import { loadModel } from '../../src/engine/onnx/model.ts';
+import { saveModel } from '../../src/engine/onnx/save.ts';
+import { DataType, ModelProtoType } from '../../src/engine/onnx/proto.ts';
+import { Graph } from '../../src/engine/graph/graph.ts';
+import { analyzeDependencies } from '../../src/engine/analysis/groups.ts';
+import { computeImportance } from '../../src/engine/analysis/importance.ts';
+import { resolvePlan } from '../../src/engine/prune/plan.ts';
+import { pruneGraph } from '../../src/engine/prune/surgery.ts';
+import type { PruningPlan } from '../../src/engine/prune/types.ts';
+import { repoRoot, tempDir } from '../helpers/paths.ts';
+
+const WIDTH = 2048;
+const LAYERS = 16; // 16 × 16 MiB = 256 MiB of weights
+const LAYER_BYTES = WIDTH * WIDTH * 4;
+const MiB = 2 ** 20;
+
+/** A chain of Gemm+Relu layers whose weights (xorshift values) are written to external data one layer at a time. */
+function writeChain(dir: string): string {
+  const file = path.join(dir, 'chain.onnx');
+  const data = 'chain.onnx.data';
+  const fd = fs.openSync(path.join(dir, data), 'w');
+  const w = new Float32Array(WIDTH * WIDTH);
+  let s = 2463534242;
+  try {
+    for (let l = 0; l < LAYERS; l++) {
+      for (let i = 0; i < w.length; i++) {
+        s ^= s << 13;
+        s ^= s >>> 17;
+        s ^= s << 5;
+        w[i] = ((s >>> 0) / 4294967296 - 0.5) * 0.05;
+      }
+      fs.writeSync(fd, new Uint8Array(w.buffer));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const dim = (n: number) => Long.fromNumber(n);
+  const nodes: object[] = [];
+  const inits: object[] = [];
+  let x = 'input';
+  for (let l = 0; l < LAYERS; l++) {
+    inits.push({
+      name: `l${l}.weight`, dims: [dim(WIDTH), dim(WIDTH)], data_type: DataType.FLOAT, data_location: 1,
+      external_data: [{ key: 'location', value: data }, { key: 'offset', value: String(l * LAYER_BYTES) }, { key: 'length', value: String(LAYER_BYTES) }],
+    });
+    inits.push({ name: `l${l}.bias`, dims: [dim(WIDTH)], data_type: DataType.FLOAT, raw_data: Buffer.from(new Float32Array(WIDTH).fill(0.01 * l).buffer) });
+    const y = l === LAYERS - 1 ? 'output' : `h${l}`;
+    nodes.push({ name: `/l${l}/Gemm`, op_type: 'Gemm', input: [x, `l${l}.weight`, `l${l}.bias`], output: [`g${l}`], attribute: [{ name: 'transB', type: 2, i: dim(1) }] });
+    nodes.push({ name: `/l${l}/Relu`, op_type: 'Relu', input: [`g${l}`], output: [y] });
+    x = y;
+  }
+  const io = (name: string) => ({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_value: dim(1) }, { dim_value: dim(WIDTH) }] } } } });
+  const proto = {
+    ir_version: dim(8), opset_import: [{ domain: '', version: dim(13) }],
+    graph: { name: 'chain', node: nodes, initializer: inits, input: [io('input')], output: [io('output')] },
+  };
+  fs.writeFileSync(file, ModelProtoType.encode(ModelProtoType.fromObject(proto)).finish());
+  return file;
+}
+
+const PLAN: PruningPlan = { version: 1, criterion: 'l1', scope: 'uniform', ratio: 0.5 };
+
+// The child: pruneModel with a small V8 heap; prints its peak RSS.
+const CHILD = `
+const { pruneModel } = require(${JSON.stringify(path.join(repoRoot, 'src/engine/prune/prune.ts'))});
+pruneModel(process.argv[1], ${JSON.stringify(PLAN)}, { out: process.argv[2] }).then((r) => {
+  process.stdout.write(JSON.stringify({ peakRss: process.resourceUsage().maxRSS * 1024, params: r.params, size: r.size }) + '\\n');
+}, (e) => { console.error(e); process.exit(1); });
+`;
+
+describe('bounded memory', () => {
+  test('a 256 MiB external-data model is pruned under a 64 MiB V8 heap with peak RSS below the model size; the streamed output equals the in-memory one byte for byte', async () => {
+    const dir = tempDir('onnx-pruner-stream-');
+    try {
+      const model = writeChain(dir);
+      const modelBytes = fs.statSync(model).size + fs.statSync(`${model}.data`).size;
+      assert.ok(modelBytes > 256 * MiB);
+      fs.mkdirSync(path.join(dir, 'streamed'));
+      fs.mkdirSync(path.join(dir, 'in-memory'));
+      const streamed = path.join(dir, 'streamed', 'out.onnx');
+      const r = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '-e', CHILD, model, streamed], { encoding: 'utf8', cwd: repoRoot });
+      assert.equal(r.status, 0, r.stderr);
+      const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      // the whole process (Node, tsx, the engine) stays below the model's bytes: nothing holds the model
+      assert.ok(res.peakRss < modelBytes * 0.8, `peak RSS ${(res.peakRss / MiB).toFixed(0)} MiB for a ${(modelBytes / MiB).toFixed(0)} MiB model`);
+      assert.equal(res.params.after < res.params.before, true);
+
+      // the same plan, applied in memory (eager slices) and saved under the same name elsewhere
+      const source = loadModel(model);
+      const graph = new Graph(source);
+      const deps = analyzeDependencies(graph);
+      const importance = await computeImportance(graph, deps, { criteria: ['l1'] });
+      const resolved = resolvePlan(PLAN, deps, importance);
+      const result = pruneGraph(graph, deps, resolved, { compensate: true, metadata: { 'onnx_pruner.source': path.basename(model) }, lazy: false });
+      const inMemory = path.join(dir, 'in-memory', 'out.onnx');
+      await saveModel({ proto: result.model, dir: source.dir, path: source.path }, inMemory, { externalData: true });
+      assert.ok(fs.readFileSync(streamed).equals(fs.readFileSync(inMemory)), '.onnx differs');
+      const [a, b] = [`${streamed}.data`, `${inMemory}.data`];
+      assert.equal(fs.statSync(a).size, fs.statSync(b).size);
+      assert.ok(fs.statSync(a).size < modelBytes * 0.6 && fs.statSync(a).size > modelBytes * 0.2);
+      // compare the data files in 16 MiB pieces (not whole)
+      const fa = fs.openSync(a, 'r');
+      const fb = fs.openSync(b, 'r');
+      try {
+        const ba = Buffer.alloc(16 * MiB);
+        const bb = Buffer.alloc(16 * MiB);
+        for (let pos = 0; ; ) {
+          const na = fs.readSync(fa, ba, 0, ba.length, pos);
+          const nb = fs.readSync(fb, bb, 0, bb.length, pos);
+          assert.equal(na, nb);
+          if (na === 0) break;
+          assert.ok(ba.subarray(0, na).equals(bb.subarray(0, nb)), `external data differs near byte ${pos}`);
+          pos += na;
+        }
+      } finally {
+        fs.closeSync(fa);
+        fs.closeSync(fb);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,103 @@
+// What the host accepts from the model view (a web page: its messages are untrusted input).
+// Only `parseFromWebview` is imported: whatever the message layer becomes, a hostile message must
+// be refused, and a good one must come out as a new object holding only the keys the host knows.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFromWebview } from '../../src/shared/protocol.ts';
+
+const plan = { criterion: 'l1', scope: 'uniform', ratio: 0.5 };
+const req = (method: string, params: unknown, extra: object = {}) => ({ kind: 'request', id: 1, method, params, ...extra });
+
+describe('messages from the view (parseFromWebview)', () => {
+  test('a prune request carries no output location: extra keys such as out never pass', () => {
+    const hostile = req('prune', { plan: { ...plan, out: '/etc/evil.onnx', model: '/tmp/x' }, validate: true, out: '/home/someone/.bashrc', force: true, outputName: '../../x.onnx' }, { out: '/tmp/x.onnx' });
+    const m = parseFromWebview(hostile);
+    assert.ok(m, 'the well-formed part is accepted');
+    assert.deepEqual(m, { kind: 'request', id: 1, method: 'prune', params: { plan: { criterion: 'l1', scope: 'uniform', ratio: 0.5 }, validate: true } });
+    assert.notEqual(m, hostile, 'a new object');
+    const json = JSON.stringify(m);
+    for (const k of ['out', 'force', 'outputName', 'model', 'evil', 'bashrc']) assert.ok(!json.includes(k), `${k} dropped: ${json}`);
+  });
+
+  test('every kind of message is rebuilt from its known keys only', () => {
+    const cases: [unknown, unknown][] = [
+      [{ kind: 'ready', junk: 1 }, { kind: 'ready' }],
+      [{ kind: 'cancel', id: 3, out: 'x' }, { kind: 'cancel', id: 3 }],
+      [{ kind: 'planState', plan: { ...plan, out: 'x', overrides: { '/a/Conv': { keep: [0, 1], out: 'x' } } } }, { kind: 'planState', plan: { ...plan, overrides: { '/a/Conv': { keep: [0, 1] } } } }],
+      [{ kind: 'planState', plan: { ...plan, out: 'x', overrides: { '/a/Conv': { ratio: 0.2 } } } }, { kind: 'planState', plan: { ...plan, overrides: { '/a/Conv': { ratio: 0.2 } } } }],
+      [req('getLayers', { offset: 0, limit: 10, out: 'x' }), req('getLayers', { offset: 0, limit: 10 })],
+      [req('getLayers', { offset: 0, limit: 10, sort: { key: 'macs', descending: true, out: 'x' }, out: 'x' }), req('getLayers', { offset: 0, limit: 10, sort: { key: 'macs', descending: true } })],
+      [req('getHistogram', { criterion: 'l2', bins: 20, out: 'x' }), req('getHistogram', { criterion: 'l2', bins: 20 })],
+      [req('getLayerDetail', { layer: '/a/Conv', plan: { ...plan, out: 'x' }, out: 'x' }), req('getLayerDetail', { layer: '/a/Conv', plan })],
+      [req('previewPlan', { plan, out: 'x' }), req('previewPlan', { plan })],
+      [req('validate', { pruned: 'm.pruned.onnx', original: '/etc/passwd' }), req('validate', { pruned: 'm.pruned.onnx' })],
+      [req('openFile', { path: 'm.pruned.onnx', out: 'x' }), req('openFile', { path: 'm.pruned.onnx' })],
+    ];
+    for (const [msg, want] of cases) assert.deepEqual(parseFromWebview(msg), want, JSON.stringify(msg));
+  });
+
+  test('unknown methods and kinds, wrong types, NaN, huge numbers and bad paths are refused', () => {
+    const bad: unknown[] = [
+      null, 42, 'prune', [], {},
+      { kind: 'request', id: 1, method: 'writeFile', params: { path: '/tmp/x' } },
+      { kind: 'request', id: 1, method: '__proto__', params: {} },
+      { kind: 'request', id: 1, method: 'constructor', params: {} },
+      { kind: 'request', id: -1, method: 'getLayers', params: { offset: 0, limit: 10 } },
+      { kind: 'request', id: 1.5, method: 'getLayers', params: { offset: 0, limit: 10 } },
+      { kind: 'request', id: '1', method: 'getLayers', params: { offset: 0, limit: 10 } },
+      { kind: 'request', id: 2 ** 60, method: 'getLayers', params: { offset: 0, limit: 10 } },
+      { kind: 'request', id: 1, method: 'getLayers' },
+      { kind: 'request', id: 1, method: 'getLayers', params: [] },
+      { kind: 'cancel', id: NaN },
+      { kind: 'shell', command: 'rm -rf /' },
+      req('getLayers', { offset: 0, limit: 'yes' }),
+      req('getSummary', {}),
+      req('getLayers', { offset: 0, limit: 1e12 }),
+      req('getLayers', { offset: NaN, limit: 10 }),
+      req('getLayers', { offset: 0, limit: 10, sort: { key: 'macs', descending: 'no' } }),
+      req('getLayers', { offset: 0, limit: 10, filter: 'x'.repeat(100000) }),
+      req('getHistogram', { criterion: 'magic' }),
+      req('getHistogram', { criterion: 'l1', bins: 1e9 }),
+      req('getLayerDetail', { layer: 7 }),
+      req('previewPlan', { plan: { ...plan, ratio: NaN } }),
+      req('previewPlan', { plan: { ...plan, ratio: Infinity } }),
+      req('previewPlan', { plan: { ...plan, ratio: 1.5 } }),
+      req('previewPlan', { plan: { ...plan, ratio: -0.1 } }),
+      req('previewPlan', { plan: { criterion: 'l1', scope: 'uniform', threshold: -1 } }),
+      req('previewPlan', { plan: { criterion: 'l1', scope: 'uniform', threshold: NaN } }),
+      req('previewPlan', { plan: { ...plan, roundTo: 1e300 } }),
+      req('previewPlan', { plan: { ...plan, minChannels: 0 } }),
+      req('previewPlan', { plan: { ...plan, minChannels: 2 ** 40 } }),
+      req('previewPlan', { plan: { ...plan, scope: 'everything' } }),
+      req('previewPlan', { plan: { ...plan, criterion: 'random' } }),
+      req('previewPlan', { plan: { ...plan, compensate: 'true' } }),
+      req('previewPlan', { plan: { ...plan, exclude: ['ok', 3] } }),
+      req('previewPlan', { plan: { ...plan, overrides: { '/a/Conv': { keep: [0, 2 ** 40] } } } }),
+      req('previewPlan', { plan: { ...plan, overrides: { '/a/Conv': { keep: [0.5] } } } }),
+      req('previewPlan', { plan: { ...plan, overrides: { '/a/Conv': { ratio: 0.2, keep: [0] } } } }),
+      req('previewPlan', { plan: { ...plan, overrides: { '/a/Conv': 'all' } } }),
+      req('prune', { plan }),
+      req('prune', { plan, validate: 'true' }),
+      req('prune', { plan: null, validate: true }),
+      req('validate', { pruned: '../../../etc/passwd.onnx' }),
+      req('validate', { pruned: '/etc/passwd' }),
+      req('validate', { pruned: 'm.onnx\0.txt' }),
+      req('openFile', { path: '../../secret.onnx' }),
+      req('openFile', { path: 'C:\\Users\\x\\..\\..\\secret.json' }),
+      req('openFile', { path: '/home/someone/.ssh/id_rsa' }),
+      req('openFile', { path: 42 }),
+    ];
+    for (const msg of bad) assert.equal(parseFromWebview(msg), undefined, JSON.stringify(msg) ?? String(msg));
+  });
+
+  test('keys inherited through the prototype are not read', () => {
+    const proto = { criterion: 'l1', scope: 'uniform', ratio: 0.5 };
+    const sneaky = Object.create(proto) as object;
+    assert.equal(parseFromWebview(req('previewPlan', { plan: sneaky })), undefined);
+    const viaJson = JSON.parse('{"kind":"request","id":1,"method":"prune","params":{"plan":{"criterion":"l1","scope":"uniform","ratio":0.5},"validate":false,"__proto__":{"out":"/tmp/x.onnx"}}}');
+    const m = parseFromWebview(viaJson) as { params: Record<string, unknown> } | undefined;
+    assert.ok(m);
+    assert.equal(m.params.out, undefined);
+    assert.equal(Object.getPrototypeOf(m.params), Object.prototype);
+  });
+});
