@@ -9,6 +9,8 @@ const parts: Record<string, () => Promise<{ run: () => Promise<object> }>> = {
   analysis: async () => ({ run: (await import('./analysis.ts')).runAnalysisBench }),
   importance: async () => ({ run: (await import('./importance.ts')).runImportanceBench }),
   prune: async () => ({ run: (await import('./prune.ts')).runPruneBench }),
+  // A prune of a model open in the worker (from its held analysis) against one that reloads (needs `npm run build`).
+  'held-prune': async () => ({ run: (await import('./held-prune.ts')).runHeldPruneBench }),
   // Whole CLI runs as ratios to a plain read, peak RSS against model size (needs `npm run build`).
   scale: async () => ({ run: (await import('./scale.ts')).runScaleBench }),
   runtime: async () => ({ run: (await import('./runtime.ts')).runRuntimeBench }),

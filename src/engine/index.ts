@@ -20,12 +20,15 @@ export { computeImportance, addCriteria, CHEAP_CRITERIA, layerChannels, REEXPORT
 export { importanceStats, type ModelStats, type ScoreStats, type Histogram } from './analysis/stats.ts';
 export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerReport } from './analysis/report.ts';
 
+// One model, analysed once (load → graph → shapes → groups → scores): the input of preview and prune
+export { AnalysedModel, type ModelReader, type LoadOptions, type ScoreOptions } from './analysed-model.ts';
+
 // Plans, preview, the prune pipeline and its report
 export { CRITERIA, CRITERION_LABELS, DATA_CRITERIA, PLAN_CRITERIA, isCriterion, type Criterion, type CriterionLabels, type DataCriterion, type PlanCriterion } from './analysis/criteria.ts';
-export type { PruningPlan, LayerOverride, ResolvedPlan } from './prune/types.ts';
+export { DEFAULT_PLAN, planOf, type PruningPlan, type LayerOverride, type ResolvedPlan } from './prune/types.ts';
 export { parsePlan, serializePlan, validatePlan, resolvePlan } from './prune/plan.ts';
 export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.ts';
-export { pruneModel, previewPrune, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';
+export { pruneModel, pruneAnalysed, previewPrune, previewAnalysed, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';
 export { planEffect, type PlanEffect } from './prune/plan-effect.ts';
 export type { PruneReport } from './prune/report.ts';
 export { findResidualBlocks, blockRanking, DEFAULT_BLOCK_THRESHOLD, type ResidualBlock, type BlockReport } from './prune/blocks.ts';

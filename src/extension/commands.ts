@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CRITERIA, CRITERION_LABELS, type ViewPlan } from '../shared/protocol.ts';
+import { CRITERIA, CRITERION_LABELS, type PruneReport, type ValidationReport, type ViewPlan } from '../shared/protocol.ts';
 import { readArgs, selectedModels } from './commandArgs.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
 import { VIEW_TYPE, type ModelEditorProvider } from './modelEditor.ts';
@@ -136,7 +136,7 @@ export class Commands {
     return planFromSettings(s, { criterion: c.id, ratio: Number(ratioText), scope: sc.id });
   }
 
-  async pruneChannels(uri?: vscode.Uri, opts: PruneCommandOptions = {}): Promise<Record<string, unknown> | undefined> {
+  async pruneChannels(uri?: vscode.Uri, opts: PruneCommandOptions = {}): Promise<PruneReport | undefined> {
     this.requireTrust();
     const model = await this.pickModel(uri, 'Choose the model to prune');
     if (!model) return undefined;
@@ -182,7 +182,7 @@ export class Commands {
    * cuts some layer group to its minimum is written only after a modal warning is confirmed
    * (`acceptMinimal` 'ask', the default) or when the caller says so.
    */
-  async runPrune(model: vscode.Uri, req: { plan: ViewPlan; validate: boolean; out?: string; acceptMinimal?: AcceptMinimal }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal): Promise<Record<string, unknown>> {
+  async runPrune(model: vscode.Uri, req: { plan: ViewPlan; validate: boolean; out?: string; acceptMinimal?: AcceptMinimal }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal): Promise<PruneReport> {
     this.requireTrust();
     const s = readSettings(model);
     const started = Date.now();
@@ -195,9 +195,9 @@ export class Commands {
       { path: model.fsPath, plan: req.plan, out: req.out, outputName: s.outputName, validate: req.validate, ep: s.executionProvider, allowMinimal: acceptMinimal !== false },
       { signal, onProgress: (stage, fraction) => { progress(stage, fraction); this.output.info(`  ${stage}`); } },
     );
-    this.output.info(`Wrote ${String(report.output)} in ${Date.now() - started} ms`);
-    const v = report.validation as Record<string, unknown> | undefined;
-    if (v) this.output.info(`Validation ran on ${String(v.provider)}${v.fallbackReason ? ` (${String(v.fallbackReason)})` : ''}`);
+    this.output.info(`Wrote ${report.output} in ${Date.now() - started} ms`);
+    const v = report.validation;
+    if (v) this.output.info(`Validation ran on ${v.provider}${v.fallbackReason ? ` (${v.fallbackReason})` : ''}`);
     return report;
   }
 
@@ -216,9 +216,9 @@ export class Commands {
     if (choice !== 'Prune Anyway') throw new EngineRequestError('Cancelled: the plan cuts layers to their minimum', { cancelled: true, user: true });
   }
 
-  private async announce(report: Record<string, unknown>): Promise<void> {
-    const params = report.params as { before: number; after: number };
-    const out = String(report.output);
+  private async announce(report: PruneReport): Promise<void> {
+    const params = report.params;
+    const out = report.output;
     const choice = await vscode.window.showInformationMessage(
       `Pruned model written: ${path.basename(out)} — parameters ${fmtCount(params.before)} → ${fmtCount(params.after)} (${pct(params)})`,
       'Open Pruned Model',
@@ -228,7 +228,7 @@ export class Commands {
     if (choice === 'Show Report') await showJson(report, path.basename(out, '.onnx'));
   }
 
-  async applyPlan(uri?: vscode.Uri, planFile?: string): Promise<Record<string, unknown> | undefined> {
+  async applyPlan(uri?: vscode.Uri, planFile?: string): Promise<PruneReport | undefined> {
     this.requireTrust();
     const model = await this.pickModel(uri, 'Choose the model to prune');
     if (!model) return undefined;
@@ -257,7 +257,7 @@ export class Commands {
     if (name) this.editors.broadcast(doc.path, { type: 'revealLayer', layer: name });
   }
 
-  async validatePruned(original?: vscode.Uri, pruned?: vscode.Uri): Promise<Record<string, unknown> | undefined> {
+  async validatePruned(original?: vscode.Uri, pruned?: vscode.Uri): Promise<ValidationReport | undefined> {
     this.requireTrust();
     const orig = await this.pickModel(original, 'Choose the ORIGINAL model');
     if (!orig) return undefined;
@@ -278,9 +278,9 @@ export class Commands {
       { location: vscode.ProgressLocation.Notification, title: `Validating ${path.basename(pr.fsPath)} against ${path.basename(orig.fsPath)}`, cancellable: true },
       (progress, token) => this.engine.request('validate', { original: orig.fsPath, pruned: pr!.fsPath, ep }, { signal: abortOn(token), onProgress: (stage) => progress.report({ message: stage }) }),
     );
-    this.output.info(`Validated ${pr.fsPath} on ${String(report.provider)} in ${Date.now() - started} ms${report.fallbackReason ? ` (${String(report.fallbackReason)})` : ''}`);
+    this.output.info(`Validated ${pr.fsPath} on ${report.provider} in ${Date.now() - started} ms${report.fallbackReason ? ` (${report.fallbackReason})` : ''}`);
     this.output.info(JSON.stringify(report, null, 2));
-    void vscode.window.showInformationMessage(`Validation ran on ${String(report.provider).toUpperCase()}. Details are in the report.`, 'Show Report').then((a) => {
+    void vscode.window.showInformationMessage(`Validation ran on ${report.provider.toUpperCase()}. Details are in the report.`, 'Show Report').then((a) => {
       if (a) void showJson(report, `${path.basename(pr!.fsPath, '.onnx')}.validation`);
     });
     return report;

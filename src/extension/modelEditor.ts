@@ -1,11 +1,15 @@
 // The custom editor for .onnx files: a read-only document whose model lives in the engine
-// worker; the view asks for what it shows through the typed protocol in src/shared/protocol.ts.
+// worker; the view asks for what it shows through the typed protocol in src/shared/protocol.ts,
+// answered here by one handler per request (`viewHandlers`).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { FIRST_LAYER_QUERY, parseFromWebview, type FromWebview, type RequestMessage, type ToWebview, type ViewEvent, type ViewPlan, type ViewSummary } from '../shared/protocol.ts';
+import {
+  FIRST_LAYER_QUERY, parseFromWebview, type FromWebview, type PruneReport, type ToWebview, type ViewEvent, type ViewMethods, type ViewPlan, type ViewSummary,
+} from '../shared/protocol.ts';
+import { RpcServer, type Handlers, type ProgressFn } from '../shared/rpc.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
 import type { Output } from './output.ts';
-import { readSettings } from './settings.ts';
+import { planFromSettings, readSettings } from './settings.ts';
 import { modelViewHtml, webviewOptions } from './webviewHtml.ts';
 
 export const VIEW_TYPE = 'onnxPruner.modelView';
@@ -46,7 +50,6 @@ export class ModelDocument implements vscode.CustomDocument {
           (s) => {
             this.output.info(`Loaded ${path.basename(this.path)} in ${Date.now() - started} ms: ${s.layerCount} layers, ${s.prunableGroupCount}/${s.groupCount} prunable groups`);
             this.latest = s;
-            this.emit({ type: 'loaded' });
             // Scoring takes every core for a moment: it starts once a view has its first rows (the
             // webview starting up is not slowed down by it), or after a second without one.
             this.scoreTimer = setTimeout(() => this.startScoring(), SCORE_AFTER_MS);
@@ -78,6 +81,7 @@ export class ModelDocument implements vscode.CustomDocument {
         (s) => {
           this.output.info(`Scored the channels of ${path.basename(this.path)}: ${Date.now() - started} ms from opening`);
           this.latest = s;
+          this.emit({ type: 'scored', summary: s });
           return s;
         },
         (e: EngineRequestError) => {
@@ -90,17 +94,18 @@ export class ModelDocument implements vscode.CustomDocument {
   }
 
   /** The summary as of now (scored or not), once the structure is loaded. */
-  async current(waitScored = false): Promise<ViewSummary> {
+  async current(): Promise<ViewSummary> {
     const s = await this.load();
-    if (waitScored) {
-      this.startScoring();
-      return this.scored ?? s;
-    }
     return this.latest ?? s;
   }
 
+  /** The summary as of this moment, when the structure is loaded. */
+  get now(): ViewSummary | undefined {
+    return this.latest;
+  }
+
   emit(e: ViewEvent): void {
-    if (e.type === 'loading' || e.type === 'loaded' || e.type === 'loadFailed' || e.type === 'scoring') this.loadEvents.push(e);
+    if (e.type === 'loading' || e.type === 'loadFailed' || e.type === 'scoring' || e.type === 'scored') this.loadEvents.push(e);
     for (const l of this.listeners) l(e);
   }
 
@@ -127,7 +132,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     private readonly context: vscode.ExtensionContext,
     private readonly engine: EngineClient,
     private readonly output: Output,
-    private readonly runPrune: (uri: vscode.Uri, request: { plan: ViewPlan; validate: boolean }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal) => Promise<Record<string, unknown>>,
+    private readonly runPrune: (uri: vscode.Uri, request: { plan: ViewPlan; validate: boolean }, progress: ProgressFn, signal: AbortSignal) => Promise<PruneReport>,
   ) {}
 
   static register(context: vscode.ExtensionContext, provider: ModelEditorProvider): vscode.Disposable {
@@ -176,24 +181,37 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     if (panel.active) this.activeDocument = doc;
 
     const post = (m: ToWebview) => void webview.postMessage(m);
-    const inflight = new Map<number, AbortController>();
     let disposed = false;
-    // The first screen (summary and heaviest layers) goes to the view as soon as the structure is
-    // loaded, without waiting for the view to ask: VS Code delivers it when the view has loaded.
-    void (async () => {
-      const summary = await this.viewSummary(doc);
-      const page = await this.engine.request('getLayers', { path: doc.path, query: FIRST_LAYER_QUERY });
-      if (!disposed) post({ kind: 'event', event: { type: 'firstScreen', summary, query: FIRST_LAYER_QUERY, page } });
-    })().catch(() => {
-      // the view asks for the same things itself and shows any error then
+    const server = new RpcServer<ViewMethods, ViewEvent>(this.viewHandlers(doc), post, (e, cancelled) => {
+      const err = e as EngineRequestError;
+      return { message: cancelled ? 'Cancelled' : err?.message ?? String(e), details: err?.details, cancelled };
     });
+    // The first screen (summary, heaviest layers, the settings' plan) goes to the view as soon as
+    // the structure is loaded, without waiting for the view to ask: VS Code delivers it when the
+    // view has loaded. A view that reloads (hidden, then shown) says `ready` again and gets it again.
+    const pushFirstScreen = async () => {
+      await doc.load();
+      const page = await this.engine.request('getLayers', { path: doc.path, query: FIRST_LAYER_QUERY });
+      // the summary as of now: scored if the scores arrived meanwhile (else the `scored` event follows)
+      const summary = await this.viewSummary(doc);
+      if (!disposed) post({ kind: 'event', event: { type: 'firstScreen', summary, query: FIRST_LAYER_QUERY, page, defaultPlan: planFromSettings(readSettings(doc.uri)) } });
+    };
+    // a view that starts after the load failed learns it here (the first one also from its replayed events)
+    const firstScreen = () => void pushFirstScreen().catch((e: EngineRequestError) => {
+      if (!disposed) post({ kind: 'event', event: { type: 'loadFailed', error: { message: e?.message ?? String(e), details: e?.details, cancelled: e?.cancelled } } });
+    });
+    firstScreen();
+    let readies = 0;
     const disposables: vscode.Disposable[] = [
-      doc.subscribe((event) => post({ kind: 'event', event })),
+      doc.subscribe((event) => post({ kind: 'event', event: event.type === 'scored' ? { type: 'scored', summary: this.decorate(event.summary) } : event })),
       panel.onDidChangeViewState(() => {
         if (panel.active) this.activeDocument = doc;
         else if (this.activeDocument === doc && ![...(this.panels.get(doc.path) ?? [])].some((p) => p.active)) this.activeDocument = undefined;
       }),
-      webview.onDidReceiveMessage(async (raw: unknown) => {
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('onnxPruner', doc.uri)) post({ kind: 'event', event: { type: 'defaultPlan', plan: planFromSettings(readSettings(doc.uri)) } });
+      }),
+      webview.onDidReceiveMessage((raw: unknown) => {
         const msg: FromWebview | undefined = parseFromWebview(raw);
         if (!msg) {
           this.output.warn(`Ignored a malformed message from the view of ${doc.path}: ${JSON.stringify(raw)?.slice(0, 300)}`);
@@ -202,91 +220,92 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
           if (typeof id === 'number' && Number.isInteger(id)) post({ kind: 'response', id, ok: false, error: { message: 'The request was malformed' } });
           return;
         }
-        if (msg.kind === 'ready') return;
+        if (msg.kind === 'ready') {
+          // the first `ready` is the load the pushed first screen waits for; a later one is a reload
+          if (readies++ > 0) firstScreen();
+          return;
+        }
         if (msg.kind === 'planState') {
           doc.plan = msg.plan;
           return;
         }
-        if (msg.kind === 'cancel') {
-          inflight.get(msg.id)?.abort();
-          return;
-        }
-        const controller = new AbortController();
-        inflight.set(msg.id, controller);
-        try {
-          const result = await this.answer(doc, msg, controller.signal, (stage, fraction) => post({ kind: 'event', event: { type: 'progress', requestId: msg.id, stage, fraction } }));
-          post({ kind: 'response', id: msg.id, ok: true, result });
-        } catch (e) {
-          const err = e as EngineRequestError;
-          const cancelled = err?.cancelled || controller.signal.aborted;
-          if (!cancelled && msg.method === 'prune') this.output.error(`Pruning ${doc.path} failed: ${err.message}`, err.details);
-          post({ kind: 'response', id: msg.id, ok: false, error: { message: cancelled ? 'Cancelled' : err?.message ?? String(e), details: err?.details, cancelled } });
-        } finally {
-          inflight.delete(msg.id);
-        }
+        void server.receive(msg);
       }),
     ];
     panel.onDidDispose(() => {
       disposed = true;
-      for (const c of inflight.values()) c.abort();
+      server.cancelAll();
       for (const d of disposables) d.dispose();
       set!.delete(panel);
       if (this.activeDocument === doc && set!.size === 0) this.activeDocument = undefined;
     });
   }
 
-  private async answer(doc: ModelDocument, msg: RequestMessage, signal: AbortSignal, progress: (stage: string, fraction?: number) => void): Promise<unknown> {
+  /** What the view's requests do: one handler per request of ViewMethods. */
+  private viewHandlers(doc: ModelDocument): Handlers<ViewMethods> {
     const p = doc.path;
-    switch (msg.method) {
-      case 'getSummary':
-        return this.viewSummary(doc, msg.params.waitScored === true);
-      case 'getLayers': {
+    return {
+      getLayers: async (query, { signal }) => {
         await doc.load();
-        const page = await this.engine.request('getLayers', { path: p, query: msg.params }, { signal });
+        const page = await this.engine.request('getLayers', { path: p, query }, { signal });
+        // scoring takes every core for a moment: it starts once a view has its first rows
         setImmediate(() => doc.startScoring());
         return page;
-      }
-      case 'getHistogram':
+      },
+      getHistogram: async (params, { signal }) => {
         await doc.load();
-        return this.engine.request('getHistogram', { path: p, ...msg.params }, { signal });
-      case 'getLayerDetail':
+        return this.engine.request('getHistogram', { path: p, ...params }, { signal });
+      },
+      getLayerDetail: async (params, { signal }) => {
         await doc.load();
-        return this.engine.request('getLayerDetail', { path: p, ...msg.params }, { signal });
-      case 'previewPlan':
+        return this.engine.request('getLayerDetail', { path: p, ...params }, { signal });
+      },
+      previewPlan: async ({ plan }, { signal }) => {
         await doc.load();
-        return this.engine.request('previewPlan', { path: p, plan: msg.params.plan }, { signal });
-      case 'prune': {
+        return this.engine.request('previewPlan', { path: p, plan }, { signal });
+      },
+      prune: async (params, { signal, progress }) => {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Pruning runs only in a trusted workspace', { user: true });
-        // Only the plan and whether to validate come from the view: where the result is written is the host's choice.
-        const report = await this.runPrune(doc.uri, { plan: msg.params.plan, validate: msg.params.validate }, progress, signal);
-        return { report };
-      }
-      case 'validate': {
+        try {
+          // Only the plan and whether to validate come from the view: where the result is written is the host's choice.
+          return { report: await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate }, progress, signal) };
+        } catch (e) {
+          const err = e as EngineRequestError;
+          if (!err?.cancelled && !signal.aborted) this.output.error(`Pruning ${doc.path} failed: ${err?.message}`, err?.details);
+          throw e;
+        }
+      },
+      validate: async ({ pruned }, { signal, progress }) => {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Running models needs a trusted workspace', { user: true });
         const ep = readSettings().executionProvider;
-        const pruned = allowedFile(p, msg.params.pruned);
-        return this.engine.request('validate', { original: p, pruned, ep }, { signal, onProgress: progress });
-      }
-      case 'openFile': {
-        const target = vscode.Uri.file(allowedFile(p, msg.params.path));
+        return this.engine.request('validate', { original: p, pruned: allowedFile(p, pruned), ep }, { signal, onProgress: progress });
+      },
+      openFile: async ({ path: file }) => {
+        const target = vscode.Uri.file(allowedFile(p, file));
         if (!target.fsPath.endsWith('.onnx') && !target.fsPath.endsWith('.json')) throw new EngineRequestError('Only .onnx and .json files can be opened from the view', { user: true });
         if (target.fsPath.endsWith('.onnx')) await vscode.commands.executeCommand('vscode.openWith', target, VIEW_TYPE);
         else await vscode.window.showTextDocument(target);
         return null;
-      }
-    }
+      },
+    };
   }
 
   /** The summary as a view shows it: with this machine's execution providers and the workspace's trust. */
-  private async viewSummary(doc: ModelDocument, waitScored = false): Promise<ViewSummary> {
-    const s = await doc.current(waitScored);
-    return { ...s, providers: await this.providers(), trusted: vscode.workspace.isTrusted };
+  private async viewSummary(doc: ModelDocument): Promise<ViewSummary> {
+    await doc.current();
+    const providers = await this.providers();
+    return this.decorate(doc.now!, providers);
+  }
+
+  private providerList: string[] = ['cpu'];
+  private decorate(s: ViewSummary, providers = this.providerList): ViewSummary {
+    return { ...s, providers, trusted: vscode.workspace.isTrusted };
   }
 
   private providersCache: Promise<string[]> | undefined;
   /** The execution providers, asked of the worker once (loads ONNX Runtime there). */
   providers(): Promise<string[]> {
-    this.providersCache ??= this.engine.request('providers', {}).catch(() => ['cpu']);
+    this.providersCache ??= this.engine.request('providers', {}).catch(() => ['cpu']).then((p) => (this.providerList = p));
     return this.providersCache;
   }
 }

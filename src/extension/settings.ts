@@ -1,6 +1,6 @@
 // The extension's settings (contributes.configuration in package.json), read in one place.
 import * as vscode from 'vscode';
-import type { Criterion, ViewPlan } from '../shared/protocol.ts';
+import { DEFAULT_PLAN, viewPlanOf, type Criterion, type ViewPlan } from '../shared/protocol.ts';
 
 export interface Settings {
   criterion: Criterion;
@@ -17,26 +17,19 @@ export interface Settings {
 export function readSettings(scope?: vscode.Uri): Settings {
   const c = vscode.workspace.getConfiguration('onnxPruner', scope);
   return {
-    criterion: c.get<Criterion>('criterion', 'bn-gamma'),
-    ratio: c.get<number>('ratio', 0.5),
-    scope: c.get<'uniform' | 'global'>('scope', 'uniform'),
+    criterion: c.get<Criterion>('criterion', DEFAULT_PLAN.criterion),
+    ratio: c.get<number>('ratio', DEFAULT_PLAN.ratio!),
+    scope: c.get<'uniform' | 'global'>('scope', DEFAULT_PLAN.scope),
     roundTo: c.get<number>('roundTo', 1),
     minChannels: c.get<number>('minChannels', 1),
-    compensate: c.get<boolean>('compensate', true),
+    compensate: c.get<boolean>('compensate', DEFAULT_PLAN.compensate!),
     validateAfterPrune: c.get<boolean>('validateAfterPrune', true),
     executionProvider: c.get<'auto' | 'cuda' | 'cpu'>('executionProvider', 'auto'),
     outputName: c.get<string>('outputName', '${name}.pruned.onnx'),
   };
 }
 
+/** The plan of the user's settings (the model view's default plan, the commands' defaults), with `overrides` applied. */
 export function planFromSettings(s: Settings, overrides: Partial<ViewPlan> = {}): ViewPlan {
-  return {
-    criterion: s.criterion,
-    ratio: s.ratio,
-    scope: s.scope,
-    roundTo: s.roundTo > 1 ? s.roundTo : undefined,
-    minChannels: s.minChannels > 1 ? s.minChannels : undefined,
-    compensate: s.compensate,
-    ...overrides,
-  };
+  return viewPlanOf({ criterion: s.criterion, ratio: s.ratio, scope: s.scope, roundTo: s.roundTo, minChannels: s.minChannels, compensate: s.compensate, ...overrides });
 }

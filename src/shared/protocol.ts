@@ -1,12 +1,22 @@
-// The one message protocol between the extension host and the model view (webview).
-// Imported by both sides. Requests carry an id and get exactly one response with that id;
-// events flow host → view unprompted. The view never receives the model itself: only the
-// summaries, pages of rows, histograms and reports it displays.
+// The one message protocol between the extension host and the model view (webview): the view's
+// requests (ViewMethods: each names its parameters and result once), their validators (the
+// host trusts nothing the view sends), and the events the host pushes. Carried by
+// src/shared/rpc.ts, like the host ↔ worker hop. The view never receives the model itself: only
+// the summaries, pages of rows, histograms and reports it displays.
+//
+// Adding a view request: its entry in ViewMethods, its validator in VIEW_VALIDATORS (the
+// compiler insists), and its handler in the host's table (src/extension/modelEditor.ts, the
+// compiler insists too).
 
 import { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion } from '../engine/analysis/criteria.ts';
-import type { PruningPlan } from '../engine/prune/types.ts';
+import { DEFAULT_PLAN, planOf, type PruningPlan } from '../engine/prune/types.ts';
+import type { PruneReport, ValidationReport } from '../engine/index.ts';
+import {
+  isBool, isNum, isObj, type ClientMessage, type ErrorInfo, type Params, type Result, type RequestMessage, type ServerMessage,
+  type Validator, type Validators,
+} from './rpc.ts';
 
-export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion };
+export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion, type ErrorInfo, type PruneReport, type ValidationReport };
 
 // ---------- data shown by the view ----------
 
@@ -41,7 +51,7 @@ export interface ViewSummary {
   /**
    * Channels are scored: the rows carry score statistics, and histograms, channel scores and plan
    * previews can be asked for. Before, the rows show the structure only (a big model's table
-   * shows while its channels are scored); `getSummary` with `waitScored` answers once scored.
+   * shows while its channels are scored); the `scored` event says when they are.
    */
   scored: boolean;
   /** When this model was written by ONNX Pruner: the original it came from and per-layer widths before/after. */
@@ -113,6 +123,14 @@ export interface LayerDetail {
 /** A plan as the view edits it: the view offers the weight criteria (data criteria need calibration inputs it cannot give yet). */
 export type ViewPlan = Omit<PruningPlan, 'version' | 'model' | 'criterion'> & { criterion: Criterion };
 
+export { DEFAULT_PLAN };
+
+/** A view plan from its fields, built by the engine's one plan builder (neutral values left out). */
+export function viewPlanOf(fields: ViewPlan): ViewPlan {
+  const { version: _v, model: _m, ...plan } = planOf(fields);
+  return { ...plan, criterion: fields.criterion };
+}
+
 export interface PlanPreview {
   params: { before: number; after: number };
   macs: { before: number; after: number };
@@ -121,83 +139,60 @@ export interface PlanPreview {
   atMinimum?: { layer: string; channelsBefore: number; channelsAfter: number }[];
 }
 
-/** The prune report as the engine returns it (JSON object; see README for its keys). */
-export type PruneReportView = Record<string, unknown> & {
-  output: string;
-  params: { before: number; after: number };
-  macs: { before: number; after: number };
-};
-
-/** The validation report as the engine returns it (JSON object). */
-export type ValidationView = Record<string, unknown> & { provider: string };
-
 // ---------- requests: view → host, each answered once ----------
 
-export interface RequestMap {
-  /** The summary now; with `waitScored`, once the channels are scored. */
-  getSummary: { params: { waitScored?: boolean }; result: ViewSummary };
+export interface ViewMethods {
   getLayers: { params: LayerQuery; result: LayerPage };
   getHistogram: { params: { criterion: Criterion; layer?: string; log?: boolean; bins?: number }; result: Histogram | null };
   getLayerDetail: { params: { layer: string; plan?: ViewPlan }; result: LayerDetail };
   previewPlan: { params: { plan: ViewPlan }; result: PlanPreview };
-  /** Runs the surgery (and validation when asked); progress arrives as events with this request's id. */
-  prune: { params: { plan: ViewPlan; validate: boolean }; result: { report: PruneReportView } };
-  validate: { params: { pruned: string }; result: ValidationView };
+  /** Runs the surgery (and validation when asked); progress arrives with this request's id. */
+  prune: { params: { plan: ViewPlan; validate: boolean }; result: { report: PruneReport } };
+  validate: { params: { pruned: string }; result: ValidationReport };
   /** Opens a file (a pruned model) in VS Code. */
   openFile: { params: { path: string }; result: null };
 }
 
-export type RequestName = keyof RequestMap;
-export type RequestParams<K extends RequestName> = RequestMap[K]['params'];
-export type RequestResult<K extends RequestName> = RequestMap[K]['result'];
-
-export type RequestMessage = { [K in RequestName]: { kind: 'request'; id: number; method: K; params: RequestParams<K> } }[RequestName];
+export type RequestName = keyof ViewMethods;
+export type RequestParams<K extends RequestName> = Params<ViewMethods, K>;
+export type RequestResult<K extends RequestName> = Result<ViewMethods, K>;
+export type ViewRequest = RequestMessage<ViewMethods>;
 
 export type FromWebview =
-  | RequestMessage
-  | { kind: 'cancel'; id: number }
-  /** The view is ready (it restores its own UI state with vscode.setState/getState). */
+  | ClientMessage<ViewMethods>
+  /** The view (re)started: a view reloaded after being hidden gets its first screen again. */
   | { kind: 'ready' }
   /** The plan currently set in the view's plan panel, so host commands (Export Pruning Plan…) can use it. */
   | { kind: 'planState'; plan: ViewPlan };
 
 // ---------- host → view ----------
 
-export interface ErrorInfo { message: string; details?: string; cancelled?: boolean }
-
 export type ViewEvent =
   | { type: 'loading'; stage: string; fraction?: number }
-  | { type: 'loaded' }
   | { type: 'loadFailed'; error: ErrorInfo }
   /**
-   * What a new view shows first, sent by the host once the model's structure is loaded, without
-   * waiting to be asked (VS Code holds it until the view has loaded): saves a round trip.
+   * What a view shows first, sent by the host once the model's structure is loaded, without
+   * waiting to be asked (VS Code holds it until the view has loaded); sent again to a view that
+   * reloads (its `ready`). `defaultPlan` is the plan of the user's onnxPruner.* settings.
    */
-  | { type: 'firstScreen'; summary: ViewSummary; query: LayerQuery; page: LayerPage }
+  | { type: 'firstScreen'; summary: ViewSummary; query: LayerQuery; page: LayerPage; defaultPlan: ViewPlan }
   /** Progress of phase 2 (channel scores), after the rows are shown. */
   | { type: 'scoring'; stage: string; fraction?: number }
-  | { type: 'progress'; requestId: number; stage: string; fraction?: number }
+  /** The channels are scored: the summary with `scored: true` (rows, histograms and previews now have scores). */
+  | { type: 'scored'; summary: ViewSummary }
+  /** The user's onnxPruner.* settings changed: the plan a view starts from. */
+  | { type: 'defaultPlan'; plan: ViewPlan }
   | { type: 'revealLayer'; layer: string }
-  | { type: 'theme'; kind: 'light' | 'dark' | 'high-contrast' | 'high-contrast-light' }
-  | { type: 'planChanged'; plan: ViewPlan }
   | { type: 'trustGranted' };
 
-export type ToWebview =
-  | { kind: 'response'; id: number; ok: true; result: unknown }
-  | { kind: 'response'; id: number; ok: false; error: ErrorInfo }
-  | { kind: 'event'; event: ViewEvent };
+export type ToWebview = ServerMessage<ViewEvent>;
 
 // ---------- validation of what the view sends (the host trusts nothing) ----------
 
-const METHODS: ReadonlySet<string> = new Set<RequestName>(['getSummary', 'getLayers', 'getHistogram', 'getLayerDetail', 'previewPlan', 'prune', 'validate', 'openFile']);
-
 // Every validator builds a new object from the keys it knows: nothing else the view sends (an
 // `out` path, a prototype key) ever reaches the host's code. Numbers are finite and bounded.
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isInt = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isStr = (v: unknown, max = 4096): v is string => typeof v === 'string' && v.length <= max && !v.includes('\0');
-const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
 const own = (o: Record<string, unknown>, k: string): unknown => (Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
 /** Channel counts and indices: far above any real layer, far below what could exhaust memory. */
 const MAX_CHANNELS = 1 << 24;
@@ -246,9 +241,12 @@ export function parseViewPlan(v: unknown): ViewPlan | undefined {
       if (!isStr(layer) || !isObj(ov)) return undefined;
       const r = own(ov, 'ratio');
       const keep = own(ov, 'keep');
-      if (r !== undefined && keep === undefined && isNum(r) && r >= 0 && r < 1) o[layer] = { ratio: r };
-      else if (keep !== undefined && r === undefined && Array.isArray(keep) && keep.length <= MAX_CHANNELS && keep.every((i) => isInt(i, MAX_CHANNELS))) o[layer] = { keep: [...(keep as number[])] };
+      let value: { ratio: number } | { keep: number[] };
+      if (r !== undefined && keep === undefined && isNum(r) && r >= 0 && r < 1) value = { ratio: r };
+      else if (keep !== undefined && r === undefined && Array.isArray(keep) && keep.length <= MAX_CHANNELS && keep.every((i) => isInt(i, MAX_CHANNELS))) value = { keep: [...(keep as number[])] };
       else return undefined;
+      // an own key even for a layer named __proto__ (an assignment would set the object's prototype)
+      Object.defineProperty(o, layer, { value, enumerable: true, writable: true, configurable: true });
     }
     out.overrides = o;
   }
@@ -260,70 +258,71 @@ export function isViewPlan(v: unknown): v is ViewPlan {
   return parseViewPlan(v) !== undefined;
 }
 
-/** A request's parameters rebuilt from the method's known keys; undefined when malformed. */
-function parseParams<K extends RequestName>(method: K, p: unknown): RequestParams<K> | undefined;
-function parseParams(method: RequestName, p: unknown): RequestParams<RequestName> | undefined {
-  if (!isObj(p)) return undefined;
-  const get = (k: string) => own(p, k);
-  switch (method) {
-    case 'getSummary': {
-      const w = get('waitScored');
-      if (w !== undefined && !isBool(w)) return undefined;
-      return w === undefined ? {} : { waitScored: w };
+/** One validator per view request: each checks the params and builds a new object of the known keys. */
+export const VIEW_VALIDATORS: Validators<ViewMethods> = {
+  getLayers: (p) => {
+    if (!isObj(p)) return undefined;
+    const offset = own(p, 'offset');
+    const limit = own(p, 'limit');
+    const filter = own(p, 'filter');
+    const sort = own(p, 'sort');
+    if (!isInt(offset, 1e9) || !isInt(limit, 10000)) return undefined;
+    if (filter !== undefined && !isStr(filter, 1000)) return undefined;
+    const q: LayerQuery = { offset, limit };
+    if (filter !== undefined) q.filter = filter;
+    if (sort !== undefined) {
+      if (!isObj(sort)) return undefined;
+      const key = own(sort, 'key');
+      const descending = own(sort, 'descending');
+      if (!isStr(key, 100) || !SORT_KEYS.has(key) || !isBool(descending)) return undefined;
+      q.sort = { key: key as SortKey, descending };
     }
-    case 'getLayers': {
-      const offset = get('offset');
-      const limit = get('limit');
-      const filter = get('filter');
-      const sort = get('sort');
-      if (!isInt(offset, 1e9) || !isInt(limit, 10000)) return undefined;
-      if (filter !== undefined && !isStr(filter, 1000)) return undefined;
-      const q: LayerQuery = { offset, limit };
-      if (filter !== undefined) q.filter = filter;
-      if (sort !== undefined) {
-        if (!isObj(sort)) return undefined;
-        const key = own(sort, 'key');
-        const descending = own(sort, 'descending');
-        if (!isStr(key, 100) || !isBool(descending)) return undefined;
-        q.sort = { key: key as SortKey, descending };
-      }
-      return q;
-    }
-    case 'getHistogram': {
-      const criterion = get('criterion');
-      const layer = get('layer');
-      const log = get('log');
-      const bins = get('bins');
-      if (!isCriterion(criterion)) return undefined;
-      if ((layer !== undefined && !isStr(layer)) || (log !== undefined && !isBool(log)) || (bins !== undefined && !(isInt(bins, 1000) && bins >= 1))) return undefined;
-      return { criterion, ...(layer !== undefined ? { layer: layer as string } : {}), ...(log !== undefined ? { log: log as boolean } : {}), ...(bins !== undefined ? { bins: bins as number } : {}) };
-    }
-    case 'getLayerDetail': {
-      const layer = get('layer');
-      const plan = get('plan') === undefined ? undefined : parseViewPlan(get('plan'));
-      if (!isStr(layer) || (get('plan') !== undefined && !plan)) return undefined;
-      return plan ? { layer, plan } : { layer };
-    }
-    case 'previewPlan': {
-      const plan = parseViewPlan(get('plan'));
-      return plan ? { plan } : undefined;
-    }
-    case 'prune': {
-      // Where the pruned model goes is the host's choice (settings and naming rules), never the view's.
-      const plan = parseViewPlan(get('plan'));
-      const validate = get('validate');
-      return plan && isBool(validate) ? { plan, validate } : undefined;
-    }
-    case 'validate': {
-      const pruned = get('pruned');
-      return isFilePath(pruned, /\.onnx$/i) ? { pruned } : undefined;
-    }
-    case 'openFile': {
-      const file = get('path');
-      return isFilePath(file, /\.(onnx|json)$/i) ? { path: file } : undefined;
-    }
-  }
-}
+    return q;
+  },
+  getHistogram: (p) => {
+    if (!isObj(p)) return undefined;
+    const criterion = own(p, 'criterion');
+    const layer = own(p, 'layer');
+    const log = own(p, 'log');
+    const bins = own(p, 'bins');
+    if (!isCriterion(criterion)) return undefined;
+    if ((layer !== undefined && !isStr(layer)) || (log !== undefined && !isBool(log)) || (bins !== undefined && !(isInt(bins, 1000) && bins >= 1))) return undefined;
+    return { criterion, ...(layer !== undefined ? { layer: layer as string } : {}), ...(log !== undefined ? { log: log as boolean } : {}), ...(bins !== undefined ? { bins: bins as number } : {}) };
+  },
+  getLayerDetail: (p) => {
+    if (!isObj(p)) return undefined;
+    const layer = own(p, 'layer');
+    const plan = own(p, 'plan') === undefined ? undefined : parseViewPlan(own(p, 'plan'));
+    if (!isStr(layer) || (own(p, 'plan') !== undefined && !plan)) return undefined;
+    return plan ? { layer, plan } : { layer };
+  },
+  previewPlan: (p) => {
+    const plan = isObj(p) ? parseViewPlan(own(p, 'plan')) : undefined;
+    return plan ? { plan } : undefined;
+  },
+  prune: (p) => {
+    // Where the pruned model goes is the host's choice (settings and naming rules), never the view's.
+    if (!isObj(p)) return undefined;
+    const plan = parseViewPlan(own(p, 'plan'));
+    const validate = own(p, 'validate');
+    return plan && isBool(validate) ? { plan, validate } : undefined;
+  },
+  validate: (p) => {
+    const pruned = isObj(p) ? own(p, 'pruned') : undefined;
+    return isFilePath(pruned, /\.onnx$/i) ? { pruned } : undefined;
+  },
+  openFile: (p) => {
+    const file = isObj(p) ? own(p, 'path') : undefined;
+    return isFilePath(file, /\.(onnx|json)$/i) ? { path: file } : undefined;
+  },
+};
+
+const METHODS: ReadonlySet<string> = new Set(Object.keys(VIEW_VALIDATORS));
+
+const SORT_KEYS: ReadonlySet<string> = new Set([
+  'name', 'op', 'channels', 'params', 'macs', 'group',
+  ...CRITERIA.flatMap((c) => ['min', 'q1', 'median', 'q3', 'max', 'mean', 'below'].map((f) => `${c}.${f}`)),
+]);
 
 /** Returns a new, typed message built from the known keys of a well-formed one, else undefined. */
 export function parseFromWebview(msg: unknown): FromWebview | undefined {
@@ -338,9 +337,9 @@ export function parseFromWebview(msg: unknown): FromWebview | undefined {
   }
   const method = own(msg, 'method');
   if (kind === 'request' && isInt(id) && typeof method === 'string' && METHODS.has(method)) {
-    const params = parseParams(method as RequestName, own(msg, 'params'));
-    if (!params) return undefined;
-    return { kind: 'request', id, method, params } as RequestMessage;
+    const params = (VIEW_VALIDATORS[method as RequestName] as Validator<unknown>)(own(msg, 'params'));
+    if (params === undefined) return undefined;
+    return { kind: 'request', id, method, params } as ViewRequest;
   }
   return undefined;
 }

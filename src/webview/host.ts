@@ -1,6 +1,7 @@
 // The view's side of the protocol: typed requests with ids (answered once), cancel,
-// host events, and the saved UI state (the view is not kept alive while hidden).
-import type { ErrorInfo, FromWebview, RequestName, RequestParams, RequestResult, SortKey, ToWebview, ViewEvent, ViewPlan } from '../shared/protocol.ts';
+// host events (src/shared/rpc.ts), and the saved UI state (the view is not kept alive while hidden).
+import type { FromWebview, RequestName, RequestParams, RequestResult, SortKey, ToWebview, ViewEvent, ViewMethods, ViewPlan } from '../shared/protocol.ts';
+import { RequestError, RpcClient, type ProgressFn, type RequestHandle } from '../shared/rpc.ts';
 
 interface VsCodeApi {
   postMessage(msg: unknown): void;
@@ -21,65 +22,43 @@ export interface UiState {
   histLog?: boolean;
 }
 
-export class RequestError extends Error {
-  readonly details?: string;
-  readonly cancelled: boolean;
-  constructor(info: ErrorInfo) {
-    super(info.message);
-    this.details = info.details;
-    this.cancelled = !!info.cancelled;
-  }
-}
+export { RequestError };
 
-interface Pending {
-  resolve(v: unknown): void;
-  reject(e: RequestError): void;
-  onProgress?: (stage: string, fraction?: number) => void;
-}
+export type { RequestHandle };
 
-export interface RequestHandle<T> {
-  id: number;
-  result: Promise<T>;
-}
-
+/** The view's end of the protocol (src/shared/rpc.ts) over VS Code's webview messaging, plus the saved UI state. */
 export class HostClient {
   private readonly api: VsCodeApi;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
-  private readonly listeners = new Set<(e: ViewEvent) => void>();
+  private readonly client: RpcClient<ViewMethods, ViewEvent>;
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private state: UiState;
 
   constructor(api: VsCodeApi = acquireVsCodeApi(), target: Window = window) {
     this.api = api;
+    this.client = new RpcClient<ViewMethods, ViewEvent>((m) => this.post(m));
     const saved = api.getState();
     this.state = saved && typeof saved === 'object' ? (saved as UiState) : {};
-    target.addEventListener('message', (e: MessageEvent) => this.receive(e.data as ToWebview));
+    target.addEventListener('message', (e: MessageEvent) => this.client.receive(e.data as ToWebview));
   }
 
-  /** Sends a request; progress events carrying its id go to onProgress. */
-  start<K extends RequestName>(method: K, params: RequestParams<K>, onProgress?: Pending['onProgress']): RequestHandle<RequestResult<K>> {
-    const id = this.nextId++;
-    const result = new Promise<RequestResult<K>>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress });
-    });
-    this.post({ kind: 'request', id, method, params } as FromWebview);
-    return { id, result };
+  /** Sends a request; progress carrying its id goes to onProgress. */
+  start<K extends RequestName>(method: K, params: RequestParams<K>, onProgress?: ProgressFn): RequestHandle<RequestResult<K>> {
+    return this.client.start(method, params, { onProgress });
   }
 
-  request<K extends RequestName>(method: K, params: RequestParams<K>, onProgress?: Pending['onProgress']): Promise<RequestResult<K>> {
+  request<K extends RequestName>(method: K, params: RequestParams<K>, onProgress?: ProgressFn): Promise<RequestResult<K>> {
     return this.start(method, params, onProgress).result;
   }
 
   cancel(id: number): void {
-    if (this.pending.has(id)) this.post({ kind: 'cancel', id });
+    this.client.cancel(id);
   }
 
   onEvent(l: (e: ViewEvent) => void): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
+    return this.client.onEvent(l);
   }
 
+  /** Tells the host this view (re)started: a reloaded view gets its first screen again. */
   ready(): void {
     this.post({ kind: 'ready' });
   }
@@ -102,20 +81,5 @@ export class HostClient {
 
   private post(m: FromWebview): void {
     this.api.postMessage(m);
-  }
-
-  private receive(m: ToWebview): void {
-    if (!m || typeof m !== 'object') return;
-    if (m.kind === 'response') {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (m.ok) p.resolve(m.result);
-      else p.reject(new RequestError(m.error));
-    } else if (m.kind === 'event') {
-      const e = m.event;
-      if (e.type === 'progress') this.pending.get(e.requestId)?.onProgress?.(e.stage, e.fraction);
-      for (const l of this.listeners) l(e);
-    }
   }
 }

@@ -3,7 +3,7 @@
 // prune run and its report; every piece of data is asked from the host through the protocol.
 import { LitElement, html, css, nothing } from 'lit';
 import { customElement, state, query } from 'lit/decorators.js';
-import type { Criterion, ErrorInfo, LayerRow, PlanPreview, ViewEvent, ViewPlan, ViewSummary } from '../shared/protocol.ts';
+import { DEFAULT_PLAN, type Criterion, type ErrorInfo, type LayerRow, type PlanPreview, type ViewEvent, type ViewPlan, type ViewSummary } from '../shared/protocol.ts';
 import { bytes, int, pct, shape, si } from './format.ts';
 import { HostClient, RequestError } from './host.ts';
 import type { LayerTable } from './layer-table.ts';
@@ -17,7 +17,6 @@ const PREVIEW_DELAY_MS = 150;
 /** More inputs and outputs than this: their card starts collapsed (it pushed the table down). */
 const IO_SHOWN = 4;
 
-export const DEFAULT_PLAN: ViewPlan = { criterion: 'bn-gamma', ratio: 0.5, scope: 'uniform', roundTo: 1, minChannels: 1, compensate: true };
 
 /** The plan with a per-layer choice from the table applied: 'plan', 'keep' (exclude) or a ratio. */
 export function withOverride(plan: ViewPlan, layer: string, value: string): ViewPlan {
@@ -124,20 +123,28 @@ export class ModelView extends LitElement {
       this.plan = saved;
       this.planRestored = true;
     }
+    // the host pushes the first screen (summary, first rows, the settings' plan), then `scored`
     this.host.onEvent((e) => this.onEvent(e));
     this.host.ready();
-    void this.loadSummary();
   }
 
-  private async loadSummary(): Promise<void> {
-    try {
-      const s = await this.host.request('getSummary', {});
-      this.showSummary(s);
-      // phase 2: the rows are shown; their score statistics follow once the channels are scored
-      if (!this.summary?.scored) this.showSummary(await this.host.request('getSummary', { waitScored: true }));
-    } catch (e) {
-      if (this.phase !== 'failed') this.fail({ message: (e as Error).message, details: (e as RequestError).details });
-    }
+  /** Phase 2: the rows are shown; their score statistics follow once the channels are scored. */
+  private showScored(s: ViewSummary): void {
+    if (!this.summary) return this.showSummary(s);
+    if (this.summary.scored || !s.scored) return;
+    performance.mark('onnx-pruner:scored');
+    this.summary = s;
+    this.scoringStage = undefined;
+    this.table?.reload();
+  }
+
+  /** The plan of the user's settings, taken while the user has not chosen one in this view. */
+  private offerDefaultPlan(plan: ViewPlan): void {
+    if (this.planRestored) return;
+    this.plan = this.summary && this.summary.bnCount === 0 && plan.criterion === 'bn-gamma' ? { ...plan, criterion: 'l1' } : plan;
+    if (!this.summary) return;
+    this.host.sendPlan(this.plan);
+    if (this.summary.prunableGroupCount > 0) this.schedulePreview(0);
   }
 
   override updated(): void {
@@ -148,15 +155,12 @@ export class ModelView extends LitElement {
   }
 
   /**
-   * A summary from the host (pushed with the first screen or answered, in either order). The first
-   * makes the view ready; the first scored one fills in the score cells and histograms, whether it
-   * comes as the first answer (scoring finished before the view asked) or after waiting.
+   * A summary from the host (the first screen's, or the `scored` event's, in either order). The
+   * first makes the view ready; the first scored one fills in the score cells and histograms,
+   * whether it comes with the first screen (scoring finished first) or after it.
    */
   private showSummary(s: ViewSummary): void {
-    if (this.summary) {
-      if (s.scored && !this.summary.scored) this.showScored(s);
-      return;
-    }
+    if (this.summary) return this.showScored(s);
     performance.mark('onnx-pruner:summary');
     this.summary = s;
     this.phase = 'ready';
@@ -164,13 +168,6 @@ export class ModelView extends LitElement {
     this.host.sendPlan(this.plan);
     if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
     if (s.prunableGroupCount > 0) this.schedulePreview(0);
-  }
-
-  private showScored(s: ViewSummary): void {
-    performance.mark('onnx-pruner:scored');
-    this.summary = s;
-    this.scoringStage = undefined;
-    this.table?.reload();
   }
 
   private async loadFrozenReasons(): Promise<void> {
@@ -189,12 +186,11 @@ export class ModelView extends LitElement {
         this.loadingStage = e.stage;
         this.loadingFraction = e.fraction;
         break;
-      case 'loaded':
-        break;
       case 'scoring':
         this.scoringStage = { stage: e.stage, fraction: e.fraction };
         break;
       case 'firstScreen':
+        this.offerDefaultPlan(e.defaultPlan);
         this.showSummary(e.summary);
         if (this.table) this.table.offerFirstPage(e.query, e.page);
         else this.firstScreen = e;
@@ -205,14 +201,14 @@ export class ModelView extends LitElement {
       case 'revealLayer':
         void this.table?.reveal(e.layer);
         break;
-      case 'planChanged':
-        this.setPlan(e.plan);
+      case 'scored':
+        this.showScored(e.summary);
+        break;
+      case 'defaultPlan':
+        this.offerDefaultPlan(e.plan);
         break;
       case 'trustGranted':
         if (this.summary) this.summary = { ...this.summary, trusted: true };
-        break;
-      case 'theme':
-      case 'progress':
         break;
     }
   }

@@ -2,23 +2,19 @@
 // the live preview of what the plan does; Prune with progress and cancel; the report.
 import { LitElement, html, css, nothing } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
-import { CRITERIA, CRITERION_LABELS, type Criterion, type PlanPreview, type PruneReportView, type ViewPlan, type ViewSummary } from '../shared/protocol.ts';
+import { CRITERIA, CRITERION_LABELS, type Criterion, type PlanPreview, type PruneReport, type ValidationReport, type ViewPlan, type ViewSummary } from '../shared/protocol.ts';
 import { bytes, change, int, ms, pct, score, si } from './format.ts';
 import { base } from './styles.ts';
 
 export type RunState =
   | { kind: 'idle' }
   | { kind: 'running'; stage: string; fraction?: number }
-  | { kind: 'done'; report: PruneReportView }
+  | { kind: 'done'; report: PruneReport }
   | { kind: 'failed'; message: string; details?: string }
   | { kind: 'cancelled' };
 
-interface OutputRow { name: string; comparable?: boolean; maxAbsDiff?: number; cosine?: number; top1Agreement?: number; note?: string; originalShape?: (number | string)[] }
-interface RunInfo { sizeBytes?: number; latency?: { medianMs?: number } }
-interface Validation {
-  provider?: string; requestedProvider?: string; fallbackReason?: string;
-  outputs?: OutputRow[]; original?: RunInfo; pruned?: RunInfo; notes?: string[];
-}
+type OutputRow = ValidationReport['outputs'][number];
+type RunInfo = ValidationReport['original'];
 
 @customElement('plan-panel')
 export class PlanPanel extends LitElement {
@@ -272,9 +268,9 @@ export class PlanPanel extends LitElement {
     }
   }
 
-  private renderReport(rep: PruneReportView) {
-    const v = (rep.validation ?? undefined) as Validation | undefined;
-    const size = rep.size as { before?: number; after?: number } | undefined;
+  private renderReport(rep: PruneReport) {
+    const v = rep.validation;
+    const size = rep.size;
     const before = v?.original, after = v?.pruned;
     const sizeBefore = size?.before ?? before?.sizeBytes, sizeAfter = size?.after ?? after?.sizeBytes;
     const lat = (x?: RunInfo) => x?.latency?.medianMs;
@@ -300,7 +296,7 @@ export class PlanPanel extends LitElement {
     </div>`;
   }
 
-  private renderValidation(v: Validation) {
+  private renderValidation(v: ValidationReport) {
     const outs = (v.outputs ?? []).filter((o) => o.comparable);
     return html`<div style="margin-top:8px">
       <div>Validated on <strong>${(v.provider ?? '?').toUpperCase()}</strong>${v.fallbackReason ? html` <span class="muted">(${v.requestedProvider === 'auto' ? 'CUDA unavailable: ' : ''}${v.fallbackReason})</span>` : nothing}</div>

@@ -8,9 +8,9 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  CRITERIA, analyzeDependencies, availableProviders, computeCost, computeImportance, addCriteria, CHEAP_CRITERIA, Graph, importanceStats, layerChannels, loadModel,
-  planEffect, preparePreview, previewPlan, PrunerError, pruneModel, resolvePlan, summarizeModel, throwIfAborted, validatePruned, withCost,
-  type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelStats, type ModelSummary, type PruningPlan,
+  AnalysedModel, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
+  planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
+  type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
   type ScoreStats as EngineStats,
 } from '../engine/index.ts';
 import type {
@@ -25,17 +25,7 @@ export interface JobContext {
 
 /** The engine's plan document for a plan edited in the view. */
 export function toPlan(p: ViewPlan, model?: string): PruningPlan {
-  const plan: PruningPlan = { version: 1, criterion: p.criterion, scope: p.scope };
-  if (p.ratio !== undefined) plan.ratio = p.ratio;
-  if (p.threshold !== undefined) plan.threshold = p.threshold;
-  if (p.normalize !== undefined) plan.normalize = p.normalize;
-  if (p.roundTo !== undefined && p.roundTo > 1) plan.roundTo = p.roundTo;
-  if (p.minChannels !== undefined && p.minChannels > 1) plan.minChannels = p.minChannels;
-  if (p.exclude?.length) plan.exclude = p.exclude;
-  if (p.overrides && Object.keys(p.overrides).length) plan.overrides = p.overrides;
-  if (p.compensate !== undefined) plan.compensate = p.compensate;
-  if (model) plan.model = model;
-  return plan;
+  return planOf({ ...p, model });
 }
 
 function viewStats(s: EngineStats | undefined): ScoreStats | undefined {
@@ -50,8 +40,8 @@ export class ModelService {
   private scores: { importance: ModelImportance; stats: ModelStats } | undefined;
 
   private constructor(
-    readonly file: string,
-    readonly graph: Graph,
+    /** The model, its graph, groups and (after `score`) its scores: what a prune from the view starts from. */
+    readonly analysed: AnalysedModel,
     readonly summaryData: ModelSummary,
     readonly deps: DependencyAnalysis,
   ) {
@@ -61,21 +51,29 @@ export class ModelService {
   }
 
   /** Phase 1: load, index, shapes and cost, coupled groups. Rows and summary are ready; scores are not. */
-  static async openStructure(file: string, ctx: JobContext): Promise<ModelService> {
+  static async openStructure(file: string, ctx: JobContext, reader?: ModelReader): Promise<ModelService> {
     const { signal, progress } = ctx;
     progress('Reading the model', 0.05);
-    const model = loadModel(file);
+    const analysed = AnalysedModel.load(file, { reader, signal });
     throwIfAborted(signal);
     progress('Indexing the graph', 0.2);
-    const graph = new Graph(model);
+    void analysed.graph;
     progress('Inferring shapes and cost', 0.3);
-    const summary = summarizeModel(model, graph, { signal });
+    const summary = analysed.summary(signal);
     throwIfAborted(signal);
     progress('Finding coupled channels', 0.45);
-    const deps = analyzeDependencies(graph, { signal });
+    const deps = analysed.dependencies(signal);
     throwIfAborted(signal);
-    preparePreview(graph, deps);
-    return new ModelService(model.path, graph, summary, deps);
+    preparePreview(analysed.graph, deps, analysed.cost());
+    return new ModelService(analysed, summary, deps);
+  }
+
+  get file(): string {
+    return this.analysed.path;
+  }
+
+  get graph() {
+    return this.analysed.graph;
   }
 
   /**
@@ -86,10 +84,10 @@ export class ModelService {
     if (this.scores) return;
     const { signal, progress } = ctx;
     progress('Scoring channels (BN γ, L1, L2)', 0.6);
-    const importance = await computeImportance(this.graph, this.deps, { criteria: CHEAP_CRITERIA, signal });
+    const importance = await this.analysed.scores(CHEAP_CRITERIA, { signal });
     throwIfAborted(signal);
     progress('Computing statistics', 0.9);
-    const stats = importanceStats(importance);
+    const stats = await this.analysed.stats(CHEAP_CRITERIA);
     this.scores = { importance, stats };
     this.buildRows();
     this.buildSummary();
@@ -111,8 +109,8 @@ export class ModelService {
       job = (async () => {
         ctx.progress(`Scoring channels (${missing.map((c) => c.toUpperCase()).join(', ')})`, 0.6);
         // one core is left to VS Code's UI while the channels are scored
-        await addCriteria(this.graph, this.deps, scores.importance, missing, { signal: ctx.signal, threads: Math.max(1, os.availableParallelism() - 1) });
-        scores.stats = importanceStats(scores.importance);
+        await this.analysed.scores(missing, { signal: ctx.signal, threads: Math.max(1, os.availableParallelism() - 1) });
+        scores.stats = await this.analysed.stats(missing);
         this.buildRows();
         ctx.progress('Ready', 1);
       })().finally(() => this.pending.delete(key));
@@ -299,8 +297,10 @@ function sortValue(key: SortKey): (r: LayerRow) => string | number | undefined {
   return (r) => r.stats[crit]?.[field] as number | undefined;
 }
 
-export async function pruneJob(job: PruneJob, ctx: JobContext): Promise<Record<string, unknown>> {
-  const report = await pruneModel(job.path, toPlan(job.plan, path.basename(job.path)), {
+/** Prunes the model the worker holds (`held`, nothing is read or analysed again), else reads the file with `reader`. */
+export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelService, reader?: ModelReader): Promise<PruneReport> {
+  const plan = toPlan(job.plan, path.basename(job.path));
+  const opts = {
     out: job.out,
     force: job.force,
     outputName: job.outputName,
@@ -308,14 +308,16 @@ export async function pruneJob(job: PruneJob, ctx: JobContext): Promise<Record<s
     validate: job.validate,
     ep: job.ep,
     signal: ctx.signal,
-    onProgress: (stage, fraction) => ctx.progress(stage, fraction),
-  });
-  return report as unknown as Record<string, unknown>;
+    onProgress: (stage: string, fraction?: number) => ctx.progress(stage, fraction),
+  };
+  if (held) return pruneAnalysed(held.analysed, plan, opts);
+  validatePlan(plan, path.basename(job.path));
+  return pruneAnalysed(AnalysedModel.load(job.path, { reader, signal: ctx.signal }), plan, opts);
 }
 
-export async function validateJob(p: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<Record<string, unknown>> {
+export async function validateJob(p: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<ValidationReport> {
   const report = await validatePruned(p.original, p.pruned, { ep: p.ep, signal: ctx.signal, onProgress: (m: string) => ctx.progress(m) });
-  return withCost(report, computeCost) as unknown as Record<string, unknown>;
+  return withCost(report, computeCost);
 }
 
 export async function listProviders(): Promise<string[]> {

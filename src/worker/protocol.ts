@@ -1,7 +1,10 @@
-// Messages between the extension host and its engine worker thread. The worker runs every
-// engine call that can take more than a few milliseconds (loading, analysis, surgery,
-// ONNX Runtime), so the extension host's event loop never stalls.
-import type { Criterion, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, ViewPlan, ViewSummary } from '../shared/protocol.ts';
+// The requests the extension host sends its engine worker thread. The worker runs every engine
+// call that can take more than a few milliseconds (loading, analysis, surgery, ONNX Runtime), so
+// the extension host's event loop never stalls. Carried by src/shared/rpc.ts.
+import type { ClientMessage, ServerMessage } from '../shared/rpc.ts';
+import type {
+  Criterion, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, ValidationReport, ViewPlan, ViewSummary,
+} from '../shared/protocol.ts';
 
 export interface PruneJob {
   path: string;
@@ -15,6 +18,8 @@ export interface PruneJob {
   ep: 'auto' | 'cuda' | 'cpu';
 }
 
+export interface LayerListEntry { name: string; op: string; channels: number; prunable: boolean }
+
 export interface WorkerMethods {
   /** Loads a model and finds its coupled channels (phase 1); keeps it in the worker until `close`. */
   open: { params: { path: string }; result: ViewSummary };
@@ -26,20 +31,13 @@ export interface WorkerMethods {
   getLayerDetail: { params: { path: string; layer: string; plan?: ViewPlan }; result: LayerDetail };
   previewPlan: { params: { path: string; plan: ViewPlan }; result: PlanPreview };
   /** Layer names and per-layer widths (for quick picks and "Export Layer Widths"). */
-  listLayers: { params: { path: string }; result: { name: string; op: string; channels: number; prunable: boolean }[] };
-  prune: { params: PruneJob; result: Record<string, unknown> };
-  validate: { params: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu' }; result: Record<string, unknown> };
+  listLayers: { params: { path: string }; result: LayerListEntry[] };
+  /** Prunes the open model the worker holds (nothing read or analysed again), else reads the file. */
+  prune: { params: PruneJob; result: PruneReport };
+  validate: { params: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu' }; result: ValidationReport };
   providers: { params: Record<string, never>; result: string[] };
 }
 
 export type WorkerMethod = keyof WorkerMethods;
-
-export type ToWorker =
-  | { kind: 'request'; id: number; method: WorkerMethod; params: unknown }
-  | { kind: 'cancel'; id: number };
-
-export type FromWorker =
-  | { kind: 'response'; id: number; ok: true; result: unknown }
-  | { kind: 'response'; id: number; ok: false; error: { message: string; details?: string; cancelled?: boolean; user: boolean } }
-  | { kind: 'progress'; id: number; stage: string; fraction?: number }
-  | { kind: 'log'; message: string };
+export type ToWorker = ClientMessage<WorkerMethods>;
+export type FromWorker = ServerMessage<never>;

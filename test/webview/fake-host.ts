@@ -6,7 +6,8 @@
 //   pruned=1     the model was written by ONNX Pruner (comparison)
 //   scale=N      repeat the layers N times (thousands of rows)
 //   pruneMs=ms   how long a prune run takes
-import type { Criterion, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, RequestMessage, ToWebview, ViewEvent, ViewPlan } from '../../src/shared/protocol.ts';
+//   criterion=l1, ratio=0.3, scope=global, roundTo=8, minChannels=4   the user's onnxPruner.* settings (the default plan)
+import type { Criterion, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
 import type { ViewFixture } from './fixture.ts';
 
 declare global {
@@ -85,6 +86,7 @@ window.acquireVsCodeApi = () => ({
     window.__messages.push(msg);
     if (window.__messages.length === 1) performance.mark('first-message');
     if (msg.kind === 'cancel') cancelled.add(msg.id);
+    if (msg.kind === 'ready') viewReady();
     if (msg.kind === 'request') void answer(msg);
   },
   getState: () => JSON.parse(sessionStorage.getItem('view-state') ?? 'null'),
@@ -103,22 +105,30 @@ const loaded = (async () => {
     window.__emit({ type: 'loadFailed', error });
     throw error;
   }
-  window.__emit({ type: 'loaded' });
-  // push=1: the host sends the first screen unasked, as the extension does; answers come `slowAnswersMs` late
-  if (q.get('push')) {
-    const query = { offset: 0, limit: 100, sort: { key: 'macs' as const, descending: true } };
-    const page = queryLayers(query);
-    // pushed before the scores exist, as the extension does: rows without score statistics
-    window.__emit({ type: 'firstScreen', summary: { ...summary, scored: false }, query, page: { ...page, rows: page.rows.map((r) => ({ ...r, stats: {} })) } });
-  }
 })();
 loaded.catch(() => {});
+// The host sends the first screen unasked once the model is loaded and the view has started (VS
+// Code holds messages until the view has loaded), and again to a view that starts again;
+// answers come `slowAnswersMs` late.
+const settingsPlan: ViewPlan = {
+  criterion: (q.get('criterion') ?? 'bn-gamma') as Criterion, ratio: Number(q.get('ratio') ?? 0.5), scope: q.get('scope') === 'global' ? 'global' : 'uniform',
+  roundTo: q.get('roundTo') ? Number(q.get('roundTo')) : undefined, minChannels: q.get('minChannels') ? Number(q.get('minChannels')) : undefined, compensate: true,
+};
+function viewReady(): void {
+  void loaded.then(() => {
+    const query = { offset: 0, limit: 100, sort: { key: 'macs' as const, descending: true } };
+    const page = queryLayers(query);
+    // before the scores exist, as the extension does: rows without score statistics
+    window.__emit({ type: 'firstScreen', summary: { ...summary, scored: isScored() }, query, page: isScored() ? page : { ...page, rows: page.rows.map((r) => ({ ...r, stats: {} })) }, defaultPlan: settingsPlan });
+  }, (error: ErrorInfo) => window.__emit({ type: 'loadFailed', error }));
+}
 const scored = loaded.then(async () => {
   for (let t = 0; t < scoreMs; t += 100) {
     window.__emit({ type: 'scoring', stage: 'Scoring channels (BN γ, L1, L2, FPGM)', fraction: t / scoreMs });
     await sleep(Math.min(100, scoreMs - t));
   }
   scoredAt = performance.now();
+  window.__emit({ type: 'scored', summary: { ...summary, scored: true } });
 });
 scored.catch(() => {});
 const isScored = () => scoredAt > 0;
@@ -219,9 +229,6 @@ function preview(plan: ViewPlan): PlanPreview {
 
 async function handle(msg: RequestMessage): Promise<unknown> {
   switch (msg.method) {
-    case 'getSummary':
-      if (msg.params.waitScored) await scored;
-      return { ...summary, scored: isScored() };
     case 'getLayers': {
       const page = queryLayers(msg.params);
       return isScored() ? page : { ...page, rows: page.rows.map((r) => ({ ...r, stats: {} })) };
@@ -247,7 +254,7 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       const stages = ['Resolving the plan', 'Rewriting tensors', 'Writing the pruned model', 'Validating in ONNX Runtime'];
       for (let i = 0; i < stages.length; i++) {
         if (cancelled.has(msg.id)) throw { message: 'Cancelled', cancelled: true };
-        window.__emit({ type: 'progress', requestId: msg.id, stage: stages[i]!, fraction: i / stages.length });
+        toView({ kind: 'progress', id: msg.id, stage: stages[i]!, fraction: i / stages.length });
         await sleep(pruneMs / stages.length);
       }
       if (cancelled.has(msg.id)) throw { message: 'Cancelled', cancelled: true };

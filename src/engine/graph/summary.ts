@@ -7,7 +7,7 @@ import type { OnnxModel } from '../onnx/model.ts';
 import { DataType, toNumber, type ValueInfoProto } from '../onnx/proto.ts';
 import { Graph } from './graph.ts';
 import { type CostSummary, type LayerCost, computeCost } from './cost.ts';
-import { type Dim, inferShapes, valueInfoShape } from './shapes.ts';
+import { type Dim, type ShapeInference, inferShapes, valueInfoShape } from './shapes.ts';
 
 export interface TensorSummary {
   name: string;
@@ -59,6 +59,9 @@ export interface ModelSummary {
 export interface SummaryOptions {
   /** Values for symbolic input dimensions (e.g. `{ N: 8, height: 48 }`). */
   dims?: Record<string, number>;
+  /** Shapes and cost already computed for these dims (an AnalysedModel's), so they are not computed twice. */
+  shapes?: ShapeInference;
+  cost?: CostSummary;
   signal?: AbortSignal;
 }
 
@@ -80,9 +83,9 @@ export function summarizeModel(model: OnnxModel, graph?: Graph, opts: SummaryOpt
   throwIfAborted(opts.signal);
   const g = graph ?? new Graph(model);
   throwIfAborted(opts.signal);
-  const shapes = inferShapes(g, { dims: opts.dims });
+  const shapes = opts.shapes ?? inferShapes(g, { dims: opts.dims });
   throwIfAborted(opts.signal);
-  const cost: CostSummary = computeCost(g, { dims: opts.dims, shapes });
+  const cost: CostSummary = opts.cost ?? computeCost(g, { dims: opts.dims, shapes });
   throwIfAborted(opts.signal);
 
   const opCounts: Record<string, number> = {};

@@ -1,15 +1,14 @@
-// The prune pipeline: load → graph → dependencies → importance → resolve plan → surgery
-// (+ compensation) → atomic save → optional validation → report. The one function the CLI, the
-// extension's worker thread and the tests call.
+// The prune pipeline: an AnalysedModel (graph → dependencies → importance, each computed once)
+// → resolve plan → surgery (+ compensation) → recovery → atomic save → optional validation →
+// report. `pruneAnalysed` prunes a model already held (the extension's worker); `pruneModel`
+// reads the file first (the CLI, the tests).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
 import { computeCost } from '../graph/cost.ts';
-import { loadModel } from '../onnx/model.ts';
 import { saveModel } from '../onnx/save.ts';
-import { analyzeDependencies } from '../analysis/groups.ts';
-import { computeImportance } from '../analysis/importance.ts';
+import { AnalysedModel } from '../analysed-model.ts';
 import { isCriterion } from '../analysis/criteria.ts';
 import { validatePruned } from '../runtime/validate.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
@@ -63,20 +62,33 @@ export interface PruneOptions extends OutputPathOptions {
  * errors (bad plan, unwritable folder, ...) and CancelledError when `signal` fires.
  */
 export async function pruneModel(inputPath: string, plan: PruningPlan, opts: PruneOptions = {}): Promise<PruneReport> {
+  validatePlan(plan, path.basename(inputPath));
+  throwIfAborted(opts.signal);
+  opts.onProgress?.('loading', 0);
+  const t = performance.now();
+  const model = AnalysedModel.load(inputPath, { signal: opts.signal });
+  return pruneAnalysed(model, plan, opts, { loadMs: Math.round((performance.now() - t) * 10) / 10 });
+}
+
+/**
+ * Prunes an analysed model by `plan` and writes the result; what the model already computed
+ * (graph, groups, scores) is not computed again, and the model file is not read again. The same
+ * AnalysedModel can be pruned any number of times (the surgery never changes it).
+ */
+export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, opts: PruneOptions = {}, startTimings: Record<string, number> = {}): Promise<PruneReport> {
   const { signal } = opts;
   const progress = opts.onProgress ?? (() => {});
-  const timings: Record<string, number> = {};
+  const timings: Record<string, number> = { loadMs: 0, ...startTimings };
   let t = performance.now();
   const lap = (name: string) => {
     const now = performance.now();
     timings[name] = Math.round((now - t) * 10) / 10;
     t = now;
   };
-  validatePlan(plan, path.basename(inputPath));
+  validatePlan(plan, analysed.fileName);
   throwIfAborted(signal);
 
-  progress('loading', 0);
-  const model = loadModel(inputPath);
+  const model = analysed.model;
   // The input and every file it reads are never written, whatever the options say.
   const protect = [model.path, ...(model.externalFiles ?? [])];
   // A model that kept its weights in external data gets its pruned weights in external data too.
@@ -85,19 +97,22 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   const choice = chooseOutput(model.path, { ...opts, protect, sidecar: sourceExternal });
   removeStaleTemps(path.dirname(choice.path));
   if (opts.savePlan) checkPlanTarget(opts.savePlan, [...protect, choice.path], opts.force === true);
-  const original = new Graph(model);
-  // Whole residual blocks go first; the channel analysis then sees the graph without them.
-  const { graph, removed: removedBlocks } = applyBlockSelection(original, plan.removeBlocks);
-  lap('loadMs');
+  // Whole residual blocks go first; the channel analysis then sees the graph without them (a model
+  // of its own, analysed afresh); without blocks to remove, the held analysis serves.
+  const blocks = applyBlockSelection(analysed.graph, plan.removeBlocks);
+  const removedBlocks = blocks.removed;
+  const work = removedBlocks.length > 0 ? new AnalysedModel(blocks.graph.model) : analysed;
+  const graph = work.graph;
+  lap('graphMs');
   throwIfAborted(signal);
 
   progress('analysing', 0.1);
-  const deps = analyzeDependencies(graph, { signal });
+  const deps = work.dependencies(signal);
   lap('analysisMs');
   throwIfAborted(signal);
 
   progress('scoring', 0.2);
-  const importance = await computeImportance(graph, deps, { criteria: isCriterion(plan.criterion) ? [plan.criterion] : [], signal });
+  const importance = await work.scores(isCriterion(plan.criterion) ? plan.criterion : [], { signal });
   // sketch and the data criteria (activation, apoz, thinet) are scored only when the plan ranks by them.
   addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
   lap('importanceMs');
@@ -154,7 +169,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   const written = [saved.path, ...(saved.externalDataPath ? [saved.externalDataPath] : [])].map((f) => ({ f, ino: fs.statSync(f).ino }));
   try {
     throwIfAborted(signal);
-    const before = computeCost(original);
+    const before = analysed.cost();
     // the pruned model's cost from the graph in memory (what was just written), not by loading the file again
     const prunedGraph = new Graph({ ...model, path: saved.path, proto: result.model });
     const after = computeCost(prunedGraph);
@@ -222,19 +237,25 @@ export interface PrunePreview {
 }
 
 /** What `pruneModel` would do, without writing anything (`--dry-run`, the extension's preview). */
-export async function previewPrune(
-  inputPath: string,
-  plan: PruningPlan,
-  opts: { signal?: AbortSignal; savePlan?: string; force?: boolean; calibration?: InputSet } = {},
-): Promise<PrunePreview> {
+export async function previewPrune(inputPath: string, plan: PruningPlan, opts: PreviewPruneOptions = {}): Promise<PrunePreview> {
   validatePlan(plan, path.basename(inputPath));
-  const model = loadModel(inputPath);
+  return previewAnalysed(AnalysedModel.load(inputPath, { signal: opts.signal }), plan, opts);
+}
+
+export interface PreviewPruneOptions { signal?: AbortSignal; savePlan?: string; force?: boolean; calibration?: InputSet }
+
+/** What `pruneAnalysed` would do with this plan, without writing anything (but the plan with `savePlan`). */
+export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan, opts: PreviewPruneOptions = {}): Promise<PrunePreview> {
+  validatePlan(plan, analysed.fileName);
+  const model = analysed.model;
   const protect = [model.path, ...(model.externalFiles ?? [])];
   if (opts.savePlan) checkPlanTarget(opts.savePlan, protect, opts.force === true);
-  const original = new Graph(model);
-  const { graph, removed } = applyBlockSelection(original, plan.removeBlocks);
-  const deps = analyzeDependencies(graph, { signal: opts.signal });
-  const importance = await computeImportance(graph, deps, { criteria: isCriterion(plan.criterion) ? [plan.criterion] : [], signal: opts.signal });
+  const blocks = applyBlockSelection(analysed.graph, plan.removeBlocks);
+  const removed = blocks.removed;
+  const work = removed.length > 0 ? new AnalysedModel(blocks.graph.model) : analysed;
+  const graph = work.graph;
+  const deps = work.dependencies(opts.signal);
+  const importance = await work.scores(isCriterion(plan.criterion) ? plan.criterion : [], { signal: opts.signal });
   addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
@@ -243,7 +264,7 @@ export async function previewPrune(
   const preview = previewPlan(graph, deps, resolved);
   if (removed.length) {
     // Before = the model as it is, blocks included.
-    const before = computeCost(original);
+    const before = analysed.cost();
     preview.params = { ...preview.params, before: before.params };
     preview.macs = { ...preview.macs, before: before.macs };
   }

@@ -1,7 +1,7 @@
 // Pruning plans (a JSON document a user can save, edit and load) and the report of a run.
 import type { Preprocess } from '../data/preprocess.ts';
 
-import type { PlanCriterion } from '../analysis/criteria.ts';
+import type { Criterion, PlanCriterion } from '../analysis/criteria.ts';
 
 // The criteria live in analysis/ (where they are computed); re-exported for the plan's users.
 export { CRITERIA, DATA_CRITERIA, PLAN_CRITERIA, type Criterion, type DataCriterion, type PlanCriterion } from '../analysis/criteria.ts';
@@ -53,4 +53,25 @@ export type BlockSelection = { threshold: number } | { count: number };
 export interface ResolvedPlan {
   plan: PruningPlan;
   kept: Map<number, number[]>;
+}
+
+/** The plan a new model view and the settings start from (package.json's onnxPruner.* defaults say the same). */
+export const DEFAULT_PLAN: Readonly<Omit<PruningPlan, 'version' | 'model' | 'criterion'> & { criterion: Criterion }> = { criterion: 'bn-gamma', ratio: 0.5, scope: 'uniform', compensate: true };
+
+/**
+ * The one plan builder: a plan document from its fields, with the neutral values left out
+ * (round-to 1, minimum 1 channel, no exclusions, no overrides), so equal plans serialise equally.
+ */
+export function planOf(fields: Omit<PruningPlan, 'version'>): PruningPlan {
+  const plan: PruningPlan = { version: 1, criterion: fields.criterion, scope: fields.scope };
+  if (fields.ratio !== undefined) plan.ratio = fields.ratio;
+  if (fields.threshold !== undefined) plan.threshold = fields.threshold;
+  if (fields.normalize !== undefined) plan.normalize = fields.normalize;
+  if (fields.roundTo !== undefined && fields.roundTo > 1) plan.roundTo = fields.roundTo;
+  if (fields.minChannels !== undefined && fields.minChannels > 1) plan.minChannels = fields.minChannels;
+  if (fields.exclude?.length) plan.exclude = fields.exclude;
+  if (fields.overrides && Object.keys(fields.overrides).length) plan.overrides = fields.overrides;
+  if (fields.compensate !== undefined) plan.compensate = fields.compensate;
+  if (fields.model) plan.model = fields.model;
+  return plan;
 }

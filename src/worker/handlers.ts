@@ -1,0 +1,90 @@
+// What the engine worker does for each request: the open models (each an AnalysedModel inside a
+// ModelService, loaded once) and one handler per method of WorkerMethods. Separate from the
+// thread's wiring (worker.ts) so tests can run it in-process with an injected model reader.
+import { PrunerError, type ModelReader } from '../engine/index.ts';
+import type { Handlers, HandlerContext } from '../shared/rpc.ts';
+import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
+import type { WorkerMethods } from './protocol.ts';
+import type { Criterion } from '../shared/protocol.ts';
+
+/** An open model: its structure (phase 1), then its scores (phase 2, started once the structure is ready). */
+interface OpenModel {
+  structure: Promise<ModelService>;
+  scored: Promise<ModelService> | undefined;
+  /** Stops phase 2 when the model is closed. */
+  scoring: AbortController;
+  scoringProgress: HandlerContext['progress'];
+}
+
+export interface WorkerOptions {
+  /** Reads a model file (default: the engine's loadModel); tests count the reads. */
+  reader?: ModelReader;
+}
+
+export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods> {
+  const models = new Map<string, OpenModel>();
+
+  const entry = (path: string): OpenModel => {
+    const m = models.get(path);
+    if (!m) throw new PrunerError(`${path}: model is not open`);
+    return m;
+  };
+  /** The model with its structure (rows, summary, groups). */
+  const model = async (path: string): Promise<ModelService> => entry(path).structure;
+  /** The model with its channel scores (histograms, channel scores, plan previews). */
+  const scored = (path: string): Promise<ModelService> => {
+    const m = entry(path);
+    m.scored ??= m.structure.then(async (s) => {
+      await s.score({ signal: m.scoring.signal, progress: (stage, fraction) => m.scoringProgress(stage, fraction) });
+      return s;
+    });
+    return m.scored;
+  };
+  /** The scored model with `criteria` computed too (FPGM is computed on first use). */
+  const withCriteria = async (path: string, criteria: Criterion[], ctx: HandlerContext): Promise<ModelService> => {
+    const s = await scored(path);
+    // computed for the model, not for one request: only closing the model stops it
+    await s.ensureCriteria(criteria, { signal: entry(path).scoring.signal, progress: ctx.progress });
+    return s;
+  };
+
+  return {
+    open: async ({ path }, ctx) => {
+      let m = models.get(path);
+      if (!m) {
+        const structure = ModelService.openStructure(path, ctx, opts.reader);
+        m = { structure, scored: undefined, scoring: new AbortController(), scoringProgress: () => {} };
+        models.set(path, m);
+        structure.catch(() => models.delete(path));
+      }
+      return (await m.structure).summary();
+    },
+    score: async ({ path }, ctx) => {
+      const m = entry(path);
+      m.scoringProgress = ctx.progress;
+      ctx.signal.addEventListener('abort', () => m.scoring.abort(), { once: true });
+      return (await scored(path)).summary();
+    },
+    close: ({ path }) => {
+      models.get(path)?.scoring.abort();
+      models.delete(path);
+      return null;
+    },
+    getLayers: async ({ path, query }, ctx) => {
+      // a sort by a criterion not computed yet (FPGM) computes it first
+      const crit = query.sort?.key.includes('.') ? (query.sort.key.split('.')[0] as Criterion) : undefined;
+      return crit ? (await withCriteria(path, [crit], ctx)).layers(query) : (await model(path)).layers(query);
+    },
+    getHistogram: async ({ path, criterion, layer, log }, ctx) => (await withCriteria(path, [criterion], ctx)).histogram(criterion, layer, log),
+    getLayerDetail: async ({ path, layer, plan }, ctx) => (await withCriteria(path, plan ? [plan.criterion] : [], ctx)).layerDetail(layer, plan),
+    previewPlan: async ({ path, plan }, ctx) => (await withCriteria(path, [plan.criterion], ctx)).preview(plan),
+    listLayers: async ({ path }) => {
+      const m = models.get(path)?.structure ?? ModelService.openStructure(path, { signal: new AbortController().signal, progress: () => {} }, opts.reader);
+      return (await m).layerList();
+    },
+    // An open model is pruned from what the worker holds: the file is not read again.
+    prune: async (job, ctx) => pruneJob(job, ctx, await models.get(job.path)?.structure.catch(() => undefined), opts.reader),
+    validate: (p, ctx) => validateJob(p, ctx),
+    providers: () => listProviders(),
+  };
+}
