@@ -230,7 +230,8 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
 
   const kept = new Map<number, number[]>();
   const emptied: number[] = [];
-  const setKept = (g: ChannelGroup, idx: number[]) => {
+  const setKept = (g: ChannelGroup, idx: number[], scores?: Float32Array) => {
+    if (scores) idx = keepOnePerSegment(g, idx, scores);
     if (idx.length < g.channels) kept.set(g.id, idx);
   };
   // Candidates of the plan's own ratio / threshold: [group, (normalised) scores].
@@ -256,12 +257,12 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
     const divisor = g.divisor ?? 1;
     if (ov?.o.ratio !== undefined) {
       if (Math.floor(g.channels * (1 - ov.o.ratio) + 1e-9) <= 0) emptied.push(g.id);
-      setKept(g, topChannels(raw, channelsToKeep(g.channels, ov.o.ratio, { roundTo: plan.roundTo, minChannels: plan.minChannels, divisor }), divisor));
+      setKept(g, topChannels(raw, channelsToKeep(g.channels, ov.o.ratio, { roundTo: plan.roundTo, minChannels: plan.minChannels, divisor }), divisor), raw);
       continue;
     }
     if (plan.ratio !== undefined && plan.scope === 'uniform') {
       if (Math.floor(g.channels * (1 - plan.ratio) + 1e-9) <= 0) emptied.push(g.id);
-      setKept(g, topChannels(raw, channelsToKeep(g.channels, plan.ratio, { roundTo: plan.roundTo, minChannels: plan.minChannels, divisor }), divisor));
+      setKept(g, topChannels(raw, channelsToKeep(g.channels, plan.ratio, { roundTo: plan.roundTo, minChannels: plan.minChannels, divisor }), divisor), raw);
       continue;
     }
     let s = raw;
@@ -280,7 +281,7 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
       let n = 0;
       for (let i = 0; i < s.length; i++) if (s[i] >= plan.threshold) n++;
       if (n === 0) emptied.push(g.id);
-      setKept(g, topChannels(s, adjustKeep(g.channels, n, plan, g.divisor ?? 1), g.divisor ?? 1));
+      setKept(g, topChannels(s, adjustKeep(g.channels, n, plan, g.divisor ?? 1), g.divisor ?? 1), s);
     }
   } else if (plan.ratio !== undefined && candidates.length) {
     // global ranking: remove exactly the n lowest channels of all candidates (ties: lower group, then lower index, go first)
@@ -300,10 +301,38 @@ export function resolvePlan(plan: PruningPlan, deps: DependencyAnalysis, importa
     candidates.forEach((c, ci) => {
       const keep = c.g.channels - removed[ci];
       if (keep <= 0) emptied.push(c.g.id);
-      setKept(c.g, topChannels(c.s, adjustKeep(c.g.channels, keep, plan, c.g.divisor ?? 1), c.g.divisor ?? 1));
+      setKept(c.g, topChannels(c.s, adjustKeep(c.g.channels, keep, plan, c.g.divisor ?? 1), c.g.divisor ?? 1), c.s);
     });
   }
   return { plan, kept, warnings, emptied };
+}
+
+/**
+ * A group whose members see only part of it (a layer reading one half of a channel split, the
+ * inputs of a Concat read apart) must keep at least one channel in each such part, or that layer
+ * would read an empty tensor: a part the ranking leaves empty keeps its best-scored channel. A
+ * member's part is the union of its segments (a layer behind a channel shuffle sees many).
+ */
+function keepOnePerSegment(g: ChannelGroup, idx: number[], scores: Float32Array): number[] {
+  const parts = new Map<string, number[]>();
+  for (const m of g.members) {
+    if (m.span === undefined || m.span >= g.channels || m.role === 'shape') continue;
+    const key = `${m.node}\u0000${m.role}\u0000${m.tensor ?? ''}\u0000${m.inputIndex ?? ''}`;
+    const list = parts.get(key) ?? [];
+    for (let i = m.start ?? 0; i < (m.start ?? 0) + m.span && i < g.channels; i++) list.push(i);
+    parts.set(key, list);
+  }
+  if (parts.size === 0) return idx;
+  const keptSet = new Set(idx);
+  let added = false;
+  for (const channels of parts.values()) {
+    if (channels.length >= g.channels || channels.some((i) => keptSet.has(i))) continue;
+    let best = channels[0];
+    for (const i of channels) if (scores[i] > scores[best]) best = i;
+    keptSet.add(best);
+    added = true;
+  }
+  return added ? [...keptSet].sort((a, b) => a - b) : idx;
 }
 
 /** Scores divided by their mean (unchanged when the mean is 0). */
