@@ -17,26 +17,12 @@ import { previewPlan } from '../../src/engine/prune/preview.ts';
 import { computeCost } from '../../src/engine/graph/cost.ts';
 import { ModelBuilder, prng } from '../helpers/modelBuilder.ts';
 import { shared, skipWithoutShared } from '../helpers/paths.ts';
+import { maxAbsDiff, runFirstOutput } from '../helpers/ort.ts';
 
 const encode = (m: ModelProto): Uint8Array => ModelProtoType.encode(m as any).finish();
 const asModel = (buf: Uint8Array): OnnxModel => ({ path: '/virtual/m.onnx', dir: '/virtual', fileSize: buf.length, sizeOnDisk: buf.length, proto: decodeModel(buf) });
 
-async function run(buf: Uint8Array, x: Float32Array, dims: number[]): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(buf, { logSeverityLevel: 4 });
-  try {
-    const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, dims) });
-    return r[s.outputNames[0]].data as Float32Array;
-  } finally {
-    await s.release();
-  }
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
+const run = async (buf: Uint8Array, x: Float32Array, dims: number[]): Promise<Float32Array> => (await runFirstOutput(buf, x, dims)).data;
 
 const ZERO_A = new Set([1, 4, 6]); // γ = 0 in bn1 and bn2 (coupled by the residual Add)
 const ZERO_B = new Set([0, 3]); // γ = 0 in bn3

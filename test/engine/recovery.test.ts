@@ -11,7 +11,6 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { pruneModel } from '../../src/engine/prune/prune.ts';
 import { loadModel } from '../../src/engine/onnx/model.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
@@ -21,24 +20,7 @@ import { PrunerError } from '../../src/engine/errors.ts';
 import { recoverPruned } from '../../src/engine/recovery/recover.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { tempDir } from '../helpers/paths.ts';
-
-async function run(file: string, x: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: number[] }> {
-  const s = await ort.InferenceSession.create(file, { logSeverityLevel: 4 });
-  try {
-    const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, dims) });
-    const o = r[s.outputNames[0]];
-    return { data: o.data as Float32Array, dims: [...o.dims] };
-  } finally {
-    await s.release();
-  }
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
+import { maxAbsDiff, runFirstOutput as run } from '../helpers/ort.ts';
 
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;

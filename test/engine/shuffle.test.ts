@@ -15,6 +15,7 @@ import { pruneModel, previewPrune } from '../../src/engine/prune/prune.ts';
 import { parsePlan } from '../../src/engine/prune/plan.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+import { runFirstOutput as run } from '../helpers/ort.ts';
 
 /** γ (and β) vectors with zeros at `dead`: those channels output exactly 0 after the BN. */
 function zeroAt(b: ModelBuilder, c: number, dead: number[]): { gamma: number[]; beta: number[] } {
@@ -80,17 +81,6 @@ function miniShuffleNet(file: string, dead: Record<string, number[]> = {}): stri
   h = b.relu(bn(b.conv(h, 16, 12, { name: 'conv5', k: 1, bias: false }), 12, 'conv5_bn'));
   b.output(b.gemm(b.flatten(b.gap(h)), 12, 5, 'fc'));
   return b.save(file);
-}
-
-async function run(file: string, x: Float32Array, dims: number[]): Promise<{ dims: readonly number[]; data: Float32Array }> {
-  const s = await ort.InferenceSession.create(file, { logSeverityLevel: 4 });
-  try {
-    const r = await s.run({ x: new ort.Tensor('float32', x, dims) });
-    const o = r[s.outputNames[0]];
-    return { dims: o.dims, data: o.data as Float32Array };
-  } finally {
-    await s.release();
-  }
 }
 
 function input(n: number): Float32Array {

@@ -19,6 +19,7 @@ import { computeImportance } from '../../src/engine/analysis/importance.ts';
 import { resolvePlan } from '../../src/engine/prune/plan.ts';
 import { pruneModel } from '../../src/engine/prune/prune.ts';
 import { shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+import { maxAbsDiff } from '../helpers/ort.ts';
 
 function encode(m: ModelProto): Uint8Array {
   return ModelProtoType.encode(m as any).finish();
@@ -48,13 +49,6 @@ function randomInput(n: number, seed = 7): Float32Array {
     a = (a * 1103515245 + 12345) % 2147483648;
     return (a / 2147483648) * 2 - 1;
   });
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 const id = { kind: 'identity' } as const;
