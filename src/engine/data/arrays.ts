@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { CancelledError, PrunerError } from '../errors.ts';
 import { parseInputArg } from '../runtime/inputs.ts';
 import { decodeInto, fileRangeReader, openArray, parseDtype, type ByteReader, type NpyDtype } from './npy.ts';
-import type { InputBatch, InputSet } from './types.ts';
+import { inputSet, type InputSet } from './types.ts';
 
 const F32: NpyDtype = parseDtype('<f4')!;
 
@@ -20,14 +20,11 @@ export function streamedInputSet(
   labels?: Int32Array,
 ): InputSet {
   const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
-  if (labels && labels.length !== count) throw new PrunerError(`${source}: ${labels.length} labels for ${count} inputs`, { subject: source });
-  return {
+  return inputSet(
     source,
-    sampleShape: [...sampleShape],
+    sampleShape,
     count,
-    ...(labels ? { labels } : {}),
-    async *batches(batchSize: number, signal?: AbortSignal): AsyncIterable<InputBatch> {
-      const size = Math.max(1, Math.floor(batchSize));
+    async function* (size, signal) {
       const reader = await open();
       try {
         for (let offset = 0; offset < count; offset += size) {
@@ -43,7 +40,8 @@ export function streamedInputSet(
         await reader.close();
       }
     },
-  };
+    labels,
+  );
 }
 
 /** A .npy file or a .npz array (`file.npz[:name]`) as an InputSet: dimension 0 counts the samples. */

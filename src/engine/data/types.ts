@@ -33,13 +33,17 @@ export interface InputSet {
   batches(batchSize: number, signal?: AbortSignal): AsyncIterable<InputBatch>;
 }
 
-/** An InputSet over samples already in memory (tests, random inputs, small arrays). */
-export function arrayInputSet(source: string, sampleShape: readonly number[], data: Float32Array, labels?: Int32Array): InputSet {
-  const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
-  if (sampleSize <= 0 || data.length % sampleSize !== 0) {
-    throw new PrunerError(`${source}: ${data.length} values do not make whole samples of shape [${sampleShape.join(', ')}]`, { subject: source });
-  }
-  const count = data.length / sampleSize;
+/**
+ * An InputSet of `count` samples whose batches `read(size, signal)` yields (`size` at least 1);
+ * PrunerError naming `source` when the labels' count differs.
+ */
+export function inputSet(
+  source: string,
+  sampleShape: readonly number[],
+  count: number,
+  read: (size: number, signal?: AbortSignal) => AsyncIterable<InputBatch>,
+  labels?: Int32Array,
+): InputSet {
   if (labels && labels.length !== count) {
     throw new PrunerError(`${source}: ${labels.length} labels for ${count} inputs`, { subject: source });
   }
@@ -48,13 +52,28 @@ export function arrayInputSet(source: string, sampleShape: readonly number[], da
     sampleShape: [...sampleShape],
     count,
     ...(labels ? { labels } : {}),
-    async *batches(batchSize: number, signal?: AbortSignal): AsyncIterable<InputBatch> {
-      const size = Math.max(1, Math.floor(batchSize));
+    batches: (batchSize: number, signal?: AbortSignal) => read(Math.max(1, Math.floor(batchSize)), signal),
+  };
+}
+
+/** An InputSet over samples already in memory (tests, random inputs, small arrays). */
+export function arrayInputSet(source: string, sampleShape: readonly number[], data: Float32Array, labels?: Int32Array): InputSet {
+  const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
+  if (sampleSize <= 0 || data.length % sampleSize !== 0) {
+    throw new PrunerError(`${source}: ${data.length} values do not make whole samples of shape [${sampleShape.join(', ')}]`, { subject: source });
+  }
+  const count = data.length / sampleSize;
+  return inputSet(
+    source,
+    sampleShape,
+    count,
+    async function* (size, signal) {
       for (let offset = 0; offset < count; offset += size) {
         if (signal?.aborted) throw new CancelledError();
         const n = Math.min(size, count - offset);
         yield { data: data.subarray(offset * sampleSize, (offset + n) * sampleSize), count: n, offset };
       }
     },
-  };
+    labels,
+  );
 }
