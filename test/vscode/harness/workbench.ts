@@ -241,12 +241,13 @@ export async function explorerContextMenu(page: Page, fileName: string, itemTitl
     try {
       await item.waitFor({ timeout: 5000 });
       await item.click({ timeout: 5000 });
-      await page.locator('.monaco-menu').waitFor({ state: 'detached', timeout: 5000 }).catch(() => undefined);
+      // A click that did not register leaves the menu open (seen under load): open it again.
+      await page.locator('.monaco-menu').waitFor({ state: 'detached', timeout: 5000 });
       return;
     } catch (e) {
       await page.keyboard.press('Escape');
       if (Date.now() > deadline) {
-        throw new Error(`explorer context menu of ${fileName} has no usable item "${itemTitle}"`, { cause: e });
+        throw new Error(`explorer context menu of ${fileName}: item "${itemTitle}" missing or its click not taken`, { cause: e });
       }
       await page.waitForTimeout(500);
     }
