@@ -240,9 +240,14 @@ export async function explorerContextMenu(page: Page, fileName: string, itemTitl
     const item = page.locator('.monaco-menu .action-item', { hasText: itemTitle }).first();
     try {
       await item.waitFor({ timeout: 5000 });
-      await item.click({ timeout: 5000 });
-      // A click that did not register leaves the menu open (seen under load): open it again.
-      await page.locator('.monaco-menu').waitFor({ state: 'detached', timeout: 5000 });
+      // A mouse click on a menu item sometimes does not register (seen under load: the menu
+      // stays open). Hovering focuses the item; Enter then runs it through the menu's keyboard
+      // path, which does not depend on the mouse-up reaching the item.
+      await item.hover({ timeout: 5000 });
+      const focused = page.locator('.monaco-menu .action-item.focused', { hasText: itemTitle }).first();
+      if (await focused.waitFor({ timeout: 2000 }).then(() => true, () => false)) await page.keyboard.press('Enter');
+      else await item.click({ timeout: 5000 });
+      await page.locator('.monaco-menu').waitFor({ state: 'detached', timeout: 10_000 });
       return;
     } catch (e) {
       await page.keyboard.press('Escape');
