@@ -15,7 +15,7 @@ export { summarizeModel, BN_FUSED_ADVICE, type ModelSummary, type TensorSummary 
 
 // Analysis: coupled channel groups, importance, statistics, the inspect report
 export { analyzeDependencies } from './analysis/groups.ts';
-export type { ChannelGroup, DependencyAnalysis, GroupMember, IndexMapping } from './analysis/types.ts';
+export { mapChannel, removedChannels, type ChannelGroup, type DependencyAnalysis, type GroupMember, type IndexMapping } from './analysis/types.ts';
 export { computeImportance, addCriteria, CHEAP_CRITERIA, layerChannels, REEXPORT_ADVICE, type ModelImportance, type LayerImportance } from './analysis/importance.ts';
 export { importanceStats, type ModelStats, type ScoreStats, type Histogram } from './analysis/stats.ts';
 export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerReport } from './analysis/report.ts';

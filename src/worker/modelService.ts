@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   AnalysedModel, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
-  planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
+  planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, removedChannels, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
   type ScoreStats as EngineStats,
 } from '../engine/index.ts';
@@ -253,10 +253,7 @@ export class ModelService {
     if (plan && g?.prunable) {
       const resolved = resolvePlan(toPlan(plan), this.deps, this.importance);
       const kept = resolved.kept.get(g.id);
-      if (kept) {
-        const keep = new Set(kept);
-        removed = Array.from({ length: g.channels }, (_, i) => i).filter((i) => !keep.has(i));
-      }
+      if (kept) removed = removedChannels(g.channels, kept);
     }
     return {
       name: layer,

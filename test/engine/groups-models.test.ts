@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { analyzeDependencies, channelsToKeep } from '../../src/engine/analysis/groups.ts';
-import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../../src/engine/analysis/types.ts';
+import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from '../../src/engine/analysis/types.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import { loadModel } from '../../src/engine/onnx/model.ts';
 import { fmnistBn, fmnistFused, shared, skipWithoutShared } from '../helpers/paths.ts';
@@ -28,20 +28,6 @@ function assertReasons(graph: Graph, a: DependencyAnalysis): void {
     assert.ok(g.reason, `group ${g.id} frozen without a reason`);
     const quoted = [...g.reason.matchAll(/'([^']+)'/g)].map((m) => m[1]);
     assert.ok(quoted.some((q) => graph.byName.has(q)), `reason of group ${g.id} names no node: ${g.reason}`);
-  }
-}
-
-/** Group channel i of a member -> the tensor indices it owns. */
-function mappedIndices(m: GroupMember, i: number): number[] {
-  switch (m.mapping.kind) {
-    case 'identity':
-      return [i];
-    case 'offset':
-      return [i + m.mapping.offset];
-    case 'block': {
-      const { size, offset } = m.mapping;
-      return Array.from({ length: size }, (_, k) => offset + i * size + k);
-    }
   }
 }
 
@@ -70,7 +56,7 @@ function assertMembersConsistent(graph: Graph, a: DependencyAnalysis): void {
       let set = claimed.get(key);
       if (!set) claimed.set(key, (set = new Set()));
       for (let i = start; i < start + span; i++) {
-        for (const idx of mappedIndices(m, i)) {
+        for (const idx of mapChannel(m, i)) {
           assert.ok(idx >= 0 && idx < dims[m.axis], `${m.node}: group ${g.id} channel ${i} -> index ${idx} outside [0, ${dims[m.axis]})`);
           assert.ok(!set.has(idx), `${m.node} input ${m.inputIndex}: index ${idx} claimed twice`);
           set.add(idx);

@@ -42,7 +42,7 @@ import Long from 'long';
 import { ModelProtoType, DataType } from '../onnx/proto.ts';
 import { loadOrt } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
-import type { ChannelGroup, DependencyAnalysis, GroupMember } from './types.ts';
+import { mapChannel, type ChannelGroup, type DependencyAnalysis } from './types.ts';
 
 /**
  * Scores per criterion; a criterion that was not asked for (or does not apply, e.g. γ without BN)
@@ -573,19 +573,6 @@ function bnGamma(graph: Graph, bn: NodeProto): Float32Array | undefined {
   return g.map(Math.abs);
 }
 
-/** Tensor indices (along the member's axis) that group channel i maps to; empty when the member does not cover i. */
-export function memberIndices(m: GroupMember, i: number, groupChannels: number): number[] {
-  const start = m.start ?? 0;
-  const span = m.span ?? groupChannels;
-  if (i < start || i >= start + span) return [];
-  const mp = m.mapping;
-  if (mp.kind === 'identity') return [i];
-  if (mp.kind === 'offset') return [i + mp.offset];
-  const out: number[] = [];
-  for (let k = 0; k < mp.size; k++) out.push(mp.offset + i * mp.size + k);
-  return out;
-}
-
 /** Per-index sum|w| and sum w² over all other axes, for each index along `axis` (one pass). */
 function sliceMagnitudes(w: Float32Array, dims: number[], axis: number): { l1: Float64Array; sq: Float64Array } {
   const n = dims[axis];
@@ -671,16 +658,9 @@ function groupMagnitudes(
     const per = memberMagnitudes(graph, m.tensor, m.axis, sliceMags);
     if (!per) continue;
     const len = per.l1.length;
-    const start = m.start ?? 0;
-    const end = Math.min(C, start + (m.span ?? C));
-    const mp = m.mapping;
-    const size = mp.kind === 'block' ? mp.size : 1;
-    const base = mp.kind === 'identity' ? 0 : mp.offset;
     let any = false;
-    for (let i = start; i < end; i++) {
-      // group channel i -> tensor indices [base + i*size, base + (i+1)*size)
-      const lo = base + i * size;
-      for (let idx = lo; idx < lo + size; idx++)
+    for (let i = 0; i < C; i++) {
+      for (const idx of mapChannel(m, i))
         if (idx >= 0 && idx < len) {
           sumL1[i] += per.l1[idx];
           sumSq[i] += per.sq[idx];
@@ -729,7 +709,7 @@ function groupGamma(graph: Graph, group: ChannelGroup): Float32Array | undefined
     if (!gamma) continue;
     const member = group.members.find((m) => m.node === bnName && m.role === 'param' && m.inputIndex === 1);
     for (let i = 0; i < C; i++) {
-      const idx = member ? memberIndices(member, i, C) : [i];
+      const idx = member ? mapChannel(member, i) : [i];
       for (const k of idx) if (k >= 0 && k < gamma.length) sum[i] += gamma[k];
     }
     n++;

@@ -13,6 +13,36 @@ export type IndexMapping =
   /** channel i -> indices [offset + i*size, offset + (i+1)*size) (Flatten/Reshape into Gemm/MatMul: H*W features per channel) */
   | { kind: 'block'; size: number; offset: number };
 
+/**
+ * Indices along a member's axis that group channel `c` occupies (the one place an IndexMapping is
+ * applied): empty when the member covers only the group channels [start, start + span) and c is
+ * outside (a member behind a Split/Slice).
+ */
+export function mapChannel(m: Pick<GroupMember, 'mapping' | 'start' | 'span'>, c: number): number[] {
+  const start = m.start ?? 0;
+  if (c < start || (m.span !== undefined && c >= start + m.span)) return [];
+  const mapping = m.mapping;
+  switch (mapping.kind) {
+    case 'identity':
+      return [c];
+    case 'offset':
+      return [c + mapping.offset];
+    case 'block': {
+      const out: number[] = [];
+      for (let k = 0; k < mapping.size; k++) out.push(mapping.offset + c * mapping.size + k);
+      return out;
+    }
+  }
+}
+
+/** The channels of a group of `channels` that are not in `kept`, sorted (the one place removed is derived from kept). */
+export function removedChannels(channels: number, kept: readonly number[]): number[] {
+  const keep = new Set(kept);
+  const out: number[] = [];
+  for (let c = 0; c < channels; c++) if (!keep.has(c)) out.push(c);
+  return out;
+}
+
 export type MemberRole =
   /** output channels of a weighted layer: its weight (axis 0 for Conv/Gemm transB=1, axis 1 for ConvTranspose / MatMul / Gemm transB=0) and its bias */
   | 'out'

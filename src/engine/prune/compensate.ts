@@ -51,33 +51,12 @@
 // makes it exact, at the cost of a new node and tensor.
 // Element types: FLOAT, DOUBLE, FLOAT16 and BFLOAT16 weights, biases and BN statistics are read and
 // written in their own type.
-import type { ChannelGroup, GroupMember } from '../analysis/types.ts';
+import { mapChannel, removedChannels, type ChannelGroup, type GroupMember } from '../analysis/types.ts';
 import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
 import { tensorDims, tensorRawBytes, tensorToFloat32 } from '../onnx/model.ts';
 import { DataType, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import { batchBinding } from '../graph/cost.ts';
 import { inferShapes, numericShape, type ShapeInference } from '../graph/shapes.ts';
-
-/**
- * Indices along a member's axis that group channel `c` occupies: empty when the member covers only
- * the group channels [start, start + span) and c is outside (a member behind a Split/Slice).
- */
-export function mapChannel(m: Pick<GroupMember, 'mapping' | 'start' | 'span'>, c: number): number[] {
-  const start = m.start ?? 0;
-  if (c < start || (m.span !== undefined && c >= start + m.span)) return [];
-  const mapping = m.mapping;
-  switch (mapping.kind) {
-    case 'identity':
-      return [c];
-    case 'offset':
-      return [c + mapping.offset];
-    case 'block': {
-      const out: number[] = [];
-      for (let k = 0; k < mapping.size; k++) out.push(mapping.offset + c * mapping.size + k);
-      return out;
-    }
-  }
-}
 
 export interface CompensationOptions {
   /**
@@ -491,10 +470,7 @@ export function prunedGroupsOf(groups: readonly ChannelGroup[], kept: ReadonlyMa
   for (const group of groups) {
     const k = kept.get(group.id);
     if (!k || k.length >= group.channels) continue;
-    const keep = new Set(k);
-    const removed: number[] = [];
-    for (let c = 0; c < group.channels; c++) if (!keep.has(c)) removed.push(c);
-    out.push({ group, kept: [...k].sort((a, b) => a - b), removed });
+    out.push({ group, kept: [...k].sort((a, b) => a - b), removed: removedChannels(group.channels, k) });
   }
   return out;
 }

@@ -17,7 +17,7 @@
 // display names, which the same rule reproduces when the pruned model is opened.
 import Long from 'long';
 import { PrunerError, throwIfAborted } from '../errors.ts';
-import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../analysis/types.ts';
+import { mapChannel, removedChannels, type ChannelGroup, type DependencyAnalysis, type GroupMember } from '../analysis/types.ts';
 import { attr, attrInt, type Graph } from '../graph/graph.ts';
 import { floatToBf16, floatToHalf, tensorDims, tensorExternalRange, tensorRawBytes, tensorToFloat32, tensorToInts } from '../onnx/model.ts';
 import type { FileRange } from '../onnx/external.ts';
@@ -35,9 +35,9 @@ import {
 } from '../onnx/proto.ts';
 import type { ResolvedPlan } from './types.ts';
 import { applyChannelRewrites } from './permute.ts';
-import { mapChannel, planCompensation, type CompensationOptions, type CompensationSummary } from './compensate.ts';
+import { planCompensation, type CompensationOptions, type CompensationSummary } from './compensate.ts';
 
-export { mapChannel };
+export { mapChannel, removedChannels };
 
 export const PRUNER_VERSION = '0.1.0';
 
@@ -84,14 +84,6 @@ const ELEMENT_SIZE: Record<number, number> = {
   [DataType.FLOAT8E4M3FN]: 1, [DataType.FLOAT8E4M3FNUZ]: 1, [DataType.FLOAT8E5M2]: 1, [DataType.FLOAT8E5M2FNUZ]: 1,
   [DataType.FLOAT8E8M0]: 1,
 };
-
-/** Removed group channels (sorted) given the kept ones. */
-export function removedChannels(channels: number, kept: readonly number[]): number[] {
-  const keep = new Set(kept);
-  const out: number[] = [];
-  for (let c = 0; c < channels; c++) if (!keep.has(c)) out.push(c);
-  return out;
-}
 
 /** Attribute rewrites of one node: depthwise `group`, and shape-like INTS attributes (entry -> decrement). */
 interface AttrEdit {

@@ -26,9 +26,8 @@
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { attrInt, type Graph } from '../graph/graph.ts';
 import type { OnnxModel } from '../onnx/model.ts';
-import type { ChannelGroup, DependencyAnalysis, GroupMember } from '../analysis/types.ts';
+import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from '../analysis/types.ts';
 import { filterMatrix, readFloats, type ModelImportance } from '../analysis/importance.ts';
-import { mapChannel } from '../prune/compensate.ts';
 import { DATA_CRITERIA, type DataCriterion, type PlanCriterion } from '../prune/types.ts';
 import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
