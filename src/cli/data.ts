@@ -2,6 +2,7 @@
 // --preprocess; and the lines that print an evaluation.
 import type { Command } from 'commander';
 import { modelInputSpecs, openInputSet, parsePreprocessArg, PrunerError, type EvaluationReport, type InputSet, type Preprocess } from '../engine/index.ts';
+import { pct } from '../shared/format.ts';
 
 export interface DataCliOptions {
   calib?: string;
@@ -50,7 +51,6 @@ export function describeDataSets(data: { calibration?: InputSet; evaluation?: In
   return (data.calibration ? line('calibration', data.calibration) : '') + (data.evaluation ? line('evaluation', data.evaluation) : '');
 }
 
-const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
 
 /** A one-line description of a preprocessing. */
 export function describePreprocess(p: Preprocess): string {

@@ -11,6 +11,7 @@ import {
 } from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
+import { change } from '../shared/format.ts';
 import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 
 interface PruneCliOptions extends DataCliOptions {
@@ -160,12 +161,6 @@ export function registerPrune(program: Command): void {
 /** Warnings that must not scroll by unseen (a plan cutting layers to their minimum) go to stderr too. */
 function warnLoudly(warnings: string[]): void {
   for (const w of warnings) if (/down to the least they can keep/.test(w)) process.stderr.write(`onnx-pruner: WARNING: ${w}\n`);
-}
-
-function change(before: number, after: number): string {
-  if (before === 0) return '';
-  const p = ((after - before) / before) * 100;
-  return `${p > 0 ? '+' : ''}${p.toFixed(1)}%`;
 }
 
 function describePlan(p: PruningPlan): string {

@@ -1,6 +1,7 @@
 // `onnx-pruner validate <original> <pruned>`: runs both models in ONNX Runtime on the same inputs
 // and prints how far the outputs moved, latency, session time and size (or the report as JSON).
 import { parseDims } from './options.ts';
+import { bytes, change, ms, si } from '../shared/format.ts';
 import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 import type { Command } from 'commander';
 import { computeCost, PrunerError, validatePruned, withCost, type ExecutionProviderChoice, type ValidationReport } from '../engine/index.ts';
@@ -69,30 +70,6 @@ export function registerValidate(program: Command): void {
   });
 }
 
-function fmtBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(2)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
-
-function fmtCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
-  return String(n);
-}
-
-function fmtMs(ms: number): string {
-  return ms >= 100 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(2)} ms`;
-}
-
-function change(before: number, after: number): string {
-  if (before === 0) return '';
-  const p = ((after - before) / before) * 100;
-  return `${p > 0 ? '+' : ''}${p.toFixed(1)}%`;
-}
-
 function fmtDiff(v: number | undefined): string {
   return v === undefined ? '-' : v === 0 ? '0' : v.toExponential(2);
 }
@@ -123,12 +100,12 @@ export function formatReport(r: ValidationReport): string {
   }
   lines.push('');
   const rows: [string, string, string, string][] = [['', 'original', 'pruned', 'change']];
-  rows.push(['Size', fmtBytes(r.original.sizeBytes), fmtBytes(r.pruned.sizeBytes), change(r.original.sizeBytes, r.pruned.sizeBytes)]);
-  if (r.params) rows.push(['Params', fmtCount(r.params.before), fmtCount(r.params.after), change(r.params.before, r.params.after)]);
-  if (r.macs) rows.push(['MACs (batch 1)', fmtCount(r.macs.before), fmtCount(r.macs.after), change(r.macs.before, r.macs.after)]);
-  rows.push(['Latency median', fmtMs(r.original.latency.medianMs), fmtMs(r.pruned.latency.medianMs), change(r.original.latency.medianMs, r.pruned.latency.medianMs)]);
-  rows.push(['Latency p90', fmtMs(r.original.latency.p90Ms), fmtMs(r.pruned.latency.p90Ms), change(r.original.latency.p90Ms, r.pruned.latency.p90Ms)]);
-  rows.push(['Session creation', fmtMs(r.original.sessionMs), fmtMs(r.pruned.sessionMs), '']);
+  rows.push(['Size', bytes(r.original.sizeBytes), bytes(r.pruned.sizeBytes), change(r.original.sizeBytes, r.pruned.sizeBytes)]);
+  if (r.params) rows.push(['Params', si(r.params.before), si(r.params.after), change(r.params.before, r.params.after)]);
+  if (r.macs) rows.push(['MACs (batch 1)', si(r.macs.before), si(r.macs.after), change(r.macs.before, r.macs.after)]);
+  rows.push(['Latency median', ms(r.original.latency.medianMs), ms(r.pruned.latency.medianMs), change(r.original.latency.medianMs, r.pruned.latency.medianMs)]);
+  rows.push(['Latency p90', ms(r.original.latency.p90Ms), ms(r.pruned.latency.p90Ms), change(r.original.latency.p90Ms, r.pruned.latency.p90Ms)]);
+  rows.push(['Session creation', ms(r.original.sessionMs), ms(r.pruned.sessionMs), '']);
   const w = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c].length)));
   for (const row of rows) lines.push(`${row[0].padEnd(w[0])}  ${row[1].padStart(w[1])}  ${row[2].padStart(w[2])}  ${row[3].padStart(w[3])}`.trimEnd());
   if (r.evaluation) lines.push('', ...formatEvaluation(r.evaluation));

@@ -11,6 +11,7 @@ import type { Output } from './output.ts';
 import { planFromSettings, readSettings } from './settings.ts';
 import type { WrittenFolders } from './writtenFolders.ts';
 import { PrunerError, readJsonFile, writeTextFileSafely } from '../engine/index.ts';
+import { change, si } from '../shared/format.ts';
 
 export interface PruneCommandOptions extends Partial<ViewPlan> {
   /** Run ONNX Runtime validation afterwards (default: the validateAfterPrune setting). */
@@ -161,7 +162,7 @@ export class Commands {
       );
       const go = await vscode.window.showQuickPick(
         [
-          { label: '$(fold) Prune', detail: `Parameters ${fmtCount(preview.params.before)} → ${fmtCount(preview.params.after)} (${pct(preview.params)}), MACs ${fmtCount(preview.macs.before)} → ${fmtCount(preview.macs.after)} (${pct(preview.macs)})`, go: true },
+          { label: '$(fold) Prune', detail: `Parameters ${si(preview.params.before)} → ${si(preview.params.after)} (${change(preview.params.before, preview.params.after)}), MACs ${si(preview.macs.before)} → ${si(preview.macs.after)} (${change(preview.macs.before, preview.macs.after)})`, go: true },
           { label: 'Cancel', go: false },
         ],
         { title: `Prune ${path.basename(model.fsPath)}: ${planWords(plan)}` },
@@ -220,7 +221,7 @@ export class Commands {
     const params = report.params;
     const out = report.output;
     const choice = await vscode.window.showInformationMessage(
-      `Pruned model written: ${path.basename(out)} — parameters ${fmtCount(params.before)} → ${fmtCount(params.after)} (${pct(params)})`,
+      `Pruned model written: ${path.basename(out)} — parameters ${si(params.before)} → ${si(params.after)} (${change(params.before, params.after)})`,
       'Open Pruned Model',
       'Show Report',
     );
@@ -406,14 +407,3 @@ async function showJson(obj: unknown, name = 'report'): Promise<void> {
   await vscode.window.showTextDocument(doc, { preview: true });
 }
 
-export function fmtCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
-  return String(n);
-}
-
-function pct(x: { before: number; after: number }): string {
-  if (!x.before) return '0%';
-  return `${(((x.after - x.before) / x.before) * 100).toFixed(1)}%`;
-}

@@ -1,27 +1,7 @@
-// Number formatting for people: thousands separators, SI units, bytes, percentages.
+// Number formatting for the view: what the CLI shares (src/shared/format.ts), plus scores, shapes and axis ticks.
 
-const grouped = new Intl.NumberFormat('en-US');
-
-/** 11689512 → "11,689,512". */
-export function int(n: number): string {
-  return grouped.format(Math.round(n));
-}
-
-/** 1.82e9 → "1.82 G", 3.5e6 → "3.50 M", 812 → "812". */
-export function si(n: number, digits = 3): string {
-  const a = Math.abs(n);
-  const units: [number, string][] = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
-  for (const [v, u] of units) if (a >= v) return `${(n / v).toPrecision(digits)} ${u}`;
-  return String(Math.round(n));
-}
-
-/** 44.6 MB, 812 KB, 96 B (decimal units, as file managers show). */
-export function bytes(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} KB`;
-  return `${n} B`;
-}
+// Counts, SI prefixes, sizes, percentages and times: the convention the CLI uses too.
+export { count as int, si, bytes, pct, change, ms } from '../shared/format.ts';
 
 /** A score: 4 significant digits, exponent for tiny or huge values. */
 export function score(v: number | undefined): string {
@@ -30,24 +10,6 @@ export function score(v: number | undefined): string {
   const a = Math.abs(v);
   if (a < 1e-3 || a >= 1e5) return v.toExponential(2);
   return Number(v.toPrecision(4)).toString();
-}
-
-/** Fraction 0.4213 → "42.1%". */
-export function pct(f: number, digits = 1): string {
-  return `${(f * 100).toFixed(digits)}%`;
-}
-
-/** Change from before to after as a signed percentage: "−48.2%". */
-export function change(before: number, after: number): string {
-  if (before === 0) return '';
-  const d = (after - before) / before;
-  const s = (Math.abs(d) * 100).toFixed(1);
-  return d < 0 ? `−${s}%` : d > 0 ? `+${s}%` : '±0%';
-}
-
-/** Milliseconds: "12.3 ms", "1.24 s". */
-export function ms(v: number): string {
-  return v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 2 : 1)} ms`;
 }
 
 export function shape(s: (number | string)[]): string {

@@ -1,5 +1,6 @@
 // `onnx-pruner inspect` end to end (a child process, as a user runs it), the summary object,
 // and the number formatting it uses.
+import * as view from '../../src/webview/format.ts';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -33,6 +34,20 @@ describe('number formatting', () => {
     assert.equal(formatBytes(100), '100 B');
     assert.equal(formatShape(['N', 3, 224, 224]), 'N×3×224×224');
     assert.equal(formatShape([]), 'scalar');
+  });
+
+  test('one convention for the CLI and the view: the view formats the same numbers the same way', () => {
+    assert.equal(view.int(11689512), formatCount(11689512));
+    assert.equal(view.si(1822177768), formatSI(1822177768));
+    assert.equal(view.bytes(46814498), formatBytes(46814498));
+    assert.equal(view.bytes(1536), '1.50 KiB');
+    assert.equal(view.change(200, 100), '-50.0%');
+    assert.equal(view.change(100, 103), '+3.0%');
+    assert.equal(view.change(100, 100), '±0%');
+    assert.equal(view.change(0, 5), '');
+    assert.equal(view.pct(0.4213), '42.1%');
+    assert.equal(view.ms(0.844), '0.84 ms');
+    assert.equal(view.ms(1240), '1.24 s');
   });
 
   test('tables align columns, numbers to the right', () => {
