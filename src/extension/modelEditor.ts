@@ -186,9 +186,12 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       const err = e as EngineRequestError;
       return { message: cancelled ? 'Cancelled' : err?.message ?? String(e), details: err?.details, cancelled };
     });
-    // The first screen (summary, heaviest layers, the settings' plan) goes to the view as soon as
-    // the structure is loaded, without waiting for the view to ask: VS Code delivers it when the
-    // view has loaded. A view that reloads (hidden, then shown) says `ready` again and gets it again.
+    // The first screen (summary as of now, heaviest layers, the settings' plan) goes to the view
+    // when it says `ready`, i.e. once its script listens: a message posted before that can be lost
+    // (VS Code delivers it when the page has loaded, which may be before the script runs), and with
+    // it the settings' plan and the scores. The model's load started when the document opened, so
+    // this waits for nothing the view would not wait for anyway. A view that reloads (hidden, then
+    // shown) says `ready` again and gets it again.
     const pushFirstScreen = async () => {
       await doc.load();
       const page = await this.engine.request('getLayers', { path: doc.path, query: FIRST_LAYER_QUERY });
@@ -196,12 +199,10 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       const summary = await this.viewSummary(doc);
       if (!disposed) post({ kind: 'event', event: { type: 'firstScreen', summary, query: FIRST_LAYER_QUERY, page, defaultPlan: planFromSettings(readSettings(doc.uri)) } });
     };
-    // a view that starts after the load failed learns it here (the first one also from its replayed events)
+    // a view that starts after the load failed learns it here
     const firstScreen = () => void pushFirstScreen().catch((e: EngineRequestError) => {
       if (!disposed) post({ kind: 'event', event: { type: 'loadFailed', error: { message: e?.message ?? String(e), details: e?.details, cancelled: e?.cancelled } } });
     });
-    firstScreen();
-    let readies = 0;
     const disposables: vscode.Disposable[] = [
       doc.subscribe((event) => post({ kind: 'event', event: event.type === 'scored' ? { type: 'scored', summary: this.decorate(event.summary) } : event })),
       panel.onDidChangeViewState(() => {
@@ -221,8 +222,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
           return;
         }
         if (msg.kind === 'ready') {
-          // the first `ready` is the load the pushed first screen waits for; a later one is a reload
-          if (readies++ > 0) firstScreen();
+          firstScreen();
           return;
         }
         if (msg.kind === 'planState') {
