@@ -42,6 +42,7 @@ import Long from 'long';
 import { ModelProtoType, DataType } from '../onnx/proto.ts';
 import { loadOrt } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
+import { FLOAT_WEIGHTED_OPS } from '../graph/operators.ts';
 import { mapChannel, type ChannelGroup, type DependencyAnalysis } from './types.ts';
 
 /**
@@ -106,7 +107,6 @@ export interface ImportanceOptions {
   threads?: number;
 }
 
-export const WEIGHTED_OPS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
 
 /** Criteria that cost one pass over the weights at most (what `inspect` and the editor compute first). */
 export const CHEAP_CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2'];
@@ -161,7 +161,7 @@ export interface FilterMatrix {
  */
 export function filterMatrix(graph: Graph, node: NodeProto, cache?: Map<string, Float32Array>): FilterMatrix | undefined {
   const op = node.op_type ?? '';
-  if (!WEIGHTED_OPS.has(op)) return undefined;
+  if (!FLOAT_WEIGHTED_OPS.has(op)) return undefined;
   const wName = node.input[1];
   if (!wName) return undefined;
   const t = graph.constantTensor(wName);
@@ -202,7 +202,7 @@ function filterMatrixOf(node: NodeProto, w: Float32Array, dims: number[]): Filte
 export function layerChannels(graph: Graph, name: string): number | undefined {
   const node = graph.byName.get(name);
   const op = node?.op_type ?? '';
-  if (!node || !WEIGHTED_OPS.has(op) || !node.input[1]) return undefined;
+  if (!node || !FLOAT_WEIGHTED_OPS.has(op) || !node.input[1]) return undefined;
   const t = graph.constantTensor(node.input[1]);
   if (!t) return undefined;
   const dims = tensorDims(t);
@@ -546,7 +546,7 @@ async function ortFpgm(threads: number): Promise<FpgmBlockFn | undefined> {
 
 /** Every weighted layer with a constant weight, in topological order. */
 export function weightedLayers(graph: Graph): NodeProto[] {
-  return graph.order.filter((n) => WEIGHTED_OPS.has(n.op_type ?? '') && !!n.input[1] && graph.isConstant(n.input[1]));
+  return graph.order.filter((n) => FLOAT_WEIGHTED_OPS.has(n.op_type ?? '') && !!n.input[1] && graph.isConstant(n.input[1]));
 }
 
 /** The BatchNormalization scoring a layer: directly after it, or through pass-through ops to one of `allowed`. */
@@ -652,7 +652,7 @@ function groupMagnitudes(
       }
       continue;
     }
-    const isIn = m.role === 'in' && WEIGHTED_OPS.has(m.op);
+    const isIn = m.role === 'in' && FLOAT_WEIGHTED_OPS.has(m.op);
     const isBnScale = m.role === 'param' && m.op === 'BatchNormalization' && m.inputIndex === 1;
     if ((!isIn && !isBnScale) || !m.tensor) continue;
     const per = memberMagnitudes(graph, m.tensor, m.axis, sliceMags);
@@ -744,7 +744,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
   if (norms)
     for (const g of deps.groups)
       for (const m of g.members) {
-        if (m.role !== 'in' || !WEIGHTED_OPS.has(m.op) || !m.tensor) continue;
+        if (m.role !== 'in' || !FLOAT_WEIGHTED_OPS.has(m.op) || !m.tensor) continue;
         const key = graph.constantSource(m.tensor) ?? m.tensor;
         let axes = magAxes.get(key);
         if (!axes) magAxes.set(key, (axes = new Set()));

@@ -21,6 +21,7 @@
 import type { NodeProto } from '../onnx/proto.ts';
 import { tensorDims } from '../onnx/model.ts';
 import { type Graph, attrInt } from './graph.ts';
+import { ACTIVATION_OPS, POOL_OPS, WEIGHTED_OPS, biasInputIndex, weightInputIndex } from './operators.ts';
 import { type Dim, type ShapeInference, inferShapes, valueInfoShape } from './shapes.ts';
 
 export interface LayerCost {
@@ -64,22 +65,6 @@ export interface CostSummary {
   macsComplete: boolean;
   /** Anything the figures could not take into account, for people. */
   notes: string[];
-}
-
-const WEIGHTED = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'ConvInteger', 'QLinearConv', 'MatMulInteger', 'QLinearMatMul']);
-const ACTIVATIONS = new Set(['Relu', 'Clip', 'LeakyRelu', 'PRelu', 'Elu', 'Selu', 'Celu', 'HardSwish', 'HardSigmoid', 'Sigmoid', 'Tanh', 'Softplus', 'Gelu', 'Mish']);
-const POOLS = new Set(['MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool']);
-
-/** Index of the weight input of a weighted operator. */
-function weightIndex(op: string): number {
-  return op === 'QLinearConv' || op === 'QLinearMatMul' ? 3 : 1;
-}
-
-/** Index of the bias input, or -1. */
-function biasIndex(op: string): number {
-  if (op === 'QLinearConv') return 8;
-  if (op === 'Conv' || op === 'ConvTranspose' || op === 'Gemm') return 2;
-  return -1;
 }
 
 /** Product of the dims, symbolic dims counting as 1 (callers bind the batch before). */
@@ -141,7 +126,7 @@ export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
   for (const node of graph.order) {
     const op = node.op_type ?? '';
     if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx') continue;
-    if (WEIGHTED.has(op)) {
+    if (WEIGHTED_OPS.has(op)) {
       const layer = weightedLayer(graph, node, display, numeric, take);
       if (!layer) continue;
       if (Number.isNaN(layer.macs)) {
@@ -155,10 +140,10 @@ export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
       params += take(node.input[1]) + take(node.input[2]);
       const s = numeric.shapes.get(node.output[0]);
       if (isNumeric(s)) elementwiseMacs += 2 * prod(s);
-    } else if (ACTIVATIONS.has(op)) {
+    } else if (ACTIVATION_OPS.has(op)) {
       const s = numeric.shapes.get(node.output[0]);
       if (isNumeric(s)) elementwiseMacs += prod(s);
-    } else if (POOLS.has(op)) {
+    } else if (POOL_OPS.has(op)) {
       const s = numeric.shapes.get(node.input[0]);
       if (isNumeric(s)) elementwiseMacs += prod(s);
     }
@@ -171,7 +156,7 @@ export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
 /** Cost of one weighted node, or undefined when its weight is not a constant (activation × activation MatMul). */
 function weightedLayer(graph: Graph, node: NodeProto, display: ShapeInference, numeric: ShapeInference, take: (v: string | undefined) => number): LayerCost | undefined {
   const op = node.op_type ?? '';
-  let wIdx = weightIndex(op);
+  let wIdx = weightInputIndex(op);
   let w = graph.constantTensor(node.input[wIdx] ?? '');
   let xIdx = 0;
   if (!w && (op === 'MatMul' || op === 'Gemm')) {
@@ -188,7 +173,7 @@ function weightedLayer(graph: Graph, node: NodeProto, display: ShapeInference, n
   const outputShape = display.shapes.get(y) ?? [];
   const inN = numeric.shapes.get(x);
   const outN = numeric.shapes.get(y);
-  const bIdx = biasIndex(op);
+  const bIdx = biasInputIndex(op);
   const hasBias = bIdx >= 0 && !!node.input[bIdx];
   const params = take(node.input[wIdx]) + (hasBias ? take(node.input[bIdx]) : 0);
 

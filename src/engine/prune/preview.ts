@@ -20,6 +20,7 @@
 // a slider.
 import type { Graph } from '../graph/graph.ts';
 import { attrInt } from '../graph/graph.ts';
+import { ACTIVATION_OPS, POOL_OPS, WEIGHTED_OPS, biasInputIndex, weightInputIndex } from '../graph/operators.ts';
 import { batchBinding, computeCost, type CostSummary } from '../graph/cost.ts';
 import { inferShapes, numericShape } from '../graph/shapes.ts';
 import { tensorDims } from '../onnx/model.ts';
@@ -110,10 +111,6 @@ export interface PreviewModel {
   macsBefore: number;
 }
 
-const ACTIVATIONS = new Set(['Relu', 'Clip', 'LeakyRelu', 'PRelu', 'Elu', 'Selu', 'Celu', 'HardSwish', 'HardSigmoid', 'Sigmoid', 'Tanh', 'Softplus', 'Gelu', 'Mish']);
-const POOLS = new Set(['MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool']);
-const WEIGHTED = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'ConvInteger', 'QLinearConv', 'MatMulInteger', 'QLinearMatMul']);
-
 const cache = new WeakMap<DependencyAnalysis, PreviewModel>();
 
 const prod = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
@@ -149,7 +146,7 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
   const readName = (m: GroupMember, bias: boolean): string | undefined => {
     const node = graph.byName.get(m.node);
     if (bias) {
-      const idx = m.op === 'QLinearConv' ? 8 : 2;
+      const idx = biasInputIndex(m.op);
       const v = node?.input[idx];
       return v && (graph.constantSource(v) ?? v) === (graph.constantSource(m.bias!) ?? m.bias) ? v : m.bias;
     }
@@ -199,11 +196,11 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
   for (const node of graph.order) {
     const op = node.op_type ?? '';
     if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx') continue;
-    if (WEIGHTED.has(op)) {
+    if (WEIGHTED_OPS.has(op)) {
       const lc = costByName.get(node.name ?? '');
       if (!lc) continue;
-      const wIdx = op === 'QLinearConv' || op === 'QLinearMatMul' ? 3 : graph.isConstant(node.input[op === 'QLinearConv' ? 3 : 1] ?? '') ? 1 : 0;
-      const bIdx = op === 'QLinearConv' ? 8 : op === 'Conv' || op === 'ConvTranspose' || op === 'Gemm' ? 2 : -1;
+      const wIdx = weightInputIndex(op) === 3 ? 3 : graph.isConstant(node.input[1] ?? '') ? 1 : 0;
+      const bIdx = biasInputIndex(op);
       const hasBias = bIdx >= 0 && !!node.input[bIdx];
       const li = layers.length;
       take(node.input[wIdx], li);
@@ -252,10 +249,10 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
       take(node.input[2], -1);
       const t = chanTerm(node.output[0] ?? '', 2, node.input[1] || undefined);
       if (t) elementwise.push(t);
-    } else if (ACTIVATIONS.has(op)) {
+    } else if (ACTIVATION_OPS.has(op)) {
       const t = chanTerm(node.output[0] ?? '', 1);
       if (t) elementwise.push(t);
-    } else if (POOLS.has(op)) {
+    } else if (POOL_OPS.has(op)) {
       const t = chanTerm(node.input[0] ?? '', 1);
       if (t) elementwise.push(t);
     }
