@@ -73,7 +73,7 @@ export function buildResnet50(file: string): { params: number; bytes: number } {
 }
 
 /** Host-side only: the engine worker opens the model and lists layers while this thread's event loop is watched. */
-async function headlessOpen(file: string, reps = 3): Promise<{ open_and_layers_ms: number[]; scored_ms: number[]; maxMs: number[]; p99Ms: number[] }> {
+export async function headlessOpen(file: string, reps = 3): Promise<{ open_and_layers_ms: number[]; scored_ms: number[]; maxMs: number[]; p99Ms: number[] }> {
   const keepAlive = setInterval(() => {}, 1000); // the worker is unref'd
   const engine = new EngineClient(path.join(repoRoot, 'dist', 'worker.js'));
   const r = { open_and_layers_ms: [] as number[], scored_ms: [] as number[], maxMs: [] as number[], p99Ms: [] as number[] };
