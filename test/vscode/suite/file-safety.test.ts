@@ -34,7 +34,7 @@ const meta = (file: string) => new Map(loadModel(file).proto.metadata_props.map(
 const listing = (dir: string) => fs.readdirSync(dir).sort();
 
 /** Replaces a vscode.window function for the duration of fn. */
-async function stubbed<T>(name: 'showErrorMessage' | 'showWarningMessage' | 'showSaveDialog', impl: (...a: unknown[]) => unknown, fn: () => Promise<T>): Promise<T> {
+async function stubbed<T>(name: 'showErrorMessage' | 'showWarningMessage' | 'showSaveDialog' | 'showQuickPick', impl: (...a: unknown[]) => unknown, fn: () => Promise<T>): Promise<T> {
   const win = vscode.window as unknown as Record<string, unknown>;
   const original = win[name];
   win[name] = impl;
@@ -149,6 +149,41 @@ describe('File safety (extension host)', function () {
     assert.equal(r3, existing);
     assert.ok('widths' in JSON.parse(fs.readFileSync(existing, 'utf8')));
     assert.deepEqual(listing(dir), ['m.onnx', 'w.json', 'weights.bin'], 'no temporary file left');
+  });
+
+  it('Export Pruning Plan never replaces the model or a non-JSON file; replaces a JSON file only when chosen in the dialog', async () => {
+    const model = fresh('plan-export');
+    const dir = path.dirname(model.fsPath);
+    const before = fs.readFileSync(model.fsPath);
+    // No model view is open: the model is picked from the workspace's models.
+    const pickThis = (items: unknown) => Promise.resolve((items as { uri: vscode.Uri }[]).find((i) => i.uri.fsPath === model.fsPath));
+    const exportPlan = (target?: vscode.Uri) => stubbed('showQuickPick', pickThis, () => Promise.resolve(vscode.commands.executeCommand<string | undefined>('onnxPruner.exportPlan', ...(target ? [target] : []))));
+    // As an argument (scripts): never over an existing file, the model included.
+    const existing = path.join(dir, 'p.json');
+    fs.writeFileSync(existing, '{"mine": true}');
+    for (const target of [existing, model.fsPath]) {
+      const r = await withErrors(() => exportPlan(vscode.Uri.file(target)));
+      assert.equal(r.result, undefined, target);
+      assert.equal(r.messages.length, 1, target);
+    }
+    assert.equal(fs.readFileSync(existing, 'utf8'), '{"mine": true}');
+    // Chosen in the save dialog: the model itself and a non-JSON file are refused, a JSON file replaced.
+    const other = path.join(dir, 'notes.txt');
+    fs.writeFileSync(other, 'not json');
+    for (const target of [model.fsPath, other]) {
+      const r = await withErrors(() => stubbed('showSaveDialog', () => Promise.resolve(vscode.Uri.file(target)), () => exportPlan()));
+      assert.equal(r.result, undefined, target);
+      assert.equal(r.messages.length, 1, target);
+    }
+    assert.deepEqual(fs.readFileSync(model.fsPath), before, 'the model is unchanged');
+    assert.equal(fs.readFileSync(other, 'utf8'), 'not json');
+    const written = await stubbed('showSaveDialog', () => Promise.resolve(vscode.Uri.file(existing)), () => exportPlan());
+    assert.equal(written, existing);
+    const plan = JSON.parse(fs.readFileSync(existing, 'utf8')) as { version: number; model: string; criterion: string };
+    assert.equal(plan.version, 1);
+    assert.equal(plan.model, 'm.onnx');
+    assert.ok(plan.criterion);
+    assert.deepEqual(listing(dir), ['m.onnx', 'notes.txt', 'p.json'], 'no temporary file left');
   });
 
   it('stale temporary files in the folders pruned into are removed (as on activation); live ones stay', async () => {
