@@ -612,16 +612,19 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
   const w = floats(graph, wt);
   const k = w.length / (O * C);
   const scale = new Float64Array(O);
+  // per input channel: its variance if kept, and if lost (one lookup per channel, not per filter)
+  const keptVar = new Float64Array(C);
+  const lostVar = new Float64Array(C);
+  for (let c = 0; c < C; c++) (lost.has(c) ? lostVar : keptVar)[c] = m.std[c] * m.std[c];
   for (let o = 0; o < O; o++) {
     let all = 0;
     let kept = 0;
-    for (let c = 0; c < C; c++) {
+    let base = o * C * k;
+    for (let c = 0; c < C; c++, base += k) {
       let q = 0;
-      const base = (o * C + c) * k;
       for (let j = 0; j < k; j++) q += w[base + j] * w[base + j];
-      const v = m.std[c] * m.std[c] * q;
-      all += v;
-      if (!lost.has(c)) kept += v;
+      kept += keptVar[c] * q;
+      all += (keptVar[c] + lostVar[c]) * q;
     }
     // Never below 1% (a BN left with almost no input variance would amplify rounding noise).
     scale[o] = all > 0 ? Math.max(kept / all, 1e-2) : 1;
