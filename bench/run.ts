@@ -13,6 +13,8 @@ const parts: Record<string, () => Promise<{ run: () => Promise<object> }>> = {
   'held-prune': async () => ({ run: (await import('./held-prune.ts')).runHeldPruneBench }),
   // Whole CLI runs as ratios to a plain read, peak RSS against model size (needs `npm run build`).
   scale: async () => ({ run: (await import('./scale.ts')).runScaleBench }),
+  // The editor's worker opening a 2.5 GiB external-data model: peak RSS, first rows, scores (needs `npm run build`).
+  'editor-big': async () => ({ run: (await import('./editor-big.ts')).runEditorBigBench }),
   runtime: async () => ({ run: (await import('./runtime.ts')).runRuntimeBench }),
   recovery: async () => ({ run: (await import('./recovery.ts')).runRecoveryBench }),
   // Through code-server + Playwright (skipped, saying why, where they cannot run).
