@@ -58,6 +58,8 @@ import { DataType, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import { batchBinding } from '../graph/cost.ts';
 import { inferShapes, numericShape, type ShapeInference } from '../graph/shapes.ts';
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export interface CompensationOptions {
   /**
    * For a consuming Conv with zero padding, add the exact border correction (a constant tensor
@@ -655,9 +657,11 @@ function isFloat(t: TensorProto): boolean {
 }
 
 /** A float tensor's values; FLOAT raw data is copied in one go (the generic reader goes element by element). */
+/** A float tensor's values, read only: a view of the raw bytes when they are aligned (little-endian host), else a copy. */
 function floats(graph: Graph, t: TensorProto): Float32Array {
   const raw = t.data_type === 1 ? tensorRawBytes(graph.model, t) : undefined;
   if (raw && raw.byteLength % 4 === 0) {
+    if (raw.byteOffset % 4 === 0 && LITTLE_ENDIAN) return new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
     const out = new Float32Array(raw.byteLength / 4);
     new Uint8Array(out.buffer).set(raw);
     return out;
