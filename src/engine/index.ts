@@ -37,9 +37,9 @@ export { chooseOutputPath, defaultOutputPath, DEFAULT_OUTPUT_NAME, type OutputPa
 
 // ONNX Runtime: providers, validation
 export { availableProviders } from './runtime/session.ts';
-export { validatePruned } from './runtime/validate.ts';
+export { validatePruned, type ValidateOptions } from './runtime/validate.ts';
 export { withCost } from './runtime/cost.ts';
-export type { ExecutionProviderChoice, ValidationReport } from './runtime/types.ts';
+export type { ExecutionProviderChoice, InputTensor, LatencyStats, ValidationReport } from './runtime/types.ts';
 
 // Calibration / evaluation inputs and recovery modes
 export { arrayInputSet, type InputSet, type InputBatch } from './data/types.ts';

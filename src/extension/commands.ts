@@ -10,6 +10,7 @@ import { VIEW_TYPE, type ModelEditorProvider } from './modelEditor.ts';
 import type { Output } from './output.ts';
 import { planFromSettings, readSettings } from './settings.ts';
 import type { WrittenFolders } from './writtenFolders.ts';
+import type { DataJob } from '../worker/protocol.ts';
 import { PrunerError, readJsonFile, writeTextFileSafely } from '../engine/index.ts';
 import { change, si } from '../shared/format.ts';
 
@@ -183,17 +184,17 @@ export class Commands {
    * cuts some layer group to its minimum is written only after a modal warning is confirmed
    * (`acceptMinimal` 'ask', the default) or when the caller says so.
    */
-  async runPrune(model: vscode.Uri, req: { plan: ViewPlan; validate: boolean; out?: string; acceptMinimal?: AcceptMinimal }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal): Promise<PruneReport> {
+  async runPrune(model: vscode.Uri, req: { plan: ViewPlan; validate: boolean; out?: string; acceptMinimal?: AcceptMinimal; data?: DataJob }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal): Promise<PruneReport> {
     this.requireTrust();
     const s = readSettings(model);
     const started = Date.now();
     const acceptMinimal = req.acceptMinimal ?? 'ask';
     if (acceptMinimal === 'ask') await this.confirmMinimal(model, req.plan, signal);
-    this.output.info(`Pruning ${model.fsPath}: ${JSON.stringify(req.plan)}`);
+    this.output.info(`Pruning ${model.fsPath}: ${JSON.stringify(req.plan)}${req.data ? `, data ${JSON.stringify(req.data)}` : ''}`);
     await this.folders?.remember(path.dirname(req.out ? path.resolve(req.out) : model.fsPath));
     const report = await this.engine.request(
       'prune',
-      { path: model.fsPath, plan: req.plan, out: req.out, outputName: s.outputName, validate: req.validate, ep: s.executionProvider, allowMinimal: acceptMinimal !== false },
+      { path: model.fsPath, plan: req.plan, out: req.out, outputName: s.outputName, validate: req.validate, ep: s.executionProvider, allowMinimal: acceptMinimal !== false, ...(req.data ? { data: req.data } : {}) },
       { signal, onProgress: (stage, fraction) => { progress(stage, fraction); this.output.info(`  ${stage}`); } },
     );
     this.output.info(`Wrote ${report.output} in ${Date.now() - started} ms`);

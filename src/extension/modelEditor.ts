@@ -4,10 +4,11 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
-  FIRST_LAYER_QUERY, parseFromWebview, type FromWebview, type PruneReport, type ToWebview, type ViewEvent, type ViewMethods, type ViewPlan, type ViewSummary,
+  FIRST_LAYER_QUERY, parseDataOptions, parseFromWebview, type DataOptions, type DataRole, type DataState, type FromWebview, type PruneReport, type ToWebview, type ViewEvent, type ViewMethods, type ViewPlan, type ViewSummary,
 } from '../shared/protocol.ts';
 import { RpcServer, type Handlers, type ProgressFn } from '../shared/rpc.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
+import type { DataJob } from '../worker/protocol.ts';
 import type { Output } from './output.ts';
 import { planFromSettings, readSettings } from './settings.ts';
 import { modelViewHtml, webviewOptions } from './webviewHtml.ts';
@@ -132,7 +133,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     private readonly context: vscode.ExtensionContext,
     private readonly engine: EngineClient,
     private readonly output: Output,
-    private readonly runPrune: (uri: vscode.Uri, request: { plan: ViewPlan; validate: boolean }, progress: ProgressFn, signal: AbortSignal) => Promise<PruneReport>,
+    private readonly runPrune: (uri: vscode.Uri, request: { plan: ViewPlan; validate: boolean; data?: DataJob }, progress: ProgressFn, signal: AbortSignal) => Promise<PruneReport>,
   ) {}
 
   static register(context: vscode.ExtensionContext, provider: ModelEditorProvider): vscode.Disposable {
@@ -268,7 +269,8 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Pruning runs only in a trusted workspace', { user: true });
         try {
           // Only the plan and whether to validate come from the view: where the result is written is the host's choice.
-          return { report: await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate }, progress, signal) };
+          // The data (calibration, evaluation, validation inputs) is the host's memory of this model's choices: paths never come from the view.
+          return { report: await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate, data: this.dataJob(doc) }, progress, signal) };
         } catch (e) {
           const err = e as EngineRequestError;
           if (!err?.cancelled && !signal.aborted) this.output.error(`Pruning ${doc.path} failed: ${err?.message}`, err?.details);
@@ -278,7 +280,45 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       validate: async ({ pruned }, { signal, progress }) => {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Running models needs a trusted workspace', { user: true });
         const ep = readSettings().executionProvider;
-        return this.engine.request('validate', { original: p, pruned: allowedFile(p, pruned), ep }, { signal, onProgress: progress });
+        await doc.load();
+        return this.engine.request('validate', { original: p, pruned: allowedFile(p, pruned), ep, data: this.dataJob(doc) }, { signal, onProgress: progress });
+      },
+      getData: async (_params, { signal }) => {
+        requireTrustForData();
+        return this.describeData(doc, signal);
+      },
+      chooseData: async ({ role, pick }, { signal }) => {
+        requireTrustForData();
+        const stored = this.storedData(doc);
+        const current = stored[role];
+        const files: Record<string, string[]> = role === 'labels' ? { Labels: ['npy', 'npz', 'u8'] } : { 'Arrays (NumPy, raw float32)': ['npy', 'npz', 'f32'] };
+        const chosen = await vscode.window.showOpenDialog({
+          title: DATA_TITLES[role](pick),
+          openLabel: 'Use',
+          canSelectFiles: pick === 'file',
+          canSelectFolders: pick === 'folder',
+          canSelectMany: false,
+          ...(pick === 'file' ? { filters: files } : {}),
+          defaultUri: vscode.Uri.file(current ? path.dirname(current) : path.dirname(p)),
+        });
+        const uri = chosen?.[0];
+        if (!uri) return this.describeData(doc, signal);
+        if (uri.scheme !== 'file') throw new EngineRequestError(`${uri.toString()}: data is read from the model's file system only`, { user: true });
+        await this.saveData(doc, { ...stored, [role]: uri.fsPath });
+        this.output.info(`${path.basename(p)}: ${role} data ${uri.fsPath}`);
+        return this.describeData(doc, signal);
+      },
+      clearData: async ({ role }, { signal }) => {
+        requireTrustForData();
+        const stored = { ...this.storedData(doc) };
+        delete stored[role];
+        await this.saveData(doc, stored);
+        return this.describeData(doc, signal);
+      },
+      setDataOptions: async (options, { signal }) => {
+        requireTrustForData();
+        await this.saveData(doc, { ...this.storedData(doc), ...options });
+        return this.describeData(doc, signal);
       },
       openFile: async ({ path: file }) => {
         const target = vscode.Uri.file(allowedFile(p, file));
@@ -288,6 +328,43 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         return null;
       },
     };
+  }
+
+  /** The data choices remembered for a model (paths on this host, options set in its view). */
+  private storedData(doc: ModelDocument): StoredData {
+    const raw = this.context.workspaceState.get<unknown>(DATA_KEY + doc.path);
+    if (!raw || typeof raw !== 'object') return {};
+    const r = raw as Record<string, unknown>;
+    const out: StoredData = { ...(parseDataOptions(r) ?? {}) };
+    for (const k of ['calibration', 'evaluation', 'labels', 'inputs'] as const) if (typeof r[k] === 'string') out[k] = r[k] as string;
+    return out;
+  }
+
+  private async saveData(doc: ModelDocument, data: StoredData): Promise<void> {
+    await this.context.workspaceState.update(DATA_KEY + doc.path, data);
+  }
+
+  /** What a prune or validation run reads: the remembered paths, the view's options over the settings' defaults. */
+  dataJob(doc: ModelDocument): DataJob {
+    const s = readSettings(doc.uri);
+    const d = this.storedData(doc);
+    return {
+      preset: d.preset ?? 'auto',
+      recover: d.recover ?? s.recover,
+      calibCount: d.calibCount ?? s.calibrationCount,
+      runs: d.runs ?? s.validationRuns,
+      batch: d.batch ?? s.validationBatch,
+      ...(d.calibration ? { calibration: d.calibration } : {}),
+      ...(d.evaluation ? { evaluation: d.evaluation } : {}),
+      ...(d.labels ? { labels: d.labels } : {}),
+      ...(d.inputs ? { inputs: d.inputs } : {}),
+    };
+  }
+
+  /** The chosen data as the view sees it: opened by the worker against the model's input (names and counts only). */
+  private async describeData(doc: ModelDocument, signal: AbortSignal): Promise<DataState> {
+    await doc.load();
+    return this.engine.request('describeData', { path: doc.path, data: this.dataJob(doc) }, { signal });
   }
 
   /** The summary as a view shows it: with this machine's execution providers and the workspace's trust. */
@@ -308,6 +385,22 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     this.providersCache ??= this.engine.request('providers', {}).catch(() => ['cpu']).then((p) => (this.providerList = p));
     return this.providersCache;
   }
+}
+
+/** Per model, in the workspace state: the chosen data (absolute paths on this host) and options. */
+const DATA_KEY = 'onnxPruner.data:';
+type StoredData = Partial<DataOptions> & Partial<Record<DataRole, string>>;
+
+const DATA_TITLES: Record<DataRole, (pick: 'file' | 'folder') => string> = {
+  calibration: (pick) => (pick === 'folder' ? 'Calibration data: a folder of images (one sub-folder per class, or images directly)' : 'Calibration data: a .npy, .npz or .f32 file of inputs'),
+  evaluation: (pick) => (pick === 'folder' ? 'Evaluation data: a folder of images (one sub-folder per class gives the labels)' : 'Evaluation data: a .npy, .npz or .f32 file of inputs (not the calibration inputs)'),
+  labels: () => 'Labels of the evaluation data: .npy / .npz of integers, or .u8 (one byte each)',
+  inputs: () => 'Validation inputs: a .npy, .npz or .f32 file',
+};
+
+/** Choosing data is for running the model (calibration, evaluation): it needs a trusted workspace. */
+function requireTrustForData(): void {
+  if (!vscode.workspace.isTrusted) throw new EngineRequestError('Calibration and evaluation run the model: they need a trusted workspace', { user: true });
 }
 
 /**

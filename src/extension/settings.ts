@@ -1,6 +1,6 @@
 // The extension's settings (contributes.configuration in package.json), read in one place.
 import * as vscode from 'vscode';
-import { DEFAULT_PLAN, viewPlanOf, type Criterion, type ViewPlan } from '../shared/protocol.ts';
+import { DATA_LIMITS, DEFAULT_PLAN, RECOVER_MODES, viewPlanOf, type Criterion, type RecoverMode, type ViewPlan } from '../shared/protocol.ts';
 
 export interface Settings {
   criterion: Criterion;
@@ -12,7 +12,16 @@ export interface Settings {
   validateAfterPrune: boolean;
   executionProvider: 'auto' | 'cuda' | 'cpu';
   outputName: string;
+  /** Recovery after pruning when the view runs Prune (the engine's --recover). */
+  recover: RecoverMode;
+  /** Calibration inputs used at most (the first ones of the chosen data). */
+  calibrationCount: number;
+  /** Validation: timed runs per model and inputs per run. */
+  validationRuns: number;
+  validationBatch: number;
 }
+
+const bounded = (v: number, max: number, fallback: number) => (Number.isInteger(v) && v >= 1 && v <= max ? v : fallback);
 
 export function readSettings(scope?: vscode.Uri): Settings {
   const c = vscode.workspace.getConfiguration('onnxPruner', scope);
@@ -26,6 +35,10 @@ export function readSettings(scope?: vscode.Uri): Settings {
     validateAfterPrune: c.get<boolean>('validateAfterPrune', true),
     executionProvider: c.get<'auto' | 'cuda' | 'cpu'>('executionProvider', 'auto'),
     outputName: c.get<string>('outputName', '${name}.pruned.onnx'),
+    recover: (RECOVER_MODES as readonly string[]).includes(c.get<string>('recover', 'auto')) ? c.get<RecoverMode>('recover', 'auto') : 'auto',
+    calibrationCount: bounded(c.get<number>('calibrationCount', 512), DATA_LIMITS.calibCount, 512),
+    validationRuns: bounded(c.get<number>('validationRuns', 20), DATA_LIMITS.runs, 20),
+    validationBatch: bounded(c.get<number>('validationBatch', 8), DATA_LIMITS.batch, 8),
   };
 }
 

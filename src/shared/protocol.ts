@@ -11,12 +11,16 @@
 import { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion } from '../engine/analysis/criteria.ts';
 import { DEFAULT_PLAN, planOf, type PruningPlan } from '../engine/prune/types.ts';
 import type { PruneReport, ValidationReport } from '../engine/index.ts';
+import { PRESET_NAMES, type Preprocess, type PresetName } from '../engine/data/preprocess.ts';
+import { RECOVER_MODES, type RecoverMode } from '../engine/recovery/types.ts';
+import type { LatencyStats } from '../engine/runtime/types.ts';
 import {
   isBool, isNum, isObj, type ClientMessage, type ErrorInfo, type Params, type Result, type RequestMessage, type ServerMessage,
   type Validator, type Validators,
 } from './rpc.ts';
 
 export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion, type ErrorInfo, type PruneReport, type ValidationReport };
+export { PRESET_NAMES, RECOVER_MODES, type Preprocess, type PresetName, type RecoverMode, type LatencyStats };
 
 // ---------- data shown by the view ----------
 
@@ -139,6 +143,102 @@ export interface PlanPreview {
   atMinimum?: { layer: string; channelsBefore: number; channelsAfter: number }[];
 }
 
+// ---------- calibration, evaluation and validation data ----------
+
+/**
+ * The data a prune run reads, chosen in the view's plan panel (a picker the host runs) and
+ * remembered per model by the host. The files stay on the host (in a remote workspace, on the
+ * remote machine): the view sees their names and counts only.
+ *   calibration  inputs for recovery (statistics, reconstruction) and data criteria
+ *   evaluation   a separate set for the report's accuracy (with labels) or agreement
+ *   labels       labels of the evaluation set (.npy/.npz of integers or .u8), instead of its folder layout
+ *   inputs       inputs for validation's comparison and timing (else the evaluation or calibration set's first batch)
+ */
+export const DATA_ROLES = ['calibration', 'evaluation', 'labels', 'inputs'] as const;
+export type DataRole = (typeof DATA_ROLES)[number];
+
+export interface DataSetInfo {
+  /** The file or folder name, without its directory. */
+  name: string;
+  /** An image folder, or an array file (.npy, .npz, .f32). */
+  kind: 'images' | 'array';
+  /** Samples used (calibration: at most the calibration count). */
+  count: number;
+  /** Samples in the file or folder. */
+  total: number;
+  /** One sample's shape, as fed to the model (without the batch axis). */
+  sampleShape: number[];
+  /** Where the labels come from (a file name, or the folder layout), when the set has labels. */
+  labels?: string;
+  /** Classes of an ImageFolder layout (its sub-folders). */
+  classes?: number;
+}
+
+/** The options of the data a prune run uses: what the view sets (validated by the host). */
+export interface DataOptions {
+  /** Image preprocessing preset; `auto` = the one proposed from the model's input. */
+  preset: PresetName | 'auto';
+  recover: RecoverMode;
+  /** Use at most this many calibration inputs (the first ones). */
+  calibCount: number;
+  /** Validation: timed runs per model, and inputs per run. */
+  runs: number;
+  batch: number;
+}
+
+/** What the view shows of the chosen data. */
+export interface DataState extends DataOptions {
+  /** Why data cannot feed this model (e.g. two inputs, an integer input), when it cannot. */
+  unavailable?: string;
+  /** The model's input is an image input: image folders and preprocessing apply. */
+  imageInput: boolean;
+  /** The model fixes its batch size (validation runs that many inputs at once). */
+  fixedBatch?: number;
+  calibration?: DataSetInfo;
+  evaluation?: DataSetInfo;
+  inputs?: DataSetInfo;
+  /** Name of the labels file, when one is chosen. */
+  labelsFile?: string;
+  /** The preprocessing proposed from the model's input, and the one image folders use. */
+  proposed?: Preprocess;
+  preprocess?: Preprocess;
+  /** A chosen file or folder that cannot be used, naming it and why (nothing runs until it is fixed or cleared). */
+  errors: string[];
+  warnings: string[];
+}
+
+export const DATA_LIMITS = { calibCount: 100000, runs: 1000, batch: 1024 } as const;
+
+/** The phases of a prune run the view shows, from the engine's progress stages. */
+export const PRUNE_PHASES = ['preparing', 'statistics', 'reconstruction', 'writing', 'evaluation'] as const;
+export type PrunePhase = (typeof PRUNE_PHASES)[number];
+export const PRUNE_PHASE_LABELS: Record<PrunePhase, string> = {
+  preparing: 'Planning and cutting channels',
+  statistics: 'Statistics on the calibration inputs',
+  reconstruction: 'Reconstruction (least squares)',
+  writing: 'Writing the pruned model',
+  evaluation: 'Validation and evaluation',
+};
+
+/** The phase an engine progress stage belongs to. */
+export function prunePhase(stage: string): PrunePhase {
+  const s = stage.toLowerCase();
+  if (/reconstruct/.test(s)) return 'reconstruction';
+  if (/^recovery|statistic|calibration|bias correction|activation|original outputs/.test(s)) return 'statistics';
+  if (/^writing|saving/.test(s)) return 'writing';
+  if (/validat|evaluat|timing|session|running both|done/.test(s)) return 'evaluation';
+  return 'preparing';
+}
+
+/**
+ * Whether a latency difference is within the run-to-run spread (p90 − min of either model): such a
+ * difference is noise, not a speed-up or a slow-down.
+ */
+export function latencyWithinNoise(a: LatencyStats, b: LatencyStats): boolean {
+  const spread = Math.max(a.p90Ms - a.minMs, b.p90Ms - b.minMs);
+  return a.runs < 2 || b.runs < 2 || Math.abs(b.medianMs - a.medianMs) <= spread;
+}
+
 // ---------- requests: view → host, each answered once ----------
 
 export interface ViewMethods {
@@ -151,6 +251,12 @@ export interface ViewMethods {
   validate: { params: { pruned: string }; result: ValidationReport };
   /** Opens a file (a pruned model) in VS Code. */
   openFile: { params: { path: string }; result: null };
+  /** The data chosen for this model (remembered by the host), described. */
+  getData: { params: Record<string, never>; result: DataState };
+  /** The host shows a file or folder picker for a data role; the state after (unchanged when dismissed). */
+  chooseData: { params: { role: DataRole; pick: 'file' | 'folder' }; result: DataState };
+  clearData: { params: { role: DataRole }; result: DataState };
+  setDataOptions: { params: Partial<DataOptions>; result: DataState };
 }
 
 export type RequestName = keyof ViewMethods;
@@ -315,7 +421,47 @@ export const VIEW_VALIDATORS: Validators<ViewMethods> = {
     const file = isObj(p) ? own(p, 'path') : undefined;
     return isFilePath(file, /\.(onnx|json)$/i) ? { path: file } : undefined;
   },
+  getData: (p) => (p === undefined || isObj(p) ? {} : undefined),
+  chooseData: (p) => {
+    if (!isObj(p)) return undefined;
+    const role = own(p, 'role');
+    const pick = own(p, 'pick');
+    if (!isDataRole(role) || (pick !== 'file' && pick !== 'folder')) return undefined;
+    // only image data comes as a folder
+    if (pick === 'folder' && role !== 'calibration' && role !== 'evaluation') return undefined;
+    return { role, pick };
+  },
+  clearData: (p) => {
+    const role = isObj(p) ? own(p, 'role') : undefined;
+    return isDataRole(role) ? { role } : undefined;
+  },
+  setDataOptions: (p) => parseDataOptions(p),
 };
+
+const isDataRole = (v: unknown): v is DataRole => typeof v === 'string' && (DATA_ROLES as readonly string[]).includes(v);
+
+/** Data options from the view: only known keys, each valid and bounded; undefined when any is malformed or none is given. */
+export function parseDataOptions(v: unknown): Partial<DataOptions> | undefined {
+  if (!isObj(v)) return undefined;
+  const out: Partial<DataOptions> = {};
+  const preset = own(v, 'preset');
+  if (preset !== undefined) {
+    if (!(preset === 'auto' || (typeof preset === 'string' && (PRESET_NAMES as readonly string[]).includes(preset)))) return undefined;
+    out.preset = preset as PresetName | 'auto';
+  }
+  const recover = own(v, 'recover');
+  if (recover !== undefined) {
+    if (!(typeof recover === 'string' && (RECOVER_MODES as readonly string[]).includes(recover))) return undefined;
+    out.recover = recover as RecoverMode;
+  }
+  for (const k of ['calibCount', 'runs', 'batch'] as const) {
+    const n = own(v, k);
+    if (n === undefined) continue;
+    if (!(isInt(n, DATA_LIMITS[k]) && n >= 1)) return undefined;
+    out[k] = n;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
 
 const METHODS: ReadonlySet<string> = new Set(Object.keys(VIEW_VALIDATORS));
 

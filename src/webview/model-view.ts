@@ -3,7 +3,10 @@
 // prune run and its report; every piece of data is asked from the host through the protocol.
 import { LitElement, html, css, nothing } from 'lit';
 import { customElement, state, query } from 'lit/decorators.js';
-import { DEFAULT_PLAN, type Criterion, type ErrorInfo, type LayerRow, type PlanPreview, type ViewEvent, type ViewPlan, type ViewSummary } from '../shared/protocol.ts';
+import {
+  DEFAULT_PLAN, prunePhase, type Criterion, type DataOptions, type DataRole, type DataState, type ErrorInfo, type LayerRow, type PlanPreview, type PrunePhase,
+  type ViewEvent, type ViewPlan, type ViewSummary,
+} from '../shared/protocol.ts';
 import { bytes, int, pct, shape, si } from './format.ts';
 import { HostClient, RequestError } from './host.ts';
 import type { LayerTable } from './layer-table.ts';
@@ -103,6 +106,9 @@ export class ModelView extends LitElement {
   @state() private run: RunState = { kind: 'idle' };
   @state() private focusedLayer: string | undefined;
   @state() private frozenRows: LayerRow[] = [];
+  @state() private data: DataState | undefined;
+  @state() private dataBusy = false;
+  @state() private dataError = '';
 
   @query('layer-table') private table?: LayerTable;
   /** The first page pushed by the host, handed to the table once it is rendered. */
@@ -168,6 +174,20 @@ export class ModelView extends LitElement {
     this.host.sendPlan(this.plan);
     if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
     if (s.prunableGroupCount > 0) this.schedulePreview(0);
+    if (s.trusted && s.prunableGroupCount > 0) void this.dataRequest(() => this.host.request('getData', {}));
+  }
+
+  /** A data request (describe, choose, clear, options): its answer is the new data state. */
+  private async dataRequest(send: () => Promise<DataState>): Promise<void> {
+    this.dataBusy = true;
+    try {
+      this.data = await send();
+      this.dataError = '';
+    } catch (e) {
+      if (!(e as RequestError).cancelled) this.dataError = (e as Error).message;
+    } finally {
+      this.dataBusy = false;
+    }
   }
 
   private async loadFrozenReasons(): Promise<void> {
@@ -208,7 +228,10 @@ export class ModelView extends LitElement {
         this.offerDefaultPlan(e.plan);
         break;
       case 'trustGranted':
-        if (this.summary) this.summary = { ...this.summary, trusted: true };
+        if (this.summary) {
+          this.summary = { ...this.summary, trusted: true };
+          if (this.summary.prunableGroupCount > 0) void this.dataRequest(() => this.host.request('getData', {}));
+        }
         break;
     }
   }
@@ -252,9 +275,12 @@ export class ModelView extends LitElement {
 
   private async prune(): Promise<void> {
     if (this.run.kind === 'running') return;
-    this.run = { kind: 'running', stage: 'Starting' };
+    this.run = { kind: 'running', stage: 'Starting', phase: 'preparing', phases: ['preparing'] };
+    const phases: PrunePhase[] = ['preparing'];
     const h = this.host.start('prune', { plan: this.plan, validate: true }, (stage, fraction) => {
-      if (this.run.kind === 'running') this.run = { kind: 'running', stage, fraction };
+      const phase = prunePhase(stage);
+      if (!phases.includes(phase)) phases.push(phase);
+      if (this.run.kind === 'running') this.run = { kind: 'running', stage, fraction, phase, phases: [...phases] };
     });
     this.pruneRequest = h.id;
     try {
@@ -299,7 +325,10 @@ export class ModelView extends LitElement {
         : html`<div class="main">
             <aside class="plan">
               <plan-panel .plan=${this.plan} .summary=${this.summary} .preview=${this.preview} .previewError=${this.previewError}
-                ?previewPending=${this.previewPending} .run=${this.run}
+                ?previewPending=${this.previewPending} .run=${this.run} .data=${this.data} ?dataBusy=${this.dataBusy} .dataError=${this.dataError}
+                @data-choose=${(e: CustomEvent<{ role: DataRole; pick: 'file' | 'folder' }>) => void this.dataRequest(() => this.host.request('chooseData', e.detail))}
+                @data-clear=${(e: CustomEvent<{ role: DataRole }>) => void this.dataRequest(() => this.host.request('clearData', e.detail))}
+                @data-options=${(e: CustomEvent<{ patch: Partial<DataOptions> }>) => void this.dataRequest(() => this.host.request('setDataOptions', e.detail.patch))}
                 @plan-change=${(e: CustomEvent<{ plan: ViewPlan }>) => this.setPlan(e.detail.plan)}
                 @prune=${() => void this.prune()} @cancel-prune=${() => this.cancelPrune()}
                 @open-pruned=${(e: CustomEvent<{ path: string }>) => void this.openFile(e.detail.path)}

@@ -2,13 +2,17 @@
 // the live preview of what the plan does; Prune with progress and cancel; the report.
 import { LitElement, html, css, nothing } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
-import { CRITERIA, CRITERION_LABELS, type Criterion, type PlanPreview, type PruneReport, type ValidationReport, type ViewPlan, type ViewSummary } from '../shared/protocol.ts';
+import {
+  CRITERIA, CRITERION_LABELS, PRUNE_PHASES, PRUNE_PHASE_LABELS, latencyWithinNoise, prunePhase,
+  type Criterion, type DataState, type LatencyStats, type PlanPreview, type PrunePhase, type PruneReport, type ValidationReport, type ViewPlan, type ViewSummary,
+} from '../shared/protocol.ts';
 import { bytes, change, int, ms, pct, score, si } from './format.ts';
 import { base } from './styles.ts';
+import './data-panel.ts';
 
 export type RunState =
   | { kind: 'idle' }
-  | { kind: 'running'; stage: string; fraction?: number }
+  | { kind: 'running'; stage: string; fraction?: number; phase?: PrunePhase; phases?: PrunePhase[] }
   | { kind: 'done'; report: PruneReport }
   | { kind: 'failed'; message: string; details?: string }
   | { kind: 'cancelled' };
@@ -54,6 +58,11 @@ export class PlanPanel extends LitElement {
       .path { word-break: break-all; }
       .run-result { overflow-wrap: anywhere; }
       table.report td { white-space: nowrap; }
+      ol.phases { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 1px; font-size: 0.92em; }
+      ol.phases li.pending, ol.phases li.skipped { color: var(--vscode-descriptionForeground); }
+      ol.phases li.current { font-weight: 600; }
+      .recovery summary { cursor: pointer; }
+      .recovery .scroll { max-height: 240px; overflow: auto; }
     `,
   ];
 
@@ -64,6 +73,9 @@ export class PlanPanel extends LitElement {
   @property({ type: Boolean }) previewPending = false;
   @property({ attribute: false }) run: RunState = { kind: 'idle' };
   @property({ type: Number }) suggestedThreshold: number | undefined;
+  @property({ attribute: false }) data: DataState | undefined;
+  @property({ type: Boolean }) dataBusy = false;
+  @property({ attribute: false }) dataError = '';
 
   override updated(changed: Map<string, unknown>): void {
     const prev = changed.get('run') as RunState | undefined;
@@ -191,6 +203,8 @@ export class PlanPanel extends LitElement {
         </div>
       </section>
 
+      <data-panel .data=${this.data} ?busy=${this.dataBusy} .error=${this.dataError} ?trusted=${this.summary?.trusted !== false} ?disabled=${running}></data-panel>
+
       ${this.renderPreview()}
 
       <section class="card" aria-label="Prune">
@@ -255,6 +269,7 @@ export class PlanPanel extends LitElement {
       case 'idle': return nothing;
       case 'running':
         return html`<div class="progress" role="status" aria-live="polite" style="margin-top:8px">
+          ${this.renderPhases(r)}
           <span>${r.stage}${r.fraction !== undefined ? ` — ${pct(r.fraction, 0)}` : ''}</span>
           ${r.fraction !== undefined ? html`<progress max="1" .value=${r.fraction} aria-label="Pruning progress"></progress>` : html`<progress aria-label="Pruning progress"></progress>`}
           <div><vscode-button secondary icon="close" @click=${() => this.act('cancel-prune')}>Cancel</vscode-button></div>
@@ -266,6 +281,19 @@ export class PlanPanel extends LitElement {
       case 'done':
         return this.renderReport(r.report);
     }
+  }
+
+  /** The phases of the run: done ones ticked, the current one marked (statistics and reconstruction only when recovery measures). */
+  private renderPhases(r: Extract<RunState, { kind: 'running' }>) {
+    const current = r.phase ?? prunePhase(r.stage);
+    const seen = new Set(r.phases ?? [current]);
+    const at = PRUNE_PHASES.indexOf(current);
+    return html`<ol class="phases" aria-label="Phases">
+      ${PRUNE_PHASES.map((p, i) => {
+        const state = p === current ? 'current' : i < at ? (seen.has(p) ? 'done' : 'skipped') : 'pending';
+        return html`<li data-phase=${p} data-state=${state} class=${state}>${state === 'done' ? '✓' : state === 'current' ? '▸' : state === 'skipped' ? '–' : '·'} ${PRUNE_PHASE_LABELS[p]}</li>`;
+      })}
+    </ol>`;
   }
 
   private renderReport(rep: PruneReport) {
@@ -288,7 +316,10 @@ export class PlanPanel extends LitElement {
           ${row('Latency (median)', lat(before), lat(after), ms)}
         </tbody>
       </table>
+      ${v?.evaluation ? this.renderEvaluation(v.evaluation) : html`<div class="muted hint" style="margin-top:6px" data-no-evaluation>No evaluation set chosen: choose one under Data and recovery for the accuracy before and after.</div>`}
+      ${rep.recovery ? this.renderRecovery(rep.recovery) : nothing}
       ${v ? this.renderValidation(v) : html`<div class="muted hint" style="margin-top:6px">Not validated in ONNX Runtime.</div>`}
+      ${(rep.warnings ?? []).length ? html`<details style="margin-top:6px"><summary>${rep.warnings.length} warning${rep.warnings.length === 1 ? '' : 's'}</summary>${rep.warnings.map((w) => html`<div class="warning hint">${w}</div>`)}</details>` : nothing}
       <div class="actions" style="margin-top:8px">
         <vscode-button icon="go-to-file" @click=${() => this.act('open-pruned', { path: rep.output })}>Open pruned model</vscode-button>
         <vscode-button secondary @click=${() => this.act('dismiss-report')}>Dismiss</vscode-button>
@@ -296,10 +327,73 @@ export class PlanPanel extends LitElement {
     </div>`;
   }
 
+  /** Accuracy before and after on the evaluation set (or, without labels, agreement with the original). */
+  private renderEvaluation(e: NonNullable<ValidationReport['evaluation']>) {
+    const acc = e.original && e.pruned;
+    const c = e.comparison;
+    return html`<div class="evaluation" style="margin-top:8px" role="region" aria-label="Evaluation">
+      <h3>${acc ? 'Accuracy' : 'Agreement with the original'} <span class="muted">on ${int(e.count)} inputs of ${e.source.split(/[\\/]/).pop()}</span></h3>
+      ${acc
+        ? html`<table class="report" data-accuracy>
+            <thead><tr><th></th><th>before</th><th>after</th><th>change</th></tr></thead>
+            <tbody>
+              <tr data-metric="top1"><td>Top-1</td><td data-before=${e.original!.top1}>${pct(e.original!.top1)}</td><td data-after=${e.pruned!.top1}>${pct(e.pruned!.top1)}</td><td>${points(e.original!.top1, e.pruned!.top1)}</td></tr>
+              ${e.original!.top5 !== undefined && e.pruned!.top5 !== undefined
+                ? html`<tr data-metric="top5"><td>Top-5</td><td>${pct(e.original!.top5)}</td><td>${pct(e.pruned!.top5)}</td><td>${points(e.original!.top5, e.pruned!.top5)}</td></tr>`
+                : nothing}
+            </tbody>
+          </table>`
+        : nothing}
+      ${c
+        ? html`<div class="muted hint" data-agreement>${c.top1Agreement !== undefined ? html`Top-1 agreement <strong>${pct(c.top1Agreement)}</strong>, ` : nothing}mean cosine ${c.meanCosine.toFixed(5)} (lowest ${c.minCosine.toFixed(4)}), drift ${score(c.relativeError)}</div>`
+        : nothing}
+      ${e.labels ? html`<div class="muted hint">Labels: ${e.labels.split(/[\\/]/).pop()}</div>` : nothing}
+      ${e.warnings.map((w) => html`<div class="warning hint">${w}</div>`)}
+    </div>`;
+  }
+
+  /** What recovery ran, why, and what it did per layer (the engine's RecoveryReport). */
+  private renderRecovery(r: PruneReport['recovery']) {
+    const refit = r.layers.filter((l) => l.status === 'refit').length;
+    const skipped = r.layers.filter((l) => l.status === 'skipped');
+    return html`<details class="recovery" style="margin-top:8px" ?open=${skipped.length > 0} data-recovery>
+      <summary><strong>Recovery: ${r.steps.length ? r.steps.join(' + ') : 'none'}</strong> <span class="muted">(${r.requested} asked)${r.layers.length ? ` · ${refit} layer${refit === 1 ? '' : 's'} refit${skipped.length ? `, ${skipped.length} skipped` : ''}` : ''}${r.ms ? ` · ${ms(r.ms)}` : ''}</span></summary>
+      <div class="muted hint" data-recovery-why>${r.why}</div>
+      ${r.calibration ? html`<div class="muted hint">On ${int(r.calibration.count)} calibration inputs of ${r.calibration.source.split(/[\\/]/).pop()}${r.provider ? `, ${r.provider.toUpperCase()}` : ''}, ${r.passes} pass${r.passes === 1 ? '' : 'es'}${r.fallbackReason ? ` (${r.fallbackReason})` : ''}</div>` : nothing}
+      ${r.layers.length
+        ? html`<div class="scroll"><table class="report" style="margin-top:4px" data-recovery-layers>
+            <thead><tr><th>layer</th><th>step</th><th>result</th><th>error before → after</th></tr></thead>
+            <tbody>${r.layers.map((l) => html`<tr data-status=${l.status}><td class="ellipsis" title=${`${l.name} (${l.op})`}>${l.name}</td><td>${l.step}</td>
+              <td title=${l.reason ?? ''}>${l.status === 'refit' ? 'refit' : html`<span class="warning">skipped</span>`}</td>
+              <td>${l.errorBefore !== undefined && l.errorAfter !== undefined ? `${score(l.errorBefore)} → ${score(l.errorAfter)}` : l.maxShift !== undefined ? `shift ≤ ${score(l.maxShift)}` : l.reason ?? ''}</td></tr>`)}</tbody>
+          </table></div>`
+        : nothing}
+    </details>`;
+  }
+
+  /** Median latency with its spread and run count, and whether the difference is within the noise. */
+  private renderLatency(v: ValidationReport) {
+    const a = v.original?.latency;
+    const b = v.pruned?.latency;
+    if (!a || !b) return nothing;
+    const spread = (l: LatencyStats) => `${ms(l.medianMs)} (min ${ms(l.minMs)}, p90 ${ms(l.p90Ms)})`;
+    const noise = latencyWithinNoise(a, b);
+    const batch = v.inputs?.[0]?.dims?.[0];
+    return html`<div class="latency" style="margin-top:6px" data-latency data-noise=${noise ? 'yes' : 'no'}>
+      <div>Latency${batch ? ` per batch of ${batch}` : ''}: ${spread(a)} → ${spread(b)}, <span data-runs>${a.runs} timed run${a.runs === 1 ? '' : 's'} each</span> after ${v.warmup} warm-up</div>
+      ${noise
+        ? html`<div class="warning hint" data-latency-noise>The difference (${change(a.medianMs, b.medianMs)}) is within the run-to-run spread: noise, not a measured speed-up${a.runs < 5 ? '; raise the timed runs' : ''}.</div>`
+        : nothing}
+    </div>`;
+  }
+
   private renderValidation(v: ValidationReport) {
     const outs = (v.outputs ?? []).filter((o) => o.comparable);
+    const inputs = (v.inputs ?? []).map((i) => `${i.name} [${i.dims.join(', ')}] ${i.source === 'random' ? `random (seed ${v.seed ?? 0})` : i.file ? i.file.split(/[\\/]/).pop() : i.source}`);
     return html`<div style="margin-top:8px">
       <div>Validated on <strong>${(v.provider ?? '?').toUpperCase()}</strong>${v.fallbackReason ? html` <span class="muted">(${v.requestedProvider === 'auto' ? 'CUDA unavailable: ' : ''}${v.fallbackReason})</span>` : nothing}</div>
+      ${inputs.length ? html`<div class="muted hint" data-validation-inputs>Inputs: ${inputs.join('; ')}</div>` : nothing}
+      ${this.renderLatency(v)}
       ${outs.length
         ? html`<table class="report" style="margin-top:4px">
             <thead><tr><th>output</th><th>max |Δ|</th><th>cosine</th><th>top-1 agree</th></tr></thead>
@@ -310,6 +404,12 @@ export class PlanPanel extends LitElement {
       ${(v.notes ?? []).map((n) => html`<div class="muted hint">${n}</div>`)}
     </div>`;
   }
+}
+
+/** The change in accuracy as percentage points: "−2.3 pt". */
+function points(before: number, after: number): string {
+  const d = (after - before) * 100;
+  return `${d < 0 ? '−' : d > 0 ? '+' : '±'}${Math.abs(d).toFixed(1)} pt`;
 }
 
 /** Top-1 agreement; with few test inputs (the batch), as a count: "0 of 1 input" says more than "0.0%". */

@@ -5,6 +5,7 @@ import { PrunerError, type ModelReader } from '../engine/index.ts';
 import type { Handlers, HandlerContext } from '../shared/rpc.ts';
 import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
 import type { WorkerMethods } from './protocol.ts';
+import { openData } from './data.ts';
 import type { Criterion } from '../shared/protocol.ts';
 
 /** An open model: its structure (phase 1), then its scores (phase 2, started once the structure is ready). */
@@ -84,7 +85,8 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     },
     // An open model is pruned from what the worker holds: the file is not read again.
     prune: async (job, ctx) => pruneJob(job, ctx, await models.get(job.path)?.structure.catch(() => undefined), opts.reader),
-    validate: (p, ctx) => validateJob(p, ctx),
+    validate: async (p, ctx) => validateJob(p, ctx, p.data ? (await models.get(p.original)?.structure.catch(() => undefined)) : undefined, opts.reader),
+    describeData: async ({ path, data }) => (await openData(data, (await model(path)).graph)).state,
     providers: () => listProviders(),
   };
 }

@@ -11,12 +11,13 @@ import {
   AnalysedModel, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
   planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, removedChannels, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
-  type ScoreStats as EngineStats,
+  type ScoreStats as EngineStats, type PruneOptions, type ValidateOptions,
 } from '../engine/index.ts';
 import type {
   Criterion, Histogram, LayerDetail, LayerPage, LayerQuery, LayerRow, PlanPreview, ScoreStats, SortKey, ViewPlan, ViewSummary,
 } from '../shared/protocol.ts';
-import type { PruneJob } from './protocol.ts';
+import type { DataJob, PruneJob } from './protocol.ts';
+import { firstBatch, openData, pruneDataOptions } from './data.ts';
 
 export interface JobContext {
   signal: AbortSignal;
@@ -297,7 +298,17 @@ function sortValue(key: SortKey): (r: LayerRow) => string | number | undefined {
 /** Prunes the model the worker holds (`held`, nothing is read or analysed again), else reads the file with `reader`. */
 export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelService, reader?: ModelReader): Promise<PruneReport> {
   const plan = toPlan(job.plan, path.basename(job.path));
-  const opts = {
+  if (!held) validatePlan(plan, path.basename(job.path));
+  const analysed = held?.analysed ?? AnalysedModel.load(job.path, { reader, signal: ctx.signal });
+  // the data is opened (and checked) before any work: a file that cannot be used stops the run, naming it
+  let data: Partial<PruneOptions> = {};
+  if (job.data) {
+    const opened = await openData(job.data, analysed.graph);
+    data = await pruneDataOptions(job.data, opened, ctx.signal);
+    if (opened.opened.preprocess) plan.preprocess = opened.opened.preprocess;
+  }
+  const opts: PruneOptions = {
+    ...data,
     out: job.out,
     force: job.force,
     outputName: job.outputName,
@@ -307,13 +318,30 @@ export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelServi
     signal: ctx.signal,
     onProgress: (stage: string, fraction?: number) => ctx.progress(stage, fraction),
   };
-  if (held) return pruneAnalysed(held.analysed, plan, opts);
-  validatePlan(plan, path.basename(job.path));
-  return pruneAnalysed(AnalysedModel.load(job.path, { reader, signal: ctx.signal }), plan, opts);
+  return pruneAnalysed(analysed, plan, opts);
 }
 
-export async function validateJob(p: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<ValidationReport> {
-  const report = await validatePruned(p.original, p.pruned, { ep: p.ep, signal: ctx.signal, onProgress: (m: string) => ctx.progress(m) });
+/**
+ * Validates a pruned model against its original; with data: on the chosen inputs (a batch of the
+ * validation, evaluation or calibration set), `runs` timed runs, and the evaluation set's accuracy.
+ */
+export async function validateJob(p: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu'; data?: DataJob }, ctx: JobContext, held?: ModelService, reader?: ModelReader): Promise<ValidationReport> {
+  const opts: ValidateOptions = { ep: p.ep, signal: ctx.signal, onProgress: (m: string) => ctx.progress(m) };
+  if (p.data) {
+    const graph = held?.graph ?? AnalysedModel.load(p.original, { reader, signal: ctx.signal }).graph;
+    const { opened, state } = await openData(p.data, graph);
+    if (state.errors.length) throw new PrunerError(`${state.errors.join('; ')}; nothing validated`);
+    opts.runs = p.data.runs;
+    if (opened.evaluation) opts.evaluation = opened.evaluation;
+    if (opened.calibration) opts.calibration = opened.calibration;
+    const source = opened.inputs ?? opened.evaluation ?? opened.calibration;
+    if (source && opened.spec) {
+      const t = await firstBatch(source, opened.spec, p.data.batch, ctx.signal);
+      opts.inputs = { [opened.spec.name]: t };
+      opts.inputsSource = `${path.basename(source.source)} (first ${Math.min(source.count, t.dims[0]!)} of ${source.count})`;
+    }
+  }
+  const report = await validatePruned(p.original, p.pruned, opts);
   return withCost(report, computeCost);
 }
 

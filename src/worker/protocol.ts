@@ -2,8 +2,9 @@
 // call that can take more than a few milliseconds (loading, analysis, surgery, ONNX Runtime), so
 // the extension host's event loop never stalls. Carried by src/shared/rpc.ts.
 import type { ClientMessage, ServerMessage } from '../shared/rpc.ts';
+import type { DataJob } from './data.ts';
 import type {
-  Criterion, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, ValidationReport, ViewPlan, ViewSummary,
+  Criterion, DataState, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, ValidationReport, ViewPlan, ViewSummary,
 } from '../shared/protocol.ts';
 
 export interface PruneJob {
@@ -16,7 +17,11 @@ export interface PruneJob {
   allowMinimal?: boolean;
   validate: boolean;
   ep: 'auto' | 'cuda' | 'cpu';
+  /** Calibration, evaluation and validation data, and the recovery mode (the view's choices). */
+  data?: DataJob;
 }
+
+export type { DataJob };
 
 export interface LayerListEntry { name: string; op: string; channels: number; prunable: boolean }
 
@@ -34,7 +39,9 @@ export interface WorkerMethods {
   listLayers: { params: { path: string }; result: LayerListEntry[] };
   /** Prunes the open model the worker holds (nothing read or analysed again), else reads the file. */
   prune: { params: PruneJob; result: PruneReport };
-  validate: { params: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu' }; result: ValidationReport };
+  validate: { params: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu'; data?: DataJob }; result: ValidationReport };
+  /** Opens the chosen data against the open model's input and describes it (names, counts, shapes, preprocessing). */
+  describeData: { params: { path: string; data: DataJob }; result: DataState };
   providers: { params: Record<string, never>; result: string[] };
 }
 

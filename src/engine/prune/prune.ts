@@ -11,7 +11,7 @@ import { saveModel } from '../onnx/save.ts';
 import { AnalysedModel } from '../analysed-model.ts';
 import { isCriterion } from '../analysis/criteria.ts';
 import { validatePruned } from '../runtime/validate.ts';
-import type { ExecutionProviderChoice } from '../runtime/types.ts';
+import type { ExecutionProviderChoice, InputTensor } from '../runtime/types.ts';
 import { parsePlan, resolvePlan, serializePlan, validatePlan } from './plan.ts';
 import { pruneGraph } from './surgery.ts';
 import { applyBlockSelection, blockRanking, type BlockReport } from './blocks.ts';
@@ -31,8 +31,10 @@ export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
   validate?: boolean;
   ep?: ExecutionProviderChoice;
-  /** Input files for validation (`[name=]file[:AxBxC]`); random inputs when absent. */
-  validationInputs?: string[];
+  /** Input files for validation (`[name=]file[:AxBxC]`), or tensors by input name; random inputs when absent. */
+  validationInputs?: string[] | Record<string, InputTensor>;
+  /** Where given validation tensors came from (a data set), for the report's input description. */
+  validationSource?: string;
   /** Timed runs per model during validation (default 3). */
   validationRuns?: number;
   /** Exact compensation at padded borders with a constant correction tensor and an Add node (default false: the graph keeps its nodes). */
@@ -204,6 +206,7 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
       report.validation = await validatePruned(model.path, saved.path, {
         ep: opts.ep ?? 'auto',
         inputs: opts.validationInputs,
+        ...(opts.validationSource ? { inputsSource: opts.validationSource } : {}),
         runs: opts.validationRuns ?? 3,
         warmup: 1,
         ...(opts.evaluation ? { evaluation: opts.evaluation, calibration: opts.calibration } : {}),

@@ -28,6 +28,8 @@ export interface ValidateOptions {
   ep?: ExecutionProviderChoice;
   /** Input files (`[name=]file[:AxBxC]`, .f32 or .npy), or tensors / float arrays by input name. Random when absent. */
   inputs?: string[] | Record<string, InputTensor | Float32Array>;
+  /** Where given tensors came from (a data set): the report's input description names it. */
+  inputsSource?: string;
   /** Sizes of symbolic dims for random or array inputs, e.g. `{ N: 4 }`; others are 1. */
   dims?: Record<string, number>;
   /** Whole shapes of random or array inputs by input name, e.g. `{ x: [1, 3, 48, 192] }` (for inputs with unnamed dynamic dims). */
@@ -132,7 +134,7 @@ function buildFeeds(specs: ModelInputSpec[], opts: ValidateOptions): { feeds: Re
         t = { type: 'float32', dims, data: v };
       } else t = v;
       feeds[spec.name] = spec.type ? coerce(t, spec.type) : t;
-      source[spec.name] = { source: 'given' };
+      source[spec.name] = { source: 'given', ...(opts.inputsSource ? { file: opts.inputsSource } : {}) };
     }
   } else {
     feeds = randomInputs(specs, { seed, dims: opts.dims, shapes: opts.shapes });

@@ -1,0 +1,180 @@
+// The plan panel's data section: calibration data (for recovery), the image preprocessing (proposed
+// from the model's input, or a preset), the evaluation set and its labels, the recovery mode, and
+// validation's inputs, batch and run count. The host runs the pickers and keeps the files (the
+// view sees names and counts); every change is a request, answered with the new DataState.
+import { LitElement, html, css, nothing } from 'lit';
+import { customElement, property } from 'lit/decorators.js';
+import { PRESET_NAMES, RECOVER_MODES, type DataOptions, type DataRole, type DataSetInfo, type DataState, type Preprocess, type RecoverMode } from '../shared/protocol.ts';
+import { int, shape } from './format.ts';
+import { base } from './styles.ts';
+
+export const RECOVER_LABELS: Record<RecoverMode, { short: string; help: string }> = {
+  auto: { short: 'auto', help: 'The best the data allows: least-squares reconstruction with calibration data, the data-free compensation without.' },
+  none: { short: 'none', help: 'The pruned weights as cut (with the plan\'s compensation).' },
+  bias: { short: 'bias', help: 'Bias correction: the measured mean shift of each layer that lost inputs (expected value without data).' },
+  bn: { short: 'bn', help: 'Re-estimate every remaining BatchNorm\'s statistics on the calibration inputs.' },
+  ls: { short: 'ls', help: 'Least-squares reconstruction of every layer that lost input channels, on the calibration inputs.' },
+};
+
+/** "imagenet, resize 256, crop 224x224, scale 0.00392157, mean 0.485/0.456/0.406, std 0.229/0.224/0.225, rgb, nchw" */
+export function describePreprocess(p: Preprocess): string {
+  return [
+    ...(p.preset ? [p.preset] : []),
+    ...(p.resize ? [`resize ${p.resize}`] : []),
+    ...(p.crop ? [`crop ${p.crop[0]}x${p.crop[1]}`] : []),
+    `scale ${+p.scale.toPrecision(6)}`,
+    `mean ${p.mean.join('/')}`,
+    `std ${p.std.join('/')}`,
+    p.channels,
+    p.layout,
+  ].join(', ');
+}
+
+function describeSet(s: DataSetInfo): string {
+  const count = s.count < s.total ? `${int(s.count)} of ${int(s.total)}` : int(s.count);
+  return `${count} ${s.kind === 'images' ? 'images' : 'inputs'} ${shape(s.sampleShape)}${s.classes ? `, ${s.classes} classes` : ''}${s.labels ? `, labels: ${s.labels}` : ''}`;
+}
+
+@customElement('data-panel')
+export class DataPanel extends LitElement {
+  static override styles = [
+    base,
+    css`
+      :host { display: flex; flex-direction: column; gap: 8px; }
+      .field { display: flex; flex-direction: column; gap: 3px; }
+      .field > label, .legend { font-weight: 600; font-size: 0.92em; }
+      .chosen { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; }
+      .chosen .name { font-family: var(--vscode-editor-font-family, monospace); overflow-wrap: anywhere; }
+      .buttons { display: inline-flex; gap: 4px; flex-wrap: wrap; }
+      .hint { font-size: 0.9em; }
+      .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
+      vscode-textfield, vscode-single-select { width: 100%; }
+    `,
+  ];
+
+  @property({ attribute: false }) data: DataState | undefined;
+  @property({ type: Boolean }) busy = false;
+  @property({ attribute: false }) error = '';
+  /** Pruning and running models need a trusted workspace: without it nothing here is offered. */
+  @property({ type: Boolean }) trusted = true;
+  @property({ type: Boolean }) disabled = false;
+
+  private choose(role: DataRole, pick: 'file' | 'folder'): void {
+    this.dispatchEvent(new CustomEvent('data-choose', { detail: { role, pick }, bubbles: true, composed: true }));
+  }
+
+  private clear(role: DataRole): void {
+    this.dispatchEvent(new CustomEvent('data-clear', { detail: { role }, bubbles: true, composed: true }));
+  }
+
+  private options(patch: Partial<DataOptions>): void {
+    this.dispatchEvent(new CustomEvent('data-options', { detail: { patch }, bubbles: true, composed: true }));
+  }
+
+  private intOption(k: 'calibCount' | 'runs' | 'batch', e: Event): void {
+    const n = Number.parseInt((e.target as HTMLInputElement).value, 10);
+    if (Number.isInteger(n) && n >= 1) this.options({ [k]: n });
+  }
+
+  override render() {
+    if (!this.trusted) {
+      return html`<section class="card" aria-label="Data and recovery"><h2>Data and recovery</h2>
+        <span class="muted hint untrusted">Calibration and evaluation run the model: they need a trusted workspace (this one is in Restricted Mode).</span></section>`;
+    }
+    const d = this.data;
+    const off = this.disabled || this.busy || !d || d.unavailable !== undefined;
+    return html`<section class="card" aria-label="Data and recovery" aria-busy=${this.busy ? 'true' : 'false'}>
+      <h2>Data and recovery</h2>
+      ${d?.unavailable ? html`<div class="warning hint" data-data-unavailable>Data cannot feed this model: ${d.unavailable}. Recovery runs data-free.</div>` : nothing}
+      ${this.renderSet('calibration', 'Calibration data', d?.calibration, off, 'Inputs recovery measures (a few hundred unlabelled ones): a folder of images, or a .npy / .npz / .f32 file. They stay where they are; the view sees their names and counts only.')}
+      ${d?.imageInput ? this.renderPreprocess(d, off) : nothing}
+      ${this.renderSet('evaluation', 'Evaluation data', d?.evaluation, off, 'A separate set (never the calibration inputs) for the report\'s accuracy before and after; without labels, agreement with the original.')}
+      ${d?.evaluation?.kind === 'array' || d?.labelsFile ? this.renderLabels(d, off) : nothing}
+      <div class="field">
+        <label for="recover">Recovery</label>
+        <vscode-single-select id="recover" aria-label="Recovery after pruning" .value=${d?.recover ?? 'auto'} ?disabled=${off && !d}
+          @change=${(e: Event) => this.options({ recover: (e.target as HTMLSelectElement).value as RecoverMode })}>
+          ${RECOVER_MODES.map((m) => html`<vscode-option value=${m} description=${RECOVER_LABELS[m].help} ?selected=${m === (d?.recover ?? 'auto')}>${RECOVER_LABELS[m].short}</vscode-option>`)}
+        </vscode-single-select>
+        <span class="muted hint" data-recover-help>${RECOVER_LABELS[d?.recover ?? 'auto'].help}</span>
+      </div>
+      <div class="row2">
+        <div class="field"><label for="calib-count">Calibration inputs</label>
+          <vscode-textfield id="calib-count" type="number" min="1" aria-label="Use at most this many calibration inputs" .value=${String(d?.calibCount ?? '')} ?disabled=${off}
+            @change=${(e: Event) => this.intOption('calibCount', e)}></vscode-textfield></div>
+        <div class="field"><label for="runs">Timed runs</label>
+          <vscode-textfield id="runs" type="number" min="1" aria-label="Timed validation runs per model" .value=${String(d?.runs ?? '')} ?disabled=${off && !d}
+            @change=${(e: Event) => this.intOption('runs', e)}></vscode-textfield></div>
+      </div>
+      <div class="row2">
+        <div class="field"><label for="batch">Validation batch</label>
+          <vscode-textfield id="batch" type="number" min="1" aria-label="Inputs per validation run" .value=${String(d?.fixedBatch ?? d?.batch ?? '')} ?disabled=${off || d?.fixedBatch !== undefined}
+            title=${d?.fixedBatch !== undefined ? `The model fixes its batch at ${d.fixedBatch}` : 'Inputs per validation run'}
+            @change=${(e: Event) => this.intOption('batch', e)}></vscode-textfield></div>
+        ${this.renderInputs(d, off)}
+      </div>
+      ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
+      ${(d?.errors ?? []).map((e) => html`<div class="error" role="alert" data-data-error>${e}</div>`)}
+      ${(d?.warnings ?? []).map((w) => html`<div class="warning hint" data-data-warning>${w}</div>`)}
+    </section>`;
+  }
+
+  private renderSet(role: 'calibration' | 'evaluation', label: string, set: DataSetInfo | undefined, off: boolean, help: string) {
+    return html`<div class="field" data-role=${role}>
+      <span class="legend">${label}</span>
+      <div class="chosen">
+        ${set
+          ? html`<span class="name" title=${set.name}>${set.name}</span><span class="muted" data-set-info>${describeSet(set)}</span>`
+          : html`<span class="muted">none</span>`}
+      </div>
+      <span class="buttons">
+        <vscode-button secondary icon="folder-opened" ?disabled=${off} data-pick="folder" title=${`${label}: a folder of JPEG/PNG images (one sub-folder per class gives labels)`} @click=${() => this.choose(role, 'folder')}>Image folder…</vscode-button>
+        <vscode-button secondary icon="file" ?disabled=${off} data-pick="file" title=${`${label}: a .npy, .npz or .f32 file`} @click=${() => this.choose(role, 'file')}>File…</vscode-button>
+        ${set ? html`<vscode-button secondary icon="close" ?disabled=${off} data-clear title=${`Do not use ${set.name}`} @click=${() => this.clear(role)}>Clear</vscode-button>` : nothing}
+      </span>
+      ${set ? nothing : html`<span class="muted hint">${help}</span>`}
+    </div>`;
+  }
+
+  private renderPreprocess(d: DataState, off: boolean) {
+    return html`<div class="field">
+      <label for="preset">Image preprocessing</label>
+      <vscode-single-select id="preset" aria-label="Image preprocessing" .value=${d.preset} ?disabled=${off}
+        @change=${(e: Event) => this.options({ preset: (e.target as HTMLSelectElement).value as DataState['preset'] })}>
+        <vscode-option value="auto" ?selected=${d.preset === 'auto'}>${d.proposed?.preset ? `proposed (${d.proposed.preset})` : 'proposed'}</vscode-option>
+        ${PRESET_NAMES.map((p) => html`<vscode-option value=${p} ?selected=${d.preset === p}>${p}</vscode-option>`)}
+      </vscode-single-select>
+      ${d.preprocess ? html`<span class="muted hint" data-preprocess>${describePreprocess(d.preprocess)}</span>` : nothing}
+      ${d.preset === 'auto' ? html`<span class="muted hint">Proposed from the model's input shape: check it matches how the model was trained.</span>` : nothing}
+    </div>`;
+  }
+
+  private renderLabels(d: DataState, off: boolean) {
+    return html`<div class="field" data-role="labels">
+      <span class="legend">Labels</span>
+      <div class="chosen">${d.labelsFile ? html`<span class="name">${d.labelsFile}</span>` : html`<span class="muted">none: agreement with the original instead of accuracy</span>`}</div>
+      <span class="buttons">
+        <vscode-button secondary icon="file" ?disabled=${off} data-pick="file" @click=${() => this.choose('labels', 'file')}>Labels file…</vscode-button>
+        ${d.labelsFile ? html`<vscode-button secondary icon="close" ?disabled=${off} data-clear @click=${() => this.clear('labels')}>Clear</vscode-button>` : nothing}
+      </span>
+    </div>`;
+  }
+
+  private renderInputs(d: DataState | undefined, off: boolean) {
+    const from = d?.inputs ? d.inputs.name : d?.evaluation ? `first of ${d.evaluation.name}` : d?.calibration ? `first of ${d.calibration.name}` : 'random (seeded)';
+    return html`<div class="field" data-role="inputs">
+      <span class="legend">Validation inputs</span>
+      <span class="muted hint" data-inputs-from title=${from}>${from}</span>
+      <span class="buttons">
+        <vscode-button secondary icon="file" ?disabled=${off} data-pick="file" title="A .npy, .npz or .f32 file of inputs for validation" @click=${() => this.choose('inputs', 'file')}>File…</vscode-button>
+        ${d?.inputs ? html`<vscode-button secondary icon="close" ?disabled=${off} data-clear @click=${() => this.clear('inputs')}>Clear</vscode-button>` : nothing}
+      </span>
+    </div>`;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'data-panel': DataPanel;
+  }
+}
