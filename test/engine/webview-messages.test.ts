@@ -90,6 +90,52 @@ describe('messages from the view (parseFromWebview)', () => {
     for (const msg of bad) assert.equal(parseFromWebview(msg), undefined, JSON.stringify(msg) ?? String(msg));
   });
 
+  test('data requests carry a role, a picker kind and bounded options, never a path', () => {
+    const cases: [unknown, unknown][] = [
+      [req('getData', {}), req('getData', {})],
+      [req('getData', { path: '/etc/passwd' }), req('getData', {})],
+      [req('chooseData', { role: 'calibration', pick: 'folder', path: '/etc', defaultUri: 'file:///root' }), req('chooseData', { role: 'calibration', pick: 'folder' })],
+      [req('chooseData', { role: 'evaluation', pick: 'file' }), req('chooseData', { role: 'evaluation', pick: 'file' })],
+      [req('chooseData', { role: 'labels', pick: 'file' }), req('chooseData', { role: 'labels', pick: 'file' })],
+      [req('chooseData', { role: 'inputs', pick: 'file' }), req('chooseData', { role: 'inputs', pick: 'file' })],
+      [req('clearData', { role: 'labels', path: 'x' }), req('clearData', { role: 'labels' })],
+      [req('setDataOptions', { recover: 'ls', out: 'x' }), req('setDataOptions', { recover: 'ls' })],
+      [req('setDataOptions', { preset: 'fmnist', calibCount: 256, runs: 30, batch: 16, calibration: '/etc/shadow' }), req('setDataOptions', { preset: 'fmnist', calibCount: 256, runs: 30, batch: 16 })],
+      [req('setDataOptions', { preset: 'auto' }), req('setDataOptions', { preset: 'auto' })],
+    ];
+    for (const [msg, want] of cases) assert.deepEqual(parseFromWebview(msg), want, JSON.stringify(msg));
+    const bad: unknown[] = [
+      req('getData', 'all'),
+      req('getData', []),
+      req('chooseData', { role: 'calibration' }),
+      req('chooseData', { role: 'weights', pick: 'file' }),
+      req('chooseData', { role: 'calibration', pick: 'path' }),
+      req('chooseData', { role: 'calibration', pick: '/tmp/data' }),
+      req('chooseData', { role: 'labels', pick: 'folder' }),
+      req('chooseData', { role: 'inputs', pick: 'folder' }),
+      req('chooseData', { role: '__proto__', pick: 'file' }),
+      req('chooseData', null),
+      req('clearData', { role: 'everything' }),
+      req('clearData', {}),
+      req('setDataOptions', {}),
+      req('setDataOptions', { out: '/tmp/x' }),
+      req('setDataOptions', { recover: 'magic' }),
+      req('setDataOptions', { recover: 'ls', preset: 'instagram' }),
+      req('setDataOptions', { preset: { scale: 1 } }),
+      req('setDataOptions', { calibCount: 0 }),
+      req('setDataOptions', { calibCount: 1.5 }),
+      req('setDataOptions', { calibCount: 1e9 }),
+      req('setDataOptions', { runs: NaN }),
+      req('setDataOptions', { runs: -3 }),
+      req('setDataOptions', { runs: 1e6 }),
+      req('setDataOptions', { batch: '8' }),
+      req('setDataOptions', { batch: 1e5 }),
+    ];
+    for (const msg of bad) assert.equal(parseFromWebview(msg), undefined, JSON.stringify(msg));
+    const inherited = parseFromWebview(req('setDataOptions', Object.create({ recover: 'ls' }) as object));
+    assert.equal(inherited, undefined, 'an inherited key is not read');
+  });
+
   test('keys inherited through the prototype are not read', () => {
     const proto = { criterion: 'l1', scope: 'uniform', ratio: 0.5 };
     const sneaky = Object.create(proto) as object;
