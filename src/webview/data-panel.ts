@@ -59,6 +59,8 @@ export class DataPanel extends LitElement {
   @property({ type: Boolean }) trusted = true;
   @property({ type: Boolean }) disabled = false;
 
+  private readonly sent: Partial<Record<'calibCount' | 'runs' | 'batch', number>> = {};
+
   private choose(role: DataRole, pick: 'file' | 'folder'): void {
     this.dispatchEvent(new CustomEvent('data-choose', { detail: { role, pick }, bubbles: true, composed: true }));
   }
@@ -73,13 +75,17 @@ export class DataPanel extends LitElement {
 
   private intOption(k: 'calibCount' | 'runs' | 'batch', e: Event): void {
     const n = Number.parseInt((e.target as HTMLInputElement).value, 10);
-    if (Number.isInteger(n) && n >= 1) this.options({ [k]: n });
+    // the field and its inner input both report a change, and leaving the field reports it again: send a new value once
+    if (Number.isInteger(n) && n >= 1 && n !== this.data?.[k] && n !== this.sent[k]) {
+      this.sent[k] = n;
+      this.options({ [k]: n });
+    }
   }
 
   override render() {
     if (!this.trusted) {
       return html`<section class="card" aria-label="Data and recovery"><h2>Data and recovery</h2>
-        <span class="muted hint untrusted">Calibration and evaluation run the model: they need a trusted workspace (this one is in Restricted Mode).</span></section>`;
+        <span class="muted hint data-untrusted">Calibration and evaluation run the model: they need a trusted workspace (this one is in Restricted Mode).</span></section>`;
     }
     const d = this.data;
     const off = this.disabled || this.busy || !d || d.unavailable !== undefined;

@@ -214,7 +214,8 @@ export class LayerTable extends LitElement {
   private onRange(e: RangeChangedEvent): void {
     // The virtualizer reports first = last = -1 while nothing is laid out: no page to fetch then.
     if (e.last < 0) return;
-    for (let p = Math.floor(Math.max(0, e.first) / PAGE); p <= Math.floor(Math.max(e.first, e.last) / PAGE); p++) void this.loadPage(p);
+    // a page already here is not asked for again (a layout change elsewhere in the view reports the same range)
+    for (let p = Math.floor(Math.max(0, e.first) / PAGE); p <= Math.floor(Math.max(e.first, e.last) / PAGE); p++) if (!this.rows.has(p * PAGE)) void this.loadPage(p);
     const top = this.virtualizer?.scrollTop ?? 0;
     if (this.restoredScroll) this.host.save({ scrollTop: top });
   }

@@ -174,7 +174,7 @@ export class ModelView extends LitElement {
     this.host.sendPlan(this.plan);
     if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
     if (s.prunableGroupCount > 0) this.schedulePreview(0);
-    if (s.trusted && s.prunableGroupCount > 0) void this.dataRequest(() => this.host.request('getData', {}));
+    if (s.trusted !== false && s.prunableGroupCount > 0) void this.dataRequest(() => this.host.request('getData', {}));
   }
 
   /** A data request (describe, choose, clear, options): its answer is the new data state. */
@@ -306,12 +306,13 @@ export class ModelView extends LitElement {
     }
   }
 
+  /** The criteria the histograms offer: the same array while the model's BN count is (a new one would make them fetch again on every render). */
+  private availableCache: { bn: boolean; list: Criterion[] } | undefined;
   private available(): Criterion[] {
     const s = this.summary;
-    const list: Criterion[] = [];
-    if (!s || s.bnCount > 0) list.push('bn-gamma');
-    list.push('l1', 'l2', 'fpgm');
-    return list;
+    const bn = !s || s.bnCount > 0;
+    if (this.availableCache?.bn !== bn) this.availableCache = { bn, list: [...(bn ? ['bn-gamma' as const] : []), 'l1', 'l2', 'fpgm'] };
+    return this.availableCache.list;
   }
 
   override render() {

@@ -87,12 +87,12 @@ describe('worker: calibration, evaluation and validation data from the view', ()
     assert.match(s.errors[0]!, /calibration data: .*no-images/);
     assert.match(s.errors[1]!, /evaluation data: .*labels\.npy.*3/);
     await assert.rejects(
-      h.prune({ path: model, plan: { criterion: 'l1', ratio: 0.3, scope: 'uniform' }, validate: true, ep: 'cpu', data: { ...base, calibration: empty } }, ctx()),
+      async () => h.prune({ path: model, plan: { criterion: 'l1', ratio: 0.3, scope: 'uniform' }, validate: true, ep: 'cpu', data: { ...base, calibration: empty } }, ctx()),
       (e: Error) => /no-images/.test(e.message) && /nothing written/.test(e.message),
     );
     const gone = path.join(dir, 'moved.npy');
     await assert.rejects(
-      h.prune({ path: model, plan: { criterion: 'l1', ratio: 0.3, scope: 'uniform' }, validate: true, ep: 'cpu', data: { ...base, calibration: gone } }, ctx()),
+      async () => h.prune({ path: model, plan: { criterion: 'l1', ratio: 0.3, scope: 'uniform' }, validate: true, ep: 'cpu', data: { ...base, calibration: gone } }, ctx()),
       (e: Error) => /moved\.npy: no such file or folder/.test(e.message),
     );
     assert.deepEqual(onnxFiles(dir), before, 'no model written');

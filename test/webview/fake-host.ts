@@ -7,7 +7,9 @@
 //   scale=N      repeat the layers N times (thousands of rows)
 //   pruneMs=ms   how long a prune run takes
 //   criterion=l1, ratio=0.3, scope=global, roundTo=8, minChannels=4   the user's onnxPruner.* settings (the default plan)
-import type { Criterion, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
+//   latency=noise   the pruned model's latency within the original's run-to-run spread
+//   dataError=1     the chosen data cannot be used (the state names the file)
+import type { Criterion, DataSetInfo, DataState, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
 import type { ViewFixture } from './fixture.ts';
 
 declare global {
@@ -227,6 +229,21 @@ function preview(plan: ViewPlan): PlanPreview {
   return { params: { before: summary.params, after: Math.round(pa + extra) }, macs: { before: mb, after: Math.round(ma) }, layers: out };
 }
 
+// The data the host remembers for the model: the picker is the host's, so choosing gives a made-up set of that role.
+const unit = { preset: 'unit' as const, crop: [28, 28] as [number, number], scale: 1 / 255, mean: [0], std: [1], channels: 'rgb' as const, layout: 'nchw' as const };
+let data: DataState = { preset: 'auto', recover: 'auto', calibCount: 512, runs: 20, batch: 8, imageInput: true, proposed: unit, preprocess: unit, errors: [], warnings: [] };
+function chosenSet(role: 'calibration' | 'evaluation' | 'inputs', pick: 'file' | 'folder'): DataSetInfo {
+  const total = role === 'calibration' ? 1000 : 300;
+  return {
+    name: pick === 'folder' ? `${role}-images` : `${role}.npy`, kind: pick === 'folder' ? 'images' : 'array',
+    count: role === 'calibration' ? Math.min(total, data.calibCount) : total, total, sampleShape: [1, 28, 28],
+    ...(pick === 'folder' ? { labels: 'folder layout', classes: 10 } : {}),
+  };
+}
+function dataErrors(): string[] {
+  return q.get('dataError') && data.calibration ? [`calibration data: ${data.calibration.name}: no samples`] : [];
+}
+
 async function handle(msg: RequestMessage): Promise<unknown> {
   switch (msg.method) {
     case 'getLayers': {
@@ -251,7 +268,8 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       await scored;
       return preview(msg.params.plan);
     case 'prune': {
-      const stages = ['Resolving the plan', 'Rewriting tensors', 'Writing the pruned model', 'Validating in ONNX Runtime'];
+      if (data.errors.length) throw { message: `${data.errors.join('; ')}; nothing written` };
+      const stages = ['analysing', 'pruning', ...(data.calibration ? ['recovery: original outputs', 'recovery: reconstruction'] : []), 'writing', 'validating'];
       for (let i = 0; i < stages.length; i++) {
         if (cancelled.has(msg.id)) throw { message: 'Cancelled', cancelled: true };
         toView({ kind: 'progress', id: msg.id, stage: stages[i]!, fraction: i / stages.length });
@@ -261,22 +279,70 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       const pv = preview(msg.params.plan);
       const out = summary.fileName.replace(/\.onnx$/, '.pruned.onnx');
       const ratio = pv.params.after / Math.max(1, pv.params.before);
+      const runs = data.runs;
+      const noise = q.get('latency') === 'noise';
+      const calib = data.calibration;
+      const recovery = calib
+        ? {
+            requested: data.recover, steps: ['ls'], why: 'calibration inputs given: least-squares reconstruction of the layers that lost inputs', passes: 4, ms: 812,
+            calibration: { source: `/ws/${calib.name}`, count: calib.count }, provider: 'cpu',
+            layers: [
+              { name: '/features/conv2/Conv', op: 'Conv', step: 'ls', status: 'refit', unknowns: 145, rows: 2000, errorBefore: 0.0427, errorAfter: 0.00051 },
+              { name: '/features/pw/Conv', op: 'Conv', step: 'ls', status: 'skipped', reason: 'fewer sampled rows than unknowns' },
+            ],
+          }
+        : { requested: data.recover, steps: ['compensation'], why: 'no calibration inputs: data-free compensation only (give calibration inputs for reconstruction)', passes: 0, layers: [], ms: 0 };
+      const ev = data.evaluation;
+      const evaluation = ev
+        ? {
+            source: `/ws/${ev.name}`, count: ev.count, batch: 64, output: summary.outputs[0]?.name ?? 'output', warnings: [],
+            ...(ev.labels || data.labelsFile ? { labels: ev.labels ?? data.labelsFile, original: { top1: 0.9133, correct: Math.round(0.9133 * ev.count) }, pruned: { top1: 0.9033, correct: Math.round(0.9033 * ev.count) } } : {}),
+            comparison: { top1Agreement: 0.96, meanCosine: 0.98848, minCosine: 0.8887, relativeError: 0.158, meanAbsDiff: 0.43, maxAbsDiff: 4.2 },
+          }
+        : undefined;
+      const source = data.inputs ?? ev ?? calib;
       return {
         report: {
           output: `models/${out}`,
+          recovery,
+          warnings: [],
           params: pv.params,
           macs: pv.macs,
           size: { before: summary.sizeOnDisk, after: Math.round(summary.sizeOnDisk * ratio) },
           validation: {
             requestedProvider: 'auto', provider: 'cpu', fallbackReason: 'the CUDA provider library is not installed (libonnxruntime_providers_cuda.so)',
             outputs: summary.outputs.map((o) => ({ name: o.name, comparable: true, maxAbsDiff: 0.0123, cosine: 0.99871, top1Agreement: 0.97 })),
-            original: { sizeBytes: summary.sizeOnDisk, latency: { medianMs: 21.4 } },
-            pruned: { sizeBytes: Math.round(summary.sizeOnDisk * ratio), latency: { medianMs: 12.9 } },
+            warmup: 1,
+            inputs: [{ name: summary.inputs[0]?.name ?? 'input', type: 'float32', dims: [source ? data.batch : 1, 1, 28, 28], source: source ? 'given' : 'random', ...(source ? { file: `${source.name} (first ${data.batch} of ${source.total})` } : {}) }],
+            ...(source ? {} : { seed: 0 }),
+            original: { sizeBytes: summary.sizeOnDisk, latency: { runs, medianMs: 21.4, minMs: 20.8, p90Ms: 23.9, meanMs: 21.9 } },
+            pruned: { sizeBytes: Math.round(summary.sizeOnDisk * ratio), latency: noise ? { runs, medianMs: 20.1, minMs: 18.2, p90Ms: 24.6, meanMs: 20.5 } : { runs, medianMs: 12.9, minMs: 12.6, p90Ms: 13.4, meanMs: 13.0 } },
+            ...(evaluation ? { evaluation } : {}),
           },
         },
       };
     }
     case 'validate': return { provider: 'cpu' };
     case 'openFile': return null;
+    case 'getData': return data;
+    case 'chooseData': {
+      const { role, pick } = msg.params;
+      data = role === 'labels' ? { ...data, labelsFile: 'labels.npy' } : { ...data, [role]: chosenSet(role, pick) };
+      data = { ...data, errors: dataErrors() };
+      return data;
+    }
+    case 'clearData': {
+      const next = { ...data };
+      if (msg.params.role === 'labels') delete next.labelsFile;
+      else delete next[msg.params.role];
+      data = { ...next, errors: dataErrors() };
+      return data;
+    }
+    case 'setDataOptions': {
+      data = { ...data, ...msg.params };
+      if (msg.params.preset) data.preprocess = msg.params.preset === 'auto' ? unit : { ...unit, preset: msg.params.preset, ...(msg.params.preset === 'fmnist' ? { mean: [0.286], std: [0.353] } : {}) };
+      if (msg.params.calibCount && data.calibration) data.calibration = { ...data.calibration, count: Math.min(data.calibration.total, msg.params.calibCount) };
+      return data;
+    }
   }
 }

@@ -216,6 +216,104 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('the data section: pickers run by the host (the view sends a role, never a path), names and counts shown, options sent', async () => {
+    const page = await open();
+    await page.locator('plan-panel .preview .big').first().waitFor();
+    const data = page.locator('data-panel');
+    await data.locator('[data-role="calibration"] .muted', { hasText: 'none' }).first().waitFor();
+    await data.locator('[data-role="calibration"] vscode-button[data-pick="folder"]').click();
+    await data.locator('[data-role="calibration"] [data-set-info]').waitFor();
+    assert.match(await data.locator('[data-role="calibration"]').textContent() ?? '', /calibration-images\s*512 of 1,000 images \[1, 28, 28\], 10 classes, labels: folder layout/);
+    await data.locator('[data-role="evaluation"] vscode-button[data-pick="file"]').click();
+    await data.locator('[data-role="evaluation"] [data-set-info]').waitFor();
+    assert.match(await data.locator('[data-role="evaluation"]').textContent() ?? '', /evaluation\.npy\s*300 inputs/);
+    // an array without labels offers a labels file
+    await data.locator('[data-role="labels"] vscode-button[data-pick="file"]').click();
+    await data.locator('[data-role="labels"] .name', { hasText: 'labels.npy' }).waitFor();
+    assert.match(await data.locator('[data-inputs-from]').textContent() ?? '', /first of evaluation\.npy/);
+    const select = async (id: string, value: string) => data.locator(`#${id}`).evaluate((el, v) => {
+      (el as HTMLSelectElement).value = v;
+      el.dispatchEvent(new Event('change', { bubbles: true }));
+    }, value);
+    await select('recover', 'ls');
+    await data.locator('[data-recover-help]', { hasText: 'Least-squares' }).waitFor();
+    await select('preset', 'fmnist');
+    await data.locator('[data-preprocess]', { hasText: 'fmnist' }).waitFor();
+    assert.match(await data.locator('[data-preprocess]').textContent() ?? '', /mean 0\.286, std 0\.353/);
+    await data.locator('#runs input').fill('40');
+    await data.locator('#runs input').dispatchEvent('change');
+    await page.waitForFunction(() => window.__messages.some((m) => m.kind === 'request' && m.method === 'setDataOptions' && (m.params as { runs?: number }).runs === 40));
+    const sent = (await messages(page)).filter((m) => m.kind === 'request' && /Data/.test(m.method));
+    assert.deepEqual(sent.map((m) => m.kind === 'request' ? [m.method, m.params] : []), [
+      ['getData', {}],
+      ['chooseData', { role: 'calibration', pick: 'folder' }],
+      ['chooseData', { role: 'evaluation', pick: 'file' }],
+      ['chooseData', { role: 'labels', pick: 'file' }],
+      ['setDataOptions', { recover: 'ls' }],
+      ['setDataOptions', { preset: 'fmnist' }],
+      ['setDataOptions', { runs: 40 }],
+    ]);
+    for (const m of sent) assert.ok(parseFromWebview(m), `passes the host's validator: ${JSON.stringify(m)}`);
+    // clearing a set (once the last answer is in: the buttons are disabled while a request runs)
+    await data.locator('section[aria-busy="false"]').waitFor();
+    await data.locator('[data-role="evaluation"] vscode-button[data-clear]:not([disabled])').click();
+    await data.locator('[data-role="evaluation"] .muted', { hasText: 'none' }).first().waitFor();
+    assert.deepEqual((page as Page & { errors: string[] }).errors, []);
+    await page.close();
+  });
+
+  test('Prune with data: the phases, accuracy before and after, what recovery did per layer, latency with its spread and run count', async () => {
+    const page = await open({ pruneMs: 1500 });
+    await page.locator('plan-panel .preview .big').first().waitFor();
+    const data = page.locator('data-panel');
+    await data.locator('[data-role="calibration"] vscode-button[data-pick="folder"]').click();
+    await data.locator('[data-role="calibration"] [data-set-info]').waitFor();
+    await data.locator('[data-role="evaluation"] vscode-button[data-pick="folder"]').click();
+    await data.locator('[data-role="evaluation"] [data-set-info]').waitFor();
+    await page.locator('plan-panel vscode-button', { hasText: 'Prune' }).click();
+    await page.locator('plan-panel ol.phases li[data-phase="reconstruction"][data-state="current"]').waitFor();
+    assert.equal(await page.locator('plan-panel ol.phases li[data-phase="statistics"]').getAttribute('data-state'), 'done');
+    assert.equal(await page.locator('plan-panel ol.phases li[data-phase="writing"]').getAttribute('data-state'), 'pending');
+    assert.equal(await page.locator('plan-panel .progress vscode-button', { hasText: 'Cancel' }).count(), 1, 'cancel offered in every phase');
+    const report = page.locator('plan-panel div.report');
+    await report.waitFor();
+    const acc = report.locator('[data-accuracy]');
+    assert.match(await acc.textContent() ?? '', /Top-1\s*91\.3%\s*90\.3%\s*−1\.0 pt/);
+    assert.match(await report.locator('.evaluation h3').textContent() ?? '', /Accuracy on 300 inputs of evaluation-images/);
+    assert.match(await report.locator('[data-recovery] summary').textContent() ?? '', /Recovery: ls.*1 layer refit, 1 skipped/);
+    assert.equal(await report.locator('[data-recovery]').getAttribute('open'), '', 'a skipped layer opens the recovery details');
+    assert.match(await report.locator('[data-recovery-layers]').textContent() ?? '', /\/features\/pw\/Conv\s*ls\s*skipped/);
+    assert.match(await report.locator('[data-latency]').textContent() ?? '', /per batch of 8: 21\.4 ms \(min 20\.8 ms, p90 23\.9 ms\) → 12\.9 ms .*20 timed runs each/);
+    assert.equal(await report.locator('[data-latency-noise]').count(), 0, 'a difference beyond the spread is not called noise');
+    assert.match(await report.locator('[data-validation-inputs]').textContent() ?? '', /evaluation-images \(first 8 of 300\)/);
+    await page.close();
+
+    const noisy = await open({ pruneMs: 200, latency: 'noise' });
+    await noisy.locator('plan-panel .preview .big').first().waitFor();
+    await noisy.locator('data-panel [data-role="evaluation"] vscode-button[data-pick="file"]').click();
+    await noisy.locator('data-panel [data-role="evaluation"] [data-set-info]').waitFor();
+    await noisy.locator('plan-panel vscode-button', { hasText: 'Prune' }).click();
+    await noisy.locator('plan-panel [data-latency-noise]').waitFor();
+    assert.match(await noisy.locator('plan-panel [data-latency-noise]').textContent() ?? '', /within the run-to-run spread: noise/);
+    // an unlabelled evaluation set: agreement with the original instead of accuracy
+    assert.equal(await noisy.locator('plan-panel [data-accuracy]').count(), 0);
+    assert.match(await noisy.locator('plan-panel [data-agreement]').textContent() ?? '', /Top-1 agreement 96\.0%/);
+    assert.match(await noisy.locator('plan-panel [data-recovery] summary').textContent() ?? '', /Recovery: compensation/);
+    await noisy.close();
+  });
+
+  test('data that cannot be used is named in the data section, and Prune says so without writing', async () => {
+    const page = await open({ pruneMs: 200, dataError: 1 });
+    await page.locator('plan-panel .preview .big').first().waitFor();
+    await page.locator('data-panel [data-role="calibration"] vscode-button[data-pick="folder"]').click();
+    await page.locator('data-panel [data-data-error]').waitFor();
+    assert.match(await page.locator('data-panel [data-data-error]').textContent() ?? '', /calibration data: calibration-images: no samples/);
+    await page.locator('plan-panel vscode-button', { hasText: 'Prune' }).click();
+    await page.locator('plan-panel .run-result.error').waitFor();
+    assert.match(await page.locator('plan-panel .run-result.error').textContent() ?? '', /no samples; nothing written/);
+    await page.close();
+  });
+
   test('a prune run can be cancelled', async () => {
     const page = await open({ pruneMs: 4000 });
     await page.locator('plan-panel .preview .big').first().waitFor();
@@ -451,9 +549,13 @@ describe('model view (preview harness)', { skip }, () => {
     const prune = page.locator('plan-panel vscode-button', { hasText: 'Prune' });
     assert.equal(await prune.getAttribute('disabled'), '');
     assert.match(await page.locator('plan-panel .hint.untrusted').textContent() ?? '', /need a trusted workspace/);
+    assert.match(await page.locator('data-panel .data-untrusted').textContent() ?? '', /need a trusted workspace/);
+    assert.equal((await messages(page)).filter((m) => m.kind === 'request' && m.method === 'getData').length, 0, 'no data is read in Restricted Mode');
     await page.evaluate(() => window.dispatchEvent(new MessageEvent('message', { data: { kind: 'event', event: { type: 'trustGranted' } } })));
     await page.waitForFunction(() => !document.querySelector('onnx-model-view')?.shadowRoot?.querySelector('plan-panel')?.shadowRoot?.querySelector('vscode-button[icon="fold"]')?.hasAttribute('disabled'));
     assert.equal(await page.locator('plan-panel .hint.untrusted').count(), 0);
+    await page.locator('data-panel [data-role="calibration"] vscode-button[data-pick="folder"]').waitFor();
+    await page.waitForFunction(() => window.__messages.some((m) => m.kind === 'request' && m.method === 'getData'));
     await page.close();
   });
 
