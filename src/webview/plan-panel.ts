@@ -313,7 +313,9 @@ export class PlanPanel extends LitElement {
           ${row('Parameters', rep.params.before, rep.params.after, int)}
           ${row('MACs', rep.macs.before, rep.macs.after, si)}
           ${row('Size', sizeBefore, sizeAfter, bytes)}
-          ${row('Latency (median)', lat(before), lat(after), ms)}
+          ${before?.latency && after?.latency && latencyWithinNoise(before.latency, after.latency)
+            ? html`<tr data-latency-row><td>Latency (median)</td><td>${ms(before.latency.medianMs)}</td><td>${ms(after.latency.medianMs)}</td><td title="Within the run-to-run spread">noise</td></tr>`
+            : row('Latency (median)', lat(before), lat(after), ms)}
         </tbody>
       </table>
       ${v?.evaluation ? this.renderEvaluation(v.evaluation) : html`<div class="muted hint" style="margin-top:6px" data-no-evaluation>No evaluation set chosen: choose one under Data and recovery for the accuracy before and after.</div>`}

@@ -65,6 +65,10 @@ test('Restricted Mode: inspection only until the workspace is trusted, then Prun
     const hint = view.locator('plan-panel .hint.untrusted');
     await hint.waitFor({ timeout: 10_000 });
     assert.match((await hint.textContent()) ?? '', untrustedHint);
+    // Calibration and evaluation run the model: the data section offers no picker, and says why.
+    const dataHint = view.locator('data-panel .data-untrusted');
+    assert.match((await dataHint.textContent({ timeout: 10_000 })) ?? '', untrustedHint);
+    assert.equal(await view.locator('data-panel vscode-button[data-pick]').count(), 0, 'no data picker in Restricted Mode');
     // The view's title bar: Inspect Layer…, not Prune Channels….
     const titleAction = (label: string) => page.locator(`.editor-group-container.active .editor-actions .action-label[aria-label^="${label}"]`);
     await titleAction('Inspect Layer…').waitFor({ timeout: 15_000 });
@@ -107,6 +111,8 @@ test('Restricted Mode: inspection only until the workspace is trusted, then Prun
     // 5. The open view enables Prune and drops the hint, without reloading.
     assert.equal(await eventually(async () => !(await pruneDisabled(view)), 30_000), true, 'Prune is enabled once the workspace is trusted');
     assert.equal(await hint.count(), 0, 'the untrusted hint is gone');
+    await view.locator('data-panel [data-role="calibration"] vscode-button[data-pick="folder"]').waitFor({ timeout: 30_000 });
+    assert.equal(await dataHint.count(), 0, 'the data section offers its pickers once trusted');
     assert.equal(await view.locator('body[data-trust-probe="before-trust"]').count(), 1, 'the view was updated in place, not reloaded');
     await pruneButton(view).scrollIntoViewIfNeeded();
     await screenshot(page, 'trust-granted-view');
