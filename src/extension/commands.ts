@@ -173,7 +173,8 @@ export class Commands {
 
     const report = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Pruning ${path.basename(model.fsPath)}`, cancellable: true },
-      (progress, token) => this.runPrune(model, { plan: plan!, validate, out: opts.out, acceptMinimal: opts.quiet ? opts.acceptMinimal === true : 'ask' }, (stage) => progress.report({ message: stage }), anySignal(abortOn(token), opts.signal)),
+      // the data chosen in the model's view (calibration, evaluation, recovery) applies here too
+      (progress, token) => this.runPrune(model, { plan: plan!, validate, out: opts.out, acceptMinimal: opts.quiet ? opts.acceptMinimal === true : 'ask', data: this.editors.dataJob(model) }, (stage) => progress.report({ message: stage }), anySignal(abortOn(token), opts.signal)),
     );
     if (!opts.quiet) void this.announce(report);
     return report;

@@ -270,7 +270,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         try {
           // Only the plan and whether to validate come from the view: where the result is written is the host's choice.
           // The data (calibration, evaluation, validation inputs) is the host's memory of this model's choices: paths never come from the view.
-          return { report: await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate, data: this.dataJob(doc) }, progress, signal) };
+          return { report: await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate, data: this.dataJob(doc.uri) }, progress, signal) };
         } catch (e) {
           const err = e as EngineRequestError;
           if (!err?.cancelled && !signal.aborted) this.output.error(`Pruning ${doc.path} failed: ${err?.message}`, err?.details);
@@ -281,7 +281,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Running models needs a trusted workspace', { user: true });
         const ep = readSettings().executionProvider;
         await doc.load();
-        return this.engine.request('validate', { original: p, pruned: allowedFile(p, pruned), ep, data: this.dataJob(doc) }, { signal, onProgress: progress });
+        return this.engine.request('validate', { original: p, pruned: allowedFile(p, pruned), ep, data: this.dataJob(doc.uri) }, { signal, onProgress: progress });
       },
       getData: async (_params, { signal }) => {
         requireTrustForData();
@@ -331,7 +331,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
   }
 
   /** The data choices remembered for a model (paths on this host, options set in its view). */
-  private storedData(doc: ModelDocument): StoredData {
+  private storedData(doc: { path: string }): StoredData {
     const raw = this.context.workspaceState.get<unknown>(DATA_KEY + doc.path);
     if (!raw || typeof raw !== 'object') return {};
     const r = raw as Record<string, unknown>;
@@ -344,10 +344,13 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     await this.context.workspaceState.update(DATA_KEY + doc.path, data);
   }
 
-  /** What a prune or validation run reads: the remembered paths, the view's options over the settings' defaults. */
-  dataJob(doc: ModelDocument): DataJob {
-    const s = readSettings(doc.uri);
-    const d = this.storedData(doc);
+  /**
+   * What a prune or validation run of `model` reads: the paths remembered for it (chosen in its
+   * view), the view's options over the settings' defaults. Also used by the Prune Channels… command.
+   */
+  dataJob(model: vscode.Uri): DataJob {
+    const s = readSettings(model);
+    const d = this.storedData({ path: model.fsPath });
     return {
       preset: d.preset ?? 'auto',
       recover: d.recover ?? s.recover,
@@ -364,7 +367,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
   /** The chosen data as the view sees it: opened by the worker against the model's input (names and counts only). */
   private async describeData(doc: ModelDocument, signal: AbortSignal): Promise<DataState> {
     await doc.load();
-    return this.engine.request('describeData', { path: doc.path, data: this.dataJob(doc) }, { signal });
+    return this.engine.request('describeData', { path: doc.path, data: this.dataJob(doc.uri) }, { signal });
   }
 
   /** The summary as a view shows it: with this machine's execution providers and the workspace's trust. */

@@ -408,10 +408,10 @@ export class PlanPanel extends LitElement {
   }
 }
 
-/** The change in accuracy as percentage points: "−2.3 pt". */
+/** The change in accuracy as percentage points: "-2.3 pt" (the sign convention of change()). */
 function points(before: number, after: number): string {
   const d = (after - before) * 100;
-  return `${d < 0 ? '−' : d > 0 ? '+' : '±'}${Math.abs(d).toFixed(1)} pt`;
+  return `${d < 0 ? '-' : d > 0 ? '+' : '±'}${Math.abs(d).toFixed(1)} pt`;
 }
 
 /** Top-1 agreement; with few test inputs (the batch), as a count: "0 of 1 input" says more than "0.0%". */

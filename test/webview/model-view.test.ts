@@ -277,7 +277,7 @@ describe('model view (preview harness)', { skip }, () => {
     const report = page.locator('plan-panel div.report');
     await report.waitFor();
     const acc = report.locator('[data-accuracy]');
-    assert.match(await acc.textContent() ?? '', /Top-1\s*91\.3%\s*90\.3%\s*−1\.0 pt/);
+    assert.match(await acc.textContent() ?? '', /Top-1\s*91\.3%\s*90\.3%\s*-1\.0 pt/);
     assert.match(await report.locator('.evaluation h3').textContent() ?? '', /Accuracy on 300 inputs of evaluation-images/);
     assert.match(await report.locator('[data-recovery] summary').textContent() ?? '', /Recovery: ls.*1 layer refit, 1 skipped/);
     assert.equal(await report.locator('[data-recovery]').getAttribute('open'), '', 'a skipped layer opens the recovery details');
