@@ -279,7 +279,8 @@ export class Commands {
     const started = Date.now();
     const report = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Validating ${path.basename(pr.fsPath)} against ${path.basename(orig.fsPath)}`, cancellable: true },
-      (progress, token) => this.engine.request('validate', { original: orig.fsPath, pruned: pr!.fsPath, ep }, { signal: abortOn(token), onProgress: (stage) => progress.report({ message: stage }) }),
+      // the evaluation data, validation inputs, batch and runs chosen in the original's view
+      (progress, token) => this.engine.request('validate', { original: orig.fsPath, pruned: pr!.fsPath, ep, data: this.editors.dataJob(orig) }, { signal: abortOn(token), onProgress: (stage) => progress.report({ message: stage }) }),
     );
     this.output.info(`Validated ${pr.fsPath} on ${report.provider} in ${Date.now() - started} ms${report.fallbackReason ? ` (${report.fallbackReason})` : ''}`);
     this.output.info(JSON.stringify(report, null, 2));

@@ -32,6 +32,7 @@ describe('worker: calibration, evaluation and validation data from the view', ()
   const evalDir = path.join(dir, 'eval-images');
   const evalLabels = writeFmnistImageFolder(evalDir, x.subarray(120 * 784), y.subarray(120), 150);
   const h = workerHandlers();
+  let prunedFile: string | undefined;
   const base: DataJob = { preset: 'fmnist', recover: 'ls', calibCount: 100, runs: 7, batch: 5 };
 
   test('the view gets names, counts, shapes and the preprocessing; never a path', async () => {
@@ -74,6 +75,17 @@ describe('worker: calibration, evaluation and validation data from the view', ()
     const a = await runFirstOutput(model, sample, [2, 1, 28, 28]);
     const b = await runFirstOutput(report.output, sample, [2, 1, 28, 28]);
     assert.deepEqual(b.dims, a.dims);
+    prunedFile = report.output;
+  });
+
+  test('validating a pruned model with the data: the evaluation set, a batch of real inputs, the asked run count', async () => {
+    assert.ok(prunedFile, 'the previous test wrote a pruned model');
+    const v = await h.validate({ original: model, pruned: prunedFile, ep: 'cpu', data: { ...base, runs: 4, batch: 3, evaluation: evalDir } }, ctx());
+    assert.equal(v.original.latency.runs, 4);
+    assert.deepEqual(v.inputs[0]!.dims, [3, 1, 28, 28]);
+    assert.match(v.inputs[0]!.file ?? '', /^eval-images \(first 3 of 150\)$/);
+    assert.equal(v.evaluation?.count, 150);
+    assert.ok(v.evaluation?.original && v.evaluation.pruned, 'accuracy of both');
   });
 
   test('data that cannot be used stops the run naming the file, and nothing is written', async () => {
