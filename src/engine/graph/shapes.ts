@@ -121,11 +121,22 @@ export function numericShape(shape: readonly Dim[] | undefined): number[] | unde
   return shape.every((d) => typeof d === 'number') ? (shape as number[]) : undefined;
 }
 
+/**
+ * One dimension of a declared shape: its name, its size, or `?` when it has neither. A decoded
+ * message reads an absent `dim_value` as 0 (the protobuf default, from the prototype): only an
+ * own field is a size.
+ */
+export function dimOf(d: { dim_value?: unknown; dim_param?: string | null }): Dim {
+  if (d.dim_param) return d.dim_param;
+  if (Object.hasOwn(d, 'dim_value') && d.dim_value !== undefined && d.dim_value !== null) return toNumber(d.dim_value as Parameters<typeof toNumber>[0]);
+  return '?';
+}
+
 /** Shape of a ValueInfoProto (symbolic names kept; missing dims become `?`), or undefined if it has none. */
 export function valueInfoShape(v: ValueInfoProto | undefined): Dim[] | undefined {
   const s = v?.type?.tensor_type?.shape;
   if (!s) return undefined;
-  return s.dim.map((d) => (d.dim_param ? d.dim_param : d.dim_value !== undefined && d.dim_value !== null ? toNumber(d.dim_value) : '?'));
+  return s.dim.map(dimOf);
 }
 
 // ---- symbolic dimension arithmetic (enough for shape chains; anything harder becomes an expression string) ----
