@@ -15,7 +15,7 @@ import { workerHandlers } from '../../src/worker/handlers.ts';
 import { proposeInputShapes, sizeHint } from '../../src/worker/modelService.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { runFirstOutput } from '../helpers/ort.ts';
-import { repoRoot, tempDir } from '../helpers/paths.ts';
+import { repoRoot, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 
 const ctx = (): HandlerContext => ({ signal: new AbortController().signal, progress: () => {} });
 
@@ -53,6 +53,17 @@ describe('input sizes of symbolic inputs', () => {
     assert.ok(computeCost(gu).macs < want / 100, 'without a size, H and W count as 1');
     // a batch of 2 doubles the MACs
     assert.equal(computeCost(g, { inputShapes: { x: [2, 3, 40, 56] } }).macs, 2 * want);
+  });
+
+  test('CLI: inspect --shape gives sizes without a name; a shape that does not fit is one line naming the input, exit 1', () => {
+    const want = computeCost(new Graph(loadModel(fixed))).macs;
+    const r = cli('inspect', unnamed, '--shape', 'x=1x3x40x56', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as { macs: number; macsComplete: boolean; inputs: { shape: unknown[] }[] };
+    assert.equal(j.macs, want);
+    const bad = cli('inspect', unnamed, '--shape', 'x=1x4x40x56');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /unnamed\.onnx: input x is \[1, 3, \?, \?\]: axis 1 is fixed at 3, not 4/);
   });
 
   test('AnalysedModel: shapes, cost and summary follow the sizes; shapes that do not fit are refused naming the input', () => {
@@ -136,5 +147,20 @@ describe('input sizes of symbolic inputs', () => {
     const back = await h.open({ path: model, inputShapes: {} }, ctx());
     assert.equal(back.macs, plain.macs);
     assert.equal(reads.length, 1);
+  });
+
+  test('PaddleOCR\'s classifier ([N, 3, H, W] with generated names): MACs at 48×192 in the worker equal inspect --dim\'s; without a size they are incomplete', { skip: skipWithoutShared }, async () => {
+    const model = shared('real/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx');
+    const h = workerHandlers();
+    const plain = await h.open({ path: model }, ctx());
+    assert.equal(plain.macsComplete, false, 'the symbolic height and width leave some layers\' MACs unknown');
+    assert.deepEqual(plain.proposedShapes, { x: [1, 3, 224, 224] });
+    const at = await h.open({ path: model, inputShapes: { x: [1, 3, 48, 192] } }, ctx());
+    assert.equal(at.macsComplete, true);
+    const r = cli('inspect', model, '--dim', 'p2o.DynamicDimension.0=1', 'p2o.DynamicDimension.1=48', 'p2o.DynamicDimension.2=192', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(at.macs, (JSON.parse(r.stdout) as { macs: number }).macs);
+    assert.ok(at.macs > 100 * plain.macs);
+    await h.close({ path: model }, ctx());
   });
 });
