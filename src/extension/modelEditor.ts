@@ -335,7 +335,10 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Pruning runs only in a trusted workspace', { user: true });
         try {
           // Only the plan and whether to validate come from the view: where the result is written is the host's choice.
-          return { report: await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate }, progress, signal) };
+          const report = await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate }, progress, signal);
+          // the pruned model has the same symbolic inputs: it opens at the size this model was pruned at
+          if (Object.keys(doc.inputShapes).length) void this.context.workspaceState.update(sizesStateKey(report.output), doc.inputShapes);
+          return { report };
         } catch (e) {
           const err = e as EngineRequestError;
           if (!err?.cancelled && !signal.aborted) this.output.error(`Pruning ${doc.path} failed: ${err?.message}`, err?.details);

@@ -50,6 +50,19 @@ async function waitScored(page: Page, view: FrameLocator, what: string): Promise
   }
 }
 
+/** The webview frame (of those open) that shows `selector`. */
+async function frameWith(page: Page, selector: string, deadline: number): Promise<FrameLocator | undefined> {
+  while (Date.now() < deadline) {
+    const frames = await page.locator('iframe.webview.ready').count();
+    for (let i = 0; i < frames; i++) {
+      const f = webviewFrame(page, i);
+      if ((await f.locator(selector).count().catch(() => 0)) > 0) return f;
+    }
+    await page.waitForTimeout(500);
+  }
+  return undefined;
+}
+
 /** Prune with the plan panel's button; returns the report's text. */
 async function prune(view: FrameLocator): Promise<string> {
   await view.locator('plan-panel vscode-button', { hasText: 'Prune' }).first().click();
@@ -131,6 +144,16 @@ describe('input sizes and external data, opened by double-click', { skip: skipWi
         assert.deepEqual(out.dims, [1, 10]);
         assert.ok(out.data.every(Number.isFinite));
       }
+      // the pruned model (the same symbolic inputs) opens at the size it was pruned at, with its MACs after
+      await again.locator('plan-panel div.report vscode-button', { hasText: 'Open pruned model' }).click();
+      await page.locator('.tabs-container .tab.active', { hasText: 'dynamic_hw.pruned.onnx' }).waitFor({ timeout: 30_000 });
+      const prunedView = await frameWith(page, '.compare', Date.now() + 60_000);
+      assert.ok(prunedView, 'the pruned model opens in the model view');
+      const sized = prunedView.locator('.banner[data-banner="input-size"]');
+      await sized.waitFor({ timeout: 30_000 });
+      assert.match(await sized.textContent() ?? '', /Input size 1×3×96×128/);
+      const prunedCli = cli('inspect', pruned, '--dim', 'N=1', 'H=96', 'W=128', '--json');
+      assert.equal(Number(await prunedView.locator('[data-metric="macs"]').getAttribute('data-value')), (JSON.parse(prunedCli.stdout) as { macs: number }).macs);
       ok = true;
     } finally {
       if (!ok) await screenshot(wb.page, 'input-size-dynamic-failure').catch(() => undefined);
