@@ -417,11 +417,13 @@ export class ModelView extends LitElement {
         ? html`<div class="banner info" role="note" data-banner="input-size"><span>ℹ</span><div><strong>Input size ${shapesText(given)}</strong> (given here, remembered for this model):
             the MACs, shapes, the preview, Prune and validation use it. The model itself is not changed: its inputs stay ${s.inputs.filter((t) => given[t.name]).map((t) => shape(t.shape)).join(', ')}.${form}</div></div>`
         : html`<div class="banner" role="note" data-banner="unknown-size"><span>⚠</span><div><strong>The MACs depend on an input size this model does not fix:</strong>
-            ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} symbolic and counted as 1 until you give the size, so the MACs, their savings in the preview and validation's random inputs are not those of a real input.
+            ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} symbolic and counted as 1 until you give the size${s.macsComplete === false ? ' (and the MACs of layers whose shapes depend on them are not counted at all)' : ''}, so the MACs, their savings in the preview and validation's random inputs are not those of a real input.
             Give the size the model runs at (${s.proposedShapes ? 'proposed: the model\'s metadata size, or 224×224, common for images' : 'e.g. 224×224 for an image'}):${form}</div></div>`);
     }
     // The MACs card already says when a symbolic batch was counted as 1; the BN banner above covers fused BN.
-    for (const a of s.advice) if ((!s.bnFused || !/batch ?norm|BN/i.test(a)) && !(s.batchAssumed && /symbolic batch/i.test(a))) out.push(html`<div class="banner info" role="note"><span>ℹ</span><div>${a}</div></div>`);
+    // the size warning above already says that unknown sizes leave layers' MACs uncounted
+    const sizeWarning = unknown.length > 0 && !sized;
+    for (const a of s.advice) if ((!s.bnFused || !/batch ?norm|BN/i.test(a)) && !(s.batchAssumed && /symbolic batch/i.test(a)) && !(sizeWarning && /MACs of \d+ layer\(s\) are unknown/.test(a))) out.push(html`<div class="banner info" role="note"><span>ℹ</span><div>${a}</div></div>`);
     if (s.layerCount === 0) {
       out.push(html`<div class="banner info" role="status"><span>ℹ</span><div><strong>Nothing to prune:</strong> this model has no weighted layer (Conv, Gemm or MatMul with constant weights)${s.nodeCount === 0 ? ' — in fact its graph is empty' : ` among its ${int(s.nodeCount)} nodes`}.</div></div>`);
     } else if (s.prunableLayerCount === 0) {

@@ -82,7 +82,10 @@ if (q.get('dynamic')) {
 function applySizes(inputShapes: Record<string, number[]>, factor?: number): void {
   const shape = Object.values(inputShapes)[0];
   const f = factor ?? (shape ? (shape[0]! * shape[2]! * shape[3]!) / (28 * 28) : 1 / (28 * 28));
-  summary = { ...summary, inputShapes, macs: Math.round(baseMacs * f) };
+  // without a size, as the engine says: some layers' MACs depend on it and are not counted
+  const note = 'MACs of 3 layer(s) are unknown (their shapes depend on symbolic dimensions or could not be inferred) and counted as 0; give the symbolic input dimensions values to count them.';
+  const sized = Object.keys(inputShapes).length > 0;
+  summary = { ...summary, inputShapes, macs: Math.round(baseMacs * f), macsComplete: sized, advice: [...summary.advice.filter((a) => a !== note), ...(sized ? [] : [note])] };
   layers = layers.map((l, i) => ({ ...l, macs: Math.round(baseLayerMacs[i]! * f) }));
 }
 // outputs=N: a detector-like model with N outputs
