@@ -3,10 +3,10 @@
 // the same summary object the extension shows, with the channel groups (`groups`) and the
 // per-layer importance statistics (`importance`) added. `--layer <node>` prints one layer's
 // channel scores and ranks, and the layers and nodes coupled with it.
-import { parseDims } from './options.ts';
+import { parseDims, parseShapes } from './options.ts';
 import type { Command } from 'commander';
 import {
-  CRITERIA, DEFAULT_BLOCK_THRESHOLD, analyzeDependencies, blockRanking, buildAnalysisReport, buildLayerReport, computeImportance, CHEAP_CRITERIA, findResidualBlocks, Graph,
+  bindInputShapes, CRITERIA, DEFAULT_BLOCK_THRESHOLD, analyzeDependencies, blockRanking, buildAnalysisReport, buildLayerReport, computeImportance, CHEAP_CRITERIA, findResidualBlocks, Graph,
   importanceStats, loadModel, PrunerError, summarizeModel, type AnalysisReport, type BlockReport, type Criterion, type LayerReport, type ModelSummary,
 } from '../engine/index.ts';
 import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './format.ts';
@@ -14,6 +14,7 @@ import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './
 interface InspectCliOptions {
   json?: boolean;
   dim?: string[];
+  shape?: string[];
   layer?: string;
   sort?: string;
   criterion?: string[];
@@ -46,6 +47,7 @@ export function registerInspect(program: Command): void {
     .description('Show a model\'s inputs, outputs, parameters, MACs and weighted layers')
     .argument('<model>', 'the .onnx model')
     .option('--dim <name=size...>', 'size of a symbolic input dimension, e.g. N=8 or height=48 (a symbolic batch counts as 1 otherwise)')
+    .option('--shape <name=AxBxC...>', 'whole shape of an input, e.g. x=1x3x48x192 (also for sizes without a name: [1, 3, ?, ?])')
     .option('--json', 'print the summary as JSON')
     .option('--layer <node>', 'print every channel\'s scores and ranks for this layer (node name), and what is coupled with it')
     .option('--sort <criterion>', `with --layer: sort the channels by a criterion, ascending (${CRITERIA.join(', ')}; default: by channel)`)
@@ -53,12 +55,18 @@ export function registerInspect(program: Command): void {
     .option('--all-criteria', 'compute every criterion, FPGM included')
     .action(async (file: string, o: InspectCliOptions) => {
       const dims = parseDims(o.dim);
+      const inputShapes = parseShapes(o.shape);
       if (o.sort !== undefined && !(CRITERIA as readonly string[]).includes(o.sort))
         throw new PrunerError(`--sort expects one of ${CRITERIA.join(', ')}, got "${o.sort}"`);
       if (o.sort !== undefined && o.layer === undefined) throw new PrunerError('--sort applies to --layer');
       const criteria = inspectCriteria(o);
       const model = loadModel(file);
       const graph = new Graph(model);
+      try {
+        bindInputShapes(graph, inputShapes);
+      } catch (e) {
+        throw new PrunerError(`${file}: ${(e as Error).message}`, { subject: file });
+      }
       const deps = analyzeDependencies(graph);
       const importance = await computeImportance(graph, deps, { criteria });
       const hint = missingCriteriaHint(importance.criteria);
@@ -68,7 +76,7 @@ export function registerInspect(program: Command): void {
         process.stdout.write(o.json ? `${JSON.stringify(rep, null, 2)}\n` : formatLayerReport(rep, o.sort as Criterion | undefined) + (hint ? `${hint}\n` : ''));
         return;
       }
-      const summary = summarizeModel(model, graph, { dims });
+      const summary = summarizeModel(model, graph, { dims, inputShapes });
       const report = buildAnalysisReport(graph, deps, importance, importanceStats(importance));
       const blocks = blockRanking(findResidualBlocks(graph));
       const merged = { ...summary, groups: report.groups, importance: report.importance, blocks };

@@ -1,6 +1,6 @@
 // `onnx-pruner validate <original> <pruned>`: runs both models in ONNX Runtime on the same inputs
 // and prints how far the outputs moved, latency, session time and size (or the report as JSON).
-import { parseDims } from './options.ts';
+import { parseDims, parseShapes } from './options.ts';
 import { bytes, change, ms, si } from '../shared/format.ts';
 import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 import type { Command } from 'commander';
@@ -22,16 +22,6 @@ function positiveInt(flag: string, v: string, min = 1): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new PrunerError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
   return n;
-}
-
-function parseShapes(list: string[] | undefined): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const item of list ?? []) {
-    const m = /^(.+)=(\d+(?:x\d+)*)$/.exec(item);
-    if (!m) throw new PrunerError(`--shape expects NAME=AxBxC (e.g. x=1x3x48x192), got "${item}"`);
-    out[m[1]] = m[2].split('x').map(Number);
-  }
-  return out;
 }
 
 export function registerValidate(program: Command): void {

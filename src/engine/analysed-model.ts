@@ -12,10 +12,10 @@
 // AnalysedModel can be pruned any number of times, each run seeing the original.
 // A cancelled step (AbortSignal) is not cached: the next caller starts it again.
 import * as path from 'node:path';
-import { throwIfAborted } from './errors.ts';
+import { PrunerError, throwIfAborted } from './errors.ts';
 import { loadModel, type OnnxModel } from './onnx/model.ts';
 import { Graph } from './graph/graph.ts';
-import { inferShapes, type ShapeInference } from './graph/shapes.ts';
+import { bindInputShapes, inferShapes, type InputShapes, type ShapeInference } from './graph/shapes.ts';
 import { computeCost, type CostSummary } from './graph/cost.ts';
 import { summarizeModel, type ModelSummary } from './graph/summary.ts';
 import { analyzeDependencies } from './analysis/groups.ts';
@@ -27,9 +27,18 @@ import { CRITERIA, type Criterion } from './analysis/criteria.ts';
 /** Reads a model file (default: loadModel). Injectable so that tests observe every read. */
 export type ModelReader = (file: string) => OnnxModel;
 
-export interface LoadOptions {
+export interface LoadOptions extends AnalysisOptions {
   reader?: ModelReader;
   signal?: AbortSignal;
+}
+
+export interface AnalysisOptions {
+  /**
+   * Sizes of the inputs whose shapes are symbolic, as whole shapes by input name (`{ x: [1, 3,
+   * 224, 224] }`): shapes, MACs, groups and previews are computed with them (the model is not
+   * changed). Checked against the inputs when the model is loaded (PrunerError naming the input).
+   */
+  inputShapes?: InputShapes;
 }
 
 export interface ScoreOptions {
@@ -48,12 +57,30 @@ export class AnalysedModel {
   private scored: ModelImportance | undefined;
   private statistics: { key: string; stats: ModelStats } | undefined;
 
-  constructor(readonly model: OnnxModel) {}
+  /** The input sizes the analysis uses (empty: symbolic sizes stay symbolic, a symbolic batch counts as 1). */
+  readonly inputShapes: InputShapes;
+
+  constructor(readonly model: OnnxModel, opts: AnalysisOptions = {}, graph?: Graph) {
+    this.graphIndex = graph;
+    this.inputShapes = opts.inputShapes ? structuredClone(opts.inputShapes) : {};
+    if (Object.keys(this.inputShapes).length) {
+      try {
+        bindInputShapes(this.graph, this.inputShapes);
+      } catch (e) {
+        throw new PrunerError(`${path.basename(model.path)}: ${(e as Error).message}`, { subject: model.path });
+      }
+    }
+  }
 
   /** Reads `file` (once) and returns its analysis, computed step by step as it is asked for. */
   static load(file: string, opts: LoadOptions = {}): AnalysedModel {
     throwIfAborted(opts.signal);
-    return new AnalysedModel((opts.reader ?? loadModel)(file));
+    return new AnalysedModel((opts.reader ?? loadModel)(file), { inputShapes: opts.inputShapes });
+  }
+
+  /** The same model (not read again, its graph index shared) analysed afresh with other input sizes. */
+  withInputShapes(inputShapes: InputShapes): AnalysedModel {
+    return new AnalysedModel(this.model, { inputShapes }, this.graph);
   }
 
   /** Absolute path of the .onnx file. */
@@ -72,13 +99,13 @@ export class AnalysedModel {
 
   /** Value shapes with symbolic dimensions kept (the batch stays `N`). */
   shapes(): ShapeInference {
-    this.shapeInference ??= inferShapes(this.graph);
+    this.shapeInference ??= inferShapes(this.graph, { inputShapes: this.inputShapes });
     return this.shapeInference;
   }
 
-  /** Parameters and MACs (a symbolic batch counted as 1). */
+  /** Parameters and MACs (a symbolic batch counted as 1, unless `inputShapes` gives it). */
   cost(): CostSummary {
-    this.costSummary ??= computeCost(this.graph, { shapes: this.shapes() });
+    this.costSummary ??= computeCost(this.graph, { shapes: this.shapes(), inputShapes: this.inputShapes });
     return this.costSummary;
   }
 

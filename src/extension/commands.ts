@@ -157,7 +157,7 @@ export class Commands {
         { location: vscode.ProgressLocation.Notification, title: `Analysing ${path.basename(model.fsPath)}`, cancellable: true },
         async (progress, token) => {
           const signal = abortOn(token);
-          await this.engine.request('open', { path: model.fsPath }, { signal, onProgress: (stage) => progress.report({ message: stage }) });
+          await this.engine.request('open', { path: model.fsPath, inputShapes: this.editors.inputShapesFor(model.fsPath) }, { signal, onProgress: (stage) => progress.report({ message: stage }) });
           return this.engine.request('previewPlan', { path: model.fsPath, plan: plan! }, { signal });
         },
       );
@@ -195,7 +195,7 @@ export class Commands {
     await this.folders?.remember(path.dirname(req.out ? path.resolve(req.out) : model.fsPath));
     const report = await this.engine.request(
       'prune',
-      { path: model.fsPath, plan: req.plan, out: req.out, outputName: s.outputName, validate: req.validate, ep: s.executionProvider, allowMinimal: acceptMinimal !== false, ...(req.data ? { data: req.data } : {}) },
+      { path: model.fsPath, plan: req.plan, out: req.out, outputName: s.outputName, validate: req.validate, ep: s.executionProvider, allowMinimal: acceptMinimal !== false, inputShapes: this.editors.inputShapesFor(model.fsPath), ...(req.data ? { data: req.data } : {}) },
       { signal, onProgress: (stage, fraction) => { progress(stage, fraction); this.output.info(`  ${stage}`); } },
     );
     this.output.info(`Wrote ${report.output} in ${Date.now() - started} ms`);
@@ -206,7 +206,7 @@ export class Commands {
 
   /** A modal warning before writing a plan that cuts layer groups to their minimum; cancels unless confirmed. */
   private async confirmMinimal(model: vscode.Uri, plan: ViewPlan, signal: AbortSignal): Promise<void> {
-    await this.engine.request('open', { path: model.fsPath }, { signal });
+    await this.engine.request('open', { path: model.fsPath, inputShapes: this.editors.inputShapesFor(model.fsPath) }, { signal });
     const preview = await this.engine.request('previewPlan', { path: model.fsPath, plan }, { signal });
     const m = preview.atMinimum ?? [];
     if (!m.length) return;
@@ -279,8 +279,8 @@ export class Commands {
     const started = Date.now();
     const report = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Validating ${path.basename(pr.fsPath)} against ${path.basename(orig.fsPath)}`, cancellable: true },
-      // the evaluation data, validation inputs, batch and runs chosen in the original's view
-      (progress, token) => this.engine.request('validate', { original: orig.fsPath, pruned: pr!.fsPath, ep, data: this.editors.dataJob(orig) }, { signal: abortOn(token), onProgress: (stage) => progress.report({ message: stage }) }),
+      // the evaluation data, validation inputs, batch, runs and input sizes chosen in the original's view
+      (progress, token) => this.engine.request('validate', { original: orig.fsPath, pruned: pr!.fsPath, ep, data: this.editors.dataJob(orig), inputShapes: this.editors.inputShapesFor(orig.fsPath) }, { signal: abortOn(token), onProgress: (stage) => progress.report({ message: stage }) }),
     );
     this.output.info(`Validated ${pr.fsPath} on ${report.provider} in ${Date.now() - started} ms${report.fallbackReason ? ` (${report.fallbackReason})` : ''}`);
     this.output.info(JSON.stringify(report, null, 2));
@@ -309,7 +309,7 @@ export class Commands {
       { location: vscode.ProgressLocation.Notification, title: `Reading layer widths of ${path.basename(model.fsPath)}`, cancellable: true },
       async (_p, token) => {
         const signal = abortOn(token);
-        await this.engine.request('open', { path: model.fsPath }, { signal });
+        await this.engine.request('open', { path: model.fsPath, inputShapes: this.editors.inputShapesFor(model.fsPath) }, { signal });
         return this.engine.request('listLayers', { path: model.fsPath }, { signal });
       },
     );

@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
-  FIRST_LAYER_QUERY, parseDataOptions, parseFromWebview, type DataOptions, type DataRole, type DataState, type FromWebview, type PruneReport, type ToWebview, type ViewEvent, type ViewMethods, type ViewPlan, type ViewSummary,
+  FIRST_LAYER_QUERY, parseDataOptions, parseFromWebview, parseInputShapes, type DataOptions, type DataRole, type DataState, type FromWebview, type InputShapes, type PruneReport, type ToWebview, type ViewEvent, type ViewMethods, type ViewPlan, type ViewSummary,
 } from '../shared/protocol.ts';
 import { RpcServer, type Handlers, type ProgressFn } from '../shared/rpc.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
@@ -32,8 +32,17 @@ export class ModelDocument implements vscode.CustomDocument {
   private readonly loadEvents: ViewEvent[] = [];
   private readonly listeners = new Set<(e: ViewEvent) => void>();
   private readonly cancel = new AbortController();
+  /** Counts analyses (a new input size starts a new one): events of an older one are dropped. */
+  private generation = 0;
 
-  constructor(readonly uri: vscode.Uri, private readonly engine: EngineClient, private readonly output: Output) {
+  constructor(
+    readonly uri: vscode.Uri,
+    private readonly engine: EngineClient,
+    private readonly output: Output,
+    /** Sizes of the model's symbolic inputs (whole shapes by input name), remembered for this model; `{}` when none was given. */
+    public inputShapes: InputShapes = {},
+    private readonly remember: (shapes: InputShapes) => void = () => {},
+  ) {
     this.path = uri.fsPath;
   }
 
@@ -42,10 +51,19 @@ export class ModelDocument implements vscode.CustomDocument {
     if (!this.summary) {
       const started = Date.now();
       this.output.info(`Opening ${this.path}`);
-      this.summary = this.engine
-        .request('open', { path: this.path }, {
-          signal: this.cancel.signal,
-          onProgress: (stage, fraction) => this.emit({ type: 'loading', stage, fraction }),
+      const open = (inputShapes: InputShapes) => this.engine.request('open', { path: this.path, inputShapes }, {
+        signal: this.cancel.signal,
+        onProgress: (stage, fraction) => this.emit({ type: 'loading', stage, fraction }),
+      });
+      const remembered = this.inputShapes;
+      this.summary = open(remembered)
+        // remembered sizes that no longer fit the model (the file changed): forgotten, the model opens without them
+        .catch((e: EngineRequestError) => {
+          if (!Object.keys(remembered).length || e.cancelled) throw e;
+          this.output.warn(`The input size remembered for ${path.basename(this.path)} no longer fits it (${e.message}): opening without it`);
+          this.inputShapes = {};
+          this.remember({});
+          return open({});
         })
         .then(
           (s) => {
@@ -73,25 +91,63 @@ export class ModelDocument implements vscode.CustomDocument {
     if (this.scored || !this.summary || this.cancel.signal.aborted) return;
     clearTimeout(this.scoreTimer);
     const started = this.started;
+    const generation = this.generation;
     this.scored = this.engine
       .request('score', { path: this.path }, {
         signal: this.cancel.signal,
-        onProgress: (stage, fraction) => this.emit({ type: 'scoring', stage, fraction }),
+        onProgress: (stage, fraction) => { if (generation === this.generation) this.emit({ type: 'scoring', stage, fraction }); },
       })
       .then(
         (s) => {
+          if (generation !== this.generation) return s;
           this.output.info(`Scored the channels of ${path.basename(this.path)}: ${Date.now() - started} ms from opening`);
           this.latest = s;
           this.emit({ type: 'scored', summary: s });
           return s;
         },
         (e: EngineRequestError) => {
+          // the scoring of an analysis replaced by a new input size was stopped on purpose
+          if (generation !== this.generation) throw e;
           if (!e.cancelled) this.output.error(`Could not score the channels of ${this.path}: ${e.message}`, e.details);
           this.emit({ type: 'loadFailed', error: { message: e.message, details: e.details, cancelled: e.cancelled } });
           throw e;
         },
       );
     this.scored.catch(() => {});
+  }
+
+  /**
+   * New input sizes (`{}`: none): the worker analyses the model again with them (without reading
+   * it again), they are remembered for the model, and the channels are scored again. Answers the
+   * new summary, not scored yet; `scored` follows. Sizes that do not fit the model change nothing.
+   */
+  async setInputShapes(inputShapes: InputShapes): Promise<ViewSummary> {
+    await this.load();
+    const started = Date.now();
+    // from here on, the scoring of the analysis being replaced is stopped on purpose: its end is not news
+    this.generation++;
+    let s: ViewSummary;
+    try {
+      s = await this.engine.request('open', { path: this.path, inputShapes }, { signal: this.cancel.signal });
+    } catch (e) {
+      // the model stays analysed as it was: its scores are asked for again (at once when they were complete)
+      this.generation++;
+      this.scored = undefined;
+      this.startScoring();
+      throw e;
+    }
+    clearTimeout(this.scoreTimer);
+    this.inputShapes = inputShapes;
+    this.remember(inputShapes);
+    this.summary = Promise.resolve(s);
+    this.scored = undefined;
+    this.latest = s;
+    this.loadEvents.length = 0;
+    this.started = started;
+    const sizes = Object.entries(inputShapes).map(([n, d]) => `${n} ${d.join('×')}`).join(', ');
+    this.output.info(`Analysed ${path.basename(this.path)} again ${sizes ? `with input size ${sizes}` : 'without input sizes'} in ${Date.now() - started} ms: ${s.macs} MACs`);
+    this.startScoring();
+    return s;
   }
 
   /** The summary as of now (scored or not), once the structure is loaded. */
@@ -153,8 +209,19 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     return this.documents.get(fsPath);
   }
 
+  /** The input sizes remembered for a model (workspace state), `{}` when none. */
+  storedShapes(fsPath: string): InputShapes {
+    return parseInputShapes(this.context.workspaceState.get(sizesStateKey(fsPath))) ?? {};
+  }
+
+  /** The input sizes of a model: those of its open view, else those remembered. */
+  inputShapesFor(fsPath: string): InputShapes {
+    return this.documents.get(fsPath)?.inputShapes ?? this.storedShapes(fsPath);
+  }
+
   async openCustomDocument(uri: vscode.Uri): Promise<ModelDocument> {
-    const doc = new ModelDocument(uri, this.engine, this.output);
+    const remember = (shapes: InputShapes) => void this.context.workspaceState.update(sizesStateKey(uri.fsPath), Object.keys(shapes).length ? shapes : undefined);
+    const doc = new ModelDocument(uri, this.engine, this.output, this.storedShapes(uri.fsPath), remember);
     this.documents.set(doc.path, doc);
     doc.load();
     return doc;
@@ -270,7 +337,10 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         try {
           // Only the plan and whether to validate come from the view: where the result is written is the host's choice.
           // The data (calibration, evaluation, validation inputs) is the host's memory of this model's choices: paths never come from the view.
-          return { report: await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate, data: this.dataJob(doc.uri) }, progress, signal) };
+          const report = await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate, data: this.dataJob(doc.uri) }, progress, signal);
+          // the pruned model has the same symbolic inputs: it opens at the size this model was pruned at
+          if (Object.keys(doc.inputShapes).length) void this.context.workspaceState.update(sizesStateKey(report.output), doc.inputShapes);
+          return { report };
         } catch (e) {
           const err = e as EngineRequestError;
           if (!err?.cancelled && !signal.aborted) this.output.error(`Pruning ${doc.path} failed: ${err?.message}`, err?.details);
@@ -281,7 +351,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Running models needs a trusted workspace', { user: true });
         const ep = readSettings().executionProvider;
         await doc.load();
-        return this.engine.request('validate', { original: p, pruned: allowedFile(p, pruned), ep, data: this.dataJob(doc.uri) }, { signal, onProgress: progress });
+        return this.engine.request('validate', { original: p, pruned: allowedFile(p, pruned), ep, data: this.dataJob(doc.uri), inputShapes: doc.inputShapes }, { signal, onProgress: progress });
       },
       getData: async (_params, { signal }) => {
         requireTrustForData();
@@ -319,6 +389,11 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         requireTrustForData();
         await this.saveData(doc, { ...this.storedData(doc), ...options });
         return this.describeData(doc, signal);
+      },
+      setInputShapes: async ({ inputShapes }) => this.decorate(await doc.setInputShapes(inputShapes)),
+      getGroups: async (_params, { signal }) => {
+        await doc.load();
+        return this.engine.request('getGroups', { path: p }, { signal });
       },
       openFile: async ({ path: file }) => {
         const target = vscode.Uri.file(allowedFile(p, file));
@@ -404,6 +479,11 @@ const DATA_TITLES: Record<DataRole, (pick: 'file' | 'folder') => string> = {
 /** Choosing data is for running the model (calibration, evaluation): it needs a trusted workspace. */
 function requireTrustForData(): void {
   if (!vscode.workspace.isTrusted) throw new EngineRequestError('Calibration and evaluation run the model: they need a trusted workspace', { user: true });
+}
+
+/** The workspace-state key of a model's input sizes. */
+function sizesStateKey(fsPath: string): string {
+  return `onnxPruner.inputShapes:${fsPath}`;
 }
 
 /**

@@ -26,6 +26,29 @@ export { PRESET_NAMES, RECOVER_MODES, type Preprocess, type PresetName, type Rec
 
 export interface TensorSig { name: string; elemType: string; shape: (number | string)[] }
 
+/** Concrete shapes of model inputs, by input name. */
+export type InputShapes = Record<string, number[]>;
+
+/** Sizes the view may give: each at most this, and at most MAX_INPUT_ELEMENTS elements per input (validation allocates them). */
+export const MAX_INPUT_SIZE = 16384;
+export const MAX_INPUT_ELEMENTS = 1 << 28;
+
+/** Input sizes from the view, rebuilt (own keys only, positive integers within bounds); undefined when malformed. */
+export function parseInputShapes(v: unknown): InputShapes | undefined {
+  if (!isObj(v)) return undefined;
+  const keys = Object.keys(v);
+  if (keys.length > 256) return undefined;
+  const out: InputShapes = {};
+  for (const k of keys) {
+    const shape = v[k];
+    if (!isStr(k, 1000) || !Array.isArray(shape) || shape.length > 16) return undefined;
+    if (!shape.every((d) => isInt(d, MAX_INPUT_SIZE) && d >= 1)) return undefined;
+    if ((shape as number[]).reduce((a, b) => a * b, 1) > MAX_INPUT_ELEMENTS) return undefined;
+    Object.defineProperty(out, k, { value: [...(shape as number[])], enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
 export interface ViewSummary {
   file: string;
   fileName: string;
@@ -39,6 +62,16 @@ export interface ViewSummary {
   macs: number;
   /** A symbolic batch dimension was counted as 1 for MACs. */
   batchAssumed: boolean;
+  /** False when some layer's MACs are unknown (a symbolic size not given): `macs` is then a lower bound. */
+  macsComplete: boolean;
+  /**
+   * The sizes the analysis uses for inputs with symbolic sizes, as whole shapes by input name
+   * (given in the view, remembered per model); empty when none was given. `inputs` keep the
+   * shapes the file declares (`?` for a size without a name).
+   */
+  inputShapes: InputShapes;
+  /** Sizes proposed for the inputs whose size beyond the batch is symbolic (the metadata's hint, else 224×224). */
+  proposedShapes?: InputShapes;
   nodeCount: number;
   layerCount: number;
   prunableLayerCount: number;
@@ -110,6 +143,12 @@ export interface GroupInfo {
   reason?: string;
   layers: string[];
   members: { node: string; op: string; role: string }[];
+}
+
+/** One channel group in the list of every group: its weighted layers, its other members, and why it is frozen. */
+export interface GroupListEntry extends GroupInfo {
+  /** For a grouped convolution: channels go in this many equal blocks. */
+  divisor?: number;
 }
 
 export interface LayerDetail {
@@ -257,6 +296,14 @@ export interface ViewMethods {
   chooseData: { params: { role: DataRole; pick: 'file' | 'folder' }; result: DataState };
   clearData: { params: { role: DataRole }; result: DataState };
   setDataOptions: { params: Partial<DataOptions>; result: DataState };
+  /**
+   * Sets the sizes of the inputs with symbolic sizes (`{}` forgets them), remembered for this model:
+   * the model is analysed again with them (shapes, MACs, groups, preview, prune, validation); the
+   * answer is the new summary, not scored yet (the `scored` event follows).
+   */
+  setInputShapes: { params: { inputShapes: InputShapes }; result: ViewSummary };
+  /** Every channel group, with its members, whether it is prunable and why not. */
+  getGroups: { params: Record<string, never>; result: GroupListEntry[] };
 }
 
 export type RequestName = keyof ViewMethods;
@@ -436,6 +483,11 @@ export const VIEW_VALIDATORS: Validators<ViewMethods> = {
     return isDataRole(role) ? { role } : undefined;
   },
   setDataOptions: (p) => parseDataOptions(p),
+  setInputShapes: (p) => {
+    const inputShapes = isObj(p) ? parseInputShapes(own(p, 'inputShapes')) : undefined;
+    return inputShapes ? { inputShapes } : undefined;
+  },
+  getGroups: (p) => (p === undefined || isObj(p) ? {} : undefined),
 };
 
 const isDataRole = (v: unknown): v is DataRole => typeof v === 'string' && (DATA_ROLES as readonly string[]).includes(v);

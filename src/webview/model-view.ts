@@ -15,6 +15,9 @@ import { base } from './styles.ts';
 import './layer-table.ts';
 import './plan-panel.ts';
 import './histograms.ts';
+import './input-size.ts';
+import './group-list.ts';
+import { givenShapes, shapesText, unknownSizes } from './input-size.ts';
 
 const PREVIEW_DELAY_MS = 150;
 /** More inputs and outputs than this: their card starts collapsed (it pushed the table down). */
@@ -34,11 +37,12 @@ export function withOverride(plan: ViewPlan, layer: string, value: string): View
   return next;
 }
 
-/** Symbolic sizes of the inputs beyond the batch axis (e.g. height and width of [N, 3, H, W]): counted as 1 by the cost. */
-export function unknownSizes(s: ViewSummary): string[] {
-  const out = new Set<string>();
-  for (const t of s.inputs) t.shape.forEach((d, axis) => { if (axis > 0 && typeof d === 'string') out.add(d); });
-  return [...out];
+export { unknownSizes };
+
+/** A stable key of the input sizes a summary was analysed with (a summary of an older analysis is told apart). */
+function sizesKey(s: ViewSummary): string {
+  const shapes = givenShapes(s);
+  return JSON.stringify(Object.keys(shapes).sort().map((k) => [k, shapes[k]]));
 }
 
 @customElement('onnx-model-view')
@@ -109,6 +113,11 @@ export class ModelView extends LitElement {
   @state() private data: DataState | undefined;
   @state() private dataBusy = false;
   @state() private dataError = '';
+  /** The host is analysing the model with new input sizes; its refusal, if it refused them. */
+  @state() private sizeBusy = false;
+  @state() private sizeError = '';
+  /** The groups list has been opened (it asks the host for the groups then). */
+  @state() private groupsOpen = false;
 
   @query('layer-table') private table?: LayerTable;
   /** The first page pushed by the host, handed to the table once it is rendered. */
@@ -137,7 +146,8 @@ export class ModelView extends LitElement {
   /** Phase 2: the rows are shown; their score statistics follow once the channels are scored. */
   private showScored(s: ViewSummary): void {
     if (!this.summary) return this.showSummary(s);
-    if (this.summary.scored || !s.scored) return;
+    // the scores of an analysis at other input sizes (replaced meanwhile) are not these rows'
+    if (this.summary.scored || !s.scored || sizesKey(s) !== sizesKey(this.summary)) return;
     performance.mark('onnx-pruner:scored');
     this.summary = s;
     this.scoringStage = undefined;
@@ -187,6 +197,30 @@ export class ModelView extends LitElement {
       if (!(e as RequestError).cancelled) this.dataError = (e as Error).message;
     } finally {
       this.dataBusy = false;
+    }
+  }
+
+  /**
+   * New input sizes (`{}` forgets them): the host analyses the model again and remembers them; the
+   * summary, the rows, the preview and the histograms follow, the scores after (`scored`).
+   */
+  private async setInputShapes(inputShapes: Record<string, number[]>): Promise<void> {
+    if (this.sizeBusy) return;
+    this.sizeBusy = true;
+    this.sizeError = '';
+    try {
+      const s = await this.host.request('setInputShapes', { inputShapes });
+      performance.mark('onnx-pruner:resized');
+      this.summary = s;
+      this.scoringStage = undefined;
+      this.preview = undefined;
+      this.table?.reload();
+      if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
+      if (s.prunableGroupCount > 0) this.schedulePreview(0);
+    } catch (e) {
+      this.sizeError = (e as Error).message;
+    } finally {
+      this.sizeBusy = false;
     }
   }
 
@@ -321,6 +355,7 @@ export class ModelView extends LitElement {
       ${this.renderHeader()}
       ${this.renderBanners()}
       ${this.summary?.prunedFrom ? this.renderComparison() : nothing}
+      ${this.summary && this.summary.groupCount > 0 ? this.renderGroups() : nothing}
       ${this.summary && this.summary.layerCount === 0
         ? nothing
         : html`<div class="main">
@@ -360,6 +395,7 @@ export class ModelView extends LitElement {
         </div>`;
     }
     const unknown = unknownSizes(s);
+    const sized = Object.keys(givenShapes(s)).length > 0;
     const opsets = s.opsets.map((o) => `${o.domain === 'ai.onnx' || o.domain === '' ? 'opset' : o.domain} ${o.version}`).join(', ');
     const io = (label: string, list: ViewSummary['inputs']) => list.map((t) => html`<span class="muted">${label}</span><span class="ellipsis" title=${`${t.name}: ${t.elemType} ${shape(t.shape)}`}><code>${t.name}</code> ${t.elemType} ${shape(t.shape)}</span>`);
     return html`
@@ -376,12 +412,15 @@ export class ModelView extends LitElement {
       <div class="cards">
         <div class="card metric"><div class="label">Parameters</div><div class="value" data-metric="params" data-value=${s.params}>${int(s.params)}</div><div class="sub">${si(s.params)}</div></div>
         <div class="card metric"><div class="label">MACs</div><div class="value" data-metric="macs" data-value=${s.macs} title=${int(s.macs)}>${si(s.macs)}</div>
-          <div class="sub ${unknown.length ? 'warning' : ''}" data-macs-note>${unknown.length
-            ? `depends on the input size: ${unknown.join(', ')} counted as 1`
-            : s.batchAssumed ? 'symbolic batch counted as 1' : 'per inference'}</div></div>
+          <div class="sub ${unknown.length && !sized ? 'warning' : ''}" data-macs-note>${sized
+            ? `at input ${shapesText(givenShapes(s))}${s.macsComplete === false ? ', some layers unknown' : ''}`
+            : unknown.length
+              ? `unknown input size: depends on ${unknown.join(', ')}, counted as 1 until you give the size`
+              : s.batchAssumed ? 'symbolic batch counted as 1' : 'per inference'}</div></div>
         <div class="card metric"><div class="label">Weighted layers</div><div class="value" data-metric="layers" data-value=${s.layerCount}>${int(s.layerCount)}</div>
           <div class="sub">${int(s.prunableLayerCount)} prunable · ${int(s.nodeCount)} node${s.nodeCount === 1 ? '' : 's'}</div></div>
-        <div class="card metric"><div class="label">Channel groups</div><div class="value">${int(s.prunableGroupCount)} / ${int(s.groupCount)}</div><div class="sub">prunable / all</div></div>
+        <div class="card metric"><div class="label">Channel groups</div><div class="value">${int(s.prunableGroupCount)} / ${int(s.groupCount)}</div>
+          <div class="sub">prunable / all · <button class="link" data-show-groups @click=${() => this.openGroups()}>list them</button></div></div>
         <div class="card metric"><div class="label">BatchNorm</div><div class="value" data-metric="bn" data-value=${s.bnCount}>${s.bnCount ? int(s.bnCount) : 'none'}</div>
           <div class="sub">${s.bnCount ? 'γ available' : s.bnFused ? 'folded at export, or never used' : 'no BatchNorm layers'}</div></div>
         ${s.inputs.length + s.outputs.length > IO_SHOWN
@@ -399,20 +438,22 @@ export class ModelView extends LitElement {
         For γ-based pruning, re-export with BN kept: <code>torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)</code>.</div></div>`);
     }
     const unknown = unknownSizes(s);
-    if (unknown.length) {
-      // Unnamed dynamic sizes cannot be given by name: the whole shape then (--shape), 224 for each unknown size.
-      const named = unknown.every((d) => /^[A-Za-z_][\w.]*$/.test(d));
-      const dims = named
-        ? `--dim ${unknown.map((d) => `${d}=224`).join(' ')}`
-        : `--shape ${s.inputs.map((t) => `${t.name}=${t.shape.map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? 1 : 224)).join('x')}`).join(' ')}`;
-      out.push(html`<div class="banner" role="note" data-banner="unknown-size"><span>⚠</span><div><strong>MACs depend on an input size this model does not fix:</strong>
-        ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} symbolic and counted as 1 here, so the MACs, their savings in the preview and validation's random inputs are not those of a real image.
-        ${named
-          ? html`The CLI takes the size: <code>onnx-pruner inspect ${s.fileName} ${dims}</code> (224 is common for a 3-channel image input).`
-          : html`These sizes have no name; the CLI's validation takes the whole shape: <code>${dims}</code> (224 is common for a 3-channel image input).`}</div></div>`);
+    const given = givenShapes(s);
+    const sized = Object.keys(given).length > 0;
+    if (unknown.length || sized) {
+      const form = html`<input-size-form .summary=${s} ?busy=${this.sizeBusy} .error=${this.sizeError}
+        @size-change=${(e: CustomEvent<{ inputShapes: Record<string, number[]> }>) => void this.setInputShapes(e.detail.inputShapes)}></input-size-form>`;
+      out.push(sized
+        ? html`<div class="banner info" role="note" data-banner="input-size"><span>ℹ</span><div><strong>Input size ${shapesText(given)}</strong> (given here, remembered for this model):
+            the MACs, shapes, the preview, Prune and validation use it. The model itself is not changed: its inputs stay ${s.inputs.filter((t) => given[t.name]).map((t) => shape(t.shape)).join(', ')}.${form}</div></div>`
+        : html`<div class="banner" role="note" data-banner="unknown-size"><span>⚠</span><div><strong>The MACs depend on an input size this model does not fix:</strong>
+            ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} symbolic and counted as 1 until you give the size${s.macsComplete === false ? ' (and the MACs of layers whose shapes depend on them are not counted at all)' : ''}, so the MACs, their savings in the preview and validation's random inputs are not those of a real input.
+            Give the size the model runs at (${s.proposedShapes ? 'proposed: the model\'s metadata size, or 224×224, common for images' : 'e.g. 224×224 for an image'}):${form}</div></div>`);
     }
     // The MACs card already says when a symbolic batch was counted as 1; the BN banner above covers fused BN.
-    for (const a of s.advice) if ((!s.bnFused || !/batch ?norm|BN/i.test(a)) && !(s.batchAssumed && /symbolic batch/i.test(a))) out.push(html`<div class="banner info" role="note"><span>ℹ</span><div>${a}</div></div>`);
+    // the size warning above already says that unknown sizes leave layers' MACs uncounted
+    const sizeWarning = unknown.length > 0 && !sized;
+    for (const a of s.advice) if ((!s.bnFused || !/batch ?norm|BN/i.test(a)) && !(s.batchAssumed && /symbolic batch/i.test(a)) && !(sizeWarning && /MACs of \d+ layer\(s\) are unknown/.test(a))) out.push(html`<div class="banner info" role="note"><span>ℹ</span><div>${a}</div></div>`);
     if (s.layerCount === 0) {
       out.push(html`<div class="banner info" role="status"><span>ℹ</span><div><strong>Nothing to prune:</strong> this model has no weighted layer (Conv, Gemm or MatMul with constant weights)${s.nodeCount === 0 ? ' — in fact its graph is empty' : ` among its ${int(s.nodeCount)} nodes`}.</div></div>`);
     } else if (s.prunableLayerCount === 0) {
@@ -421,6 +462,29 @@ export class ModelView extends LitElement {
         ${reasons.length ? html`<ul>${reasons.slice(0, 6).map((r) => html`<li>${r}</li>`)}</ul>` : nothing} Expand a row to see its group.</div></div>`);
     }
     return out;
+  }
+
+  private openGroups(): void {
+    this.groupsOpen = true;
+    void this.updateComplete.then(() => {
+      const d = this.renderRoot.querySelector<HTMLDetailsElement>('details.groups');
+      if (d) {
+        d.open = true;
+        d.scrollIntoView({ block: 'nearest' });
+      }
+    });
+  }
+
+  /** Every channel group at a glance (collapsed until opened; the list is asked for then). */
+  private renderGroups() {
+    const s = this.summary!;
+    return html`<details class="card groups" style="margin-bottom:10px" ?open=${this.groupsOpen}
+        @toggle=${(e: Event) => { if ((e.target as HTMLDetailsElement).open) this.groupsOpen = true; }}>
+      <summary><h2 style="display:inline">Channel groups</h2> <span class="muted">${int(s.groupCount)}: ${int(s.prunableGroupCount)} prunable, ${int(s.groupCount - s.prunableGroupCount)} frozen — the layers pruned together, and why a group is frozen</span></summary>
+      ${this.groupsOpen
+        ? html`<group-list .host=${this.host} .analysis=${sizesKey(s)} @reveal-layer=${(e: CustomEvent<{ layer: string }>) => void this.table?.reveal(e.detail.layer)}></group-list>`
+        : nothing}
+    </details>`;
   }
 
   private renderComparison() {

@@ -11,6 +11,8 @@ import type { Criterion } from '../shared/protocol.ts';
 /** An open model: its structure (phase 1), then its scores (phase 2, started once the structure is ready). */
 interface OpenModel {
   structure: Promise<ModelService>;
+  /** The input sizes it is analysed with (JSON of the shapes by input name; `{}` for none). */
+  sizes: string;
   scored: Promise<ModelService> | undefined;
   /** Stops phase 2 when the model is closed. */
   scoring: AbortController;
@@ -20,6 +22,11 @@ interface OpenModel {
 export interface WorkerOptions {
   /** Reads a model file (default: the engine's loadModel); tests count the reads. */
   reader?: ModelReader;
+}
+
+/** A stable key of input sizes (input names sorted). */
+function sizesKey(shapes: Record<string, number[]>): string {
+  return JSON.stringify(Object.keys(shapes).sort().map((k) => [k, shapes[k]]));
 }
 
 export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods> {
@@ -50,13 +57,29 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
   };
 
   return {
-    open: async ({ path }, ctx) => {
+    open: async ({ path, inputShapes }, ctx) => {
       let m = models.get(path);
+      const sizes = sizesKey(inputShapes ?? {});
+      if (m && inputShapes !== undefined && m.sizes !== sizes) {
+        // other input sizes: the held model is analysed again with them (the file is not read again)
+        const previous = m;
+        const held = await previous.structure.catch(() => undefined);
+        // sizes that do not fit are refused before anything changes
+        held?.checkInputShapes(inputShapes);
+        previous.scoring.abort();
+        const structure = held ? held.withInputShapes(inputShapes, ctx) : ModelService.openStructure(path, ctx, opts.reader, inputShapes);
+        const next: OpenModel = { structure, sizes, scored: undefined, scoring: new AbortController(), scoringProgress: () => {} };
+        m = next;
+        models.set(path, next);
+        // sizes that do not fit leave the model as it was
+        structure.catch(() => { if (models.get(path) === next) models.set(path, held ? { ...previous, scored: undefined, scoring: new AbortController() } : previous); });
+      }
       if (!m) {
-        const structure = ModelService.openStructure(path, ctx, opts.reader);
-        m = { structure, scored: undefined, scoring: new AbortController(), scoringProgress: () => {} };
-        models.set(path, m);
-        structure.catch(() => models.delete(path));
+        const structure = ModelService.openStructure(path, ctx, opts.reader, inputShapes);
+        const entryNew: OpenModel = { structure, sizes, scored: undefined, scoring: new AbortController(), scoringProgress: () => {} };
+        m = entryNew;
+        models.set(path, entryNew);
+        structure.catch(() => { if (models.get(path) === entryNew) models.delete(path); });
       }
       return (await m.structure).summary();
     },
@@ -79,6 +102,7 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     getHistogram: async ({ path, criterion, layer, log }, ctx) => (await withCriteria(path, [criterion], ctx)).histogram(criterion, layer, log),
     getLayerDetail: async ({ path, layer, plan }, ctx) => (await withCriteria(path, plan ? [plan.criterion] : [], ctx)).layerDetail(layer, plan),
     previewPlan: async ({ path, plan }, ctx) => (await withCriteria(path, [plan.criterion], ctx)).preview(plan),
+    getGroups: async ({ path }) => (await model(path)).groups(),
     listLayers: async ({ path }) => {
       const m = models.get(path)?.structure ?? ModelService.openStructure(path, { signal: new AbortController().signal, progress: () => {} }, opts.reader);
       return (await m).layerList();

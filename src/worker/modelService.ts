@@ -11,10 +11,10 @@ import {
   AnalysedModel, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
   planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, removedChannels, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
-  type ScoreStats as EngineStats, type PruneOptions, type ValidateOptions,
+  type ScoreStats as EngineStats, type PruneOptions, type ValidateOptions, type InputShapes, bindInputShapes, valueInfoShape,
 } from '../engine/index.ts';
 import type {
-  Criterion, Histogram, LayerDetail, LayerPage, LayerQuery, LayerRow, PlanPreview, ScoreStats, SortKey, ViewPlan, ViewSummary,
+  Criterion, GroupListEntry, Histogram, LayerDetail, LayerPage, LayerQuery, LayerRow, PlanPreview, ScoreStats, SortKey, ViewPlan, ViewSummary,
 } from '../shared/protocol.ts';
 import type { DataJob, PruneJob } from './protocol.ts';
 import { firstBatch, openData, pruneDataOptions } from './data.ts';
@@ -52,10 +52,33 @@ export class ModelService {
   }
 
   /** Phase 1: load, index, shapes and cost, coupled groups. Rows and summary are ready; scores are not. */
-  static async openStructure(file: string, ctx: JobContext, reader?: ModelReader): Promise<ModelService> {
+  static async openStructure(file: string, ctx: JobContext, reader?: ModelReader, inputShapes?: InputShapes): Promise<ModelService> {
     const { signal, progress } = ctx;
     progress('Reading the model', 0.05);
-    const analysed = AnalysedModel.load(file, { reader, signal });
+    const analysed = AnalysedModel.load(file, { reader, signal, inputShapes });
+    return ModelService.analyse(analysed, ctx);
+  }
+
+  /**
+   * The same model (not read again) analysed afresh with other input sizes: shapes, MACs, groups
+   * and previews follow them; the channels are scored again (`score`).
+   */
+  async withInputShapes(inputShapes: InputShapes, ctx: JobContext): Promise<ModelService> {
+    ctx.progress('Analysing with the new input size', 0.05);
+    return ModelService.analyse(this.analysed.withInputShapes(inputShapes), ctx);
+  }
+
+  /** Throws a PrunerError naming the file and input when `inputShapes` do not fit this model's inputs. */
+  checkInputShapes(inputShapes: InputShapes): void {
+    try {
+      bindInputShapes(this.graph, inputShapes);
+    } catch (e) {
+      throw new PrunerError(`${path.basename(this.file)}: ${(e as Error).message}`, { subject: this.file });
+    }
+  }
+
+  private static async analyse(analysed: AnalysedModel, ctx: JobContext): Promise<ModelService> {
+    const { signal, progress } = ctx;
     throwIfAborted(signal);
     progress('Indexing the graph', 0.2);
     void analysed.graph;
@@ -65,7 +88,7 @@ export class ModelService {
     progress('Finding coupled channels', 0.45);
     const deps = analysed.dependencies(signal);
     throwIfAborted(signal);
-    preparePreview(analysed.graph, deps, analysed.cost());
+    preparePreview(analysed.graph, deps, analysed.cost(), analysed.inputShapes);
     return new ModelService(analysed, summary, deps);
   }
 
@@ -174,6 +197,10 @@ export class ModelService {
       }
     }
     const prunableGroups = this.deps.groups.filter((g) => g.prunable);
+    // the inputs as the file declares them (symbolic sizes kept, `?` for a size without a name)
+    const declared = new Map(this.graph.inputs.map((v) => [v.name ?? '', valueInfoShape(v)]));
+    const inputs = s.inputs.map((t) => ({ name: t.name, elemType: t.elemType, shape: declared.get(t.name) ?? t.shape }));
+    const proposed = proposeInputShapes(inputs, meta);
     this.viewSummary = {
       file: s.file,
       fileName: s.name,
@@ -181,11 +208,14 @@ export class ModelService {
       irVersion: s.irVersion,
       opsets: Object.entries(s.opsets).map(([domain, version]) => ({ domain, version })),
       producer: [s.producer.name, s.producer.version].filter(Boolean).join(' '),
-      inputs: s.inputs.map((t) => ({ name: t.name, elemType: t.elemType, shape: t.shape })),
+      inputs,
       outputs: s.outputs.map((t) => ({ name: t.name, elemType: t.elemType, shape: t.shape })),
       params: s.params,
       macs: s.macs,
       batchAssumed: s.batchAssumed,
+      macsComplete: s.macsComplete,
+      inputShapes: structuredClone(this.analysed.inputShapes),
+      ...(proposed ? { proposedShapes: proposed } : {}),
       nodeCount: s.nodes,
       layerCount: this.rows.length,
       prunableLayerCount: this.rows.filter((r) => r.prunable).length,
@@ -203,6 +233,24 @@ export class ModelService {
 
   summary(): ViewSummary {
     return this.viewSummary;
+  }
+
+  /** Every channel group: its layers, its other members (one entry per node and role), prunable or why not. */
+  groups(): GroupListEntry[] {
+    return this.deps.groups.map((g) => {
+      const seen = new Set<string>();
+      const members: GroupListEntry['members'] = [];
+      for (const m of g.members) {
+        const key = `${m.node}\u0000${m.role}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        members.push({ node: m.node, op: m.op, role: m.role });
+      }
+      return {
+        id: g.id, channels: g.channels, prunable: g.prunable, layers: [...g.layers], members,
+        ...(g.reason ? { reason: g.reason } : {}), ...(g.divisor && g.divisor > 1 ? { divisor: g.divisor } : {}),
+      };
+    });
   }
 
   layerList(): { name: string; op: string; channels: number; prunable: boolean }[] {
@@ -281,6 +329,49 @@ export class ModelService {
   }
 }
 
+/** Metadata keys some exporters use for the image size a model was trained at (e.g. Ultralytics' `imgsz`). */
+const SIZE_KEYS = /^(imgsz|img_?size|image_?size|input_?size|input_?shape|resolution)$/i;
+
+/** Height and width from a metadata value such as `[640, 640]`, `640`, `224x224` or `(1, 3, 320, 320)`. */
+export function sizeHint(meta: Map<string, string>): [number, number] | undefined {
+  for (const [k, v] of meta) {
+    if (!SIZE_KEYS.test(k)) continue;
+    const nums = (v.match(/\d+/g) ?? []).map(Number).filter((n) => n >= 8 && n <= 16384);
+    if (nums.length === 1) return [nums[0]!, nums[0]!];
+    if (nums.length >= 2) return [nums[nums.length - 2]!, nums[nums.length - 1]!];
+  }
+  return undefined;
+}
+
+/** The size commonly given to an image model whose input size the file leaves open. */
+export const COMMON_IMAGE_SIZE = 224;
+
+/**
+ * A size to propose for every input with a symbolic size beyond the batch: batch 1; for an image
+ * input ([N, C, H, W], or [N, H, W, C] when only the last axis is a small fixed number) the
+ * metadata's size hint, else 224×224; a symbolic channel axis 3; any other symbolic size 224.
+ * Undefined when every size beyond the batch is fixed.
+ */
+export function proposeInputShapes(inputs: { name: string; shape: (number | string)[] }[], meta: Map<string, string> = new Map()): Record<string, number[]> | undefined {
+  const hint = sizeHint(meta) ?? [COMMON_IMAGE_SIZE, COMMON_IMAGE_SIZE];
+  const out: Record<string, number[]> = {};
+  for (const t of inputs) {
+    if (!t.shape.some((d, i) => i > 0 && typeof d === 'string')) continue;
+    const r = t.shape.length;
+    const nhwc = r === 4 && typeof t.shape[3] === 'number' && t.shape[3] <= 4 && typeof t.shape[1] !== 'number';
+    const spatial = r === 4 ? (nhwc ? [1, 2] : [2, 3]) : [];
+    const channel = r === 4 ? (nhwc ? 3 : 1) : -1;
+    out[t.name] = t.shape.map((d, i) => {
+      if (typeof d === 'number') return d;
+      if (i === 0) return 1;
+      const s = spatial.indexOf(i);
+      if (s >= 0) return hint[s]!;
+      return i === channel ? 3 : COMMON_IMAGE_SIZE;
+    });
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
 function sortValue(key: SortKey): (r: LayerRow) => string | number | undefined {
   switch (key) {
     case 'name': return (r) => r.name;
@@ -299,7 +390,7 @@ function sortValue(key: SortKey): (r: LayerRow) => string | number | undefined {
 export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelService, reader?: ModelReader): Promise<PruneReport> {
   const plan = toPlan(job.plan, path.basename(job.path));
   if (!held) validatePlan(plan, path.basename(job.path));
-  const analysed = held?.analysed ?? AnalysedModel.load(job.path, { reader, signal: ctx.signal });
+  const analysed = held?.analysed ?? AnalysedModel.load(job.path, { reader, signal: ctx.signal, inputShapes: job.inputShapes });
   // the data is opened (and checked) before any work: a file that cannot be used stops the run, naming it
   let data: Partial<PruneOptions> = {};
   if (job.data) {
@@ -325,10 +416,11 @@ export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelServi
  * Validates a pruned model against its original; with data: on the chosen inputs (a batch of the
  * validation, evaluation or calibration set), `runs` timed runs, and the evaluation set's accuracy.
  */
-export async function validateJob(p: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu'; data?: DataJob }, ctx: JobContext, held?: ModelService, reader?: ModelReader): Promise<ValidationReport> {
+export async function validateJob(p: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu'; data?: DataJob; inputShapes?: InputShapes }, ctx: JobContext, held?: ModelService, reader?: ModelReader): Promise<ValidationReport> {
   const opts: ValidateOptions = { ep: p.ep, signal: ctx.signal, onProgress: (m: string) => ctx.progress(m) };
+  if (p.inputShapes && Object.keys(p.inputShapes).length) opts.shapes = p.inputShapes;
   if (p.data) {
-    const graph = held?.graph ?? AnalysedModel.load(p.original, { reader, signal: ctx.signal }).graph;
+    const graph = held?.graph ?? AnalysedModel.load(p.original, { reader, signal: ctx.signal, inputShapes: p.inputShapes }).graph;
     const { opened, state } = await openData(p.data, graph);
     if (state.errors.length) throw new PrunerError(`${state.errors.join('; ')}; nothing validated`);
     opts.runs = p.data.runs;

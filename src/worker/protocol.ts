@@ -3,8 +3,9 @@
 // the extension host's event loop never stalls. Carried by src/shared/rpc.ts.
 import type { ClientMessage, ServerMessage } from '../shared/rpc.ts';
 import type { DataJob } from './data.ts';
+import type { InputShapes } from '../engine/index.ts';
 import type {
-  Criterion, DataState, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, ValidationReport, ViewPlan, ViewSummary,
+  Criterion, DataState, GroupListEntry, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, ValidationReport, ViewPlan, ViewSummary,
 } from '../shared/protocol.ts';
 
 export interface PruneJob {
@@ -19,6 +20,8 @@ export interface PruneJob {
   ep: 'auto' | 'cuda' | 'cpu';
   /** Calibration, evaluation and validation data, and the recovery mode (the view's choices). */
   data?: DataJob;
+  /** Sizes of symbolic inputs when the model is not open in the worker (an open model prunes with its own). */
+  inputShapes?: InputShapes;
 }
 
 export type { DataJob };
@@ -26,8 +29,12 @@ export type { DataJob };
 export interface LayerListEntry { name: string; op: string; channels: number; prunable: boolean }
 
 export interface WorkerMethods {
-  /** Loads a model and finds its coupled channels (phase 1); keeps it in the worker until `close`. */
-  open: { params: { path: string }; result: ViewSummary };
+  /**
+   * Loads a model and finds its coupled channels (phase 1); keeps it in the worker until `close`.
+   * With `inputShapes` (sizes of symbolic inputs, `{}` for none), a model already open with other
+   * sizes is analysed again with these (not read again) and must be scored again (`score`).
+   */
+  open: { params: { path: string; inputShapes?: InputShapes }; result: ViewSummary };
   /** Scores the channels of an open model (phase 2); answers the summary once scored. */
   score: { params: { path: string }; result: ViewSummary };
   close: { params: { path: string }; result: null };
@@ -35,11 +42,14 @@ export interface WorkerMethods {
   getHistogram: { params: { path: string; criterion: Criterion; layer?: string; log?: boolean; bins?: number }; result: Histogram | null };
   getLayerDetail: { params: { path: string; layer: string; plan?: ViewPlan }; result: LayerDetail };
   previewPlan: { params: { path: string; plan: ViewPlan }; result: PlanPreview };
+  /** Every channel group of an open model (members, prunable or the reason it is frozen). */
+  getGroups: { params: { path: string }; result: GroupListEntry[] };
   /** Layer names and per-layer widths (for quick picks and "Export Layer Widths"). */
   listLayers: { params: { path: string }; result: LayerListEntry[] };
   /** Prunes the open model the worker holds (nothing read or analysed again), else reads the file. */
   prune: { params: PruneJob; result: PruneReport };
-  validate: { params: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu'; data?: DataJob }; result: ValidationReport };
+  /** Runs both models on the same inputs (the chosen data, else random ones, of `inputShapes` where the inputs are symbolic). */
+  validate: { params: { original: string; pruned: string; ep: 'auto' | 'cuda' | 'cpu'; data?: DataJob; inputShapes?: InputShapes }; result: ValidationReport };
   /** Opens the chosen data against the open model's input and describes it (names, counts, shapes, preprocessing). */
   describeData: { params: { path: string; data: DataJob }; result: DataState };
   providers: { params: Record<string, never>; result: string[] };

@@ -201,7 +201,8 @@ export class ModelBuilder {
 
 function valueInfo(name: string, dims: (number | string)[] | undefined, elemType: number): any {
   const tensor_type: any = { elem_type: elemType };
-  if (dims) tensor_type.shape = { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: Long.fromNumber(d) } : { dim_param: d })) };
+  // '?' is a dynamic size without a name (neither dim_value nor dim_param)
+  if (dims) tensor_type.shape = { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: Long.fromNumber(d) } : d === '?' ? {} : { dim_param: d })) };
   return { name, type: { tensor_type } };
 }
 

@@ -9,6 +9,8 @@
 //   criterion=l1, ratio=0.3, scope=global, roundTo=8, minChannels=4   the user's onnxPruner.* settings (the default plan)
 //   latency=noise   the pruned model's latency within the original's run-to-run spread
 //   dataError=1     the chosen data cannot be used (the state names the file)
+//   dynamic=1    an input [N, 1, height, width]; setInputShapes re-analyses: MACs scale with height·width over 28·28
+//   sizes=JSON   sizes already remembered for the model (with dynamic=1), e.g. {"input":[1,1,64,64]}
 import type { Criterion, DataSetInfo, DataState, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
 import type { ViewFixture } from './fixture.ts';
 
@@ -30,6 +32,8 @@ const pruneMs = Number(q.get('pruneMs') ?? 1200);
 const fixture = JSON.parse(document.getElementById('fixture')!.textContent!) as ViewFixture;
 
 let { summary, layers, scores, groups } = fixture;
+// fixtures written before the input sizes existed
+summary = { ...summary, macsComplete: summary.macsComplete ?? true, inputShapes: summary.inputShapes ?? {} };
 const scale = Number(q.get('scale') ?? 1);
 if (scale > 1) {
   const all: LayerRow[] = [];
@@ -65,7 +69,27 @@ if (q.get('pruned')) {
 }
 if (q.get('untrusted')) summary = { ...summary, trusted: false };
 // dynamic=1: an input whose height and width are symbolic
-if (q.get('dynamic')) summary = { ...summary, inputs: summary.inputs.map((t) => ({ ...t, shape: ['N', 1, 'height', 'width'] })) };
+const baseMacs = summary.macs;
+const baseLayerMacs = layers.map((l) => l.macs);
+if (q.get('dynamic')) {
+  summary = {
+    ...summary, inputs: summary.inputs.map((t) => ({ ...t, shape: ['N', 1, 'height', 'width'] })),
+    proposedShapes: Object.fromEntries(summary.inputs.map((t) => [t.name, [1, 1, 224, 224]])),
+  };
+  const remembered = q.get('sizes');
+  if (remembered) applySizes(JSON.parse(remembered) as Record<string, number[]>);
+  else applySizes({}, 1 / (28 * 28));
+}
+/** The fake re-analysis: MACs proportional to height·width (the fixture's are at 28×28). */
+function applySizes(inputShapes: Record<string, number[]>, factor?: number): void {
+  const shape = Object.values(inputShapes)[0];
+  const f = factor ?? (shape ? (shape[0]! * shape[2]! * shape[3]!) / (28 * 28) : 1 / (28 * 28));
+  // without a size, as the engine says: some layers' MACs depend on it and are not counted
+  const note = 'MACs of 3 layer(s) are unknown (their shapes depend on symbolic dimensions or could not be inferred) and counted as 0; give the symbolic input dimensions values to count them.';
+  const sized = Object.keys(inputShapes).length > 0;
+  summary = { ...summary, inputShapes, macs: Math.round(baseMacs * f), macsComplete: sized, advice: [...summary.advice.filter((a) => a !== note), ...(sized ? [] : [note])] };
+  layers = layers.map((l, i) => ({ ...l, macs: Math.round(baseLayerMacs[i]! * f) }));
+}
 // outputs=N: a detector-like model with N outputs
 if (q.get('outputs')) summary = { ...summary, outputs: Array.from({ length: Number(q.get('outputs')) }, (_, i) => ({ name: `out_${i}`, elemType: 'float32', shape: [1, 100 * (i + 1), 4] })) };
 // scoreMs: the two-phase load of a big model: rows without score statistics first, the scores that long after
@@ -323,6 +347,20 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       };
     }
     case 'validate': return { provider: 'cpu' };
+    case 'getGroups': return groups;
+    case 'setInputShapes': {
+      const { inputShapes } = msg.params;
+      for (const [name, shape] of Object.entries(inputShapes)) {
+        const t = summary.inputs.find((x) => x.name === name);
+        if (!t) throw { message: `the model has no input named ${name}` };
+        if (shape.length !== t.shape.length || t.shape.some((d, i) => typeof d === 'number' && d !== shape[i])) throw { message: `input ${name} is [${t.shape.join(', ')}]: ${shape.join('×')} does not fit` };
+      }
+      applySizes(inputShapes);
+      scoredAt = 0;
+      // scored again a moment later, as the extension does after a new analysis
+      setTimeout(() => { scoredAt = performance.now(); window.__emit({ type: 'scored', summary: { ...summary, scored: true } }); }, Math.max(50, scoreMs));
+      return { ...summary, scored: false };
+    }
     case 'openFile': return null;
     case 'getData': return data;
     case 'chooseData': {

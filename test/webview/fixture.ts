@@ -178,6 +178,8 @@ export function buildFixture(file: string): ViewFixture {
     params,
     macs: totalMacs,
     batchAssumed: shapes.symbolicBatch,
+    macsComplete: true,
+    inputShapes: {},
     nodeCount: g.nodes.length,
     layerCount: layers.length,
     prunableLayerCount: layers.filter((l) => l.prunable).length,

@@ -8,9 +8,9 @@
 // node. Each final union is one ChannelGroup.
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import type { Graph } from '../graph/graph.ts';
-import { inferShapes } from '../graph/shapes.ts';
+import { dimOf, inferShapes } from '../graph/shapes.ts';
 import { tensorDims } from '../onnx/model.ts';
-import { toNumber, type NodeProto, type GraphProto } from '../onnx/proto.ts';
+import { type NodeProto, type GraphProto } from '../onnx/proto.ts';
 import { nodeLabel, ruleFor, type ChannelLayout, type PendingRewrite, type RuleContext } from './rules.ts';
 import type { ChannelGroup, ChannelRewrite, DependencyAnalysis, GroupMember, IndexMapping } from './types.ts';
 
@@ -325,7 +325,7 @@ class Analysis implements RuleContext {
     if (known) return known;
     const vi = this.graph.valueInfo.get(value);
     const dims = vi?.type?.tensor_type?.shape?.dim;
-    if (dims) return dims.map((d) => (d.dim_value !== undefined && d.dim_value !== null ? toNumber(d.dim_value) : (d.dim_param ?? '?')));
+    if (dims) return dims.map(dimOf);
     const t = this.graph.constantTensor(value);
     return t ? tensorDims(t) : undefined;
   }

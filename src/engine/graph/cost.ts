@@ -22,7 +22,7 @@ import type { NodeProto } from '../onnx/proto.ts';
 import { tensorDims } from '../onnx/model.ts';
 import { type Graph, attrInt } from './graph.ts';
 import { ACTIVATION_OPS, POOL_OPS, WEIGHTED_OPS, biasInputIndex, weightInputIndex } from './operators.ts';
-import { type Dim, type ShapeInference, inferShapes, valueInfoShape } from './shapes.ts';
+import { type Dim, type InputShapes, type ShapeInference, inferShapes, inputShapeMismatch, valueInfoShape } from './shapes.ts';
 
 export interface LayerCost {
   /** Node name (unnamed nodes get `<op>_<index>`). */
@@ -45,6 +45,8 @@ export interface LayerCost {
 export interface CostOptions {
   /** Values for symbolic input dimensions; by default a symbolic batch (first) dimension counts as 1. */
   dims?: Record<string, number>;
+  /** Whole shapes of graph inputs by name (sizes for unnamed dynamic dims too; see ShapeOptions). */
+  inputShapes?: InputShapes;
   /** Shape inference already run with the same options (reused instead of running again). */
   shapes?: ShapeInference;
 }
@@ -79,12 +81,19 @@ function isNumeric(shape: readonly Dim[] | undefined): shape is number[] {
 }
 
 /** Symbolic first dims of the graph inputs, bound to 1 unless `dims` says otherwise. */
-export function batchBinding(graph: Graph, dims: Record<string, number> = {}): { dims: Record<string, number>; symbolicBatch: boolean } {
+export function batchBinding(graph: Graph, dims: Record<string, number> = {}, inputShapes: InputShapes = {}): { dims: Record<string, number>; symbolicBatch: boolean } {
   const out = { ...dims };
   let symbolicBatch = false;
   for (const inp of graph.inputs) {
-    const first = valueInfoShape(inp)?.[0];
-    if (typeof first === 'string' && !(first in dims)) {
+    const declared = valueInfoShape(inp);
+    const given = Object.hasOwn(inputShapes, inp.name ?? '') ? inputShapes[inp.name ?? ''] : undefined;
+    // an input given a whole shape that fits has its batch too
+    if (declared && given && !inputShapeMismatch(inp.name ?? '', declared, given)) {
+      if (typeof declared[0] === 'string' && declared[0] !== '?') out[declared[0]] ??= given[0]!;
+      continue;
+    }
+    const first = declared?.[0];
+    if (typeof first === 'string' && !(first in out)) {
       out[first] = 1;
       symbolicBatch = true;
     }
@@ -98,9 +107,9 @@ export function batchBinding(graph: Graph, dims: Record<string, number> = {}): {
  */
 export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
   const notes: string[] = [];
-  const display = opts.shapes ?? inferShapes(graph, { dims: opts.dims });
-  const bound = batchBinding(graph, opts.dims);
-  const numeric = bound.symbolicBatch ? inferShapes(graph, { dims: bound.dims }) : display;
+  const display = opts.shapes ?? inferShapes(graph, { dims: opts.dims, inputShapes: opts.inputShapes });
+  const bound = batchBinding(graph, opts.dims, opts.inputShapes);
+  const numeric = bound.symbolicBatch ? inferShapes(graph, { dims: bound.dims, inputShapes: opts.inputShapes }) : display;
   if (bound.symbolicBatch) notes.push('MACs are for batch 1: the symbolic batch dimension was counted as 1.');
 
   const counted = new Set<string>();

@@ -10,6 +10,7 @@ import type { NodeProto, TensorProto, ValueInfoProto } from '../onnx/proto.ts';
 import { DataType, toNumber } from '../onnx/proto.ts';
 import { tensorDims, tensorElementCount, tensorToInts } from '../onnx/model.ts';
 import { type Graph, attr, attrInt, attrInts, attrString } from './graph.ts';
+import { PrunerError } from '../errors.ts';
 
 /** A dimension: a number, or a symbolic name kept from the file (or made up for an unknown size). */
 export type Dim = number | string;
@@ -17,6 +18,51 @@ export type Dim = number | string;
 export interface ShapeOptions {
   /** Values for symbolic dimensions of the graph inputs, by name (e.g. `{ N: 1 }`). */
   dims?: Record<string, number>;
+  /**
+   * Whole shapes of graph inputs by input name (e.g. `{ input: [1, 3, 224, 224] }`): they also
+   * give a size to dimensions without a name (`?`), and bind the named ones they cover. A shape
+   * that does not fit its input (rank, fixed sizes) is ignored here: `checkInputShapes` says why.
+   */
+  inputShapes?: InputShapes;
+}
+
+/** Concrete shapes of graph inputs, by input name. */
+export type InputShapes = Record<string, number[]>;
+
+/**
+ * Why `shape` does not fit the declared shape of input `name` (rank, a fixed size, or a size that
+ * is not a positive integer), or undefined when it fits.
+ */
+export function inputShapeMismatch(name: string, declared: readonly Dim[], shape: readonly number[]): string | undefined {
+  const fmt = (s: readonly (Dim | null)[]) => `[${s.join(', ')}]`;
+  if (shape.length !== declared.length) return `input ${name} is ${fmt(declared)} (rank ${declared.length}); ${fmt(shape)} has rank ${shape.length}`;
+  const bad = shape.findIndex((d) => !Number.isSafeInteger(d) || d < 1);
+  if (bad >= 0) return `input ${name}: size ${shape[bad]} of axis ${bad} is not a positive integer`;
+  const fixed = declared.findIndex((d, i) => typeof d === 'number' && d !== shape[i]);
+  if (fixed >= 0) return `input ${name} is ${fmt(declared)}: axis ${fixed} is fixed at ${declared[fixed]}, not ${shape[fixed]}`;
+  return undefined;
+}
+
+/**
+ * The named symbolic dimensions the given input shapes bind (`{ N: 1, H: 224 }`); throws a
+ * message naming the input when a shape does not fit, an input is unknown, or one name gets two sizes.
+ */
+export function bindInputShapes(graph: Graph, inputShapes: InputShapes): Record<string, number> {
+  const bind: Record<string, number> = {};
+  const declared = new Map(graph.inputs.map((v) => [v.name ?? '', valueInfoShape(v)]));
+  for (const [name, shape] of Object.entries(inputShapes)) {
+    if (!declared.has(name)) throw new PrunerError(`the model has no input named ${name} (inputs: ${[...declared.keys()].join(', ')})`);
+    const d = declared.get(name);
+    if (!d) throw new PrunerError(`input ${name} declares no shape, so no size can be given to it`);
+    const why = inputShapeMismatch(name, d, shape);
+    if (why) throw new PrunerError(why);
+    d.forEach((dim, i) => {
+      if (typeof dim !== 'string' || dim === '?') return;
+      if (bind[dim] !== undefined && bind[dim] !== shape[i]) throw new PrunerError(`${dim} is ${bind[dim]} in one input and ${shape[i]} in input ${name}`);
+      bind[dim] = shape[i]!;
+    });
+  }
+  return bind;
 }
 
 export interface ShapeInference {
@@ -75,11 +121,22 @@ export function numericShape(shape: readonly Dim[] | undefined): number[] | unde
   return shape.every((d) => typeof d === 'number') ? (shape as number[]) : undefined;
 }
 
+/**
+ * One dimension of a declared shape: its name, its size, or `?` when it has neither. A decoded
+ * message reads an absent `dim_value` as 0 (the protobuf default, from the prototype): only an
+ * own field is a size.
+ */
+export function dimOf(d: { dim_value?: unknown; dim_param?: string | null }): Dim {
+  if (d.dim_param) return d.dim_param;
+  if (Object.hasOwn(d, 'dim_value') && d.dim_value !== undefined && d.dim_value !== null) return toNumber(d.dim_value as Parameters<typeof toNumber>[0]);
+  return '?';
+}
+
 /** Shape of a ValueInfoProto (symbolic names kept; missing dims become `?`), or undefined if it has none. */
 export function valueInfoShape(v: ValueInfoProto | undefined): Dim[] | undefined {
   const s = v?.type?.tensor_type?.shape;
   if (!s) return undefined;
-  return s.dim.map((d) => (d.dim_param ? d.dim_param : d.dim_value !== undefined && d.dim_value !== null ? toNumber(d.dim_value) : '?'));
+  return s.dim.map(dimOf);
 }
 
 // ---- symbolic dimension arithmetic (enough for shape chains; anything harder becomes an expression string) ----
@@ -142,12 +199,21 @@ class ShapeInferencer {
 
   run(): ShapeInference {
     const g = this.g;
-    const bind = this.opts.dims ?? {};
+    const given = this.opts.inputShapes ?? {};
+    const bind: Record<string, number> = { ...(this.opts.dims ?? {}) };
+    const fits = (name: string, s: Dim[]): boolean => Object.hasOwn(given, name) && !inputShapeMismatch(name, s, given[name]!);
+    for (const inp of g.inputs) {
+      const name = inp.name ?? '';
+      const s = valueInfoShape(inp);
+      if (s && fits(name, s)) s.forEach((d, i) => { if (typeof d === 'string' && d !== '?' && !(d in bind)) bind[d] = given[name]![i]!; });
+    }
     for (const inp of g.inputs) {
       const name = inp.name ?? '';
       const s = valueInfoShape(inp);
       if (!s) continue;
-      const shape = s.map((d) => (typeof d === 'string' ? (d in bind ? bind[d] : d === '?' ? this.fresh() : d) : d));
+      const shape: Dim[] = fits(name, s)
+        ? [...given[name]!]
+        : s.map((d) => (typeof d === 'string' ? (d in bind ? bind[d]! : d === '?' ? this.fresh() : d) : d));
       if (typeof shape[0] === 'string') this.symbolicBatch = true;
       this.shapes.set(name, shape);
       const et = inp.type?.tensor_type?.elem_type;

@@ -59,6 +59,8 @@ export interface ModelSummary {
 export interface SummaryOptions {
   /** Values for symbolic input dimensions (e.g. `{ N: 8, height: 48 }`). */
   dims?: Record<string, number>;
+  /** Whole shapes of inputs by name (sizes without a name too; see ShapeOptions). */
+  inputShapes?: Record<string, number[]>;
   /** Shapes and cost already computed for these dims (an AnalysedModel's), so they are not computed twice. */
   shapes?: ShapeInference;
   cost?: CostSummary;
@@ -83,9 +85,9 @@ export function summarizeModel(model: OnnxModel, graph?: Graph, opts: SummaryOpt
   throwIfAborted(opts.signal);
   const g = graph ?? new Graph(model);
   throwIfAborted(opts.signal);
-  const shapes = opts.shapes ?? inferShapes(g, { dims: opts.dims });
+  const shapes = opts.shapes ?? inferShapes(g, { dims: opts.dims, inputShapes: opts.inputShapes });
   throwIfAborted(opts.signal);
-  const cost: CostSummary = opts.cost ?? computeCost(g, { dims: opts.dims, shapes });
+  const cost: CostSummary = opts.cost ?? computeCost(g, { dims: opts.dims, inputShapes: opts.inputShapes, shapes });
   throwIfAborted(opts.signal);
 
   const opCounts: Record<string, number> = {};

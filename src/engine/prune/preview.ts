@@ -22,7 +22,7 @@ import type { Graph } from '../graph/graph.ts';
 import { attrInt } from '../graph/graph.ts';
 import { ACTIVATION_OPS, POOL_OPS, WEIGHTED_OPS, biasInputIndex, weightInputIndex } from '../graph/operators.ts';
 import { batchBinding, computeCost, type CostSummary } from '../graph/cost.ts';
-import { inferShapes, numericShape } from '../graph/shapes.ts';
+import { inferShapes, numericShape, type InputShapes } from '../graph/shapes.ts';
 import { tensorDims } from '../onnx/model.ts';
 import type { DependencyAnalysis, GroupMember } from '../analysis/types.ts';
 import type { ResolvedPlan } from './types.ts';
@@ -116,10 +116,10 @@ const cache = new WeakMap<DependencyAnalysis, PreviewModel>();
 const prod = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
 
 /** Everything a preview needs that depends only on the model (cached per DependencyAnalysis). */
-export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: CostSummary): PreviewModel {
+export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: CostSummary, inputShapes?: InputShapes): PreviewModel {
   const hit = cache.get(deps);
   if (hit && !cost) return hit;
-  cost ??= computeCost(graph);
+  cost ??= computeCost(graph, { inputShapes });
   const tensors = new Map<string, TensorTerm>();
   // Tensors are keyed by the value name the node reads, as the cost model counts them: PyTorch's
   // exporter shares equal tensors (squeezenet's zero biases) behind one Identity per use, and the
@@ -183,8 +183,8 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
     term(value);
     params.push({ tensor: value, layer });
   };
-  const bound = batchBinding(graph);
-  const shapes = inferShapes(graph, { dims: bound.dims }).shapes;
+  const bound = batchBinding(graph, {}, inputShapes);
+  const shapes = inferShapes(graph, { dims: bound.dims, inputShapes }).shapes;
   const chanTerm = (value: string, factor: number, scale?: string): ElementwiseTerm | undefined => {
     const s = numericShape(shapes.get(value));
     if (!s || s.length < 2) return undefined;
@@ -288,8 +288,8 @@ function lowerBound(a: readonly number[], x: number): number {
 }
 
 /** Parameters and MACs before and after a resolved plan, per weighted layer and in total. */
-export function previewPlan(graph: Graph, deps: DependencyAnalysis, resolved: ResolvedPlan, cost?: CostSummary): PlanPreview {
-  const pm = preparePreview(graph, deps, cost);
+export function previewPlan(graph: Graph, deps: DependencyAnalysis, resolved: ResolvedPlan, cost?: CostSummary, inputShapes?: InputShapes): PlanPreview {
+  const pm = preparePreview(graph, deps, cost, inputShapes);
   // Biases compensation will create (parameters the file will have that the model has not).
   const created = resolved.plan.compensate === false || resolved.kept.size === 0
     ? new Set<string>()

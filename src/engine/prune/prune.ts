@@ -21,6 +21,7 @@ import { checkWritableFolder, readJsonFile, refuseProtected, removeStaleTemps, u
 import type { PruneReport } from './report.ts';
 import { previewPlan, type PlanPreview } from './preview.ts';
 import type { PruningPlan } from './types.ts';
+import type { InputShapes } from '../graph/shapes.ts';
 import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import { recoverPruned } from '../recovery/recover.ts';
@@ -56,6 +57,8 @@ export interface PruneOptions extends OutputPathOptions {
   signal?: AbortSignal;
   /** Called at each stage: loading, analysing, scoring, planning, pruning, writing, validating, done. */
   onProgress?: (stage: string, fraction?: number) => void;
+  /** `pruneModel`: sizes of symbolic inputs (whole shapes by input name) for the report's MACs and validation's random inputs. */
+  inputShapes?: InputShapes;
 }
 
 /**
@@ -68,7 +71,7 @@ export async function pruneModel(inputPath: string, plan: PruningPlan, opts: Pru
   throwIfAborted(opts.signal);
   opts.onProgress?.('loading', 0);
   const t = performance.now();
-  const model = AnalysedModel.load(inputPath, { signal: opts.signal });
+  const model = AnalysedModel.load(inputPath, { signal: opts.signal, inputShapes: opts.inputShapes });
   return pruneAnalysed(model, plan, opts, { loadMs: Math.round((performance.now() - t) * 10) / 10 });
 }
 
@@ -103,7 +106,7 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
   // of its own, analysed afresh); without blocks to remove, the held analysis serves.
   const blocks = applyBlockSelection(analysed.graph, plan.removeBlocks);
   const removedBlocks = blocks.removed;
-  const work = removedBlocks.length > 0 ? new AnalysedModel(blocks.graph.model) : analysed;
+  const work = removedBlocks.length > 0 ? new AnalysedModel(blocks.graph.model, { inputShapes: analysed.inputShapes }) : analysed;
   const graph = work.graph;
   lap('graphMs');
   throwIfAborted(signal);
@@ -174,7 +177,7 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
     const before = analysed.cost();
     // the pruned model's cost from the graph in memory (what was just written), not by loading the file again
     const prunedGraph = new Graph({ ...model, path: saved.path, proto: result.model });
-    const after = computeCost(prunedGraph);
+    const after = computeCost(prunedGraph, { inputShapes: analysed.inputShapes });
     const sizeAfter = saved.bytes + (saved.externalDataBytes ?? 0);
     lap('costMs');
     const pruned = [...resolved.kept].filter(([id, kept]) => deps.groups.find((g) => g.id === id)!.channels !== kept.length).length;
@@ -209,6 +212,8 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
         ...(opts.validationSource ? { inputsSource: opts.validationSource } : {}),
         runs: opts.validationRuns ?? 3,
         warmup: 1,
+        // random inputs of the sizes the model was analysed with (symbolic sizes otherwise count as 1)
+        ...(Object.keys(analysed.inputShapes).length ? { shapes: analysed.inputShapes } : {}),
         ...(opts.evaluation ? { evaluation: opts.evaluation, calibration: opts.calibration } : {}),
         signal,
       });
@@ -255,7 +260,7 @@ export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan
   if (opts.savePlan) checkPlanTarget(opts.savePlan, protect, opts.force === true);
   const blocks = applyBlockSelection(analysed.graph, plan.removeBlocks);
   const removed = blocks.removed;
-  const work = removed.length > 0 ? new AnalysedModel(blocks.graph.model) : analysed;
+  const work = removed.length > 0 ? new AnalysedModel(blocks.graph.model, { inputShapes: analysed.inputShapes }) : analysed;
   const graph = work.graph;
   const deps = work.dependencies(opts.signal);
   const importance = await work.scores(isCriterion(plan.criterion) ? plan.criterion : [], { signal: opts.signal });
@@ -264,7 +269,7 @@ export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan
   const effect = planEffect(plan, deps, resolved);
   if (effect.removesNothing && removed.length === 0) throw nothingRemovedError(model.path, plan, importance, effect);
   if (opts.savePlan) writeTextFileSafely(opts.savePlan, serializePlan(resolved.plan), { replace: opts.force === true, protect, what: 'the plan' });
-  const preview = previewPlan(graph, deps, resolved);
+  const preview = previewPlan(graph, deps, resolved, undefined, work.inputShapes);
   if (removed.length) {
     // Before = the model as it is, blocks included.
     const before = analysed.cost();
