@@ -216,7 +216,7 @@ const elementwise: OpRule = {
       if (l) {
         tracked.push(l);
         rank = Math.max(rank, l.rank);
-      } else if (ctx.graph.isConstant(name)) {
+      } else if (ctx.constantInput(node, i)) {
         constants.push(i);
         rank = Math.max(rank, ctx.constantInput(node, i)!.dims.length);
       } else {
@@ -313,7 +313,7 @@ const prelu: OpRule = {
   apply(ctx, node) {
     const l = ctx.layout(node.input[0]);
     if (!l) return;
-    if (!ctx.graph.isConstant(node.input[1])) {
+    if (!ctx.constantInput(node, 1)) {
       ctx.freeze(l, `${nodeLabel(node)} has a non-constant slope '${node.input[1]}'`);
       return;
     }
@@ -493,7 +493,7 @@ function conv(transposed: boolean): OpRule {
         if (l) ctx.freeze(l, `${label} has a non-constant weight '${node.input[1]}'`);
         return;
       }
-      if (hasInput(node, 2) && !ctx.graph.isConstant(node.input[2])) {
+      if (hasInput(node, 2) && !ctx.constantInput(node, 2)) {
         if (l) ctx.freeze(l, `${label} has a non-constant bias '${node.input[2]}'`);
         return;
       }
@@ -581,7 +581,7 @@ const gemm: OpRule = {
     const l = ctx.layout(node.input[0]);
     const label = nodeLabel(node);
     const b = ctx.constantInput(node, 1);
-    if (!b || b.dims.length !== 2 || (hasInput(node, 2) && !ctx.graph.isConstant(node.input[2]))) {
+    if (!b || b.dims.length !== 2 || (hasInput(node, 2) && !ctx.constantInput(node, 2))) {
       if (l) ctx.freeze(l, `${label} has a non-constant weight or bias`);
       return;
     }
@@ -1181,6 +1181,47 @@ const gather: OpRule = {
   },
 };
 
+// ---------------------------------------------------------------- quantisation (QDQ)
+
+/**
+ * QuantizeLinear / DequantizeLinear of an activation: the channel index passes through. A per-tensor
+ * scale and zero point (scalars) need nothing; per-channel ones along the channel axis lose the removed
+ * channels with it ('param' members); per-channel along another axis, blocked quantisation or a
+ * non-constant scale freeze the group. (A DequantizeLinear of a constant weight or bias has no
+ * channel-carrying input: the layer consuming it treats it as that constant, see graph/quant.ts.)
+ */
+const quantizeLinear: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const label = nodeLabel(node);
+    if (attrInt(node, 'block_size', 0) !== 0) {
+      ctx.freeze(l, `${label} uses blocked quantisation (block_size)`);
+      return;
+    }
+    const scale = ctx.constantInput(node, 1);
+    const zp = hasInput(node, 2) ? ctx.constantInput(node, 2) : undefined;
+    if (!scale || (hasInput(node, 2) && !zp)) {
+      ctx.freeze(l, `${label} has a non-constant scale or zero point`);
+      return;
+    }
+    const n = scale.dims.reduce((a, b) => a * b, 1);
+    const perTensor = scale.dims.length === 0 || (scale.dims.length === 1 && n === 1 && layoutEntries(l) !== 1);
+    if (!perTensor) {
+      const axis = normAxis(attrInt(node, 'axis', 1), l.rank);
+      if (scale.dims.length !== 1 || axis !== l.axis || n !== layoutEntries(l) || (zp && (zp.dims.length !== 1 || zp.dims[0] !== n))) {
+        ctx.freeze(l, `${label} quantises per channel along axis ${axis} with ${n} scales, not the ${layoutEntries(l) ?? '?'} channels on axis ${l.axis}`);
+        return;
+      }
+      for (const [index, c] of [[1, scale], [2, zp]] as const) {
+        if (c) ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, shared: c.shared }, l.block);
+      }
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+  },
+};
+
 /** Ops that read only the shape of their input: they constrain nothing. */
 const shapeOnly: OpRule = { data: 'all', apply() {} };
 
@@ -1241,6 +1282,8 @@ export const RULES: Readonly<Record<string, OpRule>> = {
   Gather: gather,
   Shape: shapeOnly,
   Size: shapeOnly,
+  QuantizeLinear: quantizeLinear,
+  DequantizeLinear: quantizeLinear,
 };
 
 /** The rule for a node, or undefined when the analysis does not model its operator. */
