@@ -305,6 +305,8 @@ describe('QDQ pruning', () => {
     const out = path.join(dir, 'bn_compensated.onnx');
     const report = await pruneModel(file, parsePlan({ version: 1, criterion: 'bn-gamma', ratio: 0.5, compensate: true }), { out });
     assert.ok(!report.compensation.layers.some((l) => l.createdBias || (l.channels > 0 && !l.foldedIntoBn)), JSON.stringify(report.compensation.layers));
+    // the removed channels' constants stop at the activation's quantisation, with the reason
+    assert.ok(report.compensation.skipped.some((sk) => sk.node.endsWith('_QuantizeLinear') && /quantised \(QDQ\)/.test(sk.reason)), JSON.stringify(report.compensation.skipped));
     const pg = new Graph(loadModel(out));
     // every Conv still reads its bias through a DequantizeLinear of int32
     for (const c of ['conv1', 'conv2']) assert.equal(pg.constantTensor(dequantizeOf(pg, pg.byName.get(c)!.input[2])!.q)?.data_type, DataType.INT32);
