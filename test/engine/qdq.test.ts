@@ -216,6 +216,21 @@ describe('QDQ dependency analysis', () => {
     assert.ok(deps.groups[deps.groupOfLayer.get('conv2')!].prunable);
   });
 
+  test('a dequantised weight read by two convs freezes, with the reason', () => {
+    const b = new ModelBuilder({ opset: 13 });
+    const x = b.input('x', [1, 3, 8, 8]);
+    const h = b.relu(b.conv(x, 3, 4, { name: 'conv0' }));
+    const w = b.dequantized('shared', [4, 4, 1, 1], quantize(Array.from({ length: 16 }, (_, i) => (i % 7) - 3), [4, 4, 1, 1], { axis: 0 }));
+    const a = b.node('Conv', [h, w], { kernel_shape: [1, 1] }, 'convA');
+    const c = b.node('Conv', [h, w], { kernel_shape: [1, 1] }, 'convB');
+    b.node('Add', [a, c], {}, 'sum');
+    b.output('sum_out0');
+    const g = new Graph(loadModel(b.save(path.join(dir, 'shared_dq.onnx'))));
+    const grp = analyzeDependencies(g).groups.find((x) => x.layers.includes('conv0'))!;
+    assert.equal(grp.prunable, false);
+    assert.match(grp.reason!, /dequantised by DequantizeLinear 'shared_DequantizeLinear'/);
+  });
+
   test('a float net and its QDQ twin have the same groups and the same parameter count', () => {
     for (const n of NETS.slice(0, 3)) {
       const fg = new Graph(loadModel(netFile(n, 'float')));

@@ -6,6 +6,7 @@
 // missing from RULES is unknown: any channel space reaching it is frozen with that reason.
 import { attr, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
 import type { NodeProto } from '../onnx/proto.ts';
+import { dequantizeOf } from '../graph/quant.ts';
 import type { ChannelRewrite, GroupMember, MemberRole } from './types.ts';
 
 /** A ChannelRewrite before its segments are known in group coordinates (the analysis adds them from the layout). */
@@ -467,6 +468,12 @@ const resize: OpRule = {
 
 // ---------------------------------------------------------------- weighted layers
 
+/** Why a dequantised constant was not taken as one (read by several nodes), for a freeze reason; '' otherwise. */
+function sharedDequantized(ctx: RuleContext, value: string | undefined): string {
+  const dq = dequantizeOf(ctx.graph, value);
+  return dq ? ` (dequantised by ${nodeLabel(dq.node)}, whose output other nodes read too)` : '';
+}
+
 function outMember(ctx: RuleContext, node: NodeProto, space: number, weightIndex: number, axis: number, bias: { index: number; width: number } | undefined): void {
   const w = ctx.constantInput(node, weightIndex)!;
   const m: GroupMember = { node: node.name!, op: node.op_type!, role: 'out', tensor: w.tensor, inputIndex: weightIndex, axis, mapping: { kind: 'identity' }, shared: w.shared };
@@ -490,11 +497,11 @@ function conv(transposed: boolean): OpRule {
       const label = nodeLabel(node);
       const w = ctx.constantInput(node, 1);
       if (!w || w.dims.length < 3) {
-        if (l) ctx.freeze(l, `${label} has a non-constant weight '${node.input[1]}'`);
+        if (l) ctx.freeze(l, `${label} has a non-constant weight '${node.input[1]}'${sharedDequantized(ctx, node.input[1])}`);
         return;
       }
       if (hasInput(node, 2) && !ctx.constantInput(node, 2)) {
-        if (l) ctx.freeze(l, `${label} has a non-constant bias '${node.input[2]}'`);
+        if (l) ctx.freeze(l, `${label} has a non-constant bias '${node.input[2]}'${sharedDequantized(ctx, node.input[2])}`);
         return;
       }
       const group = attrInt(node, 'group', 1);
@@ -582,7 +589,7 @@ const gemm: OpRule = {
     const label = nodeLabel(node);
     const b = ctx.constantInput(node, 1);
     if (!b || b.dims.length !== 2 || (hasInput(node, 2) && !ctx.constantInput(node, 2))) {
-      if (l) ctx.freeze(l, `${label} has a non-constant weight or bias`);
+      if (l) ctx.freeze(l, `${label} has a non-constant weight or bias${sharedDequantized(ctx, node.input[1]) || sharedDequantized(ctx, node.input[2])}`);
       return;
     }
     const transB = attrInt(node, 'transB', 0) === 1;
@@ -614,7 +621,7 @@ const matmul: OpRule = {
     const l = ctx.layout(node.input[0]);
     const b = ctx.constantInput(node, 1);
     if (!b || b.dims.length !== 2) {
-      if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[1]}'`);
+      if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[1]}'${sharedDequantized(ctx, node.input[1])}`);
       return;
     }
     if (l) featureMembers(ctx, node, l, b.dims[0], 1, 0);
