@@ -348,3 +348,107 @@ describe('QDQ pruning', () => {
     }
   });
 });
+
+/**
+ * The operator-oriented format: x → QuantizeLinear → QLinearConv (3→8) → QLinearConv (8→16) →
+ * DequantizeLinear → GAP → Flatten → QuantizeLinear → QLinearMatMul (16→10) → DequantizeLinear.
+ * Conv weights int8 per channel (or per tensor), int32 biases, uint8 activations.
+ */
+function buildQLinearNet(file: string, perChannel: boolean): string {
+  const rand = prng(5);
+  const b = new ModelBuilder({ opset: 13 });
+  const scalar = (name: string, v: number) => b.init(name, [], [v]);
+  const u8 = (name: string, v: number) => b.initInt(name, [], [v], DataType.UINT8);
+  const x = b.input('x', ['N', 3, 8, 8]);
+  const xq = b.node('QuantizeLinear', [x, scalar('x_scale', IN_SCALE), u8('x_zp', 128)], {}, 'quant_x');
+  const qconv = (inp: string, inScale: string, inZp: string, inScaleValue: number, cin: number, cout: number, name: string) => {
+    const dims = [cout, cin, 3, 3];
+    const v = Float32Array.from({ length: cout * cin * 9 }, () => ((rand() * 2 - 1) * 1.5) / Math.sqrt(cin * 9));
+    const qt = quantize(v, dims, perChannel ? { axis: 0 } : {});
+    const sDims = perChannel ? [cout] : [];
+    const w = b.initInt(`${name}.weight`, dims, qt.q, DataType.INT8);
+    const ws = b.init(`${name}.weight_scale`, sDims, qt.scale);
+    const wz = b.initInt(`${name}.weight_zero_point`, sDims, qt.zeroPoint!, DataType.INT8);
+    const bias = Array.from({ length: cout }, (_, c) => Math.round(((rand() * 2 - 1) * 0.2) / Math.fround(inScaleValue * qt.scale[perChannel ? c : 0])));
+    const bb = b.initInt(`${name}.bias`, [cout], bias, DataType.INT32);
+    const ys = scalar(`${name}.y_scale`, ACT);
+    const yz = u8(`${name}.y_zero_point`, 0);
+    return { out: b.node('QLinearConv', [inp, inScale, inZp, w, ws, wz, ys, yz, bb], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, name), ys, yz };
+  };
+  const c1 = qconv(xq, 'x_scale', 'x_zp', IN_SCALE, 3, 8, 'qconv1');
+  const c2 = qconv(c1.out, c1.ys, c1.yz, ACT, 8, 16, 'qconv2');
+  const deq = b.node('DequantizeLinear', [c2.out, c2.ys, c2.yz], {}, 'dequant_c2');
+  const flat = b.flatten(b.gap(deq));
+  const fq = b.node('QuantizeLinear', [flat, scalar('f_scale', ACT), u8('f_zp', 0)], {}, 'quant_f');
+  const fv = Float32Array.from({ length: 160 }, () => (rand() * 2 - 1) * 0.4);
+  const fqt = quantize(fv, [16, 10]);
+  const mm = b.node('QLinearMatMul', [fq, 'f_scale', 'f_zp', b.initInt('fc.weight', [16, 10], fqt.q, DataType.INT8), b.init('fc.weight_scale', [], fqt.scale), b.initInt('fc.weight_zero_point', [], fqt.zeroPoint!, DataType.INT8), scalar('fc.y_scale', 0.05), u8('fc.y_zero_point', 128)], {}, 'fc');
+  b.node('DequantizeLinear', [mm, 'fc.y_scale', 'fc.y_zero_point'], {}, 'out');
+  b.output('out_out0', ['N', 10]);
+  return b.save(file);
+}
+
+describe('QLinearConv / QLinearMatMul', () => {
+  const x = Float32Array.from({ length: 2 * 3 * 8 * 8 }, (_, i) => Math.cos(i * 0.21) * 1.5);
+  for (const perChannel of [true, false]) {
+    const label = perChannel ? 'per-channel' : 'per-tensor';
+    test(`${label}: groups prunable, scores on dequantised weights`, async () => {
+      const file = buildQLinearNet(path.join(dir, `qlinear_${label}.onnx`), perChannel);
+      const g = new Graph(loadModel(file));
+      const deps = analyzeDependencies(g);
+      for (const l of ['qconv1', 'qconv2']) {
+        const grp = deps.groups[deps.groupOfLayer.get(l)!];
+        assert.ok(grp.prunable, grp.reason);
+      }
+      const g1 = deps.groups[deps.groupOfLayer.get('qconv1')!];
+      assert.deepEqual(g1.members.filter((m) => m.role === 'param').map((m) => m.inputIndex).sort(), perChannel ? [4, 5] : []);
+      assert.ok(g1.members.some((m) => m.role === 'in' && m.node === 'qconv2' && m.inputIndex === 3 && m.axis === 1));
+      assert.equal(deps.groups[deps.groupOfLayer.get('fc')!].prunable, false);
+      const imp = await computeImportance(g, deps, { criteria: ['l1', 'fpgm'], fpgmBackend: 'js' });
+      const w = Array.from(tensorToFloat32(g.model, g.constantTensor('qconv2.weight')!));
+      const sc = Array.from(tensorToFloat32(g.model, g.constantTensor('qconv2.weight_scale')!));
+      const l1 = imp.layers.get('qconv2')!.scores.l1!;
+      for (let c = 0; c < 16; c++) {
+        let sum = 0;
+        for (let i = 0; i < 72; i++) sum += Math.abs(w[c * 72 + i] * sc[perChannel ? c : 0]);
+        assert.ok(Math.abs(l1[c] - sum) <= 1e-5 * sum, `qconv2 channel ${c}: ${l1[c]} vs ${sum}`);
+      }
+      assert.equal(imp.layers.get('qconv1')!.scores.fpgm?.length, 8);
+    });
+
+    for (const criterion of ['l1', 'l2', 'fpgm'] as Criterion[]) {
+      test(`${label}, ${criterion} 0.5: runs in ONNX Runtime, kept integers and scales are the original's, preview = file`, async () => {
+        const file = path.join(dir, `qlinear_${label}.onnx`);
+        if (!fs.existsSync(file)) buildQLinearNet(file, perChannel);
+        const out = path.join(dir, `qlinear_${label}_${criterion}.onnx`);
+        const plan = parsePlan({ version: 1, criterion, ratio: 0.5 });
+        const report = await pruneModel(file, plan, { out });
+        const kept = new Map(report.layers.map((l) => [l.name, l.keptChannels]));
+        const k1 = kept.get('qconv1')!;
+        const k2 = kept.get('qconv2')!;
+        assert.equal(k1.length, 4);
+        assert.equal(k2.length, 8);
+        const og = new Graph(loadModel(file));
+        const pg = new Graph(loadModel(out));
+        const check = (name: string, dims: number[], keep: (number[] | undefined)[]) =>
+          assert.deepEqual(ints(pg, name), gather(ints(og, name), dims, keep), name);
+        check('qconv1.weight', [8, 3, 3, 3], [k1]);
+        check('qconv1.bias', [8], [k1]);
+        check('qconv2.weight', [16, 8, 3, 3], [k2, k1]);
+        check('qconv2.bias', [16], [k2]);
+        check('fc.weight', [16, 10], [k2]);
+        if (perChannel) {
+          check('qconv1.weight_scale', [8], [k1]);
+          check('qconv1.weight_zero_point', [8], [k1]);
+          check('qconv2.weight_scale', [16], [k2]);
+        } else assert.deepEqual(ints(pg, 'qconv1.weight_scale'), ints(og, 'qconv1.weight_scale'));
+        const [a, b] = await Promise.all([runFirstOutput(file, x, [2, 3, 8, 8]), runFirstOutput(out, x, [2, 3, 8, 8])]);
+        assert.deepEqual(b.dims, a.dims);
+        const cost = computeCost(pg);
+        const preview = await previewPrune(file, plan);
+        assert.equal(preview.preview.params.after, cost.params);
+        assert.equal(preview.preview.macs.after, cost.macs);
+      });
+    }
+  }
+});

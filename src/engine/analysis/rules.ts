@@ -639,6 +639,91 @@ const matmul: OpRule = {
   },
 };
 
+// ---------------------------------------------------------------- operator-oriented quantisation (QLinearConv, QLinearMatMul)
+
+/** Per-channel weight scale and zero point (inputs 4 and 5) of a QLinear* layer along its output axis: 'param' members beside `m`. */
+function qlinearWeightParams(ctx: RuleContext, node: NodeProto, width: number, add: (index: number, c: { tensor: string; shared: boolean }) => void): void {
+  for (const index of [4, 5]) {
+    const c = hasInput(node, index) ? ctx.constantInput(node, index) : undefined;
+    if (c && c.dims.length === 1 && c.dims[0] === width && width > 1) add(index, c);
+  }
+}
+
+/**
+ * QLinearConv: x, x_scale, x_zero_point, w (input 3), w_scale, w_zero_point (per tensor, or per output
+ * channel), y_scale, y_zero_point, int32 bias (input 8). Like Conv, on the integer weight; the per-channel
+ * weight scale and zero point lose the removed output channels. Grouped (non-depthwise) ones freeze.
+ */
+const qlinearConv: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    const label = nodeLabel(node);
+    const w = ctx.constantInput(node, 3);
+    const scalesConstant = [1, 2, 4, 5, 6, 7].every((i) => !hasInput(node, i) || ctx.constantInput(node, i));
+    const b = hasInput(node, 8) ? ctx.constantInput(node, 8) : undefined;
+    if (!w || w.dims.length < 3 || !scalesConstant || (hasInput(node, 8) && !b)) {
+      if (l) ctx.freeze(l, `${label} has a non-constant weight, scale, zero point or bias`);
+      return;
+    }
+    const group = attrInt(node, 'group', 1);
+    const cin = w.dims[1] * group;
+    const cout = w.dims[0];
+    if (l && (l.axis !== 1 || layoutEntries(l) !== cin || l.block !== 1)) {
+      ctx.freeze(l, `${label} expects ${cin} input channels on axis 1`);
+      return;
+    }
+    const inSpatial = l ? l.spatial : ctx.shapeOf(node.input[0])?.slice(2).map((d) => (typeof d === 'number' && d > 0 ? d : undefined));
+    const spatial = spatialOut(node, inSpatial, attrInts(node, 'kernel_shape') ?? w.dims.slice(2));
+    const bias = b && b.dims.length === 1 && b.dims[0] === cout ? { bias: b.tensor, biasShared: b.shared } : {};
+    if (group > 1 && group === cin && cout === cin) {
+      if (!l) return;
+      ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'depthwise', tensor: w.tensor, inputIndex: 3, axis: 0, shared: w.shared, ...bias });
+      qlinearWeightParams(ctx, node, cout, (index, c) => ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, shared: c.shared }));
+      for (const s of l.segs) if (s.space >= 0) ctx.addLayer(s.space, node);
+      if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: w.dims.length, segs: l.segs, block: 1, spatial }, node);
+      return;
+    }
+    if (l) {
+      if (group > 1) ctx.freeze(l, `grouped ${label} (group ${group}) is not supported`);
+      else ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 3, axis: 1, shared: w.shared });
+    }
+    const space = ctx.newSpace(cout, node);
+    if (group > 1) ctx.freezeSpace(space, `grouped ${label} (group ${group}) is not supported`);
+    ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'out', tensor: w.tensor, inputIndex: 3, axis: 0, mapping: { kind: 'identity' }, shared: w.shared, ...bias });
+    qlinearWeightParams(ctx, node, cout, (index, c) => ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, mapping: { kind: 'identity' }, shared: c.shared }));
+    ctx.addLayer(space, node);
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: w.dims.length, segs: [{ space, start: 0, len: cout }], block: 1, spatial }, node);
+  },
+};
+
+/** QLinearMatMul with a constant 2-D integer right operand [K, N] (input 3; scale and zero point per tensor or per column). */
+const qlinearMatmul: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    const b = ctx.constantInput(node, 3);
+    const scalesConstant = [1, 2, 4, 5, 6, 7].every((i) => !hasInput(node, i) || ctx.constantInput(node, i));
+    if (!b || b.dims.length !== 2 || !scalesConstant) {
+      if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[3]}', or its scales are not constant`);
+      return;
+    }
+    if (l) featureMembers(ctx, node, l, b.dims[0], 3, 0);
+    const inShape = l ? undefined : ctx.shapeOf(node.input[0]);
+    const rank = l ? l.rank : inShape?.length;
+    const n = b.dims[1];
+    const space = ctx.newSpace(n, node);
+    ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'out', tensor: b.tensor, inputIndex: 3, axis: 1, mapping: { kind: 'identity' }, shared: b.shared });
+    qlinearWeightParams(ctx, node, n, (index, c) => ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, mapping: { kind: 'identity' }, shared: c.shared }));
+    ctx.addLayer(space, node);
+    if (rank !== 2) {
+      ctx.freezeSpace(space, `${nodeLabel(node)} output is not a [batch, features] matrix`);
+      return;
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: n }], block: 1, spatial: [] }, node);
+  },
+};
+
 // ---------------------------------------------------------------- reshaping
 
 const flatten: OpRule = {
@@ -1291,6 +1376,8 @@ export const RULES: Readonly<Record<string, OpRule>> = {
   Size: shapeOnly,
   QuantizeLinear: quantizeLinear,
   DequantizeLinear: quantizeLinear,
+  QLinearConv: qlinearConv,
+  QLinearMatMul: qlinearMatmul,
 };
 
 /** The rule for a node, or undefined when the analysis does not model its operator. */

@@ -97,3 +97,27 @@ export function dequantizedFloats(graph: Graph, dq: Dequantized): Float32Array {
   }
   return out;
 }
+
+/**
+ * The integer weight of a QLinearConv (axis 0 per channel) or QLinearMatMul (axis 1 per column) with its
+ * scale and zero point (inputs 3, 4, 5), in the shape of a DequantizeLinear, or undefined.
+ */
+export function qlinearWeight(graph: Graph, node: NodeProto): Dequantized | undefined {
+  const op = node.op_type ?? '';
+  if (op !== 'QLinearConv' && op !== 'QLinearMatMul') return undefined;
+  const q = node.input[3] ? graph.constantSource(node.input[3]) : undefined;
+  const scale = node.input[4] ? graph.constantSource(node.input[4]) : undefined;
+  const zeroPoint = node.input[5] ? graph.constantSource(node.input[5]) : undefined;
+  if (!q || !scale || (node.input[5] && !zeroPoint)) return undefined;
+  const qt = graph.constantTensor(q)!;
+  if (!QUANT_TYPES.has(qt.data_type ?? 0)) return undefined;
+  const dims = tensorDims(qt);
+  const n = tensorDims(graph.constantTensor(scale)!).reduce((a, b) => a * b, 1);
+  const axis = op === 'QLinearConv' ? 0 : 1;
+  const out: Dequantized = { node, q, scale, dims, ...(zeroPoint ? { zeroPoint } : {}) };
+  if (n > 1) {
+    if (dims[axis] !== n) return undefined;
+    out.axis = axis;
+  }
+  return out;
+}
