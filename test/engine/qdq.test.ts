@@ -314,6 +314,39 @@ describe('QDQ pruning', () => {
     }
   }
 
+  test('a depthwise conv with a per-channel int8 weight follows its input group (weight rows, scale, zero point, bias, group attribute)', async () => {
+    const rand = prng(9);
+    const b = new ModelBuilder({ opset: 13 });
+    const x = b.input('x', ['N', 3, 8, 8]);
+    const conv = (inp: string, dims: number[], name: string, group: number, inScale: number) => {
+      const v = Float32Array.from({ length: dims.reduce((a, c) => a * c, 1) }, () => (rand() * 2 - 1) * 0.5);
+      const qt = quantize(v, dims, { axis: 0 });
+      const w = b.dequantized(`${name}.weight`, dims, qt);
+      const bias = b.dequantized(`${name}.bias`, [dims[0]], { q: qt.scale.map((_, c) => c * 10 - 20), scale: qt.scale.map((sc) => Math.fround(sc * inScale)), axis: 0 }, DataType.INT32);
+      return b.node('Conv', [inp, w, bias], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group }, name);
+    };
+    const xq = b.qdq(x, [IN_SCALE], [128]);
+    const h = b.qdq(b.relu(conv(xq, [8, 3, 3, 3], 'conv1', 1, IN_SCALE)), [ACT], [0]);
+    const d = b.qdq(b.relu(conv(h, [8, 1, 3, 3], 'dw', 8, ACT)), [ACT], [0]);
+    const y = b.qdq(b.relu(conv(d, [16, 8, 3, 3], 'conv2', 1, ACT)), [ACT], [0]);
+    b.node('Gemm', [b.flatten(b.gap(y)), b.init('fc.weight', [10, 16]), b.init('fc.bias', [10])], { transB: 1 }, 'fc');
+    b.output('fc_out0', ['N', 10]);
+    const file = b.save(path.join(dir, 'depthwise.onnx'));
+    const out = path.join(dir, 'depthwise_l1.onnx');
+    const report = await pruneModel(file, parsePlan({ version: 1, criterion: 'l1', ratio: 0.5 }), { out });
+    const k1 = report.layers.find((l) => l.name === 'conv1')!.keptChannels;
+    assert.equal(k1.length, 4);
+    const og = new Graph(loadModel(file));
+    const pg = new Graph(loadModel(out));
+    assertKept(og, pg, 'dw', 1, [k1]);
+    assertKept(og, pg, 'dw', 2, [k1]);
+    assert.equal(pg.byName.get('dw')!.attribute.find((a) => a.name === 'group')?.i?.toString(), '4');
+    const xs = Float32Array.from({ length: 3 * 64 }, (_, i) => Math.sin(i));
+    const [ra, rb] = await Promise.all([runFirstOutput(file, xs, [1, 3, 8, 8]), runFirstOutput(out, xs, [1, 3, 8, 8])]);
+    assert.deepEqual(rb.dims, ra.dims);
+    assert.equal((await previewPrune(file, parsePlan({ version: 1, criterion: 'l1', ratio: 0.5 }))).preview.params.after, computeCost(pg).params);
+  });
+
   test('compensation does not fold into quantised layers', async () => {
     const n = NETS[5];
     const file = netFile(n);
