@@ -178,6 +178,46 @@ export class ModelBuilder {
     return this.node('Gemm', [x, w, bias], { alpha: f(1), beta: f(1), transB: 1 }, n);
   }
 
+  /** An integer initializer (INT8, UINT8 or INT32, raw little-endian data); returns its name. */
+  initInt(name: string, dims: number[], values: ArrayLike<number>, dataType: number): string {
+    const n = dims.reduce((a, b) => a * b, 1);
+    if (values.length !== n) throw new Error(`tensor ${name}: ${values.length} values for dims ${dims}`);
+    const size = dataType === DataType.INT32 ? 4 : 1;
+    const buf = Buffer.alloc(n * size);
+    for (let i = 0; i < n; i++) {
+      if (dataType === DataType.INT32) buf.writeInt32LE(values[i], i * 4);
+      else if (dataType === DataType.INT8) buf.writeInt8(values[i], i);
+      else buf.writeUInt8(values[i], i);
+    }
+    this.inits.push({ name, dims: dims.map((d) => Long.fromNumber(d)), data_type: dataType, raw_data: buf } as unknown as TensorProto);
+    return name;
+  }
+
+  /**
+   * A DequantizeLinear of integer constants: `q` (dims `dims`, element type `dataType`), `scale` and
+   * `zeroPoint` of one element (per tensor: scalars) or one per index of `axis` (per channel).
+   * Returns the dequantised value's name.
+   */
+  dequantized(name: string, dims: number[], q: QuantizedTensor, dataType: number = DataType.INT8): string {
+    const perChannel = q.axis !== undefined;
+    const sDims = perChannel ? [q.scale.length] : [];
+    const inputs = [this.initInt(`${name}_quantized`, dims, q.q, dataType), this.init(`${name}_scale`, sDims, q.scale)];
+    if (q.zeroPoint) inputs.push(this.initInt(`${name}_zero_point`, sDims, q.zeroPoint, dataType));
+    return this.node('DequantizeLinear', inputs, perChannel ? { axis: q.axis! } : {}, `${name}_DequantizeLinear`);
+  }
+
+  /** A QuantizeLinear → DequantizeLinear pair on an activation (uint8, as ONNX Runtime's static quantisation writes them); per channel on axis 1 when `scale` has several values. */
+  qdq(x: string, scale: number[], zeroPoint: number[], name?: string): string {
+    const n = name ?? this.fresh('qdq');
+    const perChannel = scale.length > 1;
+    const sDims = perChannel ? [scale.length] : [];
+    const s = this.init(`${n}_scale`, sDims, scale);
+    const z = this.initInt(`${n}_zero_point`, sDims, zeroPoint, DataType.UINT8);
+    const attrs: Record<string, AttrValue> = perChannel ? { axis: 1 } : {};
+    const q = this.node('QuantizeLinear', [x, s, z], attrs, `${n}_QuantizeLinear`);
+    return this.node('DequantizeLinear', [q, s, z], attrs, `${n}_DequantizeLinear`);
+  }
+
   build(): ModelProto {
     return {
       ir_version: Long.fromNumber(this.irVersion),
@@ -216,4 +256,48 @@ function encodeAttr(name: string, v: AttrValue): any {
   if ('float' in v) return { name, type: AttributeType.FLOAT, f: v.float };
   if ('floats' in v) return { name, type: AttributeType.FLOATS, floats: v.floats };
   return { name, type: AttributeType.TENSOR, t: v.tensor };
+}
+
+/** Integer values with their scale and zero point: per tensor (`axis` undefined, one scale) or per channel along `axis`. */
+export interface QuantizedTensor {
+  q: number[];
+  scale: number[];
+  zeroPoint?: number[];
+  axis?: number;
+}
+
+/**
+ * Linear quantisation of float `values` (dims `dims`) to int8 (or any [lo, hi] range), as ONNX Runtime's
+ * static quantisation does for weights: per channel along `axis` (one scale per index) or per tensor,
+ * symmetric (zero point 0) or asymmetric (min/max mapped to the range).
+ */
+export function quantize(values: ArrayLike<number>, dims: number[], o: { axis?: number; symmetric?: boolean; lo?: number; hi?: number } = {}): QuantizedTensor {
+  const lo = o.lo ?? -128;
+  const hi = o.hi ?? 127;
+  const n = values.length;
+  const channels = o.axis === undefined ? 1 : dims[o.axis];
+  const inner = o.axis === undefined ? n : dims.slice(o.axis + 1).reduce((a, b) => a * b, 1);
+  const chan = (i: number) => (o.axis === undefined ? 0 : Math.floor(i / inner) % channels);
+  const min = new Array<number>(channels).fill(0);
+  const max = new Array<number>(channels).fill(0);
+  for (let i = 0; i < n; i++) {
+    const c = chan(i);
+    min[c] = Math.min(min[c], values[i]);
+    max[c] = Math.max(max[c], values[i]);
+  }
+  const scale: number[] = [];
+  const zeroPoint: number[] = [];
+  for (let c = 0; c < channels; c++) {
+    if (o.symmetric ?? true) {
+      const m = Math.max(Math.abs(min[c]), Math.abs(max[c])) || 1;
+      scale.push(Math.fround(m / Math.min(-lo, hi)));
+      zeroPoint.push(0);
+    } else {
+      const s = Math.fround((max[c] - min[c]) / (hi - lo) || 1);
+      scale.push(s);
+      zeroPoint.push(Math.max(lo, Math.min(hi, Math.round(lo - min[c] / s))));
+    }
+  }
+  const q = Array.from({ length: n }, (_, i) => Math.max(lo, Math.min(hi, Math.round(values[i] / scale[chan(i)]) + zeroPoint[chan(i)])));
+  return { q, scale, zeroPoint, ...(o.axis !== undefined ? { axis: o.axis } : {}) };
 }

@@ -9,6 +9,7 @@
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import type { Graph } from '../graph/graph.ts';
 import { dimOf, inferShapes } from '../graph/shapes.ts';
+import { dequantizeOf } from '../graph/quant.ts';
 import { tensorDims } from '../onnx/model.ts';
 import { type NodeProto, type GraphProto } from '../onnx/proto.ts';
 import { nodeLabel, ruleFor, type ChannelLayout, type PendingRewrite, type RuleContext } from './rules.ts';
@@ -275,6 +276,37 @@ class Analysis implements RuleContext {
 
   addMember(space: number, m: GroupMember): void {
     this.members.push({ space, item: m });
+    for (const q of this.quantParams(m)) this.members.push({ space, item: q });
+  }
+
+  /**
+   * Members for the per-channel scale and zero point of a member's tensor (and of its bias) when that
+   * tensor is dequantised from an integer constant along the axis the member slices: the vectors lose
+   * the same indices. Per-tensor scales, and per-channel ones along another axis, stay as they are.
+   */
+  private quantParams(m: GroupMember): GroupMember[] {
+    const out: GroupMember[] = [];
+    if (m.role === 'shape') return out;
+    const node = this.graph.byName.get(m.node);
+    if (!node) return out;
+    const add = (value: string | undefined, axis: number) => {
+      const dq = dequantizeOf(this.graph, value);
+      if (!dq || dq.axis === undefined || dq.axis !== axis) return;
+      for (const idx of [1, 2]) {
+        const c = dq.node.input[idx] ? this.constantInput(dq.node, idx) : undefined;
+        if (!c) continue;
+        const q: GroupMember = { node: dq.node.name!, op: 'DequantizeLinear', role: 'param', tensor: c.tensor, inputIndex: idx, axis: 0, mapping: m.mapping, shared: c.shared };
+        if (m.span !== undefined) q.span = m.span;
+        if (m.start !== undefined) q.start = m.start;
+        out.push(q);
+      }
+    };
+    if (m.inputIndex !== undefined) add(node.input[m.inputIndex], m.axis);
+    if (m.bias) {
+      const bi = node.input.findIndex((v, i) => i >= 2 && v !== '' && (v === m.bias || dequantizeOf(this.graph, v)?.q === m.bias || this.graph.constantSource(v) === m.bias));
+      if (bi >= 0) add(node.input[bi], 0);
+    }
+    return out;
   }
 
   addSegmentMembers(layout: ChannelLayout, base: Omit<GroupMember, 'mapping' | 'span' | 'start'>, block?: number): void {
@@ -285,7 +317,7 @@ class Analysis implements RuleContext {
         if (block !== undefined && block > 1) m.mapping = { kind: 'block', size: block, offset: (pos - s.start) * block };
         else if (pos !== s.start) m.mapping = { kind: 'offset', offset: pos - s.start };
         if (s.start !== 0) m.start = s.start;
-        this.members.push({ space: s.space, item: m });
+        this.addMember(s.space, m);
       }
       pos += s.len;
     }
@@ -333,6 +365,15 @@ class Analysis implements RuleContext {
   constantInput(node: NodeProto, index: number): { tensor: string; dims: number[]; shared: boolean } | undefined {
     const name = node.input[index];
     if (!name) return undefined;
+    const dq = this.graph.constantSource(name) ? undefined : dequantizeOf(this.graph, name);
+    if (dq) {
+      // A dequantised constant stands for its integer tensor; the surgery slices that tensor (and the
+      // scale and zero point through quantParams). Only when this node alone reads the dequantised value.
+      const readers = this.graph.consumersOf(name);
+      if (readers.length !== 1 || node.input.filter((v) => v === name).length !== 1 || this.graph.outputNames.has(name)) return undefined;
+      const u = this.usesOf(dq.q);
+      return { tensor: dq.q, dims: dq.dims, shared: u.output || u.nodes.some((n) => n !== dq.node) || u.nodes.length > 1 };
+    }
     const src = this.graph.constantSource(name);
     const t = src ? this.graph.constantTensor(src) : undefined;
     if (!src || !t) return undefined;

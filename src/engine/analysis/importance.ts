@@ -43,7 +43,11 @@ import { ModelProtoType, DataType } from '../onnx/proto.ts';
 import { loadOrt } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
 import { FLOAT_WEIGHTED_OPS } from '../graph/operators.ts';
-import { mapChannel, type ChannelGroup, type DependencyAnalysis } from './types.ts';
+import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from './types.ts';
+import { dequantizeOf, dequantizedFloats, isConstantLike, qlinearWeight, storedTensor, type Dequantized } from '../graph/quant.ts';
+
+/** The operator-oriented quantised layers scored on their dequantised weights (weight at input 3). */
+const QLINEAR_OPS: ReadonlySet<string> = new Set(['QLinearConv', 'QLinearMatMul']);
 
 /**
  * Scores per criterion; a criterion that was not asked for (or does not apply, e.g. γ without BN)
@@ -133,7 +137,14 @@ export function readFloats(graph: Graph, value: string, cache?: Map<string, Floa
   const hit = cache?.get(key);
   if (hit) return hit;
   const t = graph.constantTensor(key);
-  if (!t) return undefined;
+  if (!t) {
+    // a weight dequantised from an integer constant (QDQ): its values (q − zero_point) × scale
+    const dq = dequantizeOf(graph, value);
+    if (!dq) return undefined;
+    const out = dequantizedFloats(graph, dq);
+    cache?.set(key, out);
+    return out;
+  }
   let out: Float32Array | undefined;
   const raw = t.raw_data;
   const external = (t.data_location ?? 0) === 1;
@@ -164,7 +175,7 @@ export function filterMatrix(graph: Graph, node: NodeProto, cache?: Map<string, 
   if (!FLOAT_WEIGHTED_OPS.has(op)) return undefined;
   const wName = node.input[1];
   if (!wName) return undefined;
-  const t = graph.constantTensor(wName);
+  const t = storedTensor(graph, wName);
   if (!t) return undefined;
   const w = readFloats(graph, wName, cache);
   if (!w) return undefined;
@@ -174,7 +185,8 @@ export function filterMatrix(graph: Graph, node: NodeProto, cache?: Map<string, 
 /** filterMatrix of a weight already read (`w` with shape `dims`). */
 function filterMatrixOf(node: NodeProto, w: Float32Array, dims: number[]): FilterMatrix | undefined {
   const op = node.op_type ?? '';
-  if (op === 'Conv') return axisMatrix(w, dims, 0);
+  if (op === 'Conv' || op === 'QLinearConv') return axisMatrix(w, dims, 0);
+  if (op === 'QLinearMatMul') return dims.length === 2 ? axisMatrix(w, dims, 1) : undefined;
   if (op === 'Gemm') return dims.length === 2 ? axisMatrix(w, dims, attrInt(node, 'transB', 0) ? 0 : 1) : undefined;
   if (op === 'MatMul') return dims.length >= 2 ? axisMatrix(w, dims, dims.length - 1) : undefined;
   // ConvTranspose: weight [C_in, C_out/g, k...]; output channel gi*(C_out/g)+j is rows of block gi, column j.
@@ -202,8 +214,11 @@ function filterMatrixOf(node: NodeProto, w: Float32Array, dims: number[]): Filte
 export function layerChannels(graph: Graph, name: string): number | undefined {
   const node = graph.byName.get(name);
   const op = node?.op_type ?? '';
-  if (!node || !FLOAT_WEIGHTED_OPS.has(op) || !node.input[1]) return undefined;
-  const t = graph.constantTensor(node.input[1]);
+  if (!node) return undefined;
+  const ql = qlinearWeight(graph, node);
+  if (ql) return op === 'QLinearConv' ? ql.dims[0] : ql.dims[1];
+  if (!FLOAT_WEIGHTED_OPS.has(op) || !node.input[1]) return undefined;
+  const t = storedTensor(graph, node.input[1]);
   if (!t) return undefined;
   const dims = tensorDims(t);
   if (op === 'Conv') return dims[0];
@@ -546,7 +561,7 @@ async function ortFpgm(threads: number): Promise<FpgmBlockFn | undefined> {
 
 /** Every weighted layer with a constant weight, in topological order. */
 export function weightedLayers(graph: Graph): NodeProto[] {
-  return graph.order.filter((n) => FLOAT_WEIGHTED_OPS.has(n.op_type ?? '') && !!n.input[1] && graph.isConstant(n.input[1]));
+  return graph.order.filter((n) => (FLOAT_WEIGHTED_OPS.has(n.op_type ?? '') && !!n.input[1] && isConstantLike(graph, n.input[1])) || qlinearWeight(graph, n) !== undefined);
 }
 
 /** The BatchNormalization scoring a layer: directly after it, or through pass-through ops to one of `allowed`. */
@@ -652,10 +667,11 @@ function groupMagnitudes(
       }
       continue;
     }
-    const isIn = m.role === 'in' && FLOAT_WEIGHTED_OPS.has(m.op);
+    const isIn = m.role === 'in' && (FLOAT_WEIGHTED_OPS.has(m.op) || QLINEAR_OPS.has(m.op));
     const isBnScale = m.role === 'param' && m.op === 'BatchNormalization' && m.inputIndex === 1;
     if ((!isIn && !isBnScale) || !m.tensor) continue;
-    const per = memberMagnitudes(graph, m.tensor, m.axis, sliceMags);
+    const node = QLINEAR_OPS.has(m.op) ? graph.byName.get(m.node) : undefined;
+    const per = memberMagnitudes(graph, memberValue(graph, m), m.axis, sliceMags, node ? qlinearWeight(graph, node) : undefined);
     if (!per) continue;
     const len = per.l1.length;
     let any = false;
@@ -681,12 +697,34 @@ function groupMagnitudes(
 
 const magKey = (tensor: string, axis: number) => `${tensor}\u0000${axis}`;
 
+/**
+ * The value a member's node reads for its tensor: the constant itself, or the DequantizeLinear output
+ * of a quantised one (whose magnitudes are those of the dequantised weights).
+ */
+function memberValue(graph: Graph, m: GroupMember): string {
+  const v = m.inputIndex !== undefined ? graph.byName.get(m.node)?.input[m.inputIndex] : undefined;
+  return v || m.tensor!;
+}
+
 /** Per-index magnitudes of a constant along an axis: precomputed while its layer was scored, else read now. */
-function memberMagnitudes(graph: Graph, tensor: string, axis: number, sliceMags: Map<string, { l1: Float64Array; sq: Float64Array }>): { l1: Float64Array; sq: Float64Array } | undefined {
+function memberMagnitudes(
+  graph: Graph,
+  tensor: string,
+  axis: number,
+  sliceMags: Map<string, { l1: Float64Array; sq: Float64Array }>,
+  qlinear?: Dequantized,
+): { l1: Float64Array; sq: Float64Array } | undefined {
   const key = graph.constantSource(tensor) ?? tensor;
   const hit = sliceMags.get(magKey(key, axis));
   if (hit) return hit;
-  const t = graph.constantTensor(key);
+  if (qlinear) {
+    // a QLinearConv / QLinearMatMul weight: the magnitudes of its dequantised values
+    if (axis >= qlinear.dims.length) return undefined;
+    const per = sliceMagnitudes(dequantizedFloats(graph, qlinear), qlinear.dims, axis);
+    sliceMags.set(magKey(key, axis), per);
+    return per;
+  }
+  const t = storedTensor(graph, key);
   if (!t) return undefined;
   const dims = tensorDims(t);
   if (axis >= dims.length) return undefined;
@@ -745,7 +783,8 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     for (const g of deps.groups)
       for (const m of g.members) {
         if (m.role !== 'in' || !FLOAT_WEIGHTED_OPS.has(m.op) || !m.tensor) continue;
-        const key = graph.constantSource(m.tensor) ?? m.tensor;
+        const v = memberValue(graph, m);
+        const key = graph.constantSource(v) ?? v;
         let axes = magAxes.get(key);
         if (!axes) magAxes.set(key, (axes = new Set()));
         axes.add(m.axis);
@@ -768,7 +807,8 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     const name = node.name ?? '';
     const scores: Scores = {};
     let channels: number | undefined;
-    const wName = node.input[1]!;
+    const ql = qlinearWeight(graph, node);
+    const wName = node.input[ql ? 3 : 1]!;
     const key = graph.constantSource(wName) ?? wName;
     const blocked = norms && !wantFpgm ? blockedNorms(graph, node, key, magAxes.get(key)) : undefined;
     if (blocked) {
@@ -780,9 +820,9 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
       if (want.has('l2')) scores.l2 = blocked.l2;
       for (const [axis, mags] of blocked.mags) sliceMags.set(magKey(key, axis), mags);
     } else if (norms || wantFpgm) {
-      const t = graph.constantTensor(key)!;
+      const t = storedTensor(graph, key)!;
       const dims = tensorDims(t);
-      const w = readFloats(graph, key);
+      const w = ql ? dequantizedFloats(graph, ql) : readFloats(graph, key);
       const m = w ? filterMatrixOf(node, w, dims) : undefined;
       if (!w || !m || m.rows === 0) continue;
       channels = m.rows;

@@ -6,6 +6,7 @@
 // missing from RULES is unknown: any channel space reaching it is frozen with that reason.
 import { attr, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
 import type { NodeProto } from '../onnx/proto.ts';
+import { dequantizeOf } from '../graph/quant.ts';
 import type { ChannelRewrite, GroupMember, MemberRole } from './types.ts';
 
 /** A ChannelRewrite before its segments are known in group coordinates (the analysis adds them from the layout). */
@@ -216,7 +217,7 @@ const elementwise: OpRule = {
       if (l) {
         tracked.push(l);
         rank = Math.max(rank, l.rank);
-      } else if (ctx.graph.isConstant(name)) {
+      } else if (ctx.constantInput(node, i)) {
         constants.push(i);
         rank = Math.max(rank, ctx.constantInput(node, i)!.dims.length);
       } else {
@@ -313,7 +314,7 @@ const prelu: OpRule = {
   apply(ctx, node) {
     const l = ctx.layout(node.input[0]);
     if (!l) return;
-    if (!ctx.graph.isConstant(node.input[1])) {
+    if (!ctx.constantInput(node, 1)) {
       ctx.freeze(l, `${nodeLabel(node)} has a non-constant slope '${node.input[1]}'`);
       return;
     }
@@ -467,6 +468,12 @@ const resize: OpRule = {
 
 // ---------------------------------------------------------------- weighted layers
 
+/** Why a dequantised constant was not taken as one (read by several nodes), for a freeze reason; '' otherwise. */
+function sharedDequantized(ctx: RuleContext, value: string | undefined): string {
+  const dq = dequantizeOf(ctx.graph, value);
+  return dq ? ` (dequantised by ${nodeLabel(dq.node)}, whose output other nodes read too)` : '';
+}
+
 function outMember(ctx: RuleContext, node: NodeProto, space: number, weightIndex: number, axis: number, bias: { index: number; width: number } | undefined): void {
   const w = ctx.constantInput(node, weightIndex)!;
   const m: GroupMember = { node: node.name!, op: node.op_type!, role: 'out', tensor: w.tensor, inputIndex: weightIndex, axis, mapping: { kind: 'identity' }, shared: w.shared };
@@ -490,11 +497,11 @@ function conv(transposed: boolean): OpRule {
       const label = nodeLabel(node);
       const w = ctx.constantInput(node, 1);
       if (!w || w.dims.length < 3) {
-        if (l) ctx.freeze(l, `${label} has a non-constant weight '${node.input[1]}'`);
+        if (l) ctx.freeze(l, `${label} has a non-constant weight '${node.input[1]}'${sharedDequantized(ctx, node.input[1])}`);
         return;
       }
-      if (hasInput(node, 2) && !ctx.graph.isConstant(node.input[2])) {
-        if (l) ctx.freeze(l, `${label} has a non-constant bias '${node.input[2]}'`);
+      if (hasInput(node, 2) && !ctx.constantInput(node, 2)) {
+        if (l) ctx.freeze(l, `${label} has a non-constant bias '${node.input[2]}'${sharedDequantized(ctx, node.input[2])}`);
         return;
       }
       const group = attrInt(node, 'group', 1);
@@ -581,8 +588,8 @@ const gemm: OpRule = {
     const l = ctx.layout(node.input[0]);
     const label = nodeLabel(node);
     const b = ctx.constantInput(node, 1);
-    if (!b || b.dims.length !== 2 || (hasInput(node, 2) && !ctx.graph.isConstant(node.input[2]))) {
-      if (l) ctx.freeze(l, `${label} has a non-constant weight or bias`);
+    if (!b || b.dims.length !== 2 || (hasInput(node, 2) && !ctx.constantInput(node, 2))) {
+      if (l) ctx.freeze(l, `${label} has a non-constant weight or bias${sharedDequantized(ctx, node.input[1]) || sharedDequantized(ctx, node.input[2])}`);
       return;
     }
     const transB = attrInt(node, 'transB', 0) === 1;
@@ -614,7 +621,7 @@ const matmul: OpRule = {
     const l = ctx.layout(node.input[0]);
     const b = ctx.constantInput(node, 1);
     if (!b || b.dims.length !== 2) {
-      if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[1]}'`);
+      if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[1]}'${sharedDequantized(ctx, node.input[1])}`);
       return;
     }
     if (l) featureMembers(ctx, node, l, b.dims[0], 1, 0);
@@ -629,6 +636,91 @@ const matmul: OpRule = {
       return;
     }
     if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: b.dims[1] }], block: 1, spatial: [] }, node);
+  },
+};
+
+// ---------------------------------------------------------------- operator-oriented quantisation (QLinearConv, QLinearMatMul)
+
+/** Per-channel weight scale and zero point (inputs 4 and 5) of a QLinear* layer along its output axis: 'param' members beside `m`. */
+function qlinearWeightParams(ctx: RuleContext, node: NodeProto, width: number, add: (index: number, c: { tensor: string; shared: boolean }) => void): void {
+  for (const index of [4, 5]) {
+    const c = hasInput(node, index) ? ctx.constantInput(node, index) : undefined;
+    if (c && c.dims.length === 1 && c.dims[0] === width && width > 1) add(index, c);
+  }
+}
+
+/**
+ * QLinearConv: x, x_scale, x_zero_point, w (input 3), w_scale, w_zero_point (per tensor, or per output
+ * channel), y_scale, y_zero_point, int32 bias (input 8). Like Conv, on the integer weight; the per-channel
+ * weight scale and zero point lose the removed output channels. Grouped (non-depthwise) ones freeze.
+ */
+const qlinearConv: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    const label = nodeLabel(node);
+    const w = ctx.constantInput(node, 3);
+    const scalesConstant = [1, 2, 4, 5, 6, 7].every((i) => !hasInput(node, i) || ctx.constantInput(node, i));
+    const b = hasInput(node, 8) ? ctx.constantInput(node, 8) : undefined;
+    if (!w || w.dims.length < 3 || !scalesConstant || (hasInput(node, 8) && !b)) {
+      if (l) ctx.freeze(l, `${label} has a non-constant weight, scale, zero point or bias`);
+      return;
+    }
+    const group = attrInt(node, 'group', 1);
+    const cin = w.dims[1] * group;
+    const cout = w.dims[0];
+    if (l && (l.axis !== 1 || layoutEntries(l) !== cin || l.block !== 1)) {
+      ctx.freeze(l, `${label} expects ${cin} input channels on axis 1`);
+      return;
+    }
+    const inSpatial = l ? l.spatial : ctx.shapeOf(node.input[0])?.slice(2).map((d) => (typeof d === 'number' && d > 0 ? d : undefined));
+    const spatial = spatialOut(node, inSpatial, attrInts(node, 'kernel_shape') ?? w.dims.slice(2));
+    const bias = b && b.dims.length === 1 && b.dims[0] === cout ? { bias: b.tensor, biasShared: b.shared } : {};
+    if (group > 1 && group === cin && cout === cin) {
+      if (!l) return;
+      ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'depthwise', tensor: w.tensor, inputIndex: 3, axis: 0, shared: w.shared, ...bias });
+      qlinearWeightParams(ctx, node, cout, (index, c) => ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, shared: c.shared }));
+      for (const s of l.segs) if (s.space >= 0) ctx.addLayer(s.space, node);
+      if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: w.dims.length, segs: l.segs, block: 1, spatial }, node);
+      return;
+    }
+    if (l) {
+      if (group > 1) ctx.freeze(l, `grouped ${label} (group ${group}) is not supported`);
+      else ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 3, axis: 1, shared: w.shared });
+    }
+    const space = ctx.newSpace(cout, node);
+    if (group > 1) ctx.freezeSpace(space, `grouped ${label} (group ${group}) is not supported`);
+    ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'out', tensor: w.tensor, inputIndex: 3, axis: 0, mapping: { kind: 'identity' }, shared: w.shared, ...bias });
+    qlinearWeightParams(ctx, node, cout, (index, c) => ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, mapping: { kind: 'identity' }, shared: c.shared }));
+    ctx.addLayer(space, node);
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: w.dims.length, segs: [{ space, start: 0, len: cout }], block: 1, spatial }, node);
+  },
+};
+
+/** QLinearMatMul with a constant 2-D integer right operand [K, N] (input 3; scale and zero point per tensor or per column). */
+const qlinearMatmul: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    const b = ctx.constantInput(node, 3);
+    const scalesConstant = [1, 2, 4, 5, 6, 7].every((i) => !hasInput(node, i) || ctx.constantInput(node, i));
+    if (!b || b.dims.length !== 2 || !scalesConstant) {
+      if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[3]}', or its scales are not constant`);
+      return;
+    }
+    if (l) featureMembers(ctx, node, l, b.dims[0], 3, 0);
+    const inShape = l ? undefined : ctx.shapeOf(node.input[0]);
+    const rank = l ? l.rank : inShape?.length;
+    const n = b.dims[1];
+    const space = ctx.newSpace(n, node);
+    ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'out', tensor: b.tensor, inputIndex: 3, axis: 1, mapping: { kind: 'identity' }, shared: b.shared });
+    qlinearWeightParams(ctx, node, n, (index, c) => ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, mapping: { kind: 'identity' }, shared: c.shared }));
+    ctx.addLayer(space, node);
+    if (rank !== 2) {
+      ctx.freezeSpace(space, `${nodeLabel(node)} output is not a [batch, features] matrix`);
+      return;
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: n }], block: 1, spatial: [] }, node);
   },
 };
 
@@ -1181,6 +1273,47 @@ const gather: OpRule = {
   },
 };
 
+// ---------------------------------------------------------------- quantisation (QDQ)
+
+/**
+ * QuantizeLinear / DequantizeLinear of an activation: the channel index passes through. A per-tensor
+ * scale and zero point (scalars) need nothing; per-channel ones along the channel axis lose the removed
+ * channels with it ('param' members); per-channel along another axis, blocked quantisation or a
+ * non-constant scale freeze the group. (A DequantizeLinear of a constant weight or bias has no
+ * channel-carrying input: the layer consuming it treats it as that constant, see graph/quant.ts.)
+ */
+const quantizeLinear: OpRule = {
+  data: [0],
+  apply(ctx, node) {
+    const l = ctx.layout(node.input[0]);
+    if (!l) return;
+    const label = nodeLabel(node);
+    if (attrInt(node, 'block_size', 0) !== 0) {
+      ctx.freeze(l, `${label} uses blocked quantisation (block_size)`);
+      return;
+    }
+    const scale = ctx.constantInput(node, 1);
+    const zp = hasInput(node, 2) ? ctx.constantInput(node, 2) : undefined;
+    if (!scale || (hasInput(node, 2) && !zp)) {
+      ctx.freeze(l, `${label} has a non-constant scale or zero point`);
+      return;
+    }
+    const n = scale.dims.reduce((a, b) => a * b, 1);
+    const perTensor = scale.dims.length === 0 || (scale.dims.length === 1 && n === 1 && layoutEntries(l) !== 1);
+    if (!perTensor) {
+      const axis = normAxis(attrInt(node, 'axis', 1), l.rank);
+      if (scale.dims.length !== 1 || axis !== l.axis || n !== layoutEntries(l) || (zp && (zp.dims.length !== 1 || zp.dims[0] !== n))) {
+        ctx.freeze(l, `${label} quantises per channel along axis ${axis} with ${n} scales, not the ${layoutEntries(l) ?? '?'} channels on axis ${l.axis}`);
+        return;
+      }
+      for (const [index, c] of [[1, scale], [2, zp]] as const) {
+        if (c) ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, shared: c.shared }, l.block);
+      }
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+  },
+};
+
 /** Ops that read only the shape of their input: they constrain nothing. */
 const shapeOnly: OpRule = { data: 'all', apply() {} };
 
@@ -1241,6 +1374,10 @@ export const RULES: Readonly<Record<string, OpRule>> = {
   Gather: gather,
   Shape: shapeOnly,
   Size: shapeOnly,
+  QuantizeLinear: quantizeLinear,
+  DequantizeLinear: quantizeLinear,
+  QLinearConv: qlinearConv,
+  QLinearMatMul: qlinearMatmul,
 };
 
 /** The rule for a node, or undefined when the analysis does not model its operator. */

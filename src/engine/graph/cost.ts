@@ -2,7 +2,8 @@
 //
 // Parameters are the learnable tensors as a framework counts them: weights and biases of
 // Conv/ConvTranspose/Gemm/MatMul, and the scale and bias of BatchNormalization (not its running
-// mean and variance). A tensor shared by several nodes (squeezenet's zero biases, shared through
+// mean and variance). A weight or bias dequantised from an integer constant (QDQ models) counts
+// its integer tensor's elements; quantisation scales and zero points are not parameters. A tensor shared by several nodes (squeezenet's zero biases, shared through
 // Identity nodes) is counted once. For a PyTorch export this equals `sum(p.numel() for p in
 // model.parameters())`.
 //
@@ -23,6 +24,7 @@ import { tensorDims } from '../onnx/model.ts';
 import { type Graph, attrInt } from './graph.ts';
 import { ACTIVATION_OPS, POOL_OPS, WEIGHTED_OPS, biasInputIndex, weightInputIndex } from './operators.ts';
 import { type Dim, type InputShapes, type ShapeInference, inferShapes, inputShapeMismatch, valueInfoShape } from './shapes.ts';
+import { storedTensor } from './quant.ts';
 
 export interface LayerCost {
   /** Node name (unnamed nodes get `<op>_<index>`). */
@@ -121,7 +123,7 @@ export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
    */
   const take = (value: string | undefined): number => {
     if (!value || counted.has(value)) return 0;
-    const t = graph.constantTensor(value);
+    const t = storedTensor(graph, value);
     if (!t) return 0;
     counted.add(value);
     return tensorDims(t).reduce((a, b) => a * b, 1);
@@ -166,11 +168,11 @@ export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
 function weightedLayer(graph: Graph, node: NodeProto, display: ShapeInference, numeric: ShapeInference, take: (v: string | undefined) => number): LayerCost | undefined {
   const op = node.op_type ?? '';
   let wIdx = weightInputIndex(op);
-  let w = graph.constantTensor(node.input[wIdx] ?? '');
+  let w = storedTensor(graph, node.input[wIdx]);
   let xIdx = 0;
   if (!w && (op === 'MatMul' || op === 'Gemm')) {
     // a constant on the left: y = W·x
-    w = graph.constantTensor(node.input[0] ?? '');
+    w = storedTensor(graph, node.input[0]);
     if (w) [wIdx, xIdx] = [0, 1];
   }
   if (!w) return undefined;

@@ -50,12 +50,14 @@
 // `borderCorrection: true` (opt-in) an Add of a constant [O, H_out, W_out] correction after the conv
 // makes it exact, at the cost of a new node and tensor.
 // Element types: FLOAT, DOUBLE, FLOAT16 and BFLOAT16 weights, biases and BN statistics are read and
-// written in their own type.
+// written in their own type. QDQ models: nothing is folded through a QuantizeLinear or into a layer
+// whose weight or bias is dequantised from integers (not exact; the summary says so).
 import { mapChannel, removedChannels, type ChannelGroup, type GroupMember } from '../analysis/types.ts';
 import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
 import { tensorDims, tensorRawBytes, tensorToFloat32 } from '../onnx/model.ts';
 import { DataType, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import { batchBinding } from '../graph/cost.ts';
+import { dequantizeOf } from '../graph/quant.ts';
 import { inferShapes, numericShape, type ShapeInference } from '../graph/shapes.ts';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -748,9 +750,20 @@ function propagate(
     }
     return out;
   }
+  if (op === 'QuantizeLinear') {
+    for (const c of x.keys()) skip(c, QUANTIZED_REASON(`QuantizeLinear ${node.name}`));
+    return undefined;
+  }
   for (const c of x.keys()) skip(c, `${op} ${node.name} is not followed by compensation`);
   return undefined;
 }
+
+/**
+ * Why nothing is folded in a QDQ model: a quantised activation rounds the constant to its scale and
+ * clips it, and a consumer's int32 bias (scale = input scale × weight scale) would round the fold again.
+ */
+const QUANTIZED_REASON = (where: string) =>
+  `${where}: quantised (QDQ); a removed channel's constant is rounded by the activation's quantisation and a quantised consumer's int32 bias cannot take it exactly, so it is not compensated`;
 
 /**
  * Where zero padding enters a conv's window, the constant input contributes only the kernel taps
@@ -848,6 +861,7 @@ function foldInto(
   shapeOf?: (v: string) => number[] | undefined,
 ): { delta: Float64Array; border?: BorderCorrection; why?: string } | { skip: string } {
   const op = node.op_type ?? '';
+  if (dequantizeOf(graph, node.input[1]) || dequantizeOf(graph, node.input[2])) return { skip: QUANTIZED_REASON(`${op} ${node.name}`) };
   const wt = graph.constantTensor(node.input[1]);
   if (!wt) return { skip: `${op} ${node.name}: weight is not a constant` };
   if (!isFloat(wt)) return { skip: `${op} ${node.name}: weight is not float` };

@@ -24,6 +24,7 @@ import { ACTIVATION_OPS, POOL_OPS, WEIGHTED_OPS, biasInputIndex, weightInputInde
 import { batchBinding, computeCost, type CostSummary } from '../graph/cost.ts';
 import { inferShapes, numericShape, type InputShapes } from '../graph/shapes.ts';
 import { tensorDims } from '../onnx/model.ts';
+import { isConstantLike, storedSource, storedTensor } from '../graph/quant.ts';
 import type { DependencyAnalysis, GroupMember } from '../analysis/types.ts';
 import type { ResolvedPlan } from './types.ts';
 import { compensationBiases, prunedGroupsOf } from './compensate.ts';
@@ -127,7 +128,7 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
   const term = (name: string): TensorTerm | undefined => {
     let t = tensors.get(name);
     if (!t) {
-      const tp = graph.constantTensor(name);
+      const tp = storedTensor(graph, name);
       if (!tp) return undefined;
       t = { dims: tensorDims(tp), cuts: new Map() };
       tensors.set(name, t);
@@ -148,7 +149,7 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
     if (bias) {
       const idx = biasInputIndex(m.op);
       const v = node?.input[idx];
-      return v && (graph.constantSource(v) ?? v) === (graph.constantSource(m.bias!) ?? m.bias) ? v : m.bias;
+      return v && (storedSource(graph, v) ?? v) === (graph.constantSource(m.bias!) ?? m.bias) ? v : m.bias;
     }
     const v = m.inputIndex !== undefined ? node?.input[m.inputIndex] : undefined;
     return v || m.tensor;
@@ -178,7 +179,7 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
   const layers: LayerTerm[] = [];
   const elementwise: ElementwiseTerm[] = [];
   const take = (value: string | undefined, layer: number) => {
-    if (!value || counted.has(value) || !graph.constantTensor(value)) return;
+    if (!value || counted.has(value) || !storedTensor(graph, value)) return;
     counted.add(value);
     term(value);
     params.push({ tensor: value, layer });
@@ -199,7 +200,7 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
     if (WEIGHTED_OPS.has(op)) {
       const lc = costByName.get(node.name ?? '');
       if (!lc) continue;
-      const wIdx = weightInputIndex(op) === 3 ? 3 : graph.isConstant(node.input[1] ?? '') ? 1 : 0;
+      const wIdx = weightInputIndex(op) === 3 ? 3 : isConstantLike(graph, node.input[1]) ? 1 : 0;
       const bIdx = biasInputIndex(op);
       const hasBias = bIdx >= 0 && !!node.input[bIdx];
       const li = layers.length;

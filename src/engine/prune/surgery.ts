@@ -35,6 +35,7 @@ import {
 } from '../onnx/proto.ts';
 import type { ResolvedPlan } from './types.ts';
 import { applyChannelRewrites } from './permute.ts';
+import { dequantizeOf, storedSource } from '../graph/quant.ts';
 import { planCompensation, type CompensationOptions, type CompensationSummary } from './compensate.ts';
 
 export { mapChannel, removedChannels };
@@ -130,13 +131,24 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
     if (!s) slots.set(key, (s = { node, inputIndex, slices: new Map(), shapes: new Map() }));
     return s;
   };
-  const addSlice = (node: NodeProto, inputIndex: number, e: SliceEdit) => {
+  // A weight, bias or parameter dequantised from an integer constant (QDQ): its integer tensor is
+  // edited, at the DequantizeLinear's input 0 (its per-channel scale and zero point are members of
+  // their own, named by the analysis).
+  const resolve = (node: NodeProto, inputIndex: number): [NodeProto, number] => {
+    const v = node.input[inputIndex];
+    if (!v || graph.constantSource(v)) return [node, inputIndex];
+    const dq = dequantizeOf(graph, v);
+    return dq ? [dq.node, 0] : [node, inputIndex];
+  };
+  const addSlice = (n0: NodeProto, i0: number, e: SliceEdit) => {
+    const [node, inputIndex] = resolve(n0, i0);
     const s = slot(node, inputIndex);
     let set = s.slices.get(e.axis);
     if (!set) s.slices.set(e.axis, (set = new Set()));
     for (const i of e.removed) set.add(i);
   };
-  const addShape = (node: NodeProto, inputIndex: number, e: ShapeEdit) => {
+  const addShape = (n0: NodeProto, i0: number, e: ShapeEdit) => {
+    const [node, inputIndex] = resolve(n0, i0);
     const s = slot(node, inputIndex);
     s.shapes.set(e.entry, (s.shapes.get(e.entry) ?? 0) + e.decrement);
   };
@@ -438,7 +450,7 @@ function collectMemberEdits(
   const biasSlot = (): void => {
     // Only a bias the analysis names is sliced along with the weight (a Gemm C of shape [1, N] is a 'param' member).
     if (!m.bias) return;
-    const bi = node.input.findIndex((v, i) => i >= 2 && v !== '' && (v === m.bias || graph.constantSource(v) === m.bias));
+    const bi = node.input.findIndex((v, i) => i >= 2 && v !== '' && (v === m.bias || storedSource(graph, v) === m.bias));
     addSlice(node, bi >= 0 ? bi : 2, { kind: 'slice', axis: 0, removed });
   };
   switch (m.role) {

@@ -28,6 +28,7 @@ import { attrInt, type Graph } from '../graph/graph.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from '../analysis/types.ts';
 import { filterMatrix, readFloats, type ModelImportance } from '../analysis/importance.ts';
+import { storedTensor } from '../graph/quant.ts';
 import { DATA_CRITERIA, type DataCriterion, type PlanCriterion } from '../prune/types.ts';
 import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
@@ -166,7 +167,7 @@ const THINET_POSITIONS = 10;
 function thinetRows(graph: Graph, c: Consumer, ci: number, w: Float32Array, x: ProbeTensor, offset: number, Q: Float64Array): void {
   const C = c.group.channels;
   const n = graph.byName.get(c.node)!;
-  const t = graph.constantTensor(n.input[1])!;
+  const t = storedTensor(graph, n.input[1])!;
   const wd = t.dims.map((d) => Number(d));
   const v = new Float64Array(C);
   const B = x.dims[0];
