@@ -1,7 +1,7 @@
 // The data flags shared by `prune` and `validate`: --calib, --calib-count, --eval, --labels,
 // --preprocess; and the lines that print an evaluation.
 import type { Command } from 'commander';
-import { modelInputSpecs, openInputSet, parsePreprocessArg, PrunerError, type EvaluationReport, type InputSet, type Preprocess } from '../engine/index.ts';
+import { describePreprocess, modelInputSpecs, openInputSet, parsePreprocessArg, PrunerError, type EvaluationReport, type InputSet, type Preprocess } from '../engine/index.ts';
 import { pct } from '../shared/format.ts';
 
 export interface DataCliOptions {
@@ -51,21 +51,6 @@ export function describeDataSets(data: { calibration?: InputSet; evaluation?: In
   return (data.calibration ? line('calibration', data.calibration) : '') + (data.evaluation ? line('evaluation', data.evaluation) : '');
 }
 
-
-/** A one-line description of a preprocessing. */
-export function describePreprocess(p: Preprocess): string {
-  const parts = [
-    ...(p.preset ? [p.preset] : []),
-    ...(p.resize ? [`resize ${p.resize}`] : []),
-    ...(p.crop ? [`crop ${p.crop[0]}x${p.crop[1]}`] : []),
-    `scale ${+p.scale.toPrecision(6)}`,
-    `mean ${p.mean.join('/')}`,
-    `std ${p.std.join('/')}`,
-    p.channels,
-    p.layout,
-  ];
-  return parts.join(', ');
-}
 
 /** The evaluation as printed lines: accuracy before and after, or agreement, and warnings. */
 export function formatEvaluation(e: EvaluationReport): string[] {

@@ -49,7 +49,7 @@ export { npyInputSet, rawF32InputSet } from './data/arrays.ts';
 export { imageFolderInputSet, listImageFolder } from './data/images.ts';
 export { readLabels } from './data/labels.ts';
 export { openArray, readArrayValues, type NpyArray } from './data/npy.ts';
-export { PRESETS, PRESET_NAMES, parsePreprocess, parsePreprocessArg, proposePreprocess, type Preprocess, type PresetName } from './data/preprocess.ts';
+export { PRESETS, PRESET_NAMES, describePreprocess, parsePreprocess, parsePreprocessArg, proposePreprocess, type Preprocess, type PresetName } from './data/preprocess.ts';
 export { evaluateClassifier, evaluateSessions, sameDataWarning, type ClassifierEvaluation } from './runtime/evaluate.ts';
 export { modelInputSpecs, inputSpecsOf } from './runtime/inputs.ts';
 export type { EvaluationReport, ModelAccuracy, ModelInputSpec, OutputAgreement } from './runtime/types.ts';

@@ -11,7 +11,7 @@
 import { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion } from '../engine/analysis/criteria.ts';
 import { DEFAULT_PLAN, planOf, type PruningPlan } from '../engine/prune/types.ts';
 import type { PruneReport, ValidationReport } from '../engine/index.ts';
-import { PRESET_NAMES, type Preprocess, type PresetName } from '../engine/data/preprocess.ts';
+import { PRESET_NAMES, describePreprocess, type Preprocess, type PresetName } from '../engine/data/preprocess.ts';
 import { RECOVER_MODES, type RecoverMode } from '../engine/recovery/types.ts';
 import type { LatencyStats } from '../engine/runtime/types.ts';
 import {
@@ -20,7 +20,7 @@ import {
 } from './rpc.ts';
 
 export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion, type ErrorInfo, type PruneReport, type ValidationReport };
-export { PRESET_NAMES, RECOVER_MODES, type Preprocess, type PresetName, type RecoverMode, type LatencyStats };
+export { PRESET_NAMES, RECOVER_MODES, describePreprocess, type Preprocess, type PresetName, type RecoverMode, type LatencyStats };
 
 // ---------- data shown by the view ----------
 

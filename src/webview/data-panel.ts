@@ -4,7 +4,7 @@
 // view sees names and counts); every change is a request, answered with the new DataState.
 import { LitElement, html, css, nothing } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
-import { PRESET_NAMES, RECOVER_MODES, type DataOptions, type DataRole, type DataSetInfo, type DataState, type Preprocess, type RecoverMode } from '../shared/protocol.ts';
+import { describePreprocess, PRESET_NAMES, RECOVER_MODES, type DataOptions, type DataRole, type DataSetInfo, type DataState, type RecoverMode } from '../shared/protocol.ts';
 import { int, shape } from './format.ts';
 import { base } from './styles.ts';
 
@@ -16,19 +16,6 @@ export const RECOVER_LABELS: Record<RecoverMode, { short: string; help: string }
   ls: { short: 'ls', help: 'Least-squares reconstruction of every layer that lost input channels, on the calibration inputs.' },
 };
 
-/** "imagenet, resize 256, crop 224x224, scale 0.00392157, mean 0.485/0.456/0.406, std 0.229/0.224/0.225, rgb, nchw" */
-export function describePreprocess(p: Preprocess): string {
-  return [
-    ...(p.preset ? [p.preset] : []),
-    ...(p.resize ? [`resize ${p.resize}`] : []),
-    ...(p.crop ? [`crop ${p.crop[0]}x${p.crop[1]}`] : []),
-    `scale ${+p.scale.toPrecision(6)}`,
-    `mean ${p.mean.join('/')}`,
-    `std ${p.std.join('/')}`,
-    p.channels,
-    p.layout,
-  ].join(', ');
-}
 
 function describeSet(s: DataSetInfo): string {
   const count = s.count < s.total ? `${int(s.count)} of ${int(s.total)}` : int(s.count);

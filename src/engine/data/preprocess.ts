@@ -211,3 +211,17 @@ export function preprocessImage(
     }
   }
 }
+
+/** A one-line description of a preprocessing, e.g. "imagenet, resize 256, crop 224x224, scale 0.00392157, mean 0.485/0.456/0.406, std 0.229/0.224/0.225, rgb, nchw". */
+export function describePreprocess(p: Preprocess): string {
+  return [
+    ...(p.preset ? [p.preset] : []),
+    ...(p.resize ? [`resize ${p.resize}`] : []),
+    ...(p.crop ? [`crop ${p.crop[0]}x${p.crop[1]}`] : []),
+    `scale ${+p.scale.toPrecision(6)}`,
+    `mean ${p.mean.join('/')}`,
+    `std ${p.std.join('/')}`,
+    p.channels,
+    p.layout,
+  ].join(', ');
+}
