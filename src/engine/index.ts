@@ -55,5 +55,10 @@ export { modelInputSpecs, inputSpecsOf } from './runtime/inputs.ts';
 export type { EvaluationReport, ModelAccuracy, ModelInputSpec, OutputAgreement } from './runtime/types.ts';
 export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
 
+// Pruning to a target: the sensitivity scan and its cache
+export { scanSensitivity, scanSettings, DEFAULT_SCAN_RATIOS, DEFAULT_SCAN_INPUTS, DEFAULT_BREAK_LOSS, type ScanOptions, type ScanResult, type ScanStats } from './target/scan.ts';
+export { scanCachePath, readScanCache, scanCacheKey, hashModelFiles, SCAN_CACHE_SUFFIX } from './target/scan-cache.ts';
+export type { SensitivityScan, GroupSensitivity, SensitivityPoint, ScanSettings, Budget, TargetResult } from './target/types.ts';
+
 // File safety: temp files, exclusive publication, protected inputs
 export { removeActiveTemps, removeStaleTemps, writeTextFileSafely, isTempName, readJsonFile, STALE_TEMP_MS } from './files.ts';

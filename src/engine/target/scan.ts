@@ -1,0 +1,618 @@
+// The sensitivity scan: how much each prunable channel group tolerates. Every group is pruned
+// alone at each ratio (the rest of the model whole), with the scan's criterion and recovery, and
+// the pruned model is run on the scan inputs: output drift, top-1 agreement with the original, and
+// accuracy when the inputs have labels.
+//
+// What makes it cheap:
+//   - the model is analysed once (groups, scores) and pruned in memory (the surgery's lazy slices;
+//     nothing is written but the cache);
+//   - the scan inputs are read once and the original's outputs computed once;
+//   - the activations at a group's input are computed once per group (one run of the part of the
+//     original before it) and only the graph after them runs for each ratio: a sub-model cut from
+//     the pruned graph whose inputs are those tensors. Recovery that changes layers upstream of the
+//     group (BatchNorm recalibration touches every BN) runs the whole pruned model instead;
+//   - a group's ratios stop once its loss passes `breakLoss`;
+//   - ONNX Runtime on CUDA when present (the validation's provider choice), CPU otherwise.
+// Results are cached beside the model (scan-cache.ts), keyed by the model's hash and the settings.
+import * as path from 'node:path';
+import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
+import { Graph } from '../graph/graph.ts';
+import type { AnalysedModel } from '../analysed-model.ts';
+import { isCriterion, type PlanCriterion } from '../analysis/criteria.ts';
+import type { ChannelGroup, DependencyAnalysis } from '../analysis/types.ts';
+import type { ModelImportance } from '../analysis/importance.ts';
+import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
+import { recoverPruned } from '../recovery/recover.ts';
+import { prunedGroupsOf } from '../prune/compensate.ts';
+import { resolvePlan } from '../prune/plan.ts';
+import { previewPlan } from '../prune/preview.ts';
+import { pruneGraph } from '../prune/surgery.ts';
+import { planOf, type PruningPlan } from '../prune/types.ts';
+import { takeInputs } from '../data/open.ts';
+import type { InputSet } from '../data/types.ts';
+import type { RecoverMode } from '../recovery/types.ts';
+import { tensorRawBytes, type OnnxModel } from '../onnx/model.ts';
+import { lazySliceOf } from '../onnx/slice.ts';
+import { DataType, ModelProtoType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
+import { createSession, loadOrt, shortenError, type OrtModule } from '../runtime/session.ts';
+import type { ExecutionProvider, ExecutionProviderChoice } from '../runtime/types.ts';
+import { defaultBatchSize, defaultRecoveryThreads } from '../recovery/working.ts';
+import type { GroupSensitivity, ScanSettings, SensitivityPoint, SensitivityScan } from './types.ts';
+import { hashModelFiles, readScanCache, scanCacheKey, writeScanCache } from './scan-cache.ts';
+
+export const DEFAULT_SCAN_RATIOS: readonly number[] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+export const DEFAULT_SCAN_INPUTS = 64;
+/** A group's scan stops once its loss passes this many points (agreement or accuracy). */
+export const DEFAULT_BREAK_LOSS = 30;
+
+export interface ScanOptions {
+  /** Channel ranking within a group (default `l1`: it needs neither BatchNorm nor data). */
+  criterion?: PlanCriterion;
+  /** Recovery after each cut (default `auto`, as `prune`). Recovery fits on the scan inputs. */
+  recover?: RecoverMode;
+  /** Ratios tried per group (default 0.1 … 0.9), sorted increasing. */
+  ratios?: readonly number[];
+  /** Inputs the losses are measured on (the first ones of the data; default 64). */
+  count?: number;
+  /** Stop along a group's ratios once its loss passes this many points (default 30). */
+  breakLoss?: number;
+  roundTo?: number;
+  minChannels?: number;
+  /** Fold removed channels' expected outputs into the next layers (default true, as a plan). */
+  compensate?: boolean;
+  ep?: ExecutionProviderChoice;
+  /** ONNX Runtime threads (default: every core, at most 4). */
+  threads?: number;
+  /** Run only the graph after a group's input on cached activations (default true). */
+  cut?: boolean;
+  /** Read and write the cache beside the model (default true). */
+  cache?: boolean;
+  /** Folder of the cache file (default: the model's folder). */
+  cacheDir?: string;
+  signal?: AbortSignal;
+  /** Called after each point (and at each stage) with the share done and what is running. */
+  onProgress?: (fraction: number, what: string) => void;
+  ort?: OrtModule;
+}
+
+/** What a scan spends its time on (for benchmarks and reports). */
+export interface ScanStats {
+  /** ONNX Runtime passes over the scan inputs: the original's, the prefix runs for cached activations, one per point. */
+  runs: number;
+  /** Points whose model ran on cached activations (the graph after the group only). */
+  cutRuns: number;
+  /** Points that ran the whole pruned model. */
+  fullRuns: number;
+  /** Points that removed nothing (no run needed). */
+  unchanged: number;
+  /** Milliseconds in surgery + recovery, in building models, and in ONNX Runtime (session creation + runs). */
+  pruneMs: number;
+  buildMs: number;
+  runMs: number;
+}
+
+/** A scan, with how it was computed (not cached). */
+export type ScanResult = SensitivityScan & { stats?: ScanStats };
+
+type OrtTensor = { type: string; data: unknown; dims: readonly number[] };
+
+const ELEM_TYPES: Record<string, number> = {
+  float32: DataType.FLOAT, float64: DataType.DOUBLE, float16: DataType.FLOAT16, int64: DataType.INT64, int32: DataType.INT32,
+  int16: DataType.INT16, int8: DataType.INT8, uint8: DataType.UINT8, uint16: DataType.UINT16, uint32: DataType.UINT32, uint64: DataType.UINT64, bool: DataType.BOOL,
+};
+
+/** The scan settings the options give (the cache key is built from these and the data). */
+export function scanSettings(data: InputSet, opts: ScanOptions = {}): ScanSettings {
+  const ratios = [...(opts.ratios ?? DEFAULT_SCAN_RATIOS)].sort((a, b) => a - b);
+  for (const r of ratios) if (!(r > 0 && r < 1)) throw new PrunerError(`scan ratios must be in (0, 1), got ${r}`);
+  if (new Set(ratios).size !== ratios.length) throw new PrunerError(`scan ratios must be distinct, got ${ratios.join(', ')}`);
+  const count = Math.min(opts.count ?? DEFAULT_SCAN_INPUTS, data.count);
+  if (!Number.isInteger(count) || count < 1) throw new PrunerError(`scan input count must be an integer ≥ 1, got ${opts.count}`);
+  return {
+    criterion: opts.criterion ?? 'l1',
+    recover: opts.recover ?? 'auto',
+    ratios,
+    inputs: count,
+    data: `${path.basename(data.source)} (${count} of ${data.count} inputs${data.labels ? ', labelled' : ''})`,
+    labelled: !!data.labels,
+    breakLoss: opts.breakLoss ?? DEFAULT_BREAK_LOSS,
+    roundTo: opts.roundTo ?? 1,
+  };
+}
+
+/**
+ * The sensitivity of every prunable group of `model` on `data` (see the file comment). A scan
+ * cancelled through `opts.signal` returns what it measured, marked `partial` (and cached so, so a
+ * later scan with the same settings completes it); other errors throw.
+ */
+export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts: ScanOptions = {}): Promise<ScanResult> {
+  const t0 = performance.now();
+  const settings = scanSettings(data, opts);
+  const progress = opts.onProgress ?? (() => {});
+  const signal = opts.signal;
+  throwIfAborted(signal);
+  const useCache = opts.cache !== false;
+  const modelHash = hashModelFiles(model.model);
+  const key = scanCacheKey(modelHash, settings, data, { compensate: opts.compensate ?? true, minChannels: opts.minChannels ?? 1 });
+  const cacheOpts = { dir: opts.cacheDir, protect: [model.path, ...(model.model.externalFiles ?? [])] };
+  let resumed: SensitivityScan | undefined;
+  if (useCache) {
+    const hit = readScanCache(model.path, key, cacheOpts);
+    if (hit && !hit.partial) return { ...hit, source: 'cache', seconds: 0 };
+    resumed = hit;
+  }
+
+  progress(0, 'analysing');
+  const deps = model.dependencies(signal);
+  const importance = await model.scores(isCriterion(settings.criterion) ? settings.criterion : [], { signal });
+  addPlanScores(importance, settings.criterion, await planCriterionScores(settings.criterion, model.model, model.graph, deps, { calibration: data, ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
+  const cost = model.cost();
+  const inputs = takeInputs(data, settings.inputs);
+  const runner = await ScanRunner.create(model, inputs, opts);
+  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
+
+  const groups = scannable(deps);
+  const scan: ScanResult = {
+    modelHash,
+    settings,
+    baseline: { macs: cost.macs, params: cost.params },
+    groups: groups.map((g) => resumed?.groups.find((r) => r.group === g.id && sameLayers(r.layers, g.layers)) ?? { group: g.id, layers: [...g.layers], channels: g.channels, points: [] }),
+    partial: true,
+    seconds: 0,
+    source: 'computed',
+    stats,
+  };
+  const save = () => {
+    if (!useCache) return;
+    scan.seconds = round1((performance.now() - t0) / 1000);
+    writeScanCache(model.path, key, scan, cacheOpts);
+  };
+  try {
+    progress(0.02, 'original outputs');
+    const tr = performance.now();
+    await runner.original();
+    stats.runs++;
+    stats.runMs += performance.now() - tr;
+    if (data.labels) scan.baseline.accuracy = runner.baselineAccuracy();
+    const total = groups.length * settings.ratios.length;
+    let done = 0;
+    for (let gi = 0; gi < groups.length; gi++) {
+      const g = groups[gi];
+      const entry = scan.groups[gi];
+      if (complete(entry, settings)) {
+        done += settings.ratios.length;
+        continue;
+      }
+      const constValues = model.shapes().constValues;
+      const cut = opts.cut === false ? undefined : new GroupCut(model.graph, g, (v) => constValues.has(v));
+      let cutReady = false;
+      let cutFailed = false;
+      for (const ratio of settings.ratios) {
+        if (entry.points.some((p) => p.ratio === ratio)) {
+          done++;
+          continue;
+        }
+        throwIfAborted(signal);
+        progress(0.05 + (0.95 * done) / total, `${entry.layers[0] ?? `group ${g.id}`} at ${ratio}`);
+        const plan = singleGroupPlan(g, ratio, settings, opts);
+        const resolved = resolvePlan(plan, deps, importance);
+        const kept = resolved.kept.get(g.id);
+        const preview = previewPlan(model.graph, deps, resolved);
+        const base = { ratio, kept: kept?.length ?? g.channels, macs: preview.macs.after, params: preview.params.after };
+        let point: SensitivityPoint;
+        if (!kept) {
+          stats.unchanged++;
+          point = { ...base, loss: 0, agreement: 1, drift: 0, ...(data.labels ? { accuracy: scan.baseline.accuracy } : {}) };
+        } else {
+          const tp = performance.now();
+          const result = pruneGraph(model.graph, deps, resolved, { compensate: plan.compensate ?? true, lazy: true, signal });
+          const recovered = await recoverPruned({ model: model.model, graph: model.graph }, result.model, prunedGroupsOf(deps.groups, resolved.kept), {
+            mode: settings.recover,
+            calibration: inputs,
+            ep: opts.ep ?? 'auto',
+            compensated: plan.compensate ?? true,
+            ...(opts.threads ? { threads: opts.threads } : {}),
+            ...(opts.ort ? { ort: opts.ort } : {}),
+            ...(signal ? { signal } : {}),
+          });
+          stats.pruneMs += performance.now() - tp;
+          stats.runs += recovered.report.passes;
+          // BatchNorm recalibration changes BNs upstream of the group too: the whole model runs.
+          const upstreamChanged = recovered.report.steps.includes('bn');
+          let useCut = cut && !upstreamChanged && cut.worthIt && !cutFailed;
+          if (useCut && !cutReady) {
+            const tc = performance.now();
+            try {
+              await runner.cacheActivations(cut!);
+              cutReady = true;
+            } catch (e) {
+              if (!(e instanceof PrunerError)) throw e;
+              // tensors at the cut ONNX Runtime cannot hand back as they are: run whole models
+              cutFailed = true;
+              useCut = false;
+              runner.dropActivations();
+            }
+            stats.runs++;
+            stats.runMs += performance.now() - tc;
+          }
+          const m = await runner.measure(recovered.model, useCut ? cut : undefined, stats);
+          stats.runs++;
+          if (useCut) stats.cutRuns++;
+          else stats.fullRuns++;
+          point = { ...base, ...m };
+        }
+        entry.points.push(point);
+        entry.points.sort((a, b) => a.ratio - b.ratio);
+        done++;
+        if (point.loss > settings.breakLoss) {
+          entry.stoppedEarly = true;
+          done += settings.ratios.filter((r) => r > ratio).length;
+          break;
+        }
+      }
+      runner.dropActivations();
+      save();
+    }
+    scan.partial = false;
+  } catch (e) {
+    if (!(e instanceof CancelledError) && !signal?.aborted) throw e;
+    scan.partial = true;
+  } finally {
+    runner.dropActivations();
+  }
+  scan.seconds = round1((performance.now() - t0) / 1000);
+  if (useCache) writeScanCache(model.path, key, scan, cacheOpts);
+  progress(1, scan.partial ? 'cancelled' : 'done');
+  return scan;
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
+function sameLayers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Every ratio measured, or stopped early. */
+function complete(g: GroupSensitivity, s: ScanSettings): boolean {
+  return g.stoppedEarly === true || s.ratios.every((r) => g.points.some((p) => p.ratio === r));
+}
+
+/** Prunable groups a plan can name (by their first weighted layer). */
+function scannable(deps: DependencyAnalysis): ChannelGroup[] {
+  return deps.groups.filter((g) => g.prunable && g.layers.length > 0);
+}
+
+/** A plan pruning group `g` alone at `ratio`. */
+function singleGroupPlan(g: ChannelGroup, ratio: number, s: ScanSettings, opts: ScanOptions): PruningPlan {
+  return planOf({
+    criterion: s.criterion,
+    scope: 'uniform',
+    ratio: 0,
+    overrides: { [g.layers[0]]: { ratio } },
+    roundTo: s.roundTo,
+    ...(opts.minChannels !== undefined ? { minChannels: opts.minChannels } : {}),
+    compensate: opts.compensate ?? true,
+  });
+}
+
+/**
+ * Where the graph is cut for one group: the nodes downstream of the group's members (its layers,
+ * their BatchNorms, the layers reading its channels) change when it is pruned; everything else
+ * computes the same values as in the original. `values` are the tensors the changed part reads
+ * from the unchanged part: computed once on the original, they feed the changed part for each ratio.
+ */
+export class GroupCut {
+  readonly values: string[];
+  /** Share of the model's nodes after the cut (a cut at the model input saves nothing). */
+  readonly share: number;
+
+  constructor(graph: Graph, group: ChannelGroup, shapeValue: (v: string) => boolean = () => false) {
+    const changed = new Set<NodeProto>();
+    const stack: NodeProto[] = [];
+    for (const m of group.members) {
+      const n = graph.byName.get(m.node);
+      if (n && !changed.has(n)) {
+        changed.add(n);
+        stack.push(n);
+      }
+    }
+    while (stack.length) {
+      const n = stack.pop()!;
+      for (const o of n.output) {
+        if (!o) continue;
+        for (const c of graph.consumersOf(o)) {
+          if (changed.has(c)) continue;
+          changed.add(c);
+          stack.push(c);
+        }
+      }
+    }
+    // Shape arithmetic (integer tensors computed from shapes) is recomputed after the cut, so the
+    // tensors at the cut are activations.
+    const values = new Set<string>();
+    const todo = [...changed];
+    while (todo.length) {
+      const n = todo.pop()!;
+      for (const i of n.input) {
+        if (!i || graph.constantTensor(i)) continue;
+        const p = graph.producer.get(i);
+        if (p && changed.has(p)) continue;
+        if (p && shapeValue(i)) {
+          changed.add(p);
+          todo.push(p);
+          continue;
+        }
+        values.add(i);
+      }
+    }
+    for (const n of changed) for (const o of n.output) values.delete(o);
+    this.values = [...values];
+    this.share = changed.size / Math.max(1, graph.order.length);
+  }
+
+  /** Whether the cut saves work: something runs before it. */
+  get worthIt(): boolean {
+    return this.share < 0.97;
+  }
+}
+
+/** Runs the original once, the per-group prefixes once, and each pruned variant, on the scan inputs in memory. */
+class ScanRunner {
+  private batches: { data: Float32Array; count: number }[] = [];
+  private origOut: Float32Array[] = [];
+  private origTop: Int32Array[] = [];
+  private activations: Map<string, OrtTensor>[] | undefined;
+  private cutValues: Set<string> | undefined;
+  provider: ExecutionProvider = 'cpu';
+  fallbackReason: string | undefined;
+
+  private constructor(
+    private readonly model: AnalysedModel,
+    private readonly data: InputSet,
+    private readonly ort: OrtModule,
+    private readonly opts: ScanOptions,
+    private readonly inputName: string,
+    private readonly outputName: string,
+  ) {}
+
+  static async create(model: AnalysedModel, data: InputSet, opts: ScanOptions): Promise<ScanRunner> {
+    const g = model.graph;
+    if (g.inputs.length !== 1) throw new PrunerError(`${model.path}: the scan feeds one input; this model has ${g.inputs.length}`, { subject: model.path });
+    const out = model.model.proto.graph?.output[0]?.name;
+    if (!out) throw new PrunerError(`${model.path}: the model has no output`, { subject: model.path });
+    const r = new ScanRunner(model, data, opts.ort ?? (await loadOrt()), opts, g.inputs[0].name ?? '', out);
+    const sample = data.sampleShape.reduce((a, b) => a * b, 1);
+    const d0 = g.inputs[0].type?.tensor_type?.shape?.dim?.[0];
+    const fixed = d0?.dim_value !== undefined && d0?.dim_value !== null && Number(d0.dim_value) > 0 ? Number(d0.dim_value) : undefined;
+    if (fixed !== undefined && fixed !== 1) throw new PrunerError(`${model.path}: input ${r.inputName} has a fixed batch of ${fixed}; the scan feeds one input at a time or a free batch`, { subject: model.path });
+    const size = fixed === 1 ? 1 : Math.min(data.count, defaultBatchSize(sample));
+    for await (const b of data.batches(size, opts.signal)) r.batches.push({ data: b.data.slice(), count: b.count });
+    return r;
+  }
+
+  private async session(bytes: Uint8Array, what: string) {
+    const s = await createSession({ bytes, name: `${this.model.fileName} (${what})` }, this.opts.ep ?? 'auto', { threads: this.opts.threads ?? defaultRecoveryThreads(), ort: this.ort });
+    this.provider = s.provider;
+    if (s.fallbackReason) this.fallbackReason = s.fallbackReason;
+    return s.session;
+  }
+
+  private inputTensor(i: number): OrtTensor {
+    const b = this.batches[i];
+    return new this.ort.Tensor('float32', b.data, [b.count, ...this.data.sampleShape]) as unknown as OrtTensor;
+  }
+
+  private async run(session: Awaited<ReturnType<ScanRunner['session']>>, feeds: Record<string, OrtTensor>, what: string): Promise<Record<string, OrtTensor>> {
+    throwIfAborted(this.opts.signal);
+    try {
+      return (await session.run(feeds as never)) as unknown as Record<string, OrtTensor>;
+    } catch (e) {
+      throw new PrunerError(`${this.model.fileName}: ONNX Runtime failed on the scan inputs (${what}: ${shortenError(e)})`, { subject: this.model.path, cause: e });
+    }
+  }
+
+  /** The original's first output on every scan input, and its top-1. */
+  async original(): Promise<void> {
+    const w = this.model;
+    const bytes = subModel(w.model, w.graph, w.model.proto, new Set([this.inputName]), new Map([[this.inputName, DataType.FLOAT]]), this.outputName);
+    const s = await this.session(bytes, 'original');
+    try {
+      for (let i = 0; i < this.batches.length; i++) {
+        const out = await this.run(s, { [this.inputName]: this.inputTensor(i) }, 'original');
+        const y = floats(out[this.outputName], this.outputName);
+        this.origOut.push(y);
+        this.origTop.push(top1(y, this.batches[i].count));
+      }
+    } finally {
+      await s.release();
+    }
+  }
+
+  baselineAccuracy(): number {
+    const labels = this.data.labels!;
+    let hits = 0;
+    let k = 0;
+    for (const t of this.origTop) for (const c of t) if (c === labels[k++]) hits++;
+    return hits / this.data.count;
+  }
+
+  /** The tensors at the cut, on every scan input (one run of the original before the cut). */
+  async cacheActivations(cut: GroupCut): Promise<void> {
+    this.dropActivations();
+    const values = cut.values.filter((v) => v !== this.inputName);
+    this.cutValues = new Set(cut.values);
+    this.activations = this.batches.map(() => new Map());
+    if (!values.length) return;
+    const w = this.model;
+    const bytes = prefixModel(w.model, w.graph, values);
+    const s = await this.session(bytes, 'activations');
+    try {
+      for (let i = 0; i < this.batches.length; i++) {
+        const out = await this.run(s, { [this.inputName]: this.inputTensor(i) }, 'activations');
+        for (const v of values) this.activations[i].set(v, out[v]);
+      }
+    } finally {
+      await s.release();
+    }
+  }
+
+  dropActivations(): void {
+    this.activations = undefined;
+    this.cutValues = undefined;
+  }
+
+  /** Runs a pruned model (the part after the cut, when given) and compares with the original. */
+  async measure(proto: ModelProto, cut: GroupCut | undefined, stats: ScanStats): Promise<Omit<SensitivityPoint, 'ratio' | 'kept' | 'macs' | 'params'>> {
+    const tb = performance.now();
+    const m = { ...this.model.model, proto };
+    const graph = new Graph(m);
+    const acts = cut ? this.activations : undefined;
+    const cutSet = cut && acts ? this.cutValues! : new Set([this.inputName]);
+    const types = new Map<string, number>([[this.inputName, DataType.FLOAT]]);
+    if (acts) for (const [k, v] of acts[0] ?? []) types.set(k, ELEM_TYPES[v.type] ?? DataType.FLOAT);
+    const bytes = subModel(m, graph, proto, cutSet, types, this.outputName);
+    stats.buildMs += performance.now() - tb;
+    const tr = performance.now();
+    const s = await this.session(bytes, cut ? 'after the cut' : 'pruned');
+    const labels = this.data.labels;
+    let agree = 0;
+    let hits = 0;
+    let drift = 0;
+    let k = 0;
+    try {
+      const wanted = new Set(s.inputNames);
+      for (let i = 0; i < this.batches.length; i++) {
+        const feeds: Record<string, OrtTensor> = {};
+        if (wanted.has(this.inputName)) feeds[this.inputName] = this.inputTensor(i);
+        if (acts) for (const [name, t] of acts[i]) if (wanted.has(name)) feeds[name] = t;
+        const out = await this.run(s, feeds, 'pruned');
+        const y = floats(out[this.outputName], this.outputName);
+        const count = this.batches[i].count;
+        const t = top1(y, count);
+        const o = this.origOut[i];
+        const ot = this.origTop[i];
+        const per = y.length / count;
+        for (let b = 0; b < count; b++, k++) {
+          if (t[b] === ot[b]) agree++;
+          if (labels && t[b] === labels[k]) hits++;
+          let d2 = 0;
+          let n2 = 0;
+          for (let j = b * per; j < (b + 1) * per; j++) {
+            const d = y[j] - o[j];
+            d2 += d * d;
+            n2 += o[j] * o[j];
+          }
+          drift += n2 > 0 ? Math.sqrt(d2 / n2) : Math.sqrt(d2);
+        }
+      }
+    } finally {
+      await s.release();
+      stats.runMs += performance.now() - tr;
+    }
+    const n = this.data.count;
+    const agreement = agree / n;
+    const accuracy = labels ? hits / n : undefined;
+    const loss = labels ? (this.baselineAccuracy() - accuracy!) * 100 : (1 - agreement) * 100;
+    return { loss: round4(loss), agreement, drift, ...(accuracy !== undefined ? { accuracy } : {}) };
+  }
+}
+
+const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
+
+function floats(t: OrtTensor | undefined, name: string): Float32Array {
+  if (!t || !(t.data instanceof Float32Array)) throw new PrunerError(`output ${name} is not float32; the scan compares float outputs`, { subject: name });
+  return t.data;
+}
+
+/** Index of the largest value of each sample's output (flattened). */
+function top1(y: Float32Array, count: number): Int32Array {
+  const per = y.length / count;
+  const out = new Int32Array(count);
+  for (let b = 0; b < count; b++) {
+    let best = 0;
+    let bv = -Infinity;
+    for (let j = 0; j < per; j++) {
+      const v = y[b * per + j];
+      if (v > bv) {
+        bv = v;
+        best = j;
+      }
+    }
+    out[b] = best;
+  }
+  return out;
+}
+
+/** A tensor ONNX Runtime can read from the proto (external data and lazy slices inline). */
+function inline(model: OnnxModel, t: TensorProto): TensorProto {
+  return (t.data_location ?? 0) === 1 || lazySliceOf(t) ? ({ ...t, raw_data: tensorRawBytes(model, t), external_data: [], data_location: 0 } as TensorProto) : t;
+}
+
+/**
+ * The bytes of the part of `proto` that computes `output` from the values in `cut` (graph inputs of
+ * the new model, typed by `types`): nodes that depend only on initializers are kept.
+ */
+export function subModel(model: OnnxModel, graph: Graph, proto: ModelProto, cut: ReadonlySet<string>, types: ReadonlyMap<string, number>, output: string): Uint8Array {
+  const needed = new Set<NodeProto>();
+  const inputs = new Set<string>();
+  const stack = [output];
+  const seen = new Set<string>();
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (!v || seen.has(v)) continue;
+    seen.add(v);
+    if (cut.has(v)) {
+      inputs.add(v);
+      continue;
+    }
+    const p = graph.producer.get(v);
+    if (!p) continue;
+    if (needed.has(p)) continue;
+    needed.add(p);
+    for (const i of p.input) if (i) stack.push(i);
+  }
+  const g = proto.graph!;
+  const nodes = g.node
+    .filter((n) => needed.has(n))
+    .map((n) => (n.op_type === 'Constant' && n.attribute.some((a) => a.t && lazySliceOf(a.t)) ? { ...n, attribute: n.attribute.map((a) => (a.t ? { ...a, t: inline(model, a.t) } : a)) } : n));
+  const used = new Set<string>();
+  for (const n of nodes) for (const i of n.input) if (i) used.add(i);
+  const initializer = g.initializer.filter((t) => used.has(t.name ?? '') && !inputs.has(t.name ?? '')).map((t) => inline(model, t));
+  const input: ValueInfoProto[] = [...inputs].map((name) => ({ name, type: { tensor_type: { elem_type: types.get(name) ?? DataType.FLOAT } } }) as ValueInfoProto);
+  const produced = new Set(nodes.flatMap((n) => n.output));
+  const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && v.name !== output);
+  const out = g.output.find((o) => o.name === output) ?? ({ name: output, type: { tensor_type: { elem_type: DataType.FLOAT } } } as ValueInfoProto);
+  const sub: ModelProto = { ...proto, graph: { ...g, node: nodes, initializer, input, output: [out], value_info } };
+  return ModelProtoType.encode(sub as never).finish();
+}
+
+/** The original model up to `values` (its outputs), from its one input. */
+function prefixModel(model: OnnxModel, graph: Graph, values: readonly string[]): Uint8Array {
+  const needed = new Set<NodeProto>();
+  const stack = [...values];
+  const seen = new Set<string>();
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (!v || seen.has(v)) continue;
+    seen.add(v);
+    const p = graph.producer.get(v);
+    if (!p || needed.has(p)) continue;
+    needed.add(p);
+    for (const i of p.input) if (i) stack.push(i);
+  }
+  const g = model.proto.graph!;
+  const nodes = g.node.filter((n) => needed.has(n)).map((n) => (n.op_type === 'Constant' && n.attribute.some((a) => a.t && lazySliceOf(a.t)) ? { ...n, attribute: n.attribute.map((a) => (a.t ? { ...a, t: inline(model, a.t) } : a)) } : n));
+  const used = new Set<string>();
+  for (const n of nodes) for (const i of n.input) if (i) used.add(i);
+  const initializer = g.initializer.filter((t) => used.has(t.name ?? '')).map((t) => inline(model, t));
+  const inits = new Set(initializer.map((t) => t.name ?? ''));
+  const input = g.input.filter((v) => (graph.initializers.has(v.name ?? '') ? inits.has(v.name ?? '') : true));
+  const produced = new Set(nodes.flatMap((n) => n.output));
+  const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && !values.includes(v.name ?? ''));
+  // Outputs untyped beyond their element type: ONNX Runtime returns whatever the node makes.
+  const output = values.map((name) => g.value_info.find((v) => v.name === name) ?? ({ name, type: { tensor_type: { elem_type: DataType.FLOAT } } } as ValueInfoProto));
+  const proto: ModelProto = { ...model.proto, graph: { ...g, node: nodes, initializer, input, output, value_info } };
+  return ModelProtoType.encode(proto as never).finish();
+}
+
+export type { ModelImportance };
