@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CancelledError, PrunerError } from '../engine/index.ts';
 import { registerInspect } from './inspect.ts';
 import { registerPrune } from './prune.ts';
+import { registerScan } from './scan.ts';
 import { registerValidate } from './validate.ts';
 import { signalExitCode } from './signals.ts';
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerPrune(program);
   registerValidate(program);
+  registerScan(program);
   return program;
 }
 

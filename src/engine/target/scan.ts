@@ -121,6 +121,24 @@ export function scanSettings(data: InputSet, opts: ScanOptions = {}): ScanSettin
 }
 
 /**
+ * The model with its input's symbolic sizes (beyond the batch) set from the data's sample shape,
+ * so that MACs are counted at the size the data has; the model itself when every size is fixed
+ * (or the ranks differ: the data then does not fit and the run says so).
+ */
+export function withDataSizes(model: AnalysedModel, sampleShape: readonly number[]): AnalysedModel {
+  const g = model.model.proto.graph;
+  const input = model.graph.inputs[0];
+  const dims = input?.type?.tensor_type?.shape?.dim;
+  if (!g || !input || !dims || model.graph.inputs.length !== 1 || dims.length !== sampleShape.length + 1) return model;
+  const symbolic = (d: (typeof dims)[number]) => !(d.dim_value !== undefined && d.dim_value !== null && Number(d.dim_value) > 0);
+  if (!dims.slice(1).some(symbolic)) return model;
+  const fixed = dims.map((d, i) => (i > 0 && symbolic(d) ? ({ dim_value: sampleShape[i - 1] } as unknown as typeof d) : d));
+  const newInput = { ...input, type: { ...input.type, tensor_type: { ...input.type!.tensor_type, shape: { dim: fixed } } } } as ValueInfoProto;
+  const proto: ModelProto = { ...model.model.proto, graph: { ...g, input: g.input.map((v) => (v === input ? newInput : v)) } };
+  return new (model.constructor as typeof AnalysedModel)({ ...model.model, proto });
+}
+
+/**
  * The sensitivity of every prunable group of `model` on `data` (see the file comment). A scan
  * cancelled through `opts.signal` returns what it measured, marked `partial` (and cached so, so a
  * later scan with the same settings completes it); other errors throw.
@@ -143,6 +161,8 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
   }
 
   progress(0, 'analysing');
+  // A model with symbolic input sizes is measured (and its MACs counted) at the data's size.
+  model = withDataSizes(model, data.sampleShape);
   const deps = model.dependencies(signal);
   const importance = await model.scores(isCriterion(settings.criterion) ? settings.criterion : [], { signal });
   addPlanScores(importance, settings.criterion, await planCriterionScores(settings.criterion, model.model, model.graph, deps, { calibration: data, ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
