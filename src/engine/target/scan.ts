@@ -533,7 +533,7 @@ class ScanRunner {
     const agreement = agree / n;
     const accuracy = labels ? hits / n : undefined;
     const loss = labels ? (this.baselineAccuracy() - accuracy!) * 100 : (1 - agreement) * 100;
-    return { loss: round4(loss), agreement, drift, ...(accuracy !== undefined ? { accuracy } : {}) };
+    return { loss: round4(loss), agreement, drift: drift / n, ...(accuracy !== undefined ? { accuracy } : {}) };
   }
 }
 

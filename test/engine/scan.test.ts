@@ -1,0 +1,224 @@
+// The sensitivity scan (src/engine/target/scan.ts) on models built in code, run in ONNX Runtime:
+//   - a cut that changes nothing the output sees costs 0 points; the loss and drift of a group whose
+//     channels matter grow with the ratio;
+//   - running only the graph after a group (on cached activations) measures exactly what running
+//     the whole pruned model measures;
+//   - the cache beside the model: a second scan is read back without running anything; a changed
+//     model file is scanned again; a cancelled scan is kept marked partial, leaves no temporary
+//     file, and the next scan completes it to what an uninterrupted scan gives;
+// and on the shared Fashion-MNIST ResNet: the scan runs, every group has points, `scan --json` parses.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { AnalysedModel } from '../../src/engine/analysed-model.ts';
+import { arrayInputSet } from '../../src/engine/data/types.ts';
+import { seededNormal } from '../../src/engine/runtime/inputs.ts';
+import { scanSensitivity } from '../../src/engine/target/scan.ts';
+import { readScanCache, scanCachePath } from '../../src/engine/target/scan-cache.ts';
+import type { OrtModule } from '../../src/engine/runtime/session.ts';
+import { ModelBuilder } from '../helpers/modelBuilder.ts';
+import { repoRoot, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+
+/**
+ * x [N,4,8,8] → convA 4→8 (3×3) → BN → ReLU → convB 8→8 (1×1) → BN → ReLU → Flatten → Gemm 512→10.
+ * Channels 6 and 7 of bnA have γ = 0: their output is the constant ReLU(β), which compensation
+ * folds exactly into bnB (convB is 1×1 without padding), so removing them changes nothing.
+ * Two groups: convA (8), convB (8).
+ */
+function buildModel(file: string, seed = 3): string {
+  const b = new ModelBuilder({ seed });
+  const x = b.input('x', ['N', 4, 8, 8]);
+  const gamma = Array.from({ length: 8 }, (_, c) => (c >= 6 ? 0 : 0.5 + b.random()));
+  let y = b.relu(b.bn(b.conv(x, 4, 8, { name: 'convA' }), 8, { name: 'bnA', gamma }));
+  y = b.relu(b.bn(b.conv(y, 8, 8, { k: 1, name: 'convB' }), 8, { name: 'bnB' }));
+  const out = b.gemm(b.flatten(y), 512, 10, 'fc');
+  b.output(out, ['N', 10]);
+  return b.save(file);
+}
+
+const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+const inputs = (n: number, seed = 1) => arrayInputSet('scan-inputs', [4, 8, 8], seededNormal(n * 256, seed));
+
+/** An ONNX Runtime that fails the test when anything touches it. */
+const noOrt = new Proxy({}, {
+  get() {
+    throw new Error('ONNX Runtime was used');
+  },
+}) as unknown as OrtModule;
+
+describe('sensitivity scan', () => {
+  test('a cut that changes nothing costs 0 points; a group whose channels matter loses more as the ratio grows', async () => {
+    const dir = tempDir();
+    const file = buildModel(path.join(dir, 'm.onnx'));
+    const before = sha(file);
+    const scan = await scanSensitivity(AnalysedModel.load(file), inputs(64), { criterion: 'bn-gamma', recover: 'none', ratios: [0.25, 0.5, 0.75], breakLoss: 100, cache: false, ep: 'cpu' });
+    assert.equal(scan.partial, false);
+    assert.equal(scan.source, 'computed');
+    assert.deepEqual(scan.groups.map((g) => g.layers[0]).sort(), ['convA', 'convB']);
+    const a = scan.groups.find((g) => g.layers[0] === 'convA')!;
+    assert.deepEqual(a.points.map((p) => p.kept), [6, 4, 2]);
+    // 0.25 removes the two channels with γ = 0: exactly compensated.
+    assert.equal(a.points[0].loss, 0);
+    assert.equal(a.points[0].agreement, 1);
+    assert.ok(a.points[0].drift < 1e-5, `drift ${a.points[0].drift}`);
+    // removing real channels moves the output, more with more removed
+    assert.ok(a.points[1].drift > 1e-3, `drift at 0.5: ${a.points[1].drift}`);
+    assert.ok(a.points[2].drift > a.points[1].drift, `drift 0.75 ${a.points[2].drift} > 0.5 ${a.points[1].drift}`);
+    assert.ok(a.points[2].loss > 0, `loss at 0.75: ${a.points[2].loss}`);
+    assert.ok(a.points[2].loss >= a.points[0].loss);
+    // MACs and parameters shrink with the ratio
+    assert.ok(a.points[0].macs < scan.baseline.macs && a.points[2].macs < a.points[1].macs);
+    assert.ok(a.points[2].params < a.points[1].params);
+    assert.equal(sha(file), before, 'the model file is unchanged');
+    assert.deepEqual(fs.readdirSync(dir), ['m.onnx'], 'no cache file with cache: false');
+  });
+
+  test('running only the graph after the group, on cached activations, measures what the whole pruned model gives', async () => {
+    const dir = tempDir();
+    const file = buildModel(path.join(dir, 'm.onnx'));
+    const model = AnalysedModel.load(file);
+    const opts = { criterion: 'l1' as const, recover: 'none' as const, ratios: [0.3, 0.6], breakLoss: 100, cache: false, ep: 'cpu' as const };
+    const cut = await scanSensitivity(model, inputs(32), { ...opts, cut: true });
+    const whole = await scanSensitivity(model, inputs(32), { ...opts, cut: false });
+    assert.ok(cut.stats!.cutRuns > 0, 'convB is scanned on cached activations');
+    assert.equal(whole.stats!.cutRuns, 0);
+    for (const g of cut.groups) {
+      const w = whole.groups.find((x) => x.group === g.group)!;
+      assert.equal(g.points.length, w.points.length);
+      g.points.forEach((p, i) => {
+        assert.equal(p.agreement, w.points[i].agreement);
+        assert.ok(Math.abs(p.drift - w.points[i].drift) < 1e-5, `${g.layers[0]} at ${p.ratio}: ${p.drift} vs ${w.points[i].drift}`);
+      });
+    }
+  });
+
+  test('a second scan comes from the cache without running anything; a changed model is scanned again', async () => {
+    const dir = tempDir();
+    const file = buildModel(path.join(dir, 'm.onnx'));
+    const opts = { criterion: 'l2' as const, recover: 'none' as const, ratios: [0.5], cache: true, ep: 'cpu' as const };
+    const first = await scanSensitivity(AnalysedModel.load(file), inputs(16), opts);
+    assert.equal(first.source, 'computed');
+    assert.ok(fs.existsSync(scanCachePath(file)), 'cache written beside the model');
+    assert.equal(path.basename(scanCachePath(file)), 'm.onnx.sensitivity.json');
+    const second = await scanSensitivity(AnalysedModel.load(file), inputs(16), { ...opts, ort: noOrt });
+    assert.equal(second.source, 'cache');
+    assert.equal(second.seconds, 0);
+    assert.equal(second.partial, false);
+    assert.deepEqual(second.groups, first.groups);
+    assert.deepEqual(second.baseline, first.baseline);
+    // other settings: not the cached entry
+    await assert.rejects(scanSensitivity(AnalysedModel.load(file), inputs(16), { ...opts, ratios: [0.4], ort: noOrt }), /ONNX Runtime was used/);
+    // the same name, other weights: scanned again
+    buildModel(file, 11);
+    const third = await scanSensitivity(AnalysedModel.load(file), inputs(16), opts);
+    assert.equal(third.source, 'computed');
+    assert.notEqual(third.modelHash, first.modelHash);
+    assert.notDeepEqual(third.groups.map((g) => g.points[0].drift), first.groups.map((g) => g.points[0].drift));
+  });
+
+  test('a cancelled scan is kept marked partial, leaves no temporary file, and the next scan completes it', async () => {
+    const dir = tempDir();
+    const file = buildModel(path.join(dir, 'm.onnx'));
+    const before = sha(file);
+    const opts = { criterion: 'l1' as const, recover: 'none' as const, ratios: [0.25, 0.5, 0.75], breakLoss: 100, ep: 'cpu' as const };
+    const ac = new AbortController();
+    let points = 0;
+    const cancelled = await scanSensitivity(AnalysedModel.load(file), inputs(16), {
+      ...opts,
+      signal: ac.signal,
+      onProgress: (_f, what) => {
+        // stop after the fourth point started: the first group is done, the second half-way
+        if (/ at /.test(what) && ++points === 5) ac.abort();
+      },
+    });
+    assert.equal(cancelled.partial, true);
+    const measured = cancelled.groups.reduce((n, g) => n + g.points.length, 0);
+    assert.ok(measured >= 3 && measured < 6, `points measured before the cancel: ${measured}`);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['m.onnx', 'm.onnx.sensitivity.json'], 'only the model and the cache');
+    assert.equal(sha(file), before);
+    // the cached entry is the partial scan
+    const stored = JSON.parse(fs.readFileSync(scanCachePath(file), 'utf8')) as { entries: { scan: { partial: boolean } }[] };
+    assert.equal(stored.entries.length, 1);
+    assert.equal(stored.entries[0].scan.partial, true);
+
+    const completed = await scanSensitivity(AnalysedModel.load(file), inputs(16), opts);
+    assert.equal(completed.partial, false);
+    assert.equal(completed.source, 'computed');
+    assert.ok(completed.stats!.runs < 1 + 6, `only the missing points ran (${completed.stats!.runs} runs)`);
+    const fresh = await scanSensitivity(AnalysedModel.load(file), inputs(16), { ...opts, cache: false });
+    assert.deepEqual(completed.groups.map((g) => g.points.map((p) => [p.ratio, p.kept, p.agreement])), fresh.groups.map((g) => g.points.map((p) => [p.ratio, p.kept, p.agreement])));
+    for (const g of completed.groups) g.points.forEach((p, i) => assert.ok(Math.abs(p.drift - fresh.groups.find((x) => x.group === g.group)!.points[i].drift) < 1e-5));
+    // and it is now a complete cache entry
+    const hit = await scanSensitivity(AnalysedModel.load(file), inputs(16), { ...opts, ort: noOrt });
+    assert.equal(hit.source, 'cache');
+    assert.equal(hit.partial, false);
+  });
+
+  test('a model with a symbolic input size is scanned at the data\'s size (MACs counted there)', async () => {
+    const dir = tempDir();
+    const b = new ModelBuilder({ seed: 4 });
+    const x = b.input('x', ['N', 4, 'H', 'W']);
+    let y = b.relu(b.bn(b.conv(x, 4, 8, { name: 'convA' }), 8));
+    y = b.relu(b.bn(b.conv(y, 8, 8, { k: 1, name: 'convB' }), 8));
+    b.output(b.gemm(b.flatten(b.gap(y)), 8, 10, 'fc'), ['N', 10]);
+    const file = b.save(path.join(dir, 'dyn.onnx'));
+    const scan = await scanSensitivity(AnalysedModel.load(file), arrayInputSet('x', [4, 16, 16], seededNormal(8 * 4 * 256, 2)), { recover: 'none', ratios: [0.5], cache: false, ep: 'cpu' });
+    // convA alone at 16×16: 8·4·9·256 MACs (+ bias)
+    assert.ok(scan.baseline.macs > 8 * 4 * 9 * 256, `MACs at 16×16: ${scan.baseline.macs}`);
+    assert.equal(scan.groups.length, 2);
+    assert.ok(scan.groups.every((g) => g.points.length === 1));
+  });
+});
+
+describe('sensitivity scan on the shared Fashion-MNIST ResNet', { skip: skipWithoutShared }, () => {
+  const calib = () => shared('trained/fmnist_train_calib1000_x.npy');
+  const labels = () => shared('trained/fmnist_train_calib1000_y.npy');
+
+  test('scan --json: every prunable group has points, the cache is written beside the model, a second run reads it', { skip: !fs.existsSync(shared('trained/fmnist_train_calib1000_x.npy')) && 'calibration inputs absent' }, () => {
+    const dir = tempDir();
+    const model = path.join(dir, 'resnet.onnx');
+    fs.copyFileSync(shared('trained/fmnist_resnet_bn.onnx'), model);
+    const args = ['scan', model, '--calib', calib(), '--labels', labels(), '--recover', 'none', '--ratios', '0.3,0.6,0.9', '--count', '32', '--ep', 'cpu', '--json'];
+    const run = () => spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), ...args], { cwd: repoRoot, encoding: 'utf8' });
+    const r = run();
+    assert.equal(r.status, 0, r.stderr);
+    const scan = JSON.parse(r.stdout);
+    assert.equal(scan.source, 'computed');
+    assert.equal(scan.partial, false);
+    assert.deepEqual(scan.settings.ratios, [0.3, 0.6, 0.9]);
+    assert.equal(scan.settings.inputs, 32);
+    assert.equal(scan.settings.labelled, true);
+    assert.ok(scan.baseline.accuracy > 0.8, `baseline top-1 on 32 calibration inputs: ${scan.baseline.accuracy}`);
+    assert.equal(scan.groups.length, 9);
+    for (const g of scan.groups) {
+      assert.ok(g.points.length >= 1, `${g.layers[0]} has points`);
+      for (const p of g.points) assert.ok(p.macs < scan.baseline.macs && p.accuracy !== undefined);
+    }
+    assert.equal(scan.cacheFile, `${model}.sensitivity.json`);
+    const again = run();
+    assert.equal(again.status, 0, again.stderr);
+    const cached = JSON.parse(again.stdout);
+    assert.equal(cached.source, 'cache');
+    assert.deepEqual(cached.groups, scan.groups);
+    const table = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), ...args.slice(0, -1)], { cwd: repoRoot, encoding: 'utf8' });
+    assert.equal(table.status, 0, table.stderr);
+    assert.match(table.stdout, /from the cache/);
+    assert.match(table.stdout, /\/layer3\/layer3\.1\/conv1\/Conv/);
+  });
+
+  test('the engine scan with the default recovery runs and every group has points', { skip: !fs.existsSync(shared('trained/fmnist_train_calib1000_x.npy')) && 'calibration inputs absent' }, async () => {
+    const dir = tempDir();
+    const model = path.join(dir, 'resnet.onnx');
+    fs.copyFileSync(shared('trained/fmnist_resnet_bn.onnx'), model);
+    const { openInputSet } = await import('../../src/engine/data/open.ts');
+    const data = await openInputSet(calib(), { labels: labels(), maxCount: 64 });
+    const scan = await scanSensitivity(AnalysedModel.load(model), data, { ratios: [0.5], count: 32, cache: false, ep: 'cpu' });
+    assert.equal(scan.settings.recover, 'auto');
+    assert.equal(scan.groups.length, 9);
+    for (const g of scan.groups) assert.equal(g.points.length, 1, g.layers[0]);
+    assert.ok(readScanCache(model, 'x') === undefined);
+  });
+});
