@@ -17,6 +17,8 @@ const parts: Record<string, () => Promise<{ run: () => Promise<object> }>> = {
   'editor-big': async () => ({ run: (await import('./editor-big.ts')).runEditorBigBench }),
   runtime: async () => ({ run: (await import('./runtime.ts')).runRuntimeBench }),
   recovery: async () => ({ run: (await import('./recovery.ts')).runRecoveryBench }),
+  // Sensitivity scan of resnet18_bn against 64-input forward passes, and the cache hit (SCAN_RESNET50=1 adds a ResNet-50).
+  scan: async () => ({ run: (await import('./scan.ts')).runScanBench }),
   // Through code-server + Playwright (skipped, saying why, where they cannot run).
   view: async () => ({ run: (await import('./view.ts')).runViewBench }),
   editor: async () => ({ run: (await import('./editor.ts')).runEditorBench }),

@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  AnalysedModel, DEFAULT_BREAK_LOSS, DEFAULT_SCAN_INPUTS, PLAN_CRITERIA, PrunerError, RECOVER_MODES, modelInputSpecs, openInputSet, parsePreprocessArg,
+  AnalysedModel, CancelledError, DEFAULT_BREAK_LOSS, DEFAULT_SCAN_INPUTS, PLAN_CRITERIA, PrunerError, RECOVER_MODES, modelInputSpecs, openInputSet, parsePreprocessArg,
   scanCachePath, scanSensitivity, type ExecutionProviderChoice, type GroupSensitivity, type PlanCriterion, type RecoverMode, type ScanResult,
 } from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
@@ -102,7 +102,10 @@ export function registerScan(program: Command): void {
     });
     const cacheFile = o.cache ? scanCachePath(analysed.path) : undefined;
     process.stdout.write(o.json ? `${JSON.stringify({ ...scan, ...(cacheFile ? { cacheFile } : {}) }, null, 2)}\n` : formatScan(scan, analysed.path, cacheFile));
-    if (scan.partial && signal.aborted) throw new PrunerError(`scan cancelled: ${scan.groups.filter((g) => g.points.length).length} of ${scan.groups.length} groups measured${cacheFile ? `, kept in ${cacheFile} (marked partial; the next scan completes it)` : ''}`);
+    if (scan.partial && signal.aborted) {
+      process.stderr.write(`onnx-pruner: scan cancelled: ${scan.groups.filter((g) => g.points.length).length} of ${scan.groups.length} groups measured${cacheFile ? `, kept in ${cacheFile} (marked partial; the next scan with the same settings completes it)` : ''}\n`);
+      throw new CancelledError();
+    }
   });
 }
 
