@@ -157,6 +157,19 @@ describe('sensitivity scan', () => {
     assert.equal(hit.partial, false);
   });
 
+  test('with --round-to, a ratio that removes nothing and one that keeps the same channels as the previous ratio run nothing', async () => {
+    const dir = tempDir();
+    const file = buildModel(path.join(dir, 'm.onnx'));
+    const scan = await scanSensitivity(AnalysedModel.load(file), inputs(16), { criterion: 'l1', recover: 'none', ratios: [0.3, 0.5, 0.6], roundTo: 4, breakLoss: 100, cache: false, ep: 'cpu' });
+    for (const g of scan.groups) {
+      assert.deepEqual(g.points.map((p) => p.kept), [8, 4, 4], g.layers[0]);
+      assert.deepEqual(g.points[0], { ratio: 0.3, kept: 8, macs: scan.baseline.macs, params: scan.baseline.params, loss: 0, agreement: 1, drift: 0 });
+      assert.deepEqual({ ...g.points[2], ratio: 0.5 }, g.points[1]);
+    }
+    assert.equal(scan.stats!.unchanged, 4);
+    assert.equal(scan.stats!.cutRuns + scan.stats!.fullRuns, 2, 'one run per group');
+  });
+
   test('a model with a symbolic input size is scanned at the data\'s size (MACs counted there)', async () => {
     const dir = tempDir();
     const b = new ModelBuilder({ seed: 4 });

@@ -83,7 +83,7 @@ export interface ScanStats {
   cutRuns: number;
   /** Points that ran the whole pruned model. */
   fullRuns: number;
-  /** Points that removed nothing (no run needed). */
+  /** Points that needed no run: nothing removed, or the same channels as the previous ratio (after rounding). */
   unchanged: number;
   /** Milliseconds in surgery + recovery, in building models, and in ONNX Runtime (session creation + runs). */
   pruneMs: number;
@@ -207,6 +207,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
       const cut = opts.cut === false ? undefined : new GroupCut(model.graph, g, (v) => constValues.has(v));
       let cutReady = false;
       let cutFailed = false;
+      let lastKept: { kept: number[]; point: SensitivityPoint } | undefined;
       for (const ratio of settings.ratios) {
         if (entry.points.some((p) => p.ratio === ratio)) {
           done++;
@@ -220,7 +221,12 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
         const preview = previewPlan(model.graph, deps, resolved);
         const base = { ratio, kept: kept?.length ?? g.channels, macs: preview.macs.after, params: preview.params.after };
         let point: SensitivityPoint;
-        if (!kept) {
+        const same = kept && lastKept && lastKept.kept.length === kept.length && lastKept.kept.every((c, i) => c === kept[i]) ? lastKept.point : undefined;
+        if (same) {
+          // the rounding gives the same channels as the previous ratio: the same model
+          stats.unchanged++;
+          point = { ...same, ...base };
+        } else if (!kept) {
           stats.unchanged++;
           point = { ...base, loss: 0, agreement: 1, drift: 0, ...(data.labels ? { accuracy: scan.baseline.accuracy } : {}) };
         } else {
@@ -261,6 +267,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
           else stats.fullRuns++;
           point = { ...base, ...m };
         }
+        if (kept) lastKept = { kept, point };
         entry.points.push(point);
         entry.points.sort((a, b) => a.ratio - b.ratio);
         done++;
