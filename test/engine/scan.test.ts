@@ -222,6 +222,23 @@ describe('sensitivity scan on the shared Fashion-MNIST ResNet', { skip: skipWith
     assert.match(table.stdout, /\/layer3\/layer3\.1\/conv1\/Conv/);
   });
 
+  test('on the residual network too, the graph after the cut measures what the whole pruned model gives', { skip: !fs.existsSync(shared('trained/fmnist_train_calib1000_x.npy')) && 'calibration inputs absent' }, async () => {
+    const { openInputSet } = await import('../../src/engine/data/open.ts');
+    const data = await openInputSet(calib(), { maxCount: 32 });
+    const model = AnalysedModel.load(shared('trained/fmnist_resnet_bn.onnx'));
+    const opts = { criterion: 'l1' as const, recover: 'none' as const, ratios: [0.5], breakLoss: 100, cache: false, ep: 'cpu' as const };
+    const cut = await scanSensitivity(model, data, { ...opts, cut: true });
+    const whole = await scanSensitivity(model, data, { ...opts, cut: false });
+    assert.ok(cut.stats!.cutRuns >= 6, `groups scanned after their cut: ${cut.stats!.cutRuns}`);
+    for (const g of cut.groups) {
+      const p = g.points[0];
+      const w = whole.groups.find((x) => x.group === g.group)!.points[0];
+      assert.equal(p.agreement, w.agreement, g.layers[0]);
+      assert.ok(Math.abs(p.drift - w.drift) < 1e-4, `${g.layers[0]}: drift ${p.drift} after the cut, ${w.drift} whole`);
+      assert.ok(p.drift > 0, `${g.layers[0]}: pruning half of it changes the output`);
+    }
+  });
+
   test('the engine scan with the default recovery runs and every group has points', { skip: !fs.existsSync(shared('trained/fmnist_train_calib1000_x.npy')) && 'calibration inputs absent' }, async () => {
     const dir = tempDir();
     const model = path.join(dir, 'resnet.onnx');
