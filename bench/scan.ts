@@ -100,7 +100,7 @@ export async function runScanBench(opts: { resnet50?: boolean; recover?: Recover
         console.log(
           `${run.model.padEnd(20)} scan ${scan.groups.length} groups × 9 ratios, ${COUNT} inputs 224×224, l1, recover ${recover}, ${cut ? 'cut' : 'whole model'}: ` +
             `${(scanMs / 1000).toFixed(1)} s = ${run.passes} full passes (one pass ${(fwd / 1000).toFixed(2)} s); ${run.points} points (${run.stoppedEarly} groups stopped early), ` +
-            `${s.runs} ORT passes (${s.cutRuns} after the cut, ${s.fullRuns} whole); surgery+recovery ${(s.pruneMs / 1000).toFixed(1)} s, building ${(s.buildMs / 1000).toFixed(1)} s, ORT ${(s.runMs / 1000).toFixed(1)} s` +
+            `${s.runs} ORT passes (${s.cutRuns} after the cut, ${s.fullRuns} whole), ${s.macPasses} full passes by MACs; surgery+recovery ${(s.pruneMs / 1000).toFixed(1)} s, building ${(s.buildMs / 1000).toFixed(1)} s, ORT ${(s.runMs / 1000).toFixed(1)} s` +
             (run.cacheHitMs !== undefined ? `; cache hit ${run.cacheHitMs} ms (+ load ${run.loadMs} ms)` : ''),
         );
       }

@@ -85,6 +85,12 @@ export interface ScanStats {
   fullRuns: number;
   /** Points that needed no run: nothing removed, or the same channels as the previous ratio (after rounding). */
   unchanged: number;
+  /**
+   * What the measuring runs cost in MACs, as a number of full passes of the original over the scan
+   * inputs (the original once, the prefixes before the cuts, each pruned model or the part of it
+   * after its cut; recovery's own passes not included): the cost without the machine's load.
+   */
+  macPasses: number;
   /** Milliseconds in surgery + recovery, in building models, and in ONNX Runtime (session creation + runs). */
   pruneMs: number;
   buildMs: number;
@@ -169,7 +175,14 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
   const cost = model.cost();
   const inputs = takeInputs(data, settings.inputs);
   const runner = await ScanRunner.create(model, inputs, opts);
-  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
+  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, macPasses: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
+  const layerMacs = new Map(cost.layers.map((l) => [l.name, l.macs]));
+  /** Share of the model's MACs (weighted layers) in the nodes after a cut. */
+  const macShare = (c: GroupCut) => {
+    let m = 0;
+    for (const n of c.nodes) m += layerMacs.get(n) ?? 0;
+    return cost.layerMacs > 0 ? m / cost.layerMacs : 1;
+  };
 
   const groups = scannable(deps);
   const scan: ScanResult = {
@@ -192,6 +205,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
     const tr = performance.now();
     await runner.original();
     stats.runs++;
+    stats.macPasses++;
     stats.runMs += performance.now() - tr;
     if (data.labels) scan.baseline.accuracy = runner.baselineAccuracy();
     const total = groups.length * settings.ratios.length;
@@ -251,6 +265,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
             try {
               await runner.cacheActivations(cut!);
               cutReady = true;
+              stats.macPasses += 1 - macShare(cut!);
             } catch (e) {
               if (!(e instanceof PrunerError)) throw e;
               // tensors at the cut ONNX Runtime cannot hand back as they are: run whole models
@@ -266,6 +281,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
           if (useCut) stats.cutRuns++;
           else stats.fullRuns++;
           point = { ...base, ...m };
+          stats.macPasses += Math.max(0, (useCut ? macShare(cut!) : 1) - (cost.macs - point.macs) / Math.max(1, cost.macs));
         }
         if (kept) lastKept = { kept, point };
         entry.points.push(point);
@@ -287,6 +303,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
   } finally {
     runner.dropActivations();
   }
+  stats.macPasses = round1(stats.macPasses);
   scan.seconds = round1((performance.now() - t0) / 1000);
   if (useCache) writeScanCache(model.path, key, scan, cacheOpts);
   progress(1, scan.partial ? 'cancelled' : 'done');
@@ -330,6 +347,8 @@ function singleGroupPlan(g: ChannelGroup, ratio: number, s: ScanSettings, opts: 
  */
 export class GroupCut {
   readonly values: string[];
+  /** Names of the nodes after the cut (the part that runs for each ratio). */
+  readonly nodes: Set<string>;
   /** Share of the model's nodes after the cut (a cut at the model input saves nothing). */
   readonly share: number;
 
@@ -374,6 +393,7 @@ export class GroupCut {
     }
     for (const n of changed) for (const o of n.output) values.delete(o);
     this.values = [...values];
+    this.nodes = new Set([...changed].map((n) => n.name ?? ''));
     this.share = changed.size / Math.max(1, graph.order.length);
   }
 
