@@ -47,7 +47,7 @@ export function parseRatios(v: string): number[] {
 export function registerScan(program: Command): void {
   const cmd = program
     .command('scan')
-    .description('Sensitivity of every prunable channel group: each pruned alone at each ratio and measured on the calibration inputs (cached beside the model as <model>.sensitivity.json)')
+    .description('Sensitivity of every prunable channel group: each pruned alone at each ratio and measured on the calibration inputs (cached beside the model as <name>.onnx.sensitivity.json)')
     .argument('<model>', 'the .onnx model')
     .option('--calib <path>', 'the inputs to measure on: a folder of JPEG/PNG images, .npy, .npz[:NAME] or raw FILE.f32:COUNTxCxHxW (required)')
     .option('--calib-count <n>', 'use only the first n calibration inputs')
