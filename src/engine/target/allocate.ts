@@ -1,0 +1,441 @@
+// Allocation: per-group ratios that meet a budget (MACs, parameters or a maximum loss) with the
+// least loss predicted by a sensitivity scan.
+//
+// Candidates. For every scanned group, the widths it may take: from whole down to the narrowest
+// width its scan measured, in steps of the round-to (and of a grouped convolution's divisor),
+// thinned to at most MAX_CANDIDATES. The loss of a width between two scanned points is
+// interpolated linearly in the channel count (the unpruned group loses 0), then made
+// non-decreasing as the group narrows (a noisy scan may measure a wider width worse than a
+// narrower one; the envelope keeps the search monotone). Widths narrower than the scan measured
+// (after an early stop, or past the last ratio) are never proposed. The predicted loss of a plan
+// is the sum of its groups' losses (each measured with the rest of the model whole).
+//
+// Two searches, the better kept (least predicted loss for a MACs or parameter budget; fewest MACs
+// for a loss budget):
+//   - 'level' (AIMET's greedy compression-ratio selection): a common loss level L; each group takes
+//     its narrowest width whose loss is at most L; L is bisected over the distinct candidate losses
+//     until the budget is met;
+//   - 'greedy': from the whole model, repeatedly narrow the group whose next step costs the least
+//     loss per MAC (or parameter) it saves, until the budget is met.
+// Both end with a fill pass (a MACs/parameter budget): steps are given back, the one saving the
+// most loss first, while the budget still holds, so the plan does not undershoot its target by a
+// whole step.
+//
+// Costs are never summed from the scan: every MACs / parameter figure is previewPlan's (the same
+// exact count as the written model's, compensation biases included) on the plan's resolved
+// channels; the final plan is resolved again from its document (overrides) and counted once more.
+import { channelsToKeep } from '../analysis/groups.ts';
+import type { ChannelGroup, DependencyAnalysis } from '../analysis/types.ts';
+import type { ModelImportance } from '../analysis/importance.ts';
+import type { Graph } from '../graph/graph.ts';
+import { PrunerError, throwIfAborted } from '../errors.ts';
+import { resolvePlan } from '../prune/plan.ts';
+import { previewPlan } from '../prune/preview.ts';
+import { planOf, type LayerOverride, type PruningPlan, type ResolvedPlan } from '../prune/types.ts';
+import type { Budget, GroupSensitivity, SensitivityScan, TargetResult } from './types.ts';
+
+/** At most this many widths per group are considered (evenly spread from whole to the narrowest scanned). */
+export const MAX_CANDIDATES = 32;
+
+export interface AllocateOptions {
+  /** Keep a multiple of this many channels per group (default: the scan's round-to). */
+  roundTo?: number;
+  /** Never keep fewer channels than this in a group (default 1). */
+  minChannels?: number;
+  /** The plan folds removed channels' constant outputs into the next layers (default true); counted in the MACs/params. */
+  compensate?: boolean;
+  /** Informational: the model file the plan is for. */
+  model?: string;
+  signal?: AbortSignal;
+}
+
+/** The model an allocation counts on: its graph, channel groups and the scores of the scan's criterion. */
+export interface AllocationModel {
+  graph: Graph;
+  deps: DependencyAnalysis;
+  importance: ModelImportance;
+}
+
+export interface PlanFigures {
+  macs: number;
+  params: number;
+  loss: number;
+}
+
+export interface Allocation extends TargetResult {
+  /** The plan document (per-layer overrides), saved like any plan. */
+  plan: PruningPlan;
+  /** The model unpruned. */
+  baseline: { macs: number; params: number };
+  /** The budget in its unit (MACs, parameters or loss points). */
+  target: number;
+  /** What each search found (the chosen one is `method`). */
+  searches: { method: 'level' | 'greedy'; predicted: PlanFigures; met: boolean; plan: PruningPlan }[];
+  /** Per scanned group: first layer, channels, kept channels, ratio and predicted loss of the chosen plan. */
+  groups: { group: number; layer: string; channels: number; kept: number; ratio: number; loss: number }[];
+  /** Groups left whole because the scan has no point for them (a partial scan), frozen groups. */
+  notes: string[];
+}
+
+interface Candidate {
+  keep: number;
+  loss: number;
+}
+
+interface GroupCandidates {
+  g: ChannelGroup;
+  layer: string;
+  cands: Candidate[];
+}
+
+const lcm = (a: number, b: number): number => {
+  let x = a;
+  let y = b;
+  while (y) [x, y] = [y, x % y];
+  return (a / x) * b;
+};
+
+/** Loss at `keep` channels from the scan's points (linear in the channel count between points; whole = 0). */
+function interpolate(points: { kept: number; loss: number }[], keep: number): number {
+  // points: decreasing kept, starting with (channels, 0)
+  for (let i = 1; i < points.length; i++) {
+    const a = points[i - 1];
+    const b = points[i];
+    if (keep <= a.kept && keep >= b.kept) return a.kept === b.kept ? Math.max(a.loss, b.loss) : a.loss + ((a.kept - keep) / (a.kept - b.kept)) * (b.loss - a.loss);
+  }
+  return points[points.length - 1].loss;
+}
+
+/** The widths a group may take, whole first, with their interpolated, non-decreasing loss. */
+function candidatesOf(s: GroupSensitivity, g: ChannelGroup, roundTo: number, minChannels: number): Candidate[] {
+  const C = g.channels;
+  const pts = [{ kept: C, loss: 0 }, ...s.points.filter((p) => p.kept <= C).map((p) => ({ kept: p.kept, loss: Math.max(0, p.loss) }))].sort((a, b) => b.kept - a.kept);
+  const narrowest = pts[pts.length - 1].kept;
+  const opts = { roundTo, minChannels, divisor: g.divisor ?? 1 };
+  const widths: number[] = [];
+  for (let k = C; k >= 1; k--) {
+    const w = channelsToKeep(C, (C - k) / C, opts);
+    if (w < narrowest) break;
+    if (widths[widths.length - 1] !== w) widths.push(w);
+  }
+  let pick = widths;
+  if (widths.length > MAX_CANDIDATES) {
+    pick = [];
+    for (let i = 0; i < MAX_CANDIDATES; i++) {
+      const w = widths[Math.round((i * (widths.length - 1)) / (MAX_CANDIDATES - 1))];
+      if (pick[pick.length - 1] !== w) pick.push(w);
+    }
+  }
+  let worst = 0;
+  return pick.map((keep) => {
+    worst = Math.max(worst, keep === C ? 0 : interpolate(pts, keep));
+    return { keep, loss: worst };
+  });
+}
+
+/** The override ratio that keeps exactly `keep` of `channels` (channelsToKeep's inverse). */
+function ratioFor(channels: number, keep: number): number {
+  return (channels - keep) / channels;
+}
+
+class Counter {
+  readonly base: PruningPlan;
+  readonly groups: GroupCandidates[];
+  /** Kept indices per group and candidate index, resolved once. */
+  private keptCache = new Map<string, number[] | undefined>();
+  evaluations = 0;
+
+  constructor(
+    readonly model: AllocationModel,
+    groups: GroupCandidates[],
+    base: PruningPlan,
+  ) {
+    this.groups = groups;
+    this.base = base;
+    // Resolve each candidate index j once for every group (one plan with every group at its j-th width).
+    const depth = Math.max(...groups.map((x) => x.cands.length));
+    for (let j = 0; j < depth; j++) {
+      const state = groups.map((x) => Math.min(j, x.cands.length - 1));
+      const r = resolvePlan(this.planOf(state), model.deps, model.importance);
+      groups.forEach((x, i) => this.keptCache.set(`${x.g.id}:${state[i]}`, r.kept.get(x.g.id)));
+    }
+  }
+
+  planOf(state: readonly number[]): PruningPlan {
+    const overrides: Record<string, LayerOverride> = {};
+    this.groups.forEach((x, i) => {
+      const c = x.cands[state[i]];
+      if (c.keep < x.g.channels) overrides[x.layer] = { ratio: ratioFor(x.g.channels, c.keep) };
+    });
+    return { ...this.base, overrides };
+  }
+
+  loss(state: readonly number[]): number {
+    let s = 0;
+    this.groups.forEach((x, i) => (s += x.cands[state[i]].loss));
+    return s;
+  }
+
+  cost(state: readonly number[]): { macs: number; params: number } {
+    this.evaluations++;
+    const kept = new Map<number, number[]>();
+    this.groups.forEach((x, i) => {
+      const k = this.keptCache.get(`${x.g.id}:${state[i]}`);
+      if (k) kept.set(x.g.id, k);
+    });
+    const resolved: ResolvedPlan = { plan: this.base, kept };
+    const p = previewPlan(this.model.graph, this.model.deps, resolved);
+    return { macs: p.macs.after, params: p.params.after };
+  }
+}
+
+type CostKind = 'macs' | 'params';
+
+interface Found {
+  method: 'level' | 'greedy';
+  state: number[];
+  figures: PlanFigures;
+  met: boolean;
+}
+
+const figuresOf = (c: Counter, state: number[]): PlanFigures => ({ ...c.cost(state), loss: c.loss(state) });
+
+/** Gives steps back (widening groups), the most loss saved first, while the cost stays within `target`. */
+function fill(c: Counter, state: number[], kind: CostKind, target: number, signal?: AbortSignal): number[] {
+  const s = [...state];
+  for (;;) {
+    throwIfAborted(signal);
+    let best = -1;
+    let bestGain = 0;
+    for (let i = 0; i < s.length; i++) {
+      if (s[i] === 0) continue;
+      const gain = c.groups[i].cands[s[i]].loss - c.groups[i].cands[s[i] - 1].loss;
+      if (gain <= bestGain) continue;
+      const t = [...s];
+      t[i]--;
+      if (c.cost(t)[kind] <= target) {
+        best = i;
+        bestGain = gain;
+      }
+    }
+    if (best < 0) return s;
+    s[best]--;
+  }
+}
+
+/** AIMET's search: a common loss level, bisected over the distinct candidate losses. */
+function levelSearch(c: Counter, budget: { kind: CostKind | 'loss'; target: number }, signal?: AbortSignal): Found {
+  const levels = [...new Set(c.groups.flatMap((x) => x.cands.map((k) => k.loss)))].sort((a, b) => a - b);
+  const at = (L: number) => c.groups.map((x) => {
+    let j = 0;
+    while (j + 1 < x.cands.length && x.cands[j + 1].loss <= L + 1e-12) j++;
+    return j;
+  });
+  const ok = (state: number[]) => (budget.kind === 'loss' ? c.loss(state) <= budget.target + 1e-9 : c.cost(state)[budget.kind] <= budget.target);
+  let state: number[];
+  if (budget.kind === 'loss') {
+    // the highest level whose summed loss fits
+    let lo = 0;
+    let hi = levels.length - 1;
+    while (lo < hi) {
+      throwIfAborted(signal);
+      const mid = (lo + hi + 1) >> 1;
+      if (ok(at(levels[mid]))) lo = mid;
+      else hi = mid - 1;
+    }
+    state = at(levels[lo]);
+  } else {
+    // the lowest level whose plan meets the cost
+    let lo = 0;
+    let hi = levels.length - 1;
+    if (!ok(at(levels[hi]))) return { method: 'level', state: at(levels[hi]), figures: figuresOf(c, at(levels[hi])), met: false };
+    while (lo < hi) {
+      throwIfAborted(signal);
+      const mid = (lo + hi) >> 1;
+      if (ok(at(levels[mid]))) hi = mid;
+      else lo = mid + 1;
+    }
+    state = fill(c, at(levels[lo]), budget.kind, budget.target, signal);
+  }
+  return { method: 'level', state, figures: figuresOf(c, state), met: ok(state) };
+}
+
+/** Greedy: narrow the group whose next step loses least per unit of cost saved (MACs for a loss budget). */
+function greedySearch(c: Counter, budget: { kind: CostKind | 'loss'; target: number }, signal?: AbortSignal): Found {
+  const kind: CostKind = budget.kind === 'loss' ? 'macs' : budget.kind;
+  const state = c.groups.map(() => 0);
+  const done = c.groups.map((x) => x.cands.length <= 1);
+  let now = c.cost(state);
+  let loss = 0;
+  const met = () => (budget.kind === 'loss' ? loss <= budget.target + 1e-9 : now[kind] <= budget.target);
+  for (;;) {
+    throwIfAborted(signal);
+    if (budget.kind !== 'loss' && met()) break;
+    let best = -1;
+    let bestScore = Infinity;
+    let bestSaved = 0;
+    let bestCost = now;
+    for (let i = 0; i < state.length; i++) {
+      if (done[i]) continue;
+      const dl = c.groups[i].cands[state[i] + 1].loss - c.groups[i].cands[state[i]].loss;
+      if (budget.kind === 'loss' && loss + dl > budget.target + 1e-9) {
+        done[i] = true;
+        continue;
+      }
+      const t = [...state];
+      t[i]++;
+      const ct = c.cost(t);
+      const saved = now[kind] - ct[kind];
+      const score = saved > 0 ? dl / saved : Infinity;
+      if (score < bestScore || (score === bestScore && saved > bestSaved)) {
+        best = i;
+        bestScore = score;
+        bestSaved = saved;
+        bestCost = ct;
+      }
+    }
+    if (best < 0) break;
+    loss += c.groups[best].cands[state[best] + 1].loss - c.groups[best].cands[state[best]].loss;
+    state[best]++;
+    now = bestCost;
+    if (state[best] + 1 >= c.groups[best].cands.length) done[best] = true;
+  }
+  const final = budget.kind === 'loss' || !met() ? state : fill(c, state, kind, budget.target, signal);
+  const figures = figuresOf(c, final);
+  return { method: 'greedy', state: final, figures, met: budget.kind === 'loss' ? figures.loss <= budget.target + 1e-9 : figures[kind] <= budget.target };
+}
+
+const nameOf = (g: ChannelGroup) => g.layers[0] ?? g.values[0] ?? `group ${g.id}`;
+
+/** A budget's target in its unit: MACs or parameters (from a fraction of the baseline or absolute), or loss points. */
+export function budgetTarget(budget: Budget, baseline: { macs: number; params: number }): number {
+  if (budget.kind === 'latency') throw new PrunerError('a latency budget is met by measuring candidates (findLatencyPlan), not by allocation alone');
+  if (budget.kind === 'loss') {
+    if (!(budget.points >= 0 && budget.points <= 100)) throw new PrunerError(`--max-loss must be between 0 and 100 points, got ${budget.points}`);
+    return budget.points;
+  }
+  const unit = budget.kind === 'macs' ? 'MACs' : 'parameters';
+  if ((budget.fraction === undefined) === (budget.absolute === undefined)) throw new PrunerError(`a ${unit} budget needs exactly one of a fraction and an absolute value`);
+  if (budget.fraction !== undefined) {
+    if (!(budget.fraction > 0 && budget.fraction <= 1)) throw new PrunerError(`a ${unit} target as a fraction must be in (0, 1], got ${budget.fraction}`);
+    return budget.fraction * baseline[budget.kind];
+  }
+  if (!(budget.absolute! > 0)) throw new PrunerError(`a ${unit} target must be positive, got ${budget.absolute}`);
+  return budget.absolute!;
+}
+
+/**
+ * Per-group ratios meeting `budget` with the least predicted loss (MACs / parameter budgets) or
+ * the fewest MACs (a loss budget), by the better of the level and the greedy search.
+ * A target below what any plan reaches (frozen groups, minimum widths) is a PrunerError; a target
+ * the scan's widths cannot reach gives `met: false`, `bestReachable` and the plan that reaches it.
+ */
+export function allocate(model: AllocationModel, scan: SensitivityScan, budget: Budget, opts: AllocateOptions = {}): Allocation {
+  const { deps } = model;
+  const roundTo = Math.max(1, opts.roundTo ?? scan.settings.roundTo ?? 1);
+  const minChannels = Math.max(1, opts.minChannels ?? 1);
+  const byId = new Map(deps.groups.map((g) => [g.id, g]));
+  const notes: string[] = [];
+  const groups: GroupCandidates[] = [];
+  for (const s of scan.groups) {
+    const g = byId.get(s.group);
+    if (!g || g.channels !== s.channels || (s.layers[0] !== undefined && g.layers[0] !== s.layers[0]))
+      throw new PrunerError(`the sensitivity scan does not match this model (group ${s.group}, ${s.layers[0] ?? '?'}): scan it again`, { subject: s.layers[0] });
+    if (!g.prunable) throw new PrunerError(`the sensitivity scan lists ${nameOf(g)}, whose channels cannot be pruned (${g.reason ?? 'frozen'}): scan it again`, { subject: nameOf(g) });
+    if (!g.layers.length) continue;
+    const cands = candidatesOf(s, g, roundTo, minChannels);
+    if (cands.length > 1) groups.push({ g, layer: g.layers[0], cands });
+  }
+  const scanned = new Set(scan.groups.map((s) => s.group));
+  const unscanned = deps.groups.filter((g) => g.prunable && g.layers.length && !scanned.has(g.id));
+  if (unscanned.length) notes.push(`${unscanned.length} prunable group(s) have no scan (${unscanned.slice(0, 3).map(nameOf).join(', ')}${unscanned.length > 3 ? ', …' : ''}${scan.partial ? '; the scan is partial' : ''}): left whole`);
+  const frozen = deps.groups.filter((g) => !g.prunable);
+  if (frozen.length) notes.push(`${frozen.length} channel group(s) are frozen and keep every channel`);
+
+  const base = planOf({ criterion: scan.settings.criterion, scope: 'uniform', ratio: 0, roundTo, minChannels, compensate: opts.compensate ?? true, ...(opts.model ? { model: opts.model } : {}) });
+  base.overrides = {};
+  const whole = previewPlan(model.graph, deps, { plan: base, kept: new Map() });
+  const baseline = { macs: whole.macs.before, params: whole.params.before };
+  const target = budgetTarget(budget, baseline);
+  const kind = budget.kind as CostKind | 'loss';
+  const unit = kind === 'macs' ? 'MACs' : kind === 'params' ? 'parameters' : 'loss points';
+  if (!groups.length) throw new PrunerError(`the sensitivity scan has no group that can lose channels${scan.partial ? ' (it is partial)' : ''}: nothing to allocate`);
+
+  // Below what any plan can reach: every prunable group at its least width, frozen groups whole.
+  if (kind !== 'loss') {
+    const floorPlan = planOf({ criterion: scan.settings.criterion, scope: 'uniform', ratio: 0.999999, roundTo, minChannels, compensate: base.compensate });
+    const floor = previewPlan(model.graph, deps, resolvePlan(floorPlan, deps, model.importance));
+    const least = kind === 'macs' ? floor.macs.after : floor.params.after;
+    if (target < least) {
+      throw new PrunerError(
+        `the target (${fmt(target)} ${unit}, ${pct(target / baseline[kind])} of the model) is below what any plan reaches: with every prunable group cut to its least width, ` +
+          `${frozen.length} frozen group(s) and the layers outside the groups keep ${fmt(least)} ${unit} (${pct(least / baseline[kind])}); nothing can be pruned to this target`,
+      );
+    }
+  }
+
+  const counter = new Counter(model, groups, base);
+  const b = { kind, target };
+  const searches = [levelSearch(counter, b, opts.signal), greedySearch(counter, b, opts.signal)];
+  const better = (x: Found, y: Found): Found => {
+    if (x.met !== y.met) return x.met ? x : y;
+    if (!x.met) return (kind === 'loss' ? x.figures.loss <= y.figures.loss : x.figures[kind] <= y.figures[kind]) ? x : y;
+    if (kind === 'loss') return x.figures.macs < y.figures.macs || (x.figures.macs === y.figures.macs && x.figures.loss <= y.figures.loss) ? x : y;
+    return x.figures.loss < y.figures.loss || (x.figures.loss === y.figures.loss && x.figures[kind] >= y.figures[kind]) ? x : y;
+  };
+  let chosen = better(searches[0], searches[1]);
+  let bestReachable: number | undefined;
+  if (!chosen.met) {
+    // The scan's narrowest widths everywhere: the least cost the scan lets a plan reach.
+    const narrowest = groups.map((x) => x.cands.length - 1);
+    chosen = { method: chosen.method, state: narrowest, figures: figuresOf(counter, narrowest), met: false };
+    bestReachable = chosen.figures[kind as CostKind];
+  }
+  const plan = counter.planOf(chosen.state);
+  // Counted once more from the plan document itself: what a run of this plan will see.
+  const exact = previewPlan(model.graph, deps, resolvePlan(plan, deps, model.importance));
+  const predicted = { macs: exact.macs.after, params: exact.params.after, loss: round3(chosen.figures.loss) };
+  const met = kind === 'loss' ? predicted.loss <= target + 1e-9 : predicted[kind] <= target;
+  const ratios = new Map<number, number>();
+  const perGroup: Allocation['groups'] = [];
+  groups.forEach((x, i) => {
+    const c = x.cands[chosen.state[i]];
+    const r = ratioFor(x.g.channels, c.keep);
+    ratios.set(x.g.id, r);
+    perGroup.push({ group: x.g.id, layer: x.layer, channels: x.g.channels, kept: c.keep, ratio: round3(r), loss: round3(c.loss) });
+  });
+  return {
+    budget,
+    ratios,
+    predicted,
+    met,
+    ...(bestReachable !== undefined ? { bestReachable } : {}),
+    method: chosen.method,
+    plan,
+    baseline,
+    target,
+    searches: searches.map((s) => ({ method: s.method, predicted: { ...s.figures, loss: round3(s.figures.loss) }, met: s.met, plan: counter.planOf(s.state) })),
+    groups: perGroup,
+    notes,
+  };
+}
+
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+function fmt(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 1e9) return `${(v / 1e9).toFixed(3)} G`;
+  if (a >= 1e6) return `${(v / 1e6).toFixed(3)} M`;
+  if (a >= 1e3) return `${(v / 1e3).toFixed(3)} k`;
+  return `${+v.toFixed(3)}`;
+}
+
+/** The sentence for a budget the scan cannot reach: the best reachable value and how to ask for it. */
+export function unreachableMessage(a: Allocation): string {
+  const kind = a.budget.kind;
+  const unit = kind === 'macs' ? 'MACs' : kind === 'params' ? 'parameters' : 'points';
+  const best = a.bestReachable ?? 0;
+  const base = kind === 'macs' ? a.baseline.macs : kind === 'params' ? a.baseline.params : 0;
+  const frac = base ? ` (${pct(best / base)} of the model; --target-${kind} ${(Math.ceil((best / base) * 1000) / 1000).toFixed(3)})` : '';
+  return `the target (${fmt(a.target)} ${unit}) cannot be reached with the widths the sensitivity scan measured: the best reachable is ${fmt(best)} ${unit}${frac}, every group at its narrowest scanned width (predicted loss ${a.predicted.loss.toFixed(2)} points); scan larger ratios or ask for at least that`;
+}

@@ -1,0 +1,170 @@
+// Pruning to a target.
+//   - Allocation on hand-made sensitivity scans of a model built in code: the level and the greedy
+//     search meet MACs and parameter budgets, and the MACs / parameters they predict are those of
+//     the model the plan writes (counted by the cost model on the written file); a tolerant group
+//     gives more than a sensitive one; an unreachable target says the best reachable value and its
+//     plan; a target below what frozen groups allow is refused.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ModelBuilder } from '../helpers/modelBuilder.ts';
+import { tempDir } from '../helpers/paths.ts';
+import { AnalysedModel } from '../../src/engine/analysed-model.ts';
+import { loadModel } from '../../src/engine/onnx/model.ts';
+import { Graph } from '../../src/engine/graph/graph.ts';
+import { computeCost } from '../../src/engine/graph/cost.ts';
+import { pruneModel } from '../../src/engine/prune/prune.ts';
+import { resolvePlan } from '../../src/engine/prune/plan.ts';
+import { previewPlan } from '../../src/engine/prune/preview.ts';
+import { allocate, unreachableMessage, type AllocationModel } from '../../src/engine/target/allocate.ts';
+import type { GroupSensitivity, SensitivityScan } from '../../src/engine/target/types.ts';
+import { PrunerError } from '../../src/engine/errors.ts';
+
+const RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+/** stem 3→16, b 16→32, c 32→32 (3×3 convs with BN and ReLU), a frozen residual-free head: GAP, Gemm 32→10. */
+function buildModel(file: string): string {
+  const b = new ModelBuilder({ seed: 11 });
+  const x = b.input('x', [1, 3, 16, 16]);
+  let y = b.relu(b.bn(b.conv(x, 3, 16, { name: 'stem', bias: false }), 16, { name: 'bn_stem' }));
+  y = b.relu(b.bn(b.conv(y, 16, 32, { name: 'convb', bias: false }), 32, { name: 'bn_b' }));
+  y = b.relu(b.bn(b.conv(y, 32, 32, { name: 'convc', bias: false }), 32, { name: 'bn_c' }));
+  b.output(b.gemm(b.flatten(b.gap(y)), 32, 10, 'fc'), [1, 10]);
+  return b.save(file);
+}
+
+/** A scan where each group's loss grows as `scale · ratio²` (a sensitive group has a large scale). */
+function handScan(a: AnalysedModel, scales: Record<string, number>, ratios = RATIOS, breakAt?: Record<string, number>): SensitivityScan {
+  const deps = a.dependencies();
+  const groups: GroupSensitivity[] = [];
+  for (const g of deps.groups) {
+    if (!g.prunable || !g.layers.length) continue;
+    const scale = scales[g.layers[0]];
+    if (scale === undefined) continue;
+    const points = ratios
+      .filter((r) => r <= (breakAt?.[g.layers[0]] ?? 1))
+      .map((r) => {
+        const kept = Math.max(1, Math.floor(g.channels * (1 - r) + 1e-9));
+        const loss = scale * r * r;
+        return { ratio: r, kept, loss, agreement: 1 - loss / 100, drift: r, macs: 0, params: 0 };
+      });
+    groups.push({ group: g.id, layers: g.layers, channels: g.channels, points });
+  }
+  const cost = a.cost();
+  return {
+    modelHash: 'hand-made',
+    settings: { criterion: 'l1', recover: 'none', ratios, inputs: 64, data: 'hand-made', labelled: false, breakLoss: 100, roundTo: 1 },
+    baseline: { macs: cost.macs, params: cost.params },
+    groups,
+    partial: false,
+    seconds: 0,
+    source: 'computed',
+  };
+}
+
+async function modelOf(a: AnalysedModel): Promise<AllocationModel> {
+  return { graph: a.graph, deps: a.dependencies(), importance: await a.scores('l1') };
+}
+
+describe('allocation on hand-made scans', () => {
+  const dir = tempDir();
+  const file = buildModel(path.join(dir, 'net.onnx'));
+  const a = AnalysedModel.load(file);
+  const scales = { stem: 40, convb: 2, convc: 8 };
+
+  /** MACs and params of the model the plan writes (the cost model on the written file). */
+  async function written(plan: Parameters<typeof pruneModel>[1], name: string): Promise<{ macs: number; params: number }> {
+    const rep = await pruneModel(file, plan, { out: path.join(dir, name), allowMinimal: true });
+    const c = computeCost(new Graph(loadModel(rep.output)));
+    return { macs: c.macs, params: c.params };
+  }
+
+  for (const kind of ['macs', 'params'] as const) {
+    test(`a ${kind} budget of half: both searches meet it, predicted ${kind} is the written model's`, async () => {
+      const m = await modelOf(a);
+      const res = allocate(m, handScan(a, scales), { kind, fraction: 0.5 });
+      const base = a.cost()[kind];
+      assert.ok(res.met, `met (${res.predicted[kind]} of ${base})`);
+      assert.equal(res.target, 0.5 * base);
+      for (const s of res.searches) {
+        assert.ok(s.met, `${s.method} meets the budget`);
+        assert.ok(s.predicted[kind] <= 0.5 * base, `${s.method}: ${s.predicted[kind]} ≤ ${0.5 * base}`);
+        const w = await written(s.plan, `${kind}-${s.method}.onnx`);
+        assert.equal(w.macs, s.predicted.macs, `${s.method}: predicted MACs are the written model's`);
+        assert.equal(w.params, s.predicted.params, `${s.method}: predicted params are the written model's`);
+      }
+      const w = await written(res.plan, `${kind}.onnx`);
+      assert.deepEqual(w, { macs: res.predicted.macs, params: res.predicted.params });
+      // the sensitive stem gives least, the tolerant convb most
+      const ratio = (l: string) => res.groups.find((g) => g.layer === l)!.ratio;
+      assert.ok(ratio('stem') < ratio('convb'), `stem ${ratio('stem')} < convb ${ratio('convb')}`);
+      // and the plan is no worse (predicted) than the uniform ratio reaching the same budget
+      const uniform = uniformAt(m, kind, 0.5 * base);
+      const uniformLoss = res.groups.reduce((s, g) => s + scales[g.layer as keyof typeof scales] * uniform * uniform, 0);
+      assert.ok(res.predicted.loss <= uniformLoss + 1e-9, `allocated ${res.predicted.loss} ≤ uniform ${uniformLoss} (ratio ${uniform})`);
+    });
+  }
+
+  test('a loss budget: the fewest MACs whose predicted loss fits', async () => {
+    const res = allocate(await modelOf(a), handScan(a, scales), { kind: 'loss', points: 1 });
+    assert.ok(res.met);
+    assert.ok(res.predicted.loss <= 1, `loss ${res.predicted.loss}`);
+    assert.ok(res.predicted.macs < a.cost().macs, 'something is pruned');
+    for (const s of res.searches) assert.ok(s.predicted.loss <= 1 + 1e-9 && s.predicted.macs >= res.predicted.macs, `${s.method}: ${JSON.stringify(s.predicted)}`);
+  });
+
+  test('--round-to 8: every group keeps a multiple of 8', async () => {
+    const res = allocate(await modelOf(a), handScan(a, scales), { kind: 'macs', fraction: 0.5 }, { roundTo: 8 });
+    assert.ok(res.met);
+    for (const g of res.groups) assert.equal(g.kept % 8, 0, `${g.layer} keeps ${g.kept}`);
+    assert.equal(res.plan.roundTo, 8);
+    const w = await written(res.plan, 'round8.onnx');
+    assert.equal(w.macs, res.predicted.macs);
+  });
+
+  test('a target the scanned widths cannot reach: met false, the best reachable and the plan reaching it', async () => {
+    const scan = handScan(a, scales, RATIOS, { stem: 0.3, convb: 0.3, convc: 0.3 });
+    const res = allocate(await modelOf(a), scan, { kind: 'macs', fraction: 0.3 });
+    assert.equal(res.met, false);
+    assert.ok(res.bestReachable !== undefined && res.bestReachable > 0.3 * a.cost().macs);
+    assert.equal(res.bestReachable, res.predicted.macs);
+    for (const g of res.groups) assert.ok(Math.abs(g.ratio - 0.3) < 0.04, `${g.layer} at its narrowest scanned width: ${g.ratio}`);
+    const w = await written(res.plan, 'best.onnx');
+    assert.equal(w.macs, res.bestReachable, 'the plan reaches exactly the best reachable value');
+    assert.match(unreachableMessage(res), /cannot be reached .* best reachable is .*--target-macs 0\.\d{3}/);
+  });
+
+  test('a target below what the frozen groups allow is refused, saying so', async () => {
+    // the Gemm's 10 outputs are frozen (a graph output); every prunable group at 1 channel still keeps them
+    await assert.rejects(async () => allocate(await modelOf(a), handScan(a, scales), { kind: 'params', absolute: 50 }), (e: unknown) => {
+      assert.ok(e instanceof PrunerError);
+      assert.match(e.message, /below what any plan reaches: .*frozen group\(s\)/);
+      return true;
+    });
+  });
+
+  test('a scan of another model is refused', async () => {
+    const scan = handScan(a, scales);
+    scan.groups[0] = { ...scan.groups[0], channels: scan.groups[0].channels + 1 };
+    await assert.rejects(async () => allocate(await modelOf(a), scan, { kind: 'macs', fraction: 0.5 }), /does not match this model/);
+  });
+
+  test.after?.(() => fs.rmSync(dir, { recursive: true, force: true }));
+});
+
+/** The smallest uniform ratio (to 0.001) whose exact cost meets `target`. */
+function uniformAt(m: AllocationModel, kind: 'macs' | 'params', target: number): number {
+  let lo = 0;
+  let hi = 0.999;
+  const cost = (r: number) => {
+    const p = previewPlan(m.graph, m.deps, resolvePlan({ version: 1, criterion: 'l1', scope: 'uniform', ratio: r }, m.deps, m.importance));
+    return kind === 'macs' ? p.macs.after : p.params.after;
+  };
+  while (hi - lo > 0.001) {
+    const mid = (lo + hi) / 2;
+    if (cost(mid) <= target) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
