@@ -88,13 +88,6 @@ interface GroupCandidates {
   cands: Candidate[];
 }
 
-const lcm = (a: number, b: number): number => {
-  let x = a;
-  let y = b;
-  while (y) [x, y] = [y, x % y];
-  return (a / x) * b;
-};
-
 /** Loss at `keep` channels from the scan's points (linear in the channel count between points; whole = 0). */
 function interpolate(points: { kept: number; loss: number }[], keep: number): number {
   // points: decreasing kept, starting with (channels, 0)
