@@ -13,8 +13,9 @@ import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
 import { change } from '../shared/format.ts';
 import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
+import { checkTargetConflicts, runTargetPrune, TARGET_FLAGS, type TargetCliOptions } from './target.ts';
 
-interface PruneCliOptions extends DataCliOptions {
+interface PruneCliOptions extends DataCliOptions, Partial<Omit<TargetCliOptions, keyof DataCliOptions | 'compensate' | 'ep'>> {
   recover?: string;
   criterion?: string;
   ratio?: string;
@@ -117,9 +118,24 @@ export function registerPrune(program: Command): void {
     .option('--input <file...>', 'validation input file(s) (.f32[:AxBxC] or .npy, optionally NAME=FILE); random when absent')
     .option('--ep <provider>', 'execution provider for validation: auto, cuda or cpu', 'auto')
     .option('--recover <mode>', `recovery after pruning: ${RECOVER_MODES.join(', ')} (default auto: the best the data allows)`)
+    .option('--target-macs <f>', 'prune to a MACs target: a fraction of the model (0.5 = half) or an absolute count; finds per-layer ratios from a sensitivity scan (needs --calib)')
+    .option('--target-params <f>', 'prune to a parameter target: a fraction of the model or an absolute count (needs --calib)')
+    .option('--target-latency <ms>', 'prune until the median latency in ONNX Runtime on this machine is at most this many ms (needs --calib)')
+    .option('--max-loss <points>', 'the smallest model losing at most this many points of accuracy (with --labels) or top-1 agreement (needs --calib)')
+    .option('--scan-inputs <n>', 'with a target: calibration inputs the sensitivity scan measures on (default 64)')
+    .option('--no-scan-cache', 'with a target: do not read or write the sensitivity scan cached beside the model')
+    .option('--latency-runs <n>', 'with --target-latency: timed runs per model, the median counts (default 20)')
+    .option('--threads <n>', 'with --target-latency: ONNX Runtime intra-op threads for timing (default 1)')
     .option('--json', 'print the report as JSON');
   addDataOptions(cmd, true);
   cmd.action(async (model: string, o: PruneCliOptions) => {
+    if (TARGET_FLAGS.some((k) => o[k] !== undefined)) {
+      checkTargetConflicts(o as unknown as Record<string, unknown>);
+      if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
+      await runTargetPrune(model, { ...o, noScanCache: (o as { scanCache?: boolean }).scanCache === false } as TargetCliOptions);
+      return;
+    }
+    for (const k of ['scanInputs', 'latencyRuns', 'threads'] as const) if (o[k] !== undefined) throw new PrunerError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with a target (--target-macs, --target-params, --target-latency, --max-loss)`);
     if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
     if (o.recover !== undefined && !(RECOVER_MODES as readonly string[]).includes(o.recover)) throw new PrunerError(`--recover must be one of ${RECOVER_MODES.join(', ')}, got "${o.recover}"`);
     const plan = planFromOptions(model, o, (name) => cmd.getOptionValueSource(name) === 'cli');

@@ -59,6 +59,10 @@ export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
 export { scanSensitivity, scanSettings, DEFAULT_SCAN_RATIOS, DEFAULT_SCAN_INPUTS, DEFAULT_BREAK_LOSS, type ScanOptions, type ScanResult, type ScanStats } from './target/scan.ts';
 export { scanCachePath, readScanCache, scanCacheKey, hashModelFiles, SCAN_CACHE_SUFFIX } from './target/scan-cache.ts';
 export type { SensitivityScan, GroupSensitivity, SensitivityPoint, ScanSettings, Budget, TargetResult } from './target/types.ts';
+export { allocate, budgetTarget, unreachableMessage, MAX_CANDIDATES, type Allocation, type AllocateOptions, type AllocationModel, type PlanFigures } from './target/allocate.ts';
+export { findLatencyPlan, candidateBytes, type LatencyPlan, type LatencyCandidate, type LatencySearchOptions } from './target/latency.ts';
+export { pruneToTarget, measureLoss, recoveredCandidate, TargetUnreachableError, type TargetOptions, type TargetReport, type MeasuredLoss } from './target/run.ts';
+export { measureModelLatency, latencyInputs, describeLatency, DEFAULT_LATENCY_RUNS, DEFAULT_LATENCY_WARMUP, type LatencyMeasurement, type LatencyOptions } from './runtime/latency.ts';
 
 // File safety: temp files, exclusive publication, protected inputs
 export { removeActiveTemps, removeStaleTemps, writeTextFileSafely, isTempName, readJsonFile, STALE_TEMP_MS } from './files.ts';

@@ -1,0 +1,326 @@
+// Pruning to a target, end to end: the sensitivity scan (scan.ts, cached beside the model), the
+// allocation for the budget (allocate.ts; for latency, candidates timed in ONNX Runtime,
+// latency.ts; for a maximum loss, candidates pruned, recovered and measured in memory), then the
+// real prune with recovery (pruneAnalysed: the same atomic write as any plan, the plan saved like
+// any plan), and the check of the target on the written model: MACs and parameters counted on it,
+// latency measured again (the original timed again beside it), loss measured on the evaluation
+// inputs (or the calibration inputs when there are none, said so).
+//
+// Nothing is written when no plan is chosen: a target the scan cannot reach, or below what any
+// plan can reach, stops with a TargetUnreachableError (the best reachable value and its plan)
+// before the prune.
+import * as path from 'node:path';
+import { PrunerError, throwIfAborted } from '../errors.ts';
+import type { AnalysedModel } from '../analysed-model.ts';
+import { isCriterion, type PlanCriterion } from '../analysis/criteria.ts';
+import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
+import { recoverPruned } from '../recovery/recover.ts';
+import type { RecoverMode } from '../recovery/types.ts';
+import { prunedGroupsOf } from '../prune/compensate.ts';
+import { resolvePlan, serializePlan } from '../prune/plan.ts';
+import { pruneAnalysed } from '../prune/prune.ts';
+import { pruneGraph } from '../prune/surgery.ts';
+import type { PruneReport } from '../prune/report.ts';
+import type { PruningPlan } from '../prune/types.ts';
+import { ModelProtoType } from '../onnx/proto.ts';
+import { writeTextFileSafely } from '../files.ts';
+import type { InputSet } from '../data/types.ts';
+import { createSession } from '../runtime/session.ts';
+import { evaluateSessions } from '../runtime/evaluate.ts';
+import { latencyInputs, measureModelLatency, type LatencyMeasurement } from '../runtime/latency.ts';
+import type { ExecutionProviderChoice } from '../runtime/types.ts';
+import { scanSensitivity, type ScanResult } from './scan.ts';
+import { allocate, unreachableMessage, type Allocation, type AllocationModel } from './allocate.ts';
+import { findLatencyPlan, type LatencyCandidate } from './latency.ts';
+import type { Budget } from './types.ts';
+
+export interface TargetOptions {
+  criterion?: PlanCriterion;
+  recover?: RecoverMode;
+  /** Channel multiple of the plan (default 1). */
+  roundTo?: number;
+  minChannels?: number;
+  compensate?: boolean;
+  /** Calibration inputs: the scan and recovery run on them (required). */
+  calibration: InputSet;
+  /** Evaluation inputs: the loss of the written model is measured on them (else on the calibration inputs). */
+  evaluation?: InputSet;
+  /** Scan inputs (default the scan's 64) and ratios (default 0.1 … 0.9). */
+  scanInputs?: number;
+  scanRatios?: number[];
+  /** Provider for the scan, recovery and evaluation (default auto); latency is timed on `latencyEp`. */
+  ep?: ExecutionProviderChoice;
+  /** Provider and threads for latency (default cpu, 1 thread) and timed runs (default 20). */
+  latencyEp?: ExecutionProviderChoice;
+  latencyThreads?: number;
+  latencyRuns?: number;
+  /** Candidates tried by the latency and loss searches (defaults 7 and 6). */
+  maxCandidates?: number;
+  /** Output options (as pruneAnalysed). */
+  out?: string;
+  force?: boolean;
+  savePlan?: string;
+  /** Find and report the plan (and save it with savePlan), write no model. */
+  dryRun?: boolean;
+  /** Do not read or write the scan cache. */
+  noCache?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (message: string) => void;
+}
+
+/** The loss of a pruned model against the original on a data set. */
+export interface MeasuredLoss {
+  /** Points lost (0–100): accuracy when the set has labels, else top-1 agreement. */
+  points: number;
+  unit: 'accuracy' | 'agreement';
+  /** Which inputs: the evaluation set, or the calibration set (which recovery saw: an optimistic figure). */
+  on: 'evaluation' | 'calibration';
+  source: string;
+  count: number;
+  /** Top-1 agreement with the original, in [0, 1]. */
+  agreement?: number;
+  originalTop1?: number;
+  prunedTop1?: number;
+}
+
+export interface TargetReport {
+  budget: Budget;
+  /** The target in its unit (MACs, parameters, ms or points). */
+  target: number;
+  unit: 'MACs' | 'parameters' | 'ms' | 'points';
+  scan: { source: 'computed' | 'cache'; seconds: number; groups: number; partial: boolean; inputs: number; data: string; criterion: PlanCriterion; recover: RecoverMode; labelled: boolean };
+  allocation: Omit<Allocation, 'ratios' | 'searches' | 'plan'> & { searches: Omit<Allocation['searches'][number], 'plan'>[] };
+  plan: PruningPlan;
+  /** The latency search's candidates (a latency target). */
+  latencySearch?: { original: LatencyMeasurement; candidates: LatencyCandidate[] };
+  /** The loss search's candidates (a loss target): predicted-loss budget given to the allocation, MACs and measured loss. */
+  lossSearch?: { budget: number; macs: number; predicted: number; measured: number }[];
+  /** Measured on the written model (absent with dryRun). */
+  result?: {
+    macs: number;
+    params: number;
+    latency?: { original: LatencyMeasurement; pruned: LatencyMeasurement };
+    loss?: MeasuredLoss;
+  };
+  /** Whether the written model meets the target (with dryRun: the prediction / the candidate measured). */
+  met: boolean;
+  /** How far over the target the written model is, in the target's unit (≤ 0 when met), and relative to the target. */
+  miss: number;
+  missFraction: number;
+  /** The prune report of the written model (absent with dryRun). */
+  prune?: PruneReport;
+  warnings: string[];
+}
+
+/** A target no plan (or no measured candidate) meets: nothing was written. */
+export class TargetUnreachableError extends PrunerError {
+  constructor(
+    message: string,
+    readonly allocation?: Allocation,
+  ) {
+    super(message);
+    this.name = 'TargetUnreachableError';
+  }
+}
+
+/** The pruned model of `plan` in memory, recovered like the real run (surgery, compensation, recovery on the calibration inputs), as ONNX bytes. */
+export async function recoveredCandidate(analysed: AnalysedModel, model: AllocationModel, plan: PruningPlan, opts: { calibration: InputSet; recover: RecoverMode; ep: ExecutionProviderChoice; signal?: AbortSignal }): Promise<Uint8Array> {
+  const resolved = resolvePlan(plan, model.deps, model.importance);
+  const result = pruneGraph(model.graph, model.deps, resolved, { compensate: plan.compensate ?? true, lazy: false, ...(opts.signal ? { signal: opts.signal } : {}) });
+  const rec = await recoverPruned({ model: analysed.model, graph: model.graph }, result.model, prunedGroupsOf(model.deps.groups, resolved.kept), {
+    mode: opts.recover,
+    calibration: opts.calibration,
+    ep: opts.ep,
+    compensated: plan.compensate ?? true,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  return ModelProtoType.encode(rec.model as never).finish();
+}
+
+/** Loss of `pruned` against `original` on `set` (accuracy points with labels, else agreement points). */
+export async function measureLoss(original: string, pruned: string | { bytes: Uint8Array; name: string }, set: InputSet, on: MeasuredLoss['on'], opts: { ep?: ExecutionProviderChoice; signal?: AbortSignal } = {}): Promise<MeasuredLoss> {
+  const a = await createSession(original, opts.ep ?? 'auto');
+  const b = await createSession(pruned, a.provider);
+  try {
+    const r = await evaluateSessions(a, b, set, { ...(opts.signal ? { signal: opts.signal } : {}), files: { original, pruned: typeof pruned === 'string' ? pruned : pruned.name } });
+    const agreement = r.comparison?.top1Agreement;
+    const labelled = !!(r.original && r.pruned);
+    if (!labelled && agreement === undefined) throw new PrunerError(`${path.basename(original)}: its output ${r.output} is not [batch, classes]: no top-1 agreement or accuracy to measure a loss in points`, { subject: original });
+    const points = labelled ? (r.original!.top1 - r.pruned!.top1) * 100 : (1 - agreement!) * 100;
+    return {
+      points: Math.round(points * 1000) / 1000,
+      unit: labelled ? 'accuracy' : 'agreement',
+      on,
+      source: set.source,
+      count: r.count,
+      ...(agreement !== undefined ? { agreement } : {}),
+      ...(labelled ? { originalTop1: r.original!.top1, prunedTop1: r.pruned!.top1 } : {}),
+    };
+  } finally {
+    await a.session.release();
+    await b.session.release();
+  }
+}
+
+const unitOf = (b: Budget): TargetReport['unit'] => (b.kind === 'macs' ? 'MACs' : b.kind === 'params' ? 'parameters' : b.kind === 'latency' ? 'ms' : 'points');
+
+/** Scans (or reads the scan's cache), finds the plan for `budget`, prunes and recovers for real, and checks the target on the written model. */
+export async function pruneToTarget(analysed: AnalysedModel, budget: Budget, opts: TargetOptions): Promise<TargetReport> {
+  const { signal, calibration } = opts;
+  const progress = opts.onProgress ?? (() => {});
+  if (!calibration) throw new PrunerError('pruning to a target needs calibration inputs (--calib): the sensitivity scan measures each group on them');
+  const criterion = opts.criterion ?? 'l1';
+  const recover = opts.recover ?? 'auto';
+  const ep = opts.ep ?? 'auto';
+  const compensate = opts.compensate ?? true;
+  const minChannels = opts.minChannels ?? 1;
+  const roundTo = opts.roundTo ?? 1;
+  const warnings: string[] = [];
+
+  progress('sensitivity scan');
+  const scan: ScanResult = await scanSensitivity(analysed, calibration, {
+    criterion,
+    recover,
+    compensate,
+    minChannels,
+    ep,
+    ...(opts.scanInputs !== undefined ? { count: opts.scanInputs } : {}),
+    ...(opts.scanRatios ? { ratios: opts.scanRatios } : {}),
+    ...(opts.noCache ? { cache: false } : {}),
+    ...(signal ? { signal } : {}),
+    onProgress: (f, what) => progress(`scan ${(f * 100).toFixed(0)}%: ${what}`),
+  });
+  if (scan.partial) throw new PrunerError(`${analysed.fileName}: the sensitivity scan is partial (cancelled); its measured part is cached: run again to complete it`, { subject: analysed.path });
+  throwIfAborted(signal);
+  const deps = analysed.dependencies(signal);
+  const importance = await analysed.scores(isCriterion(criterion) ? criterion : [], { signal });
+  addPlanScores(importance, criterion, await planCriterionScores(criterion, analysed.model, analysed.graph, deps, { calibration, ep, ...(signal ? { signal } : {}) }));
+  const model: AllocationModel = { graph: analysed.graph, deps, importance };
+  const aopts = { roundTo, minChannels, compensate, model: analysed.fileName, ...(signal ? { signal } : {}) };
+  const evalSet = opts.evaluation ?? calibration;
+  const evalOn: MeasuredLoss['on'] = opts.evaluation ? 'evaluation' : 'calibration';
+  if (!opts.evaluation && budget.kind === 'loss') warnings.push(`the loss is measured on the calibration inputs (${calibration.source}), which recovery fitted: give --eval for a figure on other inputs`);
+
+  let allocation: Allocation;
+  let latencySearch: TargetReport['latencySearch'];
+  let lossSearch: TargetReport['lossSearch'];
+  let candidateLoss: number | undefined;
+  if (budget.kind === 'latency') {
+    progress('searching a plan by timing candidates');
+    const found = await findLatencyPlan(model, scan, budget.ms, {
+      ...aopts,
+      ep: opts.latencyEp ?? 'cpu',
+      threads: opts.latencyThreads ?? 1,
+      runs: opts.latencyRuns,
+      ...(opts.maxCandidates ? { maxCandidates: opts.maxCandidates } : {}),
+      onProgress: progress,
+    });
+    latencySearch = { original: found.original, candidates: found.candidates };
+    allocation = found.allocation;
+    if (!found.met) {
+      throw new TargetUnreachableError(
+        `no plan found that runs within ${budget.ms} ms: the fastest candidate measured ran in ${found.latency.medianMs.toFixed(2)} ms (median of ${found.latency.runs}, ${(found.allocation.predicted.macs / found.allocation.baseline.macs * 100).toFixed(1)}% of the MACs); the original ${found.original.medianMs.toFixed(2)} ms. Ask for at least ${found.latency.medianMs.toFixed(2)} ms, or scan larger ratios; nothing written`,
+        found.allocation,
+      );
+    }
+  } else if (budget.kind === 'loss') {
+    // The allocation's loss budget is the scan's predicted sum; the measured loss of the recovered
+    // candidate decides. Bisect the predicted budget for the fewest MACs whose measured loss fits.
+    lossSearch = [];
+    const tries = opts.maxCandidates ?? 6;
+    let lo = 0;
+    let hi: number | undefined;
+    let q = budget.points;
+    let best: { a: Allocation; measured: number } | undefined;
+    const seen = new Map<string, number>();
+    for (let i = 0; i < tries; i++) {
+      throwIfAborted(signal);
+      const a = allocate(model, scan, { kind: 'loss', points: Math.min(100, q) }, aopts);
+      const key = JSON.stringify(a.plan.overrides ?? {});
+      let measured = seen.get(key);
+      if (measured === undefined) {
+        if (!a.plan.overrides || !Object.keys(a.plan.overrides).length) measured = 0;
+        else {
+          progress(`measuring a candidate at ${(a.predicted.macs / a.baseline.macs * 100).toFixed(1)}% of the MACs (predicted loss ${a.predicted.loss.toFixed(2)})`);
+          const bytes = await recoveredCandidate(analysed, model, a.plan, { calibration, recover, ep, ...(signal ? { signal } : {}) });
+          measured = (await measureLoss(analysed.path, { bytes, name: `${analysed.fileName} (candidate)` }, evalSet, evalOn, { ep, ...(signal ? { signal } : {}) })).points;
+        }
+        seen.set(key, measured);
+        lossSearch.push({ budget: Math.round(q * 1000) / 1000, macs: a.predicted.macs, predicted: a.predicted.loss, measured });
+      }
+      if (measured <= budget.points) {
+        if (!best || a.predicted.macs < best.a.predicted.macs) best = { a, measured };
+        lo = q;
+        q = hi === undefined ? q * 2 : (q + hi) / 2;
+      } else {
+        hi = q;
+        q = (lo + q) / 2;
+      }
+      if (hi !== undefined && hi - lo < Math.max(0.05, budget.points * 0.05)) break;
+    }
+    if (!best || !best.a.plan.overrides || !Object.keys(best.a.plan.overrides).length) {
+      const least = lossSearch.filter((s) => s.predicted > 0).sort((x, y) => x.measured - y.measured)[0];
+      throw new TargetUnreachableError(`no plan found whose measured loss is at most ${budget.points} points${least ? ` (the least measured: ${least.measured.toFixed(2)} points at ${(least.macs / 1e6).toFixed(2)} M MACs)` : ''}; nothing written`);
+    }
+    allocation = best.a;
+    candidateLoss = best.measured;
+  } else {
+    allocation = allocate(model, scan, budget, aopts);
+    if (!allocation.met) throw new TargetUnreachableError(`${unreachableMessage(allocation)}; nothing written`, allocation);
+  }
+  warnings.push(...allocation.notes);
+
+  const target = budget.kind === 'latency' ? budget.ms : allocation.target;
+  const { ratios: _r, searches, plan, ...rest } = allocation;
+  void _r;
+  const base: Omit<TargetReport, 'met' | 'miss' | 'missFraction'> = {
+    budget,
+    target,
+    unit: unitOf(budget),
+    scan: { source: scan.source, seconds: scan.seconds, groups: scan.groups.length, partial: scan.partial, inputs: scan.settings.inputs, data: scan.settings.data, criterion: scan.settings.criterion, recover: scan.settings.recover, labelled: scan.settings.labelled },
+    allocation: { ...rest, searches: searches.map(({ plan: _p, ...s }) => s) },
+    plan,
+    ...(latencySearch ? { latencySearch } : {}),
+    ...(lossSearch ? { lossSearch } : {}),
+    warnings,
+  };
+  const missOf = (value: number) => ({ met: value <= target + 1e-9, miss: round3(value - target), missFraction: round4((value - target) / target) });
+
+  if (opts.dryRun) {
+    if (opts.savePlan) writeTextFileSafely(opts.savePlan, serializePlan(plan), { replace: opts.force === true, protect: [analysed.path, ...(analysed.model.externalFiles ?? [])], what: 'the plan' });
+    const predicted = budget.kind === 'latency' ? latencySearch!.candidates.find((c) => c.macs === allocation.predicted.macs)?.latency.medianMs ?? target : budget.kind === 'loss' ? candidateLoss! : allocation.predicted[budget.kind];
+    return { ...base, ...missOf(predicted) };
+  }
+
+  progress('pruning and recovering the chosen plan');
+  const report = await pruneAnalysed(analysed, plan, {
+    ...(opts.out ? { out: opts.out } : {}),
+    force: opts.force,
+    allowMinimal: opts.force,
+    ...(opts.savePlan ? { savePlan: opts.savePlan } : {}),
+    calibration,
+    recover,
+    ep,
+    ...(signal ? { signal } : {}),
+  });
+  const result: NonNullable<TargetReport['result']> = { macs: report.macs.after, params: report.params.after };
+  let value: number;
+  if (budget.kind === 'latency') {
+    progress('timing the written model and the original again');
+    const feeds = latencyInputs(analysed.graph);
+    const lat = { ep: opts.latencyEp ?? 'cpu', threads: opts.latencyThreads ?? 1, runs: opts.latencyRuns, ...(signal ? { signal } : {}) } as const;
+    const pruned = await measureModelLatency(report.output, feeds, lat);
+    const original = await measureModelLatency(analysed.path, feeds, lat);
+    result.latency = { original, pruned };
+    value = pruned.medianMs;
+  } else value = budget.kind === 'loss' ? 0 : result[budget.kind];
+  if (budget.kind === 'loss' || opts.evaluation) {
+    progress(`measuring the loss on the ${evalOn} inputs`);
+    result.loss = await measureLoss(analysed.path, report.output, evalSet, evalOn, { ep, ...(signal ? { signal } : {}) });
+    if (budget.kind === 'loss') value = result.loss.points;
+  }
+  return { ...base, result, prune: report, ...missOf(value) };
+}
+
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+const round4 = (v: number) => Math.round(v * 10000) / 10000;
