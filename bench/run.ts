@@ -19,6 +19,8 @@ const parts: Record<string, () => Promise<{ run: () => Promise<object> }>> = {
   recovery: async () => ({ run: (await import('./recovery.ts')).runRecoveryBench }),
   // Sensitivity scan of resnet18_bn against 64-input forward passes, and the cache hit (SCAN_RESNET50=1 adds a ResNet-50).
   scan: async () => ({ run: (await import('./scan.ts')).runScanBench }),
+  // A latency target on resnet18_bn (70% of its measured latency) and the latency of a conv by output width.
+  target: async () => ({ run: (await import('./target.ts')).runTargetBench }),
   // Through code-server + Playwright (skipped, saying why, where they cannot run).
   view: async () => ({ run: (await import('./view.ts')).runViewBench }),
   editor: async () => ({ run: (await import('./editor.ts')).runEditorBench }),
