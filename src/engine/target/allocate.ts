@@ -398,7 +398,7 @@ export function allocate(model: AllocationModel, scan: SensitivityScan, budget: 
     if (target < least) {
       throw new PrunerError(
         `the target (${fmt(target)} ${unit}, ${pct(target / baseline[kind])} of the model) is below what any plan reaches: with every prunable group cut to its least width, ` +
-          `${frozen.length} frozen group(s) and the layers outside the groups keep ${fmt(least)} ${unit} (${pct(least / baseline[kind])}); nothing can be pruned to this target`,
+          `${frozen.length} frozen group(s) and the layers outside the groups keep ${fmt(least)} ${unit} (${pct(least / baseline[kind])}); nothing written`,
       );
     }
   }
