@@ -12,27 +12,32 @@ import { pruneModel } from '../src/engine/prune/prune.ts';
 import { seededNormal } from '../src/engine/runtime/inputs.ts';
 import { createSession } from '../src/engine/runtime/session.ts';
 import { defaultBatchSize, defaultRecoveryThreads } from '../src/engine/recovery/working.ts';
-import type { InputBatch, InputSet } from '../src/engine/data/types.ts';
+import { rawF32InputSet } from '../src/engine/data/arrays.ts';
 import { buildResNet50 } from './analysis.ts';
 import { shared, sharedModels, tempDir } from '../test/helpers/paths.ts';
 
-const COUNT = 256;
+/** Calibration inputs (RECOVERY_COUNT overrides, e.g. a smaller run to profile). */
+const COUNT = Number(process.env.RECOVERY_COUNT) || 256;
 const SAMPLE = [3, 224, 224];
 
-/** 256 seeded random inputs, generated batch by batch (never all in memory). */
-function randomSet(): InputSet {
+/**
+ * The calibration inputs: seeded N(0, 1) values written once to a raw float32 file, generated batch by
+ * batch (never all in memory), and read back streamed like a user's array file. (Generating them in
+ * every probe pass instead would time the random generator, not recovery.)
+ */
+function writeInputs(file: string): string {
   const per = SAMPLE.reduce((a, b) => a * b, 1);
-  return {
-    source: 'random',
-    sampleShape: SAMPLE,
-    count: COUNT,
-    async *batches(batchSize: number): AsyncIterable<InputBatch> {
-      for (let offset = 0; offset < COUNT; offset += batchSize) {
-        const n = Math.min(batchSize, COUNT - offset);
-        yield { data: seededNormal(n * per, 1000 + offset), count: n, offset };
-      }
-    },
-  };
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let offset = 0; offset < COUNT; offset += 16) {
+      const n = Math.min(16, COUNT - offset);
+      const data = seededNormal(n * per, 1000 + offset);
+      fs.writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return `${file}:${[COUNT, ...SAMPLE].join('x')}`;
 }
 
 interface ChildResult {
@@ -49,8 +54,8 @@ interface ChildResult {
 
 const round = (v: number) => Math.round(v * 10) / 10;
 
-async function child(model: string, out: string): Promise<void> {
-  const set = randomSet();
+async function child(model: string, out: string, inputs: string): Promise<void> {
+  const set = rawF32InputSet(inputs);
   // One plain forward pass over the 256 inputs.
   const { session, ort } = await createSession(model, 'auto', { threads: defaultRecoveryThreads() });
   const batch = defaultBatchSize(SAMPLE.reduce((a, b) => a * b, 1));
@@ -77,8 +82,8 @@ async function child(model: string, out: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(res)}\n`);
 }
 
-function runChild(model: string, out: string): ChildResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', model, out], { encoding: 'utf8', maxBuffer: 1 << 24 });
+function runChild(model: string, out: string, inputs: string): ChildResult {
+  const r = spawnSync(process.execPath, [...(process.env.RECOVERY_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RECOVERY_CPU_PROF}`] : []), '--import', 'tsx', __filename, '--child', model, out, inputs], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`child failed on ${model}: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
 }
@@ -90,12 +95,13 @@ export async function runRecoveryBench(opts: { resnet50?: boolean } = {}): Promi
     const models: string[] = [];
     if (sharedModels) models.push(shared('synthetic/resnet18_bn.onnx'));
     else console.log('shared models absent: resnet18 skipped');
-    if (opts.resnet50 ?? process.env.RECOVERY_RESNET50 === '1') models.push(buildResNet50(path.join(dir, 'resnet50_built.onnx')));
+    if (opts.resnet50 ?? process.env.RECOVERY_RESNET50 !== '0') models.push(buildResNet50(path.join(dir, 'resnet50_built.onnx')));
+    const inputs = models.length ? writeInputs(path.join(dir, 'calibration.f32')) : '';
     for (const model of models) {
-      const r = runChild(model, path.join(dir, `${path.basename(model, '.onnx')}.ls.onnx`));
+      const r = runChild(model, path.join(dir, `${path.basename(model, '.onnx')}.ls.onnx`), inputs);
       results.push(r);
       console.log(
-        `${r.model.padEnd(22)} --recover ls, 256 inputs 224×224, ratio 0.5: total ${(r.totalMs / 1000).toFixed(1)} s (recovery ${(r.recoveryMs / 1000).toFixed(1)} s, ${r.passes} probe passes, ${r.refit} layers refit), ` +
+        `${r.model.padEnd(22)} --recover ls, ${COUNT} inputs 224×224, ratio 0.5: total ${(r.totalMs / 1000).toFixed(1)} s (recovery ${(r.recoveryMs / 1000).toFixed(1)} s, ${r.passes} probe passes, ${r.refit} layers refit), ` +
           `one forward pass of the original ${(r.forwardMs / 1000).toFixed(1)} s → recovery = ${(r.recoveryMs / r.forwardMs).toFixed(1)} passes; peak RSS ${r.maxRssMiB} MiB; CPU ${(r.cpuMs / 1000).toFixed(1)} s; ${r.provider ?? ''}`,
       );
     }
@@ -107,6 +113,6 @@ export async function runRecoveryBench(opts: { resnet50?: boolean } = {}): Promi
 
 if (process.argv[1]?.endsWith(`${path.sep}recovery.ts`) && path.basename(path.dirname(process.argv[1])) === 'bench') {
   const i = process.argv.indexOf('--child');
-  if (i >= 0) void child(process.argv[i + 1], process.argv[i + 2]);
+  if (i >= 0) void child(process.argv[i + 1], process.argv[i + 2], process.argv[i + 3]);
   else void runRecoveryBench({ resnet50: process.argv.includes('--resnet50') }).then((r) => console.log(JSON.stringify(r)));
 }

@@ -32,7 +32,7 @@ import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { OrtModule } from '../runtime/session.ts';
 import type { InputSet } from '../data/types.ts';
-import { ChannelMoments, WorkingModel, dataInput, probeModel, streamProbe, type ProbeTensor } from './working.ts';
+import { ChannelMoments, WorkingModel, dataInput, defaultRecoveryThreads, probeModel, streamProbe, type ProbeTensor } from './working.ts';
 import { GramAccumulator, ridgeSolve, symmetrize } from './linalg.ts';
 import type { RecoverMode, RecoveredLayer, RecoveryReport, RecoveryStep } from './types.ts';
 
@@ -514,7 +514,7 @@ async function leastSquares(ctx: Ctx): Promise<void> {
         await accumulate(ctx, p, index, x, offset, accs[i], sumSq[i]);
       }
     });
-    for (let i = 0; i < items.length; i++) solveLayer(ctx, items[i].p, accs[i], sumSq[i]);
+    for (let i = 0; i < items.length; i++) await solveLayer(ctx, items[i].p, accs[i], sumSq[i]);
     done += items.length;
   }
 }
@@ -555,7 +555,7 @@ async function accumulate(ctx: Ctx, p: LayerPlan, layerIndex: number, x: ProbeTe
   const k = g.unknowns;
   const y = p.y!.subarray(offset * P * O, (offset + B) * P * O);
   for (let i = 0; i < y.length; i++) sumSq[i % O] += y[i] * y[i];
-  const threads = ctx.opts.threads;
+  const threads = ctx.opts.threads ?? defaultRecoveryThreads();
   if (g.kind !== 'conv') {
     // Gemm: one row per input; MatMul: P sampled rows of its leading positions.
     const K = g.cinG;
@@ -654,7 +654,7 @@ function currentWeights(ctx: Ctx, p: LayerPlan, gi: number): Float64Array {
   return out;
 }
 
-function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq: Float64Array): void {
+async function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq: Float64Array): Promise<void> {
   const g = p.ls!;
   const n = p.node;
   const k = g.unknowns;
@@ -673,7 +673,7 @@ function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq: Floa
     const acc = accs[gi];
     symmetrize(acc.xtx, k);
     const prior = currentWeights(ctx, p, gi);
-    const res = ridgeSolve(acc.xtx, acc.xty, k, Og, ridge, g.bias ? [k - 1] : [], prior);
+    const res = await ridgeSolve(acc.xtx, acc.xty, k, Og, ridge, g.bias ? [k - 1] : [], prior, ctx.opts.threads ?? defaultRecoveryThreads());
     checkFinite(res.w, n, 'weight');
     lambda = Math.max(lambda, res.lambda);
     if (k * k * Og <= 5e7) {
