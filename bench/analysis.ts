@@ -31,11 +31,24 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const round = (v: number) => Math.round(v * 100) / 100;
 
 /** ResNet-50 (torchvision layout: conv-BN-ReLU, bottleneck with 1x1 / 3x3 / 1x1 and a projection shortcut). */
-export function buildResNet50(file: string): string {
+/**
+ * A ResNet-50-sized model (torchvision's layout, random weights). With `heInit`, conv weights are
+ * scaled by fan-in (He) and the BatchNorms are identity statistics, so activations keep a unit scale
+ * through the 16 blocks, as in a trained net (what a benchmark that runs the model needs); without it,
+ * the builder's default weights make activations grow by orders of magnitude per layer (enough for
+ * timing the analysis, which never runs the model).
+ */
+export function buildResNet50(file: string, opts: { heInit?: boolean } = {}): string {
   const b = new ModelBuilder({ opset: 13 });
   let x = b.input('input', ['N', 3, 224, 224]);
+  const heWeight = (cin: number, cout: number, k: number) => {
+    const a = Math.sqrt(6 / (cin * k * k));
+    return Float32Array.from({ length: cout * cin * k * k }, () => a * b.random());
+  };
   const cbr = (v: string, cin: number, cout: number, k: number, stride: number, name: string, relu = true) => {
-    const y = b.bn(b.conv(v, cin, cout, { k, stride, bias: false, name: `${name}.conv` }), cout, { name: `${name}.bn` });
+    const conv = b.conv(v, cin, cout, { k, stride, bias: false, name: `${name}.conv`, ...(opts.heInit ? { weight: heWeight(cin, cout, k) } : {}) });
+    const stats = opts.heInit ? { mean: 'zeros' as const, var: 'ones' as const, gamma: Array.from({ length: cout }, () => (relu ? 0.5 : 0.2) + 0.5 * Math.abs(b.random())) } : {};
+    const y = b.bn(conv, cout, { name: `${name}.bn`, ...stats });
     return relu ? b.relu(y) : y;
   };
   x = cbr(x, 3, 64, 7, 2, 'stem');

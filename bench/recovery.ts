@@ -1,10 +1,12 @@
 // Recovery cost: prune at ratio 0.5 (l1, uniform) with --recover ls on 256 random calibration inputs
-// at 224×224, on resnet18_bn (shared models) and, with `--resnet50` (or `npm run bench -- recovery`
-// with RECOVERY_RESNET50=1), on a ResNet-50-sized model built in code. Each run is a fresh child
-// process, so its peak RSS is the pipeline's alone. For comparison, the same child times one plain
-// ONNX Runtime forward pass of the original model over the same 256 inputs (same batch size, same
-// threads), session creation excluded. Target: recovery ≤ 5 such passes; peak RSS < 2 GB.
-// Run: node --import tsx bench/recovery.ts [--resnet50]
+// at 224×224, on resnet18_bn (shared models) and on a ResNet-50-sized model built in code (skip it
+// with `--no-resnet50` or RECOVERY_RESNET50=0; RECOVERY_COUNT changes the number of inputs, e.g. for a
+// profile, and RECOVERY_CPU_PROF=<dir> profiles each run). Each run is a fresh child process, so its
+// peak RSS is the pipeline's alone. For comparison, the same child times one plain ONNX Runtime
+// forward pass of the original model over the same inputs (same batch size, same threads), session
+// creation excluded. Target: recovery ≤ 5 such passes; peak RSS < 2 GB for ResNet-50. On a shared
+// machine wall-clock ratios move with the load, so the CPU time (every thread) of both is reported too.
+// Run: node --import tsx bench/recovery.ts [--no-resnet50]
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -49,7 +51,9 @@ interface ChildResult {
   refit: number;
   maxRssMiB: number;
   provider?: string;
+  /** CPU time (every thread) of the whole prune with ls, and of the plain forward pass. */
   cpuMs: number;
+  forwardCpuMs: number;
 }
 
 const round = (v: number) => Math.round(v * 10) / 10;
@@ -59,9 +63,11 @@ async function child(model: string, out: string, inputs: string): Promise<void> 
   // One plain forward pass over the 256 inputs.
   const { session, ort } = await createSession(model, 'auto', { threads: defaultRecoveryThreads() });
   const batch = defaultBatchSize(SAMPLE.reduce((a, b) => a * b, 1));
+  const fc0 = process.cpuUsage();
   const f0 = performance.now();
   for await (const b of set.batches(batch)) await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', b.data, [b.count, ...SAMPLE]) });
   const forwardMs = performance.now() - f0;
+  const fc = process.cpuUsage(fc0);
   await session.release();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -78,6 +84,7 @@ async function child(model: string, out: string, inputs: string): Promise<void> 
     maxRssMiB: round(process.resourceUsage().maxRSS / 1024),
     ...(r.recovery.provider ? { provider: r.recovery.provider } : {}),
     cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    forwardCpuMs: Math.round((fc.user + fc.system) / 1000),
   };
   process.stdout.write(`${JSON.stringify(res)}\n`);
 }
@@ -95,14 +102,18 @@ export async function runRecoveryBench(opts: { resnet50?: boolean } = {}): Promi
     const models: string[] = [];
     if (sharedModels) models.push(shared('synthetic/resnet18_bn.onnx'));
     else console.log('shared models absent: resnet18 skipped');
-    if (opts.resnet50 ?? process.env.RECOVERY_RESNET50 !== '0') models.push(buildResNet50(path.join(dir, 'resnet50_built.onnx')));
+    if (opts.resnet50 ?? process.env.RECOVERY_RESNET50 !== '0') models.push(buildResNet50(path.join(dir, 'resnet50_built.onnx'), { heInit: true }));
     const inputs = models.length ? writeInputs(path.join(dir, 'calibration.f32')) : '';
     for (const model of models) {
       const r = runChild(model, path.join(dir, `${path.basename(model, '.onnx')}.ls.onnx`), inputs);
       results.push(r);
+      const passes = r.recoveryMs / r.forwardMs;
+      const cpuPasses = r.cpuMs / Math.max(1, r.forwardCpuMs);
       console.log(
-        `${r.model.padEnd(22)} --recover ls, ${COUNT} inputs 224×224, ratio 0.5: total ${(r.totalMs / 1000).toFixed(1)} s (recovery ${(r.recoveryMs / 1000).toFixed(1)} s, ${r.passes} probe passes, ${r.refit} layers refit), ` +
-          `one forward pass of the original ${(r.forwardMs / 1000).toFixed(1)} s → recovery = ${(r.recoveryMs / r.forwardMs).toFixed(1)} passes; peak RSS ${r.maxRssMiB} MiB; CPU ${(r.cpuMs / 1000).toFixed(1)} s; ${r.provider ?? ''}`,
+        `${r.model.padEnd(22)} --recover ls, ${COUNT} inputs 224×224, ratio 0.5: total ${(r.totalMs / 1000).toFixed(1)} s (recovery ${(r.recoveryMs / 1000).toFixed(1)} s, ${r.passes} probe passes, ${r.refit} layers refit); ` +
+          `one forward pass of the original ${(r.forwardMs / 1000).toFixed(1)} s → recovery = ${passes.toFixed(1)} passes (target ≤ 5: ${passes <= 5 ? 'met' : 'NOT met'}); ` +
+          `CPU: prune with ls ${(r.cpuMs / 1000).toFixed(1)} s, forward pass ${(r.forwardCpuMs / 1000).toFixed(1)} s → ${cpuPasses.toFixed(1)} passes; ` +
+          `peak RSS ${r.maxRssMiB} MiB${/resnet50/.test(r.model) ? ` (target < 2048: ${r.maxRssMiB < 2048 ? 'met' : 'NOT met'})` : ''}; ${r.provider ?? ''}`,
       );
     }
   } finally {
@@ -114,5 +125,5 @@ export async function runRecoveryBench(opts: { resnet50?: boolean } = {}): Promi
 if (process.argv[1]?.endsWith(`${path.sep}recovery.ts`) && path.basename(path.dirname(process.argv[1])) === 'bench') {
   const i = process.argv.indexOf('--child');
   if (i >= 0) void child(process.argv[i + 1], process.argv[i + 2], process.argv[i + 3]);
-  else void runRecoveryBench({ resnet50: process.argv.includes('--resnet50') }).then((r) => console.log(JSON.stringify(r)));
+  else void runRecoveryBench(process.argv.includes('--no-resnet50') ? { resnet50: false } : {}).then((r) => console.log(JSON.stringify(r)));
 }

@@ -6,7 +6,9 @@
 //     calibration inputs gives those statistics back;
 //   - bias: after measured bias correction, every output channel's mean on the calibration inputs
 //     equals the original's;
-//   - too few inputs: a one-line error saying how many the method needs.
+//   - too few inputs: a one-line error saying how many the method needs;
+//   - the blocked factorisation and solve of large systems (ONNX Runtime Gemms) equal the unblocked
+//     JavaScript ones; activations that overflow stop the run with the layer named.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -18,6 +20,7 @@ import { arrayInputSet } from '../../src/engine/data/types.ts';
 import { seededNormal } from '../../src/engine/runtime/inputs.ts';
 import { PrunerError } from '../../src/engine/errors.ts';
 import { recoverPruned } from '../../src/engine/recovery/recover.ts';
+import { cholesky, choleskyBlocked, choleskySolve, choleskySolveBlocked, ridgeSolve } from '../../src/engine/recovery/linalg.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { maxAbsDiff, runFirstOutput as run } from '../helpers/ort.ts';
@@ -226,6 +229,24 @@ describe('recovery: inputs and modes', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  test('activations that overflow float32 stop ls with the layer named; nothing is written', async () => {
+    const dir = tempDir();
+    const b = new ModelBuilder({ seed: 4 });
+    const x = b.input('x', ['N', 3, 4, 4]);
+    const y = b.conv(x, 3, 4, { k: 1, pad: 0, name: 'c1', weight: Float32Array.from({ length: 12 }, () => 3e38) });
+    b.output(b.conv(y, 4, 2, { name: 'c2' }), ['N', 2, 4, 4]);
+    const file = b.save(path.join(dir, 'm.onnx'));
+    const out = path.join(dir, 'out.onnx');
+    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0.5 };
+    const calib = arrayInputSet('calib', [3, 4, 4], seededNormal(8 * 48, 1).map((v) => Math.abs(v) + 1));
+    await assert.rejects(
+      pruneModel(file, plan, { out, recover: 'ls', calibration: calib, ep: 'cpu' }),
+      (e: unknown) => e instanceof PrunerError && /^c2: .*overflow/.test(e.message),
+    );
+    assert.equal(fs.existsSync(out), false);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   test('cancelling during recovery leaves no file', async () => {
     const dir = tempDir();
     const b = new ModelBuilder({ seed: 2 });
@@ -313,5 +334,64 @@ describe('plan-time criteria', () => {
       (e: unknown) => e instanceof PrunerError && /criterion apoz is measured on calibration inputs/.test(e.message),
     );
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('least-squares linear algebra', () => {
+  /** A symmetric positive definite n × n matrix: XᵀX of `rows` random rows plus a small ridge. */
+  function spd(n: number, rows: number, seed: number): Float64Array {
+    const x = seededNormal(rows * n, seed);
+    const a = new Float64Array(n * n);
+    for (let r = 0; r < rows; r++)
+      for (let i = 0; i < n; i++) {
+        const xi = x[r * n + i];
+        for (let j = 0; j < n; j++) a[i * n + j] += xi * x[r * n + j];
+      }
+    for (let i = 0; i < n; i++) a[i * n + i] += 0.5;
+    return a;
+  }
+
+  test('the blocked factorisation and solve (three blocks, the last partial) equal the unblocked ones; an indefinite matrix is refused', async () => {
+    const n = 600;
+    const o = 5;
+    const a = spd(n, 150, 11);
+    const l1 = Float64Array.from(a);
+    const l2 = Float64Array.from(a);
+    assert.equal(cholesky(l1, n), true);
+    assert.equal(await choleskyBlocked(l2, n, 2), true);
+    let d = 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) d = Math.max(d, Math.abs(l1[i * n + j] - l2[i * n + j]));
+    assert.ok(d < 1e-10, `factors differ by ${d}`);
+    const rhs = Float64Array.from(seededNormal(n * o, 12));
+    const x1 = Float64Array.from(rhs);
+    const x2 = Float64Array.from(rhs);
+    choleskySolve(l1, x1, n, o);
+    await choleskySolveBlocked(l2, x2, n, o, 2);
+    // A·x reproduces the right-hand side.
+    let res = 0;
+    for (let i = 0; i < n; i++)
+      for (let c = 0; c < o; c++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += a[i * n + j] * x2[j * o + c];
+        res = Math.max(res, Math.abs(s - rhs[i * o + c]));
+      }
+    assert.ok(res < 1e-8, `residual ${res}`);
+    assert.ok(maxAbs(x1.map((v, i) => v - x2[i])) < 1e-10);
+    // A negative pivot in the second block: refused, like the unblocked loop.
+    const bad = Float64Array.from(a);
+    bad[300 * n + 300] = -1;
+    assert.equal(cholesky(Float64Array.from(bad), n), false);
+    assert.equal(await choleskyBlocked(bad, n, 2), false);
+  });
+
+  test('a rank-deficient large system is regularised (finite, pulled towards the prior)', async () => {
+    const n = 600;
+    const a = spd(n, 200, 13);
+    for (let i = 0; i < n; i++) a[i * n + i] -= 0.5; // rank 200 of 600
+    const b = Float64Array.from(seededNormal(n * 3, 14));
+    const prior = new Float64Array(n * 3).fill(0.25);
+    const r = await ridgeSolve(a, b, n, 3, 1e-9, [], prior, 2);
+    assert.ok(r.w.every((v) => Number.isFinite(v)));
+    assert.ok(r.lambda > 0);
   });
 });

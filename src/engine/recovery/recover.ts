@@ -243,6 +243,11 @@ function skip(ctx: Ctx, n: NodeProto, step: RecoveredLayer['step'], reason: stri
   ctx.report.layers.push({ name: n.name ?? '', op: n.op_type ?? '', step, status: 'skipped', reason });
 }
 
+function allFinite(values: Float64Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
+}
+
 function checkFinite(values: ArrayLike<number>, n: NodeProto, what: string): void {
   for (let i = 0; i < values.length; i++)
     if (!Number.isFinite(values[i])) throw new PrunerError(`${n.name}: recovery produced a non-finite ${what} (NaN or Infinity); the layer cannot be recovered from these calibration inputs`, { subject: n.name });
@@ -672,6 +677,8 @@ async function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq
   for (let gi = 0; gi < groups; gi++) {
     const acc = accs[gi];
     symmetrize(acc.xtx, k);
+    if (!allFinite(acc.xtx) || !allFinite(acc.xty))
+      throw new PrunerError(`${n.name}: its input or output activations overflow on these calibration inputs (the least-squares products are not finite), so it cannot be refit`, { subject: n.name });
     const prior = currentWeights(ctx, p, gi);
     const res = await ridgeSolve(acc.xtx, acc.xty, k, Og, ridge, g.bias ? [k - 1] : [], prior, ctx.opts.threads ?? defaultRecoveryThreads());
     checkFinite(res.w, n, 'weight');
