@@ -1,6 +1,6 @@
 // Recovery cost: prune at ratio 0.5 (l1, uniform) with --recover ls on 256 random calibration inputs
 // at 224×224, on resnet18_bn (shared models) and on a ResNet-50-sized model built in code (skip it
-// with `--no-resnet50` or RECOVERY_RESNET50=0; RECOVERY_COUNT changes the number of inputs, e.g. for a
+// with `--no-resnet50` or RECOVERY_RESNET50=0, the ResNet-18 with RECOVERY_RESNET18=0; RECOVERY_COUNT changes the number of inputs, e.g. for a
 // profile, and RECOVERY_CPU_PROF=<dir> profiles each run). Each run is a fresh child process, so its
 // peak RSS is the pipeline's alone. For comparison, the same child times one plain ONNX Runtime
 // forward pass of the original model over the same inputs (same batch size, same threads), session
@@ -100,7 +100,8 @@ export async function runRecoveryBench(opts: { resnet50?: boolean } = {}): Promi
   const results: ChildResult[] = [];
   try {
     const models: string[] = [];
-    if (sharedModels) models.push(shared('synthetic/resnet18_bn.onnx'));
+    if (process.env.RECOVERY_RESNET18 === '0') console.log('resnet18 skipped (RECOVERY_RESNET18=0)');
+    else if (sharedModels) models.push(shared('synthetic/resnet18_bn.onnx'));
     else console.log('shared models absent: resnet18 skipped');
     if (opts.resnet50 ?? process.env.RECOVERY_RESNET50 !== '0') models.push(buildResNet50(path.join(dir, 'resnet50_built.onnx'), { heInit: true }));
     const inputs = models.length ? writeInputs(path.join(dir, 'calibration.f32')) : '';

@@ -32,7 +32,7 @@ import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { OrtModule } from '../runtime/session.ts';
 import type { InputSet } from '../data/types.ts';
-import { ChannelMoments, WorkingModel, dataInput, defaultRecoveryThreads, probeModel, streamProbe, type ProbeTensor } from './working.ts';
+import { ChannelMoments, WorkingModel, dataInput, defaultBatchSize, defaultRecoveryThreads, probeModel, streamProbe, type ProbeTensor } from './working.ts';
 import { GramAccumulator, ridgeSolve, symmetrize } from './linalg.ts';
 import type { RecoverMode, RecoveredLayer, RecoveryReport, RecoveryStep } from './types.ts';
 
@@ -63,6 +63,9 @@ const DEFAULT_RIDGE = 1e-6;
 const DEFAULT_POSITIONS = 10;
 /** ls never samples more positions than this per input and layer (memory of the kept targets). */
 const MAX_POSITIONS = 64;
+
+/** Bytes of the original's per-layer outputs one batch of the targets pass may hold (ONNX Runtime's copy and ours). */
+const TARGET_BATCH_BYTES = 128 << 20;
 
 /** Calibration inputs each step needs at least. */
 export const MIN_INPUTS: Record<'bias' | 'bn' | 'ls', number> = { bias: 1, bn: 2, ls: 2 };
@@ -191,12 +194,13 @@ async function runProbe(
   values: string[],
   what: string,
   onBatch: (outs: Map<string, ProbeTensor>, offset: number, count: number) => void | Promise<void>,
+  batchSize = ctx.opts.batchSize,
 ): Promise<void> {
   const bytes = probeModel(model, values);
   const res = await streamProbe(bytes, `${ctx.original.model.path} (${what})`, ctx.input.name, ctx.input.dynamicBatch, ctx.data, onBatch, {
     ep: ctx.opts.ep ?? 'auto',
     ...(ctx.opts.threads ? { threads: ctx.opts.threads } : {}),
-    ...(ctx.opts.batchSize ? { batchSize: ctx.opts.batchSize } : {}),
+    ...(batchSize ? { batchSize } : {}),
     ...(ctx.opts.signal ? { signal: ctx.opts.signal } : {}),
     ...(ctx.opts.ort ? { ort: ctx.opts.ort } : {}),
   });
@@ -395,7 +399,7 @@ function positionsFor(layerIndex: number, sample: number, m: number, p: number):
 }
 
 /** One pass of the original model: the kept targets of every layer in `plans` (ls rows and/or output moments). */
-async function originalTargets(ctx: Ctx, plans: LayerPlan[], wantRows: boolean, wantMoments: boolean): Promise<void> {
+async function originalTargets(ctx: Ctx, plans: LayerPlan[], wantRows: boolean, wantMoments: boolean, batchSize?: number): Promise<void> {
   const values = plans.map((p) => p.orig.output[0]);
   const N = ctx.data.count;
   const o = ctx.original;
@@ -437,7 +441,7 @@ async function originalTargets(ctx: Ctx, plans: LayerPlan[], wantRows: boolean, 
       }
     });
     void count;
-  });
+  }, batchSize);
 }
 
 /** The tensor restricted to channels `cols` of axis 1. */
@@ -488,7 +492,7 @@ async function leastSquares(ctx: Ctx): Promise<void> {
   const N = ctx.data.count;
   const base = ctx.opts.positions ?? DEFAULT_POSITIONS;
   // Positions per input: enough rows for the unknowns (3× when possible), never more than the layer has.
-  const spatial = await outputSizes(ctx, plans);
+  const { spatial, elements } = await outputSizes(ctx, plans);
   for (const p of plans) {
     const g = p.ls!;
     const m = spatial.get(p.orig.output[0]) ?? 1;
@@ -496,7 +500,13 @@ async function leastSquares(ctx: Ctx): Promise<void> {
     if (g.kind === 'gemm') g.p = 1;
   }
   ctx.opts.onProgress?.('recovery: original outputs', 0);
-  await originalTargets(ctx, plans, true, false);
+  // The original's pass outputs every target layer's whole output (tens of MB per input on a
+  // ResNet-50 at 224×224): its batch is cut so that they stay within TARGET_BATCH_BYTES.
+  const perSample = 4 * elements;
+  const batch = ctx.input.dynamicBatch
+    ? Math.max(1, Math.min(ctx.opts.batchSize ?? defaultBatchSize(ctx.data.sampleShape.reduce((a, b) => a * b, 1)), Math.floor(TARGET_BATCH_BYTES / Math.max(1, perSample))))
+    : undefined;
+  await originalTargets(ctx, plans, true, false, batch);
   const waves = byLevel(ctx.w.graph, plans.map((p) => p.node));
   const planOf = new Map(plans.map((p, i) => [p.node, { p, index: i }]));
   let done = 0;
@@ -525,8 +535,9 @@ async function leastSquares(ctx: Ctx): Promise<void> {
 }
 
 /** Output spatial sizes (positions per input) of the original layers, from a one-input run. */
-async function outputSizes(ctx: Ctx, plans: LayerPlan[]): Promise<Map<string, number>> {
+async function outputSizes(ctx: Ctx, plans: LayerPlan[]): Promise<{ spatial: Map<string, number>; elements: number }> {
   const out = new Map<string, number>();
+  let elements = 0;
   const first = ctx.data;
   const one: InputSet = {
     source: first.source,
@@ -542,12 +553,13 @@ async function outputSizes(ctx: Ctx, plans: LayerPlan[]): Promise<Map<string, nu
   const values = plans.map((p) => p.orig.output[0]);
   const bytes = probeModel({ model: ctx.original.model, graph: ctx.original.graph, proto: ctx.original.model.proto }, values);
   await streamProbe(bytes, `${ctx.original.model.path} (shapes)`, ctx.input.name, ctx.input.dynamicBatch, one, (outs) => {
+    for (const t of outs.values()) elements += t.data.length;
     for (const p of plans) {
       const t = outs.get(p.orig.output[0])!;
       out.set(p.orig.output[0], p.ls?.kind === 'matmul' ? t.data.length / t.dims[t.dims.length - 1] : t.dims.slice(2).reduce((a, b) => a * b, 1));
     }
   }, { ep: ctx.opts.ep ?? 'auto', ...(ctx.opts.ort ? { ort: ctx.opts.ort } : {}), ...(ctx.opts.signal ? { signal: ctx.opts.signal } : {}) });
-  return out;
+  return { spatial: out, elements };
 }
 
 /** Adds one batch's rows of one layer to its Gram accumulators (one per conv group). */
