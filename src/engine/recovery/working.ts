@@ -153,7 +153,10 @@ export function probeModel(w: { model: OnnxModel; graph: Graph; proto: ModelProt
   const input = g.input.filter((v) => (graph.initializers.has(v.name ?? '') ? inits.has(v.name ?? '') : true));
   const produced = new Set(nodes.flatMap((n) => n.output));
   const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && !values.includes(v.name ?? ''));
-  const output: ValueInfoProto[] = values.map((name) => ({ name, type: { tensor_type: { elem_type: DataType.FLOAT } } }) as ValueInfoProto);
+  // Outputs typed by element type only (a pruned model's value_info may still carry the old widths):
+  // the type the model declares for the tensor, float when it declares none.
+  const elemType = (name: string) => g.value_info.find((v) => v.name === name)?.type?.tensor_type?.elem_type ?? DataType.FLOAT;
+  const output: ValueInfoProto[] = values.map((name) => ({ name, type: { tensor_type: { elem_type: elemType(name) } } }) as ValueInfoProto);
   const proto: ModelProto = { ...w.proto, graph: { ...g, node: nodes, initializer, input, output, value_info } };
   return ModelProtoType.encode(proto as never).finish();
 }

@@ -36,7 +36,7 @@ import { lazySliceOf } from '../onnx/slice.ts';
 import { DataType, ModelProtoType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
 import { createSession, loadOrt, shortenError, type OrtModule } from '../runtime/session.ts';
 import type { ExecutionProvider, ExecutionProviderChoice } from '../runtime/types.ts';
-import { defaultBatchSize, defaultRecoveryThreads } from '../recovery/working.ts';
+import { defaultBatchSize, defaultRecoveryThreads, probeModel } from '../recovery/working.ts';
 import type { GroupSensitivity, ScanSettings, SensitivityPoint, SensitivityScan } from './types.ts';
 import { hashModelFiles, readScanCache, scanCacheKey, writeScanCache } from './scan-cache.ts';
 
@@ -491,7 +491,7 @@ class ScanRunner {
     this.activations = this.batches.map(() => new Map());
     if (!values.length) return;
     const w = this.model;
-    const bytes = prefixModel(w.model, w.graph, values);
+    const bytes = probeModel({ model: w.model, graph: w.graph, proto: w.model.proto }, values);
     const s = await this.session(bytes, 'activations');
     try {
       for (let i = 0; i < this.batches.length; i++) {
@@ -631,35 +631,6 @@ export function subModel(model: OnnxModel, graph: Graph, proto: ModelProto, cut:
   const out = g.output.find((o) => o.name === output) ?? ({ name: output, type: { tensor_type: { elem_type: DataType.FLOAT } } } as ValueInfoProto);
   const sub: ModelProto = { ...proto, graph: { ...g, node: nodes, initializer, input, output: [out], value_info } };
   return ModelProtoType.encode(sub as never).finish();
-}
-
-/** The original model up to `values` (its outputs), from its one input. */
-function prefixModel(model: OnnxModel, graph: Graph, values: readonly string[]): Uint8Array {
-  const needed = new Set<NodeProto>();
-  const stack = [...values];
-  const seen = new Set<string>();
-  while (stack.length) {
-    const v = stack.pop()!;
-    if (!v || seen.has(v)) continue;
-    seen.add(v);
-    const p = graph.producer.get(v);
-    if (!p || needed.has(p)) continue;
-    needed.add(p);
-    for (const i of p.input) if (i) stack.push(i);
-  }
-  const g = model.proto.graph!;
-  const nodes = g.node.filter((n) => needed.has(n)).map((n) => (n.op_type === 'Constant' && n.attribute.some((a) => a.t && lazySliceOf(a.t)) ? { ...n, attribute: n.attribute.map((a) => (a.t ? { ...a, t: inline(model, a.t) } : a)) } : n));
-  const used = new Set<string>();
-  for (const n of nodes) for (const i of n.input) if (i) used.add(i);
-  const initializer = g.initializer.filter((t) => used.has(t.name ?? '')).map((t) => inline(model, t));
-  const inits = new Set(initializer.map((t) => t.name ?? ''));
-  const input = g.input.filter((v) => (graph.initializers.has(v.name ?? '') ? inits.has(v.name ?? '') : true));
-  const produced = new Set(nodes.flatMap((n) => n.output));
-  const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && !values.includes(v.name ?? ''));
-  // Outputs untyped beyond their element type: ONNX Runtime returns whatever the node makes.
-  const output = values.map((name) => g.value_info.find((v) => v.name === name) ?? ({ name, type: { tensor_type: { elem_type: DataType.FLOAT } } } as ValueInfoProto));
-  const proto: ModelProto = { ...model.proto, graph: { ...g, node: nodes, initializer, input, output, value_info } };
-  return ModelProtoType.encode(proto as never).finish();
 }
 
 export type { ModelImportance };
