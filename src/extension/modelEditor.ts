@@ -395,6 +395,23 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         await doc.load();
         return this.engine.request('getGroups', { path: p }, { signal });
       },
+      scan: async ({ plan, cachedOnly }, { signal, progress }) => {
+        if (!vscode.workspace.isTrusted) throw new EngineRequestError('The sensitivity scan runs the model: it needs a trusted workspace', { user: true });
+        await doc.load();
+        const ep = readSettings().executionProvider;
+        try {
+          return await this.engine.request('scan', { path: p, plan, cachedOnly, data: this.dataJob(doc.uri), ep }, { signal, onProgress: progress });
+        } catch (e) {
+          const err = e as EngineRequestError;
+          if (!cachedOnly && !err?.cancelled && !signal.aborted) this.output.error(`Scanning ${doc.path} failed: ${err?.message}`, err?.details);
+          throw e;
+        }
+      },
+      findPlan: async ({ plan, budget }, { signal, progress }) => {
+        if (!vscode.workspace.isTrusted) throw new EngineRequestError('Finding a plan for a target uses the sensitivity scan: it needs a trusted workspace', { user: true });
+        await doc.load();
+        return this.engine.request('findPlan', { path: p, plan, budget, data: this.dataJob(doc.uri) }, { signal, onProgress: progress });
+      },
       openFile: async ({ path: file }) => {
         const target = vscode.Uri.file(allowedFile(p, file));
         if (!target.fsPath.endsWith('.onnx') && !target.fsPath.endsWith('.json')) throw new EngineRequestError('Only .onnx and .json files can be opened from the view', { user: true });

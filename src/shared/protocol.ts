@@ -278,6 +278,60 @@ export function latencyWithinNoise(a: LatencyStats, b: LatencyStats): boolean {
   return a.runs < 2 || b.runs < 2 || Math.abs(b.medianMs - a.medianMs) <= spread;
 }
 
+// ---------- pruning to a target: the sensitivity scan and the plan for a budget ----------
+
+/** One ratio tried on one group (the rest of the model whole). */
+export interface ScanPointView { ratio: number; kept: number; loss: number; agreement: number; drift: number }
+
+/** One group's sensitivity, as the view shows it. */
+export interface ScanGroupView {
+  group: number;
+  /** The group's first weighted layer (names it in plans), and how many layers it holds. */
+  layer: string;
+  layers: number;
+  channels: number;
+  points: ScanPointView[];
+  stoppedEarly?: boolean;
+}
+
+/** A sensitivity scan for the view: per group, the loss at each ratio (from the engine's SensitivityScan). */
+export interface ViewScan {
+  criterion: string;
+  recover: string;
+  ratios: number[];
+  inputs: number;
+  data: string;
+  /** Losses are accuracy lost (labels given), else top-1 agreement lost. */
+  labelled: boolean;
+  breakLoss: number;
+  baseline: { macs: number; params: number };
+  groups: ScanGroupView[];
+  partial: boolean;
+  seconds: number;
+  source: 'computed' | 'cache';
+}
+
+/** A budget the view can ask a plan for: a fraction of the model's MACs or parameters. */
+export interface ViewBudget { kind: 'macs' | 'params'; fraction: number }
+
+/** The plan found for a budget, with what the scan predicts for it. */
+export interface FoundPlan {
+  /** The plan: the view's plan with uniform ratio 0 and one override per narrowed group. */
+  plan: ViewPlan;
+  budget: ViewBudget;
+  /** The budget in its unit (MACs or parameters). */
+  target: number;
+  baseline: { macs: number; params: number };
+  /** MACs and parameters counted on the plan; loss: the sum of the groups' scanned losses, in points. */
+  predicted: { macs: number; params: number; loss: number };
+  met: boolean;
+  /** When not met: the least MACs or parameters the scanned widths reach (the plan reaches it). */
+  bestReachable?: number;
+  /** Ratio chosen per group (by group id). */
+  ratios: { group: number; layer: string; ratio: number; loss: number }[];
+  notes: string[];
+}
+
 // ---------- requests: view → host, each answered once ----------
 
 export interface ViewMethods {
@@ -304,6 +358,14 @@ export interface ViewMethods {
   setInputShapes: { params: { inputShapes: InputShapes }; result: ViewSummary };
   /** Every channel group, with its members, whether it is prunable and why not. */
   getGroups: { params: Record<string, never>; result: GroupListEntry[] };
+  /**
+   * The sensitivity scan on the chosen calibration data, with the plan's criterion, compensation
+   * and minimum width and the data options' recovery (cached beside the model); progress arrives
+   * with this request's id. `cachedOnly`: answer the cached scan or null, never compute.
+   */
+  scan: { params: { plan: ViewPlan; cachedOnly: boolean }; result: ViewScan | null };
+  /** The plan meeting a MACs or parameter budget with the least predicted loss, from the (cached) scan. */
+  findPlan: { params: { plan: ViewPlan; budget: ViewBudget }; result: FoundPlan };
 }
 
 export type RequestName = keyof ViewMethods;
@@ -488,7 +550,28 @@ export const VIEW_VALIDATORS: Validators<ViewMethods> = {
     return inputShapes ? { inputShapes } : undefined;
   },
   getGroups: (p) => (p === undefined || isObj(p) ? {} : undefined),
+  scan: (p) => {
+    if (!isObj(p)) return undefined;
+    const plan = parseViewPlan(own(p, 'plan'));
+    const cachedOnly = own(p, 'cachedOnly');
+    return plan && isBool(cachedOnly) ? { plan, cachedOnly } : undefined;
+  },
+  findPlan: (p) => {
+    if (!isObj(p)) return undefined;
+    const plan = parseViewPlan(own(p, 'plan'));
+    const budget = parseViewBudget(own(p, 'budget'));
+    return plan && budget ? { plan, budget } : undefined;
+  },
 };
+
+/** A budget from the view: MACs or parameters, a fraction in (0, 1); undefined when malformed. */
+export function parseViewBudget(v: unknown): ViewBudget | undefined {
+  if (!isObj(v)) return undefined;
+  const kind = own(v, 'kind');
+  const fraction = own(v, 'fraction');
+  if ((kind !== 'macs' && kind !== 'params') || !(isNum(fraction) && fraction > 0 && fraction < 1)) return undefined;
+  return { kind, fraction };
+}
 
 const isDataRole = (v: unknown): v is DataRole => typeof v === 'string' && (DATA_ROLES as readonly string[]).includes(v);
 

@@ -6,6 +6,7 @@ import type { Handlers, HandlerContext } from '../shared/rpc.ts';
 import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
 import type { WorkerMethods } from './protocol.ts';
 import { openData } from './data.ts';
+import { findPlanJob, scanJob } from './target.ts';
 import type { Criterion } from '../shared/protocol.ts';
 
 /** An open model: its structure (phase 1), then its scores (phase 2, started once the structure is ready). */
@@ -112,5 +113,7 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     validate: async (p, ctx) => validateJob(p, ctx, p.data ? (await models.get(p.original)?.structure.catch(() => undefined)) : undefined, opts.reader),
     describeData: async ({ path, data }) => (await openData(data, (await model(path)).graph)).state,
     providers: () => listProviders(),
+    scan: async ({ path, ...p }, ctx) => scanJob((await model(path)).analysed, p, ctx),
+    findPlan: async ({ path, ...p }, ctx) => findPlanJob((await model(path)).analysed, p, ctx),
   };
 }

@@ -5,7 +5,7 @@ import type { ClientMessage, ServerMessage } from '../shared/rpc.ts';
 import type { DataJob } from './data.ts';
 import type { InputShapes } from '../engine/index.ts';
 import type {
-  Criterion, DataState, GroupListEntry, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, ValidationReport, ViewPlan, ViewSummary,
+  Criterion, DataState, FoundPlan, GroupListEntry, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, ValidationReport, ViewBudget, ViewPlan, ViewScan, ViewSummary,
 } from '../shared/protocol.ts';
 
 export interface PruneJob {
@@ -53,6 +53,13 @@ export interface WorkerMethods {
   /** Opens the chosen data against the open model's input and describes it (names, counts, shapes, preprocessing). */
   describeData: { params: { path: string; data: DataJob }; result: DataState };
   providers: { params: Record<string, never>; result: string[] };
+  /**
+   * The sensitivity scan of an open model on the chosen calibration data, with the plan's criterion
+   * and the data's recovery, cached beside the model; `cachedOnly`: the cached scan or null.
+   */
+  scan: { params: { path: string; plan: ViewPlan; data: DataJob; cachedOnly: boolean; ep?: 'auto' | 'cuda' | 'cpu' }; result: ViewScan | null };
+  /** The plan meeting a MACs or parameter budget, from the cached scan of the same choices. */
+  findPlan: { params: { path: string; plan: ViewPlan; data: DataJob; budget: ViewBudget }; result: FoundPlan };
 }
 
 export type WorkerMethod = keyof WorkerMethods;

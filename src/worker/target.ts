@@ -1,0 +1,99 @@
+// Pruning to a target from the view: the sensitivity scan on the calibration data chosen in the
+// view (cached beside the model: a model opened again answers from the cache), and the plan that
+// meets a MACs or parameter budget with the least predicted loss. No vscode import.
+import * as path from 'node:path';
+import {
+  allocate, CancelledError, hashModelFiles, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted,
+  type AnalysedModel, type InputSet, type ScanOptions, type SensitivityScan,
+} from '../engine/index.ts';
+import { viewPlanOf, type FoundPlan, type ViewBudget, type ViewPlan, type ViewScan } from '../shared/protocol.ts';
+import type { DataJob } from './data.ts';
+import { openData } from './data.ts';
+import type { JobContext } from './modelService.ts';
+
+/** The calibration inputs chosen in the view, opened against the model (a clear message when there are none). */
+async function calibrationOf(analysed: AnalysedModel, data: DataJob): Promise<InputSet> {
+  const { opened, state } = await openData(data, analysed.graph);
+  if (state.unavailable) throw new PrunerError(`${analysed.fileName}: the scan cannot run: ${state.unavailable}`, { subject: analysed.path });
+  const calibErr = state.errors.find((e) => e.startsWith('calibration'));
+  if (calibErr) throw new PrunerError(`${calibErr}; nothing scanned`);
+  if (!opened.calibration) throw new PrunerError('the sensitivity scan needs calibration data: choose it under Data and recovery (each group is measured on those inputs)');
+  return opened.calibration;
+}
+
+/** The scan's options from the view's plan and data options (the same as the CLI's `prune --target-*` for the same choices). */
+function scanOptions(plan: ViewPlan, data: DataJob): ScanOptions {
+  return { criterion: plan.criterion, recover: data.recover, compensate: plan.compensate ?? true, minChannels: plan.minChannels ?? 1 };
+}
+
+export function viewScan(s: SensitivityScan): ViewScan {
+  const st = s.settings;
+  return {
+    criterion: st.criterion, recover: st.recover, ratios: [...st.ratios], inputs: st.inputs, data: st.data, labelled: st.labelled, breakLoss: st.breakLoss,
+    baseline: { macs: s.baseline.macs, params: s.baseline.params },
+    groups: s.groups.map((g) => ({
+      group: g.group, layer: g.layers[0] ?? `group ${g.group}`, layers: g.layers.length, channels: g.channels,
+      points: g.points.map((p) => ({ ratio: p.ratio, kept: p.kept, loss: p.loss, agreement: p.agreement, drift: p.drift })),
+      ...(g.stoppedEarly ? { stoppedEarly: true } : {}),
+    })),
+    partial: s.partial, seconds: s.seconds, source: s.source,
+  };
+}
+
+/** The scan in the cache beside the model for these choices, if any (nothing is computed). */
+async function cachedScan(analysed: AnalysedModel, calibration: InputSet, opts: ScanOptions): Promise<SensitivityScan | undefined> {
+  const key = scanCacheKey(hashModelFiles(analysed.model), scanSettings(calibration, opts), calibration, { compensate: opts.compensate ?? true, minChannels: opts.minChannels ?? 1 });
+  return readScanCache(analysed.path, key);
+}
+
+/** Scans (or reads the cache); `cachedOnly` answers the cached scan or null. A cancelled scan keeps its measured part in the cache and throws CancelledError. */
+export async function scanJob(analysed: AnalysedModel, p: { plan: ViewPlan; data: DataJob; cachedOnly: boolean; ep?: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<ViewScan | null> {
+  const calibration = await calibrationOf(analysed, p.data);
+  const opts = scanOptions(p.plan, p.data);
+  if (p.cachedOnly) {
+    const hit = await cachedScan(analysed, calibration, opts);
+    return hit ? viewScan({ ...hit, source: 'cache', seconds: 0 }) : null;
+  }
+  const scan = await scanSensitivity(analysed, calibration, {
+    ...opts,
+    ep: p.ep ?? 'auto',
+    signal: ctx.signal,
+    onProgress: (f, what) => ctx.progress(`Scan: ${what}`, f),
+  });
+  if (scan.partial && ctx.signal.aborted) throw new CancelledError();
+  return viewScan(scan);
+}
+
+/** The plan meeting `budget` from the cached scan (run the scan first). */
+export async function findPlanJob(analysed: AnalysedModel, p: { plan: ViewPlan; data: DataJob; budget: ViewBudget }, ctx: JobContext): Promise<FoundPlan> {
+  const calibration = await calibrationOf(analysed, p.data);
+  const opts = scanOptions(p.plan, p.data);
+  const scan = await cachedScan(analysed, calibration, opts);
+  if (!scan) throw new PrunerError(`${analysed.fileName}: no sensitivity scan for this criterion (${p.plan.criterion}), recovery (${p.data.recover}) and calibration data: run Scan first`, { subject: analysed.path });
+  if (scan.partial) throw new PrunerError(`${analysed.fileName}: the sensitivity scan is partial (cancelled): run Scan again to complete it`, { subject: analysed.path });
+  throwIfAborted(ctx.signal);
+  ctx.progress('Finding the plan', 0.5);
+  const deps = analysed.dependencies(ctx.signal);
+  const importance = await analysed.scores(p.plan.criterion, { signal: ctx.signal });
+  const a = allocate({ graph: analysed.graph, deps, importance }, scan, { kind: p.budget.kind, fraction: p.budget.fraction }, {
+    roundTo: p.plan.roundTo ?? 1, minChannels: p.plan.minChannels ?? 1, compensate: p.plan.compensate ?? true, model: path.basename(analysed.path), signal: ctx.signal,
+  });
+  const notes = [...a.notes];
+  if (p.plan.exclude?.length) notes.push(`the exclusions (${p.plan.exclude.join(', ')}) are not part of the found plan: it sets a share per layer instead`);
+  if (!a.met) notes.unshift(unreachableMessage(a));
+  const { ratio: _r, threshold: _t, exclude: _e, overrides: _o, ...rest } = p.plan;
+  void _r; void _t; void _e; void _o;
+  const overrides = a.plan.overrides ?? {};
+  const plan = viewPlanOf({ ...rest, scope: 'uniform', ratio: 0, ...(Object.keys(overrides).length ? { overrides } : {}) });
+  return {
+    plan,
+    budget: p.budget,
+    target: a.target,
+    baseline: a.baseline,
+    predicted: { macs: a.predicted.macs, params: a.predicted.params, loss: a.predicted.loss },
+    met: a.met,
+    ...(a.bestReachable !== undefined ? { bestReachable: a.bestReachable } : {}),
+    ratios: a.groups.map((g) => ({ group: g.group, layer: g.layer, ratio: g.ratio, loss: g.loss })),
+    notes,
+  };
+}
