@@ -136,6 +136,30 @@ describe('messages from the view (parseFromWebview)', () => {
     assert.equal(inherited, undefined, 'an inherited key is not read');
   });
 
+  test('scan and findPlan carry a plan, a boolean and a MACs or parameter fraction in (0, 1), never a path or a count', () => {
+    const plan = { criterion: 'l1', scope: 'uniform', ratio: 0 };
+    assert.deepEqual(parseFromWebview(req('scan', { plan, cachedOnly: true })), { kind: 'request', id: 1, method: 'scan', params: { plan, cachedOnly: true } });
+    assert.deepEqual(parseFromWebview(req('scan', { plan, cachedOnly: false, data: '/etc/passwd', ratios: [0.1] })), { kind: 'request', id: 1, method: 'scan', params: { plan, cachedOnly: false } });
+    assert.deepEqual(parseFromWebview(req('findPlan', { plan, budget: { kind: 'macs', fraction: 0.5, absolute: 9 } })), { kind: 'request', id: 1, method: 'findPlan', params: { plan, budget: { kind: 'macs', fraction: 0.5 } } });
+    assert.deepEqual(parseFromWebview(req('findPlan', { plan, budget: { kind: 'params', fraction: 0.25 } }))?.kind, 'request');
+    const bad = [
+      req('scan', { plan }),
+      req('scan', { plan, cachedOnly: 'yes' }),
+      req('scan', { plan: { criterion: 'nope', scope: 'uniform' }, cachedOnly: false }),
+      req('scan', undefined),
+      req('findPlan', { plan }),
+      req('findPlan', { plan, budget: { kind: 'latency', fraction: 0.5 } }),
+      req('findPlan', { plan, budget: { kind: 'macs', fraction: 0 } }),
+      req('findPlan', { plan, budget: { kind: 'macs', fraction: 1 } }),
+      req('findPlan', { plan, budget: { kind: 'macs', fraction: 1.5 } }),
+      req('findPlan', { plan, budget: { kind: 'macs', fraction: Number.NaN } }),
+      req('findPlan', { plan, budget: { kind: 'macs', fraction: '0.5' } }),
+      req('findPlan', { plan, budget: { kind: 'params' } }),
+      req('findPlan', { plan, budget: Object.create({ kind: 'macs', fraction: 0.5 }) as object }),
+    ];
+    for (const msg of bad) assert.equal(parseFromWebview(msg), undefined, JSON.stringify(msg));
+  });
+
   test('keys inherited through the prototype are not read', () => {
     const proto = { criterion: 'l1', scope: 'uniform', ratio: 0.5 };
     const sneaky = Object.create(proto) as object;

@@ -1,0 +1,111 @@
+// Pruning to a target from the view, as the worker does it: the sensitivity scan on the
+// calibration data chosen in the view (cached beside the model, so a model opened again answers
+// at once), the plan for a MACs or parameter budget, and that plan pruned for real: the written
+// model's MACs are within 2% of the budget and it runs in ONNX Runtime. The worker's handler table
+// runs in-process on the bundled Fashion-MNIST model with a small .npy calibration set: 32 of the
+// bundled test images (random inputs make a poor scan: every group "tolerates" any ratio at 0
+// points of agreement, the allocation has nothing to rank by, and BN recalibration on noise breaks
+// every group at the first ratio).
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { SCAN_CACHE_SUFFIX } from '../../src/engine/index.ts';
+import type { HandlerContext } from '../../src/shared/rpc.ts';
+import type { ViewPlan } from '../../src/shared/protocol.ts';
+import { workerHandlers } from '../../src/worker/handlers.ts';
+import type { DataJob } from '../../src/worker/protocol.ts';
+import { f32Bytes, writeNpy } from '../helpers/npy.ts';
+import { runFirstOutput } from '../helpers/ort.ts';
+import { readArray } from '../helpers/imageFolder.ts';
+import { fmnistBn, samplesDir, tempDir } from '../helpers/paths.ts';
+
+const ctx = (progress: [string, number | undefined][] = [], signal = new AbortController().signal): HandlerContext => ({ signal, progress: (s, f) => progress.push([s, f]) });
+
+describe('worker: scan and find a plan for a target (the view\'s Target control)', () => {
+  const dir = tempDir();
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const model = path.join(dir, 'm.onnx');
+  fs.copyFileSync(fmnistBn, model);
+  const x = readArray(path.join(samplesDir, 'fmnist', 'fmnist_test1000_x_1000x1x28x28.f32')) as Float32Array;
+  const calib = path.join(dir, 'calib.npy');
+  writeNpy(calib, '<f4', [32, 1, 28, 28], f32Bytes(x.subarray(0, 32 * 784)));
+  const data: DataJob = { preset: 'auto', recover: 'bn', calibCount: 32, runs: 1, batch: 4, calibration: calib };
+  const plan: ViewPlan = { criterion: 'l1', scope: 'uniform', ratio: 0.3, exclude: [] };
+  const h = workerHandlers();
+
+  test('without calibration data the scan says so', async () => {
+    await h.open({ path: model }, ctx());
+    await assert.rejects(async () => h.scan({ path: model, plan, data: { ...data, calibration: undefined }, cachedOnly: false, ep: 'cpu' }, ctx()), /needs calibration data: choose it under Data and recovery/);
+  });
+
+  test('before any scan: no cached scan, and Find plan asks for a scan', async () => {
+    assert.equal(await h.scan({ path: model, plan, data, cachedOnly: true }, ctx()), null);
+    await assert.rejects(async () => h.findPlan({ path: model, plan, data, budget: { kind: 'macs', fraction: 0.5 } }, ctx()), /run Scan first/);
+  });
+
+  test('the scan measures every prunable group at the default ratios, with progress, and is cached beside the model', async () => {
+    const progress: [string, number | undefined][] = [];
+    const s = await h.scan({ path: model, plan, data, cachedOnly: false, ep: 'cpu' }, ctx(progress));
+    assert.ok(s);
+    assert.equal(s.source, 'computed');
+    assert.equal(s.partial, false);
+    assert.equal(s.inputs, 32);
+    assert.equal(s.criterion, 'l1');
+    assert.deepEqual(s.ratios, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]);
+    const summary = await h.open({ path: model }, ctx());
+    assert.equal(s.groups.length, summary.prunableGroupCount);
+    for (const g of s.groups) {
+      assert.ok(g.points.length >= 1, `${g.layer} measured`);
+      for (const p of g.points) assert.ok(p.loss >= 0 && p.loss <= 100 && p.kept < g.channels, `${g.layer} @${p.ratio}: ${JSON.stringify(p)}`);
+    }
+    assert.ok(progress.some(([st, f]) => st.startsWith('Scan') && f !== undefined && f > 0 && f < 1), 'progress during the scan');
+    assert.ok(fs.existsSync(model + SCAN_CACHE_SUFFIX), 'cache file beside the model');
+    assert.ok(!JSON.stringify(s).includes(dir), 'no path reaches the view');
+    // reopened (a fresh worker): answered from the cache without scanning
+    const h2 = workerHandlers();
+    await h2.open({ path: model }, ctx());
+    const cached = await h2.scan({ path: model, plan, data, cachedOnly: true }, ctx());
+    assert.equal(cached?.source, 'cache');
+    assert.deepEqual(cached?.groups, s.groups);
+    // another criterion is another scan
+    assert.equal(await h2.scan({ path: model, plan: { ...plan, criterion: 'l2' }, data, cachedOnly: true }, ctx()), null);
+  });
+
+  test('Find plan for half the MACs: per-layer overrides; pruned, the written model has MACs within 2% of half and runs', async () => {
+    const found = await h.findPlan({ path: model, plan, data, budget: { kind: 'macs', fraction: 0.5 } }, ctx());
+    assert.equal(found.met, true);
+    assert.equal(found.plan.scope, 'uniform');
+    assert.equal(found.plan.ratio, 0);
+    assert.equal(found.plan.criterion, 'l1');
+    const overrides = Object.entries(found.plan.overrides ?? {});
+    assert.ok(overrides.length >= 3, `overrides: ${JSON.stringify(found.plan.overrides)}`);
+    assert.ok(new Set(overrides.map(([, o]) => o.ratio)).size >= 2, 'the ratios differ between layers');
+    assert.ok(found.predicted.macs <= found.target && found.predicted.macs >= 0.98 * found.target, `predicted ${found.predicted.macs} for ${found.target}`);
+    // the preview of the plan counts the same MACs
+    const pv = await h.previewPlan({ path: model, plan: found.plan }, ctx());
+    assert.equal(pv.macs.after, found.predicted.macs);
+    const report = await h.prune({ path: model, plan: found.plan, out: path.join(dir, 'half.onnx'), validate: false, ep: 'cpu', data }, ctx());
+    const frac = report.macs.after / report.macs.before;
+    assert.ok(frac <= 0.5 && frac >= 0.49,  `written MACs ${report.macs.after} of ${report.macs.before} (${frac})`);
+    const out = await runFirstOutput(report.output, new Float32Array(2 * 784).fill(0.5), [2, 1, 28, 28]);
+    assert.deepEqual(out.dims, [2, 10]);
+    assert.ok(out.data.every(Number.isFinite), 'finite outputs');
+  });
+
+  test('Find plan for a third of the parameters', async () => {
+    const found = await h.findPlan({ path: model, plan, data, budget: { kind: 'params', fraction: 0.34 } }, ctx());
+    assert.equal(found.met, true);
+    assert.ok(found.predicted.params <= found.target && found.predicted.params >= 0.98 * found.target, `predicted ${found.predicted.params} for ${found.target}`);
+  });
+
+  test('a budget below what the scanned widths reach is not met: the best reachable and the plan reaching it', async () => {
+    const found = await Promise.resolve(h.findPlan({ path: model, plan, data, budget: { kind: 'macs', fraction: 0.01 } }, ctx())).catch((e: Error) => e);
+    if (found instanceof Error) assert.match(found.message, /below what any plan reaches/);
+    else {
+      assert.equal(found.met, false);
+      assert.ok(found.bestReachable! > found.target);
+      assert.match(found.notes[0]!, /cannot be reached/);
+    }
+  });
+});
