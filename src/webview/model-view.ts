@@ -360,7 +360,7 @@ export class ModelView extends LitElement {
         ? nothing
         : html`<div class="main">
             <aside class="plan">
-              <plan-panel .plan=${this.plan} .summary=${this.summary} .preview=${this.preview} .previewError=${this.previewError}
+              <plan-panel .host=${this.host} .plan=${this.plan} .summary=${this.summary} .preview=${this.preview} .previewError=${this.previewError}
                 ?previewPending=${this.previewPending} .run=${this.run} .data=${this.data} ?dataBusy=${this.dataBusy} .dataError=${this.dataError}
                 @data-choose=${(e: CustomEvent<{ role: DataRole; pick: 'file' | 'folder' }>) => void this.dataRequest(() => this.host.request('chooseData', e.detail))}
                 @data-clear=${(e: CustomEvent<{ role: DataRole }>) => void this.dataRequest(() => this.host.request('clearData', e.detail))}

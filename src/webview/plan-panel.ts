@@ -9,6 +9,8 @@ import {
 import { bytes, change, int, ms, pct, score, si } from './format.ts';
 import { base } from './styles.ts';
 import './data-panel.ts';
+import './target-panel.ts';
+import type { HostClient } from './host.ts';
 
 export type RunState =
   | { kind: 'idle' }
@@ -76,6 +78,8 @@ export class PlanPanel extends LitElement {
   @property({ attribute: false }) data: DataState | undefined;
   @property({ type: Boolean }) dataBusy = false;
   @property({ attribute: false }) dataError = '';
+  /** For the Target section's requests (scan, find plan). */
+  @property({ attribute: false }) host: HostClient | undefined;
 
   override updated(changed: Map<string, unknown>): void {
     const prev = changed.get('run') as RunState | undefined;
@@ -204,6 +208,8 @@ export class PlanPanel extends LitElement {
       </section>
 
       <data-panel .data=${this.data} ?busy=${this.dataBusy} .error=${this.dataError} ?trusted=${this.summary?.trusted !== false} ?disabled=${running}></data-panel>
+
+      <target-panel .host=${this.host} .plan=${this.plan} .summary=${this.summary} .data=${this.data} ?disabled=${running}></target-panel>
 
       ${this.renderPreview()}
 

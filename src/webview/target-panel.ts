@@ -1,0 +1,274 @@
+// The plan panel's Target section: a budget (a share of the model's MACs or parameters), the
+// sensitivity scan on the calibration data chosen under Data and recovery (progress and cancel;
+// cached beside the model by the host, so a model opened again shows its scan at once), and
+// "Find plan", which sets the plan's per-layer shares (the table's Plan column shows them and the
+// user can still edit them). Below, the sensitivity of every scanned group: its loss at each ratio
+// as a sparkline, ranked by how much it tolerates, the share the plan gives it marked. A view
+// only: the scan and the plan come from the host.
+import { LitElement, html, css, nothing, svg } from 'lit';
+import { customElement, property, state } from 'lit/decorators.js';
+import type { DataState, FoundPlan, ScanGroupView, ViewBudget, ViewPlan, ViewScan, ViewSummary } from '../shared/protocol.ts';
+import { int, pct, si } from './format.ts';
+import type { HostClient, RequestError } from './host.ts';
+import { base } from './styles.ts';
+
+type ScanRun =
+  | { kind: 'idle' }
+  | { kind: 'running'; stage: string; fraction?: number; id: number }
+  | { kind: 'finding' }
+  | { kind: 'failed'; message: string }
+  | { kind: 'cancelled' };
+
+/** Mean loss over the scan's ratios, a ratio not measured (after an early stop) counting as 100 points. */
+export function meanLoss(g: ScanGroupView, ratios: readonly number[]): number {
+  let s = 0;
+  for (const r of ratios) s += g.points.find((p) => p.ratio === r)?.loss ?? 100;
+  return s / Math.max(1, ratios.length);
+}
+
+/** The largest scanned ratio up to which the loss stays within `points`. */
+export function tolerates(g: ScanGroupView, points: number): number {
+  let best = 0;
+  for (const p of g.points) {
+    if (p.loss > points) break;
+    best = p.ratio;
+  }
+  return best;
+}
+
+@customElement('target-panel')
+export class TargetPanel extends LitElement {
+  static override styles = [
+    base,
+    css`
+      :host { display: block; }
+      .field { display: flex; flex-direction: column; gap: 4px; }
+      .legend { font-weight: 600; font-size: 0.92em; }
+      .row { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
+      .seg { display: inline-flex; border: 1px solid var(--vscode-button-border, var(--vscode-panel-border, rgba(128,128,128,0.5))); border-radius: 3px; overflow: hidden; }
+      .seg button { all: unset; cursor: pointer; padding: 2px 10px; font-size: 0.95em; }
+      .seg button[aria-pressed='true'] { background: var(--vscode-button-background); color: var(--vscode-button-foreground); font-weight: 600; }
+      .seg button:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
+      .fraction { width: 5.5em; }
+      .hint { font-size: 0.9em; }
+      progress { width: 100%; accent-color: var(--vscode-progressBar-background); }
+      table.sens { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 0.92em; }
+      table.sens td, table.sens th { padding: 1px 4px; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.2)); text-align: right; }
+      table.sens th:first-child, table.sens td:first-child { text-align: left; max-width: 140px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+      table.sens th { font-weight: 600; color: var(--vscode-descriptionForeground); }
+      .scroll { max-height: 320px; overflow: auto; }
+      svg.spark { display: block; }
+      svg.spark .curve { fill: none; stroke: var(--vscode-charts-blue, #3794ff); stroke-width: 1.5; }
+      svg.spark .dot { fill: var(--vscode-charts-blue, #3794ff); }
+      svg.spark .chosen { stroke: var(--vscode-charts-orange, #d18616); stroke-width: 1.5; }
+      svg.spark .base { stroke: var(--vscode-panel-border, rgba(128,128,128,0.4)); stroke-width: 1; }
+      .found { margin-top: 6px; }
+    `,
+  ];
+
+  @property({ attribute: false }) host: HostClient | undefined;
+  @property({ attribute: false }) plan!: ViewPlan;
+  @property({ attribute: false }) summary: ViewSummary | undefined;
+  @property({ attribute: false }) data: DataState | undefined;
+  /** Another run (a prune) is going on. */
+  @property({ type: Boolean }) disabled = false;
+
+  @state() private kind: ViewBudget['kind'] = 'macs';
+  @state() private percent = 50;
+  @state() private scan: ViewScan | null = null;
+  @state() private run: ScanRun = { kind: 'idle' };
+  @state() private found: FoundPlan | undefined;
+  /** The choices the shown scan was made with (criterion, compensation, minimum width, recovery, calibration set). */
+  private scanKey = '';
+  private lookupSeq = 0;
+
+  /** What a scan depends on, as the view knows it. */
+  private choicesKey(): string {
+    const p = this.plan;
+    const c = this.data?.calibration;
+    return JSON.stringify([p?.criterion, p?.compensate ?? true, p?.minChannels ?? 1, this.data?.recover, c?.name, c?.count, c?.total, this.data?.preset]);
+  }
+
+  private get ready(): boolean {
+    return !!this.host && this.summary?.trusted !== false && !!this.data?.calibration && !this.data.errors.some((e) => e.startsWith('calibration'));
+  }
+
+  override willUpdate(): void {
+    // the choices changed: the scan shown (and a plan found from it) no longer applies; the host's cache may have one for the new choices
+    const key = this.choicesKey();
+    if (key === this.scanKey) return;
+    this.scanKey = key;
+    this.scan = null;
+    this.found = undefined;
+    if (this.run.kind === 'failed' || this.run.kind === 'cancelled') this.run = { kind: 'idle' };
+    if (this.ready && this.run.kind === 'idle') queueMicrotask(() => void this.lookup());
+  }
+
+  /** The cached scan for the current choices, if the host has one (nothing is computed). */
+  private async lookup(): Promise<void> {
+    const seq = ++this.lookupSeq;
+    const key = this.scanKey;
+    try {
+      const s = await this.host!.request('scan', { plan: this.plan, cachedOnly: true });
+      if (seq === this.lookupSeq && key === this.scanKey && s && this.run.kind === 'idle') this.scan = s;
+    } catch {
+      // no cached scan to show: the Scan button computes one and says what went wrong
+    }
+  }
+
+  private async startScan(): Promise<void> {
+    if (!this.host || this.run.kind === 'running') return;
+    this.lookupSeq++;
+    this.found = undefined;
+    const key = this.scanKey;
+    const h = this.host.start('scan', { plan: this.plan, cachedOnly: false }, (stage, fraction) => {
+      if (this.run.kind === 'running') this.run = { kind: 'running', stage, fraction, id: h.id };
+    });
+    this.run = { kind: 'running', stage: 'Starting the scan', id: h.id };
+    try {
+      const s = await h.result;
+      if (key === this.scanKey) this.scan = s;
+      this.run = { kind: 'idle' };
+    } catch (e) {
+      const err = e as RequestError;
+      this.run = err.cancelled ? { kind: 'cancelled' } : { kind: 'failed', message: err.message };
+    }
+  }
+
+  private cancelScan(): void {
+    if (this.run.kind === 'running') this.host?.cancel(this.run.id);
+  }
+
+  private async findPlan(): Promise<void> {
+    if (!this.host || !this.scan || this.run.kind !== 'idle') return;
+    this.run = { kind: 'finding' };
+    try {
+      const f = await this.host.request('findPlan', { plan: this.plan, budget: { kind: this.kind, fraction: this.percent / 100 } });
+      this.found = f;
+      this.run = { kind: 'idle' };
+      // the plan with its per-layer shares replaces the plan (the table and the preview follow)
+      this.dispatchEvent(new CustomEvent('plan-change', { detail: { plan: f.plan }, bubbles: true, composed: true }));
+    } catch (e) {
+      this.run = { kind: 'failed', message: (e as Error).message };
+    }
+  }
+
+  private setPercent(e: Event): void {
+    const v = Number((e.target as HTMLInputElement).value);
+    if (Number.isFinite(v) && v >= 1 && v <= 99) this.percent = v;
+  }
+
+  override render() {
+    if (!this.summary?.prunableGroupCount) return nothing;
+    const trusted = this.summary.trusted !== false;
+    const busy = this.run.kind === 'running' || this.run.kind === 'finding';
+    const calib = this.data?.calibration;
+    return html`<section class="card" aria-label="Prune to a target" data-target>
+      <h3>Target</h3>
+      <div class="field">
+        <span class="legend" id="budget-label">Keep at most</span>
+        <div class="row">
+          <vscode-textfield class="fraction" type="number" min="1" max="99" aria-label="Budget: percent of the model to keep" data-budget-percent
+            .value=${String(this.percent)} @change=${this.setPercent}><span slot="content-after">%</span></vscode-textfield>
+          <span>of the</span>
+          <span class="seg" role="group" aria-labelledby="budget-label">
+            <button aria-pressed=${this.kind === 'macs' ? 'true' : 'false'} data-budget-kind="macs" @click=${() => { this.kind = 'macs'; }}>MACs</button>
+            <button aria-pressed=${this.kind === 'params' ? 'true' : 'false'} data-budget-kind="params" @click=${() => { this.kind = 'params'; }}>parameters</button>
+          </span>
+        </div>
+      </div>
+      <div class="row" style="margin-top:6px">
+        <vscode-button secondary icon="pulse" data-scan ?disabled=${busy || this.disabled || !this.ready}
+          title="Prune each layer group alone at ratios 0.1 … 0.9 and measure the loss on the calibration inputs" @click=${() => void this.startScan()}>${this.scan ? 'Scan again' : 'Scan'}</vscode-button>
+        <vscode-button data-find-plan ?disabled=${busy || this.disabled || !this.scan || this.scan.partial}
+          title="The per-layer shares meeting the budget with the least predicted loss" @click=${() => void this.findPlan()}>Find plan</vscode-button>
+      </div>
+      ${!trusted
+        ? html`<div class="muted hint">The scan runs the model: it needs a trusted workspace.</div>`
+        : !calib
+          ? html`<div class="muted hint" data-needs-calibration>The scan measures each layer group on calibration data: choose it under Data and recovery.</div>`
+          : !this.scan && this.run.kind === 'idle'
+            ? html`<div class="muted hint">Scan first: each layer group pruned alone at 0.1 … 0.9 on ${int(Math.min(64, calib.count))} inputs of ${calib.name}, with ${this.plan.criterion} and recovery ${this.data?.recover}; cached beside the model.</div>`
+            : nothing}
+      ${this.renderRun()}
+      ${this.found ? this.renderFound(this.found) : nothing}
+      ${this.scan ? this.renderScan(this.scan) : nothing}
+    </section>`;
+  }
+
+  private renderRun() {
+    const r = this.run;
+    switch (r.kind) {
+      case 'running':
+        return html`<div class="progress" role="status" aria-live="polite" style="margin-top:6px" data-scan-progress>
+          <span>${r.stage}${r.fraction !== undefined ? ` — ${pct(r.fraction, 0)}` : ''}</span>
+          ${r.fraction !== undefined ? html`<progress max="1" .value=${r.fraction} aria-label="Scan progress"></progress>` : html`<progress aria-label="Scan progress"></progress>`}
+          <div><vscode-button secondary icon="close" data-cancel-scan @click=${() => this.cancelScan()}>Cancel</vscode-button></div>
+        </div>`;
+      case 'finding': return html`<div class="muted" role="status" style="margin-top:6px">Finding the plan…</div>`;
+      case 'cancelled': return html`<div class="warning hint" role="status" style="margin-top:6px" data-scan-cancelled>Scan cancelled: the groups measured so far are kept in the cache; Scan again completes it.</div>`;
+      case 'failed': return html`<div class="error" role="alert" style="margin-top:6px" data-target-error>${r.message}</div>`;
+      default: return nothing;
+    }
+  }
+
+  private renderFound(f: FoundPlan) {
+    const unit = f.budget.kind === 'macs' ? 'MACs' : 'parameters';
+    const value = f.predicted[f.budget.kind];
+    const base = f.baseline[f.budget.kind];
+    return html`<div class="found" role="status" data-found data-met=${f.met ? 'yes' : 'no'}>
+      ${f.met
+        ? html`<div>Plan found: <strong>${si(value)} ${unit}</strong> (${pct(value / base)} of the model, target ${pct(f.budget.fraction, 0)}), predicted loss ${f.predicted.loss.toFixed(1)} points; the per-layer shares are in the plan and the table.</div>`
+        : html`<div class="warning">The target cannot be met with the scanned widths: the plan set reaches ${si(f.bestReachable ?? value)} ${unit} (${pct((f.bestReachable ?? value) / base)} of the model).</div>`}
+      ${f.notes.filter((n) => f.met || !/cannot be reached/.test(n)).map((n) => html`<div class="muted hint">${n}</div>`)}
+    </div>`;
+  }
+
+  /** One row per scanned group, the most tolerant first: the loss against the ratio, the plan's share marked. */
+  private renderScan(s: ViewScan) {
+    const ranked = [...s.groups].sort((a, b) => meanLoss(a, s.ratios) - meanLoss(b, s.ratios) || a.group - b.group);
+    const top = Math.max(s.breakLoss, ...s.groups.flatMap((g) => g.points.map((p) => p.loss)), 1);
+    const what = s.labelled ? 'accuracy lost' : 'top-1 agreement lost';
+    return html`<details open style="margin-top:8px" data-sensitivity>
+      <summary><strong>Sensitivity</strong> <span class="muted">${s.groups.length} groups · ${s.criterion}, recovery ${s.recover} · ${s.inputs} inputs of ${s.data}
+        · ${s.source === 'cache' ? 'from the cache' : `${s.seconds.toFixed(1)} s`}${s.partial ? ' · PARTIAL' : ''}</span></summary>
+      <div class="muted hint">Loss (points of ${what}) of each group pruned alone at ${s.ratios[0]} … ${s.ratios[s.ratios.length - 1]}; most tolerant first; the orange line is the share the plan gives it.</div>
+      <div class="scroll"><table class="sens">
+        <thead><tr><th>group</th><th>ch.</th><th title="Loss against the ratio removed (0 to ${top.toFixed(0)} points)">loss vs ratio</th><th title="The largest ratio whose loss stays within 1 point">≤1 pt</th><th>plan</th></tr></thead>
+        <tbody>${ranked.map((g) => {
+          const chosen = this.plan.overrides?.[g.layer]?.ratio ?? (this.plan.threshold === undefined && this.plan.scope === 'uniform' && !this.plan.exclude?.includes(g.layer) ? this.plan.ratio : undefined);
+          return html`<tr data-group=${g.layer} data-chosen=${chosen ?? ''}>
+            <td title=${`${g.layer}${g.layers > 1 ? ` and ${g.layers - 1} more layer${g.layers > 2 ? 's' : ''}` : ''}`}>${g.layer}${g.layers > 1 ? html` <span class="muted">+${g.layers - 1}</span>` : nothing}</td>
+            <td>${int(g.channels)}</td>
+            <td>${sparkline(g, top, chosen)}</td>
+            <td>${tolerates(g, 1).toFixed(1)}</td>
+            <td>${chosen === undefined ? '–' : pct(chosen, 0)}</td>
+          </tr>`;
+        })}</tbody>
+      </table></div>
+    </details>`;
+  }
+}
+
+const W = 90, H = 22;
+
+/** The loss at each measured ratio (x: 0 … 1 removed, y: 0 … top points), the chosen share as a vertical line. */
+function sparkline(g: ScanGroupView, top: number, chosen: number | undefined) {
+  const x = (r: number) => 1 + r * (W - 2);
+  const y = (l: number) => H - 1 - (Math.min(l, top) / top) * (H - 2);
+  const pts = [{ ratio: 0, loss: 0 }, ...g.points];
+  const label = `${g.layer}: ${g.points.map((p) => `${p.ratio}: ${p.loss.toFixed(1)}`).join(', ')}${g.stoppedEarly ? ' (stopped early)' : ''}`;
+  return html`<svg class="spark" width=${W} height=${H} viewBox="0 0 ${W} ${H}" role="img" aria-label=${label}>
+    <title>${label}</title>
+    ${svg`<line class="base" x1="0" x2=${W} y1=${H - 1} y2=${H - 1}></line>
+      <polyline class="curve" points=${pts.map((p) => `${x(p.ratio).toFixed(1)},${y(p.loss).toFixed(1)}`).join(' ')}></polyline>
+      ${g.points.map((p) => svg`<circle class="dot" cx=${x(p.ratio).toFixed(1)} cy=${y(p.loss).toFixed(1)} r="1.6"></circle>`)}
+      ${chosen !== undefined && chosen > 0 ? svg`<line class="chosen" data-chosen-mark x1=${x(chosen).toFixed(1)} x2=${x(chosen).toFixed(1)} y1="0" y2=${H}></line>` : nothing}`}
+  </svg>`;
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'target-panel': TargetPanel;
+  }
+}
