@@ -361,6 +361,7 @@ export class LayerTable extends LitElement {
               <option value="plan" ?selected=${ov === 'plan'}>plan</option>
               <option value="keep" ?selected=${ov === 'keep'}>keep all</option>
               ${RATIOS.map((x) => html`<option value=${String(x)} ?selected=${ov === String(x)}>−${Math.round(x * 100)}%</option>`)}
+              ${ov !== 'plan' && ov !== 'keep' && !RATIOS.some((x) => String(x) === ov) ? html`<option value=${ov} selected>−${(Number(ov) * 100).toFixed(1).replace(/\.0$/, '')}%</option>` : nothing}
             </select>`
           : html`<span class="frozen-tag" title=${`Frozen: ${r.frozenReason ?? 'not prunable'}`}><vscode-icon name="lock" size="12" aria-hidden="true"></vscode-icon> frozen</span>`}</span>
         ${COLUMNS.slice(PLAN_AFTER).map((c) => html`<span role="gridcell" class="${c.num ? 'num' : ''} ellipsis">${c.cell(r, this)}</span>`)}

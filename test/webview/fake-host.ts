@@ -9,9 +9,10 @@
 //   criterion=l1, ratio=0.3, scope=global, roundTo=8, minChannels=4   the user's onnxPruner.* settings (the default plan)
 //   latency=noise   the pruned model's latency within the original's run-to-run spread
 //   dataError=1     the chosen data cannot be used (the state names the file)
+//   scanMs=ms    how long the sensitivity scan takes (a small fixed scan; findPlan gives fixed shares)
 //   dynamic=1    an input [N, 1, height, width]; setInputShapes re-analyses: MACs scale with height·width over 28·28
 //   sizes=JSON   sizes already remembered for the model (with dynamic=1), e.g. {"input":[1,1,64,64]}
-import type { Criterion, DataSetInfo, DataState, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
+import type { Criterion, DataSetInfo, DataState, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewScan, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
 import type { ViewFixture } from './fixture.ts';
 
 declare global {
@@ -268,6 +269,30 @@ function dataErrors(): string[] {
   return q.get('dataError') && data.calibration ? [`calibration data: ${data.calibration.name}: no samples`] : [];
 }
 
+// The sensitivity scan: a small fixed one over the first four prunable groups, cached per choices as the host does.
+const scanMs = Number(q.get('scanMs') ?? 600);
+const scanCache = new Map<string, ViewScan>();
+const scanKey = (p: ViewPlan) => JSON.stringify([p.criterion, p.compensate ?? true, p.minChannels ?? 1, data.recover, data.calibration?.name]);
+function fixedScan(plan: ViewPlan): ViewScan {
+  const ratios = [0.1, 0.3, 0.5, 0.7, 0.9];
+  // losses per group: tolerant, average, sensitive, breaking at 0.7
+  const curves = [[0, 0, 0.5, 1.6, 4], [0, 1.6, 3.1, 9.4, 20], [1.6, 6.3, 14, 31], [0, 3.1, 12.5, 25, 40]];
+  const prunable = groups.filter((g) => g.prunable && g.layers.length).slice(0, curves.length);
+  return {
+    criterion: plan.criterion, recover: data.recover, ratios, inputs: 64, data: `${data.calibration?.name} (64)`, labelled: false, breakLoss: 30,
+    baseline: { macs: summary.macs, params: summary.params },
+    groups: prunable.map((g, i) => {
+      const losses = curves[(i + 1) % curves.length]!;
+      return {
+        group: g.id, layer: g.layers[0]!, layers: g.layers.length, channels: g.channels,
+        points: losses.map((loss, k) => ({ ratio: ratios[k]!, kept: Math.max(1, Math.round(g.channels * (1 - ratios[k]!))), loss, agreement: 1 - loss / 100, drift: loss / 50 })),
+        ...(losses.length < ratios.length ? { stoppedEarly: true } : {}),
+      };
+    }),
+    partial: false, seconds: 2.4, source: 'computed',
+  };
+}
+
 async function handle(msg: RequestMessage): Promise<unknown> {
   switch (msg.method) {
     case 'getLayers': {
@@ -375,6 +400,38 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       else delete next[msg.params.role];
       data = { ...next, errors: dataErrors() };
       return data;
+    }
+    case 'scan': {
+      if (!data.calibration) throw { message: 'the sensitivity scan needs calibration data: choose it under Data and recovery (each group is measured on those inputs)' };
+      const key = scanKey(msg.params.plan);
+      if (msg.params.cachedOnly) return scanCache.get(key) ?? null;
+      const steps = 6;
+      for (let i = 0; i < steps; i++) {
+        if (cancelled.has(msg.id)) throw { message: 'Cancelled', cancelled: true };
+        toView({ kind: 'progress', id: msg.id, stage: `Scan: group ${i + 1} of ${steps}`, fraction: i / steps });
+        await sleep(scanMs / steps);
+      }
+      const s = fixedScan(msg.params.plan);
+      scanCache.set(key, { ...s, source: 'cache', seconds: 0 });
+      return s;
+    }
+    case 'findPlan': {
+      const s = scanCache.get(scanKey(msg.params.plan));
+      if (!s) throw { message: 'no sensitivity scan for these choices: run Scan first' };
+      // the fixed answer: the most tolerant groups lose the most
+      const shares = [0.75, 0.5, 0.25];
+      const ranked = s.groups.slice(0, shares.length);
+      const overrides = Object.fromEntries(ranked.map((g, i) => [g.layer, { ratio: shares[i]! }]));
+      const { ratio: _r, threshold: _t, exclude: _e, ...rest } = msg.params.plan;
+      void _r; void _t; void _e;
+      const plan = { ...rest, scope: 'uniform' as const, ratio: 0, overrides };
+      const pv = preview(plan);
+      const kind = msg.params.budget.kind;
+      return {
+        plan, budget: msg.params.budget, target: msg.params.budget.fraction * pv[kind].before, baseline: { macs: pv.macs.before, params: pv.params.before },
+        predicted: { macs: pv.macs.after, params: pv.params.after, loss: 1.6 }, met: true,
+        ratios: ranked.map((g, i) => ({ group: g.group, layer: g.layer, ratio: shares[i]!, loss: 0.5 })), notes: [],
+      };
     }
     case 'setDataOptions': {
       data = { ...data, ...msg.params };
