@@ -40,9 +40,17 @@ export function viewScan(s: SensitivityScan): ViewScan {
   };
 }
 
+/** The model's hash, computed once per loaded model (the view looks the cache up on every change of criterion or data). */
+const hashes = new WeakMap<object, string>();
+function modelHash(analysed: AnalysedModel): string {
+  let h = hashes.get(analysed.model);
+  if (h === undefined) hashes.set(analysed.model, (h = hashModelFiles(analysed.model)));
+  return h;
+}
+
 /** The scan in the cache beside the model for these choices, if any (nothing is computed). */
 async function cachedScan(analysed: AnalysedModel, calibration: InputSet, opts: ScanOptions): Promise<SensitivityScan | undefined> {
-  const key = scanCacheKey(hashModelFiles(analysed.model), scanSettings(calibration, opts), calibration, { compensate: opts.compensate ?? true, minChannels: opts.minChannels ?? 1 });
+  const key = scanCacheKey(modelHash(analysed), scanSettings(calibration, opts), calibration, { compensate: opts.compensate ?? true, minChannels: opts.minChannels ?? 1 });
   return readScanCache(analysed.path, key);
 }
 
