@@ -309,7 +309,7 @@ export class PlanPanel extends LitElement {
     const sizeBefore = size?.before ?? before?.sizeBytes, sizeAfter = size?.after ?? after?.sizeBytes;
     const lat = (x?: RunInfo) => x?.latency?.medianMs;
     const row = (label: string, b: number | undefined, a: number | undefined, fmt: (n: number) => string) =>
-      b === undefined && a === undefined ? nothing : html`<tr><td>${label}</td><td>${b === undefined ? '–' : fmt(b)}</td><td>${a === undefined ? '–' : fmt(a)}</td><td>${b !== undefined && a !== undefined ? change(b, a) : ''}</td></tr>`;
+      b === undefined && a === undefined ? nothing : html`<tr data-row=${label} data-before=${b ?? ''} data-after=${a ?? ''}><td>${label}</td><td>${b === undefined ? '–' : fmt(b)}</td><td>${a === undefined ? '–' : fmt(a)}</td><td>${b !== undefined && a !== undefined ? change(b, a) : ''}</td></tr>`;
     return html`<div class="report run-result" role="region" aria-label="Pruning report" style="margin-top:8px">
       <h3>Report</h3>
       <div>Wrote <span class="path" title=${rep.output}>${rep.output.split(/[\\/]/).pop()}</span></div>
