@@ -6,7 +6,7 @@ import type { Handlers, HandlerContext } from '../shared/rpc.ts';
 import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
 import type { WorkerMethods } from './protocol.ts';
 import { openData } from './data.ts';
-import { findPlanJob, scanJob } from './target.ts';
+import { findPlanJob, scanJob, type RecentScans } from './target.ts';
 import type { Criterion } from '../shared/protocol.ts';
 
 /** An open model: its structure (phase 1), then its scores (phase 2, started once the structure is ready). */
@@ -32,6 +32,7 @@ function sizesKey(shapes: Record<string, number[]>): string {
 
 export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods> {
   const models = new Map<string, OpenModel>();
+  const scans: RecentScans = new Map();
 
   const entry = (path: string): OpenModel => {
     const m = models.get(path);
@@ -113,7 +114,7 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     validate: async (p, ctx) => validateJob(p, ctx, p.data ? (await models.get(p.original)?.structure.catch(() => undefined)) : undefined, opts.reader),
     describeData: async ({ path, data }) => (await openData(data, (await model(path)).graph)).state,
     providers: () => listProviders(),
-    scan: async ({ path, ...p }, ctx) => scanJob((await model(path)).analysed, p, ctx),
-    findPlan: async ({ path, ...p }, ctx) => findPlanJob((await model(path)).analysed, p, ctx),
+    scan: async ({ path, ...p }, ctx) => scanJob(scans, (await model(path)).analysed, p, ctx),
+    findPlan: async ({ path, ...p }, ctx) => findPlanJob(scans, (await model(path)).analysed, p, ctx),
   };
 }

@@ -48,18 +48,28 @@ function modelHash(analysed: AnalysedModel): string {
   return h;
 }
 
-/** The scan in the cache beside the model for these choices, if any (nothing is computed). */
-async function cachedScan(analysed: AnalysedModel, calibration: InputSet, opts: ScanOptions): Promise<SensitivityScan | undefined> {
-  const key = scanCacheKey(modelHash(analysed), scanSettings(calibration, opts), calibration, { compensate: opts.compensate ?? true, minChannels: opts.minChannels ?? 1 });
-  return readScanCache(analysed.path, key);
+const cacheKeyOf = (analysed: AnalysedModel, calibration: InputSet, opts: ScanOptions) =>
+  `${analysed.path}\u0000${scanCacheKey(modelHash(analysed), scanSettings(calibration, opts), calibration, { compensate: opts.compensate ?? true, minChannels: opts.minChannels ?? 1 })}`;
+
+/**
+ * The last complete scans of one worker, by model and cache key: Find plan works when the model's
+ * folder cannot hold the cache file.
+ */
+export type RecentScans = Map<string, SensitivityScan>;
+const RECENT = 8;
+
+/** The scan for these choices (the last ones computed here, else the cache file beside the model), if any: nothing is computed. */
+async function cachedScan(recent: RecentScans, analysed: AnalysedModel, calibration: InputSet, opts: ScanOptions): Promise<SensitivityScan | undefined> {
+  const key = cacheKeyOf(analysed, calibration, opts);
+  return recent.get(key) ?? readScanCache(analysed.path, key.slice(key.indexOf('\u0000') + 1));
 }
 
 /** Scans (or reads the cache); `cachedOnly` answers the cached scan or null. A cancelled scan keeps its measured part in the cache and throws CancelledError. */
-export async function scanJob(analysed: AnalysedModel, p: { plan: ViewPlan; data: DataJob; cachedOnly: boolean; ep?: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<ViewScan | null> {
+export async function scanJob(recent: RecentScans, analysed: AnalysedModel, p: { plan: ViewPlan; data: DataJob; cachedOnly: boolean; ep?: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<ViewScan | null> {
   const calibration = await calibrationOf(analysed, p.data);
   const opts = scanOptions(p.plan, p.data);
   if (p.cachedOnly) {
-    const hit = await cachedScan(analysed, calibration, opts);
+    const hit = await cachedScan(recent, analysed, calibration, opts);
     return hit ? viewScan({ ...hit, source: 'cache', seconds: 0 }) : null;
   }
   const scan = await scanSensitivity(analysed, calibration, {
@@ -69,14 +79,20 @@ export async function scanJob(analysed: AnalysedModel, p: { plan: ViewPlan; data
     onProgress: (f, what) => ctx.progress(`Scan: ${what}`, f),
   });
   if (scan.partial && ctx.signal.aborted) throw new CancelledError();
+  if (!scan.partial) {
+    const key = cacheKeyOf(analysed, calibration, opts);
+    recent.delete(key);
+    recent.set(key, scan);
+    if (recent.size > RECENT) recent.delete(recent.keys().next().value!);
+  }
   return viewScan(scan);
 }
 
 /** The plan meeting `budget` from the cached scan (run the scan first). */
-export async function findPlanJob(analysed: AnalysedModel, p: { plan: ViewPlan; data: DataJob; budget: ViewBudget }, ctx: JobContext): Promise<FoundPlan> {
+export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, p: { plan: ViewPlan; data: DataJob; budget: ViewBudget }, ctx: JobContext): Promise<FoundPlan> {
   const calibration = await calibrationOf(analysed, p.data);
   const opts = scanOptions(p.plan, p.data);
-  const scan = await cachedScan(analysed, calibration, opts);
+  const scan = await cachedScan(recent, analysed, calibration, opts);
   if (!scan) throw new PrunerError(`${analysed.fileName}: no sensitivity scan for this criterion (${p.plan.criterion}), recovery (${p.data.recover}) and calibration data: run Scan first`, { subject: analysed.path });
   if (scan.partial) throw new PrunerError(`${analysed.fileName}: the sensitivity scan is partial (cancelled): run Scan again to complete it`, { subject: analysed.path });
   throwIfAborted(ctx.signal);

@@ -44,6 +44,16 @@ describe('worker: scan and find a plan for a target (the view\'s Target control)
     await assert.rejects(async () => h.findPlan({ path: model, plan, data, budget: { kind: 'macs', fraction: 0.5 } }, ctx()), /run Scan first/);
   });
 
+  test('a scan cancelled half-way is reported cancelled; its measured part is cached, marked partial, and Find plan refuses it', async () => {
+    const ac = new AbortController();
+    const c: HandlerContext = { signal: ac.signal, progress: (_s, f) => { if ((f ?? 0) > 0.3) ac.abort(); } };
+    await assert.rejects(async () => h.scan({ path: model, plan, data, cachedOnly: false, ep: 'cpu' }, c), (e: Error) => e.name === 'CancelledError' || /cancel/i.test(e.message));
+    const partial = await h.scan({ path: model, plan, data, cachedOnly: true }, ctx());
+    assert.equal(partial?.partial, true);
+    assert.ok(partial!.groups.some((g) => g.points.length > 0) && partial!.groups.some((g) => g.points.length === 0), 'some groups measured, some not');
+    await assert.rejects(async () => h.findPlan({ path: model, plan, data, budget: { kind: 'macs', fraction: 0.5 } }, ctx()), /partial/);
+  });
+
   test('the scan measures every prunable group at the default ratios, with progress, and is cached beside the model', async () => {
     const progress: [string, number | undefined][] = [];
     const s = await h.scan({ path: model, plan, data, cachedOnly: false, ep: 'cpu' }, ctx(progress));
