@@ -189,7 +189,9 @@ export class TargetPanel extends LitElement {
           ? html`<div class="muted hint" data-needs-calibration>The scan measures each layer group on calibration data: choose it under Data and recovery.</div>`
           : !this.scan && this.run.kind === 'idle'
             ? html`<div class="muted hint">Scan first: each layer group pruned alone at 0.1 … 0.9 on ${int(Math.min(64, calib.count))} inputs of ${calib.name}, with ${this.plan.criterion} and recovery ${this.data?.recover}; cached beside the model.</div>`
-            : nothing}
+            : this.scan?.partial && this.run.kind === 'idle'
+              ? html`<div class="warning hint" data-scan-partial>This scan is partial (it was cancelled): Scan again completes it, measuring only what is missing; Find plan needs it whole.</div>`
+              : nothing}
       ${this.renderRun()}
       ${this.found ? this.renderFound(this.found) : nothing}
       ${this.scan ? this.renderScan(this.scan) : nothing}
