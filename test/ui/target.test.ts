@@ -56,6 +56,10 @@ test('prune to a target in the model view: scan, the curves, Find plan for half 
       await pickFolder(page, calibDir, '0');
       await data.locator('[data-role="calibration"] [data-set-info]').waitFor({ timeout: 30_000 });
       await data.locator('section[aria-busy="false"]').waitFor({ timeout: 30_000 });
+      // the preprocessing the model was trained with (the proposed [0, 1] makes every group look tolerant)
+      await selectIn(view, 'data-panel #preset', 'fmnist');
+      await data.locator('[data-preprocess]', { hasText: 'fmnist' }).waitFor({ timeout: 30_000 });
+      await data.locator('section[aria-busy="false"]').waitFor({ timeout: 30_000 });
       await selectIn(view, 'data-panel #recover', 'bn');
       await data.locator('[data-recover-help]', { hasText: 'BatchNorm' }).waitFor({ timeout: 30_000 });
       await data.locator('section[aria-busy="false"]').waitFor({ timeout: 30_000 });
