@@ -12,6 +12,7 @@ import * as ort from 'onnxruntime-node';
 import type { FrameLocator, Page } from 'playwright-core';
 import {
   makeWorkspace, openFileFromExplorer, repoRoot, runPaletteCommand, screenshot, skipWithoutCodeServer, waitForExtension, webviewFrame, withWorkbench,
+  pickFolderInDialog,
 } from '../vscode/harness/index.ts';
 import { readArray, writeFmnistImageFolder } from '../helpers/imageFolder.ts';
 
@@ -35,21 +36,7 @@ async function outputDims(file: string, x: Float32Array, n: number): Promise<rea
   }
 }
 
-/**
- * Chooses `folder` in the host's folder picker (VS Code's own dialog in the browser: a quick input
- * holding a path): types the folder's path, waits until the dialog lists its contents (`entry`),
- * and accepts it with the dialog's button (labelled "Use" by the extension).
- */
-async function pickFolder(page: Page, folder: string, entry: string): Promise<void> {
-  const widget = page.locator('.quick-input-widget');
-  const input = widget.locator('input');
-  await input.waitFor({ state: 'visible', timeout: 30_000 });
-  await input.fill(`${folder}/`);
-  await widget.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ timeout: 15_000 });
-  assert.equal(await input.inputValue(), `${folder}/`, 'the dialog shows the folder');
-  await widget.locator('.monaco-button', { hasText: /^Use$/ }).first().click({ timeout: 10_000 });
-  await widget.waitFor({ state: 'hidden', timeout: 15_000 });
-}
+const pickFolder = (page: Page, folder: string, entry: string) => pickFolderInDialog(page, folder, entry);
 
 async function selectIn(view: FrameLocator, selector: string, value: string): Promise<void> {
   await view.locator(selector).evaluate((el, v) => {

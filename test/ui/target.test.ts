@@ -9,22 +9,14 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import type { FrameLocator, Page } from 'playwright-core';
-import { makeWorkspace, openFileFromExplorer, screenshot, skipWithoutCodeServer, waitForExtension, webviewFrame, withWorkbench } from '../vscode/harness/index.ts';
+import { makeWorkspace, openFileFromExplorer, pickFolderInDialog, screenshot, skipWithoutCodeServer, waitForExtension, webviewFrame, withWorkbench } from '../vscode/harness/index.ts';
 import { readArray, writeFmnistImageFolder } from '../helpers/imageFolder.ts';
 import { fmnistBn, samplesDir } from '../helpers/paths.ts';
 
 const modelName = path.basename(fmnistBn);
 const CALIB = 64;
 
-async function pickFolder(page: Page, folder: string, entry: string): Promise<void> {
-  const widget = page.locator('.quick-input-widget');
-  const input = widget.locator('input');
-  await input.waitFor({ state: 'visible', timeout: 30_000 });
-  await input.fill(`${folder}/`);
-  await widget.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ timeout: 15_000 });
-  await widget.locator('.monaco-button', { hasText: /^Use$/ }).first().click({ timeout: 10_000 });
-  await widget.waitFor({ state: 'hidden', timeout: 15_000 });
-}
+const pickFolder = (page: Page, folder: string, entry: string) => pickFolderInDialog(page, folder, entry);
 
 async function selectIn(view: FrameLocator, selector: string, value: string): Promise<void> {
   await view.locator(selector).evaluate((el, v) => {

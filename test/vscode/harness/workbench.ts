@@ -260,6 +260,29 @@ export async function explorerContextMenu(page: Page, fileName: string, itemTitl
 }
 
 /**
+ * Chooses `folder` in an open-folder dialog (VS Code's own dialog in the browser: a quick input
+ * holding a path): types the folder's path, waits until the dialog lists its contents (`entry`),
+ * and accepts it with the button labelled `button`. The dialog fills in its starting folder
+ * asynchronously, which can replace a path typed just after it opened: the path is typed again
+ * until the input holds it.
+ */
+export async function pickFolderInDialog(page: Page, folder: string, entry: string, button = 'Use'): Promise<void> {
+  const widget = page.locator('.quick-input-widget');
+  const input = widget.locator('input');
+  await input.waitFor({ state: 'visible', timeout: 30_000 });
+  const want = `${folder}/`;
+  for (let attempt = 0; ; attempt++) {
+    await input.fill(want);
+    await widget.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ timeout: 15_000 });
+    await page.waitForTimeout(300);
+    if ((await input.inputValue()) === want) break;
+    if (attempt >= 4) throw new Error(`the folder dialog shows ${await input.inputValue()}, not ${want}`);
+  }
+  await widget.locator('.monaco-button', { hasText: new RegExp(`^${button}$`) }).first().click({ timeout: 10_000 });
+  await widget.waitFor({ state: 'hidden', timeout: 15_000 });
+}
+
+/**
  * The item labels of a file's explorer context menu, read once the item `until` shows (items an
  * extension contributes appear once it is registered; until then this retries with a fresh
  * menu). Leaves the menu open: close it with Escape after any screenshot.
