@@ -59,7 +59,8 @@ test('Restricted Mode: inspection only until the workspace is trusted, then Prun
     await openFileFromExplorer(page, modelName);
     const view = webviewFrame(page);
     await view.locator('layer-table .body .row[data-layer]').first().waitFor({ timeout: 90_000 });
-    assert.ok(await view.locator('layer-table .body .row[data-layer]').count() > 1, 'the layer table lists the layers');
+    // The virtualised table lays out its first row, measures it, then the rest: wait for the rest.
+    assert.ok(await eventually(async () => await view.locator('layer-table .body .row[data-layer]').count() > 1, 15_000), 'the layer table lists the layers');
     await pruneButton(view).waitFor({ timeout: 30_000 });
     assert.equal(await pruneDisabled(view), true, 'Prune is disabled in Restricted Mode');
     const hint = view.locator('plan-panel .hint.untrusted');
