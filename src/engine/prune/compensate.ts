@@ -658,7 +658,6 @@ function isFloat(t: TensorProto): boolean {
   return dt === DataType.FLOAT || dt === DataType.DOUBLE || dt === DataType.FLOAT16 || dt === DataType.BFLOAT16;
 }
 
-/** A float tensor's values; FLOAT raw data is copied in one go (the generic reader goes element by element). */
 /** A float tensor's values, read only: a view of the raw bytes when they are aligned (little-endian host), else a copy. */
 function floats(graph: Graph, t: TensorProto): Float32Array {
   const raw = t.data_type === 1 ? tensorRawBytes(graph.model, t) : undefined;
@@ -853,6 +852,20 @@ function combine(op: string, a: ChannelValue, b: ChannelValue): { mean: number; 
 }
 
 /** The bias delta of a consuming layer for the constants reaching its data input. */
+/** The removed channels' constants as the consumer's input indices and means, in the channels' order (zero means left out). */
+function foldTerms(x: ChannelConsts, m: GroupMember): { index: number[]; mean: number[] } {
+  const index: number[] = [];
+  const mean: number[] = [];
+  for (const [c, cv] of x) {
+    if (cv.mean === 0) continue;
+    for (const idx of mapChannel(m, c)) {
+      index.push(idx);
+      mean.push(cv.mean);
+    }
+  }
+  return { index, mean };
+}
+
 function foldInto(
   graph: Graph,
   node: NodeProto,
@@ -879,14 +892,16 @@ function foldInto(
     const k = dims.slice(2).reduce((a, b) => a * b, 1);
     // The constants' kernel per output channel: K[o, j] = Σ_c k_c · W[o, c, j]; the bias takes Σ_j K[o, j].
     const kern = new Float64Array(O * k);
-    for (const [c, cv] of x) {
-      if (cv.mean === 0) continue;
-      for (const idx of mapChannel(m, c)) {
-        if (idx >= C) return { skip: `Conv ${node.name}: channel index out of range` };
-        for (let o = 0; o < O; o++) {
-          const base = (o * C + idx) * k;
-          for (let j = 0; j < k; j++) kern[o * k + j] += w[base + j] * cv.mean;
-        }
+    const terms = foldTerms(x, m);
+    if (terms.index.some((idx) => idx >= C)) return { skip: `Conv ${node.name}: channel index out of range` };
+    // filter by filter, so each filter's row is read in order (the sums per (o, j) keep the channels' order)
+    for (let o = 0; o < O; o++) {
+      const row = o * C;
+      const out = o * k;
+      for (let t = 0; t < terms.index.length; t++) {
+        const base = (row + terms.index[t]) * k;
+        const mean = terms.mean[t];
+        for (let j = 0; j < k; j++) kern[out + j] += w[base + j] * mean;
       }
     }
     const delta = new Float64Array(O);
@@ -908,12 +923,16 @@ function foldInto(
     const K = transB ? cols : r;
     if (node.input[2] && graph.constantFloats(node.input[2])!.length !== N) return { skip: `Gemm ${node.name}: bias is broadcast, not one value per output` };
     const delta = new Float64Array(N);
-    for (const [c, cv] of x) {
-      if (cv.mean === 0) continue;
-      for (const i of mapChannel(m, c)) {
-        if (i >= K) return { skip: `Gemm ${node.name}: feature index out of range` };
-        for (let n = 0; n < N; n++) delta[n] += ((alpha / beta) * (transB ? w[n * K + i] : w[i * N + n])) * cv.mean;
+    const terms = foldTerms(x, m);
+    if (terms.index.some((i) => i >= K)) return { skip: `Gemm ${node.name}: feature index out of range` };
+    // output by output (a row of W when transB), the sum over the features in the channels' order
+    for (let n = 0; n < N; n++) {
+      let d = 0;
+      for (let t = 0; t < terms.index.length; t++) {
+        const i = terms.index[t];
+        d += ((alpha / beta) * (transB ? w[n * K + i] : w[i * N + n])) * terms.mean[t];
       }
+      delta[n] = d;
     }
     return { delta };
   }
