@@ -15,6 +15,8 @@ const parts: Record<string, () => Promise<{ run: () => Promise<object> }>> = {
   scale: async () => ({ run: (await import('./scale.ts')).runScaleBench }),
   // The editor's worker opening a 2.5 GiB external-data model: peak RSS, first rows, scores (needs `npm run build`).
   'editor-big': async () => ({ run: (await import('./editor-big.ts')).runEditorBigBench }),
+  // Torch-Pruning's whole run against ONNX Pruner's, paired (needs TORCH_PRUNING_DIR and a Python with torch).
+  'torch-pruning': async () => ({ run: (await import('./torch-pruning.ts')).runTorchPruningBench }),
   runtime: async () => ({ run: (await import('./runtime.ts')).runRuntimeBench }),
   recovery: async () => ({ run: (await import('./recovery.ts')).runRecoveryBench }),
   // Sensitivity scan of resnet18_bn against 64-input forward passes, and the cache hit (SCAN_RESNET50=1 adds a ResNet-50).
