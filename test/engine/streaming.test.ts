@@ -17,6 +17,7 @@ import { resolvePlan } from '../../src/engine/prune/plan.ts';
 import { pruneGraph } from '../../src/engine/prune/surgery.ts';
 import type { PruningPlan } from '../../src/engine/prune/types.ts';
 import { repoRoot, tempDir } from '../helpers/paths.ts';
+import { maxAbsDiff, runFirstOutput } from '../helpers/ort.ts';
 
 const WIDTH = 2048;
 const LAYERS = 16; // 16 × 16 MiB = 256 MiB of weights
@@ -62,6 +63,68 @@ function writeChain(dir: string): string {
   const proto = {
     ir_version: dim(8), opset_import: [{ domain: '', version: dim(13) }],
     graph: { name: 'chain', node: nodes, initializer: inits, input: [io('input')], output: [io('output')] },
+  };
+  fs.writeFileSync(file, ModelProtoType.encode(ModelProtoType.fromObject(proto)).finish());
+  return file;
+}
+
+/**
+ * A 1×1 Conv A (2048 → 2048, half its filters zero, as a folded BN with γ = 0 leaves them, so those
+ * channels are the constant relu(bias)) → Relu → Flatten → Gemm B (2048 → 32768, 256 MiB in external data, small weights on those channels) → output.
+ * Pruning A's zero filters folds their constants into B's bias, which reads all of B's weight.
+ */
+function writeFold(dir: string): string {
+  const file = path.join(dir, 'fold.onnx');
+  const data = 'fold.onnx.data';
+  const wide = 16 * WIDTH;
+  const fd = fs.openSync(path.join(dir, data), 'w');
+  let s = 88675123;
+  const fill = (w: Float32Array) => {
+    for (let i = 0; i < w.length; i++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      w[i] = ((s >>> 0) / 4294967296 - 0.5) * 0.05;
+    }
+  };
+  try {
+    const a = new Float32Array(WIDTH * WIDTH);
+    fill(a);
+    for (let o = 0; o < WIDTH; o += 2) a.fill(0, o * WIDTH, (o + 1) * WIDTH);
+    fs.writeSync(fd, new Uint8Array(a.buffer));
+    const b = new Float32Array(WIDTH * WIDTH);
+    for (let part = 0; part < wide / WIDTH; part++) {
+      fill(b);
+      // small weights on the zero filters' channels, so the group score (A's filter and B's inputs) ranks them last
+      for (let r = 0; r < WIDTH; r++) for (let i = 0; i < WIDTH; i += 2) b[r * WIDTH + i] *= 0.01;
+      fs.writeSync(fd, new Uint8Array(b.buffer));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const dim = (n: number) => Long.fromNumber(n);
+  const external = (name: string, dims: number[], offset: number, length: number) => ({
+    name, dims: dims.map(dim), data_type: DataType.FLOAT, data_location: 1,
+    external_data: [{ key: 'location', value: data }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }],
+  });
+  const biasA = new Float32Array(WIDTH).map((_, i) => 0.1 + (i % 7) * 0.05);
+  const inits = [
+    external('a.weight', [WIDTH, WIDTH, 1, 1], 0, LAYER_BYTES),
+    { name: 'a.bias', dims: [dim(WIDTH)], data_type: DataType.FLOAT, raw_data: Buffer.from(biasA.buffer) },
+    external('b.weight', [wide, WIDTH], LAYER_BYTES, wide * WIDTH * 4),
+    { name: 'b.bias', dims: [dim(wide)], data_type: DataType.FLOAT, raw_data: Buffer.from(new Float32Array(wide).buffer) },
+  ];
+  const transB = [{ name: 'transB', type: 2, i: dim(1) }];
+  const nodes = [
+    { name: '/a/Conv', op_type: 'Conv', input: ['input', 'a.weight', 'a.bias'], output: ['ca'] },
+    { name: '/a/Relu', op_type: 'Relu', input: ['ca'], output: ['ha'] },
+    { name: '/Flatten', op_type: 'Flatten', input: ['ha'], output: ['fa'] },
+    { name: '/b/Gemm', op_type: 'Gemm', input: ['fa', 'b.weight', 'b.bias'], output: ['output'], attribute: transB },
+  ];
+  const io = (name: string, dims: number[]) => ({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dim_value: dim(d) })) } } } });
+  const proto = {
+    ir_version: dim(8), opset_import: [{ domain: '', version: dim(13) }],
+    graph: { name: 'fold', node: nodes, initializer: inits, input: [io('input', [1, WIDTH, 1, 1])], output: [io('output', [1, wide])] },
   };
   fs.writeFileSync(file, ModelProtoType.encode(ModelProtoType.fromObject(proto)).finish());
   return file;
@@ -125,6 +188,29 @@ describe('bounded memory', () => {
         fs.closeSync(fa);
         fs.closeSync(fb);
       }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('compensation folds removed constant channels into a 256 MiB weight a block of rows at a time, never the whole weight; the output is unchanged', async () => {
+    const dir = tempDir('onnx-pruner-stream-fold-');
+    try {
+      const model = writeFold(dir);
+      const modelBytes = fs.statSync(model).size + fs.statSync(`${model}.data`).size;
+      const out = path.join(dir, 'out.onnx');
+      const r = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '-e', CHILD, model, out], { encoding: 'utf8', cwd: repoRoot });
+      assert.equal(r.status, 0, r.stderr);
+      const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      // reading B's weight whole (256 MiB) for the fold would pass this bound
+      assert.ok(res.peakRss < modelBytes * 0.8, `peak RSS ${(res.peakRss / MiB).toFixed(0)} MiB for a ${(modelBytes / MiB).toFixed(0)} MiB model`);
+      assert.equal(res.params.before - res.params.after, (WIDTH / 2) * (WIDTH + 1) + (WIDTH / 2) * 16 * WIDTH, 'half of A\'s filters and the matching inputs of B are gone');
+      // the removed channels were constants: folded into B's bias, the output is the original's
+      const x = new Float32Array(WIDTH).map((_, i) => Math.sin(i));
+      const before = await runFirstOutput(model, x, [1, WIDTH, 1, 1]);
+      const after = await runFirstOutput(out, x, [1, WIDTH, 1, 1]);
+      assert.deepEqual(after.dims, [1, 16 * WIDTH]);
+      assert.ok(maxAbsDiff(before.data, after.data) < 1e-4, `max |Δ| ${maxAbsDiff(before.data, after.data)}`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

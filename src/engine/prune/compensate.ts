@@ -54,7 +54,7 @@
 // whose weight or bias is dequantised from integers (not exact; the summary says so).
 import { mapChannel, removedChannels, type ChannelGroup, type GroupMember } from '../analysis/types.ts';
 import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
-import { tensorDims, tensorRawBytes, tensorToFloat32 } from '../onnx/model.ts';
+import { forEachRowBlock, tensorDims, tensorRawBytes, tensorToFloat32 } from '../onnx/model.ts';
 import { DataType, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import { batchBinding } from '../graph/cost.ts';
 import { dequantizeOf } from '../graph/quant.ts';
@@ -613,26 +613,27 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
   const dims = tensorDims(wt);
   const [O, C] = dims;
   if (m.std.length !== C) return undefined;
-  const w = floats(graph, wt);
-  const k = w.length / (O * C);
+  const k = dims.slice(2).reduce((a, b) => a * b, 1);
   const scale = new Float64Array(O);
   // per input channel: its variance if kept, and if lost (one lookup per channel, not per filter)
   const keptVar = new Float64Array(C);
   const lostVar = new Float64Array(C);
   for (let c = 0; c < C; c++) (lost.has(c) ? lostVar : keptVar)[c] = m.std[c] * m.std[c];
-  for (let o = 0; o < O; o++) {
-    let all = 0;
-    let kept = 0;
-    let base = o * C * k;
-    for (let c = 0; c < C; c++, base += k) {
-      let q = 0;
-      for (let j = 0; j < k; j++) q += w[base + j] * w[base + j];
-      kept += keptVar[c] * q;
-      all += (keptVar[c] + lostVar[c]) * q;
+  forEachFilter(graph, wt, (w, first, rows) => {
+    for (let r = 0; r < rows; r++) {
+      let all = 0;
+      let kept = 0;
+      let base = r * C * k;
+      for (let c = 0; c < C; c++, base += k) {
+        let q = 0;
+        for (let j = 0; j < k; j++) q += w[base + j] * w[base + j];
+        kept += keptVar[c] * q;
+        all += (keptVar[c] + lostVar[c]) * q;
+      }
+      // Never below 1% (a BN left with almost no input variance would amplify rounding noise).
+      scale[first + r] = all > 0 ? Math.max(kept / all, 1e-2) : 1;
     }
-    // Never below 1% (a BN left with almost no input variance would amplify rounding noise).
-    scale[o] = all > 0 ? Math.max(kept / all, 1e-2) : 1;
-  }
+  });
   return scale;
 }
 
@@ -641,14 +642,18 @@ function zeroFilterConsts(graph: Graph, node: NodeProto, removed: Set<number>): 
   const wt = graph.constantTensor(node.input[1]);
   if (!wt || !isFloat(wt)) return out;
   const dims = tensorDims(wt);
-  const w = floats(graph, wt);
-  const per = w.length / dims[0];
+  const per = dims.slice(1).reduce((a, b) => a * b, 1);
   const bias = node.input[2] ? graph.constantFloats(node.input[2]) : undefined;
-  for (const c of removed) {
-    let zero = true;
-    for (let i = c * per; i < (c + 1) * per && zero; i++) if (w[i] !== 0) zero = false;
-    if (zero) out.set(c, { mean: bias?.[c] ?? 0, std: 0 });
-  }
+  const zero = new Set<number>();
+  forEachFilter(graph, wt, (w, first, rows) => {
+    for (let r = 0; r < rows; r++) {
+      if (!removed.has(first + r)) continue;
+      let all = true;
+      for (let i = r * per; i < (r + 1) * per && all; i++) if (w[i] !== 0) all = false;
+      if (all) zero.add(first + r);
+    }
+  });
+  for (const c of removed) if (zero.has(c)) out.set(c, { mean: bias?.[c] ?? 0, std: 0 });
   return out;
 }
 
@@ -656,6 +661,17 @@ function zeroFilterConsts(graph: Graph, node: NodeProto, removed: Set<number>): 
 function isFloat(t: TensorProto): boolean {
   const dt = t.data_type ?? 0;
   return dt === DataType.FLOAT || dt === DataType.DOUBLE || dt === DataType.FLOAT16 || dt === DataType.BFLOAT16;
+}
+
+/**
+ * Calls `fn` with the weight's filters (its rows along axis 0) a block at a time, so a large weight
+ * is never copied whole: `block` holds `rows` filters from `first` on, row-major. Falls back to the
+ * whole tensor as one block where the tensor cannot be read by rows (DOUBLE, a lazy slice).
+ */
+function forEachFilter(graph: Graph, t: TensorProto, fn: (block: Float32Array, first: number, rows: number) => void): void {
+  if (forEachRowBlock(graph.model, t, fn)) return;
+  const dims = tensorDims(t);
+  fn(floats(graph, t), 0, dims.length ? dims[0] : 1);
 }
 
 /** A float tensor's values, read only: a view of the raw bytes when they are aligned (little-endian host), else a copy. */
@@ -879,7 +895,6 @@ function foldInto(
   if (!wt) return { skip: `${op} ${node.name}: weight is not a constant` };
   if (!isFloat(wt)) return { skip: `${op} ${node.name}: weight is not float` };
   const dims = tensorDims(wt);
-  const w = floats(graph, wt);
   if (op === 'MatMul') return { skip: `MatMul ${node.name} has no bias to fold into` };
   if (node.input[2]) {
     const bt = graph.constantTensor(node.input[2]);
@@ -895,15 +910,16 @@ function foldInto(
     const terms = foldTerms(x, m);
     if (terms.index.some((idx) => idx >= C)) return { skip: `Conv ${node.name}: channel index out of range` };
     // filter by filter, so each filter's row is read in order (the sums per (o, j) keep the channels' order)
-    for (let o = 0; o < O; o++) {
-      const row = o * C;
-      const out = o * k;
-      for (let t = 0; t < terms.index.length; t++) {
-        const base = (row + terms.index[t]) * k;
-        const mean = terms.mean[t];
-        for (let j = 0; j < k; j++) kern[out + j] += w[base + j] * mean;
+    forEachFilter(graph, wt, (w, first, rows) => {
+      for (let r = 0; r < rows; r++) {
+        const out = (first + r) * k;
+        for (let t = 0; t < terms.index.length; t++) {
+          const base = (r * C + terms.index[t]) * k;
+          const mean = terms.mean[t];
+          for (let j = 0; j < k; j++) kern[out + j] += w[base + j] * mean;
+        }
       }
-    }
+    });
     const delta = new Float64Array(O);
     for (let o = 0; o < O; o++) for (let j = 0; j < k; j++) delta[o] += kern[o * k + j];
     if (node.input[2] && graph.constantFloats(node.input[2])!.length !== O) return { skip: `Conv ${node.name}: bias is not one value per output channel` };
@@ -925,14 +941,21 @@ function foldInto(
     const delta = new Float64Array(N);
     const terms = foldTerms(x, m);
     if (terms.index.some((i) => i >= K)) return { skip: `Gemm ${node.name}: feature index out of range` };
-    // output by output (a row of W when transB), the sum over the features in the channels' order
-    for (let n = 0; n < N; n++) {
+    // output by output, the sum over the features in the channels' order; with transB an output is a
+    // row of W, read a block of rows at a time
+    // (W[n, i] is at n·K + i with transB, else at i·N + n)
+    const sum = (w: Float32Array, at: number, stride: number) => {
       let d = 0;
-      for (let t = 0; t < terms.index.length; t++) {
-        const i = terms.index[t];
-        d += ((alpha / beta) * (transB ? w[n * K + i] : w[i * N + n])) * terms.mean[t];
-      }
-      delta[n] = d;
+      for (let t = 0; t < terms.index.length; t++) d += ((alpha / beta) * w[at + terms.index[t] * stride]) * terms.mean[t];
+      return d;
+    };
+    if (transB) {
+      forEachFilter(graph, wt, (w, first, rows) => {
+        for (let r = 0; r < rows; r++) delta[first + r] = sum(w, r * K, 1);
+      });
+    } else {
+      const w = floats(graph, wt);
+      for (let n = 0; n < N; n++) delta[n] = sum(w, n, N);
     }
     return { delta };
   }
