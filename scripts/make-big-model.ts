@@ -22,7 +22,7 @@ const WEIGHT_BYTES = WIDTH * WIDTH * 4;
 const CHUNK_FLOATS = 4 * 2 ** 20;
 
 /** Fills `out` with uniform values in [-a, a) from a xorshift32 state; returns the next state. */
-function fillRandom(out: Float32Array, state: number, a: number): number {
+export function fillRandom(out: Float32Array, state: number, a: number): number {
   let s = state >>> 0 || 1;
   for (let i = 0; i < out.length; i++) {
     s ^= s << 13;

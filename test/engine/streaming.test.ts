@@ -18,6 +18,7 @@ import { pruneGraph } from '../../src/engine/prune/surgery.ts';
 import type { PruningPlan } from '../../src/engine/prune/types.ts';
 import { repoRoot, tempDir } from '../helpers/paths.ts';
 import { maxAbsDiff, runFirstOutput } from '../helpers/ort.ts';
+import { fillRandom } from '../../scripts/make-big-model.ts';
 
 const WIDTH = 2048;
 const LAYERS = 16; // 16 × 16 MiB = 256 MiB of weights
@@ -33,12 +34,7 @@ function writeChain(dir: string): string {
   let s = 2463534242;
   try {
     for (let l = 0; l < LAYERS; l++) {
-      for (let i = 0; i < w.length; i++) {
-        s ^= s << 13;
-        s ^= s >>> 17;
-        s ^= s << 5;
-        w[i] = ((s >>> 0) / 4294967296 - 0.5) * 0.05;
-      }
+      s = fillRandom(w, s, 0.025);
       fs.writeSync(fd, new Uint8Array(w.buffer));
     }
   } finally {
@@ -79,22 +75,14 @@ function writeFold(dir: string): string {
   const wide = 16 * WIDTH;
   const fd = fs.openSync(path.join(dir, data), 'w');
   let s = 88675123;
-  const fill = (w: Float32Array) => {
-    for (let i = 0; i < w.length; i++) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      w[i] = ((s >>> 0) / 4294967296 - 0.5) * 0.05;
-    }
-  };
   try {
     const a = new Float32Array(WIDTH * WIDTH);
-    fill(a);
+    s = fillRandom(a, s, 0.025);
     for (let o = 0; o < WIDTH; o += 2) a.fill(0, o * WIDTH, (o + 1) * WIDTH);
     fs.writeSync(fd, new Uint8Array(a.buffer));
     const b = new Float32Array(WIDTH * WIDTH);
     for (let part = 0; part < wide / WIDTH; part++) {
-      fill(b);
+      s = fillRandom(b, s, 0.025);
       // small weights on the zero filters' channels, so the group score (A's filter and B's inputs) ranks them last
       for (let r = 0; r < WIDTH; r++) for (let i = 0; i < WIDTH; i += 2) b[r * WIDTH + i] *= 0.01;
       fs.writeSync(fd, new Uint8Array(b.buffer));
