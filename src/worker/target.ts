@@ -40,16 +40,8 @@ export function viewScan(s: SensitivityScan): ViewScan {
   };
 }
 
-/** The model's hash, computed once per loaded model (the view looks the cache up on every change of criterion or data). */
-const hashes = new WeakMap<object, string>();
-function modelHash(analysed: AnalysedModel): string {
-  let h = hashes.get(analysed.model);
-  if (h === undefined) hashes.set(analysed.model, (h = hashModelFiles(analysed.model)));
-  return h;
-}
-
 const cacheKeyOf = (analysed: AnalysedModel, calibration: InputSet, opts: ScanOptions) =>
-  `${analysed.path}\u0000${scanCacheKey(modelHash(analysed), scanSettings(calibration, opts), calibration, { compensate: opts.compensate ?? true, minChannels: opts.minChannels ?? 1 })}`;
+  `${analysed.path}\u0000${scanCacheKey(hashModelFiles(analysed.model), scanSettings(calibration, opts), calibration, { compensate: opts.compensate ?? true, minChannels: opts.minChannels ?? 1 })}`;
 
 /**
  * The last complete scans of one worker, by model and cache key: Find plan works when the model's

@@ -188,13 +188,16 @@ export function defaultBatchSize(sampleSize: number): number {
   return Math.max(1, Math.min(256, Math.floor((1 << 22) / Math.max(1, sampleSize))));
 }
 
-/** The model's one data input (recovery feeds a single input): its name and whether its batch dimension is free. */
-export function dataInput(graph: Graph, where: string): { name: string; dynamicBatch: boolean } {
-  if (graph.inputs.length !== 1) throw new PrunerError(`${where}: recovery with calibration data needs a model with one input (this one has ${graph.inputs.length})`, { subject: where });
+/**
+ * The model's one data input (recovery and the scan feed a single input): its name and whether its
+ * batch dimension is free. `use` names what feeds it, for the errors.
+ */
+export function dataInput(graph: Graph, where: string, use = 'recovery'): { name: string; dynamicBatch: boolean } {
+  if (graph.inputs.length !== 1) throw new PrunerError(`${where}: ${use} with calibration data needs a model with one input (this one has ${graph.inputs.length})`, { subject: where });
   const v = graph.inputs[0];
   const d0 = v.type?.tensor_type?.shape?.dim?.[0];
   const fixed = d0?.dim_value !== undefined && d0?.dim_value !== null && Number(d0.dim_value) > 0 ? Number(d0.dim_value) : undefined;
-  if (fixed !== undefined && fixed !== 1) throw new PrunerError(`${where}: input ${v.name} has a fixed batch of ${fixed}; recovery feeds one input at a time or a free batch`, { subject: where });
+  if (fixed !== undefined && fixed !== 1) throw new PrunerError(`${where}: input ${v.name} has a fixed batch of ${fixed}; ${use} feeds one input at a time or a free batch`, { subject: where });
   return { name: v.name ?? '', dynamicBatch: fixed === undefined };
 }
 

@@ -27,11 +27,20 @@ export function scanCachePath(modelPath: string, dir?: string): string {
   return path.join(dir ?? path.dirname(modelPath), `${path.basename(modelPath)}${SCAN_CACHE_SUFFIX}`);
 }
 
-/** SHA-256 of the model file followed by its external-data files, hex. */
+/** Hashes of loaded models: a model is hashed once while it is held (the view looks the cache up on every change of criterion or data). */
+const hashes = new WeakMap<OnnxModel, string>();
+
+/** SHA-256 of the model file followed by its external-data files, hex; computed once per loaded model. */
 export function hashModelFiles(model: OnnxModel): string {
+  let known = hashes.get(model);
+  if (known === undefined) hashes.set(model, (known = hashFiles([model.path, ...(model.externalFiles ?? [])])));
+  return known;
+}
+
+function hashFiles(files: string[]): string {
   const h = createHash('sha256');
   const buf = Buffer.allocUnsafe(1 << 20);
-  for (const f of [model.path, ...(model.externalFiles ?? [])]) {
+  for (const f of files) {
     const fd = fs.openSync(f, 'r');
     try {
       for (;;) {

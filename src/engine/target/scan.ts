@@ -36,7 +36,8 @@ import { lazySliceOf } from '../onnx/slice.ts';
 import { DataType, ModelProtoType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
 import { createSession, loadOrt, shortenError, type OrtModule } from '../runtime/session.ts';
 import type { ExecutionProvider, ExecutionProviderChoice } from '../runtime/types.ts';
-import { defaultBatchSize, defaultRecoveryThreads, probeModel } from '../recovery/working.ts';
+import { dataInput, defaultBatchSize, defaultRecoveryThreads, probeModel } from '../recovery/working.ts';
+import { argmaxRows } from '../runtime/run.ts';
 import type { GroupSensitivity, ScanSettings, SensitivityPoint, SensitivityScan } from './types.ts';
 import { hashModelFiles, readScanCache, scanCacheKey, writeScanCache } from './scan-cache.ts';
 
@@ -423,16 +424,12 @@ class ScanRunner {
   ) {}
 
   static async create(model: AnalysedModel, data: InputSet, opts: ScanOptions): Promise<ScanRunner> {
-    const g = model.graph;
-    if (g.inputs.length !== 1) throw new PrunerError(`${model.path}: the scan feeds one input; this model has ${g.inputs.length}`, { subject: model.path });
+    const input = dataInput(model.graph, model.path, 'the scan');
     const out = model.model.proto.graph?.output[0]?.name;
     if (!out) throw new PrunerError(`${model.path}: the model has no output`, { subject: model.path });
-    const r = new ScanRunner(model, data, opts.ort ?? (await loadOrt()), opts, g.inputs[0].name ?? '', out);
+    const r = new ScanRunner(model, data, opts.ort ?? (await loadOrt()), opts, input.name, out);
     const sample = data.sampleShape.reduce((a, b) => a * b, 1);
-    const d0 = g.inputs[0].type?.tensor_type?.shape?.dim?.[0];
-    const fixed = d0?.dim_value !== undefined && d0?.dim_value !== null && Number(d0.dim_value) > 0 ? Number(d0.dim_value) : undefined;
-    if (fixed !== undefined && fixed !== 1) throw new PrunerError(`${model.path}: input ${r.inputName} has a fixed batch of ${fixed}; the scan feeds one input at a time or a free batch`, { subject: model.path });
-    const size = fixed === 1 ? 1 : Math.min(data.count, defaultBatchSize(sample));
+    const size = input.dynamicBatch ? Math.min(data.count, defaultBatchSize(sample)) : 1;
     for await (const b of data.batches(size, opts.signal)) r.batches.push({ data: b.data.slice(), count: b.count });
     return r;
   }
@@ -573,21 +570,7 @@ function floats(t: OrtTensor | undefined, name: string): Float32Array {
 
 /** Index of the largest value of each sample's output (flattened). */
 function top1(y: Float32Array, count: number): Int32Array {
-  const per = y.length / count;
-  const out = new Int32Array(count);
-  for (let b = 0; b < count; b++) {
-    let best = 0;
-    let bv = -Infinity;
-    for (let j = 0; j < per; j++) {
-      const v = y[b * per + j];
-      if (v > bv) {
-        bv = v;
-        best = j;
-      }
-    }
-    out[b] = best;
-  }
-  return out;
+  return argmaxRows(y, count, y.length / count);
 }
 
 /** A tensor ONNX Runtime can read from the proto (external data and lazy slices inline). */
