@@ -21,38 +21,48 @@ interface Column {
   label: string;
   title: string;
   num?: boolean;
+  /** A score column: marked when it is the plan's criterion. */
+  criterion?: Criterion;
   cell(r: LayerRow, t: LayerTable): unknown;
 }
 
 /** A score cell: '…' while the channels are being scored. */
 const pending = (t: LayerTable, cell: () => unknown) => (t.scoring ? html`<span class="muted" title="Scoring channels…">…</span>` : cell());
-const stat = (r: LayerRow, t: LayerTable, c: Criterion, k: 'min' | 'median' | 'max') => pending(t, () => score(r.stats[c]?.[k]));
 
+/**
+ * The columns a decision needs fit a 1000 px table (a 1400 px window with the side bar open):
+ * the layer, its cost (channels, parameters, MACs), the plan, and one column per criterion with
+ * the median of its channels' scores — the columns of `onnx-pruner inspect`, plus L2 and FPGM.
+ * BatchNorm γ also gets the count of channels near zero (what Network Slimming removes). The
+ * spread (min, quartiles, max) is in each score cell's tooltip; every channel is in the
+ * expanded row's chart.
+ */
 const COLUMNS: Column[] = [
   { key: 'name', label: 'Layer', title: 'Layer (node) name', cell: (r) => html`<span class="ellipsis name" dir="rtl" title=${r.name}>${`\u200e${r.name}\u200e`}</span>` },
-  { key: 'op', label: 'Op', title: 'Operator type', cell: (r) => r.op },
+  { key: 'op', label: 'Op', title: 'Operator type', cell: (r) => html`<span title=${r.op}>${r.op}</span>` },
   { key: 'channels', label: 'Channels', title: 'Output channels (→ after the plan)', num: true, cell: (r, t) => t.channelsCell(r) },
   { key: 'params', label: 'Params', title: 'Parameters of the layer', num: true, cell: (r) => html`<span title=${int(r.params)}>${si(r.params)}</span>` },
   { key: 'macs', label: 'MACs', title: 'Multiply-accumulates at batch 1', num: true, cell: (r) => html`<span title=${int(r.macs)}>${si(r.macs)}</span>` },
-  { key: 'bn-gamma.min', label: 'γ min', title: 'BatchNorm |γ|: smallest', num: true, cell: (r, t) => stat(r, t, 'bn-gamma', 'min') },
-  { key: 'bn-gamma.median', label: 'γ median', title: 'BatchNorm |γ|: median', num: true, cell: (r, t) => stat(r, t, 'bn-gamma', 'median') },
-  { key: 'bn-gamma.max', label: 'γ max', title: 'BatchNorm |γ|: largest', num: true, cell: (r, t) => stat(r, t, 'bn-gamma', 'max') },
-  { key: 'bn-gamma.below', label: 'γ<1e-2', title: 'Channels with |γ| below 0.01 (below 0.001 / 0.05 in the tooltip)', num: true, cell: (r, t) => pending(t, () => belowCell(r)) },
-  { key: 'l1.median', label: 'L1 med', title: 'L1 norm of the filters: median (min–max in the tooltip)', num: true, cell: (r, t) => pending(t, () => rangeCell(r, 'l1')) },
-  { key: 'l2.median', label: 'L2 med', title: 'L2 norm of the filters: median (min–max in the tooltip)', num: true, cell: (r, t) => pending(t, () => rangeCell(r, 'l2')) },
-  { key: 'fpgm.median', label: 'FPGM med', title: 'Distance to the other filters (geometric median): median', num: true, cell: (r, t) => pending(t, () => rangeCell(r, 'fpgm')) },
+  { key: 'bn-gamma.median', label: 'γ median', title: 'BatchNorm |γ|: median (min, quartiles and max in the tooltip)', num: true, criterion: 'bn-gamma', cell: (r, t) => pending(t, () => rangeCell(r, 'bn-gamma')) },
+  { key: 'bn-gamma.below', label: 'γ<1e-2', title: 'Channels with |γ| below 0.01 (below 0.001 / 0.05 in the tooltip)', num: true, criterion: 'bn-gamma', cell: (r, t) => pending(t, () => belowCell(r)) },
+  { key: 'l1.median', label: 'L1 med', title: 'L1 norm of the filters: median (min, quartiles and max in the tooltip)', num: true, criterion: 'l1', cell: (r, t) => pending(t, () => rangeCell(r, 'l1')) },
+  { key: 'l2.median', label: 'L2 med', title: 'L2 norm of the filters: median (min, quartiles and max in the tooltip)', num: true, criterion: 'l2', cell: (r, t) => pending(t, () => rangeCell(r, 'l2')) },
+  { key: 'fpgm.median', label: 'FPGM med', title: 'Distance to the other filters (geometric median): median (min, quartiles and max in the tooltip)', num: true, criterion: 'fpgm', cell: (r, t) => pending(t, () => rangeCell(r, 'fpgm')) },
   { key: 'group', label: 'Group', title: 'Coupled channel group', num: true, cell: (r) => (r.groupId === null ? '–' : String(r.groupId)) },
 ];
 
+/** A layer without γ: its BatchNorm was folded into it, or it has none. */
+const noGamma = (r: LayerRow) => html`<span class="muted" title=${r.bnFused ? 'BatchNorm folded into this layer: no γ' : 'No BatchNorm after this layer'}>–</span>`;
+
 function belowCell(r: LayerRow) {
   const s = r.stats['bn-gamma'];
-  if (!s) return html`<span class="muted" title=${r.bnFused ? 'BatchNorm folded into this layer: no γ' : 'No BatchNorm after this layer'}>–</span>`;
+  if (!s) return noGamma(r);
   return html`<span title=${`|γ| < 1e-3: ${s.below['1e-3']}, < 1e-2: ${s.below['1e-2']}, < 5e-2: ${s.below['5e-2']}`}>${s.below['1e-2']}</span>`;
 }
 
 function rangeCell(r: LayerRow, c: Criterion) {
   const s = r.stats[c];
-  if (!s) return html`<span class="muted">–</span>`;
+  if (!s) return c === 'bn-gamma' ? noGamma(r) : html`<span class="muted">–</span>`;
   return html`<span title=${`min ${score(s.min)} · q1 ${score(s.q1)} · median ${score(s.median)} · q3 ${score(s.q3)} · max ${score(s.max)}`}>${score(s.median)}</span>`;
 }
 
@@ -71,15 +81,18 @@ export class LayerTable extends LitElement {
       .count { white-space: nowrap; }
       .wrap { overflow-x: auto; overflow-y: hidden; flex: 1 1 auto; display: flex; flex-direction: column; min-height: 0;
         border: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.35)); border-radius: 3px; }
-      .grid { min-width: var(--table-min, 1210px); display: flex; flex-direction: column; flex: 1 1 auto; min-height: 0; }
-      .row { display: grid; grid-template-columns: 22px minmax(200px, 1fr) 64px 84px 86px 64px 64px 72px 72px 68px 60px 64px 64px 72px 50px;
+      .grid { min-width: var(--table-min, 950px); display: flex; flex-direction: column; flex: 1 1 auto; min-height: 0; }
+      .row { display: grid; grid-template-columns: 22px minmax(150px, 1fr) 52px 84px 76px 58px 58px 72px 56px 58px 58px 80px 48px;
         align-items: center; min-height: 24px; column-gap: 6px; padding-right: 6px; cursor: default; }
       .head { font-weight: 600; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.35));
         background: var(--vscode-editor-background); position: sticky; top: 0; z-index: 1; }
-      .head button { all: unset; cursor: pointer; display: flex; gap: 2px; align-items: center; width: 100%; padding: 4px 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-      .head .num button { justify-content: flex-end; }
+      .head { font-size: 0.92em; }
+      .head button { all: unset; cursor: pointer; display: block; box-sizing: border-box; width: 100%; padding: 4px 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+      .head .num button { text-align: right; }
       .head button:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
-      .head .arrow { font-size: 0.8em; opacity: 0.8; }
+      .head .arrow { font-size: 0.8em; opacity: 0.8; margin-left: 1px; }
+      /* the score columns of the plan's criterion */
+      .head .active button { color: var(--vscode-textLink-foreground); }
       lit-virtualizer { flex: 1 1 auto; min-height: 120px; height: var(--table-height, max(420px, calc(100vh - 380px))); }
       .item { width: 100%; }
       .body .row { border-bottom: 1px solid transparent; }
@@ -374,7 +387,9 @@ export class LayerTable extends LitElement {
     if (this.items.length !== this.total) this.items = Array.from({ length: this.total }, (_, i) => i);
     else this.items = [...this.items];
     const sortLabel = (c: Column) => (this.sort.key === c.key ? (this.sort.descending ? 'descending' : 'ascending') : 'none');
-    const header = (c: Column) => html`<span role="columnheader" class=${c.num ? 'num' : ''} aria-sort=${sortLabel(c)} title=${c.title}>
+    const active = (c: Column) => c.criterion !== undefined && c.criterion === this.plan?.criterion;
+    const header = (c: Column) => html`<span role="columnheader" class="${c.num ? 'num' : ''} ${active(c) ? 'active' : ''}" aria-sort=${sortLabel(c)}
+      title=${active(c) ? `${c.title} — the plan's criterion` : c.title}>
       <button @click=${() => this.setSort(c.key)} aria-label=${`Sort by ${c.title}`}>${c.label}<span class="arrow">${this.sort.key === c.key ? (this.sort.descending ? '▼' : '▲') : ''}</span></button></span>`;
     return html`
       <div class="toolbar">
