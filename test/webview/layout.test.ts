@@ -1,0 +1,130 @@
+// The layer table's layout in a headless chromium against the fake host (ResNet-18 fixture: long
+// layer names, four score criteria): at 1400×900 every column fits without a sideways scroll,
+// each header label is whole, the header sits above the first row and an expanded row's chart is
+// whole; at 900 px the plan panel moves below the table, and scrolled sideways the layer names
+// and the expanded chart stay in view.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, startPreview, type Preview } from '../../scripts/webview-preview.ts';
+
+const skip = fs.existsSync(CHROMIUM) ? false : `chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
+
+let preview: Preview;
+let browser: Browser;
+
+type Box = { x: number; y: number; width: number; height: number };
+const right = (b: Box) => b.x + b.width;
+const bottom = (b: Box) => b.y + b.height;
+const show = (b: Box) => `x ${b.x.toFixed(1)}–${right(b).toFixed(1)}, y ${b.y.toFixed(1)}–${bottom(b).toFixed(1)}`;
+
+async function box(l: Locator): Promise<Box> {
+  const b = await l.boundingBox();
+  assert.ok(b, 'the element is laid out');
+  return b;
+}
+
+async function open(width: number): Promise<Page & { errors: string[] }> {
+  const page = (await browser.newPage({ viewport: { width, height: 900 } })) as Page & { errors: string[] };
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  await page.goto(preview.page({ fixture: 'resnet18_bn', theme: 'dark' }));
+  await page.locator('layer-table .count', { hasText: /^21 layers$/ }).waitFor();
+  await page.locator('layer-table .body .row[data-index="3"][data-layer]').waitFor();
+  return page;
+}
+
+const wrap = (page: Page) => page.locator('layer-table .wrap');
+const headRow = (page: Page) => page.locator('layer-table .row.head');
+const firstRow = (page: Page) => page.locator('layer-table .body .row[data-index="0"]');
+
+/** Expands the second row and waits for its chart; returns the chart's canvas. */
+async function expandSecond(page: Page): Promise<Locator> {
+  await page.locator('layer-table .body .row[data-index="1"] .twisty').click();
+  const canvas = page.locator('layer-detail canvas');
+  await canvas.waitFor();
+  await page.waitForTimeout(200);
+  return canvas;
+}
+
+/** The chart lies inside the table's visible box and inside its expanded row. */
+async function assertChartWhole(page: Page, canvas: Locator, when: string): Promise<void> {
+  const c = await box(canvas);
+  const w = await box(wrap(page));
+  const d = await box(page.locator('layer-detail'));
+  assert.ok(c.x >= w.x - 0.5 && right(c) <= right(w) + 0.5, `${when}: the chart (${show(c)}) is inside the table's visible width (${show(w)})`);
+  assert.ok(c.x >= d.x - 0.5 && right(c) <= right(d) + 0.5 && c.y >= d.y - 0.5 && bottom(c) <= bottom(d) + 0.5, `${when}: the chart (${show(c)}) is inside its row (${show(d)})`);
+}
+
+describe('layer table layout (preview harness)', { skip }, () => {
+  before(async () => {
+    preview = await startPreview();
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ headless: true, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  });
+  after(async () => {
+    await browser?.close();
+    await preview?.close();
+  });
+
+  test('1400×900: every column fits without a sideways scroll, header labels whole, header above the first row, an expanded chart whole', async () => {
+    const page = await open(1400);
+    const { scrollWidth, clientWidth } = await wrap(page).evaluate((e) => ({ scrollWidth: e.scrollWidth, clientWidth: e.clientWidth }));
+    assert.ok(scrollWidth <= clientWidth, `no sideways scroll: the table is ${scrollWidth} px wide in ${clientWidth} px`);
+    // every header label is whole (none cut or ellipsised): the γ labels too
+    const labels = await page.locator('layer-table .row.head button').evaluateAll((els) => els.map((e) => {
+      const r = document.createRange();
+      r.selectNodeContents(e);
+      return { text: e.textContent ?? '', text_w: r.getBoundingClientRect().width, w: e.getBoundingClientRect().width };
+    }));
+    assert.ok(labels.some((l) => l.text.startsWith('γ')), `γ columns: ${labels.map((l) => l.text).join(' | ')}`);
+    for (const l of labels) assert.ok(l.text_w <= l.w + 0.5, `header "${l.text}" is whole: ${l.text_w.toFixed(1)} px of text in ${l.w.toFixed(1)} px`);
+    // and the score cells are whole too
+    const cut = await firstRow(page).locator('[role=gridcell]').evaluateAll((els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent));
+    assert.deepEqual(cut, [], 'no cell of the first row is cut');
+    const h = await box(headRow(page));
+    const r = await box(firstRow(page));
+    assert.ok(bottom(h) <= r.y + 0.5, `the header (${show(h)}) does not overlap the first row (${show(r)})`);
+    const canvas = await expandSecond(page);
+    await canvas.scrollIntoViewIfNeeded();
+    await assertChartWhole(page, canvas, '1400 px');
+    const c = await box(canvas);
+    assert.ok(c.y >= 0 && bottom(c) <= 900, `the chart (${show(c)}) is inside the 900 px viewport`);
+    const h2 = await box(headRow(page));
+    const r2 = await box(firstRow(page));
+    assert.ok(bottom(h2) <= r2.y + 0.5, `with the row expanded, the header (${show(h2)}) is still above the first row (${show(r2)})`);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  test('900 px: the plan panel moves below the table; scrolled sideways, the layer names, the header and the expanded chart stay', async () => {
+    const page = await open(900);
+    const table = await box(page.locator('section.table'));
+    const plan = await box(page.locator('aside.plan'));
+    assert.ok(plan.y >= bottom(table) - 1, `the plan panel (${show(plan)}) is below the table (${show(table)})`);
+    assert.ok(plan.width > 0.8 * table.width, 'the plan panel takes the width');
+    const canvas = await expandSecond(page);
+    const scrollable = await wrap(page).evaluate((e) => e.scrollWidth - e.clientWidth);
+    assert.ok(scrollable > 0, 'at 900 px the table scrolls sideways (the case checked here)');
+    const name = firstRow(page).locator('.name');
+    const headName = headRow(page).locator('[role=columnheader]').nth(1);
+    const before = { name: await box(name), head: await box(headName) };
+    await wrap(page).evaluate((e, x) => { e.scrollLeft = x; }, scrollable);
+    await page.waitForFunction(() => {
+      const t = document.querySelector('onnx-model-view')?.shadowRoot?.querySelector('layer-table');
+      return (t?.shadowRoot?.querySelector('.wrap')?.scrollLeft ?? 0) > 0;
+    });
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    const after = { name: await box(name), head: await box(headName) };
+    const w = await box(wrap(page));
+    assert.ok(Math.abs(after.name.x - before.name.x) < 1.5 && after.name.x >= w.x, `the layer name stays at the left edge: x ${before.name.x} → ${after.name.x} (scrolled ${scrollable} px)`);
+    assert.ok(Math.abs(after.head.x - before.head.x) < 1.5, `the Layer header stays: x ${before.head.x} → ${after.head.x}`);
+    const h = await box(headRow(page));
+    const r = await box(firstRow(page));
+    assert.ok(bottom(h) <= r.y + 0.5, `the header (${show(h)}) does not overlap the first row (${show(r)})`);
+    await assertChartWhole(page, canvas, 'scrolled sideways');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+});
