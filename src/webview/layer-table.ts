@@ -62,7 +62,11 @@ function belowCell(r: LayerRow) {
 
 function rangeCell(r: LayerRow, c: Criterion) {
   const s = r.stats[c];
-  if (!s) return c === 'bn-gamma' ? noGamma(r) : html`<span class="muted">–</span>`;
+  if (!s) {
+    if (c === 'bn-gamma') return noGamma(r);
+    // FPGM (pairwise filter distances) is the costly criterion: the host computes it when first asked for
+    return html`<span class="muted" title=${c === 'fpgm' ? 'Not computed yet: sort by this column, or choose FPGM as the criterion' : 'No score'}>–</span>`;
+  }
   return html`<span title=${`min ${score(s.min)} · q1 ${score(s.q1)} · median ${score(s.median)} · q3 ${score(s.q3)} · max ${score(s.max)}`}>${score(s.median)}</span>`;
 }
 
