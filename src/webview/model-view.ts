@@ -78,8 +78,13 @@ export class ModelView extends LitElement {
         .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto; grid-template-areas: 'hist' 'table' 'plan'; }
         .plan { position: static; }
       }
+      /* A prune report needs the width for its tables: while it shows, the plan panel (with the
+         report at its end) goes below the table at any width, instead of a tall narrow column
+         beside a table that ends half way down. */
+      .main.reporting { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto; grid-template-areas: 'hist' 'table' 'plan'; }
+      .main.reporting .plan { position: static; }
       @container view (max-width: 860px) {
-        .main { grid-template-areas: 'table' 'plan' 'hist'; }
+        .main, .main.reporting { grid-template-areas: 'table' 'plan' 'hist'; }
       }
       .loading { display: flex; gap: 10px; align-items: center; padding: 8px 0; }
       progress { width: 240px; max-width: 50vw; }
@@ -358,7 +363,7 @@ export class ModelView extends LitElement {
       ${this.summary && this.summary.groupCount > 0 ? this.renderGroups() : nothing}
       ${this.summary && this.summary.layerCount === 0
         ? nothing
-        : html`<div class="main">
+        : html`<div class="main ${this.run.kind === 'done' ? 'reporting' : ''}">
             <aside class="plan">
               <plan-panel .host=${this.host} .plan=${this.plan} .summary=${this.summary} .preview=${this.preview} .previewError=${this.previewError}
                 ?previewPending=${this.previewPending} .run=${this.run} .data=${this.data} ?dataBusy=${this.dataBusy} .dataError=${this.dataError}

@@ -56,7 +56,7 @@ export class PlanPanel extends LitElement {
       table.report { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
       table.report td, table.report th { padding: 2px 4px; text-align: right; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.25)); }
       table.report th:first-child, table.report td:first-child { text-align: left; }
-      table.report th { font-weight: 600; color: var(--vscode-descriptionForeground); }
+      table.report th { font-weight: 600; color: var(--vscode-descriptionForeground); white-space: nowrap; }
       .path { word-break: break-all; }
       .run-result { overflow-wrap: anywhere; }
       table.report td { white-space: nowrap; }
@@ -325,7 +325,7 @@ export class PlanPanel extends LitElement {
         </tbody>
       </table>
       ${v?.evaluation ? this.renderEvaluation(v.evaluation) : html`<div class="muted hint" style="margin-top:6px" data-no-evaluation>No evaluation set chosen: choose one under Data and recovery for the accuracy before and after.</div>`}
-      ${rep.recovery ? this.renderRecovery(rep.recovery) : nothing}
+      ${rep.recovery ? this.renderRecovery(rep.recovery, v?.fallbackReason) : nothing}
       ${v ? this.renderValidation(v) : html`<div class="muted hint" style="margin-top:6px">Not validated in ONNX Runtime.</div>`}
       ${(rep.warnings ?? []).length ? html`<details style="margin-top:6px"><summary>${rep.warnings.length} warning${rep.warnings.length === 1 ? '' : 's'}</summary>${rep.warnings.map((w) => html`<div class="warning hint">${w}</div>`)}</details>` : nothing}
       <div class="actions" style="margin-top:8px">
@@ -361,13 +361,13 @@ export class PlanPanel extends LitElement {
   }
 
   /** What recovery ran, why, and what it did per layer (the engine's RecoveryReport). */
-  private renderRecovery(r: PruneReport['recovery']) {
+  private renderRecovery(r: PruneReport['recovery'], validationReason?: string) {
     const refit = r.layers.filter((l) => l.status === 'refit').length;
     const skipped = r.layers.filter((l) => l.status === 'skipped');
     return html`<details class="recovery" style="margin-top:8px" ?open=${skipped.length > 0} data-recovery>
       <summary><strong>Recovery: ${r.steps.length ? r.steps.join(' + ') : 'none'}</strong> <span class="muted">(${r.requested} asked)${r.layers.length ? ` · ${refit} layer${refit === 1 ? '' : 's'} refit${skipped.length ? `, ${skipped.length} skipped` : ''}` : ''}${r.ms ? ` · ${ms(r.ms)}` : ''}</span></summary>
       <div class="muted hint" data-recovery-why>${r.why}</div>
-      ${r.calibration ? html`<div class="muted hint">On ${int(r.calibration.count)} calibration inputs of ${r.calibration.source.split(/[\\/]/).pop()}${r.provider ? `, ${r.provider.toUpperCase()}` : ''}, ${r.passes} pass${r.passes === 1 ? '' : 'es'}${r.fallbackReason ? ` (${r.fallbackReason})` : ''}</div>` : nothing}
+      ${r.calibration ? html`<div class="muted hint">On ${int(r.calibration.count)} calibration inputs of ${r.calibration.source.split(/[\\/]/).pop()}${r.provider ? `, ${r.provider.toUpperCase()}` : ''}, ${r.passes} pass${r.passes === 1 ? '' : 'es'}${r.fallbackReason && r.fallbackReason !== validationReason ? html` <span title=${r.fallbackReason}>(${shortReason(r.fallbackReason)})</span>` : ''}</div>` : nothing}
       ${r.layers.length
         ? html`<div class="scroll"><table class="report" style="margin-top:4px" data-recovery-layers>
             <thead><tr><th>layer</th><th>step</th><th>result</th><th>error before → after</th></tr></thead>
@@ -399,7 +399,7 @@ export class PlanPanel extends LitElement {
     const outs = (v.outputs ?? []).filter((o) => o.comparable);
     const inputs = (v.inputs ?? []).map((i) => `${i.name} [${i.dims.join(', ')}] ${i.source === 'random' ? `random (seed ${v.seed ?? 0})` : i.file ? i.file.split(/[\\/]/).pop() : i.source}`);
     return html`<div style="margin-top:8px">
-      <div>Validated on <strong>${(v.provider ?? '?').toUpperCase()}</strong>${v.fallbackReason ? html` <span class="muted">(${v.requestedProvider === 'auto' ? 'CUDA unavailable: ' : ''}${v.fallbackReason})</span>` : nothing}</div>
+      <div data-provider>Validated on <strong>${(v.provider ?? '?').toUpperCase()}</strong>${v.fallbackReason ? html` <span class="muted" title=${v.fallbackReason}>(${shortReason(v.fallbackReason)})</span>` : nothing}</div>
       ${inputs.length ? html`<div class="muted hint" data-validation-inputs>Inputs: ${inputs.join('; ')}</div>` : nothing}
       ${this.renderLatency(v)}
       ${outs.length
@@ -412,6 +412,16 @@ export class PlanPanel extends LitElement {
       ${(v.notes ?? []).map((n) => html`<div class="muted hint">${n}</div>`)}
     </div>`;
   }
+}
+
+/**
+ * Why CUDA was not used, in a few words: the reason without the runtime's own message in
+ * parentheses ('CUDA not available (OrtSessionOptions…: Failed to load shared library)' → 'CUDA
+ * not available'); the whole reason is the tooltip.
+ */
+export function shortReason(reason: string): string {
+  const short = reason.replace(/\s*\(.*\)\s*$/s, '').trim();
+  return short || reason;
 }
 
 /** The change in accuracy as percentage points: "-2.3 pt" (the sign convention of change()). */

@@ -1,8 +1,8 @@
 // The layer table's layout in a headless chromium against the fake host (ResNet-18 fixture: long
 // layer names, four score criteria): at 1400×900 every column fits without a sideways scroll,
 // each header label is whole, the header sits above the first row and an expanded row's chart is
-// whole; at 900 px the plan panel moves below the table, and scrolled sideways the layer names
-// and the expanded chart stay in view.
+// whole, and a prune report takes the width; at 900 px the plan panel moves below the table, and
+// scrolled sideways the layer names and the expanded chart stay in view.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
@@ -25,11 +25,11 @@ async function box(l: Locator): Promise<Box> {
   return b;
 }
 
-async function open(width: number): Promise<Page & { errors: string[] }> {
+async function open(width: number, query: Record<string, string | number> = {}): Promise<Page & { errors: string[] }> {
   const page = (await browser.newPage({ viewport: { width, height: 900 } })) as Page & { errors: string[] };
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(preview.page({ fixture: 'resnet18_bn', theme: 'dark' }));
+  await page.goto(preview.page({ fixture: 'resnet18_bn', theme: 'dark', query }));
   await page.locator('layer-table .count', { hasText: /^21 layers$/ }).waitFor();
   await page.locator('layer-table .body .row[data-index="3"][data-layer]').waitFor();
   return page;
@@ -94,6 +94,32 @@ describe('layer table layout (preview harness)', { skip }, () => {
     const h2 = await box(headRow(page));
     const r2 = await box(firstRow(page));
     assert.ok(bottom(h2) <= r2.y + 0.5, `with the row expanded, the header (${show(h2)}) is still above the first row (${show(r2)})`);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  test('1400×900: the prune report takes the width (not a narrow column beside a short table), its headers on one line', async () => {
+    const page = await open(1400, { pruneMs: 100 });
+    const plan = await box(page.locator('aside.plan'));
+    const table = await box(page.locator('section.table'));
+    assert.ok(plan.x >= right(table), 'before Prune, the plan panel is beside the table');
+    await page.locator('plan-panel .preview .big').first().waitFor();
+    await page.locator('plan-panel vscode-button', { hasText: 'Prune' }).click();
+    const report = page.locator('plan-panel div.report');
+    await report.waitFor();
+    await page.waitForTimeout(200);
+    const r = await box(report);
+    const t = await box(page.locator('section.table'));
+    assert.ok(r.width >= 0.9 * t.width, `the report (${show(r)}) is as wide as the table (${show(t)})`);
+    assert.ok(r.y >= bottom(t), `the report is below the table, nothing beside it left blank: report ${show(r)}, table ${show(t)}`);
+    const heads = await report.locator('table.report th').evaluateAll((els) => els.map((e) => ({ text: e.textContent ?? '', h: e.getBoundingClientRect().height, lh: parseFloat(getComputedStyle(e).lineHeight) || 18 })));
+    assert.ok(heads.length >= 8, `the report's tables have headers: ${heads.map((x) => x.text).join(' | ')}`);
+    for (const x of heads) assert.ok(x.h < 2 * x.lh, `header "${x.text}" on one line (${x.h} px)`);
+    // Dismissed: the plan panel is beside the table again
+    await report.locator('vscode-button', { hasText: 'Dismiss' }).click();
+    await report.waitFor({ state: 'detached' });
+    await page.waitForTimeout(100);
+    assert.ok((await box(page.locator('aside.plan'))).x >= right(await box(page.locator('section.table'))), 'after Dismiss, the plan panel is beside the table');
     assert.deepEqual(page.errors, []);
     await page.close();
   });

@@ -205,7 +205,10 @@ describe('model view (preview harness)', { skip }, () => {
     const text = (await report.textContent()) ?? '';
     assert.match(text, /Wrote fmnist_bncnn_sparse_bn\.pruned\.onnx/);
     assert.match(text, /Validated on CPU/);
-    assert.match(text, /CUDA unavailable/);
+    // why CUDA was not used: said once, in a few words (the runtime's message in the tooltip)
+    assert.match(text, /Validated on CPU \(the CUDA provider library is not installed\)/);
+    assert.equal(text.match(/CUDA/g)?.length, 1, `the fallback reason once: ${text}`);
+    assert.equal(await report.locator('[data-provider] span[title]').getAttribute('title'), 'the CUDA provider library is not installed (libonnxruntime_providers_cuda.so)');
     assert.match(text, /0\.99871/);
     assert.match(text, /97\.0%/);
     assert.match(text, new RegExp(grouped(fixture.summary.params)));
