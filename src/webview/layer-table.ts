@@ -38,7 +38,7 @@ const pending = (t: LayerTable, cell: () => unknown) => (t.scoring ? html`<span 
  * expanded row's chart.
  */
 const COLUMNS: Column[] = [
-  { key: 'name', label: 'Layer', title: 'Layer (node) name', cell: (r) => html`<span class="ellipsis name" dir="rtl" title=${r.name}>${`\u200e${r.name}\u200e`}</span>` },
+  { key: 'name', label: 'Layer', title: 'Layer (node) name', cell: (r) => html`<span class="ellipsis name" dir="rtl" title=${`${r.name} (${r.op})`}>${`\u200e${r.name}\u200e`}</span>` },
   { key: 'op', label: 'Op', title: 'Operator type', cell: (r) => html`<span title=${r.op}>${r.op}</span>` },
   { key: 'channels', label: 'Channels', title: 'Output channels (→ after the plan)', num: true, cell: (r, t) => t.channelsCell(r) },
   { key: 'params', label: 'Params', title: 'Parameters of the layer', num: true, cell: (r) => html`<span title=${int(r.params)}>${si(r.params)}</span>` },
@@ -85,9 +85,18 @@ export class LayerTable extends LitElement {
       .count { white-space: nowrap; }
       .wrap { overflow-x: auto; overflow-y: hidden; flex: 1 1 auto; display: flex; flex-direction: column; min-height: 0;
         border: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.35)); border-radius: 3px; }
+      .wrap { container: table / inline-size; }
       .grid { min-width: var(--table-min, 950px); display: flex; flex-direction: column; flex: 1 1 auto; min-height: 0; }
       .row { display: grid; grid-template-columns: 22px minmax(150px, 1fr) 52px 84px 76px 58px 58px 72px 56px 58px 58px 80px 48px;
         align-items: center; min-height: 24px; column-gap: 6px; padding-right: 6px; cursor: default; }
+      /* Narrower than every column (a 1280 px window with the side bar open): the Op and Group
+         columns give way to the scores (the op is in the layer's tooltip, the group in the
+         expanded row); narrower still, the table scrolls sideways with the layer names kept. */
+      @container table (max-width: 949.98px) {
+        .grid { min-width: var(--table-min-narrow, 838px); }
+        .row { grid-template-columns: 22px minmax(150px, 1fr) 84px 76px 58px 58px 72px 56px 58px 58px 80px; }
+        .row > :nth-child(3), .row > :nth-child(13) { display: none; }
+      }
       .head { font-weight: 600; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.35));
         background: var(--vscode-editor-background); position: sticky; top: 0; z-index: 1; }
       .head { font-size: 0.92em; }

@@ -1,8 +1,9 @@
 // The layer table's layout in a headless chromium against the fake host (ResNet-18 fixture: long
 // layer names, four score criteria): at 1400×900 every column fits without a sideways scroll,
 // each header label is whole, the header sits above the first row and an expanded row's chart is
-// whole, and a prune report takes the width; at 900 px the plan panel moves below the table, and
-// scrolled sideways the layer names and the expanded chart stay in view.
+// whole, and a prune report takes the width; in a 932 px editor the Op and Group columns give way;
+// at 900 px the plan panel moves below the table, and at 800 px, scrolled sideways, the layer
+// names and the expanded chart stay in view.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
@@ -98,6 +99,17 @@ describe('layer table layout (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('932 px (the editor of a 1280 px window with the side bar): the Op and Group columns give way, the scores fit', async () => {
+    const page = await open(932);
+    const { scrollWidth, clientWidth } = await wrap(page).evaluate((e) => ({ scrollWidth: e.scrollWidth, clientWidth: e.clientWidth }));
+    assert.ok(scrollWidth <= clientWidth, `no sideways scroll: the table is ${scrollWidth} px wide in ${clientWidth} px`);
+    const heads = (await page.locator('layer-table .row.head [role=columnheader]').evaluateAll((els) => els.filter((e) => (e as HTMLElement).offsetWidth > 0).map((e) => e.textContent?.replace(/[▲▼]/g, '').trim())));
+    assert.deepEqual(heads, ['', 'Layer', 'Channels', 'Plan', 'Params', 'MACs', 'γ median', 'γ<1e-2', 'L1 med', 'L2 med', 'FPGM med']);
+    // the op is in the layer's tooltip
+    assert.match(await firstRow(page).locator('.name').getAttribute('title') ?? '', / \(Conv\)$/);
+    await page.close();
+  });
+
   test('1400×900: the prune report takes the width (not a narrow column beside a short table), its headers on one line', async () => {
     const page = await open(1400, { pruneMs: 100 });
     const plan = await box(page.locator('aside.plan'));
@@ -124,15 +136,18 @@ describe('layer table layout (preview harness)', { skip }, () => {
     await page.close();
   });
 
-  test('900 px: the plan panel moves below the table; scrolled sideways, the layer names, the header and the expanded chart stay', async () => {
+  test('900 px: the plan panel moves below the table; at 800 px, scrolled sideways, the layer names, the header and the expanded chart stay', async () => {
     const page = await open(900);
     const table = await box(page.locator('section.table'));
     const plan = await box(page.locator('aside.plan'));
     assert.ok(plan.y >= bottom(table) - 1, `the plan panel (${show(plan)}) is below the table (${show(table)})`);
     assert.ok(plan.width > 0.8 * table.width, 'the plan panel takes the width');
+    // narrower still (an editor beside another), the table scrolls sideways
+    await page.setViewportSize({ width: 800, height: 900 });
+    await page.waitForTimeout(200);
     const canvas = await expandSecond(page);
     const scrollable = await wrap(page).evaluate((e) => e.scrollWidth - e.clientWidth);
-    assert.ok(scrollable > 0, 'at 900 px the table scrolls sideways (the case checked here)');
+    assert.ok(scrollable > 50, `at 800 px the table scrolls sideways (the case checked here): ${scrollable} px`);
     const name = firstRow(page).locator('.name');
     const headName = headRow(page).locator('[role=columnheader]').nth(1);
     const before = { name: await box(name), head: await box(headName) };
