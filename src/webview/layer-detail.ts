@@ -23,6 +23,7 @@ export class LayerDetailView extends LitElement {
       .crit button:focus-visible { outline: 1px solid var(--vscode-focusBorder); }
       .chart { position: relative; height: 140px; max-width: 900px; }
       .legend { display: flex; gap: 12px; font-size: 0.9em; margin-top: 4px; }
+      .legend > span:not(:last-child) { flex: none; white-space: nowrap; }
       .sw { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px; }
       .group { margin-top: 8px; }
       .members { display: flex; flex-wrap: wrap; gap: 4px 12px; margin-top: 4px; }
