@@ -116,6 +116,12 @@ describe('layer table layout (preview harness)', { skip }, () => {
     const table = await box(page.locator('section.table'));
     assert.ok(plan.x >= right(table), 'before Prune, the plan panel is beside the table');
     await page.locator('plan-panel .preview .big').first().waitFor();
+    // with data: the report has its accuracy and recovery tables too
+    const data = page.locator('data-panel');
+    for (const role of ['calibration', 'evaluation']) {
+      await data.locator(`[data-role="${role}"] vscode-button[data-pick="folder"]`).click();
+      await data.locator(`[data-role="${role}"] [data-set-info]`).waitFor();
+    }
     await page.locator('plan-panel vscode-button', { hasText: 'Prune' }).click();
     const report = page.locator('plan-panel div.report');
     await report.waitFor();
@@ -124,8 +130,9 @@ describe('layer table layout (preview harness)', { skip }, () => {
     const t = await box(page.locator('section.table'));
     assert.ok(r.width >= 0.9 * t.width, `the report (${show(r)}) is as wide as the table (${show(t)})`);
     assert.ok(r.y >= bottom(t), `the report is below the table, nothing beside it left blank: report ${show(r)}, table ${show(t)}`);
+    await report.locator('[data-recovery-layers]').waitFor();
     const heads = await report.locator('table.report th').evaluateAll((els) => els.map((e) => ({ text: e.textContent ?? '', h: e.getBoundingClientRect().height, lh: parseFloat(getComputedStyle(e).lineHeight) || 18 })));
-    assert.ok(heads.length >= 8, `the report's tables have headers: ${heads.map((x) => x.text).join(' | ')}`);
+    assert.ok(heads.length >= 15, `the report's tables have headers: ${heads.map((x) => x.text).join(' | ')}`);
     for (const x of heads) assert.ok(x.h < 2 * x.lh, `header "${x.text}" on one line (${x.h} px)`);
     // Dismissed: the plan panel is beside the table again
     await report.locator('vscode-button', { hasText: 'Dismiss' }).click();
