@@ -156,6 +156,8 @@ export class LayerTable extends LitElement {
   @query('lit-virtualizer') private virtualizer?: LitVirtualizer;
 
   private rows = new Map<number, LayerRow>();
+  /** Criteria whose scores were fetched again (once per scoring of the model). */
+  private refreshed = new Set<Criterion>();
   private loadingPages = new Set<number>();
   private generation = 0;
   private items: number[] = [];
@@ -187,6 +189,14 @@ export class LayerTable extends LitElement {
     this.rows.clear();
     this.loadingPages.clear();
     this.loadPage(0);
+  }
+
+  /** Fetches the rows again when none of those loaded has scores by this criterion (computed by the host since). */
+  refreshScores(c: Criterion): void {
+    if (!this.rows.size || this.scoring || this.refreshed.has(c)) return;
+    for (const r of this.rows.values()) if (r.stats[c]) return;
+    this.refreshed.add(c);
+    this.reload();
   }
 
   /**
@@ -258,6 +268,7 @@ export class LayerTable extends LitElement {
       if (top) requestAnimationFrame(() => this.virtualizer?.scrollTo({ top }));
     }
     if (changed.has('plan') && changed.get('plan') !== undefined) this.version++;
+    if (changed.has('scoring')) this.refreshed.clear();
   }
 
   private setSort(key: SortKey): void {

@@ -301,6 +301,9 @@ export class ModelView extends LitElement {
       this.preview = pv;
       this.previewError = '';
       this.widths = new Map(pv.layers.map((l) => [l.name, l.channelsAfter]));
+      // the host computes FPGM (the costly criterion) when a plan first uses it: the rows fetched
+      // before lack its scores, so they are fetched again once
+      if (this.plan.criterion === 'fpgm') this.table?.refreshScores('fpgm');
     } catch (e) {
       if (seq !== this.previewSeq || (e as RequestError).cancelled) return;
       this.previewError = (e as Error).message;

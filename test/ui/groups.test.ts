@@ -1,7 +1,8 @@
 // The channel groups list in code-server, on the sample opened by double-click in a 1400×900
 // window (side bar open): the table's columns fit without a sideways scroll; the list shows every
 // group the CLI's `inspect --json` finds, the frozen one with the CLI's reason and the prunable
-// ones; a layer clicked in the list is the focused, expanded, visible row of the table.
+// ones; a layer clicked in the list is the focused, expanded, visible row of the table; FPGM's
+// column, empty until FPGM is computed, fills in once the plan uses it.
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -52,5 +53,19 @@ test('channel groups list: frozen with its reason and prunable ones; a layer cli
     const frame = await page.locator('iframe.webview.ready').first().boundingBox();
     assert.ok(box && frame && box.y >= frame.y && box.y + box.height <= frame.y + frame.height, `the row (${JSON.stringify(box)}) is scrolled into the editor's view (${JSON.stringify(frame)})`);
     await screenshot(page, 'groups-list-reveal');
+
+    // FPGM, computed when first used: chosen as the plan's criterion, its column fills in
+    const fpgmCol = (await view.locator('layer-table .row.head [role=columnheader]').allTextContents()).findIndex((h) => h.replace(/[▲▼]/g, '').trim() === 'FPGM med');
+    assert.ok(fpgmCol > 0, 'an FPGM column');
+    const fpgmCell = row.locator('> [role=gridcell]').nth(fpgmCol);
+    assert.equal((await fpgmCell.textContent())?.trim(), '–', 'FPGM not computed before it is used');
+    await view.locator('plan-panel #criterion').evaluate((e) => {
+      (e as HTMLSelectElement).value = 'fpgm';
+      e.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    await view.locator('layer-table .row.head [role=columnheader].active', { hasText: 'FPGM med' }).waitFor({ timeout: 15_000 });
+    for (let t0 = Date.now(); !/^\d/.test((await fpgmCell.textContent())?.trim() ?? ''); await page.waitForTimeout(250)) {
+      assert.ok(Date.now() - t0 < 60_000, `the FPGM cell of ${target} fills in once the plan uses FPGM: ${await fpgmCell.textContent()}`);
+    }
   });
 });
