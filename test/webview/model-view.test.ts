@@ -353,21 +353,6 @@ describe('model view (preview harness)', { skip }, () => {
     await page.close();
   });
 
-  test('first rows show within about a second', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await page.goto(preview.page({ fixture: 'resnet18_bn', query: { delay: 20 } }));
-    // Time from navigation start to the first row, measured in the page at each frame.
-    const handle = await page.waitForFunction(() => {
-      const t = document.querySelector('onnx-model-view')?.shadowRoot?.querySelector('layer-table')?.shadowRoot;
-      return t?.querySelector('.body .row[data-layer]') ? performance.now() : false;
-    }, undefined, { polling: 'raf' });
-    const elapsed = (await handle.jsonValue()) as number;
-    // The target is 1 s; the fake host itself spends about 100 ms in simulated loading, and a busy
-    // 2-core machine adds noise, so the bound here is looser.
-    assert.ok(elapsed < 1500, `first row ${Math.round(elapsed)} ms after navigation`);
-    await page.close();
-  });
-
   test('while a big model loads, the stage and progress show', async () => {
     const page = await open({ delay: 400 });
     const status = page.locator('.loading[role="status"]');
