@@ -16,7 +16,7 @@
 import { PrunerError } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
 import { inferShapes } from '../graph/shapes.ts';
-import type { OnnxModel } from '../onnx/model.ts';
+import { tensorElementCount, type OnnxModel } from '../onnx/model.ts';
 import type { GraphProto, ModelProto, NodeProto, StringStringEntry, TensorProto } from '../onnx/proto.ts';
 import { floatTensor } from './surgery.ts';
 import type { BlockSelection } from './types.ts';
@@ -277,4 +277,24 @@ export function applyBlockSelection(graph: Graph, sel: BlockSelection | undefine
   const removed = selectBlocks(findResidualBlocks(graph), sel);
   if (removed.length === 0) return { graph, removed };
   return { graph: new Graph(removeBlocks(graph, removed)), removed };
+}
+
+/**
+ * Parameters a block's branch holds, counted as the model's parameters are (graph/cost.ts): the
+ * weights and biases of its weighted layers (`layerParams`, by node name) and its BatchNorms' scale
+ * and bias.
+ */
+export function blockParams(graph: Graph, block: ResidualBlock, layerParams: ReadonlyMap<string, number>): number {
+  let n = 0;
+  for (const name of block.nodes) {
+    const node = graph.byName.get(name);
+    if (!node) continue;
+    if (node.op_type === 'BatchNormalization') {
+      for (const i of [node.input[1], node.input[2]]) {
+        const t = i ? graph.initializers.get(i) : undefined;
+        if (t) n += tensorElementCount(t);
+      }
+    } else n += layerParams.get(name) ?? 0;
+  }
+  return n;
 }

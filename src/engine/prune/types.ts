@@ -77,5 +77,6 @@ export function planOf(fields: Omit<PruningPlan, 'version'>): PruningPlan {
   if (fields.overrides && Object.keys(fields.overrides).length) plan.overrides = fields.overrides;
   if (fields.compensate !== undefined) plan.compensate = fields.compensate;
   if (fields.model) plan.model = fields.model;
+  if (fields.removeBlocks) plan.removeBlocks = fields.removeBlocks;
   return plan;
 }
