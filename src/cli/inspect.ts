@@ -6,10 +6,12 @@
 import { parseDims, parseShapes } from './options.ts';
 import type { Command } from 'commander';
 import {
-  bindInputShapes, CRITERIA, DEFAULT_BLOCK_THRESHOLD, analyzeDependencies, blockRanking, buildAnalysisReport, buildLayerReport, computeImportance, CHEAP_CRITERIA, findResidualBlocks, Graph,
+  AnalysedModel, bindInputShapes, CRITERIA, DEFAULT_SCAN_INPUTS, modelInputSpecs, openInputSet, parsePreprocessArg, scanBlocks, type BlockScan, DEFAULT_BLOCK_THRESHOLD, analyzeDependencies, blockRanking, buildAnalysisReport, buildLayerReport, computeImportance, CHEAP_CRITERIA, findResidualBlocks, Graph,
   importanceStats, loadModel, PrunerError, summarizeModel, type AnalysisReport, type BlockReport, type Criterion, type LayerReport, type ModelSummary,
 } from '../engine/index.ts';
 import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './format.ts';
+import { cliSignal } from './signals.ts';
+import { describeDataSets } from './data.ts';
 
 interface InspectCliOptions {
   json?: boolean;
@@ -19,6 +21,11 @@ interface InspectCliOptions {
   sort?: string;
   criterion?: string[];
   allCriteria?: boolean;
+  calib?: string;
+  calibCount?: string;
+  labels?: string;
+  preprocess?: string;
+  ep: string;
 }
 
 /** What `inspect` scores: the cheap criteria (γ, L1, L2), plus those named by --criterion / --sort, or all four with --all-criteria. */
@@ -53,6 +60,11 @@ export function registerInspect(program: Command): void {
     .option('--sort <criterion>', `with --layer: sort the channels by a criterion, ascending (${CRITERIA.join(', ')}; default: by channel)`)
     .option('--criterion <names...>', `also compute these criteria (${CRITERIA.join(', ')}); BN γ, L1 and L2 are always computed, FPGM only when asked`)
     .option('--all-criteria', 'compute every criterion, FPGM included')
+    .option('--calib <path>', 'rank the residual blocks from data: each removed alone and run on these inputs (a folder of JPEG/PNG images, .npy, .npz[:NAME] or FILE.f32:COUNTxCxHxW)')
+    .option('--calib-count <n>', `with --calib: inputs measured on, the first n (default ${DEFAULT_SCAN_INPUTS})`)
+    .option('--labels <file>', 'with --calib: labels of those inputs (.npy / .npz[:NAME] of integers, or .u8): the block score is then accuracy lost')
+    .option('--preprocess <preset|json>', 'with --calib: image preprocessing: imagenet, raw255, unit, signed, fmnist, or JSON (default: proposed from the model input)')
+    .option('--ep <provider>', 'with --calib: execution provider: auto (CUDA when present), cuda or cpu', 'auto')
     .action(async (file: string, o: InspectCliOptions) => {
       const dims = parseDims(o.dim);
       const inputShapes = parseShapes(o.shape);
@@ -60,6 +72,9 @@ export function registerInspect(program: Command): void {
         throw new PrunerError(`--sort expects one of ${CRITERIA.join(', ')}, got "${o.sort}"`);
       if (o.sort !== undefined && o.layer === undefined) throw new PrunerError('--sort applies to --layer');
       const criteria = inspectCriteria(o);
+      for (const k of ['calibCount', 'labels', 'preprocess'] as const) if (o[k] !== undefined && o.calib === undefined) throw new PrunerError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --calib`);
+      if (o.calib !== undefined && o.layer !== undefined) throw new PrunerError('--calib ranks the residual blocks; it does not go with --layer');
+      if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
       const model = loadModel(file);
       const graph = new Graph(model);
       try {
@@ -78,10 +93,30 @@ export function registerInspect(program: Command): void {
       }
       const summary = summarizeModel(model, graph, { dims, inputShapes });
       const report = buildAnalysisReport(graph, deps, importance, importanceStats(importance));
-      const blocks = blockRanking(findResidualBlocks(graph));
-      const merged = { ...summary, groups: report.groups, importance: report.importance, blocks };
-      process.stdout.write(o.json ? `${JSON.stringify(merged, null, 2)}\n` : formatSummary(summary, report, blocks) + (hint ? `\n${hint}\n` : ''));
+      const blockScan = o.calib !== undefined ? await blocksFromData(file, model, o) : undefined;
+      const blocks = blockRanking(findResidualBlocks(graph), blockScan?.scores);
+      const merged = { ...summary, groups: report.groups, importance: report.importance, blocks, ...(blockScan ? { blockScan: { data: blockScan.data, inputs: blockScan.inputs, labelled: blockScan.labelled, ...(blockScan.baselineAccuracy !== undefined ? { baselineAccuracy: blockScan.baselineAccuracy } : {}), seconds: blockScan.seconds } } : {}) };
+      process.stdout.write(o.json ? `${JSON.stringify(merged, null, 2)}\n` : formatSummary(summary, report, blocks, blockScan) + (hint ? `\n${hint}\n` : ''));
     });
+}
+
+/** `inspect --calib`: every removable block removed alone and measured on the calibration inputs. */
+async function blocksFromData(file: string, model: ReturnType<typeof loadModel>, o: InspectCliOptions): Promise<BlockScan> {
+  const specs = modelInputSpecs(file);
+  if (specs.length !== 1) throw new PrunerError(`${file}: ranking blocks from data needs a model with one input, this one has ${specs.length} (${specs.map((s) => s.name).join(', ')})`, { subject: file });
+  let count = DEFAULT_SCAN_INPUTS;
+  if (o.calibCount !== undefined) {
+    count = Number(o.calibCount);
+    if (!Number.isInteger(count) || count < 1) throw new PrunerError(`--calib-count must be an integer ≥ 1, got "${o.calibCount}"`);
+  }
+  const data = await openInputSet(o.calib!, {
+    spec: specs[0],
+    maxCount: count,
+    ...(o.preprocess !== undefined ? { preprocess: parsePreprocessArg(o.preprocess) } : {}),
+    ...(o.labels !== undefined ? { labels: o.labels } : {}),
+  });
+  if (!o.json) process.stderr.write(describeDataSets({ calibration: data }));
+  return scanBlocks(new AnalysedModel(model), data, { count, ep: o.ep as 'auto' | 'cuda' | 'cpu', signal: cliSignal() });
 }
 
 /** "unknown layer X", with up to five layer names close to it (substring either way, then shared words). */
@@ -138,7 +173,7 @@ export function formatLayerReport(r: LayerReport, sort?: Criterion): string {
 }
 
 /** The human-readable summary: a header block, then the table of weighted layers. */
-export function formatSummary(s: ModelSummary, a?: AnalysisReport, blocks?: BlockReport[]): string {
+export function formatSummary(s: ModelSummary, a?: AnalysisReport, blocks?: BlockReport[], blockScan?: BlockScan): string {
   const out: string[] = [];
   const opsets = Object.entries(s.opsets).map(([d, v]) => `${d} ${v}`).join(', ');
   const producer = [s.producer.name, s.producer.version].filter(Boolean).join(' ') || 'unknown';
@@ -190,8 +225,13 @@ export function formatSummary(s: ModelSummary, a?: AnalysisReport, blocks?: Bloc
     const removable = blocks.filter((b) => b.removable);
     const weak = removable.filter((b) => b.score !== null && b.score < DEFAULT_BLOCK_THRESHOLD);
     out.push('');
-    out.push(`Residual blocks: ${blocks.length} (${removable.length} removable, ${weak.length} with every |γ| of the last BN below ${DEFAULT_BLOCK_THRESHOLD}); weakest first:`);
-    for (const b of removable.slice(0, 5)) out.push(`  ${b.name}  max |γ| ${b.score?.toExponential(2)}  ${b.nodes.length} nodes, ${b.shortcut} shortcut`);
+    const by = blockScan ? `by the output change without each, on ${blockScan.data}` : 'by the last BN\'s max |γ|';
+    out.push(`Residual blocks: ${blocks.length} (${removable.length} removable, ${weak.length} with every |γ| of the last BN below ${DEFAULT_BLOCK_THRESHOLD}); weakest first ${by}:`);
+    const what = blockScan?.labelled ? 'accuracy' : 'agreement';
+    for (const b of blockScan ? removable : removable.slice(0, 5)) {
+      const d = b.data ? `  loss ${b.data.loss.toFixed(2)} pt ${what}, drift ${b.data.drift.toExponential(2)}` : '';
+      out.push(`  ${b.name}  max |γ| ${b.score?.toExponential(2)}${d}  ${b.nodes.length} nodes, ${b.shortcut} shortcut`);
+    }
   }
   return `${out.join('\n')}\n`;
 }

@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  DEFAULT_BLOCK_THRESHOLD, PLAN_CRITERIA, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
-  type PlanCriterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
+  AnalysedModel, DEFAULT_BLOCK_THRESHOLD, PLAN_CRITERIA, scanBlocks, weakestBlocksByData, type BlockScan, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
+  type BlockReport, type PlanCriterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
   RECOVER_MODES, type RecoverMode,
 } from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
@@ -38,6 +38,7 @@ interface PruneCliOptions extends DataCliOptions, Partial<Omit<TargetCliOptions,
   dryRun?: boolean;
   removeBlocks?: boolean | string;
   blockThreshold?: string;
+  blockRanking?: string;
 }
 
 function number(flag: string, v: string): number {
@@ -61,6 +62,11 @@ export function planFromOptions(model: string, o: PruneCliOptions, given: (name:
     plan.criterion = o.criterion as PlanCriterion;
   } else if (!o.plan && o.removeBlocks === undefined) throw new PrunerError(`--criterion is required (one of ${PLAN_CRITERIA.join(', ')}), or give --plan`);
   if (o.blockThreshold !== undefined && o.removeBlocks === undefined) throw new PrunerError('--block-threshold applies to --remove-blocks');
+  if (o.blockRanking !== undefined) {
+    if (o.blockRanking !== 'gamma' && o.blockRanking !== 'data') throw new PrunerError(`--block-ranking must be gamma or data, got "${o.blockRanking}"`);
+    if (o.blockRanking === 'data' && typeof o.removeBlocks !== 'string') throw new PrunerError('--block-ranking data goes with --remove-blocks N (the N weakest blocks by the output change without each)');
+    if (o.blockRanking === 'data' && o.calib === undefined) throw new PrunerError('--block-ranking data needs --calib: the inputs each block\'s removal is measured on');
+  }
   if (o.removeBlocks !== undefined) {
     if (typeof o.removeBlocks === 'string') {
       if (o.blockThreshold !== undefined) throw new PrunerError('give either --remove-blocks N (the N weakest blocks) or --block-threshold, not both');
@@ -113,6 +119,7 @@ export function registerPrune(program: Command): void {
     .option('--no-compensate', 'do not fold removed channels\' expected outputs into the next layers (BN running mean or bias)')
     .option('--exact-borders', 'make compensation exact at zero-padded borders with an added constant correction (an Add node per padded consumer)')
     .option('--remove-blocks [n]', 'remove whole residual blocks first: those whose branch\'s last BatchNorm has every |γ| below --block-threshold, or with N the N weakest (by that max |γ|)')
+    .option('--block-ranking <by>', 'with --remove-blocks N: rank blocks by gamma (the last BatchNorm\'s max |γ|, default) or data (the output change without each block on the --calib inputs, first 64)')
     .option('--block-threshold <t>', `with --remove-blocks: max |γ| of the branch's last BatchNorm below which a block goes (default ${DEFAULT_BLOCK_THRESHOLD})`)
     .option('--validate', 'run both models in ONNX Runtime and compare their outputs')
     .option('--input <file...>', 'validation input file(s) (.f32[:AxBxC] or .npy, optionally NAME=FILE); random when absent')
@@ -144,17 +151,26 @@ export function registerPrune(program: Command): void {
     if (data.calibration?.preprocess || data.evaluation?.preprocess) plan.preprocess = data.preprocess;
     if (!o.json) process.stderr.write(describeDataSets(data));
     const signal = cliSignal();
+    let blockScan: BlockScan | undefined;
+    if (o.blockRanking === 'data' && plan.removeBlocks && 'count' in plan.removeBlocks) {
+      // The N weakest blocks by the data ranking, named in the plan (a saved plan repeats them without data).
+      const analysed = AnalysedModel.load(model, { signal });
+      blockScan = await scanBlocks(analysed, data.calibration!, { ep: o.ep as ExecutionProviderChoice, signal, ...(o.json ? {} : { onProgress: (_f: number, what: string) => process.stderr.write(`… blocks: ${what}\n`) }) });
+      plan.removeBlocks = { names: weakestBlocksByData(analysed, blockScan, plan.removeBlocks.count) };
+    }
+    const withData = <T extends { removedBlocks?: BlockReport[] }>(r: T): T =>
+      blockScan && r.removedBlocks ? { ...r, removedBlocks: r.removedBlocks.map((b) => (blockScan.scores[b.name] ? { ...b, data: blockScan.scores[b.name] } : b)) } : r;
     if (o.out && !/\.onnx$/i.test(o.out) && !(fs.existsSync(o.out) && fs.statSync(o.out).isDirectory())) {
       process.stderr.write(`onnx-pruner: warning: --out ${o.out} does not end in .onnx (the file is an ONNX model all the same)\n`);
     }
     if (o.dryRun) {
-      const p = await previewPrune(model, plan, { savePlan: o.savePlan, force: o.force, signal });
+      const p = withData(await previewPrune(model, plan, { savePlan: o.savePlan, force: o.force, signal }));
       warnLoudly(p.warnings);
       process.stdout.write(o.json ? `${JSON.stringify({ ...p, kept: Object.fromEntries(p.kept) }, null, 2)}\n` : formatPreview(p, o.savePlan));
       return;
     }
     const progress = o.json ? undefined : (stage: string) => process.stderr.write(`… ${stage}\n`);
-    const report = await pruneModel(model, plan, {
+    const report = withData(await pruneModel(model, plan, {
       out: o.out,
       force: o.force,
       allowMinimal: o.force,
@@ -168,7 +184,7 @@ export function registerPrune(program: Command): void {
       ...(data.evaluation ? { evaluation: data.evaluation } : {}),
       ...(o.recover !== undefined ? { recover: o.recover as RecoverMode } : {}),
       onProgress: progress,
-    });
+    }));
     warnLoudly(report.warnings);
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatPruneReport(report));
   });

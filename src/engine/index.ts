@@ -32,7 +32,8 @@ export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.t
 export { pruneModel, pruneAnalysed, previewPrune, previewAnalysed, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';
 export { planEffect, type PlanEffect } from './prune/plan-effect.ts';
 export type { PruneReport } from './prune/report.ts';
-export { findResidualBlocks, blockRanking, DEFAULT_BLOCK_THRESHOLD, type ResidualBlock, type BlockReport } from './prune/blocks.ts';
+export { findResidualBlocks, blockRanking, blockParams, applyBlockSelection, DEFAULT_BLOCK_THRESHOLD, type ResidualBlock, type BlockReport, type BlockDataScore } from './prune/blocks.ts';
+export { scanBlocks, rankBlocksByData, weakestBlocksByData, type BlockScan, type BlockScanOptions } from './target/block-scan.ts';
 export type { BlockSelection } from './prune/types.ts';
 export { chooseOutputPath, defaultOutputPath, DEFAULT_OUTPUT_NAME, type OutputPathOptions } from './prune/output-path.ts';
 

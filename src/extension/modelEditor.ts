@@ -407,6 +407,12 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
           throw e;
         }
       },
+      getBlocks: async ({ measure }, { signal, progress }) => {
+        if (measure && !vscode.workspace.isTrusted) throw new EngineRequestError('Measuring the blocks runs the model: it needs a trusted workspace', { user: true });
+        await doc.load();
+        const ep = readSettings().executionProvider;
+        return this.engine.request('getBlocks', { path: p, measure, ...(vscode.workspace.isTrusted ? { data: this.dataJob(doc.uri) } : {}), ep }, { signal, onProgress: progress });
+      },
       findPlan: async ({ plan, budget }, { signal, progress }) => {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Finding a plan for a target uses the sensitivity scan: it needs a trusted workspace', { user: true });
         await doc.load();

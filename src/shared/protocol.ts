@@ -91,6 +91,9 @@ export interface ViewSummary {
    * shows while its channels are scored); the `scored` event says when they are.
    */
   scored: boolean;
+  /** Residual blocks (an Add of an activation and a branch computed from it), and how many of them can be removed whole. */
+  blockCount?: number;
+  removableBlockCount?: number;
   /** When this model was written by ONNX Pruner: the original it came from and per-layer widths before/after. */
   prunedFrom?: { source: string; widths: Record<string, [number, number]>; criterion?: string };
 }
@@ -180,6 +183,38 @@ export interface PlanPreview {
   layers: { name: string; channelsBefore: number; channelsAfter: number }[];
   /** Layer groups the plan cuts down to the least they can keep (pruning asks for confirmation first). */
   atMinimum?: { layer: string; channelsBefore: number; channelsAfter: number }[];
+  /** Residual blocks the plan removes whole (their Add nodes); their layers are listed with 0 channels after. */
+  removedBlocks?: string[];
+}
+
+// ---------- whole residual blocks ----------
+
+/** How much the output changes without one block, measured on the calibration inputs. */
+export interface BlockDataView { loss: number; agreement: number; drift: number; accuracy?: number }
+
+/** One residual block as the view lists it. */
+export interface ViewBlock {
+  /** The block's Add node: plans name blocks by it. */
+  name: string;
+  /** Nodes of the branch (removed with the block), parameters they hold. */
+  nodes: number;
+  params: number;
+  lastBn?: string;
+  /** Max |γ| of the branch's last BatchNorm (null without one). */
+  gamma: number | null;
+  shortcut: 'identity' | 'projection';
+  channels: number;
+  removable: boolean;
+  reason?: string;
+  /** The output change without the block (after a measure on calibration data). */
+  data?: BlockDataView;
+}
+
+/** The model's residual blocks, weakest first: by the data score when measured, else by γ. */
+export interface ViewBlocks {
+  blocks: ViewBlock[];
+  /** What the data scores were measured on, when they were. */
+  measured?: { data: string; inputs: number; labelled: boolean; seconds: number };
 }
 
 // ---------- calibration, evaluation and validation data ----------
@@ -366,6 +401,12 @@ export interface ViewMethods {
   scan: { params: { plan: ViewPlan; cachedOnly: boolean }; result: ViewScan | null };
   /** The plan meeting a MACs or parameter budget with the least predicted loss, from the (cached) scan. */
   findPlan: { params: { plan: ViewPlan; budget: ViewBudget }; result: FoundPlan };
+  /**
+   * The residual blocks, ranked; `measure`: each removable block removed alone and run on the chosen
+   * calibration inputs (trusted workspaces; progress arrives with this request's id), else by γ
+   * (with the data scores of the last measure on the same data, when there is one).
+   */
+  getBlocks: { params: { measure: boolean }; result: ViewBlocks };
 }
 
 export type RequestName = keyof ViewMethods;
@@ -465,6 +506,13 @@ export function parseViewPlan(v: unknown): ViewPlan | undefined {
     }
     out.overrides = o;
   }
+  const removeBlocks = own(v, 'removeBlocks');
+  if (removeBlocks !== undefined) {
+    // the view removes blocks it names (the threshold and count forms are the CLI's)
+    const names = isObj(removeBlocks) && Object.keys(removeBlocks).length === 1 ? own(removeBlocks, 'names') : undefined;
+    if (!(Array.isArray(names) && names.length <= 100000 && names.every((n) => isStr(n, 4096) && n !== '') && new Set(names).size === names.length)) return undefined;
+    out.removeBlocks = { names: [...(names as string[])] };
+  }
   return out;
 }
 
@@ -561,6 +609,10 @@ export const VIEW_VALIDATORS: Validators<ViewMethods> = {
     const plan = parseViewPlan(own(p, 'plan'));
     const budget = parseViewBudget(own(p, 'budget'));
     return plan && budget ? { plan, budget } : undefined;
+  },
+  getBlocks: (p) => {
+    const measure = isObj(p) ? own(p, 'measure') : undefined;
+    return isBool(measure) ? { measure } : undefined;
   },
 };
 

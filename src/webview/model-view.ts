@@ -17,6 +17,7 @@ import './plan-panel.ts';
 import './histograms.ts';
 import './input-size.ts';
 import './group-list.ts';
+import './block-list.ts';
 import { givenShapes, shapesText, unknownSizes } from './input-size.ts';
 
 const PREVIEW_DELAY_MS = 150;
@@ -123,6 +124,7 @@ export class ModelView extends LitElement {
   @state() private sizeError = '';
   /** The groups list has been opened (it asks the host for the groups then). */
   @state() private groupsOpen = false;
+  @state() private blocksOpen = false;
 
   @query('layer-table') private table?: LayerTable;
   /** The first page pushed by the host, handed to the table once it is rendered. */
@@ -364,6 +366,7 @@ export class ModelView extends LitElement {
       ${this.renderBanners()}
       ${this.summary?.prunedFrom ? this.renderComparison() : nothing}
       ${this.summary && this.summary.groupCount > 0 ? this.renderGroups() : nothing}
+      ${this.summary?.blockCount ? this.renderBlocks() : nothing}
       ${this.summary && this.summary.layerCount === 0
         ? nothing
         : html`<div class="main ${this.run.kind === 'done' ? 'reporting' : ''}">
@@ -491,6 +494,20 @@ export class ModelView extends LitElement {
       <summary><h2 style="display:inline">Channel groups</h2> <span class="muted">${int(s.groupCount)}: ${int(s.prunableGroupCount)} prunable, ${int(s.groupCount - s.prunableGroupCount)} frozen — the layers pruned together, and why a group is frozen</span></summary>
       ${this.groupsOpen
         ? html`<group-list .host=${this.host} .analysis=${sizesKey(s)} @reveal-layer=${(e: CustomEvent<{ layer: string }>) => void this.table?.reveal(e.detail.layer)}></group-list>`
+        : nothing}
+    </details>`;
+  }
+
+  /** The residual blocks, with a "remove" choice each (collapsed until opened; the list is asked for then). */
+  private renderBlocks() {
+    const s = this.summary!;
+    const removed = this.plan.removeBlocks && 'names' in this.plan.removeBlocks ? this.plan.removeBlocks.names.length : 0;
+    return html`<details class="card blocks" style="margin-bottom:10px" ?open=${this.blocksOpen}
+        @toggle=${(e: Event) => { if ((e.target as HTMLDetailsElement).open) this.blocksOpen = true; }}>
+      <summary><h2 style="display:inline">Residual blocks</h2> <span class="muted" data-blocks-summary>${int(s.blockCount ?? 0)}: ${int(s.removableBlockCount ?? 0)} removable whole${removed ? `, ${removed} marked for removal` : ''} — ranked by their last BatchNorm's γ, or measured on calibration data</span></summary>
+      ${this.blocksOpen
+        ? html`<block-list .host=${this.host} .plan=${this.plan} .data=${this.data} ?trusted=${s.trusted !== false} ?disabled=${this.run.kind === 'running'} .analysis=${sizesKey(s)}
+            @plan-change=${(e: CustomEvent<{ plan: ViewPlan }>) => this.setPlan(e.detail.plan)}></block-list>`
         : nothing}
     </details>`;
   }

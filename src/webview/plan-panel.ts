@@ -264,7 +264,7 @@ export class PlanPanel extends LitElement {
         ${line('MACs', pv.macs.before, pv.macs.after, (n) => `${si(n)}`)}
         ${line('Channels', ch[0]!, ch[1]!, int)}
       </div>
-      <div class="muted hint">${changed} of ${pv.layers.length} layers narrower; before: ${int(pv.params.before)} parameters, ${si(pv.macs.before)} MACs.</div>
+      <div class="muted hint">${changed} of ${pv.layers.length} layers narrower${pv.removedBlocks?.length ? html`, <span data-removed-blocks=${pv.removedBlocks.length}>${pv.removedBlocks.length} residual block${pv.removedBlocks.length === 1 ? '' : 's'} removed whole</span>` : ''}; before: ${int(pv.params.before)} parameters, ${si(pv.macs.before)} MACs.</div>
       ${this.previewError ? html`<div class="error">${this.previewError}</div>` : nothing}
     </section>`;
   }

@@ -6,7 +6,7 @@ import type { Handlers, HandlerContext } from '../shared/rpc.ts';
 import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
 import type { WorkerMethods } from './protocol.ts';
 import { openData } from './data.ts';
-import { findPlanJob, scanJob, type RecentScans } from './target.ts';
+import { blocksJob, findPlanJob, scanJob, type RecentScans } from './target.ts';
 import type { Criterion } from '../shared/protocol.ts';
 
 /** An open model: its structure (phase 1), then its scores (phase 2, started once the structure is ready). */
@@ -103,7 +103,7 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     },
     getHistogram: async ({ path, criterion, layer, log }, ctx) => (await withCriteria(path, [criterion], ctx)).histogram(criterion, layer, log),
     getLayerDetail: async ({ path, layer, plan }, ctx) => (await withCriteria(path, plan ? [plan.criterion] : [], ctx)).layerDetail(layer, plan),
-    previewPlan: async ({ path, plan }, ctx) => (await withCriteria(path, [plan.criterion], ctx)).preview(plan),
+    previewPlan: async ({ path, plan }, ctx) => (await withCriteria(path, [plan.criterion], ctx)).preview(plan, ctx.signal),
     getGroups: async ({ path }) => (await model(path)).groups(),
     listLayers: async ({ path }) => {
       const m = models.get(path)?.structure ?? ModelService.openStructure(path, { signal: new AbortController().signal, progress: () => {} }, opts.reader);
@@ -116,5 +116,6 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     providers: () => listProviders(),
     scan: async ({ path, ...p }, ctx) => scanJob(scans, (await model(path)).analysed, p, ctx),
     findPlan: async ({ path, ...p }, ctx) => findPlanJob(scans, (await model(path)).analysed, p, ctx),
+    getBlocks: async ({ path, ...p }, ctx) => blocksJob(await model(path), p, ctx),
   };
 }

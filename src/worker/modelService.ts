@@ -8,13 +8,13 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  AnalysedModel, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
+  AnalysedModel, applyBlockSelection, blockParams, blockRanking, findResidualBlocks, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
   planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, removedChannels, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
-  type ScoreStats as EngineStats, type PruneOptions, type ValidateOptions, type InputShapes, bindInputShapes, valueInfoShape,
+  type BlockScan, type ResidualBlock, type ScoreStats as EngineStats, type PruneOptions, type ValidateOptions, type InputShapes, bindInputShapes, valueInfoShape,
 } from '../engine/index.ts';
 import type {
-  Criterion, GroupListEntry, Histogram, LayerDetail, LayerPage, LayerQuery, LayerRow, PlanPreview, ScoreStats, SortKey, ViewPlan, ViewSummary,
+  Criterion, GroupListEntry, ViewBlocks, Histogram, LayerDetail, LayerPage, LayerQuery, LayerRow, PlanPreview, ScoreStats, SortKey, ViewPlan, ViewSummary,
 } from '../shared/protocol.ts';
 import type { DataJob, PruneJob } from './protocol.ts';
 import { firstBatch, openData, pruneDataOptions } from './data.ts';
@@ -39,6 +39,11 @@ export class ModelService {
   private readonly groupById = new Map<number, ChannelGroup>();
   private viewSummary!: ViewSummary;
   private scores: { importance: ModelImportance; stats: ModelStats } | undefined;
+  private residual: ResidualBlock[] | undefined;
+  /** The model without some blocks, analysed (by the sorted block names), for previews: the last few. */
+  private readonly withoutBlocks = new Map<string, AnalysedModel>();
+  /** Block data scores measured on the view's data, by the data's key (worker/target.ts). */
+  readonly blockScans = new Map<string, BlockScan>();
 
   private constructor(
     /** The model, its graph, groups and (after `score`) its scores: what a prune from the view starts from. */
@@ -227,12 +232,51 @@ export class ModelService {
       providers: [],
       scored: this.scored,
       trusted: false,
+      blockCount: this.residualBlocks.length,
+      removableBlockCount: this.residualBlocks.filter((b) => b.removable).length,
       ...(prunedFrom ? { prunedFrom } : {}),
     };
   }
 
   summary(): ViewSummary {
     return this.viewSummary;
+  }
+
+  /** The residual blocks (found once). */
+  get residualBlocks(): ResidualBlock[] {
+    return (this.residual ??= findResidualBlocks(this.graph));
+  }
+
+  /** The residual blocks as the view lists them, weakest first (by the data scores of `scan` when given, else by γ). */
+  blocks(scan?: BlockScan): ViewBlocks {
+    const byName = new Map(this.residualBlocks.map((b) => [b.name, b]));
+    const layerParams = new Map(this.analysed.cost().layers.map((l) => [l.name, l.params]));
+    const blocks = blockRanking(this.residualBlocks, scan?.scores).map((r) => ({
+      name: r.name,
+      nodes: r.nodes.length,
+      params: blockParams(this.graph, byName.get(r.name)!, layerParams),
+      ...(r.lastBn ? { lastBn: r.lastBn } : {}),
+      gamma: r.score,
+      shortcut: r.shortcut,
+      channels: r.channels,
+      removable: r.removable,
+      ...(r.reason ? { reason: r.reason } : {}),
+      ...(r.data ? { data: { ...r.data } } : {}),
+    }));
+    return { blocks, ...(scan ? { measured: { data: scan.data, inputs: scan.inputs, labelled: scan.labelled, seconds: scan.seconds } } : {}) };
+  }
+
+  /** The model without the named blocks, analysed (kept for the next previews of the same blocks). */
+  private without(names: readonly string[]): AnalysedModel {
+    const key = JSON.stringify([...names].sort());
+    let work = this.withoutBlocks.get(key);
+    if (!work) {
+      const { graph } = applyBlockSelection(this.graph, { names: [...names] });
+      work = new AnalysedModel(graph.model, { inputShapes: this.analysed.inputShapes }, graph);
+      this.withoutBlocks.set(key, work);
+      if (this.withoutBlocks.size > 4) this.withoutBlocks.delete(this.withoutBlocks.keys().next().value!);
+    }
+    return work;
   }
 
   /** Every channel group: its layers, its other members (one entry per node and role), prunable or why not. */
@@ -316,7 +360,9 @@ export class ModelService {
     };
   }
 
-  preview(plan: ViewPlan): PlanPreview {
+  async preview(plan: ViewPlan, signal?: AbortSignal): Promise<PlanPreview> {
+    const names = plan.removeBlocks && 'names' in plan.removeBlocks ? plan.removeBlocks.names : [];
+    if (names.length) return this.previewWithoutBlocks(plan, names, signal);
     const resolved = resolvePlan(toPlan(plan), this.deps, this.importance);
     const p = previewPlan(this.graph, this.deps, resolved);
     const effect = planEffect(resolved.plan, this.deps, resolved);
@@ -325,6 +371,26 @@ export class ModelService {
       macs: p.macs,
       layers: p.layers.map((l) => ({ name: l.name, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter })),
       ...(effect.atMinimum.length ? { atMinimum: effect.atMinimum } : {}),
+    };
+  }
+
+  /** The preview of a plan that removes whole blocks first: the channels are planned on the model without them (as Prune does). */
+  private async previewWithoutBlocks(plan: ViewPlan, names: readonly string[], signal?: AbortSignal): Promise<PlanPreview> {
+    const work = this.without(names);
+    const deps = work.dependencies(signal);
+    const importance = await work.scores(plan.criterion, signal ? { signal } : {});
+    const resolved = resolvePlan(toPlan(plan), deps, importance);
+    const p = previewPlan(work.graph, deps, resolved, undefined, work.inputShapes);
+    const effect = planEffect(resolved.plan, deps, resolved);
+    const before = this.analysed.cost();
+    const removedNodes = new Set(this.residualBlocks.filter((b) => names.includes(b.name)).flatMap((b) => b.nodes));
+    const gone = this.rows.filter((r) => removedNodes.has(r.name)).map((r) => ({ name: r.name, channelsBefore: r.channels, channelsAfter: 0 }));
+    return {
+      params: { before: before.params, after: p.params.after },
+      macs: { before: before.macs, after: p.macs.after },
+      layers: [...p.layers.map((l) => ({ name: l.name, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter })), ...gone],
+      ...(effect.atMinimum.length ? { atMinimum: effect.atMinimum } : {}),
+      removedBlocks: [...names],
     };
   }
 }

@@ -5,7 +5,7 @@ import type { ClientMessage, ServerMessage } from '../shared/rpc.ts';
 import type { DataJob } from './data.ts';
 import type { InputShapes } from '../engine/index.ts';
 import type {
-  Criterion, DataState, FoundPlan, GroupListEntry, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, ValidationReport, ViewBudget, ViewPlan, ViewScan, ViewSummary,
+  Criterion, DataState, FoundPlan, ViewBlocks, GroupListEntry, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, ValidationReport, ViewBudget, ViewPlan, ViewScan, ViewSummary,
 } from '../shared/protocol.ts';
 
 export interface PruneJob {
@@ -60,6 +60,12 @@ export interface WorkerMethods {
   scan: { params: { path: string; plan: ViewPlan; data: DataJob; cachedOnly: boolean; ep?: 'auto' | 'cuda' | 'cpu' }; result: ViewScan | null };
   /** The plan meeting a MACs or parameter budget, from the cached scan of the same choices. */
   findPlan: { params: { path: string; plan: ViewPlan; data: DataJob; budget: ViewBudget }; result: FoundPlan };
+  /**
+   * The residual blocks of an open model, ranked by γ, or with `measure` each removed alone and run
+   * on the calibration data of `data` (the data scores of the last measure on the same data are
+   * kept and given with later answers).
+   */
+  getBlocks: { params: { path: string; measure: boolean; data?: DataJob; ep?: 'auto' | 'cuda' | 'cpu' }; result: ViewBlocks };
 }
 
 export type WorkerMethod = keyof WorkerMethods;

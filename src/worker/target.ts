@@ -3,21 +3,21 @@
 // meets a MACs or parameter budget with the least predicted loss. No vscode import.
 import * as path from 'node:path';
 import {
-  allocate, CancelledError, hashModelFiles, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted,
+  allocate, CancelledError, scanBlocks, hashModelFiles, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted,
   type AnalysedModel, type InputSet, type ScanOptions, type SensitivityScan,
 } from '../engine/index.ts';
-import { viewPlanOf, type FoundPlan, type ViewBudget, type ViewPlan, type ViewScan } from '../shared/protocol.ts';
+import { viewPlanOf, type ViewBlocks, type FoundPlan, type ViewBudget, type ViewPlan, type ViewScan } from '../shared/protocol.ts';
 import type { DataJob } from './data.ts';
 import { openData } from './data.ts';
-import type { JobContext } from './modelService.ts';
+import type { JobContext, ModelService } from './modelService.ts';
 
 /** The calibration inputs chosen in the view, opened against the model (a clear message when there are none). */
-async function calibrationOf(analysed: AnalysedModel, data: DataJob): Promise<InputSet> {
+async function calibrationOf(analysed: AnalysedModel, data: DataJob, what = 'the sensitivity scan', each = 'each group'): Promise<InputSet> {
   const { opened, state } = await openData(data, analysed.graph);
-  if (state.unavailable) throw new PrunerError(`${analysed.fileName}: the scan cannot run: ${state.unavailable}`, { subject: analysed.path });
+  if (state.unavailable) throw new PrunerError(`${analysed.fileName}: ${what} cannot run: ${state.unavailable}`, { subject: analysed.path });
   const calibErr = state.errors.find((e) => e.startsWith('calibration'));
-  if (calibErr) throw new PrunerError(`${calibErr}; nothing scanned`);
-  if (!opened.calibration) throw new PrunerError('the sensitivity scan needs calibration data: choose it under Data and recovery (each group is measured on those inputs)');
+  if (calibErr) throw new PrunerError(`${calibErr}; nothing measured`);
+  if (!opened.calibration) throw new PrunerError(`${what} needs calibration data: choose it under Data and recovery (${each} is measured on those inputs)`);
   return opened.calibration;
 }
 
@@ -112,4 +112,25 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
     ratios: a.groups.map((g) => ({ group: g.group, layer: g.layer, ratio: g.ratio, loss: g.loss })),
     notes,
   };
+}
+
+/** The calibration choices a block measure depends on. */
+const blockDataKey = (d: DataJob) => JSON.stringify([d.calibration, d.calibCount, d.preset]);
+
+/**
+ * The residual blocks of an open model for the view: ranked by γ, with the data scores of the last
+ * measure on the same calibration choices; `measure` measures them now (each block removed alone,
+ * run on the first 64 calibration inputs).
+ */
+export async function blocksJob(service: ModelService, p: { measure: boolean; data?: DataJob; ep?: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<ViewBlocks> {
+  if (!p.data) {
+    if (p.measure) throw new PrunerError('measuring the blocks needs calibration data: choose it under Data and recovery (each block is removed alone and measured on those inputs)');
+    return service.blocks();
+  }
+  const key = blockDataKey(p.data);
+  if (!p.measure) return service.blocks(service.blockScans.get(key));
+  const calibration = await calibrationOf(service.analysed, p.data, 'measuring the blocks', 'each block is removed alone and');
+  const scan = await scanBlocks(service.analysed, calibration, { ep: p.ep ?? 'auto', signal: ctx.signal, onProgress: (f, what) => ctx.progress(`Blocks: ${what}`, f) });
+  service.blockScans.set(key, scan);
+  return service.blocks(scan);
 }

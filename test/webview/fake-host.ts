@@ -12,7 +12,8 @@
 //   scanMs=ms    how long the sensitivity scan takes (a small fixed scan; findPlan gives fixed shares)
 //   dynamic=1    an input [N, 1, height, width]; setInputShapes re-analyses: MACs scale with height·width over 28·28
 //   sizes=JSON   sizes already remembered for the model (with dynamic=1), e.g. {"input":[1,1,64,64]}
-import type { Criterion, DataSetInfo, DataState, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewScan, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
+//   blockMs=ms   how long measuring the residual blocks takes (blocks: ResNet-style /layerX/layerX.Y/ layers of the fixture)
+import type { Criterion, ViewBlock, ViewBlocks, DataSetInfo, DataState, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewScan, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
 import type { ViewFixture } from './fixture.ts';
 
 declare global {
@@ -90,6 +91,25 @@ function applySizes(inputShapes: Record<string, number[]>, factor?: number): voi
   const sized = Object.keys(inputShapes).length > 0;
   summary = { ...summary, inputShapes, macs: Math.round(baseMacs * f), macsComplete: sized, advice: [...summary.advice.filter((a) => a !== note), ...(sized ? [] : [note])] };
   layers = layers.map((l, i) => ({ ...l, macs: Math.round(baseLayerMacs[i]! * f) }));
+}
+// Residual blocks: one per /layerX/layerX.Y/ prefix of the fixture's layers (ResNet naming), its
+// score the max γ of its conv2's channels; measuring gives a fixed change per block.
+const blockPrefixes = [...new Set(layers.map((l) => /^(\/layer\d+\/layer\d+\.\d+)\//.exec(l.name)?.[1]).filter((p): p is string => !!p))];
+const blockLayers = (prefix: string) => layers.filter((l) => l.name.startsWith(`${prefix}/`) && !l.name.includes('downsample'));
+const fakeBlocks: ViewBlock[] = blockPrefixes.map((p) => {
+  const conv2 = layers.find((l) => l.name === `${p}/conv2/Conv`);
+  const gamma = Math.max(...(conv2 ? scores[conv2.name]?.['bn-gamma'] ?? [] : []));
+  return {
+    name: `${p}/Add`, nodes: 5, params: blockLayers(p).reduce((a, l) => a + l.params, 0), gamma: Number.isFinite(gamma) ? gamma : null,
+    shortcut: layers.some((l) => l.name.startsWith(`${p}/downsample`)) ? 'projection' as const : 'identity' as const, channels: conv2?.channels ?? 0, removable: true,
+  };
+}).sort((a, b) => (a.gamma ?? 0) - (b.gamma ?? 0));
+if (fakeBlocks.length) fakeBlocks[fakeBlocks.length - 1] = { ...fakeBlocks[fakeBlocks.length - 1]!, removable: false, reason: 'Relu \'/layer4/x\' in the branch is also used by Add \'/other\'' };
+summary = { ...summary, blockCount: fakeBlocks.length, removableBlockCount: fakeBlocks.filter((b) => b.removable).length };
+let measuredBlocks: { data: string; list: ViewBlock[] } | undefined;
+function blocksAnswer(): ViewBlocks {
+  if (measuredBlocks && measuredBlocks.data === data.calibration?.name) return { blocks: measuredBlocks.list, measured: { data: `${data.calibration.name} (64 of ${data.calibration.count} inputs)`, inputs: 64, labelled: false, seconds: 1.2 } };
+  return { blocks: fakeBlocks };
 }
 // outputs=N: a detector-like model with N outputs
 if (q.get('outputs')) summary = { ...summary, outputs: Array.from({ length: Number(q.get('outputs')) }, (_, i) => ({ name: `out_${i}`, elemType: 'float32', shape: [1, 100 * (i + 1), 4] })) };
@@ -241,17 +261,19 @@ function decide(plan: ViewPlan): Map<number, number[]> {
 
 function preview(plan: ViewPlan): PlanPreview {
   const removed = decide(plan);
+  const blockNames = plan.removeBlocks && 'names' in plan.removeBlocks ? plan.removeBlocks.names : [];
+  const inRemovedBlock = new Set(blockNames.flatMap((n) => blockLayers(n.replace(/\/Add$/, '')).map((l) => l.name)));
   let pb = 0, pa = 0, mb = 0, ma = 0;
   const out: PlanPreview['layers'] = [];
   for (const l of layers) {
-    const gone = l.groupId === null ? 0 : removed.get(l.groupId)?.length ?? 0;
+    const gone = inRemovedBlock.has(l.name) ? l.channels : l.groupId === null ? 0 : removed.get(l.groupId)?.length ?? 0;
     const after = l.channels - gone;
     out.push({ name: l.name, channelsBefore: l.channels, channelsAfter: after });
     pb += l.params; mb += l.macs;
     pa += l.params * (after / l.channels); ma += l.macs * (after / l.channels);
   }
   const extra = summary.params - pb;
-  return { params: { before: summary.params, after: Math.round(pa + extra) }, macs: { before: mb, after: Math.round(ma) }, layers: out };
+  return { params: { before: summary.params, after: Math.round(pa + extra) }, macs: { before: mb, after: Math.round(ma) }, layers: out, ...(blockNames.length ? { removedBlocks: [...blockNames] } : {}) };
 }
 
 // The data the host remembers for the model: the picker is the host's, so choosing gives a made-up set of that role.
@@ -432,6 +454,21 @@ async function handle(msg: RequestMessage): Promise<unknown> {
         predicted: { macs: pv.macs.after, params: pv.params.after, loss: 1.6 }, met: true,
         ratios: ranked.map((g, i) => ({ group: g.group, layer: g.layer, ratio: shares[i]!, loss: 0.5 })), notes: [],
       };
+    }
+    case 'getBlocks': {
+      if (!msg.params.measure) return blocksAnswer();
+      if (!data.calibration) throw { message: 'measuring the blocks needs calibration data: choose it under Data and recovery (each block is removed alone and measured on those inputs)' };
+      const blockMs = Number(q.get('blockMs') ?? 600);
+      for (let i = 0; i < fakeBlocks.length; i++) {
+        if (cancelled.has(msg.id)) throw { message: 'Cancelled', cancelled: true };
+        toView({ kind: 'progress', id: msg.id, stage: `Blocks: without ${fakeBlocks[i]!.name}`, fraction: (i + 1) / (fakeBlocks.length + 1) });
+        await sleep(blockMs / Math.max(1, fakeBlocks.length));
+      }
+      // the data disagrees with γ: the last removable block by γ changes the output least
+      const removable = fakeBlocks.filter((b) => b.removable);
+      const list = [...removable].reverse().map((b, i) => ({ ...b, data: { loss: i * 1.5, agreement: 1 - i * 0.015, drift: 0.05 + i * 0.1 } }));
+      measuredBlocks = { data: data.calibration.name, list: [...list, ...fakeBlocks.filter((b) => !b.removable)] };
+      return blocksAnswer();
     }
     case 'setDataOptions': {
       data = { ...data, ...msg.params };

@@ -540,6 +540,9 @@ function conv(transposed: boolean): OpRule {
           for (let j = 0; j < group; j++) {
             ctx.addMember(seg!.space, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: 1, mapping: { kind: 'offset', offset: -j * a }, span: a, ...(j ? { start: j * a } : {}), shared: w.shared });
           }
+        } else if (l && !transposed) {
+          const why = permutedFold(ctx, node, l, group, cin, w);
+          if (why) ctx.freeze(l, `grouped ${label} (group ${group}) ${why}`);
         } else if (l) ctx.freeze(l, `grouped ${label} (group ${group}) takes channels from several groups or part of one; only a whole single group can be folded`);
       } else if (l) {
         ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: transposed ? 0 : 1, shared: w.shared });
@@ -554,6 +557,41 @@ function conv(transposed: boolean): OpRule {
       if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank, segs: [{ space, start: 0, len: cout }], block: 1, spatial }, node);
     },
   };
+}
+
+/**
+ * A grouped convolution reading a permutation of one whole channel space (ShuffleNet v1: a grouped 1×1
+ * convolution after a channel shuffle). Its weight column r serves input position r + j·a of every
+ * group j (a = cin / group), so a valid slice removes the same columns from every group: the channels
+ * at positions r, r + a, r + 2a ... are removed together. Through the permutation those ties become a
+ * fold of the space: the smallest F (dividing its width w) such that the channels of every tied set are
+ * congruent modulo w / F, so that each group channel of the folded space stands for whole tied sets.
+ * Adds the weight members (one per segment of each group's positions, column = position within the
+ * group) and returns undefined, or why it cannot (a freeze reason without the node label).
+ */
+function permutedFold(ctx: RuleContext, node: NodeProto, l: ChannelLayout, group: number, cin: number, w: { tensor: string; shared: boolean }): string | undefined {
+  const space = l.segs[0]?.space ?? -1;
+  const width = space >= 0 ? ctx.widthOf(space) : 0;
+  if (space < 0 || width !== cin || l.segs.some((s) => s.space !== space)) return 'takes channels from several groups or part of one; only a whole single group, in any order, can be folded';
+  // channel of the space at each input position
+  const channelAt: number[] = [];
+  for (const s of l.segs) for (let c = s.start; c < s.start + s.len; c++) channelAt.push(c);
+  if (new Set(channelAt).size !== cin) return 'reads some channels twice';
+  const a = cin / group;
+  let fold: number | undefined;
+  for (let f = group; f < cin && fold === undefined; f++) {
+    if (cin % f !== 0) continue;
+    const m = cin / f;
+    let ok = true;
+    for (let r = 0; r < a && ok; r++) for (let j = 1; j < group && ok; j++) ok = channelAt[r + j * a] % m === channelAt[r] % m;
+    if (ok) fold = f;
+  }
+  if (fold === undefined) return 'reads its channels in an order in which no equal removal from every group keeps the weight columns aligned';
+  ctx.requireFold(space, fold, `grouped ${nodeLabel(node)} (group ${group}) after a channel permutation`);
+  for (let j = 0; j < group; j++) {
+    ctx.addSegmentMembers({ ...l, segs: sliceSegments(l.segs, j * a, a) }, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: 1, shared: w.shared });
+  }
+  return undefined;
 }
 
 /** Input-feature side of Gemm / MatMul: the layout must run along the feature axis (rank 2 after a flatten). */

@@ -16,7 +16,7 @@
 import { PrunerError } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
 import { inferShapes } from '../graph/shapes.ts';
-import type { OnnxModel } from '../onnx/model.ts';
+import { tensorElementCount, type OnnxModel } from '../onnx/model.ts';
 import type { GraphProto, ModelProto, NodeProto, StringStringEntry, TensorProto } from '../onnx/proto.ts';
 import { floatTensor } from './surgery.ts';
 import type { BlockSelection } from './types.ts';
@@ -151,8 +151,17 @@ function graphInputFeeds(graph: Graph, x: string, shortcutAnc: Set<string>, shor
   return graph.consumersOf(x).some((c) => shortcutAnc.has(c.name!));
 }
 
-/** Blocks a selection removes, weakest first. */
+/** Blocks a selection removes, weakest first (by name: in the order named). */
 export function selectBlocks(blocks: readonly ResidualBlock[], sel: BlockSelection): ResidualBlock[] {
+  if ('names' in sel) {
+    const byName = new Map(blocks.map((b) => [b.name, b]));
+    return sel.names.map((n) => {
+      const b = byName.get(n);
+      if (!b) throw new PrunerError(`removeBlocks names "${n}", which is not a residual block's Add node (blocks: ${blocks.map((x) => x.name).join(', ') || 'none'})`, { subject: n });
+      if (!b.removable) throw new PrunerError(`residual block ${n} cannot be removed: ${b.reason ?? 'not removable'}`, { subject: n });
+      return b;
+    });
+  }
   const removable = blocks.filter((b) => b.removable).sort((x, y) => x.score - y.score);
   if ('count' in sel) return removable.slice(0, sel.count);
   return removable.filter((b) => b.score < sel.threshold);
@@ -211,6 +220,18 @@ export function removeBlocks(graph: Graph, blocks: readonly ResidualBlock[]): On
   return { ...graph.model, proto };
 }
 
+/** How much the output changes when the block alone is removed, measured on calibration inputs (target/block-scan.ts). */
+export interface BlockDataScore {
+  /** Points of top-1 agreement with the original lost (of top-1 accuracy, with labels). */
+  loss: number;
+  /** Top-1 agreement with the original. */
+  agreement: number;
+  /** Mean output drift ‖Δy‖/‖y‖. */
+  drift: number;
+  /** Top-1 accuracy without the block (with labels). */
+  accuracy?: number;
+}
+
 /** A block as reports show it. */
 export interface BlockReport {
   name: string;
@@ -221,11 +242,22 @@ export interface BlockReport {
   channels: number;
   removable: boolean;
   reason?: string;
+  /** The data score, when the blocks were measured on calibration inputs. */
+  data?: BlockDataScore;
 }
 
-/** Blocks ranked by contribution (weakest first; blocks that cannot be removed last), JSON-safe. */
-export function blockRanking(blocks: readonly ResidualBlock[]): BlockReport[] {
-  const sorted = [...blocks].sort((x, y) => Number(y.removable) - Number(x.removable) || x.score - y.score);
+/**
+ * Blocks ranked by contribution (weakest first; blocks that cannot be removed last), JSON-safe: by
+ * the data score (loss, then drift) when `scores` are given, else by the last BN's max |γ|.
+ */
+export function blockRanking(blocks: readonly ResidualBlock[], scores?: Readonly<Record<string, BlockDataScore>>): BlockReport[] {
+  const byData = (x: ResidualBlock, y: ResidualBlock) => {
+    const a = scores?.[x.name];
+    const b = scores?.[y.name];
+    if (!a || !b) return Number(!!b) - Number(!!a);
+    return a.loss - b.loss || a.drift - b.drift;
+  };
+  const sorted = [...blocks].sort((x, y) => Number(y.removable) - Number(x.removable) || (scores ? byData(x, y) : 0) || x.score - y.score);
   return sorted.map((b) => ({
     name: b.name,
     nodes: b.nodes,
@@ -235,6 +267,7 @@ export function blockRanking(blocks: readonly ResidualBlock[]): BlockReport[] {
     channels: b.channels,
     removable: b.removable,
     ...(b.reason ? { reason: b.reason } : {}),
+    ...(scores?.[b.name] ? { data: scores[b.name] } : {}),
   }));
 }
 
@@ -244,4 +277,24 @@ export function applyBlockSelection(graph: Graph, sel: BlockSelection | undefine
   const removed = selectBlocks(findResidualBlocks(graph), sel);
   if (removed.length === 0) return { graph, removed };
   return { graph: new Graph(removeBlocks(graph, removed)), removed };
+}
+
+/**
+ * Parameters a block's branch holds, counted as the model's parameters are (graph/cost.ts): the
+ * weights and biases of its weighted layers (`layerParams`, by node name) and its BatchNorms' scale
+ * and bias.
+ */
+export function blockParams(graph: Graph, block: ResidualBlock, layerParams: ReadonlyMap<string, number>): number {
+  let n = 0;
+  for (const name of block.nodes) {
+    const node = graph.byName.get(name);
+    if (!node) continue;
+    if (node.op_type === 'BatchNormalization') {
+      for (const i of [node.input[1], node.input[2]]) {
+        const t = i ? graph.initializers.get(i) : undefined;
+        if (t) n += tensorElementCount(t);
+      }
+    } else n += layerParams.get(name) ?? 0;
+  }
+  return n;
 }

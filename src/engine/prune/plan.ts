@@ -83,7 +83,8 @@ export function validatePlan(plan: PruningPlan, where = 'plan'): void {
     const keys = isObj(rb) ? Object.keys(rb) : [];
     const okThreshold = isObj(rb) && keys.length === 1 && typeof rb.threshold === 'number' && Number.isFinite(rb.threshold) && rb.threshold >= 0;
     const okCount = isObj(rb) && keys.length === 1 && isPosInt(rb.count);
-    if (!okThreshold && !okCount) fail(`${where}: removeBlocks must be { "threshold": T >= 0 } or { "count": N >= 1 }`, where);
+    const okNames = isObj(rb) && keys.length === 1 && Array.isArray(rb.names) && rb.names.every((n) => typeof n === 'string' && n !== '') && new Set(rb.names).size === rb.names.length;
+    if (!okThreshold && !okCount && !okNames) fail(`${where}: removeBlocks must be { "threshold": T >= 0 }, { "count": N >= 1 } or { "names": [distinct Add node names] }`, where);
   }
   if (plan.preprocess !== undefined) parsePreprocess(plan.preprocess, `${where}: preprocess`);
   if (plan.exclude !== undefined) {
@@ -125,7 +126,7 @@ export function parsePlan(json: unknown, where = 'plan'): PruningPlan {
   if (plan.preprocess !== undefined) out.preprocess = parsePreprocess(plan.preprocess, `${where}: preprocess`);
   if (plan.overrides)
     out.overrides = Object.fromEntries(Object.entries(plan.overrides).map(([k, v]) => [k, v.keep ? { keep: [...v.keep] } : { ratio: v.ratio }]));
-  if (plan.removeBlocks) out.removeBlocks = { ...plan.removeBlocks };
+  if (plan.removeBlocks) out.removeBlocks = 'names' in plan.removeBlocks ? { names: [...plan.removeBlocks.names] } : { ...plan.removeBlocks };
   return out;
 }
 

@@ -39,15 +39,19 @@ export interface PruningPlan {
   model?: string;
   /**
    * Whole residual blocks to remove before pruning channels (prune/blocks.ts): every removable block
-   * whose last BatchNormalization has all |γ| below `threshold`, or the `count` weakest removable blocks.
+   * whose last BatchNormalization has all |γ| below `threshold`, the `count` weakest removable blocks,
+   * or the blocks whose Add nodes `names` lists.
    */
   removeBlocks?: BlockSelection;
   /** How calibration images were turned into model inputs (saved so a run can be repeated; see data/preprocess.ts). */
   preprocess?: Preprocess;
 }
 
-/** Which residual blocks a plan removes: by a |γ| threshold on the branch's last BN, or the N weakest. */
-export type BlockSelection = { threshold: number } | { count: number };
+/**
+ * Which residual blocks a plan removes: by a |γ| threshold on the branch's last BN, the N weakest by
+ * that γ, or the blocks named (their Add nodes; e.g. the weakest by a data ranking, or chosen in the view).
+ */
+export type BlockSelection = { threshold: number } | { count: number } | { names: string[] };
 
 /** A plan resolved against one model: kept channel indices (sorted) per prunable group id. */
 export interface ResolvedPlan {
@@ -73,5 +77,6 @@ export function planOf(fields: Omit<PruningPlan, 'version'>): PruningPlan {
   if (fields.overrides && Object.keys(fields.overrides).length) plan.overrides = fields.overrides;
   if (fields.compensate !== undefined) plan.compensate = fields.compensate;
   if (fields.model) plan.model = fields.model;
+  if (fields.removeBlocks) plan.removeBlocks = fields.removeBlocks;
   return plan;
 }

@@ -405,7 +405,7 @@ export class GroupCut {
 }
 
 /** Runs the original once, the per-group prefixes once, and each pruned variant, on the scan inputs in memory. */
-class ScanRunner {
+export class ScanRunner {
   private batches: { data: Float32Array; count: number }[] = [];
   private origOut: Float32Array[] = [];
   private origTop: Int32Array[] = [];
