@@ -3,7 +3,7 @@
 // the same summary object the extension shows, with the channel groups (`groups`) and the
 // per-layer importance statistics (`importance`) added. `--layer <node>` prints one layer's
 // channel scores and ranks, and the layers and nodes coupled with it.
-import { parseDims, parseShapes } from './options.ts';
+import { addSizeOptions, parseSizes, type SizeCliOptions } from './options.ts';
 import type { Command } from 'commander';
 import {
   AnalysedModel, bindInputShapes, CRITERIA, DEFAULT_SCAN_INPUTS, modelInputSpecs, openInputSet, parsePreprocessArg, scanBlocks, type BlockScan, DEFAULT_BLOCK_THRESHOLD, analyzeDependencies, blockRanking, buildAnalysisReport, buildLayerReport, computeImportance, CHEAP_CRITERIA, findResidualBlocks, Graph,
@@ -13,10 +13,8 @@ import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './
 import { cliSignal } from './signals.ts';
 import { describeDataSets } from './data.ts';
 
-interface InspectCliOptions {
+interface InspectCliOptions extends SizeCliOptions {
   json?: boolean;
-  dim?: string[];
-  shape?: string[];
   layer?: string;
   sort?: string;
   criterion?: string[];
@@ -49,12 +47,11 @@ export function missingCriteriaHint(computed: readonly Criterion[]): string | un
 }
 
 export function registerInspect(program: Command): void {
-  program
+  const cmd = program
     .command('inspect')
     .description('Show a model\'s inputs, outputs, parameters, MACs and weighted layers')
-    .argument('<model>', 'the .onnx model')
-    .option('--dim <name=size...>', 'size of a symbolic input dimension, e.g. N=8 or height=48 (a symbolic batch counts as 1 otherwise)')
-    .option('--shape <name=AxBxC...>', 'whole shape of an input, e.g. x=1x3x48x192 (also for sizes without a name: [1, 3, ?, ?])')
+    .argument('<model>', 'the .onnx model');
+  addSizeOptions(cmd, 'shapes and MACs; a symbolic batch counts as 1 otherwise')
     .option('--json', 'print the summary as JSON')
     .option('--layer <node>', 'print every channel\'s scores and ranks for this layer (node name), and what is coupled with it')
     .option('--sort <criterion>', `with --layer: sort the channels by a criterion, ascending (${CRITERIA.join(', ')}; default: by channel)`)
@@ -66,8 +63,7 @@ export function registerInspect(program: Command): void {
     .option('--preprocess <preset|json>', 'with --calib: image preprocessing: imagenet, raw255, unit, signed, fmnist, or JSON (default: proposed from the model input)')
     .option('--ep <provider>', 'with --calib: execution provider: auto (CUDA when present), cuda or cpu', 'auto')
     .action(async (file: string, o: InspectCliOptions) => {
-      const dims = parseDims(o.dim);
-      const inputShapes = parseShapes(o.shape);
+      const { dims, shapes: inputShapes } = parseSizes(o);
       if (o.sort !== undefined && !(CRITERIA as readonly string[]).includes(o.sort))
         throw new PrunerError(`--sort expects one of ${CRITERIA.join(', ')}, got "${o.sort}"`);
       if (o.sort !== undefined && o.layer === undefined) throw new PrunerError('--sort applies to --layer');

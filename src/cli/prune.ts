@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
-  AnalysedModel, DEFAULT_BLOCK_THRESHOLD, PLAN_CRITERIA, scanBlocks, weakestBlocksByData, type BlockScan, previewPrune, PrunerError, pruneModel, readPlanFile, validatePlan,
+  AnalysedModel, DEFAULT_BLOCK_THRESHOLD, PLAN_CRITERIA, scanBlocks, weakestBlocksByData, type BlockScan, previewAnalysed, PrunerError, pruneAnalysed, readPlanFile, validatePlan,
   type BlockReport, type PlanCriterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
   RECOVER_MODES, type RecoverMode,
 } from '../engine/index.ts';
@@ -13,9 +13,10 @@ import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
 import { change } from '../shared/format.ts';
 import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
+import { addSizeOptions, atSizes, type SizeCliOptions } from './options.ts';
 import { checkTargetConflicts, runTargetPrune, TARGET_FLAGS, type TargetCliOptions } from './target.ts';
 
-interface PruneCliOptions extends DataCliOptions, Partial<Omit<TargetCliOptions, keyof DataCliOptions | 'compensate' | 'ep'>> {
+interface PruneCliOptions extends DataCliOptions, SizeCliOptions, Partial<Omit<TargetCliOptions, keyof DataCliOptions | 'compensate' | 'ep'>> {
   recover?: string;
   criterion?: string;
   ratio?: string;
@@ -134,6 +135,7 @@ export function registerPrune(program: Command): void {
     .option('--latency-runs <n>', 'with --target-latency: timed runs per model, the median counts (default 20)')
     .option('--threads <n>', 'with --target-latency: ONNX Runtime intra-op threads for timing (default 1)')
     .option('--json', 'print the report as JSON');
+  addSizeOptions(cmd, 'the size the model is analysed at: the report\'s MACs, the preview, a target\'s budget and --validate\'s random inputs; the written model keeps its symbolic sizes');
   addDataOptions(cmd, true);
   cmd.action(async (model: string, o: PruneCliOptions) => {
     if (TARGET_FLAGS.some((k) => o[k] !== undefined)) {
@@ -151,10 +153,14 @@ export function registerPrune(program: Command): void {
     if (data.calibration?.preprocess || data.evaluation?.preprocess) plan.preprocess = data.preprocess;
     if (!o.json) process.stderr.write(describeDataSets(data));
     const signal = cliSignal();
+    const progress = o.json ? undefined : (stage: string) => process.stderr.write(`… ${stage}\n`);
+    progress?.('loading');
+    const t0 = performance.now();
+    const analysed = atSizes(AnalysedModel.load(model, { signal }), o);
+    const loadMs = Math.round((performance.now() - t0) * 10) / 10;
     let blockScan: BlockScan | undefined;
     if (o.blockRanking === 'data' && plan.removeBlocks && 'count' in plan.removeBlocks) {
       // The N weakest blocks by the data ranking, named in the plan (a saved plan repeats them without data).
-      const analysed = AnalysedModel.load(model, { signal });
       blockScan = await scanBlocks(analysed, data.calibration!, { ep: o.ep as ExecutionProviderChoice, signal, ...(o.json ? {} : { onProgress: (_f: number, what: string) => process.stderr.write(`… blocks: ${what}\n`) }) });
       plan.removeBlocks = { names: weakestBlocksByData(analysed, blockScan, plan.removeBlocks.count) };
     }
@@ -164,13 +170,12 @@ export function registerPrune(program: Command): void {
       process.stderr.write(`onnx-pruner: warning: --out ${o.out} does not end in .onnx (the file is an ONNX model all the same)\n`);
     }
     if (o.dryRun) {
-      const p = withData(await previewPrune(model, plan, { savePlan: o.savePlan, force: o.force, signal }));
+      const p = withData(await previewAnalysed(analysed, plan, { savePlan: o.savePlan, force: o.force, signal }));
       warnLoudly(p.warnings);
       process.stdout.write(o.json ? `${JSON.stringify({ ...p, kept: Object.fromEntries(p.kept) }, null, 2)}\n` : formatPreview(p, o.savePlan));
       return;
     }
-    const progress = o.json ? undefined : (stage: string) => process.stderr.write(`… ${stage}\n`);
-    const report = withData(await pruneModel(model, plan, {
+    const report = withData(await pruneAnalysed(analysed, plan, {
       out: o.out,
       force: o.force,
       allowMinimal: o.force,
@@ -184,7 +189,7 @@ export function registerPrune(program: Command): void {
       ...(data.evaluation ? { evaluation: data.evaluation } : {}),
       ...(o.recover !== undefined ? { recover: o.recover as RecoverMode } : {}),
       onProgress: progress,
-    }));
+    }, { loadMs }));
     warnLoudly(report.warnings);
     process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatPruneReport(report));
   });

@@ -9,8 +9,9 @@ import {
 import { formatSI } from './format.ts';
 import { describeDataSets, openDataSets, type DataCliOptions } from './data.ts';
 import { cliSignal } from './signals.ts';
+import { atSizes, type SizeCliOptions } from './options.ts';
 
-export interface TargetCliOptions extends DataCliOptions {
+export interface TargetCliOptions extends DataCliOptions, SizeCliOptions {
   targetMacs?: string;
   targetParams?: string;
   targetLatency?: string;
@@ -83,7 +84,7 @@ export async function runTargetPrune(model: string, o: TargetCliOptions): Promis
   if (!o.json) process.stderr.write(describeDataSets(data));
   const signal = cliSignal();
   const progress = o.json ? undefined : (m: string) => process.stderr.write(`… ${m}\n`);
-  const analysed = AnalysedModel.load(model, { signal });
+  const analysed = atSizes(AnalysedModel.load(model, { signal }), o);
   let report: TargetReport;
   try {
     report = await pruneToTarget(analysed, budget, {

@@ -1,20 +1,18 @@
 // `onnx-pruner validate <original> <pruned>`: runs both models in ONNX Runtime on the same inputs
 // and prints how far the outputs moved, latency, session time and size (or the report as JSON).
-import { parseDims, parseShapes } from './options.ts';
+import { addSizeOptions, parseSizes, type SizeCliOptions } from './options.ts';
 import { bytes, change, ms, si } from '../shared/format.ts';
 import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 import type { Command } from 'commander';
 import { computeCost, PrunerError, validatePruned, withCost, type ExecutionProviderChoice, type ValidationReport } from '../engine/index.ts';
 
-interface ValidateCliOptions extends DataCliOptions {
+interface ValidateCliOptions extends DataCliOptions, SizeCliOptions {
   input?: string[];
   ep: string;
   runs: string;
   warmup: string;
   seed: string;
   threads: string;
-  dim?: string[];
-  shape?: string[];
   json?: boolean;
 }
 
@@ -36,9 +34,8 @@ export function registerValidate(program: Command): void {
     .option('--warmup <n>', 'untimed runs before timing', '2')
     .option('--seed <n>', 'seed of the random inputs', '0')
     .option('--threads <n>', 'ONNX Runtime intra-op threads', '1')
-    .option('--dim <name=size...>', 'size of a symbolic input dimension for random inputs, e.g. N=8 (others are 1)')
-    .option('--shape <name=AxBxC...>', 'whole shape of a random input, e.g. x=1x3x48x192 (for inputs whose dynamic dims have no name)')
     .option('--json', 'print the report as JSON');
+  addSizeOptions(cmd, 'the random inputs\' size; other symbolic sizes are 1');
   addDataOptions(cmd, false).action(async (original: string, pruned: string, o: ValidateCliOptions) => {
     if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
     const { evaluation } = await openDataSets(original, o);
@@ -50,8 +47,7 @@ export function registerValidate(program: Command): void {
       warmup: positiveInt('--warmup', o.warmup, 0),
       seed: positiveInt('--seed', o.seed, 0),
       threads: positiveInt('--threads', o.threads),
-      dims: parseDims(o.dim),
-      shapes: parseShapes(o.shape),
+      ...parseSizes(o),
       ...(evaluation ? { evaluation } : {}),
       onProgress: o.json ? undefined : (m) => process.stderr.write(`… ${m}\n`),
     });

@@ -22,7 +22,7 @@ export { buildAnalysisReport, buildLayerReport, type AnalysisReport, type LayerR
 
 // One model, analysed once (load → graph → shapes → groups → scores): the input of preview and prune
 export { AnalysedModel, type AnalysisOptions, type ModelReader, type LoadOptions, type ScoreOptions } from './analysed-model.ts';
-export { bindInputShapes, inputShapeMismatch, valueInfoShape, type InputShapes } from './graph/shapes.ts';
+export { bindInputShapes, inputShapeMismatch, inputShapesFromSizes, valueInfoShape, type InputShapes } from './graph/shapes.ts';
 
 // Plans, preview, the prune pipeline and its report
 export { CRITERIA, CRITERION_LABELS, DATA_CRITERIA, PLAN_CRITERIA, isCriterion, type Criterion, type CriterionLabels, type DataCriterion, type PlanCriterion } from './analysis/criteria.ts';

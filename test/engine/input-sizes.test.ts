@@ -149,6 +149,54 @@ describe('input sizes of symbolic inputs', () => {
     assert.equal(reads.length, 1);
   });
 
+  test('CLI: prune --shape / --dim analyses at that size (report MACs equal inspect --shape of the pruned file), writes a model that still takes any size', async () => {
+    const out = path.join(dir, 'cli.pruned.onnx');
+    const r = cli('prune', named, '--criterion', 'l1', '--ratio', '0.5', '--shape', 'x=1x3x40x56', '--validate', '--ep', 'cpu', '--out', out, '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { macs: { before: number; after: number }; validation: { inputs: { dims: number[] }[] } };
+    const inspectAt = (file: string, ...size: string[]) => {
+      const x = cli('inspect', file, ...size, '--json');
+      assert.equal(x.status, 0, x.stderr);
+      return JSON.parse(x.stdout) as { macs: number; inputs: { shape: unknown[] }[] };
+    };
+    assert.equal(report.macs.before, inspectAt(named, '--shape', 'x=1x3x40x56').macs);
+    assert.equal(report.macs.after, inspectAt(out, '--shape', 'x=1x3x40x56').macs, 'the report\'s MACs are the written model\'s at 40×56');
+    assert.ok(report.macs.after < report.macs.before);
+    assert.deepEqual(report.validation.inputs.map((i) => i.dims), [[1, 3, 40, 56]], '--validate\'s random inputs have the size given');
+    // the written model keeps its symbolic sizes and runs at two sizes
+    assert.deepEqual(inspectAt(out).inputs[0]!.shape, ['N', 3, 'H', 'W']);
+    for (const [h, w] of [[40, 56], [24, 32]] as const) {
+      const y = await runFirstOutput(out, new Float32Array(3 * h * w).fill(0.25), [1, 3, h, w]);
+      assert.deepEqual(y.dims, [1, 10], `runs at ${h}×${w}`);
+    }
+    // --dim by name gives the same figures; without a size the MACs count H and W as 1
+    const byDim = cli('prune', named, '--criterion', 'l1', '--ratio', '0.5', '--dim', 'H=40', 'W=56', '--dry-run', '--json');
+    assert.equal(byDim.status, 0, byDim.stderr);
+    const pv = (JSON.parse(byDim.stdout) as { preview: { macs: { before: number; after: number } } }).preview;
+    assert.deepEqual(pv.macs, report.macs);
+    const plain = cli('prune', named, '--criterion', 'l1', '--ratio', '0.5', '--dry-run', '--json');
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.ok((JSON.parse(plain.stdout) as { preview: { macs: { before: number } } }).preview.macs.before < report.macs.before / 100);
+  });
+
+  test('CLI: prune sizes that do not fit, or leave a size out, are one line naming the input or the size, exit 1, nothing written', () => {
+    const before = fs.readdirSync(dir).length;
+    const cases: [string[], RegExp][] = [
+      [[named, '--dim', 'H=40'], /named\.onnx: input x is \[N, 3, H, W\]: no size for W; give it by name or the whole shape of x/],
+      [[named, '--dim', 'Q=4'], /no input has a size named Q \(symbolic sizes: N, H, W\)/],
+      [[unnamed, '--dim', 'N=1', 'H=4'], /no input has a size named N, H/],
+      [[unnamed, '--shape', 'x=1x4x40x56'], /unnamed\.onnx: input x is \[1, 3, \?, \?\]: axis 1 is fixed at 3, not 4/],
+      [[named, '--shape', 'x=1x3x40'], /--shape|rank 4/],
+    ];
+    for (const [args, want] of cases) {
+      const r = cli('prune', ...args, '--criterion', 'l1', '--ratio', '0.5');
+      assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, want);
+      assert.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('onnx-pruner:')).length, 1);
+    }
+    assert.equal(fs.readdirSync(dir).length, before, 'nothing written');
+  });
+
   test('PaddleOCR\'s classifier ([N, 3, H, W] with generated names): MACs at 48×192 in the worker equal inspect --dim\'s; without a size they are incomplete', { skip: skipWithoutShared }, async () => {
     const model = shared('real/ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx');
     const h = workerHandlers();

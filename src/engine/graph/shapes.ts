@@ -65,6 +65,44 @@ export function bindInputShapes(graph: Graph, inputShapes: InputShapes): Record<
   return bind;
 }
 
+/**
+ * Whole input shapes from sizes given by name (`dims`, e.g. `{ H: 224, W: 224 }`) and whole shapes
+ * (`shapes`, which win): every input that either touches gets a whole shape, its batch (a symbolic
+ * first size not given) counted as 1. Throws a message naming the input when a symbolic size of an
+ * input so touched has no value (a size without a name needs the whole shape), or naming a size
+ * no input has. Inputs neither touches are left out (their sizes stay symbolic).
+ */
+export function inputShapesFromSizes(graph: Graph, dims: Record<string, number> = {}, shapes: InputShapes = {}): InputShapes {
+  const out: InputShapes = {};
+  const used = new Set<string>();
+  const names = new Set<string>();
+  for (const v of graph.inputs) {
+    const name = v.name ?? '';
+    const declared = valueInfoShape(v);
+    for (const d of declared ?? []) if (typeof d === 'string' && d !== '?') names.add(d);
+    if (Object.hasOwn(shapes, name)) {
+      out[name] = [...shapes[name]!];
+      continue;
+    }
+    if (!declared || !declared.some((d) => typeof d === 'string' && Object.hasOwn(dims, d))) continue;
+    const missing: string[] = [];
+    out[name] = declared.map((d, i) => {
+      if (typeof d === 'number') return d;
+      if (d !== '?' && Object.hasOwn(dims, d)) {
+        used.add(d);
+        return dims[d]!;
+      }
+      if (i === 0) return 1;
+      missing.push(d === '?' ? `axis ${i} (no name)` : d);
+      return 1;
+    });
+    if (missing.length) throw new PrunerError(`input ${name} is [${declared.join(', ')}]: no size for ${missing.join(', ')}; give ${missing.every((m) => !m.startsWith('axis')) ? 'it by name or ' : ''}the whole shape of ${name}`);
+  }
+  const unknown = Object.keys(dims).filter((d) => !used.has(d) && !names.has(d));
+  if (unknown.length) throw new PrunerError(`no input has a size named ${unknown.join(', ')} (${names.size ? `symbolic sizes: ${[...names].join(', ')}` : 'no input has a named symbolic size'})`);
+  return out;
+}
+
 export interface ShapeInference {
   /** Inferred shape of every value that could be inferred (constants included). */
   shapes: Map<string, Dim[]>;
