@@ -12,6 +12,7 @@ import {
 import { formatBytes, formatCount, formatSI, formatShape, formatTable } from './format.ts';
 import { cliSignal } from './signals.ts';
 import { describeDataSets } from './data.ts';
+import { gammaFromWords } from '../shared/format.ts';
 
 interface InspectCliOptions extends SizeCliOptions {
   json?: boolean;
@@ -141,7 +142,7 @@ const LABEL: Record<Criterion, string> = { 'bn-gamma': 'BN γ', l1: 'L1', l2: 'L
 /** `inspect --layer`: the layer's header, its coupling, then one row per channel. */
 export function formatLayerReport(r: LayerReport, sort?: Criterion): string {
   const out: string[] = [];
-  out.push(`${r.name}  ${r.op}, ${r.channels} output channels${r.bn ? `, BN ${r.bn}` : ''}${r.bnFused ? ', BN fused (no γ)' : ''}`);
+  out.push(`${r.name}  ${r.op}, ${r.channels} output channels${r.bn ? `, BN ${r.bn}` : ''}${r.gammaFrom ? `, ${gammaFromWords(r.gammaFrom)}` : ''}${r.bnFused ? ', no BN scores it: no γ' : ''}`);
   const g = r.coupled;
   if (!g) out.push('  group        none (no channel group for this layer)');
   else {
@@ -197,7 +198,7 @@ export function formatSummary(s: ModelSummary, a?: AnalysisReport, blocks?: Bloc
       const extra = a ? [fmtScore(gamma?.median), gamma ? String(gamma.below['1e-2']) : '', fmtScore(li?.criteria.l1?.median)] : [];
       return [
         l.name, l.op, formatShape(l.weightShape), String(l.group), formatShape(l.inputShape), formatShape(l.outputShape),
-        formatCount(l.params), formatSI(l.macs), ...extra, l.bn ?? '',
+        formatCount(l.params), formatSI(l.macs), ...extra, l.bn ?? (li?.gammaFrom ? gammaFromWords(li.gammaFrom, 1) : ''),
       ];
     });
     const extraCols = a ? [{ header: 'γ median', align: 'right' as const }, { header: 'γ<1e-2', align: 'right' as const }, { header: 'L1 median', align: 'right' as const }] : [];

@@ -53,3 +53,16 @@ export function change(before: number, after: number): string {
 export function ms(v: number): string {
   return v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 2 : 1)} ms`;
 }
+
+/**
+ * Where a layer without a BatchNorm right after it gets its γ (DenseNet's BN → ReLU → Conv after a
+ * Concat): "γ from norm5 (its channel group's BatchNorm)", or with several "γ from a, b, c +2 (its
+ * channel group's BatchNorms, their mean)" (at most `max` names).
+ */
+export function gammaFromWords(bns: readonly string[], max = 3): string {
+  const list = bns.slice(0, max).join(', ') + (bns.length > max ? ` +${bns.length - max}` : '');
+  return bns.length === 1 ? `γ from ${list} (its channel group's BatchNorm)` : `γ from ${list} (its channel group's BatchNorms, their mean)`;
+}
+
+/** Why a layer has no γ, without claiming a BatchNorm was folded when the model has BatchNorms. */
+export const NO_GAMMA_WORDS = 'No BatchNorm scores this layer: none follows it, and its channel group has none';

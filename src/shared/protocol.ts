@@ -115,7 +115,12 @@ export interface LayerRow {
   frozenReason?: string;
   /** Name of the BatchNormalization after this layer, if any. */
   bn?: string;
-  /** No BN follows: norms are of BN-folded weights. */
+  /**
+   * No BN right after the layer, but these BNs of its channel group scale its channels elsewhere
+   * (DenseNet's BN → ReLU → Conv after a Concat): its γ statistics are the group's mean |γ| over them.
+   */
+  gammaFrom?: string[];
+  /** No BN scores this layer (none after it, none in its group): norms may be of BN-folded weights. */
   bnFused: boolean;
   stats: Partial<Record<Criterion, ScoreStats>>;
 }

@@ -5,6 +5,7 @@ import { customElement, property, state, query } from 'lit/decorators.js';
 import { CRITERION_LABELS, type Criterion, type LayerDetail, type LayerRow, type ViewPlan } from '../shared/protocol.ts';
 import { ChannelChart } from './charts.ts';
 import { int } from './format.ts';
+import { gammaFromWords, NO_GAMMA_WORDS } from '../shared/format.ts';
 import type { HostClient } from './host.ts';
 import { base } from './styles.ts';
 import { onThemeChange, readTheme } from './theme.ts';
@@ -118,7 +119,9 @@ export class LayerDetailView extends LitElement {
         <span class="crit" role="group" aria-label="Score shown">
           ${have.map((k) => html`<button aria-pressed=${k === c ? 'true' : 'false'} @click=${() => { this.criterion = k; }}>${CRITERION_LABELS[k].short}</button>`)}
         </span>
-        ${!d.scores['bn-gamma'] ? html`<span class="muted">${this.layer.bnFused ? 'BatchNorm folded into this layer: γ is gone; its filter norms include γ/√(var+ε).' : 'No BatchNorm follows this layer.'}</span>` : nothing}
+        ${this.layer.gammaFrom
+          ? html`<span class="muted" data-gamma-from>${gammaFromWords(this.layer.gammaFrom, 8)}: no BatchNorm right after this layer; its γ is the |γ| the BatchNorms of its channel group give its channels, what a BN γ plan ranks them by.</span>`
+          : !d.scores['bn-gamma'] ? html`<span class="muted" data-no-gamma>${NO_GAMMA_WORDS}${this.layer.bnFused ? ' (if one was folded into this layer at export, its filter norms include γ/√(var+ε))' : ''}.</span>` : nothing}
       </div>
       ${c
         ? html`<div class="chart"><canvas role="img" data-channels=${this.detail?.scores[c]?.length ?? 0} aria-label=${`${CRITERION_LABELS[c].short} of each of the ${d.channels} channels, sorted ascending; ${removed} removed by the plan`}></canvas></div>

@@ -9,6 +9,7 @@ import type { RangeChangedEvent } from '@lit-labs/virtualizer/events.js';
 import { FIRST_LAYER_QUERY, LAYER_PAGE, type Criterion, type LayerPage, type LayerQuery, type LayerRow, type SortKey, type ViewPlan } from '../shared/protocol.ts';
 import type { HostClient } from './host.ts';
 import { int, score, si } from './format.ts';
+import { gammaFromWords, NO_GAMMA_WORDS } from '../shared/format.ts';
 import { base } from './styles.ts';
 import './layer-detail.ts';
 
@@ -28,6 +29,16 @@ interface Column {
 
 /** A score cell: '…' while the channels are being scored. */
 const pending = (t: LayerTable, cell: () => unknown) => (t.scoring ? html`<span class="muted" title="Scoring channels…">…</span>` : cell());
+
+/**
+ * A γ cell: the value, in italics with where it comes from when a BatchNorm elsewhere in its group
+ * scores the layer (DenseNet's BN → ReLU → Conv after a Concat); '–' with why when none scores it.
+ */
+function gammaCell(r: LayerRow, value: unknown, title?: string) {
+  if (!r.stats['bn-gamma']) return html`<span class="muted" data-no-gamma title=${r.gammaFrom ? gammaFromWords(r.gammaFrom, 8) : NO_GAMMA_WORDS}>–</span>`;
+  if (!r.gammaFrom) return title ? html`<span title=${title}>${value}</span>` : value;
+  return html`<span class="from" data-gamma-from=${r.gammaFrom.join(' ')} title=${`${gammaFromWords(r.gammaFrom, 8)}: no BatchNorm right after this layer; this is the |γ| the BatchNorms of its channel group give its channels, what a BN γ plan ranks them by${title ? `. ${title}` : ''}`}>${value}</span>`;
+}
 
 /**
  * The columns a decision needs fit a 1000 px table (a 1400 px window with the side bar open):
@@ -51,23 +62,20 @@ const COLUMNS: Column[] = [
   { key: 'group', label: 'Group', title: 'Coupled channel group', num: true, cell: (r) => (r.groupId === null ? '–' : String(r.groupId)) },
 ];
 
-/** A layer without γ: its BatchNorm was folded into it, or it has none. */
-const noGamma = (r: LayerRow) => html`<span class="muted" title=${r.bnFused ? 'BatchNorm folded into this layer: no γ' : 'No BatchNorm after this layer'}>–</span>`;
-
 function belowCell(r: LayerRow) {
   const s = r.stats['bn-gamma'];
-  if (!s) return noGamma(r);
-  return html`<span title=${`|γ| < 1e-3: ${s.below['1e-3']}, < 1e-2: ${s.below['1e-2']}, < 5e-2: ${s.below['5e-2']}`}>${s.below['1e-2']}</span>`;
+  return gammaCell(r, s?.below['1e-2'], s ? `|γ| < 1e-3: ${s.below['1e-3']}, < 1e-2: ${s.below['1e-2']}, < 5e-2: ${s.below['5e-2']}` : undefined);
 }
 
 function rangeCell(r: LayerRow, c: Criterion) {
   const s = r.stats[c];
+  const spread = s ? `min ${score(s.min)} · q1 ${score(s.q1)} · median ${score(s.median)} · q3 ${score(s.q3)} · max ${score(s.max)}` : undefined;
+  if (c === 'bn-gamma') return gammaCell(r, score(s?.median), spread);
   if (!s) {
-    if (c === 'bn-gamma') return noGamma(r);
     // FPGM (pairwise filter distances) is the costly criterion: the host computes it when first asked for
     return html`<span class="muted" title=${c === 'fpgm' ? 'Not computed yet: sort by this column, or choose FPGM as the criterion' : 'No score'}>–</span>`;
   }
-  return html`<span title=${`min ${score(s.min)} · q1 ${score(s.q1)} · median ${score(s.median)} · q3 ${score(s.q3)} · max ${score(s.max)}`}>${score(s.median)}</span>`;
+  return html`<span title=${spread}>${score(s.median)}</span>`;
 }
 
 const RATIOS = [0.1, 0.25, 0.5, 0.75, 0.9];
@@ -126,6 +134,7 @@ export class LayerTable extends LitElement {
       .body .row.focused > :nth-child(-n+2) { background: var(--vscode-list-inactiveSelectionBackground); }
       .twisty { width: 22px; justify-content: center; text-align: center; cursor: pointer; user-select: none; opacity: 0.8; }
       .after { color: var(--vscode-charts-red, var(--vscode-errorForeground)); }
+      .from { font-style: italic; }
       .frozen-tag { display: inline-flex; align-items: center; gap: 3px; font-size: 0.85em; color: var(--vscode-descriptionForeground); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
       .empty { padding: 16px; }
       layer-detail { display: block; width: var(--wrap-width, 100%); max-width: 100%; }

@@ -186,6 +186,7 @@ export class ModelService {
       if (g && !g.prunable && g.reason) row.frozenReason = g.reason;
       if (!g) row.frozenReason = 'its output channels are not in any channel group (no dependency analysis for this layer)';
       if (imp?.bn ?? l.bn) row.bn = imp?.bn ?? l.bn;
+      if (imp?.gammaFrom) row.gammaFrom = [...imp.gammaFrom];
       return row;
     });
   }

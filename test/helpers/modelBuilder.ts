@@ -301,3 +301,30 @@ export function quantize(values: ArrayLike<number>, dims: number[], o: { axis?: 
   const q = Array.from({ length: n }, (_, i) => Math.max(lo, Math.min(hi, Math.round(values[i] / scale[chan(i)]) + zeroPoint[chan(i)])));
   return { q, scale, zeroPoint, ...(o.axis !== undefined ? { axis: o.axis } : {}) };
 }
+
+/**
+ * A small DenseNet (pre-activation: BN → ReLU → Conv, features concatenated): stem conv0 + norm0,
+ * one dense block of two layers (`l1`, `l2`: norm1 → ReLU → 1×1 conv1 → norm2 → ReLU → 3×3 conv2),
+ * norm5 over every feature, pooling and a classifier. conv2 of each layer has no BatchNorm after
+ * it: the BNs that normalise its channels are further on (l2.norm1 and norm5 for l1.conv2, norm5
+ * for l2.conv2), slices of BNs over the concatenation. Input `x` [1, 3, 16, 16], output [1, 10].
+ */
+export function denseNetLike(file: string, opts: { seed?: number } = {}): string {
+  const b = new ModelBuilder({ seed: opts.seed ?? 5 });
+  const gamma = (c: number) => Array.from({ length: c }, (_, i) => 0.05 + ((i * 7) % c) / c);
+  const x = b.input('x', [1, 3, 16, 16]);
+  const f0 = b.relu(b.bn(b.conv(x, 3, 8, { k: 3, name: 'conv0', bias: false }), 8, { name: 'norm0', gamma: gamma(8) }));
+  const features = [f0];
+  let width = 8;
+  for (const l of ['l1', 'l2']) {
+    const cat = features.length === 1 ? features[0]! : b.concat([...features]);
+    let h = b.relu(b.bn(cat, width, { name: `${l}.norm1`, gamma: gamma(width) }));
+    h = b.conv(h, width, 16, { k: 1, name: `${l}.conv1`, bias: false });
+    h = b.relu(b.bn(h, 16, { name: `${l}.norm2`, gamma: gamma(16) }));
+    features.push(b.conv(h, 16, 4, { k: 3, name: `${l}.conv2`, bias: false }));
+    width += 4;
+  }
+  const y = b.relu(b.bn(b.concat([...features]), width, { name: 'norm5', gamma: gamma(width) }));
+  b.output(b.gemm(b.flatten(b.gap(y)), width, 10, 'classifier'));
+  return b.save(file);
+}

@@ -70,7 +70,13 @@ export interface LayerImportance {
   group?: number;
   /** The BatchNormalization node whose γ scores this layer. */
   bn?: string;
-  /** No BatchNormalization follows this conv: its weights may have BN folded in. */
+  /**
+   * No BatchNormalization right after the layer, but these BNs of its channel group scale its
+   * channels elsewhere (DenseNet's BN → ReLU → Conv after a Concat): its 'bn-gamma' score is the
+   * group's mean |γ| over them, what a bn-gamma plan ranks its channels by.
+   */
+  gammaFrom?: string[];
+  /** No BatchNormalization scores this conv (none after it, none in its group): its weights may have BN folded in. */
   bnFused: boolean;
   scores: Scores;
 }
@@ -775,6 +781,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
   const filterSq = new Map<string, Float64Array>();
   const hasBn = graph.nodes.some((n) => n.op_type === 'BatchNormalization');
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));
+  const groupGammas = new Map<number, Float32Array | undefined>();
   // Axes along which the groups' L1/L2 need each weighted constant's per-index magnitudes (input
   // slices of consuming layers): computed while the weight is in memory for its own layer.
   const magAxes = new Map<string, Set<number>>();
@@ -857,6 +864,17 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     const gamma = bn ? bnGamma(graph, bn) : undefined;
     const hasGamma = gamma !== undefined && gamma.length === channels;
     if (wantGamma && hasGamma) scores['bn-gamma'] = gamma;
+    // No BN right after the layer, but its group has BNs elsewhere (DenseNet's BN → ReLU → Conv after
+    // a Concat, an SE gate's Mul): the group's mean |γ| over them is what a bn-gamma plan ranks its channels by.
+    let gammaFrom: string[] | undefined;
+    if (!hasGamma && group?.bnNodes.length && group.channels === channels) {
+      if (!groupGammas.has(group.id)) groupGammas.set(group.id, groupGamma(graph, group));
+      const g = groupGammas.get(group.id);
+      if (g) {
+        gammaFrom = group.bnNodes.filter((b) => graph.byName.has(b));
+        if (wantGamma) scores['bn-gamma'] = g;
+      }
+    }
     const op = node.op_type ?? '';
     layers.set(name, {
       name,
@@ -864,7 +882,8 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
       channels,
       group: gid,
       bn: hasGamma ? bn!.name ?? undefined : undefined,
-      bnFused: !hasGamma && (op === 'Conv' || op === 'ConvTranspose'),
+      ...(gammaFrom ? { gammaFrom } : {}),
+      bnFused: !hasGamma && !gammaFrom && (op === 'Conv' || op === 'ConvTranspose'),
       scores,
     });
   }

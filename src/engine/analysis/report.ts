@@ -66,6 +66,7 @@ export function buildAnalysisReport(_graph: Graph | undefined, deps: DependencyA
     const out: LayerImportanceReport = { name: l.name, op: l.op, channels: l.channels, bnFused: l.bnFused, criteria };
     if (l.group !== undefined) out.group = l.group;
     if (l.bn) out.bn = l.bn;
+    if (l.gammaFrom) out.gammaFrom = l.gammaFrom;
     return out;
   });
   return { groups, importance: { criteria: [...importance.criteria], hasBn: stats.hasBn, advice: [...stats.advice], model: stats.model, layers } };

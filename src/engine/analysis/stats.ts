@@ -12,7 +12,7 @@ import { CRITERIA, type Criterion } from './criteria.ts';
 import type { LayerImportance, ModelImportance } from './importance.ts';
 
 /** What identifies a weighted layer in tables and reports (the fields of LayerImportance without its scores). */
-export type LayerInfo = Pick<LayerImportance, 'name' | 'op' | 'channels' | 'group' | 'bn' | 'bnFused'>;
+export type LayerInfo = Pick<LayerImportance, 'name' | 'op' | 'channels' | 'group' | 'bn' | 'gammaFrom' | 'bnFused'>;
 
 export interface Histogram {
   edges: number[];
@@ -174,6 +174,7 @@ function layerStats(l: LayerImportance, edgesOf: Partial<Record<Criterion, { edg
   const out: LayerStats = { name: l.name, op: l.op, channels: l.channels, bnFused: l.bnFused, criteria };
   if (l.group !== undefined) out.group = l.group;
   if (l.bn) out.bn = l.bn;
+  if (l.gammaFrom) out.gammaFrom = [...l.gammaFrom];
   return out;
 }
 
@@ -219,5 +220,6 @@ export function layerChannelScores(imp: ModelImportance, layer: string): LayerCh
   const out: LayerChannelScores = { name: l.name, op: l.op, channels: l.channels, bnFused: l.bnFused, rows };
   if (l.group !== undefined) out.group = l.group;
   if (l.bn) out.bn = l.bn;
+  if (l.gammaFrom) out.gammaFrom = [...l.gammaFrom];
   return out;
 }

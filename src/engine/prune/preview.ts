@@ -83,6 +83,8 @@ interface LayerTerm {
   perOut: number;
   reduceAxis: number;
   hasBias: boolean;
+  /** Output channels per index of `outAxis`: the groups of a ConvTranspose (its weight holds C_out/group), else 1. */
+  outScale: number;
   channelsBefore: number;
   paramsBefore: number;
   macsBefore: number;
@@ -217,11 +219,14 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
       if ((op === 'Conv' || op === 'ConvInteger' || op === 'QLinearConv') && outS) {
         kind = 'conv';
         per = prod(outS) / (w[0] || 1);
-      } else if (op === 'ConvTranspose' && inS && outS) {
-        kind = 'convT';
+      } else if (op === 'ConvTranspose') {
+        // weight [C_in, C_out/group, k...]: the output channels are axis 1 (times the groups), whether or not the shapes are known
         outAxis = 1;
-        per = prod(inS) / (w[0] || 1);
-        perOut = prod(outS) / (outS[1] || 1);
+        if (inS && outS) {
+          kind = 'convT';
+          per = prod(inS) / (w[0] || 1);
+          perOut = prod(outS) / (outS[1] || 1);
+        }
       } else if ((op === 'Gemm' || op === 'MatMul') && wIdx === 1 && outS && w.length === 2) {
         kind = 'gemm';
         const transB = op === 'Gemm' && attrInt(node, 'transB', 0) === 1;
@@ -241,7 +246,8 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
         perOut,
         reduceAxis,
         hasBias,
-        channelsBefore: kind === 'convT' ? w[1] * attrInt(node, 'group', 1) : w[outAxis],
+        outScale: op === 'ConvTranspose' ? attrInt(node, 'group', 1) : 1,
+        channelsBefore: w[outAxis] * (op === 'ConvTranspose' ? attrInt(node, 'group', 1) : 1),
         paramsBefore: lc.params,
         macsBefore: lc.macs,
       });
@@ -336,7 +342,7 @@ export function previewPlan(graph: Graph, deps: DependencyAnalysis, resolved: Re
         macs = l.per * w[l.outAxis] * w[l.reduceAxis] + (l.hasBias || newBias ? l.per * w[l.outAxis] : 0);
       } else {
         macs = Math.round((l.macsBefore * prod(w)) / (prod(w0) || 1));
-        channelsAfter = w[l.outAxis];
+        channelsAfter = w[l.outAxis] * l.outScale;
       }
     }
     if (newBias && w) {
