@@ -99,10 +99,10 @@ export const THEMES: Record<Theme, Record<string, string>> = {
 const BODY_CLASS: Record<Theme, string> = { light: 'vscode-light', dark: 'vscode-dark', 'high-contrast': 'vscode-high-contrast' };
 
 /** The page, as VS Code would frame it: variables on <html>, theme class on <body>. */
-export function pageHtml(fixture: string, theme: Theme): string {
+export function pageHtml(fixture: string, theme: Theme, data?: unknown): string {
   const vars = { ...COMMON, ...THEMES[theme] };
   const style = Object.entries(vars).map(([k, v]) => `${k}: ${v};`).join(' ');
-  const json = fs.readFileSync(path.join(fixturesDir, `${fixture}.json`), 'utf8').replace(/</g, '\\u003c');
+  const json = (data !== undefined ? JSON.stringify(data) : fs.readFileSync(path.join(fixturesDir, `${fixture}.json`), 'utf8')).replace(/</g, '\\u003c');
   return `<!DOCTYPE html>
 <html lang="en" style='${style}'>
 <head>
@@ -132,8 +132,11 @@ export interface Preview {
   close(): Promise<void>;
 }
 
-/** Builds the bundles into a temporary folder and serves them on 127.0.0.1 (a free port). */
-export async function startPreview(): Promise<Preview> {
+/**
+ * Builds the bundles into a temporary folder and serves them on 127.0.0.1 (a free port). `fixtures`
+ * adds fixtures by name (made at run time, e.g. from the real worker on a model built in code).
+ */
+export async function startPreview(opts: { fixtures?: Record<string, unknown> } = {}): Promise<Preview> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-pruner-preview-'));
   const dist = path.join(out, 'dist');
   await Promise.all([
@@ -151,7 +154,8 @@ export async function startPreview(): Promise<Preview> {
         res.writeHead(400).end('bad fixture or theme');
         return;
       }
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(pageHtml(fixture, theme));
+      const given = opts.fixtures && Object.hasOwn(opts.fixtures, fixture) ? opts.fixtures[fixture] : undefined;
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(pageHtml(fixture, theme, given));
       return;
     }
     if (u.pathname === '/favicon.ico') {

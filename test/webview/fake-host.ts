@@ -332,12 +332,13 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       const l = layers.find((x) => x.name === msg.params.layer);
       if (!l) throw { message: `No layer named ${msg.params.layer}` };
       const g = groups.find((x) => x.id === l.groupId) ?? null;
-      const removed = msg.params.plan && g ? decide(msg.params.plan).get(g.id) ?? [] : [];
+      const removed = msg.params.plan && g ? fixture.removed?.[l.name] ?? decide(msg.params.plan).get(g.id) ?? [] : [];
       return { name: l.name, op: l.op, channels: l.channels, scores: scores[l.name] ?? {}, removed, group: g };
     }
     case 'previewPlan':
       await scored;
-      return preview(msg.params.plan);
+      // a fixture made by the real worker carries the engine's preview (of the default plan)
+      return fixture.preview ?? preview(msg.params.plan);
     case 'prune': {
       if (data.errors.length) throw { message: `${data.errors.join('; ')}; nothing written` };
       const stages = ['analysing', 'pruning', ...(data.calibration ? ['recovery: original outputs', 'recovery: reconstruction'] : []), 'writing', 'validating'];

@@ -4,7 +4,7 @@
 // stand-in (residual Adds and depthwise convolutions couple; reaching a graph output
 // freezes) so the view has realistic data before the full analysis is wired in.
 import * as path from 'node:path';
-import type { Criterion, GroupInfo, LayerRow, ScoreStats, ViewSummary } from '../../src/shared/protocol.ts';
+import type { Criterion, GroupInfo, LayerRow, PlanPreview, ScoreStats, ViewPlan, ViewSummary } from '../../src/shared/protocol.ts';
 import { Graph, attrInt } from '../../src/engine/graph/graph.ts';
 import { inferShapes, numel, valueInfoShape } from '../../src/engine/graph/shapes.ts';
 import { loadModel, tensorDims, tensorElementCount, tensorToFloat32 } from '../../src/engine/onnx/model.ts';
@@ -16,6 +16,39 @@ export interface ViewFixture {
   /** Per layer, every channel's score per criterion. */
   scores: Record<string, Partial<Record<Criterion, number[]>>>;
   groups: GroupInfo[];
+  /** The engine's preview of the view's default plan (workerFixture): the fake host answers it for any plan. */
+  preview?: PlanPreview;
+  /** Per layer, the channels the default plan removes (workerFixture). */
+  removed?: Record<string, number[]>;
+}
+
+/**
+ * A fixture computed by the real worker (the extension's answers) for a model: summary, rows, every
+ * layer's channel scores, groups, and the preview of `plan` (the view's default plan: the fake
+ * host's default settings) with the channels it removes.
+ */
+export async function workerFixture(file: string, plan: ViewPlan = { criterion: 'bn-gamma', ratio: 0.5, scope: 'uniform', compensate: true }): Promise<ViewFixture> {
+  const { workerHandlers } = await import('../../src/worker/handlers.ts');
+  const h = workerHandlers();
+  const ctx = { signal: new AbortController().signal, progress: () => {} };
+  try {
+    await h.open({ path: file }, ctx);
+    await h.score({ path: file }, ctx);
+    const summary = { ...(await h.open({ path: file }, ctx)), providers: ['cpu'], trusted: true, scored: true };
+    const layers = (await h.getLayers({ path: file, query: { offset: 0, limit: 10_000 } }, ctx)).rows;
+    const scores: ViewFixture['scores'] = {};
+    const removed: Record<string, number[]> = {};
+    for (const l of layers) {
+      const d = await h.getLayerDetail({ path: file, layer: l.name, plan }, ctx);
+      scores[l.name] = d.scores;
+      removed[l.name] = d.removed;
+    }
+    const groups = await h.getGroups({ path: file }, ctx);
+    const preview = await h.previewPlan({ path: file, plan }, ctx);
+    return { summary, layers, scores, groups, preview, removed };
+  } finally {
+    await h.close({ path: file }, ctx);
+  }
 }
 
 const PASS_THROUGH = new Set(['BatchNormalization', 'Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSwish', 'Dropout', 'Identity', 'MaxPool', 'AveragePool']);
