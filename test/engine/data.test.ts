@@ -363,6 +363,22 @@ describe('evaluation', () => {
     assert.match(text.stdout, /original +top-1 92\.1%/);
   });
 
+  test('the demo (scripts/demo.sh) prints the accuracy of the original and the pruned model on the 1000 test images, the figures the README states', async () => {
+    const script = fs.readFileSync(path.join(repoRoot, 'scripts', 'demo.sh'), 'utf8');
+    const vars = Object.fromEntries([...script.matchAll(/^([A-Z]+)=(\S+)$/gm)].map((m) => [m[1]!, path.join(repoRoot, m[2]!)]));
+    // the demo's prune command, its variables filled in, written to a temporary file instead of beside the sample
+    const line = /^node dist\/cli\.js (prune [^\n]*\\\n[^\n]*)$/m.exec(script)![1]!.replace(/\\\n/, ' ');
+    const args = line.split(/\s+/).filter(Boolean).map((a) => a.replace(/^"\$([A-Z]+)"$/, (_, v: string) => vars[v]!)).filter((a) => a !== '--force');
+    assert.deepEqual(args.filter((a) => a.startsWith('--')), ['--criterion', '--threshold', '--eval', '--labels']);
+    const r = await cliHere(...args, '--out', path.join(tempDir(), 'demo.pruned.onnx'), '--ep', 'cpu');
+    assert.equal(r.status, 0, r.stderr);
+    const original = /^ {2}original +top-1 (\d+\.\d)%/m.exec(r.stdout)?.[1];
+    const pruned = /^ {2}pruned +top-1 (\d+\.\d)%/m.exec(r.stdout)?.[1];
+    assert.ok(original && pruned, r.stdout);
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    assert.ok(readme.includes(`(it prints the accuracy of both: ${original}% and ${pruned}%)`), `README states the demo's ${original}% and ${pruned}%`);
+  });
+
   test('PNG folder made from the test images gives the same predictions as the arrays; without labels, agreement only', async () => {
     const root = tempDir();
     const n = 60;
