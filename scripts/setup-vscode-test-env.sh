@@ -41,7 +41,7 @@ apt_get() {
   for (( ; ; )); do
     out=$(as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=10 "$@" 2>&1) && return 0
     if grep -qiE 'could not get lock|unable to acquire|is held by process' <<<"$out" && (( waited < APT_LOCK_WAIT )); then
-      (( waited == 0 )) && say "another apt process holds the lock ($(grep -oiE 'held by process [0-9]+[^)]*' <<<"$out" | head -1 || echo 'apt/dpkg')): waiting for it, at most ${APT_LOCK_WAIT} s"
+      (( waited == 0 )) && say "another apt process holds the lock ($(grep -oiE 'held by process [0-9]+( \([^)]*\))?' <<<"$out" | head -1 || echo 'apt/dpkg')): waiting for it, at most ${APT_LOCK_WAIT} s"
       sleep 10
       (( waited += 20 ))
       continue
@@ -63,6 +63,9 @@ apt_install() {
   say "apt-get install $*"
   apt_get install -y -qq --no-install-recommends "$@"
 }
+
+# Sourced with ONNX_PRUNER_SETUP_DEFINE_ONLY=1 (the tests of apt_get): the functions above, nothing run.
+[[ "${ONNX_PRUNER_SETUP_DEFINE_ONLY:-}" == 1 ]] && return 0
 
 status=0
 
