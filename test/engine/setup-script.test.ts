@@ -55,3 +55,51 @@ echo "installed"
     assert.match(r.stderr, /Unable to locate package chromium/);
   });
 });
+
+/** Whether Node `v` ([major, minor, patch]) satisfies an npm `engines` range (the forms package-lock holds: >=, >, <=, <, ^, ~, x, *, ||, spaces). */
+function satisfies(v: readonly number[], range: string): boolean {
+  const cmp = (a: readonly number[], b: readonly number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
+  const parse = (s: string) => {
+    const p = s.replace(/^v/, '').split('.');
+    return { v: [0, 1, 2].map((i) => (p[i] === undefined || /^[x*]$/i.test(p[i]!) ? 0 : Number(p[i]))), given: p.filter((x) => !/^[x*]$/i.test(x)).length };
+  };
+  const one = (c: string): boolean => {
+    const m = /^(>=|<=|>|<|\^|~|=)?\s*(.*)$/.exec(c.trim())!;
+    if (m[2] === '*' || m[2] === '') return true;
+    const { v: w, given } = parse(m[2]!);
+    const next = (n: number) => (n === 0 ? [w[0]! + 1, 0, 0] : n === 1 ? [w[0]!, w[1]! + 1, 0] : [w[0]!, w[1]!, w[2]! + 1]);
+    switch (m[1]) {
+      case '>=': return cmp(v, w) >= 0;
+      case '>': return cmp(v, w) > 0;
+      case '<=': return cmp(v, w) <= 0;
+      case '<': return cmp(v, w) < 0;
+      case '^': return cmp(v, w) >= 0 && cmp(v, next(w[0]! > 0 || given === 1 ? 0 : w[1]! > 0 || given === 2 ? 1 : 2)) < 0;
+      case '~': return cmp(v, w) >= 0 && cmp(v, next(given === 1 ? 0 : 1)) < 0;
+      default: return cmp(v, w) >= 0 && cmp(v, next(given - 1)) < 0;
+    }
+  };
+  return range.split('||').some((alt) => alt.trim().replace(/(>=|<=|>|<|\^|~|=)\s+/g, '$1').split(/\s+/).every(one));
+}
+
+describe('the Node version the README states', () => {
+  test('every package npm ci installs supports the minimum Node of package.json, and the README states it', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { engines: { node: string } };
+    const min = /^>=\s*(\d+)\.(\d+)(?:\.(\d+))?$/.exec(pkg.engines.node);
+    assert.ok(min, `engines.node is a minimum: ${pkg.engines.node}`);
+    const v = [Number(min[1]), Number(min[2]), Number(min[3] ?? 0)];
+    // the checker itself
+    assert.equal(satisfies([20, 19, 0], '^20.19.0 || ^22.13.0 || >=24'), true);
+    assert.equal(satisfies([20, 18, 0], '^20.19.0 || ^22.13.0 || >=24'), false);
+    assert.equal(satisfies([20, 19, 0], '20 || >=22'), true);
+    assert.equal(satisfies([20, 19, 0], '>=22.0.0'), false);
+    assert.equal(satisfies([20, 19, 0], '>=16 || 14 >=14.17'), true);
+    assert.equal(satisfies([20, 19, 0], '>=0.6.11 <=0.7.0 || >=0.7.3'), true);
+    const lock = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { engines?: { node?: string } | string[] }> };
+    const bad = Object.entries(lock.packages)
+      .filter(([, p]) => p.engines && !Array.isArray(p.engines) && p.engines.node && !satisfies(v, p.engines.node))
+      .map(([k, p]) => `${k.replace(/^.*node_modules\//, '')} (${(p.engines as { node: string }).node})`);
+    assert.deepEqual(bad, [], `packages that need more than Node ${v.join('.')}`);
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    assert.match(readme, new RegExp(`Requirements: Node\\.js ${min[1]}\\.${min[2]} or newer`));
+  });
+});
