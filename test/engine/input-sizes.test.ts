@@ -169,6 +169,12 @@ describe('input sizes of symbolic inputs', () => {
       const y = await runFirstOutput(out, new Float32Array(3 * h * w).fill(0.25), [1, 3, h, w]);
       assert.deepEqual(y.dims, [1, 10], `runs at ${h}×${w}`);
     }
+    // validate takes the same flags (shared parsing): its random inputs have the size given
+    for (const [flags, dims] of [[['--shape', 'x=2x3x40x56'], [2, 3, 40, 56]], [['--dim', 'H=24', 'W=32'], [1, 3, 24, 32]]] as const) {
+      const v = cli('validate', named, out, ...flags, '--ep', 'cpu', '--runs', '1', '--warmup', '0', '--json');
+      assert.equal(v.status, 0, v.stderr);
+      assert.deepEqual((JSON.parse(v.stdout) as { inputs: { dims: number[] }[] }).inputs.map((i) => i.dims), [dims], flags.join(' '));
+    }
     // --dim by name gives the same figures; without a size the MACs count H and W as 1
     const byDim = cli('prune', named, '--criterion', 'l1', '--ratio', '0.5', '--dim', 'H=40', 'W=56', '--dry-run', '--json');
     assert.equal(byDim.status, 0, byDim.stderr);
