@@ -17,6 +17,8 @@ import { AnalysedModel } from '../../src/engine/analysed-model.ts';
 import { arrayInputSet } from '../../src/engine/data/types.ts';
 import { seededNormal } from '../../src/engine/runtime/inputs.ts';
 import { scanSensitivity } from '../../src/engine/target/scan.ts';
+import { pruneToTarget } from '../../src/engine/target/run.ts';
+import { computeCost, Graph, loadModel } from '../../src/engine/index.ts';
 import { readScanCache, scanCachePath } from '../../src/engine/target/scan-cache.ts';
 import type { OrtModule } from '../../src/engine/runtime/session.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
@@ -183,6 +185,26 @@ describe('sensitivity scan', () => {
     assert.ok(scan.baseline.macs > 8 * 4 * 9 * 256, `MACs at 16×16: ${scan.baseline.macs}`);
     assert.equal(scan.groups.length, 2);
     assert.ok(scan.groups.every((g) => g.points.length === 1));
+  });
+
+  test('a target on a model with a symbolic input size counts the plan\'s MACs at the data\'s size, as the scan does (or at the size given)', async () => {
+    const dir = tempDir();
+    const b = new ModelBuilder({ seed: 4 });
+    const x = b.input('x', ['N', 4, 'H', 'W']);
+    let y = b.relu(b.bn(b.conv(x, 4, 8, { name: 'convA' }), 8));
+    y = b.relu(b.bn(b.conv(y, 8, 8, { k: 1, name: 'convB' }), 8));
+    b.output(b.gemm(b.flatten(b.gap(y)), 8, 10, 'fc'), ['N', 10]);
+    const file = b.save(path.join(dir, 'dyn.onnx'));
+    const data = arrayInputSet('x', [4, 16, 16], seededNormal(8 * 4 * 256, 2));
+    const opts = { calibration: data, recover: 'none' as const, scanRatios: [0.25, 0.5], noCache: true, dryRun: true, ep: 'cpu' as const };
+    const atData = computeCost(new Graph(loadModel(file)), { inputShapes: { x: [1, 4, 16, 16] } }).macs;
+    const r = await pruneToTarget(AnalysedModel.load(file), { kind: 'macs', fraction: 0.8 }, opts);
+    assert.equal(r.allocation.baseline.macs, atData, 'the baseline at 16×16');
+    assert.ok(r.allocation.predicted.macs <= 0.8 * atData && r.allocation.predicted.macs > 0.3 * atData, `predicted ${r.allocation.predicted.macs} of ${atData}`);
+    // a size given wins over the data's
+    const at32 = computeCost(new Graph(loadModel(file)), { inputShapes: { x: [1, 4, 32, 32] } }).macs;
+    const given = await pruneToTarget(AnalysedModel.load(file, { inputShapes: { x: [1, 4, 32, 32] } }), { kind: 'macs', fraction: 0.8 }, opts);
+    assert.equal(given.allocation.baseline.macs, at32);
   });
 });
 

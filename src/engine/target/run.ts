@@ -19,6 +19,7 @@ import type { RecoverMode } from '../recovery/types.ts';
 import { prunedGroupsOf } from '../prune/compensate.ts';
 import { resolvePlan, serializePlan } from '../prune/plan.ts';
 import { pruneAnalysed } from '../prune/prune.ts';
+import { preparePreview } from '../prune/preview.ts';
 import { pruneGraph } from '../prune/surgery.ts';
 import type { PruneReport } from '../prune/report.ts';
 import type { PruningPlan } from '../prune/types.ts';
@@ -29,7 +30,7 @@ import { createSession } from '../runtime/session.ts';
 import { evaluateSessions } from '../runtime/evaluate.ts';
 import { latencyInputs, measureModelLatency, type LatencyMeasurement } from '../runtime/latency.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
-import { scanSensitivity, type ScanResult } from './scan.ts';
+import { atDataSize, scanSensitivity, type ScanResult } from './scan.ts';
 import { allocate, unreachableMessage, type Allocation, type AllocationModel } from './allocate.ts';
 import { findLatencyPlan, type LatencyCandidate } from './latency.ts';
 import type { Budget } from './types.ts';
@@ -165,10 +166,12 @@ export async function measureLoss(original: string, pruned: string | { bytes: Ui
 const unitOf = (b: Budget): TargetReport['unit'] => (b.kind === 'macs' ? 'MACs' : b.kind === 'params' ? 'parameters' : b.kind === 'latency' ? 'ms' : 'points');
 
 /** Scans (or reads the scan's cache), finds the plan for `budget`, prunes and recovers for real, and checks the target on the written model. */
-export async function pruneToTarget(analysed: AnalysedModel, budget: Budget, opts: TargetOptions): Promise<TargetReport> {
+export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: TargetOptions): Promise<TargetReport> {
   const { signal, calibration } = opts;
   const progress = opts.onProgress ?? (() => {});
   if (!calibration) throw new PrunerError('pruning to a target needs calibration inputs (--calib): the sensitivity scan measures each group on them');
+  // Symbolic sizes with no size given: the plan's MACs are counted at the data's size, as the scan's are.
+  const analysed = atDataSize(given, calibration.sampleShape);
   const criterion = opts.criterion ?? 'l1';
   const recover = opts.recover ?? 'auto';
   const ep = opts.ep ?? 'auto';
@@ -193,6 +196,8 @@ export async function pruneToTarget(analysed: AnalysedModel, budget: Budget, opt
   if (scan.partial) throw new PrunerError(`${analysed.fileName}: the sensitivity scan is partial (cancelled); its measured part is cached: run again to complete it`, { subject: analysed.path });
   throwIfAborted(signal);
   const deps = analysed.dependencies(signal);
+  // the previews of the allocation count MACs at the sizes the model is analysed at
+  preparePreview(analysed.graph, deps, analysed.cost(), analysed.inputShapes);
   const importance = await analysed.scores(isCriterion(criterion) ? criterion : [], { signal });
   addPlanScores(importance, criterion, await planCriterionScores(criterion, analysed.model, analysed.graph, deps, { calibration, ep, ...(signal ? { signal } : {}) }));
   const model: AllocationModel = { graph: analysed.graph, deps, importance };

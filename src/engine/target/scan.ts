@@ -17,6 +17,7 @@
 import * as path from 'node:path';
 import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
+import { inputShapeMismatch, valueInfoShape } from '../graph/shapes.ts';
 import type { AnalysedModel } from '../analysed-model.ts';
 import { isCriterion, type PlanCriterion } from '../analysis/criteria.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../analysis/types.ts';
@@ -143,6 +144,21 @@ export function withDataSizes(model: AnalysedModel, sampleShape: readonly number
   const newInput = { ...input, type: { ...input.type, tensor_type: { ...input.type!.tensor_type, shape: { dim: fixed } } } } as ValueInfoProto;
   const proto: ModelProto = { ...model.model.proto, graph: { ...g, input: g.input.map((v) => (v === input ? newInput : v)) } };
   return new (model.constructor as typeof AnalysedModel)({ ...model.model, proto });
+}
+
+/**
+ * The model analysed at the data's size (whole input shapes, the file unchanged) when its one input
+ * has symbolic sizes beyond the batch and no size was given: the allocation's MACs are then those the
+ * scan measured. A model given sizes, or whose sizes are fixed, is returned as it is.
+ */
+export function atDataSize(model: AnalysedModel, sampleShape: readonly number[]): AnalysedModel {
+  if (Object.keys(model.inputShapes).length || model.graph.inputs.length !== 1) return model;
+  const input = model.graph.inputs[0]!;
+  const declared = valueInfoShape(input);
+  if (!declared || declared.length !== sampleShape.length + 1 || declared.slice(1).every((d) => typeof d === 'number')) return model;
+  const shape = [typeof declared[0] === 'number' && declared[0] > 0 ? declared[0] : 1, ...sampleShape];
+  if (inputShapeMismatch(input.name ?? '', declared, shape)) return model;
+  return model.withInputShapes({ [input.name ?? '']: shape });
 }
 
 /**
