@@ -9,6 +9,7 @@ import { Graph, attrInt } from '../../src/engine/graph/graph.ts';
 import { inferShapes, numel, valueInfoShape } from '../../src/engine/graph/shapes.ts';
 import { loadModel, tensorDims, tensorElementCount, tensorToFloat32 } from '../../src/engine/onnx/model.ts';
 import { toNumber } from '../../src/engine/onnx/proto.ts';
+import { workerHandlers } from '../../src/worker/handlers.ts';
 
 export interface ViewFixture {
   summary: ViewSummary;
@@ -28,7 +29,6 @@ export interface ViewFixture {
  * host's default settings) with the channels it removes.
  */
 export async function workerFixture(file: string, plan: ViewPlan = { criterion: 'bn-gamma', ratio: 0.5, scope: 'uniform', compensate: true }): Promise<ViewFixture> {
-  const { workerHandlers } = await import('../../src/worker/handlers.ts');
   const h = workerHandlers();
   const ctx = { signal: new AbortController().signal, progress: () => {} };
   try {
