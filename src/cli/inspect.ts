@@ -3,7 +3,7 @@
 // the same summary object the extension shows, with the channel groups (`groups`) and the
 // per-layer importance statistics (`importance`) added. `--layer <node>` prints one layer's
 // channel scores and ranks, and the layers and nodes coupled with it.
-import { addSizeOptions, parseSizes, type SizeCliOptions } from './options.ts';
+import { addSizeOptions, epOption, intOption, parseSizes, type SizeCliOptions } from './options.ts';
 import type { Command } from 'commander';
 import {
   AnalysedModel, bindInputShapes, CRITERIA, DEFAULT_SCAN_INPUTS, modelInputSpecs, openInputSet, parsePreprocessArg, scanBlocks, type BlockScan, DEFAULT_BLOCK_THRESHOLD, analyzeDependencies, blockRanking, buildAnalysisReport, buildLayerReport, computeImportance, CHEAP_CRITERIA, findResidualBlocks, Graph,
@@ -71,7 +71,7 @@ export function registerInspect(program: Command): void {
       const criteria = inspectCriteria(o);
       for (const k of ['calibCount', 'labels', 'preprocess'] as const) if (o[k] !== undefined && o.calib === undefined) throw new PrunerError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --calib`);
       if (o.calib !== undefined && o.layer !== undefined) throw new PrunerError('--calib ranks the residual blocks; it does not go with --layer');
-      if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
+      epOption(o.ep);
       const model = loadModel(file);
       const graph = new Graph(model);
       try {
@@ -101,11 +101,7 @@ export function registerInspect(program: Command): void {
 async function blocksFromData(file: string, model: ReturnType<typeof loadModel>, o: InspectCliOptions): Promise<BlockScan> {
   const specs = modelInputSpecs(file);
   if (specs.length !== 1) throw new PrunerError(`${file}: ranking blocks from data needs a model with one input, this one has ${specs.length} (${specs.map((s) => s.name).join(', ')})`, { subject: file });
-  let count = DEFAULT_SCAN_INPUTS;
-  if (o.calibCount !== undefined) {
-    count = Number(o.calibCount);
-    if (!Number.isInteger(count) || count < 1) throw new PrunerError(`--calib-count must be an integer ≥ 1, got "${o.calibCount}"`);
-  }
+  const count = o.calibCount !== undefined ? intOption('--calib-count', o.calibCount) : DEFAULT_SCAN_INPUTS;
   const data = await openInputSet(o.calib!, {
     spec: specs[0],
     maxCount: count,

@@ -1,6 +1,38 @@
 // Option parsing shared by the subcommands.
 import type { Command } from 'commander';
-import { inputShapesFromSizes, PrunerError, type AnalysedModel, type InputShapes } from '../engine/index.ts';
+import { inputShapesFromSizes, PLAN_CRITERIA, PrunerError, RECOVER_MODES, type AnalysedModel, type ExecutionProviderChoice, type InputShapes, type PlanCriterion, type RecoverMode } from '../engine/index.ts';
+
+/** A flag's value as a finite number, or a one-line error naming the flag. */
+export function numberOption(flag: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new PrunerError(`${flag} expects a number, got "${v}"`);
+  return n;
+}
+
+/** A flag's value as an integer ≥ `min` (default 1), or a one-line error naming the flag. */
+export function intOption(flag: string, v: string, min = 1): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new PrunerError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+/** `--ep`: auto, cuda or cpu. */
+export function epOption(v: string): ExecutionProviderChoice {
+  if (!['auto', 'cuda', 'cpu'].includes(v)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${v}"`);
+  return v as ExecutionProviderChoice;
+}
+
+/** `--recover`: one of the recovery modes. */
+export function recoverOption(v: string): RecoverMode {
+  if (!(RECOVER_MODES as readonly string[]).includes(v)) throw new PrunerError(`--recover must be one of ${RECOVER_MODES.join(', ')}, got "${v}"`);
+  return v as RecoverMode;
+}
+
+/** `--criterion` of a plan, the data-driven criteria included. */
+export function criterionOption(v: string): PlanCriterion {
+  if (!PLAN_CRITERIA.includes(v as PlanCriterion)) throw new PrunerError(`unknown criterion "${v}" (expected one of ${PLAN_CRITERIA.join(', ')})`);
+  return v as PlanCriterion;
+}
 
 /** `--dim N=4 height=48` → { N: 4, height: 48 }. */
 export function parseDims(list: string[] | undefined): Record<string, number> {

@@ -13,7 +13,7 @@ import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
 import { change } from '../shared/format.ts';
 import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
-import { addSizeOptions, atSizes, type SizeCliOptions } from './options.ts';
+import { addSizeOptions, atSizes, criterionOption, epOption, intOption, numberOption, recoverOption, type SizeCliOptions } from './options.ts';
 import { checkTargetConflicts, runTargetPrune, TARGET_FLAGS, type TargetCliOptions } from './target.ts';
 
 interface PruneCliOptions extends DataCliOptions, SizeCliOptions, Partial<Omit<TargetCliOptions, keyof DataCliOptions | 'compensate' | 'ep'>> {
@@ -42,25 +42,12 @@ interface PruneCliOptions extends DataCliOptions, SizeCliOptions, Partial<Omit<T
   blockRanking?: string;
 }
 
-function number(flag: string, v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new PrunerError(`${flag} expects a number, got "${v}"`);
-  return n;
-}
-
-function positiveInt(flag: string, v: string): number {
-  const n = number(flag, v);
-  if (!Number.isInteger(n) || n < 1) throw new PrunerError(`${flag} must be an integer ≥ 1, got "${v}"`);
-  return n;
-}
-
 /** The plan from `--plan` (if any) with every flag given on the command line applied over it. */
 export function planFromOptions(model: string, o: PruneCliOptions, given: (name: string) => boolean): PruningPlan {
   const base: Partial<PruningPlan> = o.plan ? readPlanFile(o.plan) : {};
   const plan: PruningPlan = { version: 1, criterion: (base.criterion ?? 'bn-gamma') as PlanCriterion, scope: base.scope ?? 'uniform', ...base } as PruningPlan;
   if (o.criterion !== undefined) {
-    if (!PLAN_CRITERIA.includes(o.criterion as PlanCriterion)) throw new PrunerError(`unknown criterion "${o.criterion}" (expected one of ${PLAN_CRITERIA.join(', ')})`);
-    plan.criterion = o.criterion as PlanCriterion;
+    plan.criterion = criterionOption(o.criterion);
   } else if (!o.plan && o.removeBlocks === undefined) throw new PrunerError(`--criterion is required (one of ${PLAN_CRITERIA.join(', ')}), or give --plan`);
   if (o.blockThreshold !== undefined && o.removeBlocks === undefined) throw new PrunerError('--block-threshold applies to --remove-blocks');
   if (o.blockRanking !== undefined) {
@@ -71,26 +58,26 @@ export function planFromOptions(model: string, o: PruneCliOptions, given: (name:
   if (o.removeBlocks !== undefined) {
     if (typeof o.removeBlocks === 'string') {
       if (o.blockThreshold !== undefined) throw new PrunerError('give either --remove-blocks N (the N weakest blocks) or --block-threshold, not both');
-      plan.removeBlocks = { count: positiveInt('--remove-blocks', o.removeBlocks) };
-    } else plan.removeBlocks = { threshold: o.blockThreshold !== undefined ? number('--block-threshold', o.blockThreshold) : DEFAULT_BLOCK_THRESHOLD };
+      plan.removeBlocks = { count: intOption('--remove-blocks', o.removeBlocks) };
+    } else plan.removeBlocks = { threshold: o.blockThreshold !== undefined ? numberOption('--block-threshold', o.blockThreshold) : DEFAULT_BLOCK_THRESHOLD };
     // Blocks alone: no channel is pruned unless a ratio or threshold is given too.
     if (o.ratio === undefined && o.threshold === undefined && plan.ratio === undefined && plan.threshold === undefined) plan.ratio = 0;
   }
   if (o.ratio !== undefined && o.threshold !== undefined) throw new PrunerError('give either --ratio or --threshold, not both');
   if (o.ratio !== undefined) {
-    plan.ratio = number('--ratio', o.ratio);
+    plan.ratio = numberOption('--ratio', o.ratio);
     delete plan.threshold;
   }
   if (o.threshold !== undefined) {
-    plan.threshold = number('--threshold', o.threshold);
+    plan.threshold = numberOption('--threshold', o.threshold);
     delete plan.ratio;
   }
   if (plan.ratio === undefined && plan.threshold === undefined) throw new PrunerError('--ratio or --threshold is required (or a --plan that has one)');
   if (o.global) plan.scope = 'global';
   else if (!o.plan && o.threshold !== undefined) plan.scope = 'global';
   if (given('normalize')) plan.normalize = o.normalize;
-  if (o.roundTo !== undefined) plan.roundTo = positiveInt('--round-to', o.roundTo);
-  if (o.minChannels !== undefined) plan.minChannels = positiveInt('--min-channels', o.minChannels);
+  if (o.roundTo !== undefined) plan.roundTo = intOption('--round-to', o.roundTo);
+  if (o.minChannels !== undefined) plan.minChannels = intOption('--min-channels', o.minChannels);
   if (o.exclude?.length) plan.exclude = [...(plan.exclude ?? []), ...o.exclude];
   if (given('compensate') || !o.plan) plan.compensate = o.compensate;
   plan.model = path.basename(model);
@@ -138,15 +125,14 @@ export function registerPrune(program: Command): void {
   addSizeOptions(cmd, 'the size the model is analysed at: the report\'s MACs, the preview, a target\'s budget and --validate\'s random inputs; the written model keeps its symbolic sizes');
   addDataOptions(cmd, true);
   cmd.action(async (model: string, o: PruneCliOptions) => {
+    epOption(o.ep);
     if (TARGET_FLAGS.some((k) => o[k] !== undefined)) {
       checkTargetConflicts(o as unknown as Record<string, unknown>);
-      if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
       await runTargetPrune(model, { ...o, noScanCache: (o as { scanCache?: boolean }).scanCache === false } as TargetCliOptions);
       return;
     }
     for (const k of ['scanInputs', 'latencyRuns', 'threads'] as const) if (o[k] !== undefined) throw new PrunerError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with a target (--target-macs, --target-params, --target-latency, --max-loss)`);
-    if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
-    if (o.recover !== undefined && !(RECOVER_MODES as readonly string[]).includes(o.recover)) throw new PrunerError(`--recover must be one of ${RECOVER_MODES.join(', ')}, got "${o.recover}"`);
+    if (o.recover !== undefined) recoverOption(o.recover);
     const plan = planFromOptions(model, o, (name) => cmd.getOptionValueSource(name) === 'cli');
     // A saved plan's preprocessing applies unless --preprocess says otherwise; the one used is saved with the plan.
     const data = await openDataSets(model, { ...o, preprocess: o.preprocess ?? (plan.preprocess ? JSON.stringify(plan.preprocess) : undefined) });

@@ -10,6 +10,7 @@ import {
 import { cliSignal } from './signals.ts';
 import { formatSI, formatTable } from './format.ts';
 import { describeDataSets } from './data.ts';
+import { criterionOption, epOption, intOption, recoverOption } from './options.ts';
 
 interface ScanCliOptions {
   calib?: string;
@@ -25,12 +26,6 @@ interface ScanCliOptions {
   cache: boolean;
   ep: string;
   json?: boolean;
-}
-
-function positiveInt(flag: string, v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 1) throw new PrunerError(`${flag} must be an integer ≥ 1, got "${v}"`);
-  return n;
 }
 
 /** `0.1,0.2,0.5` → [0.1, 0.2, 0.5], each in (0, 1). */
@@ -63,9 +58,9 @@ export function registerScan(program: Command): void {
     .option('--ep <provider>', 'execution provider: auto (CUDA when present), cuda or cpu', 'auto')
     .option('--json', 'print the scan as JSON');
   cmd.action(async (model: string, o: ScanCliOptions) => {
-    if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
-    if (!PLAN_CRITERIA.includes(o.criterion as PlanCriterion)) throw new PrunerError(`unknown criterion "${o.criterion}" (expected one of ${PLAN_CRITERIA.join(', ')})`);
-    if (!(RECOVER_MODES as readonly string[]).includes(o.recover)) throw new PrunerError(`--recover must be one of ${RECOVER_MODES.join(', ')}, got "${o.recover}"`);
+    epOption(o.ep);
+    criterionOption(o.criterion);
+    recoverOption(o.recover);
     if (o.calib === undefined) throw new PrunerError('scan needs --calib: the inputs the losses are measured on (and recovery fits on)');
     const breakLoss = Number(o.breakLoss);
     if (o.breakLoss.trim() === '' || !Number.isFinite(breakLoss) || breakLoss < 0) throw new PrunerError(`--break-loss expects a number of points ≥ 0, got "${o.breakLoss}"`);
@@ -75,7 +70,7 @@ export function registerScan(program: Command): void {
       spec: specs[0],
       ...(o.preprocess !== undefined ? { preprocess: parsePreprocessArg(o.preprocess) } : {}),
       ...(o.labels !== undefined ? { labels: o.labels } : {}),
-      ...(o.calibCount !== undefined ? { maxCount: positiveInt('--calib-count', o.calibCount) } : {}),
+      ...(o.calibCount !== undefined ? { maxCount: intOption('--calib-count', o.calibCount) } : {}),
     });
     if (!o.json) process.stderr.write(describeDataSets({ calibration: data }));
     const signal = cliSignal();
@@ -85,9 +80,9 @@ export function registerScan(program: Command): void {
       criterion: o.criterion as PlanCriterion,
       recover: o.recover as RecoverMode,
       ...(o.ratios !== undefined ? { ratios: parseRatios(o.ratios) } : {}),
-      count: positiveInt('--count', o.count),
+      count: intOption('--count', o.count),
       breakLoss,
-      ...(o.roundTo !== undefined ? { roundTo: positiveInt('--round-to', o.roundTo) } : {}),
+      ...(o.roundTo !== undefined ? { roundTo: intOption('--round-to', o.roundTo) } : {}),
       cache: o.cache,
       ep: o.ep as ExecutionProviderChoice,
       signal,

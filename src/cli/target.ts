@@ -3,13 +3,13 @@
 // predicted loss, the real prune with recovery, and the target checked on the written model.
 import * as path from 'node:path';
 import {
-  AnalysedModel, describeLatency, PLAN_CRITERIA, PrunerError, pruneToTarget, TargetUnreachableError,
-  type Budget, type ExecutionProviderChoice, type PlanCriterion, type RecoverMode, type TargetReport, RECOVER_MODES,
+  AnalysedModel, describeLatency, PrunerError, pruneToTarget, TargetUnreachableError,
+  type Budget, type ExecutionProviderChoice, type PlanCriterion, type RecoverMode, type TargetReport,
 } from '../engine/index.ts';
 import { formatSI } from './format.ts';
 import { describeDataSets, openDataSets, type DataCliOptions } from './data.ts';
 import { cliSignal } from './signals.ts';
-import { atSizes, type SizeCliOptions } from './options.ts';
+import { atSizes, criterionOption, intOption, numberOption, recoverOption, type SizeCliOptions } from './options.ts';
 
 export interface TargetCliOptions extends DataCliOptions, SizeCliOptions {
   targetMacs?: string;
@@ -36,18 +36,6 @@ export interface TargetCliOptions extends DataCliOptions, SizeCliOptions {
 /** The flags that make `prune` prune to a target. */
 export const TARGET_FLAGS = ['targetMacs', 'targetParams', 'targetLatency', 'maxLoss'] as const;
 
-function num(flag: string, v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new PrunerError(`${flag} expects a number, got "${v}"`);
-  return n;
-}
-
-function posInt(flag: string, v: string): number {
-  const n = num(flag, v);
-  if (!Number.isInteger(n) || n < 1) throw new PrunerError(`${flag} must be an integer ≥ 1, got "${v}"`);
-  return n;
-}
-
 /** The budget the flags ask for: a MACs / parameter value ≤ 1 is a fraction of the model, above 1 an absolute count. */
 export function budgetFromOptions(o: TargetCliOptions): Budget {
   const given = TARGET_FLAGS.filter((k) => o[k] !== undefined);
@@ -55,16 +43,16 @@ export function budgetFromOptions(o: TargetCliOptions): Budget {
   if (o.targetMacs !== undefined || o.targetParams !== undefined) {
     const kind = o.targetMacs !== undefined ? 'macs' : 'params';
     const flag = kind === 'macs' ? '--target-macs' : '--target-params';
-    const v = num(flag, (o.targetMacs ?? o.targetParams)!);
+    const v = numberOption(flag, (o.targetMacs ?? o.targetParams)!);
     if (!(v > 0)) throw new PrunerError(`${flag} must be positive: a fraction of the model (0.5 = half) or an absolute count, got ${v}`);
     return v <= 1 ? { kind, fraction: v } : { kind, absolute: v };
   }
   if (o.targetLatency !== undefined) {
-    const ms = num('--target-latency', o.targetLatency);
+    const ms = numberOption('--target-latency', o.targetLatency);
     if (!(ms > 0)) throw new PrunerError(`--target-latency must be a positive number of milliseconds, got ${ms}`);
     return { kind: 'latency', ms };
   }
-  const p = num('--max-loss', o.maxLoss!);
+  const p = numberOption('--max-loss', o.maxLoss!);
   if (!(p >= 0 && p <= 100)) throw new PrunerError(`--max-loss must be between 0 and 100 points, got ${p}`);
   return { kind: 'loss', points: p };
 }
@@ -77,8 +65,8 @@ export function checkTargetConflicts(o: Record<string, unknown>): void {
 
 export async function runTargetPrune(model: string, o: TargetCliOptions): Promise<void> {
   const budget = budgetFromOptions(o);
-  if (o.criterion !== undefined && !PLAN_CRITERIA.includes(o.criterion as PlanCriterion)) throw new PrunerError(`unknown criterion "${o.criterion}" (expected one of ${PLAN_CRITERIA.join(', ')})`);
-  if (o.recover !== undefined && !(RECOVER_MODES as readonly string[]).includes(o.recover)) throw new PrunerError(`--recover must be one of ${RECOVER_MODES.join(', ')}, got "${o.recover}"`);
+  if (o.criterion !== undefined) criterionOption(o.criterion);
+  if (o.recover !== undefined) recoverOption(o.recover);
   if (o.calib === undefined) throw new PrunerError('a target needs calibration inputs (--calib): the sensitivity scan measures each layer group on them');
   const data = await openDataSets(model, o);
   if (!o.json) process.stderr.write(describeDataSets(data));
@@ -90,15 +78,15 @@ export async function runTargetPrune(model: string, o: TargetCliOptions): Promis
     report = await pruneToTarget(analysed, budget, {
       ...(o.criterion ? { criterion: o.criterion as PlanCriterion } : {}),
       ...(o.recover ? { recover: o.recover as RecoverMode } : {}),
-      ...(o.roundTo !== undefined ? { roundTo: posInt('--round-to', o.roundTo) } : {}),
-      ...(o.minChannels !== undefined ? { minChannels: posInt('--min-channels', o.minChannels) } : {}),
+      ...(o.roundTo !== undefined ? { roundTo: intOption('--round-to', o.roundTo) } : {}),
+      ...(o.minChannels !== undefined ? { minChannels: intOption('--min-channels', o.minChannels) } : {}),
       compensate: o.compensate,
       calibration: data.calibration!,
       ...(data.evaluation ? { evaluation: data.evaluation } : {}),
-      ...(o.scanInputs !== undefined ? { scanInputs: posInt('--scan-inputs', o.scanInputs) } : {}),
+      ...(o.scanInputs !== undefined ? { scanInputs: intOption('--scan-inputs', o.scanInputs) } : {}),
       ep: o.ep as ExecutionProviderChoice,
-      ...(o.latencyRuns !== undefined ? { latencyRuns: posInt('--latency-runs', o.latencyRuns) } : {}),
-      ...(o.threads !== undefined ? { latencyThreads: posInt('--threads', o.threads) } : {}),
+      ...(o.latencyRuns !== undefined ? { latencyRuns: intOption('--latency-runs', o.latencyRuns) } : {}),
+      ...(o.threads !== undefined ? { latencyThreads: intOption('--threads', o.threads) } : {}),
       ...(o.out ? { out: o.out } : {}),
       force: o.force,
       ...(o.savePlan ? { savePlan: o.savePlan } : {}),

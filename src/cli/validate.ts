@@ -1,10 +1,10 @@
 // `onnx-pruner validate <original> <pruned>`: runs both models in ONNX Runtime on the same inputs
 // and prints how far the outputs moved, latency, session time and size (or the report as JSON).
-import { addSizeOptions, parseSizes, type SizeCliOptions } from './options.ts';
+import { addSizeOptions, epOption, intOption, parseSizes, type SizeCliOptions } from './options.ts';
 import { bytes, change, ms, si } from '../shared/format.ts';
 import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 import type { Command } from 'commander';
-import { computeCost, PrunerError, validatePruned, withCost, type ExecutionProviderChoice, type ValidationReport } from '../engine/index.ts';
+import { computeCost, validatePruned, withCost, type ExecutionProviderChoice, type ValidationReport } from '../engine/index.ts';
 
 interface ValidateCliOptions extends DataCliOptions, SizeCliOptions {
   input?: string[];
@@ -14,12 +14,6 @@ interface ValidateCliOptions extends DataCliOptions, SizeCliOptions {
   seed: string;
   threads: string;
   json?: boolean;
-}
-
-function positiveInt(flag: string, v: string, min = 1): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new PrunerError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
-  return n;
 }
 
 export function registerValidate(program: Command): void {
@@ -37,16 +31,16 @@ export function registerValidate(program: Command): void {
     .option('--json', 'print the report as JSON');
   addSizeOptions(cmd, 'the random inputs\' size; other symbolic sizes are 1');
   addDataOptions(cmd, false).action(async (original: string, pruned: string, o: ValidateCliOptions) => {
-    if (!['auto', 'cuda', 'cpu'].includes(o.ep)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${o.ep}"`);
+    epOption(o.ep);
     const { evaluation } = await openDataSets(original, o);
     if (!o.json) process.stderr.write(describeDataSets({ evaluation }));
     const report = await validatePruned(original, pruned, {
       ep: o.ep as ExecutionProviderChoice,
       inputs: o.input,
-      runs: positiveInt('--runs', o.runs),
-      warmup: positiveInt('--warmup', o.warmup, 0),
-      seed: positiveInt('--seed', o.seed, 0),
-      threads: positiveInt('--threads', o.threads),
+      runs: intOption('--runs', o.runs),
+      warmup: intOption('--warmup', o.warmup, 0),
+      seed: intOption('--seed', o.seed, 0),
+      threads: intOption('--threads', o.threads),
       ...parseSizes(o),
       ...(evaluation ? { evaluation } : {}),
       onProgress: o.json ? undefined : (m) => process.stderr.write(`… ${m}\n`),
