@@ -42,12 +42,12 @@ import Long from 'long';
 import { ModelProtoType, DataType } from '../onnx/proto.ts';
 import { loadOrt } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
-import { FLOAT_WEIGHTED_OPS } from '../graph/operators.ts';
+import { isFloatWeighted, operatorFacts, weightedFacts } from '../graph/operators.ts';
 import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from './types.ts';
 import { dequantizeOf, dequantizedFloats, isConstantLike, qlinearWeight, storedTensor, type Dequantized } from '../graph/quant.ts';
 
-/** The operator-oriented quantised layers scored on their dequantised weights (weight at input 3). */
-const QLINEAR_OPS: ReadonlySet<string> = new Set(['QLinearConv', 'QLinearMatMul']);
+/** An operator-oriented quantised layer (QLinearConv, QLinearMatMul), scored on its dequantised weight. */
+const isQLinear = (op: string): boolean => weightedFacts(op)?.quantized === 'qlinear';
 
 /**
  * Scores per criterion; a criterion that was not asked for (or does not apply, e.g. γ without BN)
@@ -122,8 +122,6 @@ export interface ImportanceOptions {
 export const CHEAP_CRITERIA: readonly Criterion[] = ['bn-gamma', 'l1', 'l2'];
 const EVERY_CRITERION: readonly Criterion[] = ['bn-gamma', 'l1', 'l2', 'fpgm'];
 
-/** Ops an output channel passes through unchanged, between a layer and its BatchNormalization. */
-const PASS_THROUGH = new Set(['Relu', 'Clip', 'LeakyRelu', 'Identity', 'Dropout', 'Cast', 'HardSwish', 'Sigmoid', 'Elu', 'Selu', 'Tanh', 'PRelu']);
 
 export const REEXPORT_ADVICE =
   'This model has no BatchNormalization, so BN γ is not available. If the network was trained with BN, BN was folded into its convolutions at export (an eval-mode export) and the norms are those of the folded weights. ' +
@@ -178,7 +176,7 @@ export interface FilterMatrix {
  */
 export function filterMatrix(graph: Graph, node: NodeProto, cache?: Map<string, Float32Array>): FilterMatrix | undefined {
   const op = node.op_type ?? '';
-  if (!FLOAT_WEIGHTED_OPS.has(op)) return undefined;
+  if (!isFloatWeighted(op)) return undefined;
   const wName = node.input[1];
   if (!wName) return undefined;
   const t = storedTensor(graph, wName);
@@ -223,7 +221,7 @@ export function layerChannels(graph: Graph, name: string): number | undefined {
   if (!node) return undefined;
   const ql = qlinearWeight(graph, node);
   if (ql) return op === 'QLinearConv' ? ql.dims[0] : ql.dims[1];
-  if (!FLOAT_WEIGHTED_OPS.has(op) || !node.input[1]) return undefined;
+  if (!isFloatWeighted(op) || !node.input[1]) return undefined;
   const t = storedTensor(graph, node.input[1]);
   if (!t) return undefined;
   const dims = tensorDims(t);
@@ -567,7 +565,7 @@ async function ortFpgm(threads: number): Promise<FpgmBlockFn | undefined> {
 
 /** Every weighted layer with a constant weight, in topological order. */
 export function weightedLayers(graph: Graph): NodeProto[] {
-  return graph.order.filter((n) => (FLOAT_WEIGHTED_OPS.has(n.op_type ?? '') && !!n.input[1] && isConstantLike(graph, n.input[1])) || qlinearWeight(graph, n) !== undefined);
+  return graph.order.filter((n) => (isFloatWeighted(n.op_type) && !!n.input[1] && isConstantLike(graph, n.input[1])) || qlinearWeight(graph, n) !== undefined);
 }
 
 /** The BatchNormalization scoring a layer: directly after it, or through pass-through ops to one of `allowed`. */
@@ -581,7 +579,7 @@ export function followingBn(graph: Graph, node: NodeProto, allowed?: readonly st
       if (hops === 0 || !allowed || allowed.includes(c.name ?? '')) return c;
       return undefined;
     }
-    if (!PASS_THROUGH.has(c.op_type ?? '') || !allowed) return undefined;
+    if (!operatorFacts(c.op_type)?.transparentToBn || !allowed) return undefined;
     value = c.output[0];
   }
   return undefined;
@@ -673,10 +671,10 @@ function groupMagnitudes(
       }
       continue;
     }
-    const isIn = m.role === 'in' && (FLOAT_WEIGHTED_OPS.has(m.op) || QLINEAR_OPS.has(m.op));
+    const isIn = m.role === 'in' && (isFloatWeighted(m.op) || isQLinear(m.op));
     const isBnScale = m.role === 'param' && m.op === 'BatchNormalization' && m.inputIndex === 1;
     if ((!isIn && !isBnScale) || !m.tensor) continue;
-    const node = QLINEAR_OPS.has(m.op) ? graph.byName.get(m.node) : undefined;
+    const node = isQLinear(m.op) ? graph.byName.get(m.node) : undefined;
     const per = memberMagnitudes(graph, memberValue(graph, m), m.axis, sliceMags, node ? qlinearWeight(graph, node) : undefined);
     if (!per) continue;
     const len = per.l1.length;
@@ -789,7 +787,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
   if (norms)
     for (const g of deps.groups)
       for (const m of g.members) {
-        if (m.role !== 'in' || !FLOAT_WEIGHTED_OPS.has(m.op) || !m.tensor) continue;
+        if (m.role !== 'in' || !isFloatWeighted(m.op) || !m.tensor) continue;
         const v = memberValue(graph, m);
         const key = graph.constantSource(v) ?? v;
         let axes = magAxes.get(key);

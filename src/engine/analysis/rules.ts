@@ -1,12 +1,16 @@
-// Operator knowledge for the channel dependency analysis: one entry per ONNX operator type.
+// Channel rules for the dependency analysis: the code of each channel-rule kind that the operator
+// registry (graph/operators.ts) names. Which operator follows which rule, with which parameters, is
+// the operator's entry there; this file holds only what each kind does (CHANNEL_RULES).
 //
-// Each entry says which inputs carry data (a channel-carrying activation arriving at any other
+// Each rule says which inputs carry data (a channel-carrying activation arriving at any other
 // input freezes its group) and how the channel layout of the inputs becomes the layout of the
-// outputs, adding group members (weights, parameters, shape constants) on the way. An operator
-// missing from RULES is unknown: any channel space reaching it is frozen with that reason.
+// outputs, adding group members (weights, parameters, shape constants) on the way. Every freeze
+// names the node and why. An operator whose entry has no channel rule (or that has no entry) is
+// unknown: any channel space reaching it is frozen with that reason.
 import { attr, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
 import type { NodeProto } from '../onnx/proto.ts';
 import { dequantizeOf } from '../graph/quant.ts';
+import { OPERATORS, nodeFacts, type ChannelRule } from '../graph/operators.ts';
 import type { ChannelRewrite, GroupMember, MemberRole } from './types.ts';
 
 /** A ChannelRewrite before its segments are known in group coordinates (the analysis adds them from the layout). */
@@ -155,32 +159,45 @@ function copyLayout(l: ChannelLayout, spatial: (number | undefined)[] | undefine
   return { axis: l.axis, rank: l.rank, segs: l.segs, block: l.block, spatial };
 }
 
+/**
+ * A rule on the channels of input 0, the only data input: `apply` runs when that input carries
+ * channels (with the node's label for reasons), and nothing happens otherwise.
+ */
+function onChannels(apply: (ctx: RuleContext, node: NodeProto, l: ChannelLayout, label: string) => void): OpRule {
+  return {
+    data: [0],
+    apply(ctx, node) {
+      const l = ctx.layout(node.input[0]);
+      if (l) apply(ctx, node, l, nodeLabel(node));
+    },
+  };
+}
+
+/**
+ * A rule for a weighted layer: it runs whether or not input 0 carries channels (`l` undefined when
+ * it does not), since the layer's output channels are a new space either way.
+ */
+function onLayer(apply: (ctx: RuleContext, node: NodeProto, l: ChannelLayout | undefined, label: string) => void): OpRule {
+  return { data: [0], apply: (ctx, node) => apply(ctx, node, ctx.layout(node.input[0]), nodeLabel(node)) };
+}
+
 // ---------------------------------------------------------------- pass-through
 
 /** The channel index passes through unchanged (element-wise unary ops). */
-const passThrough: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (l && node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
-  },
-};
+const passThrough = onChannels((ctx, node, l) => {
+  if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+});
 
 /** Element-wise with extra inputs that must be constants (Clip min/max). */
-const passThroughConstInputs: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    for (let i = 1; i < node.input.length; i++) {
-      if (hasInput(node, i) && !ctx.graph.isConstant(node.input[i])) {
-        ctx.freeze(l, `${nodeLabel(node)} has a non-constant input '${node.input[i]}'`);
-        return;
-      }
+const passThroughConstInputs = onChannels((ctx, node, l) => {
+  for (let i = 1; i < node.input.length; i++) {
+    if (hasInput(node, i) && !ctx.graph.isConstant(node.input[i])) {
+      ctx.freeze(l, `${nodeLabel(node)} has a non-constant input '${node.input[i]}'`);
+      return;
     }
-    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
-  },
-};
+  }
+  if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+});
 
 /**
  * A constant operand broadcast against a channel-carrying layout: nothing when its channel
@@ -280,49 +297,39 @@ const elementwise: OpRule = {
 
 // ---------------------------------------------------------------- normalization
 
-function perChannelParams(params: number[]): OpRule {
-  return {
-    data: [0],
-    apply(ctx, node) {
-      const l = ctx.layout(node.input[0]);
-      if (!l) return;
-      if (l.axis !== 1) {
-        ctx.freeze(l, `${nodeLabel(node)} normalises axis 1, which is not the channel axis here`);
-        return;
-      }
-      for (const i of params) {
-        if (!hasInput(node, i)) continue;
-        const c = ctx.constantInput(node, i);
-        if (!c || c.dims.length !== 1) {
-          ctx.freeze(l, `${nodeLabel(node)} has a non-constant or non-vector parameter '${node.input[i]}'`);
-          return;
-        }
-      }
-      for (const i of params) {
-        if (!hasInput(node, i)) continue;
-        const c = ctx.constantInput(node, i)!;
-        ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: i, axis: 0, shared: c.shared });
-      }
-      if (node.op_type === 'BatchNormalization') for (const s of l.segs) if (s.space >= 0) ctx.addBn(s.space, node);
-      if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
-    },
-  };
-}
-
-const prelu: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    if (!ctx.constantInput(node, 1)) {
-      ctx.freeze(l, `${nodeLabel(node)} has a non-constant slope '${node.input[1]}'`);
+function perChannelParams(params: readonly number[], batchNorm: boolean): OpRule {
+  return onChannels((ctx, node, l) => {
+    if (l.axis !== 1) {
+      ctx.freeze(l, `${nodeLabel(node)} normalises axis 1, which is not the channel axis here`);
       return;
     }
-    const rank = Math.max(l.rank, ctx.constantInput(node, 1)!.dims.length);
-    if (!broadcastConstant(ctx, node, 1, l, rank)) return;
+    for (const i of params) {
+      if (!hasInput(node, i)) continue;
+      const c = ctx.constantInput(node, i);
+      if (!c || c.dims.length !== 1) {
+        ctx.freeze(l, `${nodeLabel(node)} has a non-constant or non-vector parameter '${node.input[i]}'`);
+        return;
+      }
+    }
+    for (const i of params) {
+      if (!hasInput(node, i)) continue;
+      const c = ctx.constantInput(node, i)!;
+      ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: i, axis: 0, shared: c.shared });
+    }
+    if (batchNorm) for (const s of l.segs) if (s.space >= 0) ctx.addBn(s.space, node);
     if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
-  },
-};
+  });
+}
+
+const prelu = onChannels((ctx, node, l) => {
+  if (!ctx.constantInput(node, 1)) {
+    ctx.freeze(l, `${nodeLabel(node)} has a non-constant slope '${node.input[1]}'`);
+    return;
+  }
+  const rank = Math.max(l.rank, ctx.constantInput(node, 1)!.dims.length);
+  if (!broadcastConstant(ctx, node, 1, l, rank)) return;
+  if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+});
 
 // ---------------------------------------------------------------- spatial ops
 
@@ -357,70 +364,55 @@ function spatialOut(node: NodeProto, inSp: (number | undefined)[] | undefined, k
 
 /** Pooling keeps channel i at i; `outSpatial` gives the output's spatial sizes. */
 function poolRule(outSpatial: (node: NodeProto, l: ChannelLayout) => (number | undefined)[] | undefined): OpRule {
-  return {
-    data: [0],
-    apply(ctx, node) {
-      const l = ctx.layout(node.input[0]);
-      if (!l) return;
-      if (l.axis !== 1) {
-        ctx.freeze(l, `${nodeLabel(node)} pools with channels on axis ${l.axis}, not 1`);
-        return;
-      }
-      if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, outSpatial(node, l)), node);
-    },
-  };
+  return onChannels((ctx, node, l) => {
+    if (l.axis !== 1) {
+      ctx.freeze(l, `${nodeLabel(node)} pools with channels on axis ${l.axis}, not 1`);
+      return;
+    }
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, outSpatial(node, l)), node);
+  });
 }
 
 const pool = poolRule((node, l) => spatialOut(node, l.spatial, attrInts(node, 'kernel_shape'), { pool: true }));
 const globalPool = poolRule((_node, l) => new Array<number>(l.rank - 2).fill(1));
 
-const pad: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const label = nodeLabel(node);
-    const opset = ctx.graph.opset();
-    const pads = opset >= 11 ? constInts(ctx, node, 1) : (attrInts(node, 'pads') ?? attrInts(node, 'paddings'));
-    if (!pads) {
-      ctx.freeze(l, `${label} has non-constant pads`);
+const pad = onChannels((ctx, node, l, label) => {
+  const opset = ctx.graph.opset();
+  const pads = opset >= 11 ? constInts(ctx, node, 1) : (attrInts(node, 'pads') ?? attrInts(node, 'paddings'));
+  if (!pads) {
+    ctx.freeze(l, `${label} has non-constant pads`);
+    return;
+  }
+  let axes = Array.from({ length: l.rank }, (_, i) => i);
+  if (opset >= 18 && hasInput(node, 3)) {
+    const a = constInts(ctx, node, 3);
+    if (!a) {
+      ctx.freeze(l, `${label} has non-constant axes`);
       return;
     }
-    let axes = Array.from({ length: l.rank }, (_, i) => i);
-    if (opset >= 18 && hasInput(node, 3)) {
-      const a = constInts(ctx, node, 3);
-      if (!a) {
-        ctx.freeze(l, `${label} has non-constant axes`);
-        return;
-      }
-      axes = a.map((x) => normAxis(x, l.rank));
-    }
-    const k = axes.indexOf(l.axis);
-    if (k >= 0 && (pads[k] !== 0 || pads[k + axes.length] !== 0)) {
-      ctx.freeze(l, `${label} pads the channel axis (pads [${pads.join(',')}])`);
-      return;
-    }
-    const spatial = l.spatial?.map((d, i) => {
-      const ax = l.axis + 1 + i;
-      const j = axes.indexOf(ax);
-      return d === undefined || j < 0 ? d : d + pads[j] + pads[j + axes.length];
-    });
-    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
-  },
-};
+    axes = a.map((x) => normAxis(x, l.rank));
+  }
+  const k = axes.indexOf(l.axis);
+  if (k >= 0 && (pads[k] !== 0 || pads[k + axes.length] !== 0)) {
+    ctx.freeze(l, `${label} pads the channel axis (pads [${pads.join(',')}])`);
+    return;
+  }
+  const spatial = l.spatial?.map((d, i) => {
+    const ax = l.axis + 1 + i;
+    const j = axes.indexOf(ax);
+    return d === undefined || j < 0 ? d : d + pads[j] + pads[j + axes.length];
+  });
+  if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
+});
 
 /** Resize (opset 10+: roi, scales, sizes inputs) and Upsample (scales attribute before opset 9, input from 9). */
-const resize: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const label = nodeLabel(node);
+function resize(upsample: boolean): OpRule {
+  return onChannels((ctx, node, l, label) => {
     const opset = ctx.graph.opset();
     let scales: number[] | undefined;
     let sizes: number[] | undefined;
     let sizesIndex = -1;
-    if (node.op_type === 'Upsample') {
+    if (upsample) {
       scales = opset < 9 ? attr(node, 'scales')?.floats : ctx.graph.constantFloats(node.input[1]) ? Array.from(ctx.graph.constantFloats(node.input[1])!) : undefined;
     } else if (opset < 11) {
       scales = ctx.graph.constantFloats(node.input[1]) ? Array.from(ctx.graph.constantFloats(node.input[1])!) : undefined;
@@ -463,8 +455,8 @@ const resize: OpRule = {
       return d === undefined ? undefined : Math.floor(d * scales![j]);
     });
     if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
-  },
-};
+  });
+}
 
 // ---------------------------------------------------------------- weighted layers
 
@@ -489,74 +481,69 @@ function outMember(ctx: RuleContext, node: NodeProto, space: number, weightIndex
 
 /** Conv and ConvTranspose. Weight [C_out, C_in/group, k...] (Conv) or [C_in, C_out/group, k...] (ConvTranspose). */
 function conv(transposed: boolean): OpRule {
-  return {
-    data: [0],
-    apply(ctx, node) {
-      const x = node.input[0];
-      const l = ctx.layout(x);
-      const label = nodeLabel(node);
-      const w = ctx.constantInput(node, 1);
-      if (!w || w.dims.length < 3) {
-        if (l) ctx.freeze(l, `${label} has a non-constant weight '${node.input[1]}'${sharedDequantized(ctx, node.input[1])}`);
-        return;
-      }
-      if (hasInput(node, 2) && !ctx.constantInput(node, 2)) {
-        if (l) ctx.freeze(l, `${label} has a non-constant bias '${node.input[2]}'${sharedDequantized(ctx, node.input[2])}`);
-        return;
-      }
-      const group = attrInt(node, 'group', 1);
-      const cin = transposed ? w.dims[0] : w.dims[1] * group;
-      const cout = transposed ? w.dims[1] * group : w.dims[0];
-      const kernel = attrInts(node, 'kernel_shape') ?? w.dims.slice(2);
-      if (l && (l.axis !== 1 || layoutEntries(l) !== cin || l.block !== 1)) {
-        ctx.freeze(l, `${label} expects ${cin} input channels on axis 1`);
-        return;
-      }
-      let inSpatial = l?.spatial;
-      if (!l) {
-        const s = ctx.shapeOf(x);
-        inSpatial = s?.slice(2).map((d) => (typeof d === 'number' && d > 0 ? d : undefined));
-      }
-      const spatial = spatialOut(node, inSpatial, kernel, { transposed });
-      const rank = w.dims.length;
-      const depthwise = group > 1 && group === cin && cout === cin;
-      if (depthwise) {
-        // The channel index flows through: filter i sees input channel i only.
-        if (!l) return;
-        const b = hasInput(node, 2) ? ctx.constantInput(node, 2) : undefined;
-        ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'depthwise', tensor: w.tensor, inputIndex: 1, axis: 0, shared: w.shared, ...(b ? { bias: b.tensor, biasShared: b.shared } : {}) });
-        for (const s of l.segs) if (s.space >= 0) ctx.addLayer(s.space, node);
-        if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank, segs: l.segs, block: 1, spatial }, node);
-        return;
-      }
-      if (group > 1) {
-        // Input channel j*a + r of block j meets weight column r, shared by every block's filters. An axis
-        // slice stays valid when all blocks lose the same positions r: the input space is folded (its
-        // channels r, r + a, r + 2a ... tied) and the weight loses column r once.
-        const seg = l?.segs[0];
-        if (l && !transposed && l.segs.length === 1 && seg!.space >= 0 && seg!.start === 0 && ctx.widthOf(seg!.space) === cin) {
-          const a = cin / group;
-          ctx.requireFold(seg!.space, group, `grouped ${label} (group ${group})`);
-          for (let j = 0; j < group; j++) {
-            ctx.addMember(seg!.space, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: 1, mapping: { kind: 'offset', offset: -j * a }, span: a, ...(j ? { start: j * a } : {}), shared: w.shared });
-          }
-        } else if (l && !transposed) {
-          const why = permutedFold(ctx, node, l, group, cin, w);
-          if (why) ctx.freeze(l, `grouped ${label} (group ${group}) ${why}`);
-        } else if (l) ctx.freeze(l, `grouped ${label} (group ${group}) takes channels from several groups or part of one; only a whole single group can be folded`);
-      } else if (l) {
-        ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: transposed ? 0 : 1, shared: w.shared });
-      }
-      const space = ctx.newSpace(cout, node);
-      if (group > 1) {
-        if (transposed) ctx.freezeSpace(space, `grouped ${label} (group ${group}): its output channels are weight columns per group`);
-        else ctx.requireDivisor(space, group, `grouped ${label} (group ${group})`);
-      }
-      outMember(ctx, node, space, 1, transposed ? 1 : 0, { index: 2, width: cout });
-      ctx.addLayer(space, node);
-      if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank, segs: [{ space, start: 0, len: cout }], block: 1, spatial }, node);
-    },
-  };
+  return onLayer((ctx, node, l, label) => {
+    const x = node.input[0];
+    const w = ctx.constantInput(node, 1);
+    if (!w || w.dims.length < 3) {
+      if (l) ctx.freeze(l, `${label} has a non-constant weight '${node.input[1]}'${sharedDequantized(ctx, node.input[1])}`);
+      return;
+    }
+    if (hasInput(node, 2) && !ctx.constantInput(node, 2)) {
+      if (l) ctx.freeze(l, `${label} has a non-constant bias '${node.input[2]}'${sharedDequantized(ctx, node.input[2])}`);
+      return;
+    }
+    const group = attrInt(node, 'group', 1);
+    const cin = transposed ? w.dims[0] : w.dims[1] * group;
+    const cout = transposed ? w.dims[1] * group : w.dims[0];
+    const kernel = attrInts(node, 'kernel_shape') ?? w.dims.slice(2);
+    if (l && (l.axis !== 1 || layoutEntries(l) !== cin || l.block !== 1)) {
+      ctx.freeze(l, `${label} expects ${cin} input channels on axis 1`);
+      return;
+    }
+    let inSpatial = l?.spatial;
+    if (!l) {
+      const s = ctx.shapeOf(x);
+      inSpatial = s?.slice(2).map((d) => (typeof d === 'number' && d > 0 ? d : undefined));
+    }
+    const spatial = spatialOut(node, inSpatial, kernel, { transposed });
+    const rank = w.dims.length;
+    const depthwise = group > 1 && group === cin && cout === cin;
+    if (depthwise) {
+      // The channel index flows through: filter i sees input channel i only.
+      if (!l) return;
+      const b = hasInput(node, 2) ? ctx.constantInput(node, 2) : undefined;
+      ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'depthwise', tensor: w.tensor, inputIndex: 1, axis: 0, shared: w.shared, ...(b ? { bias: b.tensor, biasShared: b.shared } : {}) });
+      for (const s of l.segs) if (s.space >= 0) ctx.addLayer(s.space, node);
+      if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank, segs: l.segs, block: 1, spatial }, node);
+      return;
+    }
+    if (group > 1) {
+      // Input channel j*a + r of block j meets weight column r, shared by every block's filters. An axis
+      // slice stays valid when all blocks lose the same positions r: the input space is folded (its
+      // channels r, r + a, r + 2a ... tied) and the weight loses column r once.
+      const seg = l?.segs[0];
+      if (l && !transposed && l.segs.length === 1 && seg!.space >= 0 && seg!.start === 0 && ctx.widthOf(seg!.space) === cin) {
+        const a = cin / group;
+        ctx.requireFold(seg!.space, group, `grouped ${label} (group ${group})`);
+        for (let j = 0; j < group; j++) {
+          ctx.addMember(seg!.space, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: 1, mapping: { kind: 'offset', offset: -j * a }, span: a, ...(j ? { start: j * a } : {}), shared: w.shared });
+        }
+      } else if (l && !transposed) {
+        const why = permutedFold(ctx, node, l, group, cin, w);
+        if (why) ctx.freeze(l, `grouped ${label} (group ${group}) ${why}`);
+      } else if (l) ctx.freeze(l, `grouped ${label} (group ${group}) takes channels from several groups or part of one; only a whole single group can be folded`);
+    } else if (l) {
+      ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 1, axis: transposed ? 0 : 1, shared: w.shared });
+    }
+    const space = ctx.newSpace(cout, node);
+    if (group > 1) {
+      if (transposed) ctx.freezeSpace(space, `grouped ${label} (group ${group}): its output channels are weight columns per group`);
+      else ctx.requireDivisor(space, group, `grouped ${label} (group ${group})`);
+    }
+    outMember(ctx, node, space, 1, transposed ? 1 : 0, { index: 2, width: cout });
+    ctx.addLayer(space, node);
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank, segs: [{ space, start: 0, len: cout }], block: 1, spatial }, node);
+  });
 }
 
 /**
@@ -620,62 +607,53 @@ function featureMembers(ctx: RuleContext, node: NodeProto, l: ChannelLayout, fea
   return true;
 }
 
-const gemm: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    const label = nodeLabel(node);
-    const b = ctx.constantInput(node, 1);
-    if (!b || b.dims.length !== 2 || (hasInput(node, 2) && !ctx.constantInput(node, 2))) {
-      if (l) ctx.freeze(l, `${label} has a non-constant weight or bias${sharedDequantized(ctx, node.input[1]) || sharedDequantized(ctx, node.input[2])}`);
-      return;
+const gemm = onLayer((ctx, node, l, label) => {
+  const b = ctx.constantInput(node, 1);
+  if (!b || b.dims.length !== 2 || (hasInput(node, 2) && !ctx.constantInput(node, 2))) {
+    if (l) ctx.freeze(l, `${label} has a non-constant weight or bias${sharedDequantized(ctx, node.input[1]) || sharedDequantized(ctx, node.input[2])}`);
+    return;
+  }
+  const transB = attrInt(node, 'transB', 0) === 1;
+  const k = transB ? b.dims[1] : b.dims[0];
+  const n = transB ? b.dims[0] : b.dims[1];
+  if (l) {
+    if (attrInt(node, 'transA', 0) === 1) ctx.freeze(l, `${label} transposes its input (transA)`);
+    else featureMembers(ctx, node, l, k, 1, transB ? 1 : 0);
+  }
+  const space = ctx.newSpace(n, node);
+  outMember(ctx, node, space, 1, transB ? 0 : 1, { index: 2, width: n });
+  ctx.addLayer(space, node);
+  if (hasInput(node, 2)) {
+    // A bias of another shape than [N]: a broadcast parameter (a [1] or scalar bias needs nothing).
+    const c = ctx.constantInput(node, 2)!;
+    if (!(c.dims.length === 1 && c.dims[0] === n)) {
+      const outLayout: ChannelLayout = { axis: 1, rank: 2, segs: [{ space, start: 0, len: n }], block: 1 };
+      broadcastConstant(ctx, node, 2, outLayout, 2);
     }
-    const transB = attrInt(node, 'transB', 0) === 1;
-    const k = transB ? b.dims[1] : b.dims[0];
-    const n = transB ? b.dims[0] : b.dims[1];
-    if (l) {
-      if (attrInt(node, 'transA', 0) === 1) ctx.freeze(l, `${label} transposes its input (transA)`);
-      else featureMembers(ctx, node, l, k, 1, transB ? 1 : 0);
-    }
-    const space = ctx.newSpace(n, node);
-    outMember(ctx, node, space, 1, transB ? 0 : 1, { index: 2, width: n });
-    ctx.addLayer(space, node);
-    if (hasInput(node, 2)) {
-      // A bias of another shape than [N]: a broadcast parameter (a [1] or scalar bias needs nothing).
-      const c = ctx.constantInput(node, 2)!;
-      if (!(c.dims.length === 1 && c.dims[0] === n)) {
-        const outLayout: ChannelLayout = { axis: 1, rank: 2, segs: [{ space, start: 0, len: n }], block: 1 };
-        broadcastConstant(ctx, node, 2, outLayout, 2);
-      }
-    }
-    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: n }], block: 1, spatial: [] }, node);
-  },
-};
+  }
+  if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: n }], block: 1, spatial: [] }, node);
+});
 
 /** MatMul with a constant 2-D right operand [K, N]: a fully connected layer without bias. */
-const matmul: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    const b = ctx.constantInput(node, 1);
-    if (!b || b.dims.length !== 2) {
-      if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[1]}'${sharedDequantized(ctx, node.input[1])}`);
-      return;
-    }
-    if (l) featureMembers(ctx, node, l, b.dims[0], 1, 0);
-    // Output channels are on the last axis; only a rank-2 input keeps them at axis 1.
-    const inShape = l ? undefined : ctx.shapeOf(node.input[0]);
-    const rank = l ? l.rank : inShape?.length;
-    const space = ctx.newSpace(b.dims[1], node);
-    outMember(ctx, node, space, 1, 1, undefined);
-    ctx.addLayer(space, node);
-    if (rank !== 2) {
-      ctx.freezeSpace(space, `${nodeLabel(node)} output is not a [batch, features] matrix`);
-      return;
-    }
-    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: b.dims[1] }], block: 1, spatial: [] }, node);
-  },
-};
+const matmul = onLayer((ctx, node, l) => {
+  const b = ctx.constantInput(node, 1);
+  if (!b || b.dims.length !== 2) {
+    if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[1]}'${sharedDequantized(ctx, node.input[1])}`);
+    return;
+  }
+  if (l) featureMembers(ctx, node, l, b.dims[0], 1, 0);
+  // Output channels are on the last axis; only a rank-2 input keeps them at axis 1.
+  const inShape = l ? undefined : ctx.shapeOf(node.input[0]);
+  const rank = l ? l.rank : inShape?.length;
+  const space = ctx.newSpace(b.dims[1], node);
+  outMember(ctx, node, space, 1, 1, undefined);
+  ctx.addLayer(space, node);
+  if (rank !== 2) {
+    ctx.freezeSpace(space, `${nodeLabel(node)} output is not a [batch, features] matrix`);
+    return;
+  }
+  if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: b.dims[1] }], block: 1, spatial: [] }, node);
+});
 
 // ---------------------------------------------------------------- operator-oriented quantisation (QLinearConv, QLinearMatMul)
 
@@ -692,93 +670,79 @@ function qlinearWeightParams(ctx: RuleContext, node: NodeProto, width: number, a
  * channel), y_scale, y_zero_point, int32 bias (input 8). Like Conv, on the integer weight; the per-channel
  * weight scale and zero point lose the removed output channels. Grouped (non-depthwise) ones freeze.
  */
-const qlinearConv: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    const label = nodeLabel(node);
-    const w = ctx.constantInput(node, 3);
-    const scalesConstant = [1, 2, 4, 5, 6, 7].every((i) => !hasInput(node, i) || ctx.constantInput(node, i));
-    const b = hasInput(node, 8) ? ctx.constantInput(node, 8) : undefined;
-    if (!w || w.dims.length < 3 || !scalesConstant || (hasInput(node, 8) && !b)) {
-      if (l) ctx.freeze(l, `${label} has a non-constant weight, scale, zero point or bias`);
-      return;
-    }
-    const group = attrInt(node, 'group', 1);
-    const cin = w.dims[1] * group;
-    const cout = w.dims[0];
-    if (l && (l.axis !== 1 || layoutEntries(l) !== cin || l.block !== 1)) {
-      ctx.freeze(l, `${label} expects ${cin} input channels on axis 1`);
-      return;
-    }
-    const inSpatial = l ? l.spatial : ctx.shapeOf(node.input[0])?.slice(2).map((d) => (typeof d === 'number' && d > 0 ? d : undefined));
-    const spatial = spatialOut(node, inSpatial, attrInts(node, 'kernel_shape') ?? w.dims.slice(2));
-    const bias = b && b.dims.length === 1 && b.dims[0] === cout ? { bias: b.tensor, biasShared: b.shared } : {};
-    if (group > 1 && group === cin && cout === cin) {
-      if (!l) return;
-      ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'depthwise', tensor: w.tensor, inputIndex: 3, axis: 0, shared: w.shared, ...bias });
-      qlinearWeightParams(ctx, node, cout, (index, c) => ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, shared: c.shared }));
-      for (const s of l.segs) if (s.space >= 0) ctx.addLayer(s.space, node);
-      if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: w.dims.length, segs: l.segs, block: 1, spatial }, node);
-      return;
-    }
-    if (l) {
-      if (group > 1) ctx.freeze(l, `grouped ${label} (group ${group}) is not supported`);
-      else ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 3, axis: 1, shared: w.shared });
-    }
-    const space = ctx.newSpace(cout, node);
-    if (group > 1) ctx.freezeSpace(space, `grouped ${label} (group ${group}) is not supported`);
-    ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'out', tensor: w.tensor, inputIndex: 3, axis: 0, mapping: { kind: 'identity' }, shared: w.shared, ...bias });
-    qlinearWeightParams(ctx, node, cout, (index, c) => ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, mapping: { kind: 'identity' }, shared: c.shared }));
-    ctx.addLayer(space, node);
-    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: w.dims.length, segs: [{ space, start: 0, len: cout }], block: 1, spatial }, node);
-  },
-};
+const qlinearConv = onLayer((ctx, node, l, label) => {
+  const w = ctx.constantInput(node, 3);
+  const scalesConstant = [1, 2, 4, 5, 6, 7].every((i) => !hasInput(node, i) || ctx.constantInput(node, i));
+  const b = hasInput(node, 8) ? ctx.constantInput(node, 8) : undefined;
+  if (!w || w.dims.length < 3 || !scalesConstant || (hasInput(node, 8) && !b)) {
+    if (l) ctx.freeze(l, `${label} has a non-constant weight, scale, zero point or bias`);
+    return;
+  }
+  const group = attrInt(node, 'group', 1);
+  const cin = w.dims[1] * group;
+  const cout = w.dims[0];
+  if (l && (l.axis !== 1 || layoutEntries(l) !== cin || l.block !== 1)) {
+    ctx.freeze(l, `${label} expects ${cin} input channels on axis 1`);
+    return;
+  }
+  const inSpatial = l ? l.spatial : ctx.shapeOf(node.input[0])?.slice(2).map((d) => (typeof d === 'number' && d > 0 ? d : undefined));
+  const spatial = spatialOut(node, inSpatial, attrInts(node, 'kernel_shape') ?? w.dims.slice(2));
+  const bias = b && b.dims.length === 1 && b.dims[0] === cout ? { bias: b.tensor, biasShared: b.shared } : {};
+  if (group > 1 && group === cin && cout === cin) {
+    if (!l) return;
+    ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'depthwise', tensor: w.tensor, inputIndex: 3, axis: 0, shared: w.shared, ...bias });
+    qlinearWeightParams(ctx, node, cout, (index, c) => ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, shared: c.shared }));
+    for (const s of l.segs) if (s.space >= 0) ctx.addLayer(s.space, node);
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: w.dims.length, segs: l.segs, block: 1, spatial }, node);
+    return;
+  }
+  if (l) {
+    if (group > 1) ctx.freeze(l, `grouped ${label} (group ${group}) is not supported`);
+    else ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'in', tensor: w.tensor, inputIndex: 3, axis: 1, shared: w.shared });
+  }
+  const space = ctx.newSpace(cout, node);
+  if (group > 1) ctx.freezeSpace(space, `grouped ${label} (group ${group}) is not supported`);
+  ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'out', tensor: w.tensor, inputIndex: 3, axis: 0, mapping: { kind: 'identity' }, shared: w.shared, ...bias });
+  qlinearWeightParams(ctx, node, cout, (index, c) => ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, mapping: { kind: 'identity' }, shared: c.shared }));
+  ctx.addLayer(space, node);
+  if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: w.dims.length, segs: [{ space, start: 0, len: cout }], block: 1, spatial }, node);
+});
 
 /** QLinearMatMul with a constant 2-D integer right operand [K, N] (input 3; scale and zero point per tensor or per column). */
-const qlinearMatmul: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    const b = ctx.constantInput(node, 3);
-    const scalesConstant = [1, 2, 4, 5, 6, 7].every((i) => !hasInput(node, i) || ctx.constantInput(node, i));
-    if (!b || b.dims.length !== 2 || !scalesConstant) {
-      if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[3]}', or its scales are not constant`);
-      return;
-    }
-    if (l) featureMembers(ctx, node, l, b.dims[0], 3, 0);
-    const inShape = l ? undefined : ctx.shapeOf(node.input[0]);
-    const rank = l ? l.rank : inShape?.length;
-    const n = b.dims[1];
-    const space = ctx.newSpace(n, node);
-    ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'out', tensor: b.tensor, inputIndex: 3, axis: 1, mapping: { kind: 'identity' }, shared: b.shared });
-    qlinearWeightParams(ctx, node, n, (index, c) => ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, mapping: { kind: 'identity' }, shared: c.shared }));
-    ctx.addLayer(space, node);
-    if (rank !== 2) {
-      ctx.freezeSpace(space, `${nodeLabel(node)} output is not a [batch, features] matrix`);
-      return;
-    }
-    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: n }], block: 1, spatial: [] }, node);
-  },
-};
+const qlinearMatmul = onLayer((ctx, node, l) => {
+  const b = ctx.constantInput(node, 3);
+  const scalesConstant = [1, 2, 4, 5, 6, 7].every((i) => !hasInput(node, i) || ctx.constantInput(node, i));
+  if (!b || b.dims.length !== 2 || !scalesConstant) {
+    if (l) ctx.freeze(l, `${nodeLabel(node)} multiplies by a non-constant or non-matrix '${node.input[3]}', or its scales are not constant`);
+    return;
+  }
+  if (l) featureMembers(ctx, node, l, b.dims[0], 3, 0);
+  const inShape = l ? undefined : ctx.shapeOf(node.input[0]);
+  const rank = l ? l.rank : inShape?.length;
+  const n = b.dims[1];
+  const space = ctx.newSpace(n, node);
+  ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'out', tensor: b.tensor, inputIndex: 3, axis: 1, mapping: { kind: 'identity' }, shared: b.shared });
+  qlinearWeightParams(ctx, node, n, (index, c) => ctx.addMember(space, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, mapping: { kind: 'identity' }, shared: c.shared }));
+  ctx.addLayer(space, node);
+  if (rank !== 2) {
+    ctx.freezeSpace(space, `${nodeLabel(node)} output is not a [batch, features] matrix`);
+    return;
+  }
+  if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: [{ space, start: 0, len: n }], block: 1, spatial: [] }, node);
+});
 
 // ---------------------------------------------------------------- reshaping
 
-const flatten: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const axis = normAxis(attrInt(node, 'axis', 1), l.rank);
-    if (axis !== 1 || l.axis !== 1) {
-      ctx.freeze(l, `${nodeLabel(node)} (axis ${axis}) merges the channel axis with other axes`);
-      return;
-    }
-    const inner = innerSize(ctx, node.input[0], l);
-    const block = l.block !== undefined && inner !== undefined ? l.block * inner : undefined;
-    if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: l.segs, block, spatial: [] }, node);
-  },
-};
+const flatten = onChannels((ctx, node, l) => {
+  const axis = normAxis(attrInt(node, 'axis', 1), l.rank);
+  if (axis !== 1 || l.axis !== 1) {
+    ctx.freeze(l, `${nodeLabel(node)} (axis ${axis}) merges the channel axis with other axes`);
+    return;
+  }
+  const inner = innerSize(ctx, node.input[0], l);
+  const block = l.block !== undefined && inner !== undefined ? l.block * inner : undefined;
+  if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: l.segs, block, spatial: [] }, node);
+});
 
 /** One element of a shape vector computed in the graph: a literal from a constant, or a dimension of a value. */
 type ShapeEntry =
@@ -903,111 +867,101 @@ function channelShuffle(ctx: RuleContext, node: NodeProto, l: ChannelLayout): bo
   return true;
 }
 
-const reshape: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    if (channelShuffle(ctx, node, l)) return;
-    const label = nodeLabel(node);
-    const old = ctx.graph.opset() < 5;
-    const inShape = ctx.shapeOf(node.input[0]);
-    let shape = old ? attrInts(node, 'shape') : constInts(ctx, node, 1);
-    /** Where the channel entry (element 1) of a computed shape comes from, when it is a literal. */
-    let computedChannel: Extract<ShapeEntry, { kind: 'literal' }> | undefined;
-    if (!shape && !old) {
-      // A shape computed in the graph: dimensions of the input at their own position copy it (like 0),
-      // other dimensions must not be channel axes; literals are rewritten where they are stored.
-      const trace = traceVector(ctx, node.input[1], node, 1);
-      shape = trace?.map((e, pos) => {
-        if (e.kind === 'literal') return e.value;
-        if (e.of === node.input[0] && e.index === pos) return 0;
-        const other = ctx.layout(e.of);
-        const d = ctx.shapeOf(e.of)?.[e.index];
-        if ((other && other.axis === e.index) || (e.of === node.input[0] && e.index === l.axis)) return NaN;
-        if (typeof d === 'number') return d;
-        return pos === 0 && e.index === 0 && d !== undefined && d === inShape?.[0] ? 0 : NaN;
-      });
-      if (shape?.some((d) => Number.isNaN(d))) shape = undefined;
-      const ch = trace?.[1];
-      if (shape && ch?.kind === 'literal') computedChannel = ch;
-    }
-    if (!shape) {
-      ctx.freeze(l, `${label} has a non-constant shape`);
-      return;
-    }
-    const mixes = () => ctx.freeze(l, `${label} moves or mixes the channel axis (shape [${shape.join(',')}])`);
-    if (l.axis !== 1 || (attrInt(node, 'allowzero', 0) === 1 && shape.includes(0))) {
-      mixes();
-      return;
-    }
-    const width = layoutWidth(l);
-    const inner = innerSize(ctx, node.input[0], l);
-    const perChannel = l.block !== undefined && inner !== undefined ? l.block * inner : undefined;
-    const features = perChannel !== undefined ? perChannel * width : undefined;
-    const batch = typeof inShape?.[0] === 'number' ? inShape[0] : undefined;
-    const [s0, s1] = shape;
-    const shapeMember = (block: number | undefined) => {
-      let base: Omit<GroupMember, 'mapping' | 'span' | 'start'>;
-      if (old) base = { node: node.name!, op: node.op_type!, role: 'shape', axis: 1, attribute: 'shape' };
-      else {
-        // The element to rewrite: element 1 of a constant shape, or the literal a computed shape took it from.
-        const at = computedChannel ?? { consumer: node, inputIndex: 1, element: 1 };
-        const c = ctx.constantInput(at.consumer, at.inputIndex)!;
-        base = { node: at.consumer.name!, op: at.consumer.op_type!, role: 'shape', tensor: c.tensor, inputIndex: at.inputIndex, axis: at.element, shared: c.shared };
-      }
-      ctx.addSegmentMembers(l, base, block);
-    };
-    if (shape.length === 2) {
-      let flat = false;
-      let literal = false;
-      if (s1 === -1 && (s0 === 0 || s0 === 1 || (batch !== undefined && s0 === batch))) flat = true;
-      else if (features !== undefined && s1 === features && (s0 === 0 || s0 === -1 || s0 === 1 || s0 === batch)) flat = literal = true;
-      if (flat) {
-        if (literal) shapeMember(perChannel);
-        if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: l.segs, block: perChannel, spatial: [] }, node);
-        return;
-      }
-    }
-    // [batch, C, rest...]: channel c's elements stay channel c's when batch and C are kept and each
-    // channel keeps its element count.
-    const channelsKept = (s1 === 0 && l.block === 1 && l.rank > 1) || s1 === width;
-    if (shape.length >= 2 && channelsKept && perChannel !== undefined) {
-      const rest = shape.slice(2).map((d, i): number | undefined => {
-        if (d !== 0) return d;
-        const copied = l.rank === shape.length ? inShape?.[i + 2] : undefined;
-        return typeof copied === 'number' ? copied : undefined;
-      });
-      const unknown = rest.filter((d) => d === -1 || d === undefined).length;
-      const known = rest.reduce<number>((p, d) => (d !== undefined && d > 0 ? p * d : p), 1);
-      let resolved: (number | undefined)[] | undefined;
-      if (unknown === 0 && known === perChannel) resolved = rest;
-      else if (unknown === 1 && rest.includes(-1) && perChannel % known === 0 && (s0 === 0 || (batch !== undefined && s0 === batch))) resolved = rest.map((d) => (d === -1 ? perChannel / known : d));
-      const batchKept = s0 === 0 || (batch !== undefined && s0 === batch) || ((s0 === -1 || s0 === 1) && unknown === 0);
-      if (resolved && batchKept) {
-        if (s1 !== 0) shapeMember(undefined);
-        if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: shape.length, segs: l.segs, block: 1, spatial: resolved }, node);
-        return;
-      }
-    }
+const reshape = onChannels((ctx, node, l) => {
+  if (channelShuffle(ctx, node, l)) return;
+  const label = nodeLabel(node);
+  const old = ctx.graph.opset() < 5;
+  const inShape = ctx.shapeOf(node.input[0]);
+  let shape = old ? attrInts(node, 'shape') : constInts(ctx, node, 1);
+  /** Where the channel entry (element 1) of a computed shape comes from, when it is a literal. */
+  let computedChannel: Extract<ShapeEntry, { kind: 'literal' }> | undefined;
+  if (!shape && !old) {
+    // A shape computed in the graph: dimensions of the input at their own position copy it (like 0),
+    // other dimensions must not be channel axes; literals are rewritten where they are stored.
+    const trace = traceVector(ctx, node.input[1], node, 1);
+    shape = trace?.map((e, pos) => {
+      if (e.kind === 'literal') return e.value;
+      if (e.of === node.input[0] && e.index === pos) return 0;
+      const other = ctx.layout(e.of);
+      const d = ctx.shapeOf(e.of)?.[e.index];
+      if ((other && other.axis === e.index) || (e.of === node.input[0] && e.index === l.axis)) return NaN;
+      if (typeof d === 'number') return d;
+      return pos === 0 && e.index === 0 && d !== undefined && d === inShape?.[0] ? 0 : NaN;
+    });
+    if (shape?.some((d) => Number.isNaN(d))) shape = undefined;
+    const ch = trace?.[1];
+    if (shape && ch?.kind === 'literal') computedChannel = ch;
+  }
+  if (!shape) {
+    ctx.freeze(l, `${label} has a non-constant shape`);
+    return;
+  }
+  const mixes = () => ctx.freeze(l, `${label} moves or mixes the channel axis (shape [${shape.join(',')}])`);
+  if (l.axis !== 1 || (attrInt(node, 'allowzero', 0) === 1 && shape.includes(0))) {
     mixes();
-  },
-};
-
-const transpose: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const perm = attrInts(node, 'perm') ?? Array.from({ length: l.rank }, (_, i) => l.rank - 1 - i);
-    if (perm[l.axis] !== l.axis) {
-      ctx.freeze(l, `${nodeLabel(node)} moves the channel axis (perm [${perm.join(',')}])`);
+    return;
+  }
+  const width = layoutWidth(l);
+  const inner = innerSize(ctx, node.input[0], l);
+  const perChannel = l.block !== undefined && inner !== undefined ? l.block * inner : undefined;
+  const features = perChannel !== undefined ? perChannel * width : undefined;
+  const batch = typeof inShape?.[0] === 'number' ? inShape[0] : undefined;
+  const [s0, s1] = shape;
+  const shapeMember = (block: number | undefined) => {
+    let base: Omit<GroupMember, 'mapping' | 'span' | 'start'>;
+    if (old) base = { node: node.name!, op: node.op_type!, role: 'shape', axis: 1, attribute: 'shape' };
+    else {
+      // The element to rewrite: element 1 of a constant shape, or the literal a computed shape took it from.
+      const at = computedChannel ?? { consumer: node, inputIndex: 1, element: 1 };
+      const c = ctx.constantInput(at.consumer, at.inputIndex)!;
+      base = { node: at.consumer.name!, op: at.consumer.op_type!, role: 'shape', tensor: c.tensor, inputIndex: at.inputIndex, axis: at.element, shared: c.shared };
+    }
+    ctx.addSegmentMembers(l, base, block);
+  };
+  if (shape.length === 2) {
+    let flat = false;
+    let literal = false;
+    if (s1 === -1 && (s0 === 0 || s0 === 1 || (batch !== undefined && s0 === batch))) flat = true;
+    else if (features !== undefined && s1 === features && (s0 === 0 || s0 === -1 || s0 === 1 || s0 === batch)) flat = literal = true;
+    if (flat) {
+      if (literal) shapeMember(perChannel);
+      if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: 2, segs: l.segs, block: perChannel, spatial: [] }, node);
       return;
     }
-    const spatial = l.spatial ? perm.slice(l.axis + 1).map((p) => (p > l.axis ? l.spatial![p - l.axis - 1] : undefined)) : undefined;
-    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
-  },
-};
+  }
+  // [batch, C, rest...]: channel c's elements stay channel c's when batch and C are kept and each
+  // channel keeps its element count.
+  const channelsKept = (s1 === 0 && l.block === 1 && l.rank > 1) || s1 === width;
+  if (shape.length >= 2 && channelsKept && perChannel !== undefined) {
+    const rest = shape.slice(2).map((d, i): number | undefined => {
+      if (d !== 0) return d;
+      const copied = l.rank === shape.length ? inShape?.[i + 2] : undefined;
+      return typeof copied === 'number' ? copied : undefined;
+    });
+    const unknown = rest.filter((d) => d === -1 || d === undefined).length;
+    const known = rest.reduce<number>((p, d) => (d !== undefined && d > 0 ? p * d : p), 1);
+    let resolved: (number | undefined)[] | undefined;
+    if (unknown === 0 && known === perChannel) resolved = rest;
+    else if (unknown === 1 && rest.includes(-1) && perChannel % known === 0 && (s0 === 0 || (batch !== undefined && s0 === batch))) resolved = rest.map((d) => (d === -1 ? perChannel / known : d));
+    const batchKept = s0 === 0 || (batch !== undefined && s0 === batch) || ((s0 === -1 || s0 === 1) && unknown === 0);
+    if (resolved && batchKept) {
+      if (s1 !== 0) shapeMember(undefined);
+      if (node.output[0]) ctx.setLayout(node.output[0], { axis: 1, rank: shape.length, segs: l.segs, block: 1, spatial: resolved }, node);
+      return;
+    }
+  }
+  mixes();
+});
+
+const transpose = onChannels((ctx, node, l) => {
+  const perm = attrInts(node, 'perm') ?? Array.from({ length: l.rank }, (_, i) => l.rank - 1 - i);
+  if (perm[l.axis] !== l.axis) {
+    ctx.freeze(l, `${nodeLabel(node)} moves the channel axis (perm [${perm.join(',')}])`);
+    return;
+  }
+  const spatial = l.spatial ? perm.slice(l.axis + 1).map((p) => (p > l.axis ? l.spatial![p - l.axis - 1] : undefined)) : undefined;
+  if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
+});
 
 function axesOf(ctx: RuleContext, node: NodeProto, inputSince: number): number[] | undefined | 'dynamic' {
   if (ctx.graph.opset() >= inputSince) {
@@ -1017,98 +971,83 @@ function axesOf(ctx: RuleContext, node: NodeProto, inputSince: number): number[]
   return attrInts(node, 'axes');
 }
 
-const squeeze: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const a = axesOf(ctx, node, 13);
-    const label = nodeLabel(node);
-    if (a === 'dynamic' || a === undefined) {
-      ctx.freeze(l, `${label} has ${a === undefined ? 'implicit' : 'non-constant'} axes`);
-      return;
-    }
-    const axes = a.map((x) => normAxis(x, l.rank));
-    if (axes.includes(l.axis)) {
-      ctx.freeze(l, `${label} removes the channel axis`);
-      return;
-    }
-    const before = axes.filter((x) => x < l.axis).length;
-    const spatial = l.spatial?.filter((_, i) => !axes.includes(l.axis + 1 + i));
-    if (node.output[0]) ctx.setLayout(node.output[0], { axis: l.axis - before, rank: l.rank - axes.length, segs: l.segs, block: l.block, spatial }, node);
-  },
-};
+const squeeze = onChannels((ctx, node, l) => {
+  const a = axesOf(ctx, node, 13);
+  const label = nodeLabel(node);
+  if (a === 'dynamic' || a === undefined) {
+    ctx.freeze(l, `${label} has ${a === undefined ? 'implicit' : 'non-constant'} axes`);
+    return;
+  }
+  const axes = a.map((x) => normAxis(x, l.rank));
+  if (axes.includes(l.axis)) {
+    ctx.freeze(l, `${label} removes the channel axis`);
+    return;
+  }
+  const before = axes.filter((x) => x < l.axis).length;
+  const spatial = l.spatial?.filter((_, i) => !axes.includes(l.axis + 1 + i));
+  if (node.output[0]) ctx.setLayout(node.output[0], { axis: l.axis - before, rank: l.rank - axes.length, segs: l.segs, block: l.block, spatial }, node);
+});
 
-const unsqueeze: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const a = axesOf(ctx, node, 13);
-    if (a === 'dynamic' || a === undefined) {
-      ctx.freeze(l, `${nodeLabel(node)} has non-constant axes`);
-      return;
+const unsqueeze = onChannels((ctx, node, l) => {
+  const a = axesOf(ctx, node, 13);
+  if (a === 'dynamic' || a === undefined) {
+    ctx.freeze(l, `${nodeLabel(node)} has non-constant axes`);
+    return;
+  }
+  const rank = l.rank + a.length;
+  const axes = a.map((x) => normAxis(x, rank)).sort((x, y) => x - y);
+  // Walk output positions: inserted axes are size 1, the others take the input's axes in order.
+  let src = 0;
+  let axis = -1;
+  const spatial: (number | undefined)[] = [];
+  for (let o = 0; o < rank; o++) {
+    if (axes.includes(o)) {
+      if (axis >= 0) spatial.push(1);
+      continue;
     }
-    const rank = l.rank + a.length;
-    const axes = a.map((x) => normAxis(x, rank)).sort((x, y) => x - y);
-    // Walk output positions: inserted axes are size 1, the others take the input's axes in order.
-    let src = 0;
-    let axis = -1;
-    const spatial: (number | undefined)[] = [];
-    for (let o = 0; o < rank; o++) {
-      if (axes.includes(o)) {
-        if (axis >= 0) spatial.push(1);
-        continue;
-      }
-      if (src === l.axis) axis = o;
-      else if (src > l.axis) spatial.push(l.spatial?.[src - l.axis - 1]);
-      src++;
-    }
-    if (node.output[0]) ctx.setLayout(node.output[0], { axis, rank, segs: l.segs, block: l.block, spatial: l.spatial ? spatial : undefined }, node);
-  },
-};
+    if (src === l.axis) axis = o;
+    else if (src > l.axis) spatial.push(l.spatial?.[src - l.axis - 1]);
+    src++;
+  }
+  if (node.output[0]) ctx.setLayout(node.output[0], { axis, rank, segs: l.segs, block: l.block, spatial: l.spatial ? spatial : undefined }, node);
+});
 
 function reduce(axesInputSince: number): OpRule {
-  return {
-    data: [0],
-    apply(ctx, node) {
-      const l = ctx.layout(node.input[0]);
-      if (!l) return;
-      const a = axesOf(ctx, node, axesInputSince);
-      const label = nodeLabel(node);
-      if (a === 'dynamic') {
-        ctx.freeze(l, `${label} has non-constant axes`);
-        return;
-      }
-      const axes = (a ?? Array.from({ length: l.rank }, (_, i) => i)).map((x) => normAxis(x, l.rank));
-      if (axes.includes(l.axis)) {
-        ctx.freeze(l, `${label} reduces over the channel axis`);
-        return;
-      }
-      const keep = attrInt(node, 'keepdims', 1) === 1;
-      const spatial = l.spatial?.map((d, i) => (axes.includes(l.axis + 1 + i) ? 1 : d)).filter((_, i) => keep || !axes.includes(l.axis + 1 + i));
-      const before = keep ? 0 : axes.filter((x) => x < l.axis).length;
-      if (node.output[0]) ctx.setLayout(node.output[0], { axis: l.axis - before, rank: keep ? l.rank : l.rank - axes.length, segs: l.segs, block: l.block, spatial }, node);
-    },
-  };
+  return onChannels((ctx, node, l) => {
+    const a = axesOf(ctx, node, axesInputSince);
+    const label = nodeLabel(node);
+    if (a === 'dynamic') {
+      ctx.freeze(l, `${label} has non-constant axes`);
+      return;
+    }
+    const axes = (a ?? Array.from({ length: l.rank }, (_, i) => i)).map((x) => normAxis(x, l.rank));
+    if (axes.includes(l.axis)) {
+      ctx.freeze(l, `${label} reduces over the channel axis`);
+      return;
+    }
+    const keep = attrInt(node, 'keepdims', 1) === 1;
+    const spatial = l.spatial?.map((d, i) => (axes.includes(l.axis + 1 + i) ? 1 : d)).filter((_, i) => keep || !axes.includes(l.axis + 1 + i));
+    const before = keep ? 0 : axes.filter((x) => x < l.axis).length;
+    if (node.output[0]) ctx.setLayout(node.output[0], { axis: l.axis - before, rank: keep ? l.rank : l.rank - axes.length, segs: l.segs, block: l.block, spatial }, node);
+  });
 }
 
-/** Softmax-like ops normalise along one axis: fine unless that is the channel axis. */
-const softmax: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const old = ctx.graph.opset() < 13;
-    const axis = normAxis(attrInt(node, 'axis', old ? 1 : -1), l.rank);
-    // Before opset 13 the input is coerced to 2-D at `axis`: every axis from there on is normalised together.
+/**
+ * Normalisation along one axis (Softmax-like): fine unless that is the channel axis. Before opset
+ * `coercedBefore` the input is coerced to 2-D at `axis` (default 1): every axis from there on is
+ * normalised together.
+ */
+function alongAxis(defaultAxis: number, coercedBefore: number | undefined): OpRule {
+  return onChannels((ctx, node, l, label) => {
+    const old = coercedBefore !== undefined && ctx.graph.opset() < coercedBefore;
+    const axis = normAxis(attrInt(node, 'axis', old ? 1 : defaultAxis), l.rank);
     if (old ? axis <= l.axis : axis === l.axis) {
-      ctx.freeze(l, `${nodeLabel(node)} normalises across the channel axis`);
+      ctx.freeze(l, `${label} normalises across the channel axis`);
       return;
     }
     if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
-  },
-};
+  });
+}
 
 // ---------------------------------------------------------------- concat / split / slice
 
@@ -1172,144 +1111,126 @@ const concat: OpRule = {
   },
 };
 
-const split: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const label = nodeLabel(node);
-    const axis = normAxis(attrInt(node, 'axis', 0), l.rank);
-    if (axis !== l.axis) {
-      const spatial = l.spatial?.map((d, i) => (l.axis + 1 + i === axis ? undefined : d));
-      for (const o of node.output) if (o) ctx.setLayout(o, copyLayout(l, spatial), node);
+const split = onChannels((ctx, node, l, label) => {
+  const axis = normAxis(attrInt(node, 'axis', 0), l.rank);
+  if (axis !== l.axis) {
+    const spatial = l.spatial?.map((d, i) => (l.axis + 1 + i === axis ? undefined : d));
+    for (const o of node.output) if (o) ctx.setLayout(o, copyLayout(l, spatial), node);
+    return;
+  }
+  if (l.block !== 1) {
+    ctx.freeze(l, `${label} splits a flattened channel axis`);
+    return;
+  }
+  const width = layoutWidth(l);
+  const n = node.output.length;
+  const opset = ctx.graph.opset();
+  let sizes: number[] | undefined;
+  let source: { tensor?: string; inputIndex?: number; attribute?: string; shared?: boolean } | undefined;
+  if (opset >= 13 && hasInput(node, 1)) {
+    const c = ctx.constantInput(node, 1);
+    sizes = constInts(ctx, node, 1);
+    if (!c || !sizes) {
+      ctx.freeze(l, `${label} has non-constant split sizes`);
       return;
     }
-    if (l.block !== 1) {
-      ctx.freeze(l, `${label} splits a flattened channel axis`);
+    source = { tensor: c.tensor, inputIndex: 1, shared: c.shared };
+  } else if (opset < 13 && attr(node, 'split')) {
+    sizes = attrInts(node, 'split');
+    source = { attribute: 'split' };
+  }
+  if (!sizes) {
+    // Equal parts (implicit, or num_outputs in opset 18): they stay equal when each part loses
+    // the same number of channels, which is a divisor on a single space covering all parts.
+    if (width % n !== 0 || l.segs.length !== 1 || l.segs[0].space < 0 || l.segs[0].start !== 0 || ctx.widthOf(l.segs[0].space) !== width) {
+      ctx.freeze(l, `${label} splits into equal parts that cannot stay equal`);
       return;
     }
-    const width = layoutWidth(l);
-    const n = node.output.length;
-    const opset = ctx.graph.opset();
-    let sizes: number[] | undefined;
-    let source: { tensor?: string; inputIndex?: number; attribute?: string; shared?: boolean } | undefined;
-    if (opset >= 13 && hasInput(node, 1)) {
-      const c = ctx.constantInput(node, 1);
-      sizes = constInts(ctx, node, 1);
-      if (!c || !sizes) {
-        ctx.freeze(l, `${label} has non-constant split sizes`);
-        return;
-      }
-      source = { tensor: c.tensor, inputIndex: 1, shared: c.shared };
-    } else if (opset < 13 && attr(node, 'split')) {
-      sizes = attrInts(node, 'split');
-      source = { attribute: 'split' };
-    }
-    if (!sizes) {
-      // Equal parts (implicit, or num_outputs in opset 18): they stay equal when each part loses
-      // the same number of channels, which is a divisor on a single space covering all parts.
-      if (width % n !== 0 || l.segs.length !== 1 || l.segs[0].space < 0 || l.segs[0].start !== 0 || ctx.widthOf(l.segs[0].space) !== width) {
-        ctx.freeze(l, `${label} splits into equal parts that cannot stay equal`);
-        return;
-      }
-      sizes = new Array<number>(n).fill(width / n);
-      ctx.requireDivisor(l.segs[0].space, n, `${label} (${n} equal parts)`);
-    }
-    if (sizes.reduce((a, b) => a + b, 0) !== width || sizes.length !== n) {
-      ctx.freeze(l, `${label} split sizes [${sizes.join(',')}] do not add up to ${width} channels`);
-      return;
-    }
-    let pos = 0;
-    sizes.forEach((size, k) => {
-      const part: ChannelLayout = { axis: l.axis, rank: l.rank, segs: sliceSegments(l.segs, pos, size), block: 1, spatial: l.spatial };
-      if (source) ctx.addSegmentMembers({ ...part, segs: part.segs }, { node: node.name!, op: node.op_type!, role: 'shape', axis: k, ...source });
-      if (node.output[k]) ctx.setLayout(node.output[k], part, node);
-      pos += size;
-    });
-  },
-};
+    sizes = new Array<number>(n).fill(width / n);
+    ctx.requireDivisor(l.segs[0].space, n, `${label} (${n} equal parts)`);
+  }
+  if (sizes.reduce((a, b) => a + b, 0) !== width || sizes.length !== n) {
+    ctx.freeze(l, `${label} split sizes [${sizes.join(',')}] do not add up to ${width} channels`);
+    return;
+  }
+  let pos = 0;
+  sizes.forEach((size, k) => {
+    const part: ChannelLayout = { axis: l.axis, rank: l.rank, segs: sliceSegments(l.segs, pos, size), block: 1, spatial: l.spatial };
+    if (source) ctx.addSegmentMembers({ ...part, segs: part.segs }, { node: node.name!, op: node.op_type!, role: 'shape', axis: k, ...source });
+    if (node.output[k]) ctx.setLayout(node.output[k], part, node);
+    pos += size;
+  });
+});
 
-const slice: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const label = nodeLabel(node);
-    const old = ctx.graph.opset() < 10;
-    let starts = old ? attrInts(node, 'starts') : constInts(ctx, node, 1);
-    let ends = old ? attrInts(node, 'ends') : constInts(ctx, node, 2);
-    // Bounds computed in the graph from the input's shape (PyTorch's x.chunk / x[:, :c//2]): numeric
-    // values are enough to follow the channels; the Slice gets constant bounds after pruning.
-    const computed = !old && (!starts || !ends);
-    if (computed) {
-      const num = (v: (number | string)[] | undefined) => (v && v.every((d) => typeof d === 'number') ? (v as number[]) : undefined);
-      starts ??= num(ctx.constValue(node.input[1]));
-      ends ??= num(ctx.constValue(node.input[2]));
-    }
-    const axesRaw = old ? attrInts(node, 'axes') : hasInput(node, 3) ? constInts(ctx, node, 3) : undefined;
-    const steps = !old && hasInput(node, 4) ? constInts(ctx, node, 4) : undefined;
-    if (!starts || !ends || (!old && hasInput(node, 3) && !axesRaw) || (!old && hasInput(node, 4) && !steps)) {
-      ctx.freeze(l, `${label} has non-constant bounds`);
-      return;
-    }
-    const axes = (axesRaw ?? starts.map((_, i) => i)).map((a) => normAxis(a, l.rank));
-    const k = axes.indexOf(l.axis);
-    if (k < 0) {
-      const spatial = l.spatial?.map((d, i) => (axes.includes(l.axis + 1 + i) ? undefined : d));
-      if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
-      return;
-    }
-    const width = layoutWidth(l);
-    const b = starts[k];
-    const e = Math.min(ends[k], width);
-    if ((steps && steps[k] !== 1) || b < 0 || ends[k] < 0 || l.block !== 1 || e <= b) {
-      ctx.freeze(l, `${label} slices the channel axis with negative, stepped or empty bounds`);
-      return;
-    }
-    // starts/ends shrink by the channels removed before them.
-    const rewrite = (index: number, value: number, name: 'starts' | 'ends') => {
-      if (value === 0 || (name === 'ends' && ends[k] >= width)) return;
-      const before: ChannelLayout = { ...l, segs: sliceSegments(l.segs, 0, value) };
-      if (old) ctx.addSegmentMembers(before, { node: node.name!, op: node.op_type!, role: 'shape', axis: k, attribute: name });
-      else {
-        const c = ctx.constantInput(node, index)!;
-        ctx.addSegmentMembers(before, { node: node.name!, op: node.op_type!, role: 'shape', tensor: c.tensor, inputIndex: index, axis: k, shared: c.shared });
-      }
-    };
-    if (computed) ctx.addRewrite({ kind: 'slice', node: node.name!, axisIndex: k, starts, ends }, l);
+const slice = onChannels((ctx, node, l, label) => {
+  const old = ctx.graph.opset() < 10;
+  let starts = old ? attrInts(node, 'starts') : constInts(ctx, node, 1);
+  let ends = old ? attrInts(node, 'ends') : constInts(ctx, node, 2);
+  // Bounds computed in the graph from the input's shape (PyTorch's x.chunk / x[:, :c//2]): numeric
+  // values are enough to follow the channels; the Slice gets constant bounds after pruning.
+  const computed = !old && (!starts || !ends);
+  if (computed) {
+    const num = (v: (number | string)[] | undefined) => (v && v.every((d) => typeof d === 'number') ? (v as number[]) : undefined);
+    starts ??= num(ctx.constValue(node.input[1]));
+    ends ??= num(ctx.constValue(node.input[2]));
+  }
+  const axesRaw = old ? attrInts(node, 'axes') : hasInput(node, 3) ? constInts(ctx, node, 3) : undefined;
+  const steps = !old && hasInput(node, 4) ? constInts(ctx, node, 4) : undefined;
+  if (!starts || !ends || (!old && hasInput(node, 3) && !axesRaw) || (!old && hasInput(node, 4) && !steps)) {
+    ctx.freeze(l, `${label} has non-constant bounds`);
+    return;
+  }
+  const axes = (axesRaw ?? starts.map((_, i) => i)).map((a) => normAxis(a, l.rank));
+  const k = axes.indexOf(l.axis);
+  if (k < 0) {
+    const spatial = l.spatial?.map((d, i) => (axes.includes(l.axis + 1 + i) ? undefined : d));
+    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l, spatial), node);
+    return;
+  }
+  const width = layoutWidth(l);
+  const b = starts[k];
+  const e = Math.min(ends[k], width);
+  if ((steps && steps[k] !== 1) || b < 0 || ends[k] < 0 || l.block !== 1 || e <= b) {
+    ctx.freeze(l, `${label} slices the channel axis with negative, stepped or empty bounds`);
+    return;
+  }
+  // starts/ends shrink by the channels removed before them.
+  const rewrite = (index: number, value: number, name: 'starts' | 'ends') => {
+    if (value === 0 || (name === 'ends' && ends[k] >= width)) return;
+    const before: ChannelLayout = { ...l, segs: sliceSegments(l.segs, 0, value) };
+    if (old) ctx.addSegmentMembers(before, { node: node.name!, op: node.op_type!, role: 'shape', axis: k, attribute: name });
     else {
-      rewrite(1, b, 'starts');
-      rewrite(2, e, 'ends');
+      const c = ctx.constantInput(node, index)!;
+      ctx.addSegmentMembers(before, { node: node.name!, op: node.op_type!, role: 'shape', tensor: c.tensor, inputIndex: index, axis: k, shared: c.shared });
     }
-    if (node.output[0]) ctx.setLayout(node.output[0], { ...l, segs: sliceSegments(l.segs, b, e - b) }, node);
-  },
-};
+  };
+  if (computed) ctx.addRewrite({ kind: 'slice', node: node.name!, axisIndex: k, starts, ends }, l);
+  else {
+    rewrite(1, b, 'starts');
+    rewrite(2, e, 'ends');
+  }
+  if (node.output[0]) ctx.setLayout(node.output[0], { ...l, segs: sliceSegments(l.segs, b, e - b) }, node);
+});
 
 /** Gather of channels by constant 1-D indices (a permutation or selection, as a pruned shuffle is written). */
-const gather: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const label = nodeLabel(node);
-    const axis = normAxis(attrInt(node, 'axis', 0), l.rank);
-    const c = ctx.constantInput(node, 1);
-    const indices = constInts(ctx, node, 1);
-    const width = layoutWidth(l);
-    if (axis !== l.axis || l.block !== 1 || !c || !indices || c.dims.length !== 1) {
-      ctx.freeze(l, `${label} gathers along the channel axis with non-constant or non-vector indices, or along another axis`);
-      return;
-    }
-    const norm = indices.map((q) => (q < 0 ? q + width : q));
-    if (norm.some((q) => q < 0 || q >= width)) {
-      ctx.freeze(l, `${label} has indices outside the ${width} channels`);
-      return;
-    }
-    const segs = pickSegments(l.segs, norm);
-    ctx.addRewrite({ kind: 'gather', node: node.name!, indices: norm }, l);
-    if (node.output[0]) ctx.setLayout(node.output[0], { axis: l.axis, rank: l.rank, segs, block: 1, spatial: l.spatial }, node);
-  },
-};
+const gather = onChannels((ctx, node, l, label) => {
+  const axis = normAxis(attrInt(node, 'axis', 0), l.rank);
+  const c = ctx.constantInput(node, 1);
+  const indices = constInts(ctx, node, 1);
+  const width = layoutWidth(l);
+  if (axis !== l.axis || l.block !== 1 || !c || !indices || c.dims.length !== 1) {
+    ctx.freeze(l, `${label} gathers along the channel axis with non-constant or non-vector indices, or along another axis`);
+    return;
+  }
+  const norm = indices.map((q) => (q < 0 ? q + width : q));
+  if (norm.some((q) => q < 0 || q >= width)) {
+    ctx.freeze(l, `${label} has indices outside the ${width} channels`);
+    return;
+  }
+  const segs = pickSegments(l.segs, norm);
+  ctx.addRewrite({ kind: 'gather', node: node.name!, indices: norm }, l);
+  if (node.output[0]) ctx.setLayout(node.output[0], { axis: l.axis, rank: l.rank, segs, block: 1, spatial: l.spatial }, node);
+});
 
 // ---------------------------------------------------------------- quantisation (QDQ)
 
@@ -1320,107 +1241,67 @@ const gather: OpRule = {
  * non-constant scale freeze the group. (A DequantizeLinear of a constant weight or bias has no
  * channel-carrying input: the layer consuming it treats it as that constant, see graph/quant.ts.)
  */
-const quantizeLinear: OpRule = {
-  data: [0],
-  apply(ctx, node) {
-    const l = ctx.layout(node.input[0]);
-    if (!l) return;
-    const label = nodeLabel(node);
-    if (attrInt(node, 'block_size', 0) !== 0) {
-      ctx.freeze(l, `${label} uses blocked quantisation (block_size)`);
+const quantizeLinear = onChannels((ctx, node, l, label) => {
+  if (attrInt(node, 'block_size', 0) !== 0) {
+    ctx.freeze(l, `${label} uses blocked quantisation (block_size)`);
+    return;
+  }
+  const scale = ctx.constantInput(node, 1);
+  const zp = hasInput(node, 2) ? ctx.constantInput(node, 2) : undefined;
+  if (!scale || (hasInput(node, 2) && !zp)) {
+    ctx.freeze(l, `${label} has a non-constant scale or zero point`);
+    return;
+  }
+  const n = scale.dims.reduce((a, b) => a * b, 1);
+  const perTensor = scale.dims.length === 0 || (scale.dims.length === 1 && n === 1 && layoutEntries(l) !== 1);
+  if (!perTensor) {
+    const axis = normAxis(attrInt(node, 'axis', 1), l.rank);
+    if (scale.dims.length !== 1 || axis !== l.axis || n !== layoutEntries(l) || (zp && (zp.dims.length !== 1 || zp.dims[0] !== n))) {
+      ctx.freeze(l, `${label} quantises per channel along axis ${axis} with ${n} scales, not the ${layoutEntries(l) ?? '?'} channels on axis ${l.axis}`);
       return;
     }
-    const scale = ctx.constantInput(node, 1);
-    const zp = hasInput(node, 2) ? ctx.constantInput(node, 2) : undefined;
-    if (!scale || (hasInput(node, 2) && !zp)) {
-      ctx.freeze(l, `${label} has a non-constant scale or zero point`);
-      return;
+    for (const [index, c] of [[1, scale], [2, zp]] as const) {
+      if (c) ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, shared: c.shared }, l.block);
     }
-    const n = scale.dims.reduce((a, b) => a * b, 1);
-    const perTensor = scale.dims.length === 0 || (scale.dims.length === 1 && n === 1 && layoutEntries(l) !== 1);
-    if (!perTensor) {
-      const axis = normAxis(attrInt(node, 'axis', 1), l.rank);
-      if (scale.dims.length !== 1 || axis !== l.axis || n !== layoutEntries(l) || (zp && (zp.dims.length !== 1 || zp.dims[0] !== n))) {
-        ctx.freeze(l, `${label} quantises per channel along axis ${axis} with ${n} scales, not the ${layoutEntries(l) ?? '?'} channels on axis ${l.axis}`);
-        return;
-      }
-      for (const [index, c] of [[1, scale], [2, zp]] as const) {
-        if (c) ctx.addSegmentMembers(l, { node: node.name!, op: node.op_type!, role: 'param', tensor: c.tensor, inputIndex: index, axis: 0, shared: c.shared }, l.block);
-      }
-    }
-    if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
-  },
-};
+  }
+  if (node.output[0]) ctx.setLayout(node.output[0], copyLayout(l), node);
+});
 
 /** Ops that read only the shape of their input: they constrain nothing. */
 const shapeOnly: OpRule = { data: 'all', apply() {} };
 
-const UNARY = [
-  'Relu', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign',
-  'Gelu', 'Erf', 'Mish', 'ThresholdedRelu', 'Abs', 'Neg', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Floor', 'Ceil',
-  'Round', 'Sign', 'Sin', 'Cos', 'Identity', 'Dropout', 'Cast', 'Shrink', 'IsNaN', 'IsInf', 'Not',
-];
+type RuleOfKind<K extends ChannelRule['kind']> = OpRule | ((r: Extract<ChannelRule, { kind: K }>) => OpRule);
 
-/** The operator table (default ONNX domain). */
-export const RULES: Readonly<Record<string, OpRule>> = {
-  ...Object.fromEntries(UNARY.map((op) => [op, passThrough])),
-  Clip: passThroughConstInputs,
-  PRelu: prelu,
-  BatchNormalization: perChannelParams([1, 2, 3, 4]),
-  InstanceNormalization: perChannelParams([1, 2]),
-  MaxPool: pool,
-  AveragePool: pool,
-  LpPool: pool,
-  GlobalAveragePool: globalPool,
-  GlobalMaxPool: globalPool,
-  GlobalLpPool: globalPool,
-  Pad: pad,
-  Resize: resize,
-  Upsample: resize,
-  Add: elementwise,
-  Sub: elementwise,
-  Mul: elementwise,
-  Div: elementwise,
-  Max: elementwise,
-  Min: elementwise,
-  Sum: elementwise,
-  Mean: elementwise,
-  Pow: elementwise,
-  Conv: conv(false),
-  ConvTranspose: conv(true),
-  Gemm: gemm,
-  MatMul: matmul,
-  Flatten: flatten,
-  Reshape: reshape,
-  Transpose: transpose,
-  Squeeze: squeeze,
-  Unsqueeze: unsqueeze,
-  ReduceMean: reduce(18),
-  ReduceMax: reduce(18),
-  ReduceMin: reduce(18),
-  ReduceSum: reduce(13),
-  ReduceL1: reduce(18),
-  ReduceL2: reduce(18),
-  ReduceSumSquare: reduce(18),
-  ReduceLogSumExp: reduce(18),
-  ReduceProd: reduce(18),
-  Softmax: softmax,
-  LogSoftmax: softmax,
-  Concat: concat,
-  Split: split,
-  Slice: slice,
-  Gather: gather,
-  Shape: shapeOnly,
-  Size: shapeOnly,
-  QuantizeLinear: quantizeLinear,
-  DequantizeLinear: quantizeLinear,
-  QLinearConv: qlinearConv,
-  QLinearMatMul: qlinearMatmul,
+/**
+ * The code of every channel-rule kind the registry names (graph/operators.ts): the rule itself, or for a
+ * kind with parameters a function building the rule from the entry's data. The mapped type makes a kind
+ * without code a compile error.
+ */
+const CHANNEL_RULES: { [K in ChannelRule['kind']]: RuleOfKind<K> } = {
+  passThrough, pool, globalPool, pad, elementwise, gemm, matmul, qlinearConv, qlinearMatmul, flatten, reshape,
+  transpose, squeeze, unsqueeze, concat, split, slice, gather, shapeOnly,
+  constantInputs: passThroughConstInputs,
+  slope: prelu,
+  quantize: quantizeLinear,
+  perChannelParams: (r) => perChannelParams(r.params, r.batchNorm === true),
+  resize: (r) => resize(r.upsample === true),
+  conv: (r) => conv(r.transposed),
+  reduce: (r) => reduce(r.axesInputSince),
+  alongAxis: (r) => alongAxis(r.defaultAxis, r.coercedBefore),
 };
+
+function ruleOf<K extends ChannelRule['kind']>(r: Extract<ChannelRule, { kind: K }>): OpRule {
+  const code = CHANNEL_RULES[r.kind] as RuleOfKind<K>;
+  return typeof code === 'function' ? code(r) : code;
+}
+
+/** The rule of every operator whose registry entry has a channel rule (default ONNX domain), by type. */
+export const RULES: Readonly<Record<string, OpRule>> = Object.fromEntries(
+  [...OPERATORS].flatMap(([op, facts]) => (facts.channel ? [[op, ruleOf(facts.channel)]] : [])),
+);
 
 /** The rule for a node, or undefined when the analysis does not model its operator. */
 export function ruleFor(node: NodeProto): OpRule | undefined {
-  const domain = node.domain ?? '';
-  if (domain !== '' && domain !== 'ai.onnx') return undefined;
-  return Object.prototype.hasOwnProperty.call(RULES, node.op_type ?? '') ? RULES[node.op_type!] : undefined;
+  const op = nodeFacts(node);
+  return op?.channel ? RULES[node.op_type!] : undefined;
 }

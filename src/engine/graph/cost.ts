@@ -22,7 +22,7 @@
 import type { NodeProto } from '../onnx/proto.ts';
 import { tensorDims } from '../onnx/model.ts';
 import { type Graph, attrInt } from './graph.ts';
-import { ACTIVATION_OPS, POOL_OPS, WEIGHTED_OPS, biasInputIndex, weightInputIndex } from './operators.ts';
+import { nodeFacts, weightedFacts } from './operators.ts';
 import { type Dim, type InputShapes, type ShapeInference, inferShapes, inputShapeMismatch, valueInfoShape } from './shapes.ts';
 import { storedTensor } from './quant.ts';
 
@@ -135,9 +135,9 @@ export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
   let elementwiseMacs = 0;
   let unknownMacs = 0;
   for (const node of graph.order) {
-    const op = node.op_type ?? '';
-    if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx') continue;
-    if (WEIGHTED_OPS.has(op)) {
+    const facts = nodeFacts(node);
+    if (!facts) continue;
+    if (facts.weighted) {
       const layer = weightedLayer(graph, node, display, numeric, take);
       if (!layer) continue;
       if (Number.isNaN(layer.macs)) {
@@ -147,14 +147,14 @@ export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
       layers.push(layer);
       params += layer.params;
       layerMacs += layer.macs;
-    } else if (op === 'BatchNormalization') {
+    } else if (facts.cost === 'batchNorm') {
       params += take(node.input[1]) + take(node.input[2]);
       const s = numeric.shapes.get(node.output[0]);
       if (isNumeric(s)) elementwiseMacs += 2 * prod(s);
-    } else if (ACTIVATION_OPS.has(op)) {
+    } else if (facts.cost === 'activation') {
       const s = numeric.shapes.get(node.output[0]);
       if (isNumeric(s)) elementwiseMacs += prod(s);
-    } else if (POOL_OPS.has(op)) {
+    } else if (facts.cost === 'pool') {
       const s = numeric.shapes.get(node.input[0]);
       if (isNumeric(s)) elementwiseMacs += prod(s);
     }
@@ -167,39 +167,40 @@ export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
 /** Cost of one weighted node, or undefined when its weight is not a constant (activation × activation MatMul). */
 function weightedLayer(graph: Graph, node: NodeProto, display: ShapeInference, numeric: ShapeInference, take: (v: string | undefined) => number): LayerCost | undefined {
   const op = node.op_type ?? '';
-  let wIdx = weightInputIndex(op);
+  const facts = weightedFacts(op)!;
+  let wIdx = facts.weight;
   let w = storedTensor(graph, node.input[wIdx]);
   let xIdx = 0;
-  if (!w && (op === 'MatMul' || op === 'Gemm')) {
+  if (!w && !facts.quantized && (facts.kind === 'matmul' || facts.kind === 'gemm')) {
     // a constant on the left: y = W·x
     w = storedTensor(graph, node.input[0]);
     if (w) [wIdx, xIdx] = [0, 1];
   }
   if (!w) return undefined;
   const weightShape = tensorDims(w);
-  const group = op === 'Conv' || op === 'ConvTranspose' || op === 'ConvInteger' || op === 'QLinearConv' ? attrInt(node, 'group', 1) : 1;
+  const group = facts.kind === 'conv' || facts.kind === 'convTranspose' ? attrInt(node, 'group', 1) : 1;
   const x = node.input[xIdx] ?? '';
   const y = node.output[0] ?? '';
   const inputShape = display.shapes.get(x) ?? [];
   const outputShape = display.shapes.get(y) ?? [];
   const inN = numeric.shapes.get(x);
   const outN = numeric.shapes.get(y);
-  const bIdx = biasInputIndex(op);
+  const bIdx = facts.bias;
   const hasBias = bIdx >= 0 && !!node.input[bIdx];
   const params = take(node.input[wIdx]) + (hasBias ? take(node.input[bIdx]) : 0);
 
   let macs = NaN;
   const perWeight = weightShape.reduce((a, b) => a * b, 1);
-  if (op === 'ConvTranspose') {
+  if (facts.kind === 'convTranspose') {
     // every input element is multiplied by (C_out/group)·∏k weights
     if (isNumeric(inN)) macs = prod(inN) * (perWeight / (weightShape[0] || 1));
-  } else if (op === 'Conv' || op === 'ConvInteger' || op === 'QLinearConv') {
+  } else if (facts.kind === 'conv') {
     if (isNumeric(outN)) macs = prod(outN) * (perWeight / (weightShape[0] || 1));
   } else if (isNumeric(outN)) {
     // Gemm / MatMul: every output element reduces over the shared dimension
     let reduced: number;
-    if (op === 'Gemm' && wIdx === 1) reduced = attrInt(node, 'transB', 0) ? weightShape[1] : weightShape[0];
-    else if (op === 'Gemm') reduced = attrInt(node, 'transA', 0) ? weightShape[0] : weightShape[1];
+    if (facts.kind === 'gemm' && wIdx === 1) reduced = attrInt(node, 'transB', 0) ? weightShape[1] : weightShape[0];
+    else if (facts.kind === 'gemm') reduced = attrInt(node, 'transA', 0) ? weightShape[0] : weightShape[1];
     else if (wIdx === 0) reduced = weightShape[weightShape.length - 1];
     else reduced = weightShape.length === 1 ? weightShape[0] : weightShape[weightShape.length - 2];
     macs = prod(outN) * reduced;

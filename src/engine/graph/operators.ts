@@ -1,28 +1,83 @@
-// Facts about ONNX operators that more than one part of the engine needs (the cost model, the
-// preview, the importance scores): which operators carry weights, where their weight and bias
-// inputs are, which are elementwise activations and which are pools. One list each, here; the
-// per-operator channel rules of the dependency analysis live in analysis/rules.ts.
+// The operator registry: every fact the engine knows about an ONNX operator type, found in one
+// entry — its channel rule (analysis/rules.ts), its shape rule (graph/shapes.ts), its cost
+// (graph/cost.ts and the plan preview), where a weighted layer's weight and bias are and which
+// axis surgery slices (prune/surgery.ts, recovery), how a removed channel's constant passes
+// through it (prune/compensate.ts), and whether a BatchNormalization after it still scores the
+// layer before it (analysis/importance.ts). The entries live in graph/ops/, one file per family
+// (activations, elementwise, normalization, pooling, weighted, reshaping, reduction, quantization);
+// graph/ops/types.ts says what an entry holds.
+//
+// Why here: graph/ is the lowest layer any consumer sits in, and graph/ must not import
+// analysis/ or prune/ (they build on it). So an entry holds data and kinds, and plain arithmetic
+// on graph/ types; each higher layer keeps one table from a kind to its code, typed so that the
+// compiler rejects a kind without code. Every consumer asks the registry, none keeps its own list
+// of operator names. An operator absent from the registry (or from another domain) is unknown to
+// the engine: shape inference lists it, the analysis freezes any channel space reaching it with
+// a reason naming the node, and it has no cost.
+//
+// Adding an operator: one entry in its family with the kinds it shares with a known operator,
+// and its tests (a model built with it, pruned, run in ONNX Runtime).
+import type { NodeProto } from '../onnx/proto.ts';
+import { ACTIVATIONS } from './ops/activations.ts';
+import { ELEMENTWISE } from './ops/elementwise.ts';
+import { NORMALIZATION } from './ops/normalization.ts';
+import { POOLING } from './ops/pooling.ts';
+import { QUANTIZATION } from './ops/quantization.ts';
+import { REDUCTION } from './ops/reduction.ts';
+import { RESHAPING } from './ops/reshaping.ts';
+import type { OperatorFacts, OperatorTable, WeightedFacts } from './ops/types.ts';
+import { WEIGHTED } from './ops/weighted.ts';
 
-/** Operators with a weight tensor whose output channels can be pruned or whose MACs are counted (float and quantized). */
-export const WEIGHTED_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'ConvInteger', 'QLinearConv', 'MatMulInteger', 'QLinearMatMul']);
+export type { ActivationFn, ChannelRule, ConstantRule, CostRule, OperatorFacts, ShapeRule, WeightedFacts } from './ops/types.ts';
 
-/** The float weighted operators: the ones whose weights the importance criteria score. */
-export const FLOAT_WEIGHTED_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+function merge(tables: readonly OperatorTable[]): ReadonlyMap<string, OperatorFacts> {
+  const all = new Map<string, OperatorFacts>();
+  for (const t of tables) {
+    for (const [op, facts] of Object.entries(t)) {
+      if (all.has(op)) throw new Error(`operator ${op} has two entries in the registry`);
+      all.set(op, facts);
+    }
+  }
+  return all;
+}
 
-/** Elementwise activations: one operation per element (cost), the channel passes through unchanged. */
-export const ACTIVATION_OPS: ReadonlySet<string> = new Set(['Relu', 'Clip', 'LeakyRelu', 'PRelu', 'Elu', 'Selu', 'Celu', 'HardSwish', 'HardSigmoid', 'Sigmoid', 'Tanh', 'Softplus', 'Gelu', 'Mish']);
+/** Every known operator of the default ONNX domain, by type. */
+export const OPERATORS: ReadonlyMap<string, OperatorFacts> = merge([ACTIVATIONS, ELEMENTWISE, NORMALIZATION, POOLING, WEIGHTED, RESHAPING, REDUCTION, QUANTIZATION]);
 
-/** Pooling operators: per-channel, counted per input element. */
-export const POOL_OPS: ReadonlySet<string> = new Set(['MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool']);
+/** The facts of an operator type, or undefined when the engine does not know it. */
+export function operatorFacts(op: string | null | undefined): OperatorFacts | undefined {
+  return op ? OPERATORS.get(op) : undefined;
+}
 
-/** Index of the weight input of a weighted operator (QLinear* take scale and zero point before it). */
+/** The facts of a node's operator: undefined for an unknown type or another domain than ONNX's default. */
+export function nodeFacts(node: NodeProto): OperatorFacts | undefined {
+  const domain = node.domain ?? '';
+  if (domain !== '' && domain !== 'ai.onnx') return undefined;
+  return operatorFacts(node.op_type);
+}
+
+/** The weighted-layer facts of an operator type, or undefined when it carries no weight. */
+export function weightedFacts(op: string | null | undefined): WeightedFacts | undefined {
+  return operatorFacts(op)?.weighted;
+}
+
+/** True for a float weighted layer (Conv, ConvTranspose, Gemm, MatMul): the ones whose weights the criteria score as stored. */
+export function isFloatWeighted(op: string | null | undefined): boolean {
+  const w = weightedFacts(op);
+  return !!w && !w.quantized;
+}
+
+/** Index of the weight input of a weighted operator (1 unless the registry says otherwise). */
 export function weightInputIndex(op: string): number {
-  return op === 'QLinearConv' || op === 'QLinearMatMul' ? 3 : 1;
+  return weightedFacts(op)?.weight ?? 1;
 }
 
 /** Index of the bias input of a weighted operator, or -1 when it has none. */
 export function biasInputIndex(op: string): number {
-  if (op === 'QLinearConv') return 8;
-  if (op === 'Conv' || op === 'ConvTranspose' || op === 'Gemm') return 2;
-  return -1;
+  return weightedFacts(op)?.bias ?? -1;
+}
+
+/** Axis of a weighted layer's weight that holds its output channels (0 for an operator without weighted facts). */
+export function weightOutAxis(node: NodeProto): number {
+  return weightedFacts(node.op_type)?.outAxis(node) ?? 0;
 }

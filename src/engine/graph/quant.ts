@@ -7,6 +7,7 @@
 import { attrInt, type Graph } from './graph.ts';
 import { tensorDims, tensorToFloat32 } from '../onnx/model.ts';
 import { DataType, type NodeProto, type TensorProto } from '../onnx/proto.ts';
+import { weightedFacts } from './operators.ts';
 
 /** A value computed by DequantizeLinear from constants. */
 export interface Dequantized {
@@ -103,8 +104,8 @@ export function dequantizedFloats(graph: Graph, dq: Dequantized): Float32Array {
  * scale and zero point (inputs 3, 4, 5), in the shape of a DequantizeLinear, or undefined.
  */
 export function qlinearWeight(graph: Graph, node: NodeProto): Dequantized | undefined {
-  const op = node.op_type ?? '';
-  if (op !== 'QLinearConv' && op !== 'QLinearMatMul') return undefined;
+  const facts = weightedFacts(node.op_type);
+  if (facts?.quantized !== 'qlinear') return undefined;
   const q = node.input[3] ? graph.constantSource(node.input[3]) : undefined;
   const scale = node.input[4] ? graph.constantSource(node.input[4]) : undefined;
   const zeroPoint = node.input[5] ? graph.constantSource(node.input[5]) : undefined;
@@ -113,7 +114,7 @@ export function qlinearWeight(graph: Graph, node: NodeProto): Dequantized | unde
   if (!QUANT_TYPES.has(qt.data_type ?? 0)) return undefined;
   const dims = tensorDims(qt);
   const n = tensorDims(graph.constantTensor(scale)!).reduce((a, b) => a * b, 1);
-  const axis = op === 'QLinearConv' ? 0 : 1;
+  const axis = facts.outAxis(node);
   const out: Dequantized = { node, q, scale, dims, ...(zeroPoint ? { zeroPoint } : {}) };
   if (n > 1) {
     if (dims[axis] !== n) return undefined;

@@ -4,12 +4,15 @@
 // Symbolic dimensions ("N", "batch_size") stay strings; `opts.dims` binds them to numbers.
 // Small numeric tensors whose *values* can be computed (Shape -> Gather -> Concat -> Reshape,
 // as PyTorch exports a channel shuffle or a flatten) are tracked in `constValues`, so the
-// shapes those chains feed into resolve too. An operator that is not known leaves its outputs
-// unknown (listed in `unknown`); inference never throws on a model it does not understand.
+// shapes those chains feed into resolve too. Each operator's shape rule is found in the registry
+// (graph/operators.ts: the entry's `shape` kind, computed here); an operator without one leaves its
+// outputs unknown (listed in `unknown`); inference never throws on a model it does not understand.
 import type { NodeProto, TensorProto, ValueInfoProto } from '../onnx/proto.ts';
 import { DataType, toNumber } from '../onnx/proto.ts';
 import { tensorDims, tensorElementCount, tensorToInts } from '../onnx/model.ts';
 import { type Graph, attr, attrInt, attrInts, attrString } from './graph.ts';
+import { operatorFacts, weightedFacts } from './operators.ts';
+import type { Arithmetic } from './ops/types.ts';
 import { PrunerError } from '../errors.ts';
 
 /** A dimension: a number, or a symbolic name kept from the file (or made up for an unknown size). */
@@ -122,21 +125,6 @@ const MAX_TRACKED_VALUES = 64;
 const HUGE_END = 2 ** 62;
 
 const INT_TYPES = new Set<number>([DataType.INT8, DataType.UINT8, DataType.INT16, DataType.UINT16, DataType.INT32, DataType.UINT32, DataType.INT64, DataType.UINT64, DataType.BOOL]);
-
-/** Operators whose first output has the shape of their first input. */
-const SAME_SHAPE = new Set([
-  'Relu', 'Clip', 'LeakyRelu', 'PRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign',
-  'Exp', 'Log', 'Neg', 'Abs', 'Sqrt', 'Reciprocal', 'Erf', 'Gelu', 'Mish', 'ThresholdedRelu', 'Sign', 'Floor', 'Ceil', 'Round',
-  'Sin', 'Cos', 'Tan', 'Atan', 'Asin', 'Acos', 'Sinh', 'Cosh', 'IsNaN', 'IsInf', 'Not', 'Cast', 'CastLike', 'Identity',
-  'Softmax', 'LogSoftmax', 'Hardmax', 'LRN', 'InstanceNormalization', 'LayerNormalization', 'GroupNormalization',
-  'MeanVarianceNormalization', 'BatchNormalization', 'Dropout', 'Shrink', 'BitwiseNot', 'QuantizeLinear', 'DequantizeLinear',
-]);
-
-/** Elementwise operators with numpy broadcasting over all inputs. */
-const BROADCAST = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual',
-  'And', 'Or', 'Xor', 'Mod', 'Where', 'BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor',
-]);
 
 /** Infers the shape of every value in the graph it can. */
 export function inferShapes(graph: Graph, opts: ShapeOptions = {}): ShapeInference {
@@ -343,55 +331,60 @@ class ShapeInferencer {
     const op = node.op_type ?? '';
     const opset = this.g.opset();
     const x = this.shape(node.input[0]);
-    if (SAME_SHAPE.has(op)) {
-      if (!x) return;
-      let type: number | undefined;
-      let vals = this.values.get(node.input[0]);
-      if (op === 'Cast') {
-        type = attrInt(node, 'to', 0);
-        if (vals && INT_TYPES.has(type)) vals = vals.map((v) => (typeof v === 'number' ? Math.trunc(v) : v));
-      } else if (op !== 'Identity') vals = undefined;
-      this.set(node, 0, x, vals, type);
-      if (op === 'Dropout' && node.output[1]) this.set(node, 1, x, undefined, DataType.BOOL);
-      if (op === 'BatchNormalization') {
-        // training-mode outputs: running mean/var of shape [C]
-        for (let i = 1; i < node.output.length; i++) this.set(node, i, [x[1]]);
+    const rule = operatorFacts(op)?.shape;
+    if (!rule) {
+      this.unsupported.add(op);
+      return;
+    }
+    switch (rule.kind) {
+      case 'same': {
+        if (!x) return;
+        let type: number | undefined;
+        let vals = rule.values ? this.values.get(node.input[0]) : undefined;
+        if (rule.values === 'cast') {
+          type = attrInt(node, 'to', 0);
+          if (vals && INT_TYPES.has(type)) vals = vals.map((v) => (typeof v === 'number' ? Math.trunc(v) : v));
+        }
+        this.set(node, 0, x, vals, type);
+        if (rule.extra === 'mask' && node.output[1]) this.set(node, 1, x, undefined, DataType.BOOL);
+        if (rule.extra === 'channelStats') {
+          // training-mode outputs: running mean/var of shape [C]
+          for (let i = 1; i < node.output.length; i++) this.set(node, i, [x[1]]);
+        }
+        return;
       }
-      return;
-    }
-    if (BROADCAST.has(op)) {
-      const ins = node.input.filter((v) => v).map((v) => this.shape(v));
-      if (ins.some((s) => !s)) return;
-      const out = broadcast(ins as Dim[][]);
-      const compare = ['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or', 'Xor'].includes(op);
-      this.set(node, 0, out, this.elementwiseValues(node, op, out), compare ? DataType.BOOL : op === 'Where' ? this.types.get(node.input[1]) : undefined);
-      return;
-    }
-    switch (op) {
-      case 'Conv': case 'ConvInteger': case 'QLinearConv': return this.conv(node);
-      case 'ConvTranspose': return this.convTranspose(node);
-      case 'MaxPool': case 'AveragePool': case 'LpPool': return this.pool(node);
-      case 'GlobalAveragePool': case 'GlobalMaxPool': case 'GlobalLpPool':
+      case 'broadcast': {
+        const ins = node.input.filter((v) => v).map((v) => this.shape(v));
+        if (ins.some((s) => !s)) return;
+        const out = broadcast(ins as Dim[][]);
+        const values = rule.arithmetic ? this.elementwiseValues(node, rule.arithmetic, out) : undefined;
+        this.set(node, 0, out, values, rule.result === 'bool' ? DataType.BOOL : rule.result === 'second' ? this.types.get(node.input[1]) : undefined);
+        return;
+      }
+      case 'conv': return this.conv(node);
+      case 'convTranspose': return this.convTranspose(node);
+      case 'pool': return this.pool(node);
+      case 'globalPool':
         if (x) this.set(node, 0, [...x.slice(0, 2), ...x.slice(2).map(() => 1)]);
         return;
-      case 'Flatten': {
+      case 'flatten': {
         if (!x) return;
         const axis = normAxis(attrInt(node, 'axis', 1), x.length);
         this.set(node, 0, [x.slice(0, axis).reduce(dimMul, 1), x.slice(axis).reduce(dimMul, 1)]);
         return;
       }
-      case 'Reshape': return this.reshape(node);
-      case 'Transpose': {
+      case 'reshape': return this.reshape(node);
+      case 'transpose': {
         if (!x) return;
         const perm = attrInts(node, 'perm') ?? x.map((_, i) => x.length - 1 - i);
         this.set(node, 0, perm.map((p) => x[p]));
         return;
       }
-      case 'Concat': return this.concat(node);
-      case 'Split': return this.split(node);
-      case 'Slice': return this.slice(node);
-      case 'Gather': return this.gather(node);
-      case 'Shape': {
+      case 'concat': return this.concat(node);
+      case 'split': return this.split(node);
+      case 'slice': return this.slice(node);
+      case 'gather': return this.gather(node);
+      case 'shape': {
         if (!x) return;
         let start = attrInt(node, 'start', 0);
         let end = attr(node, 'end') ? attrInt(node, 'end', x.length) : x.length;
@@ -401,14 +394,14 @@ class ShapeInferencer {
         this.set(node, 0, [vals.length], vals, DataType.INT64);
         return;
       }
-      case 'Size':
+      case 'size':
         if (x) this.set(node, 0, [], [x.reduce(dimMul, 1)], DataType.INT64);
         return;
-      case 'Squeeze': return this.squeeze(node);
-      case 'Unsqueeze': return this.unsqueeze(node);
-      case 'Resize': case 'Upsample': return this.resize(node);
-      case 'Pad': return this.pad(node);
-      case 'Gemm': {
+      case 'squeeze': return this.squeeze(node);
+      case 'unsqueeze': return this.unsqueeze(node);
+      case 'resize': return this.resize(node, rule.upsample === true);
+      case 'pad': return this.pad(node);
+      case 'gemm': {
         const b = this.shape(node.input[1]);
         if (!x || !b || x.length !== 2 || b.length !== 2) return;
         const m = attrInt(node, 'transA', 0) ? x[1] : x[0];
@@ -416,31 +409,31 @@ class ShapeInferencer {
         this.set(node, 0, [m, n]);
         return;
       }
-      case 'MatMul': case 'MatMulInteger': case 'QLinearMatMul': {
-        const b = this.shape(node.input[op === 'QLinearMatMul' ? 3 : 1]);
-        if (x && b) this.set(node, 0, matmulShape(x, b), undefined, op === 'MatMul' ? undefined : DataType.INT32);
+      case 'matmul': {
+        const w = weightedFacts(op);
+        const b = this.shape(node.input[w?.weight ?? 1]);
+        if (x && b) this.set(node, 0, matmulShape(x, b), undefined, w?.quantized ? DataType.INT32 : undefined);
         return;
       }
-      case 'ReduceMean': case 'ReduceSum': case 'ReduceMax': case 'ReduceMin': case 'ReduceProd': case 'ReduceL1': case 'ReduceL2':
-      case 'ReduceLogSum': case 'ReduceLogSumExp': case 'ReduceSumSquare': return this.reduce(node, op, opset);
-      case 'ArgMax': case 'ArgMin': {
+      case 'reduce': return this.reduce(node, rule.axesInputSince, opset);
+      case 'argReduce': {
         if (!x) return;
         const axis = normAxis(attrInt(node, 'axis', 0), x.length);
         const keep = attrInt(node, 'keepdims', 1);
         this.set(node, 0, keep ? x.map((d, i) => (i === axis ? 1 : d)) : x.filter((_, i) => i !== axis), undefined, DataType.INT64);
         return;
       }
-      case 'Expand': {
+      case 'expand': {
         const target = this.values.get(node.input[1]);
         if (x && target) this.set(node, 0, broadcast([x, target]));
         return;
       }
-      case 'Tile': {
+      case 'tile': {
         const reps = this.values.get(node.input[1]);
         if (x && reps && reps.length === x.length) this.set(node, 0, x.map((d, i) => dimMul(d, reps[i])));
         return;
       }
-      case 'ConstantOfShape': {
+      case 'constantOfShape': {
         const dims = this.values.get(node.input[0]);
         if (!dims) return;
         const a = attr(node, 'value');
@@ -450,7 +443,7 @@ class ShapeInferencer {
         this.set(node, 0, dims, n !== undefined && n <= MAX_TRACKED_VALUES ? new Array<number>(n).fill(fill) : undefined, type);
         return;
       }
-      case 'Range': {
+      case 'range': {
         const [s, l, d] = [this.ints(node.input[0]), this.ints(node.input[1]), this.ints(node.input[2])];
         if (!s || !l || !d) {
           this.set(node, 0, [this.fresh()], undefined, this.types.get(node.input[0]));
@@ -460,7 +453,7 @@ class ShapeInferencer {
         this.set(node, 0, [n], Array.from({ length: n }, (_, i) => s[0] + i * d[0]), this.types.get(node.input[0]));
         return;
       }
-      case 'TopK': {
+      case 'topK': {
         if (!x) return;
         const axis = normAxis(attrInt(node, 'axis', -1), x.length);
         const k: Dim | undefined = opset >= 10 ? (this.values.get(node.input[1])?.[0] ?? this.fresh()) : attrInt(node, 'k', 0);
@@ -469,30 +462,25 @@ class ShapeInferencer {
         this.set(node, 1, out, undefined, DataType.INT64);
         return;
       }
-      case 'NonMaxSuppression':
+      case 'nonMaxSuppression':
         this.set(node, 0, [this.fresh(), 3], undefined, DataType.INT64);
         return;
-      case 'NonZero':
+      case 'nonZero':
         if (x) this.set(node, 0, [x.length, this.fresh()], undefined, DataType.INT64);
         return;
-      case 'DepthToSpace': case 'SpaceToDepth': {
+      case 'depthSpace': {
         if (!x || x.length !== 4) return;
         const b = attrInt(node, 'blocksize', 1);
-        const d2s = op === 'DepthToSpace';
-        this.set(node, 0, d2s
+        this.set(node, 0, rule.toSpace
           ? [x[0], dimDiv(x[1], b * b, true), dimMul(x[2], b), dimMul(x[3], b)]
           : [x[0], dimMul(x[1], b * b), dimDiv(x[2], b, true), dimDiv(x[3], b, true)]);
         return;
       }
-      case 'Einsum': case 'Loop': case 'If': case 'Scan':
-      default:
-        this.unsupported.add(op);
     }
   }
 
   /** Values of Add/Sub/Mul/Div (and friends) on small tracked tensors, with scalar broadcasting. */
-  private elementwiseValues(node: NodeProto, op: string, out: Dim[]): Dim[] | undefined {
-    if (!['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min'].includes(op)) return undefined;
+  private elementwiseValues(node: NodeProto, op: Arithmetic, out: Dim[]): Dim[] | undefined {
     const a = this.values.get(node.input[0]);
     const b = this.values.get(node.input[1]);
     if (!a || !b) return undefined;
@@ -503,26 +491,27 @@ class ShapeInferencer {
       const p = a[a.length === 1 ? 0 : i];
       const q = b[b.length === 1 ? 0 : i];
       switch (op) {
-        case 'Add': return dimAdd(p, q);
-        case 'Sub': return dimSub(p, q);
-        case 'Mul': return dimMul(p, q);
-        case 'Div': return dimDiv(p, q, integer);
-        case 'Max': return typeof p === 'number' && typeof q === 'number' ? Math.max(p, q) : this.fresh();
-        default: return typeof p === 'number' && typeof q === 'number' ? Math.min(p, q) : this.fresh();
+        case 'add': return dimAdd(p, q);
+        case 'sub': return dimSub(p, q);
+        case 'mul': return dimMul(p, q);
+        case 'div': return dimDiv(p, q, integer);
+        case 'max': return typeof p === 'number' && typeof q === 'number' ? Math.max(p, q) : this.fresh();
+        case 'min': return typeof p === 'number' && typeof q === 'number' ? Math.min(p, q) : this.fresh();
       }
     });
   }
 
   private conv(node: NodeProto): void {
-    const q = node.op_type === 'QLinearConv';
+    const facts = weightedFacts(node.op_type);
     const x = this.shape(node.input[0]);
-    const w = this.shape(node.input[q ? 3 : 1]);
+    const w = this.shape(node.input[facts?.weight ?? 1]);
     if (!x || !w) return;
     const spatial = x.length - 2;
     const kernel = attrInts(node, 'kernel_shape') ?? w.slice(2);
     const out = this.windowed(node, x.slice(2), kernel, spatial, false);
     if (!out) return;
-    this.set(node, 0, [x[0], w[0], ...out], undefined, q ? this.types.get(node.input[0]) : node.op_type === 'ConvInteger' ? DataType.INT32 : undefined);
+    const type = facts?.quantized === 'qlinear' ? this.types.get(node.input[0]) : facts?.quantized === 'integer' ? DataType.INT32 : undefined;
+    this.set(node, 0, [x[0], w[0], ...out], undefined, type);
   }
 
   /** Output spatial sizes of a sliding window (Conv and pools): pads, strides, dilations, auto_pad, ceil_mode. */
@@ -742,13 +731,13 @@ class ShapeInferencer {
     this.set(node, 0, out, this.values.get(node.input[0]));
   }
 
-  private resize(node: NodeProto): void {
+  private resize(node: NodeProto, upsample: boolean): void {
     const x = this.shape(node.input[0]);
     if (!x) return;
     const opset = this.g.opset();
     let scales: number[] | undefined;
     let sizes: Dim[] | undefined;
-    if (node.op_type === 'Upsample') {
+    if (upsample) {
       scales = opset >= 9 ? this.ints(node.input[1]) : attr(node, 'scales')?.floats;
     } else if (opset < 11) {
       scales = this.ints(node.input[1]);
@@ -792,10 +781,10 @@ class ShapeInferencer {
     this.set(node, 0, out);
   }
 
-  private reduce(node: NodeProto, op: string, opset: number): void {
+  private reduce(node: NodeProto, axesInputSince: number, opset: number): void {
     const x = this.shape(node.input[0]);
     if (!x) return;
-    const axesFromInput = op === 'ReduceSum' ? opset >= 13 : opset >= 18;
+    const axesFromInput = opset >= axesInputSince;
     let axes: number[] | undefined;
     if (axesFromInput && node.input[1]) {
       axes = this.ints(node.input[1]);

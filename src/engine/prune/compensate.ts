@@ -59,6 +59,7 @@ import { DataType, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import { batchBinding } from '../graph/cost.ts';
 import { dequantizeOf } from '../graph/quant.ts';
 import { inferShapes, numericShape, type ShapeInference } from '../graph/shapes.ts';
+import { nodeFacts, weightedFacts, type ConstantRule } from '../graph/operators.ts';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -140,61 +141,6 @@ export interface CompensationPlan {
   warnings: string[];
 }
 
-/** The bounds of a Clip node (±Infinity where absent; NaN where not a constant). */
-function clipBounds(n: NodeProto, g: Graph): [number, number] {
-  if (g.opset() < 11) return [attrFloat(n, 'min', -Infinity), attrFloat(n, 'max', Infinity)];
-  return [n.input[1] ? (g.constantFloats(n.input[1])?.[0] ?? NaN) : -Infinity, n.input[2] ? (g.constantFloats(n.input[2])?.[0] ?? NaN) : Infinity];
-}
-
-const UNARY: Record<string, (x: number, n: NodeProto, g: Graph) => number> = {
-  Relu: (x) => Math.max(x, 0),
-  LeakyRelu: (x, n) => (x >= 0 ? x : attrFloat(n, 'alpha', 0.01) * x),
-  Sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  HardSigmoid: (x, n) => Math.min(1, Math.max(0, attrFloat(n, 'alpha', 0.2) * x + attrFloat(n, 'beta', 0.5))),
-  HardSwish: (x) => x * Math.min(1, Math.max(0, x / 6 + 0.5)),
-  Tanh: (x) => Math.tanh(x),
-  Elu: (x, n) => (x >= 0 ? x : attrFloat(n, 'alpha', 1) * (Math.exp(x) - 1)),
-  Selu: (x, n) => attrFloat(n, 'gamma', 1.0507009873554805) * (x > 0 ? x : attrFloat(n, 'alpha', 1.6732632423543772) * (Math.exp(x) - 1)),
-  Softplus: (x) => Math.log1p(Math.exp(x)),
-  Mish: (x) => x * Math.tanh(Math.log1p(Math.exp(x))),
-  Gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
-  Neg: (x) => -x,
-  Abs: (x) => Math.abs(x),
-  Identity: (x) => x,
-  Dropout: (x) => x,
-  Clip: (x, n, g) => {
-    const [lo, hi] = clipBounds(n, g);
-    return Math.min(hi, Math.max(lo, x));
-  },
-  // A constant plane stays the same constant under these (spatial) ops; for a channel known only by its
-  // distribution, the mean passes (see SPATIAL).
-  MaxPool: (x) => x,
-  GlobalAveragePool: (x) => x,
-  GlobalMaxPool: (x) => x,
-  Resize: (x) => x,
-  Upsample: (x) => x,
-  Flatten: (x) => x,
-  Reshape: (x) => x,
-  Squeeze: (x) => x,
-  Unsqueeze: (x) => x,
-};
-
-/**
- * Ops of UNARY that move values without changing them (identity, pooling, reshaping): a channel's mean and
- * spread pass unchanged. For MaxPool this assumes the removed channel's plane is uniform (exact for a
- * constant, and the channel's own spatial variation is what the data-free estimate cannot see).
- */
-const SPATIAL = new Set(['Identity', 'Dropout', 'MaxPool', 'GlobalAveragePool', 'GlobalMaxPool', 'Resize', 'Upsample', 'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze']);
-
-function erf(x: number): number {
-  // Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7)
-  const s = Math.sign(x);
-  const a = Math.abs(x);
-  const t = 1 / (1 + 0.3275911 * a);
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
-  return s * y;
-}
-
 /** Standard normal density φ. */
 function normPdf(t: number): number {
   return Math.exp(-0.5 * t * t) / Math.sqrt(2 * Math.PI);
@@ -252,23 +198,40 @@ export function normalMoments(f: (x: number) => number, m: number, s: number): {
   return { mean: e1, std: Math.sqrt(Math.max(0, e2 - e1 * e1)) };
 }
 
+/** The constant rule of a node's operator (from the registry), or undefined when compensation stops at it. */
+function constantRule(node: NodeProto): ConstantRule | undefined {
+  return nodeFacts(node)?.constant;
+}
+
 /**
- * The expected value (and spread) of an element-wise activation of z ~ N(m, s²): closed form for Relu and
- * Clip, numerical integration for the other activations of UNARY. s = 0 gives f(m) exactly. Undefined for an
- * op that is not an element-wise activation known to compensation.
+ * The expected value (and spread) of an element-wise activation of z ~ N(m, s²): closed form for the
+ * activations that clip (Relu, Clip), numerical integration for the others; an operator that moves values
+ * (identity, pooling, reshaping) passes both. s = 0 gives f(m) exactly. Undefined for an op whose registry
+ * entry is neither.
  */
 export function expectedActivation(node: NodeProto, graph: Graph, m: number, s: number): { mean: number; std: number } | undefined {
-  const op = node.op_type ?? '';
-  const f = UNARY[op];
-  if (!f) return undefined;
-  if (s === 0 || SPATIAL.has(op)) return { mean: f(m, node, graph), std: s };
-  if (op === 'Relu') return clippedNormalMoments(m, s, 0, Infinity);
-  if (op === 'Clip') {
-    const [lo, hi] = clipBounds(node, graph);
+  const rule = constantRule(node);
+  if (rule?.kind === 'move') return { mean: m, std: s };
+  if (rule?.kind !== 'activation') return undefined;
+  const f = rule.f;
+  if (s === 0) return { mean: f(m, node, graph), std: s };
+  if (rule.clip) {
+    const [lo, hi] = rule.clip(node, graph);
     if (!Number.isNaN(lo) && !Number.isNaN(hi) && lo < hi) return clippedNormalMoments(m, s, lo, hi);
   }
   const r = normalMoments((x) => f(x, node, graph), m, s);
   return Number.isFinite(r.mean) && Number.isFinite(r.std) ? r : undefined;
+}
+
+/** The arithmetic of a float weighted layer (registry), or undefined for any other operator. */
+function floatLayerKind(op: string): 'conv' | 'convTranspose' | 'gemm' | 'matmul' | undefined {
+  const w = weightedFacts(op);
+  return w && !w.quantized ? w.kind : undefined;
+}
+
+/** True when expectedActivation knows the operator: an element-wise activation, or an operator that moves values. */
+function followsValues(rule: ConstantRule | undefined): boolean {
+  return rule?.kind === 'activation' || rule?.kind === 'move';
 }
 
 function hasZeroPadding(n: NodeProto): string | undefined {
@@ -329,7 +292,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       l.push(m);
     }
     for (const m of group.members) {
-      if (m.role !== 'in' || m.op !== 'Conv') continue;
+      if (m.role !== 'in' || floatLayerKind(m.op) !== 'conv') continue;
       let l = lostInputs.get(m.node);
       if (!l) lostInputs.set(m.node, (l = new Set()));
       for (const c of removed) for (const i of mapChannel(m, c)) l.add(i);
@@ -357,7 +320,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       }
       if (anyIn < 0) {
         // A BN folded into the conv (no BN in the group) leaves an all-zero filter where γ was 0.
-        if (!bnSet.size && layerSet.has(name) && op === 'Conv' && attrInt(node, 'group', 1) === 1) {
+        if (!bnSet.size && layerSet.has(name) && floatLayerKind(op) === 'conv' && attrInt(node, 'group', 1) === 1) {
           const out = zeroFilterConsts(graph, node, removedSet);
           if (out.size) {
             for (const c of out.keys()) constantChannels.add(c);
@@ -369,7 +332,8 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       const x = inputs[anyIn]!;
       const members = memberOf.get(name) ?? [];
       const inMember = members.find((m) => m.role === 'in');
-      if (inMember && anyIn === 0 && (op === 'Conv' || op === 'Gemm' || op === 'MatMul')) {
+      const consumer = floatLayerKind(op);
+      if (inMember && anyIn === 0 && (consumer === 'conv' || consumer === 'gemm' || consumer === 'matmul')) {
         const r = foldInto(graph, node, inMember, x, opts.borderCorrection === true ? shapeOf : undefined);
         if ('skip' in r) {
           for (const c of x.keys()) skip(node, group.id, c, r.skip);
@@ -488,7 +452,7 @@ export function compensationBiases(graph: Graph, pruned: PrunedGroup[]): Set<str
   const out = new Set<string>();
   const candidate = pruned.some(({ group }) =>
     group.members.some((m) => {
-      if (m.role !== 'in' || (m.op !== 'Conv' && m.op !== 'Gemm')) return false;
+      if (m.role !== 'in' || (floatLayerKind(m.op) !== 'conv' && floatLayerKind(m.op) !== 'gemm')) return false;
       const n = graph.byName.get(m.node);
       return !!n && !n.input[2] && foldTarget(graph, n).kind === 'create';
     }),
@@ -553,7 +517,8 @@ function momentsOf(graph: Graph): Moments {
       if (!gamma || !beta || gamma.length !== beta.length) return undefined;
       return { mean: Float64Array.from(beta), std: Float64Array.from(gamma, Math.abs) };
     }
-    if (UNARY[op]) {
+    const rule = constantRule(node);
+    if (followsValues(rule)) {
       const x = get(node.input[0]);
       if (!x) return undefined;
       const mean = new Float64Array(x.mean.length);
@@ -566,21 +531,21 @@ function momentsOf(graph: Graph): Moments {
       }
       return { mean, std };
     }
-    if (op === 'AveragePool') return get(node.input[0]);
-    if (op === 'Add' || op === 'Sub') {
+    if (rule?.kind === 'averagePool') return get(node.input[0]);
+    if (rule?.kind === 'arithmetic' && (rule.op === 'Add' || rule.op === 'Sub')) {
       const a = get(node.input[0]);
       const b = get(node.input[1]);
       if (!a || !b || a.mean.length !== b.mean.length) return undefined;
       const mean = new Float64Array(a.mean.length);
       const std = new Float64Array(a.mean.length);
       for (let c = 0; c < mean.length; c++) {
-        const r = combine(op, { mean: a.mean[c], std: a.std[c] }, { mean: b.mean[c], std: b.std[c] })!;
+        const r = combine(rule.op, { mean: a.mean[c], std: a.std[c] }, { mean: b.mean[c], std: b.std[c] })!;
         mean[c] = r.mean;
         std[c] = r.std;
       }
       return { mean, std };
     }
-    if (op === 'Concat' && attrInt(node, 'axis', 0) === 1) {
+    if (rule?.kind === 'concat' && attrInt(node, 'axis', 0) === 1) {
       const parts = node.input.map((i) => get(i));
       if (parts.some((p) => !p)) return undefined;
       const n = parts.reduce((a, p) => a + p!.mean.length, 0);
@@ -697,77 +662,83 @@ function propagate(
 ): ChannelConsts | undefined {
   const op = node.op_type ?? '';
   const x = inputs[anyIn]!;
-  if (UNARY[op] && anyIn === 0) {
-    const out: ChannelConsts = new Map();
-    for (const [c, cv] of x) {
-      const e = expectedActivation(node, graph, cv.mean, cv.std);
-      if (e) out.set(c, { ...e, why: cv.why });
-      else skip(c, `${op} ${node.name}: no expected value for this channel's distribution`);
+  const rule = constantRule(node);
+  switch (rule?.kind) {
+    case 'activation':
+    case 'move': {
+      if (anyIn !== 0) break;
+      const out: ChannelConsts = new Map();
+      for (const [c, cv] of x) {
+        const e = expectedActivation(node, graph, cv.mean, cv.std);
+        if (e) out.set(c, { ...e, why: cv.why });
+        else skip(c, `${op} ${node.name}: no expected value for this channel's distribution`);
+      }
+      return out;
     }
-    return out;
-  }
-  if (op === 'AveragePool' && anyIn === 0) {
-    const pad = hasZeroPadding(node);
-    const why = pad && attrInt(node, 'count_include_pad', 0) ? pad : undefined;
-    return mapConsts(x, why);
-  }
-  if (op === 'Pad' && anyIn === 0) {
-    const mode = attrString(node, 'mode', 'constant');
-    return mapConsts(x, mode === 'constant' ? `Pad ${node.name} adds constant borders` : undefined);
-  }
-  if (op === 'Concat') {
-    if (inputs.filter((i) => i && i.size).length !== 1) {
-      for (const c of x.keys()) skip(c, `Concat ${node.name} joins several constant inputs`);
+    case 'averagePool': {
+      if (anyIn !== 0) break;
+      const pad = hasZeroPadding(node);
+      const why = pad && attrInt(node, 'count_include_pad', 0) ? pad : undefined;
+      return mapConsts(x, why);
+    }
+    case 'pad': {
+      if (anyIn !== 0) break;
+      const mode = attrString(node, 'mode', 'constant');
+      return mapConsts(x, mode === 'constant' ? `Pad ${node.name} adds constant borders` : undefined);
+    }
+    case 'concat':
+      if (inputs.filter((i) => i && i.size).length !== 1) {
+        for (const c of x.keys()) skip(c, `Concat ${node.name} joins several constant inputs`);
+        return undefined;
+      }
+      return x;
+    case 'depthwise': {
+      if (!members.some((m) => m.role === 'depthwise') || anyIn !== 0) break;
+      const wt = graph.constantTensor(node.input[1]);
+      const w = wt ? floats(graph, wt) : undefined;
+      if (!w || !wt) return undefined;
+      const per = w.length / tensorDims(wt)[0];
+      const b = node.input[2] ? graph.constantFloats(node.input[2]) : undefined;
+      const why = hasZeroPadding(node);
+      const out: ChannelConsts = new Map();
+      for (const [c, cv] of x) {
+        let s = 0;
+        for (let i = c * per; i < (c + 1) * per; i++) s += w[i];
+        // A uniform plane through the filter: const · Σ W + b (a distribution's spread scales the same way).
+        out.set(c, { mean: cv.mean * s + (b?.[c] ?? 0), std: cv.std * Math.abs(s), why: cv.why ?? why });
+      }
+      return out;
+    }
+    case 'arithmetic': {
+      const other = 1 - anyIn;
+      const otherName = node.input[other];
+      const otherConsts = inputs[other];
+      const constVals = otherName ? graph.constantFloats(otherName) : undefined;
+      const out: ChannelConsts = new Map();
+      const channelDim = graph.constantTensor(otherName ?? '') ? tensorDims(graph.constantTensor(otherName)!) : undefined;
+      for (const [c, cv] of x) {
+        let o: ChannelValue | undefined;
+        if (otherConsts?.has(c)) o = otherConsts.get(c);
+        else if (constVals && constVals.length === 1) o = { mean: constVals[0], std: 0 };
+        else if (constVals && channelDim && channelDim.filter((d) => d !== 1).length === 1 && c < constVals.length) o = { mean: constVals[c], std: 0 };
+        if (!o) {
+          skip(c, `${op} ${node.name}: the other operand of this channel is not known`);
+          continue;
+        }
+        const a = anyIn === 0 ? cv : o;
+        const b = anyIn === 0 ? o : cv;
+        const r = combine(rule.op, a, b);
+        if (!r) {
+          skip(c, `${op} ${node.name}: divides by a channel that is not a constant`);
+          continue;
+        }
+        out.set(c, { ...r, why: cv.why ?? o.why });
+      }
+      return out;
+    }
+    case 'quantize':
+      for (const c of x.keys()) skip(c, QUANTIZED_REASON(`${op} ${node.name}`));
       return undefined;
-    }
-    return x;
-  }
-  if (op === 'Conv' && members.some((m) => m.role === 'depthwise') && anyIn === 0) {
-    const wt = graph.constantTensor(node.input[1]);
-    const w = wt ? floats(graph, wt) : undefined;
-    if (!w || !wt) return undefined;
-    const per = w.length / tensorDims(wt)[0];
-    const b = node.input[2] ? graph.constantFloats(node.input[2]) : undefined;
-    const why = hasZeroPadding(node);
-    const out: ChannelConsts = new Map();
-    for (const [c, cv] of x) {
-      let s = 0;
-      for (let i = c * per; i < (c + 1) * per; i++) s += w[i];
-      // A uniform plane through the filter: const · Σ W + b (a distribution's spread scales the same way).
-      out.set(c, { mean: cv.mean * s + (b?.[c] ?? 0), std: cv.std * Math.abs(s), why: cv.why ?? why });
-    }
-    return out;
-  }
-  if (op === 'Add' || op === 'Sub' || op === 'Mul' || op === 'Div') {
-    const other = 1 - anyIn;
-    const otherName = node.input[other];
-    const otherConsts = inputs[other];
-    const constVals = otherName ? graph.constantFloats(otherName) : undefined;
-    const out: ChannelConsts = new Map();
-    const channelDim = graph.constantTensor(otherName ?? '') ? tensorDims(graph.constantTensor(otherName)!) : undefined;
-    for (const [c, cv] of x) {
-      let o: ChannelValue | undefined;
-      if (otherConsts?.has(c)) o = otherConsts.get(c);
-      else if (constVals && constVals.length === 1) o = { mean: constVals[0], std: 0 };
-      else if (constVals && channelDim && channelDim.filter((d) => d !== 1).length === 1 && c < constVals.length) o = { mean: constVals[c], std: 0 };
-      if (!o) {
-        skip(c, `${op} ${node.name}: the other operand of this channel is not known`);
-        continue;
-      }
-      const a = anyIn === 0 ? cv : o;
-      const b = anyIn === 0 ? o : cv;
-      const r = combine(op, a, b);
-      if (!r) {
-        skip(c, `${op} ${node.name}: divides by a channel that is not a constant`);
-        continue;
-      }
-      out.set(c, { ...r, why: cv.why ?? o.why });
-    }
-    return out;
-  }
-  if (op === 'QuantizeLinear') {
-    for (const c of x.keys()) skip(c, QUANTIZED_REASON(`QuantizeLinear ${node.name}`));
-    return undefined;
   }
   for (const c of x.keys()) skip(c, `${op} ${node.name} is not followed by compensation`);
   return undefined;
@@ -850,7 +821,7 @@ function mapConsts(x: ChannelConsts, why?: string): ChannelConsts {
  * exactly, whatever the dependence; the spread assumes independence). Undefined for a division by a
  * channel that is not a constant.
  */
-function combine(op: string, a: ChannelValue, b: ChannelValue): { mean: number; std: number } | undefined {
+function combine(op: 'Add' | 'Sub' | 'Mul' | 'Div', a: ChannelValue, b: ChannelValue): { mean: number; std: number } | undefined {
   switch (op) {
     case 'Add':
       return { mean: a.mean + b.mean, std: Math.hypot(a.std, b.std) };
@@ -895,13 +866,14 @@ function foldInto(
   if (!wt) return { skip: `${op} ${node.name}: weight is not a constant` };
   if (!isFloat(wt)) return { skip: `${op} ${node.name}: weight is not float` };
   const dims = tensorDims(wt);
-  if (op === 'MatMul') return { skip: `MatMul ${node.name} has no bias to fold into` };
+  const kind = floatLayerKind(op);
+  if (kind === 'matmul') return { skip: `MatMul ${node.name} has no bias to fold into` };
   if (node.input[2]) {
     const bt = graph.constantTensor(node.input[2]);
     if (!bt) return { skip: `${op} ${node.name}: bias is not a constant` };
     if (!isFloat(bt)) return { skip: `${op} ${node.name}: bias is not float` };
   }
-  if (op === 'Conv') {
+  if (kind === 'conv') {
     if (attrInt(node, 'group', 1) !== 1) return { skip: `grouped Conv ${node.name}: not compensated` };
     const [O, C] = dims;
     const k = dims.slice(2).reduce((a, b) => a * b, 1);
@@ -928,7 +900,7 @@ function foldInto(
     const border = shapeOf ? borderCorrection(node, dims, kern, shapeOf) : undefined;
     return border ? { delta, border } : { delta, why: padded };
   }
-  if (op === 'Gemm') {
+  if (kind === 'gemm') {
     if (attrInt(node, 'transA', 0)) return { skip: `Gemm ${node.name}: transA is not supported by compensation` };
     const transB = attrInt(node, 'transB', 0) !== 0;
     const alpha = attrFloat(node, 'alpha', 1);

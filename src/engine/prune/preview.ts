@@ -20,7 +20,7 @@
 // a slider.
 import type { Graph } from '../graph/graph.ts';
 import { attrInt } from '../graph/graph.ts';
-import { ACTIVATION_OPS, POOL_OPS, WEIGHTED_OPS, biasInputIndex, weightInputIndex } from '../graph/operators.ts';
+import { biasInputIndex, nodeFacts } from '../graph/operators.ts';
 import { batchBinding, computeCost, type CostSummary } from '../graph/cost.ts';
 import { inferShapes, numericShape, type InputShapes } from '../graph/shapes.ts';
 import { tensorDims } from '../onnx/model.ts';
@@ -198,12 +198,14 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
   };
   for (const node of graph.order) {
     const op = node.op_type ?? '';
-    if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx') continue;
-    if (WEIGHTED_OPS.has(op)) {
+    const facts = nodeFacts(node);
+    if (!facts) continue;
+    const wf = facts.weighted;
+    if (wf) {
       const lc = costByName.get(node.name ?? '');
       if (!lc) continue;
-      const wIdx = weightInputIndex(op) === 3 ? 3 : isConstantLike(graph, node.input[1]) ? 1 : 0;
-      const bIdx = biasInputIndex(op);
+      const wIdx = wf.weight === 3 ? 3 : isConstantLike(graph, node.input[1]) ? 1 : 0;
+      const bIdx = wf.bias;
       const hasBias = bIdx >= 0 && !!node.input[bIdx];
       const li = layers.length;
       take(node.input[wIdx], li);
@@ -216,10 +218,10 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
       let perOut = 0;
       const outS = numericShape(shapes.get(node.output[0] ?? ''));
       const inS = numericShape(shapes.get(node.input[wIdx === 0 ? 1 : 0] ?? ''));
-      if ((op === 'Conv' || op === 'ConvInteger' || op === 'QLinearConv') && outS) {
+      if (wf.kind === 'conv' && outS) {
         kind = 'conv';
         per = prod(outS) / (w[0] || 1);
-      } else if (op === 'ConvTranspose') {
+      } else if (wf.kind === 'convTranspose') {
         // weight [C_in, C_out/group, k...]: the output channels are axis 1 (times the groups), whether or not the shapes are known
         outAxis = 1;
         if (inS && outS) {
@@ -227,9 +229,9 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
           per = prod(inS) / (w[0] || 1);
           perOut = prod(outS) / (outS[1] || 1);
         }
-      } else if ((op === 'Gemm' || op === 'MatMul') && wIdx === 1 && outS && w.length === 2) {
+      } else if ((wf.kind === 'gemm' || wf.kind === 'matmul') && !wf.quantized && wIdx === 1 && outS && w.length === 2) {
         kind = 'gemm';
-        const transB = op === 'Gemm' && attrInt(node, 'transB', 0) === 1;
+        const transB = wf.kind === 'gemm' && attrInt(node, 'transB', 0) === 1;
         outAxis = transB ? 0 : 1;
         reduceAxis = transB ? 1 : 0;
         per = prod(outS) / (w[outAxis] || 1);
@@ -246,20 +248,20 @@ export function preparePreview(graph: Graph, deps: DependencyAnalysis, cost?: Co
         perOut,
         reduceAxis,
         hasBias,
-        outScale: op === 'ConvTranspose' ? attrInt(node, 'group', 1) : 1,
-        channelsBefore: w[outAxis] * (op === 'ConvTranspose' ? attrInt(node, 'group', 1) : 1),
+        outScale: wf.kind === 'convTranspose' ? attrInt(node, 'group', 1) : 1,
+        channelsBefore: w[outAxis] * (wf.kind === 'convTranspose' ? attrInt(node, 'group', 1) : 1),
         paramsBefore: lc.params,
         macsBefore: lc.macs,
       });
-    } else if (op === 'BatchNormalization') {
+    } else if (facts.cost === 'batchNorm') {
       take(node.input[1], -1);
       take(node.input[2], -1);
       const t = chanTerm(node.output[0] ?? '', 2, node.input[1] || undefined);
       if (t) elementwise.push(t);
-    } else if (ACTIVATION_OPS.has(op)) {
+    } else if (facts.cost === 'activation') {
       const t = chanTerm(node.output[0] ?? '', 1);
       if (t) elementwise.push(t);
-    } else if (POOL_OPS.has(op)) {
+    } else if (facts.cost === 'pool') {
       const t = chanTerm(node.input[0] ?? '', 1);
       if (t) elementwise.push(t);
     }

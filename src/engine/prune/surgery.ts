@@ -36,6 +36,7 @@ import {
 import type { ResolvedPlan } from './types.ts';
 import { applyChannelRewrites } from './permute.ts';
 import { dequantizeOf, storedSource } from '../graph/quant.ts';
+import { weightOutAxis } from '../graph/operators.ts';
 import { planCompensation, type CompensationOptions, type CompensationSummary } from './compensate.ts';
 
 export { mapChannel, removedChannels };
@@ -413,20 +414,6 @@ function setRepoint(repoint: Map<string, Map<number, string>>, s: SlotEdit, name
   let m = repoint.get(key);
   if (!m) repoint.set(key, (m = new Map()));
   m.set(s.inputIndex, name);
-}
-
-/** Axis of a weighted layer's weight that holds its output channels. */
-export function weightOutAxis(node: NodeProto): number {
-  switch (node.op_type) {
-    case 'ConvTranspose':
-      return 1;
-    case 'Gemm':
-      return attrInt(node, 'transB', 0) ? 0 : 1;
-    case 'MatMul':
-      return 1;
-    default:
-      return 0;
-  }
 }
 
 function collectMemberEdits(

@@ -28,6 +28,7 @@ import { tensorDims, type OnnxModel } from '../onnx/model.ts';
 import { DataType, type ModelProto, type NodeProto } from '../onnx/proto.ts';
 import { mapChannel, type ChannelGroup } from '../analysis/types.ts';
 import { foldTarget } from '../prune/compensate.ts';
+import { weightOutAxis } from '../graph/operators.ts';
 import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { OrtModule } from '../runtime/session.ts';
@@ -460,7 +461,7 @@ function planLayers(ctx: Ctx, step: 'ls' | 'bias'): LayerPlan[] {
     const orig = ctx.original.graph.byName.get(n.name ?? '')!;
     const wo = ctx.w.graph.constantTensor(n.input[1])!;
     const oo = ctx.original.graph.constantTensor(orig.input[1])!;
-    const outAxis = n.op_type === 'Conv' ? 0 : n.op_type === 'Gemm' ? (attrInt(n, 'transB', 0) ? 0 : 1) : 1;
+    const outAxis = weightOutAxis(n);
     const cols = keptColumns(ctx, n.name ?? '', tensorDims(wo)[outAxis], tensorDims(oo)[outAxis]);
     if (!cols) {
       skip(ctx, n, step, 'its kept output channels could not be matched with the original');
