@@ -13,6 +13,8 @@ export const NORMALIZATION: OperatorTable = {
   Softmax: softmax,
   LogSoftmax: softmax,
   Hardmax: { shape: same },
+  // Divides each vector along `axis` (default -1) by its L1 or L2 norm (F.normalize, l2_normalize).
+  LpNormalization: { channel: { kind: 'alongAxis', defaultAxis: -1 }, shape: same },
   // LRN sums over neighbouring channels; the others normalise over the channel axis with other axes.
   LRN: { shape: same },
   LayerNormalization: { shape: same },
