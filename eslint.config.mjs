@@ -21,6 +21,17 @@ export default tseslint.config(
     },
   },
   {
+    // The graph layer (graph index, shapes, cost, the operator registry) sits below the analysis and
+    // the pruning: it must not import them (the registry names their rules by kind instead).
+    files: ['src/engine/graph/**/*.ts', 'src/engine/onnx/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'vscode', message: 'Only src/extension may import vscode.' }],
+        patterns: [{ regex: '^\\.\\./(\\.\\./)?(analysis|prune|recovery|target|runtime|data)/', message: 'graph/ and onnx/ are below the analysis and the pruning: keep the layering.' }],
+      }],
+    },
+  },
+  {
     // The CLI, the worker thread and the extension host use the engine through its public module
     // (src/engine/index.ts), never a file behind it.
     files: ['src/cli/**/*.ts', 'src/worker/**/*.ts', 'src/extension/**/*.ts'],

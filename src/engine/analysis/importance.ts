@@ -12,6 +12,9 @@
 //     Computed with the Gram identity ||a−b||² = |a|²+|b|²−2a·b: a register-blocked double-precision
 //     loop for small layers; for large ones ONNX Runtime GEMMs (A·Bᵀ over the row blocks on and
 //     above the diagonal), ~20× faster than JavaScript on a 2048×1024 layer. Sums in double precision.
+// Which layers are scored (float weighted layers as stored, QLinear* on their dequantised weight) and
+// which operators a BatchNormalization may sit behind and still score a layer come from the operator
+// registry (graph/operators.ts: `weighted`, `transparentToBn`).
 // A Conv with no BatchNormalization after it is flagged `bnFused`: in an eval-mode export its
 // weights already contain γ/√(var+ε), so its norms are those of the folded weights.
 //

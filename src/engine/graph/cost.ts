@@ -17,6 +17,9 @@
 //   - BatchNormalization: 2 per element (scale and shift); ReLU-like activations (Relu, Clip, LeakyRelu,
 //     PRelu, HardSwish, ...) 1 per output element; MaxPool/AveragePool/Global*Pool: 1 per *input* element;
 //   - Add/Mul/Concat/reshaping and everything else: 0 (ptflops does not count functional ops either).
+// Which operators are weighted layers (and where their weight and bias are) and which get an
+// activation, normalisation or pooling term is each operator's entry in the registry
+// (graph/operators.ts: `weighted`, `cost`); the formulas above are here.
 // `LayerCost.macs` is the layer's own multiply-adds (weights and bias); `macs` in the summary adds the
 // activation, normalisation and pooling terms (`elementwiseMacs`).
 import type { NodeProto } from '../onnx/proto.ts';

@@ -25,8 +25,10 @@
 // of the activation), BatchNormalization (an exactly known constant input stays exact; otherwise the BN's
 // own N(β, γ²) replaces what came in), pooling, Resize, Flatten/Reshape, Concat, depthwise Conv
 // (mean · Σ W_c + b_c), and residual Add/Sub/Mul/Div of two removed channels (means add exactly; spreads
-// as independent) or with a scalar / per-channel constant. Anything else stops the value: the channel is
-// then not compensated through that path, and the summary says where and why.
+// as independent) or with a scalar / per-channel constant. Which operator passes a value, and how, is its
+// `constant` rule in the operator registry (graph/operators.ts: the activation's function, 'move',
+// 'averagePool', 'arithmetic', ...); this file holds what each kind does. Anything else stops the value:
+// the channel is then not compensated through that path, and the summary says where and why.
 //
 // Where they land. At a consuming layer that the group lists as an 'in' member, the removed
 // channels add a constant d to the layer's output:

@@ -10,7 +10,8 @@
 //   - MACs of a weighted layer: its own formula on the new weight shape and output channel count
 //     (spatial size and batch unchanged);
 //   - BatchNormalization, activation and pooling terms: elements of the value scaled by its new
-//     channel count (channels on axis 1).
+//     channel count (channels on axis 1). Which operator has which term is its registry entry
+//     (graph/operators.ts), as for the cost model.
 //   - compensation (unless the plan says `compensate: false`): a consuming layer with no bias and no
 //     BatchNormalization right after it gets a new bias (compensate.ts, `compensationBiases`): its
 //     output channels are counted as parameters and its bias adds as MACs, as the cost model will
