@@ -35,13 +35,9 @@ export function dequantizeOf(graph: Graph, value: string | undefined): Dequantiz
   const node = graph.producer.get(value);
   if (!node || node.op_type !== 'DequantizeLinear' || ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx')) return undefined;
   if (attrInt(node, 'block_size', 0) !== 0) return undefined;
-  const q = node.input[0] ? graph.constantSource(node.input[0]) : undefined;
-  const scale = node.input[1] ? graph.constantSource(node.input[1]) : undefined;
-  const zeroPoint = node.input[2] ? graph.constantSource(node.input[2]) : undefined;
-  if (!q || !scale || (node.input[2] && !zeroPoint)) return undefined;
-  const qt = graph.constantTensor(q)!;
-  if (!QUANT_TYPES.has(qt.data_type ?? 0)) return undefined;
-  const dims = tensorDims(qt);
+  const c = quantizedConstants(graph, node, 0);
+  if (!c) return undefined;
+  const { q, scale, zeroPoint, dims } = c;
   const sDims = tensorDims(graph.constantTensor(scale)!);
   const n = sDims.reduce((a, b) => a * b, 1);
   const out: Dequantized = { node, q, scale, dims, ...(zeroPoint ? { zeroPoint } : {}) };
@@ -100,19 +96,29 @@ export function dequantizedFloats(graph: Graph, dq: Dequantized): Float32Array {
 }
 
 /**
+ * The constant integer tensor, scale and optional zero point a node reads at inputs `at`, `at + 1`,
+ * `at + 2` (through Identity chains), with the integer tensor's dims; undefined when one is not a
+ * constant or the integer type is not one this module slices.
+ */
+function quantizedConstants(graph: Graph, node: NodeProto, at: number): { q: string; scale: string; zeroPoint?: string; dims: number[] } | undefined {
+  const source = (i: number) => (node.input[i] ? graph.constantSource(node.input[i]) : undefined);
+  const [q, scale, zeroPoint] = [source(at), source(at + 1), source(at + 2)];
+  if (!q || !scale || (node.input[at + 2] && !zeroPoint)) return undefined;
+  const qt = graph.constantTensor(q)!;
+  if (!QUANT_TYPES.has(qt.data_type ?? 0)) return undefined;
+  return { q, scale, dims: tensorDims(qt), ...(zeroPoint ? { zeroPoint } : {}) };
+}
+
+/**
  * The integer weight of a QLinearConv (axis 0 per channel) or QLinearMatMul (axis 1 per column) with its
  * scale and zero point (inputs 3, 4, 5), in the shape of a DequantizeLinear, or undefined.
  */
 export function qlinearWeight(graph: Graph, node: NodeProto): Dequantized | undefined {
   const facts = weightedFacts(node.op_type);
   if (facts?.quantized !== 'qlinear') return undefined;
-  const q = node.input[3] ? graph.constantSource(node.input[3]) : undefined;
-  const scale = node.input[4] ? graph.constantSource(node.input[4]) : undefined;
-  const zeroPoint = node.input[5] ? graph.constantSource(node.input[5]) : undefined;
-  if (!q || !scale || (node.input[5] && !zeroPoint)) return undefined;
-  const qt = graph.constantTensor(q)!;
-  if (!QUANT_TYPES.has(qt.data_type ?? 0)) return undefined;
-  const dims = tensorDims(qt);
+  const c = quantizedConstants(graph, node, 3);
+  if (!c) return undefined;
+  const { q, scale, zeroPoint, dims } = c;
   const n = tensorDims(graph.constantTensor(scale)!).reduce((a, b) => a * b, 1);
   const axis = facts.outAxis(node);
   const out: Dequantized = { node, q, scale, dims, ...(zeroPoint ? { zeroPoint } : {}) };

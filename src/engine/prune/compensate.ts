@@ -775,24 +775,17 @@ function borderCorrection(node: NodeProto, wDims: number[], kern: Float64Array, 
     const lo = total.map((t) => (autoPad === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
     pads = [lo[0], lo[1], total[0] - lo[0], total[1] - lo[1]];
   }
-  const validRows = (y: number): number[] => {
+  // the kernel taps of output position o along spatial axis i that read inside the input (not padding)
+  const validTaps = (i: 0 | 1, o: number): number[] => {
     const out: number[] = [];
-    for (let a = 0; a < kh; a++) {
-      const iy = y * strides[0] - pads[0] + a * dil[0];
-      if (iy >= 0 && iy < H) out.push(a);
+    for (let a = 0; a < (i ? kw : kh); a++) {
+      const at = o * strides[i] - pads[i] + a * dil[i];
+      if (at >= 0 && at < (i ? W : H)) out.push(a);
     }
     return out;
   };
-  const validCols = (xx: number): number[] => {
-    const out: number[] = [];
-    for (let b = 0; b < kw; b++) {
-      const ix = xx * strides[1] - pads[1] + b * dil[1];
-      if (ix >= 0 && ix < W) out.push(b);
-    }
-    return out;
-  };
-  const rows = Array.from({ length: Ho }, (_, y) => validRows(y));
-  const cols = Array.from({ length: Wo }, (_, xx) => validCols(xx));
+  const rows = Array.from({ length: Ho }, (_, y) => validTaps(0, y));
+  const cols = Array.from({ length: Wo }, (_, xx) => validTaps(1, xx));
   const data = new Float64Array(O * Ho * Wo);
   const k = kh * kw;
   for (let o = 0; o < O; o++) {
