@@ -43,7 +43,7 @@ import { throwIfAborted } from '../errors.ts';
 import * as os from 'node:os';
 import Long from 'long';
 import { ModelProtoType, DataType } from '../onnx/proto.ts';
-import { loadOrt } from '../runtime/session.ts';
+import { computeGraph } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
 import { isFloatWeighted, operatorFacts, weightedFacts } from '../graph/operators.ts';
 import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from './types.ts';
@@ -475,7 +475,6 @@ type FpgmBlockFn = (
   diagonal: boolean,
 ) => Promise<{ rowSums: Float32Array; colSums: Float32Array }>;
 
-const fpgmSessions = new Map<number, Promise<FpgmBlockFn | undefined>>();
 
 /** The distance graph of one FPGM block (opset 13), as ONNX bytes. */
 function fpgmBlockGraph(diagonal: boolean): Uint8Array {
@@ -534,36 +533,16 @@ export function defaultFpgmThreads(): number {
 }
 
 /** The two FPGM block sessions (off-diagonal and diagonal) on `threads` threads; undefined when ONNX Runtime cannot be loaded. */
-async function ortFpgm(threads: number): Promise<FpgmBlockFn | undefined> {
-  let sessions = fpgmSessions.get(threads);
-  if (sessions) return sessions;
-  sessions = (async (): Promise<FpgmBlockFn | undefined> => {
-    try {
-      const ort = await loadOrt();
-      const options = {
-        intraOpNumThreads: threads,
-        graphOptimizationLevel: 'all' as const,
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
-      };
-      const [off, diag] = await Promise.all([
-        ort.InferenceSession.create(fpgmBlockGraph(false), options),
-        ort.InferenceSession.create(fpgmBlockGraph(true), options),
-      ]);
-      return async (a, sqa, m, b, sqb, n, k, diagonal) => {
-        const out = await (diagonal ? diag : off).run({
-          a: new ort.Tensor('float32', a, [m, k]),
-          sqa: new ort.Tensor('float32', sqa, [m, 1]),
-          b: new ort.Tensor('float32', b, [n, k]),
-          sqb: new ort.Tensor('float32', sqb, [1, n]),
-        });
-        return { rowSums: out.rows.data as Float32Array, colSums: out.cols.data as Float32Array };
-      };
-    } catch {
-      return undefined;
-    }
-  })();
-  fpgmSessions.set(threads, sessions);
-  return sessions;
+function ortFpgm(threads: number): Promise<FpgmBlockFn | undefined> {
+  return computeGraph('fpgm_block', threads, () => [fpgmBlockGraph(false), fpgmBlockGraph(true)], (ort, [off, diag]): FpgmBlockFn => async (a, sqa, m, b, sqb, n, k, diagonal) => {
+    const out = await (diagonal ? diag : off).run({
+      a: new ort.Tensor('float32', a, [m, k]),
+      sqa: new ort.Tensor('float32', sqa, [m, 1]),
+      b: new ort.Tensor('float32', b, [n, k]),
+      sqb: new ort.Tensor('float32', sqb, [1, n]),
+    });
+    return { rowSums: out.rows.data as Float32Array, colSums: out.cols.data as Float32Array };
+  });
 }
 
 /** Every weighted layer with a constant weight, in topological order. */

@@ -20,7 +20,7 @@
 // needs a larger λ fails early, before the rest of the work.
 import Long from 'long';
 import { DataType, ModelProtoType } from '../onnx/proto.ts';
-import { loadOrt, type OrtModule, type OrtSession } from '../runtime/session.ts';
+import { computeGraph } from '../runtime/session.ts';
 
 /** n·k² above which a batch's Gram products go to ONNX Runtime. */
 const ORT_GRAM_MIN = 3e7;
@@ -277,7 +277,6 @@ export function choleskySolve(L: Float64Array, b: Float64Array, n: number, o: nu
 }
 
 type GramFn = (x: Float32Array, y: Float32Array, n: number, k: number, o: number) => Promise<{ xtx: Float32Array; xty: Float32Array }>;
-const gramSessions = new Map<number, Promise<GramFn | undefined>>();
 
 /** A two-Gemm graph: XᵀX and XᵀY of x [n, k], y [n, o]. */
 function gramGraph(): Uint8Array {
@@ -291,31 +290,14 @@ function gramGraph(): Uint8Array {
   return ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
 }
 
-async function ortGram(threads: number): Promise<GramFn | undefined> {
-  let s = gramSessions.get(threads);
-  if (s) return s;
-  s = (async (): Promise<GramFn | undefined> => {
-    try {
-      const ort: OrtModule = await loadOrt();
-      const session: OrtSession = await ort.InferenceSession.create(gramGraph(), {
-        intraOpNumThreads: threads,
-        graphOptimizationLevel: 'all',
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
-      });
-      return async (x, y, n, k, o) => {
-        const out = await session.run({ x: new ort.Tensor('float32', x.subarray(0, n * k), [n, k]), y: new ort.Tensor('float32', y.subarray(0, n * o), [n, o]) });
-        return { xtx: out.xtx.data as Float32Array, xty: out.xty.data as Float32Array };
-      };
-    } catch {
-      return undefined;
-    }
-  })();
-  gramSessions.set(threads, s);
-  return s;
+function ortGram(threads: number): Promise<GramFn | undefined> {
+  return computeGraph('gram', threads, () => [gramGraph()], (ort, [session]): GramFn => async (x, y, n, k, o) => {
+    const out = await session.run({ x: new ort.Tensor('float32', x.subarray(0, n * k), [n, k]), y: new ort.Tensor('float32', y.subarray(0, n * o), [n, o]) });
+    return { xtx: out.xtx.data as Float32Array, xty: out.xty.data as Float32Array };
+  });
 }
 
 type CholeskyStep = (a21: Float64Array, linv: Float64Array, a22: Float64Array, m: number, b: number) => Promise<{ l21: Float64Array; next: Float64Array }>;
-const choleskySessions = new Map<number, Promise<CholeskyStep | undefined>>();
 
 /** L21 = A21·Linvᵀ and A22 − L21·L21ᵀ, in float64. */
 function choleskyStepGraph(): Uint8Array {
@@ -337,36 +319,19 @@ function choleskyStepGraph(): Uint8Array {
   return ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
 }
 
-async function ortCholeskyStep(threads: number): Promise<CholeskyStep | undefined> {
-  let s = choleskySessions.get(threads);
-  if (s) return s;
-  s = (async (): Promise<CholeskyStep | undefined> => {
-    try {
-      const ort: OrtModule = await loadOrt();
-      const session: OrtSession = await ort.InferenceSession.create(choleskyStepGraph(), {
-        intraOpNumThreads: threads,
-        graphOptimizationLevel: 'all',
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
-      });
-      return async (a21, linv, a22, m, b) => {
-        const out = await session.run({
-          a21: new ort.Tensor('float64', a21, [m, b]),
-          linv: new ort.Tensor('float64', linv, [b, b]),
-          a22: new ort.Tensor('float64', a22, [m, m]),
-        });
-        return { l21: out.l21.data as Float64Array, next: out.next.data as Float64Array };
-      };
-    } catch {
-      return undefined;
-    }
-  })();
-  choleskySessions.set(threads, s);
-  return s;
+function ortCholeskyStep(threads: number): Promise<CholeskyStep | undefined> {
+  return computeGraph('cholesky_step', threads, () => [choleskyStepGraph()], (ort, [session]): CholeskyStep => async (a21, linv, a22, m, b) => {
+    const out = await session.run({
+      a21: new ort.Tensor('float64', a21, [m, b]),
+      linv: new ort.Tensor('float64', linv, [b, b]),
+      a22: new ort.Tensor('float64', a22, [m, m]),
+    });
+    return { l21: out.l21.data as Float64Array, next: out.next.data as Float64Array };
+  });
 }
 
 /** inv·(c − a·x) with a [p, q], x [q, o], c [p, o], inv [p, p] (a and x absent when q = 0). */
 type SolveStep = (a: Float64Array | undefined, x: Float64Array, c: Float64Array, inv: Float64Array, p: number, q: number, o: number) => Promise<Float64Array>;
-const solveSessions = new Map<number, Promise<SolveStep | undefined>>();
 
 function solveStepGraph(): Uint8Array {
   const vi = (name: string, dims: string[]) => ({ name, type: { tensor_type: { elem_type: DataType.DOUBLE, shape: { dim: dims.map((d) => ({ dim_param: d })) } } } });
@@ -386,41 +351,25 @@ function solveStepGraph(): Uint8Array {
   return ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
 }
 
-async function ortSolveStep(threads: number): Promise<SolveStep | undefined> {
-  let s = solveSessions.get(threads);
-  if (s) return s;
-  s = (async (): Promise<SolveStep | undefined> => {
-    try {
-      const ort: OrtModule = await loadOrt();
-      const session: OrtSession = await ort.InferenceSession.create(solveStepGraph(), {
-        intraOpNumThreads: threads,
-        graphOptimizationLevel: 'all',
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
-      });
-      return async (a, x, c, inv, p, q, o) => {
-        if (!a || q === 0) {
-          // The first block forward (last backward): no solved rows yet, just inv·c.
-          const y = new Float64Array(p * o);
-          for (let i = 0; i < p; i++)
-            for (let j = 0; j < p; j++) {
-              const v = inv[i * p + j];
-              if (v === 0) continue;
-              for (let k = 0; k < o; k++) y[i * o + k] += v * c[j * o + k];
-            }
-          return y;
+function ortSolveStep(threads: number): Promise<SolveStep | undefined> {
+  return computeGraph('solve_step', threads, () => [solveStepGraph()], (ort, [session]): SolveStep => async (a, x, c, inv, p, q, o) => {
+    if (!a || q === 0) {
+      // The first block forward (last backward): no solved rows yet, just inv·c.
+      const y = new Float64Array(p * o);
+      for (let i = 0; i < p; i++)
+        for (let j = 0; j < p; j++) {
+          const v = inv[i * p + j];
+          if (v === 0) continue;
+          for (let k = 0; k < o; k++) y[i * o + k] += v * c[j * o + k];
         }
-        const out = await session.run({
-          a: new ort.Tensor('float64', a, [p, q]),
-          x: new ort.Tensor('float64', x.slice(), [q, o]),
-          c: new ort.Tensor('float64', c, [p, o]),
-          inv: new ort.Tensor('float64', inv, [p, p]),
-        });
-        return out.y.data as Float64Array;
-      };
-    } catch {
-      return undefined;
+      return y;
     }
-  })();
-  solveSessions.set(threads, s);
-  return s;
+    const out = await session.run({
+      a: new ort.Tensor('float64', a, [p, q]),
+      x: new ort.Tensor('float64', x.slice(), [q, o]),
+      c: new ort.Tensor('float64', c, [p, o]),
+      inv: new ort.Tensor('float64', inv, [p, p]),
+    });
+    return out.y.data as Float64Array;
+  });
 }

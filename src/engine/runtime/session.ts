@@ -76,6 +76,31 @@ export function sessionOptions(provider: ExecutionProvider, threads = 1): OrtSes
   };
 }
 
+/**
+ * A small compute graph of the engine's own (a block of Gemms, a distance block) as a function: its
+ * ONNX Runtime sessions (one per graph) are created once per name and thread count and kept for the
+ * process, threads never spinning; `wrap` turns them into the function. Undefined when ONNX Runtime
+ * cannot be loaded or the sessions cannot be created (callers then compute in JavaScript).
+ */
+export function computeGraph<F>(name: string, threads: number, graphs: () => Uint8Array[], wrap: (ort: OrtModule, sessions: OrtSession[]) => F): Promise<F | undefined> {
+  const key = `${name}\u0000${threads}`;
+  let made = computeGraphs.get(key) as Promise<F | undefined> | undefined;
+  if (!made) {
+    made = (async () => {
+      try {
+        const ort = await loadOrt();
+        const options: OrtSessionOptions = { intraOpNumThreads: threads, graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } };
+        return wrap(ort, await Promise.all(graphs().map((g) => ort.InferenceSession.create(g, options))));
+      } catch {
+        return undefined;
+      }
+    })();
+    computeGraphs.set(key, made);
+  }
+  return made;
+}
+const computeGraphs = new Map<string, Promise<unknown>>();
+
 /** A one-line, bounded version of an ONNX Runtime error message. */
 export function shortenError(e: unknown, max = 200): string {
   // ORT's messages continue on further lines with the useful part ("index: 1 Got: 1 Expected: 3"): keep them, on one line.
