@@ -9,7 +9,7 @@
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import type { Graph } from '../graph/graph.ts';
 import { dimOf, inferShapes } from '../graph/shapes.ts';
-import { dequantizeOf } from '../graph/quant.ts';
+import { biasInputOf, dequantizeOf } from '../graph/quant.ts';
 import { tensorDims } from '../onnx/model.ts';
 import { type NodeProto, type GraphProto } from '../onnx/proto.ts';
 import { nodeLabel, ruleFor, type ChannelLayout, type PendingRewrite, type RuleContext } from './rules.ts';
@@ -303,7 +303,7 @@ class Analysis implements RuleContext {
     };
     if (m.inputIndex !== undefined) add(node.input[m.inputIndex], m.axis);
     if (m.bias) {
-      const bi = node.input.findIndex((v, i) => i >= 2 && v !== '' && (v === m.bias || dequantizeOf(this.graph, v)?.q === m.bias || this.graph.constantSource(v) === m.bias));
+      const bi = biasInputOf(this.graph, node, m.bias);
       if (bi >= 0) add(node.input[bi], 0);
     }
     return out;

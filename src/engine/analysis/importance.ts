@@ -45,7 +45,7 @@ import Long from 'long';
 import { ModelProtoType, DataType } from '../onnx/proto.ts';
 import { computeGraph } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
-import { isFloatWeighted, operatorFacts, weightedFacts } from '../graph/operators.ts';
+import { isFloatWeighted, operatorFacts, weightedFacts, weightInputIndex } from '../graph/operators.ts';
 import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from './types.ts';
 import { dequantizeOf, dequantizedFloats, isConstantLike, qlinearWeight, storedTensor, type Dequantized } from '../graph/quant.ts';
 
@@ -795,7 +795,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     const scores: Scores = {};
     let channels: number | undefined;
     const ql = qlinearWeight(graph, node);
-    const wName = node.input[ql ? 3 : 1]!;
+    const wName = node.input[ql ? weightInputIndex(node.op_type ?? '') : 1]!;
     const key = graph.constantSource(wName) ?? wName;
     const blocked = norms && !wantFpgm ? blockedNorms(graph, node, key, magAxes.get(key)) : undefined;
     if (blocked) {

@@ -69,6 +69,11 @@ export function storedSource(graph: Graph, value: string | undefined): string | 
   return graph.constantSource(value) ?? dequantizeOf(graph, value)?.q;
 }
 
+/** The index (from 2 on) at which a layer reads its bias `bias` (the constant itself, through Identity chains or a DequantizeLinear), or -1. */
+export function biasInputOf(graph: Graph, node: NodeProto, bias: string): number {
+  return node.input.findIndex((v, i) => i >= 2 && v !== '' && (v === bias || storedSource(graph, v) === bias));
+}
+
 /** A constant, or a constant dequantised from one. */
 export function isConstantLike(graph: Graph, value: string | undefined): boolean {
   return storedTensor(graph, value) !== undefined;

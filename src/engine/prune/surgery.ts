@@ -35,7 +35,7 @@ import {
 } from '../onnx/proto.ts';
 import type { ResolvedPlan } from './types.ts';
 import { applyChannelRewrites } from './permute.ts';
-import { dequantizeOf, storedSource } from '../graph/quant.ts';
+import { biasInputOf, dequantizeOf } from '../graph/quant.ts';
 import { weightOutAxis } from '../graph/operators.ts';
 import { planCompensation, type CompensationOptions, type CompensationSummary } from './compensate.ts';
 
@@ -437,7 +437,7 @@ function collectMemberEdits(
   const biasSlot = (): void => {
     // Only a bias the analysis names is sliced along with the weight (a Gemm C of shape [1, N] is a 'param' member).
     if (!m.bias) return;
-    const bi = node.input.findIndex((v, i) => i >= 2 && v !== '' && (v === m.bias || storedSource(graph, v) === m.bias));
+    const bi = biasInputOf(graph, node, m.bias);
     addSlice(node, bi >= 0 ? bi : 2, { kind: 'slice', axis: 0, removed });
   };
   switch (m.role) {
