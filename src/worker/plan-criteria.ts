@@ -1,0 +1,133 @@
+// The plan-time criteria in the view: `sketch` (data-free) and the data criteria (activation, apoz,
+// thinet), scored when a plan ranks by them — the data criteria on the calibration inputs chosen in
+// the view, in one ONNX Runtime pass (the engine's planCriterionScores, as a prune computes them).
+// Group scores are kept per model and per calibration choice; the requests waiting for a measurement
+// share it (a preview replaced by the next one joins it), and it stops when every request waiting
+// for it is cancelled. No vscode import.
+import {
+  CancelledError, isDataCriterion, planCriterionScores, PrunerError, throwIfAborted,
+  type InputSet, type InputShapes, type PlanCriterion,
+} from '../engine/index.ts';
+import { openData, type DataJob } from './data.ts';
+import type { JobContext, ModelService } from './modelService.ts';
+
+/**
+ * How long a measurement no request waits for goes on: the view cancels a preview when the plan
+ * changes and asks again at once, and the new request joins the measurement instead of restarting it.
+ */
+export const ORPHAN_GRACE_MS = 750;
+
+/** Measured scores kept per model (criterion × calibration choice). */
+const KEEP = 6;
+
+type Scores = Map<number, Float32Array>;
+
+interface Job {
+  promise: Promise<Scores>;
+  controller: AbortController;
+  waiters: number;
+  listeners: Set<JobContext['progress']>;
+  last?: [string, number | undefined];
+}
+
+/** What a data criterion's scores depend on: the calibration file, its count and preprocessing, and the input sizes. */
+export function planScoresKey(criterion: PlanCriterion, data: DataJob | undefined, inputShapes: InputShapes): string {
+  if (!isDataCriterion(criterion)) return criterion;
+  const sizes = Object.keys(inputShapes).sort().map((k) => [k, inputShapes[k]]);
+  return JSON.stringify([criterion, data?.calibration ?? null, data?.calibCount ?? null, data?.preset ?? null, data?.preset === 'custom' ? data.custom ?? null : null, sizes]);
+}
+
+class PlanScores {
+  private readonly done = new Map<string, Scores>();
+  private readonly running = new Map<string, Job>();
+
+  constructor(private readonly service: ModelService) {}
+
+  /** The group scores of `criterion` (a plan-time one), measured once per calibration choice. */
+  async scores(criterion: PlanCriterion, data: DataJob | undefined, ctx: JobContext): Promise<Scores> {
+    const key = planScoresKey(criterion, data, this.service.analysed.inputShapes);
+    const hit = this.done.get(key);
+    if (hit) return hit;
+    let job = this.running.get(key);
+    if (!job) {
+      job = this.start(key, criterion, data);
+      this.running.set(key, job);
+    }
+    return this.wait(job, ctx);
+  }
+
+  private start(key: string, criterion: PlanCriterion, data: DataJob | undefined): Job {
+    const controller = new AbortController();
+    const listeners = new Set<JobContext['progress']>();
+    const job: Job = { promise: undefined as unknown as Promise<Scores>, controller, waiters: 0, listeners };
+    const progress = (stage: string, fraction?: number) => {
+      job.last = [stage, fraction];
+      for (const l of listeners) l(stage, fraction);
+    };
+    job.promise = (async () => {
+      const s = this.service;
+      let calibration: InputSet | undefined;
+      if (isDataCriterion(criterion)) {
+        const { opened, state } = await openData(data ?? { preset: 'auto', recover: 'none', calibCount: 1, runs: 1, batch: 1 }, s.graph, s.analysed.inputShapes);
+        if (state.unavailable) throw new PrunerError(`criterion ${criterion} is measured on calibration inputs, which cannot feed this model: ${state.unavailable}`);
+        const err = state.errors.find((e) => e.startsWith('calibration'));
+        if (err) throw new PrunerError(`criterion ${criterion}: ${err}`);
+        if (!opened.calibration) throw new PrunerError(`criterion ${criterion} is measured on calibration inputs: choose them under Data and recovery, or rank by a weight criterion`);
+        calibration = opened.calibration;
+        progress(`Measuring ${criterion} on ${calibration.count} calibration inputs`, 0);
+      } else progress(`Scoring channels (${criterion})`);
+      const scores = await planCriterionScores(criterion, s.analysed.model, s.graph, s.deps, {
+        ...(calibration ? { calibration } : {}),
+        ep: 'auto',
+        signal: controller.signal,
+        onProgress: (f) => progress(`Measuring ${criterion} on ${calibration?.count ?? 0} calibration inputs`, f),
+      });
+      throwIfAborted(controller.signal);
+      return scores ?? new Map();
+    })();
+    job.promise.then(
+      (scores) => {
+        this.done.set(key, scores);
+        if (this.done.size > KEEP) this.done.delete(this.done.keys().next().value!);
+      },
+      () => {},
+    ).finally(() => {
+      if (this.running.get(key) === job) this.running.delete(key);
+    });
+    return job;
+  }
+
+  private async wait(job: Job, ctx: JobContext): Promise<Scores> {
+    job.waiters++;
+    job.listeners.add(ctx.progress);
+    if (job.last) ctx.progress(...job.last);
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(new CancelledError());
+      if (ctx.signal.aborted) onAbort();
+      else ctx.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([job.promise, aborted]);
+    } finally {
+      if (onAbort) ctx.signal.removeEventListener('abort', onAbort);
+      job.waiters--;
+      job.listeners.delete(ctx.progress);
+      if (job.waiters === 0 && ctx.signal.aborted) {
+        // nobody waits any more: stop, unless a request joins within the grace period
+        setTimeout(() => {
+          if (job.waiters === 0) job.controller.abort();
+        }, ORPHAN_GRACE_MS).unref?.();
+      }
+    }
+  }
+}
+
+const byService = new WeakMap<ModelService, PlanScores>();
+
+/** The group scores of a plan-time criterion for an open model (see PlanScores.scores). */
+export function planCriterionScoresOf(service: ModelService, criterion: PlanCriterion, data: DataJob | undefined, ctx: JobContext): Promise<Scores> {
+  let p = byService.get(service);
+  if (!p) byService.set(service, (p = new PlanScores(service)));
+  return p.scores(criterion, data, ctx);
+}
