@@ -228,6 +228,8 @@ export class ModelView extends LitElement {
       this.table?.reload();
       if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
       if (s.prunableGroupCount > 0) this.schedulePreview(0);
+      // the data is opened against the input's sizes (a .f32 file is cut by them): described again
+      if (s.trusted !== false && s.prunableGroupCount > 0) void this.dataRequest(() => this.host.request('getData', {}));
     } catch (e) {
       this.sizeError = (e as Error).message;
     } finally {

@@ -24,6 +24,8 @@ interface OpenModel {
 export interface WorkerOptions {
   /** Reads a model file (default: the engine's loadModel); tests count the reads. */
   reader?: ModelReader;
+  /** How long a data criterion's measurement that no request waits for goes on (default ORPHAN_GRACE_MS). */
+  planScoreGraceMs?: number;
 }
 
 /** A stable key of input sizes (input names sorted). */
@@ -106,12 +108,12 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     getLayerDetail: async ({ path, layer, plan, data }, ctx) => {
       if (!plan || isCriterion(plan.criterion)) return (await withCriteria(path, plan ? [plan.criterion as Criterion] : [], ctx)).layerDetail(layer, plan);
       const s = await scored(path);
-      return s.layerDetail(layer, plan, await planCriterionScoresOf(s, plan.criterion, data, ctx));
+      return s.layerDetail(layer, plan, await planCriterionScoresOf(s, plan.criterion, data, ctx, opts.planScoreGraceMs));
     },
     previewPlan: async ({ path, plan, data }, ctx) => {
       if (isCriterion(plan.criterion)) return (await withCriteria(path, [plan.criterion], ctx)).preview(plan, ctx.signal);
       const s = await scored(path);
-      return s.preview(plan, ctx.signal, await planCriterionScoresOf(s, plan.criterion, data, ctx));
+      return s.preview(plan, ctx.signal, await planCriterionScoresOf(s, plan.criterion, data, ctx, opts.planScoreGraceMs));
     },
     getGroups: async ({ path }) => (await model(path)).groups(),
     listLayers: async ({ path }) => {

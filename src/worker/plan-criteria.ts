@@ -23,6 +23,7 @@ const KEEP = 6;
 type Scores = Map<number, Float32Array>;
 
 interface Job {
+  key: string;
   promise: Promise<Scores>;
   controller: AbortController;
   waiters: number;
@@ -41,7 +42,7 @@ class PlanScores {
   private readonly done = new Map<string, Scores>();
   private readonly running = new Map<string, Job>();
 
-  constructor(private readonly service: ModelService) {}
+  constructor(private readonly service: ModelService, private readonly graceMs: number) {}
 
   /** The group scores of `criterion` (a plan-time one), measured once per calibration choice. */
   async scores(criterion: PlanCriterion, data: DataJob | undefined, ctx: JobContext): Promise<Scores> {
@@ -59,7 +60,7 @@ class PlanScores {
   private start(key: string, criterion: PlanCriterion, data: DataJob | undefined): Job {
     const controller = new AbortController();
     const listeners = new Set<JobContext['progress']>();
-    const job: Job = { promise: undefined as unknown as Promise<Scores>, controller, waiters: 0, listeners };
+    const job: Job = { key, promise: undefined as unknown as Promise<Scores>, controller, waiters: 0, listeners };
     const progress = (stage: string, fraction?: number) => {
       job.last = [stage, fraction];
       for (const l of listeners) l(stage, fraction);
@@ -100,7 +101,8 @@ class PlanScores {
   private async wait(job: Job, ctx: JobContext): Promise<Scores> {
     job.waiters++;
     job.listeners.add(ctx.progress);
-    if (job.last) ctx.progress(...job.last);
+    // a request joining a measurement under way sees how far it got (a start, at 0, is not repeated)
+    if (job.last && job.last[1] !== undefined && job.last[1] > 0) ctx.progress(...job.last);
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => reject(new CancelledError());
@@ -116,8 +118,11 @@ class PlanScores {
       if (job.waiters === 0 && ctx.signal.aborted) {
         // nobody waits any more: stop, unless a request joins within the grace period
         setTimeout(() => {
-          if (job.waiters === 0) job.controller.abort();
-        }, ORPHAN_GRACE_MS).unref?.();
+          if (job.waiters !== 0) return;
+          job.controller.abort();
+          // a request from now on starts a new measurement (this one is stopping)
+          if (this.running.get(job.key) === job) this.running.delete(job.key);
+        }, this.graceMs).unref?.();
       }
     }
   }
@@ -126,8 +131,8 @@ class PlanScores {
 const byService = new WeakMap<ModelService, PlanScores>();
 
 /** The group scores of a plan-time criterion for an open model (see PlanScores.scores). */
-export function planCriterionScoresOf(service: ModelService, criterion: PlanCriterion, data: DataJob | undefined, ctx: JobContext): Promise<Scores> {
+export function planCriterionScoresOf(service: ModelService, criterion: PlanCriterion, data: DataJob | undefined, ctx: JobContext, graceMs = ORPHAN_GRACE_MS): Promise<Scores> {
   let p = byService.get(service);
-  if (!p) byService.set(service, (p = new PlanScores(service)));
+  if (!p) byService.set(service, (p = new PlanScores(service, graceMs)));
   return p.scores(criterion, data, ctx);
 }
