@@ -49,7 +49,7 @@ describe('worker: data criteria in the view (measured on the chosen calibration 
   test('without calibration data a data criterion says what it needs; with it the preview measures it, with progress, once', async () => {
     await h.open({ path: model }, ctx());
     await h.score({ path: model }, ctx());
-    await assert.rejects(h.previewPlan({ path: model, plan }, ctx()), /activation is measured on calibration inputs: choose them under Data and recovery/);
+    await assert.rejects(async () => h.previewPlan({ path: model, plan }, ctx()), /activation is measured on calibration inputs: choose them under Data and recovery/);
     const stages: [string, number | undefined][] = [];
     const pv = await h.previewPlan({ path: model, plan, data }, ctx(stages));
     assert.ok(pv.params.after < pv.params.before, 'the plan removes channels');
@@ -116,7 +116,7 @@ describe('worker: data criteria in the view (measured on the chosen calibration 
     // a request cancelled mid-way, replaced at once (the view moving a slider): the new one joins the measurement
     const c1 = new AbortController();
     const s1: [string, number | undefined][] = [];
-    const first = h.previewPlan({ path: model, plan: apoz, data }, ctx(s1, c1.signal));
+    const first = Promise.resolve(h.previewPlan({ path: model, plan: apoz, data }, ctx(s1, c1.signal)));
     await started(s1, first);
     c1.abort();
     await assert.rejects(first, (e: Error) => e.name === 'CancelledError');
@@ -131,7 +131,7 @@ describe('worker: data criteria in the view (measured on the chosen calibration 
     const other: DataJob = { ...data, calibCount: 60 };
     const c3 = new AbortController();
     const s3: [string, number | undefined][] = [];
-    const third = quick.previewPlan({ path: model, plan: apoz, data: other }, ctx(s3, c3.signal));
+    const third = Promise.resolve(quick.previewPlan({ path: model, plan: apoz, data: other }, ctx(s3, c3.signal)));
     await started(s3, third);
     c3.abort();
     await assert.rejects(third, (e: Error) => e.name === 'CancelledError');
