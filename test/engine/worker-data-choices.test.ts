@@ -39,7 +39,7 @@ describe('worker: custom preprocessing, .npz arrays and raw .f32 from the view',
   const model = path.join(dir, 'm.onnx');
   fs.copyFileSync(fmnistBn, model);
   const x = readArray(path.join(samplesDir, 'fmnist', 'fmnist_test1000_x_1000x1x28x28.f32')) as Float32Array;
-  const y = readArray(path.join(samplesDir, 'fmnist', 'fmnist_test1000_y.u8'));
+  const y = readArray(path.join(samplesDir, 'fmnist', 'fmnist_test1000_y.u8')) as Uint8Array;
   const images = path.join(dir, 'images');
   writeFmnistImageFolder(images, x, y, 40);
   const base: DataJob = { preset: 'auto', recover: 'none', calibCount: 100, runs: 1, batch: 4 };
