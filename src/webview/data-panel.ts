@@ -48,10 +48,12 @@ export function fieldsOf(p: Preprocess): CustomFields {
  * The custom preprocessing of the form's fields, or what is wrong with them (checked as the host
  * checks them: parseCustomPreprocess). Empty resize or crop: none (the crop is then the model's size).
  */
-export function customOf(f: CustomFields): { value: Preprocess; error?: undefined } | { value?: undefined; error: string } {
+export function customOf(f: CustomFields, base?: Preprocess): { value: Preprocess; error?: undefined } | { value?: undefined; error: string } {
   const num = (t: string) => (t.trim() === '' ? Number.NaN : Number(t.trim()));
   const list = (t: string) => t.split(/[,\s/]+/).filter(Boolean).map(Number);
-  const out: Record<string, unknown> = { scale: num(f.scale), mean: list(f.mean), std: list(f.std), channels: f.channels, layout: f.layout };
+  // the scale as shown is rounded (1/255 shows as 0.0039215686): left as shown, it keeps its exact value
+  const scale = base && f.scale.trim() === fieldsOf(base).scale ? base.scale : num(f.scale);
+  const out: Record<string, unknown> = { scale, mean: list(f.mean), std: list(f.std), channels: f.channels, layout: f.layout };
   if (f.resize.trim()) out.resize = num(f.resize);
   if (f.cropH.trim() || f.cropW.trim()) out.crop = [num(f.cropH), num(f.cropW)];
   const value = parseCustomPreprocess(out);
@@ -131,9 +133,10 @@ export class DataPanel extends LitElement {
   }
 
   private customField(k: keyof CustomFields, e: Event): void {
-    const base = this.fields ?? fieldsOf(this.data?.custom ?? this.data?.preprocess ?? this.data!.proposed!);
-    this.fields = { ...base, [k]: (e.target as HTMLInputElement).value };
-    const r = customOf(this.fields);
+    const start = this.data?.custom ?? this.data?.preprocess ?? this.data?.proposed;
+    if (!start) return;
+    this.fields = { ...(this.fields ?? fieldsOf(start)), [k]: (e.target as HTMLInputElement).value };
+    const r = customOf(this.fields, start);
     this.customError = r.error ?? '';
     this.requestUpdate();
     if (r.value && JSON.stringify(r.value) !== JSON.stringify(this.data?.custom)) this.options({ preset: 'custom', custom: r.value });
