@@ -8,7 +8,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  addPlanScores, AnalysedModel, applyBlockSelection, blockParams, isCriterion, blockRanking, findResidualBlocks, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
+  addPlanScores, AnalysedModel, applyBlockSelection, blockParams, isCriterion, isDataCriterion, blockRanking, findResidualBlocks, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
   planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, removedChannels, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
   type BlockScan, type ResidualBlock, type ScoreStats as EngineStats, type PruneOptions, type ValidateOptions, type InputShapes, bindInputShapes, valueInfoShape,
@@ -474,6 +474,9 @@ export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelServi
     const opened = await openData(job.data, analysed.graph, analysed.inputShapes);
     data = await pruneDataOptions(job.data, opened, ctx.signal);
     if (opened.opened.preprocess) plan.preprocess = opened.opened.preprocess;
+  }
+  if (isDataCriterion(plan.criterion) && !data.calibration) {
+    throw new PrunerError(`criterion ${plan.criterion} is measured on calibration inputs: choose them under Data and recovery in the model's view, or rank by a weight criterion; nothing written`);
   }
   const opts: PruneOptions = {
     ...data,
