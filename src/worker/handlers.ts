@@ -113,7 +113,7 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     previewPlan: async ({ path, plan, data }, ctx) => {
       if (isCriterion(plan.criterion)) return (await withCriteria(path, [plan.criterion], ctx)).preview(plan, ctx.signal);
       const s = await scored(path);
-      return s.preview(plan, ctx.signal, await planCriterionScoresOf(s, plan.criterion, data, ctx, opts.planScoreGraceMs));
+      return s.preview(plan, ctx.signal, (on) => planCriterionScoresOf(s, plan.criterion, data, ctx, opts.planScoreGraceMs, on));
     },
     getGroups: async ({ path }) => (await model(path)).groups(),
     listLayers: async ({ path }) => {

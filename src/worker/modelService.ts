@@ -19,6 +19,9 @@ import type {
 import type { DataJob, PruneJob } from './protocol.ts';
 import { firstBatch, openData, pruneDataOptions } from './data.ts';
 
+/** A plan-time criterion's group scores, on the open model or on a variant of it (the model without some blocks). */
+export type PlanScoresFor = (on?: { analysed: AnalysedModel; key: string }) => Promise<Map<number, Float32Array>>;
+
 export interface JobContext {
   signal: AbortSignal;
   progress: (stage: string, fraction?: number) => void;
@@ -370,10 +373,14 @@ export class ModelService {
     };
   }
 
-  async preview(plan: ViewPlan, signal?: AbortSignal, planScores?: Map<number, Float32Array>): Promise<PlanPreview> {
+  /**
+   * What a plan removes. A plan-time criterion (sketch, a data criterion) is scored by `scoresFor`,
+   * on this model or on the model without the blocks the plan removes (as Prune scores it).
+   */
+  async preview(plan: ViewPlan, signal?: AbortSignal, scoresFor?: PlanScoresFor): Promise<PlanPreview> {
     const names = plan.removeBlocks && 'names' in plan.removeBlocks ? plan.removeBlocks.names : [];
-    if (names.length) return this.previewWithoutBlocks(plan, names, signal);
-    const resolved = this.resolve(plan, planScores);
+    if (names.length) return this.previewWithoutBlocks(plan, names, signal, scoresFor);
+    const resolved = this.resolve(plan, isCriterion(plan.criterion) ? undefined : await scoresFor?.());
     const p = previewPlan(this.graph, this.deps, resolved);
     const effect = planEffect(resolved.plan, this.deps, resolved);
     return {
@@ -385,11 +392,16 @@ export class ModelService {
   }
 
   /** The preview of a plan that removes whole blocks first: the channels are planned on the model without them (as Prune does). */
-  private async previewWithoutBlocks(plan: ViewPlan, names: readonly string[], signal?: AbortSignal): Promise<PlanPreview> {
+  private async previewWithoutBlocks(plan: ViewPlan, names: readonly string[], signal?: AbortSignal, scoresFor?: PlanScoresFor): Promise<PlanPreview> {
     const work = this.without(names);
     const deps = work.dependencies(signal);
-    if (!isCriterion(plan.criterion)) throw new PrunerError(`the preview of a plan removing whole blocks ranks channels by a weight criterion (bn-gamma, l1, l2, fpgm); ${plan.criterion} is not previewed with blocks removed`);
-    const importance = await work.scores(plan.criterion, signal ? { signal } : {});
+    const crit = plan.criterion;
+    const importance = await work.scores(isCriterion(crit) ? crit : [], signal ? { signal } : {});
+    if (!isCriterion(crit)) {
+      if (!scoresFor) throw new PrunerError(`${path.basename(this.file)}: criterion ${crit} is not scored yet`);
+      // scored on the model without the blocks, as Prune does
+      addPlanScores(importance, crit, await scoresFor({ analysed: work, key: JSON.stringify([...names].sort()) }));
+    }
     const resolved = resolvePlan(toPlan(plan), deps, importance);
     const p = previewPlan(work.graph, deps, resolved, undefined, work.inputShapes);
     const effect = planEffect(resolved.plan, deps, resolved);

@@ -6,7 +6,7 @@
 // for it is cancelled. No vscode import.
 import {
   CancelledError, isDataCriterion, planCriterionScores, PrunerError, throwIfAborted,
-  type InputSet, type InputShapes, type PlanCriterion,
+  type AnalysedModel, type InputSet, type InputShapes, type PlanCriterion,
 } from '../engine/index.ts';
 import { openData, type DataJob } from './data.ts';
 import type { JobContext, ModelService } from './modelService.ts';
@@ -44,20 +44,23 @@ class PlanScores {
 
   constructor(private readonly service: ModelService, private readonly graceMs: number) {}
 
-  /** The group scores of `criterion` (a plan-time one), measured once per calibration choice. */
-  async scores(criterion: PlanCriterion, data: DataJob | undefined, ctx: JobContext): Promise<Scores> {
-    const key = planScoresKey(criterion, data, this.service.analysed.inputShapes);
+  /**
+   * The group scores of `criterion` (a plan-time one), measured once per calibration choice, on the
+   * model (or `on`: the model without some residual blocks, named by `on.key`).
+   */
+  async scores(criterion: PlanCriterion, data: DataJob | undefined, ctx: JobContext, on?: Variant): Promise<Scores> {
+    const key = `${planScoresKey(criterion, data, this.service.analysed.inputShapes)}${on ? `\u0000${on.key}` : ''}`;
     const hit = this.done.get(key);
     if (hit) return hit;
     let job = this.running.get(key);
     if (!job) {
-      job = this.start(key, criterion, data);
+      job = this.start(key, criterion, data, on?.analysed ?? this.service.analysed);
       this.running.set(key, job);
     }
     return this.wait(job, ctx);
   }
 
-  private start(key: string, criterion: PlanCriterion, data: DataJob | undefined): Job {
+  private start(key: string, criterion: PlanCriterion, data: DataJob | undefined, analysed: AnalysedModel): Job {
     const controller = new AbortController();
     const listeners = new Set<JobContext['progress']>();
     const job: Job = { key, promise: undefined as unknown as Promise<Scores>, controller, waiters: 0, listeners };
@@ -66,10 +69,9 @@ class PlanScores {
       for (const l of listeners) l(stage, fraction);
     };
     job.promise = (async () => {
-      const s = this.service;
       let calibration: InputSet | undefined;
       if (isDataCriterion(criterion)) {
-        const { opened, state } = await openData(data ?? { preset: 'auto', recover: 'none', calibCount: 1, runs: 1, batch: 1 }, s.graph, s.analysed.inputShapes);
+        const { opened, state } = await openData(data ?? { preset: 'auto', recover: 'none', calibCount: 1, runs: 1, batch: 1 }, analysed.graph, analysed.inputShapes);
         if (state.unavailable) throw new PrunerError(`criterion ${criterion} is measured on calibration inputs, which cannot feed this model: ${state.unavailable}`);
         const err = state.errors.find((e) => e.startsWith('calibration'));
         if (err) throw new PrunerError(`criterion ${criterion}: ${err}`);
@@ -77,7 +79,7 @@ class PlanScores {
         calibration = opened.calibration;
         progress(`Measuring ${criterion} on ${calibration.count} calibration inputs`, 0);
       } else progress(`Scoring channels (${criterion})`);
-      const scores = await planCriterionScores(criterion, s.analysed.model, s.graph, s.deps, {
+      const scores = await planCriterionScores(criterion, analysed.model, analysed.graph, analysed.dependencies(controller.signal), {
         ...(calibration ? { calibration } : {}),
         ep: 'auto',
         signal: controller.signal,
@@ -128,11 +130,17 @@ class PlanScores {
   }
 }
 
+/** A variant of the open model the scores are measured on (the model without some blocks), and its key. */
+export interface Variant {
+  analysed: AnalysedModel;
+  key: string;
+}
+
 const byService = new WeakMap<ModelService, PlanScores>();
 
-/** The group scores of a plan-time criterion for an open model (see PlanScores.scores). */
-export function planCriterionScoresOf(service: ModelService, criterion: PlanCriterion, data: DataJob | undefined, ctx: JobContext, graceMs = ORPHAN_GRACE_MS): Promise<Scores> {
+/** The group scores of a plan-time criterion for an open model or a variant of it (see PlanScores.scores). */
+export function planCriterionScoresOf(service: ModelService, criterion: PlanCriterion, data: DataJob | undefined, ctx: JobContext, graceMs = ORPHAN_GRACE_MS, on?: Variant): Promise<Scores> {
   let p = byService.get(service);
   if (!p) byService.set(service, (p = new PlanScores(service, graceMs)));
-  return p.scores(criterion, data, ctx);
+  return p.scores(criterion, data, ctx, on);
 }

@@ -17,7 +17,7 @@ import { workerHandlers } from '../../src/worker/handlers.ts';
 import type { DataJob } from '../../src/worker/protocol.ts';
 import { readArray, writeFmnistImageFolder } from '../helpers/imageFolder.ts';
 import { runFirstOutput } from '../helpers/ort.ts';
-import { fmnistBn, repoRoot, samplesDir, tempDir } from '../helpers/paths.ts';
+import { fmnistBn, repoRoot, samplesDir, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 
 const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 const ctx = (stages: [string, number | undefined][] = [], signal = new AbortController().signal): HandlerContext => ({ signal, progress: (s, f) => stages.push([s, f]) });
@@ -144,5 +144,32 @@ describe('worker: data criteria in the view (measured on the chosen calibration 
     const s4: [string, number | undefined][] = [];
     await quick.previewPlan({ path: model, plan: apoz, data: other }, ctx(s4));
     assert.ok(s4.some(([s, f]) => f === 0 && /Measuring apoz on 60 calibration inputs/.test(s)), `measured again from the start: ${JSON.stringify(s4)}`);
+  });
+});
+
+describe('worker: a data criterion with whole blocks removed (the shared Fashion-MNIST ResNet)', { skip: skipWithoutShared }, () => {
+  test('the preview measures on the model without the blocks, as Prune does: the same widths, global ranking', async () => {
+    const dir = tempDir();
+    try {
+      const model = path.join(dir, 'r.onnx');
+      fs.copyFileSync(shared('trained/fmnist_resnet_bn.onnx'), model);
+      const h = workerHandlers();
+      await h.open({ path: model }, ctx());
+      await h.score({ path: model }, ctx());
+      const names = (await h.getBlocks({ path: model, measure: false }, ctx())).blocks.filter((b) => b.removable).slice(0, 1).map((b) => b.name);
+      assert.equal(names.length, 1);
+      const data: DataJob = { preset: 'auto', recover: 'none', calibCount: 64, runs: 1, batch: 1, calibration: shared('trained/fmnist_train_calib1000_x.npy') };
+      const plan: ViewPlan = { criterion: 'activation', ratio: 0.5, scope: 'global', removeBlocks: { names } };
+      const pv = await h.previewPlan({ path: model, plan, data }, ctx());
+      assert.deepEqual(pv.removedBlocks, names);
+      const report = await h.prune({ path: model, plan, out: path.join(dir, 'p.onnx'), validate: false, ep: 'cpu', data }, ctx());
+      const widths = new Map(pv.layers.map((l) => [l.name, l.channelsAfter]));
+      for (const l of report.layers) assert.equal(widths.get(l.name), l.channelsAfter, l.name);
+      assert.equal(pv.params.after, report.params.after);
+      const x = new Float32Array(2 * 784).fill(0.1);
+      assert.deepEqual((await runFirstOutput(report.output, x, [2, 1, 28, 28])).dims, [2, 10]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
