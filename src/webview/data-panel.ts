@@ -301,6 +301,7 @@ export class DataPanel extends LitElement {
         <vscode-button secondary icon="file" ?disabled=${off} data-pick="file" title="A .npy, .npz or .f32 file of inputs for validation" @click=${() => this.choose('inputs', 'file')}>File…</vscode-button>
         ${d?.inputs ? html`<vscode-button secondary icon="close" ?disabled=${off} data-clear @click=${() => this.clear('inputs')}>Clear</vscode-button>` : nothing}
       </span>
+      ${d?.npz?.inputs ? this.renderArrays('inputs', d.npz.inputs, off) : nothing}
     </div>`;
   }
 }
