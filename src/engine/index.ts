@@ -25,7 +25,7 @@ export { AnalysedModel, type AnalysisOptions, type ModelReader, type LoadOptions
 export { bindInputShapes, inputShapeMismatch, inputShapesFromSizes, valueInfoShape, type InputShapes } from './graph/shapes.ts';
 
 // Plans, preview, the prune pipeline and its report
-export { CRITERIA, CRITERION_LABELS, DATA_CRITERIA, PLAN_CRITERIA, isCriterion, type Criterion, type CriterionLabels, type DataCriterion, type PlanCriterion } from './analysis/criteria.ts';
+export { CRITERIA, CRITERION_LABELS, DATA_CRITERIA, PLAN_CRITERIA, PLAN_CRITERION_LABELS, isCriterion, isDataCriterion, isPlanCriterion, type Criterion, type CriterionLabels, type DataCriterion, type PlanCriterion } from './analysis/criteria.ts';
 export { DEFAULT_PLAN, planOf, type PruningPlan, type LayerOverride, type ResolvedPlan } from './prune/types.ts';
 export { parsePlan, serializePlan, validatePlan, resolvePlan } from './prune/plan.ts';
 export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.ts';
@@ -49,12 +49,13 @@ export { openInputSet, fitToInput, takeInputs, type OpenInputOptions } from './d
 export { npyInputSet, rawF32InputSet } from './data/arrays.ts';
 export { imageFolderInputSet, listImageFolder } from './data/images.ts';
 export { readLabels } from './data/labels.ts';
-export { openArray, readArrayValues, type NpyArray } from './data/npy.ts';
+export { npzArrayNames, openArray, openNpz, readArrayValues, splitNpzArg, type NpyArray } from './data/npy.ts';
 export { PRESETS, PRESET_NAMES, describePreprocess, parsePreprocess, parsePreprocessArg, proposePreprocess, type Preprocess, type PresetName } from './data/preprocess.ts';
 export { evaluateClassifier, evaluateSessions, sameDataWarning, type ClassifierEvaluation } from './runtime/evaluate.ts';
 export { modelInputSpecs, inputSpecsOf } from './runtime/inputs.ts';
 export type { EvaluationReport, ModelAccuracy, ModelInputSpec, OutputAgreement } from './runtime/types.ts';
 export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
+export { addPlanScores, planCriterionScores } from './recovery/criteria.ts';
 
 // Pruning to a target: the sensitivity scan and its cache
 export { scanSensitivity, scanSettings, DEFAULT_SCAN_RATIOS, DEFAULT_SCAN_INPUTS, DEFAULT_BREAK_LOSS, type ScanOptions, type ScanResult, type ScanStats } from './target/scan.ts';

@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
-  FIRST_LAYER_QUERY, parseDataOptions, parseFromWebview, parseInputShapes, type DataOptions, type DataRole, type DataState, type FromWebview, type InputShapes, type PruneReport, type ToWebview, type ViewEvent, type ViewMethods, type ViewPlan, type ViewSummary,
+  FIRST_LAYER_QUERY, isDataCriterion, parseDataOptions, parseFromWebview, parseInputShapes, type DataOptions, type DataRole, type DataState, type FromWebview, type InputShapes, type PruneReport, type ToWebview, type ViewEvent, type ViewMethods, type ViewPlan, type ViewSummary,
 } from '../shared/protocol.ts';
 import { RpcServer, type Handlers, type ProgressFn } from '../shared/rpc.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
@@ -326,11 +326,11 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
       },
       getLayerDetail: async (params, { signal }) => {
         await doc.load();
-        return this.engine.request('getLayerDetail', { path: p, ...params }, { signal });
+        return this.engine.request('getLayerDetail', { path: p, ...params, ...this.planData(doc, params.plan) }, { signal });
       },
-      previewPlan: async ({ plan }, { signal }) => {
+      previewPlan: async ({ plan }, { signal, progress }) => {
         await doc.load();
-        return this.engine.request('previewPlan', { path: p, plan }, { signal });
+        return this.engine.request('previewPlan', { path: p, plan, ...this.planData(doc, plan) }, { signal, onProgress: progress });
       },
       prune: async (params, { signal, progress }) => {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Pruning runs only in a trusted workspace', { user: true });
@@ -390,6 +390,16 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         await this.saveData(doc, { ...this.storedData(doc), ...options });
         return this.describeData(doc, signal);
       },
+      chooseArray: async ({ role, array }, { signal }) => {
+        requireTrustForData();
+        const stored = this.storedData(doc);
+        // the array of a file chosen before; labels: an array of the evaluation file
+        const of = role === 'labels' ? stored.evaluation : stored[role];
+        const file = of?.replace(/(\.npz):[^:\\/]+$/i, '$1');
+        if (!file || !/\.npz$/i.test(file)) throw new EngineRequestError(`${role === 'labels' ? 'the evaluation data' : `the ${role} data`} is not a .npz file: there is no array to choose`, { user: true });
+        await this.saveData(doc, { ...stored, [role]: `${file}:${array}` });
+        return this.describeData(doc, signal);
+      },
       setInputShapes: async ({ inputShapes }) => this.decorate(await doc.setInputShapes(inputShapes)),
       getGroups: async (_params, { signal }) => {
         await doc.load();
@@ -428,6 +438,16 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     };
   }
 
+  /**
+   * The calibration choice a plan ranked by a data criterion is measured on (it runs the model: a
+   * trusted workspace only); nothing for the other criteria.
+   */
+  private planData(doc: ModelDocument, plan: ViewPlan | undefined): { data?: DataJob } {
+    if (!plan || !isDataCriterion(plan.criterion)) return {};
+    if (!vscode.workspace.isTrusted) throw new EngineRequestError(`Criterion ${plan.criterion} runs the model on calibration inputs: it needs a trusted workspace`, { user: true });
+    return { data: this.dataJob(doc.uri) };
+  }
+
   /** The data choices remembered for a model (paths on this host, options set in its view). */
   private storedData(doc: { path: string }): StoredData {
     const raw = this.context.workspaceState.get<unknown>(DATA_KEY + doc.path);
@@ -451,6 +471,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     const d = this.storedData({ path: model.fsPath });
     return {
       preset: d.preset ?? 'auto',
+      ...(d.custom ? { custom: d.custom } : {}),
       recover: d.recover ?? s.recover,
       calibCount: d.calibCount ?? s.calibrationCount,
       runs: d.runs ?? s.validationRuns,

@@ -8,7 +8,9 @@
 // compiler insists), and its handler in the host's table (src/extension/modelEditor.ts, the
 // compiler insists too).
 
-import { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion } from '../engine/analysis/criteria.ts';
+import {
+  CRITERIA, CRITERION_LABELS, DATA_CRITERIA, PLAN_CRITERIA, PLAN_CRITERION_LABELS, isCriterion, isDataCriterion, isPlanCriterion, type Criterion, type DataCriterion, type PlanCriterion,
+} from '../engine/analysis/criteria.ts';
 import { DEFAULT_PLAN, planOf, type PruningPlan } from '../engine/prune/types.ts';
 import type { PruneReport, ValidationReport } from '../engine/index.ts';
 import { PRESET_NAMES, describePreprocess, type Preprocess, type PresetName } from '../engine/data/preprocess.ts';
@@ -20,6 +22,7 @@ import {
 } from './rpc.ts';
 
 export { CRITERIA, CRITERION_LABELS, isCriterion, type Criterion, type ErrorInfo, type PruneReport, type ValidationReport };
+export { DATA_CRITERIA, PLAN_CRITERIA, PLAN_CRITERION_LABELS, isDataCriterion, isPlanCriterion, type DataCriterion, type PlanCriterion };
 export { PRESET_NAMES, RECOVER_MODES, describePreprocess, type Preprocess, type PresetName, type RecoverMode, type LatencyStats };
 
 // ---------- data shown by the view ----------
@@ -170,9 +173,13 @@ export interface LayerDetail {
   group: GroupInfo | null;
 }
 
-/** Plan as edited in the view: the engine's PruningPlan document without its version and model name. */
-/** A plan as the view edits it: the view offers the weight criteria (data criteria need calibration inputs it cannot give yet). */
-export type ViewPlan = Omit<PruningPlan, 'version' | 'model' | 'criterion'> & { criterion: Criterion };
+/**
+ * A plan as the view edits it: the engine's PruningPlan document without its version, model name and
+ * preprocessing (the data options carry that). Any plan criterion: the weight criteria (scored when the
+ * model opens), `sketch` (data-free, computed when a plan asks for it) and the data criteria (measured
+ * on the chosen calibration inputs when a plan asks for them).
+ */
+export type ViewPlan = Omit<PruningPlan, 'version' | 'model' | 'preprocess'>;
 
 export { DEFAULT_PLAN };
 
@@ -253,10 +260,37 @@ export interface DataSetInfo {
   classes?: number;
 }
 
+/** One array of a chosen .npz file, as the view lists it. */
+export interface NpzArrayInfo {
+  name: string;
+  shape: number[];
+  /** NumPy's dtype, e.g. `<f4`, `|u1`. */
+  dtype: string;
+  /** An integer array of one value per sample: usable as labels. */
+  labels: boolean;
+}
+
+/** A chosen .npz file: its arrays, and which one is read. */
+export interface NpzChoice {
+  /** The file name, without its directory. */
+  file: string;
+  arrays: NpzArrayInfo[];
+  /** The array read as the inputs. */
+  array: string;
+  /** Evaluation only: the array of the same file read as labels, when one is chosen. */
+  labels?: string;
+}
+
+/** The data roles whose file may be a .npz of several arrays. */
+export const ARRAY_ROLES = ['calibration', 'evaluation', 'inputs'] as const;
+export type ArrayRole = (typeof ARRAY_ROLES)[number];
+
 /** The options of the data a prune run uses: what the view sets (validated by the host). */
 export interface DataOptions {
-  /** Image preprocessing preset; `auto` = the one proposed from the model's input. */
-  preset: PresetName | 'auto';
+  /** Image preprocessing preset; `auto` = the one proposed from the model's input; `custom` = `custom`'s fields. */
+  preset: PresetName | 'auto' | 'custom';
+  /** The preprocessing the user edited (used when `preset` is `custom`; kept when another preset is chosen). */
+  custom?: Preprocess;
   recover: RecoverMode;
   /** Use at most this many calibration inputs (the first ones). */
   calibCount: number;
@@ -278,6 +312,13 @@ export interface DataState extends DataOptions {
   inputs?: DataSetInfo;
   /** Name of the labels file, when one is chosen. */
   labelsFile?: string;
+  /** Each chosen .npz file's arrays (with their shapes) and the one read, by role. */
+  npz?: Partial<Record<ArrayRole, NpzChoice>>;
+  /**
+   * The model input's sizes beyond the batch are symbolic and no input size is given: a raw .f32
+   * file (which has no shape) cannot be cut into samples until it is (set the input size above).
+   */
+  f32NeedsSize?: string;
   /** The preprocessing proposed from the model's input, and the one image folders use. */
   proposed?: Preprocess;
   preprocess?: Preprocess;
@@ -378,6 +419,11 @@ export interface ViewMethods {
   getLayers: { params: LayerQuery; result: LayerPage };
   getHistogram: { params: { criterion: Criterion; layer?: string; log?: boolean; bins?: number }; result: Histogram | null };
   getLayerDetail: { params: { layer: string; plan?: ViewPlan }; result: LayerDetail };
+  /**
+   * What the plan removes. A plan ranked by a data criterion measures it first on the chosen
+   * calibration inputs (progress arrives with this request's id; cancelling every request waiting
+   * for it stops the measurement); `sketch` is computed on first use.
+   */
   previewPlan: { params: { plan: ViewPlan }; result: PlanPreview };
   /** Runs the surgery (and validation when asked); progress arrives with this request's id. */
   prune: { params: { plan: ViewPlan; validate: boolean }; result: { report: PruneReport } };
@@ -390,6 +436,11 @@ export interface ViewMethods {
   chooseData: { params: { role: DataRole; pick: 'file' | 'folder' }; result: DataState };
   clearData: { params: { role: DataRole }; result: DataState };
   setDataOptions: { params: Partial<DataOptions>; result: DataState };
+  /**
+   * Chooses the array of a chosen .npz file a role reads (`labels`: the array of the evaluation
+   * file read as its labels); the state after.
+   */
+  chooseArray: { params: { role: ArrayRole | 'labels'; array: string }; result: DataState };
   /**
    * Sets the sizes of the inputs with symbolic sizes (`{}` forgets them), remembered for this model:
    * the model is analysed again with them (shapes, MACs, groups, preview, prune, validation); the
@@ -465,7 +516,7 @@ export function parseViewPlan(v: unknown): ViewPlan | undefined {
   if (!isObj(v)) return undefined;
   const criterion = own(v, 'criterion');
   const scope = own(v, 'scope');
-  if (!isCriterion(criterion) || (scope !== 'uniform' && scope !== 'global')) return undefined;
+  if (!isPlanCriterion(criterion) || (scope !== 'uniform' && scope !== 'global')) return undefined;
   const out: ViewPlan = { criterion, scope };
   const ratio = own(v, 'ratio');
   if (ratio !== undefined) {
@@ -598,6 +649,13 @@ export const VIEW_VALIDATORS: Validators<ViewMethods> = {
     return isDataRole(role) ? { role } : undefined;
   },
   setDataOptions: (p) => parseDataOptions(p),
+  chooseArray: (p) => {
+    if (!isObj(p)) return undefined;
+    const role = own(p, 'role');
+    const array = own(p, 'array');
+    if (!(role === 'labels' || (typeof role === 'string' && (ARRAY_ROLES as readonly string[]).includes(role)))) return undefined;
+    return isArrayName(array) ? { role: role as ArrayRole | 'labels', array } : undefined;
+  },
   setInputShapes: (p) => {
     const inputShapes = isObj(p) ? parseInputShapes(own(p, 'inputShapes')) : undefined;
     return inputShapes ? { inputShapes } : undefined;
@@ -638,8 +696,14 @@ export function parseDataOptions(v: unknown): Partial<DataOptions> | undefined {
   const out: Partial<DataOptions> = {};
   const preset = own(v, 'preset');
   if (preset !== undefined) {
-    if (!(preset === 'auto' || (typeof preset === 'string' && (PRESET_NAMES as readonly string[]).includes(preset)))) return undefined;
-    out.preset = preset as PresetName | 'auto';
+    if (!(preset === 'auto' || preset === 'custom' || (typeof preset === 'string' && (PRESET_NAMES as readonly string[]).includes(preset)))) return undefined;
+    out.preset = preset as DataOptions['preset'];
+  }
+  const custom = own(v, 'custom');
+  if (custom !== undefined) {
+    const c = parseCustomPreprocess(custom);
+    if (!c) return undefined;
+    out.custom = c;
   }
   const recover = own(v, 'recover');
   if (recover !== undefined) {
@@ -653,6 +717,50 @@ export function parseDataOptions(v: unknown): Partial<DataOptions> | undefined {
     out[k] = n;
   }
   return Object.keys(out).length ? out : undefined;
+}
+
+/** An array name of a .npz file as the view sends it back: what `file.npz:NAME` can carry (no path separator, colon or NUL). */
+const isArrayName = (v: unknown): v is string => isStr(v, 255) && v.length > 0 && !/[:\\/]/.test(v) && v !== '.' && v !== '..';
+
+/** Bounds of the custom preprocessing fields (far beyond any real use; the engine checks the fit to the model). */
+export const PREPROCESS_LIMITS = { size: MAX_INPUT_SIZE, scale: 1e6, mean: 1e6, channels: 4 } as const;
+const PREPROCESS_KEYS = new Set(['preset', 'resize', 'crop', 'scale', 'mean', 'std', 'channels', 'layout']);
+
+/**
+ * A custom preprocessing from the view, rebuilt from its known fields: sizes positive integers up to
+ * MAX_INPUT_SIZE, scale positive, mean finite and std positive (1 to 4 values each); undefined when
+ * any field is malformed, missing (scale, mean, std, channels, layout) or unknown.
+ */
+export function parseCustomPreprocess(v: unknown): Preprocess | undefined {
+  if (!isObj(v)) return undefined;
+  if (Object.keys(v).some((k) => !PREPROCESS_KEYS.has(k))) return undefined;
+  const size = (x: unknown): x is number => isInt(x, PREPROCESS_LIMITS.size) && x >= 1;
+  const list = (x: unknown, positive: boolean): number[] | undefined =>
+    Array.isArray(x) && x.length >= 1 && x.length <= PREPROCESS_LIMITS.channels && x.every((n) => isNum(n) && Math.abs(n) <= PREPROCESS_LIMITS.mean && (!positive || n > 0)) ? [...(x as number[])] : undefined;
+  const scale = own(v, 'scale');
+  const mean = list(own(v, 'mean'), false);
+  const std = list(own(v, 'std'), true);
+  const channels = own(v, 'channels');
+  const layout = own(v, 'layout');
+  if (!(isNum(scale) && scale > 0 && scale <= PREPROCESS_LIMITS.scale) || !mean || !std) return undefined;
+  if ((channels !== 'rgb' && channels !== 'bgr') || (layout !== 'nchw' && layout !== 'nhwc')) return undefined;
+  const out: Preprocess = { scale, mean, std, channels, layout };
+  const preset = own(v, 'preset');
+  if (preset !== undefined) {
+    if (!(typeof preset === 'string' && (PRESET_NAMES as readonly string[]).includes(preset))) return undefined;
+    out.preset = preset as PresetName;
+  }
+  const resize = own(v, 'resize');
+  if (resize !== undefined) {
+    if (!size(resize)) return undefined;
+    out.resize = resize;
+  }
+  const crop = own(v, 'crop');
+  if (crop !== undefined) {
+    if (!(Array.isArray(crop) && crop.length === 2 && size(crop[0]) && size(crop[1]))) return undefined;
+    out.crop = [crop[0] as number, crop[1] as number];
+  }
+  return out;
 }
 
 const METHODS: ReadonlySet<string> = new Set(Object.keys(VIEW_VALIDATORS));

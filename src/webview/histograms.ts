@@ -2,7 +2,7 @@
 // focused layer alone; linear or log scale; colours follow the VS Code theme.
 import { LitElement, html, css, nothing, type PropertyValues } from 'lit';
 import { customElement, property, state, query } from 'lit/decorators.js';
-import { CRITERION_LABELS, type Criterion, type Histogram, type ViewPlan } from '../shared/protocol.ts';
+import { CRITERION_LABELS, PLAN_CRITERION_LABELS, isCriterion, isDataCriterion, type Criterion, type Histogram, type ViewPlan } from '../shared/protocol.ts';
 import { HistogramChart, quantileOf } from './charts.ts';
 import { pct, score } from './format.ts';
 import type { HostClient } from './host.ts';
@@ -63,7 +63,8 @@ export class ScoreHistograms extends LitElement {
 
   get shown(): Criterion {
     if (this.criterion && this.available.includes(this.criterion)) return this.criterion;
-    return this.available.includes(this.plan.criterion) ? this.plan.criterion : this.available[0] ?? 'l1';
+    const planned = this.plan.criterion;
+    return isCriterion(planned) && this.available.includes(planned) ? planned : this.available[0] ?? 'l1';
   }
 
   /** The score under which the plan cuts, as far as the global distribution tells. */
@@ -155,6 +156,9 @@ export class ScoreHistograms extends LitElement {
         <vscode-checkbox .checked=${this.log} @change=${(e: Event) => this.setLog((e.target as HTMLInputElement).checked)} label="log scale"></vscode-checkbox>
         ${this.error ? html`<span class="error">${this.error}</span>` : nothing}
       </div>
+      ${isCriterion(this.plan.criterion)
+        ? nothing
+        : html`<div class="muted hint" data-plan-criterion-note>The plan ranks by ${PLAN_CRITERION_LABELS[this.plan.criterion].short}: one score per channel group, ${isDataCriterion(this.plan.criterion) ? 'measured on the calibration inputs when the preview or Prune needs it' : 'computed when the preview or Prune needs it'}. The charts and the table show the weight criteria; the preview and the layer's channel chart show what the plan removes.</div>`}
       <div class="charts">
         <div>
           <div class="title muted">All prunable layers${this.plan.threshold === undefined && this.plan.scope === 'uniform' && this.shown === this.plan.criterion ? html` · uniform: each layer is cut at its own ${pct(this.plan.ratio ?? 0, 0)}` : nothing}</div>

@@ -2,7 +2,7 @@
 // plan removes highlighted), its coupled group (members clickable) and why a group is frozen.
 import { LitElement, html, css, nothing, type PropertyValues } from 'lit';
 import { customElement, property, state, query } from 'lit/decorators.js';
-import { CRITERION_LABELS, type Criterion, type LayerDetail, type LayerRow, type ViewPlan } from '../shared/protocol.ts';
+import { CRITERION_LABELS, PLAN_CRITERION_LABELS, isCriterion, type Criterion, type LayerDetail, type LayerRow, type ViewPlan } from '../shared/protocol.ts';
 import { ChannelChart } from './charts.ts';
 import { int } from './format.ts';
 import { gammaFromWords, NO_GAMMA_WORDS } from '../shared/format.ts';
@@ -84,7 +84,8 @@ export class LayerDetailView extends LitElement {
   private get shown(): Criterion | undefined {
     const have = Object.keys(this.detail?.scores ?? {}) as Criterion[];
     if (this.criterion && have.includes(this.criterion)) return this.criterion;
-    if (have.includes(this.plan.criterion)) return this.plan.criterion;
+    const planned = this.plan.criterion;
+    if (isCriterion(planned) && have.includes(planned)) return planned;
     return have[0];
   }
 
@@ -127,7 +128,7 @@ export class LayerDetailView extends LitElement {
         ? html`<div class="chart"><canvas role="img" data-channels=${this.detail?.scores[c]?.length ?? 0} aria-label=${`${CRITERION_LABELS[c].short} of each of the ${d.channels} channels, sorted ascending; ${removed} removed by the plan`}></canvas></div>
           <div class="legend muted"><span><span class="sw" style="background: var(--vscode-charts-blue, #3794ff)"></span>kept</span>
           <span><span class="sw" style="background: var(--vscode-charts-red, #f14c4c)"></span>removed by the plan</span><span>channels sorted by this layer's ${CRITERION_LABELS[c].short}, lowest first${notLowest(d.scores[c], d.removed)
-            ? html` — <span class="decides">removed bars sit between kept ones: ${others.length ? `the group's score decides (this layer's and ${others.length} coupled layer${others.length === 1 ? "'s" : "s'"} together)` : `the plan's criterion (${CRITERION_LABELS[this.plan.criterion].short}) decides`}, not this chart's order</span>`
+            ? html` — <span class="decides">removed bars sit between kept ones: ${others.length ? `the group's score decides (this layer's and ${others.length} coupled layer${others.length === 1 ? "'s" : "s'"} together)` : `the plan's criterion (${PLAN_CRITERION_LABELS[this.plan.criterion].short}) decides`}, not this chart's order</span>`
             : nothing}</span></div>`
         : html`<div class="muted">No channel scores for this layer.</div>`}
       ${g

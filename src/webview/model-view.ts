@@ -4,7 +4,7 @@
 import { LitElement, html, css, nothing } from 'lit';
 import { customElement, state, query } from 'lit/decorators.js';
 import {
-  DEFAULT_PLAN, prunePhase, type Criterion, type DataOptions, type DataRole, type DataState, type ErrorInfo, type LayerRow, type PlanPreview, type PrunePhase,
+  DEFAULT_PLAN, isDataCriterion, prunePhase, type ArrayRole, type Criterion, type DataOptions, type DataRole, type DataState, type ErrorInfo, type LayerRow, type PlanPreview, type PrunePhase,
   type ViewEvent, type ViewPlan, type ViewSummary,
 } from '../shared/protocol.ts';
 import { bytes, int, pct, shape, si } from './format.ts';
@@ -113,6 +113,7 @@ export class ModelView extends LitElement {
   @state() private preview: PlanPreview | undefined;
   @state() private previewPending = false;
   @state() private previewError = '';
+  @state() private previewProgress: { stage: string; fraction?: number } | undefined;
   @state() private run: RunState = { kind: 'idle' };
   @state() private focusedLayer: string | undefined;
   @state() private frozenRows: LayerRow[] = [];
@@ -198,8 +199,11 @@ export class ModelView extends LitElement {
   private async dataRequest(send: () => Promise<DataState>): Promise<void> {
     this.dataBusy = true;
     try {
+      const before = this.data;
       this.data = await send();
       this.dataError = '';
+      // a plan ranked by a data criterion is measured on the calibration inputs: new ones, a new preview
+      if (isDataCriterion(this.plan.criterion) && this.summary?.prunableGroupCount && JSON.stringify([before?.calibration, before?.preprocess]) !== JSON.stringify([this.data.calibration, this.data.preprocess])) this.schedulePreview(0);
     } catch (e) {
       if (!(e as RequestError).cancelled) this.dataError = (e as Error).message;
     } finally {
@@ -224,6 +228,8 @@ export class ModelView extends LitElement {
       this.table?.reload();
       if (s.layerCount > 0 && s.prunableLayerCount === 0) void this.loadFrozenReasons();
       if (s.prunableGroupCount > 0) this.schedulePreview(0);
+      // the data is opened against the input's sizes (a .f32 file is cut by them): described again
+      if (s.trusted !== false && s.prunableGroupCount > 0) void this.dataRequest(() => this.host.request('getData', {}));
     } catch (e) {
       this.sizeError = (e as Error).message;
     } finally {
@@ -295,7 +301,10 @@ export class ModelView extends LitElement {
   private async runPreview(): Promise<void> {
     const seq = ++this.previewSeq;
     if (this.previewRequest !== undefined) this.host.cancel(this.previewRequest);
-    const h = this.host.start('previewPlan', { plan: this.plan });
+    this.previewProgress = undefined;
+    const h = this.host.start('previewPlan', { plan: this.plan }, (stage, fraction) => {
+      if (seq === this.previewSeq) this.previewProgress = { stage, fraction };
+    });
     this.previewRequest = h.id;
     try {
       const pv = await h.result;
@@ -313,8 +322,21 @@ export class ModelView extends LitElement {
       if (seq === this.previewSeq) {
         this.previewPending = false;
         this.previewRequest = undefined;
+        this.previewProgress = undefined;
       }
     }
+  }
+
+  /** Stops the preview's scoring (a data criterion measured on the calibration inputs): the next change of plan asks again. */
+  private cancelPreview(): void {
+    if (this.previewRequest === undefined) return;
+    clearTimeout(this.previewTimer);
+    this.host.cancel(this.previewRequest);
+    this.previewSeq++;
+    this.previewRequest = undefined;
+    this.previewPending = false;
+    this.previewProgress = undefined;
+    this.previewError = `Scoring by ${this.plan.criterion} was cancelled: change the plan to preview it again, or Prune (which measures it).`;
   }
 
   private async prune(): Promise<void> {
@@ -372,12 +394,13 @@ export class ModelView extends LitElement {
         : html`<div class="main ${this.run.kind === 'done' ? 'reporting' : ''}">
             <aside class="plan">
               <plan-panel .host=${this.host} .plan=${this.plan} .summary=${this.summary} .preview=${this.preview} .previewError=${this.previewError}
-                ?previewPending=${this.previewPending} .run=${this.run} .data=${this.data} ?dataBusy=${this.dataBusy} .dataError=${this.dataError}
+                ?previewPending=${this.previewPending} .previewProgress=${this.previewProgress} .run=${this.run} .data=${this.data} ?dataBusy=${this.dataBusy} .dataError=${this.dataError}
                 @data-choose=${(e: CustomEvent<{ role: DataRole; pick: 'file' | 'folder' }>) => void this.dataRequest(() => this.host.request('chooseData', e.detail))}
                 @data-clear=${(e: CustomEvent<{ role: DataRole }>) => void this.dataRequest(() => this.host.request('clearData', e.detail))}
+                @data-array=${(e: CustomEvent<{ role: ArrayRole | 'labels'; array: string }>) => void this.dataRequest(() => this.host.request('chooseArray', e.detail))}
                 @data-options=${(e: CustomEvent<{ patch: Partial<DataOptions> }>) => void this.dataRequest(() => this.host.request('setDataOptions', e.detail.patch))}
                 @plan-change=${(e: CustomEvent<{ plan: ViewPlan }>) => this.setPlan(e.detail.plan)}
-                @prune=${() => void this.prune()} @cancel-prune=${() => this.cancelPrune()}
+                @prune=${() => void this.prune()} @cancel-prune=${() => this.cancelPrune()} @cancel-preview=${() => this.cancelPreview()}
                 @open-pruned=${(e: CustomEvent<{ path: string }>) => void this.openFile(e.detail.path)}
                 @dismiss-report=${() => { this.run = { kind: 'idle' }; }}></plan-panel>
             </aside>

@@ -3,8 +3,8 @@
 import { LitElement, html, css, nothing } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
 import {
-  CRITERIA, CRITERION_LABELS, PRUNE_PHASES, PRUNE_PHASE_LABELS, latencyWithinNoise, prunePhase,
-  type Criterion, type DataState, type LatencyStats, type PlanPreview, type PrunePhase, type PruneReport, type ValidationReport, type ViewPlan, type ViewSummary,
+  CRITERIA, DATA_CRITERIA, PLAN_CRITERION_LABELS, PRUNE_PHASES, isDataCriterion, PRUNE_PHASE_LABELS, latencyWithinNoise, prunePhase,
+  type DataState, type PlanCriterion, type LatencyStats, type PlanPreview, type PrunePhase, type PruneReport, type ValidationReport, type ViewPlan, type ViewSummary,
 } from '../shared/protocol.ts';
 import { bytes, change, int, ms, pct, score, si } from './format.ts';
 import { base } from './styles.ts';
@@ -73,6 +73,8 @@ export class PlanPanel extends LitElement {
   @property({ attribute: false }) preview: PlanPreview | undefined;
   @property({ attribute: false }) previewError = '';
   @property({ type: Boolean }) previewPending = false;
+  /** Progress of the preview's scoring (a plan-time criterion being measured), when it reports any. */
+  @property({ attribute: false }) previewProgress: { stage: string; fraction?: number } | undefined;
   @property({ attribute: false }) run: RunState = { kind: 'idle' };
   @property({ type: Number }) suggestedThreshold: number | undefined;
   @property({ attribute: false }) data: DataState | undefined;
@@ -135,7 +137,15 @@ export class PlanPanel extends LitElement {
     this.set('overrides', Object.keys(o).length ? o : undefined);
   }
 
-  private act(name: 'prune' | 'cancel-prune' | 'open-pruned' | 'dismiss-report', detail?: unknown): void {
+  /** Why a data criterion cannot be chosen now (no calibration data, Restricted Mode, data that cannot feed the model), or undefined. */
+  private dataCriterionBlocked(): string | undefined {
+    if (this.summary?.trusted === false) return 'measured by running the model on calibration inputs: needs a trusted workspace (this one is in Restricted Mode)';
+    if (this.data?.unavailable) return `needs calibration data, which cannot feed this model (${this.data.unavailable})`;
+    if (!this.data?.calibration) return 'measured on calibration inputs: choose them under Data and recovery first';
+    return undefined;
+  }
+
+  private act(name: 'prune' | 'cancel-prune' | 'cancel-preview' | 'open-pruned' | 'dismiss-report', detail?: unknown): void {
     this.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
   }
 
@@ -144,15 +154,23 @@ export class PlanPanel extends LitElement {
     const mode = p.threshold !== undefined ? 'threshold' : 'ratio';
     const hasBn = (this.summary?.bnCount ?? 0) > 0;
     const running = this.run.kind === 'running';
+    const blocked = this.dataCriterionBlocked();
+    const option = (c: PlanCriterion, disabled: boolean, why?: string) =>
+      html`<vscode-option value=${c} data-criterion=${c} description=${why ? `${PLAN_CRITERION_LABELS[c].help} — ${why}` : PLAN_CRITERION_LABELS[c].help} ?selected=${c === p.criterion} ?disabled=${disabled}>${PLAN_CRITERION_LABELS[c].short}${isDataCriterion(c) ? ' (data)' : ''}</vscode-option>`;
     return html`
       <section class="card" aria-label="Pruning plan">
         <h2>Pruning plan</h2>
         <div class="field">
           <label for="criterion">Criterion</label>
-          <vscode-single-select id="criterion" aria-label="Importance criterion" .value=${p.criterion} @change=${(e: Event) => this.set('criterion', (e.target as HTMLSelectElement).value as Criterion)}>
-            ${CRITERIA.map((c) => html`<vscode-option value=${c} description=${CRITERION_LABELS[c].help} ?selected=${c === p.criterion} ?disabled=${c === 'bn-gamma' && !hasBn}>${CRITERION_LABELS[c].short}</vscode-option>`)}
+          <vscode-single-select id="criterion" aria-label="Importance criterion" .value=${p.criterion} @change=${(e: Event) => this.set('criterion', (e.target as HTMLSelectElement).value as PlanCriterion)}>
+            ${CRITERIA.map((c) => option(c, c === 'bn-gamma' && !hasBn))}
+            ${option('sketch', false)}
+            ${DATA_CRITERIA.map((c) => option(c, blocked !== undefined, blocked))}
           </vscode-single-select>
-          <span class="muted hint">${CRITERION_LABELS[p.criterion].help}${p.criterion === 'bn-gamma' && !hasBn ? ' — this model has no BatchNorm: choose a filter norm.' : ''}</span>
+          <span class="muted hint" data-criterion-help>${PLAN_CRITERION_LABELS[p.criterion].help}${p.criterion === 'bn-gamma' && !hasBn ? ' — this model has no BatchNorm: choose a filter norm.' : ''}${isDataCriterion(p.criterion) && blocked ? html` — <span class="warning" data-criterion-blocked>${blocked}</span>` : nothing}</span>
+          ${blocked && !isDataCriterion(p.criterion)
+            ? html`<span class="muted hint" data-data-criteria-off>Data criteria (${DATA_CRITERIA.map((c) => PLAN_CRITERION_LABELS[c].short).join(', ')}): ${blocked}.</span>`
+            : nothing}
         </div>
 
         <div class="field" style="margin-top:8px">
@@ -169,7 +187,7 @@ export class PlanPanel extends LitElement {
               </div>`
             : html`<vscode-textfield inputmode="decimal" aria-label="Score threshold" .value=${String(p.threshold ?? '')}
                 @change=${(e: Event) => { const v = Number((e.target as HTMLInputElement).value); if (Number.isFinite(v) && v >= 0) this.set('threshold', v); }}></vscode-textfield>
-              <span class="muted hint">Channels whose ${CRITERION_LABELS[p.criterion].short} is below ${score(p.threshold)} are removed.</span>`}
+              <span class="muted hint">Channels whose ${PLAN_CRITERION_LABELS[p.criterion].short} is below ${score(p.threshold)} are removed.</span>`}
         </div>
 
         <div class="field" style="margin-top:8px">
@@ -238,7 +256,7 @@ export class PlanPanel extends LitElement {
     return html`<div class="field" style="margin-top:4px">
       <vscode-checkbox id="normalize" .checked=${on} label="Normalise each layer's scores by their mean before ranking"
         @change=${(e: Event) => { const v = (e.target as HTMLInputElement).checked; this.set('normalize', v === byDefault ? undefined : v); }}></vscode-checkbox>
-      <span class="muted hint">Default ${byDefault ? 'on' : 'off'} for ${CRITERION_LABELS[p.criterion].short}, as in the CLI (--normalize / --no-normalize): ${byDefault
+      <span class="muted hint">Default ${byDefault ? 'on' : 'off'} for ${PLAN_CRITERION_LABELS[p.criterion].short}, as in the CLI (--normalize / --no-normalize): ${byDefault
         ? 'filter norms differ in scale from layer to layer, so raw values would empty the small-norm layers first.'
         : 'Network Slimming ranks raw |γ|, which sparsity training puts on one scale; normalising gives what Torch-Pruning computes.'}</span>
     </div>`;
@@ -246,10 +264,18 @@ export class PlanPanel extends LitElement {
 
   private renderPreview() {
     const pv = this.preview;
+    const measuring = this.previewPending && this.previewProgress
+      ? html`<div class="progress" role="status" aria-live="polite" data-preview-progress>
+          <span>${this.previewProgress.stage}${this.previewProgress.fraction !== undefined ? ` — ${pct(this.previewProgress.fraction, 0)}` : ''}</span>
+          ${this.previewProgress.fraction !== undefined ? html`<progress max="1" .value=${this.previewProgress.fraction} aria-label="Scoring progress"></progress>` : html`<progress aria-label="Scoring progress"></progress>`}
+          <div><vscode-button secondary icon="close" data-cancel-preview @click=${() => this.act('cancel-preview')}>Cancel</vscode-button></div>
+        </div>`
+      : nothing;
     if (!pv) {
       return html`<section class="card" aria-label="Preview" aria-busy=${this.previewPending ? 'true' : 'false'}>
         <h3>After pruning</h3>
-        ${this.previewError ? html`<div class="error">${this.previewError}</div>` : html`<div class="muted">${this.previewPending ? 'Computing…' : 'Move a control to see the result.'}</div>`}
+        ${measuring}
+        ${this.previewError ? html`<div class="error" data-preview-error>${this.previewError}</div>` : html`<div class="muted">${this.previewPending ? 'Computing…' : 'Move a control to see the result.'}</div>`}
       </section>`;
     }
     const ch = pv.layers.reduce((a, l) => [a[0]! + l.channelsBefore, a[1]! + l.channelsAfter], [0, 0]);
@@ -264,8 +290,9 @@ export class PlanPanel extends LitElement {
         ${line('MACs', pv.macs.before, pv.macs.after, (n) => `${si(n)}`)}
         ${line('Channels', ch[0]!, ch[1]!, int)}
       </div>
+      ${measuring}
       <div class="muted hint">${changed} of ${pv.layers.length} layers narrower${pv.removedBlocks?.length ? html`, <span data-removed-blocks=${pv.removedBlocks.length}>${pv.removedBlocks.length} residual block${pv.removedBlocks.length === 1 ? '' : 's'} removed whole</span>` : ''}; before: ${int(pv.params.before)} parameters, ${si(pv.macs.before)} MACs.</div>
-      ${this.previewError ? html`<div class="error">${this.previewError}</div>` : nothing}
+      ${this.previewError ? html`<div class="error" data-preview-error>${this.previewError}</div>` : nothing}
     </section>`;
   }
 

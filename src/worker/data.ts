@@ -5,10 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  inputSpecsOf, openInputSet, PrunerError, takeInputs, parsePreprocess, proposePreprocess, sameDataWarning,
-  type Graph, type InputSet, type InputTensor, type ModelInputSpec, type Preprocess, type PruneOptions,
+  inputSpecsOf, npzArrayNames, openInputSet, openNpz, PrunerError, takeInputs, parsePreprocess, proposePreprocess, sameDataWarning, splitNpzArg,
+  type Graph, type InputSet, type InputShapes, type InputTensor, type ModelInputSpec, type Preprocess, type PruneOptions,
 } from '../engine/index.ts';
-import type { DataOptions, DataSetInfo, DataState } from '../shared/protocol.ts';
+import type { ArrayRole, DataOptions, DataSetInfo, DataState, NpzArrayInfo, NpzChoice } from '../shared/protocol.ts';
 
 /** What the host sends: the chosen paths (host-side, absolute) and the view's options. */
 export interface DataJob extends DataOptions {
@@ -18,9 +18,15 @@ export interface DataJob extends DataOptions {
   inputs?: string;
 }
 
-/** The model input data can feed: the only input, taking float32 (else why not). */
-function dataInput(graph: Graph): { spec?: ModelInputSpec; unavailable?: string } {
-  const specs = inputSpecsOf(graph);
+/**
+ * The model input data can feed: the only input, taking float32 (else why not). Its sizes beyond the
+ * batch are those given in the view (`inputShapes`) where the model declares them symbolic.
+ */
+function dataInput(graph: Graph, inputShapes: InputShapes = {}): { spec?: ModelInputSpec; unavailable?: string } {
+  const specs = inputSpecsOf(graph).map((s) => {
+    const given = inputShapes[s.name];
+    return given && given.length === s.dims.length ? { ...s, dims: s.dims.map((d, i) => (i === 0 || typeof d === 'number' ? d : given[i]!)) } : s;
+  });
   if (specs.length !== 1) return { unavailable: `calibration and evaluation data feed a model with one input; this one has ${specs.length} (${specs.map((s) => s.name).join(', ')})` };
   const spec = specs[0]!;
   if (spec.type !== 'float32') return { unavailable: `model input ${spec.name} takes ${spec.type ?? `ONNX type ${spec.onnxType}`}; calibration and evaluation data feed float32 inputs` };
@@ -33,6 +39,8 @@ function preprocessOf(job: DataJob, spec: ModelInputSpec): { proposed?: Preproce
   if (!isImageShape(spec)) return {};
   const proposed = proposePreprocess(spec);
   if (job.preset === 'auto') return { proposed, used: proposed };
+  // the user's fields as they are (a crop that does not fit the model is reported when images are opened)
+  if (job.preset === 'custom') return { proposed, used: job.custom ? { ...job.custom, mean: [...job.custom.mean], std: [...job.custom.std] } : proposed };
   // a preset fitted to the model's size, as proposed (the crop is the input's height and width)
   const used = { ...parsePreprocess(job.preset), ...(proposed.crop ? { crop: proposed.crop } : {}), layout: proposed.layout };
   return { proposed, used };
@@ -47,11 +55,12 @@ export interface OpenedData {
 }
 
 /** Opens every chosen set; `errors` names each that cannot be used (the set is then left out). */
-export async function openData(job: DataJob, graph: Graph): Promise<{ opened: OpenedData; state: DataState }> {
-  const { spec, unavailable } = dataInput(graph);
+export async function openData(job: DataJob, graph: Graph, inputShapes: InputShapes = {}): Promise<{ opened: OpenedData; state: DataState }> {
+  const { spec, unavailable } = dataInput(graph, inputShapes);
   const fixed = spec && typeof spec.dims[0] === 'number' && spec.dims[0] > 0 ? spec.dims[0] : undefined;
   const state: DataState = {
     preset: job.preset, recover: job.recover, calibCount: job.calibCount, runs: job.runs, batch: job.batch,
+    ...(job.custom ? { custom: job.custom } : {}),
     imageInput: spec ? isImageShape(spec) : false,
     ...(fixed !== undefined ? { fixedBatch: fixed } : {}),
     ...(unavailable ? { unavailable } : {}),
@@ -65,9 +74,18 @@ export async function openData(job: DataJob, graph: Graph): Promise<{ opened: Op
   const { proposed, used } = preprocessOf(job, spec);
   if (proposed) state.proposed = proposed;
   if (used) state.preprocess = used;
-  const open = async (role: 'calibration' | 'evaluation' | 'inputs', file: string | undefined): Promise<InputSet | undefined> => {
-    if (!file) return undefined;
+  const symbolic = spec.dims.slice(1).some((d) => typeof d !== 'number');
+  if (symbolic) state.f32NeedsSize = `model input ${spec.name} is [${spec.dims.map((d) => d ?? '?').join(', ')}]: a .f32 file has no shape, so give the input size (above) to cut it into samples`;
+  const open = async (role: ArrayRole, chosen: string | undefined): Promise<InputSet | undefined> => {
+    if (!chosen) return undefined;
+    let file = chosen;
     try {
+      const npz = await npzChoice(chosen, role === 'evaluation' ? job.labels : undefined);
+      if (npz) {
+        (state.npz ??= {})[role] = npz.choice;
+        file = npz.arg;
+      }
+      if (symbolic && /\.f32$/i.test(file)) throw new PrunerError(`${path.basename(file)}: ${state.f32NeedsSize}`);
       if (!fs.existsSync(file.replace(/:[^\\/]*$/, '')) && !fs.existsSync(file)) throw new Error(`${file}: no such file or folder (moved or deleted since it was chosen)`);
       const set = await openInputSet(file, {
         spec,
@@ -142,3 +160,24 @@ export async function pruneDataOptions(job: DataJob, data: { opened: OpenedData;
   return out;
 }
 
+
+/**
+ * A chosen .npz file (`file.npz` or `file.npz:array`): its arrays with their shapes, the array read
+ * (the chosen one; else the first with a sample axis, as a file of inputs and labels usually holds
+ * them), and the array of the same file chosen as labels. Undefined for other files.
+ */
+export async function npzChoice(chosen: string, labels?: string): Promise<{ arg: string; choice: NpzChoice } | undefined> {
+  const { file, array } = splitNpzArg(chosen);
+  if (!/\.npz$/i.test(file)) return undefined;
+  if (!fs.existsSync(file)) return undefined;
+  const arrays: NpzArrayInfo[] = [];
+  for (const name of await npzArrayNames(file)) {
+    const { shape, dtype } = (await openNpz(file, name)).header;
+    arrays.push({ name, shape: [...shape], dtype: dtype.descr, labels: (dtype.kind === 'i' || dtype.kind === 'u') && (shape.length === 1 || (shape.length === 2 && shape[1] === 1)) });
+  }
+  if (!arrays.length) return undefined;
+  const read = array ?? (arrays.find((a) => a.shape.length >= 2) ?? arrays[0]!).name;
+  const l = labels ? splitNpzArg(labels) : undefined;
+  const choice: NpzChoice = { file: path.basename(file), arrays, array: read, ...(l?.array && path.resolve(l.file) === path.resolve(file) ? { labels: l.array } : {}) };
+  return { arg: `${file}:${read}`, choice };
+}

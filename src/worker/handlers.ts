@@ -1,7 +1,8 @@
 // What the engine worker does for each request: the open models (each an AnalysedModel inside a
 // ModelService, loaded once) and one handler per method of WorkerMethods. Separate from the
 // thread's wiring (worker.ts) so tests can run it in-process with an injected model reader.
-import { PrunerError, type ModelReader } from '../engine/index.ts';
+import { isCriterion, PrunerError, type ModelReader } from '../engine/index.ts';
+import { planCriterionScoresOf } from './plan-criteria.ts';
 import type { Handlers, HandlerContext } from '../shared/rpc.ts';
 import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
 import type { WorkerMethods } from './protocol.ts';
@@ -23,6 +24,8 @@ interface OpenModel {
 export interface WorkerOptions {
   /** Reads a model file (default: the engine's loadModel); tests count the reads. */
   reader?: ModelReader;
+  /** How long a data criterion's measurement that no request waits for goes on (default ORPHAN_GRACE_MS). */
+  planScoreGraceMs?: number;
 }
 
 /** A stable key of input sizes (input names sorted). */
@@ -102,8 +105,16 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
       return crit ? (await withCriteria(path, [crit], ctx)).layers(query) : (await model(path)).layers(query);
     },
     getHistogram: async ({ path, criterion, layer, log }, ctx) => (await withCriteria(path, [criterion], ctx)).histogram(criterion, layer, log),
-    getLayerDetail: async ({ path, layer, plan }, ctx) => (await withCriteria(path, plan ? [plan.criterion] : [], ctx)).layerDetail(layer, plan),
-    previewPlan: async ({ path, plan }, ctx) => (await withCriteria(path, [plan.criterion], ctx)).preview(plan, ctx.signal),
+    getLayerDetail: async ({ path, layer, plan, data }, ctx) => {
+      if (!plan || isCriterion(plan.criterion)) return (await withCriteria(path, plan ? [plan.criterion as Criterion] : [], ctx)).layerDetail(layer, plan);
+      const s = await scored(path);
+      return s.layerDetail(layer, plan, await planCriterionScoresOf(s, plan.criterion, data, ctx, opts.planScoreGraceMs));
+    },
+    previewPlan: async ({ path, plan, data }, ctx) => {
+      if (isCriterion(plan.criterion)) return (await withCriteria(path, [plan.criterion], ctx)).preview(plan, ctx.signal);
+      const s = await scored(path);
+      return s.preview(plan, ctx.signal, (on) => planCriterionScoresOf(s, plan.criterion, data, ctx, opts.planScoreGraceMs, on));
+    },
     getGroups: async ({ path }) => (await model(path)).groups(),
     listLayers: async ({ path }) => {
       const m = models.get(path)?.structure ?? ModelService.openStructure(path, { signal: new AbortController().signal, progress: () => {} }, opts.reader);
@@ -112,7 +123,10 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     // An open model is pruned from what the worker holds: the file is not read again.
     prune: async (job, ctx) => pruneJob(job, ctx, await models.get(job.path)?.structure.catch(() => undefined), opts.reader),
     validate: async (p, ctx) => validateJob(p, ctx, p.data ? (await models.get(p.original)?.structure.catch(() => undefined)) : undefined, opts.reader),
-    describeData: async ({ path, data }) => (await openData(data, (await model(path)).graph)).state,
+    describeData: async ({ path, data }) => {
+      const m = await model(path);
+      return (await openData(data, m.graph, m.analysed.inputShapes)).state;
+    },
     providers: () => listProviders(),
     scan: async ({ path, ...p }, ctx) => scanJob(scans, (await model(path)).analysed, p, ctx),
     findPlan: async ({ path, ...p }, ctx) => findPlanJob(scans, (await model(path)).analysed, p, ctx),

@@ -8,7 +8,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  AnalysedModel, applyBlockSelection, blockParams, blockRanking, findResidualBlocks, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
+  addPlanScores, AnalysedModel, applyBlockSelection, blockParams, isCriterion, isDataCriterion, blockRanking, findResidualBlocks, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
   planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, removedChannels, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
   type BlockScan, type ResidualBlock, type ScoreStats as EngineStats, type PruneOptions, type ValidateOptions, type InputShapes, bindInputShapes, valueInfoShape,
@@ -18,6 +18,9 @@ import type {
 } from '../shared/protocol.ts';
 import type { DataJob, PruneJob } from './protocol.ts';
 import { firstBatch, openData, pruneDataOptions } from './data.ts';
+
+/** A plan-time criterion's group scores, on the open model or on a variant of it (the model without some blocks). */
+export type PlanScoresFor = (on?: { analysed: AnalysedModel; key: string }) => Promise<Map<number, Float32Array>>;
 
 export interface JobContext {
   signal: AbortSignal;
@@ -332,7 +335,16 @@ export class ModelService {
     return { edges: h.edges, counts: h.counts, log: Boolean(log && st.logHistogram) };
   }
 
-  layerDetail(layer: string, plan?: ViewPlan): LayerDetail {
+  /** The plan's ranking scores: a plan-time criterion's group scores (`planScores`) are set first. */
+  private resolve(plan: ViewPlan, planScores?: Map<number, Float32Array>) {
+    if (!isCriterion(plan.criterion)) {
+      if (!planScores) throw new PrunerError(`${path.basename(this.file)}: criterion ${plan.criterion} is not scored yet`);
+      addPlanScores(this.importance, plan.criterion, planScores);
+    }
+    return resolvePlan(toPlan(plan), this.deps, this.importance);
+  }
+
+  layerDetail(layer: string, plan?: ViewPlan, planScores?: Map<number, Float32Array>): LayerDetail {
     const imp = this.importance.layers.get(layer);
     const row = this.rows.find((r) => r.name === layer);
     if (!imp || !row) throw new PrunerError(`no weighted layer named '${layer}' in ${path.basename(this.file)}`);
@@ -345,7 +357,7 @@ export class ModelService {
     const g = gid !== undefined ? this.groupById.get(gid) : undefined;
     let removed: number[] = [];
     if (plan && g?.prunable) {
-      const resolved = resolvePlan(toPlan(plan), this.deps, this.importance);
+      const resolved = this.resolve(plan, planScores);
       const kept = resolved.kept.get(g.id);
       if (kept) removed = removedChannels(g.channels, kept);
     }
@@ -361,10 +373,14 @@ export class ModelService {
     };
   }
 
-  async preview(plan: ViewPlan, signal?: AbortSignal): Promise<PlanPreview> {
+  /**
+   * What a plan removes. A plan-time criterion (sketch, a data criterion) is scored by `scoresFor`,
+   * on this model or on the model without the blocks the plan removes (as Prune scores it).
+   */
+  async preview(plan: ViewPlan, signal?: AbortSignal, scoresFor?: PlanScoresFor): Promise<PlanPreview> {
     const names = plan.removeBlocks && 'names' in plan.removeBlocks ? plan.removeBlocks.names : [];
-    if (names.length) return this.previewWithoutBlocks(plan, names, signal);
-    const resolved = resolvePlan(toPlan(plan), this.deps, this.importance);
+    if (names.length) return this.previewWithoutBlocks(plan, names, signal, scoresFor);
+    const resolved = this.resolve(plan, isCriterion(plan.criterion) ? undefined : await scoresFor?.());
     const p = previewPlan(this.graph, this.deps, resolved);
     const effect = planEffect(resolved.plan, this.deps, resolved);
     return {
@@ -376,10 +392,16 @@ export class ModelService {
   }
 
   /** The preview of a plan that removes whole blocks first: the channels are planned on the model without them (as Prune does). */
-  private async previewWithoutBlocks(plan: ViewPlan, names: readonly string[], signal?: AbortSignal): Promise<PlanPreview> {
+  private async previewWithoutBlocks(plan: ViewPlan, names: readonly string[], signal?: AbortSignal, scoresFor?: PlanScoresFor): Promise<PlanPreview> {
     const work = this.without(names);
     const deps = work.dependencies(signal);
-    const importance = await work.scores(plan.criterion, signal ? { signal } : {});
+    const crit = plan.criterion;
+    const importance = await work.scores(isCriterion(crit) ? crit : [], signal ? { signal } : {});
+    if (!isCriterion(crit)) {
+      if (!scoresFor) throw new PrunerError(`${path.basename(this.file)}: criterion ${crit} is not scored yet`);
+      // scored on the model without the blocks, as Prune does
+      addPlanScores(importance, crit, await scoresFor({ analysed: work, key: JSON.stringify([...names].sort()) }));
+    }
     const resolved = resolvePlan(toPlan(plan), deps, importance);
     const p = previewPlan(work.graph, deps, resolved, undefined, work.inputShapes);
     const effect = planEffect(resolved.plan, deps, resolved);
@@ -461,9 +483,12 @@ export async function pruneJob(job: PruneJob, ctx: JobContext, held?: ModelServi
   // the data is opened (and checked) before any work: a file that cannot be used stops the run, naming it
   let data: Partial<PruneOptions> = {};
   if (job.data) {
-    const opened = await openData(job.data, analysed.graph);
+    const opened = await openData(job.data, analysed.graph, analysed.inputShapes);
     data = await pruneDataOptions(job.data, opened, ctx.signal);
     if (opened.opened.preprocess) plan.preprocess = opened.opened.preprocess;
+  }
+  if (isDataCriterion(plan.criterion) && !data.calibration) {
+    throw new PrunerError(`criterion ${plan.criterion} is measured on calibration inputs: choose them under Data and recovery in the model's view, or rank by a weight criterion; nothing written`);
   }
   const opts: PruneOptions = {
     ...data,
@@ -488,7 +513,7 @@ export async function validateJob(p: { original: string; pruned: string; ep: 'au
   if (p.inputShapes && Object.keys(p.inputShapes).length) opts.shapes = p.inputShapes;
   if (p.data) {
     const graph = held?.graph ?? AnalysedModel.load(p.original, { reader, signal: ctx.signal, inputShapes: p.inputShapes }).graph;
-    const { opened, state } = await openData(p.data, graph);
+    const { opened, state } = await openData(p.data, graph, held?.analysed.inputShapes ?? p.inputShapes);
     if (state.errors.length) throw new PrunerError(`${state.errors.join('; ')}; nothing validated`);
     opts.runs = p.data.runs;
     if (opened.evaluation) opts.evaluation = opened.evaluation;

@@ -40,8 +40,13 @@ export interface WorkerMethods {
   close: { params: { path: string }; result: null };
   getLayers: { params: { path: string; query: LayerQuery }; result: LayerPage };
   getHistogram: { params: { path: string; criterion: Criterion; layer?: string; log?: boolean; bins?: number }; result: Histogram | null };
-  getLayerDetail: { params: { path: string; layer: string; plan?: ViewPlan }; result: LayerDetail };
-  previewPlan: { params: { path: string; plan: ViewPlan }; result: PlanPreview };
+  /** `data`: the calibration choice a plan ranked by a data criterion is measured on. */
+  getLayerDetail: { params: { path: string; layer: string; plan?: ViewPlan; data?: DataJob }; result: LayerDetail };
+  /**
+   * What a plan removes. A plan-time criterion (sketch; a data criterion, on `data`'s calibration
+   * inputs) is scored first, with progress; the measurement is shared by the requests waiting for it.
+   */
+  previewPlan: { params: { path: string; plan: ViewPlan; data?: DataJob }; result: PlanPreview };
   /** Every channel group of an open model (members, prunable or the reason it is frozen). */
   getGroups: { params: { path: string }; result: GroupListEntry[] };
   /** Layer names and per-layer widths (for quick picks and "Export Layer Widths"). */

@@ -3,7 +3,7 @@
 // meets a MACs or parameter budget with the least predicted loss. No vscode import.
 import * as path from 'node:path';
 import {
-  allocate, CancelledError, scanBlocks, hashModelFiles, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted,
+  addPlanScores, allocate, CancelledError, isCriterion, planCriterionScores, scanBlocks, hashModelFiles, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted,
   type AnalysedModel, type InputSet, type ScanOptions, type SensitivityScan,
 } from '../engine/index.ts';
 import { viewPlanOf, type ViewBlocks, type FoundPlan, type ViewBudget, type ViewPlan, type ViewScan } from '../shared/protocol.ts';
@@ -13,7 +13,7 @@ import type { JobContext, ModelService } from './modelService.ts';
 
 /** The calibration inputs chosen in the view, opened against the model (a clear message when there are none). */
 async function calibrationOf(analysed: AnalysedModel, data: DataJob, what = 'the sensitivity scan', each = 'each group'): Promise<InputSet> {
-  const { opened, state } = await openData(data, analysed.graph);
+  const { opened, state } = await openData(data, analysed.graph, analysed.inputShapes);
   if (state.unavailable) throw new PrunerError(`${analysed.fileName}: ${what} cannot run: ${state.unavailable}`, { subject: analysed.path });
   const calibErr = state.errors.find((e) => e.startsWith('calibration'));
   if (calibErr) throw new PrunerError(`${calibErr}; nothing measured`);
@@ -90,7 +90,9 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
   throwIfAborted(ctx.signal);
   ctx.progress('Finding the plan', 0.5);
   const deps = analysed.dependencies(ctx.signal);
-  const importance = await analysed.scores(p.plan.criterion, { signal: ctx.signal });
+  const importance = await analysed.scores(isCriterion(p.plan.criterion) ? p.plan.criterion : [], { signal: ctx.signal });
+  // sketch and the data criteria are scored as the scan and a prune score them (the data criteria on the same calibration inputs)
+  addPlanScores(importance, p.plan.criterion, await planCriterionScores(p.plan.criterion, analysed.model, analysed.graph, deps, { calibration, signal: ctx.signal }));
   const a = allocate({ graph: analysed.graph, deps, importance }, scan, { kind: p.budget.kind, fraction: p.budget.fraction }, {
     roundTo: p.plan.roundTo ?? 1, minChannels: p.plan.minChannels ?? 1, compensate: p.plan.compensate ?? true, model: path.basename(analysed.path), signal: ctx.signal,
   });

@@ -136,6 +136,87 @@ describe('messages from the view (parseFromWebview)', () => {
     assert.equal(inherited, undefined, 'an inherited key is not read');
   });
 
+  test('a custom preprocessing is rebuilt from its known fields, each bounded; anything else is refused', () => {
+    const good = { resize: 256, crop: [224, 224], scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channels: 'bgr', layout: 'nhwc' };
+    assert.deepEqual(parseFromWebview(req('setDataOptions', { preset: 'custom', custom: good })), req('setDataOptions', { preset: 'custom', custom: good }));
+    // optional sizes left out; one mean and std for every channel; a preset name it started from is kept
+    const small = { preset: 'fmnist', scale: 0.5, mean: [0], std: [1], channels: 'rgb', layout: 'nchw' };
+    assert.deepEqual(parseFromWebview(req('setDataOptions', { custom: small })), req('setDataOptions', { custom: small }));
+    // a new object: changing what was sent does not change what the host holds
+    const sent = { ...good, mean: [1, 2, 3] };
+    const got = parseFromWebview(req('setDataOptions', { preset: 'custom', custom: sent })) as { params: { custom: { mean: number[] } } };
+    sent.mean[0] = 99;
+    assert.equal(got.params.custom.mean[0], 1);
+    const hostile: unknown[] = [
+      { ...good, scale: 0 },
+      { ...good, scale: -1 },
+      { ...good, scale: Infinity },
+      { ...good, scale: 1e300 },
+      { ...good, scale: '0.5' },
+      { ...good, mean: [] },
+      { ...good, mean: [NaN] },
+      { ...good, mean: [1, 2, 3, 4, 5] },
+      { ...good, mean: new Array(100000).fill(0) },
+      { ...good, mean: 0.5 },
+      { ...good, mean: [1e9] },
+      { ...good, std: [0] },
+      { ...good, std: [-0.2, 0.2, 0.2] },
+      { ...good, std: [0.2, '0.2', 0.2] },
+      { ...good, resize: 0 },
+      { ...good, resize: 12.5 },
+      { ...good, resize: 1e6 },
+      { ...good, crop: [224] },
+      { ...good, crop: 224 },
+      { ...good, crop: [224, 224, 3] },
+      { ...good, crop: [-1, 224] },
+      { ...good, crop: [1e9, 1e9] },
+      { ...good, channels: 'rgba' },
+      { ...good, layout: 'nchwc' },
+      { ...good, layout: undefined },
+      { ...good, preset: 'instagram' },
+      { ...good, preset: 'custom' },
+      { ...good, out: '/tmp/x' },
+      { ...good, ...(JSON.parse('{"__proto__": {"scale": 1}}') as object) },
+      { ...good, file: '/etc/passwd' },
+      Object.assign(Object.create({ scale: 1, mean: [0], std: [1], channels: 'rgb', layout: 'nchw' }) as object, {}),
+      'imagenet',
+      [good],
+      null,
+    ];
+    for (const custom of hostile) assert.equal(parseFromWebview(req('setDataOptions', { preset: 'custom', custom })), undefined, JSON.stringify(custom));
+    assert.equal(parseFromWebview(req('setDataOptions', { preset: 'custom', custom: { ...good, constructor: { prototype: {} } } })), undefined, 'an unknown key (constructor) is refused');
+  });
+
+  test('chooseArray names a role and an array of the chosen .npz, never a path', () => {
+    for (const role of ['calibration', 'evaluation', 'inputs', 'labels']) {
+      assert.deepEqual(parseFromWebview(req('chooseArray', { role, array: 'x_train', file: '/etc/passwd' })), req('chooseArray', { role, array: 'x_train' }));
+    }
+    const bad: unknown[] = [
+      { role: 'calibration' },
+      { role: 'calibration', array: '' },
+      { role: 'calibration', array: '../x' },
+      { role: 'calibration', array: 'a/b' },
+      { role: 'calibration', array: 'a\\b' },
+      { role: 'calibration', array: 'x:y' },
+      { role: 'calibration', array: '..' },
+      { role: 'calibration', array: 'x\0' },
+      { role: 'calibration', array: 'x'.repeat(256) },
+      { role: 'calibration', array: 3 },
+      { role: 'weights', array: 'x' },
+      { role: '__proto__', array: 'x' },
+      { array: 'x' },
+      null,
+    ];
+    for (const p of bad) assert.equal(parseFromWebview(req('chooseArray', p)), undefined, JSON.stringify(p));
+  });
+
+  test('plans rank by any plan criterion (sketch and the data criteria too), nothing else', () => {
+    for (const criterion of ['bn-gamma', 'l1', 'l2', 'fpgm', 'sketch', 'activation', 'apoz', 'thinet']) {
+      assert.deepEqual(parseFromWebview(req('previewPlan', { plan: { ...plan, criterion } })), req('previewPlan', { plan: { ...plan, criterion } }));
+    }
+    for (const criterion of ['random', 'Activation', '', 'activation ', 'toString']) assert.equal(parseFromWebview(req('previewPlan', { plan: { ...plan, criterion } })), undefined, criterion);
+  });
+
   test('scan and findPlan carry a plan, a boolean and a MACs or parameter fraction in (0, 1), never a path or a count', () => {
     const plan = { criterion: 'l1', scope: 'uniform', ratio: 0 };
     assert.deepEqual(parseFromWebview(req('scan', { plan, cachedOnly: true })), { kind: 'request', id: 1, method: 'scan', params: { plan, cachedOnly: true } });

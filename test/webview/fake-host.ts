@@ -13,6 +13,9 @@
 //   dynamic=1    an input [N, 1, height, width]; setInputShapes re-analyses: MACs scale with height·width over 28·28
 //   sizes=JSON   sizes already remembered for the model (with dynamic=1), e.g. {"input":[1,1,64,64]}
 //   blockMs=ms   how long measuring the residual blocks takes (blocks: ResNet-style /layerX/layerX.Y/ layers of the fixture)
+//   npz=1        a data file chosen is a .npz of three arrays (x, y integer labels, z); chooseArray picks one
+//   measureMs=ms how long measuring a data criterion on the calibration inputs takes (a preview ranked by one)
+import { isCriterion, isDataCriterion } from '../../src/shared/protocol.ts';
 import type { Criterion, ViewBlock, ViewBlocks, DataSetInfo, DataState, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewScan, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
 import type { ViewFixture } from './fixture.ts';
 
@@ -237,7 +240,9 @@ function histogram(values: number[], bins: number, log: boolean): Histogram | nu
 /** Which channels of each group the plan removes (the group's first scored layer decides). */
 function decide(plan: ViewPlan): Map<number, number[]> {
   const removed = new Map<number, number[]>();
-  const scoreOf = (g: GroupInfo) => g.layers.map((l) => scores[l]?.[plan.criterion]).find((s) => s) ?? g.layers.map((l) => scores[l]?.l1).find((s) => s);
+  // a plan-time criterion ranks by the reversed L1 order here (what matters is that it differs from L1)
+  const byCrit = (l: string): number[] | undefined => (isCriterion(plan.criterion) ? scores[l]?.[plan.criterion] : scores[l]?.l1?.map((v) => -v));
+  const scoreOf = (g: GroupInfo) => g.layers.map(byCrit).find((s) => s) ?? g.layers.map((l) => scores[l]?.l1).find((s) => s);
   let globalCut: number | undefined = plan.threshold;
   if (globalCut === undefined && plan.scope === 'global') {
     const all = groups.filter((g) => g.prunable).flatMap((g) => scoreOf(g) ?? []).sort((x, y) => x - y);
@@ -287,6 +292,14 @@ function chosenSet(role: 'calibration' | 'evaluation' | 'inputs', pick: 'file' |
     ...(pick === 'folder' ? { labels: 'folder layout', classes: 10 } : {}),
   };
 }
+const NPZ_ARRAYS = [
+  { name: 'x', shape: [1000, 1, 28, 28], dtype: '<f4', labels: false },
+  { name: 'y', shape: [1000], dtype: '<i8', labels: true },
+  { name: 'z', shape: [1000], dtype: '<f4', labels: false },
+];
+const measureMs = Number(q.get('measureMs') ?? 900);
+/** The data criteria measured so far, by criterion and calibration choice (the worker keeps them likewise). */
+const measured = new Set<string>();
 function dataErrors(): string[] {
   return q.get('dataError') && data.calibration ? [`calibration data: ${data.calibration.name}: no samples`] : [];
 }
@@ -335,10 +348,26 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       const removed = msg.params.plan && g ? fixture.removed?.[l.name] ?? decide(msg.params.plan).get(g.id) ?? [] : [];
       return { name: l.name, op: l.op, channels: l.channels, scores: scores[l.name] ?? {}, removed, group: g };
     }
-    case 'previewPlan':
+    case 'previewPlan': {
       await scored;
-      // a fixture made by the real worker carries the engine's preview (of the default plan)
-      return fixture.preview ?? preview(msg.params.plan);
+      const c = msg.params.plan.criterion;
+      if (isDataCriterion(c)) {
+        if (!data.calibration) throw { message: `criterion ${c} is measured on calibration inputs: choose them under Data and recovery, or rank by a weight criterion`, user: true };
+        const key = JSON.stringify([c, data.calibration, data.preprocess]);
+        if (!measured.has(key)) {
+          const steps = 5;
+          for (let i = 0; i < steps; i++) {
+            if (cancelled.has(msg.id)) throw { message: 'cancelled', cancelled: true };
+            toView({ kind: 'progress', id: msg.id, stage: `Measuring ${c} on ${data.calibration.count} calibration inputs`, fraction: i / steps });
+            await sleep(measureMs / steps);
+          }
+          if (cancelled.has(msg.id)) throw { message: 'cancelled', cancelled: true };
+          measured.add(key);
+        }
+      }
+      // a fixture made by the real worker carries the engine's preview (of the default plan, by a weight criterion)
+      return (isCriterion(c) ? fixture.preview : undefined) ?? preview(msg.params.plan);
+    }
     case 'prune': {
       if (data.errors.length) throw { message: `${data.errors.join('; ')}; nothing written` };
       const stages = ['analysing', 'pruning', ...(data.calibration ? ['recovery: original outputs', 'recovery: reconstruction'] : []), 'writing', 'validating'];
@@ -410,17 +439,35 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       return { ...summary, scored: false };
     }
     case 'openFile': return null;
-    case 'getData': return data;
+    case 'getData': {
+      // a symbolic height and width without a size given: a .f32 file cannot be cut into samples
+      const symbolic = q.get('dynamic') && !Object.keys(summary.inputShapes).length;
+      data = { ...data };
+      if (symbolic) data.f32NeedsSize = 'model input input is [N, 1, height, width]: a .f32 file has no shape, so give the input size (above) to cut it into samples';
+      else delete data.f32NeedsSize;
+      return data;
+    }
     case 'chooseData': {
       const { role, pick } = msg.params;
       data = role === 'labels' ? { ...data, labelsFile: 'labels.npy' } : { ...data, [role]: chosenSet(role, pick) };
+      if (role !== 'labels' && pick === 'file' && q.get('npz')) {
+        data = { ...data, [role]: { ...chosenSet(role, pick), name: `${role}.npz` }, npz: { ...data.npz, [role]: { file: `${role}.npz`, arrays: NPZ_ARRAYS, array: 'x' } } };
+      }
       data = { ...data, errors: dataErrors() };
       return data;
     }
     case 'clearData': {
       const next = { ...data };
-      if (msg.params.role === 'labels') delete next.labelsFile;
-      else delete next[msg.params.role];
+      if (msg.params.role === 'labels') {
+        delete next.labelsFile;
+        if (next.npz?.evaluation) next.npz = { ...next.npz, evaluation: { ...next.npz.evaluation, labels: undefined } };
+      } else {
+        delete next[msg.params.role];
+        if (next.npz?.[msg.params.role]) {
+          next.npz = { ...next.npz };
+          delete next.npz[msg.params.role];
+        }
+      }
       data = { ...next, errors: dataErrors() };
       return data;
     }
@@ -471,9 +518,25 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       measuredBlocks = { data: data.calibration.name, list: [...list, ...fakeBlocks.filter((b) => !b.removable)] };
       return blocksAnswer();
     }
+    case 'chooseArray': {
+      const { role, array } = msg.params;
+      const of = role === 'labels' ? 'evaluation' : role;
+      const npz = data.npz?.[of];
+      if (!npz) throw { message: `the ${of} data is not a .npz file: there is no array to choose`, user: true };
+      const a = NPZ_ARRAYS.find((x) => x.name === array);
+      if (role === 'labels') {
+        data = { ...data, labelsFile: `${npz.file}:${array}`, npz: { ...data.npz, evaluation: { ...npz, labels: array } } };
+        data.errors = a?.labels ? dataErrors() : [...dataErrors(), `evaluation data: ${npz.file}:${array}: labels must be integers, the array is ${a?.dtype ?? 'missing'}`];
+      } else {
+        data = { ...data, npz: { ...data.npz, [role]: { ...npz, array } } };
+        data.errors = a && a.shape.length >= 2 ? dataErrors() : [...dataErrors(), `${role} data: ${npz.file}:${array}: shape (${a?.shape.join(', ')}) has no sample dimension; inputs are [count, ...sample shape]`];
+      }
+      return data;
+    }
     case 'setDataOptions': {
       data = { ...data, ...msg.params };
-      if (msg.params.preset) data.preprocess = msg.params.preset === 'auto' ? unit : { ...unit, preset: msg.params.preset, ...(msg.params.preset === 'fmnist' ? { mean: [0.286], std: [0.353] } : {}) };
+      if (msg.params.preset === 'custom') data.preprocess = { ...(msg.params.custom ?? data.custom ?? unit), crop: msg.params.custom?.crop ?? [28, 28] };
+      else if (msg.params.preset) data.preprocess = msg.params.preset === 'auto' ? unit : { ...unit, preset: msg.params.preset, ...(msg.params.preset === 'fmnist' ? { mean: [0.286], std: [0.353] } : {}) };
       if (msg.params.calibCount && data.calibration) data.calibration = { ...data.calibration, count: Math.min(data.calibration.total, msg.params.calibCount) };
       return data;
     }

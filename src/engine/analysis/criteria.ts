@@ -33,6 +33,23 @@ export const CRITERION_LABELS: Readonly<Record<Criterion, CriterionLabels>> = {
   fpgm: { short: 'FPGM distance', name: 'Geometric median (FPGM)', help: 'Distance to the other filters: the geometric median (FPGM)' },
 };
 
+/** Labels of the plan-time criteria: computed when a plan ranks by them (src/engine/recovery/criteria.ts). */
+export const PLAN_CRITERION_LABELS: Readonly<Record<PlanCriterion, CriterionLabels>> = {
+  ...CRITERION_LABELS,
+  sketch: { short: 'FilterSketch', name: 'Filter covariance (FilterSketch selection)', help: 'Data-free: keeps the filters that carry most of the layer\'s filter covariance (ridge leverage; FilterSketch as a selection)' },
+  activation: { short: 'mean |activation|', name: 'Mean activation (calibration data)', help: 'Mean |a| of each channel at the next layers\' inputs, measured on the calibration inputs' },
+  apoz: { short: '1 − APoZ', name: 'Share of non-zero activations (APoZ)', help: 'How often each channel is non-zero after its activation (1 − APoZ, Hu et al. 2016), measured on the calibration inputs' },
+  thinet: { short: 'ThiNet order', name: 'ThiNet greedy choice (calibration data)', help: 'ThiNet (Luo et al. 2017): channels whose removal changes the next layer\'s sampled output least go first, measured on the calibration inputs' },
+};
+
+export function isPlanCriterion(v: unknown): v is PlanCriterion {
+  return typeof v === 'string' && (PLAN_CRITERIA as readonly string[]).includes(v);
+}
+
+export function isDataCriterion(v: unknown): v is DataCriterion {
+  return typeof v === 'string' && (DATA_CRITERIA as readonly string[]).includes(v);
+}
+
 export function isCriterion(v: unknown): v is Criterion {
   return typeof v === 'string' && (CRITERIA as readonly string[]).includes(v);
 }

@@ -119,7 +119,10 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
   progress('scoring', 0.2);
   const importance = await work.scores(isCriterion(plan.criterion) ? plan.criterion : [], { signal });
   // sketch and the data criteria (activation, apoz, thinet) are scored only when the plan ranks by them.
-  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
+  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, work.model, graph, deps, {
+    ...(opts.calibration ? { calibration: opts.calibration } : {}), ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}),
+    onProgress: (f) => progress(`measuring ${plan.criterion} on the calibration inputs`, 0.2 + 0.2 * f),
+  }));
   lap('importanceMs');
   throwIfAborted(signal);
 
@@ -264,7 +267,7 @@ export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan
   const graph = work.graph;
   const deps = work.dependencies(opts.signal);
   const importance = await work.scores(isCriterion(plan.criterion) ? plan.criterion : [], { signal: opts.signal });
-  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
+  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, work.model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
   if (effect.removesNothing && removed.length === 0) throw nothingRemovedError(model.path, plan, importance, effect);

@@ -41,6 +41,8 @@ export interface PlanCriterionOptions {
   ep?: ExecutionProviderChoice;
   threads?: number;
   signal?: AbortSignal;
+  /** The share of the calibration inputs measured so far (data criteria only). */
+  onProgress?: (fraction: number) => void;
 }
 
 export function isDataCriterion(c: PlanCriterion): c is DataCriterion {
@@ -114,7 +116,7 @@ async function measuredScores(criterion: DataCriterion, model: OnnxModel, graph:
       if (!Q) q.set(c.group.id, (Q = new Float64Array(c.group.channels * c.group.channels)));
       thinetRows(graph, c, ci, weights.get(c.node)!, x, offset, Q);
     });
-  }, { ep: opts.ep ?? 'auto', ...(opts.threads ? { threads: opts.threads } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+  }, { ep: opts.ep ?? 'auto', ...(opts.threads ? { threads: opts.threads } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onProgress ? { onBatch: opts.onProgress } : {}) });
 
   if (criterion === 'thinet') {
     for (const [gid, Q] of q) out.set(gid, greedyOrder(Q, Math.round(Math.sqrt(Q.length))));
