@@ -32,7 +32,7 @@ import { previewPrune } from '../../src/engine/prune/prune.ts';
 import { arrayInputSet } from '../../src/engine/data/types.ts';
 import { readNpy } from '../../src/engine/runtime/inputs.ts';
 import { evaluateClassifier } from '../../src/engine/runtime/validate.ts';
-import { repoRoot, shared, skipWithoutShared } from '../helpers/paths.ts';
+import { fmnistBn, repoRoot, shared, skipWithoutShared } from '../helpers/paths.ts';
 
 const RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
@@ -164,6 +164,53 @@ describe('allocation on hand-made scans', () => {
   });
 
   test.after?.(() => fs.rmSync(dir, { recursive: true, force: true }));
+});
+
+describe('allocation when the scanned losses tie (the bundled sample)', () => {
+  // A scan on inputs the model gives one class for (random inputs) measures 0 points everywhere:
+  // the allocation has nothing to rank by. It must still land on the budget (not one group cut to
+  // its narrowest, far below it), from below, and spread the cut over the tied groups.
+  const a = AnalysedModel.load(fmnistBn);
+  /** Every prunable group scanned with the same loss curve. */
+  const tiedScan = (lossAt: (r: number) => number): SensitivityScan => {
+    const groups: GroupSensitivity[] = a.dependencies().groups
+      .filter((g) => g.prunable && g.layers.length)
+      .map((g) => ({
+        group: g.id, layers: g.layers, channels: g.channels,
+        points: RATIOS.map((r) => ({ ratio: r, kept: Math.max(1, Math.floor(g.channels * (1 - r) + 1e-9)), loss: lossAt(r), agreement: 1 - lossAt(r) / 100, drift: 0, macs: 0, params: 0 })),
+      }));
+    const cost = a.cost();
+    return {
+      modelHash: 'hand-made', settings: { criterion: 'l1', recover: 'none', ratios: RATIOS, inputs: 64, data: 'hand-made', labelled: false, breakLoss: 100, roundTo: 1 },
+      baseline: { macs: cost.macs, params: cost.params }, groups, partial: false, seconds: 0, source: 'computed',
+    };
+  };
+  const curves: [string, (r: number) => number][] = [['0 points everywhere', () => 0], ['the same curve for every group', (r) => 30 * r * r]];
+  for (const [what, curve] of curves) {
+    for (const kind of ['macs', 'params'] as const) {
+      test(`${what}: a ${kind} budget of 30/50/70% is met from below, within 1% of the target, every search too`, async () => {
+        const m = await modelOf(a);
+        const base = a.cost()[kind];
+        for (const fraction of [0.3, 0.5, 0.7]) {
+          const res = allocate(m, tiedScan(curve), { kind, fraction });
+          const target = fraction * base;
+          assert.ok(res.met, `${fraction}: met`);
+          for (const s of [{ method: `chosen (${res.method})`, predicted: res.predicted }, ...res.searches]) {
+            const v = s.predicted[kind];
+            assert.ok(v <= target, `${fraction} ${s.method}: ${v} ≤ ${target}`);
+            assert.ok(v >= 0.99 * target, `${fraction} ${s.method}: ${((v / base) * 100).toFixed(2)}% of the model for a target of ${fraction * 100}%`);
+          }
+          // what a run of the plan counts
+          const exact = previewPlan(m.graph, m.deps, resolvePlan(res.plan, m.deps, m.importance));
+          assert.equal(exact[kind].after, res.predicted[kind]);
+          if (what.startsWith('0')) {
+            // nothing to rank by: the cut is spread, no group left whole and none cut to a sliver
+            for (const g of res.groups) assert.ok(g.ratio > 0 && g.kept >= (fraction / 2) * g.channels, `${fraction}: ${g.layer} keeps ${g.kept} of ${g.channels}`);
+          }
+        }
+      });
+    }
+  }
 });
 
 /** The smallest uniform ratio (to 0.001) whose exact cost meets `target`. */

@@ -20,12 +20,18 @@
 // loss budget):
 //   - 'level' (AIMET's greedy compression-ratio selection): a common level L of the objective; each
 //     group takes its narrowest width whose score is at most L; L is bisected over the distinct
-//     candidate scores until the budget is met;
+//     candidate scores until the budget is met. Groups whose scores tie (a scan on a few inputs often
+//     measures 0 points for several groups and ratios) are told apart by the share of channels they
+//     lose: the level is the pair (score, ratio), compared in that order, so tied groups narrow
+//     together to the same ratio instead of one of them to its narrowest;
 //   - 'greedy': from the whole model, repeatedly narrow the group whose next step costs the least
-//     objective per MAC (or parameter) it saves, until the budget is met.
-// Both end with a fill pass (a MACs/parameter budget): steps are given back, the one saving the
-// most objective first, while the budget still holds, so the plan does not undershoot its target by a
-// whole step.
+//     objective per MAC (or parameter) it saves, until the budget is met; among equal costs, the group
+//     narrowed least so far (spreading the cut over tied groups).
+// Both end (a MACs/parameter budget) with a fill pass: steps are given back, the one saving the most
+// objective first (among equal savings the group narrowed most), while the budget still holds; then a
+// fine pass widens each group by single widths (round-to steps) while the budget holds. The plan so
+// stays at or below its target, and short of it by less than one width step of the cheapest group
+// still narrowed.
 //
 // Costs are never summed from the scan: every MACs / parameter figure is previewPlan's (the same
 // exact count as the written model's, compensation biases included) on the plan's resolved
@@ -100,6 +106,8 @@ export interface Allocation extends TargetResult {
 
 interface Candidate {
   keep: number;
+  /** Share of the group's channels removed at this width. */
+  ratio: number;
   /** Predicted loss in points (interpolated, non-decreasing as the group narrows). */
   loss: number;
   /** What the searches minimise: the loss, or the output drift (see AllocateOptions.objective). */
@@ -109,7 +117,10 @@ interface Candidate {
 interface GroupCandidates {
   g: ChannelGroup;
   layer: string;
-  cands: Candidate[];
+  /** Every width the group may take (round-to, divisor, minimum), whole first, down to the narrowest scanned. */
+  all: Candidate[];
+  /** Indices into `all` the greedy search and the fill pass step through (at most MAX_CANDIDATES, increasing, from 0 to the last). */
+  stops: number[];
 }
 
 /** A value at `keep` channels from the scan's points (linear in the channel count between points; whole = 0). */
@@ -123,8 +134,8 @@ function interpolate(points: { kept: number; v: number }[], keep: number): numbe
   return points[points.length - 1].v;
 }
 
-/** The widths a group may take, whole first, with their interpolated, non-decreasing loss. */
-function candidatesOf(s: GroupSensitivity, g: ChannelGroup, roundTo: number, minChannels: number, objective: Objective): Candidate[] {
+/** The widths a group may take, whole first, with their interpolated, non-decreasing loss; and the thinned stops among them. */
+function candidatesOf(s: GroupSensitivity, g: ChannelGroup, roundTo: number, minChannels: number, objective: Objective): { all: Candidate[]; stops: number[] } {
   const C = g.channels;
   const scanned = s.points.filter((p) => p.kept <= C).sort((a, b) => b.kept - a.kept);
   const pts = [{ kept: C, loss: 0, drift: 0 }, ...scanned.map((p) => ({ kept: p.kept, loss: Math.max(0, p.loss), drift: Number.isFinite(p.drift) ? Math.max(0, p.drift) : Infinity }))];
@@ -138,21 +149,22 @@ function candidatesOf(s: GroupSensitivity, g: ChannelGroup, roundTo: number, min
     if (w < narrowest) break;
     if (widths[widths.length - 1] !== w) widths.push(w);
   }
-  let pick = widths;
+  let stops = widths.map((_, i) => i);
   if (widths.length > MAX_CANDIDATES) {
-    pick = [];
+    stops = [];
     for (let i = 0; i < MAX_CANDIDATES; i++) {
-      const w = widths[Math.round((i * (widths.length - 1)) / (MAX_CANDIDATES - 1))];
-      if (pick[pick.length - 1] !== w) pick.push(w);
+      const j = Math.round((i * (widths.length - 1)) / (MAX_CANDIDATES - 1));
+      if (stops[stops.length - 1] !== j) stops.push(j);
     }
   }
   let worst = 0;
   let drift = 0;
-  return pick.map((keep) => {
+  const all = widths.map((keep) => {
     worst = Math.max(worst, keep === C ? 0 : interpolate(lossPts, keep));
     drift = Math.max(drift, keep === C ? 0 : interpolate(driftPts, keep));
-    return { keep, loss: worst, score: objective === 'drift' ? drift : worst };
+    return { keep, ratio: (C - keep) / C, loss: worst, score: objective === 'drift' ? drift : worst };
   });
+  return { all, stops };
 }
 
 /** The override ratio that keeps exactly `keep` of `channels` (channelsToKeep's inverse). */
@@ -160,10 +172,13 @@ function ratioFor(channels: number, keep: number): number {
   return (channels - keep) / channels;
 }
 
+/** A plan's state: per group, an index into its `all` widths (0 = whole). */
+type State = number[];
+
 class Counter {
   readonly base: PruningPlan;
   readonly groups: GroupCandidates[];
-  /** Kept indices per group and candidate index, resolved once. */
+  /** Kept indices per group and width, resolved once (`${group}:${keep}`). */
   private keptCache = new Map<string, number[] | undefined>();
   evaluations = 0;
 
@@ -174,41 +189,48 @@ class Counter {
   ) {
     this.groups = groups;
     this.base = base;
-    // Resolve each candidate index j once for every group (one plan with every group at its j-th width).
-    const depth = Math.max(...groups.map((x) => x.cands.length));
-    for (let j = 0; j < depth; j++) {
-      const state = groups.map((x) => Math.min(j, x.cands.length - 1));
-      const r = resolvePlan(this.planOf(state), model.deps, model.importance);
-      groups.forEach((x, i) => this.keptCache.set(`${x.g.id}:${state[i]}`, r.kept.get(x.g.id)));
-    }
+    // Resolve each stop j once for every group (one plan with every group at its j-th stop).
+    const depth = Math.max(...groups.map((x) => x.stops.length));
+    for (let j = 0; j < depth; j++) this.resolve(groups.map((x) => x.stops[Math.min(j, x.stops.length - 1)]));
   }
 
-  planOf(state: readonly number[]): PruningPlan {
+  private key(i: number, j: number): string {
+    return `${this.groups[i].g.id}:${this.groups[i].all[j].keep}`;
+  }
+
+  /** Resolves the state's plan once and caches every group's kept channels (a group's kept set depends on its own width only). */
+  private resolve(state: Readonly<State>): void {
+    const r = resolvePlan(this.planOf(state), this.model.deps, this.model.importance);
+    this.groups.forEach((x, i) => this.keptCache.set(this.key(i, state[i]), r.kept.get(x.g.id)));
+  }
+
+  planOf(state: Readonly<State>): PruningPlan {
     const overrides: Record<string, LayerOverride> = {};
     this.groups.forEach((x, i) => {
-      const c = x.cands[state[i]];
+      const c = x.all[state[i]];
       if (c.keep < x.g.channels) overrides[x.layer] = { ratio: ratioFor(x.g.channels, c.keep) };
     });
     return { ...this.base, overrides };
   }
 
-  loss(state: readonly number[]): number {
+  loss(state: Readonly<State>): number {
     let s = 0;
-    this.groups.forEach((x, i) => (s += x.cands[state[i]].loss));
+    this.groups.forEach((x, i) => (s += x.all[state[i]].loss));
     return s;
   }
 
-  score(state: readonly number[]): number {
+  score(state: Readonly<State>): number {
     let s = 0;
-    this.groups.forEach((x, i) => (s += x.cands[state[i]].score));
+    this.groups.forEach((x, i) => (s += x.all[state[i]].score));
     return s;
   }
 
-  cost(state: readonly number[]): { macs: number; params: number } {
+  cost(state: Readonly<State>): { macs: number; params: number } {
     this.evaluations++;
+    if (state.some((j, i) => !this.keptCache.has(this.key(i, j)))) this.resolve(state);
     const kept = new Map<number, number[]>();
     this.groups.forEach((x, i) => {
-      const k = this.keptCache.get(`${x.g.id}:${state[i]}`);
+      const k = this.keptCache.get(this.key(i, state[i]));
       if (k) kept.set(x.g.id, k);
     });
     const resolved: ResolvedPlan = { plan: this.base, kept };
@@ -217,50 +239,135 @@ class Counter {
   }
 }
 
+/** The next stop narrower than width index `j` of group `x` (undefined at its narrowest). */
+function nextStop(x: GroupCandidates, j: number): number | undefined {
+  return x.stops.find((s) => s > j);
+}
+
+/** The stop wider than width index `j` (0 = whole; undefined when whole). */
+function prevStop(x: GroupCandidates, j: number): number | undefined {
+  for (let k = x.stops.length - 1; k >= 0; k--) if (x.stops[k] < j) return x.stops[k];
+  return undefined;
+}
+
 type CostKind = 'macs' | 'params';
 
 interface Found {
   method: 'level' | 'greedy';
-  state: number[];
+  state: State;
   figures: PlanFigures;
   met: boolean;
 }
 
-const figuresOf = (c: Counter, state: number[]): PlanFigures => ({ ...c.cost(state), loss: c.loss(state), score: c.score(state) });
+const figuresOf = (c: Counter, state: State): PlanFigures => ({ ...c.cost(state), loss: c.loss(state), score: c.score(state) });
 
-/** Gives steps back (widening groups), the most loss saved first, while the cost stays within `target`. */
-function fill(c: Counter, state: number[], kind: CostKind, target: number, signal?: AbortSignal): number[] {
+/**
+ * Gives steps back (widening groups to their previous stop), the most objective saved first (among
+ * equal savings the group narrowed most), while the cost stays within `target`.
+ */
+function fill(c: Counter, state: State, kind: CostKind, target: number, signal?: AbortSignal): State {
   const s = [...state];
   for (;;) {
     throwIfAborted(signal);
     let best = -1;
-    let bestGain = 0;
+    let bestTo = 0;
+    let bestGain = -1;
+    let bestRatio = -1;
     for (let i = 0; i < s.length; i++) {
-      if (s[i] === 0) continue;
-      const gain = c.groups[i].cands[s[i]].score - c.groups[i].cands[s[i] - 1].score;
-      if (gain <= bestGain) continue;
+      const x = c.groups[i];
+      const to = prevStop(x, s[i]);
+      if (to === undefined) continue;
+      const gain = x.all[s[i]].score - x.all[to].score;
+      const ratio = x.all[s[i]].ratio;
+      if (gain < bestGain || (gain === bestGain && ratio <= bestRatio)) continue;
       const t = [...s];
-      t[i]--;
+      t[i] = to;
       if (c.cost(t)[kind] <= target) {
         best = i;
+        bestTo = to;
         bestGain = gain;
+        bestRatio = ratio;
       }
     }
     if (best < 0) return s;
-    s[best]--;
+    s[best] = bestTo;
   }
 }
 
-/** AIMET's search: a common loss level, bisected over the distinct candidate losses. */
+/**
+ * Widens groups by single widths (every width a group may take, not only its stops) while the cost
+ * stays within `target`: a group at a time, the one whose next width saves the most objective per
+ * unit of cost first, as wide as fits (the cost grows with one group's width, so a bisection finds
+ * it). Repeated until no group can widen by one width: the plan is then short of `target` by less
+ * than one width step of every group still narrowed.
+ */
+function fine(c: Counter, state: State, kind: CostKind, target: number, signal?: AbortSignal): State {
+  const s = [...state];
+  for (let pass = 0; pass < 4; pass++) {
+    const now = c.cost(s)[kind];
+    const order = s
+      .map((j, i) => {
+        if (j === 0) return undefined;
+        const x = c.groups[i];
+        const t = [...s];
+        t[i] = j - 1;
+        const dc = c.cost(t)[kind] - now;
+        return { i, fits: now + dc <= target, rate: (x.all[j].score - x.all[j - 1].score) / Math.max(1e-12, dc), ratio: x.all[j].ratio };
+      })
+      .filter((o): o is { i: number; fits: boolean; rate: number; ratio: number } => !!o && o.fits)
+      .sort((a, b) => b.rate - a.rate || b.ratio - a.ratio);
+    if (!order.length) break;
+    for (const { i } of order) {
+      throwIfAborted(signal);
+      // the widest width of group i that still fits; s[i] fits
+      let lo = 0;
+      let hi = s[i];
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        const t = [...s];
+        t[i] = mid;
+        if (c.cost(t)[kind] <= target) hi = mid;
+        else lo = mid + 1;
+      }
+      s[i] = hi;
+    }
+  }
+  return s;
+}
+
+/** Fill then fine: the plan brought up to its target from below. */
+function polish(c: Counter, state: State, kind: CostKind, target: number, signal?: AbortSignal): State {
+  return fine(c, fill(c, state, kind, target, signal), kind, target, signal);
+}
+
+/** (score, ratio) compared in that order. */
+const keyLess = (a: Candidate, b: { score: number; ratio: number }) => a.score < b.score - 1e-12 || (Math.abs(a.score - b.score) <= 1e-12 && a.ratio <= b.ratio + 1e-12);
+
+/** AIMET's search: a common level, bisected over the distinct candidate (score, ratio) pairs. */
 function levelSearch(c: Counter, budget: { kind: CostKind | 'loss'; target: number }, signal?: AbortSignal): Found {
-  const levels = [...new Set(c.groups.flatMap((x) => x.cands.map((k) => k.score)))].sort((a, b) => a - b);
-  const at = (L: number) => c.groups.map((x) => {
-    let j = 0;
-    while (j + 1 < x.cands.length && x.cands[j + 1].score <= L + 1e-12) j++;
-    return j;
-  });
-  const ok = (state: number[]) => (budget.kind === 'loss' ? c.loss(state) <= budget.target + 1e-9 : c.cost(state)[budget.kind] <= budget.target);
-  let state: number[];
+  const levels: { score: number; ratio: number }[] = [];
+  {
+    const keys = c.groups.flatMap((x) => x.all.map((k) => ({ score: k.score, ratio: k.ratio })));
+    keys.sort((a, b) => a.score - b.score || a.ratio - b.ratio);
+    for (const k of keys) {
+      const l = levels[levels.length - 1];
+      if (!l || k.score !== l.score || k.ratio !== l.ratio) levels.push(k);
+    }
+  }
+  // each group at its narrowest width whose (score, ratio) is at most the level: keys increase along `all`
+  const at = (L: { score: number; ratio: number }) =>
+    c.groups.map((x) => {
+      let lo = 0;
+      let hi = x.all.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (keyLess(x.all[mid], L)) lo = mid;
+        else hi = mid - 1;
+      }
+      return lo;
+    });
+  const ok = (state: State) => (budget.kind === 'loss' ? c.loss(state) <= budget.target + 1e-9 : c.cost(state)[budget.kind] <= budget.target);
+  let state: State;
   if (budget.kind === 'loss') {
     // the highest level whose summed loss fits
     let lo = 0;
@@ -283,55 +390,94 @@ function levelSearch(c: Counter, budget: { kind: CostKind | 'loss'; target: numb
       if (ok(at(levels[mid]))) hi = mid;
       else lo = mid + 1;
     }
-    state = fill(c, at(levels[lo]), budget.kind, budget.target, signal);
+    state = polish(c, at(levels[lo]), budget.kind, budget.target, signal);
   }
   return { method: 'level', state, figures: figuresOf(c, state), met: ok(state) };
 }
 
-/** Greedy: narrow the group whose next step loses least per unit of cost saved (MACs for a loss budget). */
+/**
+ * Greedy: narrow the group whose next step loses least per unit of cost saved (MACs for a loss
+ * budget); among equal rates the group narrowed least so far, then the one saving most.
+ * What a group's next step saves depends only on the groups it shares a layer with: after a step,
+ * only the stepped group's and its neighbours' savings are counted again, and the plan's cost is
+ * the sum of the savings, counted exactly again before the search stops.
+ */
 function greedySearch(c: Counter, budget: { kind: CostKind | 'loss'; target: number }, signal?: AbortSignal): Found {
   const kind: CostKind = budget.kind === 'loss' ? 'macs' : budget.kind;
-  const state = c.groups.map(() => 0);
-  const done = c.groups.map((x) => x.cands.length <= 1);
+  const state: State = c.groups.map(() => 0);
+  const done = c.groups.map((x) => x.all.length <= 1);
+  const neighbours = neighboursOf(c.groups);
+  /** What stepping each group saves from the current state (undefined: to be counted). */
+  const saved: (number | undefined)[] = c.groups.map(() => undefined);
   let now = c.cost(state);
   let loss = 0;
   const met = () => (budget.kind === 'loss' ? loss <= budget.target + 1e-9 : now[kind] <= budget.target);
   for (;;) {
     throwIfAborted(signal);
-    if (budget.kind !== 'loss' && met()) break;
+    if (budget.kind !== 'loss' && met()) {
+      // `now` was kept by adding the steps' savings: count the plan exactly before stopping
+      now = c.cost(state);
+      if (met()) break;
+    }
     let best = -1;
+    let bestTo = 0;
     let bestScore = Infinity;
+    let bestRatio = Infinity;
     let bestSaved = 0;
-    let bestCost = now;
     for (let i = 0; i < state.length; i++) {
       if (done[i]) continue;
-      const dl = c.groups[i].cands[state[i] + 1].loss - c.groups[i].cands[state[i]].loss;
-      const ds = c.groups[i].cands[state[i] + 1].score - c.groups[i].cands[state[i]].score;
+      const x = c.groups[i];
+      const to = nextStop(x, state[i])!;
+      const dl = x.all[to].loss - x.all[state[i]].loss;
+      const ds = x.all[to].score - x.all[state[i]].score;
       if (budget.kind === 'loss' && loss + dl > budget.target + 1e-9) {
         done[i] = true;
         continue;
       }
-      const t = [...state];
-      t[i]++;
-      const ct = c.cost(t);
-      const saved = now[kind] - ct[kind];
-      const score = saved > 0 ? ds / saved : Infinity;
-      if (score < bestScore || (score === bestScore && saved > bestSaved)) {
+      if (saved[i] === undefined) {
+        const t = [...state];
+        t[i] = to;
+        saved[i] = now[kind] - c.cost(t)[kind];
+      }
+      const sv = saved[i]!;
+      const score = sv > 0 ? ds / sv : Infinity;
+      const ratio = x.all[state[i]].ratio;
+      if (score < bestScore || (score === bestScore && (ratio < bestRatio || (ratio === bestRatio && sv > bestSaved)))) {
         best = i;
+        bestTo = to;
         bestScore = score;
-        bestSaved = saved;
-        bestCost = ct;
+        bestRatio = ratio;
+        bestSaved = sv;
       }
     }
     if (best < 0) break;
-    loss += c.groups[best].cands[state[best] + 1].loss - c.groups[best].cands[state[best]].loss;
-    state[best]++;
-    now = bestCost;
-    if (state[best] + 1 >= c.groups[best].cands.length) done[best] = true;
+    loss += c.groups[best].all[bestTo].loss - c.groups[best].all[state[best]].loss;
+    state[best] = bestTo;
+    now = { ...now, [kind]: now[kind] - bestSaved };
+    saved[best] = undefined;
+    for (const n of neighbours[best]) saved[n] = undefined;
+    if (nextStop(c.groups[best], bestTo) === undefined) done[best] = true;
   }
-  const final = budget.kind === 'loss' || !met() ? state : fill(c, state, kind, budget.target, signal);
+  const final = budget.kind === 'loss' || !met() ? state : polish(c, state, kind, budget.target, signal);
   const figures = figuresOf(c, final);
   return { method: 'greedy', state: final, figures, met: budget.kind === 'loss' ? figures.loss <= budget.target + 1e-9 : figures[kind] <= budget.target };
+}
+
+/** Per group, the other groups sharing a node with it (a layer whose cost depends on both widths). */
+function neighboursOf(groups: readonly GroupCandidates[]): number[][] {
+  const byNode = new Map<string, number[]>();
+  groups.forEach((x, i) => {
+    for (const m of x.g.members) {
+      const l = byNode.get(m.node);
+      if (!l) byNode.set(m.node, [i]);
+      else if (l[l.length - 1] !== i) l.push(i);
+    }
+  });
+  return groups.map((x, i) => {
+    const out = new Set<number>();
+    for (const m of x.g.members) for (const j of byNode.get(m.node) ?? []) if (j !== i) out.add(j);
+    return [...out];
+  });
 }
 
 const nameOf = (g: ChannelGroup) => g.layers[0] ?? g.values[0] ?? `group ${g.id}`;
@@ -372,8 +518,8 @@ export function allocate(model: AllocationModel, scan: SensitivityScan, budget: 
       throw new PrunerError(`the sensitivity scan does not match this model (group ${s.group}, ${s.layers[0] ?? '?'}): scan it again`, { subject: s.layers[0] });
     if (!g.prunable) throw new PrunerError(`the sensitivity scan lists ${nameOf(g)}, whose channels cannot be pruned (${g.reason ?? 'frozen'}): scan it again`, { subject: nameOf(g) });
     if (!g.layers.length) continue;
-    const cands = candidatesOf(s, g, roundTo, minChannels, opts.objective ?? 'loss');
-    if (cands.length > 1) groups.push({ g, layer: g.layers[0], cands });
+    const { all, stops } = candidatesOf(s, g, roundTo, minChannels, opts.objective ?? 'loss');
+    if (all.length > 1) groups.push({ g, layer: g.layers[0], all, stops });
   }
   const scanned = new Set(scan.groups.map((s) => s.group));
   const unscanned = deps.groups.filter((g) => g.prunable && g.layers.length && !scanned.has(g.id));
@@ -416,7 +562,7 @@ export function allocate(model: AllocationModel, scan: SensitivityScan, budget: 
   let bestReachable: number | undefined;
   if (!chosen.met) {
     // The scan's narrowest widths everywhere: the least cost the scan lets a plan reach.
-    const narrowest = groups.map((x) => x.cands.length - 1);
+    const narrowest = groups.map((x) => x.all.length - 1);
     chosen = { method: chosen.method, state: narrowest, figures: figuresOf(counter, narrowest), met: false };
     bestReachable = chosen.figures[kind as CostKind];
   }
@@ -428,7 +574,7 @@ export function allocate(model: AllocationModel, scan: SensitivityScan, budget: 
   const ratios = new Map<number, number>();
   const perGroup: Allocation['groups'] = [];
   groups.forEach((x, i) => {
-    const c = x.cands[chosen.state[i]];
+    const c = x.all[chosen.state[i]];
     const r = ratioFor(x.g.channels, c.keep);
     ratios.set(x.g.id, r);
     perGroup.push({ group: x.g.id, layer: x.layer, channels: x.g.channels, kept: c.keep, ratio: round3(r), loss: round3(c.loss), score: round3(c.score) });
