@@ -22,7 +22,8 @@ import { computeCost, Graph, loadModel } from '../../src/engine/index.ts';
 import { readScanCache, scanCachePath } from '../../src/engine/target/scan-cache.ts';
 import type { OrtModule } from '../../src/engine/runtime/session.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
-import { repoRoot, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+import { fmnistBn, repoRoot, samplesDir, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+import { readArray } from '../helpers/imageFolder.ts';
 
 /**
  * x [N,4,8,8] → convA 4→8 (3×3) → BN → ReLU → convB 8→8 (1×1) → BN → ReLU → Flatten → Gemm 512→10.
@@ -205,6 +206,40 @@ describe('sensitivity scan', () => {
     const at32 = computeCost(new Graph(loadModel(file)), { inputShapes: { x: [1, 4, 32, 32] } }).macs;
     const given = await pruneToTarget(AnalysedModel.load(file, { inputShapes: { x: [1, 4, 32, 32] } }), { kind: 'macs', fraction: 0.8 }, opts);
     assert.equal(given.allocation.baseline.macs, at32);
+  });
+});
+
+describe('recovery inside the scan: the original\'s tensors kept per group', () => {
+  // The bundled Fashion-MNIST CNN (a depthwise + pointwise block, a residual block) on 48 of its
+  // test images, least-squares recovery at five ratios: with the per-group cache, recovery runs the
+  // original once per group (its targets and its refit layers' inputs in one pass) and its later
+  // ratios read them; the points are what the scan without the cache measures.
+  const x = readArray(path.join(samplesDir, 'fmnist', 'fmnist_test1000_x_1000x1x28x28.f32')) as Float32Array;
+  const data = arrayInputSet('fmnist48', [1, 28, 28], x.slice(0, 48 * 784));
+  const opts = { criterion: 'l1' as const, recover: 'ls' as const, ratios: [0.1, 0.3, 0.5, 0.7, 0.9], breakLoss: 100, cache: false, ep: 'cpu' as const };
+
+  test('one pass of the original per group; the same points as without the cache', async () => {
+    const model = AnalysedModel.load(fmnistBn);
+    const cached = await scanSensitivity(model, data, opts);
+    const plain = await scanSensitivity(model, data, { ...opts, recoveryCache: false });
+    const groups = cached.groups.length;
+    assert.ok(groups >= 4, `${groups} groups`);
+    const measured = cached.groups.filter((g) => g.points.length > 0).length;
+    assert.equal(cached.stats!.recoveryFills, measured, 'one pass of the original per group');
+    assert.equal(plain.stats!.recoveryFills, 0);
+    assert.ok(cached.stats!.recoveryServed >= measured * (opts.ratios.length - 1), `probes read from the cache: ${cached.stats!.recoveryServed}`);
+    assert.ok(cached.stats!.runs < plain.stats!.runs, `ONNX Runtime passes: ${cached.stats!.runs} with the cache, ${plain.stats!.runs} without`);
+    console.log(`recovery in the scan: ${cached.stats!.runs} passes with the per-group cache (${cached.stats!.recoveryFills} to fill it, ${cached.stats!.recoveryServed} probes read from it), ${plain.stats!.runs} without`);
+    for (const g of cached.groups) {
+      const p = plain.groups.find((h) => h.group === g.group)!;
+      assert.deepEqual(g.points.map((q) => q.kept), p.points.map((q) => q.kept), g.layers[0]);
+      g.points.forEach((q, i) => {
+        const r = p.points[i];
+        assert.equal(q.agreement, r.agreement, `${g.layers[0]} at ${q.ratio}: agreement`);
+        assert.equal(q.loss, r.loss, `${g.layers[0]} at ${q.ratio}: loss`);
+        assert.ok(Math.abs(q.drift - r.drift) <= 1e-4 * Math.max(1e-3, r.drift), `${g.layers[0]} at ${q.ratio}: drift ${q.drift} vs ${r.drift}`);
+      });
+    }
   });
 });
 

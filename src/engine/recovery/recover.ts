@@ -52,6 +52,57 @@ export interface RecoverOptions {
   signal?: AbortSignal;
   ort?: OrtModule;
   onProgress?: (stage: string, fraction?: number) => void;
+  /**
+   * The original model's tensors on these calibration inputs, kept across several recoveries of
+   * the same model on the same inputs (a sensitivity scan recovers one group at several ratios):
+   * the original's targets, and the inputs of layers whose input is the original's activation with
+   * the pruned channels taken out, are read from it instead of running ONNX Runtime again.
+   */
+  activations?: OriginalActivations;
+}
+
+/** Bytes an OriginalActivations holds at most by default (a tensor that would pass it is not kept). */
+const ACTIVATION_BYTES = 1 << 30;
+
+/**
+ * The original model's tensors (by value name) on one set of calibration inputs, each computed by
+ * one ONNX Runtime pass of the original and kept whole ([N, ...] float32), so that recoveries of
+ * several pruned variants of that model on those inputs read them instead of running again.
+ * `passes` counts the passes made to fill it; `served` the probe passes it saved.
+ */
+export class OriginalActivations {
+  private readonly store = new Map<string, ProbeTensor>();
+  private bytes = 0;
+  private data: InputSet | undefined;
+  passes = 0;
+  served = 0;
+
+  constructor(readonly maxBytes = ACTIVATION_BYTES) {}
+
+  /** Whether this holds tensors of `data` (a cache filled on other inputs is not used). */
+  fits(data: InputSet): boolean {
+    if (!this.data) this.data = data;
+    return this.data === data;
+  }
+
+  get(value: string): ProbeTensor | undefined {
+    return this.store.get(value);
+  }
+
+  /** Keeps `t` (the whole set's tensor) unless it would pass `maxBytes`. */
+  keep(value: string, t: ProbeTensor): boolean {
+    if (this.bytes + t.data.byteLength > this.maxBytes) return false;
+    this.store.set(value, t);
+    this.bytes += t.data.byteLength;
+    return true;
+  }
+
+  /** Samples [offset, offset + count) of a kept tensor (a view, no copy). */
+  slice(value: string, offset: number, count: number): ProbeTensor {
+    const t = this.store.get(value)!;
+    const per = t.data.length / t.dims[0];
+    return { data: t.data.subarray(offset * per, (offset + count) * per), dims: [count, ...t.dims.slice(1)] };
+  }
 }
 
 /** One pruned group as the surgery applied it. */
@@ -97,6 +148,9 @@ interface Ctx {
   report: RecoveryReport;
   /** Kept output indices (original numbering) of layers whose outputs were pruned. */
   keptOut: Map<string, number[]>;
+  applied: readonly AppliedGroup[];
+  /** The original's kept tensors, when the caller gave them for these inputs. */
+  cache?: OriginalActivations;
 }
 
 /**
@@ -127,7 +181,8 @@ export async function recoverPruned(
   const w = new WorkingModel(original.model, pruned);
   const name = original.model.path;
   const input = dataInput(original.graph, name);
-  const ctx: Ctx = { original, w, data, input, opts, report, keptOut: keptOutputs(applied) };
+  const cache = opts.activations?.fits(data) ? opts.activations : undefined;
+  const ctx: Ctx = { original, w, data, input, opts, report, keptOut: keptOutputs(applied), applied, ...(cache ? { cache } : {}) };
   for (const s of dataSteps) {
     throwIfAborted(opts.signal);
     if (s === 'ls') await leastSquares(ctx);
@@ -208,6 +263,146 @@ async function runProbe(
   ctx.report.passes++;
   ctx.report.provider = res.provider;
   if (res.fallbackReason) ctx.report.fallbackReason = res.fallbackReason;
+}
+
+/** Samples per probe run, as streamProbe chooses them. */
+function probeBatch(ctx: Ctx, batchSize = ctx.opts.batchSize): number {
+  return ctx.input.dynamicBatch ? batchSize ?? defaultBatchSize(ctx.data.sampleShape.reduce((a, b) => a * b, 1)) : 1;
+}
+
+/**
+ * Fills the cache with the original's `values` it lacks (one pass of the original). False when
+ * there is no cache or some value could not be kept (it would pass the cache's size).
+ */
+async function fillOriginal(ctx: Ctx, values: readonly string[], batchSize?: number): Promise<boolean> {
+  const cache = ctx.cache;
+  if (!cache) return false;
+  const missing = [...new Set(values)].filter((v) => !cache.get(v));
+  if (!missing.length) return true;
+  const o = ctx.original;
+  const N = ctx.data.count;
+  const whole = new Map<string, ProbeTensor | null>();
+  await runProbe(ctx, { model: o.model, graph: o.graph, proto: o.model.proto }, missing, 'original activations', (outs, offset, count) => {
+    for (const v of missing) {
+      const t = outs.get(v)!;
+      let w = whole.get(v);
+      if (w === undefined) {
+        const per = t.data.length / count;
+        w = (N * per * 4 <= cache.maxBytes) ? { data: new Float32Array(N * per), dims: [N, ...t.dims.slice(1)] } : null;
+        whole.set(v, w);
+      }
+      if (w) w.data.set(t.data, offset * (t.data.length / count));
+    }
+  }, batchSize);
+  cache.passes++;
+  let all = true;
+  for (const v of missing) {
+    const w = whole.get(v);
+    if (!w || !cache.keep(v, w)) all = false;
+  }
+  return all;
+}
+
+/** Feeds `onBatch` from the cache in batches of `batchSize` (every value must be cached, or served by `extra`). */
+async function serveCached(
+  ctx: Ctx,
+  cached: ReadonlyMap<string, number[] | undefined>,
+  onBatch: (outs: Map<string, ProbeTensor>, offset: number, count: number) => void | Promise<void>,
+  batchSize?: number,
+): Promise<void> {
+  const N = ctx.data.count;
+  const b = probeBatch(ctx, batchSize);
+  ctx.cache!.served++;
+  for (let offset = 0; offset < N; offset += b) {
+    throwIfAborted(ctx.opts.signal);
+    const count = Math.min(b, N - offset);
+    const outs = new Map<string, ProbeTensor>();
+    for (const [v, kept] of cached) {
+      const t = ctx.cache!.slice(v, offset, count);
+      outs.set(v, kept ? selectChannels(t, kept) : t);
+    }
+    await onBatch(outs, offset, count);
+  }
+}
+
+/** A probe of the original model: from the cache when there is one (filled by one pass the first time), else one pass. */
+async function originalProbe(
+  ctx: Ctx,
+  values: string[],
+  what: string,
+  onBatch: (outs: Map<string, ProbeTensor>, offset: number, count: number) => void | Promise<void>,
+  batchSize?: number,
+): Promise<void> {
+  if (await fillOriginal(ctx, values, batchSize)) return serveCached(ctx, new Map(values.map((v) => [v, undefined])), onBatch, batchSize);
+  const o = ctx.original;
+  await runProbe(ctx, { model: o.model, graph: o.graph, proto: o.model.proto }, values, what, onBatch, batchSize);
+}
+
+/**
+ * Kept channels of `value` (original numbering) when the working model computes it as the
+ * original's activation with the pruned channels taken out: it carries exactly one pruned group's
+ * channels, and nothing upstream of it changed but by dropping channels (no node upstream reads a
+ * pruned group's channels, every node upstream is the original's). Undefined otherwise.
+ */
+function slicedOriginal(ctx: Ctx, value: string): number[] | undefined {
+  const orig = ctx.original.graph;
+  const work = ctx.w.graph;
+  const carrying = ctx.applied.filter((a) => a.group.values.includes(value));
+  if (carrying.length !== 1) return undefined;
+  const { group, kept } = carrying[0];
+  if ((group.fold ?? 1) > 1) return undefined;
+  const readers = new Set<string>();
+  for (const a of ctx.applied) for (const m of a.group.members) if (m.role === 'in' || m.role === 'shape') readers.add(m.node);
+  const seen = new Set<string>();
+  const stack = [value];
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (!v || seen.has(v)) continue;
+    seen.add(v);
+    const p = work.producer.get(v);
+    if (!p) {
+      if (!orig.inputs.some((i) => i.name === v) && !work.constantTensor(v)) return undefined;
+      continue;
+    }
+    if (work.constantTensor(v)) continue;
+    const o = orig.byName.get(p.name ?? '');
+    if (!o || o.op_type !== p.op_type || readers.has(p.name ?? '') || o.output[0] !== p.output[0]) return undefined;
+    for (const i of p.input) if (i && !work.constantTensor(i)) stack.push(i);
+  }
+  return [...kept].sort((a, b) => a - b);
+}
+
+/**
+ * A probe of the working model: values that are the original's activations with the pruned
+ * channels taken out are read from the cache (filled by one pass of the original the first time);
+ * the others (if any) run. `width` gives the channels the working model's value must have.
+ */
+async function workingProbe(
+  ctx: Ctx,
+  values: string[],
+  width: (value: string) => number | undefined,
+  what: string,
+  onBatch: (outs: Map<string, ProbeTensor>, offset: number, count: number) => void | Promise<void>,
+): Promise<void> {
+  const served = new Map<string, number[]>();
+  if (ctx.cache) {
+    for (const v of values) {
+      const kept = slicedOriginal(ctx, v);
+      if (kept && kept.length === width(v)) served.set(v, kept);
+    }
+    if (served.size && !(await fillOriginal(ctx, [...served.keys()]))) served.clear();
+    for (const [v, kept] of served) {
+      const t = ctx.cache.get(v)!;
+      const C = t.dims[1];
+      if (t.dims.length < 2 || kept.some((c) => c >= C) || C !== ctx.applied.find((a) => a.group.values.includes(v))!.group.channels) served.delete(v);
+    }
+  }
+  const rest = values.filter((v) => !served.has(v));
+  if (!rest.length) return serveCached(ctx, served, onBatch);
+  await runProbe(ctx, ctx.w, rest, what, async (outs, offset, count) => {
+    for (const [v, kept] of served) outs.set(v, selectChannels(ctx.cache!.slice(v, offset, count), kept));
+    await onBatch(outs, offset, count);
+  });
 }
 
 // ---------- which layers ----------
@@ -408,7 +603,8 @@ async function originalTargets(ctx: Ctx, plans: LayerPlan[], wantRows: boolean, 
     if (wantRows && p.ls) p.y = new Float32Array(N * p.ls.p * p.cols.length);
     if (wantMoments) p.moments = new ChannelMoments(p.cols.length);
   }
-  await runProbe(ctx, { model: o.model, graph: o.graph, proto: o.model.proto }, values, 'original', (outs, offset, count) => {
+  void o;
+  await originalProbe(ctx, values, 'original', (outs, offset, count) => {
     plans.forEach((p, li) => {
       const t = outs.get(p.orig.output[0])!;
       const [B, C] = t.dims;
@@ -492,8 +688,11 @@ async function leastSquares(ctx: Ctx): Promise<void> {
   if (!plans.length) return;
   const N = ctx.data.count;
   const base = ctx.opts.positions ?? DEFAULT_POSITIONS;
+  // With a cache: the layers' inputs that are the original's activations less the pruned channels
+  // are kept in the same pass as the original's outputs.
+  const sliced = ctx.cache ? plans.map((p) => p.node.input[0]).filter((v) => slicedOriginal(ctx, v)) : [];
   // Positions per input: enough rows for the unknowns (3× when possible), never more than the layer has.
-  const { spatial, elements } = await outputSizes(ctx, plans);
+  const { spatial, elements } = await outputSizes(ctx, plans, sliced);
   for (const p of plans) {
     const g = p.ls!;
     const m = spatial.get(p.orig.output[0]) ?? 1;
@@ -523,7 +722,11 @@ async function leastSquares(ctx: Ctx): Promise<void> {
     });
     const sumSq = items.map(({ p }) => new Float64Array(p.ls!.outC));
     const values = [...new Set(items.map(({ p }) => p.node.input[0]))];
-    await runProbe(ctx, ctx.w, values, `reconstruction ${done + 1}–${done + items.length} of ${plans.length}`, async (outs, offset) => {
+    const width = (v: string) => {
+      const ws = items.filter(({ p }) => p.node.input[0] === v).map(({ p }) => inputWidth(ctx.w.graph, p.node));
+      return ws.every((x) => x === ws[0]) ? ws[0] : undefined;
+    };
+    await workingProbe(ctx, values, width, `reconstruction ${done + 1}–${done + items.length} of ${plans.length}`, async (outs, offset) => {
       for (let i = 0; i < items.length; i++) {
         const { p, index } = items[i];
         const x = outs.get(p.node.input[0])!;
@@ -536,9 +739,21 @@ async function leastSquares(ctx: Ctx): Promise<void> {
 }
 
 /** Output spatial sizes (positions per input) of the original layers, from a one-input run. */
-async function outputSizes(ctx: Ctx, plans: LayerPlan[]): Promise<{ spatial: Map<string, number>; elements: number }> {
+async function outputSizes(ctx: Ctx, plans: LayerPlan[], alsoKeep: readonly string[] = []): Promise<{ spatial: Map<string, number>; elements: number }> {
   const out = new Map<string, number>();
   let elements = 0;
+  if (await fillOriginal(ctx, [...plans.map((p) => p.orig.output[0]), ...alsoKeep])) {
+    // the original's outputs are kept whole: their shapes are known without a run
+    for (const v of new Set(plans.map((p) => p.orig.output[0]))) {
+      const t = ctx.cache!.get(v)!;
+      elements += t.data.length / t.dims[0];
+    }
+    for (const p of plans) {
+      const t = ctx.cache!.get(p.orig.output[0])!;
+      out.set(p.orig.output[0], p.ls?.kind === 'matmul' ? t.data.length / t.dims[0] / t.dims[t.dims.length - 1] : t.dims.slice(2).reduce((a, b) => a * b, 1));
+    }
+    return { spatial: out, elements };
+  }
   const first = ctx.data;
   const one: InputSet = {
     source: first.source,

@@ -11,6 +11,9 @@
 //     original before it) and only the graph after them runs for each ratio: a sub-model cut from
 //     the pruned graph whose inputs are those tensors. Recovery that changes layers upstream of the
 //     group (BatchNorm recalibration touches every BN) runs the whole pruned model instead;
+//   - recovery's statistics are kept per group (OriginalActivations): the original's outputs at the
+//     layers it refits and their inputs where those are the original's activations less the pruned
+//     channels come from one pass of the original per group, read again for each ratio;
 //   - a group's ratios stop once its loss passes `breakLoss`;
 //   - ONNX Runtime on CUDA when present (the validation's provider choice), CPU otherwise.
 // Results are cached beside the model (scan-cache.ts), keyed by the model's hash and the settings.
@@ -23,7 +26,7 @@ import { isCriterion, type PlanCriterion } from '../analysis/criteria.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../analysis/types.ts';
 import type { ModelImportance } from '../analysis/importance.ts';
 import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
-import { recoverPruned } from '../recovery/recover.ts';
+import { OriginalActivations, recoverPruned } from '../recovery/recover.ts';
 import { prunedGroupsOf } from '../prune/compensate.ts';
 import { resolvePlan } from '../prune/plan.ts';
 import { previewPlan } from '../prune/preview.ts';
@@ -67,6 +70,12 @@ export interface ScanOptions {
   threads?: number;
   /** Run only the graph after a group's input on cached activations (default true). */
   cut?: boolean;
+  /**
+   * Keep, per group, the original's tensors recovery reads (its targets, and the inputs of the
+   * layers it refits when they are the original's activations less the pruned channels), so the
+   * group's later ratios read them instead of running ONNX Runtime (default true).
+   */
+  recoveryCache?: boolean;
   /** Read and write the cache beside the model (default true). */
   cache?: boolean;
   /** Folder of the cache file (default: the model's folder). */
@@ -93,6 +102,9 @@ export interface ScanStats {
    * after its cut; recovery's own passes not included): the cost without the machine's load.
    */
   macPasses: number;
+  /** Recovery's passes of the original to keep a group's tensors (one per group when its layers' inputs and targets fit in one), and its probe passes read from them instead. */
+  recoveryFills: number;
+  recoveryServed: number;
   /** Milliseconds in surgery + recovery, in building models, and in ONNX Runtime (session creation + runs). */
   pruneMs: number;
   buildMs: number;
@@ -192,7 +204,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
   const cost = model.cost();
   const inputs = takeInputs(data, settings.inputs);
   const runner = await ScanRunner.create(model, inputs, opts);
-  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, macPasses: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
+  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, macPasses: 0, recoveryFills: 0, recoveryServed: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
   const layerMacs = new Map(cost.layers.map((l) => [l.name, l.macs]));
   /** Share of the model's MACs (weighted layers) in the nodes after a cut. */
   const macShare = (c: GroupCut) => {
@@ -239,6 +251,8 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
       let cutReady = false;
       let cutFailed = false;
       let lastKept: { kept: number[]; point: SensitivityPoint } | undefined;
+      // the original's tensors recovery reads for this group, kept across its ratios
+      const activations = opts.recoveryCache === false ? undefined : new OriginalActivations();
       for (const ratio of settings.ratios) {
         if (entry.points.some((p) => p.ratio === ratio)) {
           done++;
@@ -268,6 +282,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
             calibration: inputs,
             ep: opts.ep ?? 'auto',
             compensated: plan.compensate ?? true,
+            ...(activations ? { activations } : {}),
             ...(opts.threads ? { threads: opts.threads } : {}),
             ...(opts.ort ? { ort: opts.ort } : {}),
             ...(signal ? { signal } : {}),
@@ -311,6 +326,10 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
         }
       }
       runner.dropActivations();
+      if (activations) {
+        stats.recoveryFills += activations.passes;
+        stats.recoveryServed += activations.served;
+      }
       save();
     }
     scan.partial = false;
