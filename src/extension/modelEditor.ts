@@ -340,7 +340,11 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
           const report = await this.runPrune(doc.uri, { plan: params.plan, validate: params.validate, data: this.dataJob(doc.uri) }, progress, signal);
           // the pruned model has the same symbolic inputs: it opens at the size this model was pruned at
           if (Object.keys(doc.inputShapes).length) void this.context.workspaceState.update(sizesStateKey(report.output), doc.inputShapes);
-          return { report };
+          if (!params.target) return { report };
+          // a plan found for a target: the target checked on the written model (as the command line does)
+          await doc.load();
+          const target = await this.engine.request('checkTarget', { path: p, pruned: report.output, budget: params.target, data: this.dataJob(doc.uri), macs: report.macs.after, params: report.params.after }, { signal, onProgress: progress });
+          return { report, target };
         } catch (e) {
           const err = e as EngineRequestError;
           if (!err?.cancelled && !signal.aborted) this.output.error(`Pruning ${doc.path} failed: ${err?.message}`, err?.details);
@@ -405,12 +409,12 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         await doc.load();
         return this.engine.request('getGroups', { path: p }, { signal });
       },
-      scan: async ({ plan, cachedOnly }, { signal, progress }) => {
+      scan: async ({ plan, cachedOnly, settings }, { signal, progress }) => {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('The sensitivity scan runs the model: it needs a trusted workspace', { user: true });
         await doc.load();
         const ep = readSettings().executionProvider;
         try {
-          return await this.engine.request('scan', { path: p, plan, cachedOnly, data: this.dataJob(doc.uri), ep }, { signal, onProgress: progress });
+          return await this.engine.request('scan', { path: p, plan, cachedOnly, data: this.dataJob(doc.uri), ep, ...(settings ? { settings } : {}) }, { signal, onProgress: progress });
         } catch (e) {
           const err = e as EngineRequestError;
           if (!cachedOnly && !err?.cancelled && !signal.aborted) this.output.error(`Scanning ${doc.path} failed: ${err?.message}`, err?.details);
@@ -423,10 +427,15 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         const ep = readSettings().executionProvider;
         return this.engine.request('getBlocks', { path: p, measure, ...(vscode.workspace.isTrusted ? { data: this.dataJob(doc.uri) } : {}), ep }, { signal, onProgress: progress });
       },
-      findPlan: async ({ plan, budget }, { signal, progress }) => {
+      findPlan: async ({ plan, budget, settings }, { signal, progress }) => {
         if (!vscode.workspace.isTrusted) throw new EngineRequestError('Finding a plan for a target uses the sensitivity scan: it needs a trusted workspace', { user: true });
         await doc.load();
-        return this.engine.request('findPlan', { path: p, plan, budget, data: this.dataJob(doc.uri) }, { signal, onProgress: progress });
+        return this.engine.request('findPlan', { path: p, plan, budget, data: this.dataJob(doc.uri), ...(settings ? { settings } : {}) }, { signal, onProgress: progress });
+      },
+      measureLatency: async (_params, { signal, progress }) => {
+        if (!vscode.workspace.isTrusted) throw new EngineRequestError('Timing the model runs it: it needs a trusted workspace', { user: true });
+        await doc.load();
+        return this.engine.request('measureLatency', { path: p }, { signal, onProgress: progress });
       },
       openFile: async ({ path: file }) => {
         const target = vscode.Uri.file(allowedFile(p, file));

@@ -392,8 +392,48 @@ export interface ViewScan {
   source: 'computed' | 'cache';
 }
 
-/** A budget the view can ask a plan for: a fraction of the model's MACs or parameters. */
-export interface ViewBudget { kind: 'macs' | 'params'; fraction: number }
+/**
+ * A budget the view can ask a plan for: a fraction of the model's MACs or parameters, a latency in
+ * milliseconds (median in ONNX Runtime on this machine, as `prune --target-latency`), or a maximum
+ * loss in points (as `--max-loss`: measured on the evaluation data, else the calibration data).
+ */
+export type ViewBudget =
+  | { kind: 'macs' | 'params'; fraction: number }
+  | { kind: 'latency'; ms: number }
+  | { kind: 'loss'; points: number };
+
+/** The scan's settings the view may change (each absent: the command line's default). */
+export interface ViewScanSettings {
+  /** Ratios tried per group, in (0, 1), distinct. */
+  ratios?: number[];
+  /** Calibration inputs the losses are measured on. */
+  inputs?: number;
+  /** A group's scan stops once its loss passes this many points. */
+  breakLoss?: number;
+}
+
+/** The command line's scan defaults (`onnx-pruner scan`), the view's too. */
+export const SCAN_DEFAULTS = { ratios: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], inputs: 64, breakLoss: 30 } as const;
+
+/** A latency measured in ONNX Runtime on this machine (median of `runs` after warm-up). */
+export interface LatencyView { medianMs: number; minMs: number; p90Ms: number; runs: number; provider: string; threads: number }
+
+/** The target checked on a written model (as the command line checks it). */
+export interface TargetCheck {
+  budget: ViewBudget;
+  /** The target and the written model's value, in the budget's unit. */
+  unit: 'MACs' | 'parameters' | 'ms' | 'points';
+  target: number;
+  value: number;
+  met: boolean;
+  /** value − target (≤ 0 when met), and relative to the target. */
+  miss: number;
+  missFraction: number;
+  /** Latency: both models timed again. */
+  latency?: { original: LatencyView; pruned: LatencyView };
+  /** Loss: where it was measured and on what. */
+  loss?: { on: 'evaluation' | 'calibration'; unit: 'accuracy' | 'agreement'; count: number };
+}
 
 /** The plan found for a budget, with what the scan predicts for it. */
 export interface FoundPlan {
@@ -411,6 +451,10 @@ export interface FoundPlan {
   /** Ratio chosen per group (by group id). */
   ratios: { group: number; layer: string; ratio: number; loss: number }[];
   notes: string[];
+  /** A latency budget: the original and the chosen candidate, timed. */
+  latency?: { original: LatencyView; plan: LatencyView };
+  /** A loss budget: the chosen candidate's loss, measured (pruned and recovered in memory). */
+  measuredLoss?: { points: number; on: 'evaluation' | 'calibration' };
 }
 
 // ---------- requests: view → host, each answered once ----------
@@ -426,7 +470,7 @@ export interface ViewMethods {
    */
   previewPlan: { params: { plan: ViewPlan }; result: PlanPreview };
   /** Runs the surgery (and validation when asked); progress arrives with this request's id. */
-  prune: { params: { plan: ViewPlan; validate: boolean }; result: { report: PruneReport } };
+  prune: { params: { plan: ViewPlan; validate: boolean; target?: ViewBudget }; result: { report: PruneReport; target?: TargetCheck } };
   validate: { params: { pruned: string }; result: ValidationReport };
   /** Opens a file (a pruned model) in VS Code. */
   openFile: { params: { path: string }; result: null };
@@ -454,9 +498,11 @@ export interface ViewMethods {
    * and minimum width and the data options' recovery (cached beside the model); progress arrives
    * with this request's id. `cachedOnly`: answer the cached scan or null, never compute.
    */
-  scan: { params: { plan: ViewPlan; cachedOnly: boolean }; result: ViewScan | null };
-  /** The plan meeting a MACs or parameter budget with the least predicted loss, from the (cached) scan. */
-  findPlan: { params: { plan: ViewPlan; budget: ViewBudget }; result: FoundPlan };
+  scan: { params: { plan: ViewPlan; cachedOnly: boolean; settings?: ViewScanSettings }; result: ViewScan | null };
+  /** The plan meeting a budget (MACs, parameters: least predicted loss; latency, loss: candidates measured), from the (cached) scan. */
+  findPlan: { params: { plan: ViewPlan; budget: ViewBudget; settings?: ViewScanSettings }; result: FoundPlan };
+  /** The model's latency in ONNX Runtime on this machine, as a latency target measures it. */
+  measureLatency: { params: Record<string, never>; result: LatencyView };
   /**
    * The residual blocks, ranked; `measure`: each removable block removed alone and run on the chosen
    * calibration inputs (trusted workspaces; progress arrives with this request's id), else by γ
@@ -624,7 +670,10 @@ export const VIEW_VALIDATORS: Validators<ViewMethods> = {
     if (!isObj(p)) return undefined;
     const plan = parseViewPlan(own(p, 'plan'));
     const validate = own(p, 'validate');
-    return plan && isBool(validate) ? { plan, validate } : undefined;
+    const t = own(p, 'target');
+    const target = t === undefined ? undefined : parseViewBudget(t);
+    if (t !== undefined && !target) return undefined;
+    return plan && isBool(validate) ? { plan, validate, ...(target ? { target } : {}) } : undefined;
   },
   validate: (p) => {
     const pruned = isObj(p) ? own(p, 'pruned') : undefined;
@@ -665,27 +714,60 @@ export const VIEW_VALIDATORS: Validators<ViewMethods> = {
     if (!isObj(p)) return undefined;
     const plan = parseViewPlan(own(p, 'plan'));
     const cachedOnly = own(p, 'cachedOnly');
-    return plan && isBool(cachedOnly) ? { plan, cachedOnly } : undefined;
+    const settings = own(p, 'settings') === undefined ? {} : parseScanSettings(own(p, 'settings'));
+    return plan && isBool(cachedOnly) && settings ? { plan, cachedOnly, ...(Object.keys(settings).length ? { settings } : {}) } : undefined;
   },
   findPlan: (p) => {
     if (!isObj(p)) return undefined;
     const plan = parseViewPlan(own(p, 'plan'));
     const budget = parseViewBudget(own(p, 'budget'));
-    return plan && budget ? { plan, budget } : undefined;
+    const settings = own(p, 'settings') === undefined ? {} : parseScanSettings(own(p, 'settings'));
+    return plan && budget && settings ? { plan, budget, ...(Object.keys(settings).length ? { settings } : {}) } : undefined;
   },
   getBlocks: (p) => {
     const measure = isObj(p) ? own(p, 'measure') : undefined;
     return isBool(measure) ? { measure } : undefined;
   },
+  measureLatency: (p) => (p === undefined || isObj(p) ? {} : undefined),
 };
 
-/** A budget from the view: MACs or parameters, a fraction in (0, 1); undefined when malformed. */
+/** A budget from the view: MACs or parameters, a fraction in (0, 1); a latency in (0, 1e6] ms; a loss in [0, 100] points; undefined when malformed. */
 export function parseViewBudget(v: unknown): ViewBudget | undefined {
   if (!isObj(v)) return undefined;
   const kind = own(v, 'kind');
+  if (kind === 'latency') {
+    const ms = own(v, 'ms');
+    return isNum(ms) && ms > 0 && ms <= 1e6 ? { kind, ms } : undefined;
+  }
+  if (kind === 'loss') {
+    const points = own(v, 'points');
+    return isNum(points) && points >= 0 && points <= 100 ? { kind, points } : undefined;
+  }
   const fraction = own(v, 'fraction');
   if ((kind !== 'macs' && kind !== 'params') || !(isNum(fraction) && fraction > 0 && fraction < 1)) return undefined;
   return { kind, fraction };
+}
+
+/** Scan settings from the view: ratios distinct in (0, 1) (at most 32), inputs an integer in [2, 100000], break loss in (0, 100]; undefined when malformed. */
+export function parseScanSettings(v: unknown): ViewScanSettings | undefined {
+  if (!isObj(v)) return undefined;
+  const out: ViewScanSettings = {};
+  const ratios = own(v, 'ratios');
+  if (ratios !== undefined) {
+    if (!Array.isArray(ratios) || !ratios.length || ratios.length > 32 || !ratios.every((r) => isNum(r) && r > 0 && r < 1) || new Set(ratios).size !== ratios.length) return undefined;
+    out.ratios = [...(ratios as number[])].sort((a, b) => a - b);
+  }
+  const inputs = own(v, 'inputs');
+  if (inputs !== undefined) {
+    if (!(isInt(inputs, 100_000) && inputs >= 2)) return undefined;
+    out.inputs = inputs;
+  }
+  const breakLoss = own(v, 'breakLoss');
+  if (breakLoss !== undefined) {
+    if (!(isNum(breakLoss) && breakLoss > 0 && breakLoss <= 100)) return undefined;
+    out.breakLoss = breakLoss;
+  }
+  return out;
 }
 
 const isDataRole = (v: unknown): v is DataRole => typeof v === 'string' && (DATA_ROLES as readonly string[]).includes(v);

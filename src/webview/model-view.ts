@@ -5,7 +5,7 @@ import { LitElement, html, css, nothing } from 'lit';
 import { customElement, state, query } from 'lit/decorators.js';
 import {
   DEFAULT_PLAN, isDataCriterion, prunePhase, type ArrayRole, type Criterion, type DataOptions, type DataRole, type DataState, type ErrorInfo, type LayerRow, type PlanPreview, type PrunePhase,
-  type ViewEvent, type ViewPlan, type ViewSummary,
+  type ViewBudget, type ViewEvent, type ViewPlan, type ViewSummary,
 } from '../shared/protocol.ts';
 import { bytes, int, pct, shape, si } from './format.ts';
 import { HostClient, RequestError } from './host.ts';
@@ -136,6 +136,8 @@ export class ModelView extends LitElement {
   private previewSeq = 0;
   private previewRequest: number | undefined;
   private pruneRequest: number | undefined;
+  /** The last plan Find plan set, with its budget: a Prune of that plan (unchanged) checks the target on the written model. */
+  private targetFound: { plan: ViewPlan; budget: ViewBudget } | undefined;
   private widths = new Map<string, number>();
 
   override connectedCallback(): void {
@@ -343,15 +345,17 @@ export class ModelView extends LitElement {
     if (this.run.kind === 'running') return;
     this.run = { kind: 'running', stage: 'Starting', phase: 'preparing', phases: ['preparing'] };
     const phases: PrunePhase[] = ['preparing'];
-    const h = this.host.start('prune', { plan: this.plan, validate: true }, (stage, fraction) => {
+    // a plan found for a target, unchanged since: the target is checked on the written model
+    const target = this.targetFound && JSON.stringify(this.targetFound.plan) === JSON.stringify(this.plan) ? this.targetFound.budget : undefined;
+    const h = this.host.start('prune', { plan: this.plan, validate: true, ...(target ? { target } : {}) }, (stage, fraction) => {
       const phase = prunePhase(stage);
       if (!phases.includes(phase)) phases.push(phase);
       if (this.run.kind === 'running') this.run = { kind: 'running', stage, fraction, phase, phases: [...phases] };
     });
     this.pruneRequest = h.id;
     try {
-      const { report } = await h.result;
-      this.run = { kind: 'done', report };
+      const { report, target: check } = await h.result;
+      this.run = { kind: 'done', report, ...(check ? { target: check } : {}) };
     } catch (e) {
       const err = e as RequestError;
       this.run = err.cancelled ? { kind: 'cancelled' } : { kind: 'failed', message: err.message, details: err.details };
@@ -400,6 +404,7 @@ export class ModelView extends LitElement {
                 @data-array=${(e: CustomEvent<{ role: ArrayRole | 'labels'; array: string }>) => void this.dataRequest(() => this.host.request('chooseArray', e.detail))}
                 @data-options=${(e: CustomEvent<{ patch: Partial<DataOptions> }>) => void this.dataRequest(() => this.host.request('setDataOptions', e.detail.patch))}
                 @plan-change=${(e: CustomEvent<{ plan: ViewPlan }>) => this.setPlan(e.detail.plan)}
+                @target-found=${(e: CustomEvent<{ plan: ViewPlan; budget: ViewBudget }>) => { this.targetFound = { plan: this.plan, budget: e.detail.budget }; }}
                 @prune=${() => void this.prune()} @cancel-prune=${() => this.cancelPrune()} @cancel-preview=${() => this.cancelPreview()}
                 @open-pruned=${(e: CustomEvent<{ path: string }>) => void this.openFile(e.detail.path)}
                 @dismiss-report=${() => { this.run = { kind: 'idle' }; }}></plan-panel>

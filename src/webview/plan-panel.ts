@@ -4,7 +4,7 @@ import { LitElement, html, css, nothing } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
 import {
   CRITERIA, DATA_CRITERIA, PLAN_CRITERION_LABELS, PRUNE_PHASES, isDataCriterion, PRUNE_PHASE_LABELS, latencyWithinNoise, prunePhase,
-  type DataState, type PlanCriterion, type LatencyStats, type PlanPreview, type PrunePhase, type PruneReport, type ValidationReport, type ViewPlan, type ViewSummary,
+  type DataState, type PlanCriterion, type LatencyStats, type PlanPreview, type PrunePhase, type PruneReport, type TargetCheck, type ValidationReport, type ViewPlan, type ViewSummary,
 } from '../shared/protocol.ts';
 import { bytes, change, int, ms, pct, score, si } from './format.ts';
 import { base } from './styles.ts';
@@ -15,7 +15,7 @@ import type { HostClient } from './host.ts';
 export type RunState =
   | { kind: 'idle' }
   | { kind: 'running'; stage: string; fraction?: number; phase?: PrunePhase; phases?: PrunePhase[] }
-  | { kind: 'done'; report: PruneReport }
+  | { kind: 'done'; report: PruneReport; target?: TargetCheck }
   | { kind: 'failed'; message: string; details?: string }
   | { kind: 'cancelled' };
 
@@ -312,7 +312,7 @@ export class PlanPanel extends LitElement {
       case 'failed':
         return html`<div class="error run-result" role="alert" style="margin-top:8px">Pruning failed: ${r.message}${r.details ? html`<details><summary>Details</summary><pre class="path">${r.details}</pre></details>` : nothing}</div>`;
       case 'done':
-        return this.renderReport(r.report);
+        return this.renderReport(r.report, r.target);
     }
   }
 
@@ -329,7 +329,23 @@ export class PlanPanel extends LitElement {
     </ol>`;
   }
 
-  private renderReport(rep: PruneReport) {
+  /** The target the found plan was for, checked on the written model (as the command line checks it). */
+  private renderTarget(t: TargetCheck) {
+    const b = t.budget;
+    const fmt = (v: number) => (t.unit === 'MACs' || t.unit === 'parameters' ? `${si(v)} ${t.unit}` : t.unit === 'ms' ? `${v.toFixed(2)} ms` : `${v.toFixed(2)} points`);
+    const goal = b.kind === 'macs' || b.kind === 'params' ? `${pct(b.fraction, 0)} of the ${t.unit} (${fmt(t.target)})` : b.kind === 'latency' ? `${b.ms} ms` : `at most ${(b as { points: number }).points} points lost`;
+    const how = t.unit === 'ms' && t.latency
+      ? ` — the written model ${t.latency.pruned.medianMs.toFixed(2)} ms, the original ${t.latency.original.medianMs.toFixed(2)} ms (median of ${t.latency.pruned.runs}, ${t.latency.pruned.provider.toUpperCase()}, ${t.latency.pruned.threads} thread${t.latency.pruned.threads === 1 ? '' : 's'})`
+      : t.unit === 'points' && t.loss
+        ? ` — ${t.value.toFixed(2)} points of ${t.loss.unit} lost on ${int(t.loss.count)} ${t.loss.on} inputs`
+        : ` — the written model has ${fmt(t.value)}`;
+    const by = t.unit === 'MACs' || t.unit === 'parameters' ? `${fmt(t.miss)} (${pct(t.missFraction)})` : `${fmt(t.miss)} (${pct(t.missFraction)})`;
+    return html`<div class=${t.met ? 'hint' : 'warning hint'} role="status" style="margin-top:4px" data-target-check data-met=${t.met ? 'yes' : 'no'} data-value=${t.value} data-target=${t.target}>
+      ${t.met ? html`<strong>Target met</strong>: ${goal}${how}.` : html`<strong>Target missed by ${by}</strong>: ${goal}${how}.`}
+    </div>`;
+  }
+
+  private renderReport(rep: PruneReport, target?: TargetCheck) {
     const v = rep.validation;
     const size = rep.size;
     const before = v?.original, after = v?.pruned;
@@ -340,6 +356,7 @@ export class PlanPanel extends LitElement {
     return html`<div class="report run-result" role="region" aria-label="Pruning report" style="margin-top:8px">
       <h3>Report</h3>
       <div>Wrote <span class="path" title=${rep.output}>${rep.output.split(/[\\/]/).pop()}</span></div>
+      ${target ? this.renderTarget(target) : nothing}
       <table class="report" style="margin-top:6px">
         <thead><tr><th></th><th>before</th><th>after</th><th>change</th></tr></thead>
         <tbody>

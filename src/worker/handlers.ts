@@ -7,7 +7,7 @@ import type { Handlers, HandlerContext } from '../shared/rpc.ts';
 import { ModelService, listProviders, pruneJob, validateJob } from './modelService.ts';
 import type { WorkerMethods } from './protocol.ts';
 import { openData } from './data.ts';
-import { blocksJob, findPlanJob, scanJob, type RecentScans } from './target.ts';
+import { blocksJob, checkTargetJob, findPlanJob, measureLatencyJob, scanJob, type RecentScans } from './target.ts';
 import type { Criterion } from '../shared/protocol.ts';
 
 /** An open model: its structure (phase 1), then its scores (phase 2, started once the structure is ready). */
@@ -131,5 +131,7 @@ export function workerHandlers(opts: WorkerOptions = {}): Handlers<WorkerMethods
     scan: async ({ path, ...p }, ctx) => scanJob(scans, (await model(path)).analysed, p, ctx),
     findPlan: async ({ path, ...p }, ctx) => findPlanJob(scans, (await model(path)).analysed, p, ctx),
     getBlocks: async ({ path, ...p }, ctx) => blocksJob(await model(path), p, ctx),
+    measureLatency: async ({ path }, ctx) => measureLatencyJob((await model(path)).analysed, ctx),
+    checkTarget: async ({ path, ...p }, ctx) => checkTargetJob((await model(path)).analysed, p, ctx),
   };
 }

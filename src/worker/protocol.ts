@@ -5,7 +5,7 @@ import type { ClientMessage, ServerMessage } from '../shared/rpc.ts';
 import type { DataJob } from './data.ts';
 import type { InputShapes } from '../engine/index.ts';
 import type {
-  Criterion, DataState, FoundPlan, ViewBlocks, GroupListEntry, Histogram, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, ValidationReport, ViewBudget, ViewPlan, ViewScan, ViewSummary,
+  Criterion, DataState, FoundPlan, ViewBlocks, GroupListEntry, Histogram, LatencyView, LayerDetail, LayerPage, LayerQuery, PlanPreview, PruneReport, TargetCheck, ValidationReport, ViewBudget, ViewPlan, ViewScan, ViewScanSettings, ViewSummary,
 } from '../shared/protocol.ts';
 
 export interface PruneJob {
@@ -62,9 +62,13 @@ export interface WorkerMethods {
    * The sensitivity scan of an open model on the chosen calibration data, with the plan's criterion
    * and the data's recovery, cached beside the model; `cachedOnly`: the cached scan or null.
    */
-  scan: { params: { path: string; plan: ViewPlan; data: DataJob; cachedOnly: boolean; ep?: 'auto' | 'cuda' | 'cpu' }; result: ViewScan | null };
-  /** The plan meeting a MACs or parameter budget, from the cached scan of the same choices. */
-  findPlan: { params: { path: string; plan: ViewPlan; data: DataJob; budget: ViewBudget }; result: FoundPlan };
+  scan: { params: { path: string; plan: ViewPlan; data: DataJob; cachedOnly: boolean; settings?: ViewScanSettings; ep?: 'auto' | 'cuda' | 'cpu' }; result: ViewScan | null };
+  /** The plan meeting a budget (MACs, parameters, latency, maximum loss), from the cached scan of the same choices. */
+  findPlan: { params: { path: string; plan: ViewPlan; data: DataJob; budget: ViewBudget; settings?: ViewScanSettings }; result: FoundPlan };
+  /** The open model's latency (CPU, 1 thread, median of 20 runs: as a latency target measures it), measured once per loaded model. */
+  measureLatency: { params: { path: string }; result: LatencyView };
+  /** A budget checked on a written model of the open one (MACs and parameters counted; latency and loss measured). */
+  checkTarget: { params: { path: string; pruned: string; budget: ViewBudget; data: DataJob; macs: number; params: number }; result: TargetCheck };
   /**
    * The residual blocks of an open model, ranked by γ, or with `measure` each removed alone and run
    * on the calibration data of `data` (the data scores of the last measure on the same data are

@@ -3,13 +3,18 @@
 // meets a MACs or parameter budget with the least predicted loss. No vscode import.
 import * as path from 'node:path';
 import {
-  addPlanScores, allocate, CancelledError, isCriterion, planCriterionScores, scanBlocks, hashModelFiles, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted,
-  type AnalysedModel, type InputSet, type ScanOptions, type SensitivityScan,
+  addPlanScores, allocate, CancelledError, isCriterion, planCriterionScores, scanBlocks, findLatencyPlan, findLossPlan, hashModelFiles, latencyInputs, measureLoss, measureModelLatency, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted,
+  type Allocation, type AnalysedModel, type InputSet, type LatencyMeasurement, type ScanOptions, type SensitivityScan,
 } from '../engine/index.ts';
-import { viewPlanOf, type ViewBlocks, type FoundPlan, type ViewBudget, type ViewPlan, type ViewScan } from '../shared/protocol.ts';
+import { viewPlanOf, type ViewBlocks, type FoundPlan, type LatencyView, type TargetCheck, type ViewBudget, type ViewPlan, type ViewScan, type ViewScanSettings } from '../shared/protocol.ts';
 import type { DataJob } from './data.ts';
 import { openData } from './data.ts';
 import type { JobContext, ModelService } from './modelService.ts';
+
+/** Latency as a latency target measures it (the command line's defaults): CPU, 1 thread, median of 20 runs after warm-up. */
+const LATENCY = { ep: 'cpu', threads: 1 } as const;
+
+export const latencyView = (m: LatencyMeasurement): LatencyView => ({ medianMs: m.medianMs, minMs: m.minMs, p90Ms: m.p90Ms, runs: m.runs, provider: m.provider, threads: m.threads });
 
 /** The calibration inputs chosen in the view, opened against the model (a clear message when there are none). */
 async function calibrationOf(analysed: AnalysedModel, data: DataJob, what = 'the sensitivity scan', each = 'each group'): Promise<InputSet> {
@@ -21,9 +26,14 @@ async function calibrationOf(analysed: AnalysedModel, data: DataJob, what = 'the
   return opened.calibration;
 }
 
-/** The scan's options from the view's plan and data options (the same as the CLI's `prune --target-*` for the same choices). */
-function scanOptions(plan: ViewPlan, data: DataJob): ScanOptions {
-  return { criterion: plan.criterion, recover: data.recover, compensate: plan.compensate ?? true, minChannels: plan.minChannels ?? 1 };
+/** The scan's options from the view's plan, data options and scan settings (the same as the CLI's `prune --target-*` for the same choices). */
+function scanOptions(plan: ViewPlan, data: DataJob, settings: ViewScanSettings = {}): ScanOptions {
+  return {
+    criterion: plan.criterion, recover: data.recover, compensate: plan.compensate ?? true, minChannels: plan.minChannels ?? 1,
+    ...(settings.ratios ? { ratios: settings.ratios } : {}),
+    ...(settings.inputs !== undefined ? { count: settings.inputs } : {}),
+    ...(settings.breakLoss !== undefined ? { breakLoss: settings.breakLoss } : {}),
+  };
 }
 
 export function viewScan(s: SensitivityScan): ViewScan {
@@ -57,9 +67,9 @@ async function cachedScan(recent: RecentScans, analysed: AnalysedModel, calibrat
 }
 
 /** Scans (or reads the cache); `cachedOnly` answers the cached scan or null. A cancelled scan keeps its measured part in the cache and throws CancelledError. */
-export async function scanJob(recent: RecentScans, analysed: AnalysedModel, p: { plan: ViewPlan; data: DataJob; cachedOnly: boolean; ep?: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<ViewScan | null> {
+export async function scanJob(recent: RecentScans, analysed: AnalysedModel, p: { plan: ViewPlan; data: DataJob; cachedOnly: boolean; settings?: ViewScanSettings; ep?: 'auto' | 'cuda' | 'cpu' }, ctx: JobContext): Promise<ViewScan | null> {
   const calibration = await calibrationOf(analysed, p.data);
-  const opts = scanOptions(p.plan, p.data);
+  const opts = scanOptions(p.plan, p.data, p.settings);
   if (p.cachedOnly) {
     const hit = await cachedScan(recent, analysed, calibration, opts);
     return hit ? viewScan({ ...hit, source: 'cache', seconds: 0 }) : null;
@@ -80,39 +90,100 @@ export async function scanJob(recent: RecentScans, analysed: AnalysedModel, p: {
   return viewScan(scan);
 }
 
-/** The plan meeting `budget` from the cached scan (run the scan first). */
-export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, p: { plan: ViewPlan; data: DataJob; budget: ViewBudget }, ctx: JobContext): Promise<FoundPlan> {
+/** The original's latency per loaded model (a latency target and the view's display measure it once). */
+const originalLatency = new WeakMap<object, LatencyMeasurement>();
+
+/** The open model's latency in ONNX Runtime on this machine, as a latency target measures it (measured once per loaded model). */
+export async function measureLatencyJob(analysed: AnalysedModel, ctx: JobContext): Promise<LatencyView> {
+  return latencyView(await originalLatencyOf(analysed, ctx));
+}
+
+async function originalLatencyOf(analysed: AnalysedModel, ctx: JobContext): Promise<LatencyMeasurement> {
+  let m = originalLatency.get(analysed.model);
+  if (!m) {
+    ctx.progress('Timing the original model', undefined);
+    m = await measureModelLatency(analysed.path, latencyInputs(analysed.graph), { ...LATENCY, signal: ctx.signal });
+    originalLatency.set(analysed.model, m);
+  }
+  return m;
+}
+
+/**
+ * The plan meeting `budget` from the cached scan (run the scan first): MACs and parameters by the
+ * allocation; a latency by timing candidates (findLatencyPlan); a maximum loss by measuring
+ * recovered candidates on the evaluation data, else the calibration data (findLossPlan) — as
+ * `prune --target-*` does.
+ */
+export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, p: { plan: ViewPlan; data: DataJob; budget: ViewBudget; settings?: ViewScanSettings }, ctx: JobContext): Promise<FoundPlan> {
+  const { opened } = await openData(p.data, analysed.graph);
   const calibration = await calibrationOf(analysed, p.data);
-  const opts = scanOptions(p.plan, p.data);
+  const opts = scanOptions(p.plan, p.data, p.settings);
   const scan = await cachedScan(recent, analysed, calibration, opts);
-  if (!scan) throw new PrunerError(`${analysed.fileName}: no sensitivity scan for this criterion (${p.plan.criterion}), recovery (${p.data.recover}) and calibration data: run Scan first`, { subject: analysed.path });
+  if (!scan) throw new PrunerError(`${analysed.fileName}: no sensitivity scan for this criterion (${p.plan.criterion}), recovery (${p.data.recover}), calibration data and scan settings: run Scan first`, { subject: analysed.path });
   if (scan.partial) throw new PrunerError(`${analysed.fileName}: the sensitivity scan is partial (cancelled): run Scan again to complete it`, { subject: analysed.path });
   throwIfAborted(ctx.signal);
-  ctx.progress('Finding the plan', 0.5);
+  ctx.progress('Finding the plan', undefined);
   const deps = analysed.dependencies(ctx.signal);
   const importance = await analysed.scores(isCriterion(p.plan.criterion) ? p.plan.criterion : [], { signal: ctx.signal });
   // sketch and the data criteria are scored as the scan and a prune score them (the data criteria on the same calibration inputs)
   addPlanScores(importance, p.plan.criterion, await planCriterionScores(p.plan.criterion, analysed.model, analysed.graph, deps, { calibration, signal: ctx.signal }));
-  const a = allocate({ graph: analysed.graph, deps, importance }, scan, { kind: p.budget.kind, fraction: p.budget.fraction }, {
-    roundTo: p.plan.roundTo ?? 1, minChannels: p.plan.minChannels ?? 1, compensate: p.plan.compensate ?? true, model: path.basename(analysed.path), signal: ctx.signal,
-  });
-  const notes = [...a.notes];
+  const model = { graph: analysed.graph, deps, importance };
+  const aopts = { roundTo: p.plan.roundTo ?? 1, minChannels: p.plan.minChannels ?? 1, compensate: p.plan.compensate ?? true, model: path.basename(analysed.path), signal: ctx.signal };
+  const b = p.budget;
+  let a: Allocation;
+  let latency: FoundPlan['latency'];
+  let measuredLoss: FoundPlan['measuredLoss'];
+  const notes: string[] = [];
+  let target: number;
+  let met: boolean;
+  let bestReachable: number | undefined;
+  if (b.kind === 'latency') {
+    const original = await originalLatencyOf(analysed, ctx);
+    const found = await findLatencyPlan(model, scan, b.ms, { ...aopts, ...LATENCY, original, onProgress: (m) => ctx.progress(m, undefined) });
+    a = found.allocation;
+    latency = { original: latencyView(found.original), plan: latencyView(found.latency) };
+    target = b.ms;
+    met = found.met;
+    if (!met) {
+      bestReachable = found.latency.medianMs;
+      notes.push(`no candidate measured runs within ${b.ms} ms: the fastest ran in ${found.latency.medianMs.toFixed(2)} ms (median of ${found.latency.runs}; the original ${found.original.medianMs.toFixed(2)} ms); the plan set is that one`);
+    }
+  } else if (b.kind === 'loss') {
+    const found = await findLossPlan(analysed, model, scan, b.points, {
+      calibration, ...(opened.evaluation ? { evaluation: opened.evaluation } : {}), recover: p.data.recover, ep: 'auto', aopts, signal: ctx.signal, onProgress: (m) => ctx.progress(m, undefined),
+    });
+    a = found.allocation;
+    measuredLoss = { points: found.measured, on: found.on };
+    target = b.points;
+    met = true;
+    if (found.on === 'calibration') notes.push('the loss was measured on the calibration inputs, which recovery fitted: choose evaluation data for a figure on other inputs');
+  } else {
+    a = allocate(model, scan, { kind: b.kind, fraction: b.fraction }, aopts);
+    target = a.target;
+    met = a.met;
+    if (!a.met) {
+      bestReachable = a.bestReachable;
+      notes.push(unreachableMessage(a));
+    }
+  }
+  notes.push(...a.notes);
   if (p.plan.exclude?.length) notes.push(`the exclusions (${p.plan.exclude.join(', ')}) are not part of the found plan: it sets a share per layer instead`);
-  if (!a.met) notes.unshift(unreachableMessage(a));
   const { ratio: _r, threshold: _t, exclude: _e, overrides: _o, ...rest } = p.plan;
   void _r; void _t; void _e; void _o;
   const overrides = a.plan.overrides ?? {};
   const plan = viewPlanOf({ ...rest, scope: 'uniform', ratio: 0, ...(Object.keys(overrides).length ? { overrides } : {}) });
   return {
     plan,
-    budget: p.budget,
-    target: a.target,
+    budget: b,
+    target,
     baseline: a.baseline,
     predicted: { macs: a.predicted.macs, params: a.predicted.params, loss: a.predicted.loss },
-    met: a.met,
-    ...(a.bestReachable !== undefined ? { bestReachable: a.bestReachable } : {}),
+    met,
+    ...(bestReachable !== undefined ? { bestReachable } : {}),
     ratios: a.groups.map((g) => ({ group: g.group, layer: g.layer, ratio: g.ratio, loss: g.loss })),
     notes,
+    ...(latency ? { latency } : {}),
+    ...(measuredLoss ? { measuredLoss } : {}),
   };
 }
 
@@ -135,4 +206,45 @@ export async function blocksJob(service: ModelService, p: { measure: boolean; da
   const scan = await scanBlocks(service.analysed, calibration, { ep: p.ep ?? 'auto', signal: ctx.signal, onProgress: (f, what) => ctx.progress(`Blocks: ${what}`, f) });
   service.blockScans.set(key, scan);
   return service.blocks(scan);
+}
+
+/**
+ * The target checked on a written model, as `prune --target-*` checks it: MACs and parameters
+ * counted on it; latency timed again (the original beside it); the loss measured on the
+ * evaluation data, else the calibration data (said so).
+ */
+export async function checkTargetJob(analysed: AnalysedModel, p: { pruned: string; budget: ViewBudget; data: DataJob; macs: number; params: number }, ctx: JobContext): Promise<TargetCheck> {
+  const b = p.budget;
+  let unit: TargetCheck['unit'];
+  let target: number;
+  let value: number;
+  const extra: Partial<TargetCheck> = {};
+  if (b.kind === 'macs' || b.kind === 'params') {
+    const base = analysed.cost()[b.kind];
+    unit = b.kind === 'macs' ? 'MACs' : 'parameters';
+    target = b.fraction * base;
+    value = p[b.kind];
+  } else if (b.kind === 'latency') {
+    ctx.progress('Timing the written model and the original again', undefined);
+    const feeds = latencyInputs(analysed.graph);
+    const pruned = await measureModelLatency(p.pruned, feeds, { ...LATENCY, signal: ctx.signal });
+    const original = await measureModelLatency(analysed.path, feeds, { ...LATENCY, signal: ctx.signal });
+    unit = 'ms';
+    target = b.ms;
+    value = pruned.medianMs;
+    extra.latency = { original: latencyView(original), pruned: latencyView(pruned) };
+  } else if (b.kind === 'loss') {
+    const { opened } = await openData(p.data, analysed.graph);
+    const set: InputSet | undefined = opened.evaluation ?? opened.calibration;
+    if (!set) throw new PrunerError('checking a loss target needs evaluation or calibration data: choose it under Data and recovery');
+    const on = opened.evaluation ? 'evaluation' : 'calibration';
+    ctx.progress(`Measuring the loss on the ${on} inputs`, undefined);
+    const loss = await measureLoss(analysed.path, p.pruned, set, on, { signal: ctx.signal });
+    unit = 'points';
+    target = b.points;
+    value = loss.points;
+    extra.loss = { on, unit: loss.unit, count: loss.count };
+  } else throw new PrunerError('unknown budget');
+  const miss = value - target;
+  return { budget: b, unit, target, value, met: value <= target + 1e-9, miss: Math.round(miss * 1000) / 1000, missFraction: Math.round((miss / target) * 10000) / 10000, ...extra };
 }

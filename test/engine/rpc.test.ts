@@ -98,6 +98,6 @@ describe('view protocol validators', () => {
   });
 
   test('every view request has a validator', () => {
-    assert.deepEqual(Object.keys(VIEW_VALIDATORS).sort(), ['chooseArray', 'chooseData', 'clearData', 'findPlan', 'getBlocks', 'getData', 'getGroups', 'getHistogram', 'getLayerDetail', 'getLayers', 'openFile', 'previewPlan', 'prune', 'scan', 'setDataOptions', 'setInputShapes', 'validate']);
+    assert.deepEqual(Object.keys(VIEW_VALIDATORS).sort(), ['chooseArray', 'chooseData', 'clearData', 'findPlan', 'getBlocks', 'getData', 'getGroups', 'getHistogram', 'getLayerDetail', 'getLayers', 'measureLatency', 'openFile', 'previewPlan', 'prune', 'scan', 'setDataOptions', 'setInputShapes', 'validate']);
   });
 });

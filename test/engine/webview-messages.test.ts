@@ -217,12 +217,21 @@ describe('messages from the view (parseFromWebview)', () => {
     for (const criterion of ['random', 'Activation', '', 'activation ', 'toString']) assert.equal(parseFromWebview(req('previewPlan', { plan: { ...plan, criterion } })), undefined, criterion);
   });
 
-  test('scan and findPlan carry a plan, a boolean and a MACs or parameter fraction in (0, 1), never a path or a count', () => {
+  test('scan and findPlan carry a plan, a boolean, a budget (MACs or parameter fraction in (0, 1), latency ms > 0, loss points in [0, 100]) and bounded scan settings, never a path', () => {
     const plan = { criterion: 'l1', scope: 'uniform', ratio: 0 };
     assert.deepEqual(parseFromWebview(req('scan', { plan, cachedOnly: true })), { kind: 'request', id: 1, method: 'scan', params: { plan, cachedOnly: true } });
     assert.deepEqual(parseFromWebview(req('scan', { plan, cachedOnly: false, data: '/etc/passwd', ratios: [0.1] })), { kind: 'request', id: 1, method: 'scan', params: { plan, cachedOnly: false } });
     assert.deepEqual(parseFromWebview(req('findPlan', { plan, budget: { kind: 'macs', fraction: 0.5, absolute: 9 } })), { kind: 'request', id: 1, method: 'findPlan', params: { plan, budget: { kind: 'macs', fraction: 0.5 } } });
     assert.deepEqual(parseFromWebview(req('findPlan', { plan, budget: { kind: 'params', fraction: 0.25 } }))?.kind, 'request');
+    assert.deepEqual(parseFromWebview(req('findPlan', { plan, budget: { kind: 'latency', ms: 4.5, fraction: 0.3 } })), { kind: 'request', id: 1, method: 'findPlan', params: { plan, budget: { kind: 'latency', ms: 4.5 } } });
+    assert.deepEqual(parseFromWebview(req('findPlan', { plan, budget: { kind: 'loss', points: 1 } })), { kind: 'request', id: 1, method: 'findPlan', params: { plan, budget: { kind: 'loss', points: 1 } } });
+    // scan settings: sorted ratios, inputs, break loss; unknown keys dropped
+    assert.deepEqual(parseFromWebview(req('scan', { plan, cachedOnly: true, settings: { ratios: [0.5, 0.25], inputs: 32, breakLoss: 20, cacheDir: '/tmp' } })),
+      { kind: 'request', id: 1, method: 'scan', params: { plan, cachedOnly: true, settings: { ratios: [0.25, 0.5], inputs: 32, breakLoss: 20 } } });
+    assert.deepEqual(parseFromWebview(req('findPlan', { plan, budget: { kind: 'macs', fraction: 0.5 }, settings: { inputs: 16 } })), { kind: 'request', id: 1, method: 'findPlan', params: { plan, budget: { kind: 'macs', fraction: 0.5 }, settings: { inputs: 16 } } });
+    // Prune of a found plan carries its budget; measureLatency carries nothing
+    assert.deepEqual(parseFromWebview(req('prune', { plan, validate: true, target: { kind: 'latency', ms: 3 } })), { kind: 'request', id: 1, method: 'prune', params: { plan, validate: true, target: { kind: 'latency', ms: 3 } } });
+    assert.deepEqual(parseFromWebview(req('measureLatency', { path: '/etc/passwd' })), { kind: 'request', id: 1, method: 'measureLatency', params: {} });
     const bad = [
       req('scan', { plan }),
       req('scan', { plan, cachedOnly: 'yes' }),
@@ -237,6 +246,23 @@ describe('messages from the view (parseFromWebview)', () => {
       req('findPlan', { plan, budget: { kind: 'macs', fraction: '0.5' } }),
       req('findPlan', { plan, budget: { kind: 'params' } }),
       req('findPlan', { plan, budget: Object.create({ kind: 'macs', fraction: 0.5 }) as object }),
+      req('findPlan', { plan, budget: { kind: 'latency', ms: 0 } }),
+      req('findPlan', { plan, budget: { kind: 'latency', ms: -3 } }),
+      req('findPlan', { plan, budget: { kind: 'latency', ms: '4' } }),
+      req('findPlan', { plan, budget: { kind: 'loss', points: -1 } }),
+      req('findPlan', { plan, budget: { kind: 'loss', points: 101 } }),
+      req('findPlan', { plan, budget: { kind: 'loss' } }),
+      req('scan', { plan, cachedOnly: true, settings: { ratios: [0.5, 1] } }),
+      req('scan', { plan, cachedOnly: true, settings: { ratios: [0.5, 0.5] } }),
+      req('scan', { plan, cachedOnly: true, settings: { ratios: [] } }),
+      req('scan', { plan, cachedOnly: true, settings: { ratios: Array.from({ length: 33 }, (_, i) => (i + 1) / 40) } }),
+      req('scan', { plan, cachedOnly: true, settings: { inputs: 1 } }),
+      req('scan', { plan, cachedOnly: true, settings: { inputs: 2.5 } }),
+      req('scan', { plan, cachedOnly: true, settings: { breakLoss: 0 } }),
+      req('scan', { plan, cachedOnly: true, settings: { breakLoss: 150 } }),
+      req('scan', { plan, cachedOnly: true, settings: 'defaults' }),
+      req('prune', { plan, validate: true, target: { kind: 'macs', fraction: 2 } }),
+      req('measureLatency', 'now'),
     ];
     for (const msg of bad) assert.equal(parseFromWebview(msg), undefined, JSON.stringify(msg));
   });

@@ -109,6 +109,38 @@ describe('worker: scan and find a plan for a target (the view\'s Target control)
     assert.ok(found.predicted.params <= found.target && found.predicted.params >= 0.98 * found.target, `predicted ${found.predicted.params} for ${found.target}`);
   });
 
+  test('a maximum loss of 5 points: candidates measured on the evaluation images; pruned, the written model loses at most 5 points there, and checkTarget says so', async () => {
+    // evaluation: 200 other test images with their labels (accuracy points)
+    const evalX = path.join(dir, 'eval.npy');
+    const evalY = path.join(dir, 'eval_y.npy');
+    writeNpy(evalX, '<f4', [200, 1, 28, 28], f32Bytes(x.subarray(500 * 784, 700 * 784)));
+    const y = fs.readFileSync(path.join(samplesDir, 'fmnist', 'fmnist_test1000_y.u8')).subarray(500, 700);
+    writeNpy(evalY, '<i8', [200], Buffer.from(BigInt64Array.from(y, (v) => BigInt(v)).buffer));
+    const withEval: DataJob = { ...data, evaluation: evalX, labels: evalY };
+    const progress: [string, number | undefined][] = [];
+    const found = await h.findPlan({ path: model, plan, data: withEval, budget: { kind: 'loss', points: 5 } }, ctx(progress));
+    assert.equal(found.met, true);
+    assert.deepEqual(found.budget, { kind: 'loss', points: 5 });
+    assert.equal(found.target, 5);
+    assert.ok(found.measuredLoss && found.measuredLoss.on === 'evaluation' && found.measuredLoss.points <= 5, JSON.stringify(found.measuredLoss));
+    assert.ok(found.predicted.macs < found.baseline.macs, 'something is pruned');
+    assert.ok(progress.some(([st]) => /measuring a candidate/.test(st)), 'candidates measured');
+    const report = await h.prune({ path: model, plan: found.plan, out: path.join(dir, 'max-loss.onnx'), validate: false, ep: 'cpu', data: withEval }, ctx());
+    const check = await h.checkTarget({ path: model, pruned: report.output, budget: found.budget, data: withEval, macs: report.macs.after, params: report.params.after }, ctx());
+    console.log(`--max-loss 5 from the view: candidate ${found.measuredLoss!.points} points, written model ${check.value} points on ${check.loss?.count} evaluation images; MACs ${(report.macs.after / report.macs.before * 100).toFixed(1)}% of the model`);
+    assert.equal(check.unit, 'points');
+    assert.equal(check.loss?.on, 'evaluation');
+    assert.equal(check.loss?.unit, 'accuracy');
+    assert.equal(check.loss?.count, 200);
+    assert.ok(check.value <= 5, `measured loss ${check.value}`);
+    assert.equal(check.met, true);
+    assert.ok(check.miss <= 0);
+    // a MACs target is checked on the written model's count
+    const half = await h.checkTarget({ path: model, pruned: report.output, budget: { kind: 'macs', fraction: 0.5 }, data: withEval, macs: report.macs.after, params: report.params.after }, ctx());
+    assert.equal(half.value, report.macs.after);
+    assert.equal(half.met, report.macs.after <= 0.5 * report.macs.before);
+  });
+
   test('a budget below what the scanned widths reach is not met: the best reachable and the plan reaching it', async () => {
     const found = await Promise.resolve(h.findPlan({ path: model, plan, data, budget: { kind: 'macs', fraction: 0.01 } }, ctx())).catch((e: Error) => e);
     if (found instanceof Error) assert.match(found.message, /below what any plan reaches/);

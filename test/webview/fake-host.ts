@@ -16,7 +16,7 @@
 //   npz=1        a data file chosen is a .npz of three arrays (x, y integer labels, z); chooseArray picks one
 //   measureMs=ms how long measuring a data criterion on the calibration inputs takes (a preview ranked by one)
 import { isCriterion, isDataCriterion } from '../../src/shared/protocol.ts';
-import type { Criterion, ViewBlock, ViewBlocks, DataSetInfo, DataState, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewScan, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
+import type { Criterion, ViewBlock, ViewBlocks, DataSetInfo, DataState, ErrorInfo, FromWebview, GroupInfo, Histogram, LayerQuery, LayerRow, PlanPreview, ToWebview, ViewEvent, ViewPlan, ViewScan, ViewScanSettings, ViewRequest as RequestMessage } from '../../src/shared/protocol.ts';
 import type { ViewFixture } from './fixture.ts';
 
 declare global {
@@ -307,9 +307,12 @@ function dataErrors(): string[] {
 // The sensitivity scan: a small fixed one over the first four prunable groups, cached per choices as the host does.
 const scanMs = Number(q.get('scanMs') ?? 600);
 const scanCache = new Map<string, ViewScan>();
-const scanKey = (p: ViewPlan) => JSON.stringify([p.criterion, p.compensate ?? true, p.minChannels ?? 1, data.recover, data.calibration?.name]);
-function fixedScan(plan: ViewPlan): ViewScan {
+const scanKey = (p: ViewPlan, settings?: ViewScanSettings) => JSON.stringify([p.criterion, p.compensate ?? true, p.minChannels ?? 1, data.recover, data.calibration?.name, settings?.ratios ?? null, settings?.inputs ?? 64, settings?.breakLoss ?? 30]);
+/** The original's latency the fake host answers (ms, median of 20 on the CPU, 1 thread). */
+const ORIGINAL_MS = 8;
+function fixedScan(plan: ViewPlan, settings?: ViewScanSettings): ViewScan {
   const ratios = [0.1, 0.3, 0.5, 0.7, 0.9];
+  void settings;
   // losses per group: tolerant, average, sensitive, breaking at 0.7
   const curves = [[0, 0, 0.5, 1.6, 4], [0, 1.6, 3.1, 9.4, 20], [1.6, 6.3, 14, 31], [0, 3.1, 12.5, 25, 40]];
   const prunable = groups.filter((g) => g.prunable && g.layers.length).slice(0, curves.length);
@@ -402,7 +405,24 @@ async function handle(msg: RequestMessage): Promise<unknown> {
           }
         : undefined;
       const source = data.inputs ?? ev ?? calib;
+      const tb = msg.params.target;
+      // the target checked on the "written" model: MACs/params counted; latency 'missed' in the fake when ?latencyMiss=1
+      const check = tb
+        ? (() => {
+            const lat = (medianMs: number) => ({ medianMs, minMs: medianMs * 0.97, p90Ms: medianMs * 1.05, runs: 20, provider: 'cpu', threads: 1 });
+            const unit = tb.kind === 'macs' ? 'MACs' : tb.kind === 'params' ? 'parameters' : tb.kind === 'latency' ? 'ms' : 'points';
+            const target = tb.kind === 'latency' ? tb.ms : tb.kind === 'loss' ? tb.points : tb.fraction * pv[tb.kind].before;
+            const value = tb.kind === 'latency' ? (q.get('latencyMiss') ? tb.ms * 1.08 : tb.ms * 0.96) : tb.kind === 'loss' ? 0.7 : pv[tb.kind].after;
+            const miss = value - target;
+            return {
+              budget: tb, unit, target, value, met: value <= target, miss, missFraction: miss / target,
+              ...(tb.kind === 'latency' ? { latency: { original: lat(ORIGINAL_MS), pruned: lat(value) } } : {}),
+              ...(tb.kind === 'loss' ? { loss: { on: ev ? 'evaluation' : 'calibration', unit: 'accuracy', count: ev?.count ?? 64 } } : {}),
+            };
+          })()
+        : undefined;
       return {
+        ...(check ? { target: check } : {}),
         report: {
           output: `models/${out}`,
           recovery,
@@ -473,7 +493,7 @@ async function handle(msg: RequestMessage): Promise<unknown> {
     }
     case 'scan': {
       if (!data.calibration) throw { message: 'the sensitivity scan needs calibration data: choose it under Data and recovery (each group is measured on those inputs)' };
-      const key = scanKey(msg.params.plan);
+      const key = scanKey(msg.params.plan, msg.params.settings);
       if (msg.params.cachedOnly) return scanCache.get(key) ?? null;
       const steps = 6;
       for (let i = 0; i < steps; i++) {
@@ -481,12 +501,12 @@ async function handle(msg: RequestMessage): Promise<unknown> {
         toView({ kind: 'progress', id: msg.id, stage: `Scan: group ${i + 1} of ${steps}`, fraction: i / steps });
         await sleep(scanMs / steps);
       }
-      const s = fixedScan(msg.params.plan);
+      const s = fixedScan(msg.params.plan, msg.params.settings);
       scanCache.set(key, { ...s, source: 'cache', seconds: 0 });
       return s;
     }
     case 'findPlan': {
-      const s = scanCache.get(scanKey(msg.params.plan));
+      const s = scanCache.get(scanKey(msg.params.plan, msg.params.settings));
       if (!s) throw { message: 'no sensitivity scan for these choices: run Scan first' };
       // the fixed answer: the most tolerant groups lose the most
       const shares = [0.75, 0.5, 0.25];
@@ -496,11 +516,14 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       void _r; void _t; void _e;
       const plan = { ...rest, scope: 'uniform' as const, ratio: 0, overrides };
       const pv = preview(plan);
-      const kind = msg.params.budget.kind;
+      const b = msg.params.budget;
+      const lat = (medianMs: number) => ({ medianMs, minMs: medianMs * 0.97, p90Ms: medianMs * 1.05, runs: 20, provider: 'cpu', threads: 1 });
       return {
-        plan, budget: msg.params.budget, target: msg.params.budget.fraction * pv[kind].before, baseline: { macs: pv.macs.before, params: pv.params.before },
+        plan, budget: b, target: b.kind === 'latency' ? b.ms : b.kind === 'loss' ? b.points : b.fraction * pv[b.kind].before, baseline: { macs: pv.macs.before, params: pv.params.before },
         predicted: { macs: pv.macs.after, params: pv.params.after, loss: 1.6 }, met: true,
         ratios: ranked.map((g, i) => ({ group: g.group, layer: g.layer, ratio: shares[i]!, loss: 0.5 })), notes: [],
+        ...(b.kind === 'latency' ? { latency: { original: lat(ORIGINAL_MS), plan: lat(b.ms * 0.95) } } : {}),
+        ...(b.kind === 'loss' ? { measuredLoss: { points: Math.min(b.points, 0.8), on: data.evaluation ? 'evaluation' : 'calibration' } } : {}),
       };
     }
     case 'getBlocks': {
@@ -533,6 +556,7 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       }
       return data;
     }
+    case 'measureLatency': return { medianMs: ORIGINAL_MS, minMs: 7.8, p90Ms: 8.6, runs: 20, provider: 'cpu', threads: 1 };
     case 'setDataOptions': {
       data = { ...data, ...msg.params };
       if (msg.params.preset === 'custom') data.preprocess = { ...(msg.params.custom ?? data.custom ?? unit), crop: msg.params.custom?.crop ?? [28, 28] };

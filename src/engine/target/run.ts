@@ -31,9 +31,9 @@ import { evaluateSessions } from '../runtime/evaluate.ts';
 import { latencyInputs, measureModelLatency, type LatencyMeasurement } from '../runtime/latency.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { atDataSize, scanSensitivity, type ScanResult } from './scan.ts';
-import { allocate, unreachableMessage, type Allocation, type AllocationModel } from './allocate.ts';
+import { allocate, unreachableMessage, type AllocateOptions, type Allocation, type AllocationModel } from './allocate.ts';
 import { findLatencyPlan, type LatencyCandidate } from './latency.ts';
-import type { Budget } from './types.ts';
+import type { Budget, SensitivityScan } from './types.ts';
 
 export interface TargetOptions {
   criterion?: PlanCriterion;
@@ -163,6 +163,74 @@ export async function measureLoss(original: string, pruned: string | { bytes: Ui
   }
 }
 
+/** The loss search's result: the allocation with the fewest MACs whose measured loss fits, and the candidates tried. */
+export interface LossPlan {
+  allocation: Allocation;
+  /** Its measured loss, in points. */
+  measured: number;
+  /** Predicted-loss budget given to the allocation, MACs, predicted and measured loss of each candidate. */
+  search: { budget: number; macs: number; predicted: number; measured: number }[];
+  /** Where the loss was measured. */
+  on: MeasuredLoss['on'];
+}
+
+/**
+ * The plan with the fewest MACs whose loss, measured on the recovered candidate (pruned and
+ * recovered in memory like the real run), is at most `points`: the allocation's budget is the
+ * scan's predicted loss (the sum of the groups'); it is bisected on the measured loss (at most
+ * `maxCandidates`, default 6). Measured on `evaluation`, else on the calibration inputs. A
+ * TargetUnreachableError when no pruned candidate fits.
+ */
+export async function findLossPlan(
+  analysed: AnalysedModel,
+  model: AllocationModel,
+  scan: SensitivityScan,
+  points: number,
+  opts: { calibration: InputSet; evaluation?: InputSet; recover: RecoverMode; ep: ExecutionProviderChoice; aopts: AllocateOptions; maxCandidates?: number; signal?: AbortSignal; onProgress?: (message: string) => void },
+): Promise<LossPlan> {
+  const { signal, calibration } = opts;
+  const progress = opts.onProgress ?? (() => {});
+  const evalSet = opts.evaluation ?? calibration;
+  const on: MeasuredLoss['on'] = opts.evaluation ? 'evaluation' : 'calibration';
+  const search: LossPlan['search'] = [];
+  const tries = opts.maxCandidates ?? 6;
+  let lo = 0;
+  let hi: number | undefined;
+  let q = points;
+  let best: { a: Allocation; measured: number } | undefined;
+  const seen = new Map<string, number>();
+  for (let i = 0; i < tries; i++) {
+    throwIfAborted(signal);
+    const a = allocate(model, scan, { kind: 'loss', points: Math.min(100, q) }, opts.aopts);
+    const key = JSON.stringify(a.plan.overrides ?? {});
+    let measured = seen.get(key);
+    if (measured === undefined) {
+      if (!a.plan.overrides || !Object.keys(a.plan.overrides).length) measured = 0;
+      else {
+        progress(`measuring a candidate at ${(a.predicted.macs / a.baseline.macs * 100).toFixed(1)}% of the MACs (predicted loss ${a.predicted.loss.toFixed(2)})`);
+        const bytes = await recoveredCandidate(analysed, model, a.plan, { calibration, recover: opts.recover, ep: opts.ep, ...(signal ? { signal } : {}) });
+        measured = (await measureLoss(analysed.path, { bytes, name: `${analysed.fileName} (candidate)` }, evalSet, on, { ep: opts.ep, ...(signal ? { signal } : {}) })).points;
+      }
+      seen.set(key, measured);
+      search.push({ budget: Math.round(q * 1000) / 1000, macs: a.predicted.macs, predicted: a.predicted.loss, measured });
+    }
+    if (measured <= points) {
+      if (!best || a.predicted.macs < best.a.predicted.macs) best = { a, measured };
+      lo = q;
+      q = hi === undefined ? q * 2 : (q + hi) / 2;
+    } else {
+      hi = q;
+      q = (lo + q) / 2;
+    }
+    if (hi !== undefined && hi - lo < Math.max(0.05, points * 0.05)) break;
+  }
+  if (!best || !best.a.plan.overrides || !Object.keys(best.a.plan.overrides).length) {
+    const least = search.filter((s) => s.predicted > 0).sort((x, y) => x.measured - y.measured)[0];
+    throw new TargetUnreachableError(`no plan found whose measured loss is at most ${points} points${least ? ` (the least measured: ${least.measured.toFixed(2)} points at ${(least.macs / 1e6).toFixed(2)} M MACs)` : ''}; nothing written`);
+  }
+  return { allocation: best.a, measured: best.measured, search, on };
+}
+
 const unitOf = (b: Budget): TargetReport['unit'] => (b.kind === 'macs' ? 'MACs' : b.kind === 'params' ? 'parameters' : b.kind === 'latency' ? 'ms' : 'points');
 
 /** Scans (or reads the scan's cache), finds the plan for `budget`, prunes and recovers for real, and checks the target on the written model. */
@@ -229,46 +297,10 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
       );
     }
   } else if (budget.kind === 'loss') {
-    // The allocation's loss budget is the scan's predicted sum; the measured loss of the recovered
-    // candidate decides. Bisect the predicted budget for the fewest MACs whose measured loss fits.
-    lossSearch = [];
-    const tries = opts.maxCandidates ?? 6;
-    let lo = 0;
-    let hi: number | undefined;
-    let q = budget.points;
-    let best: { a: Allocation; measured: number } | undefined;
-    const seen = new Map<string, number>();
-    for (let i = 0; i < tries; i++) {
-      throwIfAborted(signal);
-      const a = allocate(model, scan, { kind: 'loss', points: Math.min(100, q) }, aopts);
-      const key = JSON.stringify(a.plan.overrides ?? {});
-      let measured = seen.get(key);
-      if (measured === undefined) {
-        if (!a.plan.overrides || !Object.keys(a.plan.overrides).length) measured = 0;
-        else {
-          progress(`measuring a candidate at ${(a.predicted.macs / a.baseline.macs * 100).toFixed(1)}% of the MACs (predicted loss ${a.predicted.loss.toFixed(2)})`);
-          const bytes = await recoveredCandidate(analysed, model, a.plan, { calibration, recover, ep, ...(signal ? { signal } : {}) });
-          measured = (await measureLoss(analysed.path, { bytes, name: `${analysed.fileName} (candidate)` }, evalSet, evalOn, { ep, ...(signal ? { signal } : {}) })).points;
-        }
-        seen.set(key, measured);
-        lossSearch.push({ budget: Math.round(q * 1000) / 1000, macs: a.predicted.macs, predicted: a.predicted.loss, measured });
-      }
-      if (measured <= budget.points) {
-        if (!best || a.predicted.macs < best.a.predicted.macs) best = { a, measured };
-        lo = q;
-        q = hi === undefined ? q * 2 : (q + hi) / 2;
-      } else {
-        hi = q;
-        q = (lo + q) / 2;
-      }
-      if (hi !== undefined && hi - lo < Math.max(0.05, budget.points * 0.05)) break;
-    }
-    if (!best || !best.a.plan.overrides || !Object.keys(best.a.plan.overrides).length) {
-      const least = lossSearch.filter((s) => s.predicted > 0).sort((x, y) => x.measured - y.measured)[0];
-      throw new TargetUnreachableError(`no plan found whose measured loss is at most ${budget.points} points${least ? ` (the least measured: ${least.measured.toFixed(2)} points at ${(least.macs / 1e6).toFixed(2)} M MACs)` : ''}; nothing written`);
-    }
-    allocation = best.a;
-    candidateLoss = best.measured;
+    const found = await findLossPlan(analysed, model, scan, budget.points, { calibration, evaluation: opts.evaluation, recover, ep, aopts, maxCandidates: opts.maxCandidates, onProgress: progress, ...(signal ? { signal } : {}) });
+    lossSearch = found.search;
+    allocation = found.allocation;
+    candidateLoss = found.measured;
   } else {
     allocation = allocate(model, scan, budget, aopts);
     if (!allocation.met) throw new TargetUnreachableError(`${unreachableMessage(allocation)}; nothing written`, allocation);
