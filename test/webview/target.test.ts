@@ -3,7 +3,11 @@
 // calibration data the scan says what it needs; the scan shows progress and can be cancelled;
 // the sensitivity shows a curve per group, ranked by tolerance; Find plan fills the plan's
 // per-layer shares (the table's Plan column and the preview follow, the user can still edit them)
-// and marks the chosen share on each curve; a model opened again shows its cached scan.
+// and marks the chosen share on each curve; a model opened again shows its cached scan; the scan
+// settings (the command line's defaults, sent with the scan, a bad ratio refused in place); a
+// latency budget (the original's latency measured and shown, 70% of it proposed) and a maximum
+// loss; a Prune of the found plan carries its budget and the report says the target was met or
+// missed by how much; a plan edited after Find plan carries none.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
@@ -129,6 +133,122 @@ describe('the Target section (preview harness)', { skip }, () => {
     await t.locator('vscode-button[data-find-plan]').click();
     await page.waitForFunction(() => window.__messages.filter((m) => m.kind === 'request' && m.method === 'findPlan').length === 2);
     assert.deepEqual(((await requests(page, 'findPlan')).at(-1)!.params as { budget: unknown }).budget, { kind: 'params', fraction: 0.3 });
+    assert.deepEqual((page as Page & { errors: string[] }).errors, []);
+    await page.close();
+  });
+
+  const setField = async (page: Page, selector: string, value: string) => page.locator(selector).evaluate((el, v) => {
+    (el as HTMLInputElement).value = v;
+    el.dispatchEvent(new Event('change', { bubbles: true }));
+  }, value);
+  const prune = async (page: Page) => {
+    await page.locator('plan-panel vscode-button', { hasText: 'Prune' }).click();
+    await page.locator('plan-panel [aria-label="Pruning report"]').waitFor({ timeout: 15_000 });
+    return (await requests(page, 'prune')).at(-1)!.params as { target?: unknown };
+  };
+
+  test('scan settings: the command line\'s defaults sent with the scan; changed, they are sent; a bad ratio is refused in place', async () => {
+    const page = await open({ scanMs: 100 });
+    await page.locator('plan-panel .preview .big').first().waitFor();
+    await chooseCalibration(page);
+    const t = page.locator('target-panel');
+    await t.locator('[data-scan-settings] summary').click();
+    assert.equal(await t.locator('[data-setting="ratios"]').evaluate((el) => (el as HTMLInputElement).value), '0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9');
+    assert.equal(await t.locator('[data-setting="inputs"]').evaluate((el) => (el as HTMLInputElement).value), '64');
+    assert.equal(await t.locator('[data-setting="break-loss"]').evaluate((el) => (el as HTMLInputElement).value), '30');
+    await setField(page, 'target-panel [data-setting="ratios"]', '0.5, 1.2');
+    await t.locator('[data-settings-error]').waitFor();
+    assert.match(await t.locator('[data-settings-error]').textContent() ?? '', /between 0 and 1/);
+    assert.equal(await t.locator('vscode-button[data-scan]').getAttribute('disabled'), '', 'no scan with bad settings');
+    await setField(page, 'target-panel [data-setting="ratios"]', '0.6, 0.2,0.4');
+    await setField(page, 'target-panel [data-setting="inputs"]', '32');
+    await setField(page, 'target-panel [data-setting="break-loss"]', '20');
+    assert.equal(await t.locator('[data-settings-error]').count(), 0);
+    await t.locator('vscode-button[data-scan]').click();
+    await t.locator('[data-sensitivity]').waitFor();
+    const scan = (await requests(page, 'scan')).filter((m) => (m.params as { cachedOnly: boolean }).cachedOnly === false).at(-1)!;
+    assert.deepEqual((scan.params as { settings: unknown }).settings, { ratios: [0.2, 0.4, 0.6], inputs: 32, breakLoss: 20 });
+    await t.locator('vscode-button[data-find-plan]').click();
+    await t.locator('[data-found]').waitFor();
+    assert.deepEqual(((await requests(page, 'findPlan')).at(-1)!.params as { settings: unknown }).settings, { ratios: [0.2, 0.4, 0.6], inputs: 32, breakLoss: 20 });
+    assert.deepEqual((page as Page & { errors: string[] }).errors, []);
+    await page.close();
+  });
+
+  test('a latency budget: the original timed and shown, 70% proposed; the found plan pruned: the report says the target was met (or missed by how much)', async () => {
+    for (const miss of [false, true]) {
+      const page = await open({ scanMs: 100, ...(miss ? { latencyMiss: 1 } : {}) });
+      await page.locator('plan-panel .preview .big').first().waitFor();
+      await chooseCalibration(page);
+      const t = page.locator('target-panel');
+      await t.locator('vscode-button[data-scan]').click();
+      await t.locator('[data-sensitivity]').waitFor();
+      await t.locator('button[data-budget-kind="latency"]').click();
+      await t.locator('[data-original-latency="8"]').waitFor();
+      assert.match(await t.locator('[data-original-latency]').textContent() ?? '', /The original runs in 8\.00 ms here \(median of 20, CPU, 1 thread/);
+      assert.equal((await requests(page, 'measureLatency')).length, 1);
+      assert.equal(await t.locator('[data-budget-ms]').evaluate((el) => (el as HTMLInputElement).value), '5.6', '70% of the original proposed');
+      await setField(page, 'target-panel [data-budget-ms]', '6');
+      await t.locator('vscode-button[data-find-plan]').click();
+      await t.locator('[data-found][data-met="yes"]').waitFor();
+      assert.deepEqual(((await requests(page, 'findPlan')).at(-1)!.params as { budget: unknown }).budget, { kind: 'latency', ms: 6 });
+      assert.match(await t.locator('[data-found]').textContent() ?? '', /runs in 5\.70 ms .*the original 8\.00 ms, target 6 ms/s);
+      // Prune of the found plan: the budget goes with it, the report checks it
+      const params = await prune(page);
+      assert.deepEqual(params.target, { kind: 'latency', ms: 6 });
+      const line = page.locator('plan-panel [data-target-check]');
+      await line.waitFor();
+      const text = (await line.textContent() ?? '').replace(/\s+/g, ' ');
+      if (!miss) {
+        assert.equal(await line.getAttribute('data-met'), 'yes');
+        assert.match(text, /Target met: 6 ms — the written model 5\.76 ms, the original 8\.00 ms \(median of 20, CPU, 1 thread\)/);
+      } else {
+        assert.equal(await line.getAttribute('data-met'), 'no');
+        assert.match(text, /Target missed by 0\.48 ms \(8\.0%\): 6 ms — the written model 6\.48 ms/);
+      }
+      assert.deepEqual((page as Page & { errors: string[] }).errors, []);
+      await page.close();
+    }
+  });
+
+  test('a maximum loss; a MACs target checked on the written model; a plan edited after Find plan is pruned without a target', async () => {
+    const page = await open({ scanMs: 100 });
+    await page.locator('plan-panel .preview .big').first().waitFor();
+    await chooseCalibration(page);
+    const t = page.locator('target-panel');
+    await t.locator('vscode-button[data-scan]').click();
+    await t.locator('[data-sensitivity]').waitFor();
+    await t.locator('button[data-budget-kind="loss"]').click();
+    await setField(page, 'target-panel [data-budget-points]', '2');
+    await t.locator('vscode-button[data-find-plan]').click();
+    await t.locator('[data-found][data-met="yes"]').waitFor();
+    assert.deepEqual(((await requests(page, 'findPlan')).at(-1)!.params as { budget: unknown }).budget, { kind: 'loss', points: 2 });
+    assert.match(await t.locator('[data-found]').textContent() ?? '', /0\.80 points lost on the calibration data \(target at most 2\)/);
+    let params = await prune(page);
+    assert.deepEqual(params.target, { kind: 'loss', points: 2 });
+    let line = page.locator('plan-panel [data-target-check]');
+    await line.waitFor();
+    assert.match((await line.textContent() ?? '').replace(/\s+/g, ' '), /Target met: at most 2 points lost — 0\.70 points of accuracy lost on 64 calibration inputs/);
+    await page.locator('plan-panel vscode-button', { hasText: 'Dismiss' }).click();
+    // MACs, 40%: the check compares the written model's MACs
+    await t.locator('button[data-budget-kind="macs"]').click();
+    await setField(page, 'target-panel [data-budget-percent]', '40');
+    await t.locator('vscode-button[data-find-plan]').click();
+    await page.waitForFunction(() => window.__messages.filter((m) => m.kind === 'request' && m.method === 'findPlan').length === 2);
+    await t.locator('[data-found][data-met="yes"]').waitFor();
+    params = await prune(page);
+    assert.deepEqual(params.target, { kind: 'macs', fraction: 0.4 });
+    line = page.locator('plan-panel [data-target-check]');
+    await line.waitFor();
+    const after = Number(await page.locator('plan-panel tr[data-row="MACs"]').getAttribute('data-after'));
+    assert.equal(Number(await line.getAttribute('data-value')), after, 'the check is on the written model\'s MACs');
+    await page.locator('plan-panel vscode-button', { hasText: 'Dismiss' }).click();
+    // the plan edited after Find plan (another criterion): no target goes with the Prune
+    await page.locator('plan-panel #criterion').evaluate((el) => { (el as HTMLSelectElement).value = 'l2'; el.dispatchEvent(new Event('change', { bubbles: true })); });
+    await page.waitForTimeout(300);
+    params = await prune(page);
+    assert.equal(params.target, undefined);
+    assert.equal(await page.locator('plan-panel [data-target-check]').count(), 0);
     assert.deepEqual((page as Page & { errors: string[] }).errors, []);
     await page.close();
   });
