@@ -1,9 +1,10 @@
 // What the host accepts from the model view (a web page: its messages are untrusted input).
-// Only `parseFromWebview` is imported: whatever the message layer becomes, a hostile message must
+// Only `parseFromWebview` (and the scan defaults it must agree with) is imported: whatever the message layer becomes, a hostile message must
 // be refused, and a good one must come out as a new object holding only the keys the host knows.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseFromWebview } from '../../src/shared/protocol.ts';
+import { parseFromWebview, SCAN_DEFAULTS } from '../../src/shared/protocol.ts';
+import { DEFAULT_BREAK_LOSS, DEFAULT_SCAN_INPUTS, DEFAULT_SCAN_RATIOS } from '../../src/engine/target/scan.ts';
 
 const plan = { criterion: 'l1', scope: 'uniform', ratio: 0.5 };
 const req = (method: string, params: unknown, extra: object = {}) => ({ kind: 'request', id: 1, method, params, ...extra });
@@ -265,6 +266,12 @@ describe('messages from the view (parseFromWebview)', () => {
       req('measureLatency', 'now'),
     ];
     for (const msg of bad) assert.equal(parseFromWebview(msg), undefined, JSON.stringify(msg));
+  });
+
+  test('the view\'s scan defaults are the command line\'s', () => {
+    assert.deepEqual([...SCAN_DEFAULTS.ratios], [...DEFAULT_SCAN_RATIOS]);
+    assert.equal(SCAN_DEFAULTS.inputs, DEFAULT_SCAN_INPUTS);
+    assert.equal(SCAN_DEFAULTS.breakLoss, DEFAULT_BREAK_LOSS);
   });
 
   test('keys inherited through the prototype are not read', () => {
