@@ -6,7 +6,8 @@
 // weights; accuracy is meaningless on random weights), so this measures the search, not the scan.
 //
 // Also: the latency of one 3×3 convolution at 56×56 by output width 56 … 72, to see whether
-// widths that are multiples of 8 run faster on this machine (the ground for a --round-to default).
+// widths that are multiples of 8 run faster on this machine: two passes, and the --round-to they
+// support (proposeRoundTo; printed, never made the default). TARGET_BENCH_WIDTHS_ONLY=1 stops there.
 // Run: node --import tsx bench/target.ts   (or npm run bench -- target)
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,6 +17,7 @@ import { arrayInputSet } from '../src/engine/data/types.ts';
 import { seededNormal } from '../src/engine/runtime/inputs.ts';
 import { describeLatency, latencyInputs, measureModelLatency } from '../src/engine/runtime/latency.ts';
 import { pruneToTarget } from '../src/engine/target/run.ts';
+import { proposeRoundTo, type WidthTiming } from '../src/engine/target/latency.ts';
 import { ModelProtoType } from '../src/engine/onnx/proto.ts';
 import { shared, sharedModels, tempDir } from '../test/helpers/paths.ts';
 import { ModelBuilder } from '../test/helpers/modelBuilder.ts';
@@ -31,16 +33,24 @@ function convModel(width: number): Uint8Array {
 export async function runTargetBench(): Promise<object> {
   const load = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');
   const out: Record<string, unknown> = { loadBefore: load() };
-  // Width steps
-  const widths: Record<number, number> = {};
-  for (let w = 56; w <= 72; w++) {
-    const bytes = convModel(w);
-    const feeds = latencyInputs(bytes);
-    const m = await measureModelLatency({ bytes, name: `conv${w}` }, feeds, { runs: 20 });
-    widths[w] = m.medianMs;
+  // Width steps: two independent passes; the round-to they support (proposed, printed; the default stays 1)
+  const passes: Record<number, WidthTiming>[] = [];
+  for (let pass = 0; pass < 2; pass++) {
+    const t: Record<number, WidthTiming> = {};
+    for (let w = 56; w <= 72; w++) {
+      const bytes = convModel(w);
+      const feeds = latencyInputs(bytes);
+      const m = await measureModelLatency({ bytes, name: `conv${w}` }, feeds, { runs: 20 });
+      t[w] = { medianMs: m.medianMs, iqrMs: m.iqrMs };
+    }
+    passes.push(t);
+    console.log(`3×3 conv 64→w at 56×56, pass ${pass + 1}, median ms by w:`, Object.entries(t).map(([w, x]) => `${w}: ${x.medianMs.toFixed(3)}`).join(', '));
   }
-  console.log('3×3 conv 64→w at 56×56, median ms by w:', Object.entries(widths).map(([w, ms]) => `${w}: ${ms.toFixed(3)}`).join(', '));
-  out.convWidthsMs = widths;
+  const proposal = proposeRoundTo(passes);
+  console.log(`--round-to these timings support: ${proposal.step} (passes: ${proposal.perPass.join(', ')}; ${proposal.stable ? 'stable' : 'not stable'}); the default stays 1`);
+  out.convWidthsMs = passes.map((t) => Object.fromEntries(Object.entries(t).map(([w, x]) => [w, x.medianMs])));
+  out.roundToProposal = proposal;
+  if (process.env.TARGET_BENCH_WIDTHS_ONLY === '1') return { ...out, loadAfter: load() };
 
   if (!sharedModels) {
     console.log('shared models not present: the resnet18_bn latency target is skipped');

@@ -25,6 +25,7 @@ import { pruneModel } from '../../src/engine/prune/prune.ts';
 import { resolvePlan } from '../../src/engine/prune/plan.ts';
 import { previewPlan } from '../../src/engine/prune/preview.ts';
 import { allocate, unreachableMessage, type AllocationModel } from '../../src/engine/target/allocate.ts';
+import { proposeRoundTo } from '../../src/engine/target/latency.ts';
 import type { GroupSensitivity, SensitivityScan } from '../../src/engine/target/types.ts';
 import { PrunerError } from '../../src/engine/errors.ts';
 import { spawnSync } from 'node:child_process';
@@ -211,6 +212,28 @@ describe('allocation when the scanned losses tie (the bundled sample)', () => {
       });
     }
   }
+});
+
+describe('the --round-to the width timings support (proposeRoundTo)', () => {
+  /** Timings 56…72 where widths that are not multiples of `step` cost `penalty` ms more; iqr 0.02 ms. */
+  const timings = (step: number, penalty: number, jitter = 0) => Object.fromEntries(Array.from({ length: 17 }, (_, i) => {
+    const w = 56 + i;
+    const base = 1 + Math.ceil(w / step) * step * 0.01;
+    return [w, { medianMs: base + (w % step ? penalty : 0) + (i % 2 ? jitter : -jitter), iqrMs: 0.02 }];
+  }));
+  test('a step that makes narrower widths slower is found; flat or noisy timings give 1; stable only when every pass agrees', () => {
+    assert.deepEqual(proposeRoundTo([timings(8, 0.2), timings(8, 0.2)]), { step: 8, perPass: [8, 8], stable: true });
+    assert.equal(proposeRoundTo([timings(4, 0.2)]).step, 4);
+    // time grows with the width and nothing else: rounding gains nothing
+    const linear = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [56 + i, { medianMs: 1 + (56 + i) * 0.01, iqrMs: 0.001 }]));
+    assert.equal(proposeRoundTo([linear]).step, 1);
+    // one pass finds 8, the other nothing: not stable
+    const p = proposeRoundTo([timings(8, 0.2), linear]);
+    assert.deepEqual(p.perPass, [8, 1]);
+    assert.equal(p.stable, false);
+    // a penalty within the noise is no step
+    assert.equal(proposeRoundTo([timings(8, 0.01)]).step, 1);
+  });
 });
 
 /** The smallest uniform ratio (to 0.001) whose exact cost meets `target`. */

@@ -112,3 +112,52 @@ export async function findLatencyPlan(model: AllocationModel, scan: SensitivityS
   if (!chosen) throw new PrunerError(`no candidate could be built for ${targetMs} ms: the MACs it would take are below what any plan reaches`);
   return { targetMs, original, candidates, allocation: allocations.get(chosen)!, latency: chosen.latency, met: chosen.meets };
 }
+
+/** One width's timing: median and interquartile range, ms. */
+export interface WidthTiming { medianMs: number; iqrMs: number }
+
+export interface RoundToProposal {
+  /** The channel multiple the timings support (1: none). */
+  step: number;
+  /** The step each pass of timings found on its own. */
+  perPass: number[];
+  /** Every pass found the same step. */
+  stable: boolean;
+}
+
+const STEPS = [2, 4, 8, 16, 32];
+
+/**
+ * The `--round-to` a set of timings of one layer by output width supports: the largest step s
+ * such that, for every multiple M of s measured with its s − 1 narrower widths, none of those
+ * narrower widths runs faster than M (within the noise: the larger of the two interquartile
+ * ranges) — rounding up to M never costs time —, and at least one runs slower than M by more than
+ * the noise (else nothing is gained by rounding). None: 1. A step too large makes rounding up
+ * slower (time grows with the width) and is refused by the first condition. Each pass (an independent set of timings) is judged alone; the
+ * proposal is stable when every pass finds the same step. A proposal, not a default: timings on a
+ * loaded machine move by more than these steps.
+ */
+export function proposeRoundTo(passes: readonly Record<number, WidthTiming>[]): RoundToProposal {
+  const one = (t: Record<number, WidthTiming>): number => {
+    const widths = Object.keys(t).map(Number);
+    for (const s of [...STEPS].reverse()) {
+      let checked = 0;
+      let gain = false;
+      let ok = true;
+      for (const M of widths.filter((w) => w % s === 0)) {
+        const below = Array.from({ length: s - 1 }, (_, i) => M - 1 - i);
+        if (!below.every((w) => t[w])) continue;
+        checked++;
+        for (const w of below) {
+          const noise = Math.max(t[w].iqrMs, t[M].iqrMs);
+          if (t[w].medianMs < t[M].medianMs - noise) ok = false;
+          if (t[w].medianMs > t[M].medianMs + noise) gain = true;
+        }
+      }
+      if (checked && ok && gain) return s;
+    }
+    return 1;
+  };
+  const perPass = passes.map(one);
+  return { step: perPass[0] ?? 1, perPass, stable: perPass.length > 1 && perPass.every((s) => s === perPass[0]) };
+}
