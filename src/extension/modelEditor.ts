@@ -341,10 +341,18 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
           // the pruned model has the same symbolic inputs: it opens at the size this model was pruned at
           if (Object.keys(doc.inputShapes).length) void this.context.workspaceState.update(sizesStateKey(report.output), doc.inputShapes);
           if (!params.target) return { report };
-          // a plan found for a target: the target checked on the written model (as the command line does)
-          await doc.load();
-          const target = await this.engine.request('checkTarget', { path: p, pruned: report.output, budget: params.target, data: this.dataJob(doc.uri), macs: report.macs.after, params: report.params.after }, { signal, onProgress: progress });
-          return { report, target };
+          // a plan found for a target: the target checked on the written model (as the command line does);
+          // the model is written whatever happens here, so a check that fails or is cancelled is a warning
+          try {
+            await doc.load();
+            const target = await this.engine.request('checkTarget', { path: p, pruned: report.output, budget: params.target, data: this.dataJob(doc.uri), macs: report.macs.after, params: report.params.after }, { signal, onProgress: progress });
+            return { report, target };
+          } catch (e) {
+            const err = e as EngineRequestError;
+            const why = err?.cancelled || signal.aborted ? 'cancelled' : err?.message;
+            if (!err?.cancelled && !signal.aborted) this.output.error(`Checking the target on ${report.output} failed: ${err?.message}`, err?.details);
+            return { report: { ...report, warnings: [...(report.warnings ?? []), `the target was not checked on the written model (${why})`] } };
+          }
         } catch (e) {
           const err = e as EngineRequestError;
           if (!err?.cancelled && !signal.aborted) this.output.error(`Pruning ${doc.path} failed: ${err?.message}`, err?.details);
