@@ -62,7 +62,7 @@ export interface RecoverOptions {
 }
 
 /** Bytes an OriginalActivations holds at most by default (a tensor that would pass it is not kept). */
-const ACTIVATION_BYTES = 1 << 30;
+const ACTIVATION_BYTES = 512 << 20;
 
 /**
  * The original model's tensors (by value name) on one set of calibration inputs, each computed by
