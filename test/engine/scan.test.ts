@@ -218,7 +218,7 @@ describe('recovery inside the scan: the original\'s tensors kept per group', () 
   const data = arrayInputSet('fmnist48', [1, 28, 28], x.slice(0, 48 * 784));
   const opts = { criterion: 'l1' as const, recover: 'ls' as const, ratios: [0.1, 0.3, 0.5, 0.7, 0.9], breakLoss: 100, cache: false, ep: 'cpu' as const };
 
-  test('one pass of the original per group; the same points as without the cache', async () => {
+  test('one pass of the original per group; the same points as without the cache (and with a cache too small to hold anything)', async () => {
     const model = AnalysedModel.load(fmnistBn);
     const cached = await scanSensitivity(model, data, opts);
     const plain = await scanSensitivity(model, data, { ...opts, recoveryCache: false });
@@ -230,14 +230,19 @@ describe('recovery inside the scan: the original\'s tensors kept per group', () 
     assert.ok(cached.stats!.recoveryServed >= measured * (opts.ratios.length - 1), `probes read from the cache: ${cached.stats!.recoveryServed}`);
     assert.ok(cached.stats!.runs < plain.stats!.runs, `ONNX Runtime passes: ${cached.stats!.runs} with the cache, ${plain.stats!.runs} without`);
     console.log(`recovery in the scan: ${cached.stats!.runs} passes with the per-group cache (${cached.stats!.recoveryFills} to fill it, ${cached.stats!.recoveryServed} probes read from it), ${plain.stats!.runs} without`);
-    for (const g of cached.groups) {
+    // a cache too small for any tensor: one attempt per group, then recovery runs as without it
+    const tiny = await scanSensitivity(model, data, { ...opts, recoveryCacheBytes: 1 });
+    assert.equal(tiny.stats!.recoveryFills, measured, 'one attempt per group, never repeated');
+    assert.equal(tiny.stats!.recoveryServed, 0);
+    assert.equal(tiny.stats!.runs, plain.stats!.runs + measured, `passes with a cache that holds nothing: ${tiny.stats!.runs}`);
+    for (const [scan, what] of [[cached, 'cached'], [tiny, 'tiny cache']] as const) for (const g of scan.groups) {
       const p = plain.groups.find((h) => h.group === g.group)!;
       assert.deepEqual(g.points.map((q) => q.kept), p.points.map((q) => q.kept), g.layers[0]);
       g.points.forEach((q, i) => {
         const r = p.points[i];
-        assert.equal(q.agreement, r.agreement, `${g.layers[0]} at ${q.ratio}: agreement`);
-        assert.equal(q.loss, r.loss, `${g.layers[0]} at ${q.ratio}: loss`);
-        assert.ok(Math.abs(q.drift - r.drift) <= 1e-4 * Math.max(1e-3, r.drift), `${g.layers[0]} at ${q.ratio}: drift ${q.drift} vs ${r.drift}`);
+        assert.equal(q.agreement, r.agreement, `${what}: ${g.layers[0]} at ${q.ratio}: agreement`);
+        assert.equal(q.loss, r.loss, `${what}: ${g.layers[0]} at ${q.ratio}: loss`);
+        assert.ok(Math.abs(q.drift - r.drift) <= 1e-4 * Math.max(1e-3, r.drift), `${what}: ${g.layers[0]} at ${q.ratio}: drift ${q.drift} vs ${r.drift}`);
       });
     }
   });

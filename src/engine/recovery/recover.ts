@@ -72,12 +72,14 @@ const ACTIVATION_BYTES = 512 << 20;
  */
 export class OriginalActivations {
   private readonly store = new Map<string, ProbeTensor>();
+  /** Values a pass computed that could not be kept (past `maxBytes`): never run again for the cache. */
+  readonly tooBig = new Set<string>();
   private bytes = 0;
   private data: InputSet | undefined;
   passes = 0;
   served = 0;
 
-  constructor(readonly maxBytes = ACTIVATION_BYTES) {}
+  constructor(readonly maxBytes: number = ACTIVATION_BYTES) {}
 
   /** Whether this holds tensors of `data` (a cache filled on other inputs is not used). */
   fits(data: InputSet): boolean {
@@ -279,6 +281,7 @@ async function fillOriginal(ctx: Ctx, values: readonly string[], batchSize?: num
   if (!cache) return false;
   const missing = [...new Set(values)].filter((v) => !cache.get(v));
   if (!missing.length) return true;
+  if (missing.some((v) => cache.tooBig.has(v))) return false;
   const o = ctx.original;
   const N = ctx.data.count;
   const whole = new Map<string, ProbeTensor | null>();
@@ -298,7 +301,10 @@ async function fillOriginal(ctx: Ctx, values: readonly string[], batchSize?: num
   let all = true;
   for (const v of missing) {
     const w = whole.get(v);
-    if (!w || !cache.keep(v, w)) all = false;
+    if (!w || !cache.keep(v, w)) {
+      all = false;
+      cache.tooBig.add(v);
+    }
   }
   return all;
 }

@@ -76,6 +76,8 @@ export interface ScanOptions {
    * group's later ratios read them instead of running ONNX Runtime (default true).
    */
   recoveryCache?: boolean;
+  /** Bytes that cache holds per group (default 512 MiB). */
+  recoveryCacheBytes?: number;
   /** Read and write the cache beside the model (default true). */
   cache?: boolean;
   /** Folder of the cache file (default: the model's folder). */
@@ -252,7 +254,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
       let cutFailed = false;
       let lastKept: { kept: number[]; point: SensitivityPoint } | undefined;
       // the original's tensors recovery reads for this group, kept across its ratios
-      const activations = opts.recoveryCache === false ? undefined : new OriginalActivations();
+      const activations = opts.recoveryCache === false ? undefined : new OriginalActivations(opts.recoveryCacheBytes);
       for (const ratio of settings.ratios) {
         if (entry.points.some((p) => p.ratio === ratio)) {
           done++;
