@@ -68,22 +68,38 @@ export async function runTorchPruningBench(argv: string[] = process.argv.slice(2
         const tpRuns: Run[] = [];
         const ourRuns: Run[] = [];
         const ratios: number[] = [];
+        let tpError: string | undefined;
         for (let i = 0; i <= pairs; i++) {
-          const t = timed(python, [script, 'prune', arch, pt, criterion, '0.5', tpOut], env);
+          let t: Run | undefined;
+          try {
+            t = tpError ? undefined : timed(python, [script, 'prune', arch, pt, criterion, '0.5', tpOut], env);
+          } catch (e) {
+            // Torch-Pruning failing on a model is a result too (BNScaleImportance on VGG-11-BN does): ours is still timed
+            tpError = ((e as Error).message.match(/\n(\w*Error: [^\n]*)/g) ?? []).pop()?.trim() ?? (e as Error).message.slice(0, 200);
+          }
           const o = timed(process.execPath, [cli, 'prune', onnx, '--criterion', criterion, '--ratio', '0.5', '--out', ourOut, '--force', '--json']);
           if (i === 0) continue; // the first pair warms the page cache
-          tpRuns.push(t);
           ourRuns.push(o);
+          if (!t) continue;
+          tpRuns.push(t);
           ratios.push(t.ms / o.ms);
         }
         const params = (cmd: string, args: string[]) => Number(spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env } }).stdout.trim());
-        const tpParams = params(python, ['-c', `import torch; m = torch.load(${JSON.stringify(tpOut)}); print(sum(p.numel() for p in m.parameters()))`]);
+        const tpParams = tpError ? undefined : params(python, ['-c', `import torch; m = torch.load(${JSON.stringify(tpOut)}); print(sum(p.numel() for p in m.parameters()))`]);
         const ourParams = (JSON.parse(spawnSync(process.execPath, [cli, 'inspect', ourOut, '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 }).stdout) as { params: number }).params;
+        const oursMs = round(median(ourRuns.map((x) => x.ms)), 0);
+        const oursRssMiB = round(Math.max(...ourRuns.map((x) => x.rssMiB)), 0);
+        const load = round(os.loadavg()[0]);
+        if (tpError) {
+          rows.push({ arch, criterion, pairs, tpError, oursMs, oursRssMiB, ourParams, load });
+          console.log(`${arch} ${criterion} 0.5: Torch-Pruning failed (${tpError}); ONNX Pruner ${oursMs} ms, ${oursRssMiB} MiB, params ${ourParams} (load ${load})`);
+          continue;
+        }
         const row = {
           arch, criterion, pairs,
-          tpMs: round(median(tpRuns.map((x) => x.ms)), 0), oursMs: round(median(ourRuns.map((x) => x.ms)), 0),
-          tpOverOurs: round(median(ratios)), tpRssMiB: round(Math.max(...tpRuns.map((x) => x.rssMiB)), 0), oursRssMiB: round(Math.max(...ourRuns.map((x) => x.rssMiB)), 0),
-          tpParams, ourParams, load: round(os.loadavg()[0]),
+          tpMs: round(median(tpRuns.map((x) => x.ms)), 0), oursMs,
+          tpOverOurs: round(median(ratios)), tpRssMiB: round(Math.max(...tpRuns.map((x) => x.rssMiB)), 0), oursRssMiB,
+          tpParams, ourParams, load,
         };
         rows.push(row);
         console.log(`${arch} ${criterion} 0.5: Torch-Pruning ${row.tpMs} ms, ${row.tpRssMiB} MiB; ONNX Pruner ${row.oursMs} ms, ${row.oursRssMiB} MiB; ` +
