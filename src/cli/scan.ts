@@ -5,12 +5,13 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
   AnalysedModel, CancelledError, DEFAULT_BREAK_LOSS, DEFAULT_SCAN_INPUTS, PLAN_CRITERIA, PrunerError, RECOVER_MODES, modelInputSpecs, openInputSet, parsePreprocessArg,
-  scanCachePath, scanSensitivity, type ExecutionProviderChoice, type GroupSensitivity, type PlanCriterion, type RecoverMode, type ScanResult,
+  scanCachePath, scanSensitivity, type ExecutionProviderChoice, type PlanCriterion, type RecoverMode, type ScanResult,
 } from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
 import { formatSI, formatTable } from './format.ts';
 import { describeDataSets } from './data.ts';
 import { criterionOption, epOption, intOption, recoverOption } from './options.ts';
+import { rankGroups, tolerates } from '../shared/scan-rank.ts';
 
 interface ScanCliOptions {
   calib?: string;
@@ -104,29 +105,6 @@ export function registerScan(program: Command): void {
   });
 }
 
-/** Mean loss over the ratios, a ratio not measured (after an early stop) counting as 100 points. */
-function meanLoss(g: GroupSensitivity, ratios: readonly number[]): number {
-  let s = 0;
-  for (const r of ratios) s += g.points.find((p) => p.ratio === r)?.loss ?? 100;
-  return s / Math.max(1, ratios.length);
-}
-
-/** The largest ratio whose loss is at most `points` (and every smaller one too). */
-function tolerates(g: GroupSensitivity, points: number): number {
-  let best = 0;
-  for (const p of g.points) {
-    if (p.loss > points) break;
-    best = p.ratio;
-  }
-  return best;
-}
-
-/** The groups, most tolerant first. */
-export function rankGroups(scan: ScanResult): GroupSensitivity[] {
-  const ratios = scan.settings.ratios;
-  return [...scan.groups].sort((a, b) => meanLoss(a, ratios) - meanLoss(b, ratios) || a.group - b.group);
-}
-
 export function formatScan(scan: ScanResult, model: string, cacheFile?: string): string {
   const s = scan.settings;
   const out: string[] = [];
@@ -137,7 +115,7 @@ export function formatScan(scan: ScanResult, model: string, cacheFile?: string):
   out.push(`  loss         ${s.labelled ? 'points of top-1 accuracy lost' : 'points of top-1 agreement with the original lost'}; '-' = not measured (the group passed ${s.breakLoss} points before)`);
   out.push(`  ${scan.source === 'cache' ? `from the cache ${cacheFile ?? ''}` : `computed in ${scan.seconds.toFixed(1)} s${cacheFile ? `, cached in ${path.basename(cacheFile)}` : ''}`}`);
   out.push('');
-  const ranked = rankGroups(scan);
+  const ranked = rankGroups(scan.groups, s.ratios);
   out.push(
     ...formatTable(
       [

@@ -11,6 +11,7 @@ import { LitElement, html, css, nothing, svg } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import { SCAN_DEFAULTS, type DataState, type FoundPlan, type LatencyView, type ScanGroupView, type ViewBudget, type ViewPlan, type ViewScan, type ViewScanSettings, type ViewSummary } from '../shared/protocol.ts';
 import { int, pct, si } from './format.ts';
+import { rankGroups, tolerates } from '../shared/scan-rank.ts';
 import type { HostClient, RequestError } from './host.ts';
 import { base } from './styles.ts';
 
@@ -35,23 +36,6 @@ export function parseSettingsInput(ratios: string, inputs: string, breakLoss: st
 }
 
 const UNIT: Record<ViewBudget['kind'], string> = { macs: 'MACs', params: 'parameters', latency: 'ms', loss: 'points' };
-
-/** Mean loss over the scan's ratios, a ratio not measured (after an early stop) counting as 100 points. */
-export function meanLoss(g: ScanGroupView, ratios: readonly number[]): number {
-  let s = 0;
-  for (const r of ratios) s += g.points.find((p) => p.ratio === r)?.loss ?? 100;
-  return s / Math.max(1, ratios.length);
-}
-
-/** The largest scanned ratio up to which the loss stays within `points`. */
-export function tolerates(g: ScanGroupView, points: number): number {
-  let best = 0;
-  for (const p of g.points) {
-    if (p.loss > points) break;
-    best = p.ratio;
-  }
-  return best;
-}
 
 @customElement('target-panel')
 export class TargetPanel extends LitElement {
@@ -362,7 +346,7 @@ export class TargetPanel extends LitElement {
 
   /** One row per scanned group, the most tolerant first: the loss against the ratio, the plan's share marked. */
   private renderScan(s: ViewScan) {
-    const ranked = [...s.groups].sort((a, b) => meanLoss(a, s.ratios) - meanLoss(b, s.ratios) || a.group - b.group);
+    const ranked = rankGroups(s.groups, s.ratios);
     const top = Math.max(s.breakLoss, ...s.groups.flatMap((g) => g.points.map((p) => p.loss)), 1);
     const what = s.labelled ? 'accuracy lost' : 'top-1 agreement lost';
     return html`<details open style="margin-top:8px" data-sensitivity>
