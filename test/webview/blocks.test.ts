@@ -4,23 +4,17 @@
 // removed blocks and Prune sends them; measured on calibration data (progress, then the loss and
 // drift columns and the ranking by data).
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, startPreview, type Preview } from '../../scripts/webview-preview.ts';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { skipWithoutChromium, useViewHarness } from './harness.ts';
 import type { FromWebview, ViewPlan } from '../../src/shared/protocol.ts';
 
-const skip = fs.existsSync(CHROMIUM) ? false : `chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
+const skip = skipWithoutChromium;
 
-let preview: Preview;
-let browser: Browser;
+const h = useViewHarness();
 
 async function open(query: Record<string, string | number> = {}): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  (page as Page & { errors: string[] }).errors = errors;
-  await page.goto(preview.page({ fixture: 'resnet18_bn', theme: 'dark', query }));
+  const page = await h.page(h.preview.page({ fixture: 'resnet18_bn', theme: 'dark', query }), { width: 1280, height: 900 });
   return page;
 }
 const messages = (page: Page) => page.evaluate(() => window.__messages) as Promise<FromWebview[]>;
@@ -28,16 +22,6 @@ const requests = async (page: Page, method: string) => (await messages(page)).fi
 const stat = (page: Page, name: string) => page.locator(`plan-panel .preview [data-stat="${name}"]`);
 
 describe('residual blocks in the model view (preview harness)', { skip }, () => {
-  before(async () => {
-    preview = await startPreview();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ headless: true, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  });
-  after(async () => {
-    await browser?.close();
-    await preview?.close();
-  });
-
   test('listed weakest first by γ; removing one changes the plan, the preview counts it, Prune sends it', async () => {
     const page = await open({ pruneMs: 200 });
     await stat(page, 'Parameters').waitFor();

@@ -5,17 +5,16 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, startPreview, type Preview } from '../../scripts/webview-preview.ts';
+import { after, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { denseNetLike, ModelBuilder } from '../helpers/modelBuilder.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { workerFixture, type ViewFixture } from './fixture.ts';
+import { skipWithoutChromium, useViewHarness } from './harness.ts';
 
-const skip = fs.existsSync(CHROMIUM) ? false : `chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
+const skip = skipWithoutChromium;
 
-let preview: Preview;
-let browser: Browser;
+const dir = tempDir();
 const fixtures: Record<string, ViewFixture> = {};
 
 /** A conv stem and a ConvTranspose 12 → 1 as the graph output (frozen), on an input of unknown height and width. */
@@ -28,10 +27,7 @@ function upsampler(file: string): string {
 }
 
 async function open(fixture: string): Promise<Page & { errors: string[] }> {
-  const page = (await browser.newPage({ viewport: { width: 1400, height: 900 } })) as Page & { errors: string[] };
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(preview.page({ fixture, theme: 'dark' }));
+  const page = await h.page(h.preview.page({ fixture, theme: 'dark' }), { width: 1400, height: 900 });
   await page.waitForFunction((n) => {
     const t = document.querySelector('onnx-model-view')?.shadowRoot?.querySelector('layer-table')?.shadowRoot;
     return (t?.querySelectorAll('.body .row[data-layer]').length ?? 0) >= n && !(t?.textContent ?? '').includes('…');
@@ -42,21 +38,15 @@ async function open(fixture: string): Promise<Page & { errors: string[] }> {
 /** The cells of a row, in column order: twisty, name, op, channels, plan, ... */
 const cells = (page: Page, layer: string) => page.locator(`layer-table .row[data-layer="${layer}"] > [role="gridcell"]`);
 
-describe('layer words and numbers in the view (fixtures from the real worker)', { skip }, () => {
-  const dir = tempDir();
-  before(async () => {
-    fixtures.dense = await workerFixture(denseNetLike(path.join(dir, 'dense.onnx')));
-    fixtures.upsampler = await workerFixture(upsampler(path.join(dir, 'upsampler.onnx')));
-    preview = await startPreview({ fixtures });
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ headless: true, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  });
-  after(async () => {
-    await browser?.close();
-    await preview?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+// the fixtures are computed by the real worker from models built here, before the preview starts
+const h = useViewHarness(async () => {
+  fixtures.dense = await workerFixture(denseNetLike(path.join(dir, 'dense.onnx')));
+  fixtures.upsampler = await workerFixture(upsampler(path.join(dir, 'upsampler.onnx')));
+  return { fixtures };
+});
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+describe('layer words and numbers in the view (fixtures from the real worker)', { skip }, () => {
   test('DenseNet-like: γ cells of a conv scored by BatchNorms after a Concat show values, say which BNs in their tooltip; the detail says so; nothing says folded', async () => {
     const page = await open('dense');
     const row = page.locator('layer-table .row[data-layer="l1.conv2"]');

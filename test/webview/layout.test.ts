@@ -5,15 +5,13 @@
 // at 900 px the plan panel moves below the table, and at 800 px, scrolled sideways, the layer
 // names and the expanded chart stay in view.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, startPreview, type Preview } from '../../scripts/webview-preview.ts';
+import { describe, test } from 'node:test';
+import type { Locator, Page } from 'playwright-core';
+import { skipWithoutChromium, useViewHarness } from './harness.ts';
 
-const skip = fs.existsSync(CHROMIUM) ? false : `chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
+const skip = skipWithoutChromium;
 
-let preview: Preview;
-let browser: Browser;
+const h = useViewHarness();
 
 type Box = { x: number; y: number; width: number; height: number };
 const right = (b: Box) => b.x + b.width;
@@ -27,10 +25,7 @@ async function box(l: Locator): Promise<Box> {
 }
 
 async function open(width: number, query: Record<string, string | number> = {}): Promise<Page & { errors: string[] }> {
-  const page = (await browser.newPage({ viewport: { width, height: 900 } })) as Page & { errors: string[] };
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(preview.page({ fixture: 'resnet18_bn', theme: 'dark', query }));
+  const page = await h.page(h.preview.page({ fixture: 'resnet18_bn', theme: 'dark', query }), { width, height: 900 });
   await page.locator('layer-table .count', { hasText: /^21 layers$/ }).waitFor();
   await page.locator('layer-table .body .row[data-index="3"][data-layer]').waitFor();
   return page;
@@ -59,16 +54,6 @@ async function assertChartWhole(page: Page, canvas: Locator, when: string): Prom
 }
 
 describe('layer table layout (preview harness)', { skip }, () => {
-  before(async () => {
-    preview = await startPreview();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ headless: true, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  });
-  after(async () => {
-    await browser?.close();
-    await preview?.close();
-  });
-
   test('1400×900: every column fits without a sideways scroll, header labels whole, header above the first row, an expanded chart whole', async () => {
     const page = await open(1400);
     const { scrollWidth, clientWidth } = await wrap(page).evaluate((e) => ({ scrollWidth: e.scrollWidth, clientWidth: e.clientWidth }));

@@ -5,26 +5,22 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, fixturesDir, startPreview, type Preview } from '../../scripts/webview-preview.ts';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { fixturesDir } from '../../scripts/webview-preview.ts';
+import { skipWithoutChromium, useViewHarness } from './harness.ts';
 import { parseFromWebview, type FromWebview, type LayerRow, type ToWebview } from '../../src/shared/protocol.ts';
 import { score } from '../../src/webview/format.ts';
 import type { ViewFixture } from './fixture.ts';
 
 const fixture = JSON.parse(fs.readFileSync(path.join(fixturesDir, 'fmnist_bn.json'), 'utf8')) as ViewFixture;
 const grouped = (n: number) => new Intl.NumberFormat('en-US').format(n);
-const skip = fs.existsSync(CHROMIUM) ? false : `chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
+const skip = skipWithoutChromium;
 
-let preview: Preview;
-let browser: Browser;
+const h = useViewHarness();
 
 async function open(query: Record<string, string | number> = {}, opts: { width?: number; fixture?: string; theme?: 'light' | 'dark' } = {}): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: opts.width ?? 1280, height: 800 } });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  (page as Page & { errors: string[] }).errors = errors;
-  await page.goto(preview.page({ fixture: opts.fixture ?? 'fmnist_bn', theme: opts.theme ?? 'dark', query }));
+  const page = await h.page(h.preview.page({ fixture: opts.fixture ?? 'fmnist_bn', theme: opts.theme ?? 'dark', query }), { width: opts.width ?? 1280, height: 800 });
   return page;
 }
 
@@ -46,16 +42,6 @@ async function waitRows(page: Page, n: number): Promise<void> {
 }
 
 describe('model view (preview harness)', { skip }, () => {
-  before(async () => {
-    preview = await startPreview();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ headless: true, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  });
-  after(async () => {
-    await browser?.close();
-    await preview?.close();
-  });
-
   test('summary numbers come from the host', async () => {
     const page = await open();
     const s = fixture.summary;

@@ -4,23 +4,17 @@
 // progress and can be cancelled; custom preprocessing is edited field by field, checked before it is
 // sent; a .npz lists its arrays for the inputs and the labels; a raw .f32 asks for the input size.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, startPreview, type Preview } from '../../scripts/webview-preview.ts';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { skipWithoutChromium, useViewHarness } from './harness.ts';
 import { parseFromWebview, type FromWebview } from '../../src/shared/protocol.ts';
 
-const skip = fs.existsSync(CHROMIUM) ? false : `chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
+const skip = skipWithoutChromium;
 
-let preview: Preview;
-let browser: Browser;
+const h = useViewHarness();
 
 async function open(query: Record<string, string | number> = {}): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  (page as Page & { errors: string[] }).errors = errors;
-  await page.goto(preview.page({ fixture: 'fmnist_bn', theme: 'dark', query }));
+  const page = await h.page(h.preview.page({ fixture: 'fmnist_bn', theme: 'dark', query }), { width: 1280, height: 1000 });
   return page;
 }
 const pageErrors = (page: Page) => (page as Page & { errors: string[] }).errors;
@@ -38,16 +32,6 @@ const chooseCalibration = async (page: Page) => {
 };
 
 describe('data criteria, custom preprocessing, .npz arrays and .f32 sizes (preview harness)', { skip }, () => {
-  before(async () => {
-    preview = await startPreview();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ headless: true, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  });
-  after(async () => {
-    await browser?.close();
-    await preview?.close();
-  });
-
   test('the data criteria are disabled with the reason until calibration data is chosen; then a plan ranked by one is measured with progress', async () => {
     const page = await open({ measureMs: 1200 });
     await page.locator('plan-panel .preview .big').first().waitFor();

@@ -3,23 +3,20 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, fixturesDir, startPreview, type Preview } from '../../scripts/webview-preview.ts';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { fixturesDir } from '../../scripts/webview-preview.ts';
+import { skipWithoutChromium, useViewHarness } from './harness.ts';
 import { parseFromWebview, type FromWebview } from '../../src/shared/protocol.ts';
 import type { ViewFixture } from './fixture.ts';
 
 const fixture = JSON.parse(fs.readFileSync(path.join(fixturesDir, 'fmnist_bn.json'), 'utf8')) as ViewFixture;
-const skip = fs.existsSync(CHROMIUM) ? false : `chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
+const skip = skipWithoutChromium;
 
-let preview: Preview;
-let browser: Browser;
+const h = useViewHarness();
 
 async function open(query: Record<string, string | number> = {}): Promise<Page & { errors: string[] }> {
-  const page = (await browser.newPage({ viewport: { width: 1280, height: 900 } })) as Page & { errors: string[] };
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(preview.page({ fixture: 'fmnist_bn', theme: 'dark', query }));
+  const page = await h.page(h.preview.page({ fixture: 'fmnist_bn', theme: 'dark', query }), { width: 1280, height: 900 });
   return page;
 }
 
@@ -37,16 +34,6 @@ async function waitScored(page: Page): Promise<void> {
 }
 
 describe('input size and channel groups (preview harness)', { skip }, () => {
-  before(async () => {
-    preview = await startPreview();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ headless: true, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  });
-  after(async () => {
-    await browser?.close();
-    await preview?.close();
-  });
-
   test('symbolic height and width: the view warns, proposes 224×224, and re-analyses at the size given', async () => {
     const page = await open({ dynamic: 1 });
     const banner = page.locator('.banner[data-banner="unknown-size"]');

@@ -9,23 +9,17 @@
 // loss; a Prune of the found plan carries its budget and the report says the target was met or
 // missed by how much; a plan edited after Find plan carries none.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, startPreview, type Preview } from '../../scripts/webview-preview.ts';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { skipWithoutChromium, useViewHarness } from './harness.ts';
 import type { FromWebview, ToWebview } from '../../src/shared/protocol.ts';
 
-const skip = fs.existsSync(CHROMIUM) ? false : `chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
+const skip = skipWithoutChromium;
 
-let preview: Preview;
-let browser: Browser;
+const h = useViewHarness();
 
 async function open(query: Record<string, string | number> = {}): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  (page as Page & { errors: string[] }).errors = errors;
-  await page.goto(preview.page({ fixture: 'fmnist_bn', theme: 'dark', query }));
+  const page = await h.page(h.preview.page({ fixture: 'fmnist_bn', theme: 'dark', query }), { width: 1280, height: 900 });
   return page;
 }
 const messages = (page: Page) => page.evaluate(() => window.__messages) as Promise<FromWebview[]>;
@@ -36,16 +30,6 @@ const chooseCalibration = async (page: Page) => {
 };
 
 describe('the Target section (preview harness)', { skip }, () => {
-  before(async () => {
-    preview = await startPreview();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ headless: true, executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  });
-  after(async () => {
-    await browser?.close();
-    await preview?.close();
-  });
-
   test('without calibration data the scan is not offered and says what it needs', async () => {
     const page = await open();
     const t = page.locator('target-panel');
