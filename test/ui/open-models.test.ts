@@ -70,6 +70,9 @@ async function openFresh(server: CodeServer, file: string, opts: { prune: boolea
     const t0 = Date.now();
     await openFileFromExplorer(page, name);
     const view = webviewFrame(page);
+    // A model with many summary cards (a size to give, advice, residual blocks) has its table below
+    // the fold, and the virtualised table lays out rows only once it is on screen: scroll to it, as a user does.
+    await view.locator('layer-table').scrollIntoViewIfNeeded({ timeout: SCORED_WITHIN_MS });
     await view.locator('layer-table .body .row[data-layer]').first().waitFor({ timeout: SCORED_WITHIN_MS });
     let last = await viewState(view);
     while (last.pending > 0 || last.scoring > 0 || last.charts === 0) {
