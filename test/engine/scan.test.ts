@@ -52,6 +52,16 @@ const noOrt = new Proxy({}, {
   },
 }) as unknown as OrtModule;
 
+
+/** Two convs and a classifier on an input of symbolic height and width, [N, 4, H, W]. */
+function symbolicSizeModel(dir: string): string {
+  const b = new ModelBuilder({ seed: 4 });
+  const x = b.input('x', ['N', 4, 'H', 'W']);
+  let y = b.relu(b.bn(b.conv(x, 4, 8, { name: 'convA' }), 8));
+  y = b.relu(b.bn(b.conv(y, 8, 8, { k: 1, name: 'convB' }), 8));
+  b.output(b.gemm(b.flatten(b.gap(y)), 8, 10, 'fc'), ['N', 10]);
+  return b.save(path.join(dir, 'dyn.onnx'));
+}
 describe('sensitivity scan', () => {
   test('a cut that changes nothing costs 0 points; a group whose channels matter loses more as the ratio grows', async () => {
     const dir = tempDir();
@@ -174,13 +184,7 @@ describe('sensitivity scan', () => {
   });
 
   test('a model with a symbolic input size is scanned at the data\'s size (MACs counted there)', async () => {
-    const dir = tempDir();
-    const b = new ModelBuilder({ seed: 4 });
-    const x = b.input('x', ['N', 4, 'H', 'W']);
-    let y = b.relu(b.bn(b.conv(x, 4, 8, { name: 'convA' }), 8));
-    y = b.relu(b.bn(b.conv(y, 8, 8, { k: 1, name: 'convB' }), 8));
-    b.output(b.gemm(b.flatten(b.gap(y)), 8, 10, 'fc'), ['N', 10]);
-    const file = b.save(path.join(dir, 'dyn.onnx'));
+    const file = symbolicSizeModel(tempDir());
     const scan = await scanSensitivity(AnalysedModel.load(file), arrayInputSet('x', [4, 16, 16], seededNormal(8 * 4 * 256, 2)), { recover: 'none', ratios: [0.5], cache: false, ep: 'cpu' });
     // convA alone at 16×16: 8·4·9·256 MACs (+ bias)
     assert.ok(scan.baseline.macs > 8 * 4 * 9 * 256, `MACs at 16×16: ${scan.baseline.macs}`);
@@ -189,13 +193,7 @@ describe('sensitivity scan', () => {
   });
 
   test('a target on a model with a symbolic input size counts the plan\'s MACs at the data\'s size, as the scan does (or at the size given)', async () => {
-    const dir = tempDir();
-    const b = new ModelBuilder({ seed: 4 });
-    const x = b.input('x', ['N', 4, 'H', 'W']);
-    let y = b.relu(b.bn(b.conv(x, 4, 8, { name: 'convA' }), 8));
-    y = b.relu(b.bn(b.conv(y, 8, 8, { k: 1, name: 'convB' }), 8));
-    b.output(b.gemm(b.flatten(b.gap(y)), 8, 10, 'fc'), ['N', 10]);
-    const file = b.save(path.join(dir, 'dyn.onnx'));
+    const file = symbolicSizeModel(tempDir());
     const data = arrayInputSet('x', [4, 16, 16], seededNormal(8 * 4 * 256, 2));
     const opts = { calibration: data, recover: 'none' as const, scanRatios: [0.25, 0.5], noCache: true, dryRun: true, ep: 'cpu' as const };
     const atData = computeCost(new Graph(loadModel(file)), { inputShapes: { x: [1, 4, 16, 16] } }).macs;
