@@ -3,6 +3,7 @@
 // the same summary object the extension shows, with the channel groups (`groups`) and the
 // per-layer importance statistics (`importance`) added. `--layer <node>` prints one layer's
 // channel scores and ranks, and the layers and nodes coupled with it.
+export { exitCodeFor } from './errors.ts';
 import { addSizeOptions, epOption, intOption, parseSizes, type SizeCliOptions } from './options.ts';
 import type { Command } from 'commander';
 import {

@@ -1,43 +1,76 @@
 // onnx-pruner: the command line over the same engine the extension uses.
+//
+// Start-up loads only what the command needs: this entry holds commander and the list of commands;
+// each command's module (its options, its action and the engine parts it uses) is imported when
+// that command runs. In the build (esbuild.config.mjs) each command module is a bundle of its own
+// (dist/cli-<command>.js), so `inspect` never parses or evaluates the code of `prune` or `scan`,
+// and nothing loads ONNX Runtime unless the command runs a model. `--help` and unknown commands
+// load every command (the help lists them); `--version` loads none.
 import { Command, CommanderError } from 'commander';
-import { CancelledError, PrunerError } from '../engine/index.ts';
-import { registerInspect } from './inspect.ts';
-import { registerPrune } from './prune.ts';
-import { registerScan } from './scan.ts';
-import { registerValidate } from './validate.ts';
-import { signalExitCode } from './signals.ts';
+import { internalError } from './internal-error.ts';
 
-export function buildProgram(): Command {
+/** What a command module gives the entry. */
+interface CliCommand {
+  register(program: Command): void;
+  /** Exit code for an error the command threw (printing it): see errors.ts. */
+  exitCodeFor(e: unknown): number;
+}
+
+/** The commands, in the order the help lists them. */
+const COMMANDS: Record<string, () => Promise<CliCommand>> = {
+  inspect: async () => {
+    const m = await import('./inspect.ts');
+    return { register: m.registerInspect, exitCodeFor: m.exitCodeFor };
+  },
+  prune: async () => {
+    const m = await import('./prune.ts');
+    return { register: m.registerPrune, exitCodeFor: m.exitCodeFor };
+  },
+  validate: async () => {
+    const m = await import('./validate.ts');
+    return { register: m.registerValidate, exitCodeFor: m.exitCodeFor };
+  },
+  scan: async () => {
+    const m = await import('./scan.ts');
+    return { register: m.registerScan, exitCodeFor: m.exitCodeFor };
+  },
+};
+
+/**
+ * The commands `argv` needs: the one it starts with (the program itself has no options but
+ * --version and --help); none for a bare --version; every one otherwise (help, unknown command).
+ */
+export function commandsFor(argv: readonly string[]): string[] {
+  const word = argv[0];
+  if (word !== undefined && Object.hasOwn(COMMANDS, word)) return [word];
+  if (argv.length > 0 && argv.every((a) => a === '-V' || a === '--version')) return [];
+  return Object.keys(COMMANDS);
+}
+
+/** The program with the commands `argv` needs registered (all of them without `argv`). */
+export async function buildProgram(argv?: readonly string[]): Promise<{ program: Command; commands: CliCommand[] }> {
   const program = new Command('onnx-pruner')
     .description('Structured channel pruning for ONNX convolutional networks')
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  registerInspect(program);
-  registerPrune(program);
-  registerValidate(program);
-  registerScan(program);
-  return program;
+  const commands = await Promise.all((argv ? commandsFor(argv) : Object.keys(COMMANDS)).map((name) => COMMANDS[name]!()));
+  for (const c of commands) c.register(program);
+  return { program, commands };
 }
 
 /** Runs the CLI; user errors become one line on stderr and exit code 1, never a stack trace. */
 export async function main(argv: string[]): Promise<number> {
+  let commands: CliCommand[] = [];
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    const built = await buildProgram(argv);
+    commands = built.commands;
+    await built.program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    if (e instanceof PrunerError) {
-      process.stderr.write(`onnx-pruner: ${e.message}\n`);
-      return 1;
-    }
-    if (e instanceof CancelledError || signalExitCode() !== undefined) {
-      process.stderr.write('onnx-pruner: cancelled\n');
-      return signalExitCode() ?? 130;
-    }
-    process.stderr.write(`onnx-pruner: internal error: ${(e as Error)?.message ?? String(e)}\n`);
-    if (process.env.ONNX_PRUNER_DEBUG) process.stderr.write(`${(e as Error)?.stack}\n`);
-    return 2;
+    // only a command's action throws anything else, and then only that command is loaded
+    return commands.length === 1 ? commands[0]!.exitCodeFor(e) : internalError(e);
   }
 }
 

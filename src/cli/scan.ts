@@ -1,6 +1,7 @@
 // `onnx-pruner scan <model> --calib PATH`: the sensitivity of every prunable channel group (each
 // pruned alone at each ratio, measured on the calibration inputs), as a table ranked by how much
 // each group tolerates, or with --json the scan itself. Cached beside the model.
+export { exitCodeFor } from './errors.ts';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {

@@ -183,6 +183,41 @@ describe('onnx-pruner inspect', () => {
     assert.match(cli('inspect', file).stdout, /MACs .* incomplete \(see the notes\)/);
   });
 
+  test('a run loads only what its command needs: inspect loads no ONNX Runtime (unless FPGM asks for it), no image decoders, no other command', () => {
+    // 256 filters of 64 weights: FPGM's Gram product is large enough to run in ONNX Runtime
+    const b = new ModelBuilder();
+    const x = b.input('x', [1, 64, 4, 4]);
+    b.output(b.conv(x, 64, 256, { k: 1, name: 'wide' }));
+    const dir = tempDir();
+    const file = b.save(path.join(dir, 'wide.onnx'));
+    // every module file the run loaded, written when it exits
+    const hook = path.join(dir, 'loaded.cjs');
+    fs.writeFileSync(hook, "process.on('exit', () => require('fs').writeFileSync(process.env.LOADED_OUT, Object.keys(require.cache).join('\\n')));\n");
+    const loaded = (...args: string[]) => {
+      const out = path.join(dir, 'loaded.txt');
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--require', hook, path.join(repoRoot, 'src', 'cli', 'main.ts'), ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, LOADED_OUT: out } });
+      assert.equal(r.status, 0, r.stderr);
+      return { files: fs.readFileSync(out, 'utf8').split('\n'), stdout: r.stdout };
+    };
+    const plain = loaded('inspect', file, '--json');
+    assert.equal(JSON.parse(plain.stdout).layers[0].name, 'wide');
+    assert.ok(plain.files.some((f) => f.endsWith(path.join('src', 'cli', 'inspect.ts'))), 'the hook sees the source modules');
+    for (const f of plain.files) {
+      assert.doesNotMatch(f, /onnxruntime-(node|common)/, 'inspect without FPGM loads no ONNX Runtime');
+      assert.doesNotMatch(f, /node_modules[\\/](pngjs|jpeg-js|fflate)[\\/]/, 'nor the image and archive decoders');
+      assert.doesNotMatch(f, /src[\\/]cli[\\/](prune|validate|scan|target)\.ts$/, 'nor the other commands');
+    }
+    const fpgm = loaded('inspect', file, '--json', '--criterion', 'fpgm');
+    assert.equal(JSON.parse(fpgm.stdout).importance.layers[0].criteria.fpgm.count, 256);
+    assert.ok(fpgm.files.some((f) => /onnxruntime-node/.test(f)), 'FPGM of a wide layer runs in ONNX Runtime');
+    // --version needs no command at all; --help lists every command
+    const version = loaded('--version');
+    assert.equal(version.stdout.trim(), '0.1.0');
+    assert.ok(!version.files.some((f) => /src[\\/]cli[\\/](inspect|prune|validate|scan)\.ts$/.test(f)));
+    const help = cli('--help');
+    for (const c of ['inspect', 'prune', 'validate', 'scan']) assert.match(help.stdout, new RegExp(`^  ${c} `, 'm'));
+  });
+
   test('every shared model inspects (JSON), resnet18 and mobilenet_v2 figures as PyTorch', { skip: skipWithoutShared }, () => {
     const files = allSharedModels();
     assert.ok(files.length >= 9);

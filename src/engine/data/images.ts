@@ -4,8 +4,6 @@
 // decoded and preprocessed batch by batch (jpeg-js and pngjs: pure JavaScript, nothing native).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
 import { CancelledError, PrunerError } from '../errors.ts';
 import type { ModelInputSpec } from '../runtime/types.ts';
 import { fitPreprocess, preprocessImage, type Preprocess } from './preprocess.ts';
@@ -51,8 +49,22 @@ export function listImageFolder(dir: string): { files: string[]; classes?: strin
   return { files, ...(classes ? { classes, labels } : {}) };
 }
 
+/** The PNG and JPEG decoders. */
+export interface ImageDecoders {
+  png: typeof import('pngjs').PNG;
+  jpeg: typeof import('jpeg-js');
+}
+
+let decoders: Promise<ImageDecoders> | undefined;
+
+/** The decoders, loaded on first use (pngjs brings zlib, stream and assert with it): not at start-up. */
+export function imageDecoders(): Promise<ImageDecoders> {
+  decoders ??= Promise.all([import('pngjs'), import('jpeg-js')]).then(([png, jpeg]) => ({ png: png.PNG, jpeg: (jpeg as { default?: ImageDecoders['jpeg'] }).default ?? jpeg }));
+  return decoders;
+}
+
 /** Decodes one JPEG or PNG file to 8-bit RGBA. */
-export function decodeImage(file: string): { width: number; height: number; components: number; pixels: Uint8Array } {
+export function decodeImage(file: string, { png: PNG, jpeg }: ImageDecoders): { width: number; height: number; components: number; pixels: Uint8Array } {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
@@ -96,12 +108,13 @@ export function imageFolderInputSet(dir: string, pre: Preprocess, spec?: ModelIn
     preprocess,
     async *batches(batchSize: number, signal?: AbortSignal): AsyncIterable<InputBatch> {
       const size = Math.max(1, Math.floor(batchSize));
+      const dec = await imageDecoders();
       for (let offset = 0; offset < files.length; offset += size) {
         const n = Math.min(size, files.length - offset);
         const data = new Float32Array(n * sampleSize);
         for (let i = 0; i < n; i++) {
           if (signal?.aborted) throw new CancelledError();
-          preprocessImage(decodeImage(files[offset + i]), fitted, data, i * sampleSize);
+          preprocessImage(decodeImage(files[offset + i], dec), fitted, data, i * sampleSize);
         }
         yield { data, count: n, offset };
         await new Promise<void>((r) => setImmediate(r));

@@ -2,7 +2,6 @@
 // dict with dtype, order and shape, then the raw C-order data) and `.npz` (a zip archive of `.npy`
 // members, stored or deflated). Data is read as byte streams, so a 1 GB array is never held whole.
 import * as fs from 'node:fs';
-import { Inflate } from 'fflate';
 import { PrunerError } from '../errors.ts';
 
 /** An element type a .npy file can hold and this reader converts. */
@@ -145,6 +144,8 @@ export async function fileRangeReader(file: string, start: number, end: number):
 /** Reads the deflated bytes [start, start + compressedSize) of a file, inflated, in order. */
 async function inflatingReader(file: string, start: number, compressedSize: number): Promise<ByteReader> {
   const raw = await fileRangeReader(file, start, start + compressedSize);
+  // fflate builds its tables when loaded: only for a compressed .npz
+  const { Inflate } = await import('fflate');
   const pending: Uint8Array[] = [];
   let pendingBytes = 0;
   let ended = false;

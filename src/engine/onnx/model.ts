@@ -2,7 +2,7 @@
 // (zero-copy views into the file buffer, or byte ranges of external-data files read on demand).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js';
 import { PrunerError } from '../errors.ts';
 import { ModelProtoType, type ModelProto, type TensorProto, DataType, toNumber } from './proto.ts';
 import { ExternalResolver, type FileRange, isExternal, rawByteLength, readRangeInto, readRangeSync } from './external.ts';
@@ -234,7 +234,8 @@ export function forEachRowBlock(model: OnnxModel, t: TensorProto, fn: (block: Fl
 
 function decodeHalves(src: Uint16Array, count: number, out: Float32Array, at: number, dt: number): void {
   if (dt === DataType.FLOAT16) {
-    for (let i = 0; i < count; i++) out[at + i] = HALF_TABLE[src[i]];
+    const table = halves();
+    for (let i = 0; i < count; i++) out[at + i] = table[src[i]];
     return;
   }
   const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
@@ -320,7 +321,11 @@ function copyInto(out: Float32Array, src: ArrayLike<number>): void {
   for (let i = 0; i < n; i++) out[i] = src[i];
 }
 
-const HALF_TABLE = (() => {
+let halfTable: Float32Array | undefined;
+
+/** float16 bits → float32 value for all 65536 patterns, built on first use (not at start-up: most models have no float16). */
+function halves(): Float32Array {
+  if (halfTable) return halfTable;
   const table = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {
     const s = h & 0x8000 ? -1 : 1;
@@ -330,11 +335,12 @@ const HALF_TABLE = (() => {
     else if (e === 31) table[h] = f ? NaN : s * Infinity;
     else table[h] = s * (1 + f / 1024) * 2 ** (e - 15);
   }
+  halfTable = table;
   return table;
-})();
+}
 
 export function halfToFloat(h: number): number {
-  return HALF_TABLE[h & 0xffff];
+  return (halfTable ?? halves())[h & 0xffff];
 }
 
 const F32_SCRATCH = new DataView(new ArrayBuffer(4));

@@ -1,5 +1,5 @@
 // protobufjs types for the ONNX schema, built once from the generated JSON descriptor.
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js';
 import Long from 'long';
 import { onnxSchema } from './schema.generated.ts';
 

@@ -9,7 +9,7 @@
 // synced, and published under the final name (files.ts: never over a file that appeared meanwhile).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js';
 import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
 import { NameTakenError, dropTemp, publish, removeStaleTemps, sameFile, tempPathFor, trackTemp, unpublish } from '../files.ts';
 import { ExternalResolver, type FileRange, isExternal } from './external.ts';
