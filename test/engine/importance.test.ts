@@ -17,13 +17,16 @@ import {
   fpgmSample,
   fpgmSampled,
   fpgmScores,
+  normsPass,
   rowNorms,
+  sliceMagnitudes,
   REEXPORT_ADVICE,
   type ModelImportance,
 } from '../../src/engine/analysis/importance.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../../src/engine/analysis/types.ts';
 import { histogram, importanceStats, layerChannelScores, linearEdges, logEdges, quantile, scoreStats } from '../../src/engine/analysis/stats.ts';
 import { ModelBuilder, prng } from '../helpers/modelBuilder.ts';
+import { analyzeDependencies } from '../../src/engine/analysis/groups.ts';
 import { fmnistBn, fmnistFused, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 import { moduleName } from '../helpers/torchNames.ts';
 
@@ -200,6 +203,60 @@ describe('importance per layer', () => {
         if (dt === DataType.FLOAT) assert.deepEqual(fast, vals);
       }
     }
+  });
+
+  test('norms in one pass: rows and input-axis magnitudes equal rowNorms and sliceMagnitudes to the last bit', () => {
+    const rnd = prng(11);
+    // [rows, mid, inner...]: 3×3 and 1×1 convs, a Gemm, row counts not a multiple of 4
+    for (const dims of [[13, 7, 3, 3], [9, 5, 1, 1], [6, 11], [1, 3, 2, 2], [4, 1, 5]]) {
+      const [rows, mid] = dims;
+      const inner = dims.slice(2).reduce((a, b) => a * b, 1);
+      const w = Float32Array.from({ length: rows * mid * inner }, () => (rnd() - 0.5) * 3);
+      const want = rowNorms({ rows, cols: mid * inner, data: w });
+      const wantMags = sliceMagnitudes(w, dims, 1);
+      const l1 = new Float32Array(rows + 2);
+      const l2 = new Float32Array(rows + 2);
+      const sq = new Float64Array(rows + 2);
+      const part = { l1: new Float64Array(mid).fill(9), sq: new Float64Array(mid).fill(9) };
+      normsPass(w, rows, mid, inner, 2, l1, l2, sq, part);
+      assert.deepEqual(l1.subarray(2), want.l1, `${dims}`);
+      assert.deepEqual(l2.subarray(2), want.l2, `${dims}`);
+      assert.deepEqual(sq.subarray(2), want.sq, `${dims}`);
+      assert.deepEqual(part, wantMags, `${dims}`);
+      const alone = { l1: new Float32Array(rows), l2: new Float32Array(rows), sq: new Float64Array(rows) };
+      normsPass(w, rows, mid, inner, 0, alone.l1, alone.l2, alone.sq);
+      assert.deepEqual(alone, want, `${dims} without magnitudes`);
+    }
+  });
+
+  test('norms read by blocks (weights not aligned in the file, one scratch block reused) equal the whole-weight computation', async () => {
+    // 3×3 and 1×1 convs, a Gemm: each layer's input channels are its producer group's consumer slices
+    const b = new ModelBuilder();
+    let y = b.input('x', [1, 3, 8, 8]);
+    y = b.relu(b.bn(b.conv(y, 3, 13, { k: 3, name: 'c0' }), 13, { name: 'n0' }));
+    y = b.relu(b.bn(b.conv(y, 13, 7, { k: 1, name: 'c1' }), 7, { name: 'n1' }));
+    y = b.relu(b.conv(y, 7, 21, { k: 3, name: 'c2' }));
+    b.output(b.gemm(b.flatten(b.gap(y)), 21, 5, 'fc'));
+    const file = b.save(path.join(dir, 'blocks.onnx'));
+    const g = new Graph(loadModel(file));
+    const d = analyzeDependencies(g);
+    const aligned = [...g.model.proto.graph!.initializer].filter((t) => (t.raw_data?.byteOffset ?? 0) % 4 === 0).length;
+    assert.ok(aligned < g.model.proto.graph!.initializer.length, 'some weights are not 4-byte aligned');
+    const blocked = await computeImportance(g, d, { criteria: ['l1', 'l2'] });
+    // with FPGM asked, each weight is read whole and scored by rowNorms and sliceMagnitudes
+    const whole = await computeImportance(g, d, { criteria: ['l1', 'l2', 'fpgm'], fpgmBackend: 'js' });
+    assert.deepEqual([...blocked.layers.keys()], ['c0', 'c1', 'c2', 'fc']);
+    for (const [name, l] of whole.layers) {
+      assert.deepEqual(blocked.layers.get(name)!.scores.l1, l.scores.l1, name);
+      assert.deepEqual(blocked.layers.get(name)!.scores.l2, l.scores.l2, name);
+    }
+    for (const [id, gr] of whole.groups) {
+      assert.deepEqual(blocked.groups.get(id)!.scores.l1, gr.scores.l1, `group ${id}`);
+      assert.deepEqual(blocked.groups.get(id)!.scores.l2, gr.scores.l2, `group ${id}`);
+    }
+    // and a known value: c1's filter 0 over its 13 inputs
+    const w = readFloats(g, 'c1.weight')!;
+    assert.equal(blocked.layers.get('c1')!.scores.l1![0], Math.fround(Array.from(w.subarray(0, 13)).reduce((a, v) => a + Math.abs(v), 0)));
   });
 
   test('filter axes: Gemm transB=0, MatMul and ConvTranspose use the output axis', () => {

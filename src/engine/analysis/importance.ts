@@ -282,22 +282,29 @@ function blockedNorms(graph: Graph, node: NodeProto, key: string, axes: Set<numb
   const dims = tensorDims(t);
   if (!(op === 'Conv' || (op === 'Gemm' && dims.length === 2 && attrInt(node, 'transB', 0) === 1))) return undefined;
   const rows = dims[0];
-  const cols = dims.slice(1).reduce((a, b) => a * b, 1);
   const l1 = new Float32Array(rows);
   const l2 = new Float32Array(rows);
   const sq = new Float64Array(rows);
   const mags = new Map<number, { l1: Float64Array; sq: Float64Array }>();
   for (const axis of axes ?? []) if (axis >= 1 && axis < dims.length) mags.set(axis, { l1: new Float64Array(dims[axis]), sq: new Float64Array(dims[axis]) });
+  // axis 1 (a consumer's input channels: the common case) in the same pass as the rows; other axes after
+  const mid = dims.length > 1 ? dims[1] : 1;
+  const inner = dims.slice(2).reduce((a, b) => a * b, 1);
+  const acc1 = mags.get(1);
+  const part = acc1 ? { l1: new Float64Array(mid), sq: new Float64Array(mid) } : undefined;
   const ok = forEachRowBlock(graph.model, t, (block, first, n) => {
-    const r = rowNorms({ rows: n, cols, data: block });
-    l1.set(r.l1, first);
-    l2.set(r.l2, first);
-    sq.set(r.sq, first);
+    normsPass(block, n, mid, inner, first, l1, l2, sq, part);
+    if (acc1 && part)
+      for (let i = 0; i < mid; i++) {
+        acc1.l1[i] += part.l1[i];
+        acc1.sq[i] += part.sq[i];
+      }
     for (const [axis, acc] of mags) {
-      const part = sliceMagnitudes(block, [n, ...dims.slice(1)], axis);
+      if (axis === 1) continue;
+      const p = sliceMagnitudes(block, [n, ...dims.slice(1)], axis);
       for (let i = 0; i < acc.l1.length; i++) {
-        acc.l1[i] += part.l1[i];
-        acc.sq[i] += part.sq[i];
+        acc.l1[i] += p.l1[i];
+        acc.sq[i] += p.sq[i];
       }
     }
   });
@@ -305,6 +312,114 @@ function blockedNorms(graph: Graph, node: NodeProto, key: string, axes: Set<numb
   // magnitudes along axis 0 are the rows' own
   if (axes?.has(0)) mags.set(0, { l1: Float64Array.from(l1), sq: Float64Array.from(sq) });
   return { l1, l2, sq, mags };
+}
+
+/**
+ * One pass over a block of `n` whole rows of a weight (each row `mid` × `inner` floats, `mid` being
+ * the weight's axis 1): every row's sum|w| and sum w² (into l1, l2 and sq from row `first`) and,
+ * when `part` is given, this block's per-index sums along axis 1 (written over part.l1 / part.sq).
+ * The sums are formed in the same order as rowNorms and sliceMagnitudes form them, so the results
+ * are the same to the last bit: the two passes in one.
+ */
+export function normsPass(
+  block: Float32Array, n: number, mid: number, inner: number, first: number,
+  l1: Float32Array, l2: Float32Array, sq: Float64Array, part?: { l1: Float64Array; sq: Float64Array },
+): void {
+  const cols = mid * inner;
+  if (!part) {
+    for (let o = 0; o < n; o++) {
+      let a = 0;
+      let s = 0;
+      const base = o * cols;
+      for (let k = 0; k < cols; k++) {
+        const v = block[base + k];
+        a += Math.abs(v);
+        s += v * v;
+      }
+      l1[first + o] = a;
+      sq[first + o] = s;
+      l2[first + o] = Math.sqrt(s);
+    }
+    return;
+  }
+  const pl1 = part.l1;
+  const psq = part.sq;
+  pl1.fill(0);
+  psq.fill(0);
+  if (inner === 1) {
+    // 1×1 convs and Gemm: per index, the sum over four rows at a time (as sliceMagnitudes)
+    let o = 0;
+    for (; o + 4 <= n; o += 4) {
+      const b0 = o * cols;
+      const b1 = b0 + cols;
+      const b2 = b1 + cols;
+      const b3 = b2 + cols;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let r = 0; r < mid; r++) {
+        const v0 = block[b0 + r];
+        const v1 = block[b1 + r];
+        const v2 = block[b2 + r];
+        const v3 = block[b3 + r];
+        const x0 = Math.abs(v0);
+        const x1 = Math.abs(v1);
+        const x2 = Math.abs(v2);
+        const x3 = Math.abs(v3);
+        const q0 = v0 * v0;
+        const q1 = v1 * v1;
+        const q2 = v2 * v2;
+        const q3 = v3 * v3;
+        a0 += x0; a1 += x1; a2 += x2; a3 += x3;
+        s0 += q0; s1 += q1; s2 += q2; s3 += q3;
+        pl1[r] += x0 + x1 + x2 + x3;
+        psq[r] += q0 + q1 + q2 + q3;
+      }
+      const i = first + o;
+      l1[i] = a0; l1[i + 1] = a1; l1[i + 2] = a2; l1[i + 3] = a3;
+      sq[i] = s0; sq[i + 1] = s1; sq[i + 2] = s2; sq[i + 3] = s3;
+      l2[i] = Math.sqrt(s0); l2[i + 1] = Math.sqrt(s1); l2[i + 2] = Math.sqrt(s2); l2[i + 3] = Math.sqrt(s3);
+    }
+    for (; o < n; o++) {
+      const base = o * cols;
+      let a = 0;
+      let s = 0;
+      for (let r = 0; r < mid; r++) {
+        const v = block[base + r];
+        const x = Math.abs(v);
+        const q = v * v;
+        a += x;
+        s += q;
+        pl1[r] += x;
+        psq[r] += q;
+      }
+      l1[first + o] = a;
+      sq[first + o] = s;
+      l2[first + o] = Math.sqrt(s);
+    }
+    return;
+  }
+  for (let o = 0; o < n; o++) {
+    let ra = 0;
+    let rs = 0;
+    for (let r = 0; r < mid; r++) {
+      const base = (o * mid + r) * inner;
+      let a = 0;
+      let s = 0;
+      for (let k = 0; k < inner; k++) {
+        const v = block[base + k];
+        const x = Math.abs(v);
+        const q = v * v;
+        a += x;
+        s += q;
+        ra += x;
+        rs += q;
+      }
+      pl1[r] += a;
+      psq[r] += s;
+    }
+    l1[first + o] = ra;
+    sq[first + o] = rs;
+    l2[first + o] = Math.sqrt(rs);
+  }
 }
 
 /** Gram-matrix product count below which FPGM runs in JavaScript (ORT's session overhead dominates below). */
@@ -575,7 +690,7 @@ function bnGamma(graph: Graph, bn: NodeProto): Float32Array | undefined {
 }
 
 /** Per-index sum|w| and sum w² over all other axes, for each index along `axis` (one pass). */
-function sliceMagnitudes(w: Float32Array, dims: number[], axis: number): { l1: Float64Array; sq: Float64Array } {
+export function sliceMagnitudes(w: Float32Array, dims: number[], axis: number): { l1: Float64Array; sq: Float64Array } {
   const n = dims[axis];
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);

@@ -50,21 +50,15 @@ export function listImageFolder(dir: string): { files: string[]; classes?: strin
 }
 
 /** The PNG and JPEG decoders. */
-export interface ImageDecoders {
-  png: typeof import('pngjs').PNG;
-  jpeg: typeof import('jpeg-js');
-}
+export type ImageDecoders = Pick<typeof import('./decoders.ts'), 'PNG' | 'jpeg'>;
 
-let decoders: Promise<ImageDecoders> | undefined;
-
-/** The decoders, loaded on first use (pngjs brings zlib, stream and assert with it): not at start-up. */
+/** The decoders, loaded on first use (see decoders.ts). */
 export function imageDecoders(): Promise<ImageDecoders> {
-  decoders ??= Promise.all([import('pngjs'), import('jpeg-js')]).then(([png, jpeg]) => ({ png: png.PNG, jpeg: (jpeg as { default?: ImageDecoders['jpeg'] }).default ?? jpeg }));
-  return decoders;
+  return import('./decoders.ts');
 }
 
 /** Decodes one JPEG or PNG file to 8-bit RGBA. */
-export function decodeImage(file: string, { png: PNG, jpeg }: ImageDecoders): { width: number; height: number; components: number; pixels: Uint8Array } {
+export function decodeImage(file: string, { PNG, jpeg }: ImageDecoders): { width: number; height: number; components: number; pixels: Uint8Array } {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);

@@ -144,8 +144,8 @@ export async function fileRangeReader(file: string, start: number, end: number):
 /** Reads the deflated bytes [start, start + compressedSize) of a file, inflated, in order. */
 async function inflatingReader(file: string, start: number, compressedSize: number): Promise<ByteReader> {
   const raw = await fileRangeReader(file, start, start + compressedSize);
-  // fflate builds its tables when loaded: only for a compressed .npz
-  const { Inflate } = await import('fflate');
+  // loaded for a compressed .npz member only (see decoders.ts)
+  const { Inflate } = await import('./decoders.ts');
   const pending: Uint8Array[] = [];
   let pendingBytes = 0;
   let ended = false;
