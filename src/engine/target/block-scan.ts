@@ -16,7 +16,7 @@ import type { OnnxModel } from '../onnx/model.ts';
 import { findResidualBlocks, removeBlocks, type BlockDataScore, type ResidualBlock } from '../prune/blocks.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { OrtModule } from '../runtime/session.ts';
-import { DEFAULT_SCAN_INPUTS, ScanRunner, withDataSizes, type ScanStats } from './scan.ts';
+import { DEFAULT_SCAN_INPUTS, ScanRunner, atDataSize, type ScanStats } from './scan.ts';
 
 export interface BlockScanOptions {
   /** Inputs measured on (the first ones of the data; default 64, as the sensitivity scan). */
@@ -53,7 +53,7 @@ export async function scanBlocks(model: AnalysedModel, data: InputSet, opts: Blo
   throwIfAborted(signal);
   const count = Math.min(opts.count ?? DEFAULT_SCAN_INPUTS, data.count);
   if (!Number.isInteger(count) || count < 1) throw new PrunerError(`block scan input count must be an integer ≥ 1, got ${opts.count}`);
-  model = withDataSizes(model, data.sampleShape);
+  model = atDataSize(model, data.sampleShape);
   const blocks = findResidualBlocks(model.graph).filter((b) => b.removable);
   const inputs = takeInputs(data, count);
   const scan: BlockScan = {

@@ -29,7 +29,7 @@ import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
 import { OriginalActivations, recoverPruned } from '../recovery/recover.ts';
 import { prunedGroupsOf } from '../prune/compensate.ts';
 import { resolvePlan } from '../prune/plan.ts';
-import { previewPlan } from '../prune/preview.ts';
+import { preparePreview, previewPlan } from '../prune/preview.ts';
 import { pruneGraph } from '../prune/surgery.ts';
 import { planOf, type PruningPlan } from '../prune/types.ts';
 import { takeInputs } from '../data/open.ts';
@@ -143,24 +143,6 @@ export function scanSettings(data: InputSet, opts: ScanOptions = {}): ScanSettin
 }
 
 /**
- * The model with its input's symbolic sizes (beyond the batch) set from the data's sample shape,
- * so that MACs are counted at the size the data has; the model itself when every size is fixed
- * (or the ranks differ: the data then does not fit and the run says so).
- */
-export function withDataSizes(model: AnalysedModel, sampleShape: readonly number[]): AnalysedModel {
-  const g = model.model.proto.graph;
-  const input = model.graph.inputs[0];
-  const dims = input?.type?.tensor_type?.shape?.dim;
-  if (!g || !input || !dims || model.graph.inputs.length !== 1 || dims.length !== sampleShape.length + 1) return model;
-  const symbolic = (d: (typeof dims)[number]) => !(d.dim_value !== undefined && d.dim_value !== null && Number(d.dim_value) > 0);
-  if (!dims.slice(1).some(symbolic)) return model;
-  const fixed = dims.map((d, i) => (i > 0 && symbolic(d) ? ({ dim_value: sampleShape[i - 1] } as unknown as typeof d) : d));
-  const newInput = { ...input, type: { ...input.type, tensor_type: { ...input.type!.tensor_type, shape: { dim: fixed } } } } as ValueInfoProto;
-  const proto: ModelProto = { ...model.model.proto, graph: { ...g, input: g.input.map((v) => (v === input ? newInput : v)) } };
-  return new (model.constructor as typeof AnalysedModel)({ ...model.model, proto });
-}
-
-/**
  * The model analysed at the data's size (whole input shapes, the file unchanged) when its one input
  * has symbolic sizes beyond the batch and no size was given: the allocation's MACs are then those the
  * scan measured. A model given sizes, or whose sizes are fixed, is returned as it is.
@@ -199,11 +181,13 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
 
   progress(0, 'analysing');
   // A model with symbolic input sizes is measured (and its MACs counted) at the data's size.
-  model = withDataSizes(model, data.sampleShape);
+  model = atDataSize(model, data.sampleShape);
   const deps = model.dependencies(signal);
   const importance = await model.scores(isCriterion(settings.criterion) ? settings.criterion : [], { signal });
   addPlanScores(importance, settings.criterion, await planCriterionScores(settings.criterion, model.model, model.graph, deps, { calibration: data, ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
   const cost = model.cost();
+  // the previews count MACs at the sizes the model is analysed at
+  preparePreview(model.graph, deps, cost, model.inputShapes);
   const inputs = takeInputs(data, settings.inputs);
   const runner = await ScanRunner.create(model, inputs, opts);
   const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, macPasses: 0, recoveryFills: 0, recoveryServed: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
