@@ -22,7 +22,9 @@ import { analyzeDependencies } from './analysis/groups.ts';
 import type { DependencyAnalysis } from './analysis/types.ts';
 import { addCriteria, computeImportance, type ModelImportance } from './analysis/importance.ts';
 import { importanceStats, type ModelStats } from './analysis/stats.ts';
-import { CRITERIA, type Criterion } from './analysis/criteria.ts';
+import { CRITERIA, type Criterion, type PlanCriterion } from './analysis/criteria.ts';
+import { isDataCriterion, planCriterionScores, type PlanCriterionOptions } from './recovery/criteria.ts';
+import type { InputSet } from './data/types.ts';
 
 /** Reads a model file (default: loadModel). Injectable so that tests observe every read. */
 export type ModelReader = (file: string) => OnnxModel;
@@ -47,6 +49,9 @@ export interface ScoreOptions {
   threads?: number;
 }
 
+/** The key of plan-time scores that need no data (sketch). */
+const NO_DATA = {};
+
 export class AnalysedModel {
   private graphIndex: Graph | undefined;
   private shapeInference: ShapeInference | undefined;
@@ -56,6 +61,7 @@ export class AnalysedModel {
   private importance: Promise<ModelImportance> | undefined;
   private scored: ModelImportance | undefined;
   private statistics: { key: string; stats: ModelStats } | undefined;
+  private planScored = new WeakMap<InputSet | typeof NO_DATA, Map<PlanCriterion, Promise<Map<number, Float32Array> | undefined>>>();
 
   /** The input sizes the analysis uses (empty: symbolic sizes stay symbolic, a symbolic batch counts as 1). */
   readonly inputShapes: InputShapes;
@@ -148,6 +154,26 @@ export class AnalysedModel {
       },
     );
     return this.importance;
+  }
+
+  /**
+   * Group scores of a plan-time criterion (`sketch`, or a data criterion measured on
+   * `opts.calibration`; undefined for the weight criteria, which `scores` gives), computed once per
+   * criterion and data set (the same InputSet) and kept: the scan, the allocation and the prune of
+   * one target run measure a data criterion once. A cancelled or failed computation is not kept.
+   */
+  planScores(criterion: PlanCriterion, opts: PlanCriterionOptions = {}): Promise<Map<number, Float32Array> | undefined> {
+    const dataKey = isDataCriterion(criterion) ? (opts.calibration ?? NO_DATA) : NO_DATA;
+    let byCriterion = this.planScored.get(dataKey);
+    if (!byCriterion) this.planScored.set(dataKey, (byCriterion = new Map()));
+    const kept = byCriterion.get(criterion);
+    if (kept) return kept;
+    const made = planCriterionScores(criterion, this.model, this.graph, this.dependencies(opts.signal), opts);
+    byCriterion.set(criterion, made);
+    made.catch(() => {
+      if (byCriterion.get(criterion) === made) byCriterion.delete(criterion);
+    });
+    return made;
   }
 
   /** The scores when they are computed, without waiting. */

@@ -3,7 +3,7 @@
 // meets a MACs or parameter budget with the least predicted loss. No vscode import.
 import * as path from 'node:path';
 import {
-  addPlanScores, allocate, CancelledError, isCriterion, planCriterionScores, scanBlocks, findLatencyPlan, findLossPlan, hashModelFiles, latencyInputs, measureLoss, measureModelLatency, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted,
+  addPlanScores, allocate, CancelledError, isCriterion, scanBlocks, findLatencyPlan, findLossPlan, hashModelFiles, latencyInputs, measureLoss, measureModelLatency, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted,
   type Allocation, type AnalysedModel, type InputSet, type LatencyMeasurement, type ScanOptions, type SensitivityScan,
 } from '../engine/index.ts';
 import { viewPlanOf, type ViewBlocks, type FoundPlan, type LatencyView, type TargetCheck, type ViewBudget, type ViewPlan, type ViewScan, type ViewScanSettings } from '../shared/protocol.ts';
@@ -126,7 +126,7 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
   const deps = analysed.dependencies(ctx.signal);
   const importance = await analysed.scores(isCriterion(p.plan.criterion) ? p.plan.criterion : [], { signal: ctx.signal });
   // sketch and the data criteria are scored as the scan and a prune score them (the data criteria on the same calibration inputs)
-  addPlanScores(importance, p.plan.criterion, await planCriterionScores(p.plan.criterion, analysed.model, analysed.graph, deps, { calibration, signal: ctx.signal }));
+  addPlanScores(importance, p.plan.criterion, await analysed.planScores(p.plan.criterion, { calibration, signal: ctx.signal }));
   const model = { graph: analysed.graph, deps, importance };
   const aopts = { roundTo: p.plan.roundTo ?? 1, minChannels: p.plan.minChannels ?? 1, compensate: p.plan.compensate ?? true, model: path.basename(analysed.path), signal: ctx.signal };
   const b = p.budget;

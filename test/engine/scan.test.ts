@@ -14,7 +14,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { AnalysedModel } from '../../src/engine/analysed-model.ts';
-import { arrayInputSet } from '../../src/engine/data/types.ts';
+import { arrayInputSet, type InputSet } from '../../src/engine/data/types.ts';
+import { planCriterionScores } from '../../src/engine/recovery/criteria.ts';
 import { seededNormal } from '../../src/engine/runtime/inputs.ts';
 import { scanSensitivity } from '../../src/engine/target/scan.ts';
 import { pruneToTarget } from '../../src/engine/target/run.ts';
@@ -204,6 +205,41 @@ describe('sensitivity scan', () => {
     const at32 = computeCost(new Graph(loadModel(file)), { inputShapes: { x: [1, 4, 32, 32] } }).macs;
     const given = await pruneToTarget(AnalysedModel.load(file, { inputShapes: { x: [1, 4, 32, 32] } }), { kind: 'macs', fraction: 0.8 }, opts);
     assert.equal(given.allocation.baseline.macs, at32);
+  });
+});
+
+describe('a data criterion in a target run', () => {
+  /** The set, with a count of the passes made over it (each `batches` call reads it through). */
+  const counted = (set: InputSet) => {
+    const reads = { n: 0 };
+    return { reads, set: { ...set, source: set.source, sampleShape: set.sampleShape, count: set.count, batches: (size: number, signal?: AbortSignal) => (reads.n++, set.batches(size, signal)) } as InputSet };
+  };
+
+  test('is measured once per model and data set: the scan, the allocation and the prune share it', async () => {
+    const dir = tempDir();
+    const file = buildModel(path.join(dir, 'm.onnx'));
+    const data = inputs(16);
+    const once = counted(data);
+    const direct = AnalysedModel.load(file);
+    const scores = await planCriterionScores('activation', direct.model, direct.graph, direct.dependencies(), { calibration: once.set, ep: 'cpu' });
+    assert.ok(once.reads.n >= 1);
+    const run = async (criterion: 'activation' | 'l1') => {
+      const c = counted(data);
+      const model = AnalysedModel.load(file);
+      const out = path.join(dir, `${criterion}.onnx`);
+      const r = await pruneToTarget(model, { kind: 'macs', fraction: 0.8 }, { calibration: c.set, criterion, recover: 'none', scanRatios: [0.25, 0.5], noCache: true, out, force: true, ep: 'cpu' });
+      assert.ok(fs.existsSync(out) && r.result!.macs <= r.target);
+      return { reads: c.reads.n, model, set: c.set };
+    };
+    const weight = await run('l1');
+    const measured = await run('activation');
+    assert.equal(measured.reads - weight.reads, once.reads.n, `passes over the data: ${measured.reads} ranking by activation, ${weight.reads} by l1, ${once.reads.n} for the criterion alone`);
+    // kept on the model: the same scores as measured afresh; another data set is measured again
+    const kept = measured.model.planScores('activation', { calibration: measured.set });
+    assert.equal(kept, measured.model.planScores('activation', { calibration: measured.set }));
+    assert.deepEqual(await kept, scores);
+    const other = await measured.model.planScores('activation', { calibration: inputs(16, 9) });
+    assert.notDeepEqual(other, scores);
   });
 });
 

@@ -26,7 +26,7 @@ import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import { recoverPruned } from '../recovery/recover.ts';
 import { prunedGroupsOf } from './compensate.ts';
-import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
+import { addPlanScores } from '../recovery/criteria.ts';
 
 export interface PruneOptions extends OutputPathOptions {
   /** Run the original and the pruned model in ONNX Runtime and add the comparison to the report. */
@@ -119,7 +119,7 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
   progress('scoring', 0.2);
   const importance = await work.scores(isCriterion(plan.criterion) ? plan.criterion : [], { signal });
   // sketch and the data criteria (activation, apoz, thinet) are scored only when the plan ranks by them.
-  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, work.model, graph, deps, {
+  addPlanScores(importance, plan.criterion, await work.planScores(plan.criterion, {
     ...(opts.calibration ? { calibration: opts.calibration } : {}), ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}),
     onProgress: (f) => progress(`measuring ${plan.criterion} on the calibration inputs`, 0.2 + 0.2 * f),
   }));
@@ -267,7 +267,7 @@ export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan
   const graph = work.graph;
   const deps = work.dependencies(opts.signal);
   const importance = await work.scores(isCriterion(plan.criterion) ? plan.criterion : [], { signal: opts.signal });
-  addPlanScores(importance, plan.criterion, await planCriterionScores(plan.criterion, work.model, graph, deps, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
+  addPlanScores(importance, plan.criterion, await work.planScores(plan.criterion, { ...(opts.calibration ? { calibration: opts.calibration } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
   const resolved = resolvePlan(plan, deps, importance);
   const effect = planEffect(plan, deps, resolved);
   if (effect.removesNothing && removed.length === 0) throw nothingRemovedError(model.path, plan, importance, effect);

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import type { AnalysedModel } from '../analysed-model.ts';
 import { isCriterion, type PlanCriterion } from '../analysis/criteria.ts';
-import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
+import { addPlanScores } from '../recovery/criteria.ts';
 import { recoverPruned } from '../recovery/recover.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import { prunedGroupsOf } from '../prune/compensate.ts';
@@ -267,7 +267,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
   // the previews of the allocation count MACs at the sizes the model is analysed at
   preparePreview(analysed.graph, deps, analysed.cost(), analysed.inputShapes);
   const importance = await analysed.scores(isCriterion(criterion) ? criterion : [], { signal });
-  addPlanScores(importance, criterion, await planCriterionScores(criterion, analysed.model, analysed.graph, deps, { calibration, ep, ...(signal ? { signal } : {}) }));
+  addPlanScores(importance, criterion, await analysed.planScores(criterion, { calibration, ep, ...(signal ? { signal } : {}) }));
   const model: AllocationModel = { graph: analysed.graph, deps, importance };
   const aopts = { roundTo, minChannels, compensate, model: analysed.fileName, ...(signal ? { signal } : {}) };
   const evalSet = opts.evaluation ?? calibration;

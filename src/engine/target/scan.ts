@@ -25,7 +25,7 @@ import type { AnalysedModel } from '../analysed-model.ts';
 import { isCriterion, type PlanCriterion } from '../analysis/criteria.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../analysis/types.ts';
 import type { ModelImportance } from '../analysis/importance.ts';
-import { addPlanScores, planCriterionScores } from '../recovery/criteria.ts';
+import { addPlanScores } from '../recovery/criteria.ts';
 import { OriginalActivations, recoverPruned } from '../recovery/recover.ts';
 import { prunedGroupsOf } from '../prune/compensate.ts';
 import { resolvePlan } from '../prune/plan.ts';
@@ -184,7 +184,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
   model = atDataSize(model, data.sampleShape);
   const deps = model.dependencies(signal);
   const importance = await model.scores(isCriterion(settings.criterion) ? settings.criterion : [], { signal });
-  addPlanScores(importance, settings.criterion, await planCriterionScores(settings.criterion, model.model, model.graph, deps, { calibration: data, ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
+  addPlanScores(importance, settings.criterion, await model.planScores(settings.criterion, { calibration: data, ep: opts.ep ?? 'auto', ...(signal ? { signal } : {}) }));
   const cost = model.cost();
   // the previews count MACs at the sizes the model is analysed at
   preparePreview(model.graph, deps, cost, model.inputShapes);
