@@ -109,6 +109,31 @@ describe('sensitivity scan', () => {
     }
   });
 
+  test('the tensors at each cut are computed from the previous cut\'s: the runs before the cuts cost one pass of the original in all', async () => {
+    // x → c1 → c2 → c3 → c4 → c5 (3×3 convs with BN and ReLU, 8 channels) → Flatten → Gemm
+    const b = new ModelBuilder({ seed: 5 });
+    let y = b.input('x', ['N', 4, 8, 8]);
+    let cin = 4;
+    for (let i = 1; i <= 5; i++) {
+      y = b.relu(b.bn(b.conv(y, cin, 8, { name: `c${i}` }), 8));
+      cin = 8;
+    }
+    b.output(b.gemm(b.flatten(y), 512, 10, 'fc'), ['N', 10]);
+    const file = b.save(path.join(tempDir(), 'chain.onnx'));
+    const model = AnalysedModel.load(file);
+    const opts = { criterion: 'l1' as const, recover: 'none' as const, ratios: [0.5], breakLoss: 100, cache: false, ep: 'cpu' as const };
+    const cut = await scanSensitivity(model, inputs(16), { ...opts, cut: true });
+    const whole = await scanSensitivity(model, inputs(16), { ...opts, cut: false });
+    assert.ok(cut.stats!.cutRuns >= 3, `points on cached activations: ${cut.stats!.cutRuns}`);
+    // from the model input each time, the prefixes of c2…c4 would cost 1/5 + 2/5 + 3/5 of a pass
+    assert.ok(cut.stats!.prefixPasses > 0 && cut.stats!.prefixPasses <= 0.9, `the runs before the cuts: ${cut.stats!.prefixPasses} passes`);
+    for (const g of cut.groups) {
+      const w = whole.groups.find((x) => x.group === g.group)!;
+      assert.equal(g.points[0].agreement, w.points[0].agreement, g.layers[0]);
+      assert.ok(Math.abs(g.points[0].drift - w.points[0].drift) < 1e-5, `${g.layers[0]}: ${g.points[0].drift} vs ${w.points[0].drift}`);
+    }
+  });
+
   test('a second scan comes from the cache without running anything; a changed model is scanned again', async () => {
     const dir = tempDir();
     const file = buildModel(path.join(dir, 'm.onnx'));

@@ -7,10 +7,12 @@
 //   - the model is analysed once (groups, scores) and pruned in memory (the surgery's lazy slices;
 //     nothing is written but the cache);
 //   - the scan inputs are read once and the original's outputs computed once;
-//   - the activations at a group's input are computed once per group (one run of the part of the
-//     original before it) and only the graph after them runs for each ratio: a sub-model cut from
-//     the pruned graph whose inputs are those tensors. Recovery that changes layers upstream of the
-//     group (BatchNorm recalibration touches every BN) runs the whole pruned model instead;
+//   - the activations at a group's input are computed once per group and only the graph after them
+//     runs for each ratio: a sub-model cut from the pruned graph whose inputs are those tensors. They
+//     are computed from the previous group's (the part of the original between the two cuts runs,
+//     not the whole prefix: the prefixes together cost about one pass of the original). Recovery
+//     that changes layers upstream of the group (BatchNorm recalibration touches every BN) runs the
+//     whole pruned model instead;
 //   - recovery's statistics are kept per group (OriginalActivations): the original's outputs at the
 //     layers it refits and their inputs where those are the original's activations less the pruned
 //     channels come from one pass of the original per group, read again for each ratio;
@@ -40,7 +42,7 @@ import { lazySliceOf } from '../onnx/slice.ts';
 import { DataType, ModelProtoType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
 import { createSession, loadOrt, shortenError, type OrtModule } from '../runtime/session.ts';
 import type { ExecutionProvider, ExecutionProviderChoice } from '../runtime/types.ts';
-import { dataInput, defaultBatchSize, defaultRecoveryThreads, probeModel } from '../recovery/working.ts';
+import { dataInput, defaultBatchSize, defaultRecoveryThreads } from '../recovery/working.ts';
 import { argmaxRows } from '../runtime/run.ts';
 import type { GroupSensitivity, ScanSettings, SensitivityPoint, SensitivityScan } from './types.ts';
 import { hashModelFiles, readScanCache, scanCacheKey, writeScanCache } from './scan-cache.ts';
@@ -104,6 +106,8 @@ export interface ScanStats {
    * after its cut; recovery's own passes not included): the cost without the machine's load.
    */
   macPasses: number;
+  /** The part of `macPasses` spent computing the tensors at the cuts (each from the previous cut's: at most about one pass). */
+  prefixPasses: number;
   /** Recovery's passes of the original to keep a group's tensors (one per group when its layers' inputs and targets fit in one), and its probe passes read from them instead. */
   recoveryFills: number;
   recoveryServed: number;
@@ -190,14 +194,16 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
   preparePreview(model.graph, deps, cost, model.inputShapes);
   const inputs = takeInputs(data, settings.inputs);
   const runner = await ScanRunner.create(model, inputs, opts);
-  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, macPasses: 0, recoveryFills: 0, recoveryServed: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
+  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, macPasses: 0, prefixPasses: 0, recoveryFills: 0, recoveryServed: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
   const layerMacs = new Map(cost.layers.map((l) => [l.name, l.macs]));
-  /** Share of the model's MACs (weighted layers) in the nodes after a cut. */
-  const macShare = (c: GroupCut) => {
+  /** Share of the model's MACs (weighted layers) in these nodes. */
+  const macsOf = (nodes: Iterable<string>) => {
     let m = 0;
-    for (const n of c.nodes) m += layerMacs.get(n) ?? 0;
+    for (const n of nodes) m += layerMacs.get(n) ?? 0;
     return cost.layerMacs > 0 ? m / cost.layerMacs : 1;
   };
+  /** Share of the model's MACs in the nodes after a cut. */
+  const macShare = (c: GroupCut) => macsOf(c.nodes);
 
   const groups = scannable(deps);
   const scan: ScanResult = {
@@ -281,9 +287,10 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
           if (useCut && !cutReady) {
             const tc = performance.now();
             try {
-              await runner.cacheActivations(cut!);
+              const ran = await runner.cacheActivations(cut!);
               cutReady = true;
-              stats.macPasses += 1 - macShare(cut!);
+              stats.macPasses += macsOf(ran);
+              stats.prefixPasses += macsOf(ran);
             } catch (e) {
               if (!(e instanceof PrunerError)) throw e;
               // tensors at the cut ONNX Runtime cannot hand back as they are: run whole models
@@ -311,7 +318,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
           break;
         }
       }
-      runner.dropActivations();
+      // the tensors at this cut stay: the next group's are computed from them
       if (activations) {
         stats.recoveryFills += activations.passes;
         stats.recoveryServed += activations.served;
@@ -326,6 +333,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
     runner.dropActivations();
   }
   stats.macPasses = round1(stats.macPasses);
+  stats.prefixPasses = round1(stats.prefixPasses);
   scan.seconds = round1((performance.now() - t0) / 1000);
   if (useCache) writeScanCache(model.path, key, scan, cacheOpts);
   progress(1, scan.partial ? 'cancelled' : 'done');
@@ -501,24 +509,43 @@ export class ScanRunner {
     return hits / this.data.count;
   }
 
-  /** The tensors at the cut, on every scan input (one run of the original before the cut). */
-  async cacheActivations(cut: GroupCut): Promise<void> {
-    this.dropActivations();
+  /**
+   * The tensors at the cut, on every scan input: one run of the original's part before the cut,
+   * from the tensors at the previous cut where those are on the way (the original's activations
+   * too), else from the model input. Returns the names of the nodes that ran.
+   */
+  async cacheActivations(cut: GroupCut): Promise<Set<string>> {
     const values = cut.values.filter((v) => v !== this.inputName);
+    const prev = this.activations;
+    this.dropActivations();
     this.cutValues = new Set(cut.values);
-    this.activations = this.batches.map(() => new Map());
-    if (!values.length) return;
+    const acts: Map<string, OrtTensor>[] = this.batches.map(() => new Map());
+    this.activations = acts;
+    if (!values.length) return new Set();
     const w = this.model;
-    const bytes = probeModel({ model: w.model, graph: w.graph, proto: w.model.proto }, values);
+    const from = new Set([this.inputName]);
+    const types = new Map<string, number>([[this.inputName, DataType.FLOAT]]);
+    if (prev) for (const [k, t] of prev[0] ?? []) {
+      from.add(k);
+      types.set(k, ELEM_TYPES[t.type] ?? DataType.FLOAT);
+    }
+    // a value already held is kept as it is
+    const missing = values.filter((v) => !prev?.[0]?.has(v));
+    for (let i = 0; i < this.batches.length; i++) for (const v of values) if (!missing.includes(v)) acts[i].set(v, prev![i].get(v)!);
+    if (!missing.length) return new Set();
+    const { bytes, nodes, inputs } = subModelOf(w.model, w.graph, w.model.proto, from, types, missing);
     const s = await this.session(bytes, 'activations');
     try {
       for (let i = 0; i < this.batches.length; i++) {
-        const out = await this.run(s, { [this.inputName]: this.inputTensor(i) }, 'activations');
-        for (const v of values) this.activations[i].set(v, out[v]);
+        const feeds: Record<string, OrtTensor> = {};
+        for (const name of inputs) feeds[name] = name === this.inputName ? this.inputTensor(i) : prev![i].get(name)!;
+        const out = await this.run(s, feeds, 'activations');
+        for (const v of missing) acts[i].set(v, out[v]);
       }
     } finally {
       await s.release();
     }
+    return nodes;
   }
 
   dropActivations(): void {
@@ -604,9 +631,17 @@ function inline(model: OnnxModel, t: TensorProto): TensorProto {
  * the new model, typed by `types`): nodes that depend only on initializers are kept.
  */
 export function subModel(model: OnnxModel, graph: Graph, proto: ModelProto, cut: ReadonlySet<string>, types: ReadonlyMap<string, number>, output: string): Uint8Array {
+  return subModelOf(model, graph, proto, cut, types, [output]).bytes;
+}
+
+/**
+ * The part of `proto` that computes `outputs` from the values in `cut`: its bytes, the names of
+ * its nodes, and the values of `cut` it reads (its inputs).
+ */
+export function subModelOf(model: OnnxModel, graph: Graph, proto: ModelProto, cut: ReadonlySet<string>, types: ReadonlyMap<string, number>, outputs: readonly string[]): { bytes: Uint8Array; nodes: Set<string>; inputs: string[] } {
   const needed = new Set<NodeProto>();
   const inputs = new Set<string>();
-  const stack = [output];
+  const stack = [...outputs];
   const seen = new Set<string>();
   while (stack.length) {
     const v = stack.pop()!;
@@ -631,10 +666,12 @@ export function subModel(model: OnnxModel, graph: Graph, proto: ModelProto, cut:
   const initializer = g.initializer.filter((t) => used.has(t.name ?? '') && !inputs.has(t.name ?? '')).map((t) => inline(model, t));
   const input: ValueInfoProto[] = [...inputs].map((name) => ({ name, type: { tensor_type: { elem_type: types.get(name) ?? DataType.FLOAT } } }) as ValueInfoProto);
   const produced = new Set(nodes.flatMap((n) => n.output));
-  const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && v.name !== output);
-  const out = g.output.find((o) => o.name === output) ?? ({ name: output, type: { tensor_type: { elem_type: DataType.FLOAT } } } as ValueInfoProto);
-  const sub: ModelProto = { ...proto, graph: { ...g, node: nodes, initializer, input, output: [out], value_info } };
-  return ModelProtoType.encode(sub as never).finish();
+  const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && !outputs.includes(v.name ?? ''));
+  // Outputs other than the model's typed by element type only (a pruned model's value_info may still carry the old widths).
+  const elemType = (name: string) => g.value_info.find((v) => v.name === name)?.type?.tensor_type?.elem_type ?? DataType.FLOAT;
+  const out = outputs.map((o) => g.output.find((x) => x.name === o) ?? ({ name: o, type: { tensor_type: { elem_type: elemType(o) } } } as ValueInfoProto));
+  const sub: ModelProto = { ...proto, graph: { ...g, node: nodes, initializer, input, output: out, value_info } };
+  return { bytes: ModelProtoType.encode(sub as never).finish(), nodes: new Set(nodes.map((n) => n.name ?? '')), inputs: [...inputs] };
 }
 
 export type { ModelImportance };
