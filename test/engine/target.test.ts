@@ -33,6 +33,7 @@ import { previewPrune } from '../../src/engine/prune/prune.ts';
 import { arrayInputSet } from '../../src/engine/data/types.ts';
 import { readNpy } from '../../src/engine/runtime/inputs.ts';
 import { evaluateClassifier } from '../../src/engine/runtime/validate.ts';
+import { LossMeter, measureLoss } from '../../src/engine/target/run.ts';
 import { fmnistBn, repoRoot, shared, skipWithoutShared } from '../helpers/paths.ts';
 
 const RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -165,6 +166,33 @@ describe('allocation on hand-made scans', () => {
   });
 
   test.after?.(() => fs.rmSync(dir, { recursive: true, force: true }));
+});
+
+describe('the loss of pruned models against the original (LossMeter)', () => {
+  test('the original runs once: later models are compared with its kept outputs, with the same losses as measured afresh', async () => {
+    const dir = tempDir();
+    const file = buildModel(path.join(dir, 'm.onnx'));
+    const x = new Float32Array(24 * 3 * 16 * 16).map((_, i) => Math.sin(i * 0.37) + Math.cos(i * 0.011));
+    const labels = Int32Array.from({ length: 24 }, (_, i) => i % 10);
+    const pruned = [0.3, 0.6].map(async (ratio) => {
+      const out = path.join(dir, `p${ratio}.onnx`);
+      await pruneModel(file, { version: 1, criterion: 'l1', scope: 'uniform', ratio }, { out });
+      return out;
+    });
+    const [p3, p6] = await Promise.all(pruned);
+    for (const set of [arrayInputSet('x', [3, 16, 16], x), arrayInputSet('x', [3, 16, 16], x, labels)]) {
+      const fresh = [await measureLoss(file, p3, set, 'evaluation', { ep: 'cpu' }), await measureLoss(file, p6, set, 'evaluation', { ep: 'cpu' })];
+      assert.ok(fresh[1].points > 0 || fresh[0].points > 0, `the pruned models lose something: ${fresh.map((f) => f.points)}`);
+      const copy = path.join(dir, 'original-copy.onnx');
+      fs.copyFileSync(file, copy);
+      const meter = new LossMeter(copy, set, 'evaluation', { ep: 'cpu' });
+      assert.deepEqual(await meter.measure(p3), fresh[0]);
+      // the original is not read again: gone, the next models are still measured
+      fs.rmSync(copy);
+      assert.deepEqual(await meter.measure(p6), fresh[1]);
+      assert.deepEqual(await meter.measure({ bytes: fs.readFileSync(p3), name: 'p3 in memory' }), fresh[0]);
+    }
+  });
 });
 
 describe('allocation when the scanned losses tie (the bundled sample)', () => {

@@ -63,21 +63,39 @@ interface Running {
 }
 
 /**
+ * The original's outputs on a data set, kept by one evaluateSessions run (`record`): later runs on
+ * the same set compare a pruned model with them instead of running the original again.
+ */
+export interface RecordedOutputs {
+  input: string;
+  output: string;
+  batch: number;
+  fixed: boolean;
+  /** The first output of each batch, in order. */
+  outputs: OutputTensor[];
+}
+
+/**
  * Runs `a` (and `b`, when given: the pruned model) over every sample of `set` in batches and
  * measures accuracy (when the set has labels) and the outputs' agreement. The set must already fit
- * the models' first input; other inputs are not supported (one-input models only).
+ * the models' first input; other inputs are not supported (one-input models only). `a` may be the
+ * original's outputs recorded by an earlier run on the same set (`record` hands them over).
  */
 export async function evaluateSessions(
-  a: CreatedSession,
+  a: CreatedSession | RecordedOutputs,
   b: CreatedSession | undefined,
   set: InputSet,
-  opts: { batch?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void; files?: { original: string; pruned?: string } } = {},
+  opts: { batch?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void; files?: { original: string; pruned?: string }; record?: (r: RecordedOutputs) => void } = {},
 ): Promise<EvaluationReport> {
   const fileA = opts.files?.original ?? 'original model';
-  if (a.session.inputNames.length !== 1) throw new PrunerError(`${path.basename(fileA)}: evaluation on a data set needs a model with one input, this one has ${a.session.inputNames.length}`, { subject: fileA });
-  const inName = a.session.inputNames[0];
-  const outName = a.session.outputNames[0];
-  const { batch, fixed } = sessionBatch(a.session, opts.batch);
+  const recorded = 'outputs' in a ? a : undefined;
+  const sessionA = recorded ? undefined : (a as CreatedSession);
+  if (sessionA && sessionA.session.inputNames.length !== 1) throw new PrunerError(`${path.basename(fileA)}: evaluation on a data set needs a model with one input, this one has ${sessionA.session.inputNames.length}`, { subject: fileA });
+  const inName = recorded ? recorded.input : sessionA!.session.inputNames[0];
+  const outName = recorded ? recorded.output : sessionA!.session.outputNames[0];
+  const { batch, fixed } = recorded ?? sessionBatch(sessionA!.session, opts.batch);
+  const keep: OutputTensor[] = [];
+  let batchIndex = 0;
   const per = set.sampleShape.reduce((x, y) => x * y, 1);
   const labels = set.labels;
   const s: Running = { hitsA: { top1: 0, top5: 0 }, hitsB: { top1: 0, top5: 0 }, agree: 0, cosSum: 0, cosMin: 1, diff2: 0, norm2: 0, absSum: 0, absMax: 0, values: 0, nonFinite: 0 };
@@ -105,7 +123,13 @@ export async function evaluateSessions(
       data.set(chunk.data);
       for (let i = n; i < batch; i++) data.copyWithin(i * per, (n - 1) * per, n * per);
     }
-    const oa = await run(a, fileA, data, feedN);
+    let oa: OutputTensor;
+    if (recorded) {
+      oa = recorded.outputs[batchIndex];
+      if (!oa) throw new PrunerError(`${set.source}: more inputs than the original's recorded outputs`, { subject: set.source });
+    } else oa = await run(sessionA!, fileA, data, feedN);
+    batchIndex++;
+    if (opts.record) keep.push(oa);
     const ob = b ? await run(b, opts.files?.pruned ?? 'pruned model', data, feedN) : undefined;
     const width = oa.data!.length / feedN;
     if (ob && ob.data!.length !== oa.data!.length) throw new PrunerError(`${path.basename(opts.files?.pruned ?? 'pruned model')}: output ${outName} is [${ob.dims.join(', ')}], the original's [${oa.dims.join(', ')}]`);
@@ -152,6 +176,7 @@ export async function evaluateSessions(
     done += n;
     opts.onProgress?.(done, set.count);
   }
+  opts.record?.({ input: inName, output: outName, batch, fixed, outputs: keep });
   const r6 = (v: number) => Math.round(v * 1e6) / 1e6;
   const acc = (h: { top1: number; top5: number }): ModelAccuracy => ({ top1: r6(h.top1 / done), correct: h.top1, ...(classes !== undefined && classes > 5 ? { top5: r6(h.top5 / done) } : {}) });
   const report: EvaluationReport = {

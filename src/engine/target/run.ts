@@ -27,7 +27,7 @@ import { ModelProtoType } from '../onnx/proto.ts';
 import { writeTextFileSafely } from '../files.ts';
 import type { InputSet } from '../data/types.ts';
 import { createSession } from '../runtime/session.ts';
-import { evaluateSessions } from '../runtime/evaluate.ts';
+import { evaluateSessions, type RecordedOutputs } from '../runtime/evaluate.ts';
 import { latencyInputs, measureModelLatency, type LatencyMeasurement } from '../runtime/latency.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { atDataSize, scanSensitivity, type ScanResult } from './scan.ts';
@@ -138,12 +138,48 @@ export async function recoveredCandidate(analysed: AnalysedModel, model: Allocat
   return ModelProtoType.encode(rec.model as never).finish();
 }
 
-/** Loss of `pruned` against `original` on `set` (accuracy points with labels, else agreement points). */
-export async function measureLoss(original: string, pruned: string | { bytes: Uint8Array; name: string }, set: InputSet, on: MeasuredLoss['on'], opts: { ep?: ExecutionProviderChoice; signal?: AbortSignal } = {}): Promise<MeasuredLoss> {
-  const a = await createSession(original, opts.ep ?? 'auto');
-  const b = await createSession(pruned, a.provider);
-  try {
-    const r = await evaluateSessions(a, b, set, { ...(opts.signal ? { signal: opts.signal } : {}), files: { original, pruned: typeof pruned === 'string' ? pruned : pruned.name } });
+/**
+ * Losses of pruned models against one original on one data set (accuracy points with labels, else
+ * agreement points): the original runs with the first pruned model measured, and its outputs are
+ * kept for the next ones.
+ */
+export class LossMeter {
+  private recorded: RecordedOutputs | undefined;
+  private provider: ExecutionProviderChoice;
+
+  constructor(
+    readonly original: string,
+    readonly set: InputSet,
+    readonly on: MeasuredLoss['on'],
+    private readonly opts: { ep?: ExecutionProviderChoice; signal?: AbortSignal } = {},
+  ) {
+    this.provider = opts.ep ?? 'auto';
+  }
+
+  async measure(pruned: string | { bytes: Uint8Array; name: string }): Promise<MeasuredLoss> {
+    const { original, set, on } = this;
+    const signal = this.opts.signal;
+    const files = { original, pruned: typeof pruned === 'string' ? pruned : pruned.name };
+    let r: Awaited<ReturnType<typeof evaluateSessions>>;
+    if (this.recorded) {
+      const b = await createSession(pruned, this.provider);
+      try {
+        r = await evaluateSessions(this.recorded, b, set, { ...(signal ? { signal } : {}), files });
+      } finally {
+        await b.session.release();
+      }
+    } else {
+      const a = await createSession(original, this.provider);
+      this.provider = a.provider;
+      let b: Awaited<ReturnType<typeof createSession>> | undefined;
+      try {
+        b = await createSession(pruned, a.provider);
+        r = await evaluateSessions(a, b, set, { ...(signal ? { signal } : {}), files, record: (o) => (this.recorded = o) });
+      } finally {
+        await a.session.release();
+        await b?.session.release();
+      }
+    }
     const agreement = r.comparison?.top1Agreement;
     const labelled = !!(r.original && r.pruned);
     if (!labelled && agreement === undefined) throw new PrunerError(`${path.basename(original)}: its output ${r.output} is not [batch, classes]: no top-1 agreement or accuracy to measure a loss in points`, { subject: original });
@@ -157,10 +193,12 @@ export async function measureLoss(original: string, pruned: string | { bytes: Ui
       ...(agreement !== undefined ? { agreement } : {}),
       ...(labelled ? { originalTop1: r.original!.top1, prunedTop1: r.pruned!.top1 } : {}),
     };
-  } finally {
-    await a.session.release();
-    await b.session.release();
   }
+}
+
+/** Loss of `pruned` against `original` on `set` (accuracy points with labels, else agreement points). */
+export async function measureLoss(original: string, pruned: string | { bytes: Uint8Array; name: string }, set: InputSet, on: MeasuredLoss['on'], opts: { ep?: ExecutionProviderChoice; signal?: AbortSignal } = {}): Promise<MeasuredLoss> {
+  return new LossMeter(original, set, on, opts).measure(pruned);
 }
 
 /** The loss search's result: the allocation with the fewest MACs whose measured loss fits, and the candidates tried. */
@@ -186,12 +224,13 @@ export async function findLossPlan(
   model: AllocationModel,
   scan: SensitivityScan,
   points: number,
-  opts: { calibration: InputSet; evaluation?: InputSet; recover: RecoverMode; ep: ExecutionProviderChoice; aopts: AllocateOptions; maxCandidates?: number; signal?: AbortSignal; onProgress?: (message: string) => void },
+  opts: { calibration: InputSet; evaluation?: InputSet; recover: RecoverMode; ep: ExecutionProviderChoice; aopts: AllocateOptions; maxCandidates?: number; signal?: AbortSignal; onProgress?: (message: string) => void; meter?: LossMeter },
 ): Promise<LossPlan> {
   const { signal, calibration } = opts;
   const progress = opts.onProgress ?? (() => {});
   const evalSet = opts.evaluation ?? calibration;
   const on: MeasuredLoss['on'] = opts.evaluation ? 'evaluation' : 'calibration';
+  const meter = opts.meter ?? new LossMeter(analysed.path, evalSet, on, { ep: opts.ep, ...(signal ? { signal } : {}) });
   const search: LossPlan['search'] = [];
   const tries = opts.maxCandidates ?? 6;
   let lo = 0;
@@ -209,7 +248,7 @@ export async function findLossPlan(
       else {
         progress(`measuring a candidate at ${(a.predicted.macs / a.baseline.macs * 100).toFixed(1)}% of the MACs (predicted loss ${a.predicted.loss.toFixed(2)})`);
         const bytes = await recoveredCandidate(analysed, model, a.plan, { calibration, recover: opts.recover, ep: opts.ep, ...(signal ? { signal } : {}) });
-        measured = (await measureLoss(analysed.path, { bytes, name: `${analysed.fileName} (candidate)` }, evalSet, on, { ep: opts.ep, ...(signal ? { signal } : {}) })).points;
+        measured = (await meter.measure({ bytes, name: `${analysed.fileName} (candidate)` })).points;
       }
       seen.set(key, measured);
       search.push({ budget: Math.round(q * 1000) / 1000, macs: a.predicted.macs, predicted: a.predicted.loss, measured });
@@ -272,6 +311,8 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
   const aopts = { roundTo, minChannels, compensate, model: analysed.fileName, ...(signal ? { signal } : {}) };
   const evalSet = opts.evaluation ?? calibration;
   const evalOn: MeasuredLoss['on'] = opts.evaluation ? 'evaluation' : 'calibration';
+  // the original runs once on the evaluation inputs, for every candidate and the written model
+  const meter = new LossMeter(analysed.path, evalSet, evalOn, { ep, ...(signal ? { signal } : {}) });
   if (!opts.evaluation && budget.kind === 'loss') warnings.push(`the loss is measured on the calibration inputs (${calibration.source}), which recovery fitted: give --eval for a figure on other inputs`);
 
   let allocation: Allocation;
@@ -297,7 +338,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
       );
     }
   } else if (budget.kind === 'loss') {
-    const found = await findLossPlan(analysed, model, scan, budget.points, { calibration, evaluation: opts.evaluation, recover, ep, aopts, maxCandidates: opts.maxCandidates, onProgress: progress, ...(signal ? { signal } : {}) });
+    const found = await findLossPlan(analysed, model, scan, budget.points, { calibration, evaluation: opts.evaluation, recover, ep, aopts, maxCandidates: opts.maxCandidates, onProgress: progress, meter, ...(signal ? { signal } : {}) });
     lossSearch = found.search;
     allocation = found.allocation;
     candidateLoss = found.measured;
@@ -353,7 +394,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
   } else value = budget.kind === 'loss' ? 0 : result[budget.kind];
   if (budget.kind === 'loss' || opts.evaluation) {
     progress(`measuring the loss on the ${evalOn} inputs`);
-    result.loss = await measureLoss(analysed.path, report.output, evalSet, evalOn, { ep, ...(signal ? { signal } : {}) });
+    result.loss = await meter.measure(report.output);
     if (budget.kind === 'loss') value = result.loss.points;
   }
   return { ...base, result, prune: report, ...missOf(value) };
