@@ -38,6 +38,8 @@ import {
   validatePruned,
 } from '../../src/engine/runtime/validate.ts';
 import { withCost } from '../../src/engine/runtime/cost.ts';
+import { latencyInputs, measureModelLatency } from '../../src/engine/runtime/latency.ts';
+import { Graph } from '../../src/engine/graph/graph.ts';
 import type { ModelInputSpec } from '../../src/engine/runtime/types.ts';
 import { f32Bytes, writeNpy } from '../helpers/npy.ts';
 import { fmnistBn, fmnistFused, repoRoot, samplesDir, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
@@ -393,6 +395,20 @@ describe('validatePruned', () => {
     assert.deepEqual(latencyStats([5, 1, 3, 2, 4]), { runs: 5, medianMs: 3, p90Ms: 5, minMs: 1, meanMs: 3 });
     assert.equal(latencyStats([1, 2, 3, 4]).medianMs, 2.5);
     assert.equal(latencyStats(Array.from({ length: 10 }, (_, i) => i + 1)).p90Ms, 9);
+  });
+
+  test('a model\'s latency (measureModelLatency): the runs asked, after warm-up, on the inputs fed; the spread ordered; an aborted signal stops it', async () => {
+    const feeds = latencyInputs(new Graph(loadModel(fmnistBn)));
+    const m = await measureModelLatency(fmnistBn, feeds, { runs: 5, warmup: 2 });
+    assert.equal(m.runs, 5);
+    assert.equal(m.warmup, 2);
+    assert.equal(m.provider, 'cpu');
+    assert.equal(m.threads, 1);
+    assert.deepEqual(m.inputs, Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.dims])));
+    assert.ok(m.minMs > 0 && m.minMs <= m.medianMs && m.medianMs <= m.p90Ms && m.p90Ms <= m.maxMs && m.iqrMs >= 0, JSON.stringify(m));
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(measureModelLatency(fmnistBn, feeds, { runs: 5, signal: ac.signal }), CancelledError);
   });
 
   test('an aborted signal stops validation', async () => {

@@ -5,9 +5,9 @@
 // per-layer latency is never derived from a layer's arithmetic.
 import { Graph } from '../graph/graph.ts';
 import { modelFromBuffer } from '../onnx/model.ts';
-import { PrunerError, throwIfAborted } from '../errors.ts';
+import { PrunerError } from '../errors.ts';
 import { inputSpecsOf, randomInputs } from './inputs.ts';
-import { latencyStats, toOrtFeeds } from './run.ts';
+import { latencyStats, timeRuns } from './run.ts';
 import { createSession, type CreateSessionOptions } from './session.ts';
 import type { ExecutionProvider, ExecutionProviderChoice, InputTensor, LatencyStats } from './types.ts';
 
@@ -73,18 +73,7 @@ export async function measureModelLatency(
   const threads = opts.threads ?? 1;
   const created = await createSession(model, opts.ep ?? 'cpu', { threads, ...(opts.ort ? { ort: opts.ort } : {}) });
   try {
-    const ortFeeds = toOrtFeeds(created.ort, feeds);
-    for (let i = 0; i < warmup; i++) {
-      throwIfAborted(opts.signal);
-      await created.session.run(ortFeeds);
-    }
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      throwIfAborted(opts.signal);
-      const t0 = performance.now();
-      await created.session.run(ortFeeds);
-      times.push(performance.now() - t0);
-    }
+    const times = await timeRuns(created.session, feeds, created.ort, { runs, warmup, ...(opts.signal ? { signal: opts.signal } : {}) });
     const s = [...times].sort((a, b) => a - b);
     const r3 = (v: number) => Math.round(v * 1000) / 1000;
     return {

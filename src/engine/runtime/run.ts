@@ -53,6 +53,16 @@ export async function measureLatency(
   ort: OrtModule,
   opts: { runs: number; warmup: number; signal?: AbortSignal },
 ): Promise<LatencyStats> {
+  return latencyStats(await timeRuns(session, feeds, ort, opts));
+}
+
+/** Warm-up runs, then the times (ms) of `runs` runs of the same feeds, each timed alone. */
+export async function timeRuns(
+  session: OrtSession,
+  feeds: Record<string, InputTensor>,
+  ort: OrtModule,
+  opts: { runs: number; warmup: number; signal?: AbortSignal },
+): Promise<number[]> {
   const ortFeeds = toOrtFeeds(ort, feeds);
   for (let i = 0; i < opts.warmup; i++) {
     throwIfAborted(opts.signal);
@@ -65,7 +75,7 @@ export async function measureLatency(
     await session.run(ortFeeds);
     times.push(performance.now() - t0);
   }
-  return latencyStats(times);
+  return times;
 }
 
 export function argmaxRows(data: ArrayLike<number>, rows: number, k: number): Int32Array {
