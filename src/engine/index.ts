@@ -58,7 +58,7 @@ export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
 export { addPlanScores, planCriterionScores } from './recovery/criteria.ts';
 
 // Pruning to a target: the sensitivity scan and its cache
-export { scanSensitivity, scanSettings, DEFAULT_SCAN_RATIOS, DEFAULT_SCAN_INPUTS, DEFAULT_BREAK_LOSS, type ScanOptions, type ScanResult, type ScanStats } from './target/scan.ts';
+export { atDataSize, scanSensitivity, scanSettings, DEFAULT_SCAN_RATIOS, DEFAULT_SCAN_INPUTS, DEFAULT_BREAK_LOSS, type ScanOptions, type ScanResult, type ScanStats } from './target/scan.ts';
 export { scanCachePath, readScanCache, scanCacheKey, hashModelFiles, SCAN_CACHE_SUFFIX } from './target/scan-cache.ts';
 export type { SensitivityScan, GroupSensitivity, SensitivityPoint, ScanSettings, Budget, TargetResult } from './target/types.ts';
 export { allocate, budgetTarget, unreachableMessage, MAX_CANDIDATES, type Allocation, type AllocateOptions, type AllocationModel, type PlanFigures } from './target/allocate.ts';

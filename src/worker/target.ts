@@ -3,7 +3,7 @@
 // meets a MACs or parameter budget with the least predicted loss. No vscode import.
 import * as path from 'node:path';
 import {
-  addPlanScores, allocate, CancelledError, isCriterion, scanBlocks, findLatencyPlan, findLossPlan, hashModelFiles, latencyInputs, measureLoss, measureModelLatency, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted,
+  addPlanScores, allocate, atDataSize, CancelledError, isCriterion, scanBlocks, findLatencyPlan, findLossPlan, hashModelFiles, latencyInputs, measureLoss, measureModelLatency, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted, valueInfoShape,
   type Allocation, type AnalysedModel, type InputSet, type LatencyMeasurement, type ScanOptions, type SensitivityScan,
 } from '../engine/index.ts';
 import { viewPlanOf, type ViewBlocks, type FoundPlan, type LatencyView, type TargetCheck, type ViewBudget, type ViewPlan, type ViewScan, type ViewScanSettings } from '../shared/protocol.ts';
@@ -122,6 +122,16 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
   if (!scan) throw new PrunerError(`${analysed.fileName}: no sensitivity scan for this criterion (${p.plan.criterion}), recovery (${p.data.recover}), calibration data and scan settings: run Scan first`, { subject: analysed.path });
   if (scan.partial) throw new PrunerError(`${analysed.fileName}: the sensitivity scan is partial (cancelled): run Scan again to complete it`, { subject: analysed.path });
   throwIfAborted(ctx.signal);
+  // A budget counted on the input's size (MACs; a latency timed on an input of that size) needs the
+  // size the model runs at: the view's MACs, preview and prune count symbolic sizes as 1 until one is given.
+  if ((p.budget.kind === 'macs' || p.budget.kind === 'latency') && atDataSize(analysed, calibration.sampleShape) !== analysed) {
+    const input = analysed.graph.inputs[0];
+    const dims = (input ? valueInfoShape(input) : undefined) ?? [];
+    throw new PrunerError(
+      `${analysed.fileName}: its input ${input?.name ?? ''} has symbolic sizes [${dims.join(', ')}], counted as 1 until you give them: give the input size (the banner above the summary; the calibration data's is ${calibration.sampleShape.join('×')}) so that the ${p.budget.kind === 'macs' ? 'MACs' : 'latency'} budget is counted at the size the model runs at`,
+      { subject: analysed.path },
+    );
+  }
   ctx.progress('Finding the plan', undefined);
   const deps = analysed.dependencies(ctx.signal);
   const importance = await analysed.scores(isCriterion(p.plan.criterion) ? p.plan.criterion : [], { signal: ctx.signal });

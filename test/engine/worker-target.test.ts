@@ -10,7 +10,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { SCAN_CACHE_SUFFIX } from '../../src/engine/index.ts';
+import { computeCost, Graph, loadModel, SCAN_CACHE_SUFFIX } from '../../src/engine/index.ts';
+import { seededNormal } from '../../src/engine/runtime/inputs.ts';
+import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import type { HandlerContext } from '../../src/shared/rpc.ts';
 import type { ViewPlan } from '../../src/shared/protocol.ts';
 import { workerHandlers } from '../../src/worker/handlers.ts';
@@ -149,5 +151,38 @@ describe('worker: scan and find a plan for a target (the view\'s Target control)
       assert.ok(found.bestReachable! > found.target);
       assert.match(found.notes[0]!, /cannot be reached/);
     }
+  });
+});
+
+describe('worker: Find plan on a model whose input size is symbolic', () => {
+  const dir = tempDir();
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // [N, 4, H, W] → two convs → GAP → Gemm: its MACs depend on H and W
+  const b = new ModelBuilder({ seed: 4 });
+  let y = b.relu(b.bn(b.conv(b.input('x', ['N', 4, 'H', 'W']), 4, 8, { name: 'convA' }), 8));
+  y = b.relu(b.bn(b.conv(y, 8, 8, { k: 1, name: 'convB' }), 8));
+  b.output(b.gemm(b.flatten(b.gap(y)), 8, 10, 'fc'), ['N', 10]);
+  const model = b.save(path.join(dir, 'dyn.onnx'));
+  const calib = path.join(dir, 'calib.npy');
+  writeNpy(calib, '<f4', [16, 4, 16, 16], f32Bytes(seededNormal(16 * 4 * 256, 2)));
+  const data: DataJob = { preset: 'auto', recover: 'none', calibCount: 16, runs: 1, batch: 4, calibration: calib };
+  const plan: ViewPlan = { criterion: 'l1', scope: 'uniform', ratio: 0.3, exclude: [] };
+  const settings = { ratios: [0.25, 0.5, 0.75] };
+  const h = workerHandlers();
+
+  test('a MACs or latency budget asks for the input size (the data\'s named); given, the plan counts MACs at that size, as the preview does', async () => {
+    await h.open({ path: model }, ctx());
+    assert.ok(await h.scan({ path: model, plan, data, settings, cachedOnly: false, ep: 'cpu' }, ctx()));
+    for (const budget of [{ kind: 'macs', fraction: 0.6 }, { kind: 'latency', ms: 0.001 }] as const) {
+      await assert.rejects(async () => h.findPlan({ path: model, plan, data, settings, budget }, ctx()), /input x has symbolic sizes \[N, 4, H, W\].*give the input size.*4×16×16/);
+    }
+    // a parameter budget does not depend on the size
+    assert.equal((await h.findPlan({ path: model, plan, data, settings, budget: { kind: 'params', fraction: 0.6 } }, ctx())).met, true);
+    await h.open({ path: model, inputShapes: { x: [1, 4, 16, 16] } }, ctx());
+    const found = await h.findPlan({ path: model, plan, data, settings, budget: { kind: 'macs', fraction: 0.6 } }, ctx());
+    assert.equal(found.baseline.macs, computeCost(new Graph(loadModel(model)), { inputShapes: { x: [1, 4, 16, 16] } }).macs);
+    assert.ok(found.met && found.predicted.macs <= found.target, `predicted ${found.predicted.macs} for ${found.target}`);
+    const pv = await h.previewPlan({ path: model, plan: found.plan }, ctx());
+    assert.equal(pv.macs.after, found.predicted.macs);
   });
 });
