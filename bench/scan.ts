@@ -5,7 +5,8 @@
 // (same batch, same threads, session creation excluded): "scan = N full passes" (target ≤ 20 for
 // ResNet-18). Then the cache hit: the same scan again on a freshly loaded model (the file hashed,
 // the cache read). The scan with the cut (only the graph after a group runs, on cached
-// activations) and, with `--no-cut-too`, without it, to see what the cut saves.
+// activations) and, with `--no-cut-too`, without it, to see what the cut saves. Under load the ratio
+// of CPU times (scan / forward pass, every thread counted) is steadier than the wall-clock one.
 // Run: node --import tsx bench/scan.ts [--resnet50] [--recover MODE] [--no-cut-too]
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,17 +24,24 @@ const COUNT = 64;
 const SAMPLE = [3, 224, 224];
 const round = (v: number) => Math.round(v * 10) / 10;
 
-async function forwardMs(model: string, data: Float32Array): Promise<number> {
+/** CPU time of the process (every thread, ONNX Runtime's included), ms. */
+const cpuMs = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
+
+async function forwardMs(model: string, data: Float32Array): Promise<{ wall: number; cpu: number }> {
   const { session, ort } = await createSession(model, 'auto', { threads: defaultRecoveryThreads() });
   const per = SAMPLE.reduce((a, b) => a * b, 1);
   const batch = Math.min(COUNT, defaultBatchSize(per));
   try {
     const t = performance.now();
+    const c = cpuMs();
     for (let o = 0; o < COUNT; o += batch) {
       const n = Math.min(batch, COUNT - o);
       await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', data.subarray(o * per, (o + n) * per), [n, ...SAMPLE]) });
     }
-    return performance.now() - t;
+    return { wall: performance.now() - t, cpu: cpuMs() - c };
   } finally {
     await session.release();
   }
@@ -46,6 +54,8 @@ interface ScanRun {
   forwardMs: number;
   scanMs: number;
   passes: number;
+  /** The scan's CPU time over the forward pass's (under load, steadier than the wall-clock ratio). */
+  cpuPasses: number;
   points: number;
   stoppedEarly: number;
   stats: ScanResult['stats'];
@@ -73,15 +83,18 @@ export async function runScanBench(opts: { resnet50?: boolean; recover?: Recover
       for (const cut of opts.noCutToo ? [true, false] : [true]) {
         const m = AnalysedModel.load(model);
         const t = performance.now();
+        const c0 = cpuMs();
         const scan = await scanSensitivity(m, data, { criterion: 'l1', recover, count: COUNT, cut, cache: cut, ep: 'auto' });
         const scanMs = performance.now() - t;
+        const scanCpu = cpuMs() - c0;
         const run: ScanRun = {
           model: path.basename(model),
           recover,
           cut,
-          forwardMs: round(fwd),
+          forwardMs: round(fwd.wall),
           scanMs: round(scanMs),
-          passes: round(scanMs / fwd),
+          passes: round(scanMs / fwd.wall),
+          cpuPasses: round(scanCpu / fwd.cpu),
           points: scan.groups.reduce((n, g) => n + g.points.length, 0),
           stoppedEarly: scan.groups.filter((g) => g.stoppedEarly).length,
           stats: scan.stats,
@@ -99,8 +112,8 @@ export async function runScanBench(opts: { resnet50?: boolean; recover?: Recover
         const s = run.stats!;
         console.log(
           `${run.model.padEnd(20)} scan ${scan.groups.length} groups × 9 ratios, ${COUNT} inputs 224×224, l1, recover ${recover}, ${cut ? 'cut' : 'whole model'}: ` +
-            `${(scanMs / 1000).toFixed(1)} s = ${run.passes} full passes (one pass ${(fwd / 1000).toFixed(2)} s); ${run.points} points (${run.stoppedEarly} groups stopped early), ` +
-            `${s.runs} ORT passes (${s.cutRuns} after the cut, ${s.fullRuns} whole), ${s.macPasses} full passes by MACs; surgery+recovery ${(s.pruneMs / 1000).toFixed(1)} s, building ${(s.buildMs / 1000).toFixed(1)} s, ORT ${(s.runMs / 1000).toFixed(1)} s` +
+            `${(scanMs / 1000).toFixed(1)} s = ${run.passes} full passes (one pass ${(fwd.wall / 1000).toFixed(2)} s; by CPU time ${run.cpuPasses}); ${run.points} points (${run.stoppedEarly} groups stopped early), ` +
+            `${s.runs} ORT passes (${s.cutRuns} after the cut, ${s.fullRuns} whole), ${s.macPasses} full passes by MACs (${s.prefixPasses} before the cuts); surgery+recovery ${(s.pruneMs / 1000).toFixed(1)} s, building ${(s.buildMs / 1000).toFixed(1)} s, ORT ${(s.runMs / 1000).toFixed(1)} s` +
             (run.cacheHitMs !== undefined ? `; cache hit ${run.cacheHitMs} ms (+ load ${run.loadMs} ms)` : ''),
         );
       }
