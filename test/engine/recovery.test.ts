@@ -111,6 +111,42 @@ describe('least-squares reconstruction', () => {
     assert.ok(maxAbsDiff(r.data, want.data) < maxAbsDiff(a.data, want.data), 'reconstruction brings the output closer to the original');
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  test('probes that start at the activations kept from the previous one give the same model as probes from the input', async () => {
+    const dir = tempDir();
+    // Two residual stages: the refit layers fall into several levels, and the later levels read a
+    // residual input computed levels before (it must be kept across probes, not recomputed). Inputs
+    // of 3×176×176 make the probes run in two batches (45 + 3), so the kept activations are
+    // assembled from several batches.
+    const b = new ModelBuilder({ seed: 21 });
+    const x = b.input('x', ['N', 3, 176, 176]);
+    let h = b.relu(b.bn(b.conv(x, 3, 8, { k: 4, stride: 16, pad: 0, name: 'stem' }), 8));
+    for (let i = 0; i < 2; i++) {
+      const a = b.relu(b.bn(b.conv(h, 8, 8, { k: 3, name: `b${i}.c1` }), 8));
+      const c = b.bn(b.conv(a, 8, 8, { k: 3, name: `b${i}.c2` }), 8);
+      h = b.relu(b.add(c, h));
+    }
+    const out = b.gemm(b.flatten(b.gap(h)), 8, 5, 'fc');
+    b.output(out, ['N', 5]);
+    const file = b.save(path.join(dir, 'res.onnx'));
+    const calib = arrayInputSet('calib', [3, 176, 176], seededNormal(48 * 3 * 176 * 176, 6));
+    const plan = { version: 1 as const, criterion: 'l1' as const, scope: 'uniform' as const, ratio: 0.5 };
+    const kept = await pruneModel(file, plan, { out: path.join(dir, 'kept.onnx'), recover: 'ls', calibration: calib, ep: 'cpu' });
+    const fromInput = await pruneModel(file, plan, { out: path.join(dir, 'input.onnx'), recover: 'ls', calibration: calib, ep: 'cpu', recoveryCutBytes: 0 });
+    const refit = kept.recovery.layers.filter((l) => l.status === 'refit').map((l) => l.name);
+    assert.ok(refit.length >= 4 && refit.includes('fc'), JSON.stringify(kept.recovery.layers));
+    assert.deepEqual(refit, fromInput.recovery.layers.filter((l) => l.status === 'refit').map((l) => l.name));
+    assert.ok(kept.recovery.passes >= 3, `several levels (${kept.recovery.passes} passes)`);
+    const shape = [8, 3, 176, 176];
+    const xs = seededNormal(8 * 3 * 176 * 176, 7);
+    const want = await run(file, xs, shape);
+    const a = await run(kept.output, xs, shape);
+    const r = await run(fromInput.output, xs, shape);
+    const none = await run((await pruneModel(file, plan, { out: path.join(dir, 'none.onnx'), recover: 'none', ep: 'cpu' })).output, xs, shape);
+    assert.ok(maxAbsDiff(r.data, want.data) < maxAbsDiff(none.data, want.data), 'reconstruction helps (else the comparison proves little)');
+    const d = maxAbsDiff(a.data, r.data);
+    assert.ok(d < 1e-4 * Math.max(1, maxAbs(r.data)), `the two recovered models differ by ${d}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 describe('BatchNorm recalibration', () => {

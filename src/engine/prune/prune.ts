@@ -46,6 +46,8 @@ export interface PruneOptions extends OutputPathOptions {
   evaluation?: InputSet;
   /** Recovery after the surgery (default `auto`). */
   recover?: RecoverMode;
+  /** ls: bytes of activations kept between probes (see RecoverOptions.cutBytes; 0 runs each probe from the input). */
+  recoveryCutBytes?: number;
   /**
    * Accept a plan that cuts some layer group down to the least it can keep (one channel, or one
    * block): without it such a plan is refused before anything is written (CLI `--force`; the
@@ -154,6 +156,7 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
     ep: opts.ep ?? 'auto',
     compensated: plan.compensate ?? true,
+    ...(opts.recoveryCutBytes !== undefined ? { cutBytes: opts.recoveryCutBytes } : {}),
     ...(signal ? { signal } : {}),
     onProgress: (stage, fraction) => progress(stage, 0.5 + 0.1 * (fraction ?? 0)),
   });

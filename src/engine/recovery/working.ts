@@ -121,9 +121,12 @@ function floatInit(name: string, dims: number[], values: ArrayLike<number>): Ten
 
 /**
  * The bytes of a model whose outputs are `values` (intermediate tensors of `w`), with only the nodes
- * they depend on and the initializers those use (external data read inline).
+ * they depend on and the initializers those use (external data read inline). With `from` (value →
+ * dims of one sample), those values are the model's inputs instead of being computed: a segment of
+ * the network that starts at tensors already computed (the model's own input is kept only when a
+ * node of the segment reads it).
  */
-export function probeModel(w: { model: OnnxModel; graph: Graph; proto: ModelProto }, values: readonly string[]): Uint8Array {
+export function probeModel(w: { model: OnnxModel; graph: Graph; proto: ModelProto }, values: readonly string[], from?: ReadonlyMap<string, readonly number[]>): Uint8Array {
   const graph = w.graph;
   const needed = new Set<NodeProto>();
   const stack = [...values];
@@ -132,6 +135,7 @@ export function probeModel(w: { model: OnnxModel; graph: Graph; proto: ModelProt
     const v = stack.pop()!;
     if (!v || seen.has(v)) continue;
     seen.add(v);
+    if (from?.has(v)) continue;
     const p = graph.producer.get(v);
     if (!p || needed.has(p)) continue;
     needed.add(p);
@@ -150,7 +154,12 @@ export function probeModel(w: { model: OnnxModel; graph: Graph; proto: ModelProt
   for (const v of values) usedValues.add(v);
   const initializer = g.initializer.filter((t) => usedValues.has(t.name ?? '')).map(inline);
   const inits = new Set(initializer.map((t) => t.name ?? ''));
-  const input = g.input.filter((v) => (graph.initializers.has(v.name ?? '') ? inits.has(v.name ?? '') : true));
+  let input = g.input.filter((v) => (graph.initializers.has(v.name ?? '') ? inits.has(v.name ?? '') : !from || usedValues.has(v.name ?? '')));
+  if (from) {
+    const cut = (name: string, dims: readonly number[]) =>
+      ({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: 'batch' }, ...dims.map((d) => ({ dim_value: Long.fromNumber(d) }))] } } } }) as ValueInfoProto;
+    input = [...input, ...[...from].filter(([v]) => usedValues.has(v)).map(([v, d]) => cut(v, d))];
+  }
   const produced = new Set(nodes.flatMap((n) => n.output));
   const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && !values.includes(v.name ?? ''));
   // Outputs typed by element type only (a pruned model's value_info may still carry the old widths):
@@ -170,6 +179,17 @@ export interface ProbeRunOptions {
   ort?: OrtModule;
   /** Called after each batch with the share of the set done. */
   onBatch?: (fraction: number) => void;
+  /**
+   * Whole tensors ([N, ...], every calibration input) fed to the probe's inputs of the same name
+   * (a segment model, see `probeModel`'s `from`); the calibration inputs are read only when the
+   * probe still has the model's own input.
+   */
+  cut?: ReadonlyMap<string, ProbeTensor>;
+}
+
+/** Batches of sample indices without data (a segment that does not read the model's input). */
+async function* offsets(count: number, batch: number): AsyncGenerator<{ data?: Float32Array; offset: number; count: number }> {
+  for (let offset = 0; offset < count; offset += batch) yield { offset, count: Math.min(batch, count - offset) };
 }
 
 /** One probe output of one batch: float32 values and their dims (batch first). */
@@ -219,12 +239,22 @@ export async function streamProbe(
   try {
     const sampleSize = data.sampleShape.reduce((a, b) => a * b, 1);
     const batch = dynamicBatch ? opts.batchSize ?? defaultBatchSize(sampleSize) : 1;
-    for await (const b of data.batches(batch, opts.signal)) {
+    const cut = opts.cut;
+    const reads = !cut || session.inputNames.includes(inputName);
+    const batches = reads ? data.batches(batch, opts.signal) : offsets(data.count, batch);
+    for await (const b of batches) {
       throwIfAborted(opts.signal);
-      const feed = { [inputName]: new ort.Tensor('float32', b.data, [b.count, ...data.sampleShape]) };
+      const feed: Record<string, unknown> = {};
+      if (reads) feed[inputName] = new ort.Tensor('float32', b.data!, [b.count, ...data.sampleShape]);
+      if (cut)
+        for (const [v, t] of cut) {
+          if (!session.inputNames.includes(v)) continue;
+          const per = t.data.length / t.dims[0];
+          feed[v] = new ort.Tensor('float32', t.data.subarray(b.offset * per, (b.offset + b.count) * per), [b.count, ...t.dims.slice(1)]);
+        }
       let results: Record<string, unknown>;
       try {
-        results = await session.run(feed);
+        results = await session.run(feed as never);
       } catch (e) {
         throw new PrunerError(`${name}: ONNX Runtime failed on calibration inputs ${b.offset}–${b.offset + b.count - 1} of ${data.source} (${shortenError(e)})`, { subject: data.source, cause: e });
       }
