@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CRITERIA, CRITERION_LABELS, type PruneReport, type ValidationReport, type ViewPlan } from '../shared/protocol.ts';
+import { PLAN_CRITERIA, PLAN_CRITERION_LABELS, RECOVER_LABELS, RECOVER_MODES, isDataCriterion, type PruneReport, type RecoverMode, type ValidationReport, type ViewPlan } from '../shared/protocol.ts';
 import { readArgs, selectedModels } from './commandArgs.ts';
 import { EngineRequestError, type EngineClient } from './engineClient.ts';
 import { VIEW_TYPE, type ModelEditorProvider } from './modelEditor.ts';
@@ -105,21 +105,41 @@ export class Commands {
     return chosen?.[0];
   }
 
-  private requireTrust(): void {
+  private requireTrust(plan?: Partial<ViewPlan>): void {
+    // a data criterion first: its reason is the more specific one
+    if (plan?.criterion && isDataCriterion(plan.criterion)) requireTrustForCriterion(plan.criterion);
     if (!vscode.workspace.isTrusted) throw new EngineRequestError('Pruning and running models need a trusted workspace', { user: true });
   }
 
-  /** Quick picks for criterion, ratio and scope, defaulting to the settings; undefined when dismissed. */
+  /** The calibration data a plan ranked by a data criterion is measured on (the model's remembered choice); nothing for the others. */
+  private planData(model: vscode.Uri, plan: ViewPlan): { data?: DataJob } {
+    return isDataCriterion(plan.criterion) ? { data: this.editors.dataJob(model) } : {};
+  }
+
+  /**
+   * Quick picks for criterion (the weight criteria, sketch, and the data criteria, which ask for
+   * calibration data), ratio, scope and recovery, defaulting to the settings and to the data
+   * remembered for the model; undefined when dismissed. Data and recovery chosen here are
+   * remembered for the model, as in its view.
+   */
   private async askPlan(model: vscode.Uri): Promise<ViewPlan | undefined> {
     const s = readSettings(model);
-    const criteria = [s.criterion, ...CRITERIA.filter((c) => c !== s.criterion)];
+    const criteria = [s.criterion, ...PLAN_CRITERIA.filter((c) => c !== s.criterion)];
     const c = await vscode.window.showQuickPick(
-      criteria.map((id) => ({ label: CRITERION_LABELS[id].name, description: id === s.criterion ? `${id} (default)` : id, id })),
-      { title: 'Prune Channels (1/3): importance criterion', placeHolder: 'How to rank channels' },
+      criteria.map((id) => ({
+        label: PLAN_CRITERION_LABELS[id].name,
+        description: `${id}${id === s.criterion ? ' (default)' : ''}${isDataCriterion(id) ? ' · measured on calibration data' : ''}`,
+        id,
+      })),
+      { title: 'Prune Channels (1/4): importance criterion', placeHolder: 'How to rank channels' },
     );
     if (!c) return undefined;
+    if (isDataCriterion(c.id)) {
+      requireTrustForCriterion(c.id);
+      if (!(await this.askCalibration(model, `${PLAN_CRITERION_LABELS[c.id].name} ranks the channels on calibration inputs`))) return undefined;
+    }
     const ratioText = await vscode.window.showInputBox({
-      title: 'Prune Channels (2/3): ratio',
+      title: 'Prune Channels (2/4): ratio',
       prompt: 'Fraction of channels to remove, from 0 to 0.99',
       value: String(s.ratio),
       validateInput: (v) => (isRatio(v) ? undefined : 'Enter a number from 0 to 0.99'),
@@ -132,14 +152,44 @@ export class Commands {
         description: id === 'uniform' ? 'the same ratio in every layer group' : 'one ranking over all layers: each layer gets its own ratio',
         id: id as 'uniform' | 'global',
       })),
-      { title: 'Prune Channels (3/3): scope' },
+      { title: 'Prune Channels (3/4): scope' },
     );
     if (!sc) return undefined;
+    const current = this.editors.dataJob(model).recover;
+    const modes: RecoverMode[] = [current, ...RECOVER_MODES.filter((m) => m !== current)];
+    const r = await vscode.window.showQuickPick(
+      modes.map((id) => ({ label: id, description: `${id === current ? '(current) ' : ''}${MODE_NEEDS_DATA.has(id) ? 'needs calibration data' : ''}`.trim(), detail: RECOVER_LABELS[id].help, id })),
+      { title: 'Prune Channels (4/4): recovery after pruning' },
+    );
+    if (!r) return undefined;
+    if (MODE_NEEDS_DATA.has(r.id) && !this.editors.dataJob(model).calibration) {
+      requireTrustForCriterion(undefined, r.id);
+      if (!(await this.askCalibration(model, `Recovery ${r.id} runs on calibration inputs`, false))) return undefined;
+    }
+    await this.editors.rememberDataOptions(model, { recover: r.id });
     return planFromSettings(s, { criterion: c.id, ratio: Number(ratioText), scope: sc.id });
   }
 
+  /**
+   * The calibration data for `model`: the data remembered for it (kept, or changed) or a file or
+   * folder chosen now (remembered for the model, as in its view). False when dismissed.
+   */
+  private async askCalibration(model: vscode.Uri, why: string, offerKept = true): Promise<boolean> {
+    const kept = this.editors.dataJob(model).calibration;
+    type Item = vscode.QuickPickItem & { use?: string; pick?: 'file' | 'folder' };
+    const items: Item[] = [
+      ...(kept && offerKept ? [{ label: `$(check) ${path.basename(kept)}`, description: 'the calibration data chosen before', detail: kept, use: kept }] : []),
+      { label: '$(file) Choose a file…', description: '.npy, .npz or .f32 array of inputs', pick: 'file' },
+      { label: '$(folder) Choose a folder of images…', description: 'JPEG and PNG, preprocessed as the model view proposes', pick: 'folder' },
+    ];
+    const choice = await vscode.window.showQuickPick(items, { title: 'Prune Channels: calibration data', placeHolder: why });
+    if (!choice) return false;
+    if (choice.use) return true;
+    return (await this.editors.pickData(model, 'calibration', choice.pick!)) !== undefined;
+  }
+
   async pruneChannels(uri?: vscode.Uri, opts: PruneCommandOptions = {}): Promise<PruneReport | undefined> {
-    this.requireTrust();
+    this.requireTrust(opts);
     const model = await this.pickModel(uri, 'Choose the model to prune');
     if (!model) return undefined;
     const s = readSettings(model);
@@ -158,7 +208,7 @@ export class Commands {
         async (progress, token) => {
           const signal = abortOn(token);
           await this.engine.request('open', { path: model.fsPath, inputShapes: this.editors.inputShapesFor(model.fsPath) }, { signal, onProgress: (stage) => progress.report({ message: stage }) });
-          return this.engine.request('previewPlan', { path: model.fsPath, plan: plan! }, { signal });
+          return this.engine.request('previewPlan', { path: model.fsPath, plan: plan!, ...this.planData(model, plan!) }, { signal });
         },
       );
       const go = await vscode.window.showQuickPick(
@@ -186,7 +236,7 @@ export class Commands {
    * (`acceptMinimal` 'ask', the default) or when the caller says so.
    */
   async runPrune(model: vscode.Uri, req: { plan: ViewPlan; validate: boolean; out?: string; acceptMinimal?: AcceptMinimal; data?: DataJob }, progress: (stage: string, fraction?: number) => void, signal: AbortSignal): Promise<PruneReport> {
-    this.requireTrust();
+    this.requireTrust(req.plan);
     const s = readSettings(model);
     const started = Date.now();
     const acceptMinimal = req.acceptMinimal ?? 'ask';
@@ -207,7 +257,7 @@ export class Commands {
   /** A modal warning before writing a plan that cuts layer groups to their minimum; cancels unless confirmed. */
   private async confirmMinimal(model: vscode.Uri, plan: ViewPlan, signal: AbortSignal): Promise<void> {
     await this.engine.request('open', { path: model.fsPath, inputShapes: this.editors.inputShapesFor(model.fsPath) }, { signal });
-    const preview = await this.engine.request('previewPlan', { path: model.fsPath, plan }, { signal });
+    const preview = await this.engine.request('previewPlan', { path: model.fsPath, plan, ...this.planData(model, plan) }, { signal });
     const m = preview.atMinimum ?? [];
     if (!m.length) return;
     const list = m.slice(0, 5).map((x) => `${x.layer}: ${x.channelsBefore} → ${x.channelsAfter}`).join('\n');
@@ -410,3 +460,13 @@ async function showJson(obj: unknown, name = 'report'): Promise<void> {
   await vscode.window.showTextDocument(doc, { preview: true });
 }
 
+
+/** Recovery modes that cannot run without calibration inputs (bias and auto fall back to data-free compensation). */
+const MODE_NEEDS_DATA: ReadonlySet<RecoverMode> = new Set(['bn', 'ls']);
+
+/** Data criteria and data recovery run the model on calibration inputs: refused, with that reason, in an untrusted workspace. */
+function requireTrustForCriterion(criterion?: string, mode?: RecoverMode): void {
+  if (vscode.workspace.isTrusted) return;
+  if (criterion) throw new EngineRequestError(`Criterion ${criterion} runs the model on calibration inputs: it needs a trusted workspace`, { user: true });
+  throw new EngineRequestError(`Recovery ${mode} runs the model on calibration inputs: it needs a trusted workspace`, { user: true });
+}

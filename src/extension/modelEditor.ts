@@ -370,24 +370,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
         return this.describeData(doc, signal);
       },
       chooseData: async ({ role, pick }, { signal }) => {
-        requireTrustForData();
-        const stored = this.storedData(doc);
-        const current = stored[role];
-        const files: Record<string, string[]> = role === 'labels' ? { Labels: ['npy', 'npz', 'u8'] } : { 'Arrays (NumPy, raw float32)': ['npy', 'npz', 'f32'] };
-        const chosen = await vscode.window.showOpenDialog({
-          title: DATA_TITLES[role](pick),
-          openLabel: 'Use',
-          canSelectFiles: pick === 'file',
-          canSelectFolders: pick === 'folder',
-          canSelectMany: false,
-          ...(pick === 'file' ? { filters: files } : {}),
-          defaultUri: vscode.Uri.file(current ? path.dirname(current) : path.dirname(p)),
-        });
-        const uri = chosen?.[0];
-        if (!uri) return this.describeData(doc, signal);
-        if (uri.scheme !== 'file') throw new EngineRequestError(`${uri.toString()}: data is read from the model's file system only`, { user: true });
-        await this.saveData(doc, { ...stored, [role]: uri.fsPath });
-        this.output.info(`${path.basename(p)}: ${role} data ${uri.fsPath}`);
+        await this.pickData(doc.uri, role, pick);
         return this.describeData(doc, signal);
       },
       clearData: async ({ role }, { signal }) => {
@@ -456,6 +439,40 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
   }
 
   /**
+   * Asks for a model's data of `role` (a file or a folder, starting beside the file chosen before)
+   * and remembers it for the model, as the view's data panel does (the view and the Prune Channels…
+   * command share it). The path chosen, undefined when dismissed. Needs a trusted workspace.
+   */
+  async pickData(model: vscode.Uri, role: DataRole, pick: 'file' | 'folder'): Promise<string | undefined> {
+    requireTrustForData();
+    const doc = { path: model.fsPath };
+    const stored = this.storedData(doc);
+    const current = stored[role];
+    const files: Record<string, string[]> = role === 'labels' ? { Labels: ['npy', 'npz', 'u8'] } : { 'Arrays (NumPy, raw float32)': ['npy', 'npz', 'f32'] };
+    const chosen = await vscode.window.showOpenDialog({
+      title: DATA_TITLES[role](pick),
+      openLabel: 'Use',
+      canSelectFiles: pick === 'file',
+      canSelectFolders: pick === 'folder',
+      canSelectMany: false,
+      ...(pick === 'file' ? { filters: files } : {}),
+      defaultUri: vscode.Uri.file(current ? path.dirname(current) : path.dirname(model.fsPath)),
+    });
+    const uri = chosen?.[0];
+    if (!uri) return undefined;
+    if (uri.scheme !== 'file') throw new EngineRequestError(`${uri.toString()}: data is read from the model's file system only`, { user: true });
+    await this.saveData(doc, { ...stored, [role]: uri.fsPath });
+    this.output.info(`${path.basename(model.fsPath)}: ${role} data ${uri.fsPath}`);
+    return uri.fsPath;
+  }
+
+  /** Remembers data options (e.g. the recovery mode) for a model, as the view's data panel does. */
+  async rememberDataOptions(model: vscode.Uri, options: Partial<DataOptions>): Promise<void> {
+    const doc = { path: model.fsPath };
+    await this.saveData(doc, { ...this.storedData(doc), ...options });
+  }
+
+  /**
    * The calibration choice a plan ranked by a data criterion is measured on (it runs the model: a
    * trusted workspace only); nothing for the other criteria.
    */
@@ -475,7 +492,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider<
     return out;
   }
 
-  private async saveData(doc: ModelDocument, data: StoredData): Promise<void> {
+  private async saveData(doc: { path: string }, data: StoredData): Promise<void> {
     await this.context.workspaceState.update(DATA_KEY + doc.path, data);
   }
 

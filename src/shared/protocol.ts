@@ -871,3 +871,12 @@ export function parseFromWebview(msg: unknown): FromWebview | undefined {
   }
   return undefined;
 }
+
+/** Each recovery mode as the view's data panel and the Prune Channels… command name and explain it. */
+export const RECOVER_LABELS: Record<RecoverMode, { short: string; help: string }> = {
+  auto: { short: 'auto', help: 'The best the data allows: least-squares reconstruction with calibration data, the data-free compensation without.' },
+  none: { short: 'none', help: 'The pruned weights as cut (with the plan\'s compensation).' },
+  bias: { short: 'bias', help: 'Bias correction: the measured mean shift of each layer that lost inputs (expected value without data).' },
+  bn: { short: 'bn', help: 'Re-estimate every remaining BatchNorm\'s statistics on the calibration inputs.' },
+  ls: { short: 'ls', help: 'Least-squares reconstruction of every layer that lost input channels, on the calibration inputs.' },
+};

@@ -5,19 +5,12 @@
 import { LitElement, html, css, nothing } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
 import {
-  describePreprocess, parseCustomPreprocess, PRESET_NAMES, RECOVER_MODES,
+  describePreprocess, parseCustomPreprocess, PRESET_NAMES, RECOVER_LABELS, RECOVER_MODES,
   type ArrayRole, type DataOptions, type DataRole, type DataSetInfo, type DataState, type NpzChoice, type Preprocess, type RecoverMode,
 } from '../shared/protocol.ts';
 import { int, shape } from './format.ts';
 import { base } from './styles.ts';
 
-export const RECOVER_LABELS: Record<RecoverMode, { short: string; help: string }> = {
-  auto: { short: 'auto', help: 'The best the data allows: least-squares reconstruction with calibration data, the data-free compensation without.' },
-  none: { short: 'none', help: 'The pruned weights as cut (with the plan\'s compensation).' },
-  bias: { short: 'bias', help: 'Bias correction: the measured mean shift of each layer that lost inputs (expected value without data).' },
-  bn: { short: 'bn', help: 'Re-estimate every remaining BatchNorm\'s statistics on the calibration inputs.' },
-  ls: { short: 'ls', help: 'Least-squares reconstruction of every layer that lost input channels, on the calibration inputs.' },
-};
 
 /** The custom preprocessing's fields as the form edits them (text, as typed). */
 export interface CustomFields {
