@@ -3,9 +3,11 @@
 //
 // Gram products. For rows X [n, k] (sampled input patches plus a constant 1 for the bias) and targets
 // Y [n, o], XᵀX and XᵀY are summed in float64 over batches, so memory is k² + k·o whatever the
-// number of inputs. Small products run in JavaScript; large ones (n·k² above ~3·10⁷) run as one Gemm
-// in ONNX Runtime (float32 within a batch, float64 across batches): on a 2-core machine a
-// 2560 × 2304 batch takes about 0.3 s there against several seconds in a JavaScript loop.
+// number of inputs. Small products run in JavaScript; the others (n·k² from 2·10⁶, e.g. a batch of
+// 270 rows of a 3×3 conv reading 32 channels) run as one Gemm in ONNX Runtime (float32 within a
+// batch, float64 across batches): on a 2-core machine a 2560 × 2304 batch takes about 0.3 s there
+// against several seconds in a JavaScript loop, and with the threshold at 3·10⁷ the JavaScript loop
+// was 9 of the 44 s of CPU time of ls on resnet18_bn (256 inputs at 224×224, batches of 27).
 //
 // Solve. (XᵀX + λ·D)·W = XᵀY by Cholesky in float64, D the identity on the weights and 0 on the bias
 // column, λ = ridge · trace(XᵀX)/k (relative, so the same `ridge` suits any activation scale). A pivot
@@ -23,7 +25,7 @@ import { DataType, ModelProtoType } from '../onnx/proto.ts';
 import { computeGraph } from '../runtime/session.ts';
 
 /** n·k² above which a batch's Gram products go to ONNX Runtime. */
-const ORT_GRAM_MIN = 3e7;
+const ORT_GRAM_MIN = 2e6;
 
 export class GramAccumulator {
   /** XᵀX, k × k, row-major: the upper triangle while accumulating (see `symmetrize`). */
