@@ -59,11 +59,12 @@ async function enterText(page: Page, titleFragment: string, text: string): Promi
   await page.keyboard.press('Enter');
 }
 
-/** Drives criterion → ratio → scope → confirmation; returns the confirmation's preview text. */
+/** Drives criterion → ratio → scope → recovery (auto) → confirmation; returns the confirmation's preview text. */
 async function drivePrune(page: Page, shot: string, criterion: { filter: string; label: string }, ratio: string, scope: 'Uniform' | 'Global'): Promise<string> {
-  await pick(page, '(1/3)', criterion.filter, criterion.label);
-  await enterText(page, '(2/3)', ratio);
-  await pick(page, '(3/3)', scope, scope);
+  await pick(page, '(1/4)', criterion.filter, criterion.label);
+  await enterText(page, '(2/4)', ratio);
+  await pick(page, '(3/4)', scope, scope);
+  await pick(page, '(4/4)', 'auto', 'auto');
   const confirm = quickInput(page).locator('.monaco-list-row', { hasText: 'Prune' }).first();
   await confirm.waitFor({ timeout: 120_000 });
   const preview = ((await quickInput(page).textContent()) ?? '').replace(/\s+/g, ' ');
@@ -95,7 +96,7 @@ async function checkPruned(file: string): Promise<void> {
 
 /** Explorer context menu → "Prune Channels…", until its first quick pick shows (a click on a menu item sometimes does not register). */
 async function openPruneFromContextMenu(page: Page): Promise<void> {
-  const first = quickInput(page).locator('.quick-input-title', { hasText: '(1/3)' });
+  const first = quickInput(page).locator('.quick-input-title', { hasText: '(1/4)' });
   for (let attempt = 0; ; attempt++) {
     await explorerContextMenu(page, modelName, 'Prune Channels…');
     try {

@@ -121,7 +121,7 @@ test('every explorer context-menu item works on a file, with one and with two fi
 
     // Prune Channels…: its first question
     await explorerContextMenu(page, modelName, 'Prune Channels…');
-    await quickInput(page).locator('.quick-input-title', { hasText: '(1/3)' }).waitFor({ timeout: 60_000 });
+    await quickInput(page).locator('.quick-input-title', { hasText: '(1/4)' }).waitFor({ timeout: 60_000 });
     await page.keyboard.press('Escape');
     await noErrorToast(page);
 
