@@ -169,8 +169,7 @@ export async function choleskyBlocked(a: Float64Array, n: number, threads = 1): 
   for (let j0 = 0; j0 < n; j0 += BLOCK) {
     const b = Math.min(BLOCK, m);
     const rest = m - b;
-    const d = new Float64Array(b * b);
-    for (let i = 0; i < b; i++) d.set(t.subarray(i * m, i * m + i + 1), i * b);
+    const d = diagonalBlock(t, m, 0, b);
     if (!cholesky(d, b)) return false;
     for (let i = 0; i < b; i++) a.set(d.subarray(i * b, i * b + i + 1), (j0 + i) * n + j0);
     if (!rest) break;
@@ -187,6 +186,13 @@ export async function choleskyBlocked(a: Float64Array, n: number, threads = 1): 
     m = rest;
   }
   return true;
+}
+
+/** The lower triangle of the p × p diagonal block at row and column j0 of an n × n matrix, as a p × p matrix. */
+function diagonalBlock(a: Float64Array, n: number, j0: number, p: number): Float64Array {
+  const d = new Float64Array(p * p);
+  for (let i = 0; i < p; i++) d.set(a.subarray((j0 + i) * n + j0, (j0 + i) * n + j0 + i + 1), i * p);
+  return d;
 }
 
 /** The inverse of a lower-triangular b × b matrix (row-major; only its lower triangle is read). */
@@ -218,8 +224,7 @@ export async function choleskySolveBlocked(L: Float64Array, b: Float64Array, n: 
   // Forward: Y_J = L_JJ⁻¹·(B_J − L[J, 0:j0]·Y[0:j0]).
   for (const j0 of starts) {
     const p = Math.min(BLOCK, n - j0);
-    const d = new Float64Array(p * p);
-    for (let i = 0; i < p; i++) d.set(L.subarray((j0 + i) * n + j0, (j0 + i) * n + j0 + i + 1), i * p);
+    const d = diagonalBlock(L, n, j0, p);
     const inv = invertLower(d, p);
     const c = b.slice(j0 * o, (j0 + p) * o);
     let a: Float64Array | undefined;
@@ -233,8 +238,7 @@ export async function choleskySolveBlocked(L: Float64Array, b: Float64Array, n: 
   for (const j0 of starts.reverse()) {
     const p = Math.min(BLOCK, n - j0);
     const j1 = j0 + p;
-    const d = new Float64Array(p * p);
-    for (let i = 0; i < p; i++) d.set(L.subarray((j0 + i) * n + j0, (j0 + i) * n + j0 + i + 1), i * p);
+    const d = diagonalBlock(L, n, j0, p);
     const inv = invertLower(d, p);
     const invT = new Float64Array(p * p);
     for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) invT[i * p + j] = inv[j * p + i];
@@ -254,21 +258,23 @@ export async function choleskySolveBlocked(L: Float64Array, b: Float64Array, n: 
 
 /** Solves L·Lᵀ·X = B in place (B is n × o, row-major) with L from `cholesky`. */
 export function choleskySolve(L: Float64Array, b: Float64Array, n: number, o: number): void {
-  for (let i = 0; i < n; i++) {
+  substitute(L, b, n, o, false);
+  substitute(L, b, n, o, true);
+}
+
+/**
+ * Triangular solve in place, row by row: L·Y = B (`transposed` false, rows first to last) or
+ * Lᵀ·X = B (true, last to first), reading Lᵀ from L through swapped strides (no copy).
+ */
+function substitute(L: Float64Array, b: Float64Array, n: number, o: number, transposed: boolean): void {
+  const [rowStride, colStride] = transposed ? [1, n] : [n, 1];
+  for (let s = 0; s < n; s++) {
+    const i = transposed ? n - 1 - s : s;
     const bi = i * o;
-    for (let j = 0; j < i; j++) {
-      const l = L[i * n + j];
-      if (l === 0) continue;
-      const bj = j * o;
-      for (let c = 0; c < o; c++) b[bi + c] -= l * b[bj + c];
-    }
-    const d = L[i * n + i];
-    for (let c = 0; c < o; c++) b[bi + c] /= d;
-  }
-  for (let i = n - 1; i >= 0; i--) {
-    const bi = i * o;
-    for (let j = i + 1; j < n; j++) {
-      const l = L[j * n + i];
+    // the rows already solved: before i going forward, after i going back (each in increasing order)
+    const [from, to] = transposed ? [i + 1, n] : [0, i];
+    for (let j = from; j < to; j++) {
+      const l = L[i * rowStride + j * colStride];
       if (l === 0) continue;
       const bj = j * o;
       for (let c = 0; c < o; c++) b[bi + c] -= l * b[bj + c];
