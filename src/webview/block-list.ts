@@ -7,15 +7,10 @@
 import { LitElement, html, css, nothing } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import type { DataState, ViewBlock, ViewBlocks, ViewPlan } from '../shared/protocol.ts';
-import type { HostClient, RequestError } from './host.ts';
-import { int, pct } from './format.ts';
-import { base } from './styles.ts';
-
-type Measure =
-  | { kind: 'idle' }
-  | { kind: 'running'; stage: string; fraction?: number; id: number }
-  | { kind: 'failed'; message: string }
-  | { kind: 'cancelled' };
+import type { HostClient } from './host.ts';
+import { progressLine, track, type TrackedRun } from './progress.ts';
+import { int } from './format.ts';
+import { base, progress, toolbar } from './styles.ts';
 
 /** The block names a plan removes (the view only uses the names form). */
 export function removedBlockNames(plan: ViewPlan | undefined): string[] {
@@ -40,9 +35,10 @@ const sci = (v: number) => (v === 0 ? '0' : Math.abs(v) < 1e-3 || Math.abs(v) >=
 export class BlockList extends LitElement {
   static override styles = [
     base,
+    toolbar,
+    progress,
     css`
       :host { display: block; }
-      .bar { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin: 4px 0 6px; }
       table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 0.95em; }
       td, th { padding: 2px 6px; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.2)); text-align: right; white-space: nowrap; }
       th { font-weight: 600; color: var(--vscode-descriptionForeground); }
@@ -51,7 +47,6 @@ export class BlockList extends LitElement {
       tr[data-removed="true"] td.name { text-decoration: line-through; }
       tr[data-removable="false"] { color: var(--vscode-descriptionForeground); }
       .scroll { max-height: 360px; overflow: auto; }
-      progress { width: 100%; accent-color: var(--vscode-progressBar-background); }
     `,
   ];
 
@@ -66,7 +61,7 @@ export class BlockList extends LitElement {
 
   @state() private list: ViewBlocks | undefined;
   @state() private error = '';
-  @state() private measure: Measure = { kind: 'idle' };
+  @state() private measure: TrackedRun = { kind: 'idle' };
   private loadedFor = '';
   private seq = 0;
 
@@ -103,18 +98,9 @@ export class BlockList extends LitElement {
       }
       return;
     }
-    const h = this.host.start('getBlocks', { measure: true }, (stage, fraction) => {
-      if (this.measure.kind === 'running') this.measure = { kind: 'running', stage, fraction, id: h.id };
-    });
-    this.measure = { kind: 'running', stage: 'Measuring the blocks', id: h.id };
-    try {
-      const list = await h.result;
+    await track(this.host, 'getBlocks', { measure: true }, 'Measuring the blocks', { get: () => this.measure, set: (r) => { this.measure = r; } }, (list) => {
       if (key === this.loadedFor) this.list = list;
-      this.measure = { kind: 'idle' };
-    } catch (e) {
-      const err = e as RequestError;
-      this.measure = err.cancelled ? { kind: 'cancelled' } : { kind: 'failed', message: err.message };
-    }
+    });
   }
 
   private toggle(b: ViewBlock, remove: boolean): void {
@@ -160,8 +146,7 @@ export class BlockList extends LitElement {
       case 'idle': return nothing;
       case 'running':
         return html`<div role="status" aria-live="polite" data-measuring>
-          <span>${r.stage}${r.fraction !== undefined ? ` — ${pct(r.fraction, 0)}` : ''}</span>
-          ${r.fraction !== undefined ? html`<progress max="1" .value=${r.fraction} aria-label="Measuring progress"></progress>` : html`<progress aria-label="Measuring progress"></progress>`}
+          ${progressLine(r.stage, r.fraction, 'Measuring progress')}
           <vscode-button secondary icon="close" data-cancel-measure @click=${() => this.host.cancel(r.id)}>Cancel</vscode-button>
         </div>`;
       case 'cancelled': return html`<div class="warning" role="status">Measuring was cancelled.</div>`;

@@ -9,7 +9,7 @@ import {
   type ArrayRole, type DataOptions, type DataRole, type DataSetInfo, type DataState, type NpzChoice, type Preprocess, type RecoverMode,
 } from '../shared/protocol.ts';
 import { int, shape } from './format.ts';
-import { base } from './styles.ts';
+import { base, form } from './styles.ts';
 
 
 /** The custom preprocessing's fields as the form edits them (text, as typed). */
@@ -69,16 +69,12 @@ function describeSet(s: DataSetInfo): string {
 export class DataPanel extends LitElement {
   static override styles = [
     base,
+    form,
     css`
       :host { display: flex; flex-direction: column; gap: 8px; }
-      .field { display: flex; flex-direction: column; gap: 3px; }
-      .field > label, .legend { font-weight: 600; font-size: 0.92em; }
       .chosen { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; }
       .chosen .name { font-family: var(--vscode-editor-font-family, monospace); overflow-wrap: anywhere; }
       .buttons { display: inline-flex; gap: 4px; flex-wrap: wrap; }
-      .hint { font-size: 0.9em; }
-      .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
-      vscode-textfield, vscode-single-select { width: 100%; }
     `,
   ];
 

@@ -6,7 +6,7 @@ import { customElement, property, state } from 'lit/decorators.js';
 import type { GroupListEntry } from '../shared/protocol.ts';
 import type { HostClient } from './host.ts';
 import { int } from './format.ts';
-import { base } from './styles.ts';
+import { base, toolbar } from './styles.ts';
 
 type Show = 'all' | 'prunable' | 'frozen';
 
@@ -21,9 +21,9 @@ export function filterGroups(groups: readonly GroupListEntry[], show: Show, text
 export class GroupList extends LitElement {
   static override styles = [
     base,
+    toolbar,
     css`
       :host { display: block; }
-      .bar { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin: 4px 0 6px; }
       .bar input[type="search"] { flex: 1 1 200px; max-width: 320px; font: inherit; color: var(--vscode-input-foreground); background: var(--vscode-input-background);
         border: 1px solid var(--vscode-input-border, var(--vscode-panel-border, rgba(128,128,128,0.4))); border-radius: 2px; padding: 2px 6px; }
       .bar button[aria-pressed="true"] { background: var(--vscode-button-secondaryBackground); color: var(--vscode-button-secondaryForeground); }

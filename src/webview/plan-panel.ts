@@ -7,10 +7,11 @@ import {
   type DataState, type PlanCriterion, type LatencyStats, type PlanPreview, type PrunePhase, type PruneReport, type TargetCheck, type ValidationReport, type ViewPlan, type ViewSummary,
 } from '../shared/protocol.ts';
 import { bytes, change, int, ms, pct, score, si } from './format.ts';
-import { base } from './styles.ts';
+import { panel } from './styles.ts';
 import './data-panel.ts';
 import './target-panel.ts';
 import type { HostClient } from './host.ts';
+import { progressLine } from './progress.ts';
 
 export type RunState =
   | { kind: 'idle' }
@@ -25,22 +26,12 @@ type RunInfo = ValidationReport['original'];
 @customElement('plan-panel')
 export class PlanPanel extends LitElement {
   static override styles = [
-    base,
+    panel,
     css`
       :host { display: flex; flex-direction: column; gap: 10px; }
-      .field { display: flex; flex-direction: column; gap: 4px; }
-      .field > label, .legend { font-weight: 600; font-size: 0.92em; }
-      .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
       .ratio { display: flex; gap: 8px; align-items: center; }
       .ratio input[type=range] { flex: 1; accent-color: var(--vscode-button-background); }
       .ratio output { min-width: 3.5em; text-align: right; font-variant-numeric: tabular-nums; }
-      vscode-textfield, vscode-single-select { width: 100%; }
-      .seg { display: inline-flex; border: 1px solid var(--vscode-button-border, var(--vscode-panel-border, rgba(128,128,128,0.5))); border-radius: 3px; overflow: hidden; }
-      .seg button { all: unset; cursor: pointer; padding: 2px 10px; font-size: 0.95em; }
-      .seg button[aria-pressed='true'] { background: var(--vscode-button-background); color: var(--vscode-button-foreground);
-        outline: 1px solid var(--vscode-contrastActiveBorder, transparent); outline-offset: -2px; font-weight: 600; }
-      .seg button:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
-      .hint { font-size: 0.9em; }
       .stats { display: grid; grid-template-columns: auto 1fr auto; gap: 2px 10px; align-items: baseline; font-variant-numeric: tabular-nums; }
       .stats .big { font-size: 1.15em; font-weight: 600; text-align: right; }
       .delta { color: var(--vscode-charts-green, #388a34); font-weight: 600; text-align: right; }
@@ -52,7 +43,6 @@ export class PlanPanel extends LitElement {
       .chip button { all: unset; cursor: pointer; padding: 0 2px; }
       .actions { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
       .progress { display: flex; flex-direction: column; gap: 6px; }
-      progress { width: 100%; accent-color: var(--vscode-progressBar-background); }
       table.report { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
       table.report td, table.report th { padding: 2px 4px; text-align: right; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.25)); }
       table.report th:first-child, table.report td:first-child { text-align: left; }
@@ -266,8 +256,7 @@ export class PlanPanel extends LitElement {
     const pv = this.preview;
     const measuring = this.previewPending && this.previewProgress
       ? html`<div class="progress" role="status" aria-live="polite" data-preview-progress>
-          <span>${this.previewProgress.stage}${this.previewProgress.fraction !== undefined ? ` — ${pct(this.previewProgress.fraction, 0)}` : ''}</span>
-          ${this.previewProgress.fraction !== undefined ? html`<progress max="1" .value=${this.previewProgress.fraction} aria-label="Scoring progress"></progress>` : html`<progress aria-label="Scoring progress"></progress>`}
+          ${progressLine(this.previewProgress.stage, this.previewProgress.fraction, 'Scoring progress')}
           <div><vscode-button secondary icon="close" data-cancel-preview @click=${() => this.act('cancel-preview')}>Cancel</vscode-button></div>
         </div>`
       : nothing;
@@ -303,8 +292,7 @@ export class PlanPanel extends LitElement {
       case 'running':
         return html`<div class="progress" role="status" aria-live="polite" style="margin-top:8px">
           ${this.renderPhases(r)}
-          <span>${r.stage}${r.fraction !== undefined ? ` — ${pct(r.fraction, 0)}` : ''}</span>
-          ${r.fraction !== undefined ? html`<progress max="1" .value=${r.fraction} aria-label="Pruning progress"></progress>` : html`<progress aria-label="Pruning progress"></progress>`}
+          ${progressLine(r.stage, r.fraction, 'Pruning progress')}
           <div><vscode-button secondary icon="close" @click=${() => this.act('cancel-prune')}>Cancel</vscode-button></div>
         </div>`;
       case 'cancelled':

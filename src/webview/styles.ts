@@ -44,3 +44,34 @@ export const base = css`
   .pill.warn { background: var(--vscode-inputValidation-warningBackground, #5a4500); color: var(--vscode-foreground); border: 1px solid var(--vscode-inputValidation-warningBorder, transparent); }
   .pill.outline { background: transparent; color: var(--vscode-foreground); border: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.5)); }
 `;
+
+/** A form's fields: a label (or legend) over its control, hints below, two fields side by side (`.row2`). */
+export const form = css`
+  .field { display: flex; flex-direction: column; gap: 4px; }
+  .field > label, .legend { font-weight: 600; font-size: 0.92em; }
+  .hint { font-size: 0.9em; }
+  .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
+  vscode-textfield, vscode-single-select { width: 100%; }
+`;
+
+/** A segmented choice (`.seg`): buttons in one bordered group, the pressed one filled. */
+export const segmented = css`
+  .seg { display: inline-flex; border: 1px solid var(--vscode-button-border, var(--vscode-panel-border, rgba(128,128,128,0.5))); border-radius: 3px; overflow: hidden; }
+  .seg button { all: unset; cursor: pointer; padding: 2px 10px; font-size: 0.95em; }
+  .seg button[aria-pressed='true'] { background: var(--vscode-button-background); color: var(--vscode-button-foreground);
+    outline: 1px solid var(--vscode-contrastActiveBorder, transparent); outline-offset: -2px; font-weight: 600; }
+  .seg button:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
+`;
+
+/** A long run's progress (see progress.ts): the bar across its box. */
+export const progress = css`
+  progress { width: 100%; accent-color: var(--vscode-progressBar-background); }
+`;
+
+/** The controls above a list (`.bar`): one wrapping row. */
+export const toolbar = css`
+  .bar { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin: 4px 0 6px; }
+`;
+
+/** The plan panel's sections with a form, choices and a long run (the plan and target panels). */
+export const panel = [base, form, segmented, progress];

@@ -13,14 +13,10 @@ import { SCAN_DEFAULTS, type DataState, type FoundPlan, type LatencyView, type S
 import { int, pct, si } from './format.ts';
 import { rankGroups, tolerates } from '../shared/scan-rank.ts';
 import type { HostClient, RequestError } from './host.ts';
-import { base } from './styles.ts';
+import { progressLine, track, type TrackedRun } from './progress.ts';
+import { panel } from './styles.ts';
 
-type ScanRun =
-  | { kind: 'idle' }
-  | { kind: 'running'; stage: string; fraction?: number; id: number }
-  | { kind: 'finding'; stage?: string; id?: number }
-  | { kind: 'failed'; message: string }
-  | { kind: 'cancelled' };
+type ScanRun = TrackedRun | { kind: 'finding'; stage?: string; id?: number };
 
 /** The scan settings typed in the view: parsed, or the message saying what is wrong. */
 export function parseSettingsInput(ratios: string, inputs: string, breakLoss: string): { settings: ViewScanSettings } | { error: string } {
@@ -40,19 +36,11 @@ const UNIT: Record<ViewBudget['kind'], string> = { macs: 'MACs', params: 'parame
 @customElement('target-panel')
 export class TargetPanel extends LitElement {
   static override styles = [
-    base,
+    panel,
     css`
       :host { display: block; }
-      .field { display: flex; flex-direction: column; gap: 4px; }
-      .legend { font-weight: 600; font-size: 0.92em; }
       .row { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
-      .seg { display: inline-flex; border: 1px solid var(--vscode-button-border, var(--vscode-panel-border, rgba(128,128,128,0.5))); border-radius: 3px; overflow: hidden; }
-      .seg button { all: unset; cursor: pointer; padding: 2px 10px; font-size: 0.95em; }
-      .seg button[aria-pressed='true'] { background: var(--vscode-button-background); color: var(--vscode-button-foreground); font-weight: 600; }
-      .seg button:focus-visible { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
       .fraction { width: 5.5em; }
-      .hint { font-size: 0.9em; }
-      progress { width: 100%; accent-color: var(--vscode-progressBar-background); }
       table.sens { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 0.92em; }
       table.sens td, table.sens th { padding: 1px 4px; border-bottom: 1px solid var(--vscode-panel-border, rgba(128,128,128,0.2)); text-align: right; }
       table.sens th:first-child, table.sens td:first-child { text-align: left; max-width: 140px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
@@ -168,18 +156,9 @@ export class TargetPanel extends LitElement {
     this.found = undefined;
     const key = this.scanKey;
     const settings = this.settings;
-    const h = this.host.start('scan', { plan: this.plan, cachedOnly: false, ...(settings ? { settings } : {}) }, (stage, fraction) => {
-      if (this.run.kind === 'running') this.run = { kind: 'running', stage, fraction, id: h.id };
-    });
-    this.run = { kind: 'running', stage: 'Starting the scan', id: h.id };
-    try {
-      const s = await h.result;
+    await track(this.host, 'scan', { plan: this.plan, cachedOnly: false, ...(settings ? { settings } : {}) }, 'Starting the scan', { get: () => this.run, set: (r) => { this.run = r; } }, (s) => {
       if (key === this.scanKey) this.scan = s;
-      this.run = { kind: 'idle' };
-    } catch (e) {
-      const err = e as RequestError;
-      this.run = err.cancelled ? { kind: 'cancelled' } : { kind: 'failed', message: err.message };
-    }
+    });
   }
 
   private cancelScan(): void {
@@ -308,8 +287,7 @@ export class TargetPanel extends LitElement {
     switch (r.kind) {
       case 'running':
         return html`<div class="progress" role="status" aria-live="polite" style="margin-top:6px" data-scan-progress>
-          <span>${r.stage}${r.fraction !== undefined ? ` — ${pct(r.fraction, 0)}` : ''}</span>
-          ${r.fraction !== undefined ? html`<progress max="1" .value=${r.fraction} aria-label="Scan progress"></progress>` : html`<progress aria-label="Scan progress"></progress>`}
+          ${progressLine(r.stage, r.fraction, 'Scan progress')}
           <div><vscode-button secondary icon="close" data-cancel-scan @click=${() => this.cancelScan()}>Cancel</vscode-button></div>
         </div>`;
       case 'finding': return html`<div class="muted" role="status" style="margin-top:6px" data-finding>${r.stage ?? 'Finding the plan'}…
