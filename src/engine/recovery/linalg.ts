@@ -286,16 +286,21 @@ function substitute(L: Float64Array, b: Float64Array, n: number, o: number, tran
 
 type GramFn = (x: Float32Array, y: Float32Array, n: number, k: number, o: number) => Promise<{ xtx: Float32Array; xty: Float32Array }>;
 
-/** A two-Gemm graph: XᵀX and XᵀY of x [n, k], y [n, o]. */
-function gramGraph(): Uint8Array {
-  const vi = (name: string, dims: string[]) => ({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dim_param: d })) } } } });
-  const gemm = (b: string, out: string) => ({ op_type: 'Gemm', name: out, input: ['x', b], output: [out], attribute: [{ name: 'transA', type: 2, i: Long.fromNumber(1) }] });
+/** A one-graph model of `nodes`, its inputs and outputs of element type `elemType` with symbolic dims. */
+function computeModel(name: string, elemType: number, node: object[], input: [string, string[]][], output: [string, string[]][]): Uint8Array {
+  const vi = ([n, dims]: [string, string[]]) => ({ name: n, type: { tensor_type: { elem_type: elemType, shape: { dim: dims.map((d) => ({ dim_param: d })) } } } });
   const model = {
     ir_version: Long.fromNumber(7),
     opset_import: [{ domain: '', version: Long.fromNumber(13) }],
-    graph: { name: 'gram', node: [gemm('x', 'xtx'), gemm('y', 'xty')], input: [vi('x', ['n', 'k']), vi('y', ['n', 'o'])], output: [vi('xtx', ['k', 'k']), vi('xty', ['k', 'o'])] },
+    graph: { name, node, input: input.map(vi), output: output.map(vi) },
   };
   return ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
+}
+
+/** A two-Gemm graph: XᵀX and XᵀY of x [n, k], y [n, o]. */
+function gramGraph(): Uint8Array {
+  const gemm = (b: string, out: string) => ({ op_type: 'Gemm', name: out, input: ['x', b], output: [out], attribute: [{ name: 'transA', type: 2, i: Long.fromNumber(1) }] });
+  return computeModel('gram', DataType.FLOAT, [gemm('x', 'xtx'), gemm('y', 'xty')], [['x', ['n', 'k']], ['y', ['n', 'o']]], [['xtx', ['k', 'k']], ['xty', ['k', 'o']]]);
 }
 
 function ortGram(threads: number): Promise<GramFn | undefined> {
@@ -309,22 +314,11 @@ type CholeskyStep = (a21: Float64Array, linv: Float64Array, a22: Float64Array, m
 
 /** L21 = A21·Linvᵀ and A22 − L21·L21ᵀ, in float64. */
 function choleskyStepGraph(): Uint8Array {
-  const vi = (name: string, dims: string[]) => ({ name, type: { tensor_type: { elem_type: DataType.DOUBLE, shape: { dim: dims.map((d) => ({ dim_param: d })) } } } });
   const int = (name: string, v: number) => ({ name, type: 2, i: Long.fromNumber(v) });
-  const model = {
-    ir_version: Long.fromNumber(7),
-    opset_import: [{ domain: '', version: Long.fromNumber(13) }],
-    graph: {
-      name: 'cholesky_step',
-      node: [
-        { op_type: 'Gemm', name: 'panel', input: ['a21', 'linv'], output: ['l21'], attribute: [int('transB', 1)] },
-        { op_type: 'Gemm', name: 'update', input: ['l21', 'l21', 'a22'], output: ['next'], attribute: [int('transB', 1), { name: 'alpha', type: 1, f: -1 }] },
-      ],
-      input: [vi('a21', ['m', 'b']), vi('linv', ['b', 'b']), vi('a22', ['m', 'm'])],
-      output: [vi('l21', ['m', 'b']), vi('next', ['m', 'm'])],
-    },
-  };
-  return ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
+  return computeModel('cholesky_step', DataType.DOUBLE, [
+    { op_type: 'Gemm', name: 'panel', input: ['a21', 'linv'], output: ['l21'], attribute: [int('transB', 1)] },
+    { op_type: 'Gemm', name: 'update', input: ['l21', 'l21', 'a22'], output: ['next'], attribute: [int('transB', 1), { name: 'alpha', type: 1, f: -1 }] },
+  ], [['a21', ['m', 'b']], ['linv', ['b', 'b']], ['a22', ['m', 'm']]], [['l21', ['m', 'b']], ['next', ['m', 'm']]]);
 }
 
 function ortCholeskyStep(threads: number): Promise<CholeskyStep | undefined> {
@@ -342,21 +336,10 @@ function ortCholeskyStep(threads: number): Promise<CholeskyStep | undefined> {
 type SolveStep = (a: Float64Array | undefined, x: Float64Array, c: Float64Array, inv: Float64Array, p: number, q: number, o: number) => Promise<Float64Array>;
 
 function solveStepGraph(): Uint8Array {
-  const vi = (name: string, dims: string[]) => ({ name, type: { tensor_type: { elem_type: DataType.DOUBLE, shape: { dim: dims.map((d) => ({ dim_param: d })) } } } });
-  const model = {
-    ir_version: Long.fromNumber(7),
-    opset_import: [{ domain: '', version: Long.fromNumber(13) }],
-    graph: {
-      name: 'solve_step',
-      node: [
-        { op_type: 'Gemm', name: 'rest', input: ['a', 'x', 'c'], output: ['r'], attribute: [{ name: 'alpha', type: 1, f: -1 }] },
-        { op_type: 'MatMul', name: 'block', input: ['inv', 'r'], output: ['y'] },
-      ],
-      input: [vi('a', ['p', 'q']), vi('x', ['q', 'o']), vi('c', ['p', 'o']), vi('inv', ['p', 'p'])],
-      output: [vi('y', ['p', 'o'])],
-    },
-  };
-  return ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
+  return computeModel('solve_step', DataType.DOUBLE, [
+    { op_type: 'Gemm', name: 'rest', input: ['a', 'x', 'c'], output: ['r'], attribute: [{ name: 'alpha', type: 1, f: -1 }] },
+    { op_type: 'MatMul', name: 'block', input: ['inv', 'r'], output: ['y'] },
+  ], [['a', ['p', 'q']], ['x', ['q', 'o']], ['c', ['p', 'o']], ['inv', ['p', 'p']]], [['y', ['p', 'o']]]);
 }
 
 function ortSolveStep(threads: number): Promise<SolveStep | undefined> {
