@@ -36,7 +36,6 @@
 // Depthwise convs carried by a group contribute to nothing but FPGM/norms of their own layer entry:
 // Torch-Pruning leaves them out of group magnitudes too.
 import type { Graph } from '../graph/graph.ts';
-import { attrInt } from '../graph/graph.ts';
 import type { NodeProto } from '../onnx/proto.ts';
 import { forEachRowBlock, tensorDims, tensorFloatsFast } from '../onnx/model.ts';
 import { throwIfAborted } from '../errors.ts';
@@ -45,7 +44,7 @@ import Long from 'long';
 import { ModelProtoType, DataType } from '../onnx/proto.ts';
 import { computeGraph } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
-import { isFloatWeighted, operatorFacts, weightedFacts, weightInputIndex } from '../graph/operators.ts';
+import { isFloatWeighted, operatorFacts, weightedFacts, weightInputIndex, weightLayout } from '../graph/operators.ts';
 import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from './types.ts';
 import { dequantizeOf, dequantizedFloats, isConstantLike, qlinearWeight, storedTensor, type Dequantized } from '../graph/quant.ts';
 
@@ -189,20 +188,16 @@ export function filterMatrix(graph: Graph, node: NodeProto, cache?: Map<string, 
   return filterMatrixOf(node, w, tensorDims(t));
 }
 
-/** filterMatrix of a weight already read (`w` with shape `dims`). */
+/** filterMatrix of a weight already read (`w` with shape `dims`), as the registry's weight layout says. */
 function filterMatrixOf(node: NodeProto, w: Float32Array, dims: number[]): FilterMatrix | undefined {
-  const op = node.op_type ?? '';
-  if (op === 'Conv' || op === 'QLinearConv') return axisMatrix(w, dims, 0);
-  if (op === 'QLinearMatMul') return dims.length === 2 ? axisMatrix(w, dims, 1) : undefined;
-  if (op === 'Gemm') return dims.length === 2 ? axisMatrix(w, dims, attrInt(node, 'transB', 0) ? 0 : 1) : undefined;
-  if (op === 'MatMul') return dims.length >= 2 ? axisMatrix(w, dims, dims.length - 1) : undefined;
-  // ConvTranspose: weight [C_in, C_out/g, k...]; output channel gi*(C_out/g)+j is rows of block gi, column j.
-  const g = attrInt(node, 'group', 1);
-  if (g === 1) return axisMatrix(w, dims, 1);
-  const cin = dims[0];
-  const coutG = dims[1];
+  const layout = weightLayout(node, dims);
+  if (!layout) return undefined;
+  if (layout.outChannels === dims[layout.outAxis]) return axisMatrix(w, dims, layout.outAxis);
+  // the filter axis holds one group's (ConvTranspose [C_in, C_out/g, k...]): output channel gi*(C_out/g)+j is rows of block gi, column j
+  const g = layout.groups;
+  const coutG = dims[layout.outAxis];
   const inner = dims.slice(2).reduce((a, b) => a * b, 1);
-  const cinG = cin / g;
+  const cinG = dims[layout.inAxis] / g;
   const rows = coutG * g;
   const cols = cinG * inner;
   const data = new Float32Array(rows * cols);
@@ -223,15 +218,10 @@ export function layerChannels(graph: Graph, name: string): number | undefined {
   const op = node?.op_type ?? '';
   if (!node) return undefined;
   const ql = qlinearWeight(graph, node);
-  if (ql) return op === 'QLinearConv' ? ql.dims[0] : ql.dims[1];
+  if (ql) return weightLayout(node, ql.dims)?.outChannels;
   if (!isFloatWeighted(op) || !node.input[1]) return undefined;
   const t = storedTensor(graph, node.input[1]);
-  if (!t) return undefined;
-  const dims = tensorDims(t);
-  if (op === 'Conv') return dims[0];
-  if (op === 'Gemm') return dims.length === 2 ? dims[attrInt(node, 'transB', 0) ? 0 : 1] : undefined;
-  if (op === 'MatMul') return dims.length >= 2 ? dims[dims.length - 1] : undefined;
-  return dims.length >= 2 ? dims[1] * attrInt(node, 'group', 1) : undefined;
+  return t ? weightLayout(node, tensorDims(t))?.outChannels : undefined;
 }
 
 /** Rows of `w` (shape `dims`) along `axis`: a copy unless axis is 0. */
@@ -276,11 +266,11 @@ export function rowNorms(m: FilterMatrix): { l1: Float32Array; l2: Float32Array;
  * (the caller reads the weight whole).
  */
 function blockedNorms(graph: Graph, node: NodeProto, key: string, axes: Set<number> | undefined): { l1: Float32Array; l2: Float32Array; sq: Float64Array; mags: Map<number, { l1: Float64Array; sq: Float64Array }> } | undefined {
-  const op = node.op_type ?? '';
   const t = graph.constantTensor(key);
   if (!t) return undefined;
   const dims = tensorDims(t);
-  if (!(op === 'Conv' || (op === 'Gemm' && dims.length === 2 && attrInt(node, 'transB', 0) === 1))) return undefined;
+  const layout = isFloatWeighted(node.op_type) ? weightLayout(node, dims) : undefined;
+  if (layout?.outAxis !== 0 || layout.outChannels !== dims[0]) return undefined;
   const rows = dims[0];
   const l1 = new Float32Array(rows);
   const l2 = new Float32Array(rows);

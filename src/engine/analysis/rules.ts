@@ -832,7 +832,7 @@ function soleConsumer(ctx: RuleContext, value: string): NodeProto | undefined {
 }
 
 /**
- * A channel shuffle: this Reshape splits the channel axis into [g, C/g], its only consumer is a
+ * A channel shuffle (a pattern of three operators, so the matcher names them: Reshape, Transpose, Reshape): this Reshape splits the channel axis into [g, C/g], its only consumer is a
  * Transpose swapping those two axes, whose only consumer is a Reshape merging them back ([N, C, ...] or
  * [N, -1, ...]). Output position j·g + i holds input position i·(C/g) + j. The output's layout is the
  * input's segments permuted; the three nodes are replaced by a Gather after pruning (a ChannelRewrite).

@@ -25,10 +25,10 @@ import { POOLING } from './ops/pooling.ts';
 import { QUANTIZATION } from './ops/quantization.ts';
 import { REDUCTION } from './ops/reduction.ts';
 import { RESHAPING } from './ops/reshaping.ts';
-import type { OperatorFacts, OperatorTable, WeightedFacts } from './ops/types.ts';
+import type { OperatorFacts, OperatorTable, WeightedFacts, WeightLayout } from './ops/types.ts';
 import { WEIGHTED } from './ops/weighted.ts';
 
-export type { ActivationFn, ChannelRule, ConstantRule, CostRule, OperatorFacts, ShapeRule, WeightedFacts } from './ops/types.ts';
+export type { ActivationFn, ChannelRule, ConstantRule, CostRule, OperatorFacts, ShapeRule, WeightedFacts, WeightLayout } from './ops/types.ts';
 
 function merge(tables: readonly OperatorTable[]): ReadonlyMap<string, OperatorFacts> {
   const all = new Map<string, OperatorFacts>();
@@ -80,4 +80,14 @@ export function biasInputIndex(op: string): number {
 /** Axis of a weighted layer's weight that holds its output channels (0 for an operator without weighted facts). */
 export function weightOutAxis(node: NodeProto): number {
   return weightedFacts(node.op_type)?.outAxis(node) ?? 0;
+}
+
+/** How a weighted layer's weight of shape `dims` holds its filters: undefined for an operator without a weight, or a rank its weight cannot have. */
+export function weightLayout(node: NodeProto, dims: readonly number[]): WeightLayout | undefined {
+  return weightedFacts(node.op_type)?.layout(node, dims);
+}
+
+/** The factor a weighted layer applies to its bias input (Gemm's β); 1 for the others. */
+export function biasScale(node: NodeProto): number {
+  return weightedFacts(node.op_type)?.biasScale?.(node) ?? 1;
 }

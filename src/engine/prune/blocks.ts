@@ -13,8 +13,13 @@
 // the shortcut), none of its values is used outside the set or is a graph output, and it ends in a
 // BatchNormalization. When both sides qualify (a projection shortcut is a Conv + BN too), the side
 // with more nodes is the branch and the shortcut stays.
+//
+// The pattern is defined by its operators (an Add of two activations, a branch ending in a
+// BatchNormalization whose γ scores it), so the matcher names them; the facts it counts with
+// (a BatchNorm's parameters) come from the operator registry (graph/operators.ts).
 import { PrunerError } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
+import { nodeFacts } from '../graph/operators.ts';
 import { inferShapes } from '../graph/shapes.ts';
 import { tensorElementCount, type OnnxModel } from '../onnx/model.ts';
 import type { GraphProto, ModelProto, NodeProto, StringStringEntry, TensorProto } from '../onnx/proto.ts';
@@ -289,7 +294,8 @@ export function blockParams(graph: Graph, block: ResidualBlock, layerParams: Rea
   for (const name of block.nodes) {
     const node = graph.byName.get(name);
     if (!node) continue;
-    if (node.op_type === 'BatchNormalization') {
+    if (nodeFacts(node)?.cost === 'batchNorm') {
+      // scale and bias (inputs 1 and 2), as the model's cost counts them
       for (const i of [node.input[1], node.input[2]]) {
         const t = i ? graph.initializers.get(i) : undefined;
         if (t) n += tensorElementCount(t);

@@ -9,7 +9,9 @@
 //   pruned tensor at half its new width, not where the kept channels of each part end: its bounds become
 //   constants, lowered by the removed channels before them.
 //
-// The shape arithmetic that only fed the replaced inputs is removed with them.
+// The shape arithmetic that only fed the replaced inputs is removed with them. The patterns are
+// recognised by the channel analysis (analysis/rules.ts: channelShuffle, the Slice rule) and defined
+// by their operators; this file only writes their replacements (a Gather, constant bounds).
 import type { ChannelGroup, ChannelRewrite, DependencyAnalysis, GroupSegment } from '../analysis/types.ts';
 import type { Graph } from '../graph/graph.ts';
 import { AttributeType, DataType, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';

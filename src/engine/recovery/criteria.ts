@@ -29,6 +29,7 @@ import type { OnnxModel } from '../onnx/model.ts';
 import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from '../analysis/types.ts';
 import { filterMatrix, readFloats, type ModelImportance } from '../analysis/importance.ts';
 import { storedTensor } from '../graph/quant.ts';
+import { weightedFacts, weightLayout } from '../graph/operators.ts';
 import { DATA_CRITERIA, type DataCriterion, type PlanCriterion } from '../prune/types.ts';
 import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
@@ -67,12 +68,16 @@ export async function planCriterionScores(
   return measuredScores(criterion, model, graph, deps, data, opts);
 }
 
-/** A consumer the data criteria measure at: a Conv with one group or a Gemm reading the group's channels. */
+/**
+ * A consumer the data criteria measure at: a float convolution with one group or a Gemm (the
+ * registry's kinds) reading the group's channels. ThiNet's sampled rows are the arithmetic of
+ * these two kinds (a dense window, a matrix product without transA), so it names their attributes.
+ */
 interface Consumer {
   group: ChannelGroup;
   member: GroupMember;
   node: string;
-  op: 'Conv' | 'Gemm';
+  kind: 'conv' | 'gemm';
   tensor: string;
 }
 
@@ -81,12 +86,14 @@ function consumersOf(graph: Graph, deps: DependencyAnalysis): Consumer[] {
   for (const group of deps.groups) {
     if (!group.prunable) continue;
     for (const m of group.members) {
-      if (m.role !== 'in' || (m.op !== 'Conv' && m.op !== 'Gemm')) continue;
+      const f = weightedFacts(m.op);
+      const kind = f && !f.quantized ? f.kind : undefined;
+      if (m.role !== 'in' || (kind !== 'conv' && kind !== 'gemm')) continue;
       const n = graph.byName.get(m.node);
       if (!n || !n.input[0] || !n.input[1]) continue;
-      if (m.op === 'Conv' && attrInt(n, 'group', 1) !== 1) continue;
-      if (m.op === 'Gemm' && attrInt(n, 'transA', 0)) continue;
-      out.push({ group, member: m, node: m.node, op: m.op, tensor: n.input[0] });
+      if (kind === 'conv' && attrInt(n, 'group', 1) !== 1) continue;
+      if (kind === 'gemm' && attrInt(n, 'transA', 0)) continue;
+      out.push({ group, member: m, node: m.node, kind, tensor: n.input[0] });
     }
   }
   return out;
@@ -176,9 +183,9 @@ function thinetRows(graph: Graph, c: Consumer, ci: number, w: Float32Array, x: P
   const idxOf = Array.from({ length: C }, (_, ch) => mapChannel(c.member, ch));
   for (let b = 0; b < B; b++) {
     const rnd = mulberry32((ci + 1) * 92821 + (offset + b) * 31);
-    for (let r = 0; r < (c.op === 'Conv' ? THINET_POSITIONS : 1); r++) {
+    for (let r = 0; r < (c.kind === 'conv' ? THINET_POSITIONS : 1); r++) {
       v.fill(0);
-      if (c.op === 'Conv') {
+      if (c.kind === 'conv') {
         const [O, Cin, kh, kw] = wd;
         const [, XC, H, W] = x.dims;
         const o = Math.floor(rnd() * O);
@@ -202,9 +209,10 @@ function thinetRows(graph: Graph, c: Consumer, ci: number, w: Float32Array, x: P
           v[ch] = s;
         }
       } else {
-        const transB = attrInt(n, 'transB', 0) !== 0;
+        const layout = weightLayout(n, wd)!;
+        const transB = layout.outAxis === 0;
         const K = x.dims[1];
-        const Nout = transB ? wd[0] : wd[1];
+        const Nout = layout.outChannels;
         const o = Math.floor(rnd() * Nout);
         for (let ch = 0; ch < C; ch++) {
           let s = 0;

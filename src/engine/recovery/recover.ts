@@ -28,7 +28,7 @@ import { tensorDims, type OnnxModel } from '../onnx/model.ts';
 import { DataType, type ModelProto, type NodeProto } from '../onnx/proto.ts';
 import { mapChannel, type ChannelGroup } from '../analysis/types.ts';
 import { foldTarget } from '../prune/compensate.ts';
-import { weightOutAxis } from '../graph/operators.ts';
+import { biasScale, weightedFacts, weightLayout, weightOutAxis } from '../graph/operators.ts';
 import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { OrtModule } from '../runtime/session.ts';
@@ -552,29 +552,24 @@ async function workingProbe(
 
 // ---------- which layers ----------
 
-/** Input channels a weighted layer reads (Conv: weight dim 1 × group; Gemm: K; MatMul: weight rows). */
+/** The weighted layers ls and bias refit: float convolutions and matrix products by a constant matrix (not ConvTranspose). */
+function refits(n: NodeProto, dims: readonly number[]): boolean {
+  const f = weightedFacts(n.op_type);
+  return !!f && !f.quantized && (f.kind === 'conv' || f.kind === 'gemm' || (f.kind === 'matmul' && dims.length === 2));
+}
+
+/** Input channels a layer that recovery refits reads (the registry's weight layout), or undefined. */
 function inputWidth(graph: Graph, n: NodeProto): number | undefined {
   const t = n.input[1] ? graph.constantTensor(n.input[1]) : undefined;
   if (!t) return undefined;
   const d = tensorDims(t);
-  switch (n.op_type) {
-    case 'Conv':
-      return d.length >= 3 ? d[1] * attrInt(n, 'group', 1) : undefined;
-    case 'Gemm':
-      return d.length === 2 ? d[attrInt(n, 'transB', 0) ? 1 : 0] : undefined;
-    case 'MatMul':
-      return d.length === 2 ? d[0] : undefined;
-    default:
-      return undefined;
-  }
+  return refits(n, d) ? weightLayout(n, d)?.inChannels : undefined;
 }
 
 /** Weighted layers of the working model whose input width shrank: the layers ls and bias fix. */
 function layersThatLostInputs(ctx: Ctx): NodeProto[] {
   const out: NodeProto[] = [];
   for (const n of ctx.w.graph.order) {
-    const op = n.op_type ?? '';
-    if (op !== 'Conv' && op !== 'Gemm' && op !== 'MatMul') continue;
     const o = ctx.original.graph.byName.get(n.name ?? '');
     if (!o) continue;
     const before = inputWidth(ctx.original.graph, o);
@@ -629,7 +624,7 @@ function outputBias(ctx: Ctx, n: NodeProto, channels: number): Float64Array {
   const out = new Float64Array(channels);
   const old = n.input[2] ? ctx.w.floats(n.input[2]) : undefined;
   if (!old) return out;
-  const beta = n.op_type === 'Gemm' ? attrFloat(n, 'beta', 1) : 1;
+  const beta = biasScale(n);
   for (let i = 0; i < channels; i++) out[i] = beta * (old.length === 1 ? old[0] : old[i]);
   return out;
 }
@@ -638,7 +633,7 @@ function outputBias(ctx: Ctx, n: NodeProto, channels: number): Float64Array {
 function setBias(ctx: Ctx, n: NodeProto, bias: Float64Array): void {
   const w = ctx.w;
   checkFinite(bias, n, 'bias');
-  const beta = n.op_type === 'Gemm' ? attrFloat(n, 'beta', 1) : 1;
+  const beta = biasScale(n);
   const next = beta !== 1 && beta !== 0 ? bias.map((v) => v / beta) : bias;
   const t = n.input[2] ? w.graph.constantTensor(n.input[2]) : undefined;
   const dims = t && tensorDims(t).length === 2 ? [1, next.length] : [next.length];
@@ -697,25 +692,29 @@ function lsGeometry(ctx: Ctx, n: NodeProto): LsGeometry | string {
   }
   const d = tensorDims(wt);
   const base = { groups: 1, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, autoPad: 'NOTSET', p: 1 };
-  if (op === 'Conv') {
-    if (d.length !== 4) return `only 2-D convolutions are refit (this one has a ${d.length - 2}-D kernel)`;
-    const g = attrInt(n, 'group', 1);
+  // the refit's own arithmetic per kind (a sliding window's attributes, Gemm's transA); the weight's layout from the registry
+  const f = weightedFacts(op);
+  const kind = f && !f.quantized ? f.kind : undefined;
+  const layout = weightLayout(n, d);
+  if (kind === 'conv') {
+    if (d.length !== 4 || !layout) return `only 2-D convolutions are refit (this one has a ${d.length - 2}-D kernel)`;
+    const g = layout.groups;
     const strides = attrInts(n, 'strides') ?? [1, 1];
     const dil = attrInts(n, 'dilations') ?? [1, 1];
     const pads = attrInts(n, 'pads') ?? [0, 0, 0, 0];
     const autoPad = attrString(n, 'auto_pad', 'NOTSET');
-    return { ...base, kind: 'conv', groups: g, kh: d[2], kw: d[3], sh: strides[0], sw: strides[1], dh: dil[0], dw: dil[1], padTop: pads[0], padLeft: pads[1], padBottom: pads[2] ?? 0, padRight: pads[3] ?? 0, autoPad, cinG: d[1], outC: d[0], unknowns: d[1] * d[2] * d[3] + 1, bias: true };
+    const cinG = d[layout.inAxis];
+    return { ...base, kind: 'conv', groups: g, kh: d[2], kw: d[3], sh: strides[0], sw: strides[1], dh: dil[0], dw: dil[1], padTop: pads[0], padLeft: pads[1], padBottom: pads[2] ?? 0, padRight: pads[3] ?? 0, autoPad, cinG, outC: layout.outChannels, unknowns: cinG * d[2] * d[3] + 1, bias: true };
   }
-  if (op === 'Gemm') {
+  if (kind === 'gemm') {
     if (attrInt(n, 'transA', 0)) return 'Gemm with transA is not refit';
-    if (d.length !== 2) return 'its weight is not a matrix';
-    const transB = attrInt(n, 'transB', 0) !== 0;
-    const beta = attrFloat(n, 'beta', 1);
-    return { ...base, kind: 'gemm', cinG: transB ? d[1] : d[0], outC: transB ? d[0] : d[1], unknowns: (transB ? d[1] : d[0]) + (beta !== 0 ? 1 : 0), bias: beta !== 0 };
+    if (!layout) return 'its weight is not a matrix';
+    const bias = biasScale(n) !== 0;
+    return { ...base, kind: 'gemm', cinG: layout.inChannels, outC: layout.outChannels, unknowns: layout.inChannels + (bias ? 1 : 0), bias };
   }
-  if (op === 'MatMul') {
-    if (d.length !== 2) return 'only a MatMul by a constant matrix is refit';
-    return { ...base, kind: 'matmul', cinG: d[0], outC: d[1], unknowns: d[0], bias: false };
+  if (kind === 'matmul') {
+    if (d.length !== 2 || !layout) return 'only a MatMul by a constant matrix is refit';
+    return { ...base, kind: 'matmul', cinG: layout.inChannels, outC: layout.outChannels, unknowns: layout.inChannels, bias: false };
   }
   return `${op} is not refit`;
 }

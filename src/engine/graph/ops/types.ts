@@ -118,6 +118,32 @@ export interface WeightedFacts {
   quantized?: 'integer' | 'qlinear';
   /** Axis of the weight holding the output channels. */
   outAxis(node: NodeProto): number;
+  /**
+   * How a weight of shape `dims` holds the layer's filters (scoring views them as a matrix, recovery
+   * refits them), or undefined for a rank the layer's weight cannot have.
+   */
+  layout(node: NodeProto, dims: readonly number[]): WeightLayout | undefined;
+  /** The factor the layer applies to its bias input (Gemm's β); 1 when absent. */
+  biasScale?(node: NodeProto): number;
+}
+
+/**
+ * How a weighted layer's weight holds its filters (one per output channel) and each filter's inputs.
+ * With groups, one of the two axes holds one group's channels only: Conv's weight [C_out, C_in/g, k…]
+ * (filter o reads the inputs of its group), ConvTranspose's [C_in, C_out/g, k…] (input rows of group
+ * gi feed outputs gi·C_out/g … (gi+1)·C_out/g − 1).
+ */
+export interface WeightLayout {
+  /** Axis of the filters: the output channels (of one group when `outChannels` is dims[outAxis] × groups). */
+  outAxis: number;
+  /** Axis of each filter's input channels (of one group when `inChannels` is dims[inAxis] × groups). */
+  inAxis: number;
+  /** The layer's group count (Conv and ConvTranspose `group`; 1 for the matrix products). */
+  groups: number;
+  /** Output channels of the layer. */
+  outChannels: number;
+  /** Input channels the layer reads. */
+  inChannels: number;
 }
 
 /** An element-wise activation's value for one input value (compensation follows constants and distributions through it). */
