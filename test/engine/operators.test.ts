@@ -4,7 +4,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph } from '../../src/engine/graph/graph.ts';
-import { OPERATORS, nodeFacts, weightOutAxis } from '../../src/engine/graph/operators.ts';
+import { OPERATORS, biasScale, nodeFacts, weightLayout, weightOutAxis } from '../../src/engine/graph/operators.ts';
 import { RULES, ruleFor } from '../../src/engine/analysis/rules.ts';
 import { decodeModel } from '../../src/engine/onnx/model.ts';
 import type { NodeProto } from '../../src/engine/onnx/proto.ts';
@@ -39,6 +39,32 @@ describe('operator registry', () => {
     assert.equal(weightOutAxis(node('MatMul')), 1);
     assert.equal(weightOutAxis(node('Gemm')), 1);
     assert.equal(weightOutAxis(node('Gemm', { attribute: [transB] })), 0);
+  });
+
+  test('weighted layers: the weight layout agrees with the axis surgery slices, and counts grouped channels', () => {
+    const attr = (name: string, i: number) => ({ name, type: 2, i }) as unknown as NodeProto['attribute'][number];
+    const conv = [8, 2, 3, 3];
+    const matrix = [5, 7];
+    const dims: Record<string, number[]> = { Conv: conv, ConvInteger: conv, QLinearConv: conv, ConvTranspose: [4, 6, 3, 3], Gemm: matrix, MatMul: matrix, MatMulInteger: matrix, QLinearMatMul: matrix };
+    for (const [op, f] of OPERATORS) {
+      if (!f.weighted) continue;
+      assert.ok(dims[op], `${op}: give this test a weight shape for it`);
+      for (const attrs of [[], [attr('transB', 1)], [attr('group', 2)]]) {
+        const n = node(op, { attribute: attrs });
+        const l = weightLayout(n, dims[op]);
+        assert.ok(l, `${op} has a layout`);
+        assert.equal(l.outAxis, weightOutAxis(n), `${op} ${attrs.map((a) => a.name).join()}: the layout's filter axis is the axis surgery slices`);
+      }
+    }
+    assert.deepEqual(weightLayout(node('Conv', { attribute: [attr('group', 4)] }), conv), { outAxis: 0, inAxis: 1, groups: 4, outChannels: 8, inChannels: 8 });
+    assert.deepEqual(weightLayout(node('ConvTranspose', { attribute: [attr('group', 2)] }), [4, 6, 3, 3]), { outAxis: 1, inAxis: 0, groups: 2, outChannels: 12, inChannels: 4 });
+    assert.deepEqual(weightLayout(node('Gemm', { attribute: [attr('transB', 1)] }), matrix), { outAxis: 0, inAxis: 1, groups: 1, outChannels: 5, inChannels: 7 });
+    assert.deepEqual(weightLayout(node('MatMul'), [3, 5, 7]), { outAxis: 2, inAxis: 1, groups: 1, outChannels: 7, inChannels: 5 });
+    assert.equal(weightLayout(node('Gemm'), [3, 5, 7]), undefined, 'a Gemm weight is a matrix');
+    assert.equal(weightLayout(node('Relu'), matrix), undefined);
+    assert.equal(biasScale(node('Gemm', { attribute: [{ name: 'beta', type: 1, f: 0.5 } as unknown as NodeProto['attribute'][number]] })), 0.5);
+    assert.equal(biasScale(node('Gemm')), 1);
+    assert.equal(biasScale(node('Conv')), 1);
   });
 
   test('each activation function compensation follows equals ONNX Runtime on [-4, 4] (default attributes)', async () => {
