@@ -44,7 +44,7 @@ import Long from 'long';
 import { ModelProtoType, DataType } from '../onnx/proto.ts';
 import { computeGraph } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
-import { isFloatWeighted, operatorFacts, weightedFacts, weightInputIndex, weightLayout } from '../graph/operators.ts';
+import { isFloatConv, isFloatWeighted, operatorFacts, weightedFacts, weightInputIndex, weightLayout } from '../graph/operators.ts';
 import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from './types.ts';
 import { dequantizeOf, dequantizedFloats, isConstantLike, qlinearWeight, storedTensor, type Dequantized } from '../graph/quant.ts';
 
@@ -1026,7 +1026,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
       group: gid,
       bn: hasGamma ? bn!.name ?? undefined : undefined,
       ...(gammaFrom ? { gammaFrom } : {}),
-      bnFused: !hasGamma && !gammaFrom && (op === 'Conv' || op === 'ConvTranspose'),
+      bnFused: !hasGamma && !gammaFrom && isFloatConv(op),
       scores,
     });
   }
@@ -1060,7 +1060,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
   }
 
   const advice: string[] = [];
-  const convs = [...layers.values()].filter((l) => l.op === 'Conv' || l.op === 'ConvTranspose');
+  const convs = [...layers.values()].filter((l) => isFloatConv(l.op));
   if (!hasBn && convs.length > 0) advice.push(REEXPORT_ADVICE);
   else if (hasBn) {
     const fused = convs.filter((l) => l.bnFused);

@@ -67,6 +67,12 @@ export function isFloatWeighted(op: string | null | undefined): boolean {
   return !!w && !w.quantized;
 }
 
+/** True for a float convolution (Conv, ConvTranspose): the layers a BatchNormalization follows, or was folded into. */
+export function isFloatConv(op: string | null | undefined): boolean {
+  const w = weightedFacts(op);
+  return !!w && !w.quantized && (w.kind === 'conv' || w.kind === 'convTranspose');
+}
+
 /** Index of the weight input of a weighted operator (1 unless the registry says otherwise). */
 export function weightInputIndex(op: string): number {
   return weightedFacts(op)?.weight ?? 1;
