@@ -751,8 +751,9 @@ type ShapeEntry =
 
 /**
  * Where each element of a 1-D int vector comes from, through Shape, Gather, Slice, Concat, Cast,
- * Squeeze/Unsqueeze and Identity (how PyTorch exports `x.view(x.size(0), -1)`). Undefined when an
- * element is computed any other way (arithmetic on shapes is not followed: never guessed).
+ * Squeeze/Unsqueeze and Identity (how PyTorch exports `x.view(x.size(0), -1)`), found by their
+ * shape rules in the operator registry. Undefined when an element is computed any other way
+ * (arithmetic on shapes is not followed: never guessed).
  */
 function traceVector(ctx: RuleContext, value: string, consumer: NodeProto, inputIndex: number, depth = 0): ShapeEntry[] | undefined {
   if (depth > 16 || !value) return undefined;
@@ -765,14 +766,17 @@ function traceVector(ctx: RuleContext, value: string, consumer: NodeProto, input
   if (!p || (p.domain ?? '') !== '') return undefined;
   const opset = ctx.graph.opset();
   const ints = (i: number) => ctx.graph.constantInts(p.input[i] ?? '');
-  switch (p.op_type) {
-    case 'Cast':
-    case 'Identity':
-    case 'Squeeze':
-    case 'Unsqueeze':
+  const rule = nodeFacts(p)?.shape;
+  switch (rule?.kind) {
+    case 'same':
+      // values kept or cast (Identity, Cast); other same-shape operators compute new values
+      if (!rule.values) return undefined;
+      return traceVector(ctx, p.input[0], p, 0, depth + 1);
+    case 'squeeze':
+    case 'unsqueeze':
       // Squeeze/Unsqueeze only move a scalar to and from a 1-element vector in shape arithmetic.
       return traceVector(ctx, p.input[0], p, 0, depth + 1);
-    case 'Shape': {
+    case 'shape': {
       const shape = ctx.shapeOf(p.input[0]);
       if (!shape) return undefined;
       const r = shape.length;
@@ -781,7 +785,7 @@ function traceVector(ctx: RuleContext, value: string, consumer: NodeProto, input
       const end = clamp(attrInt(p, 'end', r));
       return Array.from({ length: Math.max(0, end - start) }, (_, k) => ({ kind: 'dim', of: p.input[0], index: start + k }));
     }
-    case 'Concat': {
+    case 'concat': {
       if (attrInt(p, 'axis', 0) !== 0 && attrInt(p, 'axis', 0) !== -1) return undefined;
       const out: ShapeEntry[] = [];
       for (let i = 0; i < p.input.length; i++) {
@@ -791,14 +795,14 @@ function traceVector(ctx: RuleContext, value: string, consumer: NodeProto, input
       }
       return out;
     }
-    case 'Gather': {
+    case 'gather': {
       const data = traceVector(ctx, p.input[0], p, 0, depth + 1);
       const idx = ints(1);
       if (!data || !idx || attrInt(p, 'axis', 0) !== 0) return undefined;
       const picked = idx.map((i) => data[i < 0 ? i + data.length : i]);
       return picked.every((e) => e) ? picked : undefined;
     }
-    case 'Slice': {
+    case 'slice': {
       const data = traceVector(ctx, p.input[0], p, 0, depth + 1);
       if (!data) return undefined;
       const starts = opset < 10 ? attrInts(p, 'starts') : ints(1);
