@@ -1017,7 +1017,7 @@ function currentWeights(ctx: Ctx, p: LayerPlan, gi: number): Float64Array {
   const K = g.bias ? k - 1 : k;
   const out = new Float64Array(k * Og);
   const alpha = g.kind === 'gemm' ? attrFloat(n, 'alpha', 1) : 1;
-  const beta = g.kind === 'gemm' ? attrFloat(n, 'beta', 1) : 1;
+  const beta = biasScale(n);
   const transB = g.kind === 'gemm' && attrInt(n, 'transB', 0) !== 0;
   for (let j = 0; j < Og; j++) {
     const o = gi * Og + j;
