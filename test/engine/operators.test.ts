@@ -4,7 +4,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph } from '../../src/engine/graph/graph.ts';
-import { OPERATORS, biasScale, nodeFacts, weightLayout, weightOutAxis } from '../../src/engine/graph/operators.ts';
+import { OPERATORS, biasScale, isBatchNorm, nodeFacts, weightLayout, weightOutAxis } from '../../src/engine/graph/operators.ts';
 import { RULES, ruleFor } from '../../src/engine/analysis/rules.ts';
 import { decodeModel } from '../../src/engine/onnx/model.ts';
 import type { NodeProto } from '../../src/engine/onnx/proto.ts';
@@ -65,6 +65,12 @@ describe('operator registry', () => {
     assert.equal(biasScale(node('Gemm', { attribute: [{ name: 'beta', type: 1, f: 0.5 } as unknown as NodeProto['attribute'][number]] })), 0.5);
     assert.equal(biasScale(node('Gemm')), 1);
     assert.equal(biasScale(node('Conv')), 1);
+  });
+
+  test('the BatchNorm whose γ scores a layer is found by its channel rule', () => {
+    const bn = [...OPERATORS].filter(([op]) => isBatchNorm(op)).map(([op]) => op);
+    assert.deepEqual(bn, ['BatchNormalization']);
+    assert.equal(isBatchNorm('InstanceNormalization'), false);
   });
 
   test('each activation function compensation follows equals ONNX Runtime on [-4, 4] (default attributes)', async () => {

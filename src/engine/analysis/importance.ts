@@ -44,7 +44,7 @@ import Long from 'long';
 import { ModelProtoType, DataType } from '../onnx/proto.ts';
 import { computeGraph } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
-import { isFloatConv, isFloatWeighted, operatorFacts, weightedFacts, weightInputIndex, weightLayout } from '../graph/operators.ts';
+import { isBatchNorm, isFloatConv, isFloatWeighted, operatorFacts, weightedFacts, weightInputIndex, weightLayout } from '../graph/operators.ts';
 import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from './types.ts';
 import { dequantizeOf, dequantizedFloats, isConstantLike, qlinearWeight, storedTensor, type Dequantized } from '../graph/quant.ts';
 
@@ -720,7 +720,7 @@ export function followingBn(graph: Graph, node: NodeProto, allowed?: readonly st
     const cons = graph.consumersOf(value);
     if (cons.length !== 1 || graph.outputNames.has(value)) return undefined;
     const c = cons[0];
-    if (c.op_type === 'BatchNormalization' && c.input[0] === value) {
+    if (isBatchNorm(c.op_type) && c.input[0] === value) {
       if (hops === 0 || !allowed || allowed.includes(c.name ?? '')) return c;
       return undefined;
     }
@@ -817,7 +817,7 @@ function groupMagnitudes(
       continue;
     }
     const isIn = m.role === 'in' && (isFloatWeighted(m.op) || isQLinear(m.op));
-    const isBnScale = m.role === 'param' && m.op === 'BatchNormalization' && m.inputIndex === 1;
+    const isBnScale = m.role === 'param' && isBatchNorm(m.op) && m.inputIndex === 1;
     if ((!isIn && !isBnScale) || !m.tensor) continue;
     const node = isQLinear(m.op) ? graph.byName.get(m.node) : undefined;
     const per = memberMagnitudes(graph, memberValue(graph, m), m.axis, sliceMags, node ? qlinearWeight(graph, node) : undefined);
@@ -922,7 +922,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
   const wantGamma = want.has('bn-gamma');
   const layers = new Map<string, LayerImportance>();
   const filterSq = new Map<string, Float64Array>();
-  const hasBn = graph.nodes.some((n) => n.op_type === 'BatchNormalization');
+  const hasBn = graph.nodes.some((n) => isBatchNorm(n.op_type));
   const groupById = new Map(deps.groups.map((g) => [g.id, g]));
   const groupGammas = new Map<number, Float32Array | undefined>();
   // Axes along which the groups' L1/L2 need each weighted constant's per-index magnitudes (input

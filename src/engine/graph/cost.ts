@@ -25,7 +25,7 @@
 import type { NodeProto } from '../onnx/proto.ts';
 import { tensorDims } from '../onnx/model.ts';
 import { type Graph, attrInt } from './graph.ts';
-import { nodeFacts, weightedFacts } from './operators.ts';
+import { isBatchNorm, nodeFacts, weightedFacts } from './operators.ts';
 import { type Dim, type InputShapes, type ShapeInference, inferShapes, inputShapeMismatch, valueInfoShape } from './shapes.ts';
 import { storedTensor } from './quant.ts';
 
@@ -212,6 +212,6 @@ function weightedLayer(graph: Graph, node: NodeProto, display: ShapeInference, n
 
   const layer: LayerCost = { name: node.name ?? '', op, weightShape, group, inputShape, outputShape, params, macs };
   const next = graph.consumersOf(y);
-  if (next.length === 1 && next[0].op_type === 'BatchNormalization') layer.bn = next[0].name;
+  if (next.length === 1 && isBatchNorm(next[0].op_type)) layer.bn = next[0].name;
   return layer;
 }

@@ -73,6 +73,12 @@ export function isFloatConv(op: string | null | undefined): boolean {
   return !!w && !w.quantized && (w.kind === 'conv' || w.kind === 'convTranspose');
 }
 
+/** True for a BatchNormalization: the operator whose γ scores the channels of the layer before it (its channel rule says `batchNorm`). */
+export function isBatchNorm(op: string | null | undefined): boolean {
+  const c = operatorFacts(op)?.channel;
+  return c?.kind === 'perChannelParams' && c.batchNorm === true;
+}
+
 /** Index of the weight input of a weighted operator (1 unless the registry says otherwise). */
 export function weightInputIndex(op: string): number {
   return weightedFacts(op)?.weight ?? 1;
