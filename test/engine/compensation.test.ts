@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import { decodeModel, floatToBf16, floatToHalf, halfToFloat, bf16ToFloat, loadModel, tensorToFloat32, type OnnxModel } from '../../src/engine/onnx/model.ts';
 import { DataType, ModelProtoType, type ModelProto } from '../../src/engine/onnx/proto.ts';
-import { clippedNormalMoments, expectedActivation } from '../../src/engine/prune/compensate.ts';
+import { clippedNormalMoments, expectedActivation, planCompensation, prunedGroupsOf } from '../../src/engine/prune/compensate.ts';
 import { analyzeDependencies } from '../../src/engine/analysis/groups.ts';
 import { pruneGraph } from '../../src/engine/prune/surgery.ts';
 import { computeImportance } from '../../src/engine/analysis/importance.ts';
@@ -453,5 +453,59 @@ describe('compensation in float16 and bfloat16 models', { skip: skipWithoutShare
       for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 2 ** -8 * Math.abs(want[i]), `${t.name}[${i}]: ${got[i]} vs ${want[i]}`);
     }
     assert.equal(bf16ToFloat(floatToBf16(1.5)), 1.5);
+  });
+
+  test('running-mean folds and variance shares equal the formulas summed term by term, bit for bit (1x1 and 3x3 consumers, filter counts not a multiple of four)', () => {
+    // conv a (5→10, 3x3) → bn a → relu → conv b (10→13, 1x1) → bn b → relu → conv c (13→7, 3x3) → bn c
+    const b = new ModelBuilder({ seed: 5 });
+    let y = b.input('x', [1, 5, 8, 8]);
+    y = b.relu(b.bn(b.conv(y, 5, 10, { k: 3, name: 'a', bias: false }), 10, { name: 'bn_a' }));
+    y = b.relu(b.bn(b.conv(y, 10, 13, { k: 1, name: 'b', bias: false }), 13, { name: 'bn_b' }));
+    b.output(b.bn(b.conv(y, 13, 7, { k: 3, name: 'c', bias: false }), 7, { name: 'bn_c' }), [1, 7, 8, 8]);
+    const model = asModel(b.toBuffer());
+    const graph = new Graph(model);
+    const deps = analyzeDependencies(graph);
+    const removedOf: Record<string, number[]> = { a: [1, 4, 5, 8], b: [0, 2, 3, 7, 12] };
+    const kept = new Map<number, number[]>();
+    for (const g of deps.groups) {
+      const r = removedOf[g.layers[0]];
+      if (r) kept.set(g.id, Array.from({ length: g.channels }, (_, i) => i).filter((i) => !r.includes(i)));
+    }
+    assert.equal(kept.size, 2);
+    const plan = planCompensation(graph, prunedGroupsOf(deps.groups, kept));
+    const floats = (name: string) => tensorToFloat32(model, graph.initializers.get(name)!);
+    assert.ok(model.proto.graph!.initializer.some((t) => t.raw_data!.byteOffset % 4 !== 0), 'some weights are not 4-byte aligned in the file buffer');
+
+    // the documented formulas, one term at a time, in the channels' order
+    for (const [conv, from, bn, O, C, k] of [['b', 'bn_a', 'bn_b', 13, 10, 1], ['c', 'bn_b', 'bn_c', 7, 13, 9]] as const) {
+      const w = floats(`${conv}.weight`);
+      const gamma = floats(`${from}.weight`);
+      const beta = floats(`${from}.bias`);
+      const removed = removedOf[from === 'bn_a' ? 'a' : 'b'];
+      // relu of N(β, γ²): the removed channels' expected values, every channel's spread
+      const act = Array.from({ length: C }, (_, c) => clippedNormalMoments(beta[c], Math.abs(gamma[c]), 0, Infinity));
+      const kern = new Float64Array(O * k);
+      for (let o = 0; o < O; o++) for (const c of removed) for (let j = 0; j < k; j++) kern[o * k + j] += w[(o * C + c) * k + j] * act[c].mean;
+      const mean = new Float64Array(O);
+      const scale = new Float64Array(O);
+      for (let o = 0; o < O; o++) {
+        let d = 0;
+        for (let j = 0; j < k; j++) d += kern[o * k + j];
+        mean[o] = 0 - d;
+        let keptVar = 0;
+        let all = 0;
+        for (let c = 0; c < C; c++) {
+          let q = 0;
+          for (let j = 0; j < k; j++) q += w[(o * C + c) * k + j] * w[(o * C + c) * k + j];
+          const v = act[c].std * act[c].std;
+          if (!removed.includes(c)) keptVar += v * q;
+          all += v * q;
+        }
+        scale[o] = all > 0 ? Math.max(keptVar / all, 1e-2) : 1;
+      }
+      const bytes = (a: Float64Array | undefined) => Buffer.from(a!.buffer, a!.byteOffset, a!.byteLength);
+      assert.ok(bytes(plan.meanDeltas.get(bn)).equals(bytes(mean)), `${bn} running mean delta: ${[...plan.meanDeltas.get(bn)!]} vs ${[...mean]}`);
+      assert.ok(bytes(plan.varScales.get(bn)).equals(bytes(scale)), `${bn} variance share: ${[...plan.varScales.get(bn)!]} vs ${[...scale]}`);
+    }
   });
 });

@@ -189,12 +189,20 @@ const ROW_BLOCK_FLOATS = 4 * 2 ** 20;
 
 /**
  * Calls `fn` with the tensor's values as float32, by blocks of whole rows of axis 0 (at most
- * 16 MiB, or one row when a row is larger): a 4-byte aligned FLOAT raw_data is read in place,
- * anything else (unaligned raw_data, external data, FLOAT16, BFLOAT16) is decoded into one reused
- * block, so a tensor of any size costs one block of memory. Each block is valid only during its
- * call. Returns false (without calling `fn`) for types or storage it does not handle.
+ * `blockFloats` floats, 16 MiB by default, or one row when a row is larger): a 4-byte aligned
+ * FLOAT raw_data is read in place, anything else (unaligned raw_data, external data, FLOAT16,
+ * BFLOAT16) is decoded into one reused block, so a tensor of any size costs one block of memory.
+ * Each block is valid only during its call. Returns false (without calling `fn`) for types or
+ * storage it does not handle. Callers whose result is per row can ask for small blocks (a block
+ * that stays in the CPU cache between the copy and the use); callers that add up blocks keep the
+ * default, so their sums keep their grouping.
  */
-export function forEachRowBlock(model: OnnxModel, t: TensorProto, fn: (block: Float32Array, firstRow: number, rows: number) => void): boolean {
+export function forEachRowBlock(
+  model: OnnxModel,
+  t: TensorProto,
+  fn: (block: Float32Array, firstRow: number, rows: number) => void,
+  blockFloats: number = ROW_BLOCK_FLOATS,
+): boolean {
   const dt = t.data_type ?? 0;
   if (!LITTLE_ENDIAN || (dt !== DataType.FLOAT && dt !== DataType.FLOAT16 && dt !== DataType.BFLOAT16) || lazySliceOf(t)) return false;
   const dims = tensorDims(t);
@@ -208,7 +216,7 @@ export function forEachRowBlock(model: OnnxModel, t: TensorProto, fn: (block: Fl
   if (!external && (!raw || raw.length === 0)) return false;
   const have = external ? external.length : raw!.length;
   if (have < n * es) throw new PrunerError(`${model.path}: tensor ${JSON.stringify(t.name ?? '')}: ${have} bytes of data, its shape needs ${n * es}`, { subject: model.path });
-  const perBlock = Math.max(1, Math.floor(ROW_BLOCK_FLOATS / rowLen));
+  const perBlock = Math.max(1, Math.floor(blockFloats / rowLen));
   if (raw && dt === DataType.FLOAT && raw.byteOffset % 4 === 0) {
     const all = new Float32Array(raw.buffer, raw.byteOffset, n);
     for (let r = 0; r < rows; r += perBlock) {

@@ -492,13 +492,22 @@ function bnConsts(graph: Graph, node: NodeProto, removed: Set<number>, input: Ch
 /** Per-channel means and standard deviations of a tensor where the model's own statistics give them. */
 type Moments = (value: string) => { mean: Float64Array; std: Float64Array } | undefined;
 
+/** The moments of each graph, kept with it: they depend on the model only, not on the plan (a held model is pruned many times). */
+const graphMoments = new WeakMap<Graph, Moments>();
+
 /**
- * Data-free per-channel moments, memoised: a BatchNormalization's output is N(β, γ²) (its running statistics
- * normalise the input), element-wise activations take the expected value and spread of that, identity-like
- * and pooling ops pass them, a residual Add/Sub sums them (independent operands), Concat joins them.
- * Undefined wherever this does not hold or is unknown.
+ * Data-free per-channel moments, memoised (per graph, across runs): a BatchNormalization's output is
+ * N(β, γ²) (its running statistics normalise the input), element-wise activations take the expected
+ * value and spread of that, identity-like and pooling ops pass them, a residual Add/Sub sums them
+ * (independent operands), Concat joins them. Undefined wherever this does not hold or is unknown.
  */
 function momentsOf(graph: Graph): Moments {
+  let m = graphMoments.get(graph);
+  if (!m) graphMoments.set(graph, (m = computeMoments(graph)));
+  return m;
+}
+
+function computeMoments(graph: Graph): Moments {
   const memo = new Map<string, { mean: Float64Array; std: Float64Array } | undefined>();
   const get: Moments = (value) => {
     if (memo.has(value)) return memo.get(value);
@@ -584,10 +593,55 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
   const scale = new Float64Array(O);
   // per input channel: its variance if kept, and if lost (one lookup per channel, not per filter)
   const keptVar = new Float64Array(C);
-  const lostVar = new Float64Array(C);
-  for (let c = 0; c < C; c++) (lost.has(c) ? lostVar : keptVar)[c] = m.std[c] * m.std[c];
+  const allVar = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    allVar[c] = m.std[c] * m.std[c];
+    if (!lost.has(c)) keptVar[c] = allVar[c];
+  }
+  const share = (kept: number, all: number) => (all > 0 ? Math.max(kept / all, 1e-2) : 1);
+  // Each filter's sums run over the input channels in order; four filters at a time, so that the
+  // sums of different filters proceed side by side (the same operations, in the same order per filter).
   forEachFilter(graph, wt, (w, first, rows) => {
-    for (let r = 0; r < rows; r++) {
+    let r = 0;
+    for (; r + 4 <= rows; r += 4) {
+      let k0 = 0, k1 = 0, k2 = 0, k3 = 0;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      const b0 = r * C * k;
+      const b1 = b0 + C * k;
+      const b2 = b1 + C * k;
+      const b3 = b2 + C * k;
+      if (k === 1) {
+        for (let c = 0; c < C; c++) {
+          const kv = keptVar[c];
+          const av = allVar[c];
+          const q0 = w[b0 + c] * w[b0 + c];
+          const q1 = w[b1 + c] * w[b1 + c];
+          const q2 = w[b2 + c] * w[b2 + c];
+          const q3 = w[b3 + c] * w[b3 + c];
+          k0 += kv * q0; k1 += kv * q1; k2 += kv * q2; k3 += kv * q3;
+          a0 += av * q0; a1 += av * q1; a2 += av * q2; a3 += av * q3;
+        }
+      } else {
+        for (let c = 0, o = 0; c < C; c++, o += k) {
+          let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+          for (let j = o; j < o + k; j++) {
+            q0 += w[b0 + j] * w[b0 + j];
+            q1 += w[b1 + j] * w[b1 + j];
+            q2 += w[b2 + j] * w[b2 + j];
+            q3 += w[b3 + j] * w[b3 + j];
+          }
+          const kv = keptVar[c];
+          const av = allVar[c];
+          k0 += kv * q0; k1 += kv * q1; k2 += kv * q2; k3 += kv * q3;
+          a0 += av * q0; a1 += av * q1; a2 += av * q2; a3 += av * q3;
+        }
+      }
+      scale[first + r] = share(k0, a0);
+      scale[first + r + 1] = share(k1, a1);
+      scale[first + r + 2] = share(k2, a2);
+      scale[first + r + 3] = share(k3, a3);
+    }
+    for (; r < rows; r++) {
       let all = 0;
       let kept = 0;
       let base = r * C * k;
@@ -595,10 +649,10 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
         let q = 0;
         for (let j = 0; j < k; j++) q += w[base + j] * w[base + j];
         kept += keptVar[c] * q;
-        all += (keptVar[c] + lostVar[c]) * q;
+        all += allVar[c] * q;
       }
       // Never below 1% (a BN left with almost no input variance would amplify rounding noise).
-      scale[first + r] = all > 0 ? Math.max(kept / all, 1e-2) : 1;
+      scale[first + r] = share(kept, all);
     }
   });
   return scale;
@@ -630,13 +684,16 @@ function isFloat(t: TensorProto): boolean {
   return dt === DataType.FLOAT || dt === DataType.DOUBLE || dt === DataType.FLOAT16 || dt === DataType.BFLOAT16;
 }
 
+/** Floats per block of filters (256 KiB): a copied block is still in the CPU cache when it is used. */
+const FILTER_BLOCK_FLOATS = 2 ** 16;
+
 /**
  * Calls `fn` with the weight's filters (its rows along axis 0) a block at a time, so a large weight
  * is never copied whole: `block` holds `rows` filters from `first` on, row-major. Falls back to the
  * whole tensor as one block where the tensor cannot be read by rows (DOUBLE, a lazy slice).
  */
 function forEachFilter(graph: Graph, t: TensorProto, fn: (block: Float32Array, first: number, rows: number) => void): void {
-  if (forEachRowBlock(graph.model, t, fn)) return;
+  if (forEachRowBlock(graph.model, t, fn, FILTER_BLOCK_FLOATS)) return;
   const dims = tensorDims(t);
   fn(floats(graph, t), 0, dims.length ? dims[0] : 1);
 }
@@ -876,14 +933,44 @@ function foldInto(
     const kern = new Float64Array(O * k);
     const terms = foldTerms(x, m);
     if (terms.index.some((idx) => idx >= C)) return { skip: `Conv ${node.name}: channel index out of range` };
-    // filter by filter, so each filter's row is read in order (the sums per (o, j) keep the channels' order)
-    forEachFilter(graph, wt, (w, first, rows) => {
-      for (let r = 0; r < rows; r++) {
+    // Filter by filter; each K[o, j] sums its terms in the channels' order. The work is one
+    // multiply-add per (filter, removed channel, kernel tap): the removed channels' weights only.
+    const nt = terms.index.length;
+    const idx = Int32Array.from(terms.index, (c) => c * k);
+    const mean = Float64Array.from(terms.mean);
+    // Four filters at a time, their sums side by side (each still in the channels' order); nothing
+    // to read when every constant is zero.
+    if (nt > 0) forEachFilter(graph, wt, (w, first, rows) => {
+      let r = 0;
+      for (; r + 4 <= rows; r += 4) {
         const out = (first + r) * k;
-        for (let t = 0; t < terms.index.length; t++) {
-          const base = (r * C + terms.index[t]) * k;
-          const mean = terms.mean[t];
-          for (let j = 0; j < k; j++) kern[out + j] += w[base + j] * mean;
+        const b0 = r * C * k;
+        const b1 = b0 + C * k;
+        const b2 = b1 + C * k;
+        const b3 = b2 + C * k;
+        for (let j = 0; j < k; j++) {
+          let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          for (let t = 0; t < nt; t++) {
+            const at = idx[t] + j;
+            const mt = mean[t];
+            s0 += w[b0 + at] * mt;
+            s1 += w[b1 + at] * mt;
+            s2 += w[b2 + at] * mt;
+            s3 += w[b3 + at] * mt;
+          }
+          kern[out + j] = s0;
+          kern[out + k + j] = s1;
+          kern[out + 2 * k + j] = s2;
+          kern[out + 3 * k + j] = s3;
+        }
+      }
+      for (; r < rows; r++) {
+        const out = (first + r) * k;
+        const row = r * C * k;
+        for (let j = 0; j < k; j++) {
+          let acc = 0;
+          for (let t = 0; t < nt; t++) acc += w[row + idx[t] + j] * mean[t];
+          kern[out + j] = acc;
         }
       }
     });
