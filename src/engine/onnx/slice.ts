@@ -78,35 +78,111 @@ function rowRanges(s: SliceSpec): number[] {
   return out;
 }
 
+/** Writes one source row's kept bytes (`outRow` of them) into `dest` at byte `at`. */
+type Gather = (row: Uint8Array, dest: Uint8Array, at: number) => void;
+
+/** Ranges shorter than this many bytes are copied element by element rather than by `set`. */
+const SHORT_RANGE = 256;
+/** Ranges averaging fewer units than this are copied through an index of every kept unit (rows of at most INDEX_MAX units). */
+const INDEXED_RUN = 16;
+const INDEX_MAX = 2 ** 20;
+
 /**
- * The slice's bytes in order, in pieces: views of the source, or of one read buffer that is reused
- * for the next block (use each piece before asking for the next).
+ * How one row of the source becomes one row of the slice: its kept byte ranges ([offset, length]
+ * pairs, `rowRanges`) copied in order. One range: one block copy. Several: long ranges by block
+ * copies, short ones unit by unit through 4- or 2-byte integer views (bit for bit, whatever the
+ * element type) of the row and of the destination, the row first copied to aligned memory when its
+ * bytes are not aligned (one block copy costs less than a byte-by-byte gather); byte by byte when
+ * the ranges are not whole units.
  */
-function* pieces(s: SliceSpec): Generator<Uint8Array> {
+function rowGatherer(ranges: number[], outRow: number, rowBytes: number, elementSize: number): Gather {
+  if (ranges.length === 2) {
+    const [off, len] = ranges;
+    return (row, dest, at) => dest.set(row.subarray(off, off + len), at);
+  }
+  const es = elementSize % 4 === 0 ? 4 : elementSize % 2 === 0 ? 2 : 1;
+  const unit = ranges.every((v) => v % es === 0) ? es : 1;
+  const view = (b: ArrayBufferLike, off: number, bytes: number) =>
+    unit === 4 ? new Uint32Array(b, off, bytes / 4) : unit === 2 ? new Uint16Array(b, off, bytes / 2) : new Uint8Array(b, off, bytes);
+  // an aligned copy of the source row (for rows whose bytes are not aligned), and an output row for
+  // destinations that are not aligned
+  const rowBuf = unit > 1 ? new ArrayBuffer(Math.max(unit, rowBytes - (rowBytes % unit))) : undefined;
+  const rowCopy = rowBuf ? new Uint8Array(rowBuf) : undefined;
+  const rowView = rowBuf ? view(rowBuf, 0, rowBuf.byteLength) : undefined;
+  const outBuf = unit > 1 ? new ArrayBuffer(Math.max(unit, outRow)) : undefined;
+  const outBytes = outBuf ? new Uint8Array(outBuf, 0, outRow) : undefined;
+  const outView = outBuf ? view(outBuf, 0, outBuf.byteLength - (outBuf.byteLength % unit)) : undefined;
+  // ranges in units; when they are short on average, the unit index of every kept unit instead (one
+  // tight indexed copy per unit rather than a loop per range)
+  const r = Int32Array.from(ranges, (v) => v / unit);
+  const short = SHORT_RANGE / unit;
+  const outUnits = Math.floor(outRow / unit);
+  let index: Int32Array | undefined;
+  if (outUnits < (r.length / 2) * INDEXED_RUN && outUnits <= INDEX_MAX) {
+    index = new Int32Array(outUnits);
+    let n = 0;
+    for (let i = 0; i < r.length; i += 2) for (let k = 0; k < r[i + 1]; k++) index[n++] = r[i] + k;
+  }
+  let lastDest: Uint8Array | undefined;
+  let destView: Uint8Array | Uint16Array | Uint32Array | undefined;
+  return (row, dest, at) => {
+    let src: Uint8Array | Uint16Array | Uint32Array = row;
+    if (unit > 1) {
+      if (row.byteOffset % unit === 0) src = view(row.buffer, row.byteOffset, rowView!.length * unit);
+      else {
+        rowCopy!.set(row.subarray(0, rowCopy!.length));
+        src = rowView!;
+      }
+    }
+    let out: Uint8Array | Uint16Array | Uint32Array;
+    let pos: number;
+    if (unit === 1) {
+      out = dest;
+      pos = at;
+    } else if (dest.byteOffset % unit === 0 && at % unit === 0) {
+      if (dest !== lastDest) {
+        lastDest = dest;
+        destView = view(dest.buffer, dest.byteOffset, dest.byteLength - (dest.byteLength % unit));
+      }
+      out = destView!;
+      pos = at / unit;
+    } else {
+      out = outView!;
+      pos = 0;
+    }
+    if (index) {
+      for (let i = 0; i < index.length; i++) out[pos + i] = src[index[i]];
+    } else {
+      for (let i = 0; i < r.length; i += 2) {
+        const off = r[i];
+        const len = r[i + 1];
+        if (len >= short) out.set(src.subarray(off, off + len) as never, pos);
+        else for (let k = 0; k < len; k++) out[pos + k] = src[off + k];
+        pos += len;
+      }
+    }
+    if (out === outView) dest.set(outBytes!, at);
+  };
+}
+
+/** The geometry of a slice: the source rows (of axis 0) it keeps, and how each is gathered. */
+function sliceRows(s: SliceSpec): { keep0: number[]; rowBytes: number; outRow: number; ranges: number[]; gather: Gather } {
   const rows = s.dims.length ? s.dims[0] : 1;
   const rowBytes = s.dims.reduce((n, d) => n * d, s.elementSize) / Math.max(1, rows);
   const ranges = rowRanges(s);
   const keep0 = s.keep[0] ?? Array.from({ length: rows }, (_, i) => i);
-  // One kept range per row: rows are yielded as they are. Otherwise each row's kept ranges are
-  // gathered into one scratch row (short ranges byte by byte: a view per 4-byte element is slow).
-  const whole = ranges.length === 2;
   let outRow = 0;
   for (let r = 1; r < ranges.length; r += 2) outRow += ranges[r];
-  const scratch = whole ? undefined : Buffer.allocUnsafe(Math.max(1, outRow));
-  const gather = (row: Uint8Array): Uint8Array => {
-    if (!scratch) return row.subarray(ranges[0], ranges[0] + ranges[1]);
-    let pos = 0;
-    for (let r = 0; r < ranges.length; r += 2) {
-      const off = ranges[r];
-      const len = ranges[r + 1];
-      if (len >= 256) scratch.set(row.subarray(off, off + len), pos);
-      else for (let k = 0; k < len; k++) scratch[pos + k] = row[off + k];
-      pos += len;
-    }
-    return scratch;
-  };
+  return { keep0, rowBytes, outRow, ranges, gather: rowGatherer(ranges, outRow, rowBytes, s.elementSize) };
+}
+
+/**
+ * The kept source rows in order: views of the source, or of one read buffer that is reused for
+ * the next block (use each row before asking for the next).
+ */
+function* sourceRows(s: SliceSpec, keep0: number[], rowBytes: number): Generator<Uint8Array> {
   if (!('file' in s.src)) {
-    for (const i of keep0) yield gather(s.src.subarray(i * rowBytes, (i + 1) * rowBytes));
+    for (const i of keep0) yield s.src.subarray(i * rowBytes, (i + 1) * rowBytes);
     return;
   }
   const range = s.src;
@@ -125,7 +201,7 @@ function* pieces(s: SliceSpec): Generator<Uint8Array> {
         if (n === 0) throw new PrunerError(`${range.file}: ended early while reading ${want} bytes at ${at}`, { subject: range.file });
         done += n;
       }
-      for (let r = 0; r < e - k; r++) yield gather(buf.subarray(r * rowBytes, (r + 1) * rowBytes));
+      for (let r = 0; r < e - k; r++) yield buf.subarray(r * rowBytes, (r + 1) * rowBytes);
       k = e;
     }
   } finally {
@@ -145,22 +221,31 @@ function checkSource(s: SliceSpec): void {
 export function sliceBytes(s: SliceSpec): Buffer {
   checkSource(s);
   const out = Buffer.allocUnsafe(sliceLength(s));
+  const { keep0, rowBytes, outRow, gather } = sliceRows(s);
   let pos = 0;
-  for (const p of pieces(s)) {
-    out.set(p, pos);
-    pos += p.length;
+  for (const row of sourceRows(s, keep0, rowBytes)) {
+    gather(row, out, pos);
+    pos += outRow;
   }
   return out;
 }
 
 /**
  * Streams the slice to `write` in chunks of at most 16 MiB (each chunk is a fresh view of one reused
- * buffer: `write` must be done with it when its promise resolves).
+ * buffer: `write` must be done with it when its promise resolves). Rows are gathered straight into
+ * the chunk; a row longer than a chunk goes through a row buffer.
  */
 export async function streamSlice(s: SliceSpec, write: (chunk: Uint8Array) => Promise<void>): Promise<number> {
   checkSource(s);
   const total = sliceLength(s);
-  const out = Buffer.allocUnsafe(Math.max(1, Math.min(OUT_CHUNK, total)));
+  const { keep0, rowBytes, outRow, ranges, gather } = sliceRows(s);
+  const big = outRow > OUT_CHUNK;
+  const size = Math.max(1, Math.min(big || outRow === 0 ? OUT_CHUNK : Math.floor(OUT_CHUNK / outRow) * outRow, total));
+  // big slices take the reused chunk, small ones a buffer of their own
+  const pooled = size >= POOL_MIN ? takeChunk() : undefined;
+  const out = pooled ? pooled.subarray(0, size) : Buffer.allocUnsafe(size);
+  // a row longer than a chunk: its one kept range is a view of it; several are gathered first
+  const rowBuf = big && ranges.length > 2 ? Buffer.allocUnsafe(outRow) : undefined;
   let fill = 0;
   let written = 0;
   const flush = async () => {
@@ -169,15 +254,48 @@ export async function streamSlice(s: SliceSpec, write: (chunk: Uint8Array) => Pr
     written += fill;
     fill = 0;
   };
-  for (const p of pieces(s)) {
-    for (let off = 0; off < p.length; ) {
-      const n = Math.min(out.length - fill, p.length - off);
-      out.set(p.subarray(off, off + n), fill);
-      fill += n;
-      off += n;
-      if (fill === out.length) await flush();
+  try {
+    for (const row of sourceRows(s, keep0, rowBytes)) {
+      if (!big) {
+        if (fill + outRow > out.length) await flush();
+        gather(row, out, fill);
+        fill += outRow;
+        continue;
+      }
+      let piece: Uint8Array;
+      if (rowBuf) {
+        gather(row, rowBuf, 0);
+        piece = rowBuf;
+      } else piece = row.subarray(ranges[0], ranges[0] + ranges[1]);
+      for (let off = 0; off < outRow; ) {
+        const n = Math.min(out.length - fill, outRow - off);
+        out.set(piece.subarray(off, off + n), fill);
+        fill += n;
+        off += n;
+        if (fill === out.length) await flush();
+      }
     }
+    await flush();
+  } finally {
+    if (pooled) giveChunk(pooled);
   }
-  await flush();
   return written;
+}
+
+/** Slices of at least this many bytes stream through the reused chunk. */
+const POOL_MIN = 2 ** 20;
+
+/**
+ * The output chunk of streamSlice, reused from slice to slice (a fresh 16 MiB buffer per tensor
+ * costs page faults and garbage collection); a chunk is taken for one streamSlice call, so
+ * concurrent calls get their own. One is kept.
+ */
+const chunkPool: Buffer[] = [];
+
+function takeChunk(): Buffer {
+  return chunkPool.pop() ?? Buffer.allocUnsafeSlow(OUT_CHUNK);
+}
+
+function giveChunk(b: Buffer): void {
+  if (chunkPool.length < 1) chunkPool.push(b);
 }
