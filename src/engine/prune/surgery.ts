@@ -266,7 +266,8 @@ export function pruneGraph(graph: Graph, deps: DependencyAnalysis, resolved: Res
     throwIfAborted(opts.signal);
     const original = graph.constantTensor(src)!;
     const otherUses = (uses.get(src) ?? 0) - list.length;
-    const sigOf = new Map(list.map((s) => [s, signature(s)]));
+    // (one slot needs no signature: it is the same edit as itself; long index lists make signatures costly)
+    const sigOf = new Map(list.map((s) => [s, list.length > 1 ? signature(s) : '']));
     // In place when every use of the constant gets the same edit.
     if (otherUses <= 0 && new Set(sigOf.values()).size === 1) {
       const t = editTensor(graph, original, list[0], opts.lazy);
