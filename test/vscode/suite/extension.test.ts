@@ -110,6 +110,13 @@ describe('ONNX Pruner extension', function () {
     assert.ok(api.editors, 'API has editors');
   });
 
+  it('runs in the workspace\'s extension host, where the models and calibration data are (remote workspaces included)', () => {
+    const ext = vscode.extensions.getExtension(id)!;
+    // a UI-side extension could not read the workspace's files nor load onnxruntime-node there
+    assert.equal(ext.extensionKind, vscode.ExtensionKind.Workspace);
+    assert.deepEqual(ext.packageJSON.extensionKind, ['workspace']);
+  });
+
   it('registers every command contributed in package.json', async () => {
     const contributed = (vscode.extensions.getExtension(id)!.packageJSON.contributes.commands as { command: string }[]).map((c) => c.command);
     assert.ok(contributed.length >= 7, `${contributed.length} contributed commands`);
