@@ -492,20 +492,31 @@ describe('compensation in float16 and bfloat16 models', { skip: skipWithoutShare
         let d = 0;
         for (let j = 0; j < k; j++) d += kern[o * k + j];
         mean[o] = 0 - d;
-        let keptVar = 0;
-        let all = 0;
-        for (let c = 0; c < C; c++) {
-          let q = 0;
-          for (let j = 0; j < k; j++) q += w[(o * C + c) * k + j] * w[(o * C + c) * k + j];
-          const v = act[c].std * act[c].std;
-          if (!removed.includes(c)) keptVar += v * q;
-          all += v * q;
-        }
-        scale[o] = all > 0 ? Math.max(keptVar / all, 1e-2) : 1;
+        // Σ_kept V as Σ_all V − Σ_lost V, each summed in the channels' order
+        const variance = (channels: readonly number[]) => {
+          let sum = 0;
+          for (const c of channels) {
+            let q = 0;
+            for (let j = 0; j < k; j++) q += w[(o * C + c) * k + j] * w[(o * C + c) * k + j];
+            sum += act[c].std * act[c].std * q;
+          }
+          return sum;
+        };
+        const all = variance(Array.from({ length: C }, (_, c) => c));
+        const lost = variance(removed);
+        scale[o] = all > 0 ? Math.max((all - lost) / all, 1e-2) : 1;
       }
       const bytes = (a: Float64Array | undefined) => Buffer.from(a!.buffer, a!.byteOffset, a!.byteLength);
       assert.ok(bytes(plan.meanDeltas.get(bn)).equals(bytes(mean)), `${bn} running mean delta: ${[...plan.meanDeltas.get(bn)!]} vs ${[...mean]}`);
       assert.ok(bytes(plan.varScales.get(bn)).equals(bytes(scale)), `${bn} variance share: ${[...plan.varScales.get(bn)!]} vs ${[...scale]}`);
     }
+    // a second plan on the same graph reuses Σ_all V of the first; it equals the plan on a fresh graph
+    const other = new Map([...kept].map(([id, k]) => [id, k.slice(1)] as const));
+    const again = planCompensation(graph, prunedGroupsOf(deps.groups, other));
+    const freshGraph = new Graph(asModel(b.toBuffer()));
+    const fresh = planCompensation(freshGraph, prunedGroupsOf(analyzeDependencies(freshGraph).groups, other));
+    assert.deepEqual([...again.varScales.keys()].sort(), ['bn_b', 'bn_c']);
+    for (const [bn, v] of fresh.varScales) assert.deepEqual([...again.varScales.get(bn)!], [...v], `${bn}: cached and fresh variance shares`);
+    assert.notDeepEqual([...again.varScales.get('bn_c')!], [...plan.varScales.get('bn_c')!], 'the second plan loses other channels');
   });
 });

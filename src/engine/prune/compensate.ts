@@ -46,7 +46,8 @@
 // collapse towards one class, and a mean correction alone made that worse). So that BN's running variance
 // is scaled by the share the kept inputs carry, Σ_kept V / Σ_all V with V(o, c) = std_c² · Σ_k W[o, c, k]²
 // (input channels and positions taken as independent; std_c from the same data-free moments,
-// `momentsOf`). A channel with γ = 0 carries no variance, so exact folds stay exact.
+// `momentsOf`), computed as (Σ_all V − Σ_lost V) / Σ_all V, with Σ_all V kept per analysed model so that a
+// later plan reads only the lost channels' weights. A channel with γ = 0 carries no variance, so exact folds stay exact.
 // Zero padding: the constant input contributes only the kernel taps inside the image, so at the
 // borders of a padded Conv the uniform fold is approximate (the summary says where). With
 // `borderCorrection: true` (opt-in) an Add of a constant [O, H_out, W_out] correction after the conv
@@ -590,38 +591,28 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
   const [O, C] = dims;
   if (m.std.length !== C) return undefined;
   const k = dims.slice(2).reduce((a, b) => a * b, 1);
-  const scale = new Float64Array(O);
-  // per input channel: its variance if kept, and if lost (one lookup per channel, not per filter)
-  const keptVar = new Float64Array(C);
-  const allVar = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    allVar[c] = m.std[c] * m.std[c];
-    if (!lost.has(c)) keptVar[c] = allVar[c];
-  }
-  const share = (kept: number, all: number) => (all > 0 ? Math.max(kept / all, 1e-2) : 1);
-  // Each filter's sums run over the input channels in order; four filters at a time, so that the
-  // sums of different filters proceed side by side (the same operations, in the same order per filter).
+  const v = new Float64Array(C);
+  for (let c = 0; c < C; c++) v[c] = m.std[c] * m.std[c];
+  // Σ_kept V is computed as Σ_all V − Σ_lost V: Σ_all V per filter depends on the model only and is
+  // kept for the graph, so a later plan on the same analysed model reads the lost channels' weights only.
+  let cached = graphVariance.get(graph);
+  if (!cached) graphVariance.set(graph, (cached = new Map()));
+  const known = cached.get(node.name ?? '');
+  const all = known ?? new Float64Array(O);
+  const lostSum = new Float64Array(O);
+  const lostIdx = Int32Array.from([...lost].filter((c) => c >= 0 && c < C).sort((a, b) => a - b));
+  const nl = lostIdx.length;
+  // Each filter's sums run over the channels in order (all channels, then the lost ones); four filters
+  // at a time, so that the sums of different filters proceed side by side.
   forEachFilter(graph, wt, (w, first, rows) => {
     let r = 0;
-    for (; r + 4 <= rows; r += 4) {
-      let k0 = 0, k1 = 0, k2 = 0, k3 = 0;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      const b0 = r * C * k;
-      const b1 = b0 + C * k;
-      const b2 = b1 + C * k;
-      const b3 = b2 + C * k;
-      if (k === 1) {
-        for (let c = 0; c < C; c++) {
-          const kv = keptVar[c];
-          const av = allVar[c];
-          const q0 = w[b0 + c] * w[b0 + c];
-          const q1 = w[b1 + c] * w[b1 + c];
-          const q2 = w[b2 + c] * w[b2 + c];
-          const q3 = w[b3 + c] * w[b3 + c];
-          k0 += kv * q0; k1 += kv * q1; k2 += kv * q2; k3 += kv * q3;
-          a0 += av * q0; a1 += av * q1; a2 += av * q2; a3 += av * q3;
-        }
-      } else {
+    if (!known) {
+      for (; r + 4 <= rows; r += 4) {
+        let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const b0 = r * C * k;
+        const b1 = b0 + C * k;
+        const b2 = b1 + C * k;
+        const b3 = b2 + C * k;
         for (let c = 0, o = 0; c < C; c++, o += k) {
           let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
           for (let j = o; j < o + k; j++) {
@@ -630,33 +621,40 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
             q2 += w[b2 + j] * w[b2 + j];
             q3 += w[b3 + j] * w[b3 + j];
           }
-          const kv = keptVar[c];
-          const av = allVar[c];
-          k0 += kv * q0; k1 += kv * q1; k2 += kv * q2; k3 += kv * q3;
-          a0 += av * q0; a1 += av * q1; a2 += av * q2; a3 += av * q3;
+          const vc = v[c];
+          a0 += vc * q0; a1 += vc * q1; a2 += vc * q2; a3 += vc * q3;
         }
+        all[first + r] = a0;
+        all[first + r + 1] = a1;
+        all[first + r + 2] = a2;
+        all[first + r + 3] = a3;
       }
-      scale[first + r] = share(k0, a0);
-      scale[first + r + 1] = share(k1, a1);
-      scale[first + r + 2] = share(k2, a2);
-      scale[first + r + 3] = share(k3, a3);
+      for (; r < rows; r++) all[first + r] = filterVariance(w, r * C * k, k, v, undefined, C);
     }
-    for (; r < rows; r++) {
-      let all = 0;
-      let kept = 0;
-      let base = r * C * k;
-      for (let c = 0; c < C; c++, base += k) {
-        let q = 0;
-        for (let j = 0; j < k; j++) q += w[base + j] * w[base + j];
-        kept += keptVar[c] * q;
-        all += allVar[c] * q;
-      }
-      // Never below 1% (a BN left with almost no input variance would amplify rounding noise).
-      scale[first + r] = share(kept, all);
-    }
+    for (r = 0; r < rows; r++) lostSum[first + r] = filterVariance(w, r * C * k, k, v, lostIdx, nl);
   });
+  if (!known) cached.set(node.name ?? '', all);
+  const scale = new Float64Array(O);
+  // Never below 1% (a BN left with almost no input variance would amplify rounding noise).
+  for (let o = 0; o < O; o++) scale[o] = all[o] > 0 ? Math.max((all[o] - lostSum[o]) / all[o], 1e-2) : 1;
   return scale;
 }
+
+/** Σ_c V[c] · Σ_j w[row + c·k + j]² over the channels `idx` (all `n` channels in order without it). */
+function filterVariance(w: Float32Array, row: number, k: number, v: Float64Array, idx: Int32Array | undefined, n: number): number {
+  let sum = 0;
+  for (let t = 0; t < n; t++) {
+    const c = idx ? idx[t] : t;
+    const at = row + c * k;
+    let q = 0;
+    for (let j = at; j < at + k; j++) q += w[j] * w[j];
+    sum += v[c] * q;
+  }
+  return sum;
+}
+
+/** Per graph, per consumer Conv: Σ_c V(o, c) over all input channels, for keptVarianceShare. */
+const graphVariance = new WeakMap<Graph, Map<string, Float64Array>>();
 
 function zeroFilterConsts(graph: Graph, node: NodeProto, removed: Set<number>): ChannelConsts {
   const out: ChannelConsts = new Map();
