@@ -3,7 +3,7 @@
 // the same summary object the extension shows, with the channel groups (`groups`) and the
 // per-layer importance statistics (`importance`) added. `--layer <node>` prints one layer's
 // channel scores and ranks, and the layers and nodes coupled with it.
-export { exitCodeFor } from './errors.ts';
+import { cliCommand } from './errors.ts';
 import { addSizeOptions, epOption, intOption, parseSizes, type SizeCliOptions } from './options.ts';
 import type { Command } from 'commander';
 import {
@@ -229,3 +229,6 @@ export function formatSummary(s: ModelSummary, a?: AnalysisReport, blocks?: Bloc
   }
   return `${out.join('\n')}\n`;
 }
+
+/** This command for the CLI's entry (main.ts). */
+export const command = cliCommand(registerInspect);

@@ -8,32 +8,14 @@
 // load every command (the help lists them); `--version` loads none.
 import { Command, CommanderError } from 'commander';
 import { internalError } from './internal-error.ts';
+import type { CliCommand } from './errors.ts';
 
-/** What a command module gives the entry. */
-interface CliCommand {
-  register(program: Command): void;
-  /** Exit code for an error the command threw (printing it): see errors.ts. */
-  exitCodeFor(e: unknown): number;
-}
-
-/** The commands, in the order the help lists them. */
+/** The commands, in the order the help lists them (the import paths literal, for the bundler). */
 const COMMANDS: Record<string, () => Promise<CliCommand>> = {
-  inspect: async () => {
-    const m = await import('./inspect.ts');
-    return { register: m.registerInspect, exitCodeFor: m.exitCodeFor };
-  },
-  prune: async () => {
-    const m = await import('./prune.ts');
-    return { register: m.registerPrune, exitCodeFor: m.exitCodeFor };
-  },
-  validate: async () => {
-    const m = await import('./validate.ts');
-    return { register: m.registerValidate, exitCodeFor: m.exitCodeFor };
-  },
-  scan: async () => {
-    const m = await import('./scan.ts');
-    return { register: m.registerScan, exitCodeFor: m.exitCodeFor };
-  },
+  inspect: async () => (await import('./inspect.ts')).command,
+  prune: async () => (await import('./prune.ts')).command,
+  validate: async () => (await import('./validate.ts')).command,
+  scan: async () => (await import('./scan.ts')).command,
 };
 
 /**

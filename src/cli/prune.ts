@@ -1,7 +1,7 @@
 // `onnx-pruner prune <model>`: structured channel pruning by a criterion and a ratio or threshold
 // (or a saved plan), written beside the original as <name>.pruned.onnx. Prints a short summary,
 // or with --json the PruneReport the extension shows.
-export { exitCodeFor } from './errors.ts';
+import { cliCommand } from './errors.ts';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
@@ -255,3 +255,6 @@ function formatPreview(p: PrunePreview, savedPlan?: string): string {
   for (const w of p.warnings) out.push(`warning: ${w}`);
   return `${out.join('\n')}\n`;
 }
+
+/** This command for the CLI's entry (main.ts). */
+export const command = cliCommand(registerPrune);

@@ -1,7 +1,7 @@
 // `onnx-pruner scan <model> --calib PATH`: the sensitivity of every prunable channel group (each
 // pruned alone at each ratio, measured on the calibration inputs), as a table ranked by how much
 // each group tolerates, or with --json the scan itself. Cached beside the model.
-export { exitCodeFor } from './errors.ts';
+import { cliCommand } from './errors.ts';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -140,3 +140,6 @@ export function formatScan(scan: ScanResult, model: string, cacheFile?: string):
   out.push('Ranked most tolerant first (mean loss over the ratios); "≤1 pt": the largest ratio up to which the loss stays within 1 point.');
   return `${out.join('\n')}\n`;
 }
+
+/** This command for the CLI's entry (main.ts). */
+export const command = cliCommand(registerScan);

@@ -1,6 +1,6 @@
 // `onnx-pruner validate <original> <pruned>`: runs both models in ONNX Runtime on the same inputs
 // and prints how far the outputs moved, latency, session time and size (or the report as JSON).
-export { exitCodeFor } from './errors.ts';
+import { cliCommand } from './errors.ts';
 import { addSizeOptions, epOption, intOption, parseSizes, type SizeCliOptions } from './options.ts';
 import { bytes, change, ms, si } from '../shared/format.ts';
 import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
@@ -94,3 +94,6 @@ export function formatReport(r: ValidationReport): string {
   lines.push(`(latency over ${r.original.latency.runs} runs after ${r.warmup} warm-up)`);
   return `${lines.join('\n')}\n`;
 }
+
+/** This command for the CLI's entry (main.ts). */
+export const command = cliCommand(registerValidate);
