@@ -15,9 +15,9 @@ import * as os from 'node:os';
 import Long from 'long';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
-import { tensorDims, tensorRawBytes, tensorToFloat32, type OnnxModel } from '../onnx/model.ts';
-import { lazySliceOf } from '../onnx/slice.ts';
-import { DataType, ModelProtoType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
+import { floatType, segmentModel } from '../graph/segment.ts';
+import { tensorDims, tensorToFloat32, type OnnxModel } from '../onnx/model.ts';
+import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import { createSession, shortenError, type OrtModule } from '../runtime/session.ts';
 import type { ExecutionProvider, ExecutionProviderChoice } from '../runtime/types.ts';
 import type { InputSet } from '../data/types.ts';
@@ -127,47 +127,8 @@ function floatInit(name: string, dims: number[], values: ArrayLike<number>): Ten
  * node of the segment reads it).
  */
 export function probeModel(w: { model: OnnxModel; graph: Graph; proto: ModelProto }, values: readonly string[], from?: ReadonlyMap<string, readonly number[]>): Uint8Array {
-  const graph = w.graph;
-  const needed = new Set<NodeProto>();
-  const stack = [...values];
-  const seen = new Set<string>();
-  while (stack.length) {
-    const v = stack.pop()!;
-    if (!v || seen.has(v)) continue;
-    seen.add(v);
-    if (from?.has(v)) continue;
-    const p = graph.producer.get(v);
-    if (!p || needed.has(p)) continue;
-    needed.add(p);
-    for (const i of p.input) if (i) stack.push(i);
-  }
-  const g = w.proto.graph!;
-  // Tensors ONNX Runtime cannot read from the proto: external data, and the surgery's lazy slices
-  // (bytes produced on demand, see onnx/slice.ts) are copied inline.
-  const inline = (t: TensorProto): TensorProto =>
-    (t.data_location ?? 0) === 1 || lazySliceOf(t) ? ({ ...t, raw_data: tensorRawBytes(w.model, t), external_data: [], data_location: 0 } as TensorProto) : t;
-  const nodes = g.node
-    .filter((n) => needed.has(n))
-    .map((n) => (n.op_type === 'Constant' && n.attribute.some((a) => a.t && lazySliceOf(a.t)) ? { ...n, attribute: n.attribute.map((a) => (a.t ? { ...a, t: inline(a.t) } : a)) } : n));
-  const usedValues = new Set<string>();
-  for (const n of nodes) for (const i of n.input) if (i) usedValues.add(i);
-  for (const v of values) usedValues.add(v);
-  const initializer = g.initializer.filter((t) => usedValues.has(t.name ?? '')).map(inline);
-  const inits = new Set(initializer.map((t) => t.name ?? ''));
-  let input = g.input.filter((v) => (graph.initializers.has(v.name ?? '') ? inits.has(v.name ?? '') : !from || usedValues.has(v.name ?? '')));
-  if (from) {
-    const cut = (name: string, dims: readonly number[]) =>
-      ({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: 'batch' }, ...dims.map((d) => ({ dim_value: Long.fromNumber(d) }))] } } } }) as ValueInfoProto;
-    input = [...input, ...[...from].filter(([v]) => usedValues.has(v)).map(([v, d]) => cut(v, d))];
-  }
-  const produced = new Set(nodes.flatMap((n) => n.output));
-  const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && !values.includes(v.name ?? ''));
-  // Outputs typed by element type only (a pruned model's value_info may still carry the old widths):
-  // the type the model declares for the tensor, float when it declares none.
-  const elemType = (name: string) => g.value_info.find((v) => v.name === name)?.type?.tensor_type?.elem_type ?? DataType.FLOAT;
-  const output: ValueInfoProto[] = values.map((name) => ({ name, type: { tensor_type: { elem_type: elemType(name) } } }) as ValueInfoProto);
-  const proto: ModelProto = { ...w.proto, graph: { ...g, node: nodes, initializer, input, output, value_info } };
-  return ModelProtoType.encode(proto as never).finish();
+  const cut = new Map([...(from ?? [])].map(([v, dims]) => [v, floatType(dims)] as const));
+  return segmentModel(w.model, w.graph, w.proto, values, cut, from ? 'used' : 'all').bytes;
 }
 
 export interface ProbeRunOptions {

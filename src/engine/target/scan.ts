@@ -22,6 +22,7 @@
 import * as path from 'node:path';
 import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
+import { floatType, segmentModel, type Segment } from '../graph/segment.ts';
 import { inputShapeMismatch, valueInfoShape } from '../graph/shapes.ts';
 import type { AnalysedModel } from '../analysed-model.ts';
 import { isCriterion, type PlanCriterion } from '../analysis/criteria.ts';
@@ -37,9 +38,8 @@ import { planOf, type PruningPlan } from '../prune/types.ts';
 import { takeInputs } from '../data/open.ts';
 import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
-import { tensorRawBytes, type OnnxModel } from '../onnx/model.ts';
-import { lazySliceOf } from '../onnx/slice.ts';
-import { DataType, ModelProtoType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { DataType, type ModelProto, type NodeProto } from '../onnx/proto.ts';
 import { createSession, loadOrt, shortenError, type OrtModule } from '../runtime/session.ts';
 import type { ExecutionProvider, ExecutionProviderChoice } from '../runtime/types.ts';
 import { dataInput, defaultBatchSize, defaultRecoveryThreads } from '../recovery/working.ts';
@@ -621,11 +621,6 @@ function top1(y: Float32Array, count: number): Int32Array {
   return argmaxRows(y, count, y.length / count);
 }
 
-/** A tensor ONNX Runtime can read from the proto (external data and lazy slices inline). */
-function inline(model: OnnxModel, t: TensorProto): TensorProto {
-  return (t.data_location ?? 0) === 1 || lazySliceOf(t) ? ({ ...t, raw_data: tensorRawBytes(model, t), external_data: [], data_location: 0 } as TensorProto) : t;
-}
-
 /**
  * The bytes of the part of `proto` that computes `output` from the values in `cut` (graph inputs of
  * the new model, typed by `types`): nodes that depend only on initializers are kept.
@@ -638,40 +633,8 @@ export function subModel(model: OnnxModel, graph: Graph, proto: ModelProto, cut:
  * The part of `proto` that computes `outputs` from the values in `cut`: its bytes, the names of
  * its nodes, and the values of `cut` it reads (its inputs).
  */
-export function subModelOf(model: OnnxModel, graph: Graph, proto: ModelProto, cut: ReadonlySet<string>, types: ReadonlyMap<string, number>, outputs: readonly string[]): { bytes: Uint8Array; nodes: Set<string>; inputs: string[] } {
-  const needed = new Set<NodeProto>();
-  const inputs = new Set<string>();
-  const stack = [...outputs];
-  const seen = new Set<string>();
-  while (stack.length) {
-    const v = stack.pop()!;
-    if (!v || seen.has(v)) continue;
-    seen.add(v);
-    if (cut.has(v)) {
-      inputs.add(v);
-      continue;
-    }
-    const p = graph.producer.get(v);
-    if (!p) continue;
-    if (needed.has(p)) continue;
-    needed.add(p);
-    for (const i of p.input) if (i) stack.push(i);
-  }
-  const g = proto.graph!;
-  const nodes = g.node
-    .filter((n) => needed.has(n))
-    .map((n) => (n.op_type === 'Constant' && n.attribute.some((a) => a.t && lazySliceOf(a.t)) ? { ...n, attribute: n.attribute.map((a) => (a.t ? { ...a, t: inline(model, a.t) } : a)) } : n));
-  const used = new Set<string>();
-  for (const n of nodes) for (const i of n.input) if (i) used.add(i);
-  const initializer = g.initializer.filter((t) => used.has(t.name ?? '') && !inputs.has(t.name ?? '')).map((t) => inline(model, t));
-  const input: ValueInfoProto[] = [...inputs].map((name) => ({ name, type: { tensor_type: { elem_type: types.get(name) ?? DataType.FLOAT } } }) as ValueInfoProto);
-  const produced = new Set(nodes.flatMap((n) => n.output));
-  const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && !outputs.includes(v.name ?? ''));
-  // Outputs other than the model's typed by element type only (a pruned model's value_info may still carry the old widths).
-  const elemType = (name: string) => g.value_info.find((v) => v.name === name)?.type?.tensor_type?.elem_type ?? DataType.FLOAT;
-  const out = outputs.map((o) => g.output.find((x) => x.name === o) ?? ({ name: o, type: { tensor_type: { elem_type: elemType(o) } } } as ValueInfoProto));
-  const sub: ModelProto = { ...proto, graph: { ...g, node: nodes, initializer, input, output: out, value_info } };
-  return { bytes: ModelProtoType.encode(sub as never).finish(), nodes: new Set(nodes.map((n) => n.name ?? '')), inputs: [...inputs] };
+export function subModelOf(model: OnnxModel, graph: Graph, proto: ModelProto, cut: ReadonlySet<string>, types: ReadonlyMap<string, number>, outputs: readonly string[]): Segment {
+  return segmentModel(model, graph, proto, outputs, new Map([...cut].map((v) => [v, floatType(undefined, types.get(v) ?? DataType.FLOAT)] as const)), 'none');
 }
 
 export type { ModelImportance };

@@ -1,0 +1,94 @@
+// A segment of a model as a model of its own: the nodes that compute some of its values, starting
+// from values already computed (the "cut"), for ONNX Runtime to run. Used by recovery (probes that
+// read intermediate tensors, segments of the pruned model after the last probe) and by the
+// sensitivity scan (the part of a pruned model after a group's cut).
+//
+// Contract. `segmentModel(model, graph, proto, outputs, cut, modelInputs)` walks back from
+// `outputs` through their producers in `graph` (which describes `proto`), stopping at the values
+// of `cut`, which become inputs of the segment with the types given. It keeps:
+//   - the nodes reached, in the model's order; their Constant tensors and the initializers they
+//     read, with external data and the surgery's lazy slices (onnx/slice.ts) copied inline, since
+//     ONNX Runtime reads the segment from its bytes;
+//   - the model's own graph inputs: every one (`'all'`), those a kept node reads (`'used'`) or none
+//     (`'none'`: the cut holds every input the segment needs); an initializer listed as a graph
+//     input (old IR versions) is kept only when its initializer is;
+//   - the value_info of the values the kept nodes produce, outputs excepted;
+//   - the outputs, typed by element type only (a pruned model's shapes may still carry the old
+//     widths): the type the model declares for the value, float where it declares none.
+import Long from 'long';
+import { tensorRawBytes, type OnnxModel } from '../onnx/model.ts';
+import { lazySliceOf } from '../onnx/slice.ts';
+import { DataType, ModelProtoType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
+import type { Graph } from './graph.ts';
+
+/** The type of a value (a ValueInfoProto's `type`). */
+export type ValueType = NonNullable<ValueInfoProto['type']>;
+
+export interface Segment {
+  /** The segment as an encoded ModelProto. */
+  bytes: Uint8Array;
+  /** The names of its nodes. */
+  nodes: Set<string>;
+  /** The values of the cut it reads (its inputs besides the model's own). */
+  inputs: string[];
+}
+
+/** A float tensor type: element type, and the dims of one sample after a symbolic batch axis when given. */
+export function floatType(sampleDims?: readonly number[], elemType: number = DataType.FLOAT): ValueType {
+  if (!sampleDims) return { tensor_type: { elem_type: elemType } } as ValueType;
+  return { tensor_type: { elem_type: elemType, shape: { dim: [{ dim_param: 'batch' }, ...sampleDims.map((d) => ({ dim_value: Long.fromNumber(d) }))] } } } as ValueType;
+}
+
+/** A tensor ONNX Runtime can read from the proto: external data and lazy slices inline. */
+function inline(model: OnnxModel, t: TensorProto): TensorProto {
+  return (t.data_location ?? 0) === 1 || lazySliceOf(t) ? ({ ...t, raw_data: tensorRawBytes(model, t), external_data: [], data_location: 0 } as TensorProto) : t;
+}
+
+export function segmentModel(
+  model: OnnxModel,
+  graph: Graph,
+  proto: ModelProto,
+  outputs: readonly string[],
+  cut: ReadonlyMap<string, ValueType>,
+  modelInputs: 'all' | 'used' | 'none',
+): Segment {
+  const needed = new Set<NodeProto>();
+  const inputs = new Set<string>();
+  const stack = [...outputs];
+  const seen = new Set<string>();
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (!v || seen.has(v)) continue;
+    seen.add(v);
+    if (cut.has(v)) {
+      inputs.add(v);
+      continue;
+    }
+    const p = graph.producer.get(v);
+    if (!p || needed.has(p)) continue;
+    needed.add(p);
+    for (const i of p.input) if (i) stack.push(i);
+  }
+  const g = proto.graph!;
+  const nodes = g.node
+    .filter((n) => needed.has(n))
+    .map((n) => (n.op_type === 'Constant' && n.attribute.some((a) => a.t && lazySliceOf(a.t)) ? { ...n, attribute: n.attribute.map((a) => (a.t ? { ...a, t: inline(model, a.t) } : a)) } : n));
+  const used = new Set<string>();
+  for (const n of nodes) for (const i of n.input) if (i) used.add(i);
+  const initializer = g.initializer.filter((t) => used.has(t.name ?? '') && !cut.has(t.name ?? '')).map((t) => inline(model, t));
+  const inits = new Set(initializer.map((t) => t.name ?? ''));
+  const own = g.input.filter((v) => {
+    const name = v.name ?? '';
+    if (cut.has(name)) return false;
+    if (graph.initializers.has(name)) return inits.has(name);
+    return modelInputs === 'all' || (modelInputs === 'used' && used.has(name));
+  });
+  const input = [...own, ...[...inputs].map((name) => ({ name, type: cut.get(name) }) as ValueInfoProto)];
+  const produced = new Set(nodes.flatMap((n) => n.output));
+  const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && !outputs.includes(v.name ?? ''));
+  const elemType = (name: string) =>
+    (g.value_info.find((v) => v.name === name) ?? g.output.find((v) => v.name === name))?.type?.tensor_type?.elem_type ?? DataType.FLOAT;
+  const output = outputs.map((name) => ({ name, type: floatType(undefined, elemType(name)) }) as ValueInfoProto);
+  const segment: ModelProto = { ...proto, graph: { ...g, node: nodes, initializer, input, output, value_info } };
+  return { bytes: ModelProtoType.encode(segment as never).finish(), nodes: new Set(nodes.map((n) => n.name ?? '')), inputs: [...inputs] };
+}
