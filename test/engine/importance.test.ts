@@ -3,9 +3,9 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bf16ToFloat, halfToFloat, loadModel, tensorFloatsFast, tensorRawBytes } from '../../src/engine/onnx/model.ts';
+import { bf16ToFloat, decodeModel, halfToFloat, loadModel, tensorFloatsFast, tensorRawBytes } from '../../src/engine/onnx/model.ts';
 import { saveModel } from '../../src/engine/onnx/save.ts';
-import { DataType } from '../../src/engine/onnx/proto.ts';
+import { DataType, ModelProtoType } from '../../src/engine/onnx/proto.ts';
 import { resolvePlan } from '../../src/engine/prune/plan.ts';
 import Long from 'long';
 import { Graph } from '../../src/engine/graph/graph.ts';
@@ -276,6 +276,44 @@ describe('importance per layer', () => {
     // and a known value: c1's filter 0 over its 13 inputs
     const w = readFloats(g, 'c1.weight')!;
     assert.equal(blocked.layers.get('c1')!.scores.l1![0], Math.fround(Array.from(w.subarray(0, 13)).reduce((a, v) => a + Math.abs(v), 0)));
+  });
+
+  test('a model file is read so that its largest float weights start 4-byte aligned, whatever their offset in the file; values and scores unchanged', async () => {
+    // a 128 KiB Gemm weight (the largest) and a 72 KiB conv weight; a doc_string of 0–3 more
+    // characters before the graph moves both to each offset modulo 4 in the file
+    const b = new ModelBuilder();
+    let y = b.relu(b.conv(b.input('x', [1, 3, 8, 8]), 3, 64, { k: 3, name: 'c0' }));
+    y = b.relu(b.conv(y, 64, 32, { k: 3, name: 'c1' }));
+    b.output(b.gemm(b.relu(b.gemm(b.flatten(b.gap(y)), 32, 1024, 'fc0')), 1024, 32, 'fc1'));
+    const proto = b.build();
+    const offsets = new Set<number>();
+    let reference: Map<string, Float32Array> | undefined;
+    let refScores: ModelImportance | undefined;
+    for (let extra = 0; extra < 4; extra++) {
+      proto.doc_string = 'd'.repeat(extra + 1);
+      const file = path.join(dir, `align${extra}.onnx`);
+      fs.writeFileSync(file, ModelProtoType.encode(ModelProtoType.fromObject(proto as never)).finish());
+      // where the Gemm weight sits in the file (a whole-file read starts at offset 0 of its own buffer)
+      const plain = decodeModel(fs.readFileSync(file));
+      const rawOf = (m: { graph?: { initializer: { name?: string; raw_data?: Uint8Array }[] } }, name: string) => m.graph!.initializer.find((t) => t.name === name)!.raw_data!;
+      assert.equal(rawOf(plain, 'fc0.weight').buffer.byteLength, fs.statSync(file).size);
+      offsets.add(rawOf(plain, 'fc0.weight').byteOffset % 4);
+      const model = loadModel(file);
+      assert.equal(rawOf(model.proto, 'fc0.weight').byteOffset % 4, 0, `fc0.weight aligned (doc_string of ${extra + 1})`);
+      assert.equal(model.fileSize, fs.statSync(file).size);
+      const g = new Graph(model);
+      const values = new Map(['c0.weight', 'c1.weight', 'fc0.weight', 'fc1.weight'].map((k) => [k, Float32Array.from(readFloats(g, k)!)]));
+      for (const [k, v] of values) assert.deepEqual(v, Float32Array.from(readFloats(new Graph({ ...model, proto: plain }), k)!), k);
+      const scores = await computeImportance(g, analyzeDependencies(g), { criteria: ['l1', 'l2'] });
+      if (!reference) {
+        reference = values;
+        refScores = scores;
+      } else {
+        assert.deepEqual(values, reference);
+        for (const [name, l] of refScores!.layers) assert.deepEqual(scores.layers.get(name)!.scores, l.scores, name);
+      }
+    }
+    assert.equal(offsets.size, 4, 'the weight was tried at every offset modulo 4');
   });
 
   test('filter axes: Gemm transB=0, MatMul and ConvTranspose use the output axis', () => {
