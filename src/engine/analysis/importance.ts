@@ -299,10 +299,20 @@ export function normsPass(
   block: Float32Array, n: number, mid: number, inner: number, first: number,
   l1: Float32Array, l2: Float32Array, sq: Float64Array, part?: { l1: Float64Array; sq: Float64Array },
 ): void {
-  const cols = mid * inner;
-  // Four rows at a time where possible: each row's sums still run in its own order, but four
-  // independent chains of additions keep the processor busy where one chain waits on each add.
-  if (!part) {
+  // Three loops in three functions: each is optimized for its own case, where one function holding
+  // all three was deoptimized (and ran unoptimized, allocating a number per operation) each time a
+  // model's layers reached a branch it had not yet seen.
+  if (!part) rowSumsPass(block, n, mid * inner, first, l1, l2, sq);
+  else if (inner === 1) rowAndColumnSumsPass(block, n, mid, first, l1, l2, sq, part.l1, part.sq);
+  else rowAndSliceSumsPass(block, n, mid, inner, first, l1, l2, sq, part.l1, part.sq);
+}
+
+// Four rows at a time where possible: each row's sums still run in its own order, but four
+// independent chains of additions keep the processor busy where one chain waits on each add.
+
+/** normsPass without magnitudes: each row's sum|w| and sum w² (`cols` floats a row). */
+function rowSumsPass(block: Float32Array, n: number, cols: number, first: number, l1: Float32Array, l2: Float32Array, sq: Float64Array): void {
+  {
     let o = 0;
     for (; o + 4 <= n; o += 4) {
       const b0 = o * cols;
@@ -336,15 +346,20 @@ export function normsPass(
       sq[first + o] = s;
       l2[first + o] = Math.sqrt(s);
     }
-    return;
   }
-  const pl1 = part.l1;
-  const psq = part.sq;
+}
+
+/** normsPass with magnitudes when a row is `mid` floats (1×1 convs and Gemm). */
+function rowAndColumnSumsPass(
+  block: Float32Array, n: number, mid: number, first: number,
+  l1: Float32Array, l2: Float32Array, sq: Float64Array, pl1: Float64Array, psq: Float64Array,
+): void {
+  const cols = mid;
   pl1.fill(0);
   psq.fill(0);
-  if (inner === 1) {
-    // 1×1 convs and Gemm: the general loop below with inner = 1, written out (the same sums in the
-    // same order: its one-element inner loop costs ~20% of scoring ResNet-50, measured)
+  {
+    // rowAndSliceSumsPass's loop with inner = 1, written out (the same sums in the same order: its
+    // one-element inner loop costs ~20% of scoring ResNet-50, measured)
     let o = 0;
     for (; o + 4 <= n; o += 4) {
       const b0 = o * cols;
@@ -392,8 +407,17 @@ export function normsPass(
       sq[first + o] = s;
       l2[first + o] = Math.sqrt(s);
     }
-    return;
   }
+}
+
+/** normsPass with magnitudes when a row is `mid` slices of `inner` floats (k×k convs). */
+function rowAndSliceSumsPass(
+  block: Float32Array, n: number, mid: number, inner: number, first: number,
+  l1: Float32Array, l2: Float32Array, sq: Float64Array, pl1: Float64Array, psq: Float64Array,
+): void {
+  const cols = mid * inner;
+  pl1.fill(0);
+  psq.fill(0);
   let o = 0;
   for (; o + 4 <= n; o += 4) {
     let ra0 = 0, ra1 = 0, ra2 = 0, ra3 = 0, rs0 = 0, rs1 = 0, rs2 = 0, rs3 = 0;
