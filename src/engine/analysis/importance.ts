@@ -312,40 +312,38 @@ export function normsPass(
 
 /** normsPass without magnitudes: each row's sum|w| and sum w² (`cols` floats a row). */
 function rowSumsPass(block: Float32Array, n: number, cols: number, first: number, l1: Float32Array, l2: Float32Array, sq: Float64Array): void {
-  {
-    let o = 0;
-    for (; o + 4 <= n; o += 4) {
-      const b0 = o * cols;
-      const b1 = b0 + cols;
-      const b2 = b1 + cols;
-      const b3 = b2 + cols;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let k = 0; k < cols; k++) {
-        const v0 = block[b0 + k];
-        const v1 = block[b1 + k];
-        const v2 = block[b2 + k];
-        const v3 = block[b3 + k];
-        a0 += Math.abs(v0); a1 += Math.abs(v1); a2 += Math.abs(v2); a3 += Math.abs(v3);
-        s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
-      }
-      const i = first + o;
-      l1[i] = a0; l1[i + 1] = a1; l1[i + 2] = a2; l1[i + 3] = a3;
-      sq[i] = s0; sq[i + 1] = s1; sq[i + 2] = s2; sq[i + 3] = s3;
-      l2[i] = Math.sqrt(s0); l2[i + 1] = Math.sqrt(s1); l2[i + 2] = Math.sqrt(s2); l2[i + 3] = Math.sqrt(s3);
+  let o = 0;
+  for (; o + 4 <= n; o += 4) {
+    const b0 = o * cols;
+    const b1 = b0 + cols;
+    const b2 = b1 + cols;
+    const b3 = b2 + cols;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let k = 0; k < cols; k++) {
+      const v0 = block[b0 + k];
+      const v1 = block[b1 + k];
+      const v2 = block[b2 + k];
+      const v3 = block[b3 + k];
+      a0 += Math.abs(v0); a1 += Math.abs(v1); a2 += Math.abs(v2); a3 += Math.abs(v3);
+      s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
     }
-    for (; o < n; o++) {
-      let a = 0;
-      let s = 0;
-      const base = o * cols;
-      for (let k = 0; k < cols; k++) {
-        const v = block[base + k];
-        a += Math.abs(v);
-        s += v * v;
-      }
-      l1[first + o] = a;
-      sq[first + o] = s;
-      l2[first + o] = Math.sqrt(s);
+    const i = first + o;
+    l1[i] = a0; l1[i + 1] = a1; l1[i + 2] = a2; l1[i + 3] = a3;
+    sq[i] = s0; sq[i + 1] = s1; sq[i + 2] = s2; sq[i + 3] = s3;
+    l2[i] = Math.sqrt(s0); l2[i + 1] = Math.sqrt(s1); l2[i + 2] = Math.sqrt(s2); l2[i + 3] = Math.sqrt(s3);
+  }
+  for (; o < n; o++) {
+    let a = 0;
+    let s = 0;
+    const base = o * cols;
+    for (let k = 0; k < cols; k++) {
+      const v = block[base + k];
+      a += Math.abs(v);
+      s += v * v;
     }
+    l1[first + o] = a;
+    sq[first + o] = s;
+    l2[first + o] = Math.sqrt(s);
   }
 }
 
@@ -357,56 +355,54 @@ function rowAndColumnSumsPass(
   const cols = mid;
   pl1.fill(0);
   psq.fill(0);
-  {
-    // rowAndSliceSumsPass's loop with inner = 1, written out (the same sums in the same order: its
-    // one-element inner loop costs ~20% of scoring ResNet-50, measured)
-    let o = 0;
-    for (; o + 4 <= n; o += 4) {
-      const b0 = o * cols;
-      const b1 = b0 + cols;
-      const b2 = b1 + cols;
-      const b3 = b2 + cols;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let r = 0; r < mid; r++) {
-        const v0 = block[b0 + r];
-        const v1 = block[b1 + r];
-        const v2 = block[b2 + r];
-        const v3 = block[b3 + r];
-        const x0 = Math.abs(v0);
-        const x1 = Math.abs(v1);
-        const x2 = Math.abs(v2);
-        const x3 = Math.abs(v3);
-        const q0 = v0 * v0;
-        const q1 = v1 * v1;
-        const q2 = v2 * v2;
-        const q3 = v3 * v3;
-        a0 += x0; a1 += x1; a2 += x2; a3 += x3;
-        s0 += q0; s1 += q1; s2 += q2; s3 += q3;
-        pl1[r] += x0 + x1 + x2 + x3;
-        psq[r] += q0 + q1 + q2 + q3;
-      }
-      const i = first + o;
-      l1[i] = a0; l1[i + 1] = a1; l1[i + 2] = a2; l1[i + 3] = a3;
-      sq[i] = s0; sq[i + 1] = s1; sq[i + 2] = s2; sq[i + 3] = s3;
-      l2[i] = Math.sqrt(s0); l2[i + 1] = Math.sqrt(s1); l2[i + 2] = Math.sqrt(s2); l2[i + 3] = Math.sqrt(s3);
+  // rowAndSliceSumsPass's loop with inner = 1, written out (the same sums in the same order: its
+  // one-element inner loop costs ~20% of scoring ResNet-50, measured)
+  let o = 0;
+  for (; o + 4 <= n; o += 4) {
+    const b0 = o * cols;
+    const b1 = b0 + cols;
+    const b2 = b1 + cols;
+    const b3 = b2 + cols;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let r = 0; r < mid; r++) {
+      const v0 = block[b0 + r];
+      const v1 = block[b1 + r];
+      const v2 = block[b2 + r];
+      const v3 = block[b3 + r];
+      const x0 = Math.abs(v0);
+      const x1 = Math.abs(v1);
+      const x2 = Math.abs(v2);
+      const x3 = Math.abs(v3);
+      const q0 = v0 * v0;
+      const q1 = v1 * v1;
+      const q2 = v2 * v2;
+      const q3 = v3 * v3;
+      a0 += x0; a1 += x1; a2 += x2; a3 += x3;
+      s0 += q0; s1 += q1; s2 += q2; s3 += q3;
+      pl1[r] += x0 + x1 + x2 + x3;
+      psq[r] += q0 + q1 + q2 + q3;
     }
-    for (; o < n; o++) {
-      const base = o * cols;
-      let a = 0;
-      let s = 0;
-      for (let r = 0; r < mid; r++) {
-        const v = block[base + r];
-        const x = Math.abs(v);
-        const q = v * v;
-        a += x;
-        s += q;
-        pl1[r] += x;
-        psq[r] += q;
-      }
-      l1[first + o] = a;
-      sq[first + o] = s;
-      l2[first + o] = Math.sqrt(s);
+    const i = first + o;
+    l1[i] = a0; l1[i + 1] = a1; l1[i + 2] = a2; l1[i + 3] = a3;
+    sq[i] = s0; sq[i + 1] = s1; sq[i + 2] = s2; sq[i + 3] = s3;
+    l2[i] = Math.sqrt(s0); l2[i + 1] = Math.sqrt(s1); l2[i + 2] = Math.sqrt(s2); l2[i + 3] = Math.sqrt(s3);
+  }
+  for (; o < n; o++) {
+    const base = o * cols;
+    let a = 0;
+    let s = 0;
+    for (let r = 0; r < mid; r++) {
+      const v = block[base + r];
+      const x = Math.abs(v);
+      const q = v * v;
+      a += x;
+      s += q;
+      pl1[r] += x;
+      psq[r] += q;
     }
+    l1[first + o] = a;
+    sq[first + o] = s;
+    l2[first + o] = Math.sqrt(s);
   }
 }
 
