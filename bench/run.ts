@@ -19,6 +19,7 @@ const parts: Record<string, () => Promise<{ run: () => Promise<object> }>> = {
   'torch-pruning': async () => ({ run: (await import('./torch-pruning.ts')).runTorchPruningBench }),
   runtime: async () => ({ run: (await import('./runtime.ts')).runRuntimeBench }),
   recovery: async () => ({ run: (await import('./recovery.ts')).runRecoveryBench }),
+  'recovery-accuracy': async () => ({ run: (await import('./recovery-accuracy.ts')).runRecoveryAccuracyBench }),
   // Sensitivity scan of resnet18_bn against 64-input forward passes, and the cache hit (SCAN_RESNET50=1 adds a ResNet-50).
   scan: async () => ({ run: (await import('./scan.ts')).runScanBench }),
   // A latency target on resnet18_bn (70% of its measured latency) and the latency of a conv by output width.
