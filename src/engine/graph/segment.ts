@@ -7,8 +7,9 @@
 // `outputs` through their producers in `graph` (which describes `proto`), stopping at the values
 // of `cut`, which become inputs of the segment with the types given. It keeps:
 //   - the nodes reached, in the model's order; their Constant tensors and the initializers they
-//     read, with external data and the surgery's lazy slices (onnx/slice.ts) copied inline, since
-//     ONNX Runtime reads the segment from its bytes;
+//     read, with external data and the surgery's lazy slices (onnx/slice.ts) written inline, since
+//     ONNX Runtime reads the segment from its bytes (onnx/save.ts' encoder: each weight is copied
+//     once, straight into the bytes);
 //   - the model's own graph inputs: every one (`'all'`), those a kept node reads (`'used'`) or none
 //     (`'none'`: the cut holds every input the segment needs); an initializer listed as a graph
 //     input (old IR versions) is kept only when its initializer is;
@@ -16,9 +17,9 @@
 //   - the outputs, typed by element type only (a pruned model's shapes may still carry the old
 //     widths): the type the model declares for the value, float where it declares none.
 import Long from 'long';
-import { tensorRawBytes, type OnnxModel } from '../onnx/model.ts';
-import { lazySliceOf } from '../onnx/slice.ts';
-import { DataType, ModelProtoType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { encodeInline } from '../onnx/save.ts';
+import { DataType, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/proto.ts';
 import type { Graph } from './graph.ts';
 
 /** The type of a value (a ValueInfoProto's `type`). */
@@ -37,11 +38,6 @@ export interface Segment {
 export function floatType(sampleDims?: readonly number[], elemType: number = DataType.FLOAT): ValueType {
   if (!sampleDims) return { tensor_type: { elem_type: elemType } } as ValueType;
   return { tensor_type: { elem_type: elemType, shape: { dim: [{ dim_param: 'batch' }, ...sampleDims.map((d) => ({ dim_value: Long.fromNumber(d) }))] } } } as ValueType;
-}
-
-/** A tensor ONNX Runtime can read from the proto: external data and lazy slices inline. */
-function inline(model: OnnxModel, t: TensorProto): TensorProto {
-  return (t.data_location ?? 0) === 1 || lazySliceOf(t) ? ({ ...t, raw_data: tensorRawBytes(model, t), external_data: [], data_location: 0 } as TensorProto) : t;
 }
 
 export function segmentModel(
@@ -70,12 +66,10 @@ export function segmentModel(
     for (const i of p.input) if (i) stack.push(i);
   }
   const g = proto.graph!;
-  const nodes = g.node
-    .filter((n) => needed.has(n))
-    .map((n) => (n.op_type === 'Constant' && n.attribute.some((a) => a.t && lazySliceOf(a.t)) ? { ...n, attribute: n.attribute.map((a) => (a.t ? { ...a, t: inline(model, a.t) } : a)) } : n));
+  const nodes = g.node.filter((n) => needed.has(n));
   const used = new Set<string>();
   for (const n of nodes) for (const i of n.input) if (i) used.add(i);
-  const initializer = g.initializer.filter((t) => used.has(t.name ?? '') && !cut.has(t.name ?? '')).map((t) => inline(model, t));
+  const initializer = g.initializer.filter((t) => used.has(t.name ?? '') && !cut.has(t.name ?? ''));
   const inits = new Set(initializer.map((t) => t.name ?? ''));
   const own = g.input.filter((v) => {
     const name = v.name ?? '';
@@ -90,5 +84,5 @@ export function segmentModel(
     (g.value_info.find((v) => v.name === name) ?? g.output.find((v) => v.name === name))?.type?.tensor_type?.elem_type ?? DataType.FLOAT;
   const output = outputs.map((name) => ({ name, type: floatType(undefined, elemType(name)) }) as ValueInfoProto);
   const segment: ModelProto = { ...proto, graph: { ...g, node: nodes, initializer, input, output, value_info } };
-  return { bytes: ModelProtoType.encode(segment as never).finish(), nodes: new Set(nodes.map((n) => n.name ?? '')), inputs: [...inputs] };
+  return { bytes: encodeInline(model, segment), nodes: new Set(nodes.map((n) => n.name ?? '')), inputs: [...inputs] };
 }

@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs/light.js';
 import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
 import { NameTakenError, dropTemp, publish, removeStaleTemps, sameFile, tempPathFor, trackTemp, unpublish } from '../files.ts';
-import { ExternalResolver, type FileRange, isExternal } from './external.ts';
+import { ExternalResolver, type FileRange, isExternal, readRangeInto } from './external.ts';
 import { PROTOBUF_LIMIT, type OnnxModel, resolverFor } from './model.ts';
-import { lazySliceOf, sliceLength, streamSlice, type SliceSpec } from './slice.ts';
+import { lazySliceOf, sliceBytes, sliceLength, streamSlice, type SliceSpec } from './slice.ts';
 import { DataType, ModelProtoType, TensorProtoType, type ModelProto, type StringStringEntry, type TensorProto } from './proto.ts';
 
 export interface SaveOptions {
@@ -297,6 +297,25 @@ function planSave(src: SaveSource, resolver: ExternalResolver, external: boolean
   });
   const onnx = enc.encode(src.proto as unknown as Record<string, any>, ModelProtoType);
   return { onnx, data: { parts: data, len: offset }, dataName };
+}
+
+/**
+ * The model's bytes in memory with every tensor inline (external data read, lazy slices cut): the
+ * bytes saveModel writes inline, for an ONNX Runtime session built in memory. Each large buffer is
+ * copied once, straight into the result (protobufjs' encoder copies it twice). `proto` (default
+ * the model's) may be a part of the model whose external tensors are the model's.
+ */
+export function encodeInline(model: OnnxModel, proto: ModelProto = model.proto): Uint8Array {
+  const { parts, len } = planSave({ proto, dir: model.dir }, resolverFor(model), false, '').onnx;
+  const out = Buffer.allocUnsafe(len);
+  let pos = 0;
+  for (const p of parts) {
+    if (isSlice(p)) out.set(sliceBytes(p.sliceSpec), pos);
+    else if (isRange(p)) readRangeInto(p, out.subarray(pos, pos + p.length));
+    else out.set(p, pos);
+    pos += p.length;
+  }
+  return out;
 }
 
 /** Applies the externalData option: 'auto' goes external past 2 GiB or when the source had external data. */
