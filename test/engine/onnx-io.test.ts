@@ -10,7 +10,12 @@ import * as ort from 'onnxruntime-node';
 import { CancelledError, PrunerError } from '../../src/engine/errors.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
 import { loadModel, tensorRawBytes, tensorToFloat32, tensorToInts, type OnnxModel } from '../../src/engine/onnx/model.ts';
-import { estimateSave, saveModel, setTensorData } from '../../src/engine/onnx/save.ts';
+import { encodeInline, estimateSave, saveModel, setTensorData } from '../../src/engine/onnx/save.ts';
+import { lazySliceOf } from '../../src/engine/onnx/slice.ts';
+import { AnalysedModel } from '../../src/engine/analysed-model.ts';
+import { resolvePlan } from '../../src/engine/prune/plan.ts';
+import { pruneGraph } from '../../src/engine/prune/surgery.ts';
+import { planOf } from '../../src/engine/prune/types.ts';
 import { DataType, ModelProtoType, type ModelProto, type TensorProto } from '../../src/engine/onnx/proto.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { allSharedModels, fmnistBn, fmnistFused, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
@@ -171,6 +176,34 @@ describe('external data', () => {
     const back = path.join(dir, 'back.onnx');
     await saveModel(loadModel(again), back, { externalData: false });
     assert.ok(fs.readFileSync(back).equals(fs.readFileSync(inline)), 'external -> inline restores the original bytes');
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('encodeInline: a model with external data, and one pruned lazily from it, give the bytes saveModel writes inline, and run', async () => {
+    const dir = tempDir();
+    const inline = smallNet().save(path.join(dir, 'inline.onnx'));
+    const ext = path.join(dir, 'ext.onnx');
+    await saveModel(loadModel(inline), ext, { externalData: true });
+    const e = loadModel(ext);
+    assert.ok(e.proto.graph!.initializer.some((t) => t.data_location === 1), 'weights in external data');
+    assert.ok(Buffer.from(encodeInline(e)).equals(fs.readFileSync(inline)), 'the external bytes read back inline');
+
+    const am = AnalysedModel.load(ext);
+    const deps = am.dependencies();
+    const resolved = resolvePlan(planOf({ criterion: 'l1', scope: 'uniform', ratio: 0.5 }), deps, await am.scores(['l1']));
+    const pruned = pruneGraph(am.graph, deps, resolved, { compensate: false, lazy: true });
+    assert.ok(pruned.model.graph!.initializer.some((t) => lazySliceOf(t)), 'the surgery left lazy slices');
+    const saved = path.join(dir, 'pruned.onnx');
+    await saveModel({ ...e, proto: pruned.model }, saved, { externalData: false });
+    const bytes = encodeInline(e, pruned.model);
+    assert.ok(Buffer.from(bytes).equals(fs.readFileSync(saved)), 'the same bytes as the inline save');
+    const s = await ort.InferenceSession.create(bytes);
+    try {
+      const out = await s.run({ x: new ort.Tensor('float32', inputX(), [1, 3, 8, 8]) });
+      assert.deepEqual(Array.from(out[s.outputNames[0]].data as Float32Array), Array.from(await runOrt(saved)));
+    } finally {
+      await s.release();
+    }
     fs.rmSync(dir, { recursive: true });
   });
 
