@@ -14,7 +14,7 @@ import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
 import { NameTakenError, dropTemp, publish, removeStaleTemps, sameFile, tempPathFor, trackTemp, unpublish } from '../files.ts';
 import { ExternalResolver, type FileRange, isExternal, readRangeInto } from './external.ts';
 import { PROTOBUF_LIMIT, type OnnxModel, resolverFor } from './model.ts';
-import { lazySliceOf, sliceBytes, sliceLength, streamSlice, type SliceSpec } from './slice.ts';
+import { lazySliceOf, sliceInto, sliceLength, streamSlice, type SliceSpec } from './slice.ts';
 import { DataType, ModelProtoType, TensorProtoType, type ModelProto, type StringStringEntry, type TensorProto } from './proto.ts';
 
 export interface SaveOptions {
@@ -310,7 +310,7 @@ export function encodeInline(model: OnnxModel, proto: ModelProto = model.proto):
   const out = Buffer.allocUnsafe(len);
   let pos = 0;
   for (const p of parts) {
-    if (isSlice(p)) out.set(sliceBytes(p.sliceSpec), pos);
+    if (isSlice(p)) sliceInto(p.sliceSpec, out, pos);
     else if (isRange(p)) readRangeInto(p, out.subarray(pos, pos + p.length));
     else out.set(p, pos);
     pos += p.length;

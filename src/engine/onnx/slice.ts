@@ -219,15 +219,20 @@ function checkSource(s: SliceSpec): void {
 
 /** The slice in one new buffer (one copy from the source). */
 export function sliceBytes(s: SliceSpec): Buffer {
-  checkSource(s);
   const out = Buffer.allocUnsafe(sliceLength(s));
+  sliceInto(s, out);
+  return out;
+}
+
+/** Copies the slice into `out` from `offset` (`sliceLength(s)` bytes; one copy from the source). */
+export function sliceInto(s: SliceSpec, out: Uint8Array, offset = 0): void {
+  checkSource(s);
   const { keep0, rowBytes, outRow, gather } = sliceRows(s);
-  let pos = 0;
+  let pos = offset;
   for (const row of sourceRows(s, keep0, rowBytes)) {
     gather(row, out, pos);
     pos += outRow;
   }
-  return out;
 }
 
 /**
