@@ -413,6 +413,27 @@ describe('least-squares linear algebra', () => {
       }
     assert.ok(res < 1e-8, `residual ${res}`);
     assert.ok(maxAbs(x1.map((v, i) => v - x2[i])) < 1e-10);
+    // The factorisation hands the diagonal blocks' inverses to the solve: each is its block's inverse,
+    // and the solve with them is the solve without.
+    const l3 = Float64Array.from(a);
+    const inverses: Float64Array[] = [];
+    assert.equal(await choleskyBlocked(l3, n, 2, inverses), true);
+    assert.deepEqual(inverses.map((v) => v.length), [256 * 256, 256 * 256, 88 * 88]);
+    inverses.forEach((inv, bi) => {
+      const p = Math.round(Math.sqrt(inv.length));
+      const j0 = bi * 256;
+      let e = 0;
+      for (let i = 0; i < p; i++)
+        for (let j = 0; j < p; j++) {
+          let s = 0;
+          for (let m = 0; m < p; m++) s += (m <= i ? l3[(j0 + i) * n + j0 + m] : 0) * inv[m * p + j];
+          e = Math.max(e, Math.abs(s - (i === j ? 1 : 0)));
+        }
+      assert.ok(e < 1e-10, `block ${bi}: L·L⁻¹ differs from I by ${e}`);
+    });
+    const x3 = Float64Array.from(rhs);
+    await choleskySolveBlocked(l3, x3, n, o, 2, inverses);
+    assert.deepEqual(x3, x2);
     // A negative pivot in the second block: refused, like the unblocked loop.
     const bad = Float64Array.from(a);
     bad[300 * n + 300] = -1;

@@ -3,8 +3,8 @@
 //
 // Gram products. For rows X [n, k] (sampled input patches plus a constant 1 for the bias) and targets
 // Y [n, o], XᵀX and XᵀY are summed in float64 over batches, so memory is k² + k·o whatever the
-// number of inputs. Small products run in JavaScript; the others (n·k² from 2·10⁶, e.g. a batch of
-// 270 rows of a 3×3 conv reading 32 channels) run as one Gemm in ONNX Runtime (float32 within a
+// number of inputs. Small products run in JavaScript; the others (n·k·(k + o) from 2·10⁶, e.g. a
+// batch of 270 rows of a 3×3 conv reading 32 channels) run as one Gemm in ONNX Runtime (float32 within a
 // batch, float64 across batches): on a 2-core machine a 2560 × 2304 batch takes about 0.3 s there
 // against several seconds in a JavaScript loop, and with the threshold at 3·10⁷ the JavaScript loop
 // was 9 of the 44 s of CPU time of ls on resnet18_bn (256 inputs at 224×224, batches of 27).
@@ -24,7 +24,7 @@ import Long from 'long';
 import { DataType, ModelProtoType } from '../onnx/proto.ts';
 import { computeGraph } from '../runtime/session.ts';
 
-/** n·k² above which a batch's Gram products go to ONNX Runtime. */
+/** n·k·(k + o) (the products' multiply-adds) above which a batch's Gram products go to ONNX Runtime. */
 const ORT_GRAM_MIN = 2e6;
 
 export class GramAccumulator {
@@ -44,12 +44,15 @@ export class GramAccumulator {
   async add(x: Float32Array, y: Float32Array, n: number, threads = 1): Promise<void> {
     const { k, o } = this;
     this.rows += n;
-    if (n * k * k >= ORT_GRAM_MIN) {
+    if (n * k * (k + o) >= ORT_GRAM_MIN) {
       const gram = await ortGram(threads);
       if (gram) {
         const { xtx, xty } = await gram(x, y, n, k, o);
-        for (let i = 0; i < k; i++) for (let j = i; j < k; j++) this.xtx[i * k + j] += xtx[i * k + j];
-        for (let i = 0; i < k * o; i++) this.xty[i] += xty[i];
+        // The whole product, in one flat loop (`symmetrize` later copies the upper triangle down).
+        const G = this.xtx;
+        for (let i = 0; i < k * k; i++) G[i] += xtx[i];
+        const H = this.xty;
+        for (let i = 0; i < k * o; i++) H[i] += xty[i];
         return;
       }
     }
@@ -110,13 +113,15 @@ export async function ridgeSolve(
   for (let raised = 0; ; raised++) {
     L.set(A);
     for (let i = 0; i < k; i++) L[i * k + i] += free.has(i) ? lambda * 1e-6 : lambda;
-    if (await choleskyBlocked(L, k, threads)) {
-      const w = Float64Array.from(B);
+    // The diagonal blocks' inverses, computed by the factorisation and reused by the solve.
+    const inverses: Float64Array[] = [];
+    if (await choleskyBlocked(L, k, threads, inverses)) {
+      const w = B.slice();
       if (prior) for (let i = 0; i < k; i++) {
         const d = free.has(i) ? lambda * 1e-6 : lambda;
         for (let c = 0; c < o; c++) w[i * o + c] += d * prior[i * o + c];
       }
-      await choleskySolveBlocked(L, w, k, o, threads);
+      await choleskySolveBlocked(L, w, k, o, threads, inverses);
       return { w, lambda, raised };
     }
     lambda = lambda > 0 ? lambda * 10 : scale * 1e-8;
@@ -159,12 +164,12 @@ const BLOCK = 256;
  * panel below it (L21 = A21·L11⁻ᵀ) and the trailing update (A22 − L21·L21ᵀ), in float64. Small
  * systems, or no ONNX Runtime, use the unblocked loop.
  */
-export async function choleskyBlocked(a: Float64Array, n: number, threads = 1): Promise<boolean> {
+export async function choleskyBlocked(a: Float64Array, n: number, threads = 1, inverses?: Float64Array[]): Promise<boolean> {
   if (n < BLOCKED_MIN) return cholesky(a, n);
   const step = await ortCholeskyStep(threads);
   if (!step) return cholesky(a, n);
   // The trailing matrix still to factorise, contiguous: rows/cols j0..n of the updated matrix.
-  let t: Float64Array = Float64Array.from(a);
+  let t: Float64Array = a.slice();
   let m = n;
   for (let j0 = 0; j0 < n; j0 += BLOCK) {
     const b = Math.min(BLOCK, m);
@@ -172,7 +177,10 @@ export async function choleskyBlocked(a: Float64Array, n: number, threads = 1): 
     const d = diagonalBlock(t, m, 0, b);
     if (!cholesky(d, b)) return false;
     for (let i = 0; i < b; i++) a.set(d.subarray(i * b, i * b + i + 1), (j0 + i) * n + j0);
-    if (!rest) break;
+    if (!rest) {
+      inverses?.push(invertLower(d, b));
+      break;
+    }
     const a21 = new Float64Array(rest * b);
     const a22 = new Float64Array(rest * rest);
     for (let i = 0; i < rest; i++) {
@@ -180,7 +188,9 @@ export async function choleskyBlocked(a: Float64Array, n: number, threads = 1): 
       a21.set(t.subarray(row, row + b), i * b);
       a22.set(t.subarray(row + b, row + m), i * rest);
     }
-    const { l21, next } = await step(a21, invertLower(d, b), a22, rest, b);
+    const inv = invertLower(d, b);
+    inverses?.push(inv);
+    const { l21, next } = await step(a21, inv, a22, rest, b);
     for (let i = 0; i < rest; i++) a.set(l21.subarray(i * b, (i + 1) * b), (j0 + b + i) * n + j0);
     t = next;
     m = rest;
@@ -195,16 +205,23 @@ function diagonalBlock(a: Float64Array, n: number, j0: number, p: number): Float
   return d;
 }
 
-/** The inverse of a lower-triangular b × b matrix (row-major; only its lower triangle is read). */
-function invertLower(L: Float64Array, b: number): Float64Array {
+/**
+ * The inverse of a lower-triangular b × b matrix (row-major; only its lower triangle is read), row by
+ * row: X[r, :] = (e_r − Σ_{j<r} L[r, j]·X[j, :]) / L[r, r], each step a contiguous row update.
+ */
+export function invertLower(L: Float64Array, b: number): Float64Array {
   const x = new Float64Array(b * b);
-  for (let i = 0; i < b; i++) {
-    x[i * b + i] = 1 / L[i * b + i];
-    for (let r = i + 1; r < b; r++) {
-      let s = 0;
-      for (let j = i; j < r; j++) s -= L[r * b + j] * x[j * b + i];
-      x[r * b + i] = s / L[r * b + r];
+  for (let r = 0; r < b; r++) {
+    const xr = r * b;
+    x[xr + r] = 1;
+    for (let j = 0; j < r; j++) {
+      const l = L[xr + j];
+      if (l === 0) continue;
+      const xj = j * b;
+      for (let c = 0; c <= j; c++) x[xr + c] -= l * x[xj + c];
     }
+    const d = 1 / L[xr + r];
+    for (let c = 0; c <= r; c++) x[xr + c] *= d;
   }
   return x;
 }
@@ -215,17 +232,17 @@ function invertLower(L: Float64Array, b: number): Float64Array {
  * whole right-hand side once per row: for 2305 unknowns and 256 outputs it cost more than the
  * factorisation).
  */
-export async function choleskySolveBlocked(L: Float64Array, b: Float64Array, n: number, o: number, threads = 1): Promise<void> {
+export async function choleskySolveBlocked(L: Float64Array, b: Float64Array, n: number, o: number, threads = 1, inverses?: readonly Float64Array[]): Promise<void> {
   if (n < BLOCKED_MIN) return choleskySolve(L, b, n, o);
   const step = await ortSolveStep(threads);
   if (!step) return choleskySolve(L, b, n, o);
   const starts: number[] = [];
   for (let j0 = 0; j0 < n; j0 += BLOCK) starts.push(j0);
+  const inverse = (j0: number, p: number) => inverses?.[j0 / BLOCK] ?? invertLower(diagonalBlock(L, n, j0, p), p);
   // Forward: Y_J = L_JJ⁻¹·(B_J − L[J, 0:j0]·Y[0:j0]).
   for (const j0 of starts) {
     const p = Math.min(BLOCK, n - j0);
-    const d = diagonalBlock(L, n, j0, p);
-    const inv = invertLower(d, p);
+    const inv = inverse(j0, p);
     const c = b.slice(j0 * o, (j0 + p) * o);
     let a: Float64Array | undefined;
     if (j0 > 0) {
@@ -238,8 +255,7 @@ export async function choleskySolveBlocked(L: Float64Array, b: Float64Array, n: 
   for (const j0 of starts.reverse()) {
     const p = Math.min(BLOCK, n - j0);
     const j1 = j0 + p;
-    const d = diagonalBlock(L, n, j0, p);
-    const inv = invertLower(d, p);
+    const inv = inverse(j0, p);
     const invT = new Float64Array(p * p);
     for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) invT[i * p + j] = inv[j * p + i];
     const c = b.slice(j0 * o, j1 * o);

@@ -652,6 +652,8 @@ interface LayerPlan {
   /** Kept targets: rows [N·p, O'] (ls), and the original's per-channel output moments (bias). */
   y?: Float32Array;
   moments?: ChannelMoments;
+  /** ls: the batch's rows of input patches, reused from batch to batch (released with `y`). */
+  rows?: Float32Array;
 }
 
 interface LsGeometry {
@@ -880,7 +882,8 @@ async function leastSquares(ctx: Ctx): Promise<void> {
     }, { cut, wave: wi });
     for (let i = 0; i < items.length; i++) {
       await solveLayer(ctx, items[i].p, accs[i], sumSq[i]);
-      items[i].p.y = undefined; // its targets are no longer needed
+      items[i].p.y = undefined;
+      items[i].p.rows = undefined; // its targets are no longer needed
     }
     done += items.length;
   }
@@ -935,12 +938,16 @@ async function accumulate(ctx: Ctx, p: LayerPlan, layerIndex: number, x: ProbeTe
   const rows = B * P;
   const k = g.unknowns;
   const y = p.y!.subarray(offset * P * O, (offset + B) * P * O);
-  for (let i = 0; i < y.length; i++) sumSq[i % O] += y[i] * y[i];
+  for (let r = 0; r < y.length; r += O)
+    for (let j = 0; j < O; j++) {
+      const v = y[r + j];
+      sumSq[j] += v * v;
+    }
   const threads = ctx.opts.threads ?? defaultRecoveryThreads();
   if (g.kind !== 'conv') {
     // Gemm: one row per input; MatMul: P sampled rows of its leading positions.
     const K = g.cinG;
-    const X = new Float32Array(rows * k);
+    const X = patchRows(p, rows * k);
     const m = x.data.length / (B * K);
     for (let b = 0; b < B; b++) {
       const pos = g.kind === 'matmul' ? positionsFor(layerIndex, offset + b, m, P) : Int32Array.of(0);
@@ -957,11 +964,11 @@ async function accumulate(ctx: Ctx, p: LayerPlan, layerIndex: number, x: ProbeTe
   const [, C, H, W] = x.dims;
   const { Ho, Wo, padTop, padLeft } = convOutput(g, H, W);
   const Og = O / g.groups;
-  const X = new Float32Array(rows * k);
+  const X = patchRows(p, rows * k);
   const Yg = g.groups > 1 ? new Float32Array(rows * Og) : y;
   const kk = g.kh * g.kw;
   for (let gi = 0; gi < g.groups; gi++) {
-    X.fill(0);
+    if (gi > 0) X.fill(0, 0, rows * k);
     for (let b = 0; b < B; b++) {
       const pos = positionsFor(layerIndex, offset + b, Ho * Wo, P);
       for (let r = 0; r < P; r++) {
@@ -986,6 +993,13 @@ async function accumulate(ctx: Ctx, p: LayerPlan, layerIndex: number, x: ProbeTe
     if (g.groups > 1) for (let r = 0; r < rows; r++) Yg.set(y.subarray(r * O + gi * Og, r * O + (gi + 1) * Og), r * Og);
     await accs[gi].add(X, Yg, rows, threads);
   }
+}
+
+/** The layer's reused row buffer, at least `length` long (its first `length` values zeroed). */
+function patchRows(p: LayerPlan, length: number): Float32Array {
+  if (!p.rows || p.rows.length < length) p.rows = new Float32Array(length);
+  else p.rows.fill(0, 0, length);
+  return p.rows;
 }
 
 function convOutput(g: LsGeometry, H: number, W: number): { Ho: number; Wo: number; padTop: number; padLeft: number } {
@@ -1062,7 +1076,7 @@ async function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq
     if (k * k * Og <= 5e7) {
       for (let j = 0; j < Og; j++) total += sumSq[gi * Og + j];
       before += residual(acc, prior, k, Og);
-      after += residual(acc, res.w, k, Og);
+      after += fittedResidual(acc, res.w, prior, res.lambda, g.bias ? k - 1 : -1, k, Og);
     } else measured = false;
     for (let j = 0; j < Og; j++) {
       const o = gi * Og + j;
@@ -1089,23 +1103,36 @@ async function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq
 function residual(acc: GramAccumulator, w: Float64Array, k: number, o: number): number {
   const A = acc.xtx;
   const B = acc.xty;
+  // (XᵀX·W) row by row: XᵀX is read once, W (k × o) once per row.
+  const aw = new Float64Array(o);
   let s = 0;
-  const aw = new Float64Array(k);
-  for (let j = 0; j < o; j++) {
+  for (let i = 0; i < k; i++) {
     aw.fill(0);
-    for (let i = 0; i < k; i++) {
-      const wij = w[i * o + j];
-      if (wij === 0) continue;
-      const row = i * k;
-      for (let l = 0; l < k; l++) aw[l] += A[row + l] * wij;
+    const row = i * k;
+    for (let l = 0; l < k; l++) {
+      const a = A[row + l];
+      if (a === 0) continue;
+      const wl = l * o;
+      for (let j = 0; j < o; j++) aw[j] += a * w[wl + j];
     }
-    let quad = 0;
-    let lin = 0;
-    for (let i = 0; i < k; i++) {
-      quad += w[i * o + j] * aw[i];
-      lin += w[i * o + j] * B[i * o + j];
-    }
-    s += quad - 2 * lin;
+    const wi = i * o;
+    for (let j = 0; j < o; j++) s += w[wi + j] * (aw[j] - 2 * B[wi + j]);
+  }
+  return s;
+}
+
+/**
+ * `residual` of the ridge solution W of (XᵀX + λ·D)·W = XᵀY + λ·D·W₀ without a k²·o product: there
+ * XᵀX·W = XᵀY + λ·D·(W₀ − W), so WᵀXᵀXW − 2·WᵀXᵀY = −WᵀXᵀY + λ·Wᵀ·D·(W₀ − W) (D as in `ridgeSolve`:
+ * 1, and 10⁻⁶ on the bias row `free`).
+ */
+function fittedResidual(acc: GramAccumulator, w: Float64Array, prior: Float64Array, lambda: number, free: number, k: number, o: number): number {
+  const B = acc.xty;
+  let s = 0;
+  for (let i = 0; i < k; i++) {
+    const d = i === free ? lambda * 1e-6 : lambda;
+    const wi = i * o;
+    for (let j = 0; j < o; j++) s += w[wi + j] * (d * (prior[wi + j] - w[wi + j]) - B[wi + j]);
   }
   return s;
 }
