@@ -20,7 +20,7 @@ import { arrayInputSet } from '../../src/engine/data/types.ts';
 import { seededNormal } from '../../src/engine/runtime/inputs.ts';
 import { PrunerError } from '../../src/engine/errors.ts';
 import { recoverPruned } from '../../src/engine/recovery/recover.ts';
-import { cholesky, choleskyBlocked, choleskySolve, choleskySolveBlocked, ridgeSolve } from '../../src/engine/recovery/linalg.ts';
+import { GramAccumulator, cholesky, choleskyBlocked, choleskySolve, choleskySolveBlocked, ridgeSolve } from '../../src/engine/recovery/linalg.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { maxAbsDiff, runFirstOutput as run } from '../helpers/ort.ts';
@@ -439,6 +439,35 @@ describe('least-squares linear algebra', () => {
     bad[300 * n + 300] = -1;
     assert.equal(cholesky(Float64Array.from(bad), n), false);
     assert.equal(await choleskyBlocked(bad, n, 2), false);
+  });
+
+  test('Gram products gathered for ONNX Runtime (full gatherings, a batch larger than the gathering, a partial one) equal the float64 sums', async () => {
+    const k = 200;
+    const o = 30;
+    // Gathering of 100 rows (k + o = 230 floats a row): batches of 60, 60, 150 (too large to gather) and 45,
+    // each large enough for ONNX Runtime (n·k·(k + o) ≥ 2·10⁶).
+    const acc = new GramAccumulator(k, o, 100 * 4 * (k + o));
+    const x = seededNormal(315 * k, 21);
+    const y = seededNormal(315 * o, 22);
+    const exact = new GramAccumulator(k, o, 0);
+    let r0 = 0;
+    for (const n of [60, 60, 150, 45]) {
+      const xs = x.slice(r0 * k, (r0 + n) * k);
+      const ys = y.slice(r0 * o, (r0 + n) * o);
+      await acc.add(xs, ys, n, 2);
+      xs.fill(NaN); // the caller may reuse its buffers
+      ys.fill(NaN);
+      r0 += n;
+    }
+    // The reference: the JavaScript float64 loop, row by row (each a product below the ONNX Runtime threshold).
+    for (let r = 0; r < 315; r++) await exact.add(x.subarray(r * k, (r + 1) * k), y.subarray(r * o, (r + 1) * o), 1);
+    const a = await acc.finish();
+    const e = await exact.finish();
+    assert.equal(acc.rows, 315);
+    const rel = (u: Float64Array, v: Float64Array) => maxAbs(u.map((t, i) => t - v[i])) / maxAbs(v);
+    assert.ok(rel(a.xtx, e.xtx) < 1e-5, `XᵀX differs by ${rel(a.xtx, e.xtx)}`);
+    assert.ok(rel(a.xty, e.xty) < 1e-5, `XᵀY differs by ${rel(a.xty, e.xty)}`);
+    for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) assert.equal(a.xtx[i * k + j], a.xtx[j * k + i]);
   });
 
   test('a rank-deficient large system is regularised (finite, pulled towards the prior)', async () => {

@@ -35,7 +35,7 @@ import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { InputSet } from '../data/types.ts';
 import { dataInput, probeModel, streamProbe, type ProbeTensor } from './working.ts';
-import { GramAccumulator, cholesky, symmetrize } from './linalg.ts';
+import { GramAccumulator, cholesky } from './linalg.ts';
 
 export interface PlanCriterionOptions {
   calibration?: InputSet;
@@ -287,8 +287,7 @@ export async function ridgeLeverage(f: Float32Array, rows: number, cols: number)
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) ft[c * rows + r] = f[r * cols + c];
   const acc = new GramAccumulator(rows, 1);
   await acc.add(ft, new Float32Array(cols), cols);
-  const G = acc.xtx;
-  symmetrize(G, rows);
+  const { xtx: G } = await acc.finish();
   let trace = 0;
   for (let i = 0; i < rows; i++) trace += G[i * rows + i];
   const lambda = (SKETCH_RIDGE * trace) / rows || 1;

@@ -27,34 +27,43 @@ import { computeGraph } from '../runtime/session.ts';
 /** n·k·(k + o) (the products' multiply-adds) above which a batch's Gram products go to ONNX Runtime. */
 const ORT_GRAM_MIN = 2e6;
 
+/** Rows a Gram accumulator gathers (bytes of X and Y) before one ONNX Runtime product of them all. */
+const PENDING_BYTES = 32 << 20;
+
 export class GramAccumulator {
-  /** XᵀX, k × k, row-major: the upper triangle while accumulating (see `symmetrize`). */
+  /** XᵀX, k × k, row-major: the upper triangle while accumulating, whole after `finish`. */
   readonly xtx: Float64Array;
   /** XᵀY, k × o, row-major. */
   readonly xty: Float64Array;
   /** Rows added. */
   rows = 0;
+  /**
+   * Rows waiting for ONNX Runtime: batches are gathered up to PENDING_BYTES and multiplied at once, so
+   * the float64 sums (k² additions) are updated once per gathering, not once per batch; for a
+   * 4609-unknown layer that add-back cost more than the product.
+   */
+  private pending?: { x: Float32Array; y: Float32Array; n: number; threads: number };
 
-  constructor(readonly k: number, readonly o: number) {
+  constructor(readonly k: number, readonly o: number, private readonly pendingBytes = PENDING_BYTES) {
     this.xtx = new Float64Array(k * k);
     this.xty = new Float64Array(k * o);
   }
 
-  /** Adds `n` rows: x is [n, k], y is [n, o], row-major. */
+  /** Adds `n` rows: x is [n, k], y is [n, o], row-major (both may be reused by the caller after this). */
   async add(x: Float32Array, y: Float32Array, n: number, threads = 1): Promise<void> {
     const { k, o } = this;
     this.rows += n;
-    if (n * k * (k + o) >= ORT_GRAM_MIN) {
-      const gram = await ortGram(threads);
-      if (gram) {
-        const { xtx, xty } = await gram(x, y, n, k, o);
-        // The whole product, in one flat loop (`symmetrize` later copies the upper triangle down).
-        const G = this.xtx;
-        for (let i = 0; i < k * k; i++) G[i] += xtx[i];
-        const H = this.xty;
-        for (let i = 0; i < k * o; i++) H[i] += xty[i];
-        return;
-      }
+    if (n * k * (k + o) >= ORT_GRAM_MIN && (await ortGram(threads))) {
+      const cap = Math.max(n, Math.floor(this.pendingBytes / (4 * (k + o))));
+      this.pending ??= { x: new Float32Array(cap * k), y: new Float32Array(cap * o), n: 0, threads };
+      const p = this.pending;
+      p.threads = threads;
+      if ((p.n + n) * k > p.x.length) await this.flush();
+      if (n * k > p.x.length) return this.product(x, y, n, threads);
+      p.x.set(x.subarray(0, n * k), p.n * k);
+      p.y.set(y.subarray(0, n * o), p.n * o);
+      p.n += n;
+      return;
     }
     const G = this.xtx;
     const H = this.xty;
@@ -72,10 +81,37 @@ export class GramAccumulator {
       }
     }
   }
+
+  /** The products with every row added: XᵀX made whole (symmetric) and XᵀY. Call once, after the last `add`. */
+  async finish(): Promise<{ xtx: Float64Array; xty: Float64Array }> {
+    await this.flush();
+    this.pending = undefined;
+    symmetrize(this.xtx, this.k);
+    return { xtx: this.xtx, xty: this.xty };
+  }
+
+  private async flush(): Promise<void> {
+    const p = this.pending;
+    if (!p?.n) return;
+    await this.product(p.x, p.y, p.n, p.threads);
+    p.n = 0;
+  }
+
+  /** XᵀX and XᵀY of n rows in ONNX Runtime (float32), added to the float64 sums. */
+  private async product(x: Float32Array, y: Float32Array, n: number, threads: number): Promise<void> {
+    const { k, o } = this;
+    const gram = (await ortGram(threads))!;
+    const { xtx, xty } = await gram(x, y, n, k, o);
+    // The whole product, in one flat loop (`finish` then copies the upper triangle down).
+    const G = this.xtx;
+    for (let i = 0; i < k * k; i++) G[i] += xtx[i];
+    const H = this.xty;
+    for (let i = 0; i < k * o; i++) H[i] += xty[i];
+  }
 }
 
 /** Copies the accumulated upper triangle of XᵀX to its lower triangle. */
-export function symmetrize(g: Float64Array, k: number): void {
+function symmetrize(g: Float64Array, k: number): void {
   for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) g[j * k + i] = g[i * k + j];
 }
 

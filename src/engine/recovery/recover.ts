@@ -34,7 +34,7 @@ import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { OrtModule } from '../runtime/session.ts';
 import type { InputSet } from '../data/types.ts';
 import { ChannelMoments, WorkingModel, dataInput, defaultBatchSize, defaultRecoveryThreads, probeModel, streamProbe, type ProbeTensor } from './working.ts';
-import { GramAccumulator, ridgeSolve, symmetrize } from './linalg.ts';
+import { GramAccumulator, ridgeSolve } from './linalg.ts';
 import type { RecoverMode, RecoveredLayer, RecoveryReport, RecoveryStep } from './types.ts';
 
 export interface RecoverOptions {
@@ -1066,7 +1066,7 @@ async function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq
   let measured = true;
   for (let gi = 0; gi < groups; gi++) {
     const acc = accs[gi];
-    symmetrize(acc.xtx, k);
+    await acc.finish();
     if (!allFinite(acc.xtx) || !allFinite(acc.xty))
       throw new PrunerError(`${n.name}: its input or output activations overflow on these calibration inputs (the least-squares products are not finite), so it cannot be refit`, { subject: n.name });
     const prior = currentWeights(ctx, p, gi);
