@@ -975,6 +975,22 @@ async function accumulate(ctx: Ctx, p: LayerPlan, layerIndex: number, x: ProbeTe
         const oy = Math.floor(pos[r] / Wo);
         const ox = pos[r] % Wo;
         const dst = (b * P + r) * k;
+        const iy0 = oy * g.sh - padTop;
+        const ix0 = ox * g.sw - padLeft;
+        if (iy0 >= 0 && iy0 + (g.kh - 1) * g.dh < H && ix0 >= 0 && ix0 + (g.kw - 1) * g.dw < W) {
+          // The patch lies inside the input (most positions): no border checks.
+          const data = x.data;
+          let d = dst;
+          for (let c = 0; c < g.cinG; c++) {
+            const plane = (b * C + gi * g.cinG + c) * H * W + iy0 * W + ix0;
+            for (let a = 0; a < g.kh; a++) {
+              let src = plane + a * g.dh * W;
+              for (let bb = 0; bb < g.kw; bb++, src += g.dw) X[d++] = data[src];
+            }
+          }
+          X[dst + k - 1] = 1;
+          continue;
+        }
         for (let c = 0; c < g.cinG; c++) {
           const plane = (b * C + gi * g.cinG + c) * H * W;
           for (let a = 0; a < g.kh; a++) {
