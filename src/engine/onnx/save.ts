@@ -338,40 +338,105 @@ export function estimateSave(model: SaveSource, opts: Pick<SaveOptions, 'externa
 // ---- writing ----
 
 async function writeParts(fh: fs.promises.FileHandle, parts: Part[], signal?: AbortSignal): Promise<number> {
+  // Writes go through one ordered queue, so the next slice is gathered while the previous one is
+  // being written (the chunks stay untouched until their write settles).
+  const queue = new WriteQueue(fh);
   let batch: Uint8Array[] = [];
   let batchBytes = 0;
   let total = 0;
-  const flushBatch = async () => {
+  const flushBatch = () => {
     if (!batch.length) return;
-    await writevAll(fh, batch);
+    // the batch's buffers are the encoder's, never reused: queued without waiting
+    void queue.write(batch);
     total += batchBytes;
     batch = [];
     batchBytes = 0;
-    throwIfAborted(signal);
   };
-  for (const part of parts) {
-    if (isRange(part)) {
-      await flushBatch();
-      total += await copyRange(fh, part, signal);
-      continue;
+  try {
+    for (const part of parts) {
+      throwIfAborted(signal);
+      queue.check();
+      if (isRange(part)) {
+        flushBatch();
+        await queue.drain();
+        total += await copyRange(fh, part, signal);
+        continue;
+      }
+      if (isSlice(part)) {
+        flushBatch();
+        // At most one write ahead: the slice before this one may still be being written.
+        await queue.room(1);
+        total += await streamSlice(part.sliceSpec, (chunk) => {
+          throwIfAborted(signal);
+          return queue.write([chunk]);
+        }, { detached: true });
+        continue;
+      }
+      for (let off = 0; off < part.length; off += BATCH_BYTES) {
+        const piece = off === 0 && part.length <= BATCH_BYTES ? part : part.subarray(off, Math.min(part.length, off + BATCH_BYTES));
+        if (batchBytes + piece.length > BATCH_BYTES || batch.length >= BATCH_BUFFERS) flushBatch();
+        batch.push(piece);
+        batchBytes += piece.length;
+      }
     }
-    if (isSlice(part)) {
-      await flushBatch();
-      total += await streamSlice(part.sliceSpec, async (chunk) => {
-        await writevAll(fh, [chunk]);
-        throwIfAborted(signal);
-      });
-      continue;
-    }
-    for (let off = 0; off < part.length; off += BATCH_BYTES) {
-      const piece = off === 0 && part.length <= BATCH_BYTES ? part : part.subarray(off, Math.min(part.length, off + BATCH_BYTES));
-      if (batchBytes + piece.length > BATCH_BYTES || batch.length >= BATCH_BUFFERS) await flushBatch();
-      batch.push(piece);
-      batchBytes += piece.length;
-    }
+    flushBatch();
+    await queue.drain();
+    throwIfAborted(signal);
+    return total;
+  } finally {
+    // Never leave a write in flight behind: the caller closes (and may remove) the file next.
+    await queue.settled();
   }
-  await flushBatch();
-  return total;
+}
+
+/**
+ * Writes to one file handle in the order they were asked for, each starting when the previous one
+ * ended. `write` resolves (never rejects) when its buffers may be reused; the first failure is
+ * thrown by `check` and `drain`, and later writes are skipped.
+ */
+class WriteQueue {
+  private tail: Promise<void> = Promise.resolve();
+  private failure: { error: unknown } | undefined;
+  /** The writes not yet settled, oldest first. */
+  private readonly pending: Promise<void>[] = [];
+
+  constructor(private readonly fh: fs.promises.FileHandle) {}
+
+  write(bufs: Uint8Array[]): Promise<void> {
+    const done = this.tail.then(async () => {
+      if (!this.failure)
+        try {
+          await writevAll(this.fh, bufs);
+        } catch (error) {
+          this.failure = { error };
+        }
+      this.pending.shift();
+    });
+    this.pending.push(done);
+    this.tail = done;
+    return done;
+  }
+
+  /** Resolves once at most `n` writes are still queued or running. */
+  async room(n: number): Promise<void> {
+    while (this.pending.length > n) await this.pending[0];
+  }
+
+  /** Throws the first write failure, if any. */
+  check(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** Waits for every queued write; throws the first failure. */
+  async drain(): Promise<void> {
+    await this.tail;
+    this.check();
+  }
+
+  /** Waits for every queued write, failed or not. */
+  settled(): Promise<void> {
+    return this.tail;
+  }
 }
 
 /** writev that finishes partial writes (the kernel and libuv may write less than asked). */
