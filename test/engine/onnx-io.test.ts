@@ -207,6 +207,37 @@ describe('external data', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  test('saveModel of a pruned 21 MB model (several write windows, slices larger than a window) writes the bytes encodeInline gives, and it runs', async () => {
+    const dir = tempDir();
+    const b = new ModelBuilder({ seed: 5 });
+    const x = b.input('x', [1, 3, 8, 8]);
+    let y = b.relu(b.bn(b.conv(x, 3, 64), 64));
+    y = b.relu(b.bn(b.conv(y, 64, 256), 256));
+    // pruned to about 0.6 MB each: several 1 MiB windows
+    for (let i = 0; i < 5; i++) y = b.relu(b.bn(b.conv(y, 256, 256), 256));
+    y = b.relu(b.bn(b.conv(y, 256, 512), 512)); // 4.7 MB
+    b.output(b.gemm(b.flatten(b.gap(y)), 512, 2000), [1, 2000]); // 4 MB
+    const file = b.save(path.join(dir, 'big.onnx'));
+    assert.ok(fs.statSync(file).size > 20e6);
+    const am = AnalysedModel.load(file);
+    const deps = am.dependencies();
+    const resolved = resolvePlan(planOf({ criterion: 'l1', scope: 'uniform', ratio: 0.5 }), deps, await am.scores(['l1']));
+    const pruned = pruneGraph(am.graph, deps, resolved, { compensate: true, lazy: true });
+    const saved = path.join(dir, 'pruned.onnx');
+    const r = await saveModel({ ...am.model, proto: pruned.model }, saved, { externalData: false });
+    const want = Buffer.from(encodeInline(am.model, pruned.model));
+    assert.equal(r.bytes, want.length);
+    assert.ok(fs.readFileSync(saved).equals(want), 'the written file equals the in-memory encoding');
+    const s = await ort.InferenceSession.create(saved);
+    try {
+      const out = await s.run({ x: new ort.Tensor('float32', inputX(), [1, 3, 8, 8]) });
+      assert.deepEqual(out[s.outputNames[0]].dims, [1, 2000]);
+    } finally {
+      await s.release();
+    }
+    fs.rmSync(dir, { recursive: true });
+  });
+
   test('shared models (Constant-node weights, IR 4, ResNet-18) run identically with external data', { skip: skipWithoutShared }, async () => {
     ort.env.logLevel = 'error'; // ultraface's IR 4 inputs make ORT warn
     const cases: [string, number[]][] = [

@@ -57,9 +57,9 @@ export type SaveSource = OnnxModel | { proto: ModelProto; dir: string; path?: st
 const EXTERNAL_THRESHOLD = 1024;
 /** bytes fields at least this long are written from their own buffer instead of being copied. */
 const BIG_BYTES = 64 * 1024;
-/** writev batch limit. */
-const BATCH_BYTES = 256 * 2 ** 20;
-const BATCH_BUFFERS = 512;
+/** writeParts' windows: an eighth of the file, from 1 to 16 MiB. */
+const WINDOW_MIN = 2 ** 20;
+const WINDOW_MAX = 16 * 2 ** 20;
 /** Buffer size for copying byte ranges of external-data files. */
 const COPY_CHUNK = 16 * 2 ** 20;
 
@@ -337,105 +337,77 @@ export function estimateSave(model: SaveSource, opts: Pick<SaveOptions, 'externa
 
 // ---- writing ----
 
+/**
+ * Writes the parts in order. Small pieces (the encoder's bytes, slices that fit) are gathered into a
+ * window of a few MiB, written in one call while the next window fills: a few large writes instead
+ * of one per tensor, and the slicing of the next tensors overlaps the writing of the previous ones.
+ * Pieces larger than a window go straight to the file (slices streamed in chunks).
+ */
 async function writeParts(fh: fs.promises.FileHandle, parts: Part[], signal?: AbortSignal): Promise<number> {
-  // Writes go through one ordered queue, so the next slice is gathered while the previous one is
-  // being written (the chunks stay untouched until their write settles).
-  const queue = new WriteQueue(fh);
-  let batch: Uint8Array[] = [];
-  let batchBytes = 0;
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  const size = Math.min(WINDOW_MAX, Math.max(WINDOW_MIN, Math.ceil(length / 8)));
+  let window: Buffer = Buffer.allocUnsafe(Math.min(size, Math.max(1, length)));
+  let spare: Buffer | undefined;
+  let fill = 0;
   let total = 0;
-  const flushBatch = () => {
-    if (!batch.length) return;
-    // the batch's buffers are the encoder's, never reused: queued without waiting
-    void queue.write(batch);
-    total += batchBytes;
-    batch = [];
-    batchBytes = 0;
+  // The window being written (at most one), and the buffer it will free.
+  let writing: Promise<void> = Promise.resolve();
+  let writingBuf: Buffer | undefined;
+  const settle = async () => {
+    await writing;
+    if (writingBuf) spare = writingBuf;
+    writingBuf = undefined;
+  };
+  /** Starts writing the filled window and continues in the other one (once its own write ended). */
+  const ship = async () => {
+    if (!fill) return;
+    await settle();
+    const full = window;
+    const n = fill;
+    writing = writevAll(fh, [full.subarray(0, n)]);
+    writingBuf = full;
+    window = spare ?? Buffer.allocUnsafe(full.length);
+    spare = undefined;
+    fill = 0;
+    total += n;
+    throwIfAborted(signal);
+  };
+  /** Everything before the next direct write: the window written, the write finished. */
+  const drain = async () => {
+    await ship();
+    await settle();
   };
   try {
     for (const part of parts) {
       throwIfAborted(signal);
-      queue.check();
       if (isRange(part)) {
-        flushBatch();
-        await queue.drain();
+        await drain();
         total += await copyRange(fh, part, signal);
         continue;
       }
-      if (isSlice(part)) {
-        flushBatch();
-        // At most one write ahead: the slice before this one may still be being written.
-        await queue.room(1);
-        total += await streamSlice(part.sliceSpec, (chunk) => {
-          throwIfAborted(signal);
-          return queue.write([chunk]);
-        }, { detached: true });
+      if (part.length > window.length) {
+        await drain();
+        if (isSlice(part))
+          total += await streamSlice(part.sliceSpec, async (chunk) => {
+            await writevAll(fh, [chunk]);
+            throwIfAborted(signal);
+          });
+        else {
+          await writevAll(fh, [part]);
+          total += part.length;
+        }
         continue;
       }
-      for (let off = 0; off < part.length; off += BATCH_BYTES) {
-        const piece = off === 0 && part.length <= BATCH_BYTES ? part : part.subarray(off, Math.min(part.length, off + BATCH_BYTES));
-        if (batchBytes + piece.length > BATCH_BYTES || batch.length >= BATCH_BUFFERS) flushBatch();
-        batch.push(piece);
-        batchBytes += piece.length;
-      }
+      if (fill + part.length > window.length) await ship();
+      if (isSlice(part)) sliceInto(part.sliceSpec, window, fill);
+      else window.set(part, fill);
+      fill += part.length;
     }
-    flushBatch();
-    await queue.drain();
-    throwIfAborted(signal);
+    await drain();
     return total;
   } finally {
     // Never leave a write in flight behind: the caller closes (and may remove) the file next.
-    await queue.settled();
-  }
-}
-
-/**
- * Writes to one file handle in the order they were asked for, each starting when the previous one
- * ended. `write` resolves (never rejects) when its buffers may be reused; the first failure is
- * thrown by `check` and `drain`, and later writes are skipped.
- */
-class WriteQueue {
-  private tail: Promise<void> = Promise.resolve();
-  private failure: { error: unknown } | undefined;
-  /** The writes not yet settled, oldest first. */
-  private readonly pending: Promise<void>[] = [];
-
-  constructor(private readonly fh: fs.promises.FileHandle) {}
-
-  write(bufs: Uint8Array[]): Promise<void> {
-    const done = this.tail.then(async () => {
-      if (!this.failure)
-        try {
-          await writevAll(this.fh, bufs);
-        } catch (error) {
-          this.failure = { error };
-        }
-      this.pending.shift();
-    });
-    this.pending.push(done);
-    this.tail = done;
-    return done;
-  }
-
-  /** Resolves once at most `n` writes are still queued or running. */
-  async room(n: number): Promise<void> {
-    while (this.pending.length > n) await this.pending[0];
-  }
-
-  /** Throws the first write failure, if any. */
-  check(): void {
-    if (this.failure) throw this.failure.error;
-  }
-
-  /** Waits for every queued write; throws the first failure. */
-  async drain(): Promise<void> {
-    await this.tail;
-    this.check();
-  }
-
-  /** Waits for every queued write, failed or not. */
-  settled(): Promise<void> {
-    return this.tail;
+    await writing.catch(() => {});
   }
 }
 

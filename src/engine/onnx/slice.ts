@@ -236,55 +236,33 @@ export function sliceInto(s: SliceSpec, out: Uint8Array, offset = 0): void {
 }
 
 /**
- * Streams the slice to `write` in chunks of at most 16 MiB. Rows are gathered straight into the
- * chunk; a row longer than a chunk goes through a row buffer. A chunk handed to `write` is not
- * touched again until the promise `write` returned settles, so `write` may return before its bytes
- * are written (a queue): a slice longer than a chunk then gathers its next chunk into a second
- * buffer meanwhile. By default streamSlice returns once every write settled; with `detached` it
- * returns once the last chunk is handed over (its buffer goes back to the pool when its write
- * settles), and the caller waits for its writes, and reports their failures, itself.
+ * Streams the slice to `write` in chunks of at most 16 MiB (each chunk is a fresh view of one reused
+ * buffer: `write` must be done with it when its promise resolves). Rows are gathered straight into
+ * the chunk; a row longer than a chunk goes through a row buffer.
  */
-export async function streamSlice(s: SliceSpec, write: (chunk: Uint8Array) => Promise<void>, opts: { detached?: boolean } = {}): Promise<number> {
+export async function streamSlice(s: SliceSpec, write: (chunk: Uint8Array) => Promise<void>): Promise<number> {
   checkSource(s);
   const total = sliceLength(s);
   const { keep0, rowBytes, outRow, ranges, gather } = sliceRows(s);
   const big = outRow > OUT_CHUNK;
   const size = Math.max(1, Math.min(big || outRow === 0 ? OUT_CHUNK : Math.floor(OUT_CHUNK / outRow) * outRow, total));
-  // big slices take reused chunks, small ones a buffer of their own
-  const pooled = size >= POOL_MIN;
-  interface Slot {
-    chunk: Buffer | undefined;
-    view: Uint8Array;
-    free: Promise<void>;
-  }
-  const slots: Slot[] = [];
-  const newSlot = (): Slot => {
-    const chunk = pooled ? takeChunk() : undefined;
-    const slot: Slot = { chunk, view: chunk ? chunk.subarray(0, size) : Buffer.allocUnsafe(size), free: Promise.resolve() };
-    slots.push(slot);
-    return slot;
-  };
-  let slot = newSlot();
-  let out = slot.view;
+  // big slices take the reused chunk, small ones a buffer of their own
+  const pooled = size >= POOL_MIN ? takeChunk() : undefined;
+  const out = pooled ? pooled.subarray(0, size) : Buffer.allocUnsafe(size);
   // a row longer than a chunk: its one kept range is a view of it; several are gathered first
   const rowBuf = big && ranges.length > 2 ? Buffer.allocUnsafe(outRow) : undefined;
   let fill = 0;
   let written = 0;
-  /** Hands the filled chunk to `write`; with `more` to come, switches to a free buffer. */
-  const flush = async (more: boolean) => {
+  const flush = async () => {
     if (!fill) return;
-    slot.free = write(out.subarray(0, fill));
+    await write(out.subarray(0, fill));
     written += fill;
     fill = 0;
-    if (!more) return;
-    slot = pooled && slots.length < 2 ? newSlot() : slots[(slots.indexOf(slot) + 1) % slots.length];
-    await slot.free;
-    out = slot.view;
   };
   try {
     for (const row of sourceRows(s, keep0, rowBytes)) {
       if (!big) {
-        if (fill + outRow > out.length) await flush(true);
+        if (fill + outRow > out.length) await flush();
         gather(row, out, fill);
         fill += outRow;
         continue;
@@ -299,16 +277,12 @@ export async function streamSlice(s: SliceSpec, write: (chunk: Uint8Array) => Pr
         out.set(piece.subarray(off, off + n), fill);
         fill += n;
         off += n;
-        if (fill === out.length) await flush(written + fill < total);
+        if (fill === out.length) await flush();
       }
     }
-    await flush(false);
-    if (!opts.detached) await Promise.all(slots.map((t) => t.free));
+    await flush();
   } finally {
-    for (const t of slots) {
-      const chunk = t.chunk;
-      if (chunk) void t.free.then(() => giveChunk(chunk), () => giveChunk(chunk));
-    }
+    if (pooled) giveChunk(pooled);
   }
   return written;
 }
@@ -317,10 +291,9 @@ export async function streamSlice(s: SliceSpec, write: (chunk: Uint8Array) => Pr
 const POOL_MIN = 2 ** 20;
 
 /**
- * The output chunks of streamSlice, reused from slice to slice (a fresh 16 MiB buffer per tensor
- * costs page faults and garbage collection); a chunk is taken by one streamSlice call until its write
- * settles, so concurrent calls get their own. Two are kept: one being written while the next slice is
- * gathered into the other.
+ * The output chunk of streamSlice, reused from slice to slice (a fresh 16 MiB buffer per tensor
+ * costs page faults and garbage collection); a chunk is taken for one streamSlice call, so
+ * concurrent calls get their own. One is kept.
  */
 const chunkPool: Buffer[] = [];
 
@@ -329,5 +302,5 @@ function takeChunk(): Buffer {
 }
 
 function giveChunk(b: Buffer): void {
-  if (chunkPool.length < 2) chunkPool.push(b);
+  if (chunkPool.length < 1) chunkPool.push(b);
 }
