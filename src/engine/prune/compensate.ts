@@ -602,36 +602,10 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
   const lostSum = new Float64Array(O);
   const lostIdx = Int32Array.from([...lost].filter((c) => c >= 0 && c < C).sort((a, b) => a - b));
   const nl = lostIdx.length;
-  // Each filter's sums run over the channels in order (all channels, then the lost ones); four filters
-  // at a time, so that the sums of different filters proceed side by side.
+  // Each filter's sums run over the channels in order (all channels, then the lost ones).
   forEachFilter(graph, wt, (w, first, rows) => {
-    let r = 0;
-    if (!known) {
-      for (; r + 4 <= rows; r += 4) {
-        let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        const b0 = r * C * k;
-        const b1 = b0 + C * k;
-        const b2 = b1 + C * k;
-        const b3 = b2 + C * k;
-        for (let c = 0, o = 0; c < C; c++, o += k) {
-          let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-          for (let j = o; j < o + k; j++) {
-            q0 += w[b0 + j] * w[b0 + j];
-            q1 += w[b1 + j] * w[b1 + j];
-            q2 += w[b2 + j] * w[b2 + j];
-            q3 += w[b3 + j] * w[b3 + j];
-          }
-          const vc = v[c];
-          a0 += vc * q0; a1 += vc * q1; a2 += vc * q2; a3 += vc * q3;
-        }
-        all[first + r] = a0;
-        all[first + r + 1] = a1;
-        all[first + r + 2] = a2;
-        all[first + r + 3] = a3;
-      }
-      for (; r < rows; r++) all[first + r] = filterVariance(w, r * C * k, k, v, undefined, C);
-    }
-    for (r = 0; r < rows; r++) lostSum[first + r] = filterVariance(w, r * C * k, k, v, lostIdx, nl);
+    if (!known) filtersVariance(w, first, rows, C, k, v, all);
+    for (let r = 0; r < rows; r++) lostSum[first + r] = filterVariance(w, r * C * k, k, v, lostIdx, nl);
   });
   if (!known) cached.set(node.name ?? '', all);
   const scale = new Float64Array(O);
@@ -640,9 +614,70 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
   return scale;
 }
 
+/**
+ * `filterVariance` over all C channels of each of `rows` filters (a block of w starting at filter
+ * `first`), into out[first + r]; four filters side by side, each filter's sum over the channels in
+ * order (the same values as filterVariance).
+ */
+function filtersVariance(w: Float32Array, first: number, rows: number, C: number, k: number, v: Float64Array, out: Float64Array): void {
+  let r = 0;
+  const stride = C * k;
+  if (k === 1) {
+    // 1×1 kernels (most consumers of a bottleneck network): one weight per channel, no kernel loop.
+    for (; r + 4 <= rows; r += 4) {
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      const b0 = r * stride;
+      const b1 = b0 + stride;
+      const b2 = b1 + stride;
+      const b3 = b2 + stride;
+      for (let c = 0; c < C; c++) {
+        const vc = v[c];
+        const x0 = w[b0 + c], x1 = w[b1 + c], x2 = w[b2 + c], x3 = w[b3 + c];
+        a0 += vc * (x0 * x0); a1 += vc * (x1 * x1); a2 += vc * (x2 * x2); a3 += vc * (x3 * x3);
+      }
+      out[first + r] = a0;
+      out[first + r + 1] = a1;
+      out[first + r + 2] = a2;
+      out[first + r + 3] = a3;
+    }
+  } else {
+    for (; r + 4 <= rows; r += 4) {
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      const b0 = r * stride;
+      const b1 = b0 + stride;
+      const b2 = b1 + stride;
+      const b3 = b2 + stride;
+      for (let c = 0, o = 0; c < C; c++, o += k) {
+        let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+        for (let j = o; j < o + k; j++) {
+          q0 += w[b0 + j] * w[b0 + j];
+          q1 += w[b1 + j] * w[b1 + j];
+          q2 += w[b2 + j] * w[b2 + j];
+          q3 += w[b3 + j] * w[b3 + j];
+        }
+        const vc = v[c];
+        a0 += vc * q0; a1 += vc * q1; a2 += vc * q2; a3 += vc * q3;
+      }
+      out[first + r] = a0;
+      out[first + r + 1] = a1;
+      out[first + r + 2] = a2;
+      out[first + r + 3] = a3;
+    }
+  }
+  for (; r < rows; r++) out[first + r] = filterVariance(w, r * stride, k, v, undefined, C);
+}
+
 /** Σ_c V[c] · Σ_j w[row + c·k + j]² over the channels `idx` (all `n` channels in order without it). */
 function filterVariance(w: Float32Array, row: number, k: number, v: Float64Array, idx: Int32Array | undefined, n: number): number {
   let sum = 0;
+  if (k === 1) {
+    for (let t = 0; t < n; t++) {
+      const c = idx ? idx[t] : t;
+      const x = w[row + c];
+      sum += v[c] * (x * x);
+    }
+    return sum;
+  }
   for (let t = 0; t < n; t++) {
     const c = idx ? idx[t] : t;
     const at = row + c * k;
