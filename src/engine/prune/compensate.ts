@@ -622,31 +622,20 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
 function filtersVariance(w: Float32Array, first: number, rows: number, C: number, k: number, v: Float64Array, out: Float64Array): void {
   let r = 0;
   const stride = C * k;
-  if (k === 1) {
-    // 1×1 kernels (most consumers of a bottleneck network): one weight per channel, no kernel loop.
-    for (; r + 4 <= rows; r += 4) {
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      const b0 = r * stride;
-      const b1 = b0 + stride;
-      const b2 = b1 + stride;
-      const b3 = b2 + stride;
+  for (; r + 4 <= rows; r += 4) {
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    const b0 = r * stride;
+    const b1 = b0 + stride;
+    const b2 = b1 + stride;
+    const b3 = b2 + stride;
+    if (k === 1)
+      // 1×1 kernels (most consumers of a bottleneck network): one weight per channel, no kernel loop.
       for (let c = 0; c < C; c++) {
         const vc = v[c];
         const x0 = w[b0 + c], x1 = w[b1 + c], x2 = w[b2 + c], x3 = w[b3 + c];
         a0 += vc * (x0 * x0); a1 += vc * (x1 * x1); a2 += vc * (x2 * x2); a3 += vc * (x3 * x3);
       }
-      out[first + r] = a0;
-      out[first + r + 1] = a1;
-      out[first + r + 2] = a2;
-      out[first + r + 3] = a3;
-    }
-  } else {
-    for (; r + 4 <= rows; r += 4) {
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      const b0 = r * stride;
-      const b1 = b0 + stride;
-      const b2 = b1 + stride;
-      const b3 = b2 + stride;
+    else
       for (let c = 0, o = 0; c < C; c++, o += k) {
         let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
         for (let j = o; j < o + k; j++) {
@@ -658,11 +647,10 @@ function filtersVariance(w: Float32Array, first: number, rows: number, C: number
         const vc = v[c];
         a0 += vc * q0; a1 += vc * q1; a2 += vc * q2; a3 += vc * q3;
       }
-      out[first + r] = a0;
-      out[first + r + 1] = a1;
-      out[first + r + 2] = a2;
-      out[first + r + 3] = a3;
-    }
+    out[first + r] = a0;
+    out[first + r + 1] = a1;
+    out[first + r + 2] = a2;
+    out[first + r + 3] = a3;
   }
   for (; r < rows; r++) out[first + r] = filterVariance(w, r * stride, k, v, undefined, C);
 }
