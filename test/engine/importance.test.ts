@@ -427,6 +427,27 @@ describe('statistics', () => {
     assert.equal(quantile([1, 2, 3, 4], 0.5), 2.5);
   });
 
+  test('quartiles by selection equal the sorted-order quantiles (sizes 0 to 40, duplicates, ties, a NaN)', () => {
+    const rand = prng(17);
+    for (let n = 0; n <= 40; n++)
+      for (const kind of ['random', 'few values', 'sorted', 'reversed']) {
+        let v = Array.from({ length: n }, () => (kind === 'few values' ? Math.floor(rand() * 3) / 10 : rand()));
+        if (kind === 'sorted') v.sort((a, b) => a - b);
+        if (kind === 'reversed') v = v.sort((a, b) => b - a);
+        const s = scoreStats(Float32Array.from(v));
+        const f32 = Float64Array.from(Float32Array.from(v)).sort();
+        for (const [key, q] of [['q1', 0.25], ['median', 0.5], ['q3', 0.75]] as const) {
+          const want = quantile(f32, q);
+          assert.ok(Object.is(s[key], want), `${kind} n=${n} ${key}: ${s[key]} against ${want}`);
+        }
+        assert.equal(s.min, n ? f32[0] : NaN);
+        assert.equal(s.max, n ? f32[n - 1] : NaN);
+      }
+    const withNaN = scoreStats([0.3, NaN, 0.1, 0.2]);
+    assert.equal(withNaN.min, 0.1);
+    assert.ok(Number.isNaN(withNaN.max), 'NaN sorts last, as before');
+  });
+
   test('histogram edges: linear, log10, out-of-range values land in the end bins', () => {
     assert.deepEqual(linearEdges(0, 1, 4), [0, 0.25, 0.5, 0.75, 1]);
     assert.deepEqual(linearEdges(2, 2, 2), [2, 2.5, 3]);
