@@ -448,6 +448,24 @@ describe('statistics', () => {
     assert.ok(Number.isNaN(withNaN.max), 'NaN sorts last, as before');
   });
 
+  test('histograms over evenly spaced edges count like the search over the edges (values on edges, off the ends, NaN)', () => {
+    const rand = prng(23);
+    const bySearch = (values: number[], edges: number[]) => {
+      const counts = new Array<number>(edges.length - 1).fill(0);
+      for (const v of values) {
+        let b = 0;
+        for (let i = 1; i < edges.length - 1; i++) if (edges[i] <= v) b = i;
+        counts[b]++;
+      }
+      return counts;
+    };
+    for (const [lo, hi, bins] of [[0, 1, 20], [0, 0.37, 20], [2, 2, 2], [0, 3e-5, 7], [-1, 5, 3]] as const) {
+      const edges = linearEdges(lo, hi, bins);
+      const values = [...Array.from({ length: 500 }, () => lo - 0.1 + rand() * (edges[edges.length - 1] - lo + 0.2)), ...edges, NaN, -Infinity, Infinity];
+      assert.deepEqual(histogram(values, edges).counts, bySearch(values, edges), `${lo}..${hi} in ${bins}`);
+    }
+  });
+
   test('histogram edges: linear, log10, out-of-range values land in the end bins', () => {
     assert.deepEqual(linearEdges(0, 1, 4), [0, 0.25, 0.5, 0.75, 1]);
     assert.deepEqual(linearEdges(2, 2, 2), [2, 2.5, 3]);

@@ -69,6 +69,23 @@ export function logEdges(minExp: number, maxExp: number, perDecade = 2): number[
 export function histogram(values: ArrayLike<number>, edges: number[]): Histogram {
   const bins = edges.length - 1;
   const counts = new Array<number>(bins).fill(0);
+  const e0 = edges[0];
+  const width = (edges[bins] - e0) / bins;
+  if (bins > 1 && width > 0 && edges.every((e, i) => Math.abs(e - (e0 + i * width)) <= 1e-9 * Math.abs(width))) {
+    // Evenly spaced edges (linearEdges): the bin from the value, then moved to the last edge <= v,
+    // the bin the search below finds (values off the ends, and NaN, in the end bins likewise).
+    const inv = 1 / width;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      let b = Math.floor((v - e0) * inv);
+      if (!(b >= 0)) b = 0;
+      else if (b > bins - 1) b = bins - 1;
+      while (b > 0 && edges[b] > v) b--;
+      while (b < bins - 1 && edges[b + 1] <= v) b++;
+      counts[b]++;
+    }
+    return { edges: [...edges], counts };
+  }
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     // binary search for the last edge <= v
