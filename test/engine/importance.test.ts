@@ -17,12 +17,13 @@ import {
   fpgmSample,
   fpgmSampled,
   fpgmScores,
-  normsPass,
   rowNorms,
   sliceMagnitudes,
   REEXPORT_ADVICE,
   type ModelImportance,
 } from '../../src/engine/analysis/importance.ts';
+import { normsPass } from '../../src/engine/analysis/norms.ts';
+import { parallelBlockedNorms, parallelNorms } from '../../src/engine/analysis/parallel-norms.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../../src/engine/analysis/types.ts';
 import { histogram, importanceStats, layerChannelScores, linearEdges, logEdges, quantile, scoreStats } from '../../src/engine/analysis/stats.ts';
 import { ModelBuilder, prng } from '../helpers/modelBuilder.ts';
@@ -408,6 +409,88 @@ describe('importance per layer', () => {
     const bn = await computeImportance(new Graph(loadModel(fmnistBn)), none);
     assert.equal(bn.hasBn, true);
     assert.ok([...bn.layers.values()].some((l) => l.scores['bn-gamma']));
+  });
+});
+
+describe('norms on several cores', () => {
+  test('weights in external data scored by blocks shared with worker threads: every score and group magnitude equals the one-thread result to the last bit', async () => {
+    const dir = tempDir();
+    const b = new ModelBuilder({ seed: 9 });
+    const x = b.input('x', [1, 3, 8, 8]);
+    let y = b.relu(b.bn(b.conv(x, 3, 24), 24));
+    y = b.relu(b.bn(b.conv(y, 24, 40), 40)); // 8640 floats: blocks of rows shared out below
+    y = b.relu(b.conv(y, 40, 24, { k: 1 }));
+    b.output(b.gemm(b.flatten(b.gap(y)), 24, 10), [1, 10]);
+    const inline = b.save(path.join(dir, 'inline.onnx'));
+    const ext = path.join(dir, 'ext.onnx');
+    await saveModel(loadModel(inline), ext, { externalData: true });
+    const score = async () => {
+      const graph = new Graph(loadModel(ext));
+      return computeImportance(graph, analyzeDependencies(graph), { criteria: ['l1', 'l2'] });
+    };
+    const saved = { ...parallelNorms };
+    try {
+      parallelNorms.minFloats = Infinity;
+      const one = await score();
+      // every weight shared out, in blocks of 2000 floats (9 filters of the 40 × 24 × 3 × 3 conv)
+      Object.assign(parallelNorms, { minFloats: 1, blockFloats: 2000 });
+      const many = await score();
+      assert.deepEqual([...many.layers.keys()], [...one.layers.keys()]);
+      for (const [name, l] of one.layers) {
+        assert.deepEqual(many.layers.get(name)!.scores.l1, l.scores.l1, `${name} l1`);
+        assert.deepEqual(many.layers.get(name)!.scores.l2, l.scores.l2, `${name} l2`);
+      }
+      // group scores add the consumers' per-index sums, grouped by block here: equal to rounding
+      for (const [id, g] of one.groups)
+        for (const c of ['l1', 'l2'] as const) {
+          const a = many.groups.get(id)!.scores[c]!;
+          const e = g.scores[c]!;
+          assert.equal(a.length, e.length);
+          for (let i = 0; i < e.length; i++) assert.ok(Math.abs(a[i] - e[i]) <= 1e-6 * Math.abs(e[i]), `group ${id} ${c}[${i}]: ${a[i]} against ${e[i]}`);
+        }
+    } finally {
+      Object.assign(parallelNorms, saved);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the blocks of one weight shared between this thread and the workers sum to the one-pass norms, bit for bit', async () => {
+    const dir = tempDir();
+    const [rows, mid, inner] = [37, 11, 9];
+    const w = Float32Array.from({ length: rows * mid * inner }, (_, i) => Math.sin(i * 0.731) * (1 + (i % 7)));
+    const file = path.join(dir, 'w.bin');
+    fs.writeFileSync(file, new Uint8Array(w.buffer));
+    const saved = { ...parallelNorms };
+    try {
+      parallelNorms.minFloats = 1;
+      for (const perBlock of [1, 4, 5, 18]) {
+        const r = await parallelBlockedNorms({ file, offset: 0, length: w.byteLength }, rows, mid, inner, perBlock, true);
+        assert.ok(r, `perBlock ${perBlock}: shared out`);
+        // one thread, the same blocks: normsPass per block, the per-index sums added in block order
+        const want = { l1: new Float32Array(rows), l2: new Float32Array(rows), sq: new Float64Array(rows), pl1: new Float64Array(mid), psq: new Float64Array(mid) };
+        for (let f = 0; f < rows; f += perBlock) {
+          const n = Math.min(perBlock, rows - f);
+          const part = { l1: new Float64Array(mid), sq: new Float64Array(mid) };
+          normsPass(w.subarray(f * mid * inner, (f + n) * mid * inner), n, mid, inner, f, want.l1, want.l2, want.sq, part);
+          for (let i = 0; i < mid; i++) {
+            want.pl1[i] += part.l1[i];
+            want.psq[i] += part.sq[i];
+          }
+        }
+        assert.deepEqual(r.l1, want.l1);
+        assert.deepEqual(r.l2, want.l2);
+        assert.deepEqual(r.sq, want.sq);
+        assert.deepEqual(r.part!.l1, want.pl1);
+        assert.deepEqual(r.part!.sq, want.psq);
+      }
+      // a file shorter than the weight: the worker's read fails and the error names the file
+      const short = path.join(dir, 'short.bin');
+      fs.writeFileSync(short, new Uint8Array(w.buffer, 0, 100));
+      await assert.rejects(parallelBlockedNorms({ file: short, offset: 0, length: w.byteLength }, rows, mid, inner, 4, false), /short\.bin/);
+    } finally {
+      Object.assign(parallelNorms, saved);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 

@@ -37,13 +37,16 @@
 // Torch-Pruning leaves them out of group magnitudes too.
 import type { Graph } from '../graph/graph.ts';
 import type { NodeProto } from '../onnx/proto.ts';
-import { forEachRowBlock, tensorDims, tensorFloatsFast } from '../onnx/model.ts';
+import { forEachRowBlock, LITTLE_ENDIAN, resolverFor, tensorDims, tensorFloatsFast } from '../onnx/model.ts';
+import { isExternal } from '../onnx/external.ts';
 import { throwIfAborted } from '../errors.ts';
 import * as os from 'node:os';
 import Long from 'long';
 import { ModelProtoType, DataType } from '../onnx/proto.ts';
 import { computeGraph } from '../runtime/session.ts';
 import { CRITERIA, type Criterion } from './criteria.ts';
+import { normsPass } from './norms.ts';
+import { parallelBlockedNorms, parallelNorms } from './parallel-norms.ts';
 import { isBatchNorm, isFloatConv, isFloatWeighted, operatorFacts, weightedFacts, weightInputIndex, weightLayout } from '../graph/operators.ts';
 import { mapChannel, type ChannelGroup, type DependencyAnalysis, type GroupMember } from './types.ts';
 import { dequantizeOf, dequantizedFloats, isConstantLike, qlinearWeight, storedTensor, type Dequantized } from '../graph/quant.ts';
@@ -129,7 +132,6 @@ export const REEXPORT_ADVICE =
   'This model has no BatchNormalization, so BN γ is not available. If the network was trained with BN, BN was folded into its convolutions at export (an eval-mode export) and the norms are those of the folded weights. ' +
   'To prune by γ, re-export from PyTorch with torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False).';
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * A constant's values as float32, to be read, never written: FLOAT tensors stored in `raw_data`
@@ -244,6 +246,33 @@ export function rowNorms(m: FilterMatrix): { l1: Float32Array; l2: Float32Array;
   return r;
 }
 
+type BlockedNorms = { l1: Float32Array; l2: Float32Array; sq: Float64Array; mags: Map<number, { l1: Float64Array; sq: Float64Array }> };
+
+/**
+ * blockedNorms of a large FLOAT weight in external data, on several cores (parallel-norms.ts): the
+ * same values. Undefined where that does not apply (the caller runs blockedNorms).
+ */
+async function parallelNormsOf(graph: Graph, node: NodeProto, key: string, axes: Set<number> | undefined): Promise<BlockedNorms | undefined> {
+  const t = graph.constantTensor(key);
+  if (!t || !isExternal(t) || t.data_type !== DataType.FLOAT || !LITTLE_ENDIAN) return undefined;
+  if ([...(axes ?? [])].some((a) => a > 1)) return undefined;
+  const dims = tensorDims(t);
+  const layout = isFloatWeighted(node.op_type) ? weightLayout(node, dims) : undefined;
+  if (layout?.outAxis !== 0 || layout.outChannels !== dims[0] || dims[0] === 0) return undefined;
+  const rows = dims[0];
+  const mid = dims.length > 1 ? dims[1] : 1;
+  const inner = dims.slice(2).reduce((a, b) => a * b, 1);
+  const range = resolverFor(graph.model).resolve(t);
+  if (range.length < rows * mid * inner * 4) return undefined;
+  const perBlock = Math.max(1, Math.floor(parallelNorms.blockFloats / (mid * inner)));
+  const r = await parallelBlockedNorms(range, rows, mid, inner, perBlock, axes?.has(1) === true);
+  if (!r) return undefined;
+  const mags = new Map<number, { l1: Float64Array; sq: Float64Array }>();
+  if (r.part) mags.set(1, r.part);
+  if (axes?.has(0)) mags.set(0, { l1: Float64Array.from(r.l1), sq: Float64Array.from(r.sq) });
+  return { l1: r.l1, l2: r.l2, sq: r.sq, mags };
+}
+
 /**
  * Row norms of a layer whose filters are the rows of axis 0 of its weight (Conv, Gemm transB=1),
  * and the per-index magnitudes along `axes` that the groups need, computed by blocks of rows
@@ -287,192 +316,6 @@ function blockedNorms(graph: Graph, node: NodeProto, key: string, axes: Set<numb
   // magnitudes along axis 0 are the rows' own
   if (axes?.has(0)) mags.set(0, { l1: Float64Array.from(l1), sq: Float64Array.from(sq) });
   return { l1, l2, sq, mags };
-}
-
-/**
- * One pass over a block of `n` whole rows of a weight (each row `mid` × `inner` floats, `mid` being
- * the weight's axis 1): every row's sum|w| and sum w² (into l1, l2 and sq from row `first`) and,
- * when `part` is given, this block's per-index sums along axis 1 (written over part.l1 / part.sq).
- * sliceMagnitudes is this pass over a weight seen as [outer, n, inner].
- */
-export function normsPass(
-  block: Float32Array, n: number, mid: number, inner: number, first: number,
-  l1: Float32Array, l2: Float32Array, sq: Float64Array, part?: { l1: Float64Array; sq: Float64Array },
-): void {
-  // Three loops in three functions: each is optimized for its own case, where one function holding
-  // all three was deoptimized (and ran unoptimized, allocating a number per operation) each time a
-  // model's layers reached a branch it had not yet seen.
-  if (!part) rowSumsPass(block, n, mid * inner, first, l1, l2, sq);
-  else if (inner === 1) rowAndColumnSumsPass(block, n, mid, first, l1, l2, sq, part.l1, part.sq);
-  else rowAndSliceSumsPass(block, n, mid, inner, first, l1, l2, sq, part.l1, part.sq);
-}
-
-// Four rows at a time where possible: each row's sums still run in its own order, but four
-// independent chains of additions keep the processor busy where one chain waits on each add.
-
-/** normsPass without magnitudes: each row's sum|w| and sum w² (`cols` floats a row). */
-function rowSumsPass(block: Float32Array, n: number, cols: number, first: number, l1: Float32Array, l2: Float32Array, sq: Float64Array): void {
-  let o = 0;
-  for (; o + 4 <= n; o += 4) {
-    const b0 = o * cols;
-    const b1 = b0 + cols;
-    const b2 = b1 + cols;
-    const b3 = b2 + cols;
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (let k = 0; k < cols; k++) {
-      const v0 = block[b0 + k];
-      const v1 = block[b1 + k];
-      const v2 = block[b2 + k];
-      const v3 = block[b3 + k];
-      a0 += Math.abs(v0); a1 += Math.abs(v1); a2 += Math.abs(v2); a3 += Math.abs(v3);
-      s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3;
-    }
-    const i = first + o;
-    l1[i] = a0; l1[i + 1] = a1; l1[i + 2] = a2; l1[i + 3] = a3;
-    sq[i] = s0; sq[i + 1] = s1; sq[i + 2] = s2; sq[i + 3] = s3;
-    l2[i] = Math.sqrt(s0); l2[i + 1] = Math.sqrt(s1); l2[i + 2] = Math.sqrt(s2); l2[i + 3] = Math.sqrt(s3);
-  }
-  for (; o < n; o++) {
-    let a = 0;
-    let s = 0;
-    const base = o * cols;
-    for (let k = 0; k < cols; k++) {
-      const v = block[base + k];
-      a += Math.abs(v);
-      s += v * v;
-    }
-    l1[first + o] = a;
-    sq[first + o] = s;
-    l2[first + o] = Math.sqrt(s);
-  }
-}
-
-/** normsPass with magnitudes when a row is `mid` floats (1×1 convs and Gemm). */
-function rowAndColumnSumsPass(
-  block: Float32Array, n: number, mid: number, first: number,
-  l1: Float32Array, l2: Float32Array, sq: Float64Array, pl1: Float64Array, psq: Float64Array,
-): void {
-  const cols = mid;
-  pl1.fill(0);
-  psq.fill(0);
-  // rowAndSliceSumsPass's loop with inner = 1, written out (the same sums in the same order: its
-  // one-element inner loop costs ~20% of scoring ResNet-50, measured)
-  let o = 0;
-  for (; o + 4 <= n; o += 4) {
-    const b0 = o * cols;
-    const b1 = b0 + cols;
-    const b2 = b1 + cols;
-    const b3 = b2 + cols;
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (let r = 0; r < mid; r++) {
-      const v0 = block[b0 + r];
-      const v1 = block[b1 + r];
-      const v2 = block[b2 + r];
-      const v3 = block[b3 + r];
-      const x0 = Math.abs(v0);
-      const x1 = Math.abs(v1);
-      const x2 = Math.abs(v2);
-      const x3 = Math.abs(v3);
-      const q0 = v0 * v0;
-      const q1 = v1 * v1;
-      const q2 = v2 * v2;
-      const q3 = v3 * v3;
-      a0 += x0; a1 += x1; a2 += x2; a3 += x3;
-      s0 += q0; s1 += q1; s2 += q2; s3 += q3;
-      pl1[r] += x0 + x1 + x2 + x3;
-      psq[r] += q0 + q1 + q2 + q3;
-    }
-    const i = first + o;
-    l1[i] = a0; l1[i + 1] = a1; l1[i + 2] = a2; l1[i + 3] = a3;
-    sq[i] = s0; sq[i + 1] = s1; sq[i + 2] = s2; sq[i + 3] = s3;
-    l2[i] = Math.sqrt(s0); l2[i + 1] = Math.sqrt(s1); l2[i + 2] = Math.sqrt(s2); l2[i + 3] = Math.sqrt(s3);
-  }
-  for (; o < n; o++) {
-    const base = o * cols;
-    let a = 0;
-    let s = 0;
-    for (let r = 0; r < mid; r++) {
-      const v = block[base + r];
-      const x = Math.abs(v);
-      const q = v * v;
-      a += x;
-      s += q;
-      pl1[r] += x;
-      psq[r] += q;
-    }
-    l1[first + o] = a;
-    sq[first + o] = s;
-    l2[first + o] = Math.sqrt(s);
-  }
-}
-
-/** normsPass with magnitudes when a row is `mid` slices of `inner` floats (k×k convs). */
-function rowAndSliceSumsPass(
-  block: Float32Array, n: number, mid: number, inner: number, first: number,
-  l1: Float32Array, l2: Float32Array, sq: Float64Array, pl1: Float64Array, psq: Float64Array,
-): void {
-  const cols = mid * inner;
-  pl1.fill(0);
-  psq.fill(0);
-  let o = 0;
-  for (; o + 4 <= n; o += 4) {
-    let ra0 = 0, ra1 = 0, ra2 = 0, ra3 = 0, rs0 = 0, rs1 = 0, rs2 = 0, rs3 = 0;
-    for (let r = 0; r < mid; r++) {
-      const b0 = (o * mid + r) * inner;
-      const b1 = b0 + cols;
-      const b2 = b1 + cols;
-      const b3 = b2 + cols;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let k = 0; k < inner; k++) {
-        const v0 = block[b0 + k];
-        const v1 = block[b1 + k];
-        const v2 = block[b2 + k];
-        const v3 = block[b3 + k];
-        const x0 = Math.abs(v0);
-        const x1 = Math.abs(v1);
-        const x2 = Math.abs(v2);
-        const x3 = Math.abs(v3);
-        const q0 = v0 * v0;
-        const q1 = v1 * v1;
-        const q2 = v2 * v2;
-        const q3 = v3 * v3;
-        a0 += x0; a1 += x1; a2 += x2; a3 += x3;
-        s0 += q0; s1 += q1; s2 += q2; s3 += q3;
-        ra0 += x0; ra1 += x1; ra2 += x2; ra3 += x3;
-        rs0 += q0; rs1 += q1; rs2 += q2; rs3 += q3;
-      }
-      // the four rows' sums of this index added together, then to the index's total
-      pl1[r] += a0 + a1 + a2 + a3;
-      psq[r] += s0 + s1 + s2 + s3;
-    }
-    const i = first + o;
-    l1[i] = ra0; l1[i + 1] = ra1; l1[i + 2] = ra2; l1[i + 3] = ra3;
-    sq[i] = rs0; sq[i + 1] = rs1; sq[i + 2] = rs2; sq[i + 3] = rs3;
-    l2[i] = Math.sqrt(rs0); l2[i + 1] = Math.sqrt(rs1); l2[i + 2] = Math.sqrt(rs2); l2[i + 3] = Math.sqrt(rs3);
-  }
-  for (; o < n; o++) {
-    let ra = 0;
-    let rs = 0;
-    for (let r = 0; r < mid; r++) {
-      const base = (o * mid + r) * inner;
-      let a = 0;
-      let s = 0;
-      for (let k = 0; k < inner; k++) {
-        const v = block[base + k];
-        const x = Math.abs(v);
-        const q = v * v;
-        a += x;
-        s += q;
-        ra += x;
-        rs += q;
-      }
-      pl1[r] += a;
-      psq[r] += s;
-    }
-    l1[first + o] = ra;
-    sq[first + o] = rs;
-    l2[first + o] = Math.sqrt(rs);
-  }
 }
 
 /** Gram-matrix product count below which FPGM runs in JavaScript (ORT's session overhead dominates below). */
@@ -926,7 +769,7 @@ export async function computeImportance(graph: Graph, deps: DependencyAnalysis, 
     const ql = qlinearWeight(graph, node);
     const wName = node.input[ql ? weightInputIndex(node.op_type ?? '') : 1]!;
     const key = graph.constantSource(wName) ?? wName;
-    const blocked = norms && !wantFpgm ? blockedNorms(graph, node, key, magAxes.get(key)) : undefined;
+    const blocked = norms && !wantFpgm ? ((await parallelNormsOf(graph, node, key, magAxes.get(key))) ?? blockedNorms(graph, node, key, magAxes.get(key))) : undefined;
     if (blocked) {
       // norms alone, by blocks of filters: one block of the weight in memory at a time
       channels = blocked.l1.length;

@@ -239,7 +239,7 @@ export function tensorRawBytes(model: OnnxModel, t: TensorProto): Uint8Array | u
   return undefined;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Bytes decoded per block when fp16/bf16 external data is read by ranges. */
 const HALF_BLOCK_BYTES = 4 * 2 ** 20;
 
@@ -288,7 +288,7 @@ export function tensorFloatsFast(model: OnnxModel, t: TensorProto): Float32Array
 }
 
 /** Floats per block of forEachRowBlock (16 MiB). */
-const ROW_BLOCK_FLOATS = 4 * 2 ** 20;
+export const ROW_BLOCK_FLOATS = 4 * 2 ** 20;
 
 /**
  * Calls `fn` with the tensor's values as float32, by blocks of whole rows of axis 0 (at most
