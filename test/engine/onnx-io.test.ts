@@ -207,6 +207,42 @@ describe('external data', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  test('loadModel puts every large 2- and 4-byte tensor on its element boundary, values and saved bytes unchanged', async () => {
+    const dir = tempDir();
+    // Tensors whose bytes start at each residue mod 4 (names of 1 to 4 letters shift them), float32,
+    // float16 and int32, plus a Constant node's tensor: no read shift aligns them all.
+    const initializer: object[] = [];
+    const node: object[] = [];
+    const want = new Map<string, Buffer>();
+    const types = [DataType.FLOAT, DataType.FLOAT16, DataType.INT32, DataType.FLOAT];
+    for (let i = 0; i < 8; i++) {
+      const name = 'abcd'.slice(0, 1 + (i % 4)) + i;
+      const bytes = crypto.randomBytes(20000 + 4 * i);
+      want.set(name, bytes);
+      const dt = types[i % types.length];
+      const t = { name, data_type: dt, dims: [Long.fromNumber(bytes.length / (dt === DataType.FLOAT16 ? 2 : 4))], raw_data: bytes };
+      if (i === 7) node.push({ op_type: 'Constant', output: [name], attribute: [{ name: 'value', type: 4, t }] });
+      else initializer.push(t);
+    }
+    const file = writeProto(path.join(dir, 'residues.onnx'), {
+      ir_version: Long.fromNumber(8),
+      opset_import: [{ domain: '', version: Long.fromNumber(17) }],
+      graph: { name: 'g', node, initializer, output: [{ name: 'abcd7' }] },
+    } as unknown as ModelProto);
+    const m = loadModel(file);
+    const tensors = [...m.proto.graph!.initializer, m.proto.graph!.node[0].attribute[0].t!];
+    assert.equal(tensors.length, 8);
+    for (const t of tensors) {
+      const size = t.data_type === DataType.FLOAT16 ? 2 : 4;
+      assert.equal(t.raw_data!.byteOffset % size, 0, `${t.name} aligned`);
+      assert.ok(Buffer.from(t.raw_data!).equals(want.get(t.name!)!), `${t.name} unchanged`);
+    }
+    const again = path.join(dir, 'again.onnx');
+    await saveModel(m, again);
+    assert.ok(fs.readFileSync(again).equals(fs.readFileSync(file)), 'saved back byte for byte');
+    fs.rmSync(dir, { recursive: true });
+  });
+
   test('saveModel of a pruned 21 MB model (several write windows, slices larger than a window) writes the bytes encodeInline gives, and it runs', async () => {
     const dir = tempDir();
     const b = new ModelBuilder({ seed: 5 });

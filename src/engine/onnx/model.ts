@@ -90,8 +90,40 @@ export function loadModel(file: string): OnnxModel {
   } finally {
     fs.closeSync(fd);
   }
-  return modelFromBuffer(buf, abs);
+  return modelFromBuffer(buf, abs, { own: true });
 }
+
+/** raw_data from this size on has a field header (tag and length) of at least four bytes. */
+const ALIGN_MOVE_MIN = 2 ** 14;
+
+/**
+ * Moves each initializer's (and Constant node's) raw_data of 2- or 4-byte elements that does not
+ * start on a multiple of its element size back onto one, by 1 to 3 bytes, over its own field's tag
+ * and length: bytes of the file buffer that the decoded model no longer reads. The tensor's view
+ * then points at the moved bytes, so scoring, compensation and slicing read it in place instead of
+ * copying it. (The read alignment of loadModel aligns the tensors of one residue of 4 only; in an
+ * exported ResNet-50 that is a third of the weight bytes.) The values are unchanged.
+ */
+function alignTensorBytes(proto: ModelProto, buf: Uint8Array): void {
+  const align = (t: TensorProto | null | undefined) => {
+    const raw = t?.raw_data;
+    if (!raw || raw.length < ALIGN_MOVE_MIN || raw.buffer !== buf.buffer) return;
+    const size = ELEMENT_SIZES[t!.data_type ?? 0];
+    if (size !== 2 && size !== 4) return;
+    const d = raw.byteOffset % size;
+    if (d === 0 || raw.byteOffset - d < buf.byteOffset) return;
+    const whole = new Uint8Array(raw.buffer);
+    whole.copyWithin(raw.byteOffset - d, raw.byteOffset, raw.byteOffset + raw.length);
+    t!.raw_data = Buffer.from(raw.buffer, raw.byteOffset - d, raw.length);
+  };
+  const graph = proto.graph;
+  if (!graph) return;
+  for (const t of graph.initializer ?? []) align(t);
+  for (const n of graph.node ?? []) for (const a of n.attribute ?? []) align(a.t);
+}
+
+/** Bytes per element of the types alignTensorBytes moves (FLOAT, INT32, UINT32: 4; FLOAT16, BFLOAT16, INT16, UINT16: 2). */
+const ELEMENT_SIZES: Record<number, number> = { 1: 4, 6: 4, 12: 4, 10: 2, 16: 2, 4: 2, 5: 2 };
 
 /** Tensors smaller than this do not count when choosing the read alignment. */
 const ALIGN_MIN_BYTES = 64 * 1024;
@@ -192,9 +224,15 @@ function alignmentShift(fd: number, size: number): number {
  * A model from the bytes of an .onnx file already in memory (decoded and checked like loadModel).
  * `file` names the model in messages; external-data locations are relative to its folder.
  */
-export function modelFromBuffer(buf: Uint8Array, file: string): OnnxModel {
+/**
+ * The model decoded from `buf`. With `own` (loadModel's own read buffer, which nothing else sees),
+ * tensor bytes that do not start on a boundary of their element size are moved onto one, in place
+ * (alignTensorBytes).
+ */
+export function modelFromBuffer(buf: Uint8Array, file: string, opts: { own?: boolean } = {}): OnnxModel {
   const abs = path.resolve(file);
   const proto = decodeModel(buf, abs);
+  if (opts.own) alignTensorBytes(proto, buf);
   const model: OnnxModel = { path: abs, dir: path.dirname(abs), fileSize: buf.length, sizeOnDisk: buf.length, proto };
   const resolver = validateStructure(model, resolverFor(model));
   const files = resolver.resolvedFiles();
