@@ -602,10 +602,13 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
   const lostSum = new Float64Array(O);
   const lostIdx = Int32Array.from([...lost].filter((c) => c >= 0 && c < C).sort((a, b) => a - b));
   const nl = lostIdx.length;
-  // Each filter's sums run over the channels in order (all channels, then the lost ones).
+  // Each filter's sums run over the channels in order (all channels, and the lost ones); without
+  // Σ_all V yet, both in one pass over the weight.
+  const lostMask = new Uint8Array(C);
+  for (const c of lostIdx) lostMask[c] = 1;
   forEachFilter(graph, wt, (w, first, rows) => {
-    if (!known) filtersVariance(w, first, rows, C, k, v, all);
-    for (let r = 0; r < rows; r++) lostSum[first + r] = filterVariance(w, r * C * k, k, v, lostIdx, nl);
+    if (!known) filtersVariance(w, first, rows, C, k, v, all, { mask: lostMask, idx: lostIdx, out: lostSum });
+    else for (let r = 0; r < rows; r++) lostSum[first + r] = filterVariance(w, r * C * k, k, v, lostIdx, nl);
   });
   if (!known) cached.set(node.name ?? '', all);
   const scale = new Float64Array(O);
@@ -616,43 +619,53 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
 
 /**
  * `filterVariance` over all C channels of each of `rows` filters (a block of w starting at filter
- * `first`), into out[first + r]; four filters side by side, each filter's sum over the channels in
- * order (the same values as filterVariance).
+ * `first`), into out[first + r], and over the `lost` channels into lost.out[first + r]; four filters
+ * side by side, each filter's sums over the channels in order (the same values as filterVariance).
  */
-function filtersVariance(w: Float32Array, first: number, rows: number, C: number, k: number, v: Float64Array, out: Float64Array): void {
+function filtersVariance(
+  w: Float32Array, first: number, rows: number, C: number, k: number, v: Float64Array, out: Float64Array,
+  lost: { mask: Uint8Array; idx: Int32Array; out: Float64Array },
+): void {
   let r = 0;
   const stride = C * k;
+  const mask = lost.mask;
   for (; r + 4 <= rows; r += 4) {
     let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
     const b0 = r * stride;
     const b1 = b0 + stride;
     const b2 = b1 + stride;
     const b3 = b2 + stride;
-    if (k === 1)
-      // 1×1 kernels (most consumers of a bottleneck network): one weight per channel, no kernel loop.
-      for (let c = 0; c < C; c++) {
-        const vc = v[c];
+    for (let c = 0, o = 0; c < C; c++, o += k) {
+      let q0: number, q1: number, q2: number, q3: number;
+      if (k === 1) {
+        // 1×1 kernels (most consumers of a bottleneck network): one weight per channel, no kernel loop
         const x0 = w[b0 + c], x1 = w[b1 + c], x2 = w[b2 + c], x3 = w[b3 + c];
-        a0 += vc * (x0 * x0); a1 += vc * (x1 * x1); a2 += vc * (x2 * x2); a3 += vc * (x3 * x3);
-      }
-    else
-      for (let c = 0, o = 0; c < C; c++, o += k) {
-        let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+        q0 = x0 * x0; q1 = x1 * x1; q2 = x2 * x2; q3 = x3 * x3;
+      } else {
+        q0 = 0; q1 = 0; q2 = 0; q3 = 0;
         for (let j = o; j < o + k; j++) {
           q0 += w[b0 + j] * w[b0 + j];
           q1 += w[b1 + j] * w[b1 + j];
           q2 += w[b2 + j] * w[b2 + j];
           q3 += w[b3 + j] * w[b3 + j];
         }
-        const vc = v[c];
-        a0 += vc * q0; a1 += vc * q1; a2 += vc * q2; a3 += vc * q3;
       }
-    out[first + r] = a0;
-    out[first + r + 1] = a1;
-    out[first + r + 2] = a2;
-    out[first + r + 3] = a3;
+      const vc = v[c];
+      const t0 = vc * q0, t1 = vc * q1, t2 = vc * q2, t3 = vc * q3;
+      a0 += t0; a1 += t1; a2 += t2; a3 += t3;
+      if (mask[c]) {
+        l0 += t0; l1 += t1; l2 += t2; l3 += t3;
+      }
+    }
+    const i = first + r;
+    out[i] = a0; out[i + 1] = a1; out[i + 2] = a2; out[i + 3] = a3;
+    lost.out[i] = l0; lost.out[i + 1] = l1; lost.out[i + 2] = l2; lost.out[i + 3] = l3;
   }
-  for (; r < rows; r++) out[first + r] = filterVariance(w, r * stride, k, v, undefined, C);
+  for (; r < rows; r++) {
+    out[first + r] = filterVariance(w, r * stride, k, v, undefined, C);
+    lost.out[first + r] = filterVariance(w, r * stride, k, v, lost.idx, lost.idx.length);
+  }
 }
 
 /** Σ_c V[c] · Σ_j w[row + c·k + j]² over the channels `idx` (all `n` channels in order without it). */
