@@ -20,6 +20,7 @@ import { arrayInputSet } from '../../src/engine/data/types.ts';
 import { seededNormal } from '../../src/engine/runtime/inputs.ts';
 import { PrunerError } from '../../src/engine/errors.ts';
 import { recoverPruned } from '../../src/engine/recovery/recover.ts';
+import { BatchedTensor } from '../../src/engine/recovery/working.ts';
 import { GramAccumulator, cholesky, choleskyBlocked, choleskySolve, choleskySolveBlocked, ridgeSolve } from '../../src/engine/recovery/linalg.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { tempDir } from '../helpers/paths.ts';
@@ -370,6 +371,21 @@ describe('plan-time criteria', () => {
       (e: unknown) => e instanceof PrunerError && /criterion apoz is measured on calibration inputs/.test(e.message),
     );
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('kept activations', () => {
+  test('a BatchedTensor serves its own batches without a copy and any other range assembled from them', () => {
+    const t = new BatchedTensor([7, 2, 3]);
+    const per = 6;
+    const batches = [[0, 3], [3, 3], [6, 1]].map(([offset, count]) => ({ offset, data: Float32Array.from({ length: count * per }, (_, i) => offset * per + i) }));
+    for (const b of batches) t.set(b.offset, b.data);
+    assert.equal(t.bytes, 7 * per * 4);
+    for (const b of batches) assert.equal(t.slice(b.offset, b.data.length / per), b.data, 'the kept array itself');
+    for (const [offset, count] of [[0, 7], [2, 2], [1, 5], [6, 1], [5, 2]]) {
+      const want = Float32Array.from({ length: count * per }, (_, i) => offset * per + i);
+      assert.deepEqual(t.slice(offset, count), want, `inputs ${offset}…${offset + count - 1}`);
+    }
   });
 });
 

@@ -33,7 +33,7 @@ import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { OrtModule } from '../runtime/session.ts';
 import type { InputSet } from '../data/types.ts';
-import { ChannelMoments, WorkingModel, dataInput, defaultBatchSize, defaultRecoveryThreads, probeModel, streamProbe, type ProbeTensor } from './working.ts';
+import { BatchedTensor, ChannelMoments, WorkingModel, dataInput, defaultBatchSize, defaultRecoveryThreads, probeModel, streamProbe, type ProbeTensor } from './working.ts';
 import { GramAccumulator, ridgeSolve } from './linalg.ts';
 import type { RecoverMode, RecoveredLayer, RecoveryReport, RecoveryStep } from './types.ts';
 
@@ -290,7 +290,7 @@ const CUT_BYTES = 768 << 20;
 class Cut {
   /** Nodes whose outputs the frontier stands for (upstream of it, final). */
   private computed = new Set<NodeProto>();
-  private state = new Map<string, ProbeTensor>();
+  private state = new Map<string, BatchedTensor>();
   /** Per wave: the nodes the waves after it still need (their inputs' ancestors). */
   private readonly futures: Set<NodeProto>[];
 
@@ -335,23 +335,20 @@ class Cut {
     const fresh = [...frontier].filter((v) => !state.has(v) && !run.includes(v));
     const outputs = [...run, ...fresh];
     const N = ctx.data.count;
-    const kept = new Map<string, ProbeTensor>();
+    const kept = new Map<string, BatchedTensor>();
     let bytes = 0;
     for (const v of frontier) {
       const t = state.get(v);
       if (t) {
         kept.set(v, t);
-        bytes += t.data.byteLength;
+        bytes += t.bytes;
       }
     }
     let keep = bytes <= this.maxBytes;
     const serve = async (outs: Map<string, ProbeTensor>, offset: number, count: number) => {
       for (const v of values) {
         const t = state.get(v);
-        if (t) {
-          const per = t.data.length / N;
-          outs.set(v, { data: t.data.subarray(offset * per, (offset + count) * per), dims: [count, ...t.dims.slice(1)] });
-        }
+        if (t) outs.set(v, { data: t.slice(offset, count), dims: [count, ...t.dims.slice(1)] });
       }
       if (keep)
         for (const v of frontier) {
@@ -359,16 +356,16 @@ class Cut {
           const t = outs.get(v)!;
           let whole = kept.get(v);
           if (!whole) {
-            const per = t.data.length / count;
-            bytes += N * per * 4;
+            whole = new BatchedTensor([N, ...t.dims.slice(1)]);
+            bytes += whole.bytes;
             if (bytes > this.maxBytes) {
               keep = false;
               break;
             }
-            whole = { data: new Float32Array(N * per), dims: [N, ...t.dims.slice(1)] };
             kept.set(v, whole);
           }
-          whole.data.set(t.data, offset * (t.data.length / count));
+          // the batch's own array, kept as it is (ONNX Runtime returns a new one for every run)
+          whole.set(offset, t.data);
         }
       await onBatch(outs, offset, count);
     };

@@ -145,7 +145,7 @@ export interface ProbeRunOptions {
    * (a segment model, see `probeModel`'s `from`); the calibration inputs are read only when the
    * probe still has the model's own input.
    */
-  cut?: ReadonlyMap<string, ProbeTensor>;
+  cut?: ReadonlyMap<string, BatchedTensor>;
 }
 
 /** Batches of sample indices without data (a segment that does not read the model's input). */
@@ -157,6 +157,45 @@ async function* offsets(count: number, batch: number): AsyncGenerator<{ data?: F
 export interface ProbeTensor {
   data: Float32Array;
   dims: number[];
+}
+
+/**
+ * A tensor for every calibration input ([N, ...]), kept as the batches a probe produced them in (no
+ * copy into one array: the arrays ONNX Runtime returned are kept), and served by batch: a batch of
+ * the same offset and count is the kept array itself, any other range is assembled.
+ */
+export class BatchedTensor {
+  private readonly batches = new Map<number, Float32Array>();
+  /** Floats per input. */
+  readonly per: number;
+
+  constructor(readonly dims: readonly number[]) {
+    this.per = dims.slice(1).reduce((a, b) => a * b, 1);
+  }
+
+  /** Bytes when every input is in. */
+  get bytes(): number {
+    return this.dims[0] * this.per * 4;
+  }
+
+  /** Keeps `data` (the values of inputs offset … offset + data.length / per − 1; not copied). */
+  set(offset: number, data: Float32Array): void {
+    this.batches.set(offset, data);
+  }
+
+  /** The values of inputs offset … offset + count − 1. */
+  slice(offset: number, count: number): Float32Array {
+    const per = this.per;
+    const same = this.batches.get(offset);
+    if (same && same.length === count * per) return same;
+    const out = new Float32Array(count * per);
+    for (const [at, data] of this.batches) {
+      const from = Math.max(at, offset);
+      const to = Math.min(at + data.length / per, offset + count);
+      if (from < to) out.set(data.subarray((from - at) * per, (to - at) * per), (from - offset) * per);
+    }
+    return out;
+  }
 }
 
 /** Default threads for recovery's ONNX Runtime runs: every core, at most 4. */
@@ -210,8 +249,7 @@ export async function streamProbe(
       if (cut)
         for (const [v, t] of cut) {
           if (!session.inputNames.includes(v)) continue;
-          const per = t.data.length / t.dims[0];
-          feed[v] = new ort.Tensor('float32', t.data.subarray(b.offset * per, (b.offset + b.count) * per), [b.count, ...t.dims.slice(1)]);
+          feed[v] = new ort.Tensor('float32', t.slice(b.offset, b.count), [b.count, ...t.dims.slice(1)]);
         }
       let results: Record<string, unknown>;
       try {
