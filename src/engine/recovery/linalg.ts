@@ -398,6 +398,8 @@ function ortSolveStep(threads: number): Promise<SolveStep | undefined> {
   return computeGraph('solve_step', threads, () => [solveStepGraph()], (ort, [session]): SolveStep => async (a, x, c, inv, p, q, o) => {
     if (!a || q === 0) {
       // The first block forward (last backward): no solved rows yet, just inv·c.
+      const product = await ortProduct(threads);
+      if (product) return product(inv, c, p, p, o);
       const y = new Float64Array(p * o);
       for (let i = 0; i < p; i++)
         for (let j = 0; j < p; j++) {
@@ -414,5 +416,20 @@ function ortSolveStep(threads: number): Promise<SolveStep | undefined> {
       inv: new ort.Tensor('float64', inv, [p, p]),
     });
     return out.y.data as Float64Array;
+  });
+}
+
+/** a·b in float64: a [m, k], b [k, n]. */
+export type ProductFn = (a: Float64Array, b: Float64Array, m: number, k: number, n: number) => Promise<Float64Array>;
+
+function productGraph(): Uint8Array {
+  return computeModel('product', DataType.DOUBLE, [{ op_type: 'MatMul', name: 'ab', input: ['a', 'b'], output: ['c'] }], [['a', ['m', 'k']], ['b', ['k', 'n']]], [['c', ['m', 'n']]]);
+}
+
+/** A float64 matrix product in ONNX Runtime (undefined without it). */
+export function ortProduct(threads: number): Promise<ProductFn | undefined> {
+  return computeGraph('product', threads, () => [productGraph()], (ort, [session]): ProductFn => async (a, b, m, k, n) => {
+    const out = await session.run({ a: new ort.Tensor('float64', a, [m, k]), b: new ort.Tensor('float64', b, [k, n]) });
+    return out.c.data as Float64Array;
   });
 }

@@ -34,7 +34,7 @@ import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { OrtModule } from '../runtime/session.ts';
 import type { InputSet } from '../data/types.ts';
 import { BatchedTensor, ChannelMoments, WorkingModel, dataInput, defaultBatchSize, defaultRecoveryThreads, probeModel, streamProbe, type ProbeTensor } from './working.ts';
-import { GramAccumulator, ridgeSolve } from './linalg.ts';
+import { GramAccumulator, ortProduct, ridgeSolve } from './linalg.ts';
 import type { RecoverMode, RecoveredLayer, RecoveryReport, RecoveryStep } from './types.ts';
 
 export interface RecoverOptions {
@@ -1088,7 +1088,7 @@ async function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq
     lambda = Math.max(lambda, res.lambda);
     if (k * k * Og <= 5e7) {
       for (let j = 0; j < Og; j++) total += sumSq[gi * Og + j];
-      before += residual(acc, prior, k, Og);
+      before += await residual(acc, prior, k, Og, ctx.opts.threads ?? defaultRecoveryThreads());
       after += fittedResidual(acc, res.w, prior, res.lambda, g.bias ? k - 1 : -1, k, Og);
     } else measured = false;
     for (let j = 0; j < Og; j++) {
@@ -1113,9 +1113,17 @@ async function solveLayer(ctx: Ctx, p: LayerPlan, accs: GramAccumulator[], sumSq
 }
 
 /** ‖Y − XW‖² from the Gram products: Σ_j (−2·(WᵀXᵀY)_jj + (WᵀXᵀXW)_jj), without the constant ‖Y‖² (added by the caller's total). */
-function residual(acc: GramAccumulator, w: Float64Array, k: number, o: number): number {
+async function residual(acc: GramAccumulator, w: Float64Array, k: number, o: number, threads: number): Promise<number> {
   const A = acc.xtx;
   const B = acc.xty;
+  // XᵀX·W as one float64 product in ONNX Runtime where it is large
+  const product = k * k * o >= 1e6 ? await ortProduct(threads) : undefined;
+  if (product) {
+    const aw = await product(A, w, k, k, o);
+    let s = 0;
+    for (let i = 0; i < k * o; i++) s += w[i] * (aw[i] - 2 * B[i]);
+    return s;
+  }
   // (XᵀX·W) row by row: XᵀX is read once, W (k × o) once per row.
   const aw = new Float64Array(o);
   let s = 0;
