@@ -204,8 +204,9 @@ export async function choleskyBlocked(a: Float64Array, n: number, threads = 1, i
   if (n < BLOCKED_MIN) return cholesky(a, n);
   const step = await ortCholeskyStep(threads);
   if (!step) return cholesky(a, n);
-  // The trailing matrix still to factorise, contiguous: rows/cols j0..n of the updated matrix.
-  let t: Float64Array = a.slice();
+  // The trailing matrix still to factorise, contiguous: rows/cols j0..n of the updated matrix (at
+  // first `a` itself).
+  let t: Float64Array = a;
   let m = n;
   for (let j0 = 0; j0 < n; j0 += BLOCK) {
     const b = Math.min(BLOCK, m);
@@ -217,16 +218,10 @@ export async function choleskyBlocked(a: Float64Array, n: number, threads = 1, i
       inverses?.push(invertLower(d, b));
       break;
     }
-    const a21 = new Float64Array(rest * b);
-    const a22 = new Float64Array(rest * rest);
-    for (let i = 0; i < rest; i++) {
-      const row = (b + i) * m;
-      a21.set(t.subarray(row, row + b), i * b);
-      a22.set(t.subarray(row + b, row + m), i * rest);
-    }
     const inv = invertLower(d, b);
     inverses?.push(inv);
-    const { l21, next } = await step(a21, inv, a22, rest, b);
+    // (the step reads t's rows below the block only: those of `a` above were just written)
+    const { l21, next } = await step(t, m, inv, b);
     for (let i = 0; i < rest; i++) a.set(l21.subarray(i * b, (i + 1) * b), (j0 + b + i) * n + j0);
     t = next;
     m = rest;
@@ -338,9 +333,9 @@ function substitute(L: Float64Array, b: Float64Array, n: number, o: number, tran
 
 type GramFn = (x: Float32Array, y: Float32Array, n: number, k: number, o: number) => Promise<{ xtx: Float32Array; xty: Float32Array }>;
 
-/** A one-graph model of `nodes`, its inputs and outputs of element type `elemType` with symbolic dims. */
-function computeModel(name: string, elemType: number, node: object[], input: [string, string[]][], output: [string, string[]][]): Uint8Array {
-  const vi = ([n, dims]: [string, string[]]) => ({ name: n, type: { tensor_type: { elem_type: elemType, shape: { dim: dims.map((d) => ({ dim_param: d })) } } } });
+/** A one-graph model of `nodes`, its inputs and outputs of element type `elemType` (unless an input names its own) with symbolic dims. */
+function computeModel(name: string, elemType: number, node: object[], input: [string, string[], number?][], output: [string, string[]][]): Uint8Array {
+  const vi = ([n, dims, type]: [string, string[], number?]) => ({ name: n, type: { tensor_type: { elem_type: type ?? elemType, shape: { dim: dims.map((d) => ({ dim_param: d })) } } } });
   const model = {
     ir_version: Long.fromNumber(7),
     opset_import: [{ domain: '', version: Long.fromNumber(13) }],
@@ -362,23 +357,33 @@ function ortGram(threads: number): Promise<GramFn | undefined> {
   });
 }
 
-type CholeskyStep = (a21: Float64Array, linv: Float64Array, a22: Float64Array, m: number, b: number) => Promise<{ l21: Float64Array; next: Float64Array }>;
+/** For the m × m trailing matrix t and its first b × b block's inverse factor: L21 and the next trailing matrix. */
+type CholeskyStep = (t: Float64Array, m: number, linv: Float64Array, b: number) => Promise<{ l21: Float64Array; next: Float64Array }>;
 
-/** L21 = A21·Linvᵀ and A22 − L21·L21ᵀ, in float64. */
+/** A21 and A22 sliced out of t, then L21 = A21·Linvᵀ and A22 − L21·L21ᵀ, in float64. */
 function choleskyStepGraph(): Uint8Array {
   const int = (name: string, v: number) => ({ name, type: 2, i: Long.fromNumber(v) });
   return computeModel('cholesky_step', DataType.DOUBLE, [
+    { op_type: 'Slice', name: 'a21', input: ['t', 'from21', 'to21'], output: ['a21'] },
+    { op_type: 'Slice', name: 'a22', input: ['t', 'from22', 'to22'], output: ['a22'] },
     { op_type: 'Gemm', name: 'panel', input: ['a21', 'linv'], output: ['l21'], attribute: [int('transB', 1)] },
     { op_type: 'Gemm', name: 'update', input: ['l21', 'l21', 'a22'], output: ['next'], attribute: [int('transB', 1), { name: 'alpha', type: 1, f: -1 }] },
-  ], [['a21', ['m', 'b']], ['linv', ['b', 'b']], ['a22', ['m', 'm']]], [['l21', ['m', 'b']], ['next', ['m', 'm']]]);
+  ], [
+    ['t', ['m', 'm']], ['linv', ['b', 'b']],
+    ['from21', ['two'], DataType.INT64], ['to21', ['two'], DataType.INT64], ['from22', ['two'], DataType.INT64], ['to22', ['two'], DataType.INT64],
+  ], [['l21', ['r', 'b']], ['next', ['r', 'r']]]);
 }
 
 function ortCholeskyStep(threads: number): Promise<CholeskyStep | undefined> {
-  return computeGraph('cholesky_step', threads, () => [choleskyStepGraph()], (ort, [session]): CholeskyStep => async (a21, linv, a22, m, b) => {
+  return computeGraph('cholesky_step', threads, () => [choleskyStepGraph()], (ort, [session]): CholeskyStep => async (t, m, linv, b) => {
+    const pair = (x: number, y: number) => new ort.Tensor('int64', BigInt64Array.of(BigInt(x), BigInt(y)), [2]);
     const out = await session.run({
-      a21: new ort.Tensor('float64', a21, [m, b]),
+      t: new ort.Tensor('float64', t.subarray(0, m * m), [m, m]),
       linv: new ort.Tensor('float64', linv, [b, b]),
-      a22: new ort.Tensor('float64', a22, [m, m]),
+      from21: pair(b, 0),
+      to21: pair(m, b),
+      from22: pair(b, b),
+      to22: pair(m, m),
     });
     return { l21: out.l21.data as Float64Array, next: out.next.data as Float64Array };
   });
