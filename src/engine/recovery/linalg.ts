@@ -240,7 +240,7 @@ function diagonalBlock(a: Float64Array, n: number, j0: number, p: number): Float
  * The inverse of a lower-triangular b × b matrix (row-major; only its lower triangle is read), row by
  * row: X[r, :] = (e_r − Σ_{j<r} L[r, j]·X[j, :]) / L[r, r], each step a contiguous row update.
  */
-export function invertLower(L: Float64Array, b: number): Float64Array {
+function invertLower(L: Float64Array, b: number): Float64Array {
   const x = new Float64Array(b * b);
   for (let r = 0; r < b; r++) {
     const xr = r * b;

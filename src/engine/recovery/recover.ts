@@ -879,8 +879,9 @@ async function leastSquares(ctx: Ctx): Promise<void> {
     }, { cut, wave: wi });
     for (let i = 0; i < items.length; i++) {
       await solveLayer(ctx, items[i].p, accs[i], sumSq[i]);
+      // its targets and its patch rows are no longer needed
       items[i].p.y = undefined;
-      items[i].p.rows = undefined; // its targets are no longer needed
+      items[i].p.rows = undefined;
     }
     done += items.length;
   }
