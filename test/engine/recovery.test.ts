@@ -486,6 +486,27 @@ describe('least-squares linear algebra', () => {
     for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) assert.equal(a.xtx[i * k + j], a.xtx[j * k + i]);
   });
 
+  for (const k of [600, 1601]) {
+    test(`Gram products of ${k} unknowns (by ${k < 1536 ? 'two' : 'four'} blocks of the columns in ONNX Runtime) equal the float64 sums`, async () => {
+      const o = 7;
+      const n = 40;
+      const x = seededNormal(n * k, 31);
+      const y = seededNormal(n * o, 32);
+      const acc = new GramAccumulator(k, o);
+      await acc.add(x, y, n, 2);
+      const exact = new GramAccumulator(k, o, 0);
+      for (let r = 0; r < n; r++) await exact.add(x.subarray(r * k, (r + 1) * k), y.subarray(r * o, (r + 1) * o), 1);
+      const a = await acc.finish();
+      const e = await exact.finish();
+      const rel = (u: Float64Array, v: Float64Array) => maxAbs(u.map((t, i) => t - v[i])) / maxAbs(v);
+      assert.ok(rel(a.xtx, e.xtx) < 1e-5, `XᵀX differs by ${rel(a.xtx, e.xtx)}`);
+      assert.ok(rel(a.xty, e.xty) < 1e-5, `XᵀY differs by ${rel(a.xty, e.xty)}`);
+      // every block, the lower-left one included (from the upper-right one)
+      for (const [i, j] of [[3, 5], [5, 3], [10, 400], [400, 10], [450, 599], [599, 450], [0, k - 1], [k - 1, 0], [k - 1, k - 1]])
+        assert.ok(Math.abs(a.xtx[i * k + j] - e.xtx[i * k + j]) < 1e-3, `(${i}, ${j})`);
+    });
+  }
+
   test('a rank-deficient large system is regularised (finite, pulled towards the prior)', async () => {
     const n = 600;
     const a = spd(n, 200, 13);

@@ -102,7 +102,8 @@ export class GramAccumulator {
     const { k, o } = this;
     const gram = (await ortGram(threads))!;
     const { xtx, xty } = await gram(x, y, n, k, o);
-    // The whole product, in one flat loop (`finish` then copies the upper triangle down).
+    // The product (whole, or its upper blocks) in one flat loop: `finish` then copies the upper
+    // triangle down.
     const G = this.xtx;
     for (let i = 0; i < k * k; i++) G[i] += xtx[i];
     const H = this.xty;
@@ -350,10 +351,51 @@ function gramGraph(): Uint8Array {
   return computeModel('gram', DataType.FLOAT, [gemm('x', 'xtx'), gemm('y', 'xty')], [['x', ['n', 'k']], ['y', ['n', 'o']]], [['xtx', ['k', 'k']], ['xty', ['k', 'o']]]);
 }
 
+/** XᵀX by column blocks from 512 unknowns (two blocks), four from 1536. */
+function gramBlocks(k: number): number {
+  return k < 512 ? 1 : k < 1536 ? 2 : 4;
+}
+
+/**
+ * XᵀX by B blocks of the columns, X = [X₁ … X_B]: the products XᵢᵀXⱼ for i ≤ j only (a symmetric
+ * product needs only its upper blocks: (B + 1)/2B of the multiply-adds of one Gemm, three quarters
+ * for two blocks, five eighths for four); and XᵀY. The block bounds are inputs b0 … b_B.
+ */
+function gramBlocksGraph(B: number): Uint8Array {
+  const gemm = (a: string, b: string, out: string) => ({ op_type: 'Gemm', name: out, input: [a, b], output: [out], attribute: [{ name: 'transA', type: 2, i: Long.fromNumber(1) }] });
+  const nodes: object[] = [];
+  for (let i = 0; i < B; i++) nodes.push({ op_type: 'Slice', name: `x${i}`, input: ['x', `b${i}`, `b${i + 1}`, 'axis'], output: [`x${i}`] });
+  const outputs: [string, string[]][] = [];
+  for (let i = 0; i < B; i++)
+    for (let j = i; j < B; j++) {
+      nodes.push(gemm(`x${i}`, `x${j}`, `g${i}_${j}`));
+      outputs.push([`g${i}_${j}`, [`s${i}`, `s${j}`]]);
+    }
+  nodes.push(gemm('x', 'y', 'xty'));
+  const bounds: [string, string[], number][] = Array.from({ length: B + 1 }, (_, i) => [`b${i}`, ['one'], DataType.INT64]);
+  return computeModel(`gram_${B}`, DataType.FLOAT, nodes, [['x', ['n', 'k']], ['y', ['n', 'o']], ...bounds, ['axis', ['one'], DataType.INT64]], [...outputs, ['xty', ['k', 'o']]]);
+}
+
 function ortGram(threads: number): Promise<GramFn | undefined> {
-  return computeGraph('gram', threads, () => [gramGraph()], (ort, [session]): GramFn => async (x, y, n, k, o) => {
-    const out = await session.run({ x: new ort.Tensor('float32', x.subarray(0, n * k), [n, k]), y: new ort.Tensor('float32', y.subarray(0, n * o), [n, o]) });
-    return { xtx: out.xtx.data as Float32Array, xty: out.xty.data as Float32Array };
+  return computeGraph('gram', threads, () => [gramGraph(), gramBlocksGraph(2), gramBlocksGraph(4)], (ort, [whole, two, four]): GramFn => async (x, y, n, k, o) => {
+    const feed = { x: new ort.Tensor('float32', x.subarray(0, n * k), [n, k]), y: new ort.Tensor('float32', y.subarray(0, n * o), [n, o]) };
+    const B = gramBlocks(k);
+    if (B === 1) {
+      const out = await whole.run(feed);
+      return { xtx: out.xtx.data as Float32Array, xty: out.xty.data as Float32Array };
+    }
+    const one = (v: number) => new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), [1]);
+    const bounds = Array.from({ length: B + 1 }, (_, i) => Math.round((i * k) / B));
+    const out = await (B === 2 ? two : four).run({ ...feed, ...Object.fromEntries(bounds.map((b, i) => [`b${i}`, one(b)])), axis: one(1) });
+    // XᵀX with its upper blocks (the lower ones stay 0: the sums' upper triangle is what counts)
+    const xtx = new Float32Array(k * k);
+    for (let i = 0; i < B; i++)
+      for (let j = i; j < B; j++) {
+        const g = out[`g${i}_${j}`].data as Float32Array;
+        const cols = bounds[j + 1] - bounds[j];
+        for (let r = bounds[i]; r < bounds[i + 1]; r++) xtx.set(g.subarray((r - bounds[i]) * cols, (r - bounds[i] + 1) * cols), r * k + bounds[j]);
+      }
+    return { xtx, xty: out.xty.data as Float32Array };
   });
 }
 
