@@ -101,11 +101,16 @@ export class GramAccumulator {
   private async product(x: Float32Array, y: Float32Array, n: number, threads: number): Promise<void> {
     const { k, o } = this;
     const gram = (await ortGram(threads))!;
-    const { xtx, xty } = await gram(x, y, n, k, o);
-    // The product (whole, or its upper blocks) in one flat loop: `finish` then copies the upper
-    // triangle down.
+    const { blocks, xty } = await gram(x, y, n, k, o);
+    // The product's blocks (the whole matrix, or its upper blocks) added row by row: `finish` then
+    // copies the upper triangle down.
     const G = this.xtx;
-    for (let i = 0; i < k * k; i++) G[i] += xtx[i];
+    for (const b of blocks)
+      for (let r = 0; r < b.rows; r++) {
+        const g = (b.row0 + r) * k + b.col0;
+        const d = r * b.cols;
+        for (let c = 0; c < b.cols; c++) G[g + c] += b.data[d + c];
+      }
     const H = this.xty;
     for (let i = 0; i < k * o; i++) H[i] += xty[i];
   }
@@ -332,7 +337,17 @@ function substitute(L: Float64Array, b: Float64Array, n: number, o: number, tran
   }
 }
 
-type GramFn = (x: Float32Array, y: Float32Array, n: number, k: number, o: number) => Promise<{ xtx: Float32Array; xty: Float32Array }>;
+/** A block of XᵀX: rows row0 … row0 + rows − 1, columns col0 … col0 + cols − 1 (row-major). */
+interface GramBlock {
+  row0: number;
+  col0: number;
+  rows: number;
+  cols: number;
+  data: Float32Array;
+}
+
+/** XᵀX as blocks covering at least its upper triangle, and XᵀY. */
+type GramFn = (x: Float32Array, y: Float32Array, n: number, k: number, o: number) => Promise<{ blocks: GramBlock[]; xty: Float32Array }>;
 
 /** A one-graph model of `nodes`, its inputs and outputs of element type `elemType` (unless an input names its own) with symbolic dims. */
 function computeModel(name: string, elemType: number, node: object[], input: [string, string[], number?][], output: [string, string[]][]): Uint8Array {
@@ -382,20 +397,17 @@ function ortGram(threads: number): Promise<GramFn | undefined> {
     const B = gramBlocks(k);
     if (B === 1) {
       const out = await whole.run(feed);
-      return { xtx: out.xtx.data as Float32Array, xty: out.xty.data as Float32Array };
+      return { blocks: [{ row0: 0, col0: 0, rows: k, cols: k, data: out.xtx.data as Float32Array }], xty: out.xty.data as Float32Array };
     }
     const one = (v: number) => new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), [1]);
     const bounds = Array.from({ length: B + 1 }, (_, i) => Math.round((i * k) / B));
     const out = await (B === 2 ? two : four).run({ ...feed, ...Object.fromEntries(bounds.map((b, i) => [`b${i}`, one(b)])), axis: one(1) });
-    // XᵀX with its upper blocks (the lower ones stay 0: the sums' upper triangle is what counts)
-    const xtx = new Float32Array(k * k);
+    // the upper blocks only: the sums' upper triangle is what counts
+    const blocks: GramBlock[] = [];
     for (let i = 0; i < B; i++)
-      for (let j = i; j < B; j++) {
-        const g = out[`g${i}_${j}`].data as Float32Array;
-        const cols = bounds[j + 1] - bounds[j];
-        for (let r = bounds[i]; r < bounds[i + 1]; r++) xtx.set(g.subarray((r - bounds[i]) * cols, (r - bounds[i] + 1) * cols), r * k + bounds[j]);
-      }
-    return { xtx, xty: out.xty.data as Float32Array };
+      for (let j = i; j < B; j++)
+        blocks.push({ row0: bounds[i], col0: bounds[j], rows: bounds[i + 1] - bounds[i], cols: bounds[j + 1] - bounds[j], data: out[`g${i}_${j}`].data as Float32Array });
+    return { blocks, xty: out.xty.data as Float32Array };
   });
 }
 
