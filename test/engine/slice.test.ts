@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Long from 'long';
-import { sliceBytes, sliceLength, streamSlice, type SliceSpec } from '../../src/engine/onnx/slice.ts';
+import { sliceBytes, sliceInto, sliceLength, streamSlice, type SliceSpec } from '../../src/engine/onnx/slice.ts';
 import { forEachRowBlock, tensorToFloat32, type OnnxModel } from '../../src/engine/onnx/model.ts';
 import { DataType, type TensorProto } from '../../src/engine/onnx/proto.ts';
 import { tempDir } from '../helpers/paths.ts';
@@ -120,6 +120,46 @@ describe('slices', () => {
         assert.ok(got.equals(want), `streamSlice ${keep.map((k) => (k ? k.length : 'all')).join('×')} from ${'file' in s ? 'a file' : 'memory'}`);
         if (!('file' in s)) assert.ok(sliceBytes(spec).equals(want));
       }
+    }
+  });
+
+  test('sliceInto at every destination alignment writes the slice there and nothing else', () => {
+    for (const es of [1, 2, 4]) {
+      for (const c of cases) {
+        const n = c.dims.reduce((a, b) => a * b, 1) * es;
+        const keep = c.keep(c.dims);
+        const src = bytes(n, n + 3 * es);
+        const want = reference(src, c.dims, es, keep);
+        for (const at of [0, 1, 2, 3, 5]) {
+          const out = new Uint8Array(want.length + 16).fill(0xa5);
+          sliceInto({ src, dims: c.dims, elementSize: es, keep }, out, at);
+          assert.deepEqual(out.subarray(at, at + want.length), want, `${c.name}, ${es}-byte elements, at +${at}`);
+          assert.ok(out.subarray(0, at).every((b) => b === 0xa5) && out.subarray(at + want.length).every((b) => b === 0xa5), `${c.name}: bytes outside the slice untouched`);
+        }
+      }
+    }
+  });
+
+  test('a run of consecutive rows longer than a stream chunk is split between chunks, in memory and from a file', async () => {
+    const dims = [3000, 3001]; // 36 MB of float32; kept rows of 7.4 KB do not divide a 16 MiB chunk
+    const n = dims[0] * dims[1] * 4;
+    const src = bytes(n, 5);
+    const file = path.join(dir, 'rows.bin');
+    fs.writeFileSync(file, src);
+    const keep = [undefined, runs(dims[1])];
+    const want = Buffer.from(reference(src, dims, 4, keep));
+    assert.ok(want.length > 16 * 2 ** 20);
+    for (const s of [src, { file, offset: 0, length: n }]) {
+      const spec: SliceSpec = { src: s, dims, elementSize: 4, keep };
+      const chunks: number[] = [];
+      const parts: Buffer[] = [];
+      await streamSlice(spec, async (chunk) => {
+        chunks.push(chunk.length);
+        parts.push(Buffer.from(chunk));
+      });
+      assert.ok(chunks.length >= 2, `${chunks.length} chunks`);
+      assert.ok(Buffer.concat(parts).equals(want), `streamSlice from ${'file' in s ? 'a file' : 'memory'}`);
+      assert.ok(sliceBytes(spec).equals(want));
     }
   });
 

@@ -78,8 +78,11 @@ function rowRanges(s: SliceSpec): number[] {
   return out;
 }
 
-/** Writes one source row's kept bytes (`outRow` of them) into `dest` at byte `at`. */
-type Gather = (row: Uint8Array, dest: Uint8Array, at: number) => void;
+/**
+ * Writes the kept bytes of source rows into `dest` at byte `at`: `rows` consecutive rows of `src`
+ * (one row, or a block of rows of one buffer), `outRow` bytes each.
+ */
+type Gather = (src: Uint8Array, rows: number, dest: Uint8Array, at: number) => void;
 
 /** Ranges shorter than this many bytes are copied element by element rather than by `set`. */
 const SHORT_RANGE = 256;
@@ -87,81 +90,90 @@ const SHORT_RANGE = 256;
 const INDEXED_RUN = 16;
 const INDEX_MAX = 2 ** 20;
 
+type Units = Uint8Array | Uint16Array | Uint32Array;
+
 /**
- * How one row of the source becomes one row of the slice: its kept byte ranges ([offset, length]
- * pairs, `rowRanges`) copied in order. One range: one block copy. Several: long ranges by block
+ * The kept units of `rows` source rows (`rowUnits` apart from `src[0]`) into `out` from `pos`: each
+ * row through `index` (the unit offset of every kept unit), or through its ranges (`r`: [offset,
+ * length] pairs in units; those of at least `short` units by block copies). One loop over all the
+ * rows, so a slice costs one call, not one per row.
+ */
+function gatherUnits(src: Units, rowUnits: number, rows: number, out: Units, pos: number, index: Int32Array | undefined, r: Int32Array, short: number): void {
+  if (index) {
+    const n = index.length;
+    for (let row = 0, base = 0; row < rows; row++, base += rowUnits, pos += n) {
+      for (let i = 0; i < n; i++) out[pos + i] = src[base + index[i]];
+    }
+    return;
+  }
+  for (let row = 0, base = 0; row < rows; row++, base += rowUnits) {
+    for (let i = 0; i < r.length; i += 2) {
+      const off = base + r[i];
+      const len = r[i + 1];
+      if (len >= short) out.set(src.subarray(off, off + len) as never, pos);
+      else for (let k = 0; k < len; k++) out[pos + k] = src[off + k];
+      pos += len;
+    }
+  }
+}
+
+/**
+ * How source rows become rows of the slice: each row's kept byte ranges ([offset, length] pairs,
+ * `rowRanges`) copied in order. One range: one block copy per row. Several: long ranges by block
  * copies, short ones unit by unit through 4- or 2-byte integer views (bit for bit, whatever the
- * element type) of the row and of the destination, the row first copied to aligned memory when its
- * bytes are not aligned (one block copy costs less than a byte-by-byte gather); byte by byte when
- * the ranges are not whole units.
+ * element type) of the rows and of the destination, the rows first copied to aligned memory when
+ * their bytes are not aligned (one block copy costs less than a byte-by-byte gather); byte by byte
+ * when the ranges are not whole units.
  */
 function rowGatherer(ranges: number[], outRow: number, rowBytes: number, elementSize: number): Gather {
   if (ranges.length === 2) {
     const [off, len] = ranges;
-    return (row, dest, at) => dest.set(row.subarray(off, off + len), at);
+    // whole rows: the run in one block copy
+    if (off === 0 && len === rowBytes) return (src, rows, dest, at) => dest.set(src.subarray(0, rows * rowBytes), at);
+    return (src, rows, dest, at) => {
+      for (let i = 0; i < rows; i++) dest.set(src.subarray(i * rowBytes + off, i * rowBytes + off + len), at + i * outRow);
+    };
   }
   const es = elementSize % 4 === 0 ? 4 : elementSize % 2 === 0 ? 2 : 1;
-  const unit = ranges.every((v) => v % es === 0) ? es : 1;
-  const view = (b: ArrayBufferLike, off: number, bytes: number) =>
+  const unit = ranges.every((v) => v % es === 0) && rowBytes % es === 0 ? es : 1;
+  const view = (b: ArrayBufferLike, off: number, bytes: number): Units =>
     unit === 4 ? new Uint32Array(b, off, bytes / 4) : unit === 2 ? new Uint16Array(b, off, bytes / 2) : new Uint8Array(b, off, bytes);
-  // an aligned copy of the source row (for rows whose bytes are not aligned), and an output row for
-  // destinations that are not aligned
-  const rowBuf = unit > 1 ? new ArrayBuffer(Math.max(unit, rowBytes - (rowBytes % unit))) : undefined;
-  const rowCopy = rowBuf ? new Uint8Array(rowBuf) : undefined;
-  const rowView = rowBuf ? view(rowBuf, 0, rowBuf.byteLength) : undefined;
-  const outBuf = unit > 1 ? new ArrayBuffer(Math.max(unit, outRow)) : undefined;
-  const outBytes = outBuf ? new Uint8Array(outBuf, 0, outRow) : undefined;
-  const outView = outBuf ? view(outBuf, 0, outBuf.byteLength - (outBuf.byteLength % unit)) : undefined;
   // ranges in units; when they are short on average, the unit index of every kept unit instead (one
   // tight indexed copy per unit rather than a loop per range)
   const r = Int32Array.from(ranges, (v) => v / unit);
   const short = SHORT_RANGE / unit;
-  const outUnits = Math.floor(outRow / unit);
+  const rowUnits = rowBytes / unit;
+  const outUnits = outRow / unit;
   let index: Int32Array | undefined;
   if (outUnits < (r.length / 2) * INDEXED_RUN && outUnits <= INDEX_MAX) {
     index = new Int32Array(outUnits);
     let n = 0;
     for (let i = 0; i < r.length; i += 2) for (let k = 0; k < r[i + 1]; k++) index[n++] = r[i] + k;
   }
-  let lastDest: Uint8Array | undefined;
-  let destView: Uint8Array | Uint16Array | Uint32Array | undefined;
-  return (row, dest, at) => {
-    let src: Uint8Array | Uint16Array | Uint32Array = row;
-    if (unit > 1) {
-      if (row.byteOffset % unit === 0) src = view(row.buffer, row.byteOffset, rowView!.length * unit);
-      else {
-        rowCopy!.set(row.subarray(0, rowCopy!.length));
-        src = rowView!;
-      }
+  // an aligned copy of a source row whose bytes are not aligned, and an output row for a
+  // destination that is not aligned
+  let rowCopy: Uint8Array | undefined;
+  let outCopy: Uint8Array | undefined;
+  return (src, rows, dest, at) => {
+    if (unit === 1) return gatherUnits(src, rowUnits, rows, dest, at, index, r, short);
+    const destAligned = (dest.byteOffset + at) % unit === 0;
+    if (src.byteOffset % unit === 0 && destAligned) {
+      gatherUnits(view(src.buffer, src.byteOffset, rows * rowBytes), rowUnits, rows, view(dest.buffer, dest.byteOffset + at, rows * outRow), 0, index, r, short);
+      return;
     }
-    let out: Uint8Array | Uint16Array | Uint32Array;
-    let pos: number;
-    if (unit === 1) {
-      out = dest;
-      pos = at;
-    } else if (dest.byteOffset % unit === 0 && at % unit === 0) {
-      if (dest !== lastDest) {
-        lastDest = dest;
-        destView = view(dest.buffer, dest.byteOffset, dest.byteLength - (dest.byteLength % unit));
+    // unaligned rows or destination: row by row through aligned copies
+    rowCopy ??= new Uint8Array(rowBytes);
+    outCopy ??= new Uint8Array(outRow);
+    for (let i = 0; i < rows; i++) {
+      let row = src.subarray(i * rowBytes, (i + 1) * rowBytes);
+      if (row.byteOffset % unit !== 0) {
+        rowCopy.set(row);
+        row = rowCopy;
       }
-      out = destView!;
-      pos = at / unit;
-    } else {
-      out = outView!;
-      pos = 0;
+      const out = destAligned ? dest.subarray(at + i * outRow, at + (i + 1) * outRow) : outCopy;
+      gatherUnits(view(row.buffer, row.byteOffset, rowBytes), rowUnits, 1, view(out.buffer, out.byteOffset, outRow), 0, index, r, short);
+      if (!destAligned) dest.set(outCopy, at + i * outRow);
     }
-    if (index) {
-      for (let i = 0; i < index.length; i++) out[pos + i] = src[index[i]];
-    } else {
-      for (let i = 0; i < r.length; i += 2) {
-        const off = r[i];
-        const len = r[i + 1];
-        if (len >= short) out.set(src.subarray(off, off + len) as never, pos);
-        else for (let k = 0; k < len; k++) out[pos + k] = src[off + k];
-        pos += len;
-      }
-    }
-    if (out === outView) dest.set(outBytes!, at);
   };
 }
 
@@ -177,35 +189,35 @@ function sliceRows(s: SliceSpec): { keep0: number[]; rowBytes: number; outRow: n
 }
 
 /**
- * The kept source rows in order: views of the source, or of one read buffer that is reused for
- * the next block (use each row before asking for the next).
+ * The kept source rows in order, as runs of consecutive rows: views of the source, or of one read
+ * buffer (at most one block) that is reused for the next run (use each run before asking for the
+ * next).
  */
-function* sourceRows(s: SliceSpec, keep0: number[], rowBytes: number): Generator<Uint8Array> {
-  if (!('file' in s.src)) {
-    for (const i of keep0) yield s.src.subarray(i * rowBytes, (i + 1) * rowBytes);
-    return;
-  }
-  const range = s.src;
-  const perBlock = Math.max(1, Math.floor(READ_BLOCK / Math.max(1, rowBytes)));
-  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(perBlock, keep0.length) * rowBytes));
-  const fd = fs.openSync(range.file, 'r');
+function* sourceRuns(s: SliceSpec, keep0: number[], rowBytes: number): Generator<{ bytes: Uint8Array; rows: number }> {
+  const inMemory = !('file' in s.src);
+  const perBlock = inMemory ? keep0.length : Math.max(1, Math.floor(READ_BLOCK / Math.max(1, rowBytes)));
+  const buf = inMemory ? undefined : Buffer.allocUnsafe(Math.max(1, Math.min(perBlock, keep0.length) * rowBytes));
+  const fd = inMemory ? undefined : fs.openSync((s.src as FileRange).file, 'r');
   try {
     for (let k = 0; k < keep0.length; ) {
       // a run of consecutive kept rows, at most one block
       let e = k + 1;
       while (e < keep0.length && e - k < perBlock && keep0[e] === keep0[e - 1] + 1) e++;
       const want = (e - k) * rowBytes;
-      const at = range.offset + keep0[k] * rowBytes;
-      for (let done = 0; done < want; ) {
-        const n = fs.readSync(fd, buf, done, want - done, at + done);
-        if (n === 0) throw new PrunerError(`${range.file}: ended early while reading ${want} bytes at ${at}`, { subject: range.file });
-        done += n;
+      if (!('file' in s.src)) yield { bytes: s.src.subarray(keep0[k] * rowBytes, keep0[k] * rowBytes + want), rows: e - k };
+      else {
+        const at = s.src.offset + keep0[k] * rowBytes;
+        for (let done = 0; done < want; ) {
+          const n = fs.readSync(fd!, buf!, done, want - done, at + done);
+          if (n === 0) throw new PrunerError(`${s.src.file}: ended early while reading ${want} bytes at ${at}`, { subject: s.src.file });
+          done += n;
+        }
+        yield { bytes: buf!.subarray(0, want), rows: e - k };
       }
-      for (let r = 0; r < e - k; r++) yield buf.subarray(r * rowBytes, (r + 1) * rowBytes);
       k = e;
     }
   } finally {
-    fs.closeSync(fd);
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
@@ -229,9 +241,9 @@ export function sliceInto(s: SliceSpec, out: Uint8Array, offset = 0): void {
   checkSource(s);
   const { keep0, rowBytes, outRow, gather } = sliceRows(s);
   let pos = offset;
-  for (const row of sourceRows(s, keep0, rowBytes)) {
-    gather(row, out, pos);
-    pos += outRow;
+  for (const run of sourceRuns(s, keep0, rowBytes)) {
+    gather(run.bytes, run.rows, out, pos);
+    pos += run.rows * outRow;
   }
 }
 
@@ -260,24 +272,32 @@ export async function streamSlice(s: SliceSpec, write: (chunk: Uint8Array) => Pr
     fill = 0;
   };
   try {
-    for (const row of sourceRows(s, keep0, rowBytes)) {
+    for (const run of sourceRuns(s, keep0, rowBytes)) {
       if (!big) {
-        if (fill + outRow > out.length) await flush();
-        gather(row, out, fill);
-        fill += outRow;
+        // as many of the run's rows as the chunk holds, then the rest into the next chunk
+        for (let r = 0; r < run.rows; ) {
+          if (fill + outRow > out.length) await flush();
+          const n = Math.min(run.rows - r, Math.floor((out.length - fill) / outRow));
+          gather(run.bytes.subarray(r * rowBytes, (r + n) * rowBytes), n, out, fill);
+          fill += n * outRow;
+          r += n;
+        }
         continue;
       }
-      let piece: Uint8Array;
-      if (rowBuf) {
-        gather(row, rowBuf, 0);
-        piece = rowBuf;
-      } else piece = row.subarray(ranges[0], ranges[0] + ranges[1]);
-      for (let off = 0; off < outRow; ) {
-        const n = Math.min(out.length - fill, outRow - off);
-        out.set(piece.subarray(off, off + n), fill);
-        fill += n;
-        off += n;
-        if (fill === out.length) await flush();
+      for (let r = 0; r < run.rows; r++) {
+        const row = run.bytes.subarray(r * rowBytes, (r + 1) * rowBytes);
+        let piece: Uint8Array;
+        if (rowBuf) {
+          gather(row, 1, rowBuf, 0);
+          piece = rowBuf;
+        } else piece = row.subarray(ranges[0], ranges[0] + ranges[1]);
+        for (let off = 0; off < outRow; ) {
+          const n = Math.min(out.length - fill, outRow - off);
+          out.set(piece.subarray(off, off + n), fill);
+          fill += n;
+          off += n;
+          if (fill === out.length) await flush();
+        }
       }
     }
     await flush();
