@@ -510,7 +510,8 @@ describe('compensation in float16 and bfloat16 models', { skip: skipWithoutShare
       assert.ok(bytes(plan.meanDeltas.get(bn)).equals(bytes(mean)), `${bn} running mean delta: ${[...plan.meanDeltas.get(bn)!]} vs ${[...mean]}`);
       assert.ok(bytes(plan.varScales.get(bn)).equals(bytes(scale)), `${bn} variance share: ${[...plan.varScales.get(bn)!]} vs ${[...scale]}`);
     }
-    // a second plan on the same graph reuses Σ_all V of the first; it equals the plan on a fresh graph
+    // a second plan on the same graph reuses Σ_all V of the first and takes Σ_lost V from the pass that
+    // folds the running means (the weights are not read again); it equals the plan on a fresh graph
     const other = new Map([...kept].map(([id, k]) => [id, k.slice(1)] as const));
     const again = planCompensation(graph, prunedGroupsOf(deps.groups, other));
     const freshGraph = new Graph(asModel(b.toBuffer()));

@@ -249,6 +249,9 @@ function hasZeroPadding(n: NodeProto): string | undefined {
  * Works out, for every pruned group, which removed channels output a constant, follows those constants
  * to the consuming layers and returns the bias deltas (on the original, unsliced biases) with a summary.
  */
+/** A (group, channel) pair as one number: group id · CHANNEL_KEYS + channel (channels are fewer). */
+const CHANNEL_KEYS = 2 ** 24;
+
 export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: CompensationOptions & { enabled?: boolean } = {}): CompensationPlan {
   const summary: CompensationSummary = { enabled: opts.enabled !== false, constantChannels: 0, estimatedChannels: 0, channelsCompensated: 0, layers: [], skipped: [] };
   const biasDeltas = new Map<string, Float64Array>();
@@ -264,7 +267,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
   };
   const warnings: string[] = [];
   if (opts.enabled === false) return { biasDeltas, meanDeltas, varScales, borders, summary, warnings };
-  const layerInfo = new Map<string, CompensatedLayer & { reasons: Set<string>; folded: Set<string> }>();
+  const layerInfo = new Map<string, CompensatedLayer & { reasons: Set<string>; folded: Set<number> }>();
   const li0 = (name: string) => {
     let li = layerInfo.get(name);
     if (!li) {
@@ -285,6 +288,11 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
     s.channels.add(`${gid}:${c}`);
   };
 
+  const moments = momentsOf(graph);
+  // Per consuming Conv: the lost channels' variance terms computed while folding (keptVarianceShare
+  // reads them instead of the weight again), and how many lost channels they cover.
+  const foldedVariance = new Map<string, { sum: Float64Array; channels: number }>();
+  let position: Map<string, number> | undefined;
   for (const { group, removed } of pruned) {
     const removedSet = new Set(removed);
     const consts = new Map<string, ChannelConsts>();
@@ -306,7 +314,12 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
     const estimated = new Set<number>();
     const foldedChannels = new Set<number>();
 
-    for (const node of graph.order) {
+    // Constants start at the group's BatchNormalizations and layers: nothing before the first of them carries one.
+    const at = position ?? (position = new Map(graph.order.map((n, i) => [n.name ?? '', i])));
+    let from = graph.order.length;
+    for (const n of [...bnSet, ...layerSet]) from = Math.min(from, at.get(n) ?? 0);
+    for (let i = from; i < graph.order.length; i++) {
+      const node = graph.order[i];
       const op = node.op_type ?? '';
       const name = node.name ?? '';
       const inputs = node.input.map((i) => (i ? consts.get(i) : undefined));
@@ -337,12 +350,21 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       const inMember = members.find((m) => m.role === 'in');
       const consumer = floatLayerKind(op);
       if (inMember && anyIn === 0 && (consumer === 'conv' || consumer === 'gemm' || consumer === 'matmul')) {
-        const r = foldInto(graph, node, inMember, x, opts.borderCorrection === true ? shapeOf : undefined);
+        const target = foldTarget(graph, node);
+        const variance = consumer === 'conv' && target.kind === 'bn' ? lostVarianceOf(graph, node, inMember, removed, moments) : undefined;
+        const r = foldInto(graph, node, inMember, x, opts.borderCorrection === true ? shapeOf : undefined, variance);
         if ('skip' in r) {
           for (const c of x.keys()) skip(node, group.id, c, r.skip);
           continue;
         }
-        const target = foldTarget(graph, node);
+        if (r.lostVariance) {
+          const known = foldedVariance.get(name);
+          if (!known) foldedVariance.set(name, { sum: r.lostVariance, channels: variance!.lost.length });
+          else {
+            for (let i = 0; i < known.sum.length; i++) known.sum[i] += r.lostVariance[i];
+            known.channels += variance!.lost.length;
+          }
+        }
         if (target.kind === 'bn') {
           // BN(x + d) = BN(x) with the running mean lowered by d.
           const bnName = target.bn.name ?? '';
@@ -362,7 +384,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
         }
         const li = li0(name);
         for (const [c, cv] of x) {
-          li.folded.add(`${group.id}:${c}`);
+          li.folded.add(group.id * CHANNEL_KEYS + c);
           foldedChannels.add(c);
           if (cv.why) li.reasons.add(cv.why);
         }
@@ -382,12 +404,12 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
   }
 
   // The running variance of the BatchNormalization after each consumer that lost inputs.
-  const moments = momentsOf(graph);
   for (const [name, lost] of lostInputs) {
     const node = graph.byName.get(name)!;
     const target = foldTarget(graph, node);
     if (target.kind !== 'bn' || attrInt(node, 'group', 1) !== 1) continue;
-    const scale = keptVarianceShare(graph, node, lost, moments);
+    const folded = foldedVariance.get(name);
+    const scale = keptVarianceShare(graph, node, lost, moments, folded?.channels === lost.size ? folded.sum : undefined);
     if (!scale) continue;
     varScales.set(target.bn.name ?? '', scale);
     li0(name).varianceScaled = true;
@@ -473,6 +495,7 @@ function bnConsts(graph: Graph, node: NodeProto, removed: Set<number>, input: Ch
   const variance = graph.constantFloats(node.input[4]);
   if (!gamma || !beta || !mean || !variance) return out;
   const eps = attrFloat(node, 'epsilon', 1e-5);
+  const why = `${node.name}: expected value of channels with γ ≠ 0`;
   for (const c of removed) {
     const known = input?.get(c);
     if (gamma[c] === 0) {
@@ -483,7 +506,7 @@ function bnConsts(graph: Graph, node: NodeProto, removed: Set<number>, input: Ch
       out.set(c, { mean: (gamma[c] * (known.mean - mean[c])) / Math.sqrt(variance[c] + eps) + beta[c], std: 0 });
     } else {
       // The running statistics normalise the input to mean 0, variance 1: the output is taken as N(β, γ²).
-      out.set(c, { mean: beta[c], std: Math.abs(gamma[c]), why: `${node.name}: expected value of channels with γ ≠ 0` });
+      out.set(c, { mean: beta[c], std: Math.abs(gamma[c]), why });
       estimated.add(c);
     }
   }
@@ -583,7 +606,7 @@ function computeMoments(graph: Graph): Moments {
  * without this the BN divides by the original variance and every later layer sees a shrunken signal.
  * Undefined when the input channels' moments are not known.
  */
-function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, moments: Moments): Float64Array | undefined {
+function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, moments: Moments, lostSums?: Float64Array): Float64Array | undefined {
   const m = moments(node.input[0]);
   const wt = graph.constantTensor(node.input[1]);
   if (!m || !wt) return undefined;
@@ -594,10 +617,12 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
   const v = new Float64Array(C);
   for (let c = 0; c < C; c++) v[c] = m.std[c] * m.std[c];
   // Σ_kept V is computed as Σ_all V − Σ_lost V: Σ_all V per filter depends on the model only and is
-  // kept for the graph, so a later plan on the same analysed model reads the lost channels' weights only.
+  // kept for the graph, so a later plan on the same analysed model reads the lost channels' weights
+  // only, and not at all when the fold already summed them (lostSums).
   let cached = graphVariance.get(graph);
   if (!cached) graphVariance.set(graph, (cached = new Map()));
   const known = cached.get(node.name ?? '');
+  if (known && lostSums?.length === O) return varianceScale(known, lostSums);
   const all = known ?? new Float64Array(O);
   const lostSum = new Float64Array(O);
   const lostIdx = Int32Array.from([...lost].filter((c) => c >= 0 && c < C).sort((a, b) => a - b));
@@ -611,10 +636,40 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
     else for (let r = 0; r < rows; r++) lostSum[first + r] = filterVariance(w, r * C * k, k, v, lostIdx, nl);
   });
   if (!known) cached.set(node.name ?? '', all);
-  const scale = new Float64Array(O);
-  // Never below 1% (a BN left with almost no input variance would amplify rounding noise).
-  for (let o = 0; o < O; o++) scale[o] = all[o] > 0 ? Math.max((all[o] - lostSum[o]) / all[o], 1e-2) : 1;
+  return varianceScale(all, lostSum);
+}
+
+/** (Σ_all V − Σ_lost V) / Σ_all V per filter, never below 1% (a BN left with almost no input variance would amplify rounding noise). */
+function varianceScale(all: Float64Array, lostSum: Float64Array): Float64Array {
+  const scale = new Float64Array(all.length);
+  for (let o = 0; o < all.length; o++) scale[o] = all[o] > 0 ? Math.max((all[o] - lostSum[o]) / all[o], 1e-2) : 1;
   return scale;
+}
+
+/** What foldInto needs to sum a consuming Conv's lost variance terms: V's channel weights (std²) and the member's lost channels, in order. */
+interface LostVariance {
+  v: Float64Array;
+  lost: Int32Array;
+}
+
+/** The lost variance terms' inputs for `node` (a Conv whose BN takes the variance correction) losing `removed` through member `m`, when its input moments are known. */
+function lostVarianceOf(graph: Graph, node: NodeProto, m: GroupMember, removed: readonly number[], moments: Moments): LostVariance | undefined {
+  if (attrInt(node, 'group', 1) !== 1) return undefined;
+  const std = moments(node.input[0])?.std;
+  const wt = graph.constantTensor(node.input[1]);
+  if (!std || !wt || tensorDims(wt)[1] !== std.length) return undefined;
+  const lost = new Set<number>();
+  for (const c of removed) for (const i of mapChannel(m, c)) if (i >= 0 && i < std.length) lost.add(i);
+  const v = new Float64Array(std.length);
+  for (let c = 0; c < std.length; c++) v[c] = std[c] * std[c];
+  return { v, lost: Int32Array.from([...lost].sort((a, b) => a - b)) };
+}
+
+/** Whether two index lists are equal, element by element. */
+function sameIndices(a: readonly number[], b: Int32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -763,7 +818,7 @@ function propagate(
       const out: ChannelConsts = new Map();
       for (const [c, cv] of x) {
         const e = expectedActivation(node, graph, cv.mean, cv.std);
-        if (e) out.set(c, { ...e, why: cv.why });
+        if (e) out.set(c, { mean: e.mean, std: e.std, why: cv.why });
         else skip(c, `${op} ${node.name}: no expected value for this channel's distribution`);
       }
       return out;
@@ -825,7 +880,7 @@ function propagate(
           skip(c, `${op} ${node.name}: divides by a channel that is not a constant`);
           continue;
         }
-        out.set(c, { ...r, why: cv.why ?? o.why });
+        out.set(c, { mean: r.mean, std: r.std, why: cv.why ?? o.why });
       }
       return out;
     }
@@ -945,7 +1000,8 @@ function foldInto(
   m: GroupMember,
   x: ChannelConsts,
   shapeOf?: (v: string) => number[] | undefined,
-): { delta: Float64Array; border?: BorderCorrection; why?: string } | { skip: string } {
+  variance?: LostVariance,
+): { delta: Float64Array; border?: BorderCorrection; why?: string; lostVariance?: Float64Array } | { skip: string } {
   const op = node.op_type ?? '';
   if (dequantizeOf(graph, node.input[1]) || dequantizeOf(graph, node.input[2])) return { skip: QUANTIZED_REASON(`${op} ${node.name}`) };
   const wt = graph.constantTensor(node.input[1]);
@@ -972,6 +1028,12 @@ function foldInto(
     const nt = terms.index.length;
     const idx = Int32Array.from(terms.index, (c) => c * k);
     const mean = Float64Array.from(terms.mean);
+    // The lost channels' share of each filter's output variance (keptVarianceShare) from the same
+    // reads, when the folded channels are exactly the lost ones (in the same order).
+    const lostVar = variance && sameIndices(terms.index, variance.lost) ? new Float64Array(O) : undefined;
+    const vt = lostVar ? Float64Array.from(terms.index, (c) => variance!.v[c]) : undefined;
+    // per channel Σ_j w² of the four filters (kernels of more than one tap)
+    const q = lostVar && k > 1 ? new Float64Array(4 * nt) : undefined;
     // Four filters at a time, their sums side by side (each still in the channels' order); nothing
     // to read when every constant is zero.
     if (nt > 0) forEachFilter(graph, wt, (w, first, rows) => {
@@ -982,20 +1044,63 @@ function foldInto(
         const b1 = b0 + C * k;
         const b2 = b1 + C * k;
         const b3 = b2 + C * k;
+        if (q) q.fill(0);
         for (let j = 0; j < k; j++) {
           let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-          for (let t = 0; t < nt; t++) {
-            const at = idx[t] + j;
-            const mt = mean[t];
-            s0 += w[b0 + at] * mt;
-            s1 += w[b1 + at] * mt;
-            s2 += w[b2 + at] * mt;
-            s3 += w[b3 + at] * mt;
+          if (!lostVar) {
+            for (let t = 0; t < nt; t++) {
+              const at = idx[t] + j;
+              const mt = mean[t];
+              s0 += w[b0 + at] * mt;
+              s1 += w[b1 + at] * mt;
+              s2 += w[b2 + at] * mt;
+              s3 += w[b3 + at] * mt;
+            }
+          } else if (q) {
+            for (let t = 0; t < nt; t++) {
+              const at = idx[t] + j;
+              const mt = mean[t];
+              const x0 = w[b0 + at], x1 = w[b1 + at], x2 = w[b2 + at], x3 = w[b3 + at];
+              s0 += x0 * mt;
+              s1 += x1 * mt;
+              s2 += x2 * mt;
+              s3 += x3 * mt;
+              q[t] += x0 * x0;
+              q[nt + t] += x1 * x1;
+              q[2 * nt + t] += x2 * x2;
+              q[3 * nt + t] += x3 * x3;
+            }
+          } else {
+            // one tap: each channel's Σ_j w² is its one weight squared
+            let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+            for (let t = 0; t < nt; t++) {
+              const at = idx[t];
+              const mt = mean[t];
+              const v = vt![t];
+              const x0 = w[b0 + at], x1 = w[b1 + at], x2 = w[b2 + at], x3 = w[b3 + at];
+              s0 += x0 * mt;
+              s1 += x1 * mt;
+              s2 += x2 * mt;
+              s3 += x3 * mt;
+              l0 += v * (x0 * x0);
+              l1 += v * (x1 * x1);
+              l2 += v * (x2 * x2);
+              l3 += v * (x3 * x3);
+            }
+            const i = first + r;
+            lostVar[i] = l0; lostVar[i + 1] = l1; lostVar[i + 2] = l2; lostVar[i + 3] = l3;
           }
           kern[out + j] = s0;
           kern[out + k + j] = s1;
           kern[out + 2 * k + j] = s2;
           kern[out + 3 * k + j] = s3;
+        }
+        if (q) {
+          for (let f = 0; f < 4; f++) {
+            let l = 0;
+            for (let t = 0; t < nt; t++) l += vt![t] * q[f * nt + t];
+            lostVar![first + r + f] = l;
+          }
         }
       }
       for (; r < rows; r++) {
@@ -1006,15 +1111,17 @@ function foldInto(
           for (let t = 0; t < nt; t++) acc += w[row + idx[t] + j] * mean[t];
           kern[out + j] = acc;
         }
+        if (lostVar) lostVar[first + r] = filterVariance(w, row, k, variance!.v, variance!.lost, nt);
       }
     });
     const delta = new Float64Array(O);
     for (let o = 0; o < O; o++) for (let j = 0; j < k; j++) delta[o] += kern[o * k + j];
     if (node.input[2] && graph.constantFloats(node.input[2])!.length !== O) return { skip: `Conv ${node.name}: bias is not one value per output channel` };
+    const withVar = lostVar && nt > 0 ? { lostVariance: lostVar } : {};
     const padded = hasZeroPadding(node);
-    if (!padded) return { delta };
+    if (!padded) return { delta, ...withVar };
     const border = shapeOf ? borderCorrection(node, dims, kern, shapeOf) : undefined;
-    return border ? { delta, border } : { delta, why: padded };
+    return border ? { delta, border, ...withVar } : { delta, why: padded, ...withVar };
   }
   if (kind === 'gemm') {
     if (attrInt(node, 'transA', 0)) return { skip: `Gemm ${node.name}: transA is not supported by compensation` };
