@@ -213,17 +213,26 @@ function constantRule(node: NodeProto): ConstantRule | undefined {
  * entry is neither.
  */
 export function expectedActivation(node: NodeProto, graph: Graph, m: number, s: number): { mean: number; std: number } | undefined {
+  return activationMoments(node, graph)?.(m, s);
+}
+
+/**
+ * expectedActivation for one node, its operator's rule and clipping bounds looked up once: for
+ * the channels of a tensor, one lookup instead of one per channel.
+ */
+function activationMoments(node: NodeProto, graph: Graph): ((m: number, s: number) => { mean: number; std: number } | undefined) | undefined {
   const rule = constantRule(node);
-  if (rule?.kind === 'move') return { mean: m, std: s };
+  if (rule?.kind === 'move') return (m, s) => ({ mean: m, std: s });
   if (rule?.kind !== 'activation') return undefined;
   const f = rule.f;
-  if (s === 0) return { mean: f(m, node, graph), std: s };
-  if (rule.clip) {
-    const [lo, hi] = rule.clip(node, graph);
-    if (!Number.isNaN(lo) && !Number.isNaN(hi) && lo < hi) return clippedNormalMoments(m, s, lo, hi);
-  }
-  const r = normalMoments((x) => f(x, node, graph), m, s);
-  return Number.isFinite(r.mean) && Number.isFinite(r.std) ? r : undefined;
+  const clip = rule.clip?.(node, graph);
+  const clips = clip !== undefined && !Number.isNaN(clip[0]) && !Number.isNaN(clip[1]) && clip[0] < clip[1];
+  return (m, s) => {
+    if (s === 0) return { mean: f(m, node, graph), std: s };
+    if (clips) return clippedNormalMoments(m, s, clip![0], clip![1]);
+    const r = normalMoments((x) => f(x, node, graph), m, s);
+    return Number.isFinite(r.mean) && Number.isFinite(r.std) ? r : undefined;
+  };
 }
 
 /** The arithmetic of a float weighted layer (registry), or undefined for any other operator. */
@@ -356,6 +365,11 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
         if ('skip' in r) {
           for (const c of x.keys()) skip(node, group.id, c, r.skip);
           continue;
+        }
+        if (r.allVariance) {
+          let cached = graphVariance.get(graph);
+          if (!cached) graphVariance.set(graph, (cached = new Map()));
+          cached.set(name, r.allVariance);
         }
         if (r.lostVariance) {
           const known = foldedVariance.get(name);
@@ -555,11 +569,12 @@ function computeMoments(graph: Graph): Moments {
     const rule = constantRule(node);
     if (followsValues(rule)) {
       const x = get(node.input[0]);
-      if (!x) return undefined;
+      const act = activationMoments(node, graph);
+      if (!x || !act) return undefined;
       const mean = new Float64Array(x.mean.length);
       const std = new Float64Array(x.mean.length);
       for (let c = 0; c < mean.length; c++) {
-        const e = expectedActivation(node, graph, x.mean[c], x.std[c]);
+        const e = act(x.mean[c], x.std[c]);
         if (!e) return undefined;
         mean[c] = e.mean;
         std[c] = e.std;
@@ -650,6 +665,8 @@ function varianceScale(all: Float64Array, lostSum: Float64Array): Float64Array {
 interface LostVariance {
   v: Float64Array;
   lost: Int32Array;
+  /** Σ_all V is not known yet for this Conv: sum it in the same pass (every channel is read). */
+  all: boolean;
 }
 
 /** The lost variance terms' inputs for `node` (a Conv whose BN takes the variance correction) losing `removed` through member `m`, when its input moments are known. */
@@ -662,7 +679,7 @@ function lostVarianceOf(graph: Graph, node: NodeProto, m: GroupMember, removed: 
   for (const c of removed) for (const i of mapChannel(m, c)) if (i >= 0 && i < std.length) lost.add(i);
   const v = new Float64Array(std.length);
   for (let c = 0; c < std.length; c++) v[c] = std[c] * std[c];
-  return { v, lost: Int32Array.from([...lost].sort((a, b) => a - b)) };
+  return { v, lost: Int32Array.from([...lost].sort((a, b) => a - b)), all: !graphVariance.get(graph)?.has(node.name ?? '') };
 }
 
 /** Whether two index lists are equal, element by element. */
@@ -816,8 +833,9 @@ function propagate(
     case 'move': {
       if (anyIn !== 0) break;
       const out: ChannelConsts = new Map();
+      const act = activationMoments(node, graph);
       for (const [c, cv] of x) {
-        const e = expectedActivation(node, graph, cv.mean, cv.std);
+        const e = act?.(cv.mean, cv.std);
         if (e) out.set(c, { mean: e.mean, std: e.std, why: cv.why });
         else skip(c, `${op} ${node.name}: no expected value for this channel's distribution`);
       }
@@ -1115,6 +1133,68 @@ function foldFiltersWithVariance(
   }
 }
 
+/**
+ * foldFiltersWithVariance over every channel of each filter: the kernel K and the lost variance over
+ * the channels of `lostMask` (with their `means`), and Σ_all V over all C channels into allVar, each
+ * sum in the channels' order (the values filtersVariance and foldFilters give).
+ */
+function foldFiltersWithAllVariance(
+  w: Float32Array, first: number, rows: number, C: number, k: number, lostMask: Uint8Array, means: Float64Array, kern: Float64Array,
+  v: Float64Array, lostVar: Float64Array, allVar: Float64Array,
+): void {
+  const stride = C * k;
+  let r = 0;
+  if (k === 1) {
+    for (; r + 4 <= rows; r += 4) {
+      const b0 = r * stride, b1 = b0 + stride, b2 = b1 + stride, b3 = b2 + stride;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      for (let c = 0; c < C; c++) {
+        const vc = v[c];
+        const x0 = w[b0 + c], x1 = w[b1 + c], x2 = w[b2 + c], x3 = w[b3 + c];
+        const t0 = vc * (x0 * x0), t1 = vc * (x1 * x1), t2 = vc * (x2 * x2), t3 = vc * (x3 * x3);
+        a0 += t0; a1 += t1; a2 += t2; a3 += t3;
+        if (lostMask[c]) {
+          const mt = means[c];
+          s0 += x0 * mt; s1 += x1 * mt; s2 += x2 * mt; s3 += x3 * mt;
+          l0 += t0; l1 += t1; l2 += t2; l3 += t3;
+        }
+      }
+      const i = first + r;
+      kern[i] = s0; kern[i + 1] = s1; kern[i + 2] = s2; kern[i + 3] = s3;
+      lostVar[i] = l0; lostVar[i + 1] = l1; lostVar[i + 2] = l2; lostVar[i + 3] = l3;
+      allVar[i] = a0; allVar[i + 1] = a1; allVar[i + 2] = a2; allVar[i + 3] = a3;
+    }
+  }
+  for (; r < rows; r++) {
+    const out = (first + r) * k;
+    const row = r * stride;
+    let l = 0;
+    let a = 0;
+    for (let c = 0; c < C; c++) {
+      const at = row + c * k;
+      let q = 0;
+      if (lostMask[c]) {
+        const mt = means[c];
+        for (let j = 0; j < k; j++) {
+          const x = w[at + j];
+          kern[out + j] += x * mt;
+          q += x * x;
+        }
+        const t = v[c] * q;
+        l += t;
+        a += t;
+      } else {
+        for (let j = 0; j < k; j++) q += w[at + j] * w[at + j];
+        a += v[c] * q;
+      }
+    }
+    lostVar[first + r] = l;
+    allVar[first + r] = a;
+  }
+}
+
 function foldInto(
   graph: Graph,
   node: NodeProto,
@@ -1122,7 +1202,7 @@ function foldInto(
   x: ChannelConsts,
   shapeOf?: (v: string) => number[] | undefined,
   variance?: LostVariance,
-): { delta: Float64Array; border?: BorderCorrection; why?: string; lostVariance?: Float64Array } | { skip: string } {
+): { delta: Float64Array; border?: BorderCorrection; why?: string; lostVariance?: Float64Array; allVariance?: Float64Array } | { skip: string } {
   const op = node.op_type ?? '';
   if (dequantizeOf(graph, node.input[1]) || dequantizeOf(graph, node.input[2])) return { skip: QUANTIZED_REASON(`${op} ${node.name}`) };
   const wt = graph.constantTensor(node.input[1]);
@@ -1152,9 +1232,18 @@ function foldInto(
     // The lost channels' share of each filter's output variance (keptVarianceShare) from the same
     // reads, when the folded channels are exactly the lost ones (in the same order).
     const lostVar = variance && sameIndices(terms.index, variance.lost) ? new Float64Array(O) : undefined;
+    // On the first plan for this Conv, Σ_all V as well, in the same pass (one read of every weight
+    // instead of the lost channels' twice and every channel once).
+    const allVar = lostVar && variance!.all ? new Float64Array(O) : undefined;
     // Nothing to read when every constant is zero.
     if (nt > 0) {
-      if (lostVar) {
+      if (lostVar && allVar) {
+        const lostMask = new Uint8Array(C);
+        for (const c of terms.index) lostMask[c] = 1;
+        const means = new Float64Array(C);
+        for (let t = 0; t < nt; t++) means[terms.index[t]] = mean[t];
+        forEachFilter(graph, wt, (w, first, rows) => foldFiltersWithAllVariance(w, first, rows, C, k, lostMask, means, kern, variance!.v, lostVar, allVar));
+      } else if (lostVar) {
         const vt = Float64Array.from(terms.index, (c) => variance!.v[c]);
         const q = new Float64Array(4 * nt);
         forEachFilter(graph, wt, (w, first, rows) => foldFiltersWithVariance(w, first, rows, C, k, idx, mean, kern, vt, lostVar, q));
@@ -1163,7 +1252,7 @@ function foldInto(
     const delta = new Float64Array(O);
     for (let o = 0; o < O; o++) for (let j = 0; j < k; j++) delta[o] += kern[o * k + j];
     if (node.input[2] && graph.constantFloats(node.input[2])!.length !== O) return { skip: `Conv ${node.name}: bias is not one value per output channel` };
-    const withVar = lostVar && nt > 0 ? { lostVariance: lostVar } : {};
+    const withVar = lostVar && nt > 0 ? { lostVariance: lostVar, ...(allVar ? { allVariance: allVar } : {}) } : {};
     const padded = hasZeroPadding(node);
     if (!padded) return { delta, ...withVar };
     const border = shapeOf ? borderCorrection(node, dims, kern, shapeOf) : undefined;
