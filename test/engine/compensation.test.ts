@@ -520,4 +520,34 @@ describe('compensation in float16 and bfloat16 models', { skip: skipWithoutShare
     for (const [bn, v] of fresh.varScales) assert.deepEqual([...again.varScales.get(bn)!], [...v], `${bn}: cached and fresh variance shares`);
     assert.notDeepEqual([...again.varScales.get('bn_c')!], [...plan.varScales.get('bn_c')!], 'the second plan loses other channels');
   });
+
+  test('an infinite weight in a kept channel of a 1x1 consumer: the running-mean fold still sums the removed channels only', () => {
+    // conv a (4→12) → bn a → relu → conv b (12→9, 1x1) → bn b; channel 3 of a is kept, and b's weight
+    // for it is +∞ in filters 0 and 5
+    const b = new ModelBuilder({ seed: 9 });
+    let y = b.input('x', [1, 4, 6, 6]);
+    y = b.relu(b.bn(b.conv(y, 4, 12, { k: 3, name: 'a', bias: false }), 12, { name: 'bn_a' }));
+    b.output(b.bn(b.conv(y, 12, 9, { k: 1, name: 'b', bias: false }), 9, { name: 'bn_b' }), [1, 9, 6, 6]);
+    const model = asModel(b.toBuffer());
+    const wt = model.proto.graph!.initializer.find((t) => t.name === 'b.weight')!;
+    const raw = Buffer.from(wt.raw_data!);
+    for (const o of [0, 5]) raw.writeFloatLE(Infinity, (o * 12 + 3) * 4);
+    wt.raw_data = raw;
+    const graph = new Graph(model);
+    const deps = analyzeDependencies(graph);
+    const removed = [0, 2, 7, 11];
+    const g = deps.groups.find((x) => x.layers[0] === 'a')!;
+    const plan = planCompensation(graph, prunedGroupsOf(deps.groups, new Map([[g.id, Array.from({ length: 12 }, (_, i) => i).filter((i) => !removed.includes(i))]])));
+    const w = tensorToFloat32(model, wt);
+    const gamma = tensorToFloat32(model, graph.initializers.get('bn_a.weight')!);
+    const beta = tensorToFloat32(model, graph.initializers.get('bn_a.bias')!);
+    const want = new Float64Array(9);
+    for (let o = 0; o < 9; o++) {
+      let d = 0;
+      for (const c of removed) d += w[o * 12 + c] * clippedNormalMoments(beta[c], Math.abs(gamma[c]), 0, Infinity).mean;
+      want[o] = 0 - d;
+    }
+    assert.deepEqual([...plan.meanDeltas.get('bn_b')!], [...want]);
+    assert.ok([...want].every(Number.isFinite));
+  });
 });
