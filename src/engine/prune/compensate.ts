@@ -1150,22 +1150,16 @@ function foldFiltersWithAllVariance(
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
       let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      // Without a branch per channel (kept and lost channels interleave at random): a kept channel
-      // adds 0 (mean 0, mask 0), which leaves each sum exactly as it was, finite weights given.
       for (let c = 0; c < C; c++) {
         const vc = v[c];
-        const mt = means[c];
-        const lm = lostMask[c];
         const x0 = w[b0 + c], x1 = w[b1 + c], x2 = w[b2 + c], x3 = w[b3 + c];
         const t0 = vc * (x0 * x0), t1 = vc * (x1 * x1), t2 = vc * (x2 * x2), t3 = vc * (x3 * x3);
         a0 += t0; a1 += t1; a2 += t2; a3 += t3;
-        s0 += x0 * mt; s1 += x1 * mt; s2 += x2 * mt; s3 += x3 * mt;
-        l0 += t0 * lm; l1 += t1 * lm; l2 += t2 * lm; l3 += t3 * lm;
-      }
-      if (!Number.isFinite(a0 + a1 + a2 + a3)) {
-        // an infinite or NaN weight (0 · ∞ is NaN): these four filters one at a time, lost channels only
-        rowsWithBranches(w, first, r, 4, C, lostMask, means, kern, v, lostVar, allVar);
-        continue;
+        if (lostMask[c]) {
+          const mt = means[c];
+          s0 += x0 * mt; s1 += x1 * mt; s2 += x2 * mt; s3 += x3 * mt;
+          l0 += t0; l1 += t1; l2 += t2; l3 += t3;
+        }
       }
       const i = first + r;
       kern[i] = s0; kern[i + 1] = s1; kern[i + 2] = s2; kern[i + 3] = s3;
@@ -1173,17 +1167,7 @@ function foldFiltersWithAllVariance(
       allVar[i] = a0; allVar[i + 1] = a1; allVar[i + 2] = a2; allVar[i + 3] = a3;
     }
   }
-  rowsWithBranches(w, first, r, rows - r, C, lostMask, means, kern, v, lostVar, allVar);
-}
-
-/** foldFiltersWithAllVariance for `n` filters from block row `r`, one at a time, the lost channels' terms only where the mask says. */
-function rowsWithBranches(
-  w: Float32Array, first: number, from: number, n: number, C: number, lostMask: Uint8Array, means: Float64Array, kern: Float64Array,
-  v: Float64Array, lostVar: Float64Array, allVar: Float64Array,
-): void {
-  const k = kern.length / lostVar.length;
-  const stride = C * k;
-  for (let r = from; r < from + n; r++) {
+  for (; r < rows; r++) {
     const out = (first + r) * k;
     const row = r * stride;
     let l = 0;
