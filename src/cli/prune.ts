@@ -120,6 +120,7 @@ export function registerPrune(program: Command): void {
     .option('--max-loss <points>', 'the smallest model losing at most this many points of accuracy (with --labels) or top-1 agreement (needs --calib)')
     .option('--scan-inputs <n>', 'with a target: calibration inputs the sensitivity scan measures on (default 64)')
     .option('--no-scan-cache', 'with a target: do not read or write the sensitivity scan cached beside the model')
+    .option('--no-compare', 'with --target-macs or --target-params: write the allocation without measuring it against its blends with a uniform ratio')
     .option('--latency-runs <n>', 'with --target-latency: timed runs per model, the median counts (default 20)')
     .option('--threads <n>', 'with --target-latency: ONNX Runtime intra-op threads for timing (default 1)')
     .option('--json', 'print the report as JSON');
@@ -129,7 +130,7 @@ export function registerPrune(program: Command): void {
     epOption(o.ep);
     if (TARGET_FLAGS.some((k) => o[k] !== undefined)) {
       checkTargetConflicts(o as unknown as Record<string, unknown>);
-      await runTargetPrune(model, { ...o, noScanCache: (o as { scanCache?: boolean }).scanCache === false } as TargetCliOptions);
+      await runTargetPrune(model, { ...o, noScanCache: (o as { scanCache?: boolean }).scanCache === false, noCompare: (o as { compare?: boolean }).compare === false } as TargetCliOptions);
       return;
     }
     for (const k of ['scanInputs', 'latencyRuns', 'threads'] as const) if (o[k] !== undefined) throw new PrunerError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with a target (--target-macs, --target-params, --target-latency, --max-loss)`);

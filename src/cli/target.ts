@@ -31,6 +31,7 @@ export interface TargetCliOptions extends DataCliOptions, SizeCliOptions {
   ep: string;
   json?: boolean;
   noScanCache?: boolean;
+  noCompare?: boolean;
 }
 
 /** The flags that make `prune` prune to a target. */
@@ -92,6 +93,7 @@ export async function runTargetPrune(model: string, o: TargetCliOptions): Promis
       ...(o.savePlan ? { savePlan: o.savePlan } : {}),
       dryRun: o.dryRun,
       noCache: o.noScanCache,
+      ...(o.noCompare ? { blends: [] } : {}),
       signal,
       ...(progress ? { onProgress: progress } : {}),
     });
@@ -137,6 +139,14 @@ export function formatTargetReport(r: TargetReport, dryRun: boolean): string {
     for (const c of r.latencySearch.candidates) out.push(`  candidate    ${pctOf(c.macs, a.baseline.macs)} MACs: median ${c.latency.medianMs.toFixed(2)} ms (IQR ${c.latency.iqrMs.toFixed(2)})${c.meets ? ' meets' : ''}`);
   }
   if (r.lossSearch) for (const c of r.lossSearch) out.push(`  candidate    ${pctOf(c.macs, a.baseline.macs)} MACs: predicted loss ${c.predicted.toFixed(2)}, measured ${c.measured.toFixed(2)} points`);
+  if (r.comparison) {
+    const c = r.comparison;
+    out.push(`  compared     on ${c.inputs} calibration inputs (${path.basename(c.source)}), ${c.unit} loss:`);
+    for (const k of c.candidates) {
+      const name = k.t === 1 ? 'allocation' : k.t === 0 ? 'uniform' : `blend ${k.t}`;
+      out.push(`    ${name.padEnd(11)} ${pctOf(k.macs, a.baseline.macs)} MACs, ${pctOf(k.params, a.baseline.params)} params: predicted ${k.predicted.toFixed(2)}, measured ${k.measured.toFixed(2)} points${k.chosen ? '  ← written' : ''}`);
+    }
+  }
   out.push('', ...formatGroups(a.groups), '');
   if (r.prune) out.push(`  wrote        ${r.prune.output}`);
   if (r.result) {

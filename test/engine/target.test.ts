@@ -121,6 +121,32 @@ describe('allocation on hand-made scans', () => {
     });
   }
 
+  test('blends with a uniform ratio: the allocation first, every blend meets the budget (the written model\'s figures), t = 0 is one ratio across the groups', async () => {
+    const m = await modelOf(a);
+    const base = a.cost().macs;
+    const res = allocate(m, handScan(a, scales), { kind: 'macs', fraction: 0.5 }, { blends: [0.5, 0.25, 0] });
+    const c = res.candidates!;
+    assert.ok(c.length >= 3, `${c.length} candidates`);
+    assert.equal(c[0].t, 1);
+    assert.deepEqual(c[0].plan, res.plan, 'the first candidate is the allocation');
+    assert.equal(new Set(c.map((k) => JSON.stringify(k.plan.overrides))).size, c.length, 'no plan twice');
+    for (const k of c) {
+      assert.ok(k.predicted.macs <= 0.5 * base, `t=${k.t}: ${k.predicted.macs} ≤ ${0.5 * base}`);
+      assert.ok(k.predicted.macs >= 0.45 * base, `t=${k.t}: ${k.predicted.macs} close to the budget`);
+      const w = await written(k.plan, `blend-${k.t}.onnx`);
+      assert.equal(w.macs, k.predicted.macs, `t=${k.t}: predicted MACs are the written model's`);
+    }
+    // t = 0: the same share cut from every group (within a width step: 16 and 32 channels)
+    const u = c.find((k) => k.t === 0)!;
+    const ratios = u.groups.map((g) => g.ratio);
+    assert.ok(Math.max(...ratios) - Math.min(...ratios) <= 1 / 16 + 0.001, `uniform ratios ${ratios}`); // ratios rounded to 3 places
+    // the allocation spares the sensitive stem more than the uniform ratio does
+    const stem = (k: (typeof c)[number]) => k.groups.find((g) => g.layer === 'stem')!.ratio;
+    assert.ok(stem(c[0]) < stem(u), `stem ${stem(c[0])} < ${stem(u)}`);
+    // without blends, no candidates
+    assert.equal(allocate(m, handScan(a, scales), { kind: 'macs', fraction: 0.5 }).candidates, undefined);
+  });
+
   test('a loss budget: the fewest MACs whose predicted loss fits', async () => {
     const res = allocate(await modelOf(a), handScan(a, scales), { kind: 'loss', points: 1 });
     assert.ok(res.met);
@@ -299,7 +325,7 @@ describe('prune to a target on the Fashion-MNIST ResNet', { skip: skipWithoutSha
     return (await evaluateClassifier(file, x.data as Float32Array, Array.from(y.data as BigInt64Array, Number), [1, 28, 28], { ep: 'cpu' })).accuracy;
   };
   /** The uniform l1 ratio whose exact cost is closest to `value`, pruned with the same recovery on the same calibration inputs. */
-  const uniformAt = async (kind: 'macs' | 'params', value: number, name: string) => {
+  const uniformAt = async (kind: 'macs' | 'params', value: number, name: string, recover: 'auto' | 'none' = 'auto') => {
     const costAt = async (r: number) => (await previewPrune(model, { version: 1, criterion: 'l1', scope: 'uniform', ratio: r })).preview[kind].after;
     let lo = 0.01;
     let hi = 0.95;
@@ -311,7 +337,7 @@ describe('prune to a target on the Fashion-MNIST ResNet', { skip: skipWithoutSha
     const ratio = Math.abs((await costAt(lo)) - value) < Math.abs((await costAt(hi)) - value) ? lo : hi;
     const x = readNpy(calib());
     const set = arrayInputSet(path.basename(calib()), [1, 28, 28], x.data as Float32Array);
-    const rep = await pruneModel(model, { version: 1, criterion: 'l1', scope: 'uniform', ratio }, { out: path.join(dir, name), recover: 'auto', calibration: set, ep: 'cpu' });
+    const rep = await pruneModel(model, { version: 1, criterion: 'l1', scope: 'uniform', ratio }, { out: path.join(dir, name), recover, calibration: set, ep: 'cpu' });
     return { ratio, macs: rep.macs.after, params: rep.params.after, top1: await top1(rep.output) };
   };
 
@@ -341,8 +367,9 @@ describe('prune to a target on the Fashion-MNIST ResNet', { skip: skipWithoutSha
   }
 
   // A todo: with the default recovery (auto: least squares on the 1000 calibration inputs) a uniform
-  // l1 ratio at half the MACs or parameters keeps 93.8% top-1 (the original 93.9%), and the
-  // allocation from the single-group scan has not beaten it (93.3–93.5%). Both are measured and printed.
+  // l1 ratio at half the MACs or parameters keeps 93.8% top-1 (the original 93.9%): the target's
+  // plan, measured against its blends with a uniform ratio, writes 93.8% too (a tie, not higher).
+  // Both are measured and printed; the comparison without recovery is asserted below.
   for (const kind of ['macs', 'params'] as const) {
     test(`--target-${kind} 0.5 has a higher top-1 than a uniform ratio at the same ${kind}, same criterion and recovery`, { todo: 'the allocation does not yet beat a uniform ratio with recovery auto on this model' }, async () => {
       const w = written[kind];
@@ -350,6 +377,34 @@ describe('prune to a target on the Fashion-MNIST ResNet', { skip: skipWithoutSha
       const uni = await uniformAt(kind, w.value, `uniform-${kind}.onnx`);
       console.log(`${kind} at half: target ${((w.value / w.base) * 100).toFixed(2)}% top-1 ${(w.top1 * 100).toFixed(1)}% (${w.method}); uniform l1 ratio ${uni.ratio.toFixed(3)} ${((uni[kind] / w.base) * 100).toFixed(2)}% top-1 ${(uni.top1 * 100).toFixed(1)}%`);
       assert.ok(w.top1 > uni.top1, `target top-1 ${w.top1} > uniform ${uni.top1}`);
+    });
+  }
+
+  // Without recovery (the data-free compensation only), the same comparison: the plan the target
+  // writes (the allocation or a blend with a uniform ratio, chosen on the calibration inputs) has a
+  // higher top-1 on the 1000 test images than the uniform l1 ratio at the closest cost.
+  for (const kind of ['macs', 'params'] as const) {
+    test(`--target-${kind} 0.5 --recover none: a higher top-1 than a uniform ratio at the same ${kind} without recovery`, async () => {
+      const out = path.join(dir, `target-${kind}-none.onnx`);
+      const r = cli(['prune', model, `--target-${kind}`, '0.5', '--recover', 'none', '--calib', calib(), '--eval', testX(), '--labels', testY(), '--out', out, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const rep = JSON.parse(r.stdout);
+      const base = rep.allocation.baseline[kind];
+      const cost = computeCost(new Graph(loadModel(out)));
+      assert.ok(Math.abs(cost[kind] / base - 0.5) <= 0.02, `${kind}: ${(cost[kind] / base).toFixed(4)} of the model`);
+      // the comparison: every candidate meets the budget, the written one has the least measured loss
+      const c = rep.comparison;
+      assert.equal(c.on, 'calibration');
+      assert.ok(c.candidates.length >= 2 && c.candidates[0].t === 1, JSON.stringify(c.candidates));
+      for (const k of c.candidates) assert.ok(k[kind] <= rep.target, `candidate t=${k.t}: ${k[kind]} over ${rep.target}`);
+      const chosen = c.candidates.filter((k: { chosen: boolean }) => k.chosen);
+      assert.equal(chosen.length, 1);
+      assert.equal(chosen[0].measured, Math.min(...c.candidates.map((k: { measured: number }) => k.measured)));
+      assert.equal(chosen[0][kind], cost[kind], 'the written model is the chosen candidate');
+      const t1 = await top1(out);
+      const uni = await uniformAt(kind, cost[kind], `uniform-${kind}-none.onnx`, 'none');
+      console.log(`--target-${kind} 0.5 --recover none: ${((cost[kind] / base) * 100).toFixed(2)}% top-1 ${(t1 * 100).toFixed(1)}% (candidate t=${chosen[0].t}); uniform l1 ratio ${uni.ratio.toFixed(3)} ${((uni[kind] / base) * 100).toFixed(2)}% top-1 ${(uni.top1 * 100).toFixed(1)}%`);
+      assert.ok(t1 > uni.top1, `target top-1 ${t1} > uniform ${uni.top1}`);
     });
   }
 

@@ -60,6 +60,12 @@ export interface AllocateOptions {
   model?: string;
   /** What the searches minimise (default 'loss'). */
   objective?: Objective;
+  /**
+   * For a MACs or parameter budget, also these blends of the chosen plan with a uniform ratio
+   * (`t` = the share of the allocation kept, 0 = uniform), each meeting the budget: the candidates
+   * a caller may measure (chooseMeasured in run.ts). Default none.
+   */
+  blends?: readonly number[];
   signal?: AbortSignal;
 }
 
@@ -102,6 +108,20 @@ export interface Allocation extends TargetResult {
   predicted: PlanFigures;
   /** Groups left whole because the scan has no point for them (a partial scan), frozen groups. */
   notes: string[];
+  /**
+   * With `blends` and a met MACs or parameter budget: the allocation (t = 1) and each blend, every
+   * one meeting the budget, in that order (blends that repeat an earlier plan left out).
+   */
+  candidates?: AllocationCandidate[];
+}
+
+/** A plan meeting the budget: the allocation (t = 1) or a blend of it with a uniform ratio. */
+export interface AllocationCandidate {
+  /** Share of the allocation's ratios kept (1: the allocation; 0: a uniform ratio). */
+  t: number;
+  plan: PruningPlan;
+  predicted: PlanFigures;
+  groups: Allocation['groups'];
 }
 
 interface Candidate {
@@ -463,6 +483,35 @@ function greedySearch(c: Counter, budget: { kind: CostKind | 'loss'; target: num
   return { method: 'greedy', state: final, figures, met: budget.kind === 'loss' ? figures.loss <= budget.target + 1e-9 : figures[kind] <= budget.target };
 }
 
+/**
+ * A blend of `from` (the chosen allocation) with a uniform ratio: each group at its narrowest width
+ * removing at most t · (its ratio in `from`) + d of its channels, d the largest offset (bisected)
+ * whose plan meets the cost; then widened by single widths while it still fits (`fine`). t = 0 is
+ * a uniform ratio (within the widths the scan measured), t = 1 the allocation itself.
+ */
+function blendState(c: Counter, from: Readonly<State>, t: number, kind: CostKind, target: number, signal?: AbortSignal): State | undefined {
+  const at = (d: number): State =>
+    c.groups.map((x, i) => {
+      const want = t * x.all[from[i]].ratio + d;
+      let j = 0;
+      while (j + 1 < x.all.length && x.all[j + 1].ratio <= want + 1e-9) j++;
+      return j;
+    });
+  let lo = -1;
+  let hi = 1;
+  if (c.cost(at(hi))[kind] > target) return undefined;
+  for (let k = 0; k < 24; k++) {
+    throwIfAborted(signal);
+    const mid = (lo + hi) / 2;
+    if (c.cost(at(mid))[kind] <= target) hi = mid;
+    else lo = mid;
+  }
+  return fine(c, at(hi), kind, target, signal);
+}
+
+/** The blends measured against the allocation by default: half, a quarter, and none of it (a uniform ratio). */
+export const DEFAULT_BLENDS: readonly number[] = [0.5, 0.25, 0];
+
 /** Per group, the other groups sharing a node with it (a layer whose cost depends on both widths). */
 function neighboursOf(groups: readonly GroupCandidates[]): number[][] {
   const byNode = new Map<string, number[]>();
@@ -566,19 +615,33 @@ export function allocate(model: AllocationModel, scan: SensitivityScan, budget: 
     chosen = { method: chosen.method, state: narrowest, figures: figuresOf(counter, narrowest), met: false };
     bestReachable = chosen.figures[kind as CostKind];
   }
-  const plan = counter.planOf(chosen.state);
-  // Counted once more from the plan document itself: what a run of this plan will see.
-  const exact = previewPlan(model.graph, deps, resolvePlan(plan, deps, model.importance));
-  const predicted = { macs: exact.macs.after, params: exact.params.after, loss: round3(chosen.figures.loss), score: round3(chosen.figures.score) };
+  /** A state's plan, its figures counted once more from the plan document itself (what a run of it will see), and its groups. */
+  const describe = (state: Readonly<State>, figures: PlanFigures) => {
+    const plan = counter.planOf(state);
+    const exact = previewPlan(model.graph, deps, resolvePlan(plan, deps, model.importance));
+    const predicted = { macs: exact.macs.after, params: exact.params.after, loss: round3(figures.loss), score: round3(figures.score) };
+    const perGroup: Allocation['groups'] = groups.map((x, i) => {
+      const c = x.all[state[i]];
+      return { group: x.g.id, layer: x.layer, channels: x.g.channels, kept: c.keep, ratio: round3(ratioFor(x.g.channels, c.keep)), loss: round3(c.loss), score: round3(c.score) };
+    });
+    return { plan, predicted, groups: perGroup };
+  };
+  const { plan, predicted, groups: perGroup } = describe(chosen.state, chosen.figures);
   const met = kind === 'loss' ? predicted.loss <= target + 1e-9 : predicted[kind] <= target;
   const ratios = new Map<number, number>();
-  const perGroup: Allocation['groups'] = [];
-  groups.forEach((x, i) => {
-    const c = x.all[chosen.state[i]];
-    const r = ratioFor(x.g.channels, c.keep);
-    ratios.set(x.g.id, r);
-    perGroup.push({ group: x.g.id, layer: x.layer, channels: x.g.channels, kept: c.keep, ratio: round3(r), loss: round3(c.loss), score: round3(c.score) });
-  });
+  groups.forEach((x, i) => ratios.set(x.g.id, ratioFor(x.g.channels, x.all[chosen.state[i]].keep)));
+  let candidates: AllocationCandidate[] | undefined;
+  if (opts.blends?.length && kind !== 'loss' && met) {
+    candidates = [{ t: 1, plan, predicted, groups: perGroup }];
+    const seen = new Set([chosen.state.join(',')]);
+    for (const t of opts.blends) {
+      const state = blendState(counter, chosen.state, t, kind, target, opts.signal);
+      if (!state || seen.has(state.join(','))) continue;
+      seen.add(state.join(','));
+      const d = describe(state, figuresOf(counter, state));
+      if (d.predicted[kind] <= target) candidates.push({ t, ...d });
+    }
+  }
   return {
     budget,
     ratios,
@@ -593,6 +656,7 @@ export function allocate(model: AllocationModel, scan: SensitivityScan, budget: 
     objective: opts.objective ?? 'loss',
     groups: perGroup,
     notes,
+    ...(candidates ? { candidates } : {}),
   };
 }
 

@@ -31,7 +31,8 @@ import { evaluateSessions, type RecordedOutputs } from '../runtime/evaluate.ts';
 import { latencyInputs, measureModelLatency, type LatencyMeasurement } from '../runtime/latency.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { atDataSize, scanSensitivity, type ScanResult } from './scan.ts';
-import { allocate, unreachableMessage, type AllocateOptions, type Allocation, type AllocationModel } from './allocate.ts';
+import { allocate, DEFAULT_BLENDS, unreachableMessage, type AllocateOptions, type Allocation, type AllocationModel } from './allocate.ts';
+import { takeInputs } from '../data/open.ts';
 import { findLatencyPlan, type LatencyCandidate } from './latency.ts';
 import type { Budget, SensitivityScan } from './types.ts';
 
@@ -57,6 +58,12 @@ export interface TargetOptions {
   latencyRuns?: number;
   /** Candidates tried by the latency and loss searches (defaults 7 and 6). */
   maxCandidates?: number;
+  /**
+   * MACs and parameter budgets: blends of the allocation with a uniform ratio measured against it,
+   * the plan with the least measured loss on the calibration inputs written (default
+   * DEFAULT_BLENDS: half, a quarter and none of the allocation; [] measures nothing).
+   */
+  blends?: readonly number[];
   /** Output options (as pruneAnalysed). */
   out?: string;
   force?: boolean;
@@ -96,6 +103,8 @@ export interface TargetReport {
   latencySearch?: { original: LatencyMeasurement; candidates: LatencyCandidate[] };
   /** The loss search's candidates (a loss target): predicted-loss budget given to the allocation, MACs and measured loss. */
   lossSearch?: { budget: number; macs: number; predicted: number; measured: number }[];
+  /** A MACs or parameter target: the allocation and its blends with a uniform ratio, measured; the written plan is the chosen one. */
+  comparison?: CandidateComparison;
   /** Measured on the written model (absent with dryRun). */
   result?: {
     macs: number;
@@ -270,6 +279,55 @@ export async function findLossPlan(
   return { allocation: best.a, measured: best.measured, search, on };
 }
 
+/** The allocation and its blends with a uniform ratio, each pruned, recovered and measured on the calibration inputs. */
+export interface CandidateComparison {
+  on: 'calibration';
+  source: string;
+  /** Calibration inputs measured on (the first ones; recovery fits on all of them, as the real run). */
+  inputs: number;
+  unit: MeasuredLoss['unit'];
+  /** `t`: share of the allocation kept (1 the allocation, 0 a uniform ratio); MACs, parameters, predicted and measured loss; the one written. */
+  candidates: { t: number; macs: number; params: number; predicted: number; measured: number; chosen: boolean }[];
+}
+
+/** Calibration inputs the candidates are compared on, at most. */
+export const COMPARE_INPUTS = 256;
+
+/**
+ * The candidate of `allocation` (the allocation and its blends, `allocation.candidates`) with the
+ * least loss measured on the calibration inputs, each pruned and recovered in memory like the real
+ * run; ties go to the earlier candidate (the allocation first). The evaluation inputs are never
+ * used to choose. The allocation returned is the chosen candidate's (plan, predicted figures, groups).
+ */
+export async function chooseMeasured(
+  analysed: AnalysedModel,
+  model: AllocationModel,
+  allocation: Allocation,
+  opts: { calibration: InputSet; recover: RecoverMode; ep: ExecutionProviderChoice; inputs?: number; signal?: AbortSignal; onProgress?: (message: string) => void },
+): Promise<{ allocation: Allocation; comparison: CandidateComparison }> {
+  const candidates = allocation.candidates ?? [];
+  const set = takeInputs(opts.calibration, Math.min(opts.calibration.count, opts.inputs ?? COMPARE_INPUTS));
+  const meter = new LossMeter(analysed.path, set, 'calibration', { ep: opts.ep, ...(opts.signal ? { signal: opts.signal } : {}) });
+  const rows: CandidateComparison['candidates'] = [];
+  let unit: MeasuredLoss['unit'] = 'agreement';
+  let best = 0;
+  for (let i = 0; i < candidates.length; i++) {
+    throwIfAborted(opts.signal);
+    const c = candidates[i];
+    const name = c.t === 1 ? 'the allocation' : c.t === 0 ? 'a uniform ratio' : `a blend (${c.t} of the allocation)`;
+    opts.onProgress?.(`measuring ${name} on ${set.count} calibration inputs (${i + 1}/${candidates.length})`);
+    const bytes = await recoveredCandidate(analysed, model, c.plan, { calibration: opts.calibration, recover: opts.recover, ep: opts.ep, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const m = await meter.measure({ bytes, name: `${analysed.fileName} (${name})` });
+    unit = m.unit;
+    rows.push({ t: c.t, macs: c.predicted.macs, params: c.predicted.params, predicted: c.predicted.loss, measured: m.points, chosen: false });
+    if (m.points < rows[best].measured) best = i;
+  }
+  rows[best].chosen = true;
+  const w = candidates[best];
+  const chosen: Allocation = { ...allocation, plan: w.plan, predicted: w.predicted, groups: w.groups, ratios: new Map(w.groups.map((g) => [g.group, g.ratio])) };
+  return { allocation: chosen, comparison: { on: 'calibration', source: opts.calibration.source, inputs: set.count, unit, candidates: rows } };
+}
+
 const unitOf = (b: Budget): TargetReport['unit'] => (b.kind === 'macs' ? 'MACs' : b.kind === 'params' ? 'parameters' : b.kind === 'latency' ? 'ms' : 'points');
 
 /** Scans (or reads the scan's cache), finds the plan for `budget`, prunes and recovers for real, and checks the target on the written model. */
@@ -319,6 +377,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
   let latencySearch: TargetReport['latencySearch'];
   let lossSearch: TargetReport['lossSearch'];
   let candidateLoss: number | undefined;
+  let comparison: CandidateComparison | undefined;
   if (budget.kind === 'latency') {
     progress('searching a plan by timing candidates');
     const found = await findLatencyPlan(model, scan, budget.ms, {
@@ -343,13 +402,20 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
     allocation = found.allocation;
     candidateLoss = found.measured;
   } else {
-    allocation = allocate(model, scan, budget, aopts);
+    allocation = allocate(model, scan, budget, { ...aopts, blends: opts.blends ?? DEFAULT_BLENDS });
     if (!allocation.met) throw new TargetUnreachableError(`${unreachableMessage(allocation)}; nothing written`, allocation);
+    if ((allocation.candidates?.length ?? 0) > 1) {
+      progress('measuring the allocation against its blends with a uniform ratio');
+      const found = await chooseMeasured(analysed, model, allocation, { calibration, recover, ep, onProgress: progress, ...(signal ? { signal } : {}) });
+      allocation = found.allocation;
+      comparison = found.comparison;
+    }
   }
   warnings.push(...allocation.notes);
 
   const target = budget.kind === 'latency' ? budget.ms : allocation.target;
-  const { ratios: _r, searches, plan, ...rest } = allocation;
+  const { ratios: _r, searches, plan, candidates: _c, ...rest } = allocation;
+  void _c;
   void _r;
   const base: Omit<TargetReport, 'met' | 'miss' | 'missFraction'> = {
     budget,
@@ -360,6 +426,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
     plan,
     ...(latencySearch ? { latencySearch } : {}),
     ...(lossSearch ? { lossSearch } : {}),
+    ...(comparison ? { comparison } : {}),
     warnings,
   };
   const missOf = (value: number) => ({ met: value <= target + 1e-9, miss: round3(value - target), missFraction: round4((value - target) / target) });
