@@ -371,7 +371,7 @@ describe('prune to a target on the Fashion-MNIST ResNet', { skip: skipWithoutSha
   // plan, measured against its blends with a uniform ratio, writes 93.8% too (a tie, not higher).
   // Both are measured and printed; the comparison without recovery is asserted below.
   for (const kind of ['macs', 'params'] as const) {
-    test(`--target-${kind} 0.5 has a higher top-1 than a uniform ratio at the same ${kind}, same criterion and recovery`, { todo: 'the allocation does not yet beat a uniform ratio with recovery auto on this model' }, async () => {
+    test(`--target-${kind} 0.5 has a higher top-1 than a uniform ratio at the same ${kind}, same criterion and recovery`, { todo: 'with recovery auto on this model the target plan ties or trails the uniform ratio (93.8% and 93.2% against 93.9%)' }, async () => {
       const w = written[kind];
       assert.ok(w, 'the target run above wrote its model');
       const uni = await uniformAt(kind, w.value, `uniform-${kind}.onnx`);
