@@ -965,30 +965,45 @@ async function accumulate(ctx: Ctx, p: LayerPlan, layerIndex: number, x: ProbeTe
   const X = patchRows(p, rows * k);
   const Yg = g.groups > 1 ? new Float32Array(rows * Og) : y;
   const kk = g.kh * g.kw;
+  // Per image, the sampled positions whose patch lies inside the input (most of them) are copied
+  // channel by channel: each channel's plane is read for all of them at once (the planes are far
+  // apart in NCHW; a position at a time would touch every plane once per position).
+  const inside = new Int32Array(P);
+  const origin = new Int32Array(P);
+  const data = x.data;
   for (let gi = 0; gi < g.groups; gi++) {
     if (gi > 0) X.fill(0, 0, rows * k);
     for (let b = 0; b < B; b++) {
       const pos = positionsFor(layerIndex, offset + b, Ho * Wo, P);
+      let n = 0;
       for (let r = 0; r < P; r++) {
+        const iy0 = Math.floor(pos[r] / Wo) * g.sh - padTop;
+        const ix0 = (pos[r] % Wo) * g.sw - padLeft;
+        if (iy0 >= 0 && iy0 + (g.kh - 1) * g.dh < H && ix0 >= 0 && ix0 + (g.kw - 1) * g.dw < W) {
+          inside[n] = r;
+          origin[n++] = iy0 * W + ix0;
+        }
+      }
+      for (let c = 0; c < g.cinG; c++) {
+        const plane = (b * C + gi * g.cinG + c) * H * W;
+        for (let t = 0; t < n; t++) {
+          let d = (b * P + inside[t]) * k + c * kk;
+          const at = plane + origin[t];
+          for (let a = 0; a < g.kh; a++) {
+            let src = at + a * g.dh * W;
+            for (let bb = 0; bb < g.kw; bb++, src += g.dw) X[d++] = data[src];
+          }
+        }
+      }
+      for (let t = 0; t < n; t++) X[(b * P + inside[t]) * k + k - 1] = 1;
+      for (let r = 0, t = 0; r < P; r++) {
+        if (t < n && inside[t] === r) {
+          t++;
+          continue;
+        }
         const oy = Math.floor(pos[r] / Wo);
         const ox = pos[r] % Wo;
         const dst = (b * P + r) * k;
-        const iy0 = oy * g.sh - padTop;
-        const ix0 = ox * g.sw - padLeft;
-        if (iy0 >= 0 && iy0 + (g.kh - 1) * g.dh < H && ix0 >= 0 && ix0 + (g.kw - 1) * g.dw < W) {
-          // The patch lies inside the input (most positions): no border checks.
-          const data = x.data;
-          let d = dst;
-          for (let c = 0; c < g.cinG; c++) {
-            const plane = (b * C + gi * g.cinG + c) * H * W + iy0 * W + ix0;
-            for (let a = 0; a < g.kh; a++) {
-              let src = plane + a * g.dh * W;
-              for (let bb = 0; bb < g.kw; bb++, src += g.dw) X[d++] = data[src];
-            }
-          }
-          X[dst + k - 1] = 1;
-          continue;
-        }
         for (let c = 0; c < g.cinG; c++) {
           const plane = (b * C + gi * g.cinG + c) * H * W;
           for (let a = 0; a < g.kh; a++) {
