@@ -3,7 +3,7 @@
 // predicted loss, the real prune with recovery, and the target checked on the written model.
 import * as path from 'node:path';
 import {
-  AnalysedModel, describeLatency, PrunerError, pruneToTarget, TargetUnreachableError,
+  AnalysedModel, candidateName, describeLatency, PrunerError, pruneToTarget, TargetUnreachableError,
   type Budget, type ExecutionProviderChoice, type PlanCriterion, type RecoverMode, type TargetReport,
 } from '../engine/index.ts';
 import { formatSI } from './format.ts';
@@ -143,8 +143,7 @@ export function formatTargetReport(r: TargetReport, dryRun: boolean): string {
     const c = r.comparison;
     out.push(`  compared     on ${c.inputs} calibration inputs (${path.basename(c.source)}), ${c.unit} loss:`);
     for (const k of c.candidates) {
-      const name = k.t === 1 ? 'allocation' : k.t === 0 ? 'uniform' : `blend ${k.t}`;
-      out.push(`    ${name.padEnd(11)} ${pctOf(k.macs, a.baseline.macs)} MACs, ${pctOf(k.params, a.baseline.params)} params: predicted ${k.predicted.toFixed(2)}, measured ${k.measured.toFixed(2)} points${k.chosen ? '  ← written' : ''}`);
+      out.push(`    ${pctOf(k.macs, a.baseline.macs)} MACs, ${pctOf(k.params, a.baseline.params)} params, predicted ${k.predicted.toFixed(2)}, measured ${k.measured.toFixed(2)} points: ${candidateName(k.t)}${k.chosen ? '  ← written' : ''}`);
     }
   }
   out.push('', ...formatGroups(a.groups), '');

@@ -63,7 +63,7 @@ export { scanCachePath, readScanCache, scanCacheKey, hashModelFiles, SCAN_CACHE_
 export type { SensitivityScan, GroupSensitivity, SensitivityPoint, ScanSettings, Budget, TargetResult } from './target/types.ts';
 export { allocate, budgetTarget, unreachableMessage, MAX_CANDIDATES, DEFAULT_BLENDS, type Allocation, type AllocationCandidate, type AllocateOptions, type AllocationModel, type PlanFigures } from './target/allocate.ts';
 export { findLatencyPlan, candidateBytes, type LatencyPlan, type LatencyCandidate, type LatencySearchOptions } from './target/latency.ts';
-export { pruneToTarget, measureLoss, recoveredCandidate, findLossPlan, chooseMeasured, TargetUnreachableError, type CandidateComparison, type TargetOptions, type TargetReport, type MeasuredLoss, type LossPlan } from './target/run.ts';
+export { pruneToTarget, measureLoss, recoveredCandidate, findLossPlan, chooseMeasured, candidateName, TargetUnreachableError, type CandidateComparison, type TargetOptions, type TargetReport, type MeasuredLoss, type LossPlan } from './target/run.ts';
 export { measureModelLatency, latencyInputs, describeLatency, DEFAULT_LATENCY_RUNS, DEFAULT_LATENCY_WARMUP, type LatencyMeasurement, type LatencyOptions } from './runtime/latency.ts';
 
 // File safety: temp files, exclusive publication, protected inputs

@@ -3,7 +3,7 @@
 // meets a MACs or parameter budget with the least predicted loss. No vscode import.
 import * as path from 'node:path';
 import {
-  addPlanScores, allocate, atDataSize, CancelledError, chooseMeasured, DEFAULT_BLENDS, isCriterion, scanBlocks, findLatencyPlan, findLossPlan, hashModelFiles, latencyInputs, measureLoss, measureModelLatency, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted, valueInfoShape,
+  addPlanScores, allocate, atDataSize, CancelledError, candidateName, chooseMeasured, DEFAULT_BLENDS, isCriterion, scanBlocks, findLatencyPlan, findLossPlan, hashModelFiles, latencyInputs, measureLoss, measureModelLatency, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted, valueInfoShape,
   type Allocation, type AnalysedModel, type InputSet, type LatencyMeasurement, type ScanOptions, type SensitivityScan,
 } from '../engine/index.ts';
 import { viewPlanOf, type ViewBlocks, type FoundPlan, type LatencyView, type TargetCheck, type ViewBudget, type ViewPlan, type ViewScan, type ViewScanSettings } from '../shared/protocol.ts';
@@ -179,8 +179,7 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
       const found = await chooseMeasured(analysed, model, a, { calibration, recover: p.data.recover, ep: 'auto', signal: ctx.signal, onProgress: (m) => ctx.progress(m, undefined) });
       a = found.allocation;
       const chosen = found.comparison.candidates.find((c) => c.chosen)!;
-      const name = (t: number) => (t === 1 ? 'the allocation' : t === 0 ? 'a uniform ratio' : `a blend (${t} of the allocation) with a uniform ratio`);
-      notes.push(`measured on ${found.comparison.inputs} calibration inputs: ${found.comparison.candidates.map((c) => `${name(c.t)} ${c.measured.toFixed(2)}`).join(', ')} points of ${found.comparison.unit} lost; the plan set is ${name(chosen.t)}`);
+      notes.push(`measured on ${found.comparison.inputs} calibration inputs: ${found.comparison.candidates.map((c) => `${candidateName(c.t)} ${c.measured.toFixed(2)}`).join(', ')} points of ${found.comparison.unit} lost; the plan set is ${candidateName(chosen.t)}`);
     }
   }
   notes.push(...a.notes);

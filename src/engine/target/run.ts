@@ -290,6 +290,11 @@ export interface CandidateComparison {
   candidates: { t: number; macs: number; params: number; predicted: number; measured: number; chosen: boolean }[];
 }
 
+/** How a candidate of the comparison is named in reports: by its share `t` of the allocation. */
+export function candidateName(t: number): string {
+  return t === 1 ? 'the allocation' : t === 0 ? 'a uniform ratio' : `a blend (${t} of the allocation) with a uniform ratio`;
+}
+
 /** Calibration inputs the candidates are compared on, at most. */
 export const COMPARE_INPUTS = 256;
 
@@ -314,7 +319,7 @@ export async function chooseMeasured(
   for (let i = 0; i < candidates.length; i++) {
     throwIfAborted(opts.signal);
     const c = candidates[i];
-    const name = c.t === 1 ? 'the allocation' : c.t === 0 ? 'a uniform ratio' : `a blend (${c.t} of the allocation)`;
+    const name = candidateName(c.t);
     opts.onProgress?.(`measuring ${name} on ${set.count} calibration inputs (${i + 1}/${candidates.length})`);
     const bytes = await recoveredCandidate(analysed, model, c.plan, { calibration: opts.calibration, recover: opts.recover, ep: opts.ep, ...(opts.signal ? { signal: opts.signal } : {}) });
     const m = await meter.measure({ bytes, name: `${analysed.fileName} (${name})` });
@@ -324,7 +329,7 @@ export async function chooseMeasured(
   }
   rows[best].chosen = true;
   const w = candidates[best];
-  const chosen: Allocation = { ...allocation, plan: w.plan, predicted: w.predicted, groups: w.groups, ratios: new Map(w.groups.map((g) => [g.group, g.ratio])) };
+  const chosen: Allocation = { ...allocation, plan: w.plan, predicted: w.predicted, groups: w.groups, ratios: new Map(w.groups.map((g) => [g.group, (g.channels - g.kept) / g.channels])) };
   return { allocation: chosen, comparison: { on: 'calibration', source: opts.calibration.source, inputs: set.count, unit, candidates: rows } };
 }
 
