@@ -264,7 +264,7 @@ export async function explorerContextMenu(page: Page, fileName: string, itemTitl
  * holding a path): types the folder's path, waits until the dialog lists its contents (`entry`),
  * and accepts it with the button labelled `button`. The dialog fills in its starting folder
  * asynchronously, which can replace a path typed just after it opened: the path is typed again
- * until the input holds it.
+ * until the input holds it and the listing shows `entry` (five tries).
  */
 export async function pickFolderInDialog(page: Page, folder: string, entry: string, button = 'Use'): Promise<void> {
   const widget = page.locator('.quick-input-widget');
@@ -273,10 +273,12 @@ export async function pickFolderInDialog(page: Page, folder: string, entry: stri
   const want = `${folder}/`;
   for (let attempt = 0; ; attempt++) {
     await input.fill(want);
-    await widget.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ timeout: 15_000 });
+    // a starting folder filled in late replaces the typed path: its listing lacks `entry`, so the
+    // wait fails and the path is typed again
+    const listed = await widget.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ timeout: 15_000 }).then(() => true, () => false);
     await page.waitForTimeout(300);
-    if ((await input.inputValue()) === want) break;
-    if (attempt >= 4) throw new Error(`the folder dialog shows ${await input.inputValue()}, not ${want}`);
+    if (listed && (await input.inputValue()) === want) break;
+    if (attempt >= 4) throw new Error(`the folder dialog shows ${await input.inputValue()}${listed ? '' : ` without an entry "${entry}"`}, not ${want}`);
   }
   await widget.locator('.monaco-button', { hasText: new RegExp(`^${button}$`) }).first().click({ timeout: 10_000 });
   await widget.waitFor({ state: 'hidden', timeout: 15_000 });
