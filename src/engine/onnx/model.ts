@@ -222,12 +222,9 @@ function alignmentShift(fd: number, size: number): number {
 
 /**
  * A model from the bytes of an .onnx file already in memory (decoded and checked like loadModel).
- * `file` names the model in messages; external-data locations are relative to its folder.
- */
-/**
- * The model decoded from `buf`. With `own` (loadModel's own read buffer, which nothing else sees),
- * tensor bytes that do not start on a boundary of their element size are moved onto one, in place
- * (alignTensorBytes).
+ * `file` names the model in messages; external-data locations are relative to its folder. With
+ * `own` (loadModel's own read buffer, which nothing else sees), tensor bytes that do not start on a
+ * boundary of their element size are moved onto one, in place (alignTensorBytes).
  */
 export function modelFromBuffer(buf: Uint8Array, file: string, opts: { own?: boolean } = {}): OnnxModel {
   const abs = path.resolve(file);

@@ -57,14 +57,12 @@
 // whose weight or bias is dequantised from integers (not exact; the summary says so).
 import { mapChannel, removedChannels, type ChannelGroup, type GroupMember } from '../analysis/types.ts';
 import { attrFloat, attrInt, attrInts, attrString, type Graph } from '../graph/graph.ts';
-import { forEachRowBlock, tensorDims, tensorRawBytes, tensorToFloat32 } from '../onnx/model.ts';
+import { forEachRowBlock, LITTLE_ENDIAN, tensorDims, tensorRawBytes, tensorToFloat32 } from '../onnx/model.ts';
 import { DataType, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import { batchBinding } from '../graph/cost.ts';
 import { dequantizeOf } from '../graph/quant.ts';
 import { inferShapes, numericShape, type ShapeInference } from '../graph/shapes.ts';
 import { nodeFacts, weightedFacts, type ConstantRule } from '../graph/operators.ts';
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export interface CompensationOptions {
   /**
@@ -254,13 +252,13 @@ function hasZeroPadding(n: NodeProto): string | undefined {
   return undefined;
 }
 
+/** A (group, channel) pair as one number: group id · CHANNEL_KEYS + channel (channels are fewer). */
+const CHANNEL_KEYS = 2 ** 24;
+
 /**
  * Works out, for every pruned group, which removed channels output a constant, follows those constants
  * to the consuming layers and returns the bias deltas (on the original, unsliced biases) with a summary.
  */
-/** A (group, channel) pair as one number: group id · CHANNEL_KEYS + channel (channels are fewer). */
-const CHANNEL_KEYS = 2 ** 24;
-
 export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: CompensationOptions & { enabled?: boolean } = {}): CompensationPlan {
   const summary: CompensationSummary = { enabled: opts.enabled !== false, constantChannels: 0, estimatedChannels: 0, channelsCompensated: 0, layers: [], skipped: [] };
   const biasDeltas = new Map<string, Float64Array>();
@@ -366,11 +364,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
           for (const c of x.keys()) skip(node, group.id, c, r.skip);
           continue;
         }
-        if (r.allVariance) {
-          let cached = graphVariance.get(graph);
-          if (!cached) graphVariance.set(graph, (cached = new Map()));
-          cached.set(name, r.allVariance);
-        }
+        if (r.allVariance) varianceCache(graph).set(name, r.allVariance);
         if (r.lostVariance) {
           const known = foldedVariance.get(name);
           if (!known) foldedVariance.set(name, { sum: r.lostVariance, channels: variance!.lost.length });
@@ -634,8 +628,7 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
   // Σ_kept V is computed as Σ_all V − Σ_lost V: Σ_all V per filter depends on the model only and is
   // kept for the graph, so a later plan on the same analysed model reads the lost channels' weights
   // only, and not at all when the fold already summed them (lostSums).
-  let cached = graphVariance.get(graph);
-  if (!cached) graphVariance.set(graph, (cached = new Map()));
+  const cached = varianceCache(graph);
   const known = cached.get(node.name ?? '');
   if (known && lostSums?.length === O) return varianceScale(known, lostSums);
   const all = known ?? new Float64Array(O);
@@ -763,6 +756,13 @@ function filterVariance(w: Float32Array, row: number, k: number, v: Float64Array
 
 /** Per graph, per consumer Conv: Σ_c V(o, c) over all input channels, for keptVarianceShare. */
 const graphVariance = new WeakMap<Graph, Map<string, Float64Array>>();
+
+/** The graph's Σ_all V per consumer Conv (created empty on first use). */
+function varianceCache(graph: Graph): Map<string, Float64Array> {
+  let cached = graphVariance.get(graph);
+  if (!cached) graphVariance.set(graph, (cached = new Map()));
+  return cached;
+}
 
 function zeroFilterConsts(graph: Graph, node: NodeProto, removed: Set<number>): ChannelConsts {
   const out: ChannelConsts = new Map();
