@@ -33,7 +33,8 @@ import { previewPrune } from '../../src/engine/prune/prune.ts';
 import { arrayInputSet } from '../../src/engine/data/types.ts';
 import { readNpy } from '../../src/engine/runtime/inputs.ts';
 import { evaluateClassifier } from '../../src/engine/runtime/validate.ts';
-import { LossMeter, measureLoss } from '../../src/engine/target/run.ts';
+import { LossMeter, measureLoss, pruneToTarget } from '../../src/engine/target/run.ts';
+import { scanCachePath } from '../../src/engine/target/scan-cache.ts';
 import { fmnistBn, repoRoot, shared, skipWithoutShared } from '../helpers/paths.ts';
 
 const RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -145,6 +146,25 @@ describe('allocation on hand-made scans', () => {
     assert.ok(stem(c[0]) < stem(u), `stem ${stem(c[0])} < ${stem(u)}`);
     // without blends, no candidates
     assert.equal(allocate(m, handScan(a, scales), { kind: 'macs', fraction: 0.5 }).candidates, undefined);
+  });
+
+  test('an output or plan that cannot be written stops a target before the scan: nothing scanned, nothing written, the existing files as they were', async () => {
+    const copy = path.join(dir, 'early.onnx');
+    fs.copyFileSync(file, copy);
+    const calibration = arrayInputSet('random', [3, 16, 16], Float32Array.from({ length: 8 * 768 }, (_, i) => Math.sin(i)));
+    const taken = path.join(dir, 'taken.onnx');
+    const plan = path.join(dir, 'taken.plan.json');
+    fs.writeFileSync(taken, 'a model already here');
+    fs.writeFileSync(plan, '{"a plan": "already here"}');
+    const m = AnalysedModel.load(copy);
+    const budget = { kind: 'macs', fraction: 0.5 } as const;
+    await assert.rejects(pruneToTarget(m, budget, { calibration, out: taken }), /already exists/);
+    await assert.rejects(pruneToTarget(m, budget, { calibration, savePlan: plan }), /already exists/);
+    await assert.rejects(pruneToTarget(m, budget, { calibration, savePlan: plan, dryRun: true }), /already exists/);
+    assert.equal(fs.existsSync(scanCachePath(copy)), false, 'no scan ran');
+    assert.equal(fs.readFileSync(taken, 'utf8'), 'a model already here');
+    assert.equal(fs.readFileSync(plan, 'utf8'), '{"a plan": "already here"}');
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('early.')), ['early.onnx']);
   });
 
   test('a loss budget: the fewest MACs whose predicted loss fits', async () => {

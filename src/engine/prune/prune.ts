@@ -15,7 +15,7 @@ import type { ExecutionProviderChoice, InputTensor } from '../runtime/types.ts';
 import { parsePlan, resolvePlan, serializePlan, validatePlan } from './plan.ts';
 import { pruneGraph } from './surgery.ts';
 import { applyBlockSelection, blockRanking, type BlockReport } from './blocks.ts';
-import { chooseOutput, chooseOutputPath, type OutputPathOptions } from './output-path.ts';
+import { chooseOutput, chooseOutputPath, type OutputChoice, type OutputPathOptions } from './output-path.ts';
 import { atMinimumWarning, nothingRemovedError, planEffect, type PlanEffect } from './plan-effect.ts';
 import { checkWritableFolder, readJsonFile, refuseProtected, removeStaleTemps, unpublish, writeTextFileSafely } from '../files.ts';
 import type { PruneReport } from './report.ts';
@@ -96,14 +96,7 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
   throwIfAborted(signal);
 
   const model = analysed.model;
-  // The input and every file it reads are never written, whatever the options say.
-  const protect = [model.path, ...(model.externalFiles ?? [])];
-  // A model that kept its weights in external data gets its pruned weights in external data too.
-  const sourceExternal = model.proto.graph?.initializer.some((t) => t.data_location === 1) ?? false;
-  // Fail early, before any work, when the output cannot be written.
-  const choice = chooseOutput(model.path, { ...opts, protect, sidecar: sourceExternal });
-  removeStaleTemps(path.dirname(choice.path));
-  if (opts.savePlan) checkPlanTarget(opts.savePlan, [...protect, choice.path], opts.force === true);
+  const { protect, sourceExternal, choice } = checkOutputs(analysed, opts);
   // Whole residual blocks go first; the channel analysis then sees the graph without them (a model
   // of its own, analysed afresh); without blocks to remove, the held analysis serves.
   const blocks = applyBlockSelection(analysed.graph, plan.removeBlocks);
@@ -295,7 +288,29 @@ export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan
 }
 
 /** Fails early when the plan file could not be written afterwards (an input file, or an existing file without force). */
-function checkPlanTarget(file: string, protect: string[], force: boolean): void {
+/** The input model and every file it reads: never written, whatever the options say. */
+export function protectedFiles(analysed: AnalysedModel): string[] {
+  return [analysed.model.path, ...(analysed.model.externalFiles ?? [])];
+}
+
+/**
+ * Fails, before any work, when the pruned model (or the plan, with `savePlan`) cannot be written
+ * where the options say. The files never written, whether the output takes external data, and the
+ * output's path.
+ */
+export function checkOutputs(analysed: AnalysedModel, opts: PruneOptions): { protect: string[]; sourceExternal: boolean; choice: OutputChoice } {
+  const model = analysed.model;
+  const protect = protectedFiles(analysed);
+  // A model that kept its weights in external data gets its pruned weights in external data too.
+  const sourceExternal = model.proto.graph?.initializer.some((t) => t.data_location === 1) ?? false;
+  const choice = chooseOutput(model.path, { ...opts, protect, sidecar: sourceExternal });
+  removeStaleTemps(path.dirname(choice.path));
+  if (opts.savePlan) checkPlanTarget(opts.savePlan, [...protect, choice.path], opts.force === true);
+  return { protect, sourceExternal, choice };
+}
+
+/** Fails when the plan cannot be written at `file` (a protected file, an existing one without `force`, a folder not writable). */
+export function checkPlanTarget(file: string, protect: string[], force: boolean): void {
   const abs = path.resolve(file);
   refuseProtected(abs, protect, 'the plan');
   if (!force && fs.existsSync(abs)) throw new PrunerError(`${abs} already exists; use --force to overwrite it or choose another --save-plan`, { subject: abs });

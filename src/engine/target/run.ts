@@ -18,7 +18,7 @@ import { recoverPruned } from '../recovery/recover.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import { prunedGroupsOf } from '../prune/compensate.ts';
 import { resolvePlan, serializePlan } from '../prune/plan.ts';
-import { pruneAnalysed } from '../prune/prune.ts';
+import { checkOutputs, checkPlanTarget, protectedFiles, pruneAnalysed } from '../prune/prune.ts';
 import { preparePreview } from '../prune/preview.ts';
 import { pruneGraph } from '../prune/surgery.ts';
 import type { PruneReport } from '../prune/report.ts';
@@ -349,6 +349,10 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
   const minChannels = opts.minChannels ?? 1;
   const roundTo = opts.roundTo ?? 1;
   const warnings: string[] = [];
+  // Fail before the scan and the search when what the run would write cannot be written.
+  const outputs = { ...(opts.out ? { out: opts.out } : {}), force: opts.force, ...(opts.savePlan ? { savePlan: opts.savePlan } : {}) };
+  if (!opts.dryRun) checkOutputs(analysed, outputs);
+  else if (opts.savePlan) checkPlanTarget(opts.savePlan, protectedFiles(analysed), opts.force === true);
 
   progress('sensitivity scan');
   const scan: ScanResult = await scanSensitivity(analysed, calibration, {
@@ -437,17 +441,15 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
   const missOf = (value: number) => ({ met: value <= target + 1e-9, miss: round3(value - target), missFraction: round4((value - target) / target) });
 
   if (opts.dryRun) {
-    if (opts.savePlan) writeTextFileSafely(opts.savePlan, serializePlan(plan), { replace: opts.force === true, protect: [analysed.path, ...(analysed.model.externalFiles ?? [])], what: 'the plan' });
+    if (opts.savePlan) writeTextFileSafely(opts.savePlan, serializePlan(plan), { replace: opts.force === true, protect: protectedFiles(analysed), what: 'the plan' });
     const predicted = budget.kind === 'latency' ? latencySearch!.candidates.find((c) => c.macs === allocation.predicted.macs)?.latency.medianMs ?? target : budget.kind === 'loss' ? candidateLoss! : allocation.predicted[budget.kind];
     return { ...base, ...missOf(predicted) };
   }
 
   progress('pruning and recovering the chosen plan');
   const report = await pruneAnalysed(analysed, plan, {
-    ...(opts.out ? { out: opts.out } : {}),
-    force: opts.force,
+    ...outputs,
     allowMinimal: opts.force,
-    ...(opts.savePlan ? { savePlan: opts.savePlan } : {}),
     calibration,
     recover,
     ep,

@@ -34,6 +34,7 @@ import { prunedGroupsOf } from '../prune/compensate.ts';
 import { resolvePlan } from '../prune/plan.ts';
 import { preparePreview, previewPlan } from '../prune/preview.ts';
 import { pruneGraph } from '../prune/surgery.ts';
+import { protectedFiles } from '../prune/prune.ts';
 import { planOf, type PruningPlan } from '../prune/types.ts';
 import { takeInputs } from '../data/open.ts';
 import type { InputSet } from '../data/types.ts';
@@ -175,7 +176,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
   const useCache = opts.cache !== false;
   const modelHash = hashModelFiles(model.model);
   const key = scanCacheKey(modelHash, settings, data, { compensate: opts.compensate ?? true, minChannels: opts.minChannels ?? 1 });
-  const cacheOpts = { dir: opts.cacheDir, protect: [model.path, ...(model.model.externalFiles ?? [])] };
+  const cacheOpts = { dir: opts.cacheDir, protect: protectedFiles(model) };
   let resumed: SensitivityScan | undefined;
   if (useCache) {
     const hit = readScanCache(model.path, key, cacheOpts);
