@@ -2,7 +2,7 @@
 # The project's test command (`npm test`). Assumes npm dependencies are installed (`npm ci`);
 # installs chromium / code-server for the VS Code stages when missing and possible
 # (scripts/setup-vscode-test-env.sh). Stages:
-#   lint, typecheck, schema check, build   (each counts as one check)
+#   lint, typecheck, schema and wasm checks (generated files current), build   (each counts as one check)
 #   engine tests        node:test   test/engine/*.test.ts
 #   extension host      mocha       test/vscode/suite/*.test.ts (VS Code desktop or code-server)
 #   webview             node:test   test/webview/*.test.ts (the model view against a fake host, in chromium)
@@ -20,7 +20,7 @@ mkdir -p "$LOGS"
 
 PASSED=0 FAILED=0 SKIPPED=0
 TIMINGS=()
-STAGES="${TEST_STAGES:-lint typecheck schema build engine vscode webview ui}"
+STAGES="${TEST_STAGES:-lint typecheck schema wasm build engine vscode webview ui}"
 wants() { [[ " $STAGES " == *" $1 "* ]]; }
 
 header() { printf '\n==== %s ====\n' "$1"; STAGE_START=$(date +%s); }
@@ -85,6 +85,7 @@ trap cleanup EXIT
 check lint npx eslint .
 check typecheck npx tsc -p . --noEmit
 check schema npm run --silent gen:schema -- --check
+check wasm npm run --silent gen:wasm -- --check
 BUILD_OK=1
 if wants build; then
   header "build: npm run build + node scripts/build-tests.mjs"

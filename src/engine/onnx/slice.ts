@@ -6,6 +6,7 @@
 // row when a row is bigger).
 import * as fs from 'node:fs';
 import { PrunerError } from '../errors.ts';
+import { gatherRanges } from './gather.ts';
 import type { FileRange } from './external.ts';
 import type { TensorProto } from './proto.ts';
 
@@ -84,48 +85,12 @@ function rowRanges(s: SliceSpec): number[] {
  */
 type Gather = (src: Uint8Array, rows: number, dest: Uint8Array, at: number) => void;
 
-/** Ranges shorter than this many bytes are copied element by element rather than by `set`. */
-const SHORT_RANGE = 256;
-/** Ranges averaging fewer units than this are copied through an index of every kept unit (rows of at most INDEX_MAX units). */
-const INDEXED_RUN = 16;
-const INDEX_MAX = 2 ** 20;
-
-type Units = Uint8Array | Uint16Array | Uint32Array;
-
-/**
- * The kept units of `rows` source rows (`rowUnits` apart from `src[0]`) into `out` from `pos`: each
- * row through `index` (the unit offset of every kept unit), or through its ranges (`r`: [offset,
- * length] pairs in units; those of at least `short` units by block copies). One loop over all the
- * rows, so a slice costs one call, not one per row.
- */
-function gatherUnits(src: Units, rowUnits: number, rows: number, out: Units, pos: number, index: Int32Array | undefined, r: Int32Array, short: number): void {
-  if (index) {
-    const n = index.length;
-    for (let row = 0, base = 0; row < rows; row++, base += rowUnits, pos += n) {
-      for (let i = 0; i < n; i++) out[pos + i] = src[base + index[i]];
-    }
-    return;
-  }
-  for (let row = 0, base = 0; row < rows; row++, base += rowUnits) {
-    for (let i = 0; i < r.length; i += 2) {
-      const off = base + r[i];
-      const len = r[i + 1];
-      if (len >= short) out.set(src.subarray(off, off + len) as never, pos);
-      else for (let k = 0; k < len; k++) out[pos + k] = src[off + k];
-      pos += len;
-    }
-  }
-}
-
 /**
  * How source rows become rows of the slice: each row's kept byte ranges ([offset, length] pairs,
- * `rowRanges`) copied in order. One range: one block copy per row. Several: long ranges by block
- * copies, short ones unit by unit through 4- or 2-byte integer views (bit for bit, whatever the
- * element type) of the rows and of the destination, the rows first copied to aligned memory when
- * their bytes are not aligned (one block copy costs less than a byte-by-byte gather); byte by byte
- * when the ranges are not whole units.
+ * `rowRanges`) copied in order. One range: one block copy per row (or per run of rows, when rows are
+ * kept whole). Several: the WebAssembly gather (gather.ts), whatever the element size and alignment.
  */
-function rowGatherer(ranges: number[], outRow: number, rowBytes: number, elementSize: number): Gather {
+function rowGatherer(ranges: number[], outRow: number, rowBytes: number): Gather {
   if (ranges.length === 2) {
     const [off, len] = ranges;
     // whole rows: the run in one block copy
@@ -134,47 +99,8 @@ function rowGatherer(ranges: number[], outRow: number, rowBytes: number, element
       for (let i = 0; i < rows; i++) dest.set(src.subarray(i * rowBytes + off, i * rowBytes + off + len), at + i * outRow);
     };
   }
-  const es = elementSize % 4 === 0 ? 4 : elementSize % 2 === 0 ? 2 : 1;
-  const unit = ranges.every((v) => v % es === 0) && rowBytes % es === 0 ? es : 1;
-  const view = (b: ArrayBufferLike, off: number, bytes: number): Units =>
-    unit === 4 ? new Uint32Array(b, off, bytes / 4) : unit === 2 ? new Uint16Array(b, off, bytes / 2) : new Uint8Array(b, off, bytes);
-  // ranges in units; when they are short on average, the unit index of every kept unit instead (one
-  // tight indexed copy per unit rather than a loop per range)
-  const r = Int32Array.from(ranges, (v) => v / unit);
-  const short = SHORT_RANGE / unit;
-  const rowUnits = rowBytes / unit;
-  const outUnits = outRow / unit;
-  let index: Int32Array | undefined;
-  if (outUnits < (r.length / 2) * INDEXED_RUN && outUnits <= INDEX_MAX) {
-    index = new Int32Array(outUnits);
-    let n = 0;
-    for (let i = 0; i < r.length; i += 2) for (let k = 0; k < r[i + 1]; k++) index[n++] = r[i] + k;
-  }
-  // an aligned copy of a source row whose bytes are not aligned, and an output row for a
-  // destination that is not aligned
-  let rowCopy: Uint8Array | undefined;
-  let outCopy: Uint8Array | undefined;
-  return (src, rows, dest, at) => {
-    if (unit === 1) return gatherUnits(src, rowUnits, rows, dest, at, index, r, short);
-    const destAligned = (dest.byteOffset + at) % unit === 0;
-    if (src.byteOffset % unit === 0 && destAligned) {
-      gatherUnits(view(src.buffer, src.byteOffset, rows * rowBytes), rowUnits, rows, view(dest.buffer, dest.byteOffset + at, rows * outRow), 0, index, r, short);
-      return;
-    }
-    // unaligned rows or destination: row by row through aligned copies
-    rowCopy ??= new Uint8Array(rowBytes);
-    outCopy ??= new Uint8Array(outRow);
-    for (let i = 0; i < rows; i++) {
-      let row = src.subarray(i * rowBytes, (i + 1) * rowBytes);
-      if (row.byteOffset % unit !== 0) {
-        rowCopy.set(row);
-        row = rowCopy;
-      }
-      const out = destAligned ? dest.subarray(at + i * outRow, at + (i + 1) * outRow) : outCopy;
-      gatherUnits(view(row.buffer, row.byteOffset, rowBytes), rowUnits, 1, view(out.buffer, out.byteOffset, outRow), 0, index, r, short);
-      if (!destAligned) dest.set(outCopy, at + i * outRow);
-    }
-  };
+  const r = Int32Array.from(ranges);
+  return (src, rows, dest, at) => gatherRanges(src, rowBytes, rows, r, outRow, dest, at);
 }
 
 /** The geometry of a slice: the source rows (of axis 0) it keeps, and how each is gathered. */
@@ -185,7 +111,7 @@ function sliceRows(s: SliceSpec): { keep0: number[]; rowBytes: number; outRow: n
   const keep0 = s.keep[0] ?? Array.from({ length: rows }, (_, i) => i);
   let outRow = 0;
   for (let r = 1; r < ranges.length; r += 2) outRow += ranges[r];
-  return { keep0, rowBytes, outRow, ranges, gather: rowGatherer(ranges, outRow, rowBytes, s.elementSize) };
+  return { keep0, rowBytes, outRow, ranges, gather: rowGatherer(ranges, outRow, rowBytes) };
 }
 
 /**
