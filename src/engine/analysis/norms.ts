@@ -68,8 +68,6 @@ export function rowAndColumnSumsPass(
   const cols = mid;
   pl1.fill(0);
   psq.fill(0);
-  // rowAndSliceSumsPass's loop with inner = 1, written out (the same sums in the same order: its
-  // one-element inner loop costs ~20% of scoring ResNet-50, measured)
   let o = 0;
   for (; o + 4 <= n; o += 4) {
     const b0 = o * cols;
@@ -119,71 +117,28 @@ export function rowAndColumnSumsPass(
   }
 }
 
-/** normsPass with magnitudes when a row is `mid` slices of `inner` floats (k×k convs). */
+/**
+ * normsPass with magnitudes when a row is `mid` slices of `inner` floats (k×k convs): the column sums
+ * of every float (rowAndColumnSumsPass over rows of mid·inner columns), then each slice's `inner`
+ * columns added in order. The rows' sums are the same additions in the same order as over whole
+ * rows; an index's sum adds the same values, grouped by column first.
+ */
 export function rowAndSliceSumsPass(
   block: Float32Array, n: number, mid: number, inner: number, first: number,
   l1: Float32Array, l2: Float32Array, sq: Float64Array, pl1: Float64Array, psq: Float64Array,
 ): void {
   const cols = mid * inner;
-  pl1.fill(0);
-  psq.fill(0);
-  let o = 0;
-  for (; o + 4 <= n; o += 4) {
-    let ra0 = 0, ra1 = 0, ra2 = 0, ra3 = 0, rs0 = 0, rs1 = 0, rs2 = 0, rs3 = 0;
-    for (let r = 0; r < mid; r++) {
-      const b0 = (o * mid + r) * inner;
-      const b1 = b0 + cols;
-      const b2 = b1 + cols;
-      const b3 = b2 + cols;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let k = 0; k < inner; k++) {
-        const v0 = block[b0 + k];
-        const v1 = block[b1 + k];
-        const v2 = block[b2 + k];
-        const v3 = block[b3 + k];
-        const x0 = Math.abs(v0);
-        const x1 = Math.abs(v1);
-        const x2 = Math.abs(v2);
-        const x3 = Math.abs(v3);
-        const q0 = v0 * v0;
-        const q1 = v1 * v1;
-        const q2 = v2 * v2;
-        const q3 = v3 * v3;
-        a0 += x0; a1 += x1; a2 += x2; a3 += x3;
-        s0 += q0; s1 += q1; s2 += q2; s3 += q3;
-        ra0 += x0; ra1 += x1; ra2 += x2; ra3 += x3;
-        rs0 += q0; rs1 += q1; rs2 += q2; rs3 += q3;
-      }
-      // the four rows' sums of this index added together, then to the index's total
-      pl1[r] += a0 + a1 + a2 + a3;
-      psq[r] += s0 + s1 + s2 + s3;
+  const cl1 = new Float64Array(cols);
+  const csq = new Float64Array(cols);
+  rowAndColumnSumsPass(block, n, cols, first, l1, l2, sq, cl1, csq);
+  for (let r = 0; r < mid; r++) {
+    let a = 0;
+    let s = 0;
+    for (let k = r * inner; k < (r + 1) * inner; k++) {
+      a += cl1[k];
+      s += csq[k];
     }
-    const i = first + o;
-    l1[i] = ra0; l1[i + 1] = ra1; l1[i + 2] = ra2; l1[i + 3] = ra3;
-    sq[i] = rs0; sq[i + 1] = rs1; sq[i + 2] = rs2; sq[i + 3] = rs3;
-    l2[i] = Math.sqrt(rs0); l2[i + 1] = Math.sqrt(rs1); l2[i + 2] = Math.sqrt(rs2); l2[i + 3] = Math.sqrt(rs3);
-  }
-  for (; o < n; o++) {
-    let ra = 0;
-    let rs = 0;
-    for (let r = 0; r < mid; r++) {
-      const base = (o * mid + r) * inner;
-      let a = 0;
-      let s = 0;
-      for (let k = 0; k < inner; k++) {
-        const v = block[base + k];
-        const x = Math.abs(v);
-        const q = v * v;
-        a += x;
-        s += q;
-        ra += x;
-        rs += q;
-      }
-      pl1[r] += a;
-      psq[r] += s;
-    }
-    l1[first + o] = ra;
-    sq[first + o] = rs;
-    l2[first + o] = Math.sqrt(rs);
+    pl1[r] = a;
+    psq[r] = s;
   }
 }
