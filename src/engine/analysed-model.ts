@@ -32,6 +32,12 @@ export type ModelReader = (file: string) => OnnxModel;
 export interface LoadOptions extends AnalysisOptions {
   reader?: ModelReader;
   signal?: AbortSignal;
+  /**
+   * Where the default reader keeps the weights: 'memory' (default: the file is read once, and
+   * nothing is read again, for a model held and pruned many times) or 'file' (large weights read
+   * by byte range when needed: a one-shot command's memory is the model's structure and one layer).
+   */
+  weights?: 'memory' | 'file';
 }
 
 export interface AnalysisOptions {
@@ -81,7 +87,8 @@ export class AnalysedModel {
   /** Reads `file` (once) and returns its analysis, computed step by step as it is asked for. */
   static load(file: string, opts: LoadOptions = {}): AnalysedModel {
     throwIfAborted(opts.signal);
-    return new AnalysedModel((opts.reader ?? loadModel)(file), { inputShapes: opts.inputShapes });
+    const model = opts.reader ? opts.reader(file) : loadModel(file, { weights: opts.weights ?? 'memory' });
+    return new AnalysedModel(model, { inputShapes: opts.inputShapes });
   }
 
   /** The same model (not read again, its graph index shared) analysed afresh with other input sizes. */

@@ -12,6 +12,7 @@ import { Graph } from '../../src/engine/graph/graph.ts';
 import { loadModel, tensorRawBytes, tensorToFloat32, tensorToInts, type OnnxModel } from '../../src/engine/onnx/model.ts';
 import { encodeInline, estimateSave, saveModel, setTensorData } from '../../src/engine/onnx/save.ts';
 import { lazySliceOf } from '../../src/engine/onnx/slice.ts';
+import { inFileRange, isExternal, readRangeSync } from '../../src/engine/onnx/external.ts';
 import { AnalysedModel } from '../../src/engine/analysed-model.ts';
 import { resolvePlan } from '../../src/engine/prune/plan.ts';
 import { pruneGraph } from '../../src/engine/prune/surgery.ts';
@@ -335,6 +336,138 @@ describe('external data', () => {
     const m = loadModel(out);
     assert.ok(m.proto.graph!.initializer.some((t) => t.external_data.some((kv) => kv.value === 'weights.bin')));
     await assert.rejects(saveModel({ proto, dir }, out, { externalDataName: '../x.bin', externalData: true }), PrunerError);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe("weights left in the file (loadModel's weights: 'file')", () => {
+  /** A conv net whose convolutions have 64 KiB and more of weights (left in the file), and small tensors (read). */
+  function wideNet(): ModelBuilder {
+    const b = new ModelBuilder({ seed: 11 });
+    const x = b.input('x', [1, 3, 8, 8]);
+    let y = b.relu(b.bn(b.conv(x, 3, 64), 64));
+    y = b.relu(b.bn(b.conv(y, 64, 64, { k: 3, pad: 1 }), 64));
+    y = b.relu(b.bn(b.conv(y, 64, 48, { k: 3, pad: 1 }), 48));
+    b.output(b.gemm(b.flatten(b.gap(y)), 48, 10), [1, 10]);
+    return b;
+  }
+
+  test('large initializers are byte ranges of the .onnx, small ones are read; values, saved bytes and sizes equal the in-memory load', async () => {
+    const dir = tempDir();
+    const file = wideNet().save(path.join(dir, 'wide.onnx'));
+    const mem = loadModel(file);
+    const lazy = loadModel(file, { weights: 'file' });
+    const a = mem.proto.graph!.initializer;
+    const b = lazy.proto.graph!.initializer;
+    assert.deepEqual(b.map((t) => t.name), a.map((t) => t.name));
+    let left = 0;
+    for (let i = 0; i < a.length; i++) {
+      const r = inFileRange(b[i]);
+      if (a[i].raw_data!.length >= 64 * 1024) {
+        left++;
+        assert.ok(r && !b[i].raw_data?.length && !isExternal(b[i]), `${a[i].name} left in the file`);
+        assert.equal(r!.file, path.resolve(file));
+        assert.ok(readRangeSync(r!).equals(Buffer.from(a[i].raw_data!)), `${a[i].name}: its range holds its bytes`);
+      } else assert.ok(!r && Buffer.from(b[i].raw_data!).equals(Buffer.from(a[i].raw_data!)), `${a[i].name} read`);
+      assert.deepEqual(Array.from(tensorToFloat32(lazy, b[i])), Array.from(tensorToFloat32(mem, a[i])));
+      assert.ok(Buffer.from(tensorRawBytes(lazy, b[i])!).equals(Buffer.from(tensorRawBytes(mem, a[i])!)));
+    }
+    assert.equal(left, 2, 'the two 64→64 and 64→48 3×3 weights');
+    assert.equal(lazy.fileSize, fs.statSync(file).size);
+    assert.equal(lazy.sizeOnDisk, fs.statSync(file).size);
+    assert.deepEqual(lazy.externalFiles, []);
+    // written back inline (never as external data, never a reference to the source), byte for byte
+    const again = path.join(dir, 'again.onnx');
+    const r = await saveModel(lazy, again);
+    assert.equal(r.externalDataPath, undefined);
+    assert.ok(fs.readFileSync(again).equals(fs.readFileSync(file)), 'saved back byte for byte');
+    assert.ok(Buffer.from(encodeInline(lazy)).equals(fs.readFileSync(file)), 'encodeInline gives the file');
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a model pruned from weights left in the file equals the one pruned in memory, byte for byte, and runs', async () => {
+    const dir = tempDir();
+    const file = wideNet().save(path.join(dir, 'wide.onnx'));
+    const outs: string[] = [];
+    for (const weights of ['memory', 'file'] as const) {
+      for (const criterion of ['l1', 'fpgm'] as const) {
+        const out = path.join(dir, `${weights}-${criterion}.onnx`);
+        const am = AnalysedModel.load(file, { weights });
+        const deps = am.dependencies();
+        const resolved = resolvePlan(planOf({ criterion, scope: 'uniform', ratio: 0.5 }), deps, await am.scores([criterion]));
+        const pruned = pruneGraph(am.graph, deps, resolved, { compensate: true, lazy: true });
+        await saveModel({ ...am.model, proto: pruned.model }, out);
+        outs.push(out);
+      }
+    }
+    assert.ok(fs.readFileSync(outs[2]).equals(fs.readFileSync(outs[0])), 'l1');
+    assert.ok(fs.readFileSync(outs[3]).equals(fs.readFileSync(outs[1])), 'fpgm');
+    assert.ok(fs.statSync(outs[2]).size < fs.statSync(file).size * 0.5);
+    assert.equal((await runOrt(outs[2])).length, 10);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('with external data beside large inline weights: both read by range, and the save stays external like the in-memory one', async () => {
+    const dir = tempDir();
+    const src = wideNet().build();
+    // the first conv's weight (small) and the Gemm's go to external data; the 3×3 weights stay inline
+    const ext = path.join(dir, 'mixed.onnx');
+    await saveModel({ proto: src, dir }, path.join(dir, 'inline.onnx'));
+    const whole = loadModel(path.join(dir, 'inline.onnx'));
+    for (const t of whole.proto.graph!.initializer) {
+      if ((t.raw_data?.length ?? 0) >= 64 * 1024 || (t.raw_data?.length ?? 0) < 1024) continue;
+      fs.appendFileSync(path.join(dir, 'w.bin'), t.raw_data!);
+    }
+    let offset = 0;
+    for (const t of whole.proto.graph!.initializer) {
+      const n = t.raw_data?.length ?? 0;
+      if (n >= 64 * 1024 || n < 1024) continue;
+      t.external_data = [{ key: 'location', value: 'w.bin' }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(n) }];
+      t.data_location = 1;
+      t.raw_data = new Uint8Array(0);
+      offset += n;
+    }
+    writeProto(ext, whole.proto);
+    const outs: string[] = [];
+    for (const weights of ['memory', 'file'] as const) {
+      const m = loadModel(ext, { weights });
+      assert.deepEqual(m.externalFiles, [fs.realpathSync(path.join(dir, 'w.bin'))]);
+      const out = path.join(dir, `${weights}.onnx`);
+      const r = await saveModel(m, out, { externalDataName: `${weights}.bin` });
+      assert.ok(r.externalDataPath, `${weights}: external data written`);
+      outs.push(out);
+    }
+    assert.ok(fs.readFileSync(path.join(dir, 'memory.bin')).equals(fs.readFileSync(path.join(dir, 'file.bin'))), 'the same external data');
+    assert.deepEqual(await runOrt(outs[1]), await runOrt(outs[0]));
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a framing it does not follow (a tensor with two raw_data fields) is read whole, as protobuf reads it (the last field wins)', () => {
+    const dir = tempDir();
+    const first = crypto.randomBytes(70000);
+    const last = crypto.randomBytes(70000);
+    // TensorProto: dims (1) = 17500, data_type (2) = FLOAT, name (8), raw_data (9) twice
+    const tensor = Buffer.concat([
+      Buffer.from([0x08]), varint(17500), Buffer.from([0x10, 0x01]), Buffer.from([0x42, 0x01]), Buffer.from('w'),
+      Buffer.from([0x4a]), varint(first.length), first, Buffer.from([0x4a]), varint(last.length), last,
+    ]);
+    const graph = Buffer.concat([Buffer.from([0x2a]), varint(tensor.length), tensor]);
+    const model = Buffer.concat([Buffer.from([0x08, 0x08]), Buffer.from([0x3a]), varint(graph.length), graph]);
+    const file = path.join(dir, 'twice.onnx');
+    fs.writeFileSync(file, model);
+    const m = loadModel(file, { weights: 'file' });
+    const t = m.proto.graph!.initializer[0];
+    assert.equal(inFileRange(t), undefined);
+    assert.ok(Buffer.from(t.raw_data!).equals(last));
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a truncated file is the same PrunerError as in memory', () => {
+    const dir = tempDir();
+    const file = wideNet().save(path.join(dir, 'wide.onnx'));
+    const cut = path.join(dir, 'cut.onnx');
+    fs.writeFileSync(cut, fs.readFileSync(file).subarray(0, fs.statSync(file).size - 1000));
+    assertPrunerError(() => loadModel(cut, { weights: 'file' }), 'cut.onnx', 'not a valid ONNX model');
     fs.rmSync(dir, { recursive: true });
   });
 });

@@ -37,8 +37,7 @@
 // Torch-Pruning leaves them out of group magnitudes too.
 import type { Graph } from '../graph/graph.ts';
 import type { NodeProto } from '../onnx/proto.ts';
-import { forEachRowBlock, LITTLE_ENDIAN, resolverFor, tensorDims, tensorFloatsFast } from '../onnx/model.ts';
-import { isExternal } from '../onnx/external.ts';
+import { forEachRowBlock, LITTLE_ENDIAN, tensorDims, tensorFileRange, tensorFloatsFast } from '../onnx/model.ts';
 import { throwIfAborted } from '../errors.ts';
 import * as os from 'node:os';
 import Long from 'long';
@@ -254,7 +253,8 @@ type BlockedNorms = { l1: Float32Array; l2: Float32Array; sq: Float64Array; mags
  */
 async function parallelNormsOf(graph: Graph, node: NodeProto, key: string, axes: Set<number> | undefined): Promise<BlockedNorms | undefined> {
   const t = graph.constantTensor(key);
-  if (!t || !isExternal(t) || t.data_type !== DataType.FLOAT || !LITTLE_ENDIAN) return undefined;
+  const range = t ? tensorFileRange(graph.model, t) : undefined;
+  if (!t || !range || t.data_type !== DataType.FLOAT || !LITTLE_ENDIAN) return undefined;
   if ([...(axes ?? [])].some((a) => a > 1)) return undefined;
   const dims = tensorDims(t);
   const layout = isFloatWeighted(node.op_type) ? weightLayout(node, dims) : undefined;
@@ -262,7 +262,6 @@ async function parallelNormsOf(graph: Graph, node: NodeProto, key: string, axes:
   const rows = dims[0];
   const mid = dims.length > 1 ? dims[1] : 1;
   const inner = dims.slice(2).reduce((a, b) => a * b, 1);
-  const range = resolverFor(graph.model).resolve(t);
   if (range.length < rows * mid * inner * 4) return undefined;
   const perBlock = Math.max(1, Math.floor(parallelNorms.blockFloats / (mid * inner)));
   const r = await parallelBlockedNorms(range, rows, mid, inner, perBlock, axes?.has(1) === true);

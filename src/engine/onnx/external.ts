@@ -23,6 +23,23 @@ export function isExternal(t: TensorProto): boolean {
   return t.data_location === 1;
 }
 
+const IN_FILE = Symbol('onnx-pruner.inFile');
+type InFile = TensorProto & { [IN_FILE]?: FileRange };
+
+/**
+ * Marks an inline tensor whose raw_data was left in the .onnx file (loadModel with `weights:
+ * 'file'`): its bytes are `range` of that file, read on demand like external data. The tensor stays
+ * inline: it is written inline, and it is not external data.
+ */
+export function setInFile(t: TensorProto, range: FileRange): void {
+  (t as InFile)[IN_FILE] = range;
+}
+
+/** Where the bytes of an inline tensor left in the .onnx file are; undefined for every other tensor. */
+export function inFileRange(t: TensorProto): FileRange | undefined {
+  return (t as InFile)[IN_FILE];
+}
+
 /** Per-model memo of resolved locations (realpath + size), so many tensors in one file cost one stat. */
 export class ExternalResolver {
   private readonly files = new Map<string, { file: string; size: number } | PrunerError>();

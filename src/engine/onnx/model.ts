@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs/light.js';
 import { PrunerError } from '../errors.ts';
 import { ModelProtoType, type ModelProto, type TensorProto, DataType, toNumber } from './proto.ts';
-import { ExternalResolver, type FileRange, isExternal, rawByteLength, readRangeInto, readRangeSync } from './external.ts';
+import { ExternalResolver, type FileRange, inFileRange, isExternal, rawByteLength, readRangeInto, readRangeSync, setInFile } from './external.ts';
 import { validateStructure } from './validate.ts';
 import { lazySliceOf, sliceBytes } from './slice.ts';
 
@@ -42,12 +42,23 @@ export function decodeModel(buf: Uint8Array, file = '<buffer>'): ModelProto {
   return m;
 }
 
+export interface LoadOptions {
+  /**
+   * 'memory' (default): the whole file is read once and raw_data stays a zero-copy view into it.
+   * 'file': initializers with 64 KiB or more of raw_data are left in the file and read on demand by
+   * byte range, like external data, so the model costs its structure and not its weights (a
+   * one-shot command: each weight is read when scored and again when written).
+   */
+  weights?: 'memory' | 'file';
+}
+
 /**
  * Loads a model from a path: decodes the structure and checks it (validateStructure).
- * raw_data stays a zero-copy view into the file buffer; external data is only checked
- * (location inside the model folder, range inside the file) and read on demand.
+ * raw_data stays a zero-copy view into the file buffer, or (`weights: 'file'`) a byte range of the
+ * file read on demand; external data is only checked (location inside the model folder, range
+ * inside the file) and read on demand.
  */
-export function loadModel(file: string): OnnxModel {
+export function loadModel(file: string, opts: LoadOptions = {}): OnnxModel {
   const abs = path.resolve(file);
   const cannotRead = (e: unknown) =>
     new PrunerError(`${abs}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { subject: abs, cause: e });
@@ -67,6 +78,14 @@ export function loadModel(file: string): OnnxModel {
         `${abs}: ${(st.size / 2 ** 30).toFixed(2)} GiB in one file; ONNX files over 2 GiB must keep their weights in external data`,
         { subject: abs },
       );
+    }
+    if (opts.weights === 'file' && st.size >= IN_FILE_MIN_BYTES) {
+      const plan = skeletonPlan(fd, st.size);
+      if (plan && plan.weights.length) {
+        const skeleton = readEdited(fd, st.size, plan.edits, abs);
+        const model = modelFromBuffer(skeleton, abs, { own: true, fileSize: st.size, inFile: plan.weights });
+        return model;
+      }
     }
     // Read so that most float bytes start on a 4-byte boundary: they are then scored in place
     // (forEachRowBlock, readFloats) instead of being copied into an aligned buffer first.
@@ -129,6 +148,81 @@ const ELEMENT_SIZES: Record<number, number> = { 1: 4, 6: 4, 12: 4, 10: 2, 16: 2,
 const ALIGN_MIN_BYTES = 64 * 1024;
 
 /**
+ * Positional reads of a file's protobuf framing through a 64 KiB window, skipping over the bytes of
+ * long fields without reading them (alignmentShift, skeletonPlan). Throws on anything malformed.
+ */
+class Framing {
+  pos = 0;
+  private readonly win = Buffer.allocUnsafe(64 * 1024);
+  private winAt = 0;
+  private winLen = 0;
+
+  constructor(private readonly fd: number, private readonly size: number) {}
+
+  private byteAt(pos: number): number {
+    if (pos < this.winAt || pos >= this.winAt + this.winLen) {
+      this.winAt = pos;
+      this.winLen = fs.readSync(this.fd, this.win, 0, Math.min(this.win.length, this.size - pos), pos);
+      if (this.winLen <= 0) throw new Error('short read');
+    }
+    return this.win[pos - this.winAt];
+  }
+
+  varint(): number {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      const b = this.byteAt(this.pos++);
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+      mul *= 128;
+    }
+    throw new Error('bad varint');
+  }
+
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) {
+      const len = this.varint(); // read before pos is used: `pos += varint()` would add to the old pos
+      this.pos += len;
+    } else if (wire === 5) this.pos += 4;
+    else throw new Error('unsupported wire type');
+  }
+
+  /**
+   * Walks the fields in [pos, end): `field` is called for each length-delimited one with pos at its
+   * bytes, and where its tag and its length start; `scalar` (optional) for the others, with pos at
+   * their value (it must read it, or leave it to be skipped by returning false).
+   */
+  fields(end: number, field: (num: number, len: number, tagAt: number, lenAt: number) => void, scalar?: (num: number, wire: number) => boolean): void {
+    while (this.pos < end) {
+      const tagAt = this.pos;
+      const tag = this.varint();
+      const num = Math.floor(tag / 8);
+      const wire = tag & 7;
+      if (wire !== 2) {
+        if (!scalar?.(num, wire)) this.skip(wire);
+        continue;
+      }
+      const lenAt = this.pos;
+      const len = this.varint();
+      const next = this.pos + len;
+      if (next > end) throw new Error('field past its end');
+      field(num, len, tagAt, lenAt);
+      this.pos = next;
+    }
+    if (this.pos !== end) throw new Error('misframed');
+  }
+}
+
+/** ModelProto.graph, GraphProto.initializer, TensorProto.data_type and raw_data. */
+const MODEL_GRAPH = 7;
+const GRAPH_INITIALIZER = 5;
+const TENSOR_DATA_TYPE = 2;
+const TENSOR_RAW_DATA = 9;
+
+/**
  * The shift (0–3) of the file buffer's start that puts the most bytes of FLOAT raw_data on a
  * 4-byte boundary, found by walking the file's protobuf framing (ModelProto.graph → initializer →
  * raw_data) with small positional reads that skip over the tensor bytes. Only a hint: on anything
@@ -136,79 +230,29 @@ const ALIGN_MIN_BYTES = 64 * 1024;
  */
 function alignmentShift(fd: number, size: number): number {
   if (size < ALIGN_MIN_BYTES) return 0;
-  const WINDOW = 64 * 1024;
-  const win = Buffer.allocUnsafe(WINDOW);
-  let winAt = 0;
-  let winLen = 0;
-  const byteAt = (pos: number): number => {
-    if (pos < winAt || pos >= winAt + winLen) {
-      winAt = pos;
-      winLen = fs.readSync(fd, win, 0, Math.min(WINDOW, size - pos), pos);
-      if (winLen <= 0) throw new Error('short read');
-    }
-    return win[pos - winAt];
-  };
-  let pos = 0;
-  const varint = (): number => {
-    let v = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      const b = byteAt(pos++);
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return v;
-      mul *= 128;
-    }
-    throw new Error('bad varint');
-  };
-  const skip = (wire: number): void => {
-    if (wire === 0) varint();
-    else if (wire === 1) pos += 8;
-    else if (wire === 2) {
-      const len = varint(); // read before pos is used: `pos += varint()` would add to the old pos
-      pos += len;
-    }
-    else if (wire === 5) pos += 4;
-    else throw new Error('unsupported wire type');
-  };
-  // walks the fields in [pos, end), calling `field` for each length-delimited one (pos at its bytes)
-  const fields = (end: number, field: (num: number, len: number) => void): void => {
-    while (pos < end) {
-      const tag = varint();
-      const num = Math.floor(tag / 8);
-      const wire = tag & 7;
-      if (wire !== 2) {
-        skip(wire);
-        continue;
-      }
-      const len = varint();
-      const next = pos + len;
-      if (next > end) throw new Error('field past its end');
-      field(num, len);
-      pos = next;
-    }
-    if (pos !== end) throw new Error('misframed');
-  };
+  const f = new Framing(fd, size);
   const aligned = [0, 0, 0, 0];
   try {
-    fields(size, (num, len) => {
-      if (num !== 7) return; // ModelProto.graph
-      fields(pos + len, (gnum, glen) => {
-        if (gnum !== 5 || glen < ALIGN_MIN_BYTES) return; // GraphProto.initializer
-        const tEnd = pos + glen;
+    f.fields(size, (num, len) => {
+      if (num !== MODEL_GRAPH) return;
+      f.fields(f.pos + len, (gnum, glen) => {
+        if (gnum !== GRAPH_INITIALIZER || glen < ALIGN_MIN_BYTES) return;
         let dataType = 0;
         let rawAt = -1;
         let rawLen = 0;
-        while (pos < tEnd) {
-          const tag = varint();
-          const tnum = Math.floor(tag / 8);
-          const wire = tag & 7;
-          if (tnum === 2 && wire === 0) dataType = varint(); // TensorProto.data_type
-          else if (tnum === 9 && wire === 2) { // TensorProto.raw_data
-            rawLen = varint();
-            rawAt = pos;
-            pos += rawLen;
-          } else skip(wire);
-        }
+        f.fields(
+          f.pos + glen,
+          (tnum, tlen) => {
+            if (tnum !== TENSOR_RAW_DATA) return;
+            rawAt = f.pos;
+            rawLen = tlen;
+          },
+          (tnum, wire) => {
+            if (tnum !== TENSOR_DATA_TYPE || wire !== 0) return false;
+            dataType = f.varint();
+            return true;
+          },
+        );
         if (dataType === DataType.FLOAT && rawAt >= 0 && rawLen >= ALIGN_MIN_BYTES) aligned[(4 - (rawAt % 4)) % 4] += rawLen;
       });
     });
@@ -220,21 +264,126 @@ function alignmentShift(fd: number, size: number): number {
   return best;
 }
 
+/** Initializers with at least this many bytes of raw_data are left in the file by loadModel's `weights: 'file'`. */
+const IN_FILE_MIN_BYTES = 64 * 1024;
+
+/** Bytes [at, end) of the file replaced by `bytes`. */
+interface Edit {
+  at: number;
+  end: number;
+  bytes: Uint8Array;
+}
+
+function varintBytes(v: number): Uint8Array {
+  const out: number[] = [];
+  while (v >= 0x80) {
+    out.push((v % 128) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return Uint8Array.from(out);
+}
+
+/**
+ * How to read an .onnx file without its large weights: the edits that drop the raw_data field of
+ * each initializer with at least IN_FILE_MIN_BYTES of it (and shorten the lengths of that
+ * initializer and of the graph), and where each dropped raw_data is (by the initializer's index in
+ * the graph). Undefined when the framing is not the plain one (not exactly one graph field, an
+ * initializer with several raw_data fields): the file is then read whole.
+ */
+function skeletonPlan(fd: number, size: number): { edits: Edit[]; weights: { index: number; offset: number; length: number }[] } | undefined {
+  const f = new Framing(fd, size);
+  const edits: Edit[] = [];
+  const weights: { index: number; offset: number; length: number }[] = [];
+  let graphs = 0;
+  try {
+    f.fields(size, (num, len, _tagAt, lenAt) => {
+      if (num !== MODEL_GRAPH) return;
+      graphs++;
+      const graphEdit: Edit = { at: lenAt, end: f.pos, bytes: new Uint8Array(0) };
+      edits.push(graphEdit);
+      let shrink = 0;
+      let index = 0;
+      f.fields(f.pos + len, (gnum, glen, _gTagAt, gLenAt) => {
+        if (gnum !== GRAPH_INITIALIZER) return;
+        const lenEnd = f.pos;
+        const i = index++;
+        let raw: { tagAt: number; at: number; len: number } | undefined;
+        let raws = 0;
+        f.fields(f.pos + glen, (tnum, tlen, tTagAt) => {
+          if (tnum !== TENSOR_RAW_DATA) return;
+          raws++;
+          raw = { tagAt: tTagAt, at: f.pos, len: tlen };
+        });
+        if (raws > 1) throw new Error('several raw_data fields');
+        if (!raw || raw.len < IN_FILE_MIN_BYTES) return;
+        const dropped = raw.at + raw.len - raw.tagAt;
+        const lenBytes = varintBytes(glen - dropped);
+        edits.push({ at: gLenAt, end: lenEnd, bytes: lenBytes }, { at: raw.tagAt, end: raw.at + raw.len, bytes: new Uint8Array(0) });
+        shrink += dropped + (lenEnd - gLenAt) - lenBytes.length;
+        weights.push({ index: i, offset: raw.at, length: raw.len });
+      });
+      graphEdit.bytes = varintBytes(len - shrink);
+    });
+  } catch {
+    return undefined;
+  }
+  if (graphs !== 1) return undefined;
+  return { edits, weights };
+}
+
+/** The file's bytes with `edits` applied (edits in file order, not overlapping), read around them. */
+function readEdited(fd: number, size: number, edits: Edit[], file: string): Buffer {
+  let total = size;
+  for (const e of edits) total += e.bytes.length - (e.end - e.at);
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
+  let from = 0;
+  const copy = (to: number) => {
+    while (from < to) {
+      const n = fs.readSync(fd, out, pos, to - from, from);
+      if (n === 0) throw new PrunerError(`${file}: ended early while reading`, { subject: file });
+      pos += n;
+      from += n;
+    }
+  };
+  for (const e of edits) {
+    copy(e.at);
+    out.set(e.bytes, pos);
+    pos += e.bytes.length;
+    from = e.end;
+  }
+  copy(size);
+  return out;
+}
+
 /**
  * A model from the bytes of an .onnx file already in memory (decoded and checked like loadModel).
  * `file` names the model in messages; external-data locations are relative to its folder. With
  * `own` (loadModel's own read buffer, which nothing else sees), tensor bytes that do not start on a
  * boundary of their element size are moved onto one, in place (alignTensorBytes).
  */
-export function modelFromBuffer(buf: Uint8Array, file: string, opts: { own?: boolean } = {}): OnnxModel {
+export function modelFromBuffer(
+  buf: Uint8Array,
+  file: string,
+  opts: { own?: boolean; fileSize?: number; inFile?: { index: number; offset: number; length: number }[] } = {},
+): OnnxModel {
   const abs = path.resolve(file);
   const proto = decodeModel(buf, abs);
   if (opts.own) alignTensorBytes(proto, buf);
-  const model: OnnxModel = { path: abs, dir: path.dirname(abs), fileSize: buf.length, sizeOnDisk: buf.length, proto };
+  // the initializers whose raw_data loadModel left in the file
+  const inits = proto.graph?.initializer ?? [];
+  for (const w of opts.inFile ?? []) {
+    const t = inits[w.index];
+    if (!t || (t.raw_data && t.raw_data.length) || isExternal(t)) throw new PrunerError(`${abs}: initializer ${w.index} is not where the file's framing put it`, { subject: abs });
+    setInFile(t, { file: abs, offset: w.offset, length: w.length });
+  }
+  const size = opts.fileSize ?? buf.length;
+  const model: OnnxModel = { path: abs, dir: path.dirname(abs), fileSize: size, sizeOnDisk: size, proto };
   const resolver = validateStructure(model, resolverFor(model));
   const files = resolver.resolvedFiles();
   model.externalFiles = files.map((f) => f.file);
-  model.sizeOnDisk = buf.length + files.reduce((s, f) => s + f.size, 0);
+  model.sizeOnDisk = size + files.reduce((s, f) => s + f.size, 0);
   return model;
 }
 
@@ -260,16 +409,17 @@ export function resolverFor(model: { path: string; dir: string; proto: object })
   return r;
 }
 
-/** Where an external tensor's bytes are (checked), or undefined for inline tensors. */
-export function tensorExternalRange(model: OnnxModel, t: TensorProto): FileRange | undefined {
-  return isExternal(t) ? resolverFor(model).resolve(t) : undefined;
+/** Where a tensor's bytes are in a file: its external data (checked), or the .onnx file's range for a weight left there; undefined for bytes in memory. */
+export function tensorFileRange(model: OnnxModel, t: TensorProto): FileRange | undefined {
+  return isExternal(t) ? resolverFor(model).resolve(t) : inFileRange(t);
 }
 
 /** The raw little-endian bytes of a tensor stored in raw_data or in external data (or a lazy slice's, copied out). */
 export function tensorRawBytes(model: OnnxModel, t: TensorProto): Uint8Array | undefined {
   const lazy = lazySliceOf(t);
   if (lazy) return sliceBytes(lazy);
-  if (isExternal(t)) return readRangeSync(resolverFor(model).resolve(t));
+  const range = tensorFileRange(model, t);
+  if (range) return readRangeSync(range);
   if (t.raw_data && t.raw_data.length > 0) return t.raw_data;
   return undefined;
 }
@@ -290,8 +440,8 @@ export function tensorFloatsFast(model: OnnxModel, t: TensorProto): Float32Array
   if (!LITTLE_ENDIAN || (dt !== DataType.FLOAT && dt !== DataType.FLOAT16 && dt !== DataType.BFLOAT16) || lazySliceOf(t)) return undefined;
   const n = tensorElementCount(t);
   const es = dt === DataType.FLOAT ? 4 : 2;
-  if (isExternal(t)) {
-    const r = resolverFor(model).resolve(t);
+  const r = tensorFileRange(model, t);
+  if (r) {
     if (r.length < n * es) throw new PrunerError(`${model.path}: tensor ${JSON.stringify(t.name ?? '')}: ${r.length} bytes of data, its shape needs ${n * es}`, { subject: model.path });
     const out = new Float32Array(n);
     if (dt === DataType.FLOAT) {
@@ -349,7 +499,7 @@ export function forEachRowBlock(
   if (rows === 0 || n === 0) return false;
   const rowLen = n / rows;
   const es = dt === DataType.FLOAT ? 4 : 2;
-  const external = isExternal(t) ? resolverFor(model).resolve(t) : undefined;
+  const external = tensorFileRange(model, t);
   const raw = external ? undefined : t.raw_data;
   if (!external && (!raw || raw.length === 0)) return false;
   const have = external ? external.length : raw!.length;

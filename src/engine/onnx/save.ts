@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs/light.js';
 import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
 import { NameTakenError, dropTemp, publish, removeStaleTemps, sameFile, tempPathFor, trackTemp, unpublish } from '../files.ts';
-import { ExternalResolver, type FileRange, isExternal, readRangeInto } from './external.ts';
+import { ExternalResolver, type FileRange, inFileRange, isExternal, readRangeInto } from './external.ts';
 import { PROTOBUF_LIMIT, type OnnxModel, resolverFor } from './model.ts';
 import { lazySliceOf, sliceInto, sliceLength, streamSlice, type SliceSpec } from './slice.ts';
 import { DataType, ModelProtoType, TensorProtoType, type ModelProto, type StringStringEntry, type TensorProto } from './proto.ts';
@@ -265,6 +265,8 @@ function planSave(src: SaveSource, resolver: ExternalResolver, external: boolean
     const enc = new StreamEncoder((t) => {
       const lazy = lazySliceOf(t);
       if (lazy) return { raw_data: slicePart(lazy) };
+      const inFile = inFileRange(t);
+      if (inFile) return { raw_data: inFile };
       return isExternal(t) ? { raw_data: resolver.resolve(t), external_data: [], data_location: undefined } : undefined;
     });
     return { onnx: enc.encode(src.proto as unknown as Record<string, any>, ModelProtoType) };
@@ -277,6 +279,7 @@ function planSave(src: SaveSource, resolver: ExternalResolver, external: boolean
     const lazy = lazySliceOf(t);
     if (lazy) bytes = slicePart(lazy);
     else if (isExternal(t)) bytes = resolver.resolve(t);
+    else if (inFileRange(t)) bytes = inFileRange(t);
     else if (t.raw_data && t.raw_data.length >= EXTERNAL_THRESHOLD) bytes = t.raw_data;
     if (!bytes) return undefined;
     // Align like the ONNX tools do: big tensors to a page, the rest to 64 bytes.

@@ -2,7 +2,7 @@
 // once, as a PrunerError naming the file and the node or tensor, instead of failing later.
 // The checks read only the decoded structure and file sizes: no tensor bytes are copied.
 import { PrunerError } from '../errors.ts';
-import { ExternalResolver, isExternal, rawByteLength } from './external.ts';
+import { ExternalResolver, inFileRange, isExternal, rawByteLength } from './external.ts';
 import { DataType, type GraphProto, type ModelProto, type TensorProto, toNumber } from './proto.ts';
 
 /** What validateStructure needs: the decoded proto, the file named in messages, the external-data folder. */
@@ -91,6 +91,13 @@ function checkTensor(t: TensorProto, file: string, resolver: ExternalResolver): 
   if (!Number.isSafeInteger(count)) throw new PrunerError(`${where()}: too many elements`, { subject: file });
   const dt = t.data_type ?? 0;
   const expected = rawByteLength(dt, count);
+  const inFile = inFileRange(t);
+  if (inFile) {
+    if (expected !== undefined && inFile.length !== expected) {
+      throw new PrunerError(`${where()}: raw_data has ${inFile.length} bytes, its shape needs ${expected}`, { subject: file });
+    }
+    return;
+  }
   if (isExternal(t)) {
     const ref = resolver.resolve(t);
     if (expected !== undefined && ref.length !== expected) {

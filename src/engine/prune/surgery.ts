@@ -19,7 +19,7 @@ import Long from 'long';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { mapChannel, removedChannels, type ChannelGroup, type DependencyAnalysis, type GroupMember } from '../analysis/types.ts';
 import { attr, attrInt, type Graph } from '../graph/graph.ts';
-import { floatToBf16, floatToHalf, tensorDims, tensorExternalRange, tensorRawBytes, tensorToFloat32, tensorToInts } from '../onnx/model.ts';
+import { floatToBf16, floatToHalf, tensorDims, tensorFileRange, tensorRawBytes, tensorToFloat32, tensorToInts } from '../onnx/model.ts';
 import type { FileRange } from '../onnx/external.ts';
 import { lazySliceOf, setLazySlice, sliceBytes, type SliceSpec } from '../onnx/slice.ts';
 import {
@@ -588,7 +588,7 @@ function sliceAxes(graph: Graph, t: TensorProto, removedByAxis: Map<number, Set<
 /** Where a tensor's raw bytes are without reading them: its raw_data, its external range, or a lazy slice's bytes. */
 function tensorSource(graph: Graph, t: TensorProto): Uint8Array | FileRange | undefined {
   if (lazySliceOf(t)) return tensorRawBytes(graph.model, t);
-  const range = tensorExternalRange(graph.model, t);
+  const range = tensorFileRange(graph.model, t);
   if (range) return range;
   return t.raw_data && t.raw_data.length > 0 ? t.raw_data : undefined;
 }

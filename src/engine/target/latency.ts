@@ -7,7 +7,7 @@
 // it is narrower than `tolerance` or `maxCandidates` models were timed; the largest f that met the
 // target is chosen (the least loss among the plans measured to meet it).
 import { PrunerError, throwIfAborted } from '../errors.ts';
-import { ModelProtoType } from '../onnx/proto.ts';
+import { encodeInline } from '../onnx/save.ts';
 import { resolvePlan } from '../prune/plan.ts';
 import { pruneGraph } from '../prune/surgery.ts';
 import { latencyInputs, measureModelLatency, type LatencyMeasurement, type LatencyOptions } from '../runtime/latency.ts';
@@ -50,7 +50,7 @@ export interface LatencyPlan {
 export function candidateBytes(model: AllocationModel, allocation: Allocation, signal?: AbortSignal): Uint8Array {
   const resolved = resolvePlan(allocation.plan, model.deps, model.importance);
   const result = pruneGraph(model.graph, model.deps, resolved, { compensate: allocation.plan.compensate ?? true, lazy: false, ...(signal ? { signal } : {}) });
-  return ModelProtoType.encode(result.model as never).finish();
+  return encodeInline(model.graph.model, result.model);
 }
 
 /** Searches the MACs fraction whose least-loss plan runs within `targetMs` (median) on this machine. */

@@ -23,7 +23,7 @@ import { preparePreview } from '../prune/preview.ts';
 import { pruneGraph } from '../prune/surgery.ts';
 import type { PruneReport } from '../prune/report.ts';
 import type { PruningPlan } from '../prune/types.ts';
-import { ModelProtoType } from '../onnx/proto.ts';
+import { encodeInline } from '../onnx/save.ts';
 import { writeTextFileSafely } from '../files.ts';
 import type { InputSet } from '../data/types.ts';
 import { createSession } from '../runtime/session.ts';
@@ -144,7 +144,7 @@ export async function recoveredCandidate(analysed: AnalysedModel, model: Allocat
     compensated: plan.compensate ?? true,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  return ModelProtoType.encode(rec.model as never).finish();
+  return encodeInline(analysed.model, rec.model);
 }
 
 /**
