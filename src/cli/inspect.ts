@@ -73,7 +73,7 @@ export function registerInspect(program: Command): void {
       for (const k of ['calibCount', 'labels', 'preprocess'] as const) if (o[k] !== undefined && o.calib === undefined) throw new PrunerError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --calib`);
       if (o.calib !== undefined && o.layer !== undefined) throw new PrunerError('--calib ranks the residual blocks; it does not go with --layer');
       epOption(o.ep);
-      const model = loadModel(file);
+      const model = loadModel(file, { weights: 'file' });
       const graph = new Graph(model);
       try {
         bindInputShapes(graph, inputShapes);

@@ -144,7 +144,7 @@ export function registerPrune(program: Command): void {
     const progress = o.json ? undefined : (stage: string) => process.stderr.write(`… ${stage}\n`);
     progress?.('loading');
     const t0 = performance.now();
-    const analysed = atSizes(AnalysedModel.load(model, { signal }), o);
+    const analysed = atSizes(AnalysedModel.load(model, { signal, weights: 'file' }), o);
     const loadMs = Math.round((performance.now() - t0) * 10) / 10;
     let blockScan: BlockScan | undefined;
     if (o.blockRanking === 'data' && plan.removeBlocks && 'count' in plan.removeBlocks) {

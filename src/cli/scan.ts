@@ -76,7 +76,7 @@ export function registerScan(program: Command): void {
     });
     if (!o.json) process.stderr.write(describeDataSets({ calibration: data }));
     const signal = cliSignal();
-    const analysed = AnalysedModel.load(model, { signal });
+    const analysed = AnalysedModel.load(model, { signal, weights: 'file' });
     let last = -1;
     const scan = await scanSensitivity(analysed, data, {
       criterion: o.criterion as PlanCriterion,

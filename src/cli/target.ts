@@ -73,7 +73,7 @@ export async function runTargetPrune(model: string, o: TargetCliOptions): Promis
   if (!o.json) process.stderr.write(describeDataSets(data));
   const signal = cliSignal();
   const progress = o.json ? undefined : (m: string) => process.stderr.write(`… ${m}\n`);
-  const analysed = atSizes(AnalysedModel.load(model, { signal }), o);
+  const analysed = atSizes(AnalysedModel.load(model, { signal, weights: 'file' }), o);
   let report: TargetReport;
   try {
     report = await pruneToTarget(analysed, budget, {

@@ -16,6 +16,7 @@ import { computeImportance } from '../../src/engine/analysis/importance.ts';
 import { resolvePlan } from '../../src/engine/prune/plan.ts';
 import { pruneGraph } from '../../src/engine/prune/surgery.ts';
 import type { PruningPlan } from '../../src/engine/prune/types.ts';
+import { pruneModel } from '../../src/engine/prune/prune.ts';
 import { repoRoot, tempDir } from '../helpers/paths.ts';
 import { maxAbsDiff, runFirstOutput } from '../helpers/ort.ts';
 import { fillRandom } from '../../scripts/make-big-model.ts';
@@ -128,7 +129,41 @@ pruneModel(process.argv[1], ${JSON.stringify(PLAN)}, { out: process.argv[2] }).t
 }, (e) => { console.error(e); process.exit(1); });
 `;
 
+// The same for an inline model: AnalysedModel.load with weights left in the file (as the CLI loads).
+const CHILD_INLINE = `
+const { AnalysedModel } = require(${JSON.stringify(path.join(repoRoot, 'src/engine/analysed-model.ts'))});
+const { pruneAnalysed } = require(${JSON.stringify(path.join(repoRoot, 'src/engine/prune/prune.ts'))});
+pruneAnalysed(AnalysedModel.load(process.argv[1], { weights: 'file' }), ${JSON.stringify(PLAN)}, { out: process.argv[2] }).then((r) => {
+  process.stdout.write(JSON.stringify({ peakRss: process.resourceUsage().maxRSS * 1024, params: r.params, size: r.size }) + '\\n');
+}, (e) => { console.error(e); process.exit(1); });
+`;
+
 describe('bounded memory', () => {
+  test('a 256 MiB inline model (no external data) loaded with its weights left in the file is pruned with peak RSS below the model size; the output equals the in-memory one byte for byte', async () => {
+    const dir = tempDir('onnx-pruner-stream-inline-');
+    try {
+      const chain = writeChain(dir);
+      const model = path.join(dir, 'inline.onnx');
+      await saveModel(loadModel(chain), model, { externalData: false });
+      fs.rmSync(chain);
+      fs.rmSync(`${chain}.data`);
+      const modelBytes = fs.statSync(model).size;
+      assert.ok(modelBytes > 256 * MiB);
+      const streamed = path.join(dir, 'streamed.onnx');
+      const r = spawnSync(process.execPath, ['--max-old-space-size=64', '--import', 'tsx', '-e', CHILD_INLINE, model, streamed], { encoding: 'utf8', cwd: repoRoot });
+      assert.equal(r.status, 0, r.stderr);
+      const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      // reading the file whole would pass this bound by itself
+      assert.ok(res.peakRss < modelBytes * 0.8, `peak RSS ${(res.peakRss / MiB).toFixed(0)} MiB for a ${(modelBytes / MiB).toFixed(0)} MiB model`);
+      assert.ok(res.params.after < res.params.before);
+      const inMemory = path.join(dir, 'in-memory.onnx');
+      await pruneModel(model, PLAN, { out: inMemory });
+      assert.ok(fs.readFileSync(streamed).equals(fs.readFileSync(inMemory)), 'the outputs differ');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a 256 MiB external-data model is pruned under a 64 MiB V8 heap with peak RSS below the model size; the streamed output equals the in-memory one byte for byte', async () => {
     const dir = tempDir('onnx-pruner-stream-');
     try {

@@ -14,8 +14,8 @@ export type CostFunction = (graph: Graph) => { params: number; macs: number };
 export function withCost(report: ValidationReport, cost?: CostFunction): ValidationReport {
   if (!cost) return report;
   try {
-    const before = cost(new Graph(loadModel(report.original.path)));
-    const after = cost(new Graph(loadModel(report.pruned.path)));
+    const before = cost(new Graph(loadModel(report.original.path, { weights: 'file' })));
+    const after = cost(new Graph(loadModel(report.pruned.path, { weights: 'file' })));
     return { ...report, params: { before: before.params, after: after.params }, macs: { before: before.macs, after: after.macs } };
   } catch (e) {
     return { ...report, notes: [...(report.notes ?? []), `parameters and MACs not counted: ${(e as Error).message}`] };

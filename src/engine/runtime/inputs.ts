@@ -34,7 +34,7 @@ export function inputSpecsOf(graph: Graph): ModelInputSpec[] {
 }
 
 export function modelInputSpecs(modelPath: string): ModelInputSpec[] {
-  return inputSpecsOf(new Graph(loadModel(modelPath)));
+  return inputSpecsOf(new Graph(loadModel(modelPath, { weights: 'file' })));
 }
 
 /** Concrete dims: symbolic dims take `overrides[name]` or 1; unknown dims are 1. */

@@ -56,7 +56,7 @@ export interface ValidateOptions {
 
 /** Bytes on disk of a model: the .onnx file and each distinct external-data file it references. */
 export function modelSizeOnDisk(modelPath: string): number {
-  return loadModel(modelPath).sizeOnDisk;
+  return loadModel(modelPath, { weights: 'file' }).sizeOnDisk;
 }
 
 /** Element-wise comparison of one output of the original and pruned models. */
@@ -176,8 +176,8 @@ export async function validatePruned(originalPath: string, prunedPath: string, o
   if (!Number.isInteger(runs) || runs < 1) throw new PrunerError(`runs must be a positive integer, got ${runs}`);
   if (!Number.isInteger(warmup) || warmup < 0) throw new PrunerError(`warmup must be a non-negative integer, got ${warmup}`);
 
-  const origModel = loadModel(originalPath);
-  const prunedModel = loadModel(prunedPath);
+  const origModel = loadModel(originalPath, { weights: 'file' });
+  const prunedModel = loadModel(prunedPath, { weights: 'file' });
   const origSpecs = inputSpecsOf(new Graph(origModel));
   const prunedSpecs = inputSpecsOf(new Graph(prunedModel));
   const missing = origSpecs.filter((s) => !prunedSpecs.some((p) => p.name === s.name));
