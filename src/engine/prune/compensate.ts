@@ -1279,7 +1279,12 @@ function foldInto(
       for (let t = 0; t < terms.index.length; t++) d += ((alpha / beta) * w[at + terms.index[t] * stride]) * terms.mean[t];
       return d;
     };
-    if (transB) {
+    if (transB && alpha === beta) {
+      // an output is a row of W, as a 1×1 Conv's filter: foldFilters' loop (the same products, (1·w)·m = w·m, in the same order)
+      const idx = Int32Array.from(terms.index);
+      const mean = Float64Array.from(terms.mean);
+      forEachFilter(graph, wt, (w, first, rows) => foldFilters(w, first, rows, K, 1, idx, mean, delta));
+    } else if (transB) {
       forEachFilter(graph, wt, (w, first, rows) => {
         for (let r = 0; r < rows; r++) delta[first + r] = sum(w, r * K, 1);
       });
