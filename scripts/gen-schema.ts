@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import protobuf from 'protobufjs';
+import { writeGenerated } from './generated-file.ts';
 
 const dir = path.join(__dirname, '..', 'src', 'engine', 'onnx');
 const proto = fs.readFileSync(path.join(dir, 'onnx.proto'), 'utf8');
@@ -11,15 +12,4 @@ const json = JSON.stringify(root.toJSON(), null, 1);
 const out =
   '// Generated from onnx.proto by scripts/gen-schema.ts. Do not edit: run `npm run gen:schema`.\n' +
   `export const onnxSchema = ${json} as const;\n`;
-const target = path.join(dir, 'schema.generated.ts');
-if (process.argv.includes('--check')) {
-  const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
-  if (current !== out) {
-    console.error('schema.generated.ts is stale: run npm run gen:schema');
-    process.exit(1);
-  }
-  console.log('schema.generated.ts is up to date');
-} else {
-  fs.writeFileSync(target, out);
-  console.log(`wrote ${path.relative(process.cwd(), target)}`);
-}
+writeGenerated(path.join(dir, 'schema.generated.ts'), out, 'npm run gen:schema');
