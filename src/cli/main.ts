@@ -59,6 +59,12 @@ export async function main(argv: string[]): Promise<number> {
 // Run when executed directly (dist/cli.js or tsx src/cli/main.ts), not when imported by tests.
 const invokedDirectly = typeof require !== 'undefined' ? require.main === module : process.argv[1]?.endsWith('main.ts');
 if (invokedDirectly) {
+  // A reader that stops early (`inspect --json | head`) closes the pipe: what is left of the output
+  // goes nowhere and the command still finishes (a prune still writes its model), instead of dying
+  // on an unhandled EPIPE.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -21,6 +21,24 @@ function cli(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+describe('output to a closed pipe', () => {
+  test('inspect --json into a reader that stops after its first bytes exits 0, without an unhandled EPIPE', () => {
+    // 80 layers: a JSON report well over a pipe's 64 KiB buffer, so the CLI is still writing when the reader has gone
+    const model = new ModelBuilder({ seed: 5 });
+    let y = model.relu(model.bn(model.conv(model.input('x', [1, 3, 8, 8]), 3, 8), 8));
+    for (let i = 1; i < 80; i++) y = model.relu(model.bn(model.conv(y, 8, 8), 8));
+    model.output(y, [1, 8, 8, 8]);
+    const dir = tempDir('cli-epipe-');
+    const file = model.save(path.join(dir, 'm.onnx'));
+    const main = path.join(repoRoot, 'src', 'cli', 'main.ts');
+    // the shell's `head -c 1` closes the pipe after one byte; the CLI's exit code is reported by PIPESTATUS
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" --import tsx "${main}" inspect "${file}" --json | head -c 1 > /dev/null; echo "cli exit \${PIPESTATUS[0]}" >&2`], { cwd: repoRoot, encoding: 'utf8' });
+    assert.match(r.stderr, /cli exit 0/, r.stderr);
+    assert.doesNotMatch(r.stderr, /EPIPE|Unhandled/, r.stderr);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('number formatting', () => {
   test('counts, SI units, bytes, shapes', () => {
     assert.equal(formatCount(11689512), '11,689,512');
