@@ -9,7 +9,8 @@ import Long from 'long';
 import * as ort from 'onnxruntime-node';
 import { CancelledError, PrunerError } from '../../src/engine/errors.ts';
 import { Graph } from '../../src/engine/graph/graph.ts';
-import { loadModel, tensorRawBytes, tensorToFloat32, tensorToInts, type OnnxModel } from '../../src/engine/onnx/model.ts';
+import { loadModel, tensorDims, tensorRawBytes, tensorToFloat32, tensorToInts, type OnnxModel } from '../../src/engine/onnx/model.ts';
+import { pruneAnalysed } from '../../src/engine/prune/prune.ts';
 import { encodeInline, estimateSave, saveModel, setTensorData } from '../../src/engine/onnx/save.ts';
 import { lazySliceOf } from '../../src/engine/onnx/slice.ts';
 import { inFileRange, isExternal, readRangeSync } from '../../src/engine/onnx/external.ts';
@@ -39,6 +40,11 @@ function smallNet(seed = 3): ModelBuilder {
   y = b.relu(b.conv(y, 16, 16));
   b.output(b.gemm(b.flatten(b.gap(y)), 16, 10), [1, 10]);
   return b;
+}
+
+/** Prunes an analysed model at l1 0.5 into `out` (pruneAnalysed). */
+async function pruneModelFrom(am: AnalysedModel, out: string): Promise<unknown> {
+  return pruneAnalysed(am, planOf({ criterion: 'l1', scope: 'uniform', ratio: 0.5 }), { out });
 }
 
 function inputX(): Float32Array {
@@ -459,6 +465,35 @@ describe("weights left in the file (loadModel's weights: 'file')", () => {
     const t = m.proto.graph!.initializer[0];
     assert.equal(inFileRange(t), undefined);
     assert.ok(Buffer.from(t.raw_data!).equals(last));
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a file rewritten after the model was loaded (weights left in it, or external data) stops the next read with an error naming it; a prune writes nothing', async () => {
+    const dir = tempDir();
+    const file = wideNet().save(path.join(dir, 'wide.onnx'));
+    const ext = path.join(dir, 'ext.onnx');
+    await saveModel(loadModel(file), ext, { externalData: true });
+    const cases: [string, string, 'memory' | 'file'][] = [[file, file, 'file'], [ext, `${ext}.data`, 'memory']];
+    for (const [model, rewritten, weights] of cases) {
+      const am = AnalysedModel.load(model, { weights });
+      const big = am.model.proto.graph!.initializer.find((t) => (inFileRange(t) ?? (isExternal(t) ? t : undefined)) && tensorDims(t).length === 4)!;
+      assert.ok(big, 'a weight read by range');
+      assert.ok(tensorRawBytes(am.model, big)!.length > 0, 'read before the change');
+      // the same bytes written again: only the modification time changes
+      const later = new Date(fs.statSync(rewritten).mtimeMs + 5000);
+      fs.utimesSync(rewritten, later, later);
+      assertPrunerError(() => tensorRawBytes(am.model, big), path.basename(rewritten), 'changed while the model was in use');
+      const out = path.join(dir, `out-${weights}.onnx`);
+      await assert.rejects(
+        pruneModelFrom(am, out),
+        (e: Error) => e instanceof PrunerError && e.message.includes('changed while the model was in use'),
+      );
+      assert.ok(!fs.existsSync(out), 'nothing written');
+      assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary file left');
+      // loaded again, it reads the file as it is now
+      const again = loadModel(model, { weights });
+      assert.ok(tensorRawBytes(again, again.proto.graph!.initializer.find((t) => t.name === big.name)!)!.length > 0);
+    }
     fs.rmSync(dir, { recursive: true });
   });
 

@@ -7,7 +7,7 @@
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { normsPass, rowAndColumnSumsPass, rowAndSliceSumsPass, rowSumsPass } from './norms.ts';
-import { readRangeInto, type FileRange } from '../onnx/external.ts';
+import { changedFileError, fileStamp, readRangeInto, type FileRange, type FileStamp } from '../onnx/external.ts';
 import { ROW_BLOCK_FLOATS } from '../onnx/model.ts';
 
 /**
@@ -24,6 +24,8 @@ interface Task {
   mid: number;
   inner: number;
   part: boolean;
+  /** The file's stamp (external.ts), checked by the worker after it opens the file. */
+  stamp?: FileStamp;
 }
 
 interface Result {
@@ -53,6 +55,10 @@ parentPort.on('message', (t) => {
     const bytes = new Uint8Array(block.buffer, 0, floats * 4);
     const fd = fs.openSync(t.file, 'r');
     try {
+      if (t.stamp) {
+        const st = fs.fstatSync(fd);
+        if (st.size !== t.stamp.size || st.mtimeMs !== t.stamp.mtimeMs) throw new Error('changed');
+      }
       for (let done = 0; done < bytes.length; ) {
         const got = fs.readSync(fd, bytes, done, Math.min(bytes.length - done, 2 ** 30), t.offset + done);
         if (got === 0) throw new Error(t.file + ': ended early while reading ' + bytes.length + ' bytes at ' + t.offset);
@@ -158,12 +164,18 @@ export async function parallelBlockedNorms(
   const pending = blocks.map((b, i) =>
     i % share === share - 1
       ? undefined
-      : p.run({ file: range.file, offset: range.offset + b.first * rowLen * 4, n: b.n, mid, inner, part: wantPart }).then((res) => {
-          l1.set(res.l1, b.first);
-          l2.set(res.l2, b.first);
-          sq.set(res.sq, b.first);
-          parts[i] = res.part;
-        }),
+      : p
+          .run({ file: range.file, offset: range.offset + b.first * rowLen * 4, n: b.n, mid, inner, part: wantPart, stamp: fileStamp(range.file) })
+          .then((res) => {
+            l1.set(res.l1, b.first);
+            l2.set(res.l2, b.first);
+            sq.set(res.sq, b.first);
+            parts[i] = res.part;
+          })
+          .catch((e: Error) => {
+            // the worker's stamp check (it cannot build the engine's error itself)
+            throw e.message === 'changed' ? changedFileError(range.file) : e;
+          }),
   );
   // (a failure is thrown by Promise.all below; if this thread fails first, nobody waits for them)
   for (const q of pending) q?.catch(() => {});

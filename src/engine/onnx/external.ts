@@ -116,6 +116,7 @@ export class ExternalResolver {
       return bad(`cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
     if (!st.isFile()) return bad('is not a file');
+    stampFile(real, st);
     return { file: real, size: st.size };
   }
 }
@@ -135,6 +136,40 @@ function parseCount(s: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** A file's size and modification time, as it was when a model that reads it by range was loaded. */
+export interface FileStamp {
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * The files models read by range (external data, weights left in the .onnx) with their stamps, by
+ * absolute path: every read by range checks that its file is still the one the model was loaded
+ * from, so a file replaced during a run is an error naming it, never a model mixing two versions.
+ * Loading a model again stamps its files anew.
+ */
+const stamps = new Map<string, FileStamp>();
+
+export function stampFile(file: string, st: FileStamp): void {
+  stamps.set(file, { size: st.size, mtimeMs: st.mtimeMs });
+}
+
+/** The stamp a read of `file` checks (undefined: not a file read by range). */
+export function fileStamp(file: string): FileStamp | undefined {
+  return stamps.get(file);
+}
+
+/** The error for a file read by range that is no longer the one the model was loaded from. */
+export function changedFileError(file: string): PrunerError {
+  return new PrunerError(`${file}: changed while the model was in use (rewritten or replaced since it was loaded); nothing written from it: load the model again`, { subject: file });
+}
+
+/** Throws changedFileError when `current` (the fstat of the file just opened) no longer matches the stamp of `file`. */
+export function checkStamp(file: string, current: { size: number; mtimeMs: number }): void {
+  const want = stamps.get(file);
+  if (want && (want.size !== current.size || want.mtimeMs !== current.mtimeMs)) throw changedFileError(file);
+}
+
 /** Reads a byte range synchronously (for on-demand tensor reads). */
 export function readRangeSync(r: FileRange): Buffer {
   const out = Buffer.allocUnsafe(r.length);
@@ -147,6 +182,7 @@ export function readRangeInto(r: FileRange, into: Uint8Array): void {
   const want = Math.min(r.length, into.length);
   const fd = fs.openSync(r.file, 'r');
   try {
+    checkStamp(r.file, fs.fstatSync(fd));
     let done = 0;
     while (done < want) {
       // at most 1 GiB per call (the kernel caps a read near 2 GiB)

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs/light.js';
 import { PrunerError } from '../errors.ts';
 import { ModelProtoType, type ModelProto, type TensorProto, DataType, toNumber } from './proto.ts';
-import { ExternalResolver, type FileRange, inFileRange, isExternal, rawByteLength, readRangeInto, readRangeSync, setInFile } from './external.ts';
+import { ExternalResolver, type FileRange, inFileRange, isExternal, rawByteLength, readRangeInto, readRangeSync, setInFile, stampFile } from './external.ts';
 import { validateStructure } from './validate.ts';
 import { lazySliceOf, sliceBytes } from './slice.ts';
 
@@ -82,6 +82,7 @@ export function loadModel(file: string, opts: LoadOptions = {}): OnnxModel {
     if (opts.weights === 'file' && st.size >= IN_FILE_MIN_BYTES) {
       const plan = skeletonPlan(fd, st.size);
       if (plan && plan.weights.length) {
+        stampFile(abs, st);
         const skeleton = readEdited(fd, st.size, plan.edits, abs);
         const model = modelFromBuffer(skeleton, abs, { own: true, fileSize: st.size, inFile: plan.weights });
         return model;

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs/light.js';
 import { CancelledError, PrunerError, throwIfAborted } from '../errors.ts';
 import { NameTakenError, dropTemp, publish, removeStaleTemps, sameFile, tempPathFor, trackTemp, unpublish } from '../files.ts';
-import { ExternalResolver, type FileRange, inFileRange, isExternal, readRangeInto } from './external.ts';
+import { checkStamp, ExternalResolver, type FileRange, inFileRange, isExternal, readRangeInto } from './external.ts';
 import { PROTOBUF_LIMIT, type OnnxModel, resolverFor } from './model.ts';
 import { lazySliceOf, sliceInto, sliceLength, streamSlice, type SliceSpec } from './slice.ts';
 import { DataType, ModelProtoType, TensorProtoType, type ModelProto, type StringStringEntry, type TensorProto } from './proto.ts';
@@ -432,6 +432,7 @@ async function writevAll(fh: fs.promises.FileHandle, bufs: Uint8Array[]): Promis
 async function copyRange(out: fs.promises.FileHandle, r: FileRange, signal?: AbortSignal): Promise<number> {
   const src = await fs.promises.open(r.file, 'r');
   try {
+    checkStamp(r.file, await src.stat());
     const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, Math.max(1, r.length)));
     let done = 0;
     while (done < r.length) {

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { PrunerError } from '../errors.ts';
 import { gatherRanges } from './gather.ts';
-import type { FileRange } from './external.ts';
+import { checkStamp, type FileRange } from './external.ts';
 import type { TensorProto } from './proto.ts';
 
 /** What a sliced tensor's bytes are: `keep[axis]` indices of every axis of the source `dims` (undefined: all). */
@@ -125,6 +125,7 @@ function* sourceRuns(s: SliceSpec, keep0: number[], rowBytes: number): Generator
   const buf = inMemory ? undefined : Buffer.allocUnsafe(Math.max(1, Math.min(perBlock, keep0.length) * rowBytes));
   const fd = inMemory ? undefined : fs.openSync((s.src as FileRange).file, 'r');
   try {
+    if (fd !== undefined) checkStamp((s.src as FileRange).file, fs.fstatSync(fd));
     for (let k = 0; k < keep0.length; ) {
       // a run of consecutive kept rows, at most one block
       let e = k + 1;
