@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PrunerError } from '../errors.ts';
-import { DataType, type TensorProto } from './proto.ts';
+import { DataType, tensorMark, type TensorProto } from './proto.ts';
 
 /** A byte range of a file: where an external tensor's bytes are. */
 export interface FileRange {
@@ -23,22 +23,17 @@ export function isExternal(t: TensorProto): boolean {
   return t.data_location === 1;
 }
 
-const IN_FILE = Symbol('onnx-pruner.inFile');
-type InFile = TensorProto & { [IN_FILE]?: FileRange };
+const inFile = tensorMark<FileRange>('onnx-pruner.inFile');
 
 /**
  * Marks an inline tensor whose raw_data was left in the .onnx file (loadModel with `weights:
  * 'file'`): its bytes are `range` of that file, read on demand like external data. The tensor stays
  * inline: it is written inline, and it is not external data.
  */
-export function setInFile(t: TensorProto, range: FileRange): void {
-  (t as InFile)[IN_FILE] = range;
-}
+export const setInFile: (t: TensorProto, range: FileRange) => void = inFile.set;
 
 /** Where the bytes of an inline tensor left in the .onnx file are; undefined for every other tensor. */
-export function inFileRange(t: TensorProto): FileRange | undefined {
-  return (t as InFile)[IN_FILE];
-}
+export const inFileRange: (t: TensorProto) => FileRange | undefined = inFile.get;
 
 /** Per-model memo of resolved locations (realpath + size), so many tensors in one file cost one stat. */
 export class ExternalResolver {

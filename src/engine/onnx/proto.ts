@@ -114,3 +114,18 @@ export interface ModelProto {
   metadata_props: StringStringEntry[];
   functions: unknown[];
 }
+
+/**
+ * A value carried by tensor objects beside their fields (a symbol-keyed property: never encoded, and
+ * kept by object spread): `set` attaches it, `get` reads it (undefined when absent).
+ */
+export function tensorMark<T>(description: string): { set(t: TensorProto, value: T): void; get(t: TensorProto): T | undefined } {
+  const key = Symbol(description);
+  type Marked = TensorProto & { [key]?: T };
+  return {
+    set: (t, value) => {
+      (t as Marked)[key] = value;
+    },
+    get: (t) => (t as Marked)[key],
+  };
+}

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { PrunerError } from '../errors.ts';
 import { gatherRanges } from './gather.ts';
 import { checkStamp, type FileRange } from './external.ts';
-import type { TensorProto } from './proto.ts';
+import { tensorMark, type TensorProto } from './proto.ts';
 
 /** What a sliced tensor's bytes are: `keep[axis]` indices of every axis of the source `dims` (undefined: all). */
 export interface SliceSpec {
@@ -24,18 +24,13 @@ const READ_BLOCK = 16 * 2 ** 20;
 /** Output chunk size when streaming. */
 const OUT_CHUNK = 16 * 2 ** 20;
 
-const LAZY = Symbol('onnx-pruner.lazySlice');
-type Lazy = TensorProto & { [LAZY]?: SliceSpec };
+const lazy = tensorMark<SliceSpec>('onnx-pruner.lazySlice');
 
 /** Marks `t` (a new tensor with no data) as holding the slice `spec`; its bytes are produced when read or written. */
-export function setLazySlice(t: TensorProto, spec: SliceSpec): void {
-  (t as Lazy)[LAZY] = spec;
-}
+export const setLazySlice: (t: TensorProto, spec: SliceSpec) => void = lazy.set;
 
 /** The slice a tensor stands for, when it is a lazy slice. */
-export function lazySliceOf(t: TensorProto): SliceSpec | undefined {
-  return (t as Lazy)[LAZY];
-}
+export const lazySliceOf: (t: TensorProto) => SliceSpec | undefined = lazy.get;
 
 /** Bytes of the sliced tensor. */
 export function sliceLength(s: SliceSpec): number {
