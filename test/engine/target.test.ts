@@ -24,8 +24,11 @@ import { computeCost } from '../../src/engine/graph/cost.ts';
 import { pruneModel } from '../../src/engine/prune/prune.ts';
 import { resolvePlan } from '../../src/engine/prune/plan.ts';
 import { previewPlan } from '../../src/engine/prune/preview.ts';
-import { allocate, unreachableMessage, type AllocationModel } from '../../src/engine/target/allocate.ts';
-import { proposeRoundTo } from '../../src/engine/target/latency.ts';
+import { allocate, unreachableMessage, type Allocation, type AllocationModel } from '../../src/engine/target/allocate.ts';
+import { candidateBytes, proposeRoundTo } from '../../src/engine/target/latency.ts';
+import { saveModel } from '../../src/engine/onnx/save.ts';
+import { planOf } from '../../src/engine/prune/types.ts';
+import { runFirstOutput } from '../helpers/ort.ts';
 import type { GroupSensitivity, SensitivityScan } from '../../src/engine/target/types.ts';
 import { PrunerError } from '../../src/engine/errors.ts';
 import { spawnSync } from 'node:child_process';
@@ -212,6 +215,23 @@ describe('allocation on hand-made scans', () => {
   });
 
   test.after?.(() => fs.rmSync(dir, { recursive: true, force: true }));
+});
+
+describe('candidate models in memory', () => {
+  test('of a model with external data: the weights are read into the bytes ONNX Runtime gets (it has no folder to find them in), and the candidate runs', async () => {
+    const dir = tempDir('target-ext-');
+    const ext = path.join(dir, 'ext.onnx');
+    await saveModel(loadModel(fmnistBn), ext, { externalData: true });
+    const a = AnalysedModel.load(ext);
+    assert.ok(a.model.proto.graph!.initializer.some((t) => t.data_location === 1), 'weights in external data');
+    const m = await modelOf(a);
+    // the groups around res.conv1 kept whole: its weight stays in external data, unsliced
+    const plan = planOf({ criterion: 'l1', scope: 'uniform', ratio: 0.3, exclude: ['/pw/pw.0/Conv', '/res/conv1/Conv'] });
+    const bytes = candidateBytes(m, { plan } as Allocation);
+    const out = await runFirstOutput(bytes, new Float32Array(28 * 28).fill(0.5), [1, 1, 28, 28]);
+    assert.deepEqual(out.dims, [1, 10]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 describe('the loss of pruned models against the original (LossMeter)', () => {
