@@ -1,7 +1,7 @@
 // Row gathers for tensor slices (slice.ts): the kept byte ranges of a block of source rows, copied
 // one after the other. The copy loop is a small WebAssembly kernel (gather.wat): a pruned weight's
 // rows are mostly many short ranges (a 1×1 convolution keeping 70% of its input channels keeps runs
-// of about three floats), and the kernel copies them about four times faster than a typed-array loop
+// of about three floats), and the kernel copies them two to four times faster than a typed-array loop
 // would, for any element size and alignment. Source rows pass through the kernel's memory a block
 // at a time (at most ROW_BLOCK bytes of source), so that memory stays small whatever the tensor;
 // a row larger than a block is gathered range by range in JavaScript.
