@@ -84,8 +84,7 @@ export function loadModel(file: string, opts: LoadOptions = {}): OnnxModel {
       if (plan && plan.weights.length) {
         stampFile(abs, st);
         const skeleton = readEdited(fd, st.size, plan.edits, abs);
-        const model = modelFromBuffer(skeleton, abs, { own: true, fileSize: st.size, inFile: plan.weights });
-        return model;
+        return modelFromBuffer(skeleton, abs, { own: true, fileSize: st.size, inFile: plan.weights });
       }
     }
     // Read so that most float bytes start on a 4-byte boundary: they are then scored in place

@@ -279,8 +279,7 @@ function planSave(src: SaveSource, resolver: ExternalResolver, external: boolean
     const lazy = lazySliceOf(t);
     if (lazy) bytes = slicePart(lazy);
     else if (isExternal(t)) bytes = resolver.resolve(t);
-    else if (inFileRange(t)) bytes = inFileRange(t);
-    else if (t.raw_data && t.raw_data.length >= EXTERNAL_THRESHOLD) bytes = t.raw_data;
+    else bytes = inFileRange(t) ?? (t.raw_data && t.raw_data.length >= EXTERNAL_THRESHOLD ? t.raw_data : undefined);
     if (!bytes) return undefined;
     // Align like the ONNX tools do: big tensors to a page, the rest to 64 bytes.
     const align = bytes.length >= 2 ** 20 ? 4096 : 64;

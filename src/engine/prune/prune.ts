@@ -255,7 +255,7 @@ export interface PreviewPruneOptions { signal?: AbortSignal; savePlan?: string; 
 export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan, opts: PreviewPruneOptions = {}): Promise<PrunePreview> {
   validatePlan(plan, analysed.fileName);
   const model = analysed.model;
-  const protect = [model.path, ...(model.externalFiles ?? [])];
+  const protect = protectedFiles(analysed);
   if (opts.savePlan) checkPlanTarget(opts.savePlan, protect, opts.force === true);
   const blocks = applyBlockSelection(analysed.graph, plan.removeBlocks);
   const removed = blocks.removed;
@@ -287,7 +287,6 @@ export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan
   };
 }
 
-/** Fails early when the plan file could not be written afterwards (an input file, or an existing file without force). */
 /** The input model and every file it reads: never written, whatever the options say. */
 export function protectedFiles(analysed: AnalysedModel): string[] {
   return [analysed.model.path, ...(analysed.model.externalFiles ?? [])];
