@@ -6,7 +6,7 @@
 // more, on a machine with more than one core.
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { normsPass, rowAndColumnSumsPass, rowAndSliceSumsPass, rowSumsPass } from './norms.ts';
+import { normsPass, rowAndColumnSumsPass, rowAndSliceSumsPass } from './norms.ts';
 import { changedFileError, fileStamp, readRangeInto, type FileRange, type FileStamp } from '../onnx/external.ts';
 import { ROW_BLOCK_FLOATS } from '../onnx/model.ts';
 
@@ -37,7 +37,7 @@ interface Result {
 
 /** The workers' program: the norms functions' own text and a loop reading and summing blocks. */
 function workerSource(): string {
-  const fns = [normsPass, rowSumsPass, rowAndColumnSumsPass, rowAndSliceSumsPass];
+  const fns = [normsPass, rowAndColumnSumsPass, rowAndSliceSumsPass];
   return `'use strict';
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
