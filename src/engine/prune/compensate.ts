@@ -1052,89 +1052,7 @@ function foldFilters(w: Float32Array, first: number, rows: number, C: number, k:
 }
 
 /**
- * foldFilters, and from the same reads each filter's lost variance Σ_t vt[t] · Σ_j W[o, idx[t] + j]²
- * into lostVar (the sums filterVariance gives, in the same order). `q` holds 4·nt per-channel sums.
- */
-function foldFiltersWithVariance(
-  w: Float32Array, first: number, rows: number, C: number, k: number, idx: Int32Array, mean: Float64Array, kern: Float64Array,
-  vt: Float64Array, lostVar: Float64Array, q: Float64Array,
-): void {
-  const nt = idx.length;
-  const stride = C * k;
-  let r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const out = (first + r) * k;
-    const b0 = r * stride, b1 = b0 + stride, b2 = b1 + stride, b3 = b2 + stride;
-    const i = first + r;
-    if (k === 1) {
-      // one tap: each channel's Σ_j w² is its one weight squared
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
-      for (let t = 0; t < nt; t++) {
-        const at = idx[t];
-        const mt = mean[t];
-        const v = vt[t];
-        const x0 = w[b0 + at], x1 = w[b1 + at], x2 = w[b2 + at], x3 = w[b3 + at];
-        s0 += x0 * mt;
-        s1 += x1 * mt;
-        s2 += x2 * mt;
-        s3 += x3 * mt;
-        l0 += v * (x0 * x0);
-        l1 += v * (x1 * x1);
-        l2 += v * (x2 * x2);
-        l3 += v * (x3 * x3);
-      }
-      kern[out] = s0; kern[out + 1] = s1; kern[out + 2] = s2; kern[out + 3] = s3;
-      lostVar[i] = l0; lostVar[i + 1] = l1; lostVar[i + 2] = l2; lostVar[i + 3] = l3;
-      continue;
-    }
-    q.fill(0);
-    for (let j = 0; j < k; j++) {
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let t = 0; t < nt; t++) {
-        const at = idx[t] + j;
-        const mt = mean[t];
-        const x0 = w[b0 + at], x1 = w[b1 + at], x2 = w[b2 + at], x3 = w[b3 + at];
-        s0 += x0 * mt;
-        s1 += x1 * mt;
-        s2 += x2 * mt;
-        s3 += x3 * mt;
-        q[t] += x0 * x0;
-        q[nt + t] += x1 * x1;
-        q[2 * nt + t] += x2 * x2;
-        q[3 * nt + t] += x3 * x3;
-      }
-      kern[out + j] = s0;
-      kern[out + k + j] = s1;
-      kern[out + 2 * k + j] = s2;
-      kern[out + 3 * k + j] = s3;
-    }
-    for (let f = 0; f < 4; f++) {
-      let l = 0;
-      for (let t = 0; t < nt; t++) l += vt[t] * q[f * nt + t];
-      lostVar[i + f] = l;
-    }
-  }
-  for (; r < rows; r++) {
-    const out = (first + r) * k;
-    const row = r * stride;
-    let l = 0;
-    for (let t = 0; t < nt; t++) {
-      const at = row + idx[t];
-      let qt = 0;
-      for (let j = 0; j < k; j++) {
-        const x = w[at + j];
-        kern[out + j] += x * mean[t];
-        qt += x * x;
-      }
-      l += vt[t] * qt;
-    }
-    lostVar[first + r] = l;
-  }
-}
-
-/**
- * foldFiltersWithVariance over every channel of each filter: the kernel K and the lost variance over
+ * foldFilters with the lost variance over every channel of each filter: the kernel K and the lost variance over
  * the channels of `lostMask` (with their `means`), and Σ_all V over all C channels into allVar, each
  * sum in the channels' order (the values filtersVariance and foldFilters give).
  */
@@ -1244,9 +1162,12 @@ function foldInto(
         for (let t = 0; t < nt; t++) means[terms.index[t]] = mean[t];
         forEachFilter(graph, wt, (w, first, rows) => foldFiltersWithAllVariance(w, first, rows, C, k, lostMask, means, kern, variance!.v, lostVar, allVar));
       } else if (lostVar) {
-        const vt = Float64Array.from(terms.index, (c) => variance!.v[c]);
-        const q = new Float64Array(4 * nt);
-        forEachFilter(graph, wt, (w, first, rows) => foldFiltersWithVariance(w, first, rows, C, k, idx, mean, kern, vt, lostVar, q));
+        // the kernel, then each filter's lost variance from the same block (still in the CPU cache)
+        const lost = Int32Array.from(terms.index);
+        forEachFilter(graph, wt, (w, first, rows) => {
+          foldFilters(w, first, rows, C, k, idx, mean, kern);
+          for (let r = 0; r < rows; r++) lostVar[first + r] = filterVariance(w, r * C * k, k, variance!.v, lost, nt);
+        });
       } else forEachFilter(graph, wt, (w, first, rows) => foldFilters(w, first, rows, C, k, idx, mean, kern));
     }
     const delta = new Float64Array(O);
