@@ -521,6 +521,40 @@ describe('compensation in float16 and bfloat16 models', { skip: skipWithoutShare
     assert.notDeepEqual([...again.varScales.get('bn_c')!], [...plan.varScales.get('bn_c')!], 'the second plan loses other channels');
   });
 
+  test('a later plan whose fold does not sum the lost channels (their constant is zero) reads them for the variance share: equal to a fresh graph, 1x1 and 3x3 consumers, filter counts not a multiple of four', () => {
+    // conv a (5→10, 3x3) → bn a → conv b (10→13, 1x1) → bn b → conv c (13→7, 3x3) → bn c, no activations:
+    // a channel with β = 0 has mean 0 (nothing to fold) and variance γ², which the variance share counts
+    const b = new ModelBuilder({ seed: 8 });
+    const betaA = Array.from({ length: 10 }, (_, i) => (i === 4 ? 0 : 0.1 * (i - 3.5)));
+    const betaB = Array.from({ length: 13 }, (_, i) => (i === 2 ? 0 : 0.05 * (i - 6.5)));
+    let y = b.input('x', [1, 5, 8, 8]);
+    y = b.bn(b.conv(y, 5, 10, { k: 3, name: 'a', bias: false }), 10, { name: 'bn_a', beta: betaA });
+    y = b.bn(b.conv(y, 10, 13, { k: 1, name: 'b', bias: false }), 13, { name: 'bn_b', beta: betaB });
+    b.output(b.bn(b.conv(y, 13, 7, { k: 3, name: 'c', bias: false }), 7, { name: 'bn_c' }), [1, 7, 8, 8]);
+    const planOf = (graph: Graph, removed: Record<string, number[]>) => {
+      const groups = analyzeDependencies(graph).groups;
+      const kept = new Map<number, number[]>();
+      for (const g of groups) {
+        const r = removed[g.layers[0]];
+        if (r) kept.set(g.id, Array.from({ length: g.channels }, (_, i) => i).filter((i) => !r.includes(i)));
+      }
+      assert.equal(kept.size, 2);
+      return planCompensation(graph, prunedGroupsOf(groups, kept));
+    };
+    const graph = new Graph(asModel(b.toBuffer()));
+    const first = planOf(graph, { a: [1, 5, 8], b: [0, 3, 7, 12] });
+    // the second plan removes only zero-mean channels (4 of a, 2 of b): the fold has no terms
+    const zeroOnly = { a: [4], b: [2] };
+    const again = planOf(graph, zeroOnly);
+    const fresh = planOf(new Graph(asModel(b.toBuffer())), zeroOnly);
+    assert.deepEqual([...again.varScales.keys()].sort(), ['bn_b', 'bn_c']);
+    for (const [bn, v] of fresh.varScales) {
+      assert.deepEqual([...again.varScales.get(bn)!], [...v], `${bn}: cached and fresh variance shares`);
+      assert.ok(v.some((x) => x < 1), `${bn}: the zero-mean channels carry variance`);
+      assert.notDeepEqual([...v], [...first.varScales.get(bn)!], `${bn}: the plans differ`);
+    }
+  });
+
   test('an infinite weight in a kept channel of a 1x1 consumer: the running-mean fold still sums the removed channels only', () => {
     // conv a (4→12) → bn a → relu → conv b (12→9, 1x1) → bn b; channel 3 of a is kept, and b's weight
     // for it is +∞ in filters 0 and 5

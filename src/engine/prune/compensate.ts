@@ -634,14 +634,13 @@ function keptVarianceShare(graph: Graph, node: NodeProto, lost: Set<number>, mom
   const all = known ?? new Float64Array(O);
   const lostSum = new Float64Array(O);
   const lostIdx = Int32Array.from([...lost].filter((c) => c >= 0 && c < C).sort((a, b) => a - b));
-  const nl = lostIdx.length;
   // Each filter's sums run over the channels in order (all channels, and the lost ones); without
   // Σ_all V yet, both in one pass over the weight.
   const lostMask = new Uint8Array(C);
   for (const c of lostIdx) lostMask[c] = 1;
   forEachFilter(graph, wt, (w, first, rows) => {
     if (!known) filtersVariance(w, first, rows, C, k, v, all, { mask: lostMask, idx: lostIdx, out: lostSum });
-    else for (let r = 0; r < rows; r++) lostSum[first + r] = filterVariance(w, r * C * k, k, v, lostIdx, nl);
+    else filtersLostVariance(w, first, rows, C, k, v, lostIdx, lostSum);
   });
   if (!known) cached.set(node.name ?? '', all);
   return varianceScale(all, lostSum);
@@ -731,6 +730,34 @@ function filtersVariance(
     out[first + r] = filterVariance(w, r * stride, k, v, undefined, C);
     lost.out[first + r] = filterVariance(w, r * stride, k, v, lost.idx, lost.idx.length);
   }
+}
+
+/**
+ * filterVariance over the channels `idx` of each of `rows` filters (a block of w from filter `first`),
+ * into out[first + r]: four filters side by side, each channel's Σ_j w² and the filter's sum in the
+ * same order (the same values).
+ */
+function filtersLostVariance(w: Float32Array, first: number, rows: number, C: number, k: number, v: Float64Array, idx: Int32Array, out: Float64Array): void {
+  const stride = C * k;
+  const n = idx.length;
+  const whole = rows - (rows % 4);
+  for (let r = 0; r < whole; r += 4) {
+    const base = r * stride;
+    let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+    for (let t = 0; t < n; t++) {
+      const c = idx[t];
+      const at = base + c * k;
+      let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+      for (let j = at; j < at + k; j++) {
+        const x0 = w[j], x1 = w[j + stride], x2 = w[j + 2 * stride], x3 = w[j + 3 * stride];
+        q0 += x0 * x0; q1 += x1 * x1; q2 += x2 * x2; q3 += x3 * x3;
+      }
+      const vc = v[c];
+      l0 += vc * q0; l1 += vc * q1; l2 += vc * q2; l3 += vc * q3;
+    }
+    out[first + r] = l0; out[first + r + 1] = l1; out[first + r + 2] = l2; out[first + r + 3] = l3;
+  }
+  for (let r = whole; r < rows; r++) out[first + r] = filterVariance(w, r * stride, k, v, idx, n);
 }
 
 /** Σ_c V[c] · Σ_j w[row + c·k + j]² over the channels `idx` (all `n` channels in order without it). */
@@ -1166,7 +1193,7 @@ function foldInto(
         const lost = Int32Array.from(terms.index);
         forEachFilter(graph, wt, (w, first, rows) => {
           foldFilters(w, first, rows, C, k, idx, mean, kern);
-          for (let r = 0; r < rows; r++) lostVar[first + r] = filterVariance(w, r * C * k, k, variance!.v, lost, nt);
+          filtersLostVariance(w, first, rows, C, k, variance!.v, lost, lostVar);
         });
       } else forEachFilter(graph, wt, (w, first, rows) => foldFilters(w, first, rows, C, k, idx, mean, kern));
     }
