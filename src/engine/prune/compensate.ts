@@ -1079,9 +1079,10 @@ function foldFilters(w: Float32Array, first: number, rows: number, C: number, k:
 }
 
 /**
- * foldFilters with the lost variance over every channel of each filter: the kernel K and the lost variance over
- * the channels of `lostMask` (with their `means`), and Σ_all V over all C channels into allVar, each
- * sum in the channels' order (the values filtersVariance and foldFilters give).
+ * A model's first plan on a consuming Conv, in one read of every weight: the kernel K of the lost
+ * channels of `lostMask` (with their `means`), their variance into lostVar, and Σ_all V over all C
+ * channels into allVar, each sum in the channels' order (the values filtersVariance and foldFilters
+ * give); four filters side by side, one at a time for the last few.
  */
 function foldFiltersWithAllVariance(
   w: Float32Array, first: number, rows: number, C: number, k: number, lostMask: Uint8Array, means: Float64Array, kern: Float64Array,
@@ -1089,7 +1090,36 @@ function foldFiltersWithAllVariance(
 ): void {
   const stride = C * k;
   let r = 0;
-  if (k === 1) {
+  if (k > 1) {
+    // k taps a channel: each channel's Σ_j w² of four filters side by side in registers, the kernel K in memory
+    for (; r + 4 <= rows; r += 4) {
+      const base = r * stride;
+      const k0 = (first + r) * k, k1 = k0 + k, k2 = k1 + k, k3 = k2 + k;
+      let lost0 = 0, lost1 = 0, lost2 = 0, lost3 = 0;
+      let all0 = 0, all1 = 0, all2 = 0, all3 = 0;
+      for (let c = 0; c < C; c++) {
+        const at = base + c * k;
+        let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+        const lost = lostMask[c] !== 0;
+        const mt = lost ? means[c] : 0;
+        for (let j = 0; j < k; j++) {
+          const x0 = w[at + j], x1 = w[at + stride + j], x2 = w[at + 2 * stride + j], x3 = w[at + 3 * stride + j];
+          if (lost) {
+            kern[k0 + j] += x0 * mt; kern[k1 + j] += x1 * mt; kern[k2 + j] += x2 * mt; kern[k3 + j] += x3 * mt;
+          }
+          q0 += x0 * x0; q1 += x1 * x1; q2 += x2 * x2; q3 += x3 * x3;
+        }
+        const vc = v[c];
+        const t0 = vc * q0, t1 = vc * q1, t2 = vc * q2, t3 = vc * q3;
+        all0 += t0; all1 += t1; all2 += t2; all3 += t3;
+        if (lost) {
+          lost0 += t0; lost1 += t1; lost2 += t2; lost3 += t3;
+        }
+      }
+      lostVar.set([lost0, lost1, lost2, lost3], first + r);
+      allVar.set([all0, all1, all2, all3], first + r);
+    }
+  } else {
     for (; r + 4 <= rows; r += 4) {
       const b0 = r * stride, b1 = b0 + stride, b2 = b1 + stride, b3 = b2 + stride;
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
