@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { Graph, loadModel, saveModel } from '../../src/engine/index.ts';
-import { floatType, segmentModel } from '../../src/engine/graph/segment.ts';
+import { floatType, segmentModel, unusedName } from '../../src/engine/graph/segment.ts';
 import { ModelBuilder, prng } from '../helpers/modelBuilder.ts';
 import { maxAbsDiff } from '../helpers/ort.ts';
 import { tempDir } from '../helpers/paths.ts';
@@ -54,6 +54,49 @@ describe('segmentModel', () => {
       assert.ok(![...rest.nodes].some((n) => probe.nodes.has(n)), 'nothing before the cut runs again');
       const got = (await run(rest.bytes, { [h]: at }, { [h]: [1, 8, 6, 6] }))[y].data as Float32Array;
       assert.ok(maxAbsDiff(got, want) < 1e-5, `after the cut: ${maxAbsDiff(got, want)}`);
+    }
+  });
+
+  test('a sampled output is the value at the positions fed, per input and channel (two values, two inputs)', async () => {
+    // x → conv a → relu (h, [2, 6, 5, 4]) → conv b (z, [2, 3, 5, 4])
+    const b = new ModelBuilder({ seed: 4 });
+    const x = b.input('x', [2, 3, 5, 4]);
+    const h = b.relu(b.conv(x, 3, 6, { k: 3, pad: 1, name: 'a' }));
+    const z = b.conv(h, 6, 3, { k: 1, name: 'b' });
+    b.output(z, [2, 3, 5, 4]);
+    const model = loadModel(b.save(path.join(dir, 'sampled.onnx')));
+    const graph = new Graph(model);
+    const names = new Map([h, z].map((v) => [v, { positions: unusedName(graph, `${v}_positions`), output: unusedName(graph, `${v}_sampled`) }]));
+    assert.equal(unusedName(graph, `${h}_sampled`), `${h}_sampled`);
+    assert.equal(unusedName(graph, z), `${z}_2`, 'a name the graph uses is not taken');
+    const rnd = prng(2);
+    const xs = Float32Array.from({ length: 2 * 3 * 20 }, () => rnd() - 0.5);
+    const whole = await run(segmentModel(model, graph, model.proto, [h, z], new Map(), 'all').bytes, { x: xs }, { x: [2, 3, 5, 4] });
+    // input 0 at positions 7, 0, 19; input 1 at 3, 3, 12 (the same for every channel)
+    const pos = [[7, 0, 19], [3, 3, 12]];
+    const seg = segmentModel(model, graph, model.proto, [h, z], new Map(), 'all', names);
+    const s = await ort.InferenceSession.create(seg.bytes, { logSeverityLevel: 4 });
+    try {
+      const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', xs, [2, 3, 5, 4]) };
+      for (const [v, n] of names) {
+        const C = v === h ? 6 : 3;
+        const idx = new Int32Array(2 * C * 3);
+        for (let i = 0; i < 2; i++) for (let c = 0; c < C; c++) idx.set(pos[i], (i * C + c) * 3);
+        feeds[n.positions] = new ort.Tensor('int32', idx, [2, C, 3]);
+      }
+      const got = await s.run(feeds);
+      assert.deepEqual(Object.keys(got).sort(), [names.get(h)!.output, names.get(z)!.output].sort(), 'the sampled outputs only');
+      for (const [v, n] of names) {
+        const C = v === h ? 6 : 3;
+        const t = got[n.output];
+        assert.deepEqual(t.dims, [2, C, 3]);
+        const full = whole[v].data as Float32Array;
+        for (let i = 0; i < 2; i++)
+          for (let c = 0; c < C; c++)
+            for (let r = 0; r < 3; r++) assert.equal((t.data as Float32Array)[(i * C + c) * 3 + r], full[(i * C + c) * 20 + pos[i][r]], `${v}[${i}, ${c}] at ${pos[i][r]}`);
+      }
+    } finally {
+      await s.release();
     }
   });
 });

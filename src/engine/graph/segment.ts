@@ -16,10 +16,16 @@
 //   - the value_info of the values the kept nodes produce, outputs excepted;
 //   - the outputs, typed by element type only (a pruned model's shapes may still carry the old
 //     widths): the type the model declares for the value, float where it declares none.
+// An output listed in `sampled` ([batch, C, spatial...]) is returned at a few positions only: the
+// segment computes it, flattens its spatial axes and gathers, per input and channel, the positions
+// fed to a new int32 input ([batch, C, P]), and outputs that ([batch, C, P]) under the name given
+// instead of the value (a probe that needs some positions of many large activations then copies
+// those positions, not the activations). GatherElements needs the default domain at opset
+// SAMPLED_MIN_OPSET or later: callers sample only such models.
 import Long from 'long';
 import type { OnnxModel } from '../onnx/model.ts';
 import { encodeInline } from '../onnx/save.ts';
-import { DataType, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/proto.ts';
+import { AttributeType, DataType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
 import type { Graph } from './graph.ts';
 
 /** The type of a value (a ValueInfoProto's `type`). */
@@ -40,6 +46,23 @@ export function floatType(sampleDims?: readonly number[], elemType: number = Dat
   return { tensor_type: { elem_type: elemType, shape: { dim: [{ dim_param: 'batch' }, ...sampleDims.map((d) => ({ dim_value: Long.fromNumber(d) }))] } } } as ValueType;
 }
 
+/** An output returned at sampled positions: the segment's int32 input of positions and its output of the values there. */
+export interface SampledOutput {
+  positions: string;
+  output: string;
+}
+
+/** The default domain's opset from which a segment can return sampled outputs (GatherElements-11). */
+export const SAMPLED_MIN_OPSET = 11;
+
+/** A value name that `graph` does not use, from `base`. */
+export function unusedName(graph: Graph, base: string): string {
+  const taken = (n: string) => graph.producer.has(n) || graph.initializers.has(n) || graph.inputs.some((v) => v.name === n) || graph.consumersOf(n).length > 0;
+  let name = base;
+  for (let i = 2; taken(name); i++) name = `${base}_${i}`;
+  return name;
+}
+
 export function segmentModel(
   model: OnnxModel,
   graph: Graph,
@@ -47,6 +70,7 @@ export function segmentModel(
   outputs: readonly string[],
   cut: ReadonlyMap<string, ValueType>,
   modelInputs: 'all' | 'used' | 'none',
+  sampled: ReadonlyMap<string, SampledOutput> = new Map(),
 ): Segment {
   const needed = new Set<NodeProto>();
   const inputs = new Set<string>();
@@ -82,7 +106,29 @@ export function segmentModel(
   const value_info = g.value_info.filter((v) => produced.has(v.name ?? '') && !outputs.includes(v.name ?? ''));
   const elemType = (name: string) =>
     (g.value_info.find((v) => v.name === name) ?? g.output.find((v) => v.name === name))?.type?.tensor_type?.elem_type ?? DataType.FLOAT;
-  const output = outputs.map((name) => ({ name, type: floatType(undefined, elemType(name)) }) as ValueInfoProto);
-  const segment: ModelProto = { ...proto, graph: { ...g, node: nodes, initializer, input, output, value_info } };
+  const output = outputs.map((name) => ({ name: sampled.get(name)?.output ?? name, type: floatType(undefined, elemType(name)) }) as ValueInfoProto);
+  const extra = sampledNodes(graph, sampled);
+  const segment: ModelProto = {
+    ...proto,
+    graph: { ...g, node: [...nodes, ...extra.node], initializer: [...initializer, ...extra.initializer], input: [...input, ...extra.input], output, value_info },
+  };
   return { bytes: encodeInline(model, segment), nodes: new Set(nodes.map((n) => n.name ?? '')), inputs: [...inputs] };
+}
+
+/** The nodes, initializer and inputs that return each sampled value at its fed positions (see the contract). */
+function sampledNodes(graph: Graph, sampled: ReadonlyMap<string, SampledOutput>): { node: NodeProto[]; initializer: TensorProto[]; input: ValueInfoProto[] } {
+  if (!sampled.size) return { node: [], initializer: [], input: [] };
+  const shape = unusedName(graph, 'sampled_positions_shape');
+  const initializer: TensorProto[] = [
+    { name: shape, data_type: DataType.INT64, dims: [Long.fromNumber(3)], raw_data: new Uint8Array(BigInt64Array.of(0n, 0n, -1n).buffer) } as TensorProto,
+  ];
+  const node: NodeProto[] = [];
+  const input: ValueInfoProto[] = [];
+  for (const [v, s] of sampled) {
+    const flat = unusedName(graph, `${s.output}_flat`);
+    node.push({ name: flat, op_type: 'Reshape', input: [v, shape], output: [flat] } as NodeProto);
+    node.push({ name: s.output, op_type: 'GatherElements', input: [flat, s.positions], output: [s.output], attribute: [{ name: 'axis', type: AttributeType.INT, i: Long.fromNumber(2) }] } as NodeProto);
+    input.push({ name: s.positions, type: { tensor_type: { elem_type: DataType.INT32, shape: { dim: [{ dim_param: 'batch' }, { dim_param: 'channels' }, { dim_param: 'positions' }] } } } } as ValueInfoProto);
+  }
+  return { node, initializer, input };
 }

@@ -29,6 +29,7 @@ import { DataType, type ModelProto, type NodeProto } from '../onnx/proto.ts';
 import { mapChannel, type ChannelGroup } from '../analysis/types.ts';
 import { foldTarget } from '../prune/compensate.ts';
 import { biasScale, weightedFacts, weightLayout, weightOutAxis } from '../graph/operators.ts';
+import { SAMPLED_MIN_OPSET, unusedName, type SampledOutput } from '../graph/segment.ts';
 import { mulberry32 } from '../runtime/inputs.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import type { OrtModule } from '../runtime/session.ts';
@@ -259,18 +260,43 @@ async function runProbe(
   what: string,
   onBatch: (outs: Map<string, ProbeTensor>, offset: number, count: number) => void | Promise<void>,
   batchSize = ctx.opts.batchSize,
+  sampling: Sampling = new Map(),
 ): Promise<void> {
-  const bytes = probeModel(model, values);
+  const bytes = probeModel(model, values, undefined, new Map([...sampling].map(([v, s]) => [v, s.names])));
   const res = await streamProbe(bytes, `${ctx.original.model.path} (${what})`, ctx.input.name, ctx.input.dynamicBatch, ctx.data, onBatch, {
     ep: ctx.opts.ep ?? 'auto',
     ...(ctx.opts.threads ? { threads: ctx.opts.threads } : {}),
     ...(batchSize ? { batchSize } : {}),
     ...(ctx.opts.signal ? { signal: ctx.opts.signal } : {}),
     ...(ctx.opts.ort ? { ort: ctx.opts.ort } : {}),
+    ...(sampling.size ? { feeds: (offset: number, count: number) => positionFeeds(sampling, offset, count) } : {}),
   });
   ctx.report.passes++;
   ctx.report.provider = res.provider;
   if (res.fallbackReason) ctx.report.fallbackReason = res.fallbackReason;
+}
+
+/**
+ * Values a probe returns at sampled positions only (see probeModel): per value, the names of the
+ * segment's positions input and sampled output, its channels (axis 1), the positions per input and
+ * the sampled positions of input `sample`.
+ */
+type Sampling = Map<string, { names: SampledOutput; channels: number; p: number; positions: (sample: number) => Int32Array }>;
+
+/** The positions inputs of a batch: each input's positions, repeated for every channel ([count, C, P]). */
+function positionFeeds(sampling: Sampling, offset: number, count: number): Map<string, { data: Int32Array; dims: number[] }> {
+  const feeds = new Map<string, { data: Int32Array; dims: number[] }>();
+  for (const s of sampling.values()) {
+    const C = s.channels;
+    const P = s.p;
+    const data = new Int32Array(count * C * P);
+    for (let b = 0; b < count; b++) {
+      const pos = s.positions(offset + b);
+      for (let c = 0; c < C; c++) data.set(pos, (b * C + c) * P);
+    }
+    feeds.set(s.names.positions, { data, dims: [count, C, P] });
+  }
+  return feeds;
 }
 
 /** Bytes of the working model's activations a `Cut` keeps at most (past it, probes run from the model's input). */
@@ -462,19 +488,6 @@ async function serveCached(
     }
     await onBatch(outs, offset, count);
   }
-}
-
-/** A probe of the original model: from the cache when there is one (filled by one pass the first time), else one pass. */
-async function originalProbe(
-  ctx: Ctx,
-  values: string[],
-  what: string,
-  onBatch: (outs: Map<string, ProbeTensor>, offset: number, count: number) => void | Promise<void>,
-  batchSize?: number,
-): Promise<void> {
-  if (await fillOriginal(ctx, values, batchSize)) return serveCached(ctx, new Map(values.map((v) => [v, undefined])), onBatch, batchSize);
-  const o = ctx.original;
-  await runProbe(ctx, { model: o.model, graph: o.graph, proto: o.model.proto }, values, what, onBatch, batchSize);
 }
 
 /**
@@ -737,8 +750,12 @@ function positionsFor(layerIndex: number, sample: number, m: number, p: number):
   return out;
 }
 
-/** One pass of the original model: the kept targets of every layer in `plans` (ls rows and/or output moments). */
-async function originalTargets(ctx: Ctx, plans: LayerPlan[], wantRows: boolean, wantMoments: boolean, batchSize?: number): Promise<void> {
+/**
+ * One pass of the original model: the kept targets of every layer in `plans` (ls rows and/or output
+ * moments). For ls rows alone (`spatial`: each output's positions per input), a convolution's output
+ * is returned at its sampled positions only, unless the cache holds it whole.
+ */
+async function originalTargets(ctx: Ctx, plans: LayerPlan[], wantRows: boolean, wantMoments: boolean, batchSize?: number, spatial?: ReadonlyMap<string, number>): Promise<void> {
   const values = plans.map((p) => p.orig.output[0]);
   const N = ctx.data.count;
   const o = ctx.original;
@@ -746,10 +763,22 @@ async function originalTargets(ctx: Ctx, plans: LayerPlan[], wantRows: boolean, 
     if (wantRows && p.ls) p.y = new Float32Array(N * p.ls.p * p.cols.length);
     if (wantMoments) p.moments = new ChannelMoments(p.cols.length);
   }
-  void o;
-  await originalProbe(ctx, values, 'original', (outs, offset, count) => {
+  const whole = await fillOriginal(ctx, values, batchSize);
+  const sampling: Sampling = new Map();
+  if (!whole && wantRows && !wantMoments && spatial && o.graph.opset() >= SAMPLED_MIN_OPSET)
     plans.forEach((p, li) => {
-      const t = outs.get(p.orig.output[0])!;
+      const v = p.orig.output[0];
+      const m = spatial.get(v);
+      const wt = p.orig.input[1] ? o.graph.constantTensor(p.orig.input[1]) : undefined;
+      if (p.ls?.kind !== 'conv' || !m || p.ls.p >= m || !wt) return;
+      const P = p.ls.p;
+      const names = { positions: unusedName(o.graph, `${v}_positions`), output: unusedName(o.graph, `${v}_sampled`) };
+      sampling.set(v, { names, channels: tensorDims(wt)[0], p: P, positions: (sample) => positionsFor(li, sample, m, P) });
+    });
+  const onBatch = (outs: Map<string, ProbeTensor>, offset: number) => {
+    plans.forEach((p, li) => {
+      const sampled = sampling.get(p.orig.output[0]);
+      const t = outs.get(sampled ? sampled.names.output : p.orig.output[0])!;
       const [B, C] = t.dims;
       const inner = t.dims.slice(2).reduce((a, b) => a * b, 1);
       const cols = p.cols;
@@ -757,6 +786,15 @@ async function originalTargets(ctx: Ctx, plans: LayerPlan[], wantRows: boolean, 
       if (p.y && p.ls) {
         const P = p.ls.p;
         const O = cols.length;
+        if (sampled) {
+          // [B, C, P]: input b's sampled positions of every channel, in order
+          for (let b = 0; b < B; b++)
+            for (let r = 0; r < P; r++) {
+              const dst = ((offset + b) * P + r) * O;
+              for (let j = 0; j < O; j++) p.y[dst + j] = t.data[(b * C + cols[j]) * P + r];
+            }
+          return;
+        }
         if (p.ls.kind === 'matmul') {
           // rows = every leading position: [B, ..., C] with C the last axis.
           const last = t.dims[t.dims.length - 1];
@@ -780,8 +818,9 @@ async function originalTargets(ctx: Ctx, plans: LayerPlan[], wantRows: boolean, 
         }
       }
     });
-    void count;
-  }, batchSize);
+  };
+  if (whole) await serveCached(ctx, new Map(values.map((v) => [v, undefined])), onBatch, batchSize);
+  else await runProbe(ctx, { model: o.model, graph: o.graph, proto: o.model.proto }, values, 'original', onBatch, batchSize, sampling);
 }
 
 /** The tensor restricted to channels `cols` of axis 1. */
@@ -849,7 +888,7 @@ async function leastSquares(ctx: Ctx): Promise<void> {
   const batch = ctx.input.dynamicBatch
     ? Math.max(1, Math.min(ctx.opts.batchSize ?? defaultBatchSize(ctx.data.sampleShape.reduce((a, b) => a * b, 1)), Math.floor(TARGET_BATCH_BYTES / Math.max(1, perSample))))
     : undefined;
-  await originalTargets(ctx, plans, true, false, batch);
+  await originalTargets(ctx, plans, true, false, batch, spatial);
   const waves = byLevel(ctx.w.graph, plans.map((p) => p.node));
   const planOf = new Map(plans.map((p, i) => [p.node, { p, index: i }]));
   const cut = new Cut(ctx, waves.map((wave) => [...new Set(wave.map((n) => n.input[0]))]), ctx.opts.cutBytes ?? CUT_BYTES);

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import Long from 'long';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
-import { floatType, segmentModel } from '../graph/segment.ts';
+import { floatType, segmentModel, type SampledOutput } from '../graph/segment.ts';
 import { tensorDims, tensorToFloat32, type OnnxModel } from '../onnx/model.ts';
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import { createSession, shortenError, type OrtModule } from '../runtime/session.ts';
@@ -124,11 +124,17 @@ function floatInit(name: string, dims: number[], values: ArrayLike<number>): Ten
  * they depend on and the initializers those use (external data read inline). With `from` (value →
  * dims of one sample), those values are the model's inputs instead of being computed: a segment of
  * the network that starts at tensors already computed (the model's own input is kept only when a
- * node of the segment reads it).
+ * node of the segment reads it). Values in `sampled` are returned at fed positions only
+ * (segmentModel's sampled outputs).
  */
-export function probeModel(w: { model: OnnxModel; graph: Graph; proto: ModelProto }, values: readonly string[], from?: ReadonlyMap<string, readonly number[]>): Uint8Array {
+export function probeModel(
+  w: { model: OnnxModel; graph: Graph; proto: ModelProto },
+  values: readonly string[],
+  from?: ReadonlyMap<string, readonly number[]>,
+  sampled?: ReadonlyMap<string, SampledOutput>,
+): Uint8Array {
   const cut = new Map([...(from ?? [])].map(([v, dims]) => [v, floatType(dims)] as const));
-  return segmentModel(w.model, w.graph, w.proto, values, cut, from ? 'used' : 'all').bytes;
+  return segmentModel(w.model, w.graph, w.proto, values, cut, from ? 'used' : 'all', sampled).bytes;
 }
 
 export interface ProbeRunOptions {
@@ -146,6 +152,8 @@ export interface ProbeRunOptions {
    * probe still has the model's own input.
    */
   cut?: ReadonlyMap<string, BatchedTensor>;
+  /** More int32 inputs per batch (the positions of sampled outputs, see `probeModel`), by input name. */
+  feeds?: (offset: number, count: number) => ReadonlyMap<string, { data: Int32Array; dims: number[] }>;
 }
 
 /** Batches of sample indices without data (a segment that does not read the model's input). */
@@ -251,6 +259,7 @@ export async function streamProbe(
           if (!session.inputNames.includes(v)) continue;
           feed[v] = new ort.Tensor('float32', t.slice(b.offset, b.count), [b.count, ...t.dims.slice(1)]);
         }
+      for (const [v, t] of opts.feeds?.(b.offset, b.count) ?? []) feed[v] = new ort.Tensor('int32', t.data, t.dims);
       let results: Record<string, unknown>;
       try {
         results = await session.run(feed as never);
