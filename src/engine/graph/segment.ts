@@ -119,9 +119,10 @@ export function segmentModel(
 function sampledNodes(graph: Graph, sampled: ReadonlyMap<string, SampledOutput>): { node: NodeProto[]; initializer: TensorProto[]; input: ValueInfoProto[] } {
   if (!sampled.size) return { node: [], initializer: [], input: [] };
   const shape = unusedName(graph, 'sampled_positions_shape');
-  const initializer: TensorProto[] = [
-    { name: shape, data_type: DataType.INT64, dims: [Long.fromNumber(3)], raw_data: new Uint8Array(BigInt64Array.of(0n, 0n, -1n).buffer) } as TensorProto,
-  ];
+  // [0, 0, -1]: batch and channels kept, the spatial axes flattened (little-endian, as ONNX stores raw data)
+  const raw = new Uint8Array(24);
+  new DataView(raw.buffer).setBigInt64(16, -1n, true);
+  const initializer: TensorProto[] = [{ name: shape, data_type: DataType.INT64, dims: [Long.fromNumber(3)], raw_data: raw } as TensorProto];
   const node: NodeProto[] = [];
   const input: ValueInfoProto[] = [];
   for (const [v, s] of sampled) {

@@ -1205,7 +1205,7 @@ function foldInto(
     const idx = Int32Array.from(terms.index, (c) => c * k);
     const mean = Float64Array.from(terms.mean);
     // The lost channels' share of each filter's output variance (keptVarianceShare) from the same
-    // reads, when the folded channels are exactly the lost ones (in the same order).
+    // blocks of weights, when the folded channels are exactly the lost ones (in the same order).
     const lostVar = variance && sameIndices(terms.index, variance.lost) ? new Float64Array(O) : undefined;
     // On the first plan for this Conv, Σ_all V as well, in the same pass (one read of every weight
     // instead of the lost channels' twice and every channel once).
