@@ -744,17 +744,26 @@ function filtersLostVariance(w: Float32Array, first: number, rows: number, C: nu
   for (let r = 0; r < whole; r += 4) {
     const base = r * stride;
     let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
-    for (let t = 0; t < n; t++) {
-      const c = idx[t];
-      const at = base + c * k;
-      let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-      for (let j = at; j < at + k; j++) {
-        const x0 = w[j], x1 = w[j + stride], x2 = w[j + 2 * stride], x3 = w[j + 3 * stride];
-        q0 += x0 * x0; q1 += x1 * x1; q2 += x2 * x2; q3 += x3 * x3;
+    if (k === 1)
+      // one tap: a channel's Σ_j w² is its one weight squared (0 + x² = x², the same sum)
+      for (let t = 0; t < n; t++) {
+        const c = idx[t];
+        const x0 = w[base + c], x1 = w[base + stride + c], x2 = w[base + 2 * stride + c], x3 = w[base + 3 * stride + c];
+        const vc = v[c];
+        l0 += vc * (x0 * x0); l1 += vc * (x1 * x1); l2 += vc * (x2 * x2); l3 += vc * (x3 * x3);
       }
-      const vc = v[c];
-      l0 += vc * q0; l1 += vc * q1; l2 += vc * q2; l3 += vc * q3;
-    }
+    else
+      for (let t = 0; t < n; t++) {
+        const c = idx[t];
+        const at = base + c * k;
+        let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+        for (let j = at; j < at + k; j++) {
+          const x0 = w[j], x1 = w[j + stride], x2 = w[j + 2 * stride], x3 = w[j + 3 * stride];
+          q0 += x0 * x0; q1 += x1 * x1; q2 += x2 * x2; q3 += x3 * x3;
+        }
+        const vc = v[c];
+        l0 += vc * q0; l1 += vc * q1; l2 += vc * q2; l3 += vc * q3;
+      }
     out[first + r] = l0; out[first + r + 1] = l1; out[first + r + 2] = l2; out[first + r + 3] = l3;
   }
   for (let r = whole; r < rows; r++) out[first + r] = filterVariance(w, r * stride, k, v, idx, n);
