@@ -25,6 +25,7 @@
 import Long from 'long';
 import type { OnnxModel } from '../onnx/model.ts';
 import { encodeInline } from '../onnx/save.ts';
+import { intTensor } from '../onnx/tensors.ts';
 import { AttributeType, DataType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.ts';
 import type { Graph } from './graph.ts';
 
@@ -119,10 +120,8 @@ export function segmentModel(
 function sampledNodes(graph: Graph, sampled: ReadonlyMap<string, SampledOutput>): { node: NodeProto[]; initializer: TensorProto[]; input: ValueInfoProto[] } {
   if (!sampled.size) return { node: [], initializer: [], input: [] };
   const shape = unusedName(graph, 'sampled_positions_shape');
-  // [0, 0, -1]: batch and channels kept, the spatial axes flattened (little-endian, as ONNX stores raw data)
-  const raw = new Uint8Array(24);
-  new DataView(raw.buffer).setBigInt64(16, -1n, true);
-  const initializer: TensorProto[] = [{ name: shape, data_type: DataType.INT64, dims: [Long.fromNumber(3)], raw_data: raw } as TensorProto];
+  // [0, 0, -1]: batch and channels kept, the spatial axes flattened
+  const initializer: TensorProto[] = [intTensor(shape, [3], [0, 0, -1], DataType.INT64)];
   const node: NodeProto[] = [];
   const input: ValueInfoProto[] = [];
   for (const [v, s] of sampled) {

@@ -23,7 +23,7 @@ import { nodeFacts } from '../graph/operators.ts';
 import { inferShapes } from '../graph/shapes.ts';
 import { tensorElementCount, type OnnxModel } from '../onnx/model.ts';
 import type { GraphProto, ModelProto, NodeProto, StringStringEntry, TensorProto } from '../onnx/proto.ts';
-import { floatTensor } from './surgery.ts';
+import { floatTensor } from '../onnx/tensors.ts';
 import type { BlockSelection } from './types.ts';
 
 /** Default |γ| below which a block's branch counts as constant. */

@@ -16,6 +16,7 @@ import type { ChannelGroup, ChannelRewrite, DependencyAnalysis, GroupSegment } f
 import type { Graph } from '../graph/graph.ts';
 import { AttributeType, DataType, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
 import Long from 'long';
+import { intTensor } from '../onnx/tensors.ts';
 
 /** Original channel positions (along the tensor's channel axis) that stay, given the kept channels per group. */
 export function keptPositions(segs: readonly GroupSegment[], groups: ReadonlyMap<number, ChannelGroup>, kept: ReadonlyMap<number, readonly number[]>): boolean[] {
@@ -29,6 +30,11 @@ export function keptPositions(segs: readonly GroupSegment[], groups: ReadonlyMap
   return out;
 }
 
+/** A 1-D INT64 initializer of `values`. */
+function int64Tensor(name: string, values: number[]): TensorProto {
+  return intTensor(name, [values.length], values, DataType.INT64);
+}
+
 function touched(r: ChannelRewrite, groups: ReadonlyMap<number, ChannelGroup>, kept: ReadonlyMap<number, readonly number[]>): boolean {
   return r.segs.some((s) => {
     const k = s.group >= 0 ? kept.get(s.group) : undefined;
@@ -36,14 +42,6 @@ function touched(r: ChannelRewrite, groups: ReadonlyMap<number, ChannelGroup>, k
   });
 }
 
-function int64Tensor(name: string, values: number[]): TensorProto {
-  const raw = Buffer.alloc(values.length * 8);
-  values.forEach((v, i) => raw.writeBigInt64LE(BigInt(v), i * 8));
-  return {
-    name, data_type: DataType.INT64, dims: [Long.fromNumber(values.length)], raw_data: raw,
-    float_data: [], int32_data: [], string_data: [], int64_data: [], double_data: [], uint64_data: [], external_data: [], metadata_props: [],
-  } as unknown as TensorProto;
-}
 
 /**
  * The pruned model with every touched rewrite applied. `graph`/`deps` describe the ORIGINAL model; node

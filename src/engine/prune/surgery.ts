@@ -19,7 +19,8 @@ import Long from 'long';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { mapChannel, removedChannels, type ChannelGroup, type DependencyAnalysis, type GroupMember } from '../analysis/types.ts';
 import { attr, attrInt, type Graph } from '../graph/graph.ts';
-import { floatToBf16, floatToHalf, tensorDims, tensorFileRange, tensorRawBytes, tensorToFloat32, tensorToInts } from '../onnx/model.ts';
+import { tensorDims, tensorFileRange, tensorRawBytes, tensorToFloat32, tensorToInts } from '../onnx/model.ts';
+import { floatTensor, intTensor, tensorShell } from '../onnx/tensors.ts';
 import type { FileRange } from '../onnx/external.ts';
 import { lazySliceOf, setLazySlice, sliceBytes, type SliceSpec } from '../onnx/slice.ts';
 import {
@@ -593,55 +594,11 @@ function tensorSource(graph: Graph, t: TensorProto): Uint8Array | FileRange | un
   return t.raw_data && t.raw_data.length > 0 ? t.raw_data : undefined;
 }
 
-/** A tensor with t's name, type and metadata, the given dims and no data (data stored inline from now on). */
-function tensorShell(t: TensorProto, dims: number[]): TensorProto {
-  return {
-    name: t.name,
-    data_type: t.data_type,
-    dims: dims.map((d) => Long.fromNumber(d)),
-    float_data: [], int32_data: [], string_data: [], int64_data: [], double_data: [], uint64_data: [],
-    external_data: [],
-    metadata_props: t.metadata_props ?? [],
-    ...(t.doc_string ? { doc_string: t.doc_string } : {}),
-  };
-}
 
 /** The floating-point element types compensation reads and writes. */
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
 
-/** A tensor of `values` in FLOAT, DOUBLE, FLOAT16 or BFLOAT16 (raw little-endian data). */
-export function floatTensor(name: string, dims: number[], values: ArrayLike<number>, dataType: number = DataType.FLOAT): TensorProto {
-  const t = tensorShell({ name, data_type: dataType, metadata_props: [] } as unknown as TensorProto, dims);
-  if (dataType === DataType.FLOAT16 || dataType === DataType.BFLOAT16) {
-    const b = Buffer.allocUnsafe(values.length * 2);
-    const enc = dataType === DataType.FLOAT16 ? floatToHalf : floatToBf16;
-    for (let i = 0; i < values.length; i++) b.writeUInt16LE(enc(values[i]), i * 2);
-    t.raw_data = b;
-  } else if (dataType === DataType.DOUBLE) {
-    const b = Buffer.allocUnsafe(values.length * 8);
-    for (let i = 0; i < values.length; i++) b.writeDoubleLE(values[i], i * 8);
-    t.raw_data = b;
-  } else {
-    const b = Buffer.allocUnsafe(values.length * 4);
-    for (let i = 0; i < values.length; i++) b.writeFloatLE(values[i], i * 4);
-    t.raw_data = b;
-  }
-  return t;
-}
 
-function intTensor(name: string, dims: number[], values: number[], dataType: number): TensorProto {
-  const t = tensorShell({ name, data_type: dataType, metadata_props: [] } as unknown as TensorProto, dims);
-  if (dataType === DataType.INT32) {
-    const b = Buffer.allocUnsafe(values.length * 4);
-    values.forEach((v, i) => b.writeInt32LE(v, i * 4));
-    t.raw_data = b;
-  } else {
-    const b = Buffer.allocUnsafe(values.length * 8);
-    values.forEach((v, i) => b.writeBigInt64LE(BigInt(v), i * 8));
-    t.raw_data = b;
-  }
-  return t;
-}
 
 function setIntAttr(node: NodeProto, name: string, value: number): void {
   const a = node.attribute.find((x) => x.name === name);

@@ -12,12 +12,12 @@
 // memory depends on the batch, not on the number of inputs. Nothing is written to disk: the probe
 // is built and run in memory, and cancelling simply stops between batches.
 import * as os from 'node:os';
-import Long from 'long';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
 import { floatType, segmentModel, type SampledOutput } from '../graph/segment.ts';
+import { floatTensor } from '../onnx/tensors.ts';
 import { tensorDims, tensorToFloat32, type OnnxModel } from '../onnx/model.ts';
-import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
+import type { ModelProto, NodeProto } from '../onnx/proto.ts';
 import { createSession, shortenError, type OrtModule } from '../runtime/session.ts';
 import type { ExecutionProvider, ExecutionProviderChoice } from '../runtime/types.ts';
 import type { InputSet } from '../data/types.ts';
@@ -62,7 +62,7 @@ export class WorkingModel {
    */
   setConstant(node: NodeProto, inputIndex: number, dims: number[], values: ArrayLike<number>): void {
     const old = node.input[inputIndex];
-    const t = floatInit('', dims, values);
+    const t = floatTensor('', dims, values);
     const g = this.proto.graph!;
     if (old && this.graph.initializers.has(old) && this.uses(old) === 1) {
       t.name = old;
@@ -106,18 +106,6 @@ export class WorkingModel {
   }
 }
 
-function floatInit(name: string, dims: number[], values: ArrayLike<number>): TensorProto {
-  const data = Float32Array.from(values as ArrayLike<number>);
-  return {
-    name,
-    data_type: DataType.FLOAT,
-    dims: dims.map((d) => Long.fromNumber(d)),
-    raw_data: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-    float_data: [], int32_data: [], string_data: [], int64_data: [], double_data: [], uint64_data: [],
-    external_data: [],
-    metadata_props: [],
-  } as unknown as TensorProto;
-}
 
 /**
  * The bytes of a model whose outputs are `values` (intermediate tensors of `w`), with only the nodes
