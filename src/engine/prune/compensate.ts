@@ -1125,8 +1125,9 @@ function foldFiltersWithAllVariance(
           lost0 += t0; lost1 += t1; lost2 += t2; lost3 += t3;
         }
       }
-      lostVar.set([lost0, lost1, lost2, lost3], first + r);
-      allVar.set([all0, all1, all2, all3], first + r);
+      const i = first + r;
+      lostVar[i] = lost0; lostVar[i + 1] = lost1; lostVar[i + 2] = lost2; lostVar[i + 3] = lost3;
+      allVar[i] = all0; allVar[i + 1] = all1; allVar[i + 2] = all2; allVar[i + 3] = all3;
     }
   } else {
     for (; r + 4 <= rows; r += 4) {
