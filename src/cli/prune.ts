@@ -8,11 +8,11 @@ import type { Command } from 'commander';
 import {
   AnalysedModel, DEFAULT_BLOCK_THRESHOLD, PLAN_CRITERIA, scanBlocks, weakestBlocksByData, type BlockScan, previewAnalysed, PrunerError, pruneAnalysed, readPlanFile, validatePlan,
   type BlockReport, type PlanCriterion, type ExecutionProviderChoice, type PrunePreview, type PruneReport, type PruningPlan,
-  RECOVER_MODES, type RecoverMode,
+  RECOVER_MODES, type RecoverMode, type RecoveryReport,
 } from '../engine/index.ts';
 import { cliSignal } from './signals.ts';
 import { formatBytes, formatSI, formatTable } from './format.ts';
-import { change } from '../shared/format.ts';
+import { change, ms } from '../shared/format.ts';
 import { addDataOptions, describeDataSets, formatEvaluation, openDataSets, type DataCliOptions } from './data.ts';
 import { addSizeOptions, atSizes, criterionOption, epOption, intOption, numberOption, recoverOption, type SizeCliOptions } from './options.ts';
 import { checkTargetConflicts, runTargetPrune, TARGET_FLAGS, type TargetCliOptions } from './target.ts';
@@ -223,6 +223,7 @@ export function formatPruneReport(r: PruneReport): string {
     for (const l of c.layers.filter((x) => !x.exact)) out.push(`  approximate  ${l.name}: ${l.reason}`);
     for (const s of c.skipped) out.push(`  not followed ${s.node} (${s.channels} channels): ${s.reason}`);
   }
+  out.push(...formatRecovery(r.recovery));
   if (r.validation) {
     const v = r.validation;
     out.push('');
@@ -239,6 +240,19 @@ export function formatPruneReport(r: PruneReport): string {
   }
   for (const w of r.warnings) out.push(`warning: ${w}`);
   return `${out.join('\n')}\n`;
+}
+
+/** What recovery ran and why, and every layer it skipped or refit with a caveat (the engine's RecoveryReport; compensation has its own lines above). */
+function formatRecovery(rec: RecoveryReport): string[] {
+  const steps = rec.steps.filter((s) => s !== 'compensation');
+  if (!steps.length) return [];
+  const refit = rec.layers.filter((l) => l.status === 'refit').length;
+  const skipped = rec.layers.filter((l) => l.status === 'skipped');
+  const out = ['', `Recovery: ${steps.join(' then ')} (${rec.requested} asked): ${rec.why}`];
+  if (rec.calibration) out.push(`  on           ${rec.calibration.count} calibration inputs of ${rec.calibration.source}, ${rec.passes} ONNX Runtime pass${rec.passes === 1 ? '' : 'es'} on ${rec.provider ?? 'cpu'}, ${ms(rec.ms)}`);
+  out.push(`  layers       ${refit} refit${skipped.length ? `, ${skipped.length} skipped` : ''}`);
+  for (const l of rec.layers.filter((x) => x.reason)) out.push(`  ${l.status === 'skipped' ? 'skipped' : 'note   '}      ${l.name} (${l.step}): ${l.reason}`);
+  return out;
 }
 
 function formatPreview(p: PrunePreview, savedPlan?: string): string {

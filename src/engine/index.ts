@@ -54,7 +54,7 @@ export { PRESETS, PRESET_NAMES, describePreprocess, parsePreprocess, parsePrepro
 export { evaluateClassifier, evaluateSessions, sameDataWarning, type ClassifierEvaluation } from './runtime/evaluate.ts';
 export { modelInputSpecs, inputSpecsOf } from './runtime/inputs.ts';
 export type { EvaluationReport, ModelAccuracy, ModelInputSpec, OutputAgreement } from './runtime/types.ts';
-export { RECOVER_MODES, type RecoverMode } from './recovery/types.ts';
+export { RECOVER_MODES, type RecoverMode, type RecoveryReport } from './recovery/types.ts';
 export { addPlanScores, planCriterionScores } from './recovery/criteria.ts';
 
 // Pruning to a target: the sensitivity scan and its cache

@@ -423,6 +423,22 @@ describe('evaluation', () => {
     assert.equal(r.evaluation!.comparison!.top1Agreement, 1);
   });
 
+  test('prune --calib --recover ls: the text report says what recovery ran, on what, and which layer had too few rows', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'ls.onnx');
+    const r = await cliHere('prune', fmnistBn, '--criterion', 'l1', '--ratio', '0.3', '--out', out,
+      '--calib', `${fmnistImages}:1000x1x28x28`, '--calib-count', '16', '--recover', 'ls');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^Recovery: ls \(ls asked\): least-squares reconstruction on the calibration inputs$/m);
+    assert.match(r.stdout, /^ {2}on {11}16 calibration inputs of .*fmnist_test1000_x_1000x1x28x28\.f32, \d+ ONNX Runtime passes on cpu, /m);
+    assert.match(r.stdout, /^ {2}layers {7}\d+ refit$/m);
+    // the classifier has more inputs than 16 rows: refit towards the pruned weights, and said
+    assert.match(r.stdout, /^ {2}note {9}\S+ \(ls\): under-determined \(16 rows for \d+ unknowns\)/m);
+    const none = await cliHere('prune', fmnistBn, '--criterion', 'l1', '--ratio', '0.3', '--out', path.join(dir, 'none.onnx'), '--recover', 'none');
+    assert.equal(none.status, 0, none.stderr);
+    assert.doesNotMatch(none.stdout, /^Recovery/m);
+  });
+
   test('prune --calib --eval: evaluation after the write in the report; bad data writes nothing', async () => {
     const dir = tempDir();
     const out = path.join(dir, 'p.onnx');
