@@ -510,7 +510,7 @@ describe('statistics', () => {
     assert.equal(quantile([1, 2, 3, 4], 0.5), 2.5);
   });
 
-  test('quartiles by selection equal the sorted-order quantiles (sizes 0 to 40, duplicates, ties, a NaN)', () => {
+  test('quartiles equal the sorted-order quantiles (sizes 0 to 40, duplicates, ties, a NaN)', () => {
     const rand = prng(17);
     for (let n = 0; n <= 40; n++)
       for (const kind of ['random', 'few values', 'sorted', 'reversed']) {
