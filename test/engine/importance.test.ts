@@ -23,6 +23,8 @@ import {
   type ModelImportance,
 } from '../../src/engine/analysis/importance.ts';
 import { normsPass } from '../../src/engine/analysis/norms.ts';
+import { stampFile } from '../../src/engine/onnx/external.ts';
+import { PrunerError } from '../../src/engine/errors.ts';
 import { parallelBlockedNorms, parallelNorms } from '../../src/engine/analysis/parallel-norms.ts';
 import type { ChannelGroup, DependencyAnalysis } from '../../src/engine/analysis/types.ts';
 import { histogram, importanceStats, layerChannelScores, linearEdges, logEdges, quantile, scoreStats } from '../../src/engine/analysis/stats.ts';
@@ -487,6 +489,18 @@ describe('norms on several cores', () => {
       const short = path.join(dir, 'short.bin');
       fs.writeFileSync(short, new Uint8Array(w.buffer, 0, 100));
       await assert.rejects(parallelBlockedNorms({ file: short, offset: 0, length: w.byteLength }, rows, mid, inner, 4, false), /short\.bin/);
+      // a file changed since the model was loaded (its stamp): an error naming it, whichever thread
+      // reads first; the others stop, and the workers serve the next weight
+      const first = await parallelBlockedNorms({ file, offset: 0, length: w.byteLength }, rows, mid, inner, 2, true);
+      stampFile(file, fs.statSync(file));
+      const later = new Date(fs.statSync(file).mtimeMs + 5000);
+      fs.utimesSync(file, later, later);
+      await assert.rejects(
+        parallelBlockedNorms({ file, offset: 0, length: w.byteLength }, rows, mid, inner, 2, true),
+        (e: Error) => e instanceof PrunerError && e.message.includes('changed while the model was in use') && e.message.includes(file),
+      );
+      stampFile(file, fs.statSync(file));
+      assert.deepEqual(await parallelBlockedNorms({ file, offset: 0, length: w.byteLength }, rows, mid, inner, 2, true), first);
     } finally {
       Object.assign(parallelNorms, saved);
     }
