@@ -1,7 +1,7 @@
 // Small tensors built in code (a new bias, a Reshape target, gather indices): TensorProtos with raw
 // little-endian data, whatever the host, as ONNX stores it.
 import Long from 'long';
-import { floatToBf16, floatToHalf } from './model.ts';
+import { floatToBf16, floatToHalf, LITTLE_ENDIAN } from './model.ts';
 import { DataType, type TensorProto } from './proto.ts';
 
 /** A tensor with t's name, type and metadata, the given dims and no data (data stored inline from now on). */
@@ -29,6 +29,10 @@ export function floatTensor(name: string, dims: number[], values: ArrayLike<numb
     const b = Buffer.allocUnsafe(values.length * 8);
     for (let i = 0; i < values.length; i++) b.writeDoubleLE(values[i], i * 8);
     t.raw_data = b;
+  } else if (LITTLE_ENDIAN) {
+    // one native conversion (each value rounded to float32 as writeFloatLE rounds it)
+    const f = new Float32Array(values);
+    t.raw_data = Buffer.from(f.buffer, f.byteOffset, f.byteLength);
   } else {
     const b = Buffer.allocUnsafe(values.length * 4);
     for (let i = 0; i < values.length; i++) b.writeFloatLE(values[i], i * 4);
