@@ -174,20 +174,48 @@ export function readRangeSync(r: FileRange): Buffer {
 
 /** Reads the first `into.length` bytes of a range into `into` (e.g. the memory of a Float32Array). */
 export function readRangeInto(r: FileRange, into: Uint8Array): void {
-  const want = Math.min(r.length, into.length);
-  const fd = fs.openSync(r.file, 'r');
+  const reader = openRanges(r.file);
   try {
-    checkStamp(r.file, fs.fstatSync(fd));
-    let done = 0;
-    while (done < want) {
-      // at most 1 GiB per call (the kernel caps a read near 2 GiB)
-      const n = fs.readSync(fd, into, done, Math.min(want - done, 2 ** 30), r.offset + done);
-      if (n === 0) throw new PrunerError(`${r.file}: ended early while reading ${r.length} bytes at ${r.offset}`, { subject: r.file });
-      done += n;
-    }
+    reader.read(r, into);
   } finally {
-    fs.closeSync(fd);
+    reader.close();
   }
+}
+
+/** Ranges of one file read through one open file descriptor (see openRanges). */
+export interface RangeReader {
+  /** readRangeInto for a range of this reader's file. */
+  read(r: FileRange, into: Uint8Array): void;
+  close(): void;
+}
+
+/**
+ * Opens `file` once, checking its stamp, for reading many of its ranges (the blocks of a weight):
+ * one open instead of one per block. Close it when done.
+ */
+export function openRanges(file: string): RangeReader {
+  const fd = fs.openSync(file, 'r');
+  try {
+    checkStamp(file, fs.fstatSync(fd));
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  return {
+    read(r, into) {
+      const want = Math.min(r.length, into.length);
+      let done = 0;
+      while (done < want) {
+        // at most 1 GiB per call (the kernel caps a read near 2 GiB)
+        const n = fs.readSync(fd, into, done, Math.min(want - done, 2 ** 30), r.offset + done);
+        if (n === 0) throw new PrunerError(`${r.file}: ended early while reading ${r.length} bytes at ${r.offset}`, { subject: r.file });
+        done += n;
+      }
+    },
+    close() {
+      fs.closeSync(fd);
+    },
+  };
 }
 
 /** Bytes per element of fixed-size element types; undefined for STRING and sub-byte types. */

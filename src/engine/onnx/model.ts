@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs/light.js';
 import { PrunerError } from '../errors.ts';
 import { ModelProtoType, type ModelProto, type TensorProto, DataType, toNumber } from './proto.ts';
-import { ExternalResolver, type FileRange, inFileRange, isExternal, rawByteLength, readRangeInto, readRangeSync, setInFile, stampFile } from './external.ts';
+import { ExternalResolver, type FileRange, inFileRange, isExternal, openRanges, rawByteLength, readRangeInto, readRangeSync, setInFile, stampFile } from './external.ts';
 import { validateStructure } from './validate.ts';
 import { lazySliceOf, sliceBytes } from './slice.ts';
 
@@ -515,6 +515,8 @@ export function forEachRowBlock(
   }
   const floats = Math.min(rows, perBlock) * rowLen;
   const scratch = takeScratch(floats * 4);
+  // the data file opened once for all the blocks
+  const reader = external ? openRanges(external.file) : undefined;
   try {
     const block = new Float32Array(scratch, 0, floats);
     const halves = es === 2 ? new Uint16Array(floats) : undefined;
@@ -523,12 +525,13 @@ export function forEachRowBlock(
       const m = Math.min(perBlock, rows - r);
       const len = m * rowLen * es;
       const at = r * rowLen * es;
-      if (external) readRangeInto({ file: external.file, offset: external.offset + at, length: len }, bytes.subarray(0, len));
+      if (reader) reader.read({ file: external!.file, offset: external!.offset + at, length: len }, bytes.subarray(0, len));
       else bytes.set(raw!.subarray(at, at + len));
       if (halves) decodeHalves(halves, m * rowLen, block, 0, dt);
       fn(block.subarray(0, m * rowLen), r, m);
     }
   } finally {
+    reader?.close();
     giveScratch(scratch);
   }
   return true;
