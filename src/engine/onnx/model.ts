@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import protobuf from 'protobufjs/light.js';
 import { PrunerError } from '../errors.ts';
 import { ModelProtoType, type ModelProto, type TensorProto, DataType, toNumber } from './proto.ts';
-import { ExternalResolver, type FileRange, inFileRange, isExternal, openRanges, rawByteLength, readRangeInto, readRangeSync, setInFile, stampFile } from './external.ts';
+import { ExternalResolver, type FileRange, inFileRange, isExternal, openRanges, type RangeReader, rawByteLength, readRangeInto, readRangeSync, setInFile, stampFile } from './external.ts';
 import { validateStructure } from './validate.ts';
 import { lazySliceOf, sliceBytes } from './slice.ts';
 
@@ -515,9 +515,10 @@ export function forEachRowBlock(
   }
   const floats = Math.min(rows, perBlock) * rowLen;
   const scratch = takeScratch(floats * 4);
-  // the data file opened once for all the blocks
-  const reader = external ? openRanges(external.file) : undefined;
+  let reader: RangeReader | undefined;
   try {
+    // the data file opened once for all the blocks
+    if (external) reader = openRanges(external.file);
     const block = new Float32Array(scratch, 0, floats);
     const halves = es === 2 ? new Uint16Array(floats) : undefined;
     const bytes = halves ? new Uint8Array(halves.buffer) : new Uint8Array(scratch, 0, floats * 4);
