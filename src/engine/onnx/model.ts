@@ -450,10 +450,15 @@ export function tensorFloatsFast(model: OnnxModel, t: TensorProto): Float32Array
     }
     const block = new Uint16Array(Math.min(n, HALF_BLOCK_BYTES / 2));
     const bytes = new Uint8Array(block.buffer);
-    for (let done = 0; done < n; done += block.length) {
-      const m = Math.min(block.length, n - done);
-      readRangeInto({ file: r.file, offset: r.offset + done * 2, length: m * 2 }, bytes.subarray(0, m * 2));
-      decodeHalves(block, m, out, done, dt);
+    const reader = openRanges(r.file);
+    try {
+      for (let done = 0; done < n; done += block.length) {
+        const m = Math.min(block.length, n - done);
+        reader.read({ file: r.file, offset: r.offset + done * 2, length: m * 2 }, bytes.subarray(0, m * 2));
+        decodeHalves(block, m, out, done, dt);
+      }
+    } finally {
+      reader.close();
     }
     return out;
   }

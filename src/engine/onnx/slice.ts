@@ -4,10 +4,9 @@
 // (`streamSlice`): the pruned model's weights are written to disk without ever being held in
 // memory, and a source in external data is read in blocks of whole rows (at most 16 MiB, or one
 // row when a row is bigger).
-import * as fs from 'node:fs';
 import { PrunerError } from '../errors.ts';
 import { gatherRanges } from './gather.ts';
-import { checkStamp, type FileRange } from './external.ts';
+import { openRanges, type FileRange } from './external.ts';
 import { tensorMark, type TensorProto } from './proto.ts';
 
 /** What a sliced tensor's bytes are: `keep[axis]` indices of every axis of the source `dims` (undefined: all). */
@@ -118,9 +117,8 @@ function* sourceRuns(s: SliceSpec, keep0: number[], rowBytes: number): Generator
   const inMemory = !('file' in s.src);
   const perBlock = inMemory ? keep0.length : Math.max(1, Math.floor(READ_BLOCK / Math.max(1, rowBytes)));
   const buf = inMemory ? undefined : Buffer.allocUnsafe(Math.max(1, Math.min(perBlock, keep0.length) * rowBytes));
-  const fd = inMemory ? undefined : fs.openSync((s.src as FileRange).file, 'r');
+  const reader = inMemory ? undefined : openRanges((s.src as FileRange).file);
   try {
-    if (fd !== undefined) checkStamp((s.src as FileRange).file, fs.fstatSync(fd));
     for (let k = 0; k < keep0.length; ) {
       // a run of consecutive kept rows, at most one block
       let e = k + 1;
@@ -128,18 +126,13 @@ function* sourceRuns(s: SliceSpec, keep0: number[], rowBytes: number): Generator
       const want = (e - k) * rowBytes;
       if (!('file' in s.src)) yield { bytes: s.src.subarray(keep0[k] * rowBytes, keep0[k] * rowBytes + want), rows: e - k };
       else {
-        const at = s.src.offset + keep0[k] * rowBytes;
-        for (let done = 0; done < want; ) {
-          const n = fs.readSync(fd!, buf!, done, want - done, at + done);
-          if (n === 0) throw new PrunerError(`${s.src.file}: ended early while reading ${want} bytes at ${at}`, { subject: s.src.file });
-          done += n;
-        }
+        reader!.read({ file: s.src.file, offset: s.src.offset + keep0[k] * rowBytes, length: want }, buf!.subarray(0, want));
         yield { bytes: buf!.subarray(0, want), rows: e - k };
       }
       k = e;
     }
   } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    reader?.close();
   }
 }
 
