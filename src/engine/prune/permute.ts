@@ -42,7 +42,6 @@ function touched(r: ChannelRewrite, groups: ReadonlyMap<number, ChannelGroup>, k
   });
 }
 
-
 /**
  * The pruned model with every touched rewrite applied. `graph`/`deps` describe the ORIGINAL model; node
  * and value names are the same in `pruned` (the surgery keeps them). Returns `pruned` unchanged when no

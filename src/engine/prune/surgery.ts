@@ -504,12 +504,9 @@ function editTensor(graph: Graph, t: TensorProto | undefined, s: SlotEdit, lazy 
     const dt = cur.data_type ?? 0;
     if (!FLOAT_TYPES.has(dt)) throw new PrunerError(`${s.node.name}: compensation needs a float bias (${cur.name} has element type ${dt})`, { subject: s.node.name });
     const v = t ? tensorToFloat32(graph.model, cur) : new Float32Array(s.createLength!);
-    // v · scale + add, each missing one as 1 and 0 (the same arithmetic in every case)
     const sum = new Float64Array(v.length);
     const { scale, add } = s;
-    if (scale && add) for (let i = 0; i < v.length; i++) sum[i] = v[i] * (scale[i] ?? 1) + (add[i] ?? 0);
-    else if (scale) for (let i = 0; i < v.length; i++) sum[i] = v[i] * (scale[i] ?? 1) + 0;
-    else for (let i = 0; i < v.length; i++) sum[i] = v[i] * 1 + (add![i] ?? 0);
+    for (let i = 0; i < v.length; i++) sum[i] = v[i] * (scale?.[i] ?? 1) + (add?.[i] ?? 0);
     cur = floatTensor(cur.name ?? '', tensorDims(cur), sum, dt);
   }
   if (s.shapes.size) {
@@ -598,11 +595,8 @@ function tensorSource(graph: Graph, t: TensorProto): Uint8Array | FileRange | un
   return t.raw_data && t.raw_data.length > 0 ? t.raw_data : undefined;
 }
 
-
 /** The floating-point element types compensation reads and writes. */
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
-
-
 
 function setIntAttr(node: NodeProto, name: string, value: number): void {
   const a = node.attribute.find((x) => x.name === name);
