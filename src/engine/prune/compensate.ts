@@ -300,6 +300,8 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
   // reads them instead of the weight again), and how many lost channels they cover.
   const foldedVariance = new Map<string, { sum: Float64Array; channels: number }>();
   let position: Map<string, number> | undefined;
+  // Per value, the position of its last consumer: a group's walk ends past the last one of its constants.
+  let lastUse: Map<string, number> | undefined;
   for (const { group, removed } of pruned) {
     const removedSet = new Set(removed);
     const consts = new Map<string, ChannelConsts>();
@@ -323,9 +325,18 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
 
     // Constants start at the group's BatchNormalizations and layers: nothing before the first of them carries one.
     const at = position ?? (position = new Map(graph.order.map((n, i) => [n.name ?? '', i])));
+    const uses = lastUse ?? (lastUse = lastUses(graph));
     let from = graph.order.length;
-    for (const n of [...bnSet, ...layerSet]) from = Math.min(from, at.get(n) ?? 0);
-    for (let i = from; i < graph.order.length; i++) {
+    let until = -1;
+    for (const n of [...bnSet, ...layerSet]) {
+      from = Math.min(from, at.get(n) ?? 0);
+      until = Math.max(until, at.get(n) ?? graph.order.length);
+    }
+    const carry = (value: string, c: ChannelConsts) => {
+      consts.set(value, c);
+      until = Math.max(until, uses.get(value) ?? -1);
+    };
+    for (let i = from; i < graph.order.length && i <= until; i++) {
       const node = graph.order[i];
       const op = node.op_type ?? '';
       const name = node.name ?? '';
@@ -337,7 +348,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
         const out = bnConsts(graph, node, removedSet, inputs[0], estimated);
         if (out.size) {
           for (const c of out.keys()) constantChannels.add(c);
-          consts.set(node.output[0], out);
+          carry(node.output[0], out);
         }
         continue;
       }
@@ -347,7 +358,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
           const out = zeroFilterConsts(graph, node, removedSet);
           if (out.size) {
             for (const c of out.keys()) constantChannels.add(c);
-            consts.set(node.output[0], out);
+            carry(node.output[0], out);
           }
         }
         continue;
@@ -403,7 +414,7 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
       if (out) {
         const o = node.output[0];
         const prev = consts.get(o);
-        consts.set(o, prev ? new Map([...prev, ...out]) : out);
+        carry(o, prev ? new Map([...prev, ...out]) : out);
       }
     }
     summary.constantChannels += [...constantChannels].filter((c) => !estimated.has(c)).length;
@@ -440,6 +451,15 @@ export function planCompensation(graph: Graph, pruned: PrunedGroup[], opts: Comp
   for (const s of skipped.values()) summary.skipped.push({ node: s.node, channels: s.channels.size, reason: s.reason });
   if (summary.skipped.length) warnings.push(`compensation could not follow ${summary.skipped.length} path(s); see compensation.skipped`);
   return { biasDeltas, meanDeltas, varScales, borders, summary, warnings };
+}
+
+/** Per value, the position in `graph.order` of the last node that reads it (none: not in the map). */
+function lastUses(graph: Graph): Map<string, number> {
+  const out = new Map<string, number>();
+  graph.order.forEach((n, i) => {
+    for (const v of n.input) if (v) out.set(v, i);
+  });
+  return out;
 }
 
 /** Where a consuming layer's constant output delta goes (see the file comment). */
