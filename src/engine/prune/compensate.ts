@@ -63,6 +63,7 @@ import { batchBinding } from '../graph/cost.ts';
 import { dequantizeOf } from '../graph/quant.ts';
 import { inferShapes, numericShape, type ShapeInference } from '../graph/shapes.ts';
 import { nodeFacts, weightedFacts, type ConstantRule } from '../graph/operators.ts';
+import { foldWithAllVariance } from './fold-kernel.ts';
 
 export interface CompensationOptions {
   /**
@@ -1107,99 +1108,6 @@ function foldFilters(w: Float32Array, first: number, rows: number, C: number, k:
   }
 }
 
-/**
- * A model's first plan on a consuming Conv, in one read of every weight: the kernel K of the lost
- * channels of `lostMask` (with their `means`), their variance into lostVar, and Σ_all V over all C
- * channels into allVar, each sum in the channels' order (the values filtersVariance and foldFilters
- * give); four filters side by side, one at a time for the last few.
- */
-function foldFiltersWithAllVariance(
-  w: Float32Array, first: number, rows: number, C: number, k: number, lostMask: Uint8Array, means: Float64Array, kern: Float64Array,
-  v: Float64Array, lostVar: Float64Array, allVar: Float64Array,
-): void {
-  const stride = C * k;
-  let r = 0;
-  if (k > 1) {
-    // k taps a channel: each channel's Σ_j w² of four filters side by side in registers, the kernel K in memory
-    for (; r + 4 <= rows; r += 4) {
-      const base = r * stride;
-      const k0 = (first + r) * k, k1 = k0 + k, k2 = k1 + k, k3 = k2 + k;
-      let lost0 = 0, lost1 = 0, lost2 = 0, lost3 = 0;
-      let all0 = 0, all1 = 0, all2 = 0, all3 = 0;
-      for (let c = 0; c < C; c++) {
-        const at = base + c * k;
-        let q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-        const lost = lostMask[c] !== 0;
-        const mt = lost ? means[c] : 0;
-        for (let j = 0; j < k; j++) {
-          const x0 = w[at + j], x1 = w[at + stride + j], x2 = w[at + 2 * stride + j], x3 = w[at + 3 * stride + j];
-          if (lost) {
-            kern[k0 + j] += x0 * mt; kern[k1 + j] += x1 * mt; kern[k2 + j] += x2 * mt; kern[k3 + j] += x3 * mt;
-          }
-          q0 += x0 * x0; q1 += x1 * x1; q2 += x2 * x2; q3 += x3 * x3;
-        }
-        const vc = v[c];
-        const t0 = vc * q0, t1 = vc * q1, t2 = vc * q2, t3 = vc * q3;
-        all0 += t0; all1 += t1; all2 += t2; all3 += t3;
-        if (lost) {
-          lost0 += t0; lost1 += t1; lost2 += t2; lost3 += t3;
-        }
-      }
-      const i = first + r;
-      lostVar[i] = lost0; lostVar[i + 1] = lost1; lostVar[i + 2] = lost2; lostVar[i + 3] = lost3;
-      allVar[i] = all0; allVar[i + 1] = all1; allVar[i + 2] = all2; allVar[i + 3] = all3;
-    }
-  } else {
-    for (; r + 4 <= rows; r += 4) {
-      const b0 = r * stride, b1 = b0 + stride, b2 = b1 + stride, b3 = b2 + stride;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let l0 = 0, l1 = 0, l2 = 0, l3 = 0;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      for (let c = 0; c < C; c++) {
-        const vc = v[c];
-        const x0 = w[b0 + c], x1 = w[b1 + c], x2 = w[b2 + c], x3 = w[b3 + c];
-        const t0 = vc * (x0 * x0), t1 = vc * (x1 * x1), t2 = vc * (x2 * x2), t3 = vc * (x3 * x3);
-        a0 += t0; a1 += t1; a2 += t2; a3 += t3;
-        if (lostMask[c]) {
-          const mt = means[c];
-          s0 += x0 * mt; s1 += x1 * mt; s2 += x2 * mt; s3 += x3 * mt;
-          l0 += t0; l1 += t1; l2 += t2; l3 += t3;
-        }
-      }
-      const i = first + r;
-      kern[i] = s0; kern[i + 1] = s1; kern[i + 2] = s2; kern[i + 3] = s3;
-      lostVar[i] = l0; lostVar[i + 1] = l1; lostVar[i + 2] = l2; lostVar[i + 3] = l3;
-      allVar[i] = a0; allVar[i + 1] = a1; allVar[i + 2] = a2; allVar[i + 3] = a3;
-    }
-  }
-  for (; r < rows; r++) {
-    const out = (first + r) * k;
-    const row = r * stride;
-    let l = 0;
-    let a = 0;
-    for (let c = 0; c < C; c++) {
-      const at = row + c * k;
-      let q = 0;
-      if (lostMask[c]) {
-        const mt = means[c];
-        for (let j = 0; j < k; j++) {
-          const x = w[at + j];
-          kern[out + j] += x * mt;
-          q += x * x;
-        }
-        const t = v[c] * q;
-        l += t;
-        a += t;
-      } else {
-        for (let j = 0; j < k; j++) q += w[at + j] * w[at + j];
-        a += v[c] * q;
-      }
-    }
-    lostVar[first + r] = l;
-    allVar[first + r] = a;
-  }
-}
-
 function foldInto(
   graph: Graph,
   node: NodeProto,
@@ -1247,7 +1155,8 @@ function foldInto(
         for (const c of terms.index) lostMask[c] = 1;
         const means = new Float64Array(C);
         for (let t = 0; t < nt; t++) means[terms.index[t]] = mean[t];
-        forEachFilter(graph, wt, (w, first, rows) => foldFiltersWithAllVariance(w, first, rows, C, k, lostMask, means, kern, variance!.v, lostVar, allVar));
+        const fold = foldWithAllVariance(C, k, lostMask, means, variance!.v, kern, lostVar, allVar);
+        forEachFilter(graph, wt, fold.block);
       } else if (lostVar) {
         // the kernel, then each filter's lost variance from the same block (still in the CPU cache)
         const lost = Int32Array.from(terms.index);
