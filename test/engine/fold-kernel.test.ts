@@ -3,7 +3,7 @@
 // channels' Σ w·mean per tap, every sum in the channels' order in double precision. The kernel
 // must give these values to the last bit (the pruned model's bytes do not depend on it), for 1×1
 // and k×k kernels, filter counts that are and are not multiples of four, blocks of any size and
-// order, weights with zeros, negatives and tiny values, and channel counts that leave the kernel's
+// order (a block larger than one kernel call too), weights with zeros, negatives and tiny values, and channel counts that leave the kernel's
 // memory unaligned after the mask.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,6 +57,8 @@ for (const [O, C, k] of [
   [3, 64, 9],
   [37, 129, 1],
   [10, 21, 25],
+  // more than a kernel call takes (2^20 floats): the block goes through in parts
+  [9, 512, 256],
 ]) {
   test(`fold kernel equals the plain loop to the bit: ${O} filters, ${C} channels, ${k} taps`, () => {
     const w = values(O * C * k, O * 1000 + C * 10 + k);
