@@ -193,6 +193,9 @@ function describePlan(p: PruningPlan): string {
   return `${p.criterion}, ${amount}, ${p.scope}${p.compensate === false ? ', no compensation' : ''}`;
 }
 
+/** After MACs that are not those of a real input (the warning says why). */
+const NOT_REAL_MACS = ', not for a real input: give its sizes with --dim or --shape (see the warning)';
+
 /** The human summary of a run: output, figures before → after, per-layer widths, compensation, validation. */
 export function formatPruneReport(r: PruneReport): string {
   const out: string[] = [];
@@ -200,7 +203,7 @@ export function formatPruneReport(r: PruneReport): string {
   out.push(`  wrote        ${r.output}${r.externalData ? ` (+ ${path.basename(r.externalData)})` : ''}`);
   out.push(`  plan         ${describePlan(r.plan)}`);
   out.push(`  parameters   ${formatSI(r.params.before)} → ${formatSI(r.params.after)} (${change(r.params.before, r.params.after)})`);
-  out.push(`  MACs         ${formatSI(r.macs.before)} → ${formatSI(r.macs.after)} (${change(r.macs.before, r.macs.after)})`);
+  out.push(`  MACs         ${formatSI(r.macs.before)} → ${formatSI(r.macs.after)} (${change(r.macs.before, r.macs.after)})${r.macs.complete === false ? NOT_REAL_MACS : ''}`);
   out.push(`  size         ${formatBytes(r.size.before)} → ${formatBytes(r.size.after)} (${change(r.size.before, r.size.after)})`);
   if (r.removedBlocks) out.push(`  blocks       ${r.removedBlocks.length} residual block${r.removedBlocks.length === 1 ? '' : 's'} removed${r.removedBlocks.length ? `: ${r.removedBlocks.map((b) => b.name).join(', ')}` : ''}`);
   out.push(`  groups       ${r.groups.pruned} of ${r.groups.prunable} prunable channel groups pruned; ${r.groups.frozen} frozen`);
@@ -260,7 +263,7 @@ function formatPreview(p: PrunePreview, savedPlan?: string): string {
   out.push(`Dry run on ${p.input} (nothing written${savedPlan ? `; plan saved to ${path.resolve(savedPlan)}` : ''})`);
   out.push(`  plan         ${describePlan(p.plan)}`);
   out.push(`  parameters   ${formatSI(p.preview.params.before)} → ${formatSI(p.preview.params.after)} (${change(p.preview.params.before, p.preview.params.after)})`);
-  out.push(`  MACs         ${formatSI(p.preview.macs.before)} → ${formatSI(p.preview.macs.after)} (${change(p.preview.macs.before, p.preview.macs.after)})`);
+  out.push(`  MACs         ${formatSI(p.preview.macs.before)} → ${formatSI(p.preview.macs.after)} (${change(p.preview.macs.before, p.preview.macs.after)})${p.preview.macs.complete === false ? NOT_REAL_MACS : ''}`);
   if (p.removedBlocks) out.push(`  blocks       ${p.removedBlocks.length} residual block${p.removedBlocks.length === 1 ? '' : 's'} removed${p.removedBlocks.length ? `: ${p.removedBlocks.map((b) => b.name).join(', ')}` : ''}`);
   const changed = p.preview.layers.filter((l) => l.channelsAfter !== l.channelsBefore);
   if (changed.length) {

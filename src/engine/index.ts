@@ -29,7 +29,7 @@ export { CRITERIA, CRITERION_LABELS, DATA_CRITERIA, PLAN_CRITERIA, PLAN_CRITERIO
 export { DEFAULT_PLAN, planOf, type PruningPlan, type LayerOverride, type ResolvedPlan } from './prune/types.ts';
 export { parsePlan, serializePlan, validatePlan, resolvePlan } from './prune/plan.ts';
 export { preparePreview, previewPlan, type PlanPreview } from './prune/preview.ts';
-export { pruneModel, pruneAnalysed, previewPrune, previewAnalysed, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';
+export { pruneModel, pruneAnalysed, previewPrune, previewAnalysed, macsCaveat, readPlanFile, applyPlanFile, type PruneOptions, type PrunePreview } from './prune/prune.ts';
 export { planEffect, type PlanEffect } from './prune/plan-effect.ts';
 export type { PruneReport } from './prune/report.ts';
 export { findResidualBlocks, blockRanking, blockParams, applyBlockSelection, DEFAULT_BLOCK_THRESHOLD, type ResidualBlock, type BlockReport, type BlockDataScore } from './prune/blocks.ts';

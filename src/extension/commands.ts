@@ -213,7 +213,7 @@ export class Commands {
       );
       const go = await vscode.window.showQuickPick(
         [
-          { label: '$(fold) Prune', detail: `Parameters ${si(preview.params.before)} → ${si(preview.params.after)} (${change(preview.params.before, preview.params.after)}), MACs ${si(preview.macs.before)} → ${si(preview.macs.after)} (${change(preview.macs.before, preview.macs.after)})`, go: true },
+          { label: '$(fold) Prune', detail: `Parameters ${si(preview.params.before)} → ${si(preview.params.after)} (${change(preview.params.before, preview.params.after)}), MACs ${si(preview.macs.before)} → ${si(preview.macs.after)} (${change(preview.macs.before, preview.macs.after)})${preview.macs.complete === false ? ', not for a real input: give its size in the model view' : ''}`, go: true },
           { label: 'Cancel', go: false },
         ],
         { title: `Prune ${path.basename(model.fsPath)}: ${planWords(plan)}` },

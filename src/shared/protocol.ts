@@ -191,7 +191,8 @@ export function viewPlanOf(fields: ViewPlan): ViewPlan {
 
 export interface PlanPreview {
   params: { before: number; after: number };
-  macs: { before: number; after: number };
+  /** `complete: false`: not the MACs of a real input (input sizes the model leaves symbolic were not given). */
+  macs: { before: number; after: number; complete?: false };
   layers: { name: string; channelsBefore: number; channelsAfter: number }[];
   /** Layer groups the plan cuts down to the least they can keep (pruning asks for confirmation first). */
   atMinimum?: { layer: string; channelsBefore: number; channelsAfter: number }[];

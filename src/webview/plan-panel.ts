@@ -280,7 +280,7 @@ export class PlanPanel extends LitElement {
         ${line('Channels', ch[0]!, ch[1]!, int)}
       </div>
       ${measuring}
-      <div class="muted hint">${changed} of ${pv.layers.length} layers narrower${pv.removedBlocks?.length ? html`, <span data-removed-blocks=${pv.removedBlocks.length}>${pv.removedBlocks.length} residual block${pv.removedBlocks.length === 1 ? '' : 's'} removed whole</span>` : ''}; before: ${int(pv.params.before)} parameters, ${si(pv.macs.before)} MACs.</div>
+      <div class="muted hint">${changed} of ${pv.layers.length} layers narrower${pv.removedBlocks?.length ? html`, <span data-removed-blocks=${pv.removedBlocks.length}>${pv.removedBlocks.length} residual block${pv.removedBlocks.length === 1 ? '' : 's'} removed whole</span>` : ''}; before: ${int(pv.params.before)} parameters, ${si(pv.macs.before)} MACs.${pv.macs.complete === false ? html` <span class="warning" data-macs-caveat>The MACs are not those of a real input: give the input size above.</span>` : nothing}</div>
       ${this.previewError ? html`<div class="error" data-preview-error>${this.previewError}</div>` : nothing}
     </section>`;
   }

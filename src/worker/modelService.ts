@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   addPlanScores, AnalysedModel, applyBlockSelection, blockParams, isCriterion, isDataCriterion, blockRanking, findResidualBlocks, CHEAP_CRITERIA, CRITERIA, availableProviders, computeCost, layerChannels,
-  planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, removedChannels, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
+  macsCaveat, planEffect, planOf, preparePreview, previewPlan, PrunerError, pruneAnalysed, removedChannels, resolvePlan, validatePlan, throwIfAborted, validatePruned, withCost,
   type ChannelGroup, type DependencyAnalysis, type ModelImportance, type ModelReader, type ModelStats, type ModelSummary, type PruneReport, type PruningPlan, type ValidationReport,
   type BlockScan, type ResidualBlock, type ScoreStats as EngineStats, type PruneOptions, type ValidateOptions, type InputShapes, bindInputShapes, valueInfoShape,
 } from '../engine/index.ts';
@@ -385,7 +385,7 @@ export class ModelService {
     const effect = planEffect(resolved.plan, this.deps, resolved);
     return {
       params: p.params,
-      macs: p.macs,
+      macs: { ...p.macs, ...(macsCaveat(this.analysed) ? { complete: false as const } : {}) },
       layers: p.layers.map((l) => ({ name: l.name, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter })),
       ...(effect.atMinimum.length ? { atMinimum: effect.atMinimum } : {}),
     };
@@ -410,7 +410,7 @@ export class ModelService {
     const gone = this.rows.filter((r) => removedNodes.has(r.name)).map((r) => ({ name: r.name, channelsBefore: r.channels, channelsAfter: 0 }));
     return {
       params: { before: before.params, after: p.params.after },
-      macs: { before: before.macs, after: p.macs.after },
+      macs: { before: before.macs, after: p.macs.after, ...(macsCaveat(this.analysed) ? { complete: false as const } : {}) },
       layers: [...p.layers.map((l) => ({ name: l.name, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter })), ...gone],
       ...(effect.atMinimum.length ? { atMinimum: effect.atMinimum } : {}),
       removedBlocks: [...names],

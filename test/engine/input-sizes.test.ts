@@ -132,10 +132,13 @@ describe('input sizes of symbolic inputs', () => {
     const plan = { criterion: 'l1' as const, ratio: 0.5, scope: 'uniform' as const, compensate: true };
     const pv = await h.previewPlan({ path: model, plan }, ctx());
     assert.equal(pv.macs.before, at.macs);
+    assert.equal(pv.macs.complete, undefined, 'at a given size the MACs are those of a real input');
     const report = await h.prune({ path: model, plan, out: path.join(dir, 'w.pruned.onnx'), validate: true, ep: 'cpu' }, ctx());
     assert.equal(reads.length, 1, 'the prune used the held model');
     assert.equal(report.macs.before, at.macs);
     assert.equal(report.macs.after, pv.macs.after, 'the written model\'s MACs at the size equal the preview\'s');
+    assert.equal(report.macs.complete, undefined);
+    assert.ok(!report.warnings.some((w) => /real input/.test(w)), report.warnings.join('\n'));
     assert.deepEqual(report.validation!.inputs.map((i) => i.dims), [[1, 3, 40, 56]], 'validation ran on inputs of the size given');
     // the written model still takes any size (the size is not written into it) and runs in ONNX Runtime
     const out = await runFirstOutput(report.output, new Float32Array(1 * 3 * 24 * 32).fill(0.5), [1, 3, 24, 32]);
@@ -147,6 +150,11 @@ describe('input sizes of symbolic inputs', () => {
     const back = await h.open({ path: model, inputShapes: {} }, ctx());
     assert.equal(back.macs, plain.macs);
     assert.equal(reads.length, 1);
+    // and the preview and the report say their MACs are not those of a real input, naming the sizes
+    assert.equal((await h.previewPlan({ path: model, plan }, ctx())).macs.complete, false);
+    const unsized = await h.prune({ path: model, plan, out: path.join(dir, 'w.unsized.onnx'), validate: false, ep: 'cpu' }, ctx());
+    assert.equal(unsized.macs.complete, false);
+    assert.ok(unsized.warnings.some((w) => /^MACs are not those of a real input: the input sizes x axis 2 \(H\), x axis 3 \(W\) are not fixed by the model/.test(w)), unsized.warnings.join('\n'));
   });
 
   test('CLI: prune --shape / --dim analyses at that size (report MACs equal inspect --shape of the pruned file), writes a model that still takes any size', async () => {
@@ -182,7 +190,15 @@ describe('input sizes of symbolic inputs', () => {
     assert.deepEqual(pv.macs, report.macs);
     const plain = cli('prune', named, '--criterion', 'l1', '--ratio', '0.5', '--dry-run', '--json');
     assert.equal(plain.status, 0, plain.stderr);
-    assert.ok((JSON.parse(plain.stdout) as { preview: { macs: { before: number } } }).preview.macs.before < report.macs.before / 100);
+    const unsized = JSON.parse(plain.stdout) as { preview: { macs: { before: number; complete?: boolean } }; warnings: string[] };
+    assert.ok(unsized.preview.macs.before < report.macs.before / 100);
+    // ... and say so: in the JSON, and on the MACs line of the text with the flags that fix it
+    assert.equal(unsized.preview.macs.complete, false);
+    assert.ok(unsized.warnings.some((w) => /MACs are not those of a real input: .*x axis 2 \(H\), x axis 3 \(W\)/.test(w)), unsized.warnings.join('\n'));
+    assert.equal((report.macs as { complete?: boolean }).complete, undefined, 'at --shape the MACs are a real input\'s');
+    const text = cli('prune', named, '--criterion', 'l1', '--ratio', '0.5', '--dry-run');
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /MACs .*not for a real input: give its sizes with --dim or --shape/);
   });
 
   test('CLI: prune sizes that do not fit, or leave a size out, are one line naming the input or the size, exit 1, nothing written', () => {

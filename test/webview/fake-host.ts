@@ -278,7 +278,9 @@ function preview(plan: ViewPlan): PlanPreview {
     pa += l.params * (after / l.channels); ma += l.macs * (after / l.channels);
   }
   const extra = summary.params - pb;
-  return { params: { before: summary.params, after: Math.round(pa + extra) }, macs: { before: mb, after: Math.round(ma) }, layers: out, ...(blockNames.length ? { removedBlocks: [...blockNames] } : {}) };
+  // symbolic sizes not given: not the MACs of a real input (the engine's macsCaveat)
+  const complete = q.get('dynamic') && !Object.keys(summary.inputShapes).length ? { complete: false as const } : {};
+  return { params: { before: summary.params, after: Math.round(pa + extra) }, macs: { before: mb, after: Math.round(ma), ...complete }, layers: out, ...(blockNames.length ? { removedBlocks: [...blockNames] } : {}) };
 }
 
 // The data the host remembers for the model: the picker is the host's, so choosing gives a made-up set of that role.

@@ -49,6 +49,9 @@ describe('input size and channel groups (preview harness)', { skip }, () => {
     assert.equal(await field(3).inputValue(), '224', 'proposed width');
     assert.equal(await page.locator('input-size-form .fixed').textContent(), '1');
     const atOne = await macsValue(page);
+    // the plan's preview says its MACs are not those of a real input
+    await page.locator('plan-panel [data-macs-caveat]').waitFor();
+    assert.match(await page.locator('plan-panel [data-macs-caveat]').textContent() ?? '', /not those of a real input: give the input size above/);
 
     await field(2).fill('64');
     await field(3).fill('96');
@@ -70,6 +73,8 @@ describe('input size and channel groups (preview harness)', { skip }, () => {
     const previews = await requests(page, 'previewPlan');
     assert.ok(previews.length >= 2, `a preview after the new size (${previews.length} asked)`);
     assert.equal(await page.locator('.banner[data-banner="unknown-size"]').count(), 0, 'no warning once the size is given');
+    await page.waitForFunction(() => !document.querySelector('onnx-model-view')!.shadowRoot!.querySelector('plan-panel')!.previewPending);
+    assert.equal(await page.locator('plan-panel [data-macs-caveat]').count(), 0, 'nor under the preview');
 
     // Forget the size: the warning is back
     await page.locator('input-size-form vscode-button[data-forget]').click();

@@ -70,6 +70,8 @@ export interface CostSummary {
   symbolicBatch: boolean;
   /** False when some layer's MACs could not be computed (counted as 0; see `notes`). */
   macsComplete: boolean;
+  /** How many layers' MACs could not be computed. */
+  unknownMacLayers: number;
   /** Anything the figures could not take into account, for people. */
   notes: string[];
 }
@@ -164,7 +166,7 @@ export function computeCost(graph: Graph, opts: CostOptions = {}): CostSummary {
   }
   if (unknownMacs) notes.push(`MACs of ${unknownMacs} layer(s) are unknown (their shapes depend on symbolic dimensions or could not be inferred) and counted as 0; give the symbolic input dimensions values to count them.`);
   if (numeric.unsupportedOps.length) notes.push(`Operators not understood by shape inference: ${numeric.unsupportedOps.join(', ')}.`);
-  return { params, macs: layerMacs + elementwiseMacs, layerMacs, elementwiseMacs, layers, symbolicBatch: bound.symbolicBatch, macsComplete: unknownMacs === 0, notes };
+  return { params, macs: layerMacs + elementwiseMacs, layerMacs, elementwiseMacs, layers, symbolicBatch: bound.symbolicBatch, macsComplete: unknownMacs === 0, unknownMacLayers: unknownMacs, notes };
 }
 
 /** Cost of one weighted node, or undefined when its weight is not a constant (activation × activation MatMul). */

@@ -46,7 +46,8 @@ export interface PreviewLayer {
 
 export interface PlanPreview {
   params: { before: number; after: number };
-  macs: { before: number; after: number };
+  /** `complete: false` when these are not the MACs of a real input (see macsCaveat). */
+  macs: { before: number; after: number; complete?: false };
   layers: PreviewLayer[];
 }
 

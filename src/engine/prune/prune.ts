@@ -21,7 +21,7 @@ import { checkWritableFolder, readJsonFile, refuseProtected, removeStaleTemps, u
 import type { PruneReport } from './report.ts';
 import { previewPlan, type PlanPreview } from './preview.ts';
 import type { PruningPlan } from './types.ts';
-import type { InputShapes } from '../graph/shapes.ts';
+import { unsizedInputDims, type InputShapes } from '../graph/shapes.ts';
 import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import { recoverPruned } from '../recovery/recover.ts';
@@ -174,6 +174,7 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
   try {
     throwIfAborted(signal);
     const before = analysed.cost();
+    const caveat = macsCaveat(analysed);
     // the pruned model's cost from the graph in memory (what was just written), not by loading the file again
     const prunedGraph = new Graph({ ...model, path: saved.path, proto: result.model });
     const after = computeCost(prunedGraph, { inputShapes: analysed.inputShapes });
@@ -188,7 +189,7 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
       plan: resolved.plan,
       criterion: plan.criterion,
       params: { before: before.params, after: after.params },
-      macs: { before: before.macs, after: after.macs },
+      macs: { before: before.macs, after: after.macs, ...(caveat ? { complete: false as const } : {}) },
       size: { before: model.sizeOnDisk, after: sizeAfter },
       groups: {
         total: deps.groups.length,
@@ -200,7 +201,7 @@ export async function pruneAnalysed(analysed: AnalysedModel, plan: PruningPlan, 
       layers: result.layers.map((l) => ({ name: l.name, op: l.op, group: l.group, channelsBefore: l.channelsBefore, channelsAfter: l.channelsAfter, keptChannels: l.keptChannels })),
       compensation: result.compensation,
       recovery: recovery.report,
-      warnings: [...effectWarnings(effect), ...resolved.warnings, ...result.warnings],
+      warnings: [...effectWarnings(effect), ...resolved.warnings, ...result.warnings, ...(caveat ? [caveat] : [])],
       timings,
     };
     if (opts.validate || opts.evaluation) {
@@ -275,16 +276,34 @@ export async function previewAnalysed(analysed: AnalysedModel, plan: PruningPlan
     preview.params = { ...preview.params, before: before.params };
     preview.macs = { ...preview.macs, before: before.macs };
   }
+  const caveat = macsCaveat(analysed);
+  if (caveat) preview.macs = { ...preview.macs, complete: false };
   return {
     input: model.path,
     plan: resolved.plan,
     kept: resolved.kept,
     preview,
-    warnings: [...effectWarnings(effect), ...resolved.warnings],
+    warnings: [...effectWarnings(effect), ...resolved.warnings, ...(caveat ? [caveat] : [])],
     effect,
     hasBn: importance.hasBn,
     ...(plan.removeBlocks ? { removedBlocks: blockRanking(removed) } : {}),
   };
+}
+
+/**
+ * Why the MACs of a preview or report are not those of a real input, when they are not: input sizes
+ * the model leaves symbolic and no one gave (counted as 1 where a size was needed), or layers whose
+ * MACs could not be computed (counted as 0).
+ */
+export function macsCaveat(analysed: AnalysedModel): string | undefined {
+  const unsized = unsizedInputDims(analysed.graph, analysed.inputShapes);
+  const unknown = analysed.cost().unknownMacLayers;
+  if (!unsized.length && !unknown) return undefined;
+  const parts = [
+    ...(unsized.length ? [`the input size${unsized.length === 1 ? '' : 's'} ${unsized.join(', ')} ${unsized.length === 1 ? 'is' : 'are'} not fixed by the model (counted as 1 where a size was needed)`] : []),
+    ...(unknown ? [`the MACs of ${unknown} layer${unknown === 1 ? '' : 's'} could not be computed (counted as 0)`] : []),
+  ];
+  return `MACs are not those of a real input: ${parts.join('; ')}; give the input sizes to count them`;
 }
 
 /** The input model and every file it reads: never written, whatever the options say. */

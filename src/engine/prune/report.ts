@@ -30,8 +30,8 @@ export interface PruneReport {
   criterion: PlanCriterion;
   /** Parameters (weights, biases, BN scale and shift: PyTorch's count) before and after. */
   params: BeforeAfter;
-  /** Multiply-accumulates at batch 1 before and after. */
-  macs: BeforeAfter;
+  /** Multiply-accumulates at batch 1 before and after; `complete: false` when they are not those of a real input (the warnings say why). */
+  macs: BeforeAfter & { complete?: false };
   /** Bytes on disk (model file plus external data) before and after. */
   size: BeforeAfter;
   /** Channel groups: prunable ones, pruned ones, frozen ones (with why, in the analysis). */
