@@ -239,6 +239,7 @@ export function formatPruneReport(r: PruneReport): string {
       }
     }
     out.push(`  latency median ${v.original.latency.medianMs.toFixed(2)} ms → ${v.pruned.latency.medianMs.toFixed(2)} ms`);
+    for (const n of v.notes ?? []) out.push(`  note: ${n}`);
     if (v.evaluation) out.push('', ...formatEvaluation(v.evaluation));
   }
   for (const w of r.warnings) out.push(`warning: ${w}`);

@@ -334,7 +334,12 @@ export class Commands {
     );
     this.output.info(`Validated ${pr.fsPath} on ${report.provider} in ${Date.now() - started} ms${report.fallbackReason ? ` (${report.fallbackReason})` : ''}`);
     this.output.info(JSON.stringify(report, null, 2));
-    void vscode.window.showInformationMessage(`Validation ran on ${report.provider.toUpperCase()}. Details are in the report.`, 'Show Report').then((a) => {
+    // a note (e.g. inputs fed at sizes nobody gave) changes what the figures mean: shown, not only in the report
+    const done = `Validation ran on ${report.provider.toUpperCase()}.`;
+    const shown = report.notes?.length
+      ? vscode.window.showWarningMessage(`${done} Note: ${report.notes.join(' ')}`, 'Show Report')
+      : vscode.window.showInformationMessage(`${done} Details are in the report.`, 'Show Report');
+    void shown.then((a) => {
       if (a) void showJson(report, `${path.basename(pr!.fsPath, '.onnx')}.validation`);
     });
     return report;

@@ -181,8 +181,16 @@ describe('input sizes of symbolic inputs', () => {
     for (const [flags, dims] of [[['--shape', 'x=2x3x40x56'], [2, 3, 40, 56]], [['--dim', 'H=24', 'W=32'], [1, 3, 24, 32]]] as const) {
       const v = cli('validate', named, out, ...flags, '--ep', 'cpu', '--runs', '1', '--warmup', '0', '--json');
       assert.equal(v.status, 0, v.stderr);
-      assert.deepEqual((JSON.parse(v.stdout) as { inputs: { dims: number[] }[] }).inputs.map((i) => i.dims), [dims], flags.join(' '));
+      const vr = JSON.parse(v.stdout) as { inputs: { dims: number[] }[]; notes?: string[] };
+      assert.deepEqual(vr.inputs.map((i) => i.dims), [dims], flags.join(' '));
+      assert.equal(vr.notes, undefined, 'sizes given: nothing to note');
     }
+    // without sizes the random inputs are 1×1 images: validated, with a note naming the sizes
+    const bare = cli('validate', named, out, '--ep', 'cpu', '--runs', '1', '--warmup', '0', '--json');
+    assert.equal(bare.status, 0, bare.stderr);
+    const br = JSON.parse(bare.stdout) as { inputs: { dims: number[] }[]; notes?: string[] };
+    assert.deepEqual(br.inputs.map((i) => i.dims), [[1, 3, 1, 1]]);
+    assert.deepEqual(br.notes, ['the inputs fed are not a real input: x axis 2 (H), x axis 3 (W) are not fixed by the model and no size was given, so 1 was used; give the input sizes']);
     // --dim by name gives the same figures; without a size the MACs count H and W as 1
     const byDim = cli('prune', named, '--criterion', 'l1', '--ratio', '0.5', '--dim', 'H=40', 'W=56', '--dry-run', '--json');
     assert.equal(byDim.status, 0, byDim.stderr);

@@ -43,6 +43,15 @@ export function resolveDims(spec: ModelInputSpec, overrides: Record<string, numb
 }
 
 /**
+ * The sizes of an input beyond the first axis (a batch) that neither the model nor `dims`/`shapes`
+ * fixes, which inputShape takes as 1: "x axis 2 (H)".
+ */
+export function unsizedAxes(spec: ModelInputSpec, dims: Record<string, number> = {}, shapes: Record<string, number[]> = {}): string[] {
+  if (shapes[spec.name]) return [];
+  return spec.dims.flatMap((d, axis) => (axis > 0 && typeof d !== 'number' && (d === null || dims[d] === undefined) ? [`${spec.name} axis ${axis}${d === null ? '' : ` (${d})`}`] : []));
+}
+
+/**
  * The shape to feed an input: a whole shape given by name (`shapes`, checked against the model's
  * rank and fixed dims) wins; otherwise `resolveDims`.
  */

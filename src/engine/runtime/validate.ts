@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { PrunerError, throwIfAborted } from '../errors.ts';
 import { Graph } from '../graph/graph.ts';
 import { loadModel, type OnnxModel } from '../onnx/model.ts';
-import { coerce, inputShape, inputSpecsOf, inputsFromFiles, randomInputs } from './inputs.ts';
+import { coerce, inputShape, inputSpecsOf, inputsFromFiles, randomInputs, unsizedAxes } from './inputs.ts';
 import { argmaxRows, measureLatency, runModel, type OutputTensor } from './run.ts';
 import { createSession, loadOrt, probeCuda, shortenError, type CreatedSession, type OrtModule } from './session.ts';
 import type { InputSet } from '../data/types.ts';
@@ -112,7 +112,7 @@ export function compareOutputs(name: string, a: OutputTensor, b: OutputTensor | 
 }
 
 /** Builds the feeds both models receive, and says where each came from. */
-function buildFeeds(specs: ModelInputSpec[], opts: ValidateOptions): { feeds: Record<string, InputTensor>; described: InputDescription[] } {
+function buildFeeds(specs: ModelInputSpec[], opts: ValidateOptions): { feeds: Record<string, InputTensor>; described: InputDescription[]; notes: string[] } {
   const seed = opts.seed ?? 0;
   let feeds: Record<string, InputTensor>;
   const source: Record<string, Pick<InputDescription, 'source' | 'file'>> = {};
@@ -141,7 +141,12 @@ function buildFeeds(specs: ModelInputSpec[], opts: ValidateOptions): { feeds: Re
     for (const s of specs) source[s.name] = { source: 'random' };
   }
   const described = specs.map((s) => ({ name: s.name, type: feeds[s.name].type, dims: feeds[s.name].dims, ...source[s.name] }));
-  return { feeds, described };
+  // random inputs take 1 for sizes nobody fixed
+  const unsized = specs.filter((s) => source[s.name].source === 'random').flatMap((s) => unsizedAxes(s, opts.dims, opts.shapes));
+  const notes = unsized.length
+    ? [`the inputs fed are not a real input: ${unsized.join(', ')} ${unsized.length === 1 ? 'is' : 'are'} not fixed by the model and no size was given, so 1 was used; give the input sizes`]
+    : [];
+  return { feeds, described, notes };
 }
 
 /** A run that ONNX Runtime rejects (wrong input shape, a broken pruned graph) is the user's to fix: say which model. */
@@ -192,7 +197,7 @@ export async function validatePruned(originalPath: string, prunedPath: string, o
       throw new PrunerError(`${prunedModel.path}: input ${p.name} is ${fmt(p.dims)}, the original's is ${fmt(o.dims)}`, { subject: prunedModel.path });
     }
   }
-  const { feeds, described } = buildFeeds(origSpecs, opts);
+  const { feeds, described, notes } = buildFeeds(origSpecs, opts);
   throwIfAborted(opts.signal);
 
   // Load the native module and settle the CUDA question first, so session times measure the model alone.
@@ -253,6 +258,7 @@ export async function validatePruned(originalPath: string, prunedPath: string, o
       original: info(origModel, a.ms, latA),
       pruned: info(prunedModel, b.ms, latB),
       ...(evaluation ? { evaluation } : {}),
+      ...(notes.length ? { notes } : {}),
     };
   } finally {
     await a.created.session.release();
