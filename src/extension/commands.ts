@@ -213,10 +213,13 @@ export class Commands {
       );
       const go = await vscode.window.showQuickPick(
         [
-          { label: '$(fold) Prune', detail: `Parameters ${si(preview.params.before)} → ${si(preview.params.after)} (${change(preview.params.before, preview.params.after)}), MACs ${si(preview.macs.before)} → ${si(preview.macs.after)} (${change(preview.macs.before, preview.macs.after)})${preview.macs.complete === false ? ', not for a real input: give its size in the model view' : ''}`, go: true },
+          { label: '$(fold) Prune', detail: `Parameters ${si(preview.params.before)} → ${si(preview.params.after)} (${change(preview.params.before, preview.params.after)}), MACs ${si(preview.macs.before)} → ${si(preview.macs.after)} (${change(preview.macs.before, preview.macs.after)}${preview.macs.complete === false ? ', input size unknown' : ''})`, go: true },
           { label: 'Cancel', go: false },
         ],
-        { title: `Prune ${path.basename(model.fsPath)}: ${planWords(plan)}` },
+        {
+          title: `Prune ${path.basename(model.fsPath)}: ${planWords(plan)}`,
+          ...(preview.macs.complete === false ? { placeHolder: 'The MACs are not those of a real input: the model leaves its input size open. Give it in the model view (Open in ONNX Pruner).' } : {}),
+        },
       );
       if (!go?.go) return undefined;
     }
