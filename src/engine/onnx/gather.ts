@@ -6,6 +6,7 @@
 // at a time (at most ROW_BLOCK bytes of source), so that memory stays small whatever the tensor;
 // a row larger than a block is gathered range by range in JavaScript.
 import { gatherWasm } from './gather.generated.ts';
+import { lazyKernel } from '../wasm.ts';
 
 /** Source bytes copied into the kernel's memory per call. */
 const ROW_BLOCK = 2 ** 20;
@@ -18,16 +19,8 @@ interface Kernel {
   gather: (src: number, rowBytes: number, rows: number, ranges: number, count: number, out: number) => number;
 }
 
-let kernel: Kernel | undefined;
-
 /** The kernel, instantiated on first use (one per thread). */
-function gatherKernel(): Kernel {
-  if (!kernel) {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(gatherWasm, 'base64')));
-    kernel = instance.exports as unknown as Kernel;
-  }
-  return kernel;
-}
+const gatherKernel = lazyKernel<Kernel>(gatherWasm);
 
 /**
  * Copies the byte ranges `ranges` ([offset in the row, length] pairs, `outRow` bytes in all) of each

@@ -4,6 +4,7 @@
 // the .wat). A weight's channel data (mask, means, variances) is copied into the kernel's memory
 // once; each block of filters is copied in, folded, and its sums copied out.
 import { foldWasm } from './fold.generated.ts';
+import { lazyKernel } from '../wasm.ts';
 
 const PAGE = 65536;
 
@@ -12,16 +13,8 @@ interface Kernel {
   foldAllVar: (w: number, rows: number, C: number, k: number, mask: number, means: number, v: number, kern: number, lostVar: number, allVar: number) => void;
 }
 
-let kernel: Kernel | undefined;
-
 /** The kernel, instantiated on first use (one per thread). */
-function foldKernel(): Kernel {
-  if (!kernel) {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(foldWasm, 'base64')));
-    kernel = instance.exports as unknown as Kernel;
-  }
-  return kernel;
-}
+const foldKernel = lazyKernel<Kernel>(foldWasm);
 
 const align8 = (n: number) => (n + 7) & ~7;
 
