@@ -15,6 +15,8 @@ export interface ExtensionApi {
   editors: ModelEditorProvider;
   /** For tests: what activation does with .onnx files already open as text. */
   reopenOnnxTextTabs: () => Promise<number>;
+  /** For tests: what activation does for its first seconds with .onnx files that open as text (see watchOnnxTextTabs). */
+  watchOnnxTextTabs: (ms: number) => vscode.Disposable;
   /** For tests: what activation does with stale temporary files in the folders written to (returns the files removed). */
   cleanStaleTemps: () => Promise<string[]>;
 }
@@ -41,7 +43,13 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   );
   if (process.env.ONNX_PRUNER_BENCH === '1') registerBenchCommands(context);
   output.info(`ONNX Pruner ${context.extension.packageJSON.version} activated (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: inspection only'})`);
-  void reopenOnnxTextTabs().catch((e: unknown) => output.warn(`Could not reopen .onnx text tabs: ${String(e)}`));
+  // one pass at a time (tab events can come in bursts)
+  let reopening: Promise<unknown> = Promise.resolve();
+  const reopen = () => {
+    reopening = reopening.then(reopenOnnxTextTabs).catch((e: unknown) => output.warn(`Could not reopen .onnx text tabs: ${String(e)}`));
+  };
+  reopen();
+  context.subscriptions.push(watchOnnxTextTabs(ONNX_TEXT_WATCH_MS, reopen));
   // A run killed outright (VS Code force-quit) leaves a temporary file: remove those of earlier runs.
   const cleanStaleTemps = async () => {
     const removed = await folders.clean();
@@ -49,7 +57,36 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
     return removed;
   };
   void cleanStaleTemps().catch((e: unknown) => output.warn(`Could not clean temporary files: ${String(e)}`));
-  return { commands, editors, reopenOnnxTextTabs, cleanStaleTemps };
+  return { commands, editors, reopenOnnxTextTabs, watchOnnxTextTabs: (ms) => watchOnnxTextTabs(ms, reopen), cleanStaleTemps };
+}
+
+/** How long after activation an .onnx file that opens as text still moves to the model view. */
+const ONNX_TEXT_WATCH_MS = 10_000;
+
+/** A tab showing a saved .onnx file as text. */
+function isOnnxTextTab(tab: vscode.Tab): tab is vscode.Tab & { input: vscode.TabInputText } {
+  const input = tab.input;
+  return input instanceof vscode.TabInputText && input.uri.scheme === 'file' && /\.onnx$/i.test(input.uri.path) && !tab.isDirty;
+}
+
+/**
+ * Until a model view has opened, and for at most `ms` after activation, an .onnx file that opens as
+ * text moves to the model view too: a file double-clicked while the extension was starting can open
+ * as text after the scan at activation (seen in a fresh window). After that, a text tab is the
+ * user's choice (Reopen Editor With…) and stays.
+ */
+function watchOnnxTextTabs(ms: number, reopen: () => void): vscode.Disposable {
+  const sub = vscode.window.tabGroups.onDidChangeTabs((e) => {
+    const tabs = [...e.opened, ...e.changed];
+    if (tabs.some(isOnnxTextTab)) reopen();
+    else if (tabs.some((t) => t.input instanceof vscode.TabInputCustom && t.input.viewType === VIEW_TYPE)) stop();
+  });
+  const timer = setTimeout(() => sub.dispose(), ms);
+  const stop = () => {
+    clearTimeout(timer);
+    sub.dispose();
+  };
+  return { dispose: stop };
 }
 
 /**
@@ -61,8 +98,8 @@ async function reopenOnnxTextTabs(): Promise<number> {
   let moved = 0;
   for (const group of vscode.window.tabGroups.all) {
     for (const tab of group.tabs) {
+      if (!isOnnxTextTab(tab)) continue;
       const input = tab.input;
-      if (!(input instanceof vscode.TabInputText) || input.uri.scheme !== 'file' || !/\.onnx$/i.test(input.uri.path) || tab.isDirty) continue;
       await vscode.commands.executeCommand('vscode.openWith', input.uri, VIEW_TYPE, { viewColumn: group.viewColumn, preserveFocus: !tab.isActive, preview: false });
       // Tab and group objects are snapshots: look the text tab up again after the open.
       const stale = vscode.window.tabGroups.all

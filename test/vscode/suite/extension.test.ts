@@ -173,6 +173,30 @@ describe('ONNX Pruner extension', function () {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
+  it('an .onnx that opens as text in the first seconds after activation moves to the model view; later, text stays text', async () => {
+    const model = sample();
+    const api = vscode.extensions.getExtension(id)!.exports as { watchOnnxTextTabs: (ms: number) => vscode.Disposable };
+    const isText = (t: vscode.Tab | undefined) => t?.input instanceof vscode.TabInputText && t.input.uri.fsPath === model.fsPath;
+    const textTabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter(isText).length;
+    const watch = api.watchOnnxTextTabs(5000);
+    try {
+      await vscode.commands.executeCommand('vscode.openWith', model, 'default');
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && textTabs() > 0) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(textTabs(), 0, 'the text tab was replaced');
+      const active = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+      assert.ok(active instanceof vscode.TabInputCustom && active.viewType === 'onnxPruner.modelView' && active.uri.fsPath === model.fsPath, 'the model view is active');
+    } finally {
+      watch.dispose();
+    }
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    // the watch over: opening as text is the user's choice, and stays
+    await vscode.commands.executeCommand('vscode.openWith', model, 'default');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(textTabs(), 1, 'text stays text');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
   it('a prune cancelled at once leaves no file', async () => {
     const model = copyInto('cancel-now', sample().fsPath);
     const ac = new AbortController();
