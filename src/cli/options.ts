@@ -16,6 +16,13 @@ export function intOption(flag: string, v: string, min = 1): number {
   return n;
 }
 
+/** A break loss in points (`scan --break-loss`, `prune --scan-break-loss`): a number ≥ 0, or a one-line error naming the flag. */
+export function breakLossOption(flag: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new PrunerError(`${flag} expects a number of points ≥ 0, got "${v}"`);
+  return n;
+}
+
 /** `--ep`: auto, cuda or cpu. */
 export function epOption(v: string): ExecutionProviderChoice {
   if (!['auto', 'cuda', 'cpu'].includes(v)) throw new PrunerError(`--ep must be auto, cuda or cpu, got "${v}"`);

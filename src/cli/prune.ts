@@ -119,6 +119,7 @@ export function registerPrune(program: Command): void {
     .option('--target-latency <ms>', 'prune until the median latency in ONNX Runtime on this machine is at most this many ms (needs --calib)')
     .option('--max-loss <points>', 'the smallest model losing at most this many points of accuracy (with --labels) or top-1 agreement (needs --calib)')
     .option('--scan-inputs <n>', 'with a target: calibration inputs the sensitivity scan measures on (default 64)')
+    .option('--scan-break-loss <points>', 'with a target: the scan stops along a group\'s ratios once its loss passes this many points (default 30; larger reaches narrower widths, at more cost)')
     .option('--no-scan-cache', 'with a target: do not read or write the sensitivity scan cached beside the model')
     .option('--no-compare', 'with --target-macs or --target-params: write the allocation without measuring it against its blends with a uniform ratio')
     .option('--latency-runs <n>', 'with --target-latency: timed runs per model, the median counts (default 20)')
@@ -133,7 +134,7 @@ export function registerPrune(program: Command): void {
       await runTargetPrune(model, { ...o, noScanCache: (o as { scanCache?: boolean }).scanCache === false, noCompare: (o as { compare?: boolean }).compare === false } as TargetCliOptions);
       return;
     }
-    for (const k of ['scanInputs', 'latencyRuns', 'threads'] as const) if (o[k] !== undefined) throw new PrunerError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with a target (--target-macs, --target-params, --target-latency, --max-loss)`);
+    for (const k of ['scanInputs', 'scanBreakLoss', 'latencyRuns', 'threads'] as const) if (o[k] !== undefined) throw new PrunerError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with a target (--target-macs, --target-params, --target-latency, --max-loss)`);
     if (o.recover !== undefined) recoverOption(o.recover);
     const plan = planFromOptions(model, o, (name) => cmd.getOptionValueSource(name) === 'cli');
     // A saved plan's preprocessing applies unless --preprocess says otherwise; the one used is saved with the plan.

@@ -11,7 +11,7 @@ import {
 import { cliSignal } from './signals.ts';
 import { formatSI, formatTable } from './format.ts';
 import { describeDataSets } from './data.ts';
-import { criterionOption, epOption, intOption, recoverOption } from './options.ts';
+import { breakLossOption, criterionOption, epOption, intOption, recoverOption } from './options.ts';
 import { rankGroups, tolerates } from '../shared/scan-rank.ts';
 
 interface ScanCliOptions {
@@ -64,8 +64,7 @@ export function registerScan(program: Command): void {
     criterionOption(o.criterion);
     recoverOption(o.recover);
     if (o.calib === undefined) throw new PrunerError('scan needs --calib: the inputs the losses are measured on (and recovery fits on)');
-    const breakLoss = Number(o.breakLoss);
-    if (o.breakLoss.trim() === '' || !Number.isFinite(breakLoss) || breakLoss < 0) throw new PrunerError(`--break-loss expects a number of points ≥ 0, got "${o.breakLoss}"`);
+    const breakLoss = breakLossOption('--break-loss', o.breakLoss);
     const specs = modelInputSpecs(model);
     if (specs.length !== 1) throw new PrunerError(`${model}: the scan needs a model with one input, this one has ${specs.length} (${specs.map((s) => s.name).join(', ')})`, { subject: model });
     const data = await openInputSet(o.calib, {

@@ -9,7 +9,7 @@ import {
 import { formatSI } from './format.ts';
 import { describeDataSets, openDataSets, type DataCliOptions } from './data.ts';
 import { cliSignal } from './signals.ts';
-import { atSizes, criterionOption, intOption, numberOption, recoverOption, type SizeCliOptions } from './options.ts';
+import { atSizes, breakLossOption, criterionOption, intOption, numberOption, recoverOption, type SizeCliOptions } from './options.ts';
 
 export interface TargetCliOptions extends DataCliOptions, SizeCliOptions {
   targetMacs?: string;
@@ -17,6 +17,7 @@ export interface TargetCliOptions extends DataCliOptions, SizeCliOptions {
   targetLatency?: string;
   maxLoss?: string;
   scanInputs?: string;
+  scanBreakLoss?: string;
   latencyRuns?: string;
   threads?: string;
   criterion?: string;
@@ -85,6 +86,7 @@ export async function runTargetPrune(model: string, o: TargetCliOptions): Promis
       calibration: data.calibration!,
       ...(data.evaluation ? { evaluation: data.evaluation } : {}),
       ...(o.scanInputs !== undefined ? { scanInputs: intOption('--scan-inputs', o.scanInputs) } : {}),
+      ...(o.scanBreakLoss !== undefined ? { scanBreakLoss: breakLossOption('--scan-break-loss', o.scanBreakLoss) } : {}),
       ep: o.ep as ExecutionProviderChoice,
       ...(o.latencyRuns !== undefined ? { latencyRuns: intOption('--latency-runs', o.latencyRuns) } : {}),
       ...(o.threads !== undefined ? { latencyThreads: intOption('--threads', o.threads) } : {}),

@@ -173,7 +173,7 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
     met = a.met;
     if (!a.met) {
       bestReachable = a.bestReachable;
-      notes.push(unreachableMessage(a));
+      notes.push(unreachableMessage(a, scan));
     } else if ((a.candidates?.length ?? 0) > 1) {
       // as prune --target-macs / --target-params: the allocation measured against its blends with a uniform ratio
       const found = await chooseMeasured(analysed, model, a, { calibration, recover: p.data.recover, ep: 'auto', signal: ctx.signal, onProgress: (m) => ctx.progress(m, undefined) });

@@ -25,6 +25,7 @@ import type { OrtModule } from '../../src/engine/runtime/session.ts';
 import { ModelBuilder } from '../helpers/modelBuilder.ts';
 import { fmnistBn, repoRoot, samplesDir, shared, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 import { readArray } from '../helpers/imageFolder.ts';
+import { f32Bytes, writeNpy } from '../helpers/npy.ts';
 
 /**
  * x [N,4,8,8] → convA 4→8 (3×3) → BN → ReLU → convB 8→8 (1×1) → BN → ReLU → Flatten → Gemm 512→10.
@@ -230,6 +231,30 @@ describe('sensitivity scan', () => {
     const at32 = computeCost(new Graph(loadModel(file)), { inputShapes: { x: [1, 4, 32, 32] } }).macs;
     const given = await pruneToTarget(AnalysedModel.load(file, { inputShapes: { x: [1, 4, 32, 32] } }), { kind: 'macs', fraction: 0.8 }, opts);
     assert.equal(given.allocation.baseline.macs, at32);
+  });
+});
+
+describe('the break loss of a target run', () => {
+  test('is passed to the scan and given in the report; the CLI flag checks its value and goes with a target', async () => {
+    const dir = tempDir();
+    const file = buildModel(path.join(dir, 'bl.onnx'));
+    const opts = { calibration: inputs(8), recover: 'none' as const, scanRatios: [0.25, 0.5], noCache: true, dryRun: true, ep: 'cpu' as const };
+    const wide = await pruneToTarget(AnalysedModel.load(file), { kind: 'macs', fraction: 0.9 }, { ...opts, scanBreakLoss: 100 });
+    assert.equal(wide.scan.breakLoss, 100);
+    assert.equal((await pruneToTarget(AnalysedModel.load(file), { kind: 'macs', fraction: 0.9 }, opts)).scan.breakLoss, 30, 'the default');
+    const calib = path.join(dir, 'calib.npy');
+    writeNpy(calib, '<f4', [8, 4, 8, 8], f32Bytes(seededNormal(8 * 256, 1)));
+    const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'prune', file, ...args], { cwd: repoRoot, encoding: 'utf8' });
+    const r = cli('--target-macs', '0.9', '--calib', calib, '--recover', 'none', '--scan-break-loss', '100', '--no-scan-cache', '--dry-run', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { scan: { breakLoss: number } }).scan.breakLoss, 100);
+    const bad = cli('--target-macs', '0.9', '--calib', calib, '--scan-break-loss', 'lots');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--scan-break-loss expects a number of points ≥ 0, got "lots"/);
+    const alone = cli('--ratio', '0.5', '--scan-break-loss', '50');
+    assert.equal(alone.status, 1);
+    assert.match(alone.stderr, /--scan-break-loss goes with a target/);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['bl.onnx', 'calib.npy'], 'nothing written');
   });
 });
 

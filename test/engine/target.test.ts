@@ -68,7 +68,7 @@ function handScan(a: AnalysedModel, scales: Record<string, number>, ratios = RAT
         const loss = scale * r * r;
         return { ratio: r, kept, loss, agreement: 1 - loss / 100, drift: loss / 100, macs: 0, params: 0 };
       });
-    groups.push({ group: g.id, layers: g.layers, channels: g.channels, points });
+    groups.push({ group: g.id, layers: g.layers, channels: g.channels, points, ...(points.length < ratios.length ? { stoppedEarly: true } : {}) });
   }
   const cost = a.cost();
   return {
@@ -196,7 +196,14 @@ describe('allocation on hand-made scans', () => {
     for (const g of res.groups) assert.ok(Math.abs(g.ratio - 0.3) < 0.04, `${g.layer} at its narrowest scanned width: ${g.ratio}`);
     const w = await written(res.plan, 'best.onnx');
     assert.equal(w.macs, res.bestReachable, 'the plan reaches exactly the best reachable value');
-    assert.match(unreachableMessage(res), /cannot be reached .* best reachable is .*--target-macs 0\.\d{3}/);
+    assert.match(unreachableMessage(res, scan), /cannot be reached .* best reachable is .*--target-macs 0\.\d{3}/);
+    // the groups stopped at their break loss: the way further is a larger break loss
+    assert.match(unreachableMessage(res, scan), /3 of \d+ groups stopped before their largest ratio, their loss past the break loss \(100 points\): scan again with a larger one \(scan --break-loss, prune --scan-break-loss, or the view's scan settings\), or ask for at least that$/);
+    // a scan that ends at 0.3 for every group: larger ratios
+    const short = handScan(a, scales, [0.1, 0.2, 0.3]);
+    const r2 = allocate(await modelOf(a), short, { kind: 'macs', fraction: 0.3 });
+    assert.equal(r2.met, false);
+    assert.match(unreachableMessage(r2, short), /; scan larger ratios or ask for at least that$/);
   });
 
   test('a target below what the frozen groups allow is refused, saying so', async () => {

@@ -670,12 +670,22 @@ function fmt(v: number): string {
   return `${+v.toFixed(3)}`;
 }
 
-/** The sentence for a budget the scan cannot reach: the best reachable value and how to ask for it. */
-export function unreachableMessage(a: Allocation): string {
+/**
+ * The sentence for a budget the scan cannot reach: the best reachable value, and how to reach
+ * further — a larger break loss when groups stopped early along their ratios (their narrowest
+ * scanned width is where their loss passed it), else larger ratios — or to ask for what is reachable.
+ */
+export function unreachableMessage(a: Allocation, scan?: SensitivityScan): string {
   const kind = a.budget.kind;
   const unit = kind === 'macs' ? 'MACs' : kind === 'params' ? 'parameters' : 'points';
   const best = a.bestReachable ?? 0;
   const base = kind === 'macs' ? a.baseline.macs : kind === 'params' ? a.baseline.params : 0;
   const frac = base ? ` (${pct(best / base)} of the model; --target-${kind} ${(Math.ceil((best / base) * 1000) / 1000).toFixed(3)})` : '';
-  return `the target (${fmt(a.target)} ${unit}) cannot be reached with the widths the sensitivity scan measured: the best reachable is ${fmt(best)} ${unit}${frac}, every group at its narrowest scanned width (predicted loss ${a.predicted.loss.toFixed(2)} points); scan larger ratios or ask for at least that`;
+  return `the target (${fmt(a.target)} ${unit}) cannot be reached with the widths the sensitivity scan measured: the best reachable is ${fmt(best)} ${unit}${frac}, every group at its narrowest scanned width (predicted loss ${a.predicted.loss.toFixed(2)} points); ${further(scan)} or ask for at least that`;
+}
+
+function further(scan: SensitivityScan | undefined): string {
+  const stopped = scan?.groups.filter((g) => g.stoppedEarly).length ?? 0;
+  if (!scan || !stopped) return 'scan larger ratios';
+  return `${stopped} of ${scan.groups.length} groups stopped before their largest ratio, their loss past the break loss (${scan.settings.breakLoss} points): scan again with a larger one (scan --break-loss, prune --scan-break-loss, or the view's scan settings),`;
 }

@@ -47,9 +47,10 @@ export interface TargetOptions {
   calibration: InputSet;
   /** Evaluation inputs: the loss of the written model is measured on them (else on the calibration inputs). */
   evaluation?: InputSet;
-  /** Scan inputs (default the scan's 64) and ratios (default 0.1 … 0.9). */
+  /** Scan inputs (default the scan's 64), ratios (default 0.1 … 0.9) and break loss (default 30 points). */
   scanInputs?: number;
   scanRatios?: number[];
+  scanBreakLoss?: number;
   /** Provider for the scan, recovery and evaluation (default auto); latency is timed on `latencyEp`. */
   ep?: ExecutionProviderChoice;
   /** Provider and threads for latency (default cpu, 1 thread) and timed runs (default 20). */
@@ -96,7 +97,7 @@ export interface TargetReport {
   /** The target in its unit (MACs, parameters, ms or points). */
   target: number;
   unit: 'MACs' | 'parameters' | 'ms' | 'points';
-  scan: { source: 'computed' | 'cache'; seconds: number; groups: number; partial: boolean; inputs: number; data: string; criterion: PlanCriterion; recover: RecoverMode; labelled: boolean };
+  scan: { source: 'computed' | 'cache'; seconds: number; groups: number; partial: boolean; inputs: number; data: string; criterion: PlanCriterion; recover: RecoverMode; labelled: boolean; breakLoss: number };
   allocation: Omit<Allocation, 'ratios' | 'searches' | 'plan'> & { searches: Omit<Allocation['searches'][number], 'plan'>[] };
   plan: PruningPlan;
   /** The latency search's candidates (a latency target). */
@@ -363,6 +364,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
     ep,
     ...(opts.scanInputs !== undefined ? { count: opts.scanInputs } : {}),
     ...(opts.scanRatios ? { ratios: opts.scanRatios } : {}),
+    ...(opts.scanBreakLoss !== undefined ? { breakLoss: opts.scanBreakLoss } : {}),
     ...(opts.noCache ? { cache: false } : {}),
     ...(signal ? { signal } : {}),
     onProgress: (f, what) => progress(`scan ${(f * 100).toFixed(0)}%: ${what}`),
@@ -412,7 +414,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
     candidateLoss = found.measured;
   } else {
     allocation = allocate(model, scan, budget, { ...aopts, blends: opts.blends ?? DEFAULT_BLENDS });
-    if (!allocation.met) throw new TargetUnreachableError(`${unreachableMessage(allocation)}; nothing written`, allocation);
+    if (!allocation.met) throw new TargetUnreachableError(`${unreachableMessage(allocation, scan)}; nothing written`, allocation);
     if ((allocation.candidates?.length ?? 0) > 1) {
       progress('measuring the allocation against its blends with a uniform ratio');
       const found = await chooseMeasured(analysed, model, allocation, { calibration, recover, ep, onProgress: progress, ...(signal ? { signal } : {}) });
@@ -430,7 +432,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
     budget,
     target,
     unit: unitOf(budget),
-    scan: { source: scan.source, seconds: scan.seconds, groups: scan.groups.length, partial: scan.partial, inputs: scan.settings.inputs, data: scan.settings.data, criterion: scan.settings.criterion, recover: scan.settings.recover, labelled: scan.settings.labelled },
+    scan: { source: scan.source, seconds: scan.seconds, groups: scan.groups.length, partial: scan.partial, inputs: scan.settings.inputs, data: scan.settings.data, criterion: scan.settings.criterion, recover: scan.settings.recover, labelled: scan.settings.labelled, breakLoss: scan.settings.breakLoss },
     allocation: { ...rest, searches: searches.map(({ plan: _p, ...s }) => s) },
     plan,
     ...(latencySearch ? { latencySearch } : {}),
