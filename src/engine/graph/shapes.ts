@@ -165,21 +165,6 @@ export function valueInfoShape(v: ValueInfoProto | undefined): Dim[] | undefined
   return s.dim.map(dimOf);
 }
 
-/**
- * The sizes of the graph's inputs that neither the model nor `inputShapes` fixes, beyond the first
- * axis (a batch): "x axis 2 (H)". Analysed without them, shapes and MACs are not those of a real input.
- */
-export function unsizedInputDims(graph: Graph, inputShapes: InputShapes = {}): string[] {
-  const out: string[] = [];
-  for (const v of graph.inputs) {
-    if (inputShapes[v.name ?? '']) continue;
-    (valueInfoShape(v) ?? []).forEach((d, axis) => {
-      if (axis > 0 && typeof d !== 'number') out.push(`${v.name} axis ${axis}${d === '?' ? '' : ` (${d})`}`);
-    });
-  }
-  return out;
-}
-
 // ---- symbolic dimension arithmetic (enough for shape chains; anything harder becomes an expression string) ----
 
 function dimMul(a: Dim, b: Dim): Dim {
