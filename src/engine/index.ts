@@ -61,7 +61,7 @@ export { addPlanScores, planCriterionScores } from './recovery/criteria.ts';
 export { atDataSize, scanSensitivity, scanSettings, DEFAULT_SCAN_RATIOS, DEFAULT_SCAN_INPUTS, DEFAULT_BREAK_LOSS, type ScanOptions, type ScanResult, type ScanStats } from './target/scan.ts';
 export { scanCachePath, readScanCache, scanCacheKey, hashModelFiles, SCAN_CACHE_SUFFIX } from './target/scan-cache.ts';
 export type { SensitivityScan, GroupSensitivity, SensitivityPoint, ScanSettings, Budget, TargetResult } from './target/types.ts';
-export { allocate, budgetTarget, unreachableMessage, MAX_CANDIDATES, DEFAULT_BLENDS, type Allocation, type AllocationCandidate, type AllocateOptions, type AllocationModel, type PlanFigures } from './target/allocate.ts';
+export { allocate, budgetTarget, unreachableMessage, stoppedAtBreakLoss, MAX_CANDIDATES, DEFAULT_BLENDS, type Allocation, type AllocationCandidate, type AllocateOptions, type AllocationModel, type PlanFigures } from './target/allocate.ts';
 export { findLatencyPlan, candidateBytes, type LatencyPlan, type LatencyCandidate, type LatencySearchOptions } from './target/latency.ts';
 export { pruneToTarget, measureLoss, recoveredCandidate, findLossPlan, chooseMeasured, candidateName, TargetUnreachableError, type CandidateComparison, type TargetOptions, type TargetReport, type MeasuredLoss, type LossPlan } from './target/run.ts';
 export { measureModelLatency, latencyInputs, describeLatency, DEFAULT_LATENCY_RUNS, DEFAULT_LATENCY_WARMUP, type LatencyMeasurement, type LatencyOptions } from './runtime/latency.ts';

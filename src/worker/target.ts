@@ -3,7 +3,7 @@
 // meets a MACs or parameter budget with the least predicted loss. No vscode import.
 import * as path from 'node:path';
 import {
-  addPlanScores, allocate, atDataSize, CancelledError, candidateName, chooseMeasured, DEFAULT_BLENDS, isCriterion, scanBlocks, findLatencyPlan, findLossPlan, hashModelFiles, latencyInputs, measureLoss, measureModelLatency, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, unreachableMessage, throwIfAborted, valueInfoShape,
+  addPlanScores, allocate, atDataSize, CancelledError, candidateName, chooseMeasured, DEFAULT_BLENDS, isCriterion, scanBlocks, findLatencyPlan, findLossPlan, hashModelFiles, latencyInputs, measureLoss, measureModelLatency, PrunerError, readScanCache, scanCacheKey, scanSensitivity, scanSettings, stoppedAtBreakLoss, unreachableMessage, throwIfAborted, valueInfoShape,
   type Allocation, type AnalysedModel, type InputSet, type LatencyMeasurement, type ScanOptions, type SensitivityScan,
 } from '../engine/index.ts';
 import { viewPlanOf, type ViewBlocks, type FoundPlan, type LatencyView, type TargetCheck, type ViewBudget, type ViewPlan, type ViewScan, type ViewScanSettings } from '../shared/protocol.ts';
@@ -174,6 +174,9 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
     if (!a.met) {
       bestReachable = a.bestReachable;
       notes.push(unreachableMessage(a, scan));
+      // the view shows its own line for the sentence above, not the way further: this one it shows
+      const stopped = stoppedAtBreakLoss(scan);
+      if (stopped) notes.push(`${stopped}: a larger break loss under Scan settings scans narrower widths.`);
     } else if ((a.candidates?.length ?? 0) > 1) {
       // as prune --target-macs / --target-params: the allocation measured against its blends with a uniform ratio
       const found = await chooseMeasured(analysed, model, a, { calibration, recover: p.data.recover, ep: 'auto', signal: ctx.signal, onProgress: (m) => ctx.progress(m, undefined) });

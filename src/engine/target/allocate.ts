@@ -685,7 +685,13 @@ export function unreachableMessage(a: Allocation, scan?: SensitivityScan): strin
 }
 
 function further(scan: SensitivityScan | undefined): string {
+  const stopped = stoppedAtBreakLoss(scan);
+  return stopped ? `${stopped}: scan again with a larger one (scan --break-loss, prune --scan-break-loss, or the view's scan settings),` : 'scan larger ratios';
+}
+
+/** "N of M groups stopped before their largest ratio, …" when some of the scan's groups stopped at its break loss. */
+export function stoppedAtBreakLoss(scan: SensitivityScan | undefined): string | undefined {
   const stopped = scan?.groups.filter((g) => g.stoppedEarly).length ?? 0;
-  if (!scan || !stopped) return 'scan larger ratios';
-  return `${stopped} of ${scan.groups.length} groups stopped before their largest ratio, their loss past the break loss (${scan.settings.breakLoss} points): scan again with a larger one (scan --break-loss, prune --scan-break-loss, or the view's scan settings),`;
+  if (!scan || !stopped) return undefined;
+  return `${stopped} of ${scan.groups.length} groups stopped before their largest ratio, their loss past the break loss (${scan.settings.breakLoss} points)`;
 }
