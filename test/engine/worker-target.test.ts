@@ -152,27 +152,14 @@ describe('worker: scan and find a plan for a target (the view\'s Target control)
       assert.match(found.notes[0]!, /cannot be reached/);
     }
   });
-});
 
-describe('worker: Find plan out of reach because groups stopped at the break loss', () => {
-  const dir = tempDir();
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const model = path.join(dir, 'm.onnx');
-  fs.copyFileSync(fmnistBn, model);
-  const x = readArray(path.join(samplesDir, 'fmnist', 'fmnist_test1000_x_1000x1x28x28.f32')) as Float32Array;
-  const calib = path.join(dir, 'calib.npy');
-  writeNpy(calib, '<f4', [16, 1, 28, 28], f32Bytes(x.subarray(0, 16 * 784)));
-  const data: DataJob = { preset: 'auto', recover: 'none', calibCount: 16, runs: 1, batch: 4, calibration: calib };
-  const plan: ViewPlan = { criterion: 'l1', scope: 'uniform', ratio: 0.3, exclude: [] };
-  const h = workerHandlers();
-
-  test('a note names the groups that stopped and where to raise the break loss (the view shows notes, not the CLI sentence)', async () => {
-    await h.open({ path: model }, ctx());
+  test('out of reach because groups stopped at the break loss: a note names them and where to raise it (the view shows notes, not the CLI sentence)', async () => {
+    const none: DataJob = { ...data, recover: 'none' };
     const settings = { breakLoss: 0.001 };
-    const s = await h.scan({ path: model, plan, data, cachedOnly: false, ep: 'cpu', settings }, ctx());
+    const s = await h.scan({ path: model, plan, data: none, cachedOnly: false, ep: 'cpu', settings }, ctx());
     const stopped = s!.groups.filter((g) => g.stoppedEarly).length;
     assert.ok(stopped > 0, 'groups stopped at a break loss of 0.001 points');
-    const found = await h.findPlan({ path: model, plan, data, budget: { kind: 'macs', fraction: 0.1 }, settings }, ctx());
+    const found = await h.findPlan({ path: model, plan, data: none, budget: { kind: 'macs', fraction: 0.1 }, settings }, ctx());
     assert.equal(found.met, false);
     const note = `${stopped} of ${s!.groups.length} groups stopped before their largest ratio, their loss past the break loss (0.001 points): a larger break loss under Scan settings scans narrower widths.`;
     assert.ok(found.notes.includes(note), found.notes.join('\n'));
