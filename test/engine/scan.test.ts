@@ -17,9 +17,7 @@ import { AnalysedModel } from '../../src/engine/analysed-model.ts';
 import { arrayInputSet, type InputSet } from '../../src/engine/data/types.ts';
 import { planCriterionScores } from '../../src/engine/recovery/criteria.ts';
 import { seededNormal } from '../../src/engine/runtime/inputs.ts';
-import { GroupCut, scanSensitivity, splitAfterCut } from '../../src/engine/target/scan.ts';
-import { resolvePlan } from '../../src/engine/prune/plan.ts';
-import { pruneGraph } from '../../src/engine/prune/surgery.ts';
+import { scanSensitivity } from '../../src/engine/target/scan.ts';
 import { pruneToTarget } from '../../src/engine/target/run.ts';
 import { computeCost, Graph, loadModel } from '../../src/engine/index.ts';
 import { readScanCache, scanCachePath } from '../../src/engine/target/scan-cache.ts';
@@ -110,70 +108,6 @@ describe('sensitivity scan', () => {
         assert.ok(Math.abs(p.drift - w.points[i].drift) < 1e-5, `${g.layers[0]} at ${p.ratio}: ${p.drift} vs ${w.points[i].drift}`);
       });
     }
-  });
-
-  test('the graph after the cut in two models (the changed layers, then the original\'s rest, made once per group) measures what one model does', async () => {
-    // x → stem → two residual blocks (conv1 → BN → ReLU → conv2 → BN, + the block input) → GAP → Gemm
-    const b = new ModelBuilder({ seed: 8 });
-    let y = b.relu(b.bn(b.conv(b.input('x', ['N', 4, 8, 8]), 4, 8, { name: 'stem' }), 8));
-    for (const k of [1, 2]) {
-      const h = b.relu(b.bn(b.conv(y, 8, 8, { name: `b${k}c1` }), 8));
-      y = b.relu(b.add(b.bn(b.conv(h, 8, 8, { name: `b${k}c2` }), 8), y));
-    }
-    b.output(b.gemm(b.flatten(b.gap(y)), 8, 10, 'fc'), ['N', 10]);
-    const file = b.save(path.join(tempDir(), 'res.onnx'));
-    const model = AnalysedModel.load(file);
-    const opts = { criterion: 'l1' as const, recover: 'none' as const, ratios: [0.25, 0.5, 0.75], breakLoss: 100, cache: false, ep: 'cpu' as const };
-    const split = await scanSensitivity(model, inputs(32), opts);
-    const one = await scanSensitivity(model, inputs(32), { ...opts, split: false });
-    // the blocks' inner groups split (b1c1's changed part is b1c1, its BN and ReLU and b1c2); the
-    // residual group's changed part reaches fc, the output: one model
-    assert.equal(split.stats!.splitRuns, 6, `points run in two models: ${split.stats!.splitRuns}`);
-    assert.equal(one.stats!.splitRuns, 0);
-    assert.equal(split.stats!.cutRuns, one.stats!.cutRuns);
-    for (const g of split.groups) {
-      const o = one.groups.find((x) => x.group === g.group)!;
-      assert.equal(g.points.length, o.points.length);
-      g.points.forEach((p, i) => {
-        assert.equal(p.agreement, o.points[i].agreement, `${g.layers[0]} at ${p.ratio}`);
-        assert.ok(Math.abs(p.drift - o.points[i].drift) < 1e-5, `${g.layers[0]} at ${p.ratio}: ${p.drift} vs ${o.points[i].drift}`);
-        assert.ok(p.drift > 0, `${g.layers[0]} at ${p.ratio}: the cut changes the output`);
-      });
-    }
-  });
-
-  test('the split of the graph after a cut: the changed layers and what feeds them, then the original\'s rest', async () => {
-    // x → stem → BN → ReLU (s) → c1 → bn1 → ReLU → c2 → bn2 → (+ s) → ReLU → GAP → Flatten → fc
-    const b = new ModelBuilder({ seed: 8 });
-    const x = b.relu(b.bn(b.conv(b.input('x', ['N', 4, 8, 8]), 4, 4, { name: 'stem' }), 4));
-    const h = b.relu(b.bn(b.conv(x, 4, 8, { name: 'c1' }), 8, { name: 'bn1' }));
-    const c2 = b.conv(h, 8, 4, { name: 'c2' });
-    const bn2 = b.bn(c2, 4, { name: 'bn2' });
-    const y = b.relu(b.add(bn2, x));
-    b.output(b.gemm(b.flatten(b.gap(y)), 4, 10, 'fc'), ['N', 10]);
-    const model = AnalysedModel.load(b.save(path.join(tempDir(), 'block.onnx')));
-    const deps = model.dependencies();
-    const importance = await model.scores(['l1']);
-    const out = model.graph.outputs[0]!.name!;
-    const split = (layer: string, compensate: boolean) => {
-      const g = deps.groups.find((d) => d.layers[0] === layer)!;
-      const resolved = resolvePlan({ version: 1, criterion: 'l1', scope: 'uniform', ratio: 0, overrides: { [layer]: { ratio: 0.5 } }, compensate }, deps, importance);
-      const pruned = pruneGraph(model.graph, deps, resolved, { compensate, lazy: true });
-      const cut = new GroupCut(model.graph, g);
-      return { cut: cut.values, s: splitAfterCut(model.graph, new Graph({ ...model.model, proto: pruned.model }), g, new Set(cut.values), out) };
-    };
-    // c1's group: the cut is at the stem's output; c1, bn1, ReLU and c2 change, bn2 onward is the original's
-    const inner = split('c1', false);
-    assert.deepEqual(inner.cut, [x]);
-    assert.deepEqual(inner.s?.sectionOutputs, [c2]);
-    assert.deepEqual([...inner.s!.tailFrom].sort(), [c2, x].sort());
-    // with compensation the removed channels' constant output is folded into bn2 (its mean): bn2 changes too
-    const comp = split('c1', true);
-    assert.deepEqual(comp.s?.sectionOutputs, [bn2]);
-    // the residual group (the stem, c2, the Add) is read by fc: the changed part reaches the output
-    const res = deps.groups.find((d) => d.layers.includes('c2'))!;
-    assert.deepEqual([...res.layers].sort(), ['c2', 'stem']);
-    assert.equal(split(res.layers[0], false).s, undefined);
   });
 
   test('the tensors at each cut are computed from the previous cut\'s: the runs before the cuts cost one pass of the original in all', async () => {
@@ -442,8 +376,6 @@ describe('sensitivity scan on the shared Fashion-MNIST ResNet', { skip: skipWith
     const cut = await scanSensitivity(model, data, { ...opts, cut: true });
     const whole = await scanSensitivity(model, data, { ...opts, cut: false });
     assert.ok(cut.stats!.cutRuns >= 6, `groups scanned after their cut: ${cut.stats!.cutRuns}`);
-    // most of them in two models: the changed layers, then the original's rest
-    assert.ok(cut.stats!.splitRuns >= 5, `groups run in two models: ${cut.stats!.splitRuns} of ${cut.stats!.cutRuns}`);
     for (const g of cut.groups) {
       const p = g.points[0];
       const w = whole.groups.find((x) => x.group === g.group)!.points[0];

@@ -66,7 +66,7 @@ export async function scanBlocks(model: AnalysedModel, data: InputSet, opts: Blo
   if (blocks.length === 0) return scan;
   progress(0, 'original outputs');
   const runner = await ScanRunner.create(model, inputs, { ...opts, count });
-  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, splitRuns: 0, macPasses: 0, prefixPasses: 0, recoveryFills: 0, recoveryServed: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
+  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, macPasses: 0, prefixPasses: 0, recoveryFills: 0, recoveryServed: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
   await runner.original();
   if (inputs.labels) scan.baselineAccuracy = runner.baselineAccuracy();
   for (let i = 0; i < blocks.length; i++) {

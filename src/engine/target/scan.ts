@@ -13,9 +13,6 @@
 //     not the whole prefix: the prefixes together cost about one pass of the original). Recovery
 //     that changes layers upstream of the group (BatchNorm recalibration touches every BN) runs the
 //     whole pruned model instead;
-//   - the graph after the cut runs in two models: the layers the pruning changes (and what feeds
-//     them), made for each ratio, then the rest, which is the original's graph and is made once per
-//     group (a session of a few layers is quick to make; the rest keeps the original's widths);
 //   - recovery's statistics are kept per group (OriginalActivations): the original's outputs at the
 //     layers it refits and their inputs where those are the original's activations less the pruned
 //     channels come from one pass of the original per group, read again for each ratio;
@@ -44,7 +41,7 @@ import type { InputSet } from '../data/types.ts';
 import type { RecoverMode } from '../recovery/types.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { DataType, type ModelProto, type NodeProto } from '../onnx/proto.ts';
-import { createSession, loadOrt, shortenError, type OrtModule, type OrtSession } from '../runtime/session.ts';
+import { createSession, loadOrt, shortenError, type OrtModule } from '../runtime/session.ts';
 import type { ExecutionProvider, ExecutionProviderChoice } from '../runtime/types.ts';
 import { dataInput, defaultBatchSize, defaultRecoveryThreads } from '../recovery/working.ts';
 import { argmaxRows } from '../runtime/run.ts';
@@ -76,11 +73,6 @@ export interface ScanOptions {
   threads?: number;
   /** Run only the graph after a group's input on cached activations (default true). */
   cut?: boolean;
-  /**
-   * Run the graph after the cut in two models (default true): the part the pruning changes, new for
-   * each ratio, and the rest, which is the original's and is made once per group (see splitAfterCut).
-   */
-  split?: boolean;
   /**
    * Keep, per group, the original's tensors recovery reads (its targets, and the inputs of the
    * layers it refits when they are the original's activations less the pruned channels), so the
@@ -120,8 +112,6 @@ export interface ScanStats {
   /** Recovery's passes of the original to keep a group's tensors (one per group when its layers' inputs and targets fit in one), and its probe passes read from them instead. */
   recoveryFills: number;
   recoveryServed: number;
-  /** Points whose graph after the cut ran in two models: the changed part, then the original's rest. */
-  splitRuns: number;
   /** Milliseconds in surgery + recovery, in building models, and in ONNX Runtime (session creation + runs). */
   pruneMs: number;
   buildMs: number;
@@ -205,7 +195,7 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
   preparePreview(model.graph, deps, cost, model.inputShapes);
   const inputs = takeInputs(data, settings.inputs);
   const runner = await ScanRunner.create(model, inputs, opts);
-  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, splitRuns: 0, macPasses: 0, prefixPasses: 0, recoveryFills: 0, recoveryServed: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
+  const stats: ScanStats = { runs: 0, cutRuns: 0, fullRuns: 0, unchanged: 0, macPasses: 0, prefixPasses: 0, recoveryFills: 0, recoveryServed: 0, pruneMs: 0, buildMs: 0, runMs: 0 };
   const layerMacs = new Map(cost.layers.map((l) => [l.name, l.macs]));
   /** Share of the model's MACs (weighted layers) in these nodes. */
   const macsOf = (nodes: Iterable<string>) => {
@@ -334,7 +324,6 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
         stats.recoveryFills += activations.passes;
         stats.recoveryServed += activations.served;
       }
-      await runner.releaseTails();
       save();
     }
     scan.partial = false;
@@ -343,7 +332,6 @@ export async function scanSensitivity(model: AnalysedModel, data: InputSet, opts
     scan.partial = true;
   } finally {
     runner.dropActivations();
-    await runner.releaseTails();
   }
   stats.macPasses = round1(stats.macPasses);
   stats.prefixPasses = round1(stats.prefixPasses);
@@ -395,7 +383,7 @@ export class GroupCut {
   /** Share of the model's nodes after the cut (a cut at the model input saves nothing). */
   readonly share: number;
 
-  constructor(graph: Graph, readonly group: ChannelGroup, shapeValue: (v: string) => boolean = () => false) {
+  constructor(graph: Graph, group: ChannelGroup, shapeValue: (v: string) => boolean = () => false) {
     const changed = new Set<NodeProto>();
     const stack: NodeProto[] = [];
     for (const m of group.members) {
@@ -453,8 +441,6 @@ export class ScanRunner {
   private origTop: Int32Array[] = [];
   private activations: Map<string, OrtTensor>[] | undefined;
   private cutValues: Set<string> | undefined;
-  private readonly tails = new Map<string, Promise<OrtSession>>();
-  private splitFailed = false;
   provider: ExecutionProvider = 'cpu';
   fallbackReason: string | undefined;
 
@@ -577,71 +563,23 @@ export class ScanRunner {
     const cutSet = cut && acts ? this.cutValues! : new Set([this.inputName]);
     const types = new Map<string, number>([[this.inputName, DataType.FLOAT]]);
     if (acts) for (const [k, v] of acts[0] ?? []) types.set(k, ELEM_TYPES[v.type] ?? DataType.FLOAT);
-    const split = cut && acts && this.opts.split !== false && !this.splitFailed ? splitAfterCut(this.model.graph, graph, cut.group, cutSet, this.outputName) : undefined;
-    let run: (i: number) => Promise<Float32Array>;
-    let release: () => Promise<void>;
-    if (split) {
-      const section = subModelOf(m, graph, proto, cutSet, types, split.sectionOutputs).bytes;
-      stats.buildMs += performance.now() - tb;
-      const tr = performance.now();
-      let s: OrtSession;
-      try {
-        s = await this.session(section, 'changed part after the cut');
-      } catch (e) {
-        if (!(e instanceof PrunerError) || e instanceof CancelledError) throw e;
-        this.splitFailed = true;
-        return this.measure(proto, cut, stats);
-      } finally {
-        stats.runMs += performance.now() - tr;
-      }
-      const sectionIn = new Set(s.inputNames);
-      let tail: OrtSession | undefined;
-      let tailIn = new Set<string>();
-      run = async (i) => {
-        const feeds: Record<string, OrtTensor> = {};
-        if (sectionIn.has(this.inputName)) feeds[this.inputName] = this.inputTensor(i);
-        for (const [name, t] of acts![i]) if (sectionIn.has(name)) feeds[name] = t;
-        const mid = await this.run(s, feeds, 'pruned');
-        if (!tail) {
-          // typed by what the changed part returns (shape arithmetic may cross too)
-          const all = new Map(types);
-          for (const name of split.sectionOutputs) all.set(name, ELEM_TYPES[mid[name]?.type ?? ''] ?? DataType.FLOAT);
-          tail = await this.tailSession(split.tailFrom, all);
-          tailIn = new Set(tail.inputNames);
-        }
-        const next: Record<string, OrtTensor> = {};
-        if (tailIn.has(this.inputName)) next[this.inputName] = this.inputTensor(i);
-        for (const [name, t] of acts![i]) if (tailIn.has(name)) next[name] = t;
-        for (const name of split.sectionOutputs) if (tailIn.has(name)) next[name] = mid[name];
-        return floats((await this.run(tail, next, 'original after the changed part'))[this.outputName], this.outputName);
-      };
-      release = () => s.release();
-      stats.splitRuns++;
-    } else {
-      const bytes = subModel(m, graph, proto, cutSet, types, this.outputName);
-      stats.buildMs += performance.now() - tb;
-      const tr = performance.now();
-      const s = await this.session(bytes, cut ? 'after the cut' : 'pruned');
-      stats.runMs += performance.now() - tr;
-      const wanted = new Set(s.inputNames);
-      run = async (i) => {
-        const feeds: Record<string, OrtTensor> = {};
-        if (wanted.has(this.inputName)) feeds[this.inputName] = this.inputTensor(i);
-        if (acts) for (const [name, t] of acts[i]) if (wanted.has(name)) feeds[name] = t;
-        return floats((await this.run(s, feeds, 'pruned'))[this.outputName], this.outputName);
-      };
-      release = () => s.release();
-    }
+    const bytes = subModel(m, graph, proto, cutSet, types, this.outputName);
+    stats.buildMs += performance.now() - tb;
     const tr = performance.now();
+    const s = await this.session(bytes, cut ? 'after the cut' : 'pruned');
     const labels = this.data.labels;
     let agree = 0;
     let hits = 0;
     let drift = 0;
     let k = 0;
-    let retry = false;
     try {
+      const wanted = new Set(s.inputNames);
       for (let i = 0; i < this.batches.length; i++) {
-        const y = await run(i);
+        const feeds: Record<string, OrtTensor> = {};
+        if (wanted.has(this.inputName)) feeds[this.inputName] = this.inputTensor(i);
+        if (acts) for (const [name, t] of acts[i]) if (wanted.has(name)) feeds[name] = t;
+        const out = await this.run(s, feeds, 'pruned');
+        const y = floats(out[this.outputName], this.outputName);
         const count = this.batches[i].count;
         const t = top1(y, count);
         const o = this.origOut[i];
@@ -660,126 +598,16 @@ export class ScanRunner {
           drift += n2 > 0 ? Math.sqrt(d2 / n2) : Math.sqrt(d2);
         }
       }
-    } catch (e) {
-      if (!split || !(e instanceof PrunerError) || e instanceof CancelledError) throw e;
-      // the two models failed where the one would not (a tensor ONNX Runtime cannot hand across):
-      // this scan runs the graph after the cut as one model from here on
-      this.splitFailed = true;
-      stats.splitRuns--;
-      retry = true;
     } finally {
-      await release();
+      await s.release();
       stats.runMs += performance.now() - tr;
     }
-    if (retry) return this.measure(proto, cut, stats);
     const n = this.data.count;
     const agreement = agree / n;
     const accuracy = labels ? hits / n : undefined;
     const loss = labels ? (this.baselineAccuracy() - accuracy!) * 100 : (1 - agreement) * 100;
     return { loss: round4(loss), agreement, drift: drift / n, ...(accuracy !== undefined ? { accuracy } : {}) };
   }
-
-  /**
-   * The original's graph from `from` (the changed part's outputs, the tensors at the cut) to the
-   * output, as a session made once and kept while the group's ratios run (its weights are the
-   * original's for every ratio).
-   */
-  private async tailSession(from: ReadonlySet<string>, types: ReadonlyMap<string, number>): Promise<OrtSession> {
-    const key = [...from].sort().join('\u0000');
-    let t = this.tails.get(key);
-    if (!t) {
-      const w = this.model;
-      const bytes = subModel(w.model, w.graph, w.model.proto, from, types, this.outputName);
-      t = this.session(bytes, 'original after the changed part');
-      this.tails.set(key, t);
-    }
-    return t;
-  }
-
-  /** Releases the sessions of the original's graph kept for a group. */
-  async releaseTails(): Promise<void> {
-    const tails = [...this.tails.values()];
-    this.tails.clear();
-    for (const t of tails) await (await t.catch(() => undefined))?.release();
-  }
-}
-
-/**
- * The graph after a cut, in two: the section the pruning changes — the nodes whose weights or
- * attributes differ from the original's, those that read or write the group's narrowed tensors, and
- * every node after the cut they depend on — and the tail, every other node after the cut. The tail's
- * nodes are the original's, read full-width tensors and are read by nothing in the section, so the
- * original's graph computes the output from the section's outputs (and the tensors at the cut)
- * exactly as the pruned model does: one session of it serves all the group's ratios, and only the
- * section (a few layers for a group inside a block) is made for each ratio. Undefined when the
- * section reaches the output (nothing to share).
- */
-export function splitAfterCut(original: Graph, pruned: Graph, group: ChannelGroup, cut: ReadonlySet<string>, output: string): { sectionOutputs: string[]; tailFrom: Set<string> } | undefined {
-  // the nodes after the cut: what computes the output from the tensors at the cut
-  const after = new Set<NodeProto>();
-  const stack = [output];
-  const seen = new Set<string>();
-  while (stack.length) {
-    const v = stack.pop()!;
-    if (!v || seen.has(v) || cut.has(v)) continue;
-    seen.add(v);
-    const p = pruned.producer.get(v);
-    if (!p || after.has(p)) continue;
-    after.add(p);
-    for (const i of p.input) if (i) stack.push(i);
-  }
-  // the tensors that lose channels: the group's, its layers' outputs, and what is computed from them
-  // up to the layers reading its channels (whose outputs keep their width)
-  const narrowed = new Set<string>();
-  const readers = new Set(group.members.filter((mb) => mb.role === 'in').map((mb) => mb.node));
-  const queue: string[] = [...group.values];
-  for (const mb of group.members) if (mb.role !== 'in') queue.push(...(original.byName.get(mb.node)?.output ?? []));
-  while (queue.length) {
-    const v = queue.pop()!;
-    if (!v || narrowed.has(v)) continue;
-    narrowed.add(v);
-    for (const c of original.consumersOf(v)) if (!readers.has(c.name ?? '')) queue.push(...c.output);
-  }
-  const section = new Set<NodeProto>();
-  const add = (n: NodeProto) => {
-    const todo = [n];
-    while (todo.length) {
-      const x = todo.pop()!;
-      if (section.has(x) || !after.has(x)) continue;
-      section.add(x);
-      for (const i of x.input) {
-        const p = i ? pruned.producer.get(i) : undefined;
-        if (p) todo.push(p);
-      }
-    }
-  };
-  for (const n of after) {
-    if (n.input.some((i) => narrowed.has(i)) || n.output.some((o) => narrowed.has(o)) || !sameNode(original, pruned, n)) add(n);
-  }
-  const last = pruned.producer.get(output);
-  if (!last || section.has(last) || section.size === 0) return undefined;
-  const sectionOutputs = new Set<string>();
-  for (const n of after) {
-    if (section.has(n)) continue;
-    for (const i of n.input) {
-      const p = i ? pruned.producer.get(i) : undefined;
-      if (p && section.has(p)) sectionOutputs.add(i);
-    }
-  }
-  if (!sectionOutputs.size) return undefined;
-  return { sectionOutputs: [...sectionOutputs], tailFrom: new Set([...cut, ...sectionOutputs]) };
-}
-
-/**
- * Whether a node of the pruned graph is the original's: the same operator, attributes, inputs and
- * outputs, and the same constant tensors (the surgery and recovery replace what they change).
- */
-function sameNode(original: Graph, pruned: Graph, n: NodeProto): boolean {
-  const o = n.output[0] ? original.producer.get(n.output[0]) : undefined;
-  if (!o || o.op_type !== n.op_type || (o.domain ?? '') !== (n.domain ?? '')) return false;
-  if (o.input.length !== n.input.length || o.output.length !== n.output.length || o.attribute.length !== n.attribute.length) return false;
-  if (o.input.some((v, i) => v !== n.input[i]) || o.output.some((v, i) => v !== n.output[i]) || o.attribute.some((a, i) => a !== n.attribute[i])) return false;
-  return n.input.every((v) => !v || pruned.constantTensor(v) === original.constantTensor(v));
 }
 
 const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
