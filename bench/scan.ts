@@ -2,9 +2,9 @@
 // a ResNet-50-sized model built in code; 64 seeded random inputs at 224×224, the 9 default ratios,
 // criterion l1, recovery `none` (and `--recover MODE` / SCAN_RECOVER=MODE for another). For
 // comparison, one plain ONNX Runtime forward pass of the original model over the same 64 inputs
-// (same batch, same threads, session creation excluded): "scan = N full passes" (target ≤ 20 for
-// ResNet-18). Then the cache hit: the same scan again on a freshly loaded model (the file hashed,
-// the cache read). The scan with the cut (only the graph after a group runs, on cached
+// (same batch, same threads, session creation excluded; after a warm-up pass, the median of
+// three): "scan = N full passes" (target ≤ 20 for ResNet-18). Then the cache hit: the same scan
+// again on a freshly loaded model (the file hashed, the cache read). The scan with the cut (only the graph after a group runs, on cached
 // activations) and, with `--no-cut-too`, without it, to see what the cut saves. Under load the ratio
 // of CPU times (scan / forward pass, every thread counted) is steadier than the wall-clock one.
 // Run: node --import tsx bench/scan.ts [--resnet50] [--recover MODE] [--no-cut-too]
@@ -30,11 +30,12 @@ const cpuMs = () => {
   return (c.user + c.system) / 1000;
 };
 
+/** One pass of the original over the 64 inputs: a warm-up pass, then the median of three (wall and CPU). */
 async function forwardMs(model: string, data: Float32Array): Promise<{ wall: number; cpu: number }> {
   const { session, ort } = await createSession(model, 'auto', { threads: defaultRecoveryThreads() });
   const per = SAMPLE.reduce((a, b) => a * b, 1);
   const batch = Math.min(COUNT, defaultBatchSize(per));
-  try {
+  const pass = async () => {
     const t = performance.now();
     const c = cpuMs();
     for (let o = 0; o < COUNT; o += batch) {
@@ -42,6 +43,12 @@ async function forwardMs(model: string, data: Float32Array): Promise<{ wall: num
       await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', data.subarray(o * per, (o + n) * per), [n, ...SAMPLE]) });
     }
     return { wall: performance.now() - t, cpu: cpuMs() - c };
+  };
+  try {
+    await pass();
+    const runs = [await pass(), await pass(), await pass()];
+    const median = (k: 'wall' | 'cpu') => runs.map((r) => r[k]).sort((a, b) => a - b)[1];
+    return { wall: median('wall'), cpu: median('cpu') };
   } finally {
     await session.release();
   }
