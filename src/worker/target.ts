@@ -157,6 +157,7 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
     if (!met) {
       bestReachable = found.latency.medianMs;
       notes.push(`no candidate measured runs within ${b.ms} ms: the fastest ran in ${found.latency.medianMs.toFixed(2)} ms (median of ${found.latency.runs}; the original ${found.original.medianMs.toFixed(2)} ms); the plan set is that one`);
+      breakLossNote(notes, scan);
     }
   } else if (b.kind === 'loss') {
     const found = await findLossPlan(analysed, model, scan, b.points, {
@@ -175,8 +176,7 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
       bestReachable = a.bestReachable;
       notes.push(unreachableMessage(a, scan));
       // the view shows its own line for the sentence above, not the way further: this one it shows
-      const stopped = stoppedAtBreakLoss(scan);
-      if (stopped) notes.push(`${stopped}: a larger break loss under Scan settings scans narrower widths.`);
+      breakLossNote(notes, scan);
     } else if ((a.candidates?.length ?? 0) > 1) {
       // as prune --target-macs / --target-params: the allocation measured against its blends with a uniform ratio
       const found = await chooseMeasured(analysed, model, a, { calibration, recover: p.data.recover, ep: 'auto', signal: ctx.signal, onProgress: (m) => ctx.progress(m, undefined) });
@@ -266,4 +266,10 @@ export async function checkTargetJob(analysed: AnalysedModel, p: { pruned: strin
   } else throw new PrunerError('unknown budget');
   const miss = value - target;
   return { budget: b, unit, target, value, met: value <= target + 1e-9, miss: Math.round(miss * 1000) / 1000, missFraction: Math.round((miss / target) * 10000) / 10000, ...extra };
+}
+
+/** The note naming the groups that stopped at the scan's break loss (narrower widths are behind it), when some did. */
+function breakLossNote(notes: string[], scan: SensitivityScan): void {
+  const stopped = stoppedAtBreakLoss(scan);
+  if (stopped) notes.push(`${stopped}: a larger break loss under Scan settings scans narrower widths.`);
 }

@@ -256,6 +256,20 @@ describe('the break loss of a target run', () => {
     assert.match(alone.stderr, /--scan-break-loss goes with a target/);
     assert.deepEqual(fs.readdirSync(dir).sort(), ['bl.onnx', 'calib.npy'], 'nothing written');
   });
+
+  test('a latency out of reach says when groups stopped at the break loss, as a MACs target does, else to scan larger ratios', async () => {
+    const dir = tempDir();
+    const file = buildModel(path.join(dir, 'lat.onnx'));
+    const opts = { calibration: inputs(8), recover: 'none' as const, scanRatios: [0.25, 0.5], noCache: true, out: path.join(dir, 'out.onnx'), ep: 'cpu' as const, latencyRuns: 3 };
+    // no model runs in a nanosecond
+    const stopped = await pruneToTarget(AnalysedModel.load(file), { kind: 'latency', ms: 1e-6 }, { ...opts, scanBreakLoss: 0 }).catch((e: Error) => e);
+    assert.ok(stopped instanceof Error);
+    assert.match(stopped.message, /no plan found that runs within 0\.000001 ms: the fastest candidate measured ran in [\d.]+ ms .*; \d+ of 2 groups stopped before their largest ratio, their loss past the break loss \(0 points\): scan again with a larger one \(scan --break-loss, prune --scan-break-loss, or the view's scan settings\), or ask for at least [\d.]+ ms; nothing written$/);
+    const wide = await pruneToTarget(AnalysedModel.load(file), { kind: 'latency', ms: 1e-6 }, { ...opts, scanBreakLoss: 100 }).catch((e: Error) => e);
+    assert.ok(wide instanceof Error);
+    assert.match(wide.message, /; scan larger ratios or ask for at least [\d.]+ ms; nothing written$/);
+    assert.deepEqual(fs.readdirSync(dir), ['lat.onnx'], 'nothing written');
+  });
 });
 
 describe('a data criterion in a target run', () => {

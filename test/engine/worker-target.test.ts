@@ -163,6 +163,11 @@ describe('worker: scan and find a plan for a target (the view\'s Target control)
     assert.equal(found.met, false);
     const note = `${stopped} of ${s!.groups.length} groups stopped before their largest ratio, their loss past the break loss (0.001 points): a larger break loss under Scan settings scans narrower widths.`;
     assert.ok(found.notes.includes(note), found.notes.join('\n'));
+    // a latency no candidate meets: the same note (the candidates are the scanned widths)
+    const fast = await h.findPlan({ path: model, plan, data: none, budget: { kind: 'latency', ms: 1e-6 }, settings }, ctx());
+    assert.equal(fast.met, false);
+    assert.match(fast.notes[0]!, /no candidate measured runs within 0.000001 ms/);
+    assert.ok(fast.notes.includes(note), fast.notes.join('\n'));
   });
 });
 

@@ -549,6 +549,18 @@ export function budgetTarget(budget: Budget, baseline: { macs: number; params: n
 }
 
 /**
+ * MACs and parameters with every prunable group cut to its least width and frozen groups whole (below
+ * this no plan reaches), and the model's own.
+ */
+export function leastCost(model: AllocationModel, scan: SensitivityScan, opts: AllocateOptions = {}): { macs: number; params: number; baseline: { macs: number; params: number } } {
+  const roundTo = Math.max(1, opts.roundTo ?? scan.settings.roundTo ?? 1);
+  const minChannels = Math.max(1, opts.minChannels ?? 1);
+  const floorPlan = planOf({ criterion: scan.settings.criterion, scope: 'uniform', ratio: 0.999999, roundTo, minChannels, compensate: opts.compensate ?? true });
+  const floor = previewPlan(model.graph, model.deps, resolvePlan(floorPlan, model.deps, model.importance));
+  return { macs: floor.macs.after, params: floor.params.after, baseline: { macs: floor.macs.before, params: floor.params.before } };
+}
+
+/**
  * Per-group ratios meeting `budget` with the least predicted loss (MACs / parameter budgets) or
  * the fewest MACs (a loss budget), by the better of the level and the greedy search.
  * A target below what any plan reaches (frozen groups, minimum widths) is a PrunerError; a target
@@ -587,9 +599,7 @@ export function allocate(model: AllocationModel, scan: SensitivityScan, budget: 
 
   // Below what any plan can reach: every prunable group at its least width, frozen groups whole.
   if (kind !== 'loss') {
-    const floorPlan = planOf({ criterion: scan.settings.criterion, scope: 'uniform', ratio: 0.999999, roundTo, minChannels, compensate: base.compensate });
-    const floor = previewPlan(model.graph, deps, resolvePlan(floorPlan, deps, model.importance));
-    const least = kind === 'macs' ? floor.macs.after : floor.params.after;
+    const least = leastCost(model, scan, opts)[kind];
     if (target < least) {
       throw new PrunerError(
         `the target (${fmt(target)} ${unit}, ${pct(target / baseline[kind])} of the model) is below what any plan reaches: with every prunable group cut to its least width, ` +
@@ -684,7 +694,8 @@ export function unreachableMessage(a: Allocation, scan?: SensitivityScan): strin
   return `the target (${fmt(a.target)} ${unit}) cannot be reached with the widths the sensitivity scan measured: the best reachable is ${fmt(best)} ${unit}${frac}, every group at its narrowest scanned width (predicted loss ${a.predicted.loss.toFixed(2)} points); ${further(scan)} or ask for at least that`;
 }
 
-function further(scan: SensitivityScan | undefined): string {
+/** How to reach further than the scanned widths: a larger break loss when groups stopped at it, else larger ratios. */
+export function further(scan: SensitivityScan | undefined): string {
   const stopped = stoppedAtBreakLoss(scan);
   return stopped ? `${stopped}: scan again with a larger one (scan --break-loss, prune --scan-break-loss, or the view's scan settings),` : 'scan larger ratios';
 }

@@ -12,7 +12,7 @@ import { resolvePlan } from '../prune/plan.ts';
 import { pruneGraph } from '../prune/surgery.ts';
 import { latencyInputs, measureModelLatency, type LatencyMeasurement, type LatencyOptions } from '../runtime/latency.ts';
 import type { InputTensor } from '../runtime/types.ts';
-import { allocate, type AllocateOptions, type Allocation, type AllocationModel } from './allocate.ts';
+import { allocate, leastCost, type AllocateOptions, type Allocation, type AllocationModel } from './allocate.ts';
 import type { SensitivityScan } from './types.ts';
 
 export interface LatencySearchOptions extends AllocateOptions, Omit<LatencyOptions, 'signal'> {
@@ -82,16 +82,13 @@ export async function findLatencyPlan(model: AllocationModel, scan: SensitivityS
   };
   let good: LatencyCandidate | undefined;
   let bad: { fraction: number; ms: number } = { fraction: 1, ms: original.medianMs };
+  // no candidate below the MACs every group at its least width keeps
+  const least = leastCost(model, scan, opts);
+  const floor = least.baseline.macs > 0 ? Math.min(1, (least.macs / least.baseline.macs) * (1 + 1e-9)) : 0;
   // first guess: proportional (latency rarely falls as fast as MACs; the next steps correct it)
-  let f = Math.max(0.02, Math.min(0.98, (targetMs / original.medianMs) * 0.95));
+  let f = Math.max(floor, 0.02, Math.min(0.98, (targetMs / original.medianMs) * 0.95));
   for (let i = 0; i < maxCandidates; i++) {
-    let c: LatencyCandidate;
-    try {
-      c = await measure(f);
-    } catch (e) {
-      if (!(e instanceof PrunerError) || !/below what any plan reaches/.test(e.message)) throw e;
-      break;
-    }
+    const c = await measure(f);
     const reached = allocations.get(c)!;
     if (c.meets) good = !good || c.fraction > good.fraction ? c : good;
     else if (c.fraction < bad.fraction) bad = { fraction: c.fraction, ms: c.latency.medianMs };
@@ -105,6 +102,11 @@ export async function findLatencyPlan(model: AllocationModel, scan: SensitivityS
     } else {
       f = Math.max(0.01, bad.fraction * (targetMs / bad.ms) * 0.95);
       if (bad.fraction - f < tolerance / 2) f = bad.fraction - tolerance;
+      if (f < floor) {
+        // the least width is the last candidate to try
+        if (bad.fraction <= floor || candidates.some((x) => x.fraction === floor)) break;
+        f = floor;
+      }
       if (f <= 0) break;
     }
   }

@@ -31,7 +31,7 @@ import { evaluateSessions, type RecordedOutputs } from '../runtime/evaluate.ts';
 import { latencyInputs, measureModelLatency, type LatencyMeasurement } from '../runtime/latency.ts';
 import type { ExecutionProviderChoice } from '../runtime/types.ts';
 import { atDataSize, scanSensitivity, type ScanResult } from './scan.ts';
-import { allocate, DEFAULT_BLENDS, unreachableMessage, type AllocateOptions, type Allocation, type AllocationModel } from './allocate.ts';
+import { allocate, DEFAULT_BLENDS, further, unreachableMessage, type AllocateOptions, type Allocation, type AllocationModel } from './allocate.ts';
 import { takeInputs } from '../data/open.ts';
 import { findLatencyPlan, type LatencyCandidate } from './latency.ts';
 import type { Budget, SensitivityScan } from './types.ts';
@@ -403,7 +403,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
     allocation = found.allocation;
     if (!found.met) {
       throw new TargetUnreachableError(
-        `no plan found that runs within ${budget.ms} ms: the fastest candidate measured ran in ${found.latency.medianMs.toFixed(2)} ms (median of ${found.latency.runs}, ${(found.allocation.predicted.macs / found.allocation.baseline.macs * 100).toFixed(1)}% of the MACs); the original ${found.original.medianMs.toFixed(2)} ms. Ask for at least ${found.latency.medianMs.toFixed(2)} ms, or scan larger ratios; nothing written`,
+        `no plan found that runs within ${budget.ms} ms: the fastest candidate measured ran in ${found.latency.medianMs.toFixed(2)} ms (median of ${found.latency.runs}, ${(found.allocation.predicted.macs / found.allocation.baseline.macs * 100).toFixed(1)}% of the MACs); the original ${found.original.medianMs.toFixed(2)} ms; ${further(scan)} or ask for at least ${found.latency.medianMs.toFixed(2)} ms; nothing written`,
         found.allocation,
       );
     }
