@@ -417,7 +417,11 @@ export interface ViewScanSettings {
 export const SCAN_DEFAULTS = { ratios: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], inputs: 64, breakLoss: 30 } as const;
 
 /** A latency measured in ONNX Runtime on this machine (median of `runs` after warm-up). */
-export interface LatencyView { medianMs: number; minMs: number; p90Ms: number; runs: number; provider: string; threads: number }
+export interface LatencyView {
+  medianMs: number; minMs: number; p90Ms: number; runs: number; provider: string; threads: number;
+  /** The input shapes timed (a symbolic size at the size given, or the data's). */
+  inputs?: Record<string, number[]>;
+}
 
 /** The target checked on a written model (as the command line checks it). */
 export interface TargetCheck {

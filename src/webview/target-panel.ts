@@ -226,7 +226,7 @@ export class TargetPanel extends LitElement {
           ${kinds}
         </div>
         <div class="muted hint" data-original-latency=${o ? String(o.medianMs) : ''}>${o
-          ? html`The original runs in <strong>${o.medianMs.toFixed(2)} ms</strong> here (median of ${o.runs}, ${o.provider.toUpperCase()}, ${o.threads} thread${o.threads === 1 ? '' : 's'}, batch 1); candidates are timed the same way.`
+          ? html`The original runs in <strong>${o.medianMs.toFixed(2)} ms</strong> here (median of ${o.runs}, ${o.provider.toUpperCase()}, ${o.threads} thread${o.threads === 1 ? '' : 's'}, ${o.inputs ? html`<span data-latency-inputs>${Object.entries(o.inputs).map(([k, v]) => `${k} ${v.join('×')}`).join(', ')}</span>` : 'batch 1'}); candidates are timed the same way.`
           : this.timing === 'running' ? 'Timing the original model…' : this.timing !== 'idle' ? html`<span class="error">${this.timing}</span>` : 'Latency is measured in ONNX Runtime on this machine.'}</div>`;
     }
     return html`<span class="legend" id="budget-label">Lose at most</span>

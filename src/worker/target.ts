@@ -14,7 +14,7 @@ import type { JobContext, ModelService } from './modelService.ts';
 /** Latency as a latency target measures it (the command line's defaults): CPU, 1 thread, median of 20 runs after warm-up. */
 const LATENCY = { ep: 'cpu', threads: 1 } as const;
 
-export const latencyView = (m: LatencyMeasurement): LatencyView => ({ medianMs: m.medianMs, minMs: m.minMs, p90Ms: m.p90Ms, runs: m.runs, provider: m.provider, threads: m.threads });
+export const latencyView = (m: LatencyMeasurement): LatencyView => ({ medianMs: m.medianMs, minMs: m.minMs, p90Ms: m.p90Ms, runs: m.runs, provider: m.provider, threads: m.threads, inputs: m.inputs });
 
 /** The calibration inputs chosen in the view, opened against the model (a clear message when there are none). */
 async function calibrationOf(analysed: AnalysedModel, data: DataJob, what = 'the sensitivity scan', each = 'each group'): Promise<InputSet> {
@@ -90,8 +90,8 @@ export async function scanJob(recent: RecentScans, analysed: AnalysedModel, p: {
   return viewScan(scan);
 }
 
-/** The original's latency per loaded model (a latency target and the view's display measure it once). */
-const originalLatency = new WeakMap<object, LatencyMeasurement>();
+/** The original's latency per loaded model and input size (a latency target and the view's display measure it once). */
+const originalLatency = new WeakMap<object, Map<string, LatencyMeasurement>>();
 
 /** The open model's latency in ONNX Runtime on this machine, as a latency target measures it (measured once per loaded model). */
 export async function measureLatencyJob(analysed: AnalysedModel, ctx: JobContext): Promise<LatencyView> {
@@ -99,11 +99,14 @@ export async function measureLatencyJob(analysed: AnalysedModel, ctx: JobContext
 }
 
 async function originalLatencyOf(analysed: AnalysedModel, ctx: JobContext): Promise<LatencyMeasurement> {
-  let m = originalLatency.get(analysed.model);
+  let bySize = originalLatency.get(analysed.model);
+  if (!bySize) originalLatency.set(analysed.model, (bySize = new Map()));
+  const size = JSON.stringify(analysed.inputShapes);
+  let m = bySize.get(size);
   if (!m) {
     ctx.progress('Timing the original model', undefined);
-    m = await measureModelLatency(analysed.path, latencyInputs(analysed.graph), { ...LATENCY, signal: ctx.signal });
-    originalLatency.set(analysed.model, m);
+    m = await measureModelLatency(analysed.path, latencyInputs(analysed.graph, {}, analysed.inputShapes), { ...LATENCY, signal: ctx.signal });
+    bySize.set(size, m);
   }
   return m;
 }
@@ -149,7 +152,7 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
   let bestReachable: number | undefined;
   if (b.kind === 'latency') {
     const original = await originalLatencyOf(analysed, ctx);
-    const found = await findLatencyPlan(model, scan, b.ms, { ...aopts, ...LATENCY, original, onProgress: (m) => ctx.progress(m, undefined) });
+    const found = await findLatencyPlan(model, scan, b.ms, { ...aopts, ...LATENCY, shapes: analysed.inputShapes, original, onProgress: (m) => ctx.progress(m, undefined) });
     a = found.allocation;
     latency = { original: latencyView(found.original), plan: latencyView(found.latency) };
     target = b.ms;
@@ -245,7 +248,7 @@ export async function checkTargetJob(analysed: AnalysedModel, p: { pruned: strin
     value = p[b.kind];
   } else if (b.kind === 'latency') {
     ctx.progress('Timing the written model and the original again', undefined);
-    const feeds = latencyInputs(analysed.graph);
+    const feeds = latencyInputs(analysed.graph, {}, analysed.inputShapes);
     const pruned = await measureModelLatency(p.pruned, feeds, { ...LATENCY, signal: ctx.signal });
     const original = await measureModelLatency(analysed.path, feeds, { ...LATENCY, signal: ctx.signal });
     unit = 'ms';

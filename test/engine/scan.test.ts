@@ -17,7 +17,9 @@ import { AnalysedModel } from '../../src/engine/analysed-model.ts';
 import { arrayInputSet, type InputSet } from '../../src/engine/data/types.ts';
 import { planCriterionScores } from '../../src/engine/recovery/criteria.ts';
 import { seededNormal } from '../../src/engine/runtime/inputs.ts';
-import { scanSensitivity } from '../../src/engine/target/scan.ts';
+import { atDataSize, scanSensitivity } from '../../src/engine/target/scan.ts';
+import { findLatencyPlan } from '../../src/engine/target/latency.ts';
+import { preparePreview } from '../../src/engine/prune/preview.ts';
 import { pruneToTarget } from '../../src/engine/target/run.ts';
 import { computeCost, Graph, loadModel } from '../../src/engine/index.ts';
 import { readScanCache, scanCachePath } from '../../src/engine/target/scan-cache.ts';
@@ -231,6 +233,26 @@ describe('sensitivity scan', () => {
     const at32 = computeCost(new Graph(loadModel(file)), { inputShapes: { x: [1, 4, 32, 32] } }).macs;
     const given = await pruneToTarget(AnalysedModel.load(file, { inputShapes: { x: [1, 4, 32, 32] } }), { kind: 'macs', fraction: 0.8 }, opts);
     assert.equal(given.allocation.baseline.macs, at32);
+  });
+
+  test('a latency target on a model with a symbolic input size times every model at the size the plan is counted at, not 1×1', async () => {
+    const file = symbolicSizeModel(tempDir());
+    const data = arrayInputSet('x', [4, 16, 16], seededNormal(8 * 4 * 256, 2));
+    const opts = { calibration: data, recover: 'none' as const, scanRatios: [0.25, 0.5], noCache: true, out: path.join(path.dirname(file), 'out.onnx'), ep: 'cpu' as const, latencyRuns: 3 };
+    // unreachable: the error says so, and nothing is written
+    await assert.rejects(pruneToTarget(AnalysedModel.load(file), { kind: 'latency', ms: 1e-6 }, opts), /no plan found that runs within/);
+    // the search itself: the original and each candidate timed on [1, 4, 16, 16] (the data's size), or the size given
+    for (const [given, shape] of [[undefined, [1, 4, 16, 16]], [{ x: [1, 4, 32, 32] }, [1, 4, 32, 32]]] as const) {
+      const m = atDataSize(given ? AnalysedModel.load(file, { inputShapes: { x: [...given.x] } }) : AnalysedModel.load(file), data.sampleShape);
+      const scan = await scanSensitivity(m, data, { recover: 'none', ratios: [0.25, 0.5], cache: false, ep: 'cpu' });
+      const deps = m.dependencies();
+      preparePreview(m.graph, deps, m.cost(), m.inputShapes);
+      const found = await findLatencyPlan({ graph: m.graph, deps, importance: await m.scores(['l1']) }, scan, 1e-6, { shapes: m.inputShapes, runs: 3, maxCandidates: 2 });
+      assert.equal(found.met, false);
+      assert.deepEqual(found.original.inputs, { x: shape });
+      assert.ok(found.candidates.length > 0);
+      for (const c of found.candidates) assert.deepEqual(c.latency.inputs, { x: shape });
+    }
   });
 });
 

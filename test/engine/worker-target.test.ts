@@ -202,4 +202,15 @@ describe('worker: Find plan on a model whose input size is symbolic', () => {
     const pv = await h.previewPlan({ path: model, plan: found.plan }, ctx());
     assert.equal(pv.macs.after, found.predicted.macs);
   });
+
+  test('a latency is timed at the size given (not 1×1), and timed again when another size is given', async () => {
+    await h.open({ path: model, inputShapes: { x: [1, 4, 16, 16] } }, ctx());
+    assert.deepEqual((await h.measureLatency({ path: model }, ctx())).inputs, { x: [1, 4, 16, 16] });
+    const far = await h.findPlan({ path: model, plan, data, settings, budget: { kind: 'latency', ms: 1e-6 } }, ctx());
+    assert.equal(far.met, false);
+    assert.deepEqual(far.latency?.original.inputs, { x: [1, 4, 16, 16] });
+    assert.deepEqual(far.latency?.plan.inputs, { x: [1, 4, 16, 16] });
+    await h.open({ path: model, inputShapes: { x: [1, 4, 32, 32] } }, ctx());
+    assert.deepEqual((await h.measureLatency({ path: model }, ctx())).inputs, { x: [1, 4, 32, 32] });
+  });
 });

@@ -558,7 +558,7 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       }
       return data;
     }
-    case 'measureLatency': return { medianMs: ORIGINAL_MS, minMs: 7.8, p90Ms: 8.6, runs: 20, provider: 'cpu', threads: 1 };
+    case 'measureLatency': return { medianMs: ORIGINAL_MS, minMs: 7.8, p90Ms: 8.6, runs: 20, provider: 'cpu', threads: 1, inputs: { input: [1, 1, 28, 28] } };
     case 'setDataOptions': {
       data = { ...data, ...msg.params };
       if (msg.params.preset === 'custom') data.preprocess = { ...(msg.params.custom ?? data.custom ?? unit), crop: msg.params.custom?.crop ?? [28, 28] };

@@ -169,7 +169,7 @@ describe('the Target section (preview harness)', { skip }, () => {
       await t.locator('[data-sensitivity]').waitFor();
       await t.locator('button[data-budget-kind="latency"]').click();
       await t.locator('[data-original-latency="8"]').waitFor();
-      assert.match(await t.locator('[data-original-latency]').textContent() ?? '', /The original runs in 8\.00 ms here \(median of 20, CPU, 1 thread/);
+      assert.match(await t.locator('[data-original-latency]').textContent() ?? '', /The original runs in 8\.00 ms here \(median of 20, CPU, 1 thread, input 1×1×28×28\); candidates are timed the same way/);
       assert.equal((await requests(page, 'measureLatency')).length, 1);
       assert.equal(await t.locator('[data-budget-ms]').evaluate((el) => (el as HTMLInputElement).value), '5.6', '70% of the original proposed');
       await setField(page, 'target-panel [data-budget-ms]', '6');

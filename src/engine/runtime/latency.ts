@@ -10,6 +10,7 @@ import { inputSpecsOf, randomInputs } from './inputs.ts';
 import { latencyStats, timeRuns } from './run.ts';
 import { createSession, type CreateSessionOptions } from './session.ts';
 import type { ExecutionProvider, ExecutionProviderChoice, InputTensor, LatencyStats } from './types.ts';
+import type { InputShapes } from '../graph/shapes.ts';
 
 /** Timed runs by default: the median of 20 is stable to a few percent on an idle machine. */
 export const DEFAULT_LATENCY_RUNS = 20;
@@ -25,6 +26,8 @@ export interface LatencyOptions extends CreateSessionOptions {
   ep?: ExecutionProviderChoice;
   /** Sizes of symbolic input dimensions (default 1: batch 1). */
   dims?: Record<string, number>;
+  /** Whole input shapes by input name (win over `dims`): the sizes the model is analysed at. */
+  shapes?: InputShapes;
   signal?: AbortSignal;
 }
 
@@ -51,10 +54,13 @@ function quantile(sorted: number[], q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (p - lo);
 }
 
-/** Inputs for timing: N(0, 1) floats of the model's input shapes, symbolic sizes from `dims` (else 1). */
-export function latencyInputs(model: Uint8Array | Graph, dims: Record<string, number> = {}): Record<string, InputTensor> {
+/**
+ * Inputs for timing: N(0, 1) floats of the model's input shapes, whole shapes from `shapes` (an
+ * analysed model's `inputShapes`), symbolic sizes from `dims`, else 1.
+ */
+export function latencyInputs(model: Uint8Array | Graph, dims: Record<string, number> = {}, shapes: InputShapes = {}): Record<string, InputTensor> {
   const graph = model instanceof Graph ? model : new Graph(modelFromBuffer(model, 'candidate.onnx'));
-  return randomInputs(inputSpecsOf(graph), { seed: 7, dims });
+  return randomInputs(inputSpecsOf(graph), { seed: 7, dims, shapes });
 }
 
 /**

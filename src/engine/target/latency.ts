@@ -59,7 +59,7 @@ export async function findLatencyPlan(model: AllocationModel, scan: SensitivityS
   const { signal } = opts;
   const progress = opts.onProgress ?? (() => {});
   const lat: LatencyOptions = { runs: opts.runs, warmup: opts.warmup, threads: opts.threads, ep: opts.ep ?? 'cpu', dims: opts.dims, ...(opts.ort ? { ort: opts.ort } : {}), ...(signal ? { signal } : {}) };
-  const feeds: Record<string, InputTensor> = latencyInputs(model.graph, opts.dims);
+  const feeds: Record<string, InputTensor> = latencyInputs(model.graph, opts.dims, opts.shapes);
   const name = model.graph.model.path;
   progress('timing the original model');
   const original = opts.original ?? (await measureModelLatency(name, feeds, lat));

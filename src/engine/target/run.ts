@@ -396,6 +396,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
       ep: opts.latencyEp ?? 'cpu',
       threads: opts.latencyThreads ?? 1,
       runs: opts.latencyRuns,
+      shapes: analysed.inputShapes,
       ...(opts.maxCandidates ? { maxCandidates: opts.maxCandidates } : {}),
       onProgress: progress,
     });
@@ -461,7 +462,7 @@ export async function pruneToTarget(given: AnalysedModel, budget: Budget, opts: 
   let value: number;
   if (budget.kind === 'latency') {
     progress('timing the written model and the original again');
-    const feeds = latencyInputs(analysed.graph);
+    const feeds = latencyInputs(analysed.graph, {}, analysed.inputShapes);
     const lat = { ep: opts.latencyEp ?? 'cpu', threads: opts.latencyThreads ?? 1, runs: opts.latencyRuns, ...(signal ? { signal } : {}) } as const;
     const pruned = await measureModelLatency(report.output, feeds, lat);
     const original = await measureModelLatency(analysed.path, feeds, lat);
