@@ -143,9 +143,9 @@ export function formatTargetReport(r: TargetReport, dryRun: boolean): string {
   if (r.lossSearch) for (const c of r.lossSearch) out.push(`  candidate    ${pctOf(c.macs, a.baseline.macs)} MACs: predicted loss ${c.predicted.toFixed(2)}, measured ${c.measured.toFixed(2)} points`);
   if (r.comparison) {
     const c = r.comparison;
-    out.push(`  compared     on ${c.inputs} calibration inputs (${path.basename(c.source)}), ${c.unit} loss:`);
+    out.push(`  compared     on ${c.inputs} calibration inputs (${path.basename(c.source)}), ${c.unit} loss and relative output error; the least error is written:`);
     for (const k of c.candidates) {
-      out.push(`    ${pctOf(k.macs, a.baseline.macs)} MACs, ${pctOf(k.params, a.baseline.params)} params, predicted ${k.predicted.toFixed(2)}, measured ${k.measured.toFixed(2)} points: ${candidateName(k.t)}${k.chosen ? '  ← written' : ''}`);
+      out.push(`    ${pctOf(k.macs, a.baseline.macs)} MACs, ${pctOf(k.params, a.baseline.params)} params, predicted ${k.predicted.toFixed(2)}, measured ${k.measured.toFixed(2)} points, error ${k.error.toFixed(4)}: ${candidateName(k.t)}${k.chosen ? '  ← written' : ''}`);
     }
   }
   out.push('', ...formatGroups(a.groups), '');

@@ -185,7 +185,7 @@ export async function findPlanJob(recent: RecentScans, analysed: AnalysedModel, 
       const found = await chooseMeasured(analysed, model, a, { calibration, recover: p.data.recover, ep: 'auto', signal: ctx.signal, onProgress: (m) => ctx.progress(m, undefined) });
       a = found.allocation;
       const chosen = found.comparison.candidates.find((c) => c.chosen)!;
-      notes.push(`measured on ${found.comparison.inputs} calibration inputs: ${found.comparison.candidates.map((c) => `${candidateName(c.t)} ${c.measured.toFixed(2)}`).join(', ')} points of ${found.comparison.unit} lost; the plan set is ${candidateName(chosen.t)}`);
+      notes.push(`measured on ${found.comparison.inputs} calibration inputs: ${found.comparison.candidates.map((c) => `${candidateName(c.t)} ${c.measured.toFixed(2)} points of ${found.comparison.unit} lost (output error ${c.error.toFixed(4)})`).join(', ')}; the plan set is ${candidateName(chosen.t)}, the least output error`);
     }
   }
   notes.push(...a.notes);
