@@ -69,6 +69,11 @@ export class TargetPanel extends LitElement {
   @state() private points = 1;
   @state() private original: LatencyView | undefined;
   @state() private timing: 'idle' | 'running' | string = 'idle';
+  /** The input sizes the original was timed at (a size given in the view times it again), and the timing asked last. */
+  private timedAt: string | undefined;
+  private timingSeq = 0;
+  /** The latency budget is the 70% proposed, not a value typed (proposed again after a new timing). */
+  private msProposed = false;
   /** Scan settings as typed (the command line's defaults). */
   @state() private ratiosText = SCAN_DEFAULTS.ratios.join(', ');
   @state() private inputsText = String(SCAN_DEFAULTS.inputs);
@@ -113,20 +118,38 @@ export class TargetPanel extends LitElement {
     if (kind === 'latency' && !this.original && this.timing !== 'running') void this.measureOriginal();
   }
 
-  /** The original's latency, as a latency target measures it (the host measures it once per model). */
+  /** The original's latency, as a latency target measures it (the host measures it once per model and input size). */
   private async measureOriginal(): Promise<void> {
     if (!this.host) return;
+    const seq = ++this.timingSeq;
     this.timing = 'running';
     try {
-      this.original = await this.host.request('measureLatency', {});
-      if (this.ms === undefined) this.ms = Math.round(this.original.medianMs * 0.7 * 100) / 100;
+      const original = await this.host.request('measureLatency', {});
+      if (seq !== this.timingSeq) return;
+      this.original = original;
+      if (this.ms === undefined || this.msProposed) {
+        this.ms = Math.round(original.medianMs * 0.7 * 100) / 100;
+        this.msProposed = true;
+      }
       this.timing = 'idle';
     } catch (e) {
-      this.timing = (e as Error).message;
+      if (seq === this.timingSeq) this.timing = (e as Error).message;
     }
   }
 
   override willUpdate(): void {
+    // another input size given: the original's timing was at the old one
+    const size = JSON.stringify(this.summary?.inputShapes ?? {});
+    if (size !== this.timedAt) {
+      const resize = this.timedAt !== undefined && (this.original !== undefined || this.timing === 'running');
+      this.timedAt = size;
+      if (resize) {
+        this.original = undefined;
+        this.timing = 'idle';
+        this.timingSeq++;
+        if (this.kind === 'latency') queueMicrotask(() => void this.measureOriginal());
+      }
+    }
     // the choices changed: the scan shown (and a plan found from it) no longer applies; the host's cache may have one for the new choices
     const key = this.choicesKey();
     if (key === this.scanKey) return;
@@ -196,7 +219,10 @@ export class TargetPanel extends LitElement {
 
   private setMs(e: Event): void {
     const v = Number((e.target as HTMLInputElement).value);
-    if (Number.isFinite(v) && v > 0) this.ms = v;
+    if (Number.isFinite(v) && v > 0) {
+      this.ms = v;
+      this.msProposed = false;
+    }
   }
 
   private setPoints(e: Event): void {

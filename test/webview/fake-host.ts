@@ -558,7 +558,12 @@ async function handle(msg: RequestMessage): Promise<unknown> {
       }
       return data;
     }
-    case 'measureLatency': return { medianMs: ORIGINAL_MS, minMs: 7.8, p90Ms: 8.6, runs: 20, provider: 'cpu', threads: 1, inputs: { input: [1, 1, 28, 28] } };
+    case 'measureLatency': {
+      // timed at the size given (dynamic=1), scaling with height·width
+      const shape = summary.inputShapes.input ?? [1, 1, 28, 28];
+      const scale = (shape[2]! * shape[3]!) / (28 * 28);
+      return { medianMs: ORIGINAL_MS * scale, minMs: 7.8 * scale, p90Ms: 8.6 * scale, runs: 20, provider: 'cpu', threads: 1, inputs: { input: shape } };
+    }
     case 'setDataOptions': {
       data = { ...data, ...msg.params };
       if (msg.params.preset === 'custom') data.preprocess = { ...(msg.params.custom ?? data.custom ?? unit), crop: msg.params.custom?.crop ?? [28, 28] };

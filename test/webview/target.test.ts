@@ -159,6 +159,25 @@ describe('the Target section (preview harness)', { skip }, () => {
     await page.close();
   });
 
+  test('a size given in the view times the original again at that size, and proposes 70% of the new time (a value typed stays)', async () => {
+    for (const typed of [false, true]) {
+      const page = await open({ dynamic: 1 });
+      const t = page.locator('target-panel');
+      await t.locator('button[data-budget-kind="latency"]').click();
+      await t.locator('[data-original-latency="8"]').waitFor();
+      assert.match(await t.locator('[data-original-latency]').textContent() ?? '', /1 thread, input 1×1×28×28\)/);
+      if (typed) await setField(page, 'target-panel [data-budget-ms]', '3');
+      await page.locator('input-size-form input[data-axis="2"]').fill('56');
+      await page.locator('input-size-form input[data-axis="3"]').fill('56');
+      await page.locator('input-size-form vscode-button[data-apply]').click();
+      await t.locator('[data-original-latency="32"]').waitFor();
+      assert.match(await t.locator('[data-original-latency]').textContent() ?? '', /The original runs in 32\.00 ms here \(median of 20, CPU, 1 thread, input 1×1×56×56\)/);
+      assert.equal((await requests(page, 'measureLatency')).length, 2);
+      assert.equal(await t.locator('[data-budget-ms]').evaluate((el) => (el as HTMLInputElement).value), typed ? '3' : '22.4');
+      assert.deepEqual((page as Page & { errors: string[] }).errors, []);
+    }
+  });
+
   test('a latency budget: the original timed and shown, 70% proposed; the found plan pruned: the report says the target was met (or missed by how much)', async () => {
     for (const miss of [false, true]) {
       const page = await open({ scanMs: 100, ...(miss ? { latencyMiss: 1 } : {}) });
