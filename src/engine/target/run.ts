@@ -315,8 +315,9 @@ export const COMPARE_INPUTS = 256;
  * is two or three flips, and the candidates' points differ by that much by chance (on the
  * Fashion-MNIST ResNet at half the parameters, with least squares, the fewest points lost on the
  * calibration inputs went with the lowest test accuracy of the four, 93.2% against 93.7–93.9%; the
- * least error there, a blend, was the least on the test set too, at 93.8%). The points are measured and reported too. The
- * evaluation inputs are never used to choose. The allocation returned is the chosen candidate's (plan, predicted figures, groups).
+ * least error there, a blend, was the least on the test set too, at 93.8%). The points are measured
+ * and reported too. The evaluation inputs are never used to choose. The allocation returned is the
+ * chosen candidate's (plan, predicted figures, groups).
  */
 export async function chooseMeasured(
   analysed: AnalysedModel,
